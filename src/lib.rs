@@ -1,0 +1,87 @@
+//! pxdeploy: deploy a Docker Compose application into an LXC container on a Proxmox VE host,
+//! over one SSH session.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod progress;
+pub mod remote;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::output::Output;
+
+/// Parses the arguments, sets up logging, runs the command, renders any error, and returns
+/// the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; clap prints them to stdout.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let out = Output::new(&cli.global);
+    init_logging(&cli.global);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.failure(&Error::unexpected(format!("cannot start the runtime: {e}")), None);
+            return 1;
+        }
+    };
+
+    let result = runtime.block_on(async {
+        let ctx_out = out.clone();
+        let work = tokio::task::spawn_blocking(move || commands::execute(cli, ctx_out));
+        tokio::select! {
+            joined = work => match joined {
+                Ok(result) => result,
+                Err(e) => Err(Error::unexpected(format!("internal error: {e}"))),
+            },
+            _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+        }
+    });
+
+    let code = match result {
+        Ok(()) => 0,
+        Err(err) => {
+            out.failure(&err, err.facts.clone());
+            err.exit_code()
+        }
+    };
+    // Do not wait for a blocked remote call after Ctrl-C: the process exit closes the
+    // connection, and with it every remote command and the deploy lock.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
+}
+
+fn init_logging(global: &cli::GlobalArgs) {
+    let level = match global.verbose {
+        0 => "warn",
+        1 => "pxdeploy=info",
+        2 => "pxdeploy=debug",
+        _ => "pxdeploy=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PXDEPLOY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}

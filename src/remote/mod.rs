@@ -1,6 +1,7 @@
 //! Everything that talks to the Proxmox host: the SSH session and the quoting of remote
 //! command lines.
 
+pub mod host;
 pub mod quote;
 pub mod ssh;
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod progress;
+pub mod proxmox;
 pub mod remote;
 
 use std::ffi::OsString;
@@ -39,7 +40,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.failure(&Error::unexpected(format!("cannot start the runtime: {e}")), None);
+            out.failure(
+                &Error::unexpected(format!("cannot start the runtime: {e}")),
+                None,
+            );
             return 1;
         }
     };

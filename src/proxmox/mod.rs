@@ -50,14 +50,14 @@ pub fn task_warnings(stdout: &str, stderr: &str) -> TaskWarnings {
         .collect();
     let count = stderr
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             l.trim()
                 .strip_prefix("Task finished with ")?
                 .strip_suffix(" warning(s)!")?
                 .parse::<u32>()
                 .ok()
         })
-        .last()
         .unwrap_or(lines.len() as u32);
     TaskWarnings { count, lines }
 }

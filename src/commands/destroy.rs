@@ -54,8 +54,10 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
 
     let mut archive = None;
     if args.backup_first {
-        let report =
-            backup::make(ctx, &host, &config).map_err(|e| e.cause("nothing was destroyed"))?;
+        let report = backup::make(ctx, &host, &config).map_err(|mut e| {
+            e.message = format!("{}: container {vmid} was not destroyed", e.message);
+            e
+        })?;
         archive = report.archive;
     }
     if state == CtState::Running {

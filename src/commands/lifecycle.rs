@@ -265,7 +265,7 @@ fn finish_start(
             map.extend(h);
         }
     }
-    if changed {
+    if changed && args.no_wait {
         ctx.out.info(format!("container {vmid} is running"));
     }
     ctx.succeed(Some(host), facts);

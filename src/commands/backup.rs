@@ -65,17 +65,14 @@ pub(crate) fn make(ctx: &Context, host: &Host, config: &Config) -> Result<vzdump
                 last.map_or_else(|| "vzdump created no archive".to_string(), str::to_string)
             });
             ctx.reporter.failed(&reason);
-            let mut err = Error::remote(format!("backup of container {vmid} failed"))
-                .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)));
-            err = match pct::locked_by(&reason) {
-                Some(lock) => err.hint(format!(
-                    "wait for the `{lock}` task to finish, or remove a stale lock with `pct unlock {vmid}` on the host"
-                )),
-                None => err.hint(format!(
+            if let Some(lock) = pct::locked_by(&reason) {
+                return Err(lifecycle::locked(vmid, &lock, &command));
+            }
+            return Err(Error::remote(format!("backup of container {vmid} failed"))
+                .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
+                .hint(format!(
                     "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-                )),
-            };
-            return Err(err);
+                )));
         }
     };
     ctx.reporter.done(&archive);

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::context::Context;
-use super::lifecycle::{self, show_task_warnings};
+use super::lifecycle::{self, show_task_warnings, step_failed};
 use crate::config::{Config, Container, DockerInstall};
 use crate::error::{Error, Result};
 use crate::output::sanitize;
 use crate::proxmox::{pct, pct::CreateSpec, pct::CtState, pveam};
-use crate::remote::host::{ensure_success, Host, PROBE_TIMEOUT};
+use crate::remote::host::{Host, PROBE_TIMEOUT};
 
 const PVEAM_UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -227,9 +227,7 @@ fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec
                 .cause(sanitize(&reason))
                 .hint("nothing was left behind: Proxmox removes a half-created container; fix the cause and run `pxdeploy create` again"));
         }
-        return Err(ensure_success(&command, out)
-            .err()
-            .unwrap_or_else(|| Error::remote(format!("`{command}` failed"))));
+        return Err(step_failed(&command, out));
     }
     ctx.reporter.done("");
     let warnings = show_task_warnings(ctx, "pct create", &out);

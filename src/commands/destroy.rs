@@ -6,13 +6,14 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::context::Context;
+use super::lifecycle::step_failed;
 use super::{backup, lifecycle};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::sanitize;
 use crate::proxmox::{self, human_size, pct, pct::CtState, pct::PctConfig, pvesm};
-use crate::remote::host::{ensure_success, Host};
+use crate::remote::host::Host;
 
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -77,9 +78,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         if let Some(lock) = pct::locked_by(&stderr) {
             return Err(lifecycle::locked(vmid, &lock, &command));
         }
-        return Err(ensure_success(&command, out)
-            .err()
-            .unwrap_or_else(|| Error::remote(format!("`{command}` failed"))));
+        return Err(step_failed(&command, out));
     }
     ctx.reporter.done("");
     if !host.dry_run() {

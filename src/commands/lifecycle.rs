@@ -58,14 +58,19 @@ fn probe_state(host: &Host, vmid: u32) -> Result<Result<CtState>> {
         .hint("run `pxdeploy create` first")));
     }
     let code = out.status.code;
-    let err = ensure_success(&command, out)
-        .err()
-        .unwrap_or_else(|| Error::remote(format!("`{command}` failed")));
+    let err = step_failed(&command, out);
     Err(if code == 127 {
         err.hint("is this a Proxmox VE node? `pxdeploy check` tells")
     } else {
         err
     })
+}
+
+/// A remote step that exited non-zero: the command and its stderr (exit 5).
+pub(crate) fn step_failed(command: &str, out: RemoteOutput) -> Error {
+    ensure_success(command, out)
+        .err()
+        .unwrap_or_else(|| Error::remote(format!("`{command}` failed")))
 }
 
 /// `CT is locked (<lock>)` as an error that says what to do.
@@ -101,9 +106,7 @@ pub(crate) fn start_container(ctx: &Context, host: &Host, vmid: u32) -> Result<V
         if let Some(lock) = pct::locked_by(&out.stderr_str()) {
             return Err(locked(vmid, &lock, &command));
         }
-        return Err(ensure_success(&command, out)
-            .err()
-            .unwrap_or_else(|| Error::remote(format!("`{command}` failed")))
+        return Err(step_failed(&command, out)
             .hint(format!("`pct start {vmid} --debug` on the host shows why")));
     }
     ctx.reporter.done("");
@@ -243,9 +246,7 @@ fn reboot_container(ctx: &Context, host: &Host, vmid: u32) -> Result<Vec<String>
     if let Some(lock) = pct::locked_by(&stderr) {
         return Err(locked(vmid, &lock, &command));
     }
-    Err(ensure_success(&command, out)
-        .err()
-        .unwrap_or_else(|| Error::remote(format!("`{command}` failed"))))
+    Err(step_failed(&command, out))
 }
 
 fn finish_start(

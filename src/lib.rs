@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod progress;
+pub mod proxmox;
 pub mod remote;
 
 use std::ffi::OsString;

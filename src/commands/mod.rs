@@ -4,22 +4,30 @@ use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
 use crate::output::Output;
 
+mod backup;
 mod completions;
+pub mod context;
+mod create;
+mod destroy;
+mod lifecycle;
+
+use context::Context;
 
 /// Runs one subcommand to completion.
 pub fn execute(cli: Cli, out: Output) -> Result<()> {
+    let ctx = || Context::new(cli.global.clone(), out.clone());
     match cli.command {
         Command::Completions(args) => completions::run(&args),
         Command::Check => not_yet("check"),
         Command::Status => not_yet("status"),
-        Command::Create => not_yet("create"),
+        Command::Create => create::run(&ctx()),
         Command::Deploy => not_yet("deploy"),
         Command::Logs(_) => not_yet("logs"),
-        Command::Stop => not_yet("stop"),
-        Command::Start(_) => not_yet("start"),
-        Command::Restart(_) => not_yet("restart"),
-        Command::Destroy(_) => not_yet("destroy"),
-        Command::Backup(_) => not_yet("backup"),
+        Command::Stop => lifecycle::stop(&ctx()),
+        Command::Start(args) => lifecycle::start(&ctx(), &args),
+        Command::Restart(args) => lifecycle::restart(&ctx(), &args),
+        Command::Destroy(args) => destroy::run(&ctx(), &args),
+        Command::Backup(args) => backup::run(&ctx(), &args),
     }
     .inspect(|_| {
         let _ = &out;

@@ -1,0 +1,169 @@
+//! `pxdeploy destroy`: confirmation (type the hostname) or `--yes`, Proxmox's protection flag
+//! honoured, optional backup first, stop, then `pct destroy <vmid> --purge 1`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::context::Context;
+use super::lifecycle::step_failed;
+use super::{backup, lifecycle};
+use crate::cli::DestroyArgs;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::sanitize;
+use crate::proxmox::{self, human_size, pct, pct::CtState, pct::PctConfig, pvesm};
+use crate::remote::host::Host;
+
+const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
+    let config = ctx.config()?;
+    let vmid = config.container.vmid;
+    let host = ctx.connect(&config)?;
+
+    let Some(state) = lifecycle::state(&host, vmid)? else {
+        ctx.out.info(format!(
+            "container {vmid} does not exist on {}: nothing to destroy",
+            host.alias
+        ));
+        ctx.succeed(Some(&host), json!({ "vmid": vmid, "destroyed": false }));
+        return Ok(());
+    };
+    let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
+    let hostname = actual
+        .hostname()
+        .unwrap_or(&config.container.hostname)
+        .to_string();
+    if actual.protection() {
+        return Err(protected(vmid));
+    }
+    if let Some(lock) = actual.lock() {
+        return Err(lifecycle::locked(vmid, lock, &pct::destroy(vmid)));
+    }
+    if hostname != config.container.hostname {
+        ctx.out.warn(format!(
+            "container {vmid} is named `{}`, not `{}` as in {}",
+            sanitize(&hostname),
+            config.container.hostname,
+            config.path.display()
+        ));
+    }
+    if !host.dry_run() {
+        confirm(ctx, &host, &config, &actual, &hostname)?;
+    }
+
+    let mut archive = None;
+    if args.backup_first {
+        let report = backup::make(ctx, &host, &config).map_err(|mut e| {
+            e.message = format!("{}: container {vmid} was not destroyed", e.message);
+            e
+        })?;
+        archive = report.archive;
+    }
+    if state == CtState::Running {
+        lifecycle::stop_container(ctx, &host, vmid)?;
+    }
+
+    let command = pct::destroy(vmid);
+    ctx.reporter
+        .start(&format!("Destroying container {vmid} ({hostname})"));
+    let out = host.change(&command, DESTROY_TIMEOUT)?;
+    let stderr = out.stderr_str();
+    if !out.status.success() && !proxmox::is_missing_container(&stderr) {
+        ctx.reporter.failed(stderr.trim());
+        if pct::says_protected(&stderr) {
+            return Err(protected(vmid));
+        }
+        if let Some(lock) = pct::locked_by(&stderr) {
+            return Err(lifecycle::locked(vmid, &lock, &command));
+        }
+        return Err(step_failed(&command, out));
+    }
+    ctx.reporter.done("");
+    if !host.dry_run() {
+        ctx.out.info(format!(
+            "container {vmid} ({}) destroyed",
+            sanitize(&hostname)
+        ));
+    }
+    ctx.succeed(
+        Some(&host),
+        json!({ "vmid": vmid, "hostname": hostname, "destroyed": !host.dry_run(), "backup": archive }),
+    );
+    Ok(())
+}
+
+fn protected(vmid: u32) -> Error {
+    Error::refused(format!(
+        "container {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
+    ))
+    .hint(format!(
+        "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy destroy` again"
+    ))
+}
+
+/// `--yes`, or on a terminal the hostname typed back; otherwise refused (exit 8).
+fn confirm(
+    ctx: &Context,
+    host: &Host,
+    config: &Config,
+    actual: &PctConfig,
+    hostname: &str,
+) -> Result<()> {
+    let vmid = config.container.vmid;
+    if ctx.global.yes {
+        return Ok(());
+    }
+    if !ctx.can_prompt() {
+        return Err(Error::refused(format!(
+            "refusing to destroy container {vmid} ({}) without confirmation",
+            sanitize(hostname)
+        ))
+        .cause("stdin is not a terminal, so nobody can type the hostname")
+        .hint("pass `--yes` to destroy it without a prompt"));
+    }
+    let disk = actual.rootfs().map_or_else(
+        || "unknown".to_string(),
+        |r| {
+            format!(
+                "{} ({})",
+                r.volume,
+                r.size.as_deref().unwrap_or("size unknown")
+            )
+        },
+    );
+    let storage = &config.backup.storage;
+    let backups = host
+        .probe(&pvesm::list_backups(storage, vmid))
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| pvesm::parse_list(&o.stdout_str()));
+    ctx.out.warn(format!(
+        "this destroys container {vmid} on {} and all data on its disks",
+        host.alias
+    ));
+    ctx.out.info(format!("  vmid:     {vmid}"));
+    ctx.out.info(format!("  hostname: {}", sanitize(hostname)));
+    ctx.out.info(format!("  disk:     {}", sanitize(&disk)));
+    ctx.out.info(match backups {
+        Some(b) if !b.is_empty() => format!(
+            "  backups:  {} on storage {storage} are kept ({})",
+            b.len(),
+            human_size(b.iter().map(|b| b.size).sum())
+        ),
+        Some(_) => format!("  backups:  none on storage {storage} (`--backup-first` makes one)"),
+        None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),
+    });
+    let answer = ctx.prompt(&format!(
+        "Type the hostname `{}` to destroy container {vmid}:",
+        sanitize(hostname)
+    ))?;
+    if answer.trim() != hostname {
+        return Err(Error::refused(format!(
+            "confirmation did not match `{}`: container {vmid} was not destroyed",
+            sanitize(hostname)
+        )));
+    }
+    Ok(())
+}

@@ -5,11 +5,13 @@ use crate::error::{Error, Result};
 use crate::output::Output;
 
 mod backup;
+mod check;
 mod completions;
 pub mod context;
 mod create;
 mod destroy;
 mod lifecycle;
+mod status;
 
 use context::Context;
 
@@ -18,8 +20,8 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     let ctx = || Context::new(cli.global.clone(), out.clone());
     match cli.command {
         Command::Completions(args) => completions::run(&args),
-        Command::Check => not_yet("check"),
-        Command::Status => not_yet("status"),
+        Command::Check => check::run(&ctx()),
+        Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),
         Command::Deploy => not_yet("deploy"),
         Command::Logs(_) => not_yet("logs"),

@@ -9,6 +9,11 @@ use crate::remote::quote::{join, quote};
 /// The raw line that turns AppArmor confinement off for a privileged container.
 pub const APPARMOR_UNCONFINED: &str = "lxc.apparmor.profile: unconfined";
 
+/// `pct list`
+pub fn list() -> String {
+    "pct list".to_string()
+}
+
 /// `pct status <vmid>`
 pub fn status(vmid: u32) -> String {
     format!("pct status {vmid}")

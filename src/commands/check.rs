@@ -1,0 +1,382 @@
+//! `pxdeploy check`: a preflight that explains every failure in plain words with the fix.
+//! Read-only: it only probes the host.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::context::Context;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::sanitize;
+use crate::proxmox::{node, pct, pveam, pvesm};
+use crate::remote::host::Host;
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let config = ctx.config()?;
+    let mut checks = vec![Check::pass(
+        "config",
+        format!("{} is valid", config.path.display()),
+    )];
+    checks.push(network_settings(&config));
+
+    let host = match ctx.connect(&config) {
+        Ok(host) => host,
+        Err(e) => {
+            checks.push(Check::fail(
+                "ssh",
+                e.to_string(),
+                e.hint.clone().unwrap_or_default(),
+            ));
+            report(ctx, &checks);
+            return Err(e.facts(json!({ "checks": checks })));
+        }
+    };
+    checks.push(Check::pass(
+        "ssh",
+        format!("connected to {} (host key known, key accepted)", host.alias),
+    ));
+
+    match proxmox_node(&host)? {
+        Ok(pass) => checks.push(pass),
+        Err(fail) => {
+            // Nothing else can be checked on a host without pct.
+            checks.push(fail);
+            return finish(ctx, &checks);
+        }
+    }
+    checks.extend(storages(&host, &config)?);
+    checks.push(bridge(&host, &config)?);
+    checks.push(template(&host, &config)?);
+    let (vmid_check, existing) = vmid(&host, &config)?;
+    checks.push(vmid_check);
+    checks.push(docker_features(&config, existing.as_ref()));
+    finish(ctx, &checks)
+}
+
+fn finish(ctx: &Context, checks: &[Check]) -> Result<()> {
+    report(ctx, checks);
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    if failed.is_empty() {
+        ctx.out.info("all checks passed");
+        ctx.out.success_json(json!({ "checks": checks }));
+        return Ok(());
+    }
+    Err(Error::remote(format!(
+        "{} of {} checks failed: {}",
+        failed.len(),
+        checks.len(),
+        failed.join(", ")
+    ))
+    .facts(json!({ "checks": checks })))
+}
+
+/// One line per check on stdout (✓/✗), with the fix under a failed one.
+fn report(ctx: &Context, checks: &[Check]) {
+    for c in checks {
+        let mark = if c.ok {
+            ctx.out.green("✓")
+        } else {
+            ctx.out.red("✗")
+        };
+        ctx.out
+            .data(format!("{mark} {}: {}", c.name, sanitize(&c.detail)));
+        if let Some(fix) = c.fix.as_deref().filter(|f| !f.is_empty()) {
+            ctx.out.data(format!("    fix: {}", sanitize(fix)));
+        }
+    }
+}
+
+/// Static IP inside the gateway's subnet (validated with the config), or DHCP.
+fn network_settings(config: &Config) -> Check {
+    let c = &config.container;
+    if c.ip.eq_ignore_ascii_case("dhcp") {
+        Check::pass("network", format!("DHCP on {}", c.bridge))
+    } else {
+        Check::pass(
+            "network",
+            format!(
+                "static {} via gateway {} on {} (gateway inside the subnet)",
+                c.ip,
+                c.gateway.as_deref().unwrap_or("?"),
+                c.bridge
+            ),
+        )
+    }
+}
+
+/// `pveversion`: is this a Proxmox VE node at all?
+fn proxmox_node(host: &Host) -> Result<Result<Check, Check>> {
+    let out = host.probe(&node::pveversion())?;
+    if out.status.code == 127 {
+        return Ok(Err(Check::fail(
+            "proxmox",
+            format!("`pveversion` and `pct` were not found on {}", host.alias),
+            "is this a Proxmox VE node? Point `[proxmox] host` at the node itself (pxdeploy runs `pct` there, as root)",
+        )));
+    }
+    if !out.status.success() {
+        return Ok(Err(Check::fail(
+            "proxmox",
+            format!("`pveversion` {}: {}", out.status, out.stderr_str().trim()),
+            "log in as root (`[proxmox] user = \"root\"`): pct and vzdump need it",
+        )));
+    }
+    let version = node::parse_pveversion(&out.stdout_str()).unwrap_or_else(|| "unknown".into());
+    let pct = host.probe(&pct::list())?;
+    if !pct.status.success() {
+        return Ok(Err(Check::fail(
+            "proxmox",
+            format!("`pct list` {}: {}", pct.status, pct.stderr_str().trim()),
+            "run pxdeploy against a Proxmox VE node as root",
+        )));
+    }
+    Ok(Ok(Check::pass(
+        "proxmox",
+        format!("Proxmox VE node (pve-manager {version}), `pct` works"),
+    )))
+}
+
+/// The root-disk, template and backup storages exist and are active.
+fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
+    let out = host.probe_ok(&pvesm::status())?;
+    let all = pvesm::parse_status(&out.stdout_str());
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    let wanted = [
+        ("storage", "container.storage", &config.container.storage),
+        (
+            "template storage",
+            "container.template_storage",
+            &config.container.template_storage,
+        ),
+        ("backup storage", "backup.storage", &config.backup.storage),
+    ];
+    Ok(wanted
+        .into_iter()
+        .map(|(name, key, id)| match all.iter().find(|s| &s.name == id) {
+            Some(s) if s.status == "active" => {
+                let free = s
+                    .available_kib
+                    .map(|k| format!(", {} free", crate::proxmox::human_size(k * 1024)))
+                    .unwrap_or_default();
+                Check::pass(name, format!("`{id}` ({}) is active{free}", s.kind))
+            }
+            Some(s) => Check::fail(
+                name,
+                format!("`{id}` is {}", s.status),
+                format!(
+                    "enable it (`pvesm set {id} --disable 0`) or set `{key}` to an active storage"
+                ),
+            ),
+            None => Check::fail(
+                name,
+                format!("there is no storage `{id}` on {}", host.alias),
+                format!("set `{key}` to one of: {}", names.join(", ")),
+            ),
+        })
+        .collect())
+}
+
+/// The bridge of `net0` exists on this node.
+fn bridge(host: &Host, config: &Config) -> Result<Check> {
+    let node_name = host
+        .probe_ok(&node::hostname())
+        .ok()
+        .and_then(|o| node::parse_node_name(&o.stdout_str()))
+        .unwrap_or_else(|| "localhost".into());
+    let out = host.probe_ok(&node::network(&node_name))?;
+    let wanted = &config.container.bridge;
+    let Some(bridges) = node::parse_bridges(&out.stdout_str()) else {
+        return Ok(Check::fail(
+            "bridge",
+            "could not read the node's network configuration",
+            format!("check `{}` on the host", node::network(&node_name)),
+        ));
+    };
+    Ok(if bridges.iter().any(|b| b == wanted) {
+        Check::pass("bridge", format!("`{wanted}` exists on node {node_name}"))
+    } else {
+        Check::fail(
+            "bridge",
+            format!("there is no bridge `{wanted}` on node {node_name}"),
+            format!(
+                "set `container.bridge` to one of: {}",
+                if bridges.is_empty() {
+                    "(none: create one in the Proxmox GUI under System > Network)".to_string()
+                } else {
+                    bridges.join(", ")
+                }
+            ),
+        )
+    })
+}
+
+/// The template is on the template storage, or can be downloaded.
+fn template(host: &Host, config: &Config) -> Result<Check> {
+    let c = &config.container;
+    let listed = host.probe_ok(&pveam::list(&c.template_storage))?;
+    let present = pveam::parse_list(&listed.stdout_str());
+    if pveam::is_volid(&c.template) {
+        return Ok(if present.iter().any(|v| v == &c.template) {
+            Check::pass("template", format!("`{}` is present", c.template))
+        } else {
+            Check::fail(
+                "template",
+                format!("`{}` is not on storage `{}`", c.template, c.template_storage),
+                "use a template name prefix such as `debian-12-standard` (pxdeploy downloads the newest), or `pveam download` it",
+            )
+        });
+    }
+    let files: Vec<&str> = present.iter().map(|v| pveam::template_file(v)).collect();
+    if let Some(found) = pveam::newest_match(&c.template, files.iter().copied()) {
+        return Ok(Check::pass(
+            "template",
+            format!("`{found}` is on storage `{}`", c.template_storage),
+        ));
+    }
+    let available = host.probe_ok(&pveam::available_system())?;
+    let offered = pveam::parse_available(&available.stdout_str());
+    Ok(
+        match pveam::newest_match(&c.template, offered.iter().map(|a| a.template.as_str())) {
+            Some(found) => Check::pass(
+                "template",
+                format!("`{found}` will be downloaded by `pxdeploy create`"),
+            ),
+            None => Check::fail(
+                "template",
+                format!("no template matching `{}` is available", c.template),
+                "run `pveam update` on the host, then `pveam available --section system` to pick a name",
+            ),
+        },
+    )
+}
+
+/// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
+fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)> {
+    let c = &config.container;
+    let out = host.probe(&pct::config(c.vmid))?;
+    if !out.status.success() {
+        if crate::proxmox::is_missing_container(&out.stderr_str()) {
+            return Ok((
+                Check::pass(
+                    "vmid",
+                    format!("{} is free: `pxdeploy create` will create it", c.vmid),
+                ),
+                None,
+            ));
+        }
+        return Ok((
+            Check::fail(
+                "vmid",
+                format!(
+                    "`{}` {}: {}",
+                    pct::config(c.vmid),
+                    out.status,
+                    out.stderr_str().trim()
+                ),
+                "see the message above",
+            ),
+            None,
+        ));
+    }
+    let existing = pct::parse_config(&out.stdout_str());
+    let theirs = existing.hostname().unwrap_or("").to_string();
+    let check = if theirs == c.hostname {
+        Check::pass(
+            "vmid",
+            format!("{} exists and is ours (hostname `{}`)", c.vmid, c.hostname),
+        )
+    } else {
+        Check::fail(
+            "vmid",
+            format!(
+                "{} is taken by another container (hostname `{theirs}`)",
+                c.vmid
+            ),
+            "choose a free vmid (`pvesh get /cluster/nextid` on the host suggests one) for `container.vmid`",
+        )
+    };
+    Ok((check, Some(existing)))
+}
+
+/// Docker inside LXC needs nesting (and keyctl when unprivileged).
+fn docker_features(config: &Config, existing: Option<&pct::PctConfig>) -> Check {
+    let c = &config.container;
+    let Some(existing) = existing else {
+        return Check::pass(
+            "docker features",
+            if c.unprivileged {
+                "will be created unprivileged with nesting=1,keyctl=1"
+            } else {
+                "will be created privileged with nesting=1 (less isolation: see docs)"
+            },
+        );
+    };
+    let features = existing.features();
+    let on = |k: &str| features.get(k).is_some_and(|v| v == "1");
+    let unprivileged = existing.unprivileged();
+    let missing: Vec<&str> = ["nesting", "keyctl"]
+        .into_iter()
+        .filter(|k| !on(k) && (*k == "nesting" || unprivileged))
+        .collect();
+    if missing.is_empty() {
+        Check::pass(
+            "docker features",
+            format!(
+                "{} container with {}",
+                if unprivileged {
+                    "unprivileged"
+                } else {
+                    "privileged"
+                },
+                if unprivileged {
+                    "nesting=1,keyctl=1"
+                } else {
+                    "nesting=1"
+                }
+            ),
+        )
+    } else {
+        let wanted = if unprivileged {
+            "nesting=1,keyctl=1"
+        } else {
+            "nesting=1"
+        };
+        Check::fail(
+            "docker features",
+            format!("container {} lacks {}", c.vmid, missing.join(" and ")),
+            format!(
+                "`pct set {vmid} --features {wanted}` then `pct reboot {vmid}` on the host",
+                vmid = c.vmid
+            ),
+        )
+    }
+}

@@ -144,7 +144,17 @@ fn key_present(text: &str, table: &str, key: &str) -> bool {
 /// A TOML syntax or type error: `file:line:column: message`, plus a did-you-mean hint for
 /// an unknown key. Quoted text is redacted inside `[env…]`, where a value may be a secret.
 fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
-    let mut message = e.message().trim_end().replace('\n', " ");
+    let mut message = e
+        .message()
+        .trim_end()
+        .replacen('\n', ": ", 1)
+        .replace('\n', "; ");
+    for number in ["u16", "u32", "u64", "usize"] {
+        message = message.replace(
+            &format!("expected {number}"),
+            "expected a whole number (0 or more)",
+        );
+    }
     let Some(span) = e.span() else {
         return Error::config(format!("{shown}: {message}"));
     };
@@ -162,6 +172,11 @@ fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
                 message = format!("unknown field `{key}` in [{section}]{tail}");
             }
         }
+    } else if message.starts_with("missing field `") && !section.is_empty() {
+        message = format!("{message} in [{section}]");
+    } else if let Some(key) = key_at_line(text, line, &section) {
+        // A wrong type or value: say whose.
+        message = format!("{key}: {message}");
     }
     let err = Error::config(format!("{shown}:{line}:{column}: {message}"));
     match hint {
@@ -179,20 +194,27 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// The `[table]` header in force at a byte offset ("" before any header).
+/// The `[table]` in force at a byte offset ("" before any header). On a header line itself
+/// that is the header's parent: an unknown `[backups]` is unknown in the root.
 fn section_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let mut section = String::new();
     let mut pos = 0;
     for line in text.split_inclusive('\n') {
-        if pos > offset {
+        let end = pos + line.len();
+        if let Some(header) = header_of(line) {
+            if offset < end {
+                // The offset is on this header line.
+                return header
+                    .rsplit_once('.')
+                    .map(|(parent, _)| parent.to_string())
+                    .unwrap_or_default();
+            }
+            section = header;
+        } else if offset < end {
             break;
         }
-        if let Some(header) = header_of(line) {
-            // A header's own span belongs to it.
-            section = header;
-        }
-        pos += line.len();
+        pos = end;
     }
     section
 }
@@ -211,6 +233,21 @@ fn dotted(key: &str) -> String {
         .map(|part| part.trim().trim_matches('"').trim_matches('\''))
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// The dotted key set on `line` (1-based), if that line is `key = …`.
+fn key_at_line(text: &str, line: usize, section: &str) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?.trim_start();
+    if l.starts_with('#') || l.starts_with('[') {
+        return None;
+    }
+    let (key, _) = l.split_once('=')?;
+    let key = dotted(key);
+    Some(if section.is_empty() {
+        key
+    } else {
+        format!("{section}.{key}")
+    })
 }
 
 /// The 1-based line where the dotted `field` is set, when it is written as `key = …`.
@@ -311,12 +348,11 @@ fn problems_error(shown: &str, text: &str, cfg: &Config, problems: &[Problem]) -
             None => err,
         };
     }
-    let mut err = Error::config(format!(
-        "{shown} has {} problems",
-        problems.len()
-    ));
+    let mut err = Error::config(format!("{shown} has {} problems", problems.len()));
     for p in problems {
         err = err.cause(locate(p));
     }
-    err.hint(format!("fix them in {shown}; docs/configuration.md describes every key"))
+    err.hint(format!(
+        "fix them in {shown}; docs/configuration.md describes every key"
+    ))
 }

@@ -241,7 +241,9 @@ impl Proxmox {
         match &self.known_hosts {
             Some(path) => path.clone(),
             None => {
-                let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
                 home.join(".ssh").join("known_hosts")
             }
         }

@@ -57,17 +57,28 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
     if p.host.trim().is_empty() {
         problems.push(
             Problem::new("proxmox.host", "missing: set `host` under [proxmox], or PROXMOX_HOST")
-                .hint("set `host` under [proxmox] (a name, an IP, or a Host alias from ~/.ssh/config), or the PROXMOX_HOST environment variable"),
+                .hint("`host` is the Proxmox node: a name, an IP address, or a Host alias from ~/.ssh/config"),
         );
-    } else if p.host.chars().any(|c| c.is_whitespace() || c.is_control()) || p.host.starts_with('-') {
+    } else if p.host.chars().any(|c| c.is_whitespace() || c.is_control()) || p.host.starts_with('-')
+    {
         problems.push(Problem::new(
             "proxmox.host",
-            format!("{:?} is not a host name, IP address or ~/.ssh/config alias", p.host),
+            format!(
+                "{:?} is not a host name, IP address or ~/.ssh/config alias",
+                p.host
+            ),
         ));
     }
     if let Some(user) = &p.user {
-        if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
-            problems.push(Problem::new("proxmox.user", format!("{user:?} is not a user name")));
+        if user.is_empty()
+            || user
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        {
+            problems.push(Problem::new(
+                "proxmox.user",
+                format!("{user:?} is not a user name"),
+            ));
         }
     }
     if p.port == Some(0) {
@@ -99,12 +110,15 @@ fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
         if !vmid_given {
             problems.push(
                 Problem::new("container.vmid", "missing: set `vmid` under [container], or PROXMOX_CONTAINER_ID")
-                    .hint("set `vmid` under [container] (a free id, e.g. from `pvesh get /cluster/nextid`), or PROXMOX_CONTAINER_ID"),
+                    .hint("pick a free id, 100–999999999 (`pvesh get /cluster/nextid` on the node prints one)"),
             );
         } else if !(VMID_MIN..=VMID_MAX).contains(&c.vmid) {
             problems.push(Problem::new(
                 "container.vmid",
-                format!("{} is out of range: Proxmox ids are {VMID_MIN}–{VMID_MAX}", c.vmid),
+                format!(
+                    "{} is out of range: Proxmox ids are {VMID_MIN}–{VMID_MAX}",
+                    c.vmid
+                ),
             ));
         }
     }
@@ -120,12 +134,18 @@ fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
     storage_id("container.template_storage", &c.template_storage, problems);
     storage_id("container.storage", &c.storage, problems);
     if c.disk_gb == 0 {
-        problems.push(Problem::new("container.disk_gb", "must be greater than 0 (GiB)"));
+        problems.push(Problem::new(
+            "container.disk_gb",
+            "must be greater than 0 (GiB)",
+        ));
     }
     if c.memory_mb < 16 {
         problems.push(Problem::new(
             "container.memory_mb",
-            format!("{} is too small: Proxmox needs at least 16 (MiB)", c.memory_mb),
+            format!(
+                "{} is too small: Proxmox needs at least 16 (MiB)",
+                c.memory_mb
+            ),
         ));
     }
     if c.cores == 0 || c.cores > 8192 {
@@ -189,7 +209,9 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
                 None
             };
             match why {
-                Some(why) => problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}"))),
+                Some(why) => {
+                    problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}")))
+                }
                 None => {
                     let trimmed = dir.trim_end_matches('/').to_string();
                     cfg.app.remote_dir = Some(trimmed);
@@ -298,10 +320,16 @@ fn health(cfg: &Config, problems: &mut Vec<Problem>) {
         }
     }
     if h.timeout_secs == 0 {
-        problems.push(Problem::new("health.timeout_secs", "must be at least 1 (seconds)"));
+        problems.push(Problem::new(
+            "health.timeout_secs",
+            "must be at least 1 (seconds)",
+        ));
     }
     if h.interval_secs == 0 {
-        problems.push(Problem::new("health.interval_secs", "must be at least 1 (seconds)"));
+        problems.push(Problem::new(
+            "health.interval_secs",
+            "must be at least 1 (seconds)",
+        ));
     }
 }
 
@@ -345,7 +373,10 @@ fn check_template(template: &str) -> Result<(), String> {
     if template.trim().is_empty() {
         return Err("empty: use a name prefix like \"debian-12-standard\" or a volume id like \"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\"".into());
     }
-    if template.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if template
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(format!("{template:?} must not contain spaces"));
     }
     if let Some((storage, rest)) = template.split_once(':') {
@@ -366,7 +397,10 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if name.len() > 253 {
-        return Err(format!("it is {} characters long; the limit is 253", name.len()));
+        return Err(format!(
+            "it is {} characters long; the limit is 253",
+            name.len()
+        ));
     }
     for label in name.split('.') {
         if label.is_empty() {
@@ -445,7 +479,9 @@ pub(crate) fn parse_ip_config(
     let Some(gw) = gateway else {
         return Err((
             "container.gateway",
-            format!("required with a static ip ({ip}): set it to the router's address in that subnet"),
+            format!(
+                "required with a static ip ({ip}): set it to the router's address in that subnet"
+            ),
         ));
     };
     let gw_addr: Ipv4Addr = gw.parse().map_err(|_| {
@@ -518,9 +554,9 @@ pub(crate) fn compose_services(path: &Path) -> Result<Vec<String>, String> {
     services
         .keys()
         .map(|k| {
-            k.as_str().map(str::to_string).ok_or_else(|| {
-                format!("{}: a service name is not a string: {k:?}", path.display())
-            })
+            k.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{}: a service name is not a string: {k:?}", path.display()))
         })
         .collect()
 }

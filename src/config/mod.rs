@@ -1,19 +1,40 @@
 //! The `pxdeploy.toml` model (unknown keys rejected), discovery, environment overrides and
 //! validation. Everything here runs before any connection is opened.
+//!
+//! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
+//! and [`load_from`] (a known file, with an injectable environment for tests).
+
+mod env;
+mod load;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+pub use env::{EnvOverride, ENV_VARS};
+pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The file this was read from (not a TOML key).
+    /// The file this was read from, absolute (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
+    /// The top-level service names of the compose file, in file order (filled by [`load`]).
+    #[serde(skip)]
+    pub compose_services: Vec<String>,
+    /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
+    #[serde(skip)]
+    pub env_overrides: Vec<EnvOverride>,
+    /// Optional in the file when `PROXMOX_HOST` gives the host.
+    #[serde(default)]
     pub proxmox: Proxmox,
     pub container: Container,
     pub app: App,
@@ -28,13 +49,18 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Proxmox {
-    /// Name, IP, or a Host alias from ~/.ssh/config.
+    /// Name, IP, or a Host alias from ~/.ssh/config. Required (in the file or `PROXMOX_HOST`);
+    /// empty only before validation.
+    #[serde(default)]
     pub host: String,
     /// Default root (or the ~/.ssh/config value).
     pub user: Option<String>,
     /// Default 22 (or the ~/.ssh/config value).
     pub port: Option<u16>,
+    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
     pub identity_file: Option<PathBuf>,
+    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
+    /// `None` means `~/.ssh/known_hosts` (see [`Proxmox::known_hosts_path`]).
     pub known_hosts: Option<PathBuf>,
     #[serde(default)]
     pub host_key_check: HostKeyCheck,
@@ -53,6 +79,8 @@ pub enum HostKeyCheck {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Container {
+    /// Required (in the file or `PROXMOX_CONTAINER_ID`); 0 only before validation.
+    #[serde(default)]
     pub vmid: u32,
     pub hostname: String,
     #[serde(default = "default_template")]
@@ -114,6 +142,7 @@ pub struct App {
     pub source: PathBuf,
     #[serde(default = "default_compose_file")]
     pub compose_file: String,
+    /// Always `Some` after [`load`] (default `/opt/<name>`); see [`App::remote_dir`].
     pub remote_dir: Option<String>,
 }
 
@@ -190,6 +219,134 @@ impl BackupMode {
             BackupMode::Stop => "stop",
         }
     }
+}
+
+impl Default for Proxmox {
+    fn default() -> Self {
+        Proxmox {
+            host: String::new(),
+            user: None,
+            port: None,
+            identity_file: None,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::default(),
+            connect_timeout_secs: default_connect_timeout(),
+        }
+    }
+}
+
+impl Proxmox {
+    /// `known_hosts`, or `~/.ssh/known_hosts` when the file does not say.
+    pub fn known_hosts_path(&self) -> PathBuf {
+        match &self.known_hosts {
+            Some(path) => path.clone(),
+            None => {
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                home.join(".ssh").join("known_hosts")
+            }
+        }
+    }
+}
+
+impl HostKeyCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyCheck::Strict => "strict",
+            HostKeyCheck::AcceptNew => "accept-new",
+        }
+    }
+}
+
+impl Container {
+    /// The parsed `ip` + `gateway`.
+    ///
+    /// # Panics
+    /// On a value that [`load`] would have refused (a hand-built `Container`).
+    pub fn ip_config(&self) -> IpConfig {
+        validate::parse_ip_config(&self.ip, self.gateway.as_deref())
+            .unwrap_or_else(|(_, e)| panic!("container.ip/gateway not validated: {e}"))
+    }
+
+    /// How Docker gets installed: `script`, `apt`, or a command of the user's own.
+    pub fn docker_install(&self) -> DockerInstall {
+        match self.docker_install.trim() {
+            "script" => DockerInstall::Script,
+            "apt" => DockerInstall::Apt,
+            other => DockerInstall::Custom(other.to_string()),
+        }
+    }
+}
+
+impl App {
+    /// The directory inside the container: `remote_dir`, default `/opt/<name>`.
+    pub fn remote_dir(&self) -> String {
+        self.remote_dir
+            .clone()
+            .unwrap_or_else(|| format!("/opt/{}", self.name))
+    }
+}
+
+impl Config {
+    /// The folder holding the config file; relative paths in it start here.
+    pub fn config_dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new("."))
+    }
+
+    /// The local app directory that is pushed: `app.source` from the config file's folder.
+    pub fn source_dir(&self) -> PathBuf {
+        normalize(&self.config_dir().join(&self.app.source))
+    }
+
+    /// The local compose file: `app.compose_file` inside [`Config::source_dir`].
+    pub fn compose_path(&self) -> PathBuf {
+        normalize(&self.source_dir().join(&self.app.compose_file))
+    }
+
+    /// The services to wait for: `health.services`, default every service of the compose
+    /// file (in file order). An explicit empty list means: wait for none.
+    pub fn health_services(&self) -> Vec<String> {
+        match &self.health.services {
+            Some(list) => list.clone(),
+            None => self.compose_services.clone(),
+        }
+    }
+
+    /// Valid but noteworthy settings, for the commands to print as warnings.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.container.unprivileged {
+            out.push(format!(
+                "container.unprivileged = false in {}: the container will be privileged (root inside is root on the host)",
+                load::display_path(&self.path)
+            ));
+        }
+        out
+    }
+}
+
+/// Removes `.` components and folds `dir/..` without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for comp in path.components() {
+        match comp {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn default_connect_timeout() -> u64 {

@@ -1,0 +1,358 @@
+//! Discovery of `pxdeploy.toml`, reading and parsing it (errors with file:line:column),
+//! then environment overrides and validation, reported all at once.
+
+use std::path::{Path, PathBuf};
+
+use super::validate::{self, Problem};
+use super::{env, Config};
+use crate::cli::GlobalArgs;
+use crate::error::{Error, Result};
+
+/// The file name looked for in the current directory and its parents.
+pub const FILE_NAME: &str = "pxdeploy.toml";
+
+/// What every command calls: the file named by `-c/--config` (or `PXDEPLOY_CONFIG`, which
+/// clap maps to the same flag), else `pxdeploy.toml` in the current directory or the nearest
+/// parent; then the process environment's `PROXMOX_*` overrides and validation.
+pub fn load(global: &GlobalArgs) -> Result<Config> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
+            .cause(e.to_string())
+    })?;
+    load_with(global, &cwd, &|name: &str| std::env::var(name).ok())
+}
+
+/// [`load`] with the current directory and the environment given (for tests).
+pub fn load_with(
+    global: &GlobalArgs,
+    cwd: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let path = match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        Some(path) if path.is_relative() => cwd.join(path),
+        Some(path) => path.clone(),
+        None => discover(cwd).ok_or_else(|| {
+            Error::config(format!(
+                "no {FILE_NAME} found in {} or any parent directory",
+                cwd.display()
+            ))
+            .hint("create one from examples/pxdeploy.toml, or name one with `-c FILE` (or PXDEPLOY_CONFIG)")
+        })?,
+    };
+    load_from(&path, env)
+}
+
+/// `pxdeploy.toml` in `start` or the nearest parent directory that has one.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Reads, parses and validates one file. `env` answers for environment variables (the
+/// process environment in [`load`]; a table in tests).
+pub fn load_from(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    let shown = display_path(path);
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::config(format!("config file {shown} does not exist"))
+            .hint("check the path given with `-c` or PXDEPLOY_CONFIG, or create the file from examples/pxdeploy.toml"),
+        _ => Error::config(format!("cannot read config file {shown}")).cause(e.to_string()),
+    })?;
+    parse_str(&text, path, env)
+}
+
+/// Parses and validates `text` as if read from `path` (relative paths in it start from
+/// `path`'s folder; the compose file must exist there).
+pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    let shown = display_path(path);
+    let mut cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
+    cfg.path = absolute(path);
+
+    let mut problems = Vec::new();
+    env::apply(&mut cfg, env, &mut problems);
+    expand_paths(&mut cfg, env);
+    let vmid_given =
+        env::source_of(&cfg, "container.vmid").is_some() || key_present(text, "container", "vmid");
+    validate::validate(&mut cfg, vmid_given, &mut problems);
+
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(problems_error(&shown, text, &cfg, &problems))
+    }
+}
+
+/// The path as the user would write it: relative to the current directory when inside it.
+pub(crate) fn display_path(path: &Path) -> String {
+    if path.is_absolute() {
+        if let Ok(cwd) = std::env::current_dir() {
+            if let Ok(rel) = path.strip_prefix(&cwd) {
+                if !rel.as_os_str().is_empty() {
+                    return rel.display().to_string();
+                }
+            }
+        }
+    }
+    path.display().to_string()
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| super::normalize(&cwd.join(path)))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// `~` → HOME; a relative path from the file starts at the file's folder, one from
+/// PROXMOX_SSH_KEY at the current directory.
+fn expand_paths(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+    let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let config_dir = cfg.config_dir().to_path_buf();
+    let key_from_env = env::source_of(cfg, "proxmox.identity_file").is_some();
+    let expand = |p: &Path, from_env: bool| -> PathBuf {
+        let p = match (p.strip_prefix("~"), &home) {
+            (Ok(rest), Some(home)) => home.join(rest),
+            _ => p.to_path_buf(),
+        };
+        if p.is_absolute() {
+            p
+        } else if from_env {
+            absolute(&p)
+        } else {
+            super::normalize(&config_dir.join(p))
+        }
+    };
+    if let Some(key) = &cfg.proxmox.identity_file {
+        cfg.proxmox.identity_file = Some(expand(key, key_from_env));
+    }
+    if let Some(kh) = &cfg.proxmox.known_hosts {
+        cfg.proxmox.known_hosts = Some(expand(kh, false));
+    }
+}
+
+fn key_present(text: &str, table: &str, key: &str) -> bool {
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get(table).and_then(|v| v.get(key)).map(|_| ()))
+        .is_some()
+}
+
+/// A TOML syntax or type error: `file:line:column: message`, plus a did-you-mean hint for
+/// an unknown key. Quoted text is redacted inside `[env…]`, where a value may be a secret.
+fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
+    let mut message = e
+        .message()
+        .trim_end()
+        .replacen('\n', ": ", 1)
+        .replace('\n', "; ");
+    for number in ["u16", "u32", "u64", "usize"] {
+        message = message.replace(
+            &format!("expected {number}"),
+            "expected a whole number (0 or more)",
+        );
+    }
+    let Some(span) = e.span() else {
+        return Error::config(format!("{shown}: {message}"));
+    };
+    let (line, column) = line_col(text, span.start);
+    let section = section_at(text, span.start);
+    if section == "env" || section.starts_with("env.") {
+        message = redact_quoted(&message);
+    }
+    let mut hint = None;
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((key, tail)) = rest.split_once('`') {
+            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            hint = did_you_mean(key, &expected).map(|s| format!("did you mean `{s}`?"));
+            if !section.is_empty() {
+                message = format!("unknown field `{key}` in [{section}]{tail}");
+            }
+        }
+    } else if message.starts_with("missing field `") && !section.is_empty() {
+        message = format!("{message} in [{section}]");
+    } else if let Some(key) = key_at_line(text, line, &section) {
+        // A wrong type or value: say whose.
+        message = format!("{key}: {message}");
+    }
+    let err = Error::config(format!("{shown}:{line}:{column}: {message}"));
+    match hint {
+        Some(hint) => err.hint(hint),
+        None => err,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The `[table]` in force at a byte offset ("" before any header). On a header line itself
+/// that is the header's parent: an unknown `[backups]` is unknown in the root.
+fn section_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let mut section = String::new();
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let end = pos + line.len();
+        if let Some(header) = header_of(line) {
+            if offset < end {
+                // The offset is on this header line.
+                return header
+                    .rsplit_once('.')
+                    .map(|(parent, _)| parent.to_string())
+                    .unwrap_or_default();
+            }
+            section = header;
+        } else if offset < end {
+            break;
+        }
+        pos = end;
+    }
+    section
+}
+
+/// `[a.b]` or `[[a.b]]` → `a.b` (quotes and spaces removed).
+fn header_of(line: &str) -> Option<String> {
+    let line = line.trim();
+    let inner = line.strip_prefix('[')?;
+    let inner = inner.strip_prefix('[').unwrap_or(inner);
+    let end = inner.find(']')?;
+    Some(dotted(&inner[..end]))
+}
+
+fn dotted(key: &str) -> String {
+    key.split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The dotted key set on `line` (1-based), if that line is `key = …`.
+fn key_at_line(text: &str, line: usize, section: &str) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?.trim_start();
+    if l.starts_with('#') || l.starts_with('[') {
+        return None;
+    }
+    let (key, _) = l.split_once('=')?;
+    let key = dotted(key);
+    Some(if section.is_empty() {
+        key
+    } else {
+        format!("{section}.{key}")
+    })
+}
+
+/// The 1-based line where the dotted `field` is set, when it is written as `key = …`.
+pub(crate) fn key_line(text: &str, field: &str) -> Option<usize> {
+    let mut section = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(header) = header_of(line) {
+            section = header;
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        let Some((key, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let key = dotted(key);
+        let full = if section.is_empty() {
+            key
+        } else {
+            format!("{section}.{key}")
+        };
+        if full == field {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"<redacted>");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The closest of `candidates` to `word`, if close enough to be a typo.
+fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    // `memroy` is a typo of `memory_mb`: compare without the unit too.
+    let distance = |c: &str| {
+        let bare = ["_mb", "_gb", "_secs"]
+            .iter()
+            .find_map(|unit| c.strip_suffix(unit))
+            .unwrap_or(c);
+        levenshtein(word, c).min(levenshtein(word, bare))
+    };
+    candidates
+        .iter()
+        .map(|c| (distance(c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Every validation problem in one error: one problem is the message itself, several are
+/// `Caused by:` lines. Each names the file and the line (or the variable that set the key).
+fn problems_error(shown: &str, text: &str, cfg: &Config, problems: &[Problem]) -> Error {
+    let locate = |p: &Problem| -> String {
+        if let Some(var) = env::source_of(cfg, &p.field) {
+            format!("{shown}: {} (from {var}): {}", p.field, p.detail)
+        } else if let Some(line) = key_line(text, &p.field) {
+            format!("{shown}:{line}: {}: {}", p.field, p.detail)
+        } else {
+            format!("{shown}: {}: {}", p.field, p.detail)
+        }
+    };
+    if let [only] = problems {
+        let err = Error::config(locate(only));
+        return match &only.hint {
+            Some(hint) => err.hint(hint.clone()),
+            None => err,
+        };
+    }
+    let mut err = Error::config(format!("{shown} has {} problems", problems.len()));
+    for p in problems {
+        err = err.cause(locate(p));
+    }
+    err.hint(format!(
+        "fix them in {shown}; docs/configuration.md describes every key"
+    ))
+}

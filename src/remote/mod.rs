@@ -2,6 +2,7 @@
 //! command lines.
 
 pub mod auth;
+mod channel;
 pub mod host;
 pub mod known_hosts;
 pub mod quote;

@@ -6,14 +6,16 @@
 //! another channel (the deploy lock's, which just sits open). Waiting is done here, with
 //! `poll()` on the socket in the directions libssh2 asks for.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ssh2::{BlockDirections, Channel, ErrorCode, HashType, MethodType};
+use ssh2::{BlockDirections, ErrorCode, HashType, MethodType};
+
+use super::channel::RawChannel as Channel;
 
 use super::known_hosts::{self, HostKeyStatus, KnownHosts};
 use super::{auth, target, ExitStatus, Output, SshTarget};
@@ -163,7 +165,7 @@ impl Session {
     ) -> Result<ExitStatus> {
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
-        let channel = self.inner.open_exec(command, deadline)?;
+        let channel = self.inner.open_exec(command, deadline, true)?;
         let _active = Active::new(&self.inner);
         let mut pump = Pump::new(channel, stdin.is_some(), false);
         let mut stdin = stdin;
@@ -202,7 +204,7 @@ impl Session {
     /// command like `flock … cat` holds until [`RemoteProcess::close`], pxdeploy's exit, or
     /// the connection's end). Other commands can run on the session meanwhile.
     pub fn spawn(&self, command: &str) -> Result<RemoteProcess> {
-        let channel = self.inner.open_exec(command, Some(Instant::now() + STOP_GRACE * 6))?;
+        let channel = self.inner.open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
         Ok(RemoteProcess {
             inner: self.inner.clone(),
             command: command.to_string(),
@@ -350,6 +352,10 @@ struct Pump {
     out_eof: bool,
     err_eof: bool,
     got_newline: bool,
+    /// stderr held back until the PID line of [`wrap`] has been seen.
+    stderr_head: Option<Vec<u8>>,
+    /// The remote shell's PID (its process group), from the PID line.
+    pid: Option<u32>,
 }
 
 enum Fail {
@@ -372,6 +378,8 @@ impl Pump {
             out_eof: false,
             err_eof: false,
             got_newline: false,
+            stderr_head: Some(Vec::new()),
+            pid: None,
         }
     }
 
@@ -447,7 +455,7 @@ impl Pump {
                 if at_eof {
                     break;
                 }
-                match self.channel.stream(id).read(buf) {
+                match self.channel.read(id, buf) {
                     Ok(0) => {
                         // libssh2 can return 0 without EOF; trust only the channel's EOF flag.
                         if self.channel.eof() {
@@ -455,6 +463,11 @@ impl Pump {
                                 self.out_eof = true;
                             } else {
                                 self.err_eof = true;
+                                if let Some(head) = self.stderr_head.take() {
+                                    if !head.is_empty() {
+                                        sink(Stream::Stderr, &head);
+                                    }
+                                }
                             }
                             progress = true;
                         }
@@ -464,8 +477,27 @@ impl Pump {
                         if stream == Stream::Stdout && buf[..n].contains(&b'\n') {
                             self.got_newline = true;
                         }
-                        sink(stream, &buf[..n]);
                         progress = true;
+                        if stream == Stream::Stderr {
+                            if let Some(head) = self.stderr_head.as_mut() {
+                                head.extend_from_slice(&buf[..n]);
+                                if let Some(pos) = head.iter().position(|b| *b == b'\n') {
+                                    let head = self.stderr_head.take().unwrap_or_default();
+                                    let line = String::from_utf8_lossy(&head[..pos]);
+                                    match line.strip_prefix(PID_MARK).and_then(|p| p.trim().parse().ok()) {
+                                        Some(pid) => {
+                                            self.pid = Some(pid);
+                                            if head.len() > pos + 1 {
+                                                sink(stream, &head[pos + 1..]);
+                                            }
+                                        }
+                                        None => sink(stream, &head),
+                                    }
+                                }
+                                continue;
+                            }
+                        }
+                        sink(stream, &buf[..n]);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -504,7 +536,7 @@ impl Inner {
     }
 
     /// Opens a session channel and starts `command` on it (no PTY, ever).
-    fn open_exec(&self, command: &str, deadline: Option<Instant>) -> Result<Channel> {
+    fn open_exec(&self, command: &str, deadline: Option<Instant>, wrap_it: bool) -> Result<Channel> {
         self.usable()?;
         let _active = Active::new(self);
         let open_deadline = Some(
@@ -514,7 +546,7 @@ impl Inner {
         );
         let mut channel = {
             let _guard = self.open_lock.lock().unwrap();
-            match self.retry(open_deadline, || self.sess.channel_session()) {
+            match self.retry(open_deadline, || Channel::open(&self.sess)) {
                 Ok(c) => c,
                 Err(None) => {
                     self.break_connection("opening a channel timed out");
@@ -528,7 +560,8 @@ impl Inner {
                 }
             }
         };
-        match self.retry(open_deadline, || channel.exec(command)) {
+        let line = if wrap_it { wrap(command) } else { command.to_string() };
+        match self.retry(open_deadline, || channel.exec(&line)) {
             Ok(()) => Ok(channel),
             Err(Some(e)) if is_transport(&e) => Err(self.lost(&plain(&e))),
             Err(e) => {
@@ -629,8 +662,8 @@ impl Inner {
             self.break_connection(&why);
             return Err(Error::ssh(format!("`{command}` ended but its channel did not close")).cause(why));
         }
-        let code = pump.channel.exit_status().unwrap_or(0);
-        let signal = pump.channel.exit_signal().ok().and_then(|s| s.exit_signal);
+        let code = pump.channel.exit_status();
+        let signal = pump.channel.exit_signal();
         Ok(ExitStatus { code, signal })
     }
 
@@ -692,8 +725,14 @@ impl Inner {
                 signalled = Some(want);
                 // Answered with failure when sshd refuses (ForceCommand): then only
                 // dropping the connection ends the command.
-                let r = self.retry(Some(end), || pump.channel.process_startup("signal", Some(want)));
-                tracing::debug!(signal = want, ok = r.is_ok(), "signalled remote command");
+                // The SSH `signal` request works for non-root logins only (sshd runs root
+                // sessions without privilege separation and then refuses it), so the
+                // process group is also killed from a second channel.
+                let r = self.retry(Some(end), || pump.channel.signal(want));
+                tracing::debug!(signal = want, ok = r.is_ok(), pid = ?pump.pid, "signalled remote command");
+                if let Some(pid) = pump.pid {
+                    self.kill_remote(pid, want, end);
+                }
             }
             match pump.step(&self.sess, &mut no_stdin, sink, &mut buf) {
                 Ok(true) => {}
@@ -714,6 +753,32 @@ impl Inner {
         );
         self.break_connection(&why);
         Err(why)
+    }
+}
+
+/// Marks the first stderr line of every command: the PID of the remote shell, which
+/// sshd made a session (and process group) leader. A command that must be stopped is killed
+/// through it.
+const PID_MARK: &str = "pxdeploy-pid:";
+
+/// `command` preceded by the PID line (removed from stderr again by the pump).
+fn wrap(command: &str) -> String {
+    format!("echo {PID_MARK}$$ >&2; {command}")
+}
+
+impl Inner {
+    /// Sends `sig` to the process group `pid` (else the process) from a new channel.
+    fn kill_remote(&self, pid: u32, sig: &str, end: Instant) {
+        let cmd = format!("kill -{sig} -- -{pid} 2>/dev/null || kill -{sig} {pid} 2>/dev/null; true");
+        let deadline = Some(end.min(Instant::now() + Duration::from_secs(3)));
+        let Ok(channel) = self.open_exec(&cmd, deadline, false) else { return };
+        let mut pump = Pump::new(channel, false, false);
+        pump.stderr_head = None;
+        let mut none: Option<&mut dyn Read> = None;
+        let mut sink = |_: Stream, _: &[u8]| {};
+        if let Ok(true) = self.run_until(&mut pump, &mut none, &mut sink, deadline, |p| p.done()) {
+            let _ = self.close_channel(&mut pump.channel, Instant::now() + Duration::from_secs(2));
+        }
     }
 }
 

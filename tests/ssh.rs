@@ -22,7 +22,10 @@ fn need(tool: &str, package: &str) {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(found, "`{tool}` is needed by this test: apt-get install -y {package}");
+    assert!(
+        found,
+        "`{tool}` is needed by this test: apt-get install -y {package}"
+    );
 }
 
 fn keygen(path: &Path, passphrase: &str) {
@@ -37,13 +40,21 @@ fn keygen(path: &Path, passphrase: &str) {
 }
 
 fn fingerprint_of(pub_file: &Path) -> String {
-    let out = Command::new("ssh-keygen").arg("-lf").arg(pub_file).output().unwrap();
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pub_file)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     text.split_whitespace().nth(1).unwrap().to_string()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A real sshd on 127.0.0.1 with its own host key, one authorized client key, and a log.
@@ -59,7 +70,10 @@ impl Sshd {
     }
 
     fn start_with(extra: &str) -> Sshd {
-        assert!(Path::new(SSHD).exists(), "sshd is needed by the SSH tests: apt-get install -y openssh-server");
+        assert!(
+            Path::new(SSHD).exists(),
+            "sshd is needed by the SSH tests: apt-get install -y openssh-server"
+        );
         std::fs::create_dir_all("/run/sshd").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -99,7 +113,10 @@ impl Sshd {
             let _ = child.kill();
             let _ = child.wait();
         }
-        panic!("sshd did not start: {}", std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default());
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+        );
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -109,7 +126,12 @@ impl Sshd {
     fn host_line(&self) -> String {
         let key = std::fs::read_to_string(self.path("host_ed25519.pub")).unwrap();
         let mut words = key.split_whitespace();
-        format!("[127.0.0.1]:{} {} {}\n", self.port, words.next().unwrap(), words.next().unwrap())
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            words.next().unwrap(),
+            words.next().unwrap()
+        )
     }
 
     fn host_fingerprint(&self) -> String {
@@ -152,24 +174,36 @@ fn connect(t: &SshTarget) -> Session {
 }
 
 fn run(s: &Session, cmd: &str) -> pxdeploy::remote::Output {
-    s.exec(cmd, None, Duration::from_secs(30)).unwrap_or_else(|e| panic!("`{cmd}` failed: {}", e.render()))
+    s.exec(cmd, None, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("`{cmd}` failed: {}", e.render()))
 }
 
 #[test]
 fn unknown_host_key_is_refused_with_its_fingerprint_and_the_fix() {
     let sshd = Sshd::start();
     let t = sshd.untrusted_target();
-    let err = Session::connect(&t).err().expect("an unknown host key must be refused");
+    let err = Session::connect(&t)
+        .err()
+        .expect("an unknown host key must be refused");
     let text = err.render();
     assert_eq!(err.kind, ErrorKind::Ssh, "{text}");
     assert_eq!(err.exit_code(), 4);
-    assert!(text.contains(&sshd.host_fingerprint()), "fingerprint missing: {text}");
     assert!(
-        text.contains(&format!("ssh-keyscan -p {} -t ed25519 127.0.0.1 >> ", sshd.port)),
+        text.contains(&sshd.host_fingerprint()),
+        "fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ssh-keyscan -p {} -t ed25519 127.0.0.1 >> ",
+            sshd.port
+        )),
         "fix missing: {text}"
     );
     assert!(text.contains("accept-new"), "{text}");
-    assert!(!t.known_hosts.exists(), "strict mode must not write known_hosts");
+    assert!(
+        !t.known_hosts.exists(),
+        "strict mode must not write known_hosts"
+    );
 }
 
 #[test]
@@ -181,19 +215,42 @@ fn a_changed_host_key_is_refused_with_both_fingerprints_and_the_fix() {
     let mut t = sshd.untrusted_target();
     std::fs::write(
         &t.known_hosts,
-        format!("[127.0.0.1]:{} {} {}\n", sshd.port, w.next().unwrap(), w.next().unwrap()),
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            sshd.port,
+            w.next().unwrap(),
+            w.next().unwrap()
+        ),
     )
     .unwrap();
     // Even accept-new never accepts a changed key.
     t.host_key_check = HostKeyCheck::AcceptNew;
-    let err = Session::connect(&t).err().expect("a changed host key must be refused");
+    let err = Session::connect(&t)
+        .err()
+        .expect("a changed host key must be refused");
     let text = err.render();
     assert_eq!(err.exit_code(), 4, "{text}");
     assert!(text.contains("CHANGED"), "{text}");
-    assert!(text.contains(&sshd.host_fingerprint()), "new fingerprint missing: {text}");
-    assert!(text.contains(&fingerprint_of(&sshd.path("other_host_key.pub"))), "old fingerprint missing: {text}");
-    assert!(text.contains(&format!("ssh-keygen -R '[127.0.0.1]:{}' -f ", sshd.port)), "fix missing: {text}");
-    assert_eq!(std::fs::read_to_string(&t.known_hosts).unwrap().lines().count(), 1, "known_hosts must not change");
+    assert!(
+        text.contains(&sshd.host_fingerprint()),
+        "new fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&fingerprint_of(&sshd.path("other_host_key.pub"))),
+        "old fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&format!("ssh-keygen -R '[127.0.0.1]:{}' -f ", sshd.port)),
+        "fix missing: {text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&t.known_hosts)
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "known_hosts must not change"
+    );
 }
 
 #[test]
@@ -207,8 +264,16 @@ fn accept_new_records_exactly_one_line_then_strict_passes() {
     assert_eq!(run(&s, "echo hi").stdout_str(), "hi\n");
     drop(s);
     let text = std::fs::read_to_string(&t.known_hosts).unwrap();
-    assert_eq!(text, sshd.host_line(), "exactly the one line OpenSSH would write");
-    let mode = std::fs::metadata(&t.known_hosts).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        text,
+        sshd.host_line(),
+        "exactly the one line OpenSSH would write"
+    );
+    let mode = std::fs::metadata(&t.known_hosts)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
 
     // Existing content is kept: only one line is appended.
@@ -224,14 +289,23 @@ fn accept_new_records_exactly_one_line_then_strict_passes() {
     t.host_key_check = HostKeyCheck::Strict;
     let s = connect(&t);
     assert_eq!(run(&s, "echo again").stdout_str(), "again\n");
-    assert_eq!(std::fs::read_to_string(&kh).unwrap(), after, "nothing more written");
+    assert_eq!(
+        std::fs::read_to_string(&kh).unwrap(),
+        after,
+        "nothing more written"
+    );
 }
 
 #[test]
 fn a_hashed_known_hosts_entry_matches() {
     let sshd = Sshd::start();
     let t = sshd.target();
-    let ok = Command::new("ssh-keygen").arg("-H").arg("-f").arg(&t.known_hosts).output().unwrap();
+    let ok = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&t.known_hosts)
+        .output()
+        .unwrap();
     assert!(ok.status.success());
     let text = std::fs::read_to_string(&t.known_hosts).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
@@ -264,15 +338,26 @@ fn start_agent(dir: &Path) -> Agent {
         .unwrap();
     let started = Instant::now();
     while !sock.exists() {
-        assert!(started.elapsed() < Duration::from_secs(5), "ssh-agent did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "ssh-agent did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Agent { child, sock }
 }
 
 fn ssh_add(agent: &Agent, key: &Path) {
-    let out = Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &agent.sock).output().unwrap();
-    assert!(out.status.success(), "ssh-add: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ssh-add")
+        .arg(key)
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -312,7 +397,11 @@ fn an_explicit_encrypted_key_is_used_through_the_agent() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "ssh-add: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ssh-add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut t = sshd.target();
     t.identity_files = vec![sshd.path("locked")];
     t.agent_socket = Some(agent.sock.clone());
@@ -329,7 +418,9 @@ fn an_encrypted_key_without_agent_fails_with_the_ssh_add_fix() {
     std::fs::copy(sshd.path("locked.pub"), sshd.path("authorized_keys")).unwrap();
     let mut t = sshd.target();
     t.identity_files = vec![sshd.path("locked")];
-    let err = Session::connect(&t).err().expect("no way to use an encrypted key");
+    let err = Session::connect(&t)
+        .err()
+        .expect("no way to use an encrypted key");
     let text = err.render();
     assert_eq!(err.exit_code(), 4, "{text}");
     let key = sshd.path("locked").display().to_string();
@@ -344,12 +435,17 @@ fn a_rejected_key_fails_with_the_ssh_copy_id_fix() {
     keygen(&sshd.path("stranger"), "");
     let mut t = sshd.target();
     t.identity_files = vec![sshd.path("stranger")];
-    let err = Session::connect(&t).err().expect("an unauthorized key must fail");
+    let err = Session::connect(&t)
+        .err()
+        .expect("an unauthorized key must fail");
     let text = err.render();
     assert_eq!(err.exit_code(), 4, "{text}");
     let key = sshd.path("stranger").display().to_string();
     assert!(
-        text.contains(&format!("ssh-copy-id -i {key}.pub -p {} root@127.0.0.1", sshd.port)),
+        text.contains(&format!(
+            "ssh-copy-id -i {key}.pub -p {} root@127.0.0.1",
+            sshd.port
+        )),
         "{text}"
     );
 }
@@ -361,9 +457,17 @@ fn a_refused_port_fails_fast() {
     t.connect_timeout = Duration::from_secs(10);
     let started = Instant::now();
     let err = Session::connect(&t).err().expect("nothing listens there");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(err.exit_code(), 4);
-    assert!(err.render().contains("connection refused"), "{}", err.render());
+    assert!(
+        err.render().contains("connection refused"),
+        "{}",
+        err.render()
+    );
 }
 
 #[test]
@@ -380,7 +484,11 @@ fn a_listener_that_never_speaks_fails_within_the_connect_timeout() {
     t.connect_timeout = Duration::from_secs(2);
     let started = Instant::now();
     let err = Session::connect(&t).err().expect("no SSH server there");
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(err.exit_code(), 4);
     assert!(err.render().contains("timed out"), "{}", err.render());
 }
@@ -400,7 +508,10 @@ fn noise(len: usize) -> Vec<u8> {
 
 fn sha256_hex(data: &[u8]) -> String {
     use ssh_key::sha2::{Digest, Sha256};
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const MIB8: usize = 8 * 1024 * 1024;
@@ -429,7 +540,13 @@ fn eight_mib_of_stdin_and_eight_mib_of_stderr_through_one_command() {
     // And a command that exits without reading its stdin.
     let data = noise(MIB8);
     let mut input: &[u8] = &data;
-    let out = s.exec("echo early", Some(&mut input as &mut dyn Read), Duration::from_secs(60)).unwrap();
+    let out = s
+        .exec(
+            "echo early",
+            Some(&mut input as &mut dyn Read),
+            Duration::from_secs(60),
+        )
+        .unwrap();
     assert_eq!(out.stdout_str(), "early\n");
     assert!(out.status.success());
 }
@@ -441,9 +558,17 @@ fn exit_codes_and_signals_are_reported() {
     let out = run(&s, "echo out; echo err >&2; exit 5");
     assert_eq!(out.status.code, 5);
     assert!(!out.status.success());
-    assert_eq!((out.stdout_str().as_str(), out.stderr_str().as_str()), ("out\n", "err\n"));
+    assert_eq!(
+        (out.stdout_str().as_str(), out.stderr_str().as_str()),
+        ("out\n", "err\n")
+    );
     let out = run(&s, "kill -TERM $$");
-    assert_eq!(out.status.signal.as_deref(), Some("TERM"), "{:?}", out.status);
+    assert_eq!(
+        out.status.signal.as_deref(),
+        Some("TERM"),
+        "{:?}",
+        out.status
+    );
     assert!(!out.status.success());
     assert_eq!(out.status.to_string(), "was killed by signal TERM");
     assert!(run(&s, "true").status.success());
@@ -472,7 +597,9 @@ fn a_timed_out_command_is_stopped_and_the_session_stays_usable() {
     let sshd = Sshd::start();
     let s = connect(&sshd.target());
     let started = Instant::now();
-    let err = s.exec("echo started >&2; sleep 313", None, Duration::from_secs(1)).err().expect("must time out");
+    let err = s
+        .exec("echo started >&2; sleep 313", None, Duration::from_secs(1))
+        .expect_err("must time out");
     let took = started.elapsed();
     let text = err.render();
     assert_eq!(err.exit_code(), 5, "{text}");
@@ -496,29 +623,52 @@ fn a_spawned_process_stays_open_while_other_commands_run() {
         lock.display()
     );
     let mut first = s.spawn(&holder).unwrap();
-    assert_eq!(first.read_line(Duration::from_secs(10)).unwrap(), ReadLine::Line("locked".into()));
+    assert_eq!(
+        first.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("locked".into())
+    );
     // Nothing more arrives while it holds the lock.
-    assert_eq!(first.read_line(Duration::from_millis(200)).unwrap(), ReadLine::TimedOut);
+    assert_eq!(
+        first.read_line(Duration::from_millis(200)).unwrap(),
+        ReadLine::TimedOut
+    );
     for i in 0..10 {
         assert_eq!(run(&s, &format!("echo {i}")).stdout_str(), format!("{i}\n"));
     }
     big_stdin_and_stderr(&s);
     let mut second = s.spawn(&holder).unwrap();
-    assert_eq!(second.read_line(Duration::from_secs(10)).unwrap(), ReadLine::Line("busy".into()));
-    assert_eq!(second.read_line(Duration::from_secs(10)).unwrap(), ReadLine::Eof);
+    assert_eq!(
+        second.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("busy".into())
+    );
+    assert_eq!(
+        second.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Eof
+    );
     second.close().unwrap();
     let started = Instant::now();
     first.close().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     // Released: a new holder gets it.
     let mut third = s.spawn(&holder).unwrap();
-    assert_eq!(third.read_line(Duration::from_secs(10)).unwrap(), ReadLine::Line("locked".into()));
+    assert_eq!(
+        third.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("locked".into())
+    );
     drop(third);
     // A process that ignores stdin is stopped by close() too.
     let sleeper = s.spawn("echo up; sleep 1000").unwrap();
     let started = Instant::now();
     sleeper.close().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(6), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
 }
 
@@ -550,9 +700,20 @@ fn streaming_hands_over_output_as_it_arrives() {
         }
     };
     let status = s
-        .exec_streaming("echo a; sleep 0.2; echo b >&2", None, &mut sink, Some(Duration::from_secs(10)))
+        .exec_streaming(
+            "echo a; sleep 0.2; echo b >&2",
+            None,
+            &mut sink,
+            Some(Duration::from_secs(10)),
+        )
         .unwrap();
     assert!(status.success());
     use pxdeploy::remote::ssh::Stream;
-    assert_eq!(lines, vec![(Stream::Stdout, "a".to_string()), (Stream::Stderr, "b".to_string())]);
+    assert_eq!(
+        lines,
+        vec![
+            (Stream::Stdout, "a".to_string()),
+            (Stream::Stderr, "b".to_string())
+        ]
+    );
 }

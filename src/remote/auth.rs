@@ -25,7 +25,9 @@ pub enum KeyFile {
 
 /// Looks at a private key file without asking for anything.
 pub fn inspect(path: &Path) -> KeyFile {
-    let Ok(bytes) = std::fs::read(path) else { return KeyFile::Missing };
+    let Ok(bytes) = std::fs::read(path) else {
+        return KeyFile::Missing;
+    };
     let text = String::from_utf8_lossy(&bytes);
     if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
         return match ssh_key::PrivateKey::from_openssh(text.as_bytes()) {
@@ -34,7 +36,9 @@ pub fn inspect(path: &Path) -> KeyFile {
             Err(_) => KeyFile::Plain,
         };
     }
-    if text.contains("Proc-Type: 4,ENCRYPTED") || text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    if text.contains("Proc-Type: 4,ENCRYPTED")
+        || text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    {
         return KeyFile::Encrypted;
     }
     KeyFile::Plain
@@ -63,8 +67,11 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
     let mut tried: Vec<String> = Vec::new();
     let mut encrypted: Vec<PathBuf> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
-    let wanted: Vec<(PathBuf, Option<Vec<u8>>)> =
-        target.identity_files.iter().map(|p| (p.clone(), public_blob(p))).collect();
+    let wanted: Vec<(PathBuf, Option<Vec<u8>>)> = target
+        .identity_files
+        .iter()
+        .map(|p| (p.clone(), public_blob(p)))
+        .collect();
 
     // 1. The agent: identities matching our key files first, then (unless the key was
     //    named explicitly or IdentitiesOnly) every other identity, in the agent's order.
@@ -89,7 +96,11 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
                     if tried.len() >= MAX_ATTEMPTS {
                         break;
                     }
-                    let label = format!("agent key {} {}", super::known_hosts::fingerprint(id.blob()), id.comment());
+                    let label = format!(
+                        "agent key {} {}",
+                        super::known_hosts::fingerprint(id.blob()),
+                        id.comment()
+                    );
                     tracing::debug!(key = %label, "trying");
                     agent_blobs_tried.push(id.blob().to_vec());
                     match agent.userauth(user, id) {
@@ -116,7 +127,10 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
         match inspect(path) {
             KeyFile::Missing => {
                 if target.explicit_identity {
-                    notes.push(format!("key file {} does not exist", target::display_path(path)));
+                    notes.push(format!(
+                        "key file {} does not exist",
+                        target::display_path(path)
+                    ));
                 }
             }
             KeyFile::Encrypted => {
@@ -132,7 +146,10 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
                     Ok(()) => tried.push(label),
                     Err(e) if is_auth_rejection(&e) => tried.push(label),
                     Err(e) if is_code(&e, -16) => {
-                        notes.push(format!("{label}: libssh2 cannot read this key ({})", e.message()));
+                        notes.push(format!(
+                            "{label}: libssh2 cannot read this key ({})",
+                            e.message()
+                        ));
                     }
                     Err(e) => return Err(connection_lost(target, &e)),
                 }
@@ -143,11 +160,20 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
     Err(failure(target, &tried, &encrypted, &notes))
 }
 
-fn open_agent(sess: &ssh2::Session, sock: &Path) -> Result<(ssh2::Agent, Vec<ssh2::PublicKey>), String> {
+fn open_agent(
+    sess: &ssh2::Session,
+    sock: &Path,
+) -> Result<(ssh2::Agent, Vec<ssh2::PublicKey>), String> {
     let mut agent = sess.agent().map_err(|e| e.message().to_string())?;
-    agent.set_identity_path(sock).map_err(|e| e.message().to_string())?;
-    agent.connect().map_err(|e| format!("cannot connect ({})", e.message()))?;
-    agent.list_identities().map_err(|e| e.message().to_string())?;
+    agent
+        .set_identity_path(sock)
+        .map_err(|e| e.message().to_string())?;
+    agent
+        .connect()
+        .map_err(|e| format!("cannot connect ({})", e.message()))?;
+    agent
+        .list_identities()
+        .map_err(|e| e.message().to_string())?;
     let ids = agent.identities().map_err(|e| e.message().to_string())?;
     Ok((agent, ids))
 }
@@ -158,12 +184,20 @@ fn is_auth_rejection(e: &ssh2::Error) -> bool {
 }
 
 fn connection_lost(target: &SshTarget, e: &ssh2::Error) -> Error {
-    Error::ssh(format!("authentication as {} on {} failed", target.user, target.hostname)).cause(plain(e))
+    Error::ssh(format!(
+        "authentication as {} on {} failed",
+        target.user, target.hostname
+    ))
+    .cause(plain(e))
 }
 
 fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &[String]) -> Error {
     let dest = format!("{}@{}", target.user, target.hostname);
-    let port = if target.port == 22 { String::new() } else { format!("-p {} ", target.port) };
+    let port = if target.port == 22 {
+        String::new()
+    } else {
+        format!("-p {} ", target.port)
+    };
     let key = target
         .identity_files
         .iter()
@@ -171,11 +205,14 @@ fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &
         .or(target.identity_files.first())
         .map(|p| target::display_path(p))
         .unwrap_or_else(|| "~/.ssh/id_ed25519".into());
-    let copy_id = format!("install your public key on the host: `ssh-copy-id -i {key}.pub {port}{dest}`");
+    let copy_id =
+        format!("install your public key on the host: `ssh-copy-id -i {key}.pub {port}{dest}`");
 
     if tried.is_empty() && !encrypted.is_empty() {
         let k = target::display_path(&encrypted[0]);
-        let mut err = Error::ssh(format!("key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"));
+        let mut err = Error::ssh(format!(
+            "key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"
+        ));
         for n in notes {
             err = err.cause(n.clone());
         }
@@ -186,18 +223,32 @@ fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &
         if target.agent_socket.is_none() {
             err = err.cause("no ssh-agent (SSH_AUTH_SOCK is not set)");
         }
-        let files: Vec<String> = target.identity_files.iter().map(|p| target::display_path(p)).collect();
-        err = err.cause(format!("none of these key files exists: {}", files.join(", ")));
+        let files: Vec<String> = target
+            .identity_files
+            .iter()
+            .map(|p| target::display_path(p))
+            .collect();
+        err = err.cause(format!(
+            "none of these key files exists: {}",
+            files.join(", ")
+        ));
         for n in notes {
             err = err.cause(n.clone());
         }
-        return err.hint(format!("create a key with `ssh-keygen -t ed25519`, then {copy_id}"));
+        return err.hint(format!(
+            "create a key with `ssh-keygen -t ed25519`, then {copy_id}"
+        ));
     }
-    let mut err = Error::ssh(format!("authentication as {} on {}:{} failed", target.user, target.hostname, target.port))
-        .cause(format!("the host rejected: {}", tried.join(", ")));
+    let mut err = Error::ssh(format!(
+        "authentication as {} on {}:{} failed",
+        target.user, target.hostname, target.port
+    ))
+    .cause(format!("the host rejected: {}", tried.join(", ")));
     for k in encrypted {
         let k = target::display_path(k);
-        err = err.cause(format!("key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"));
+        err = err.cause(format!(
+            "key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"
+        ));
     }
     for n in notes {
         err = err.cause(n.clone());

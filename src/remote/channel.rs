@@ -16,7 +16,11 @@ use ssh2::Error;
 
 extern "C" {
     // In libssh2 ≥ 1.11.1 (libssh2-sys 0.3.4 vendors 1.11.2-dev), not in the Rust bindings.
-    fn libssh2_channel_signal_ex(channel: *mut raw::LIBSSH2_CHANNEL, signame: *const c_char, len: usize) -> c_int;
+    fn libssh2_channel_signal_ex(
+        channel: *mut raw::LIBSSH2_CHANNEL,
+        signame: *const c_char,
+        len: usize,
+    ) -> c_int;
 }
 
 const EAGAIN: c_int = raw::LIBSSH2_ERROR_EAGAIN;
@@ -57,10 +61,20 @@ impl RawChannel {
         if ch.is_null() {
             // SAFETY: valid session.
             let rc = unsafe { raw::libssh2_session_last_errno(s) };
-            return Err(err(s, if rc == 0 { raw::LIBSSH2_ERROR_CHANNEL_FAILURE } else { rc }));
+            return Err(err(
+                s,
+                if rc == 0 {
+                    raw::LIBSSH2_ERROR_CHANNEL_FAILURE
+                } else {
+                    rc
+                },
+            ));
         }
         drop(guard);
-        Ok(RawChannel { sess: sess.clone(), raw: ch })
+        Ok(RawChannel {
+            sess: sess.clone(),
+            raw: ch,
+        })
     }
 
     fn call(&self, f: impl FnOnce(*mut raw::LIBSSH2_CHANNEL) -> c_int) -> Result<c_int, Error> {
@@ -93,15 +107,19 @@ impl RawChannel {
     /// Sends the `signal` request (`TERM`, `KILL`: no `SIG` prefix).
     pub(crate) fn signal(&mut self, name: &str) -> Result<(), Error> {
         // SAFETY: pointer valid for the call.
-        self.call(|ch| unsafe { libssh2_channel_signal_ex(ch, name.as_ptr() as *const c_char, name.len()) })
-            .map(drop)
+        self.call(|ch| unsafe {
+            libssh2_channel_signal_ex(ch, name.as_ptr() as *const c_char, name.len())
+        })
+        .map(drop)
     }
 
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // SAFETY: buf valid for the call.
         let rc = {
             let _guard = self.sess.raw();
-            unsafe { raw::libssh2_channel_write_ex(self.raw, 0, buf.as_ptr() as *const c_char, buf.len()) }
+            unsafe {
+                raw::libssh2_channel_write_ex(self.raw, 0, buf.as_ptr() as *const c_char, buf.len())
+            }
         };
         io_result(self, rc)
     }
@@ -111,7 +129,14 @@ impl RawChannel {
         // SAFETY: buf valid for the call.
         let rc = {
             let _guard = self.sess.raw();
-            unsafe { raw::libssh2_channel_read_ex(self.raw, stream, buf.as_mut_ptr() as *mut c_char, buf.len()) }
+            unsafe {
+                raw::libssh2_channel_read_ex(
+                    self.raw,
+                    stream,
+                    buf.as_mut_ptr() as *mut c_char,
+                    buf.len(),
+                )
+            }
         };
         io_result(self, rc)
     }
@@ -119,22 +144,27 @@ impl RawChannel {
     /// The remote sent EOF and nothing is left to read.
     pub(crate) fn eof(&self) -> bool {
         // SAFETY: valid channel.
-        self.call(|ch| unsafe { raw::libssh2_channel_eof(ch) }).map(|r| r != 0).unwrap_or(true)
+        self.call(|ch| unsafe { raw::libssh2_channel_eof(ch) })
+            .map(|r| r != 0)
+            .unwrap_or(true)
     }
 
     pub(crate) fn send_eof(&mut self) -> Result<(), Error> {
         // SAFETY: valid channel.
-        self.call(|ch| unsafe { raw::libssh2_channel_send_eof(ch) }).map(drop)
+        self.call(|ch| unsafe { raw::libssh2_channel_send_eof(ch) })
+            .map(drop)
     }
 
     pub(crate) fn close(&mut self) -> Result<(), Error> {
         // SAFETY: valid channel.
-        self.call(|ch| unsafe { raw::libssh2_channel_close(ch) }).map(drop)
+        self.call(|ch| unsafe { raw::libssh2_channel_close(ch) })
+            .map(drop)
     }
 
     pub(crate) fn wait_close(&mut self) -> Result<(), Error> {
         // SAFETY: valid channel.
-        self.call(|ch| unsafe { raw::libssh2_channel_wait_closed(ch) }).map(drop)
+        self.call(|ch| unsafe { raw::libssh2_channel_wait_closed(ch) })
+            .map(drop)
     }
 
     /// Only meaningful after `wait_close` (before it, libssh2 says 0).

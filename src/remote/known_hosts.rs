@@ -128,7 +128,9 @@ impl KnownHosts {
 
     fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
         let name = name.to_ascii_lowercase();
-        self.records.iter().filter(move |r| names_match(&r.names, &name))
+        self.records
+            .iter()
+            .filter(move |r| names_match(&r.names, &name))
     }
 }
 
@@ -192,17 +194,28 @@ pub fn append(path: &Path, name: &str, blob: &[u8], hashed: bool) -> std::io::Re
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
     }
     let key_type = key_type(blob).unwrap_or_else(|| "unknown".into());
-    let host = if hashed { hash_name(name, &rand::random::<[u8; 20]>()) } else { name.to_string() };
+    let host = if hashed {
+        hash_name(name, &rand::random::<[u8; 20]>())
+    } else {
+        name.to_string()
+    };
     let line = format!("{host} {key_type} {}", STANDARD.encode(blob));
     let needs_newline = match fs::read(path) {
         Ok(bytes) => !bytes.is_empty() && !bytes.ends_with(b"\n"),
         Err(_) => false,
     };
-    let mut file = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
     let mut text = String::new();
     if needs_newline {
         text.push('\n');
@@ -256,14 +269,20 @@ fn parse_names(field: &str) -> Option<Names> {
         });
     }
     Some(Names::Patterns(
-        field.split(',').filter(|p| !p.is_empty()).map(|p| p.to_ascii_lowercase()).collect(),
+        field
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.to_ascii_lowercase())
+            .collect(),
     ))
 }
 
 fn names_match(names: &Names, name: &str) -> bool {
     match names {
         Names::Hashed { salt, hash } => {
-            let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salt) else { return false };
+            let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salt) else {
+                return false;
+            };
             mac.update(name.as_bytes());
             mac.verify_slice(hash).is_ok()
         }
@@ -337,17 +356,29 @@ mod tests {
     fn plain_port_and_case() {
         let k = blob("ssh-ed25519", 1);
         let h = db(&line("[PVE.lan]:2222", &k));
-        assert_eq!(h.check(&lookup_name("pve.LAN", 2222, None), &k), HostKeyStatus::Known);
+        assert_eq!(
+            h.check(&lookup_name("pve.LAN", 2222, None), &k),
+            HostKeyStatus::Known
+        );
         // A plain entry does not vouch for another port, and port 22 uses the plain name.
-        assert_eq!(h.check(&lookup_name("pve.lan", 22, None), &k), HostKeyStatus::Unknown);
+        assert_eq!(
+            h.check(&lookup_name("pve.lan", 22, None), &k),
+            HostKeyStatus::Unknown
+        );
         let h = db(&line("pve.lan", &k));
-        assert_eq!(h.check(&lookup_name("pve.lan", 22, None), &k), HostKeyStatus::Known);
+        assert_eq!(
+            h.check(&lookup_name("pve.lan", 22, None), &k),
+            HostKeyStatus::Known
+        );
     }
 
     #[test]
     fn hashed_names_match() {
         let k = blob("ssh-ed25519", 1);
-        let h = db(&line(&hash_name("[127.0.0.1]:2222", b"0123456789abcdefghij"), &k));
+        let h = db(&line(
+            &hash_name("[127.0.0.1]:2222", b"0123456789abcdefghij"),
+            &k,
+        ));
         assert_eq!(h.check("[127.0.0.1]:2222", &k), HostKeyStatus::Known);
         assert_eq!(h.check("[127.0.0.1]:2223", &k), HostKeyStatus::Unknown);
     }
@@ -361,7 +392,9 @@ mod tests {
         assert_eq!(h.key_types("pve"), vec!["ecdsa-sha2-nistp256".to_string()]);
         let h = db(&line("pve", &blob("ssh-ed25519", 9)));
         match h.check("pve", &ed) {
-            HostKeyStatus::Changed { recorded, .. } => assert_eq!(recorded, vec![fingerprint(&blob("ssh-ed25519", 9))]),
+            HostKeyStatus::Changed { recorded, .. } => {
+                assert_eq!(recorded, vec![fingerprint(&blob("ssh-ed25519", 9))])
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -397,8 +430,16 @@ mod tests {
         let k = blob("ssh-ed25519", 1);
         append(&path, "[h]:2", &k, false).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"# no newline").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"# no newline")
+            .unwrap();
         append(&path, "[h]:3", &k, true).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
@@ -417,7 +458,13 @@ mod tests {
 
     #[test]
     fn prefs_put_recorded_types_first() {
-        let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+        let supported = [
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+            "ssh-rsa",
+        ];
         assert_eq!(
             host_key_prefs(&["ssh-rsa".into()], &supported).unwrap(),
             "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519,ecdsa-sha2-nistp256"

@@ -79,12 +79,17 @@ impl Session {
             .try_clone()
             .map_err(|e| Error::ssh(format!("cannot connect to {where_}")).cause(e.to_string()))?;
 
-        let mut sess = ssh2::Session::new().map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
+        let mut sess =
+            ssh2::Session::new().map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
         sess.set_tcp_stream(stream);
         sess.set_timeout(remaining_ms(deadline));
 
         // Host key algorithms: the types on record first, as OpenSSH does.
-        let name = known_hosts::lookup_name(&target.hostname, target.port, target.host_key_alias.as_deref());
+        let name = known_hosts::lookup_name(
+            &target.hostname,
+            target.port,
+            target.host_key_alias.as_deref(),
+        );
         let mut files = vec![target.known_hosts.clone()];
         files.extend(target.extra_known_hosts.iter().cloned());
         let db = KnownHosts::load(&files);
@@ -105,7 +110,10 @@ impl Session {
                 Error::ssh(format!("SSH handshake with {where_} failed")).cause(plain(&e))
             }
         })?;
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "handshake done");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handshake done"
+        );
 
         check_host_key(&sess, target, &db, &name)?;
 
@@ -140,7 +148,12 @@ impl Session {
 
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
     /// stdout and stderr separately. `timeout` bounds the whole command.
-    pub fn exec(&self, command: &str, stdin: Option<&mut dyn Read>, timeout: Duration) -> Result<Output> {
+    pub fn exec(
+        &self,
+        command: &str,
+        stdin: Option<&mut dyn Read>,
+        timeout: Duration,
+    ) -> Result<Output> {
         let mut out = Output::default();
         let status = self.exec_streaming(
             command,
@@ -176,25 +189,36 @@ impl Session {
             }
             sink(s, d)
         };
-        let result = self.inner.run_until(&mut pump, &mut stdin, &mut tee, deadline, |p| p.done());
+        let result = self
+            .inner
+            .run_until(&mut pump, &mut stdin, &mut tee, deadline, |p| p.done());
         match result {
             Ok(true) => self.inner.finish(pump, command, deadline),
             Ok(false) => {
                 let t = timeout.unwrap_or_default();
-                let stopped = self.inner.stop(pump, &mut tee);
-                let mut err = Error::remote(format!("`{command}` timed out after {}s", t.as_secs()));
+                let stopped = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                let mut err =
+                    Error::remote(format!("`{command}` timed out after {}s", t.as_secs()));
                 let tail = String::from_utf8_lossy(&last_err).trim().to_string();
                 if !tail.is_empty() {
-                    err = err.cause(format!("its last output on stderr: {}", crate::output::sanitize(&tail)));
+                    err = err.cause(format!(
+                        "its last output on stderr: {}",
+                        crate::output::sanitize(&tail)
+                    ));
                 }
                 Err(match stopped {
-                    Ok(()) => err.cause("the remote command was stopped (SIGTERM); the connection is still usable"),
+                    Ok(()) => {
+                        err.cause("the remote command was stopped; the connection is still usable")
+                    }
                     Err(why) => err.cause(why),
                 })
             }
             Err(Fail::Local(e)) => {
-                let _ = self.inner.stop(pump, &mut tee);
-                Err(Error::unexpected(format!("reading the data to send to `{command}` failed")).cause(e.to_string()))
+                let _ = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                Err(
+                    Error::unexpected(format!("reading the data to send to `{command}` failed"))
+                        .cause(e.to_string()),
+                )
             }
             Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
         }
@@ -204,7 +228,9 @@ impl Session {
     /// command like `flock … cat` holds until [`RemoteProcess::close`], pxdeploy's exit, or
     /// the connection's end). Other commands can run on the session meanwhile.
     pub fn spawn(&self, command: &str) -> Result<RemoteProcess> {
-        let channel = self.inner.open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
+        let channel = self
+            .inner
+            .open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
         Ok(RemoteProcess {
             inner: self.inner.clone(),
             command: command.to_string(),
@@ -226,7 +252,9 @@ impl Drop for Inner {
         // libssh2's teardown can wait for the server.
         if self.broken.get_mut().map(|b| b.is_none()).unwrap_or(false) {
             let end = Instant::now() + Duration::from_millis(500);
-            let _ = self.retry(Some(end), || self.sess.disconnect(None, "pxdeploy done", None));
+            let _ = self.retry(Some(end), || {
+                self.sess.disconnect(None, "pxdeploy done", None)
+            });
         }
         let _ = self.socket.shutdown(Shutdown::Both);
     }
@@ -251,7 +279,9 @@ impl RemoteProcess {
                 let text = String::from_utf8_lossy(&line[..line.len() - 1]);
                 return Ok(ReadLine::Line(text.trim_end_matches('\r').to_string()));
             }
-            let Some(pump) = self.pump.as_mut() else { return Ok(ReadLine::Eof) };
+            let Some(pump) = self.pump.as_mut() else {
+                return Ok(ReadLine::Eof);
+            };
             if pump.out_eof {
                 if self.stdout.is_empty() {
                     return Ok(ReadLine::Eof);
@@ -266,9 +296,11 @@ impl RemoteProcess {
                 Stream::Stderr => keep_tail(err, d),
             };
             let mut no_stdin: Option<&mut dyn Read> = None;
-            let got = self.inner.run_until(pump, &mut no_stdin, &mut sink, Some(deadline), |p| {
-                p.out_eof || p.got_newline
-            });
+            let got = self
+                .inner
+                .run_until(pump, &mut no_stdin, &mut sink, Some(deadline), |p| {
+                    p.out_eof || p.got_newline
+                });
             pump.got_newline = false;
             match got {
                 Ok(true) => continue,
@@ -287,10 +319,15 @@ impl RemoteProcess {
     /// Ends stdin and waits up to `timeout` for the process to exit by itself; on timeout
     /// it is stopped and a remote error returned.
     pub fn wait(mut self, timeout: Duration) -> Result<Output> {
-        let Some(mut pump) = self.pump.take() else { return Ok(Output::default()) };
+        let Some(mut pump) = self.pump.take() else {
+            return Ok(Output::default());
+        };
         pump.hold_stdin = false;
         let deadline = Some(Instant::now() + timeout);
-        let mut out = Output { stdout: std::mem::take(&mut self.stdout), ..Default::default() };
+        let mut out = Output {
+            stdout: std::mem::take(&mut self.stdout),
+            ..Default::default()
+        };
         let err = &mut self.stderr;
         let mut sink = |s: Stream, d: &[u8]| match s {
             Stream::Stdout => out.stdout.extend_from_slice(d),
@@ -298,15 +335,22 @@ impl RemoteProcess {
         };
         let _active = Active::new(&self.inner);
         let mut no_stdin: Option<&mut dyn Read> = None;
-        match self.inner.run_until(&mut pump, &mut no_stdin, &mut sink, deadline, |p| p.done()) {
+        match self
+            .inner
+            .run_until(&mut pump, &mut no_stdin, &mut sink, deadline, |p| p.done())
+        {
             Ok(true) => {
                 out.status = self.inner.finish(pump, &self.command, deadline)?;
                 out.stderr = std::mem::take(&mut self.stderr);
                 Ok(out)
             }
             Ok(false) => {
-                let _ = self.inner.stop(pump, &mut sink);
-                Err(Error::remote(format!("`{}` timed out after {}s", self.command, timeout.as_secs())))
+                let _ = self.inner.stop(pump, &mut sink, Duration::ZERO);
+                Err(Error::remote(format!(
+                    "`{}` timed out after {}s",
+                    self.command,
+                    timeout.as_secs()
+                )))
             }
             Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
             Err(Fail::Local(e)) => Err(Error::unexpected(e.to_string())),
@@ -321,11 +365,13 @@ impl RemoteProcess {
     }
 
     fn close_inner(&mut self) -> Result<()> {
-        let Some(pump) = self.pump.take() else { return Ok(()) };
+        let Some(pump) = self.pump.take() else {
+            return Ok(());
+        };
         let _active = Active::new(&self.inner);
         let mut sink = |_: Stream, _: &[u8]| {};
         self.inner
-            .stop(pump, &mut sink)
+            .stop(pump, &mut sink, Duration::from_millis(500))
             .map_err(|why| Error::ssh(format!("stopping `{}` failed", self.command)).cause(why))
     }
 }
@@ -424,7 +470,10 @@ impl Pump {
                     progress = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_in_flight = matches!(sess.block_directions(), BlockDirections::Outbound | BlockDirections::Both);
+                    self.write_in_flight = matches!(
+                        sess.block_directions(),
+                        BlockDirections::Outbound | BlockDirections::Both
+                    );
                 }
                 Err(e) => {
                     // The command stopped reading (it exited, or closed stdin): drop the rest.
@@ -437,7 +486,11 @@ impl Pump {
                 }
             }
         }
-        if !self.stdin_open && self.offset >= self.pending.len() && !self.hold_stdin && !self.eof_sent {
+        if !self.stdin_open
+            && self.offset >= self.pending.len()
+            && !self.hold_stdin
+            && !self.eof_sent
+        {
             match self.channel.send_eof() {
                 Ok(()) => {
                     self.eof_sent = true;
@@ -484,7 +537,10 @@ impl Pump {
                                 if let Some(pos) = head.iter().position(|b| *b == b'\n') {
                                     let head = self.stderr_head.take().unwrap_or_default();
                                     let line = String::from_utf8_lossy(&head[..pos]);
-                                    match line.strip_prefix(PID_MARK).and_then(|p| p.trim().parse().ok()) {
+                                    match line
+                                        .strip_prefix(PID_MARK)
+                                        .and_then(|p| p.trim().parse().ok())
+                                    {
                                         Some(pid) => {
                                             self.pid = Some(pid);
                                             if head.len() > pos + 1 {
@@ -514,7 +570,10 @@ impl Pump {
 impl Inner {
     fn usable(&self) -> Result<()> {
         match self.broken.lock().unwrap().as_ref() {
-            Some(why) => Err(Error::ssh(format!("the SSH connection to {} is closed", self.name)).cause(why.clone())),
+            Some(why) => Err(
+                Error::ssh(format!("the SSH connection to {} is closed", self.name))
+                    .cause(why.clone()),
+            ),
             None => Ok(()),
         }
     }
@@ -536,7 +595,12 @@ impl Inner {
     }
 
     /// Opens a session channel and starts `command` on it (no PTY, ever).
-    fn open_exec(&self, command: &str, deadline: Option<Instant>, wrap_it: bool) -> Result<Channel> {
+    fn open_exec(
+        &self,
+        command: &str,
+        deadline: Option<Instant>,
+        wrap_it: bool,
+    ) -> Result<Channel> {
         self.usable()?;
         let _active = Active::new(self);
         let open_deadline = Some(
@@ -560,7 +624,11 @@ impl Inner {
                 }
             }
         };
-        let line = if wrap_it { wrap(command) } else { command.to_string() };
+        let line = if wrap_it {
+            wrap(command)
+        } else {
+            command.to_string()
+        };
         match self.retry(open_deadline, || channel.exec(&line)) {
             Ok(()) => Ok(channel),
             Err(Some(e)) if is_transport(&e) => Err(self.lost(&plain(&e))),
@@ -627,7 +695,11 @@ impl Inner {
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe {
             libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32);
@@ -656,11 +728,20 @@ impl Inner {
 
     /// After both streams reached EOF: wait for the close, then read the exit status and
     /// signal (in that order: before the close, libssh2 reports 0).
-    fn finish(&self, mut pump: Pump, command: &str, deadline: Option<Instant>) -> Result<ExitStatus> {
-        let end = deadline.unwrap_or_else(|| Instant::now() + STOP_GRACE).max(Instant::now() + STOP_GRACE);
+    fn finish(
+        &self,
+        mut pump: Pump,
+        command: &str,
+        deadline: Option<Instant>,
+    ) -> Result<ExitStatus> {
+        let end = deadline
+            .unwrap_or_else(|| Instant::now() + STOP_GRACE)
+            .max(Instant::now() + STOP_GRACE);
         if let Err(why) = self.close_channel(&mut pump.channel, end) {
             self.break_connection(&why);
-            return Err(Error::ssh(format!("`{command}` ended but its channel did not close")).cause(why));
+            return Err(
+                Error::ssh(format!("`{command}` ended but its channel did not close")).cause(why),
+            );
         }
         let code = pump.channel.exit_status();
         let signal = pump.channel.exit_signal();
@@ -691,7 +772,12 @@ impl Inner {
     /// after half the grace), EOF, drain, close. If that does not work within
     /// [`STOP_GRACE`], the connection is dropped (the only way to free the channel without
     /// blocking, ssh2 #165); `Err` says so.
-    fn stop(&self, mut pump: Pump, sink: &mut dyn FnMut(Stream, &[u8])) -> Result<(), String> {
+    fn stop(
+        &self,
+        mut pump: Pump,
+        sink: &mut dyn FnMut(Stream, &[u8]),
+        patience: Duration,
+    ) -> Result<(), String> {
         let start = Instant::now();
         let end = start + STOP_GRACE;
         let mut buf = vec![0u8; CHUNK];
@@ -703,8 +789,10 @@ impl Inner {
                     pump.write_in_flight = false;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    pump.write_in_flight =
-                        matches!(self.sess.block_directions(), BlockDirections::Outbound | BlockDirections::Both);
+                    pump.write_in_flight = matches!(
+                        self.sess.block_directions(),
+                        BlockDirections::Outbound | BlockDirections::Both
+                    );
                     self.wait(Some(end), Duration::from_millis(100), true);
                 }
                 Err(_) => pump.write_in_flight = false,
@@ -714,37 +802,58 @@ impl Inner {
         pump.hold_stdin = false;
         pump.pending.clear();
         pump.offset = 0;
-        let mut signalled = None;
+        let mut requested = None;
+        let mut killed = None;
         let mut no_stdin: Option<&mut dyn Read> = None;
-        while !pump.done() {
-            if Instant::now() >= end {
-                break;
-            }
-            let want = if start.elapsed() >= STOP_GRACE / 2 { "KILL" } else { "TERM" };
-            if signalled != Some(want) && !pump.done() {
-                signalled = Some(want);
-                // Answered with failure when sshd refuses (ForceCommand): then only
-                // dropping the connection ends the command.
-                // The SSH `signal` request works for non-root logins only (sshd runs root
-                // sessions without privilege separation and then refuses it), so the
-                // process group is also killed from a second channel.
-                let r = self.retry(Some(end), || pump.channel.signal(want));
-                tracing::debug!(signal = want, ok = r.is_ok(), pid = ?pump.pid, "signalled remote command");
-                if let Some(pid) = pump.pid {
-                    self.kill_remote(pid, want, end);
-                }
-            }
-            match pump.step(&self.sess, &mut no_stdin, sink, &mut buf) {
-                Ok(true) => {}
-                Ok(false) => self.wait(Some(end), Duration::from_millis(100), false),
+        loop {
+            // Reading first also sends EOF and picks up the PID line.
+            let progress = match pump.step(&self.sess, &mut no_stdin, sink, &mut buf) {
+                Ok(p) => p,
                 Err(Fail::Ssh(why)) => {
                     self.break_connection(&why);
                     return Err(why);
                 }
-                Err(Fail::Local(_)) => {}
+                Err(Fail::Local(_)) => true,
+            };
+            if pump.done() || Instant::now() >= end {
+                break;
+            }
+            let elapsed = start.elapsed();
+            let want = if elapsed < patience {
+                None
+            } else if elapsed >= patience + (STOP_GRACE - patience) / 2 {
+                Some("KILL")
+            } else {
+                Some("TERM")
+            };
+            if let Some(want) = want {
+                if requested != Some(want) {
+                    requested = Some(want);
+                    // The SSH `signal` request works for non-root logins only (sshd runs
+                    // root sessions without privilege separation and then refuses it)...
+                    let r = self.retry(Some(end), || pump.channel.signal(want));
+                    tracing::debug!(signal = want, ok = r.is_ok(), pid = ?pump.pid, "signal request");
+                }
+                // ...so the process group is also killed from a second channel.
+                if killed != Some(want) {
+                    if let Some(pid) = pump.pid {
+                        killed = Some(want);
+                        self.kill_remote(pid, want, end);
+                    }
+                }
+            }
+            if !progress {
+                self.wait(Some(end), Duration::from_millis(50), false);
             }
         }
-        if pump.done() && self.close_channel(&mut pump.channel, end.max(Instant::now() + Duration::from_secs(1))).is_ok() {
+        if pump.done()
+            && self
+                .close_channel(
+                    &mut pump.channel,
+                    end.max(Instant::now() + Duration::from_secs(1)),
+                )
+                .is_ok()
+        {
             return Ok(());
         }
         let why = format!(
@@ -769,9 +878,12 @@ fn wrap(command: &str) -> String {
 impl Inner {
     /// Sends `sig` to the process group `pid` (else the process) from a new channel.
     fn kill_remote(&self, pid: u32, sig: &str, end: Instant) {
-        let cmd = format!("kill -{sig} -- -{pid} 2>/dev/null || kill -{sig} {pid} 2>/dev/null; true");
+        let cmd =
+            format!("kill -{sig} -- -{pid} 2>/dev/null || kill -{sig} {pid} 2>/dev/null; true");
         let deadline = Some(end.min(Instant::now() + Duration::from_secs(3)));
-        let Ok(channel) = self.open_exec(&cmd, deadline, false) else { return };
+        let Ok(channel) = self.open_exec(&cmd, deadline, false) else {
+            return;
+        };
         let mut pump = Pump::new(channel, false, false);
         pump.stderr_head = None;
         let mut none: Option<&mut dyn Read> = None;
@@ -824,7 +936,9 @@ fn tcp_connect(target: &SshTarget, deadline: Instant) -> Result<TcpStream> {
         err = err.cause(e);
     }
     Err(if refused {
-        err.hint(format!("is sshd running on {where_}? Check `host` and `port` in pxdeploy.toml"))
+        err.hint(format!(
+            "is sshd running on {where_}? Check `host` and `port` in pxdeploy.toml"
+        ))
     } else {
         err.hint(format!(
             "check that {} is up and reachable, or raise `connect_timeout_secs`",
@@ -836,14 +950,21 @@ fn tcp_connect(target: &SshTarget, deadline: Instant) -> Result<TcpStream> {
 fn io_words(e: &io::Error, timeout: Duration) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => format!("timed out after {}s", timeout.as_secs()),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!("timed out after {}s", timeout.as_secs())
+        }
         _ => e.to_string(),
     }
 }
 
 /// Checks the presented host key against known_hosts; unknown keys are recorded (one line
 /// appended) under `accept-new`, changed and revoked keys always refused.
-fn check_host_key(sess: &ssh2::Session, target: &SshTarget, db: &KnownHosts, name: &str) -> Result<()> {
+fn check_host_key(
+    sess: &ssh2::Session,
+    target: &SshTarget,
+    db: &KnownHosts,
+    name: &str,
+) -> Result<()> {
     let (blob, _) = sess
         .host_key()
         .ok_or_else(|| Error::ssh(format!("{} sent no host key", target.hostname)))?;
@@ -851,7 +972,10 @@ fn check_host_key(sess: &ssh2::Session, target: &SshTarget, db: &KnownHosts, nam
     let fp = match sess.host_key_hash(HashType::Sha256) {
         Some(h) => {
             use base64::Engine;
-            format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(h))
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
+            )
         }
         None => known_hosts::fingerprint(&blob),
     };
@@ -860,9 +984,11 @@ fn check_host_key(sess: &ssh2::Session, target: &SshTarget, db: &KnownHosts, nam
     let shown = format!("{}:{}", target.hostname, target.port);
     match db.check(name, &blob) {
         HostKeyStatus::Known => Ok(()),
-        HostKeyStatus::Revoked { line } => Err(Error::ssh(format!("the host key of {shown} is revoked"))
-            .cause(format!("{key_type} key {fp} is marked @revoked at {line}"))
-            .hint("do not connect: ask the host's administrator which key is current")),
+        HostKeyStatus::Revoked { line } => {
+            Err(Error::ssh(format!("the host key of {shown} is revoked"))
+                .cause(format!("{key_type} key {fp} is marked @revoked at {line}"))
+                .hint("do not connect: ask the host's administrator which key is current"))
+        }
         HostKeyStatus::Changed { recorded, lines } => {
             let stale = lines
                 .first()
@@ -879,15 +1005,25 @@ fn check_host_key(sess: &ssh2::Session, target: &SshTarget, db: &KnownHosts, nam
         }
         HostKeyStatus::Unknown => {
             if target.host_key_check == HostKeyCheck::AcceptNew {
-                known_hosts::append(&target.known_hosts, name, &blob, target.hash_known_hosts).map_err(|e| {
-                    Error::ssh(format!("cannot record the host key of {shown} in {file}")).cause(e.to_string())
-                })?;
+                known_hosts::append(&target.known_hosts, name, &blob, target.hash_known_hosts)
+                    .map_err(|e| {
+                        Error::ssh(format!("cannot record the host key of {shown} in {file}"))
+                            .cause(e.to_string())
+                    })?;
                 tracing::warn!("added the {key_type} host key {fp} of {shown} to {file} (host_key_check = accept-new)");
                 return Ok(());
             }
             let short = key_type.strip_prefix("ssh-").unwrap_or(&key_type);
-            let short = if short.starts_with("ecdsa") { "ecdsa" } else { short };
-            let port = if target.port == 22 { String::new() } else { format!("-p {} ", target.port) };
+            let short = if short.starts_with("ecdsa") {
+                "ecdsa"
+            } else {
+                short
+            };
+            let port = if target.port == 22 {
+                String::new()
+            } else {
+                format!("-p {} ", target.port)
+            };
             Err(Error::ssh(format!("the host key of {shown} is unknown"))
                 .cause(format!("the host offers {key_type} key {fp}, and {file} has no {key_type} entry for {name}"))
                 .hint(format!(
@@ -919,12 +1055,17 @@ pub(crate) fn is_code(e: &ssh2::Error, code: i32) -> bool {
 
 /// The connection itself failed (as opposed to one request being refused).
 fn is_transport(e: &ssh2::Error) -> bool {
-    matches!(e.code(), ErrorCode::Session(-7 | -13 | -43 | -4 | -12 | -44 | -45 | -2 | -3 | -1 | -14))
+    matches!(
+        e.code(),
+        ErrorCode::Session(-7 | -13 | -43 | -4 | -12 | -44 | -45 | -2 | -3 | -1 | -14)
+    )
 }
 
 /// libssh2 errors in plain words.
 pub(crate) fn plain(e: &ssh2::Error) -> String {
-    let ErrorCode::Session(code) = e.code() else { return e.message().to_string() };
+    let ErrorCode::Session(code) = e.code() else {
+        return e.message().to_string();
+    };
     let words = match code {
         -9 | -30 => "timed out",
         -1 | -7 | -43 | -13 => "the connection was closed",

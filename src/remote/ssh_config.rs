@@ -49,14 +49,20 @@ pub fn query(alias: &str, home: &Path) -> Option<HostConfig> {
         .map(PathBuf::from);
     let user_file = home.join(".ssh/config");
     let (configured, files) = if account_home.as_deref() == Some(home) {
-        (ssh_g(&[], alias)?, vec![user_file, PathBuf::from("/etc/ssh/ssh_config")])
+        (
+            ssh_g(&[], alias)?,
+            vec![user_file, PathBuf::from("/etc/ssh/ssh_config")],
+        )
     } else if user_file.is_file() {
         let f = user_file.to_string_lossy().to_string();
         (ssh_g(&["-F", &f], alias)?, vec![user_file])
     } else {
         (baseline.clone(), Vec::new())
     };
-    let texts: Vec<String> = files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+    let texts: Vec<String> = files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
     Some(diff(&configured, &baseline, &texts))
 }
 
@@ -89,8 +95,12 @@ fn ssh_g(extra: &[&str], alias: &str) -> Option<Dump> {
 pub fn parse_dump(text: &str) -> Dump {
     let mut map: Dump = BTreeMap::new();
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(' ') else { continue };
-        map.entry(key.to_ascii_lowercase()).or_default().push(value.trim().to_string());
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        map.entry(key.to_ascii_lowercase())
+            .or_default()
+            .push(value.trim().to_string());
     }
     map
 }
@@ -108,7 +118,11 @@ pub fn diff(configured: &Dump, baseline: &Dump, config_texts: &[String]) -> Host
     let single = |key: &str| changed(key).and_then(|v| v.first().cloned());
     let words = |key: &str| -> Vec<String> {
         changed(key)
-            .map(|v| v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect())
+            .map(|v| {
+                v.iter()
+                    .flat_map(|s| s.split_whitespace().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let user = match single("user") {
@@ -125,17 +139,31 @@ pub fn diff(configured: &Dump, baseline: &Dump, config_texts: &[String]) -> Host
         user,
         port: single("port").and_then(|p| p.parse().ok()),
         identity_files: changed("identityfile").cloned().unwrap_or_default(),
-        identities_only: configured.get("identitiesonly").and_then(|v| v.first()).map(String::as_str) == Some("yes"),
+        identities_only: configured
+            .get("identitiesonly")
+            .and_then(|v| v.first())
+            .map(String::as_str)
+            == Some("yes"),
         user_known_hosts: words("userknownhostsfile"),
         global_known_hosts: configured
             .get("globalknownhostsfile")
-            .map(|v| v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect())
+            .map(|v| {
+                v.iter()
+                    .flat_map(|s| s.split_whitespace().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
         connect_timeout: single("connecttimeout").and_then(|t| t.parse().ok()),
         identity_agent: not_none(single("identityagent")),
         host_key_alias: not_none(single("hostkeyalias")),
-        hash_known_hosts: configured.get("hashknownhosts").and_then(|v| v.first()).map(String::as_str) == Some("yes"),
-        server_alive_interval: single("serveraliveinterval").and_then(|t| t.parse().ok()).filter(|n| *n > 0),
+        hash_known_hosts: configured
+            .get("hashknownhosts")
+            .and_then(|v| v.first())
+            .map(String::as_str)
+            == Some("yes"),
+        server_alive_interval: single("serveraliveinterval")
+            .and_then(|t| t.parse().ok())
+            .filter(|n| *n > 0),
         proxy_jump: not_none(single("proxyjump")),
         proxy_command: not_none(single("proxycommand")),
     }
@@ -145,13 +173,20 @@ pub fn diff(configured: &Dump, baseline: &Dump, config_texts: &[String]) -> Host
 fn has_user_line(text: &str, user: &str) -> bool {
     text.lines().any(|line| {
         let line = line.trim();
-        let Some(rest) = line.get(..4).filter(|k| k.eq_ignore_ascii_case("user")).map(|_| &line[4..]) else {
+        let Some(rest) = line
+            .get(..4)
+            .filter(|k| k.eq_ignore_ascii_case("user"))
+            .map(|_| &line[4..])
+        else {
             return false;
         };
         if !rest.starts_with([' ', '\t', '=']) {
             return false;
         }
-        rest.trim_start_matches([' ', '\t', '=']).trim().trim_matches('"') == user
+        rest.trim_start_matches([' ', '\t', '='])
+            .trim()
+            .trim_matches('"')
+            == user
     })
 }
 
@@ -166,14 +201,20 @@ mod tests {
         let configured = BASE
             .replace("hostname pve", "hostname 10.0.0.5")
             .replace("port 22", "port 2222")
-            .replace("identityfile ~/.ssh/id_rsa\nidentityfile ~/.ssh/id_ed25519\n", "identityfile ~/.ssh/pve\n")
+            .replace(
+                "identityfile ~/.ssh/id_rsa\nidentityfile ~/.ssh/id_ed25519\n",
+                "identityfile ~/.ssh/pve\n",
+            )
             .replace("connecttimeout none", "connecttimeout 3");
         let c = diff(&parse_dump(&configured), &parse_dump(BASE), &[]);
         assert_eq!(c.hostname.as_deref(), Some("10.0.0.5"));
         assert_eq!(c.port, Some(2222));
         assert_eq!(c.identity_files, vec!["~/.ssh/pve".to_string()]);
         assert_eq!(c.connect_timeout, Some(3));
-        assert_eq!(c.user, None, "the local user is ssh's default, not a configured value");
+        assert_eq!(
+            c.user, None,
+            "the local user is ssh's default, not a configured value"
+        );
         assert!(c.user_known_hosts.is_empty());
         assert_eq!(c.global_known_hosts.len(), 2);
         assert_eq!(c.proxy_jump, None);
@@ -181,11 +222,23 @@ mod tests {
 
     #[test]
     fn user_equal_to_the_local_user_counts_when_written() {
-        let c = diff(&parse_dump(BASE), &parse_dump(BASE), &["Host pve\n  User alice\n".into()]);
+        let c = diff(
+            &parse_dump(BASE),
+            &parse_dump(BASE),
+            &["Host pve\n  User alice\n".into()],
+        );
         assert_eq!(c.user.as_deref(), Some("alice"));
-        let c = diff(&parse_dump(BASE), &parse_dump(BASE), &["Host pve\n  Username alice\n".into()]);
+        let c = diff(
+            &parse_dump(BASE),
+            &parse_dump(BASE),
+            &["Host pve\n  Username alice\n".into()],
+        );
         assert_eq!(c.user, None);
-        let c = diff(&parse_dump(&BASE.replace("user alice", "user bob")), &parse_dump(BASE), &[]);
+        let c = diff(
+            &parse_dump(&BASE.replace("user alice", "user bob")),
+            &parse_dump(BASE),
+            &[],
+        );
         assert_eq!(c.user.as_deref(), Some("bob"));
     }
 }

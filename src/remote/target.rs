@@ -18,7 +18,9 @@ const DEFAULT_KEEPALIVE: u32 = 15;
 pub fn resolve(cfg: &Config) -> Result<SshTarget> {
     let home = home_dir();
     let ssh = ssh_config::query(&cfg.proxmox.host, &home);
-    let agent_env = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let agent_env = std::env::var_os("SSH_AUTH_SOCK")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
     resolve_with(&cfg.proxmox, ssh.as_ref(), agent_env, &home)
 }
 
@@ -41,13 +43,21 @@ pub fn resolve_with(
     let mut t = SshTarget::new(p.host.clone(), 22);
     t.hostname = ssh.hostname.clone().unwrap_or_else(|| p.host.clone());
     t.port = p.port.or(ssh.port).unwrap_or(22);
-    t.user = p.user.clone().or(ssh.user.clone()).unwrap_or_else(|| "root".into());
+    t.user = p
+        .user
+        .clone()
+        .or(ssh.user.clone())
+        .unwrap_or_else(|| "root".into());
 
     if let Some(key) = &p.identity_file {
         t.identity_files = vec![expand_tilde(key, home)];
         t.explicit_identity = true;
     } else if !ssh.identity_files.is_empty() {
-        t.identity_files = ssh.identity_files.iter().map(|f| expand_tilde(Path::new(f), home)).collect();
+        t.identity_files = ssh
+            .identity_files
+            .iter()
+            .map(|f| expand_tilde(Path::new(f), home))
+            .collect();
         t.explicit_identity = ssh.identities_only;
     } else {
         t.identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
@@ -61,14 +71,24 @@ pub fn resolve_with(
         t.known_hosts = expand_tilde(file, home);
         t.extra_known_hosts = Vec::new();
     } else {
-        let mut user_files: Vec<PathBuf> = ssh.user_known_hosts.iter().map(|f| expand_tilde(Path::new(f), home)).collect();
+        let mut user_files: Vec<PathBuf> = ssh
+            .user_known_hosts
+            .iter()
+            .map(|f| expand_tilde(Path::new(f), home))
+            .collect();
         if user_files.is_empty() {
-            user_files = vec![home.join(".ssh/known_hosts"), home.join(".ssh/known_hosts2")];
+            user_files = vec![
+                home.join(".ssh/known_hosts"),
+                home.join(".ssh/known_hosts2"),
+            ];
         }
         t.known_hosts = user_files.remove(0);
         t.extra_known_hosts = user_files;
         let global: Vec<PathBuf> = if ssh.global_known_hosts.is_empty() {
-            vec!["/etc/ssh/ssh_known_hosts".into(), "/etc/ssh/ssh_known_hosts2".into()]
+            vec![
+                "/etc/ssh/ssh_known_hosts".into(),
+                "/etc/ssh/ssh_known_hosts2".into(),
+            ]
         } else {
             ssh.global_known_hosts.iter().map(PathBuf::from).collect()
         };
@@ -93,7 +113,10 @@ pub fn resolve_with(
 
 /// `$HOME` (tests point it at a temporary folder), else `/`.
 pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `~` and `~/…` against `home`; anything else unchanged.
@@ -135,8 +158,18 @@ mod tests {
     fn defaults_without_ssh_config() {
         let home = Path::new("/h");
         let t = resolve_with(&proxmox("pve.lan"), None, Some("/run/agent".into()), home).unwrap();
-        assert_eq!((t.hostname.as_str(), t.port, t.user.as_str()), ("pve.lan", 22, "root"));
-        assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/id_ed25519"), "/h/.ssh/id_ecdsa".into(), "/h/.ssh/id_rsa".into()]);
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("pve.lan", 22, "root")
+        );
+        assert_eq!(
+            t.identity_files,
+            vec![
+                PathBuf::from("/h/.ssh/id_ed25519"),
+                "/h/.ssh/id_ecdsa".into(),
+                "/h/.ssh/id_rsa".into()
+            ]
+        );
         assert!(!t.explicit_identity);
         assert_eq!(t.known_hosts, PathBuf::from("/h/.ssh/known_hosts"));
         assert_eq!(t.agent_socket, Some(PathBuf::from("/run/agent")));
@@ -158,7 +191,10 @@ mod tests {
             ..Default::default()
         };
         let t = resolve_with(&proxmox("pve"), Some(&ssh), Some("/run/agent".into()), home).unwrap();
-        assert_eq!((t.hostname.as_str(), t.port, t.user.as_str()), ("10.0.0.5", 2222, "alice"));
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("10.0.0.5", 2222, "alice")
+        );
         assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/pve")]);
         assert!(t.explicit_identity);
         assert_eq!(t.known_hosts, PathBuf::from("/h/kh"));
@@ -171,7 +207,10 @@ mod tests {
         p.known_hosts = Some("~/kh2".into());
         p.connect_timeout_secs = 20;
         let t = resolve_with(&p, Some(&ssh), None, home).unwrap();
-        assert_eq!((t.hostname.as_str(), t.port, t.user.as_str()), ("10.0.0.5", 22, "root"));
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("10.0.0.5", 22, "root")
+        );
         assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/ci")]);
         assert_eq!(t.known_hosts, PathBuf::from("/h/kh2"));
         assert!(t.extra_known_hosts.is_empty());
@@ -180,7 +219,10 @@ mod tests {
 
     #[test]
     fn proxy_jump_is_a_clear_error() {
-        let ssh = HostConfig { proxy_jump: Some("bastion".into()), ..Default::default() };
+        let ssh = HostConfig {
+            proxy_jump: Some("bastion".into()),
+            ..Default::default()
+        };
         let e = resolve_with(&proxmox("pve"), Some(&ssh), None, Path::new("/h")).unwrap_err();
         assert_eq!(e.exit_code(), 3);
     }

@@ -84,9 +84,9 @@ impl Sshd {
         for _attempt in 0..5 {
             let port = free_port();
             let cfg = format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
+                "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 UsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\nMaxSessions 20\nLogLevel VERBOSE\n{extra}\n",
+                 UsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\nMaxSessions 20\nLogLevel VERBOSE\n",
                 d = d.display()
             );
             std::fs::write(d.join("sshd_config"), cfg).unwrap();
@@ -716,4 +716,53 @@ fn streaming_hands_over_output_as_it_arrives() {
             (Stream::Stderr, "b".to_string())
         ]
     );
+}
+
+#[test]
+fn a_host_alias_from_ssh_config_is_resolved() {
+    need("ssh", "openssh-client");
+    let sshd = Sshd::start();
+    let trusted = sshd.target();
+    let home = sshd.path("home");
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host other\n  User nobody\n\nHost pve-test\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/pve_key\n  UserKnownHostsFile {}\n  ConnectTimeout 3\n",
+            sshd.port,
+            trusted.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(sshd.path("client"), home.join(".ssh/pve_key")).unwrap();
+    let proxmox: pxdeploy::config::Proxmox = toml::from_str("host = \"pve-test\"").unwrap();
+    let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
+    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    assert_eq!(
+        (t.hostname.as_str(), t.port, t.user.as_str()),
+        ("127.0.0.1", sshd.port, "root")
+    );
+    assert_eq!(t.identity_files, vec![home.join(".ssh/pve_key")]);
+    assert_eq!(t.connect_timeout, Duration::from_secs(3));
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo aliased").stdout_str(), "aliased\n");
+
+    // pxdeploy.toml wins over ~/.ssh/config.
+    let proxmox: pxdeploy::config::Proxmox =
+        toml::from_str("host = \"pve-test\"\nport = 1\nuser = \"admin\"").unwrap();
+    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    assert_eq!((t.port, t.user.as_str()), (1, "admin"));
+}
+
+#[test]
+fn long_commands_send_keepalives() {
+    let sshd = Sshd::start_with("LogLevel DEBUG1");
+    let mut t = sshd.target();
+    t.keepalive_secs = 1;
+    let s = connect(&t);
+    let out = s
+        .exec("sleep 3.5; echo done", None, Duration::from_secs(30))
+        .unwrap();
+    assert!(out.stdout_str().ends_with("done\n"));
+    let sent = sshd.log().matches("keepalive@libssh2.org").count();
+    assert!(sent >= 2, "{sent} keepalives in the sshd log");
 }

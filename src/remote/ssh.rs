@@ -1103,3 +1103,10 @@ fn socket_send_queue_empty(socket: &TcpStream) -> bool {
 fn socket_send_queue_empty(_socket: &TcpStream) -> bool {
     true
 }
+
+// Several threads may share one Session; a RemoteProcess may move to another thread.
+const _: fn() = || {
+    fn assert<T: Send + Sync>() {}
+    assert::<Session>();
+    assert::<RemoteProcess>();
+};

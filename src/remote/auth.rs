@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
-use super::ssh::{is_code, plain};
+use super::channel::{is_code, plain};
 use super::{target, SshTarget};
 use crate::error::{Error, Result};
 

@@ -12,7 +12,7 @@ use std::io;
 use std::ptr::null_mut;
 
 use libssh2_sys as raw;
-use ssh2::Error;
+use ssh2::{Error, ErrorCode};
 
 extern "C" {
     // In libssh2 ≥ 1.11.1 (libssh2-sys 0.3.4 vendors 1.11.2-dev), not in the Rust bindings.
@@ -23,7 +23,7 @@ extern "C" {
     ) -> c_int;
 }
 
-const EAGAIN: c_int = raw::LIBSSH2_ERROR_EAGAIN;
+pub(crate) const EAGAIN: c_int = raw::LIBSSH2_ERROR_EAGAIN;
 
 pub(crate) struct RawChannel {
     /// Keeps the libssh2 session alive and provides its mutex.
@@ -224,5 +224,45 @@ impl Drop for RawChannel {
         if rc == EAGAIN {
             tracing::debug!("channel not closed yet; freed with the session");
         }
+    }
+}
+
+pub(crate) fn is_code(e: &ssh2::Error, code: i32) -> bool {
+    e.code() == ErrorCode::Session(code)
+}
+
+/// The connection itself failed (as opposed to one request being refused).
+pub(crate) fn is_transport(e: &ssh2::Error) -> bool {
+    matches!(
+        e.code(),
+        ErrorCode::Session(-7 | -13 | -43 | -4 | -12 | -44 | -45 | -2 | -3 | -1 | -14)
+    )
+}
+
+/// libssh2 errors in plain words.
+pub(crate) fn plain(e: &ssh2::Error) -> String {
+    let ErrorCode::Session(code) = e.code() else {
+        return e.message().to_string();
+    };
+    let words = match code {
+        -9 | -30 => "timed out",
+        -1 | -7 | -43 | -13 => "the connection was closed",
+        -2 => "the server did not send an SSH banner (is this an SSH server?)",
+        -5 | -8 => "key exchange failed (no common algorithm?)",
+        -18 | -19 | -48 => "authentication rejected",
+        -16 => "the key file could not be read (wrong format, or encrypted)",
+        -21 => "channel open failure (the server's MaxSessions limit?)",
+        -22 => "the server refused the request",
+        -26 => "the channel was closed",
+        -34 => "channel closed before EOF (internal error)",
+        -47 => "receive window exhausted (internal error)",
+        _ => "",
+    };
+    if words.is_empty() {
+        e.message().to_string()
+    } else if e.message().is_empty() {
+        words.to_string()
+    } else {
+        format!("{words} ({})", e.message())
     }
 }

@@ -14,6 +14,10 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use ssh_key::sha2::{Digest, Sha256};
 
+use super::{target, SshTarget};
+use crate::config::HostKeyCheck;
+use crate::error::{Error, Result};
+
 /// What known_hosts says about the key a server presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyStatus {
@@ -327,6 +331,82 @@ fn glob(pattern: &str, text: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
+}
+
+/// Checks the presented host key against known_hosts; unknown keys are recorded (one line
+/// appended) under `accept-new`, changed and revoked keys always refused.
+pub(crate) fn verify(
+    sess: &ssh2::Session,
+    target: &SshTarget,
+    db: &KnownHosts,
+    name: &str,
+) -> Result<()> {
+    let (blob, _) = sess
+        .host_key()
+        .ok_or_else(|| Error::ssh(format!("{} sent no host key", target.hostname)))?;
+    let blob = blob.to_vec();
+    let fp = match sess.host_key_hash(ssh2::HashType::Sha256) {
+        Some(h) => {
+            use base64::Engine;
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
+            )
+        }
+        None => fingerprint(&blob),
+    };
+    let key_type = key_type(&blob).unwrap_or_else(|| "unknown".into());
+    let file = target::display_path(&target.known_hosts);
+    let shown = format!("{}:{}", target.hostname, target.port);
+    match db.check(name, &blob) {
+        HostKeyStatus::Known => Ok(()),
+        HostKeyStatus::Revoked { line } => {
+            Err(Error::ssh(format!("the host key of {shown} is revoked"))
+                .cause(format!("{key_type} key {fp} is marked @revoked at {line}"))
+                .hint("do not connect: ask the host's administrator which key is current"))
+        }
+        HostKeyStatus::Changed { recorded, lines } => {
+            let stale = lines
+                .first()
+                .and_then(|l| l.rsplit_once(':').map(|(f, _)| f.to_string()))
+                .unwrap_or_else(|| target.known_hosts.display().to_string());
+            Err(Error::ssh(format!("the host key of {shown} has CHANGED; refusing to connect"))
+                .cause(format!("the host now offers {key_type} key {fp}"))
+                .cause(format!("{} recorded {}", lines.join(", "), recorded.join(", ")))
+                .cause("someone may be intercepting the connection, or the host was reinstalled")
+                .hint(format!(
+                    "if the host was really reinstalled, check the new fingerprint out-of-band, then remove the old key with `ssh-keygen -R '{name}' -f {}` and connect again",
+                    target::display_path(std::path::Path::new(&stale))
+                )))
+        }
+        HostKeyStatus::Unknown => {
+            if target.host_key_check == HostKeyCheck::AcceptNew {
+                append(&target.known_hosts, name, &blob, target.hash_known_hosts).map_err(|e| {
+                    Error::ssh(format!("cannot record the host key of {shown} in {file}"))
+                        .cause(e.to_string())
+                })?;
+                tracing::warn!("added the {key_type} host key {fp} of {shown} to {file} (host_key_check = accept-new)");
+                return Ok(());
+            }
+            let short = key_type.strip_prefix("ssh-").unwrap_or(&key_type);
+            let short = if short.starts_with("ecdsa") {
+                "ecdsa"
+            } else {
+                short
+            };
+            let port = if target.port == 22 {
+                String::new()
+            } else {
+                format!("-p {} ", target.port)
+            };
+            Err(Error::ssh(format!("the host key of {shown} is unknown"))
+                .cause(format!("the host offers {key_type} key {fp}, and {file} has no {key_type} entry for {name}"))
+                .hint(format!(
+                    "check that fingerprint out-of-band (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub`), then run `ssh-keyscan {port}-t {short} {} >> {file}`; or set `host_key_check = \"accept-new\"` in pxdeploy.toml to trust it on first use",
+                    target.hostname
+                )))
+        }
+    }
 }
 
 #[cfg(test)]

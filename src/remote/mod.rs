@@ -5,6 +5,7 @@ pub mod auth;
 mod channel;
 pub mod host;
 pub mod known_hosts;
+mod pump;
 pub mod quote;
 pub mod ssh;
 pub mod ssh_config;

@@ -766,3 +766,20 @@ fn long_commands_send_keepalives() {
     let sent = sshd.log().matches("keepalive@libssh2.org").count();
     assert!(sent >= 2, "{sent} keepalives in the sshd log");
 }
+
+#[test]
+fn too_many_open_channels_is_explained() {
+    let sshd = Sshd::start_with("MaxSessions 2");
+    let s = connect(&sshd.target());
+    let a = s.spawn("exec cat").unwrap();
+    let b = s.spawn("exec cat").unwrap();
+    let err = s
+        .exec("echo three", None, Duration::from_secs(10))
+        .expect_err("MaxSessions is 2");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    assert!(text.contains("MaxSessions"), "{text}");
+    a.close().unwrap();
+    b.close().unwrap();
+    assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
+}

@@ -1,9 +1,15 @@
 //! Everything that talks to the Proxmox host: the SSH session and the quoting of remote
 //! command lines.
 
+pub mod auth;
+mod channel;
 pub mod host;
+pub mod known_hosts;
+mod pump;
 pub mod quote;
 pub mod ssh;
+pub mod ssh_config;
+pub mod target;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +32,50 @@ pub struct SshTarget {
     pub known_hosts: PathBuf,
     pub host_key_check: HostKeyCheck,
     pub connect_timeout: Duration,
+    /// The ssh-agent socket (`IdentityAgent`, else `SSH_AUTH_SOCK`); `None`: no agent.
+    pub agent_socket: Option<PathBuf>,
+    /// More known_hosts files that are read but never written (known_hosts2, the global file).
+    pub extra_known_hosts: Vec<PathBuf>,
+    /// `HostKeyAlias`: the name looked up in known_hosts instead of `hostname[:port]`.
+    pub host_key_alias: Option<String>,
+    /// `HashKnownHosts`: accept-new writes a hashed name.
+    pub hash_known_hosts: bool,
+    /// Seconds between keepalives while a command runs (`ServerAliveInterval`, default 15).
+    pub keepalive_secs: u32,
+}
+
+impl SshTarget {
+    /// A target with the defaults (root, strict host keys, `~/.ssh/known_hosts`, no agent,
+    /// no key files): what tests and callers start from before setting fields.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        let host = host.into();
+        SshTarget {
+            alias: host.clone(),
+            hostname: host,
+            port,
+            user: "root".into(),
+            identity_files: Vec::new(),
+            explicit_identity: false,
+            known_hosts: target::home_dir().join(".ssh/known_hosts"),
+            host_key_check: HostKeyCheck::Strict,
+            connect_timeout: Duration::from_secs(10),
+            agent_socket: None,
+            extra_known_hosts: Vec::new(),
+            host_key_alias: None,
+            hash_known_hosts: false,
+            keepalive_secs: 15,
+        }
+    }
+
+    /// `host` for port 22, `[host]:port` otherwise: how OpenSSH names the host in
+    /// known_hosts and how messages name it.
+    pub fn host_port(&self) -> String {
+        if self.port == 22 {
+            self.hostname.clone()
+        } else {
+            format!("[{}]:{}", self.hostname, self.port)
+        }
+    }
 }
 
 /// How a remote command ended.

@@ -1,10 +1,24 @@
 //! The ssh2 session: connect with a timeout, check the host key before auth, authenticate,
 //! and run commands through a non-blocking pump (no stdin/stdout/stderr deadlocks).
+//!
+//! After authentication the libssh2 session is non-blocking for good. Every call holds
+//! libssh2's session mutex only for a moment, so one thread pumping a command never blocks
+//! another channel (the deploy lock's, which just sits open). Waiting is done here, with
+//! `poll()` on the socket in the directions libssh2 asks for.
 
-use std::io::Read;
-use std::time::Duration;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::{ExitStatus, Output, SshTarget};
+use ssh2::MethodType;
+
+use super::channel::{is_code, plain};
+use super::pump::{keep_tail, Active, Fail, Pump};
+
+use super::known_hosts::{self, KnownHosts};
+use super::{auth, ExitStatus, Output, SshTarget};
 use crate::error::{Error, Result};
 
 /// Which stream a chunk of remote output came from.
@@ -14,16 +28,119 @@ pub enum Stream {
     Stderr,
 }
 
+/// What [`RemoteProcess::read_line`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadLine {
+    /// One line of stdout, without its newline.
+    Line(String),
+    /// stdout ended: the process exited (see [`RemoteProcess::close`] for its status).
+    Eof,
+    /// Nothing within the timeout; the process is still running.
+    TimedOut,
+}
+
+/// How long a command that ran out of time gets to stop after SIGTERM (then SIGKILL), and
+/// how long closing a channel may take, before the whole connection is dropped instead.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// One SSH connection to the Proxmox host. Every remote step of a pxdeploy run goes over it.
+/// `Send + Sync`: several threads may run commands on it at once (each on its own channel).
 pub struct Session {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) sess: ssh2::Session,
+    /// The same socket libssh2 uses: for `poll()` and for dropping the connection.
+    pub(crate) socket: TcpStream,
+    /// `user@host:port`, for messages.
+    pub(crate) name: String,
+    /// Set once the connection is unusable; every later call fails with this reason.
+    pub(crate) broken: Mutex<Option<String>>,
+    /// libssh2 keeps one channel-open state per session: open one channel at a time.
+    pub(crate) open_lock: Mutex<()>,
+    /// Operations currently waiting on the socket (if more than one, poll in short slices:
+    /// a packet for one may be read by another).
+    pub(crate) active: AtomicUsize,
 }
 
 impl Session {
     /// TCP connect (bounded by `connect_timeout`), handshake, host key check, authentication.
     pub fn connect(target: &SshTarget) -> Result<Session> {
-        let _ = target;
-        Err(Error::ssh("SSH transport not implemented yet"))
+        let started = Instant::now();
+        let deadline = started + target.connect_timeout;
+        let where_ = format!("{}:{}", target.hostname, target.port);
+        let stream = tcp_connect(target, deadline)?;
+        let _ = stream.set_nodelay(true);
+        let socket = stream
+            .try_clone()
+            .map_err(|e| Error::ssh(format!("cannot connect to {where_}")).cause(e.to_string()))?;
+
+        let mut sess =
+            ssh2::Session::new().map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
+        sess.set_tcp_stream(stream);
+        sess.set_timeout(remaining_ms(deadline));
+
+        // Host key algorithms: the types on record first, as OpenSSH does.
+        let name = known_hosts::lookup_name(
+            &target.hostname,
+            target.port,
+            target.host_key_alias.as_deref(),
+        );
+        let mut files = vec![target.known_hosts.clone()];
+        files.extend(target.extra_known_hosts.iter().cloned());
+        let db = KnownHosts::load(&files);
+        let recorded = db.key_types(&name);
+        if let Ok(supported) = sess.supported_algs(MethodType::HostKey) {
+            if let Some(prefs) = known_hosts::host_key_prefs(&recorded, &supported) {
+                tracing::debug!(prefs, "host key algorithms");
+                let _ = sess.method_pref(MethodType::HostKey, &prefs);
+            }
+        }
+
+        sess.handshake().map_err(|e| {
+            if is_code(&e, -9) || Instant::now() >= deadline {
+                Error::ssh(format!("SSH handshake with {where_} timed out after {}s", target.connect_timeout.as_secs()))
+                    .cause("something accepts connections on that port but does not answer as an SSH server")
+                    .hint("check `host` and `port` in pxdeploy.toml, and that sshd runs on that port")
+            } else {
+                Error::ssh(format!("SSH handshake with {where_} failed")).cause(plain(&e))
+            }
+        })?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "handshake done"
+        );
+
+        known_hosts::verify(&sess, target, &db, &name)?;
+
+        sess.set_timeout(remaining_ms(deadline).max(1000));
+        auth::authenticate(&sess, target)?;
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, user = %target.user, "authenticated");
+
+        sess.set_keepalive(false, target.keepalive_secs.max(1));
+        sess.set_timeout(0);
+        sess.set_blocking(false);
+        Ok(Session {
+            inner: Arc::new(Inner {
+                sess,
+                socket,
+                name: format!("{}@{}", target.user, where_),
+                broken: Mutex::new(None),
+                open_lock: Mutex::new(()),
+                active: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// `user@host:port`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Why the connection can no longer be used, if it can't.
+    pub fn broken(&self) -> Option<String> {
+        self.inner.broken.lock().unwrap().clone()
     }
 
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
@@ -34,8 +151,18 @@ impl Session {
         stdin: Option<&mut dyn Read>,
         timeout: Duration,
     ) -> Result<Output> {
-        let _ = (command, stdin, timeout);
-        Err(Error::ssh("SSH transport not implemented yet"))
+        let mut out = Output::default();
+        let status = self.exec_streaming(
+            command,
+            stdin,
+            &mut |stream, data| match stream {
+                Stream::Stdout => out.stdout.extend_from_slice(data),
+                Stream::Stderr => out.stderr.extend_from_slice(data),
+            },
+            Some(timeout),
+        )?;
+        out.status = status;
+        Ok(out)
     }
 
     /// Like [`Session::exec`], but hands each chunk of output to `sink` as it arrives.
@@ -46,7 +173,271 @@ impl Session {
         sink: &mut dyn FnMut(Stream, &[u8]),
         timeout: Option<Duration>,
     ) -> Result<ExitStatus> {
-        let _ = (command, stdin, sink, timeout);
-        Err(Error::ssh("SSH transport not implemented yet"))
+        let started = Instant::now();
+        let deadline = timeout.map(|t| started + t);
+        let channel = self.inner.open_exec(command, deadline, true)?;
+        let _active = Active::new(&self.inner);
+        let mut pump = Pump::new(channel, stdin.is_some(), false);
+        let mut stdin = stdin;
+        let mut last_err: Vec<u8> = Vec::new();
+        let mut tee = |s: Stream, d: &[u8]| {
+            if s == Stream::Stderr {
+                keep_tail(&mut last_err, d);
+            }
+            sink(s, d)
+        };
+        let result = self
+            .inner
+            .run_until(&mut pump, &mut stdin, &mut tee, deadline, |p| p.done());
+        match result {
+            Ok(true) => self.inner.finish(pump, command, deadline),
+            Ok(false) => {
+                let t = timeout.unwrap_or_default();
+                let stopped = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                let mut err =
+                    Error::remote(format!("`{command}` timed out after {}s", t.as_secs()));
+                let tail = String::from_utf8_lossy(&last_err).trim().to_string();
+                if !tail.is_empty() {
+                    err = err.cause(format!(
+                        "its last output on stderr: {}",
+                        crate::output::sanitize(&tail)
+                    ));
+                }
+                Err(match stopped {
+                    Ok(()) => {
+                        err.cause("the remote command was stopped; the connection is still usable")
+                    }
+                    Err(why) => err.cause(why),
+                })
+            }
+            Err(Fail::Local(e)) => {
+                let _ = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                Err(
+                    Error::unexpected(format!("reading the data to send to `{command}` failed"))
+                        .cause(e.to_string()),
+                )
+            }
+            Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
+        }
+    }
+
+    /// Starts `command` and leaves it running on its own channel (stdin stays open, so a
+    /// command like `flock … cat` holds until [`RemoteProcess::close`], pxdeploy's exit, or
+    /// the connection's end). Other commands can run on the session meanwhile.
+    pub fn spawn(&self, command: &str) -> Result<RemoteProcess> {
+        let channel = self
+            .inner
+            .open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
+        Ok(RemoteProcess {
+            inner: self.inner.clone(),
+            command: command.to_string(),
+            pump: Some(Pump::new(channel, false, true)),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        })
+    }
+
+    /// Sends a keepalive if one is due (commands do this themselves while they run).
+    pub fn keepalive(&self) {
+        self.inner.maybe_keepalive();
     }
 }
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Say goodbye if the connection is fine, then close the socket so that nothing in
+        // libssh2's teardown can wait for the server.
+        if self.broken.get_mut().map(|b| b.is_none()).unwrap_or(false) {
+            let end = Instant::now() + Duration::from_millis(500);
+            let _ = self.retry(Some(end), || {
+                self.sess.disconnect(None, "pxdeploy done", None)
+            });
+        }
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+}
+
+/// A command left running on its own channel (see [`Session::spawn`]).
+pub struct RemoteProcess {
+    inner: Arc<Inner>,
+    command: String,
+    pump: Option<Pump>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl RemoteProcess {
+    /// Waits up to `timeout` for the next line of stdout.
+    pub fn read_line(&mut self, timeout: Duration) -> Result<ReadLine> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(pos) = self.stdout.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.stdout.drain(..=pos).collect();
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+                return Ok(ReadLine::Line(text.trim_end_matches('\r').to_string()));
+            }
+            let Some(pump) = self.pump.as_mut() else {
+                return Ok(ReadLine::Eof);
+            };
+            if pump.out_eof {
+                if self.stdout.is_empty() {
+                    return Ok(ReadLine::Eof);
+                }
+                let rest = std::mem::take(&mut self.stdout);
+                return Ok(ReadLine::Line(String::from_utf8_lossy(&rest).to_string()));
+            }
+            let _active = Active::new(&self.inner);
+            let (out, err) = (&mut self.stdout, &mut self.stderr);
+            let mut sink = |s: Stream, d: &[u8]| match s {
+                Stream::Stdout => out.extend_from_slice(d),
+                Stream::Stderr => keep_tail(err, d),
+            };
+            let mut no_stdin: Option<&mut dyn Read> = None;
+            let got = self
+                .inner
+                .run_until(pump, &mut no_stdin, &mut sink, Some(deadline), |p| {
+                    p.out_eof || p.got_newline
+                });
+            pump.got_newline = false;
+            match got {
+                Ok(true) => continue,
+                Ok(false) => return Ok(ReadLine::TimedOut),
+                Err(Fail::Ssh(e)) => return Err(self.inner.lost(&e)),
+                Err(Fail::Local(e)) => return Err(Error::unexpected(e.to_string())),
+            }
+        }
+    }
+
+    /// What the process wrote on stderr so far (the last 64 KiB).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// Ends stdin and waits up to `timeout` for the process to exit by itself; on timeout
+    /// it is stopped and a remote error returned.
+    pub fn wait(mut self, timeout: Duration) -> Result<Output> {
+        let Some(mut pump) = self.pump.take() else {
+            return Ok(Output::default());
+        };
+        pump.hold_stdin = false;
+        let deadline = Some(Instant::now() + timeout);
+        let mut out = Output {
+            stdout: std::mem::take(&mut self.stdout),
+            ..Default::default()
+        };
+        let err = &mut self.stderr;
+        let mut sink = |s: Stream, d: &[u8]| match s {
+            Stream::Stdout => out.stdout.extend_from_slice(d),
+            Stream::Stderr => keep_tail(err, d),
+        };
+        let _active = Active::new(&self.inner);
+        let mut no_stdin: Option<&mut dyn Read> = None;
+        match self
+            .inner
+            .run_until(&mut pump, &mut no_stdin, &mut sink, deadline, |p| p.done())
+        {
+            Ok(true) => {
+                out.status = self.inner.finish(pump, &self.command, deadline)?;
+                out.stderr = std::mem::take(&mut self.stderr);
+                Ok(out)
+            }
+            Ok(false) => {
+                let _ = self.inner.stop(pump, &mut sink, Duration::ZERO);
+                Err(Error::remote(format!(
+                    "`{}` timed out after {}s",
+                    self.command,
+                    timeout.as_secs()
+                )))
+            }
+            Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
+            Err(Fail::Local(e)) => Err(Error::unexpected(e.to_string())),
+        }
+    }
+
+    /// Stops the process (EOF on stdin, then SIGTERM) and waits for its channel to close.
+    /// If it does not stop within a few seconds, the connection is dropped instead (which
+    /// ends every remote process of this session).
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        let Some(pump) = self.pump.take() else {
+            return Ok(());
+        };
+        let _active = Active::new(&self.inner);
+        let mut sink = |_: Stream, _: &[u8]| {};
+        self.inner
+            .stop(pump, &mut sink, Duration::from_millis(500))
+            .map_err(|why| Error::ssh(format!("stopping `{}` failed", self.command)).cause(why))
+    }
+}
+
+impl Drop for RemoteProcess {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+fn tcp_connect(target: &SshTarget, deadline: Instant) -> Result<TcpStream> {
+    let where_ = format!("{}:{}", target.hostname, target.port);
+    let addrs: Vec<SocketAddr> = (target.hostname.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::ssh(format!("cannot resolve {}", target.hostname))
+                .cause(e.to_string())
+                .hint("check `host` in pxdeploy.toml (or HostName in ~/.ssh/config)")
+        })?
+        .collect();
+    let mut errors = Vec::new();
+    for addr in &addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            errors.push(format!("{addr}: not tried, the connect timeout ran out"));
+            continue;
+        }
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => errors.push(format!("{addr}: {}", io_words(&e, target.connect_timeout))),
+        }
+    }
+    let refused = errors.iter().all(|e| e.contains("refused"));
+    let mut err = Error::ssh(format!("cannot connect to {where_}"));
+    for e in errors {
+        err = err.cause(e);
+    }
+    Err(if refused {
+        err.hint(format!(
+            "is sshd running on {where_}? Check `host` and `port` in pxdeploy.toml"
+        ))
+    } else {
+        err.hint(format!(
+            "check that {} is up and reachable, or raise `connect_timeout_secs`",
+            target.hostname
+        ))
+    })
+}
+
+fn io_words(e: &io::Error, timeout: Duration) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!("timed out after {}s", timeout.as_secs())
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn remaining_ms(deadline: Instant) -> u32 {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        .clamp(1, u32::MAX as u128) as u32
+}
+
+// Several threads may share one Session; a RemoteProcess may move to another thread.
+const _: fn() = || {
+    fn assert<T: Send + Sync>() {}
+    assert::<Session>();
+    assert::<RemoteProcess>();
+};

@@ -1,0 +1,554 @@
+//! known_hosts, read by us rather than by libssh2 (which compares names case-sensitively,
+//! ignores `@revoked`, stops at the first long or odd line and reports "no key of this type"
+//! as a mismatch). Plain and hashed (`|1|salt|hash`) names, `*`/`?`/`!` patterns,
+//! `[host]:port` names, `@revoked`; raw key blobs are compared. Writing only ever appends one
+//! line.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use ssh_key::sha2::{Digest, Sha256};
+
+use super::{target, SshTarget};
+use crate::config::HostKeyCheck;
+use crate::error::{Error, Result};
+
+/// What known_hosts says about the key a server presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyStatus {
+    /// An entry for this host has exactly this key.
+    Known,
+    /// No entry for this host with a key of this type (entries of other types may exist).
+    Unknown,
+    /// An entry for this host has a different key of the same type.
+    Changed {
+        /// SHA256 fingerprints of the recorded keys of that type.
+        recorded: Vec<String>,
+        /// `file:line` of each such entry.
+        lines: Vec<String>,
+    },
+    /// The key is marked `@revoked`.
+    Revoked { line: String },
+}
+
+#[derive(Debug, Clone)]
+enum Names {
+    Patterns(Vec<String>),
+    Hashed { salt: Vec<u8>, hash: Vec<u8> },
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    file: PathBuf,
+    line: usize,
+    revoked: bool,
+    names: Names,
+    blob: Vec<u8>,
+}
+
+/// Every usable line of one or more known_hosts files.
+#[derive(Debug, Default, Clone)]
+pub struct KnownHosts {
+    records: Vec<Record>,
+}
+
+impl KnownHosts {
+    /// Reads the files that exist; a missing file is empty, a line we cannot parse
+    /// (`@cert-authority`, a damaged key) is skipped and never stops the rest.
+    pub fn load(files: &[PathBuf]) -> KnownHosts {
+        let mut records = Vec::new();
+        for file in files {
+            let Ok(text) = fs::read(file) else { continue };
+            let text = String::from_utf8_lossy(&text);
+            for (i, line) in text.lines().enumerate() {
+                match parse_line(line) {
+                    Some((revoked, names, blob)) => records.push(Record {
+                        file: file.clone(),
+                        line: i + 1,
+                        revoked,
+                        names,
+                        blob,
+                    }),
+                    None => {
+                        let trimmed = line.trim();
+                        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                            tracing::debug!(file = %file.display(), line = i + 1, "skipping known_hosts line");
+                        }
+                    }
+                }
+            }
+        }
+        KnownHosts { records }
+    }
+
+    /// The key types (`ssh-ed25519`, `ssh-rsa`, …) on record for `name`, in file order.
+    pub fn key_types(&self, name: &str) -> Vec<String> {
+        let mut types = Vec::new();
+        for r in self.matching(name) {
+            if r.revoked {
+                continue;
+            }
+            if let Some(t) = key_type(&r.blob) {
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+        }
+        types
+    }
+
+    /// Checks the key `blob` presented for `name` (as made by [`lookup_name`]).
+    pub fn check(&self, name: &str, blob: &[u8]) -> HostKeyStatus {
+        let matching: Vec<&Record> = self.matching(name).collect();
+        if let Some(r) = matching.iter().find(|r| r.revoked && r.blob == blob) {
+            return HostKeyStatus::Revoked {
+                line: format!("{}:{}", r.file.display(), r.line),
+            };
+        }
+        if matching.iter().any(|r| !r.revoked && r.blob == blob) {
+            return HostKeyStatus::Known;
+        }
+        let wanted = key_type(blob);
+        let same_type: Vec<&&Record> = matching
+            .iter()
+            .filter(|r| !r.revoked && key_type(&r.blob) == wanted)
+            .collect();
+        if same_type.is_empty() {
+            return HostKeyStatus::Unknown;
+        }
+        HostKeyStatus::Changed {
+            recorded: same_type.iter().map(|r| fingerprint(&r.blob)).collect(),
+            lines: same_type
+                .iter()
+                .map(|r| format!("{}:{}", r.file.display(), r.line))
+                .collect(),
+        }
+    }
+
+    fn matching<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
+        let name = name.to_ascii_lowercase();
+        self.records
+            .iter()
+            .filter(move |r| names_match(&r.names, &name))
+    }
+}
+
+/// The name OpenSSH looks up: `HostKeyAlias` if set, else `host` for port 22 and
+/// `[host]:port` for any other port; lower-cased.
+pub fn lookup_name(hostname: &str, port: u16, alias: Option<&str>) -> String {
+    let name = match alias {
+        Some(alias) => alias.to_string(),
+        None if port == 22 => hostname.to_string(),
+        None => format!("[{hostname}]:{port}"),
+    };
+    name.to_ascii_lowercase()
+}
+
+/// `SHA256:…` (base64 without padding), as OpenSSH prints fingerprints.
+pub fn fingerprint(blob: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(blob)))
+}
+
+/// The key type written at the start of a key blob (`ssh-ed25519`, `ssh-rsa`, …).
+pub fn key_type(blob: &[u8]) -> Option<String> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    let name = blob.get(4..4 + len)?;
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// The host key algorithms to offer, recorded types first (as OpenSSH does), then the rest
+/// that libssh2 supports. `None` when nothing is recorded: keep libssh2's order.
+pub fn host_key_prefs(recorded: &[String], supported: &[&str]) -> Option<String> {
+    if recorded.is_empty() {
+        return None;
+    }
+    let mut prefs: Vec<&str> = Vec::new();
+    for t in recorded {
+        let algs: Vec<&str> = match t.as_str() {
+            "ssh-rsa" => vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+            other => vec![other],
+        };
+        for alg in algs {
+            if let Some(s) = supported.iter().find(|s| **s == alg) {
+                if !prefs.contains(s) {
+                    prefs.push(s);
+                }
+            }
+        }
+    }
+    if prefs.is_empty() {
+        return None;
+    }
+    for s in supported {
+        if !prefs.contains(s) {
+            prefs.push(s);
+        }
+    }
+    Some(prefs.join(","))
+}
+
+/// Appends ONE line for `name` to `path` (creating the file 0600 and its folder 0700 when
+/// missing), never rewriting what is there. Returns the line written.
+pub fn append(path: &Path, name: &str, blob: &[u8], hashed: bool) -> std::io::Result<String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+    }
+    let key_type = key_type(blob).unwrap_or_else(|| "unknown".into());
+    let host = if hashed {
+        hash_name(name, &rand::random::<[u8; 20]>())
+    } else {
+        name.to_string()
+    };
+    let line = format!("{host} {key_type} {}", STANDARD.encode(blob));
+    let needs_newline = match fs::read(path) {
+        Ok(bytes) => !bytes.is_empty() && !bytes.ends_with(b"\n"),
+        Err(_) => false,
+    };
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut text = String::new();
+    if needs_newline {
+        text.push('\n');
+    }
+    text.push_str(&line);
+    text.push('\n');
+    file.write_all(text.as_bytes())?;
+    Ok(line)
+}
+
+/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`, as `ssh-keygen -H` writes.
+pub fn hash_name(name: &str, salt: &[u8]) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(salt).expect("HMAC accepts any key length");
+    mac.update(name.as_bytes());
+    let hash = mac.finalize().into_bytes();
+    format!("|1|{}|{}", STANDARD.encode(salt), STANDARD.encode(hash))
+}
+
+/// One line: `[@marker] names keytype base64 [comment]`. `None` for blanks, comments,
+/// `@cert-authority` (not supported) and damaged lines.
+fn parse_line(line: &str) -> Option<(bool, Names, Vec<u8>)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut fields = line.split_whitespace();
+    let mut first = fields.next()?;
+    let mut revoked = false;
+    if first.starts_with('@') {
+        match first {
+            "@revoked" => revoked = true,
+            _ => return None,
+        }
+        first = fields.next()?;
+    }
+    let names = parse_names(first)?;
+    let key_type_field = fields.next()?;
+    let blob = STANDARD.decode(fields.next()?).ok()?;
+    if key_type(&blob).as_deref() != Some(key_type_field) {
+        return None;
+    }
+    Some((revoked, names, blob))
+}
+
+fn parse_names(field: &str) -> Option<Names> {
+    if let Some(rest) = field.strip_prefix("|1|") {
+        let (salt, hash) = rest.split_once('|')?;
+        return Some(Names::Hashed {
+            salt: STANDARD.decode(salt).ok()?,
+            hash: STANDARD.decode(hash).ok()?,
+        });
+    }
+    Some(Names::Patterns(
+        field
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.to_ascii_lowercase())
+            .collect(),
+    ))
+}
+
+fn names_match(names: &Names, name: &str) -> bool {
+    match names {
+        Names::Hashed { salt, hash } => {
+            let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(salt) else {
+                return false;
+            };
+            mac.update(name.as_bytes());
+            mac.verify_slice(hash).is_ok()
+        }
+        Names::Patterns(patterns) => {
+            let mut matched = false;
+            for p in patterns {
+                if let Some(neg) = p.strip_prefix('!') {
+                    if glob(neg, name) {
+                        return false;
+                    }
+                } else if glob(p, name) {
+                    matched = true;
+                }
+            }
+            matched
+        }
+    }
+}
+
+/// `*` and `?` wildcards, as OpenSSH's match_pattern.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Checks the presented host key against known_hosts; unknown keys are recorded (one line
+/// appended) under `accept-new`, changed and revoked keys always refused.
+pub(crate) fn verify(
+    sess: &ssh2::Session,
+    target: &SshTarget,
+    db: &KnownHosts,
+    name: &str,
+) -> Result<()> {
+    let (blob, _) = sess
+        .host_key()
+        .ok_or_else(|| Error::ssh(format!("{} sent no host key", target.hostname)))?;
+    let blob = blob.to_vec();
+    let fp = match sess.host_key_hash(ssh2::HashType::Sha256) {
+        Some(h) => {
+            use base64::Engine;
+            format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
+            )
+        }
+        None => fingerprint(&blob),
+    };
+    let key_type = key_type(&blob).unwrap_or_else(|| "unknown".into());
+    let file = target::display_path(&target.known_hosts);
+    let shown = format!("{}:{}", target.hostname, target.port);
+    match db.check(name, &blob) {
+        HostKeyStatus::Known => Ok(()),
+        HostKeyStatus::Revoked { line } => {
+            Err(Error::ssh(format!("the host key of {shown} is revoked"))
+                .cause(format!("{key_type} key {fp} is marked @revoked at {line}"))
+                .hint("do not connect: ask the host's administrator which key is current"))
+        }
+        HostKeyStatus::Changed { recorded, lines } => {
+            let stale = lines
+                .first()
+                .and_then(|l| l.rsplit_once(':').map(|(f, _)| f.to_string()))
+                .unwrap_or_else(|| target.known_hosts.display().to_string());
+            Err(Error::ssh(format!("the host key of {shown} has CHANGED; refusing to connect"))
+                .cause(format!("the host now offers {key_type} key {fp}"))
+                .cause(format!("{} recorded {}", lines.join(", "), recorded.join(", ")))
+                .cause("someone may be intercepting the connection, or the host was reinstalled")
+                .hint(format!(
+                    "if the host was really reinstalled, check the new fingerprint out-of-band, then remove the old key with `ssh-keygen -R '{name}' -f {}` and connect again",
+                    target::display_path(std::path::Path::new(&stale))
+                )))
+        }
+        HostKeyStatus::Unknown => {
+            if target.host_key_check == HostKeyCheck::AcceptNew {
+                append(&target.known_hosts, name, &blob, target.hash_known_hosts).map_err(|e| {
+                    Error::ssh(format!("cannot record the host key of {shown} in {file}"))
+                        .cause(e.to_string())
+                })?;
+                tracing::warn!("added the {key_type} host key {fp} of {shown} to {file} (host_key_check = accept-new)");
+                return Ok(());
+            }
+            let short = key_type.strip_prefix("ssh-").unwrap_or(&key_type);
+            let short = if short.starts_with("ecdsa") {
+                "ecdsa"
+            } else {
+                short
+            };
+            let port = if target.port == 22 {
+                String::new()
+            } else {
+                format!("-p {} ", target.port)
+            };
+            Err(Error::ssh(format!("the host key of {shown} is unknown"))
+                .cause(format!("the host offers {key_type} key {fp}, and {file} has no {key_type} entry for {name}"))
+                .hint(format!(
+                    "check that fingerprint out-of-band (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub`), then run `ssh-keyscan {port}-t {short} {} >> {file}`; or set `host_key_check = \"accept-new\"` in pxdeploy.toml to trust it on first use",
+                    target.hostname
+                )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(kind: &str, fill: u8) -> Vec<u8> {
+        let mut b = (kind.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind.as_bytes());
+        b.extend_from_slice(&[0, 0, 0, 32]);
+        b.extend_from_slice(&[fill; 32]);
+        b
+    }
+
+    fn line(names: &str, b: &[u8]) -> String {
+        format!("{names} {} {}\n", key_type(b).unwrap(), STANDARD.encode(b))
+    }
+
+    fn db(text: &str) -> KnownHosts {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        fs::write(&path, text).unwrap();
+        KnownHosts::load(&[path])
+    }
+
+    #[test]
+    fn plain_port_and_case() {
+        let k = blob("ssh-ed25519", 1);
+        let h = db(&line("[PVE.lan]:2222", &k));
+        assert_eq!(
+            h.check(&lookup_name("pve.LAN", 2222, None), &k),
+            HostKeyStatus::Known
+        );
+        // A plain entry does not vouch for another port, and port 22 uses the plain name.
+        assert_eq!(
+            h.check(&lookup_name("pve.lan", 22, None), &k),
+            HostKeyStatus::Unknown
+        );
+        let h = db(&line("pve.lan", &k));
+        assert_eq!(
+            h.check(&lookup_name("pve.lan", 22, None), &k),
+            HostKeyStatus::Known
+        );
+    }
+
+    #[test]
+    fn hashed_names_match() {
+        let k = blob("ssh-ed25519", 1);
+        let h = db(&line(
+            &hash_name("[127.0.0.1]:2222", b"0123456789abcdefghij"),
+            &k,
+        ));
+        assert_eq!(h.check("[127.0.0.1]:2222", &k), HostKeyStatus::Known);
+        assert_eq!(h.check("[127.0.0.1]:2223", &k), HostKeyStatus::Unknown);
+    }
+
+    #[test]
+    fn other_key_type_is_unknown_same_type_is_changed() {
+        let ed = blob("ssh-ed25519", 1);
+        let ec = blob("ecdsa-sha2-nistp256", 2);
+        let h = db(&line("pve", &ec));
+        assert_eq!(h.check("pve", &ed), HostKeyStatus::Unknown);
+        assert_eq!(h.key_types("pve"), vec!["ecdsa-sha2-nistp256".to_string()]);
+        let h = db(&line("pve", &blob("ssh-ed25519", 9)));
+        match h.check("pve", &ed) {
+            HostKeyStatus::Changed { recorded, .. } => {
+                assert_eq!(recorded, vec![fingerprint(&blob("ssh-ed25519", 9))])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn revoked_wins_and_bad_lines_are_skipped() {
+        let k = blob("ssh-ed25519", 1);
+        let long = format!("# {}\n", "x".repeat(9000));
+        let text = format!(
+            "{long}@cert-authority *.lan ssh-ed25519 AAAA\ngarbage line\n{}@revoked * {} {}\n",
+            line("pve", &k),
+            key_type(&k).unwrap(),
+            STANDARD.encode(&k)
+        );
+        let h = db(&text);
+        assert!(matches!(h.check("pve", &k), HostKeyStatus::Revoked { .. }));
+    }
+
+    #[test]
+    fn patterns_and_negation() {
+        let k = blob("ssh-ed25519", 1);
+        let h = db(&line("*.lan,!bad.lan,10.0.0.?", &k));
+        assert_eq!(h.check("pve.lan", &k), HostKeyStatus::Known);
+        assert_eq!(h.check("bad.lan", &k), HostKeyStatus::Unknown);
+        assert_eq!(h.check("10.0.0.7", &k), HostKeyStatus::Known);
+        assert_eq!(h.check("10.0.0.17", &k), HostKeyStatus::Unknown);
+    }
+
+    #[test]
+    fn append_adds_one_line_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/known_hosts");
+        let k = blob("ssh-ed25519", 1);
+        append(&path, "[h]:2", &k, false).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"# no newline")
+            .unwrap();
+        append(&path, "[h]:3", &k, true).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.starts_with("[h]:2 ssh-ed25519 "));
+        let h = KnownHosts::load(&[path]);
+        assert_eq!(h.check("[h]:3", &k), HostKeyStatus::Known);
+    }
+
+    #[test]
+    fn fingerprint_is_openssh_style() {
+        // ssh-keygen -lf of this key prints SHA256:… with no '=' padding.
+        let fp = fingerprint(&blob("ssh-ed25519", 1));
+        assert!(fp.starts_with("SHA256:") && !fp.ends_with('='), "{fp}");
+        assert_eq!(fp.len(), 7 + 43);
+    }
+
+    #[test]
+    fn prefs_put_recorded_types_first() {
+        let supported = [
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+            "ssh-rsa",
+        ];
+        assert_eq!(
+            host_key_prefs(&["ssh-rsa".into()], &supported).unwrap(),
+            "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519,ecdsa-sha2-nistp256"
+        );
+        assert_eq!(host_key_prefs(&[], &supported), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! From `[proxmox]` in pxdeploy.toml (plus `~/.ssh/config` and the environment) to an
+//! [`SshTarget`]. Precedence: explicit pxdeploy.toml values (after the `PROXMOX_*`
+//! overrides the config layer applied) > `~/.ssh/config` > defaults. `$HOME` decides `~`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::ssh_config::{self, HostConfig};
+use super::SshTarget;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// The default of `connect_timeout_secs`; a `ConnectTimeout` in ~/.ssh/config wins over it.
+const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+const DEFAULT_KEEPALIVE: u32 = 15;
+
+/// Resolves where and how to connect for `cfg`.
+pub fn resolve(cfg: &Config) -> Result<SshTarget> {
+    let home = home_dir();
+    let ssh = ssh_config::query(&cfg.proxmox.host, &home);
+    let agent_env = std::env::var_os("SSH_AUTH_SOCK")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    resolve_with(&cfg.proxmox, ssh.as_ref(), agent_env, &home)
+}
+
+/// [`resolve`] without the environment: what `ssh -G` said, `SSH_AUTH_SOCK`, and `$HOME`.
+pub fn resolve_with(
+    p: &crate::config::Proxmox,
+    ssh: Option<&HostConfig>,
+    agent_env: Option<PathBuf>,
+    home: &Path,
+) -> Result<SshTarget> {
+    let none = HostConfig::default();
+    let ssh = ssh.unwrap_or(&none);
+    if let Some(jump) = ssh.proxy_jump.as_ref().or(ssh.proxy_command.as_ref()) {
+        return Err(Error::config(format!(
+            "~/.ssh/config sends connections to `{}` through a proxy (`{jump}`), which pxdeploy does not support yet",
+            p.host
+        ))
+        .hint("connect directly: set `host` to an address reachable without the jump host, or forward a local port with `ssh -L` and point `host`/`port` at it"));
+    }
+    let mut t = SshTarget::new(p.host.clone(), 22);
+    t.hostname = ssh.hostname.clone().unwrap_or_else(|| p.host.clone());
+    t.port = p.port.or(ssh.port).unwrap_or(22);
+    t.user = p
+        .user
+        .clone()
+        .or(ssh.user.clone())
+        .unwrap_or_else(|| "root".into());
+
+    if let Some(key) = &p.identity_file {
+        t.identity_files = vec![expand_tilde(key, home)];
+        t.explicit_identity = true;
+    } else if !ssh.identity_files.is_empty() {
+        t.identity_files = ssh
+            .identity_files
+            .iter()
+            .map(|f| expand_tilde(Path::new(f), home))
+            .collect();
+        t.explicit_identity = ssh.identities_only;
+    } else {
+        t.identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|f| home.join(".ssh").join(f))
+            .collect();
+        t.explicit_identity = false;
+    }
+
+    if let Some(file) = &p.known_hosts {
+        t.known_hosts = expand_tilde(file, home);
+        t.extra_known_hosts = Vec::new();
+    } else {
+        let mut user_files: Vec<PathBuf> = ssh
+            .user_known_hosts
+            .iter()
+            .map(|f| expand_tilde(Path::new(f), home))
+            .collect();
+        if user_files.is_empty() {
+            user_files = vec![
+                home.join(".ssh/known_hosts"),
+                home.join(".ssh/known_hosts2"),
+            ];
+        }
+        t.known_hosts = user_files.remove(0);
+        t.extra_known_hosts = user_files;
+        let global: Vec<PathBuf> = if ssh.global_known_hosts.is_empty() {
+            vec![
+                "/etc/ssh/ssh_known_hosts".into(),
+                "/etc/ssh/ssh_known_hosts2".into(),
+            ]
+        } else {
+            ssh.global_known_hosts.iter().map(PathBuf::from).collect()
+        };
+        t.extra_known_hosts.extend(global);
+    }
+    t.host_key_check = p.host_key_check;
+    t.host_key_alias = ssh.host_key_alias.clone();
+    t.hash_known_hosts = ssh.hash_known_hosts;
+
+    let secs = match ssh.connect_timeout {
+        Some(s) if p.connect_timeout_secs == DEFAULT_CONNECT_TIMEOUT => s,
+        _ => p.connect_timeout_secs,
+    };
+    t.connect_timeout = Duration::from_secs(secs.max(1));
+    t.keepalive_secs = ssh.server_alive_interval.unwrap_or(DEFAULT_KEEPALIVE);
+    t.agent_socket = match ssh.identity_agent.as_deref() {
+        Some("SSH_AUTH_SOCK") | None => agent_env,
+        Some(path) => Some(expand_tilde(Path::new(path), home)),
+    };
+    Ok(t)
+}
+
+/// `$HOME` (tests point it at a temporary folder), else `/`.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// `~` and `~/…` against `home`; anything else unchanged.
+pub fn expand_tilde(path: &Path, home: &Path) -> PathBuf {
+    match path.to_str() {
+        Some("~") => home.to_path_buf(),
+        Some(s) if s.starts_with("~/") => home.join(&s[2..]),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A path for messages: `~/…` when under `$HOME`.
+pub fn display_path(path: &Path) -> String {
+    let home = home_dir();
+    match path.strip_prefix(&home) {
+        Ok(rest) if home != Path::new("/") => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{HostKeyCheck, Proxmox};
+
+    fn proxmox(host: &str) -> Proxmox {
+        Proxmox {
+            host: host.into(),
+            user: None,
+            port: None,
+            identity_file: None,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::Strict,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    #[test]
+    fn defaults_without_ssh_config() {
+        let home = Path::new("/h");
+        let t = resolve_with(&proxmox("pve.lan"), None, Some("/run/agent".into()), home).unwrap();
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("pve.lan", 22, "root")
+        );
+        assert_eq!(
+            t.identity_files,
+            vec![
+                PathBuf::from("/h/.ssh/id_ed25519"),
+                "/h/.ssh/id_ecdsa".into(),
+                "/h/.ssh/id_rsa".into()
+            ]
+        );
+        assert!(!t.explicit_identity);
+        assert_eq!(t.known_hosts, PathBuf::from("/h/.ssh/known_hosts"));
+        assert_eq!(t.agent_socket, Some(PathBuf::from("/run/agent")));
+        assert_eq!(t.connect_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn toml_beats_ssh_config_beats_defaults() {
+        let home = Path::new("/h");
+        let ssh = HostConfig {
+            hostname: Some("10.0.0.5".into()),
+            user: Some("alice".into()),
+            port: Some(2222),
+            identity_files: vec!["~/.ssh/pve".into()],
+            identities_only: true,
+            user_known_hosts: vec!["/h/kh".into()],
+            connect_timeout: Some(3),
+            identity_agent: Some("none".into()),
+            ..Default::default()
+        };
+        let t = resolve_with(&proxmox("pve"), Some(&ssh), Some("/run/agent".into()), home).unwrap();
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("10.0.0.5", 2222, "alice")
+        );
+        assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/pve")]);
+        assert!(t.explicit_identity);
+        assert_eq!(t.known_hosts, PathBuf::from("/h/kh"));
+        assert_eq!(t.connect_timeout, Duration::from_secs(3));
+
+        let mut p = proxmox("pve");
+        p.user = Some("root".into());
+        p.port = Some(22);
+        p.identity_file = Some("~/.ssh/ci".into());
+        p.known_hosts = Some("~/kh2".into());
+        p.connect_timeout_secs = 20;
+        let t = resolve_with(&p, Some(&ssh), None, home).unwrap();
+        assert_eq!(
+            (t.hostname.as_str(), t.port, t.user.as_str()),
+            ("10.0.0.5", 22, "root")
+        );
+        assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/ci")]);
+        assert_eq!(t.known_hosts, PathBuf::from("/h/kh2"));
+        assert!(t.extra_known_hosts.is_empty());
+        assert_eq!(t.connect_timeout, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn proxy_jump_is_a_clear_error() {
+        let ssh = HostConfig {
+            proxy_jump: Some("bastion".into()),
+            ..Default::default()
+        };
+        let e = resolve_with(&proxmox("pve"), Some(&ssh), None, Path::new("/h")).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+    }
+}

@@ -1,0 +1,785 @@
+//! The SSH transport against a real OpenSSH sshd on 127.0.0.1, one per test (throw-away host
+//! key, client key and config in a temporary folder).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pxdeploy::config::HostKeyCheck;
+use pxdeploy::error::ErrorKind;
+use pxdeploy::remote::ssh::{ReadLine, Session};
+use pxdeploy::remote::SshTarget;
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn need(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{tool}` is needed by this test: apt-get install -y {package}"
+    );
+}
+
+fn keygen(path: &Path, passphrase: &str) {
+    need("ssh-keygen", "openssh-client");
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "test", "-f"])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+fn fingerprint_of(pub_file: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pub_file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().nth(1).unwrap().to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real sshd on 127.0.0.1 with its own host key, one authorized client key, and a log.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        Self::start_with("")
+    }
+
+    fn start_with(extra: &str) -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "sshd is needed by the SSH tests: apt-get install -y openssh-server"
+        );
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host_ed25519"), "");
+        keygen(&d.join("client"), "");
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        std::fs::create_dir_all(d.join("home/.ssh")).unwrap();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let cfg = format!(
+                "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 UsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\nMaxSessions 20\nLogLevel VERBOSE\n",
+                d = d.display()
+            );
+            std::fs::write(d.join("sshd_config"), cfg).unwrap();
+            let log = std::fs::File::create(d.join("sshd.log")).unwrap();
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                let log = std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
+                if log.contains("Server listening") {
+                    return Sshd { dir, port, child };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "sshd did not start: {}",
+            std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+        );
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn host_line(&self) -> String {
+        let key = std::fs::read_to_string(self.path("host_ed25519.pub")).unwrap();
+        let mut words = key.split_whitespace();
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            self.port,
+            words.next().unwrap(),
+            words.next().unwrap()
+        )
+    }
+
+    fn host_fingerprint(&self) -> String {
+        fingerprint_of(&self.path("host_ed25519.pub"))
+    }
+
+    /// A target that trusts this server's host key and logs in with the client key.
+    fn target(&self) -> SshTarget {
+        let kh = self.path("home/.ssh/known_hosts");
+        std::fs::write(&kh, self.host_line()).unwrap();
+        let mut t = self.untrusted_target();
+        t.known_hosts = kh;
+        t
+    }
+
+    /// A target whose known_hosts (in the fake home) does not exist yet.
+    fn untrusted_target(&self) -> SshTarget {
+        let mut t = SshTarget::new("127.0.0.1", self.port);
+        t.identity_files = vec![self.path("client")];
+        t.explicit_identity = true;
+        t.known_hosts = self.path("home/.ssh/known_hosts");
+        t.connect_timeout = Duration::from_secs(10);
+        t
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn connect(t: &SshTarget) -> Session {
+    Session::connect(t).unwrap_or_else(|e| panic!("connect failed: {}", e.render()))
+}
+
+fn run(s: &Session, cmd: &str) -> pxdeploy::remote::Output {
+    s.exec(cmd, None, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("`{cmd}` failed: {}", e.render()))
+}
+
+#[test]
+fn unknown_host_key_is_refused_with_its_fingerprint_and_the_fix() {
+    let sshd = Sshd::start();
+    let t = sshd.untrusted_target();
+    let err = Session::connect(&t)
+        .err()
+        .expect("an unknown host key must be refused");
+    let text = err.render();
+    assert_eq!(err.kind, ErrorKind::Ssh, "{text}");
+    assert_eq!(err.exit_code(), 4);
+    assert!(
+        text.contains(&sshd.host_fingerprint()),
+        "fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ssh-keyscan -p {} -t ed25519 127.0.0.1 >> ",
+            sshd.port
+        )),
+        "fix missing: {text}"
+    );
+    assert!(text.contains("accept-new"), "{text}");
+    assert!(
+        !t.known_hosts.exists(),
+        "strict mode must not write known_hosts"
+    );
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_both_fingerprints_and_the_fix() {
+    let sshd = Sshd::start();
+    keygen(&sshd.path("other_host_key"), "");
+    let other = std::fs::read_to_string(sshd.path("other_host_key.pub")).unwrap();
+    let mut w = other.split_whitespace();
+    let mut t = sshd.untrusted_target();
+    std::fs::write(
+        &t.known_hosts,
+        format!(
+            "[127.0.0.1]:{} {} {}\n",
+            sshd.port,
+            w.next().unwrap(),
+            w.next().unwrap()
+        ),
+    )
+    .unwrap();
+    // Even accept-new never accepts a changed key.
+    t.host_key_check = HostKeyCheck::AcceptNew;
+    let err = Session::connect(&t)
+        .err()
+        .expect("a changed host key must be refused");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    assert!(text.contains("CHANGED"), "{text}");
+    assert!(
+        text.contains(&sshd.host_fingerprint()),
+        "new fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&fingerprint_of(&sshd.path("other_host_key.pub"))),
+        "old fingerprint missing: {text}"
+    );
+    assert!(
+        text.contains(&format!("ssh-keygen -R '[127.0.0.1]:{}' -f ", sshd.port)),
+        "fix missing: {text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&t.known_hosts)
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "known_hosts must not change"
+    );
+}
+
+#[test]
+fn accept_new_records_exactly_one_line_then_strict_passes() {
+    let sshd = Sshd::start();
+    let mut t = sshd.untrusted_target();
+    // A known_hosts in a folder that does not exist yet.
+    t.known_hosts = sshd.path("newhome/.ssh/known_hosts");
+    t.host_key_check = HostKeyCheck::AcceptNew;
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo hi").stdout_str(), "hi\n");
+    drop(s);
+    let text = std::fs::read_to_string(&t.known_hosts).unwrap();
+    assert_eq!(
+        text,
+        sshd.host_line(),
+        "exactly the one line OpenSSH would write"
+    );
+    let mode = std::fs::metadata(&t.known_hosts)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // Existing content is kept: only one line is appended.
+    let kh = sshd.path("home/.ssh/known_hosts");
+    std::fs::write(&kh, "# my hosts\nexample.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB9dG4kjRhQTtWTVzd2t27+t0DEHBPW7iOD23TUiYLio").unwrap();
+    t.known_hosts = kh.clone();
+    drop(connect(&t));
+    let after = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(after.lines().count(), 3, "{after}");
+    assert!(after.starts_with("# my hosts\nexample.org ssh-ed25519 AAAAC3"));
+
+    // The second connection passes strict checking.
+    t.host_key_check = HostKeyCheck::Strict;
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo again").stdout_str(), "again\n");
+    assert_eq!(
+        std::fs::read_to_string(&kh).unwrap(),
+        after,
+        "nothing more written"
+    );
+}
+
+#[test]
+fn a_hashed_known_hosts_entry_matches() {
+    let sshd = Sshd::start();
+    let t = sshd.target();
+    let ok = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&t.known_hosts)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let text = std::fs::read_to_string(&t.known_hosts).unwrap();
+    assert!(text.starts_with("|1|"), "{text}");
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo hashed").stdout_str(), "hashed\n");
+}
+
+struct Agent {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_agent(dir: &Path) -> Agent {
+    need("ssh-agent", "openssh-client");
+    let sock = dir.join("agent.sock");
+    let child = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !sock.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Agent { child, sock }
+}
+
+fn ssh_add(agent: &Agent, key: &Path) {
+    let out = Command::new("ssh-add")
+        .arg(key)
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_agent_identity_is_tried_not_only_the_first() {
+    let sshd = Sshd::start();
+    keygen(&sshd.path("wrong"), "");
+    let agent = start_agent(sshd.dir.path());
+    ssh_add(&agent, &sshd.path("wrong"));
+    ssh_add(&agent, &sshd.path("client"));
+    let mut t = sshd.target();
+    // No key files at all: only the agent can log in.
+    t.identity_files = vec![sshd.path("home/.ssh/id_ed25519")];
+    t.explicit_identity = false;
+    t.agent_socket = Some(agent.sock.clone());
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo via-agent").stdout_str(), "via-agent\n");
+}
+
+#[test]
+fn an_explicit_encrypted_key_is_used_through_the_agent() {
+    let sshd = Sshd::start();
+    keygen(&sshd.path("locked"), "secret pass");
+    std::fs::copy(sshd.path("locked.pub"), sshd.path("authorized_keys")).unwrap();
+    let agent = start_agent(sshd.dir.path());
+    keygen(&sshd.path("wrong"), "");
+    ssh_add(&agent, &sshd.path("wrong"));
+    // ssh-add needs the passphrase: give it through SSH_ASKPASS.
+    let askpass = sshd.path("askpass");
+    std::fs::write(&askpass, "#!/bin/sh\necho 'secret pass'\n").unwrap();
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("ssh-add")
+        .arg(sshd.path("locked"))
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut t = sshd.target();
+    t.identity_files = vec![sshd.path("locked")];
+    t.agent_socket = Some(agent.sock.clone());
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo ok").stdout_str(), "ok\n");
+    // Only the matching agent key was offered.
+    assert!(!sshd.log().contains("Failed publickey"), "{}", sshd.log());
+}
+
+#[test]
+fn an_encrypted_key_without_agent_fails_with_the_ssh_add_fix() {
+    let sshd = Sshd::start();
+    keygen(&sshd.path("locked"), "secret pass");
+    std::fs::copy(sshd.path("locked.pub"), sshd.path("authorized_keys")).unwrap();
+    let mut t = sshd.target();
+    t.identity_files = vec![sshd.path("locked")];
+    let err = Session::connect(&t)
+        .err()
+        .expect("no way to use an encrypted key");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    let key = sshd.path("locked").display().to_string();
+    assert!(text.contains(&format!("key {key} is encrypted")), "{text}");
+    assert!(text.contains(&format!("ssh-add {key}")), "{text}");
+    assert!(!text.contains("Unsupported private key format"), "{text}");
+}
+
+#[test]
+fn a_rejected_key_fails_with_the_ssh_copy_id_fix() {
+    let sshd = Sshd::start();
+    keygen(&sshd.path("stranger"), "");
+    let mut t = sshd.target();
+    t.identity_files = vec![sshd.path("stranger")];
+    let err = Session::connect(&t)
+        .err()
+        .expect("an unauthorized key must fail");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    let key = sshd.path("stranger").display().to_string();
+    assert!(
+        text.contains(&format!(
+            "ssh-copy-id -i {key}.pub -p {} root@127.0.0.1",
+            sshd.port
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_refused_port_fails_fast() {
+    let port = free_port();
+    let mut t = SshTarget::new("127.0.0.1", port);
+    t.connect_timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    let err = Session::connect(&t).err().expect("nothing listens there");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.exit_code(), 4);
+    assert!(
+        err.render().contains("connection refused"),
+        "{}",
+        err.render()
+    );
+}
+
+#[test]
+fn a_listener_that_never_speaks_fails_within_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let mut t = SshTarget::new("127.0.0.1", port);
+    t.connect_timeout = Duration::from_secs(2);
+    let started = Instant::now();
+    let err = Session::connect(&t).err().expect("no SSH server there");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.exit_code(), 4);
+    assert!(err.render().contains("timed out"), "{}", err.render());
+}
+
+/// Deterministic pseudo-random bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use ssh_key::sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const MIB8: usize = 8 * 1024 * 1024;
+
+/// The remote floods stderr BEFORE it reads stdin: blocking code deadlocks here.
+fn big_stdin_and_stderr(s: &Session) {
+    let data = noise(MIB8);
+    let mut input: &[u8] = &data;
+    let out = s
+        .exec(
+            &format!("head -c {MIB8} /dev/zero >&2; sha256sum"),
+            Some(&mut input as &mut dyn Read),
+            Duration::from_secs(120),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(out.status.success(), "{}", out.status);
+    assert_eq!(out.stderr.len(), MIB8);
+    assert_eq!(out.stdout_str(), format!("{}  -\n", sha256_hex(&data)));
+}
+
+#[test]
+fn eight_mib_of_stdin_and_eight_mib_of_stderr_through_one_command() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    big_stdin_and_stderr(&s);
+    // And a command that exits without reading its stdin.
+    let data = noise(MIB8);
+    let mut input: &[u8] = &data;
+    let out = s
+        .exec(
+            "echo early",
+            Some(&mut input as &mut dyn Read),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert_eq!(out.stdout_str(), "early\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn exit_codes_and_signals_are_reported() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    let out = run(&s, "echo out; echo err >&2; exit 5");
+    assert_eq!(out.status.code, 5);
+    assert!(!out.status.success());
+    assert_eq!(
+        (out.stdout_str().as_str(), out.stderr_str().as_str()),
+        ("out\n", "err\n")
+    );
+    let out = run(&s, "kill -TERM $$");
+    assert_eq!(
+        out.status.signal.as_deref(),
+        Some("TERM"),
+        "{:?}",
+        out.status
+    );
+    assert!(!out.status.success());
+    assert_eq!(out.status.to_string(), "was killed by signal TERM");
+    assert!(run(&s, "true").status.success());
+}
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn many_commands_share_one_connection() {
+    let sshd = Sshd::start();
+    let started = Instant::now();
+    let s = connect(&sshd.target());
+    let connect_time = started.elapsed();
+    let started = Instant::now();
+    for i in 0..30 {
+        assert_eq!(run(&s, &format!("echo {i}")).stdout_str(), format!("{i}\n"));
+    }
+    let per_exec = started.elapsed() / 30;
+    eprintln!("loopback: connect+auth {connect_time:?}, per exec {per_exec:?}");
+    let log = sshd.log();
+    assert_eq!(log.matches("Accepted publickey").count(), 1, "{log}");
+    assert_eq!(log.matches("Connection from").count(), 1, "{log}");
+}
+
+#[test]
+fn a_timed_out_command_is_stopped_and_the_session_stays_usable() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    let started = Instant::now();
+    let err = s
+        .exec("echo started >&2; sleep 313", None, Duration::from_secs(1))
+        .expect_err("must time out");
+    let took = started.elapsed();
+    let text = err.render();
+    assert_eq!(err.exit_code(), 5, "{text}");
+    assert!(text.contains("timed out after 1s"), "{text}");
+    assert!(text.contains("started"), "the last stderr is shown: {text}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(s.broken().is_none(), "{:?}\n{}", s.broken(), sshd.log());
+    assert_eq!(run(&s, "echo still-here").stdout_str(), "still-here\n");
+    // The remote command is gone.
+    let out = run(&s, "pgrep -f 'sleep 31[3]' || echo none");
+    assert_eq!(out.stdout_str(), "none\n");
+}
+
+#[test]
+fn a_spawned_process_stays_open_while_other_commands_run() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    let lock = sshd.path("deploy.lock");
+    let holder = format!(
+        "exec 9>{}; flock -n 9 || {{ echo busy; exit 1; }}; echo locked; exec cat >/dev/null",
+        lock.display()
+    );
+    let mut first = s.spawn(&holder).unwrap();
+    assert_eq!(
+        first.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("locked".into())
+    );
+    // Nothing more arrives while it holds the lock.
+    assert_eq!(
+        first.read_line(Duration::from_millis(200)).unwrap(),
+        ReadLine::TimedOut
+    );
+    for i in 0..10 {
+        assert_eq!(run(&s, &format!("echo {i}")).stdout_str(), format!("{i}\n"));
+    }
+    big_stdin_and_stderr(&s);
+    let mut second = s.spawn(&holder).unwrap();
+    assert_eq!(
+        second.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("busy".into())
+    );
+    assert_eq!(
+        second.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Eof
+    );
+    second.close().unwrap();
+    let started = Instant::now();
+    first.close().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Released: a new holder gets it.
+    let mut third = s.spawn(&holder).unwrap();
+    assert_eq!(
+        third.read_line(Duration::from_secs(10)).unwrap(),
+        ReadLine::Line("locked".into())
+    );
+    drop(third);
+    // A process that ignores stdin is stopped by close() too.
+    let sleeper = s.spawn("echo up; sleep 1000").unwrap();
+    let started = Instant::now();
+    sleeper.close().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
+}
+
+#[test]
+fn commands_on_two_threads_share_the_session() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    let _held = s.spawn("echo held; exec cat").unwrap();
+    std::thread::scope(|scope| {
+        let big = scope.spawn(|| big_stdin_and_stderr(&s));
+        let small = scope.spawn(|| {
+            for i in 0..20 {
+                assert_eq!(run(&s, &format!("echo {i}")).stdout_str(), format!("{i}\n"));
+            }
+        });
+        big.join().unwrap();
+        small.join().unwrap();
+    });
+}
+
+#[test]
+fn streaming_hands_over_output_as_it_arrives() {
+    let sshd = Sshd::start();
+    let s = connect(&sshd.target());
+    let mut lines = Vec::new();
+    let mut sink = |stream: pxdeploy::remote::ssh::Stream, data: &[u8]| {
+        for l in BufReader::new(data).lines() {
+            lines.push((stream, l.unwrap()));
+        }
+    };
+    let status = s
+        .exec_streaming(
+            "echo a; sleep 0.2; echo b >&2",
+            None,
+            &mut sink,
+            Some(Duration::from_secs(10)),
+        )
+        .unwrap();
+    assert!(status.success());
+    use pxdeploy::remote::ssh::Stream;
+    assert_eq!(
+        lines,
+        vec![
+            (Stream::Stdout, "a".to_string()),
+            (Stream::Stderr, "b".to_string())
+        ]
+    );
+}
+
+#[test]
+fn a_host_alias_from_ssh_config_is_resolved() {
+    need("ssh", "openssh-client");
+    let sshd = Sshd::start();
+    let trusted = sshd.target();
+    let home = sshd.path("home");
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host other\n  User nobody\n\nHost pve-test\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/pve_key\n  UserKnownHostsFile {}\n  ConnectTimeout 3\n",
+            sshd.port,
+            trusted.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(sshd.path("client"), home.join(".ssh/pve_key")).unwrap();
+    let proxmox: pxdeploy::config::Proxmox = toml::from_str("host = \"pve-test\"").unwrap();
+    let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
+    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    assert_eq!(
+        (t.hostname.as_str(), t.port, t.user.as_str()),
+        ("127.0.0.1", sshd.port, "root")
+    );
+    assert_eq!(t.identity_files, vec![home.join(".ssh/pve_key")]);
+    assert_eq!(t.connect_timeout, Duration::from_secs(3));
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo aliased").stdout_str(), "aliased\n");
+
+    // pxdeploy.toml wins over ~/.ssh/config.
+    let proxmox: pxdeploy::config::Proxmox =
+        toml::from_str("host = \"pve-test\"\nport = 1\nuser = \"admin\"").unwrap();
+    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    assert_eq!((t.port, t.user.as_str()), (1, "admin"));
+}
+
+#[test]
+fn long_commands_send_keepalives() {
+    let sshd = Sshd::start_with("LogLevel DEBUG1");
+    let mut t = sshd.target();
+    t.keepalive_secs = 1;
+    let s = connect(&t);
+    let out = s
+        .exec("sleep 3.5; echo done", None, Duration::from_secs(30))
+        .unwrap();
+    assert!(out.stdout_str().ends_with("done\n"));
+    let sent = sshd.log().matches("keepalive@libssh2.org").count();
+    assert!(sent >= 2, "{sent} keepalives in the sshd log");
+}
+
+#[test]
+fn too_many_open_channels_is_explained() {
+    let sshd = Sshd::start_with("MaxSessions 2");
+    let s = connect(&sshd.target());
+    let a = s.spawn("exec cat").unwrap();
+    let b = s.spawn("exec cat").unwrap();
+    let err = s
+        .exec("echo three", None, Duration::from_secs(10))
+        .expect_err("MaxSessions is 2");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    assert!(text.contains("MaxSessions"), "{text}");
+    a.close().unwrap();
+    b.close().unwrap();
+    assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
+}

@@ -2510,6 +2510,9 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
                 f"command 'set -o pipefail && lxc-usernsexec -m u:0:100000:65536 -m " \
                 f"g:0:100000:65536 -- tar cpf - --totals --one-file-system ...' failed: exit code 2"
             return fail(str(msg))
+        delay = float(knob("vzdump_delay", vmid, 0) or 0)
+        if delay > 0:
+            time.sleep(delay)
         total = make_archive(vmid, conf, tmp, ext)
         os.rename(tmp, path)
         info(f"Total bytes written: {total}")

@@ -870,7 +870,10 @@ def init_main(argv):
                "assets": Sim.cfg.get("assets", DEFAULT_ASSETS),
                "compose_version": knob("compose_version", vmid,
                                        Sim.cfg.get("compose_version", "2.40.3")),
-               "dockerd_log": os.path.join(d, "dockerd.log")}
+               "dockerd_log": os.path.join(d, "dockerd.log"),
+               "features": parse_propstr(keys.get("features", "")),
+               "unprivileged": keys.get("unprivileged") == "1",
+               "features_check": truthy(knob("docker_features_check", vmid, "1"))}
         with open("/run/pxsim/env.json", "w") as f:
             json.dump(env, f)
         # network
@@ -1489,8 +1492,13 @@ def pct_set(args):
                         keys.pop(d, None)
                 continue
             if k == "revert":
-                for d in v.split(","):
+                for d in [x for x in re.split(r"[,;\s]+", v) if x]:
                     pending.pop(d, None)
+                    dl = [x for x in pending.get("delete", "").split(",") if x and x != d]
+                    if dl:
+                        pending["delete"] = ",".join(dl)
+                    else:
+                        pending.pop("delete", None)
                 continue
             if k == "unprivileged":
                 die("unable to modify read-only option: 'unprivileged'")
@@ -1705,13 +1713,20 @@ def pct_exec(args):
     env = ct_env() if dict(opts).get("keep-env", "1") == "1" else \
         {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin", "TERM": "dumb"}
     argv = nsenter_cmd(info) + [HOST_PY, "-c", EXEC_HELPER, str(vmid), cwd] + cmd
-    p = subprocess.Popen(argv, env=env, process_group=0)
+    p = subprocess.Popen(argv, env=env)
 
     def fwd(sig, _f):
+        # nsenter does not forward signals: pass them to the command it runs, too
         try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        for pid in kids + [p.pid]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, fwd)

@@ -123,7 +123,8 @@ run pct pull 101 /root/pushed.txt "$WORK/pulled.txt"; check "pull" 0
 run pct set 101 --features nesting=1; check "set features while running -> pending" 0
 run pct config 101 --current 1; check "config --current shows old" 0 "features: nesting=1,keyctl=1"
 grep -q '^\[pve:pending\]' "$STATE/etc/pve/nodes/pve/lxc/101.conf" && ok "pending section on disk" || bad "no pending section"
-run pct set 101 --delete features --revert features; check "revert pending" 0
+run pct set 101 --revert features; check "revert pending" 0
+run pct config 101; check "pending reverted" 0 "features: nesting=1,keyctl=1"
 run pct set 101 --unprivileged 0; check "unprivileged is read-only" 2 "" "unable to modify read-only option: 'unprivileged'"
 
 # ---------------------------------------------------------------- Docker inside
@@ -254,6 +255,16 @@ run pct destroy 101 --purge 1; check "destroy protected" 2 "" "can't remove CT 1
 run pct set 101 --protection 0; check "unset protection" 0
 run pct destroy 101 --purge 1; check "destroy" 0 "purging CT 101 from related configurations.."
 [ ! -e "$STATE/ct/101" ] && ok "CT folder removed" || bad "CT folder left"
+
+# ---------------------------------------------------------------- Docker without nesting fails like on Proxmox
+run pct create 104 $TPL --hostname nonest --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr0,ip=dhcp --start 1
+check "create+start without nesting (2 warnings)" 0 "" "Task finished with 2 warning(s)!"
+run pct exec 104 -- sh -c 'apt-get update -qq && apt-get install -y -qq docker.io docker-compose-plugin >/dev/null'
+check "apt install docker.io + compose plugin" 0
+run pct exec 104 -- docker run --rm base:local true
+check "docker run without nesting fails (126)" 126 "" 'error mounting "proc" to rootfs at "/proc"'
+run pct stop 104; check "stop 104" 0
+run pct destroy 104; check "destroy 104" 0
 
 # ---------------------------------------------------------------- DHCP, reboot
 run pct create 102 $TPL --hostname dhcp01 --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr0,ip=dhcp --features nesting=1

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Simulated Proxmox VE node for pxdeploy's tests (stdlib only).
 
 One file, dispatching on the program name (argv[0]): pct, pveam, vzdump, pvesm,

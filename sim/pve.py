@@ -1282,18 +1282,21 @@ def pct_pending(args):
     dels = set()
     if "delete" in p:
         dels = {d.lstrip("!") for d in re.split(r"[,;\s]+", p["delete"]) if d}
+    def show(k, v):
+        return encode_text(v) if k == "description" else v
+
     for k in sorted(set(keys) | set(p) - {"delete"}):
         if k == "delete":
             continue
         if k in dels:
-            out(f"del {k}: {keys.get(k, '')}")
+            out(f"del {k}: {show(k, keys.get(k, ''))}")
         elif k in p and k in keys:
-            out(f"cur {k}: {keys[k]}")
-            out(f"new {k}: {p[k]}")
+            out(f"cur {k}: {show(k, keys[k])}")
+            out(f"new {k}: {show(k, p[k])}")
         elif k in p:
-            out(f"new {k}: {p[k]}")
+            out(f"new {k}: {show(k, p[k])}")
         else:
-            out(f"cur {k}: {keys[k]}")
+            out(f"cur {k}: {show(k, keys[k])}")
 
 
 def template_path(volid):

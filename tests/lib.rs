@@ -1,1 +1,5 @@
 //! Integration tests: one binary.
+
+mod support;
+
+mod harness;

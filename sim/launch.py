@@ -5,11 +5,15 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
     python3 sim/launch.py up [--dir DIR] [--node pve] [--compose-version 2.40.3]
                              [--template-cached] [--sshd-extra 'Key value']... [--no-sim]
     python3 sim/launch.py down --dir DIR [--keep]
+    python3 sim/launch.py config --dir DIR [--source APP_DIR] [--base pxdeploy.toml]
 
 `up` prints one JSON object on stdout:
     {"dir", "port", "host", "user", "identity_file", "known_hosts", "state",
      "sshd_pid", "sshd_log", "sim"}
 Everything else (progress, warnings, errors) goes to stderr. `down` is idempotent.
+`config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default
+APP_DIR/pxdeploy.toml when it exists) over small defaults, with [proxmox] pointing at the
+simulated host and app.source the absolute APP_DIR.
 
 DIR must not be under a folder the simulated containers cover (/tmp, /etc, /opt, /srv,
 /root, /home, /run, /usr, /var/lib/docker, /var/run); the default is a new folder
@@ -368,6 +372,84 @@ def down(args):
     return 0
 
 
+# The defaults of a config for the simulated host (as in tests/support/sim.rs).
+CONFIG_DEFAULTS = {
+    "container": {"vmid": 210, "hostname": "app", "template": "debian-12-standard",
+                  "template_storage": "local", "storage": "local-lvm", "disk_gb": 4,
+                  "memory_mb": 512, "swap_mb": 0, "cores": 1, "bridge": "vmbr0", "ip": "dhcp"},
+    "app": {"name": "app", "source": ".", "compose_file": "docker-compose.yml"},
+    "health": {"timeout_secs": 90, "interval_secs": 1},
+}
+
+
+def merge(base, extra):
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise Fail(f"cannot write {v!r} as TOML")
+
+
+def toml_dump(table, prefix=""):
+    out = []
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, dict)]
+    if prefix and (scalars or not tables):
+        out.append(f"[{prefix}]")
+    for k, v in scalars:
+        out.append(f"{k} = {toml_value(v)}")
+    if scalars:
+        out.append("")
+    for k, v in tables:
+        out.extend(toml_dump(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def config(args):
+    import copy
+    d = os.path.realpath(args.dir)
+    info = read_info(d)
+    if not info or "port" not in info or not alive(info["sshd_pid"], info.get("sshd_start")):
+        raise Fail(f"no running simulated host in {d}; start one with "
+                   f"`python3 sim/launch.py up --dir {d}`")
+    cfg = copy.deepcopy(CONFIG_DEFAULTS)
+    source = os.path.realpath(args.source) if args.source else None
+    base = args.base or (os.path.join(source, "pxdeploy.toml") if source else None)
+    if base and os.path.exists(base):
+        import tomllib
+        with open(base, "rb") as f:
+            merge(cfg, tomllib.load(f))
+    elif args.base:
+        raise Fail(f"--base {args.base}: no such file")
+    cfg["proxmox"] = {
+        "host": "127.0.0.1", "port": info["port"], "user": "root",
+        "identity_file": os.path.join(d, "client_ed25519"),
+        "known_hosts": os.path.join(d, "known_hosts"),
+        "host_key_check": "strict", "connect_timeout_secs": 10,
+    }
+    if source:
+        cfg.setdefault("app", {})["source"] = source
+    order = ["proxmox", "container", "app", "env", "health", "backup"]
+    ordered = {k: cfg[k] for k in order if k in cfg}
+    ordered.update({k: v for k, v in cfg.items() if k not in ordered})
+    print(f"# pxdeploy.toml for the simulated Proxmox host in {d} (sim/launch.py config)")
+    print("\n".join(toml_dump(ordered)).rstrip())
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(prog="launch.py", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -384,9 +466,14 @@ def main():
     dn = sub.add_parser("down", help="stop everything and remove the folder")
     dn.add_argument("--dir", required=True)
     dn.add_argument("--keep", action="store_true", help="keep the folder (logs, state)")
+    cf = sub.add_parser("config", help="print a pxdeploy.toml for the running host in DIR")
+    cf.add_argument("--dir", required=True)
+    cf.add_argument("--source", help="the app folder (app.source)")
+    cf.add_argument("--base", help="a pxdeploy.toml whose settings to keep "
+                                   "(default SOURCE/pxdeploy.toml when it exists)")
     args = ap.parse_args()
     try:
-        return up(args) if args.cmd == "up" else down(args)
+        return {"up": up, "down": down, "config": config}[args.cmd](args)
     except Fail as e:
         sys.stderr.write(f"launch: error: {e}\n")
         return 1

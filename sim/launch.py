@@ -4,6 +4,7 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
 
     python3 sim/launch.py up [--dir DIR] [--node pve] [--compose-version 2.40.3]
                              [--template-cached] [--sshd-extra 'Key value']... [--no-sim]
+                             [--owner-pid PID]
     python3 sim/launch.py down --dir DIR [--keep]
     python3 sim/launch.py config --dir DIR [--source APP_DIR] [--base pxdeploy.toml]
 
@@ -11,6 +12,8 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
     {"dir", "port", "host", "user", "identity_file", "known_hosts", "state",
      "sshd_pid", "sshd_log", "sim"}
 Everything else (progress, warnings, errors) goes to stderr. `down` is idempotent.
+With --owner-pid, a small watchdog runs `down` when that process dies without doing it
+(a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
 `config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default
 APP_DIR/pxdeploy.toml when it exists) over small defaults, with [proxmox] pointing at the
 simulated host and app.source the absolute APP_DIR.
@@ -227,6 +230,9 @@ def up(args):
     if pid is None:
         raise Fail(f"sshd could not bind a free port in {PORT_ATTEMPTS} attempts")
     info = {"sshd_pid": pid, "sshd_start": proc_start_time(pid), "port": port}
+    if args.owner_pid:
+        wpid = start_watchdog(d, args.owner_pid)
+        info.update(watchdog_pid=wpid, watchdog_start=proc_start_time(wpid))
     with open(os.path.join(d, "launch.json"), "w") as f:
         json.dump(info, f)
 
@@ -246,7 +252,7 @@ def up(args):
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
         if r.returncode != 0:
-            stop(d)
+            down(argparse.Namespace(dir=d, keep=False))
             raise Fail(f"`{' '.join(cmd)}` exited {r.returncode}:\n{r.stderr.strip()}")
         sim = True
     else:
@@ -265,6 +271,32 @@ def up(args):
         "sim": sim,
     }))
     return 0
+
+
+def start_watchdog(d, owner):
+    start = proc_start_time(owner)
+    if start is None:
+        raise Fail(f"--owner-pid {owner}: no such process")
+    p = subprocess.Popen([host_python(), os.path.realpath(__file__), "_watch", "--dir", d,
+                          "--pid", str(owner), "--start", str(start)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(d, "watchdog.log"), "ab"),
+                         start_new_session=True, close_fds=True)
+    return p.pid
+
+
+def watch(args):
+    """Wait for the owner to die, then tear the host down (unless `down` came first)."""
+    d = os.path.realpath(args.dir)
+    while alive(args.pid, args.start):
+        if not os.path.isdir(d):
+            return 0
+        time.sleep(1)
+    if not os.path.isdir(d):
+        return 0
+    log(f"owner {args.pid} is gone: tearing down {d}")
+    args.keep = False
+    return down(args)
 
 
 def read_info(d):
@@ -351,6 +383,13 @@ def down(args):
         return 0
     state = os.path.join(d, "state")
     errors = []
+    info = read_info(d) or {}
+    w = info.get("watchdog_pid")
+    if w and w != os.getpid() and alive(w, info.get("watchdog_start")):
+        try:
+            os.kill(w, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if os.path.exists(PVE_PY) and os.path.exists(os.path.join(state, "node.json")):
         r = subprocess.run([host_python(), PVE_PY, "cleanup", "--state", state],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -463,6 +502,8 @@ def main():
     u.add_argument("--sshd-extra", action="append", metavar="'Key value'",
                    help="extra sshd_config line (repeatable; wins over the defaults)")
     u.add_argument("--no-sim", action="store_true", help="sshd only, no simulated node")
+    u.add_argument("--owner-pid", type=int,
+                   help="tear everything down when this process dies (a watchdog process)")
     dn = sub.add_parser("down", help="stop everything and remove the folder")
     dn.add_argument("--dir", required=True)
     dn.add_argument("--keep", action="store_true", help="keep the folder (logs, state)")
@@ -471,9 +512,13 @@ def main():
     cf.add_argument("--source", help="the app folder (app.source)")
     cf.add_argument("--base", help="a pxdeploy.toml whose settings to keep "
                                    "(default SOURCE/pxdeploy.toml when it exists)")
+    w = sub.add_parser("_watch")  # internal: the --owner-pid watchdog
+    w.add_argument("--dir", required=True)
+    w.add_argument("--pid", type=int, required=True)
+    w.add_argument("--start", type=int, required=True)
     args = ap.parse_args()
     try:
-        return {"up": up, "down": down, "config": config}[args.cmd](args)
+        return {"up": up, "down": down, "config": config, "_watch": watch}[args.cmd](args)
     except Fail as e:
         sys.stderr.write(f"launch: error: {e}\n")
         return 1

@@ -278,3 +278,32 @@ fn a_hung_process_is_killed_at_its_deadline() {
         (4, "out\n", "err\n")
     );
 }
+
+#[test]
+fn a_host_whose_owner_dies_is_torn_down_by_its_watchdog() {
+    // The owner stands in for a test binary killed by Ctrl-C: it never runs `down`.
+    let mut owner = Command::new("sleep").arg("600").spawn().unwrap();
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(crate::support::repo_root().join("sim/launch.py"))
+        .args(["up", "--no-sim", "--owner-pid"])
+        .arg(owner.id().to_string());
+    let up = run_bounded(cmd, "launch.py up".into(), None, Duration::from_secs(60));
+    up.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&up.stdout).unwrap();
+    let dir = std::path::PathBuf::from(v["dir"].as_str().unwrap());
+    let pid = v["sshd_pid"].as_u64().unwrap() as u32;
+    assert!(dir.exists() && !gone(pid));
+
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+
+    let end = Instant::now() + Duration::from_secs(20);
+    while dir.exists() || !gone(pid) {
+        assert!(
+            Instant::now() < end,
+            "{} / sshd {pid} still there 20 s after the owner died",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

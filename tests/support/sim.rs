@@ -126,7 +126,10 @@ impl SimBuilder {
     pub fn start(self) -> SimHost {
         need_tools();
         let mut cmd = Command::new(python());
-        cmd.arg(launch_py()).arg("up");
+        // The watchdog tears the host down if this test binary dies without dropping it.
+        cmd.arg(launch_py())
+            .arg("up")
+            .arg(format!("--owner-pid={}", std::process::id()));
         if let Some(n) = &self.node {
             cmd.args(["--node", n]);
         }

@@ -1,2 +1,6 @@
 //! Integration tests: one binary.
+
+mod support;
+
+mod harness;
 mod ssh;

@@ -1,0 +1,528 @@
+#!/usr/bin/env python3
+"""Start and stop the test stack: a real OpenSSH sshd on 127.0.0.1 in front of the
+simulated Proxmox node (sim/pve.py + sim/bin/).
+
+    python3 sim/launch.py up [--dir DIR] [--node pve] [--compose-version 2.40.3]
+                             [--template-cached] [--sshd-extra 'Key value']... [--no-sim]
+                             [--owner-pid PID]
+    python3 sim/launch.py down --dir DIR [--keep]
+    python3 sim/launch.py config --dir DIR [--source APP_DIR] [--base pxdeploy.toml]
+
+`up` prints one JSON object on stdout:
+    {"dir", "port", "host", "user", "identity_file", "known_hosts", "state",
+     "sshd_pid", "sshd_log", "sim"}
+Everything else (progress, warnings, errors) goes to stderr. `down` is idempotent.
+With --owner-pid, a small watchdog runs `down` when that process dies without doing it
+(a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
+`config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default
+APP_DIR/pxdeploy.toml when it exists) over small defaults, with [proxmox] pointing at the
+simulated host and app.source the absolute APP_DIR.
+
+DIR must not be under a folder the simulated containers cover (/tmp, /etc, /opt, /srv,
+/root, /home, /run, /usr, /var/lib/docker, /var/run); the default is a new folder
+/var/tmp/pxsim-XXXXXXXX. Stdlib only; runs as root.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SIM = os.path.dirname(os.path.realpath(__file__))
+REPO = os.path.dirname(SIM)
+PVE_PY = os.path.join(SIM, "pve.py")
+SSHD = "/usr/sbin/sshd"
+INSTALL = ("apt-get install -y --no-install-recommends openssh-server openssh-client "
+           "(or run scripts/install-test-deps)")
+# Folders that every simulated container covers with its own copy: the state must not be there.
+COVERED = ["/tmp", "/etc", "/opt", "/srv", "/root", "/home", "/run", "/usr",
+           "/var/lib/docker", "/var/run"]
+READY_TIMEOUT = 10.0
+PORT_ATTEMPTS = 5
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    sys.stderr.write(f"launch: {msg}\n")
+    sys.stderr.flush()
+
+
+def host_python():
+    # The simulator runs under the system Python (the one sshd sessions find on PATH).
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def need_tools():
+    missing = []
+    if not os.access(SSHD, os.X_OK):
+        missing.append(f"{SSHD} (package openssh-server)")
+    for tool in ("ssh-keygen", "ssh"):
+        if not shutil.which(tool, path="/usr/bin:/bin:/usr/sbin:/sbin"):
+            missing.append(f"{tool} (package openssh-client)")
+    if missing:
+        raise Fail("missing " + ", ".join(missing) + "\n  install with: " + INSTALL)
+    if os.geteuid() != 0:
+        raise Fail("the test stack runs as root (sshd privilege separation, "
+                   "the simulator's mount namespaces); run the tests as root")
+
+
+def check_dir(path):
+    real = os.path.realpath(path)
+    for c in COVERED:
+        if real == c or real.startswith(c + "/"):
+            raise Fail(f"--dir {path}: must not be under {c} (the simulated containers "
+                       f"cover it); use a folder under /var/tmp")
+    return real
+
+
+def keygen(path, comment):
+    for p in (path, path + ".pub"):
+        if os.path.exists(p):
+            os.unlink(p)
+    r = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    if r.returncode != 0:
+        raise Fail(f"ssh-keygen -f {path} failed: {r.stderr.strip()}")
+    os.chmod(path, 0o600)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_start_time(pid):
+    """Start time of a process (clock ticks since boot), to guard against PID reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except (OSError, ValueError):
+        return None
+    return int(data[data.rindex(")") + 2:].split()[19])
+
+
+def alive(pid, start=None):
+    st = proc_start_time(pid)
+    if st is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+        if data[data.rindex(")") + 2] == "Z":
+            return False
+    except OSError:
+        return False
+    return start is None or st == start
+
+
+def write_config(d, port, extra):
+    state = os.path.join(d, "state")
+    path = "PATH=" + ":".join([os.path.join(SIM, "bin"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
+    # sshd uses the FIRST value it reads for most keywords: extras go first so they win.
+    # `Match` blocks must come last.
+    plain = [e for e in extra if not e.lstrip().lower().startswith("match ")]
+    match = [e for e in extra if e.lstrip().lower().startswith("match ")]
+    lines = ["# written by sim/launch.py"]
+    lines += plain
+    lines += [
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {d}/host_ed25519",
+        f"AuthorizedKeysFile {d}/authorized_keys",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        f"PidFile {d}/sshd.pid",
+        "MaxSessions 50",
+        "MaxStartups 50:30:100",
+        "LogLevel VERBOSE",
+        "PrintMotd no",
+        "PrintLastLog no",
+        "X11Forwarding no",
+        "UseDNS no",
+        "Subsystem sftp internal-sftp",
+        f"SetEnv {path} PXSIM_STATE={state}",
+    ]
+    lines += match
+    cfg = os.path.join(d, "sshd_config")
+    with open(cfg, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = subprocess.run([SSHD, "-t", "-f", cfg], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise Fail(f"`sshd -t -f {cfg}` rejected the config:\n{r.stdout.strip()}")
+    return cfg
+
+
+def start_sshd(d, cfg, port):
+    """Start sshd; return its pid once it listens, or None when the port was taken."""
+    logpath = os.path.join(d, "sshd.log")
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    with open(logpath, "ab") as logf:
+        offset = logf.tell()
+        p = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stdin=subprocess.DEVNULL,
+                             stdout=logf, stderr=logf, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + READY_TIMEOUT
+    want = f"Server listening on 127.0.0.1 port {port}."
+    while True:
+        with open(logpath, errors="replace") as f:
+            f.seek(offset)
+            text = f.read()
+        if want in text:
+            return p.pid
+        code = p.poll()
+        if code is not None:
+            if "Address already in use" in text or "Cannot bind any address" in text:
+                return None
+            raise Fail(f"sshd exited with code {code} before listening; its log "
+                       f"({logpath}):\n{text.strip()}")
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            raise Fail(f"sshd did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s; "
+                       f"its log ({logpath}):\n{text.strip()}")
+        time.sleep(0.02)
+
+
+def up(args):
+    need_tools()
+    if args.dir:
+        d = check_dir(args.dir)
+        os.makedirs(d, exist_ok=True)
+        info = read_info(d)
+        if info and alive(info["sshd_pid"], info.get("sshd_start")):
+            raise Fail(f"{d} already has a running sshd (pid {info['sshd_pid']}); "
+                       f"run `python3 sim/launch.py down --dir {d}` first")
+    else:
+        d = tempfile.mkdtemp(prefix="pxsim-", dir="/var/tmp")
+    os.chmod(d, 0o755)
+    state = os.path.join(d, "state")
+    os.makedirs(state, exist_ok=True)
+
+    keygen(os.path.join(d, "host_ed25519"), "pxsim-host")
+    keygen(os.path.join(d, "client_ed25519"), "pxsim-client")
+    shutil.copyfile(os.path.join(d, "client_ed25519.pub"), os.path.join(d, "authorized_keys"))
+    with open(os.path.join(d, "host_ed25519.pub")) as f:
+        host_pub = " ".join(f.read().split()[:2])
+
+    pid = None
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        cfg = write_config(d, port, args.sshd_extra or [])
+        pid = start_sshd(d, cfg, port)
+        if pid is not None:
+            break
+        log(f"port {port} was taken before sshd could bind it; trying another")
+    if pid is None:
+        raise Fail(f"sshd could not bind a free port in {PORT_ATTEMPTS} attempts")
+    info = {"sshd_pid": pid, "sshd_start": proc_start_time(pid), "port": port}
+    if args.owner_pid:
+        wpid = start_watchdog(d, args.owner_pid)
+        info.update(watchdog_pid=wpid, watchdog_start=proc_start_time(wpid))
+    with open(os.path.join(d, "launch.json"), "w") as f:
+        json.dump(info, f)
+
+    kh = os.path.join(d, "known_hosts")
+    with open(kh, "w") as f:
+        f.write(f"[127.0.0.1]:{port} {host_pub}\n")
+
+    sim = False
+    if args.no_sim:
+        pass
+    elif os.path.exists(PVE_PY):
+        cmd = [host_python(), PVE_PY, "init", "--state", state, "--node", args.node]
+        if args.compose_version:
+            cmd += ["--compose-version", args.compose_version]
+        if args.template_cached:
+            cmd += ["--template-cached"]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            down(argparse.Namespace(dir=d, keep=False))
+            raise Fail(f"`{' '.join(cmd)}` exited {r.returncode}:\n{r.stderr.strip()}")
+        sim = True
+    else:
+        log(f"warning: {PVE_PY} does not exist yet: sshd runs without the simulated node")
+
+    print(json.dumps({
+        "dir": d,
+        "port": port,
+        "host": "127.0.0.1",
+        "user": "root",
+        "identity_file": os.path.join(d, "client_ed25519"),
+        "known_hosts": kh,
+        "state": state,
+        "sshd_pid": pid,
+        "sshd_log": os.path.join(d, "sshd.log"),
+        "sim": sim,
+    }))
+    return 0
+
+
+def start_watchdog(d, owner):
+    start = proc_start_time(owner)
+    if start is None:
+        raise Fail(f"--owner-pid {owner}: no such process")
+    p = subprocess.Popen([host_python(), os.path.realpath(__file__), "_watch", "--dir", d,
+                          "--pid", str(owner), "--start", str(start)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(d, "watchdog.log"), "ab"),
+                         start_new_session=True, close_fds=True)
+    return p.pid
+
+
+def watch(args):
+    """Wait for the owner to die, then tear the host down (unless `down` came first)."""
+    d = os.path.realpath(args.dir)
+    while alive(args.pid, args.start):
+        if not os.path.isdir(d):
+            return 0
+        time.sleep(1)
+    if not os.path.isdir(d):
+        return 0
+    log(f"owner {args.pid} is gone: tearing down {d}")
+    args.keep = False
+    return down(args)
+
+
+def read_info(d):
+    try:
+        with open(os.path.join(d, "launch.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        pass
+    # Fall back to sshd's own pid file.
+    try:
+        with open(os.path.join(d, "sshd.pid")) as f:
+            return {"sshd_pid": int(f.read().strip()), "sshd_start": None}
+    except (OSError, ValueError):
+        return None
+
+
+def children_map():
+    kids = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        ppid = int(data[data.rindex(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(p))
+    return kids
+
+
+def descendants(pid):
+    kids = children_map()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in kids.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def stop(d):
+    """Kill sshd and every process below it (connection handlers and their commands)."""
+    info = read_info(d)
+    if not info:
+        return
+    pid = info["sshd_pid"]
+    if not alive(pid, info.get("sshd_start")):
+        return
+    victims = [pid] + descendants(pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for v in victims:
+            try:
+                os.kill(v, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(alive(v) for v in victims):
+            time.sleep(0.02)
+        if not any(alive(v) for v in victims):
+            break
+        victims = [v for v in victims if alive(v)] + descendants(pid)
+    if alive(pid):
+        raise Fail(f"sshd (pid {pid}) survived SIGKILL")
+
+
+def mounts_under(d):
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                mp = line.split()[4].replace("\\040", " ")
+                if mp == d or mp.startswith(d + "/"):
+                    found.append(mp)
+    except OSError:
+        pass
+    return found
+
+
+def down(args):
+    d = os.path.realpath(args.dir)
+    if not os.path.isdir(d):
+        return 0
+    state = os.path.join(d, "state")
+    errors = []
+    info = read_info(d) or {}
+    w = info.get("watchdog_pid")
+    if w and w != os.getpid() and alive(w, info.get("watchdog_start")):
+        try:
+            os.kill(w, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if os.path.exists(PVE_PY) and os.path.exists(os.path.join(state, "node.json")):
+        r = subprocess.run([host_python(), PVE_PY, "cleanup", "--state", state],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            errors.append(f"pve.py cleanup exited {r.returncode}: {r.stderr.strip()}")
+    stop(d)
+    if not args.keep:
+        for mp in sorted(mounts_under(d), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+        if mounts_under(d):
+            errors.append(f"mounts remain under {d}: not removing it")
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+            if os.path.exists(d):
+                errors.append(f"could not remove {d} completely")
+    if errors:
+        raise Fail("; ".join(errors))
+    return 0
+
+
+# The defaults of a config for the simulated host (as in tests/support/sim.rs).
+CONFIG_DEFAULTS = {
+    "container": {"vmid": 210, "hostname": "app", "template": "debian-12-standard",
+                  "template_storage": "local", "storage": "local-lvm", "disk_gb": 4,
+                  "memory_mb": 512, "swap_mb": 0, "cores": 1, "bridge": "vmbr0", "ip": "dhcp"},
+    "app": {"name": "app", "source": ".", "compose_file": "docker-compose.yml"},
+    "health": {"timeout_secs": 90, "interval_secs": 1},
+}
+
+
+def merge(base, extra):
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise Fail(f"cannot write {v!r} as TOML")
+
+
+def toml_dump(table, prefix=""):
+    out = []
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    tables = [(k, v) for k, v in table.items() if isinstance(v, dict)]
+    if prefix and (scalars or not tables):
+        out.append(f"[{prefix}]")
+    for k, v in scalars:
+        out.append(f"{k} = {toml_value(v)}")
+    if scalars:
+        out.append("")
+    for k, v in tables:
+        out.extend(toml_dump(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def config(args):
+    import copy
+    d = os.path.realpath(args.dir)
+    info = read_info(d)
+    if not info or "port" not in info or not alive(info["sshd_pid"], info.get("sshd_start")):
+        raise Fail(f"no running simulated host in {d}; start one with "
+                   f"`python3 sim/launch.py up --dir {d}`")
+    cfg = copy.deepcopy(CONFIG_DEFAULTS)
+    source = os.path.realpath(args.source) if args.source else None
+    base = args.base or (os.path.join(source, "pxdeploy.toml") if source else None)
+    if base and os.path.exists(base):
+        import tomllib
+        with open(base, "rb") as f:
+            merge(cfg, tomllib.load(f))
+    elif args.base:
+        raise Fail(f"--base {args.base}: no such file")
+    cfg["proxmox"] = {
+        "host": "127.0.0.1", "port": info["port"], "user": "root",
+        "identity_file": os.path.join(d, "client_ed25519"),
+        "known_hosts": os.path.join(d, "known_hosts"),
+        "host_key_check": "strict", "connect_timeout_secs": 10,
+    }
+    if source:
+        cfg.setdefault("app", {})["source"] = source
+    order = ["proxmox", "container", "app", "env", "health", "backup"]
+    ordered = {k: cfg[k] for k in order if k in cfg}
+    ordered.update({k: v for k, v in cfg.items() if k not in ordered})
+    print(f"# pxdeploy.toml for the simulated Proxmox host in {d} (sim/launch.py config)")
+    print("\n".join(toml_dump(ordered)).rstrip())
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="launch.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up", help="start sshd (+ the simulated node) and print JSON")
+    u.add_argument("--dir", help="folder for keys, config, logs and state "
+                                 "(default: a new /var/tmp/pxsim-XXXXXXXX)")
+    u.add_argument("--node", default="pve", help="Proxmox node name (default pve)")
+    u.add_argument("--compose-version", help="Compose version inside containers")
+    u.add_argument("--template-cached", action="store_true",
+                   help="the Debian 12 template is already downloaded")
+    u.add_argument("--sshd-extra", action="append", metavar="'Key value'",
+                   help="extra sshd_config line (repeatable; wins over the defaults)")
+    u.add_argument("--no-sim", action="store_true", help="sshd only, no simulated node")
+    u.add_argument("--owner-pid", type=int,
+                   help="tear everything down when this process dies (a watchdog process)")
+    dn = sub.add_parser("down", help="stop everything and remove the folder")
+    dn.add_argument("--dir", required=True)
+    dn.add_argument("--keep", action="store_true", help="keep the folder (logs, state)")
+    cf = sub.add_parser("config", help="print a pxdeploy.toml for the running host in DIR")
+    cf.add_argument("--dir", required=True)
+    cf.add_argument("--source", help="the app folder (app.source)")
+    cf.add_argument("--base", help="a pxdeploy.toml whose settings to keep "
+                                   "(default SOURCE/pxdeploy.toml when it exists)")
+    w = sub.add_parser("_watch")  # internal: the --owner-pid watchdog
+    w.add_argument("--dir", required=True)
+    w.add_argument("--pid", type=int, required=True)
+    w.add_argument("--start", type=int, required=True)
+    args = ap.parse_args()
+    try:
+        return {"up": up, "down": down, "config": config, "_watch": watch}[args.cmd](args)
+    except Fail as e:
+        sys.stderr.write(f"launch: error: {e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+//! The integration tests' fixture: [`SimHost`] (a real sshd on 127.0.0.1 in front of the
+//! simulated Proxmox node) and [`pxdeploy()`] (the binary under test, scrubbed environment,
+//! hard timeout).
+//!
+//! ```ignore
+//! let sim = SimHost::builder().template_cached(true).start();
+//! let app = tempfile::tempdir().unwrap();
+//! sim.write_config(app.path(), "[container]\nvmid = 300");
+//! pxdeploy().current_dir(app.path()).args(["status", "-o", "json"]).run().assert_code(0).json();
+//! assert_eq!(sim.connection_count(), 1);
+//! ```
+#![allow(dead_code, unused_imports)]
+
+pub mod command;
+pub mod sim;
+
+pub use command::{pxdeploy, Pxdeploy, Run, Running};
+pub use sim::{repo_root, Call, SimBuilder, SimHost};

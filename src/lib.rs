@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
+pub mod envfile;
 pub mod error;
 pub mod output;
 pub mod progress;
@@ -39,7 +41,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.failure(&Error::unexpected(format!("cannot start the runtime: {e}")), None);
+            out.failure(
+                &Error::unexpected(format!("cannot start the runtime: {e}")),
+                None,
+            );
             return 1;
         }
     };

@@ -44,13 +44,7 @@ pub enum ColorChoice {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Configuration file [default: pxdeploy.toml in this directory or the nearest parent]
-    #[arg(
-        short = 'c',
-        long,
-        global = true,
-        env = "PXDEPLOY_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(short = 'c', long, global = true, env = "PXDEPLOY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Print what would run on the host (secrets redacted) and change nothing

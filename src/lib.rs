@@ -41,10 +41,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.failure(
-                &Error::unexpected(format!("cannot start the runtime: {e}")),
-                None,
-            );
+            out.failure(&Error::unexpected(format!("cannot start the runtime: {e}")), None);
             return 1;
         }
     };

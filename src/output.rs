@@ -104,9 +104,7 @@ impl Output {
     pub fn failure(&self, err: &Error, facts: Option<serde_json::Value>) {
         if self.json() {
             let mut doc = serde_json::json!({ "ok": false, "error": err.to_json() });
-            if let (Some(map), Some(serde_json::Value::Object(facts))) =
-                (doc.as_object_mut(), facts)
-            {
+            if let (Some(map), Some(serde_json::Value::Object(facts))) = (doc.as_object_mut(), facts) {
                 for (k, v) in facts {
                     map.entry(k).or_insert(v);
                 }
@@ -116,11 +114,9 @@ impl Output {
         let text = err.render();
         let mut lines = text.lines();
         if let Some(first) = lines.next() {
-            let first = first
-                .strip_prefix("error:")
-                .map_or(first.to_string(), |rest| {
-                    format!("{}{}", self.red("error:"), rest)
-                });
+            let first = first.strip_prefix("error:").map_or(first.to_string(), |rest| {
+                format!("{}{}", self.red("error:"), rest)
+            });
             eprintln!("{first}");
         }
         for line in lines {
@@ -130,11 +126,7 @@ impl Output {
 
     fn print_json(&self, doc: &serde_json::Value) {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(doc).unwrap_or_default()
-        );
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(doc).unwrap_or_default());
     }
 }
 

@@ -86,10 +86,7 @@ impl Reporter for Plain {
     fn done(&self, detail: &str) {
         if let Some((step, t)) = self.current.lock().unwrap().take() {
             let sep = if detail.is_empty() { "" } else { ": " };
-            line(&format!(
-                "{step}: done{sep}{detail} ({:.1}s)",
-                t.elapsed().as_secs_f64()
-            ));
+            line(&format!("{step}: done{sep}{detail} ({:.1}s)", t.elapsed().as_secs_f64()));
         }
     }
     fn failed(&self, detail: &str) {
@@ -150,21 +147,13 @@ impl Reporter for Spinners {
         if let Some(bar) = self.current.lock().unwrap().take() {
             let sep = if detail.is_empty() { "" } else { ": " };
             bar.set_style(ProgressStyle::with_template("✓ {msg}").unwrap());
-            bar.finish_with_message(format!(
-                "{}{sep}{}",
-                bar.message(),
-                crate::output::sanitize(detail)
-            ));
+            bar.finish_with_message(format!("{}{sep}{}", bar.message(), crate::output::sanitize(detail)));
         }
     }
     fn failed(&self, detail: &str) {
         if let Some(bar) = self.current.lock().unwrap().take() {
             bar.set_style(ProgressStyle::with_template("✗ {msg}").unwrap());
-            bar.finish_with_message(format!(
-                "{}: {}",
-                bar.message(),
-                crate::output::sanitize(detail)
-            ));
+            bar.finish_with_message(format!("{}: {}", bar.message(), crate::output::sanitize(detail)));
         }
     }
     fn service(&self, name: &str, state: &str) {

@@ -27,7 +27,5 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
 }
 
 fn not_yet(name: &str) -> Result<()> {
-    Err(Error::unexpected(format!(
-        "`pxdeploy {name}` is not implemented yet"
-    )))
+    Err(Error::unexpected(format!("`pxdeploy {name}` is not implemented yet")))
 }

@@ -86,18 +86,10 @@ pub fn ensure_success(command: &str, out: Output) -> Result<Output> {
     let stderr = out.stderr_str();
     let detail = stderr.trim();
     let detail = if detail.is_empty() {
-        out.stdout_str()
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or("")
-            .to_string()
+        out.stdout_str().trim().lines().last().unwrap_or("").to_string()
     } else {
         detail.to_string()
     };
-    Err(Error::remote(format!("`{command}` failed")).cause(format!(
-        "{}: {}",
-        out.status,
-        crate::output::sanitize(&detail)
-    )))
+    Err(Error::remote(format!("`{command}` failed"))
+        .cause(format!("{}: {}", out.status, crate::output::sanitize(&detail))))
 }

@@ -43,10 +43,7 @@ mod tests {
     fn plain_words_stay_plain() {
         assert_eq!(quote("pct"), "pct");
         assert_eq!(quote("local-lvm:16"), "local-lvm:16");
-        assert_eq!(
-            quote("name=eth0,bridge=vmbr0,ip=dhcp"),
-            "name=eth0,bridge=vmbr0,ip=dhcp"
-        );
+        assert_eq!(quote("name=eth0,bridge=vmbr0,ip=dhcp"), "name=eth0,bridge=vmbr0,ip=dhcp");
         assert_eq!(quote("/opt/my_app"), "/opt/my_app");
     }
 

@@ -28,12 +28,7 @@ impl Session {
 
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
     /// stdout and stderr separately. `timeout` bounds the whole command.
-    pub fn exec(
-        &self,
-        command: &str,
-        stdin: Option<&mut dyn Read>,
-        timeout: Duration,
-    ) -> Result<Output> {
+    pub fn exec(&self, command: &str, stdin: Option<&mut dyn Read>, timeout: Duration) -> Result<Output> {
         let _ = (command, stdin, timeout);
         Err(Error::ssh("SSH transport not implemented yet"))
     }

@@ -9,6 +9,7 @@ pub mod envfile;
 pub mod error;
 pub mod output;
 pub mod progress;
+pub mod push;
 pub mod remote;
 
 use std::ffi::OsString;

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod envfile;
+pub mod health;
 pub mod lock;
 pub mod error;
 pub mod output;

@@ -86,11 +86,8 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Statement>, ParseError> {
     let line_at = |pos: usize| src[..pos].matches('\n').count() + 1;
     let mut out = Vec::new();
     let mut pos = 0;
-    loop {
-        // start of the next statement: skip whitespace and comment lines
-        let Some(skip) = src[pos..].find(|c: char| !c.is_whitespace()) else {
-            break;
-        };
+    // start of each statement: skip whitespace and comment lines
+    while let Some(skip) = src[pos..].find(|c: char| !c.is_whitespace()) {
         pos += skip;
         if src[pos..].starts_with('#') {
             match src[pos..].find('\n') {

@@ -5,6 +5,8 @@ use crate::error::{Error, Result};
 use crate::output::Output;
 
 mod completions;
+pub mod deploy;
+pub mod logs;
 
 /// Runs one subcommand to completion.
 pub fn execute(cli: Cli, out: Output) -> Result<()> {

@@ -3,11 +3,16 @@
 
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
+pub mod envfile;
+pub mod health;
+pub mod lock;
 pub mod error;
 pub mod output;
 pub mod progress;
 pub mod proxmox;
+pub mod push;
 pub mod remote;
 
 use std::ffi::OsString;

@@ -9,8 +9,10 @@ mod check;
 mod completions;
 pub mod context;
 mod create;
+pub mod deploy;
 mod destroy;
 mod lifecycle;
+pub mod logs;
 mod status;
 
 use context::Context;

@@ -1,0 +1,61 @@
+//! `pxdeploy logs [SERVICE] [--tail N] [--follow]`: `docker compose logs` from inside the
+//! container, streamed line by line to stdout (control characters escaped). With
+//! `--follow` it runs until Ctrl-C, which ends the run and, with the connection, the remote
+//! command.
+
+use std::time::Duration;
+
+use crate::cli::LogsArgs;
+use crate::compose::{self, Project};
+use crate::error::{Error, Result};
+use crate::output::{sanitize, Output};
+use crate::remote::host::Host;
+use crate::remote::ssh::Stream;
+
+/// Bound of a `logs` call without `--follow`.
+const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
+    let command = project.logs(args.service.as_deref(), args.tail, args.follow);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut stderr: Vec<u8> = Vec::new();
+    let emit = |bytes: &[u8], out: &Output| {
+        let text = compose::strip_ansi(&String::from_utf8_lossy(bytes));
+        out.raw_stdout(sanitize(&text).as_bytes());
+    };
+    let status = host.session().exec_streaming(
+        &command,
+        None,
+        &mut |stream, data| match stream {
+            Stream::Stdout => {
+                pending.extend_from_slice(data);
+                if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                    let rest = pending.split_off(end + 1);
+                    emit(&pending, out);
+                    pending = rest;
+                }
+            }
+            Stream::Stderr => stderr.extend_from_slice(data),
+        },
+        (!args.follow).then_some(LOGS_TIMEOUT),
+    )?;
+    if !pending.is_empty() {
+        emit(&pending, out);
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&stderr);
+    let mut err = Error::remote(format!(
+        "`docker compose logs` failed in container {}",
+        project.vmid
+    ))
+    .cause(format!(
+        "`{command}` {status}: {}",
+        sanitize(&compose::last_lines(&stderr, 5))
+    ));
+    if stderr.contains("no such service") {
+        err = err.hint("name a service of the compose file (`pxdeploy status` lists them)");
+    }
+    Err(err)
+}

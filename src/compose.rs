@@ -1,0 +1,517 @@
+//! `docker compose` command lines (run inside the container through `pct exec`) and the
+//! parsers of their output: `ps --format json` in every format Compose ever printed (one
+//! JSON array up to 2.20, one object per line from 2.21, `null`, nothing at all), the
+//! `version --short` answer, and the `up` failure that is really a health failure.
+
+use serde::Deserialize;
+
+use crate::remote::quote::join;
+
+/// One Compose project inside one container: everything a command line needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub vmid: u32,
+    /// The Compose project name (`app.name`).
+    pub name: String,
+    /// The compose file inside the container, absolute (`remote_dir/compose_file`). Compose
+    /// takes the project directory (and the `.env` it reads) from this file's folder.
+    pub file: String,
+}
+
+impl Project {
+    pub fn new(vmid: u32, name: impl Into<String>, remote_dir: &str, compose_file: &str) -> Self {
+        Project {
+            vmid,
+            name: name.into(),
+            file: remote_path(remote_dir, compose_file),
+        }
+    }
+
+    /// The folder of the compose file inside the container: where `.env` lives.
+    pub fn dir(&self) -> String {
+        match self.file.rfind('/') {
+            Some(0) => "/".to_string(),
+            Some(i) => self.file[..i].to_string(),
+            None => ".".to_string(),
+        }
+    }
+
+    /// `pct exec <vmid> -- docker compose -p <name> -f <file> <args…>`
+    fn with_file(&self, args: &[&str]) -> String {
+        let mut argv = vec!["docker", "compose", "-p", &self.name, "-f", &self.file];
+        argv.extend_from_slice(args);
+        pct_exec(self.vmid, &argv)
+    }
+
+    /// `pct exec <vmid> -- docker compose -p <name> <args…>`: Compose finds the project's
+    /// containers by their labels, so this works before the first deploy (no file yet) too.
+    fn by_name(&self, args: &[&str]) -> String {
+        let mut argv = vec!["docker", "compose", "-p", &self.name];
+        argv.extend_from_slice(args);
+        pct_exec(self.vmid, &argv)
+    }
+
+    /// Builds and (re)creates every service, removes containers of services no longer in the file.
+    pub fn up(&self) -> String {
+        self.with_file(&["up", "-d", "--build", "--remove-orphans"])
+    }
+
+    /// Every container of the project, also stopped and one-off ones, as JSON.
+    pub fn ps(&self) -> String {
+        self.by_name(&["ps", "-a", "--format", "json"])
+    }
+
+    /// `logs [--tail N] [--follow] --no-color [SERVICE]`
+    pub fn logs(&self, service: Option<&str>, tail: Option<u32>, follow: bool) -> String {
+        let tail = tail.map(|n| n.to_string());
+        let mut args = vec!["logs"];
+        if let Some(n) = &tail {
+            args.extend(["--tail", n]);
+        }
+        if follow {
+            args.push("--follow");
+        }
+        args.push("--no-color");
+        if let Some(s) = service {
+            args.push(s);
+        }
+        self.by_name(&args)
+    }
+
+    /// `version --short`: `2.40.3`, `5.0.0`
+    pub fn version(&self) -> String {
+        pct_exec(self.vmid, &["docker", "compose", "version", "--short"])
+    }
+
+    /// `config --services`: the service names of the file, in dependency order.
+    pub fn config_services(&self) -> String {
+        self.with_file(&["config", "--services"])
+    }
+}
+
+/// `pct exec <vmid> -- <argv…>`, every word quoted.
+// The lead unifies this with `proxmox::pct::exec` when the branches meet.
+pub(crate) fn pct_exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
+    format!("pct exec {vmid} -- {}", join(argv))
+}
+
+/// `dir/file` inside the container; an absolute `file` stays as it is.
+pub fn remote_path(dir: &str, file: &str) -> String {
+    if file.starts_with('/') {
+        return file.to_string();
+    }
+    let file = file.trim_start_matches("./");
+    if dir.ends_with('/') {
+        format!("{dir}{file}")
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// One container as `docker compose ps --format json` describes it. Only the keys every
+/// version prints are used for decisions; everything else is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PsEntry {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Service")]
+    pub service: String,
+    #[serde(rename = "Project")]
+    pub project: Option<String>,
+    /// created, running, paused, restarting, removing, exited, dead
+    #[serde(rename = "State")]
+    pub state: String,
+    /// "" (no healthcheck, or not running), starting, healthy, unhealthy
+    #[serde(rename = "Health")]
+    pub health: String,
+    #[serde(rename = "ExitCode")]
+    pub exit_code: i64,
+    /// Display text only (`Up 5 seconds (healthy)`).
+    #[serde(rename = "Status")]
+    pub status: Option<String>,
+    /// `k=v,k=v` (Compose >= 2.21 only): used to tell one-off `run` containers apart.
+    #[serde(rename = "Labels")]
+    pub labels: Option<String>,
+}
+
+impl PsEntry {
+    /// A container made by `docker compose run`, not one of the service's own.
+    pub fn is_one_off(&self) -> bool {
+        if let Some(labels) = &self.labels {
+            if labels.contains("com.docker.compose.oneoff=True") {
+                return true;
+            }
+        }
+        // ≤ 2.20 prints no labels: one-off containers are named `<project>-<service>-run-<12 hex>`.
+        let Some(rest) = self.name.rsplit_once("-run-") else {
+            return false;
+        };
+        rest.0.ends_with(&format!("-{}", self.service))
+            && rest.1.len() == 12
+            && rest.1.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
+/// Parses `docker compose ps --format json` by its content, whatever the Compose version:
+/// nothing → no containers; `[`…`]` (≤ 2.20) or `null` (≤ 2.20, nothing matched) → array;
+/// otherwise one object per line (≥ 2.21). The error text names the line, never its content
+/// (which is the container's command line and labels).
+pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
+    let text = stdout.trim();
+    if text.is_empty() || text == "null" {
+        return Ok(Vec::new());
+    }
+    if text.starts_with('[') {
+        return serde_json::from_str::<Option<Vec<PsEntry>>>(text)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| format!("not the JSON array Compose prints: {e}"));
+    }
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = strip_ansi(line.trim());
+        if line.is_empty() {
+            continue;
+        }
+        let entry = serde_json::from_str::<PsEntry>(&line)
+            .map_err(|e| format!("line {} is not a JSON object: {e}", i + 1))?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Removes ANSI escape sequences (Compose 2.26.1 prints a stray `ESC[2K` even without a TTY).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // parameters and intermediates, then one final byte in @..~
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A Compose version as `docker compose version --short` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Parses `2.40.3`, `v2.20.3`, `5.0.0-rc.2`, or the long `Docker Compose version v2.40.3`.
+pub fn parse_version(text: &str) -> Option<Version> {
+    let word = text.split_whitespace().last()?;
+    let word = word.strip_prefix('v').unwrap_or(word);
+    let core = word.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    Some(Version {
+        major,
+        minor,
+        patch,
+    })
+}
+
+/// Compose v2 (plugin) and v5 are supported; v1 (`docker-compose` 1.x) is not.
+pub fn supported(version: Version) -> bool {
+    version.major == 2 || version.major >= 5
+}
+
+/// `up` gave up because a dependency's healthcheck failed
+/// (`dependency failed to start: container fx-db-1 is unhealthy`): returns the container name.
+pub fn unhealthy_dependency(stderr: &str) -> Option<String> {
+    stderr.lines().rev().find_map(|line| {
+        let line = strip_ansi(line);
+        let rest = line
+            .split("dependency failed to start: container ")
+            .nth(1)?;
+        let name = rest
+            .strip_suffix(" is unhealthy")
+            .or_else(|| rest.split_once(" is unhealthy").map(|(n, _)| n))?;
+        Some(name.trim().to_string())
+    })
+}
+
+/// The service of a container named `<project>-<service>-<n>` (or with `_`, Compose v1 style).
+pub fn service_of_container(project: &str, container: &str) -> Option<String> {
+    let rest = container
+        .strip_prefix(project)
+        .and_then(|r| r.strip_prefix('-').or_else(|| r.strip_prefix('_')))?;
+    let (service, n) = rest.rsplit_once(['-', '_'])?;
+    n.parse::<u32>().ok()?;
+    Some(service.to_string())
+}
+
+/// The last `n` lines of a command's output, for error messages.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    strip_ansi(&lines[start..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FIXTURES: &str = "/work/shared/reference/compose-fixtures";
+
+    fn fixture_dir() -> std::path::PathBuf {
+        // Copied into the repository so the tests run anywhere.
+        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose");
+        if local.is_dir() {
+            local
+        } else {
+            Path::new(FIXTURES).to_path_buf()
+        }
+    }
+
+    fn project() -> Project {
+        Project::new(210, "myapp", "/opt/myapp", "docker-compose.prod.yml")
+    }
+
+    #[test]
+    fn command_lines() {
+        let p = project();
+        assert_eq!(
+            p.up(),
+            "pct exec 210 -- docker compose -p myapp -f /opt/myapp/docker-compose.prod.yml up -d --build --remove-orphans"
+        );
+        assert_eq!(
+            p.ps(),
+            "pct exec 210 -- docker compose -p myapp ps -a --format json"
+        );
+        assert_eq!(
+            p.logs(Some("web"), Some(20), false),
+            "pct exec 210 -- docker compose -p myapp logs --tail 20 --no-color web"
+        );
+        assert_eq!(
+            p.logs(None, None, true),
+            "pct exec 210 -- docker compose -p myapp logs --follow --no-color"
+        );
+        assert_eq!(
+            p.version(),
+            "pct exec 210 -- docker compose version --short"
+        );
+        assert_eq!(
+            p.config_services(),
+            "pct exec 210 -- docker compose -p myapp -f /opt/myapp/docker-compose.prod.yml config --services"
+        );
+        assert_eq!(p.dir(), "/opt/myapp");
+    }
+
+    #[test]
+    fn hostile_paths_are_quoted() {
+        let p = Project::new(210, "app", "/opt/my app;$(reboot)", "sub/compose.yml");
+        assert_eq!(p.file, "/opt/my app;$(reboot)/sub/compose.yml");
+        assert_eq!(p.dir(), "/opt/my app;$(reboot)/sub");
+        assert!(p
+            .up()
+            .contains("-f '/opt/my app;$(reboot)/sub/compose.yml' up"));
+        let p = Project::new(210, "app", "/srv/", "./compose.yml");
+        assert_eq!(p.file, "/srv/compose.yml");
+    }
+
+    fn expect_fx(entries: &[PsEntry], with_exited: bool, file: &str) {
+        let get = |s: &str| entries.iter().find(|e| e.service == s);
+        let api = get("api").unwrap_or_else(|| panic!("{file}: no api"));
+        assert_eq!(
+            (api.state.as_str(), api.health.as_str()),
+            ("running", "healthy"),
+            "{file}"
+        );
+        let db = get("db").unwrap();
+        assert_eq!(
+            (db.state.as_str(), db.health.as_str()),
+            ("running", "starting"),
+            "{file}"
+        );
+        let cache = get("cache").unwrap();
+        assert_eq!(
+            (cache.state.as_str(), cache.health.as_str()),
+            ("running", "unhealthy"),
+            "{file}"
+        );
+        let worker = get("worker").unwrap();
+        assert_eq!(
+            (worker.state.as_str(), worker.health.as_str()),
+            ("running", ""),
+            "{file}"
+        );
+        assert_eq!(worker.name, "fx-worker-1", "{file}");
+        match get("migrate") {
+            Some(m) => {
+                assert!(with_exited, "{file}: migrate listed without -a");
+                assert_eq!((m.state.as_str(), m.exit_code), ("exited", 3), "{file}");
+                assert_eq!(m.health, "", "{file}");
+            }
+            None => assert!(!with_exited, "{file}: migrate missing with -a"),
+        }
+        assert!(entries.iter().all(|e| !e.is_one_off()), "{file}");
+    }
+
+    #[test]
+    fn parses_every_captured_ps_output() {
+        let dir = fixture_dir();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let with_exited = if name.starts_with("ps-a-json-") {
+                true
+            } else if name.starts_with("ps-json-") {
+                false
+            } else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            let entries = parse_ps(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(entries.len(), if with_exited { 5 } else { 4 }, "{name}");
+            expect_fx(&entries, with_exited, &name);
+            if name.contains("2.20.3") {
+                assert!(text.trim_start().starts_with('['), "{name}");
+            } else {
+                assert!(text.trim_start().starts_with('{'), "{name}");
+            }
+            seen += 1;
+        }
+        assert_eq!(
+            seen,
+            14,
+            "expected 7 versions × (ps, ps -a) in {}",
+            dir.display()
+        );
+    }
+
+    #[test]
+    fn empty_and_null_outputs() {
+        assert_eq!(parse_ps("").unwrap(), vec![]);
+        assert_eq!(parse_ps("\n").unwrap(), vec![]);
+        assert_eq!(parse_ps("[]\n").unwrap(), vec![]);
+        assert_eq!(parse_ps("null\n").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn missing_and_unknown_keys_are_fine() {
+        let e = parse_ps(
+            r#"{"Service":"web","State":"running","Engine":"","Publishers":null,"NewKey":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(e[0].service, "web");
+        assert_eq!(e[0].health, "");
+        assert_eq!(e[0].exit_code, 0);
+        let e = parse_ps("\x1b[2K{\"Service\":\"a\",\"State\":\"exited\",\"ExitCode\":137}\n\n")
+            .unwrap();
+        assert_eq!((e[0].service.as_str(), e[0].exit_code), ("a", 137));
+    }
+
+    #[test]
+    fn garbage_is_an_error_without_the_content() {
+        let err = parse_ps("Error: secret-value broke\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(!err.contains("secret-value"), "{err}");
+        assert!(parse_ps("[{").is_err());
+    }
+
+    #[test]
+    fn one_off_containers() {
+        let mut e = PsEntry {
+            name: "app-api-run-0123456789ab".into(),
+            service: "api".into(),
+            ..Default::default()
+        };
+        assert!(e.is_one_off());
+        e.name = "app-api-1".into();
+        assert!(!e.is_one_off());
+        e.labels = Some("com.docker.compose.oneoff=True,com.docker.compose.service=api".into());
+        assert!(e.is_one_off());
+    }
+
+    #[test]
+    fn versions() {
+        let v = |s| parse_version(s).unwrap();
+        assert_eq!(
+            v("2.40.3\n"),
+            Version {
+                major: 2,
+                minor: 40,
+                patch: 3
+            }
+        );
+        assert_eq!(
+            v("v2.20.3"),
+            Version {
+                major: 2,
+                minor: 20,
+                patch: 3
+            }
+        );
+        assert_eq!(
+            v("5.0.0-rc.2"),
+            Version {
+                major: 5,
+                minor: 0,
+                patch: 0
+            }
+        );
+        assert_eq!(
+            v("Docker Compose version v2.40.3"),
+            Version {
+                major: 2,
+                minor: 40,
+                patch: 3
+            }
+        );
+        assert!(supported(v("2.20.3")) && supported(v("5.5.0")));
+        assert!(!supported(v("1.29.2")));
+        assert_eq!(
+            parse_version("docker: 'compose' is not a docker command."),
+            None
+        );
+        assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn unhealthy_dependency_is_recognised() {
+        let stderr = " Container dp-db-1  Started\n Container dp-db-1  Waiting\ndependency failed to start: container dp-db-1 is unhealthy\n";
+        assert_eq!(unhealthy_dependency(stderr).as_deref(), Some("dp-db-1"));
+        assert_eq!(
+            unhealthy_dependency("Error response from daemon: No such image"),
+            None
+        );
+        assert_eq!(service_of_container("dp", "dp-db-1").as_deref(), Some("db"));
+        assert_eq!(
+            service_of_container("my-app", "my-app-web-cache-12").as_deref(),
+            Some("web-cache")
+        );
+        assert_eq!(service_of_container("dp", "other-db-1"), None);
+    }
+
+    #[test]
+    fn last_lines_of_output() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
+        assert_eq!(last_lines("\x1b[2Ka\n", 5), "a");
+    }
+}

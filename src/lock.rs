@@ -1,0 +1,322 @@
+//! The deploy lock: at most one deploy per container at a time.
+//!
+//! The lock is a `flock` on `/run/lock/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
+//! small shell on its own channel of the run's one SSH session. After taking the lock the
+//! shell becomes `cat`, reading the channel's stdin: the lock lives exactly as long as that
+//! stdin stays open. When pxdeploy finishes, is interrupted, is killed with SIGKILL, or its
+//! connection drops, sshd closes the channel, `cat` sees end-of-file and exits, and the
+//! kernel releases the `flock` with the process's last file descriptor. No lock file ever
+//! has to be cleaned by hand: the file stays, the lock on it does not.
+//!
+//! The holder (`user@machine since <RFC3339>`) is written to a side file
+//! `/run/lock/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::remote::quote::join;
+
+/// How long taking the lock may take (it never waits for another holder).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Who holds the lock, as a second deploy sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub user: String,
+    pub machine: String,
+    /// RFC 3339, UTC.
+    pub since: String,
+}
+
+impl Holder {
+    /// This process: `$USER` (or `$LOGNAME`) at this machine's host name, now.
+    pub fn current() -> Holder {
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        let machine = gethostname::gethostname().to_string_lossy().into_owned();
+        Holder {
+            user,
+            machine,
+            since: rfc3339(SystemTime::now()),
+        }
+    }
+
+    /// `alice@laptop since 2026-11-25T23:16:05Z`
+    pub fn line(&self) -> String {
+        format!("{}@{} since {}", self.user, self.machine, self.since)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a point in time (UTC).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+pub fn lock_path(vmid: u32) -> String {
+    format!("/run/lock/pxdeploy-{vmid}.lock")
+}
+
+pub fn holder_path(vmid: u32) -> String {
+    format!("/run/lock/pxdeploy-{vmid}.holder")
+}
+
+/// What the lock shell prints first.
+const HELD: &str = "pxdeploy-lock: held";
+const BUSY: &str = "pxdeploy-lock: busy";
+
+/// The lock shell. `$1` lock file, `$2` holder file, `$3` holder line. Exit 7 when another
+/// process holds the lock; anything else is a failure to take it (e.g. no `flock`).
+pub const SCRIPT: &str = "mkdir -p /run/lock && exec 9>>\"$1\" || exit 1; \
+flock -n 9; rc=$?; \
+if [ \"$rc\" -eq 0 ]; then printf '%s\\n' \"$3\" > \"$2\"; echo 'pxdeploy-lock: held'; exec cat > /dev/null; fi; \
+if [ \"$rc\" -eq 1 ]; then echo 'pxdeploy-lock: busy'; cat -- \"$2\" 2>/dev/null; exit 7; fi; \
+exit \"$rc\"";
+
+/// The host command that takes (and holds) the lock of container `vmid`.
+pub fn command(vmid: u32, holder: &Holder) -> String {
+    join(&[
+        "sh",
+        "-c",
+        SCRIPT,
+        "sh",
+        &lock_path(vmid),
+        &holder_path(vmid),
+        &holder.line(),
+    ])
+}
+
+/// One line of the lock shell's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Line(String),
+    Eof,
+    TimedOut,
+}
+
+/// The long-lived remote process that holds the lock (an SSH channel whose stdin stays
+/// open; `Session::spawn`). Dropping it closes the channel, which releases the lock.
+pub trait Channel: Send {
+    fn read_line(&mut self, timeout: Duration) -> Result<Line>;
+    /// What the process wrote on stderr so far.
+    fn stderr(&self) -> String;
+}
+
+/// A held deploy lock. Released when dropped (or with [`DeployLock::release`]).
+pub struct DeployLock {
+    channel: Option<Box<dyn Channel>>,
+    pub vmid: u32,
+}
+
+impl DeployLock {
+    pub fn release(mut self) {
+        self.channel.take();
+    }
+}
+
+impl Drop for DeployLock {
+    fn drop(&mut self) {
+        if self.channel.take().is_some() {
+            tracing::debug!(vmid = self.vmid, "deploy lock released");
+        }
+    }
+}
+
+/// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
+/// naming it; any other failure → exit 5 with the shell's stderr.
+pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
+    let failed = |ch: &dyn Channel, why: &str| {
+        let stderr = ch.stderr();
+        let mut e = Error::remote(format!(
+            "cannot take the deploy lock of container {vmid} on {host}"
+        ))
+        .cause(why.to_string());
+        let detail = crate::output::sanitize(stderr.trim());
+        if !detail.is_empty() {
+            e = e.cause(detail);
+        }
+        if stderr.contains("flock") && stderr.contains("not found") {
+            e = e.hint(
+                "install util-linux on the host (`apt install util-linux`): it provides `flock`",
+            );
+        }
+        e
+    };
+    match channel.read_line(ACQUIRE_TIMEOUT)? {
+        Line::Line(l) if l == HELD => Ok(DeployLock {
+            channel: Some(channel),
+            vmid,
+        }),
+        Line::Line(l) if l == BUSY => {
+            let holder = match channel.read_line(Duration::from_secs(5))? {
+                Line::Line(h) if !h.trim().is_empty() => crate::output::sanitize(h.trim()),
+                _ => "another pxdeploy run".to_string(),
+            };
+            Err(Error::locked(format!(
+                "another deploy of container {vmid} is running: {holder}"
+            ))
+            .hint(format!(
+                "wait for it to finish; the lock goes away by itself when that run ends (`{}` on {host})",
+                lock_path(vmid)
+            ))
+            .facts(serde_json::json!({ "vmid": vmid, "lock_holder": holder })))
+        }
+        Line::Line(other) => Err(failed(
+            &*channel,
+            &format!("unexpected answer: {}", crate::output::sanitize(&other)),
+        )),
+        Line::Eof => Err(failed(
+            &*channel,
+            "the lock command ended without taking the lock",
+        )),
+        Line::TimedOut => Err(failed(
+            &*channel,
+            &format!("no answer within {}s", ACQUIRE_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc::{channel, Receiver};
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_639_220)),
+            "2026-11-25T20:40:20Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn command_line_quotes_the_holder() {
+        let h = Holder {
+            user: "o'brien".into(),
+            machine: "lap top".into(),
+            since: "2026-11-25T20:40:20Z".into(),
+        };
+        let c = command(210, &h);
+        assert!(
+            c.starts_with("sh -c 'mkdir -p /run/lock && exec 9>>"),
+            "{c}"
+        );
+        assert!(c.ends_with(
+            " sh /run/lock/pxdeploy-210.lock /run/lock/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z'"
+        ), "{c}");
+    }
+
+    /// The lock shell run by a local `sh`, standing in for the SSH channel.
+    struct Local {
+        child: Child,
+        lines: Receiver<String>,
+    }
+
+    impl Channel for Local {
+        fn read_line(&mut self, timeout: Duration) -> Result<Line> {
+            match self.lines.recv_timeout(timeout) {
+                Ok(l) => Ok(Line::Line(l)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(Line::TimedOut),
+                Err(_) => Ok(Line::Eof),
+            }
+        }
+        fn stderr(&self) -> String {
+            String::new()
+        }
+    }
+
+    impl Drop for Local {
+        fn drop(&mut self) {
+            // Like a closed channel: stdin ends, the shell (now `cat`) exits.
+            drop(self.child.stdin.take());
+            let _ = self.child.wait();
+        }
+    }
+
+    fn spawn(dir: &std::path::Path, who: &str) -> Box<dyn Channel> {
+        let mut child = Command::new("sh")
+            .args(["-c", SCRIPT, "sh"])
+            .arg(dir.join("x.lock"))
+            .arg(dir.join("x.holder"))
+            .arg(who)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Box::new(Local { child, lines: rx })
+    }
+
+    #[test]
+    fn second_holder_is_refused_with_the_first_ones_name_and_the_lock_goes_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(spawn(dir.path(), "alice@laptop since T1"), 210, "pve").unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 7);
+        assert!(
+            err.message.contains("alice@laptop since T1"),
+            "{}",
+            err.message
+        );
+        first.release();
+        let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve").unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn killed_holder_leaves_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("sh")
+            .args(["-c", SCRIPT, "sh"])
+            .arg(dir.path().join("x.lock"))
+            .arg(dir.path().join("x.holder"))
+            .arg("alice@laptop since T1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert_eq!(first.trim(), HELD);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve").unwrap();
+    }
+}

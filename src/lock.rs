@@ -194,6 +194,23 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
     }
 }
 
+/// The SSH transport's long-lived process is the lock's channel.
+impl Channel for crate::remote::ssh::RemoteProcess {
+    fn read_line(&mut self, timeout: Duration) -> Result<Line> {
+        use crate::remote::ssh::ReadLine;
+        Ok(
+            match crate::remote::ssh::RemoteProcess::read_line(self, timeout)? {
+                ReadLine::Line(l) => Line::Line(l),
+                ReadLine::Eof => Line::Eof,
+                ReadLine::TimedOut => Line::TimedOut,
+            },
+        )
+    }
+    fn stderr(&self) -> String {
+        crate::remote::ssh::RemoteProcess::stderr(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

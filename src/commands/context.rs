@@ -2,16 +2,14 @@
 //! the configuration and the one SSH connection.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 
 use crate::cli::GlobalArgs;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::Output;
 use crate::progress::{self, Reporter};
 use crate::remote::host::Host;
 use crate::remote::ssh::Session;
-use crate::remote::SshTarget;
 
 pub struct Context {
     pub out: Output,
@@ -30,26 +28,16 @@ impl Context {
 
     /// The validated configuration (flags > environment > file > defaults).
     pub fn config(&self) -> Result<Config> {
-        // Stand-in until `config::load(&self.global)` lands from the config branch.
-        let path = self
-            .global
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("pxdeploy.toml"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::config(format!("cannot read {}", path.display())).cause(e.to_string())
-        })?;
-        let mut config: Config = toml::from_str(&text).map_err(|e| {
-            Error::config(format!("invalid configuration in {}", path.display()))
-                .cause(e.to_string())
-        })?;
-        config.path = path;
+        let config = crate::config::load(&self.global)?;
+        for warning in config.warnings() {
+            self.out.warn(warning);
+        }
         Ok(config)
     }
 
     /// Opens the one SSH connection of this run; `--dry-run` is honoured by the returned [`Host`].
     pub fn connect(&self, config: &Config) -> Result<Host> {
-        let target = ssh_target(config);
+        let target = crate::remote::target::resolve(config)?;
         self.reporter
             .start(&format!("Connecting to {}", target.alias));
         let session =
@@ -99,35 +87,5 @@ impl Context {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         Ok(answer.trim_end_matches(['\n', '\r']).to_string())
-    }
-}
-
-/// Stand-in until the SSH branch provides the resolver (`~/.ssh/config`, environment).
-fn ssh_target(config: &Config) -> SshTarget {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let p = &config.proxmox;
-    let explicit = p.identity_file.is_some();
-    let identity_files = match &p.identity_file {
-        Some(f) => vec![f.clone()],
-        None => ["id_ed25519", "id_ecdsa", "id_rsa"]
-            .iter()
-            .map(|k| home.join(".ssh").join(k))
-            .collect(),
-    };
-    SshTarget {
-        alias: p.host.clone(),
-        hostname: p.host.clone(),
-        port: p.port.unwrap_or(22),
-        user: p.user.clone().unwrap_or_else(|| "root".into()),
-        identity_files,
-        explicit_identity: explicit,
-        known_hosts: p
-            .known_hosts
-            .clone()
-            .unwrap_or_else(|| home.join(".ssh").join("known_hosts")),
-        host_key_check: p.host_key_check,
-        connect_timeout: std::time::Duration::from_secs(p.connect_timeout_secs),
     }
 }

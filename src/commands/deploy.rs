@@ -38,6 +38,18 @@ pub struct Outcome {
 /// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
 pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn lock::Channel>> + Sync);
 
+/// `pxdeploy deploy`.
+pub fn run(ctx: &super::context::Context) -> Result<()> {
+    let config = ctx.config()?;
+    let host = ctx.connect(&config)?;
+    let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
+        Ok(Box::new(host.session().spawn(command)?))
+    };
+    let facts = deploy(&host, &config, ctx.reporter.as_ref(), &ctx.out, &spawn)?;
+    ctx.succeed(Some(&host), facts);
+    Ok(())
+}
+
 /// Runs every step against an open host; returns the JSON facts of the deploy.
 pub fn deploy(
     host: &Host,

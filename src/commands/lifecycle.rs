@@ -167,8 +167,11 @@ pub(crate) fn wait_for_services(
         ))
         .hint(format!("`pct start {vmid} --debug` on the host shows why")));
     }
-    ctx.reporter.note(&format!("container {vmid} is running"));
-    Ok(json!({}))
+    let services = crate::health::wait(host, config, ctx.reporter.as_ref())?;
+    if !services.is_empty() {
+        ctx.out.info(crate::health::table(&services));
+    }
+    Ok(json!({ "services": services }))
 }
 
 pub fn stop(ctx: &Context) -> Result<()> {

@@ -15,6 +15,13 @@ use crate::remote::ssh::Stream;
 /// Bound of a `logs` call without `--follow`.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// `pxdeploy logs`.
+pub fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
+    let config = ctx.config()?;
+    let host = ctx.connect(&config)?;
+    logs(&host, &crate::health::project_of(&config), args, &ctx.out)
+}
+
 pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
     let command = project.logs(args.service.as_deref(), args.tail, args.follow);
     let mut pending: Vec<u8> = Vec::new();

@@ -1,7 +1,7 @@
 //! One file per subcommand, each a short sequence of named steps; one dispatch `match`.
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::Output;
 
 mod backup;
@@ -25,8 +25,8 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Check => check::run(&ctx()),
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),
-        Command::Deploy => not_yet("deploy"),
-        Command::Logs(_) => not_yet("logs"),
+        Command::Deploy => deploy::run(&ctx()),
+        Command::Logs(args) => logs::run(&ctx(), &args),
         Command::Stop => lifecycle::stop(&ctx()),
         Command::Start(args) => lifecycle::start(&ctx(), &args),
         Command::Restart(args) => lifecycle::restart(&ctx(), &args),
@@ -36,10 +36,4 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     .inspect(|_| {
         let _ = &out;
     })
-}
-
-fn not_yet(name: &str) -> Result<()> {
-    Err(Error::unexpected(format!(
-        "`pxdeploy {name}` is not implemented yet"
-    )))
 }

@@ -50,12 +50,29 @@ pub fn run(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// The Compose services' state and health (one poll, no waiting).
+/// The Compose services' state and health (one poll, no waiting). A container without
+/// Docker or without the app yet has no services.
 fn services(
-    _ctx: &Context,
-    _host: &crate::remote::host::Host,
-    _config: &crate::config::Config,
-    _state: CtState,
+    ctx: &Context,
+    host: &crate::remote::host::Host,
+    config: &crate::config::Config,
+    state: CtState,
 ) -> Result<serde_json::Value> {
-    Ok(json!([]))
+    if state != CtState::Running {
+        return Ok(json!([]));
+    }
+    let project = crate::health::project_of(config);
+    let names = config.health_services();
+    match crate::health::snapshot(host, &project, &names) {
+        Ok(services) => {
+            if !services.is_empty() {
+                ctx.out.data(crate::health::table(&services));
+            }
+            Ok(serde_json::to_value(&services).unwrap_or_default())
+        }
+        Err(e) => {
+            ctx.out.warn(format!("no service status: {e}"));
+            Ok(json!([]))
+        }
+    }
 }

@@ -4,4 +4,5 @@ mod support;
 
 mod cli;
 mod harness;
+mod sim;
 mod ssh;

@@ -3,4 +3,5 @@
 mod support;
 
 mod harness;
+mod lifecycle;
 mod ssh;

@@ -168,13 +168,41 @@ def write_config(d, port, extra):
     return cfg
 
 
+# sshd (and so every session) runs in a private mount namespace where /etc is an overlay
+# (upper on a tmpfs: nothing reaches the real /etc) and STATE/etc/pve is bound on /etc/pve,
+# as sim/README.md asks, so pxdeploy can edit /etc/pve/lxc/<vmid>.conf like on a real node;
+# and /run/lock is its own tmpfs, so pxdeploy's deploy locks (/run/lock/pxdeploy-<vmid>.lock)
+# of parallel tests and demos on this machine do not see each other.
+# unshare and sh exec, so the pid stays sshd's.
+PRIVATE_ETC_PVE = """set -e
+mount -t tmpfs -o mode=0755 pxsim-etc "$1"
+mkdir "$1/upper" "$1/work"
+mount -t overlay pxsim-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
+mkdir -p /etc/pve
+mount --bind "$2" /etc/pve
+mount -t tmpfs -o mode=1777 pxsim-lock /run/lock
+shift 2
+exec "$@"
+"""
+
+
+def private_etc_pve(d):
+    ovl = os.path.join(d, "etc-overlay")
+    pve = os.path.join(d, "state", "etc", "pve")
+    os.makedirs(ovl, exist_ok=True)
+    os.makedirs(pve, exist_ok=True)
+    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+            PRIVATE_ETC_PVE, "sh", ovl, pve]
+
+
 def start_sshd(d, cfg, port):
     """Start sshd; return its pid once it listens, or None when the port was taken."""
     logpath = os.path.join(d, "sshd.log")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     with open(logpath, "ab") as logf:
         offset = logf.tell()
-        p = subprocess.Popen([SSHD, "-D", "-e", "-f", cfg], stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(private_etc_pve(d) + [SSHD, "-D", "-e", "-f", cfg],
+                             stdin=subprocess.DEVNULL,
                              stdout=logf, stderr=logf, start_new_session=True, close_fds=True)
     deadline = time.monotonic() + READY_TIMEOUT
     want = f"Server listening on 127.0.0.1 port {port}."

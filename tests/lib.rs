@@ -4,5 +4,6 @@ mod support;
 
 mod cli;
 mod harness;
+mod lifecycle;
 mod sim;
 mod ssh;

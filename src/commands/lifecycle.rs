@@ -167,6 +167,15 @@ pub(crate) fn wait_for_services(
         ))
         .hint(format!("`pct start {vmid} --debug` on the host shows why")));
     }
+    // A container created but never deployed to has no compose file: nothing to wait for.
+    let project = crate::health::project_of(config);
+    let deployed = host.probe(&pct::exec(vmid, &["test", "-f", project.file.as_str()]))?;
+    if !deployed.status.success() {
+        ctx.out.info(format!(
+            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
+        ));
+        return Ok(json!({ "services": [] }));
+    }
     let services = crate::health::wait(host, config, ctx.reporter.as_ref())?;
     if !services.is_empty() {
         ctx.out.info(crate::health::table(&services));

@@ -2,5 +2,6 @@
 
 mod support;
 
+mod deploy;
 mod harness;
 mod ssh;

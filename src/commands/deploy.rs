@@ -193,7 +193,12 @@ fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
     }
 }
 
-/// Steps 3 and 4, side by side on the one session: push the app; check Compose and write `.env`.
+/// Steps 3 and 4: check Compose and write `.env`, then push the app.
+///
+/// One after the other, not on two threads: pumping two channels of the one non-blocking
+/// libssh2 session from two threads at once made libssh2 fail now and then (about every
+/// other deploy: "Failure while draining incoming flow" / "Unable to send EOF on channel",
+/// reported as a lost connection) although sshd saw nothing wrong.
 fn push_and_env(
     host: &Host,
     cfg: &Config,
@@ -206,18 +211,15 @@ fn push_and_env(
         "Pushing {} to {remote_dir} and writing .env",
         source.display()
     ));
-    let (pushed, env) = std::thread::scope(|s| {
-        let env = s.spawn(|| -> Result<(Report, Option<String>)> {
-            let version = check_compose(host, project)?;
-            let report = write_env(host, cfg, project)?;
-            Ok((report, version))
-        });
-        let pushed = push_app(host, cfg.container.vmid, &source, &remote_dir);
-        let env = env
-            .join()
-            .unwrap_or_else(|_| Err(Error::unexpected("the .env step panicked")));
-        (pushed, env)
-    });
+    let env = (|| -> Result<(Report, Option<String>)> {
+        let version = check_compose(host, project)?;
+        let report = write_env(host, cfg, project)?;
+        Ok((report, version))
+    })();
+    let pushed = match &env {
+        Ok(_) => push_app(host, cfg.container.vmid, &source, &remote_dir),
+        Err(_) => Ok(Stats::default()),
+    };
     let (pushed, env) = match (pushed, env) {
         (Ok(p), Ok(e)) => (p, e),
         (Err(e), _) | (_, Err(e)) => {

@@ -131,29 +131,11 @@ fn take_lock(
 /// Step 2: the container exists and runs; a stopped one is started (and Docker awaited).
 /// Returns whether it was started.
 fn ensure_running(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool> {
-    let command = format!("pct status {vmid}");
-    let out = host.probe(&command)?;
-    let stderr = out.stderr_str();
-    if !out.status.success() {
-        if stderr.contains("does not exist") {
-            return Err(Error::remote(format!(
-                "container {vmid} does not exist on {}",
-                host.alias
-            ))
-            .cause(format!(
-                "`{command}` {}: {}",
-                out.status,
-                crate::output::sanitize(stderr.trim())
-            ))
-            .hint("run `pxdeploy create` first"));
-        }
-        return ensure_success(&command, out).map(|_| false);
-    }
-    if out.stdout_str().trim() == "status: running" {
+    if super::lifecycle::require_state(host, vmid)? == crate::proxmox::pct::CtState::Running {
         return Ok(false);
     }
     reporter.start(&format!("Container {vmid} is stopped: starting it"));
-    let command = format!("pct start {vmid}");
+    let command = crate::proxmox::pct::start(vmid);
     let started = host.change(&command, START_TIMEOUT)?;
     if !started.status.success() && !started.stderr_str().contains("already running") {
         reporter.failed(started.stderr_str().trim());

@@ -213,24 +213,6 @@ impl Timing {
     }
 }
 
-/// The services to wait for: `[health] services`, else every service of the compose file
-/// (asked from Compose inside the container).
-pub fn services(host: &Host, project: &Project, cfg: &Config) -> Result<Vec<String>> {
-    if let Some(list) = &cfg.health.services {
-        return Ok(list.clone());
-    }
-    let command = project.config_services();
-    let out = host.session().exec(&command, None, CALL_TIMEOUT)?;
-    let out = crate::remote::host::ensure_success(&command, out)?;
-    Ok(out
-        .stdout_str()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect())
-}
-
 /// `docker compose ps -a --format json`, parsed. `Ok(Err(stderr))` when Compose or Docker
 /// did not answer (e.g. the daemon is still starting after `pct start`).
 fn poll(
@@ -266,7 +248,7 @@ pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<V
 /// [`wait_for`] with the configuration's project, services and timing.
 pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
     let project = project_of(cfg);
-    let services = services(host, &project, cfg)?;
+    let services = cfg.health_services();
     wait_for(
         host,
         &project,

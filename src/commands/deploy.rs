@@ -72,7 +72,7 @@ pub fn deploy(
         outcome.compose_version = version;
         compose_up(host, &project, cfg, reporter)?;
         if !host.dry_run() {
-            let services = health::services(host, &project, cfg)?;
+            let services = cfg.health_services();
             outcome.services = health::wait_for(
                 host,
                 &project,

@@ -55,13 +55,15 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 
     let result = runtime.block_on(async {
         let ctx_out = out.clone();
+        // Ctrl-C is how `logs --follow` ends: a clean exit, not an interruption.
+        let follow = matches!(&cli.command, cli::Command::Logs(args) if args.follow);
         let work = tokio::task::spawn_blocking(move || commands::execute(cli, ctx_out));
         tokio::select! {
             joined = work => match joined {
                 Ok(result) => result,
                 Err(e) => Err(Error::unexpected(format!("internal error: {e}"))),
             },
-            _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+            _ = tokio::signal::ctrl_c() => if follow { Ok(()) } else { Err(Error::interrupted()) },
         }
     });
 

@@ -376,6 +376,20 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
         .run();
     logs.assert_success();
     logs.assert_stdout_contains("web: serving");
+    // `logs --follow` streams until Ctrl-C, which ends it cleanly (exit 0).
+    let mut follow = pxdeploy()
+        .current_dir(a)
+        .args(["logs", "--follow", "--tail", "5", "web"])
+        .spawn();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !follow.stdout_so_far().contains("web: serving") && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!follow.finished(), "--follow keeps running");
+    follow.signal(libc::SIGINT);
+    let followed = follow.wait();
+    followed.assert_code(0);
+    followed.assert_stdout_contains("web: serving");
     let status = pxdeploy()
         .current_dir(a)
         .args(["status", "-o", "json"])

@@ -364,6 +364,49 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
         "an unchanged redeploy rewrote .env"
     );
 
+    // The connection drops in the middle of a .env upload: the old .env stays whole, no
+    // temporary file is left, and the next deploy succeeds.
+    let write = pxdeploy::envfile::write_command(vmid, "/opt/app", 4096);
+    let mut ssh = sim
+        .ssh_command(&write)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = ssh.stdin.as_mut().unwrap();
+        stdin.write_all(b"POSTGRES_PASSWORD=half-writt").unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    ssh.kill().unwrap(); // SIGKILL: the TCP connection drops, no EOF handshake
+    ssh.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        read_env(&sim, vmid),
+        env2,
+        ".env changed by a dropped upload"
+    );
+    let leftovers = in_ct(
+        &sim,
+        vmid,
+        &["sh", "-c", "ls -a /opt/app | grep -c '^.env.tmp' || true"],
+    );
+    assert_eq!(
+        leftovers.stdout.trim(),
+        "0",
+        "temporary .env files left: {}",
+        leftovers.dump()
+    );
+    pxdeploy()
+        .current_dir(a)
+        .arg("deploy")
+        .run()
+        .assert_success();
+    assert_eq!(read_env(&sim, vmid), env2);
+
     let secrets = [pg, sk, new_secret];
     for run in [&dry, &first, &second, &third] {
         assert_no_secret(run, &secrets);

@@ -322,7 +322,7 @@ impl SimHost {
             .count()
     }
 
-    fn ssh_command(&self, remote: &str) -> Command {
+    pub fn ssh_command(&self, remote: &str) -> Command {
         let mut cmd = Command::new("/usr/bin/ssh");
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

@@ -5,8 +5,6 @@
 
 use serde::Deserialize;
 
-use crate::remote::quote::join;
-
 /// One Compose project inside one container: everything a command line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -40,7 +38,7 @@ impl Project {
     fn with_file(&self, args: &[&str]) -> String {
         let mut argv = vec!["docker", "compose", "-p", &self.name, "-f", &self.file];
         argv.extend_from_slice(args);
-        pct_exec(self.vmid, &argv)
+        crate::proxmox::pct::exec(self.vmid, &argv)
     }
 
     /// `pct exec <vmid> -- docker compose -p <name> <args…>`: Compose finds the project's
@@ -48,7 +46,7 @@ impl Project {
     fn by_name(&self, args: &[&str]) -> String {
         let mut argv = vec!["docker", "compose", "-p", &self.name];
         argv.extend_from_slice(args);
-        pct_exec(self.vmid, &argv)
+        crate::proxmox::pct::exec(self.vmid, &argv)
     }
 
     /// Builds and (re)creates every service, removes containers of services no longer in the file.
@@ -80,7 +78,7 @@ impl Project {
 
     /// `version --short`: `2.40.3`, `5.0.0`
     pub fn version(&self) -> String {
-        pct_exec(self.vmid, &["docker", "compose", "version", "--short"])
+        crate::proxmox::pct::exec(self.vmid, &["docker", "compose", "version", "--short"])
     }
 
     /// `config --services`: the service names of the file, in dependency order.
@@ -91,10 +89,6 @@ impl Project {
 
 /// `pct exec <vmid> -- <argv…>`, every word quoted.
 // The lead unifies this with `proxmox::pct::exec` when the branches meet.
-pub(crate) fn pct_exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
-    format!("pct exec {vmid} -- {}", join(argv))
-}
-
 /// `dir/file` inside the container; an absolute `file` stays as it is.
 pub fn remote_path(dir: &str, file: &str) -> String {
     if file.starts_with('/') {

@@ -12,8 +12,8 @@ use std::fmt;
 use rand::distr::{Alphanumeric, Distribution};
 use rand::TryRngCore;
 
-use crate::compose::pct_exec;
 use crate::error::{Error, Result};
+use crate::proxmox::pct::exec as pct_exec;
 
 /// A value that must not be printed: `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use crate::compose::pct_exec;
 use crate::error::{Error, Result};
+use crate::proxmox::pct::exec as pct_exec;
 
 /// The per-folder ignore file of pxdeploy (same syntax as `.gitignore`).
 pub const IGNORE_FILE: &str = ".pxdeployignore";

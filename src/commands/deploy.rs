@@ -150,7 +150,8 @@ fn ensure_running(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<boo
 
 /// After `pct start`: Docker inside answers.
 fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
-    let command = compose::pct_exec(vmid, &["docker", "info", "--format", "{{.ServerVersion}}"]);
+    let command =
+        crate::proxmox::pct::exec(vmid, &["docker", "info", "--format", "{{.ServerVersion}}"]);
     let deadline = Instant::now() + DOCKER_READY_TIMEOUT;
     loop {
         let out = host.probe(&command)?;

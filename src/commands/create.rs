@@ -106,10 +106,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
         ));
     }
     let ip = match state {
-        CtState::Running => {
-            let probe = host.probe(&pct::ipv4_probe(c.vmid))?;
-            pct::parse_ipv4(&probe.stdout_str())
-        }
+        CtState::Running => lifecycle::current_ip(host, c.vmid)?,
         CtState::Stopped => static_address(c),
     };
     if let Some(ip) = &ip {

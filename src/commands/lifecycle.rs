@@ -66,6 +66,13 @@ fn probe_state(host: &Host, vmid: u32) -> Result<Result<CtState>> {
     })
 }
 
+/// The container's IPv4 address as seen from inside (`ip -4 -o addr show dev eth0`);
+/// `None` when it has none (yet).
+pub(crate) fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
+    let probe = host.probe(&pct::ipv4_probe(vmid))?;
+    Ok(pct::parse_ipv4(&probe.stdout_str()))
+}
+
 /// A remote step that exited non-zero: the command and its stderr (exit 5).
 pub(crate) fn step_failed(command: &str, out: RemoteOutput) -> Error {
     ensure_success(command, out)

@@ -7,7 +7,7 @@ use super::context::Context;
 use super::lifecycle;
 use crate::error::Result;
 use crate::output::sanitize;
-use crate::proxmox::pct::{self, CtState};
+use crate::proxmox::pct::CtState;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
@@ -16,10 +16,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let state = lifecycle::require_state(&host, c.vmid)?;
 
     let ip = match state {
-        CtState::Running => {
-            let probe = host.probe(&pct::ipv4_probe(c.vmid))?;
-            pct::parse_ipv4(&probe.stdout_str())
-        }
+        CtState::Running => lifecycle::current_ip(&host, c.vmid)?,
         CtState::Stopped => None,
     };
     ctx.out.data(format!(

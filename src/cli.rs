@@ -83,7 +83,7 @@ pub enum Command {
     /// Create the LXC container and install Docker with Compose inside it
     Create,
     /// Push the app, write .env, `docker compose up`, wait for health
-    Deploy,
+    Deploy(DeployArgs),
     /// Show the container's state, IP address and each service's health
     Status,
     /// Show the services' logs (`docker compose logs`)
@@ -114,6 +114,13 @@ pub struct LogsArgs {
     /// Follow log output (Ctrl-C to stop)
     #[arg(short = 'f', long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct DeployArgs {
+    /// Run `docker compose up` even when nothing changed since the last deploy
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args, Default)]

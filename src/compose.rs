@@ -34,13 +34,6 @@ impl Project {
         }
     }
 
-    /// `pct exec <vmid> -- docker compose -p <name> -f <file> <args…>`
-    fn with_file(&self, args: &[&str]) -> String {
-        let mut argv = vec!["docker", "compose", "-p", &self.name, "-f", &self.file];
-        argv.extend_from_slice(args);
-        crate::proxmox::pct::exec(self.vmid, &argv)
-    }
-
     /// `pct exec <vmid> -- docker compose -p <name> <args…>`: Compose finds the project's
     /// containers by their labels, so this works before the first deploy (no file yet) too.
     fn by_name(&self, args: &[&str]) -> String {
@@ -51,7 +44,23 @@ impl Project {
 
     /// Builds and (re)creates every service, removes containers of services no longer in the file.
     pub fn up(&self) -> String {
-        self.with_file(&["up", "-d", "--build", "--remove-orphans"])
+        crate::proxmox::pct::exec(
+            self.vmid,
+            &self
+                .up_argv()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The argv of [`Project::up`] inside the container.
+    pub fn up_argv(&self) -> Vec<String> {
+        ["docker", "compose", "-p", &self.name, "-f", &self.file]
+            .into_iter()
+            .chain(["up", "-d", "--build", "--remove-orphans"])
+            .map(str::to_string)
+            .collect()
     }
 
     /// Every container of the project, also stopped and one-off ones, as JSON.
@@ -75,20 +84,8 @@ impl Project {
         }
         self.by_name(&args)
     }
-
-    /// `version --short`: `2.40.3`, `5.0.0`
-    pub fn version(&self) -> String {
-        crate::proxmox::pct::exec(self.vmid, &["docker", "compose", "version", "--short"])
-    }
-
-    /// `config --services`: the service names of the file, in dependency order.
-    pub fn config_services(&self) -> String {
-        self.with_file(&["config", "--services"])
-    }
 }
 
-/// `pct exec <vmid> -- <argv…>`, every word quoted.
-// The lead unifies this with `proxmox::pct::exec` when the branches meet.
 /// `dir/file` inside the container; an absolute `file` stays as it is.
 pub fn remote_path(dir: &str, file: &str) -> String {
     if file.starts_with('/') {
@@ -304,14 +301,6 @@ mod tests {
         assert_eq!(
             p.logs(None, None, true),
             "pct exec 210 -- docker compose -p myapp logs --follow --no-color"
-        );
-        assert_eq!(
-            p.version(),
-            "pct exec 210 -- docker compose version --short"
-        );
-        assert_eq!(
-            p.config_services(),
-            "pct exec 210 -- docker compose -p myapp -f /opt/myapp/docker-compose.prod.yml config --services"
         );
         assert_eq!(p.dir(), "/opt/myapp");
     }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod envfile;
 pub mod error;
 pub mod health;
+pub mod inspect;
 pub mod lock;
 pub mod output;
 pub mod progress;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use sha2::{Digest, Sha256};
+
 use crate::error::{Error, Result};
 use crate::proxmox::pct::exec as pct_exec;
 
@@ -161,7 +163,7 @@ pub struct Archive {
     rx: Receiver<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
-    thread: Option<JoinHandle<Result<()>>>,
+    thread: Option<JoinHandle<Result<String>>>,
     pub stats: Stats,
 }
 
@@ -184,17 +186,26 @@ impl Archive {
         })
     }
 
-    /// After the upload: the archive thread's own error, if it had one (a file that
-    /// vanished or could not be read). Call after the remote side finished.
-    pub fn finish(mut self) -> Result<()> {
+    /// After the upload: the digest of what was sent (see [`digest`]), or the archive
+    /// thread's own error (a file that vanished or could not be read). Call after the
+    /// remote side finished.
+    pub fn finish(mut self) -> Result<String> {
         // Unblock the thread if the reader stopped early.
         drop(std::mem::replace(&mut self.rx, sync_channel(1).1));
         match self.thread.take().map(|t| t.join()) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(Error::unexpected("the archive thread panicked")),
-            None => Ok(()),
+            None => Err(Error::unexpected("the archive was finished twice")),
         }
     }
+}
+
+/// The digest of what would be pushed, without pushing (for `--dry-run`): every file is read.
+pub fn digest(source: &Path) -> Result<(Stats, String)> {
+    let mut archive = Archive::new(source)?;
+    let stats = archive.stats.clone();
+    io::copy(&mut archive, &mut io::sink())?;
+    Ok((stats, archive.finish()?))
 }
 
 impl Read for Archive {
@@ -248,15 +259,19 @@ impl Write for ChannelWriter {
     }
 }
 
-fn write_archive(entries: Vec<Entry>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+/// Writes the archive and returns its digest: SHA-256 over each entry's kind, name,
+/// permission bits, and content (files) or target (links), in archive order. Times and
+/// owners are left out, so a fresh checkout of the same tree has the same digest.
+fn write_archive(entries: Vec<Entry>, tx: SyncSender<Vec<u8>>) -> Result<String> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut tar = tar::Builder::new(writer);
     tar.follow_symlinks(false);
+    let mut hasher = Sha256::new();
     for entry in &entries {
-        append(&mut tar, entry).map_err(|e| {
+        append(&mut tar, entry, &mut hasher).map_err(|e| {
             Error::unexpected(format!("cannot archive {}", entry.path.display()))
                 .cause(e.to_string())
         })?;
@@ -266,13 +281,41 @@ fn write_archive(entries: Vec<Entry>, tx: SyncSender<Vec<u8>>) -> Result<()> {
         .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))?;
     writer
         .flush()
-        .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))
+        .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))?;
+    Ok(format!("sha256:{:x}", hasher.finalize()))
 }
 
-fn append(tar: &mut tar::Builder<ChannelWriter>, entry: &Entry) -> io::Result<()> {
+/// Feeds what tar reads of a file into the digest too.
+struct Hashing<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn append(
+    tar: &mut tar::Builder<ChannelWriter>,
+    entry: &Entry,
+    hasher: &mut Sha256,
+) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(&entry.path)?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    let kind = match entry.kind {
+        Kind::Dir => b'd',
+        Kind::File => b'f',
+        Kind::Symlink => b'l',
+    };
+    hasher.update([kind]);
+    hasher.update(entry.name.as_bytes());
+    hasher.update([0]);
+    hasher.update((header.mode()? & 0o7777).to_le_bytes());
     // Owned by root inside the container, whoever owns them here.
     header.set_uid(0);
     header.set_gid(0);
@@ -285,6 +328,8 @@ fn append(tar: &mut tar::Builder<ChannelWriter>, entry: &Entry) -> io::Result<()
         }
         Kind::Symlink => {
             let target = std::fs::read_link(&entry.path)?;
+            hasher.update(target.as_os_str().as_encoded_bytes());
+            hasher.update([0]);
             header.set_size(0);
             tar.append_link(&mut header, &entry.name, target)
         }
@@ -292,7 +337,12 @@ fn append(tar: &mut tar::Builder<ChannelWriter>, entry: &Entry) -> io::Result<()
             let file = std::fs::File::open(&entry.path)?;
             // The size in the header must match what is read, even if the file grows meanwhile.
             let len = header.size()?;
-            tar.append_data(&mut header, &entry.name, file.take(len))
+            hasher.update(len.to_le_bytes());
+            let content = Hashing {
+                inner: file.take(len),
+                hasher,
+            };
+            tar.append_data(&mut header, &entry.name, content)
         }
     }
 }
@@ -391,6 +441,39 @@ mod tests {
             names.iter().any(|n| n.ends_with(&"c".repeat(120))),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn digest_follows_content_and_modes_not_times() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = app();
+        let b = app();
+        // Same tree, other times: same digest (a fresh checkout does not count as a change).
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        fs::File::options()
+            .write(true)
+            .open(b.path().join("docker-compose.yml"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let (stats, d1) = digest(a.path()).unwrap();
+        assert_eq!(stats, scan(a.path()).unwrap());
+        assert!(d1.starts_with("sha256:") && d1.len() == 7 + 64, "{d1}");
+        assert_eq!(digest(b.path()).unwrap().1, d1);
+        // What is pushed equals what is digested.
+        let mut archive = Archive::new(a.path()).unwrap();
+        io::copy(&mut archive, &mut io::sink()).unwrap();
+        assert_eq!(archive.finish().unwrap(), d1);
+        // Content, mode and ignored files.
+        fs::write(b.path().join("api/Dockerfile"), "FROM base:other\n").unwrap();
+        let d2 = digest(b.path()).unwrap().1;
+        assert_ne!(d2, d1);
+        let f = b.path().join("docker-compose.yml");
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+        let d3 = digest(b.path()).unwrap().1;
+        assert_ne!(d3, d2);
+        fs::write(b.path().join("debug.log"), "ignored, so no change").unwrap();
+        assert_eq!(digest(b.path()).unwrap().1, d3);
     }
 
     #[test]

@@ -348,11 +348,28 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
     let got = compose(&["exec", "-T", "api", "sh", "-c", PRINT_DOMAIN]);
     assert_eq!(got.stdout, "changed.example.lan\n", "{}", got.dump());
 
-    // Warm redeploy with -o json: nothing to change, names only.
+    // Warm redeploy with -o json: nothing to change, names only, and no `up` (nothing
+    // changed and every service is healthy): the containers are the same ones.
+    let ids = || compose(&["ps", "-aq"]).stdout;
+    let ids_before = ids();
+    let calls_before = sim.calls().len();
     let third = deploy(a, &["-o", "json"]);
     third.assert_success();
     let doc = third.json();
     assert_all_healthy(&doc);
+    assert_eq!(doc["compose_up"], "skipped: nothing changed", "{doc:#}");
+    let ups = |from: usize| {
+        sim.calls()[from..]
+            .iter()
+            .filter(|c| c.argv.iter().any(|x| x == "up"))
+            .count()
+    };
+    assert_eq!(ups(calls_before), 0, "an unchanged redeploy ran `up`");
+    assert_eq!(
+        ids(),
+        ids_before,
+        "an unchanged redeploy recreated containers"
+    );
     let mut kept = names(&doc["env"]["kept"]);
     kept.sort();
     for key in ["DOMAIN", "NEW_SECRET", "POSTGRES_PASSWORD", "SECRET_KEY"] {
@@ -366,9 +383,9 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
 
     // The connection drops in the middle of a .env upload: the old .env stays whole, no
     // temporary file is left, and the next deploy succeeds.
-    let write = pxdeploy::envfile::write_command(vmid, "/opt/app", 4096);
+    let upload = pxdeploy::envfile::write_command(vmid, "/opt/app", 4096);
     let mut ssh = sim
-        .ssh_command(&write)
+        .ssh_command(&upload)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -407,8 +424,32 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
         .assert_success();
     assert_eq!(read_env(&sim, vmid), env2);
 
+    // A stopped service, a changed file, or --force: `up` runs again.
+    compose(&["stop", "web"]).assert_success();
+    let calls_before = sim.calls().len();
+    let healed = deploy(a, &["-o", "json"]);
+    healed.assert_success();
+    assert_eq!(healed.json()["compose_up"], "ran");
+    assert_all_healthy(&healed.json());
+    assert_eq!(ups(calls_before), 1);
+    write(a.join("extra/keep.txt"), "changed\n");
+    let changed = deploy(a, &["-o", "json"]);
+    changed.assert_success();
+    assert_eq!(changed.json()["compose_up"], "ran");
+    let forced = pxdeploy()
+        .current_dir(a)
+        .args(["-o", "json", "deploy", "--force"])
+        .timeout(Duration::from_secs(180))
+        .run();
+    forced.assert_success();
+    assert_eq!(forced.json()["compose_up"], "ran");
+    let again = deploy(a, &["-o", "json"]);
+    assert_eq!(again.json()["compose_up"], "skipped: nothing changed");
+
     let secrets = [pg, sk, new_secret];
-    for run in [&dry, &first, &second, &third] {
+    for run in [
+        &dry, &first, &second, &third, &healed, &changed, &forced, &again,
+    ] {
         assert_no_secret(run, &secrets);
     }
 

@@ -25,7 +25,7 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Check => check::run(&ctx()),
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),
-        Command::Deploy => deploy::run(&ctx()),
+        Command::Deploy(args) => deploy::run(&ctx(), &args),
         Command::Logs(args) => logs::run(&ctx(), &args),
         Command::Stop => lifecycle::stop(&ctx()),
         Command::Start(args) => lifecycle::start(&ctx(), &args),

@@ -152,6 +152,14 @@ pub fn says_not_running(stderr: &str) -> bool {
     })
 }
 
+/// `pct exec` on a stopped container: `container '<vmid>' not running!`
+pub fn exec_says_not_running(stderr: &str) -> bool {
+    stderr.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("container '") && l.ends_with("' not running!")
+    })
+}
+
 /// `CT is locked (<lock>)`: the lock's name.
 pub fn locked_by(stderr: &str) -> Option<String> {
     stderr.lines().find_map(|l| {
@@ -725,6 +733,8 @@ mod tests {
         assert!(says_not_running("CT 210 not running\n"));
         assert!(says_not_running("VM 210 not running\n"));
         assert!(!says_not_running("container '210' not running!\n"));
+        assert!(exec_says_not_running("container '210' not running!\n"));
+        assert!(!exec_says_not_running("CT 210 not running\n"));
         assert_eq!(locked_by("CT is locked (backup)\n"), Some("backup".into()));
         assert_eq!(locked_by("container did not stop\n"), None);
         assert!(says_protected(

@@ -1,0 +1,145 @@
+//! Steps 2 and 3a of a deploy: read the container's state in one call ([`inspect`]),
+//! starting a stopped container first; and check its Compose version.
+
+use std::time::{Duration, Instant};
+
+use crate::compose::{self, Project};
+use crate::error::{Error, Result};
+use crate::inspect::{self, Inspection};
+use crate::progress::Reporter;
+use crate::proxmox::{self, pct};
+use crate::remote::host::{ensure_success, Host};
+
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long Docker may take to answer after the container was started.
+const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The container, inspected; a stopped one is started first (and Docker awaited). A missing
+/// one is exit 5 with the `pxdeploy create` hint. Returns whether it was started.
+pub fn inspect_running(
+    host: &Host,
+    project: &Project,
+    reporter: &dyn Reporter,
+) -> Result<(Inspection, bool)> {
+    let vmid = project.vmid;
+    match inspect_once(host, project)? {
+        Found::Running(i) => return Ok((i, false)),
+        Found::Stopped => {}
+    }
+    reporter.start(&format!("Container {vmid} is stopped: starting it"));
+    let command = pct::start(vmid);
+    let started = host.change(&command, START_TIMEOUT)?;
+    if !started.status.success() && !started.stderr_str().contains("already running") {
+        reporter.failed(started.stderr_str().trim());
+        ensure_success(&command, started)?;
+    }
+    if host.dry_run() {
+        // Nothing can be read from a container that stays stopped: everything is new.
+        reporter.done("");
+        return Ok((Inspection::default(), true));
+    }
+    wait_for_docker(host, vmid)?;
+    reporter.done("");
+    match inspect_once(host, project)? {
+        Found::Running(i) => Ok((i, true)),
+        Found::Stopped => Err(Error::remote(format!(
+            "container {vmid} stopped again right after `{command}`"
+        ))
+        .hint(format!("look at `pct start {vmid} --debug` on the host"))),
+    }
+}
+
+enum Found {
+    Running(Inspection),
+    Stopped,
+}
+
+/// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
+/// would show it.
+fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
+    let command = inspect::command(project);
+    tracing::debug!(command, "probe (output not logged: it holds .env)");
+    let out = host.session().exec(&command, None, INSPECT_TIMEOUT)?;
+    let stderr = out.stderr_str();
+    match inspect::parse(&out.stdout, out.status.success(), &stderr) {
+        Ok(i) => Ok(Found::Running(i)),
+        Err(_) if pct::exec_says_not_running(&stderr) => Ok(Found::Stopped),
+        Err(_) if proxmox::is_missing_container(&stderr) => Err(Error::remote(format!(
+            "container {} does not exist on {}",
+            project.vmid, host.alias
+        ))
+        .cause(crate::output::sanitize(stderr.trim()))
+        .hint("run `pxdeploy create` first")),
+        Err(why) => {
+            let err = Error::remote(format!(
+                "cannot read the state of container {}",
+                project.vmid
+            ))
+            .cause(format!(
+                "`pct exec {} -- sh -c …` {}: {}",
+                project.vmid,
+                out.status,
+                crate::output::sanitize(stderr.trim())
+            ));
+            Err(if out.status.code == 127 && stderr.contains("pct") {
+                err.hint("is this a Proxmox VE node? `pxdeploy check` tells")
+            } else {
+                err.cause(why)
+            })
+        }
+    }
+}
+
+/// After `pct start`: Docker inside answers.
+fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
+    let command = pct::exec(vmid, &["docker", "info", "--format", "{{.ServerVersion}}"]);
+    let deadline = Instant::now() + DOCKER_READY_TIMEOUT;
+    loop {
+        let out = host.probe(&command)?;
+        if out.status.success() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::remote(format!(
+                "Docker in container {vmid} did not answer within {}s of starting it",
+                DOCKER_READY_TIMEOUT.as_secs()
+            ))
+            .cause(format!(
+                "`{command}` {}: {}",
+                out.status,
+                crate::output::sanitize(out.stderr_str().trim())
+            ))
+            .hint(format!(
+                "look at `pct exec {vmid} -- journalctl -u docker` on the host"
+            )));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Compose v2 (or v5) answered `version --short`; anything else is a clear error.
+pub fn check_compose(
+    inspection: &Inspection,
+    project: &Project,
+    dry_run: bool,
+) -> Result<Option<String>> {
+    match &inspection.compose {
+        Ok(v) if compose::supported(*v) => {
+            tracing::info!(compose = %v, "Docker Compose version");
+            Ok(Some(v.to_string()))
+        }
+        Err(_) if dry_run => Ok(None),
+        Ok(v) => Err(Error::remote(format!(
+            "Docker Compose {v} in container {} is not supported",
+            project.vmid
+        ))
+        .hint("pxdeploy needs the Compose v2 plugin (`docker compose`); run `pxdeploy create` to install it")),
+        Err(said) => Err(Error::remote(format!(
+            "Docker Compose v2 is not available in container {}",
+            project.vmid
+        ))
+        .cause(format!("`docker compose version --short`: {said}"))
+        .hint("run `pxdeploy create` to install Docker with the Compose plugin")),
+    }
+}

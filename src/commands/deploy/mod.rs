@@ -1,0 +1,268 @@
+//! `pxdeploy deploy`: lock → inspect the container (starting it if stopped) → `.env` →
+//! push → `docker compose up` (skipped when nothing changed and every service is healthy)
+//! → health wait → summary. The mechanics are in `lock`, `inspect`, `push`, `envfile`,
+//! `compose` and `health`; the steps' details in the submodules; this file is the list.
+
+mod container;
+mod files;
+mod up;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::cli::DeployArgs;
+use crate::config::Config;
+use crate::envfile::Report;
+use crate::error::Result;
+use crate::health::{self, ServiceHealth, Timing};
+use crate::lock::{self, DeployLock, Holder};
+use crate::output::Output;
+use crate::progress::Reporter;
+use crate::push::Stats;
+use crate::remote::host::Host;
+
+/// What a deploy did, for the summary and the JSON document.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub started_container: bool,
+    pub pushed: Stats,
+    pub env: Report,
+    /// `docker compose up` ran (false: nothing had changed, every service was healthy).
+    pub up: bool,
+    pub services: Vec<ServiceHealth>,
+    pub compose_version: Option<String>,
+}
+
+/// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
+pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn lock::Channel>> + Sync);
+
+/// `pxdeploy deploy`.
+pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
+    let config = ctx.config()?;
+    let host = ctx.connect(&config)?;
+    let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
+        Ok(Box::new(host.session().spawn(command)?))
+    };
+    let facts = deploy(
+        &host,
+        &config,
+        args,
+        ctx.reporter.as_ref(),
+        &ctx.out,
+        &spawn,
+    )?;
+    ctx.succeed(Some(&host), facts);
+    Ok(())
+}
+
+/// Runs every step against an open host; returns the JSON facts of the deploy.
+pub fn deploy(
+    host: &Host,
+    cfg: &Config,
+    args: &DeployArgs,
+    reporter: &dyn Reporter,
+    out: &Output,
+    spawn_lock: SpawnLock<'_>,
+) -> Result<serde_json::Value> {
+    let started = Instant::now();
+    let vmid = cfg.container.vmid;
+    let project = health::project_of(cfg);
+    let mut outcome = Outcome::default();
+
+    let result = (|| -> Result<()> {
+        let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        let (mut inspection, started) = container::inspect_running(host, &project, reporter)?;
+        outcome.started_container = started;
+        outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
+
+        let env = inspection.env.take();
+        let (report, env) = step(
+            reporter,
+            "Writing .env",
+            |r: &(Report, _)| r.0.summary(),
+            || files::write_env(host, cfg, &project, env),
+        )?;
+        outcome.env = report;
+
+        let source = cfg.source_dir();
+        let remote_dir = cfg.app.remote_dir();
+        let (pushed, tree) = step(
+            reporter,
+            &format!("Pushing {} to {remote_dir}", source.display()),
+            |(p, _): &(Stats, _)| format!("{} files ({})", p.files, human_bytes(p.bytes)),
+            || files::push_app(host, vmid, &source, &remote_dir),
+        )?;
+        outcome.pushed = pushed;
+
+        let fingerprint = up::fingerprint(&project, &tree, &env);
+        if let Some(services) =
+            up::unchanged(&inspection, &fingerprint, cfg).filter(|_| !args.force)
+        {
+            reporter.note("nothing changed since the last deploy and every service is healthy: `docker compose up` skipped (`--force` runs it)");
+            outcome.services = services;
+            return Ok(());
+        }
+        outcome.up = true;
+        up::compose_up(host, &project, cfg, reporter)?;
+        if !host.dry_run() {
+            outcome.services = health::wait_for(
+                host,
+                &project,
+                &cfg.health_services(),
+                Timing::from_config(cfg),
+                reporter,
+            )?;
+        }
+        up::mark(host, &project, &fingerprint)
+    })();
+
+    let facts = facts(cfg, host, &outcome, started.elapsed());
+    match result {
+        Ok(()) => {
+            summary(out, cfg, host, &outcome, started.elapsed());
+            Ok(facts)
+        }
+        Err(mut err) => {
+            // Keep the error's own facts (services and their state) and add the deploy's.
+            let mut merged = facts;
+            if let (Some(map), Some(serde_json::Value::Object(own))) =
+                (merged.as_object_mut(), err.facts.take())
+            {
+                map.extend(own);
+            }
+            Err(err.facts(merged))
+        }
+    }
+}
+
+/// One reported step: `start`, then `done` with `detail` of the result, or `failed`.
+fn step<T>(
+    reporter: &dyn Reporter,
+    what: &str,
+    detail: impl FnOnce(&T) -> String,
+    run: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    reporter.start(what);
+    match run() {
+        Ok(v) => {
+            reporter.done(&detail(&v));
+            Ok(v)
+        }
+        Err(e) => {
+            reporter.failed(&e.message);
+            Err(e)
+        }
+    }
+}
+
+/// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
+fn take_lock(
+    host: &Host,
+    vmid: u32,
+    reporter: &dyn Reporter,
+    spawn_lock: SpawnLock<'_>,
+) -> Result<Option<DeployLock>> {
+    if host.dry_run() {
+        return Ok(None);
+    }
+    reporter.start(&format!("Taking the deploy lock of container {vmid}"));
+    let command = lock::command(vmid, &Holder::current());
+    let taken = spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias));
+    match taken {
+        Ok(l) => {
+            reporter.done("");
+            Ok(Some(l))
+        }
+        Err(e) => {
+            reporter.failed(&e.message);
+            Err(e)
+        }
+    }
+}
+
+/// The JSON facts of a deploy (also attached to a failure).
+fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_json::Value {
+    json!({
+        "vmid": cfg.container.vmid,
+        "host": host.alias,
+        "project": cfg.app.name,
+        "remote_dir": cfg.app.remote_dir(),
+        "container_started": o.started_container,
+        "pushed": { "files": o.pushed.files, "bytes": o.pushed.bytes },
+        "env": o.env,
+        "compose_version": o.compose_version,
+        "compose_up": if o.up { "ran" } else { "skipped: nothing changed" },
+        "services": o.services,
+        "duration_secs": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+/// Step 6: the summary for people (stderr) and the services table (stdout).
+fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) {
+    let vmid = cfg.container.vmid;
+    if host.dry_run() {
+        out.info(format!(
+            "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
+            o.pushed.files,
+            human_bytes(o.pushed.bytes),
+            cfg.app.remote_dir(),
+            o.env.summary(),
+            if o.up {
+                "would run `docker compose up`"
+            } else {
+                "nothing changed: `docker compose up` would be skipped"
+            }
+        ));
+        return;
+    }
+    out.info(format!(
+        "{} deployed to container {vmid} on {} in {:.1}s: {} files ({}) pushed; .env: {}; {}{}",
+        cfg.app.name,
+        host.alias,
+        elapsed.as_secs_f64(),
+        o.pushed.files,
+        human_bytes(o.pushed.bytes),
+        o.env.summary(),
+        if o.up {
+            ""
+        } else {
+            "nothing changed, services left running; "
+        },
+        if o.services.is_empty() {
+            "no services to wait for".to_string()
+        } else {
+            format!("{} services healthy", o.services.len())
+        }
+    ));
+    if !o.services.is_empty() {
+        out.data(health::table(&o.services));
+    }
+}
+
+/// `1.2 MB`, `512 B`
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        assert_eq!(human_bytes(200_000_000_000), "200.0 GB");
+    }
+}

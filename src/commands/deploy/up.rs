@@ -1,0 +1,241 @@
+//! Steps 6 and 7 of a deploy: `docker compose up`, unless nothing changed since the last
+//! successful deploy and every service still runs healthy; then the health wait.
+//!
+//! "Nothing changed" is a fingerprint: SHA-256 of the pushed tree's digest, the new `.env`,
+//! the project and compose file, and pxdeploy's version. It is written beside `.env`
+//! (0600) only after the services were found healthy, and removed right before every `up`,
+//! so a failed or interrupted deploy never leaves one that would skip the next `up`.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::compose::{self, Project};
+use crate::config::Config;
+use crate::envfile::Redacted;
+use crate::error::{Error, Result};
+use crate::health::{self, ServiceHealth, Tracker};
+use crate::inspect::{Inspection, MARKER_FILE};
+use crate::progress::Reporter;
+use crate::proxmox::pct;
+use crate::remote::host::{ensure_success, Host};
+
+const UP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const MARK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The fingerprint of a deploy's inputs.
+pub fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        concat!("pxdeploy ", env!("CARGO_PKG_VERSION")),
+        &project.name,
+        &project.file,
+        tree,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(env.expose().as_bytes());
+    format!("sha256:{:x}", h.finalize())
+}
+
+/// The services as they are, when the last deploy had the same fingerprint and every
+/// service of the compose file (and of `[health] services`) runs, healthy where it has a
+/// healthcheck. `None`: run `up`.
+pub fn unchanged(
+    inspection: &Inspection,
+    fingerprint: &str,
+    cfg: &Config,
+) -> Option<Vec<ServiceHealth>> {
+    if inspection.marker.as_deref() != Some(fingerprint) {
+        return None;
+    }
+    let entries = inspection.services.as_ref().ok()?;
+    let wanted = cfg.health_services();
+    let mut all = cfg.compose_services.clone();
+    all.extend(
+        wanted
+            .iter()
+            .filter(|s| !all.contains(s))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    if !Tracker::new(&all, false).observe(entries).all_ready() {
+        return None;
+    }
+    Some(Tracker::new(&wanted, false).observe(entries).health())
+}
+
+/// `pct exec <vmid> -- sh -c 'rm -f -- "$1" || exit; shift; exec "$@"' sh <marker>
+/// docker compose -p <name> -f <file> up -d --build --remove-orphans`
+pub fn up_command(project: &Project) -> String {
+    let marker = compose::remote_path(&project.dir(), MARKER_FILE);
+    let mut argv = vec![
+        "sh",
+        "-c",
+        "rm -f -- \"$1\" || exit; shift; exec \"$@\"",
+        "sh",
+        &marker,
+    ];
+    let up = project.up_argv();
+    argv.extend(up.iter().map(String::as_str));
+    pct::exec(project.vmid, &argv)
+}
+
+/// `pct exec <vmid> -- sh -c 'umask 077 && printf "%s\n" "$2" > "$1"' sh <marker> <fingerprint>`
+pub fn mark_command(project: &Project, fingerprint: &str) -> String {
+    let marker = compose::remote_path(&project.dir(), MARKER_FILE);
+    pct::exec(
+        project.vmid,
+        &[
+            "sh",
+            "-c",
+            "umask 077 && printf '%s\\n' \"$2\" > \"$1\"",
+            "sh",
+            &marker,
+            fingerprint,
+        ],
+    )
+}
+
+/// Remembers that this fingerprint is up and healthy.
+pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
+    let command = mark_command(project, fingerprint);
+    let out = host.change(&command, MARK_TIMEOUT)?;
+    ensure_success(&command, out)?;
+    Ok(())
+}
+
+/// `docker compose up -d --build --remove-orphans`. A dependency that Compose found
+/// unhealthy is a health failure (exit 6) with that service's logs; anything else exit 5.
+pub fn compose_up(
+    host: &Host,
+    project: &Project,
+    cfg: &Config,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let command = up_command(project);
+    reporter.start(&format!(
+        "Starting the services (`docker compose up` in container {})",
+        project.vmid
+    ));
+    let out = host.change(&command, UP_TIMEOUT)?;
+    if out.status.success() {
+        reporter.done("");
+        return Ok(());
+    }
+    let stderr = out.stderr_str();
+    if let Some(container) = compose::unhealthy_dependency(&stderr) {
+        let service = compose::service_of_container(&project.name, &container).unwrap_or(container);
+        reporter.failed(&format!("`{service}` is unhealthy"));
+        let mut names = cfg.health.services.clone().unwrap_or_default();
+        if !names.contains(&service) {
+            names.push(service.clone());
+        }
+        let snapshot = health::snapshot(host, project, &names).unwrap_or_default();
+        return Err(health::explain(
+            host,
+            project,
+            &snapshot,
+            std::slice::from_ref(&service),
+            format!("service `{service}` is unhealthy: `docker compose up` gave up waiting for it"),
+        ));
+    }
+    reporter.failed(&format!("{}", out.status));
+    let mut tail = compose::last_lines(&stderr, 20);
+    if tail.is_empty() {
+        tail = compose::last_lines(&out.stdout_str(), 20);
+    }
+    Err(Error::remote(format!("`docker compose up` failed in container {}", project.vmid))
+        .cause(format!("`{}` {}:\n{}", project.up(), out.status, crate::output::sanitize(&tail)))
+        .hint("fix the compose file or the build, then deploy again; `pxdeploy logs` shows the services' output"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::PsEntry;
+
+    fn project() -> Project {
+        Project::new(210, "app", "/opt/app", "docker-compose.yml")
+    }
+
+    fn cfg() -> Config {
+        let mut c: Config = toml::from_str(
+            "[proxmox]\nhost = \"h\"\n[container]\nvmid = 210\nhostname = \"app\"\n[app]\nname = \"app\"\n",
+        )
+        .unwrap();
+        c.compose_services = vec!["db".into(), "web".into()];
+        c
+    }
+
+    fn ps(state_web: &str, health_web: &str) -> Vec<PsEntry> {
+        let e = |service: &str, state: &str, health: &str| PsEntry {
+            id: service.into(),
+            name: format!("app-{service}-1"),
+            service: service.into(),
+            state: state.into(),
+            health: health.into(),
+            ..Default::default()
+        };
+        vec![
+            e("db", "running", "healthy"),
+            e("web", state_web, health_web),
+        ]
+    }
+
+    #[test]
+    fn fingerprint_follows_every_input() {
+        let env = Redacted::new("A=1\n".to_string());
+        let fp = fingerprint(&project(), "sha256:t", &env);
+        assert_eq!(fp, fingerprint(&project(), "sha256:t", &env));
+        assert!(fp.starts_with("sha256:") && fp.len() == 71, "{fp}");
+        assert_ne!(fp, fingerprint(&project(), "sha256:u", &env));
+        assert_ne!(
+            fp,
+            fingerprint(&project(), "sha256:t", &Redacted::new("A=2\n".into()))
+        );
+        let other = Project::new(210, "app", "/opt/app", "compose.prod.yml");
+        assert_ne!(fp, fingerprint(&other, "sha256:t", &env));
+    }
+
+    #[test]
+    fn skips_up_only_when_the_fingerprint_matches_and_all_services_run() {
+        let cfg = cfg();
+        let at = |marker: Option<&str>, services| Inspection {
+            marker: marker.map(str::to_string),
+            services,
+            ..Inspection::default()
+        };
+        let healthy = at(Some("fp"), Ok(ps("running", "")));
+        let got = unchanged(&healthy, "fp", &cfg).expect("unchanged");
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|s| s.ok));
+        assert!(unchanged(&healthy, "other", &cfg).is_none());
+        assert!(unchanged(&at(None, Ok(ps("running", ""))), "fp", &cfg).is_none());
+        for (state, health) in [
+            ("exited", ""),
+            ("restarting", ""),
+            ("running", "starting"),
+            ("running", "unhealthy"),
+        ] {
+            let i = at(Some("fp"), Ok(ps(state, health)));
+            assert!(unchanged(&i, "fp", &cfg).is_none(), "{state} {health}");
+        }
+        let gone = at(Some("fp"), Ok(ps("running", "")[..1].to_vec()));
+        assert!(unchanged(&gone, "fp", &cfg).is_none(), "a missing service");
+        assert!(unchanged(&at(Some("fp"), Err("no daemon".into())), "fp", &cfg).is_none());
+    }
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            up_command(&project()),
+            "pct exec 210 -- sh -c 'rm -f -- \"$1\" || exit; shift; exec \"$@\"' sh /opt/app/.pxdeploy-deployed docker compose -p app -f /opt/app/docker-compose.yml up -d --build --remove-orphans"
+        );
+        assert_eq!(
+            mark_command(&project(), "sha256:ab"),
+            "pct exec 210 -- sh -c 'umask 077 && printf '\\''%s\\n'\\'' \"$2\" > \"$1\"' sh /opt/app/.pxdeploy-deployed sha256:ab"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! What a deploy needs to know about the container before it changes anything, read in one
+//! `pct exec` (every `pct` call is a process start on the node, so one call, not four):
+//! the existing `.env`, the fingerprint of the last successful `docker compose up`, the
+//! Compose version, and `docker compose ps`.
+//!
+//! The script prints length-framed sections (`<name> <bytes>` then the bytes, or
+//! `<name> -` when the file does not exist; `version <status> <bytes>`), then `exec`s
+//! `docker compose ps -a --format json`, whose output is the rest of stdout and whose exit
+//! status is the call's. Nothing is written anywhere, not even a temporary file: the `.env`
+//! it prints holds secrets.
+
+use crate::compose::{self, Project, PsEntry, Version};
+use crate::envfile::Redacted;
+use crate::proxmox::pct;
+
+/// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
+pub const MARKER_FILE: &str = ".pxdeploy-deployed";
+
+/// `$1` = the compose file's folder, `$2` = the project name.
+const SCRIPT: &str = "d=$1 p=$2; \
+f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
+else printf '%s -\\n' \"$1\"; fi; }; \
+f env \"$d/.env\"; f marker \"$d/.pxdeploy-deployed\"; \
+v=$(docker compose version --short 2>&1); r=$?; \
+printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\"; \
+exec docker compose -p \"$p\" ps -a --format json </dev/null";
+
+/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project>`
+pub fn command(project: &Project) -> String {
+    pct::exec(
+        project.vmid,
+        &["sh", "-c", SCRIPT, "sh", &project.dir(), &project.name],
+    )
+}
+
+/// The container as the deploy found it.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The `.env` beside the compose file; `None` when there is none yet.
+    pub env: Option<Redacted<String>>,
+    /// The fingerprint stored by the last successful `up`.
+    pub marker: Option<String>,
+    /// `docker compose version --short`: the version, or what the command said instead.
+    pub compose: std::result::Result<Version, String>,
+    /// `docker compose ps -a --format json`, parsed; or why it could not be listed.
+    pub services: std::result::Result<Vec<PsEntry>, String>,
+}
+
+impl Default for Inspection {
+    /// A container with nothing in it yet (and no Compose answer).
+    fn default() -> Self {
+        Inspection {
+            env: None,
+            marker: None,
+            compose: Err("not asked".into()),
+            services: Ok(Vec::new()),
+        }
+    }
+}
+
+/// Reads the script's stdout; `exit_ok` and `stderr` are those of the whole call (that is,
+/// of `docker compose ps`). `Err` when the output is not what the script prints: the
+/// caller then reports the call's stderr (e.g. `pct exec` refused to run at all).
+pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, String> {
+    let mut rest = stdout;
+    let env = section(&mut rest, "env")?
+        .map(|b| {
+            String::from_utf8(b.to_vec())
+                .map(Redacted::new)
+                .map_err(|_| "the .env file is not UTF-8 text".to_string())
+        })
+        .transpose()?;
+    let marker = section(&mut rest, "marker")?
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .filter(|m| !m.is_empty());
+    let (status, text) = version_section(&mut rest)?;
+    let compose = match compose::parse_version(text.trim()) {
+        Some(v) if status == 0 => Ok(v),
+        _ => Err(crate::output::sanitize(text.trim())),
+    };
+    let services = if exit_ok {
+        compose::parse_ps(&String::from_utf8_lossy(rest))
+    } else {
+        Err(crate::output::sanitize(&compose::last_lines(stderr, 3)))
+    };
+    Ok(Inspection {
+        env,
+        marker,
+        compose,
+        services,
+    })
+}
+
+/// `<name> <len>\n<len bytes>` → Some(bytes); `<name> -\n` → None.
+fn section<'a>(rest: &mut &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+    let (header, body) = header(rest, name)?;
+    if header.trim() == "-" {
+        *rest = body;
+        return Ok(None);
+    }
+    let len: usize = header
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad `{name}` section header {header:?}"))?;
+    if body.len() < len {
+        return Err(format!("the `{name}` section ends early"));
+    }
+    *rest = &body[len..];
+    Ok(Some(&body[..len]))
+}
+
+/// `version <status> <len>\n<len bytes>`
+fn version_section(rest: &mut &[u8]) -> Result<(i32, String), String> {
+    let (header, body) = header(rest, "version")?;
+    let mut words = header.split_whitespace();
+    let (Some(Ok(status)), Some(Ok(len))) = (
+        words.next().map(str::parse::<i32>),
+        words.next().map(str::parse::<usize>),
+    ) else {
+        return Err(format!("bad `version` section header {header:?}"));
+    };
+    if body.len() < len {
+        return Err("the `version` section ends early".into());
+    }
+    *rest = &body[len..];
+    Ok((status, String::from_utf8_lossy(&body[..len]).into_owned()))
+}
+
+/// The rest of the line after `<name> `, and what follows the line.
+fn header<'a>(rest: &'a [u8], name: &str) -> Result<(String, &'a [u8]), String> {
+    let nl = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| format!("no `{name}` section"))?;
+    let line = String::from_utf8_lossy(&rest[..nl]).into_owned();
+    match line.strip_prefix(name).and_then(|l| l.strip_prefix(' ')) {
+        Some(h) => Ok((h.to_string(), &rest[nl + 1..])),
+        None => Err(format!("expected the `{name}` section, got {line:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Runs the real script with `sh` against a folder, with a fake `docker` on PATH.
+    fn run_script(dir: &std::path::Path, docker: &str) -> (Vec<u8>, bool, String) {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let fake = bin.join("docker");
+        std::fs::write(&fake, format!("#!/bin/sh\n{docker}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new("sh")
+            .args(["-c", SCRIPT, "sh"])
+            .arg(dir)
+            .arg("proj")
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        (
+            out.stdout,
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    const DOCKER: &str = r#"case "$2" in
+version) echo 2.40.3 ;;
+-p) echo '{"ID":"a","Name":"proj-db-1","Service":"db","State":"running","Health":"healthy","ExitCode":0}' ;;
+esac"#;
+
+    #[test]
+    fn reads_every_section_through_a_real_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = "A='x y'\nB=\"no newline at the end\"";
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        std::fs::write(dir.path().join(MARKER_FILE), "sha256:abc\n").unwrap();
+        let (out, ok, err) = run_script(dir.path(), DOCKER);
+        assert!(ok, "{err}");
+        let i = parse(&out, ok, &err).unwrap();
+        assert_eq!(i.env.unwrap().expose(), env);
+        assert_eq!(i.marker.as_deref(), Some("sha256:abc"));
+        assert_eq!(i.compose.unwrap().to_string(), "2.40.3");
+        let ps = i.services.unwrap();
+        assert_eq!(
+            (ps[0].service.as_str(), ps[0].health.as_str()),
+            ("db", "healthy")
+        );
+    }
+
+    #[test]
+    fn first_deploy_has_no_env_no_marker_and_no_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, ok, err) = run_script(
+            &dir.path().join("not-yet"),
+            r#"case "$2" in version) echo 2.20.3 ;; esac"#,
+        );
+        let i = parse(&out, ok, &err).unwrap();
+        assert!(i.env.is_none() && i.marker.is_none());
+        assert!(i.services.unwrap().is_empty());
+    }
+
+    #[test]
+    fn no_compose_plugin_is_reported_with_its_own_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, ok, err) = run_script(
+            dir.path(),
+            "echo \"docker: 'compose' is not a docker command.\" >&2; exit 1",
+        );
+        assert!(!ok);
+        let i = parse(&out, ok, &err).unwrap();
+        assert_eq!(
+            i.compose.unwrap_err(),
+            "docker: 'compose' is not a docker command."
+        );
+        assert!(i.services.unwrap_err().contains("not a docker command"));
+    }
+
+    #[test]
+    fn an_env_that_mentions_the_section_names_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = "marker -\nversion 0 5\n\n\n";
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        let (out, ok, err) = run_script(dir.path(), DOCKER);
+        let i = parse(&out, ok, &err).unwrap();
+        assert_eq!(i.env.unwrap().expose(), env);
+        assert!(i.marker.is_none());
+    }
+
+    #[test]
+    fn pct_refusing_to_run_is_not_an_inspection() {
+        let e = parse(b"", false, "container '210' not running!\n").unwrap_err();
+        assert!(e.contains("no `env` section"), "{e}");
+    }
+
+    #[test]
+    fn command_line() {
+        let p = Project::new(210, "app", "/opt/app", "docker-compose.yml");
+        let c = command(&p);
+        assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
+        assert!(c.ends_with(" sh /opt/app app"), "{c}");
+    }
+}

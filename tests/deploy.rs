@@ -446,6 +446,15 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
     let again = deploy(a, &["-o", "json"]);
     assert_eq!(again.json()["compose_up"], "skipped: nothing changed");
 
+    // A stopped container is started (and said so), then deployed.
+    sim.host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+    let restarted = deploy(a, &["-o", "json"]);
+    restarted.assert_success();
+    restarted.assert_stderr_contains("is stopped: starting it");
+    assert_eq!(restarted.json()["container_started"], true);
+    assert_all_healthy(&restarted.json());
+
     let secrets = [pg, sk, new_secret];
     for run in [
         &dry, &first, &second, &third, &healed, &changed, &forced, &again,

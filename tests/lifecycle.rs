@@ -320,8 +320,8 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
     let sim = SimHost::builder().template_cached(true).start();
     let app = app_dir(&sim, "[container]\nunprivileged = false");
 
-    // No container yet: stop/start/restart/backup say to create it (exit 5).
-    for cmd in ["stop", "start", "restart", "backup"] {
+    // No container yet: stop/start/restart/backup/deploy say to create it (exit 5).
+    for cmd in ["stop", "start", "restart", "backup", "deploy"] {
         let r = px(app.path(), &[cmd]);
         r.assert_code(5);
         assert!(r.stderr.contains("pxdeploy create"), "{}", r.dump());

@@ -679,9 +679,20 @@ fn commands_on_two_threads_share_the_session() {
     let _held = s.spawn("echo held; exec cat").unwrap();
     std::thread::scope(|scope| {
         let big = scope.spawn(|| big_stdin_and_stderr(&s));
+        // Small commands with stdin (like the .env upload) while the big one streams: their
+        // sends (data, EOF, close) must not cut into a half-sent packet of the other.
         let small = scope.spawn(|| {
-            for i in 0..20 {
-                assert_eq!(run(&s, &format!("echo {i}")).stdout_str(), format!("{i}\n"));
+            for i in 0..40 {
+                let line = format!("line {i}\n");
+                let mut input = line.as_bytes();
+                let out = s
+                    .exec(
+                        "cat",
+                        Some(&mut input as &mut dyn Read),
+                        Duration::from_secs(30),
+                    )
+                    .unwrap_or_else(|e| panic!("small command {i}: {}", e.render()));
+                assert_eq!(out.stdout_str(), line);
             }
         });
         big.join().unwrap();

@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::io::AsRawFd;
-use std::sync::atomic::Ordering;
+use std::sync::{MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ssh2::BlockDirections;
@@ -203,6 +203,11 @@ impl Pump {
 }
 
 impl Inner {
+    /// The turn of one whole operation on the session (see [`super::ssh::Session`]).
+    pub(crate) fn exclusive(&self) -> MutexGuard<'_, ()> {
+        self.ops.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn usable(&self) -> Result<()> {
         match self.broken.lock().unwrap().as_ref() {
             Some(why) => Err(
@@ -237,14 +242,12 @@ impl Inner {
         wrap_it: bool,
     ) -> Result<Channel> {
         self.usable()?;
-        let _active = Active::new(self);
         let open_deadline = Some(
             deadline
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(60))
                 .min(Instant::now() + Duration::from_secs(60)),
         );
         let mut channel = {
-            let _guard = self.open_lock.lock().unwrap();
             match self.retry(open_deadline, || Channel::open(&self.sess)) {
                 Ok(c) => c,
                 Err(None) => {
@@ -324,9 +327,6 @@ impl Inner {
             events |= libc::POLLOUT;
         }
         let mut wait = max;
-        if self.active.load(Ordering::Relaxed) > 1 {
-            wait = wait.min(Duration::from_millis(10));
-        }
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
@@ -526,20 +526,6 @@ impl Inner {
         if let Ok(true) = self.run_until(&mut pump, &mut none, &mut sink, deadline, |p| p.done()) {
             let _ = self.close_channel(&mut pump.channel, Instant::now() + Duration::from_secs(2));
         }
-    }
-}
-
-/// Counts operations waiting on the socket while alive.
-pub(crate) struct Active<'a>(&'a Inner);
-impl<'a> Active<'a> {
-    pub(crate) fn new(inner: &'a Inner) -> Self {
-        inner.active.fetch_add(1, Ordering::Relaxed);
-        Active(inner)
-    }
-}
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

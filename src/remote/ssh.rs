@@ -8,14 +8,13 @@
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ssh2::MethodType;
 
 use super::channel::{is_code, plain};
-use super::pump::{keep_tail, Active, Fail, Pump};
+use super::pump::{keep_tail, Fail, Pump};
 
 use super::known_hosts::{self, KnownHosts};
 use super::{auth, ExitStatus, Output, SshTarget};
@@ -44,7 +43,14 @@ pub enum ReadLine {
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One SSH connection to the Proxmox host. Every remote step of a pxdeploy run goes over it.
-/// `Send + Sync`: several threads may run commands on it at once (each on its own channel).
+///
+/// `Send + Sync`, but one operation at a time: commands from several threads run one after
+/// the other. libssh2 keeps per-session send and receive state (a half-sent packet must be
+/// finished by repeating the same call before any other packet goes out: `transport.c`,
+/// `transport_send_existing`), so two threads driving two channels' non-blocking state
+/// machines in turns broke the session now and then ("Unable to send EOF on channel",
+/// "Failure while draining incoming flow"), although every single call held ssh2's session
+/// mutex. A spawned process keeps its channel open between its calls; only the calls take turns.
 pub struct Session {
     inner: Arc<Inner>,
 }
@@ -57,11 +63,8 @@ pub(crate) struct Inner {
     pub(crate) name: String,
     /// Set once the connection is unusable; every later call fails with this reason.
     pub(crate) broken: Mutex<Option<String>>,
-    /// libssh2 keeps one channel-open state per session: open one channel at a time.
-    pub(crate) open_lock: Mutex<()>,
-    /// Operations currently waiting on the socket (if more than one, poll in short slices:
-    /// a packet for one may be read by another).
-    pub(crate) active: AtomicUsize,
+    /// Held for each whole operation (see [`Session`]): one at a time.
+    pub(crate) ops: Mutex<()>,
 }
 
 impl Session {
@@ -127,8 +130,7 @@ impl Session {
                 socket,
                 name: format!("{}@{}", target.user, where_),
                 broken: Mutex::new(None),
-                open_lock: Mutex::new(()),
-                active: AtomicUsize::new(0),
+                ops: Mutex::new(()),
             }),
         })
     }
@@ -175,8 +177,8 @@ impl Session {
     ) -> Result<ExitStatus> {
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
+        let _one = self.inner.exclusive();
         let channel = self.inner.open_exec(command, deadline, true)?;
-        let _active = Active::new(&self.inner);
         let mut pump = Pump::new(channel, stdin.is_some(), false);
         let mut stdin = stdin;
         let mut last_err: Vec<u8> = Vec::new();
@@ -225,6 +227,7 @@ impl Session {
     /// command like `flock … cat` holds until [`RemoteProcess::close`], pxdeploy's exit, or
     /// the connection's end). Other commands can run on the session meanwhile.
     pub fn spawn(&self, command: &str) -> Result<RemoteProcess> {
+        let _one = self.inner.exclusive();
         let channel = self
             .inner
             .open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
@@ -239,6 +242,7 @@ impl Session {
 
     /// Sends a keepalive if one is due (commands do this themselves while they run).
     pub fn keepalive(&self) {
+        let _one = self.inner.exclusive();
         self.inner.maybe_keepalive();
     }
 }
@@ -286,7 +290,7 @@ impl RemoteProcess {
                 let rest = std::mem::take(&mut self.stdout);
                 return Ok(ReadLine::Line(String::from_utf8_lossy(&rest).to_string()));
             }
-            let _active = Active::new(&self.inner);
+            let _one = self.inner.exclusive();
             let (out, err) = (&mut self.stdout, &mut self.stderr);
             let mut sink = |s: Stream, d: &[u8]| match s {
                 Stream::Stdout => out.extend_from_slice(d),
@@ -330,7 +334,7 @@ impl RemoteProcess {
             Stream::Stdout => out.stdout.extend_from_slice(d),
             Stream::Stderr => keep_tail(err, d),
         };
-        let _active = Active::new(&self.inner);
+        let _one = self.inner.exclusive();
         let mut no_stdin: Option<&mut dyn Read> = None;
         match self
             .inner
@@ -365,7 +369,7 @@ impl RemoteProcess {
         let Some(pump) = self.pump.take() else {
             return Ok(());
         };
-        let _active = Active::new(&self.inner);
+        let _one = self.inner.exclusive();
         let mut sink = |_: Stream, _: &[u8]| {};
         self.inner
             .stop(pump, &mut sink, Duration::from_millis(500))

@@ -561,15 +561,27 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
     assert_all_healthy(&doc);
     assert_eq!(doc["compose_version"], "2.20.3", "{doc:#}");
 
+    // Adds `service` to the compose file, deploys with `health`, expects exit 6 naming the
+    // service with its log line; returns how long after `up` the verdict came.
     let compose = std::fs::read_to_string(a.join("docker-compose.yml")).unwrap();
-    let with = |service: &str| format!("{compose}\n{service}");
+    let failing = |service: &str, health: &str, name: &str, log_line: &str| -> (f64, Run) {
+        write(
+            a.join("docker-compose.yml"),
+            &format!("{compose}\n{service}"),
+        );
+        sim.write_config(a, &format!("{secrets}[health]\n{health}"));
+        let run = deploy(a, &[]);
+        let ended = now_secs();
+        run.assert_code(6);
+        run.assert_stderr_contains(name);
+        run.assert_stderr_contains(log_line);
+        (ended - last_up_end(&sim), run)
+    };
 
     // Unhealthy for good: exit 6 once the timeout is over (not before), naming it with logs.
     let (timeout, interval) = (8u32, 2u32);
-    write(
-        a.join("docker-compose.yml"),
-        &with(
-            r#"  sick:
+    let (waited, sick) = failing(
+        r#"  sick:
     image: base:local
     pull_policy: never
     network_mode: none
@@ -581,18 +593,10 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
       timeout: 1s
       retries: 1
 "#,
-        ),
+        &format!("timeout_secs = {timeout}\ninterval_secs = {interval}\n"),
+        "sick",
+        "sick: second line",
     );
-    sim.write_config(
-        a,
-        &format!("{secrets}[health]\ntimeout_secs = {timeout}\ninterval_secs = {interval}\n"),
-    );
-    let sick = deploy(a, &[]);
-    let ended = now_secs();
-    sick.assert_code(6);
-    sick.assert_stderr_contains("sick");
-    sick.assert_stderr_contains("sick: second line");
-    let waited = ended - last_up_end(&sim);
     let (t, i) = (f64::from(timeout), f64::from(interval));
     assert!(
         waited >= t - 1.0 && waited <= t + 2.0 * i,
@@ -601,28 +605,18 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
     );
 
     // Crash-looping (exit 1, restart policy, no healthcheck): exit 6 long before the timeout.
-    write(
-        a.join("docker-compose.yml"),
-        &with(
-            r#"  crash:
+    let (waited, crash) = failing(
+        r#"  crash:
     image: base:local
     pull_policy: never
     network_mode: none
     restart: unless-stopped
     command: ["sh", "-c", "echo crash: giving up; exit 1"]
 "#,
-        ),
+        "timeout_secs = 120\ninterval_secs = 1\n",
+        "crash",
+        "crash: giving up",
     );
-    sim.write_config(
-        a,
-        &format!("{secrets}[health]\ntimeout_secs = 120\ninterval_secs = 1\n"),
-    );
-    let crash = deploy(a, &[]);
-    let ended = now_secs();
-    crash.assert_code(6);
-    crash.assert_stderr_contains("crash");
-    crash.assert_stderr_contains("crash: giving up");
-    let waited = ended - last_up_end(&sim);
     assert!(
         waited < 30.0,
         "a crashing service was reported {waited:.1}s after `up` (timeout 120s)\n{}",

@@ -36,8 +36,8 @@ pub fn command(project: &Project) -> String {
 /// The container as the deploy found it.
 #[derive(Debug)]
 pub struct Inspection {
-    /// The `.env` beside the compose file; `None` when there is none yet.
-    pub env: Option<Redacted<String>>,
+    /// The `.env` beside the compose file, as bytes; `None` when there is none yet.
+    pub env: Option<Redacted<Vec<u8>>>,
     /// The fingerprint stored by the last successful `up`.
     pub marker: Option<String>,
     /// `docker compose version --short`: the version, or what the command said instead.
@@ -63,13 +63,7 @@ impl Default for Inspection {
 /// caller then reports the call's stderr (e.g. `pct exec` refused to run at all).
 pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, String> {
     let mut rest = stdout;
-    let env = section(&mut rest, "env")?
-        .map(|b| {
-            String::from_utf8(b.to_vec())
-                .map(Redacted::new)
-                .map_err(|_| "the .env file is not UTF-8 text".to_string())
-        })
-        .transpose()?;
+    let env = section(&mut rest, "env")?.map(|b| Redacted::new(b.to_vec()));
     let marker = section(&mut rest, "marker")?
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|m| !m.is_empty());
@@ -180,7 +174,7 @@ esac"#;
         let (out, ok, err) = run_script(dir.path(), DOCKER);
         assert!(ok, "{err}");
         let i = parse(&out, ok, &err).unwrap();
-        assert_eq!(i.env.unwrap().expose(), env);
+        assert_eq!(i.env.unwrap().expose(), env.as_bytes());
         assert_eq!(i.marker.as_deref(), Some("sha256:abc"));
         assert_eq!(i.compose.unwrap().to_string(), "2.40.3");
         let ps = i.services.unwrap();
@@ -225,7 +219,7 @@ esac"#;
         std::fs::write(dir.path().join(".env"), env).unwrap();
         let (out, ok, err) = run_script(dir.path(), DOCKER);
         let i = parse(&out, ok, &err).unwrap();
-        assert_eq!(i.env.unwrap().expose(), env);
+        assert_eq!(i.env.unwrap().expose(), env.as_bytes());
         assert!(i.marker.is_none());
     }
 

@@ -57,6 +57,13 @@ fn in_ct(sim: &SimHost, vmid: u32, argv: &[&str]) -> Run {
 }
 
 #[track_caller]
+fn read_env_bytes(sim: &SimHost, vmid: u32) -> Vec<u8> {
+    let r = in_ct(sim, vmid, &["od", "-An", "-tx1", "/opt/app/.env"]);
+    r.assert_success();
+    r.stdout.into_bytes()
+}
+
+#[track_caller]
 fn read_env(sim: &SimHost, vmid: u32) -> String {
     let r = in_ct(sim, vmid, &["cat", "/opt/app/.env"]);
     r.assert_success();
@@ -454,6 +461,21 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
     restarted.assert_stderr_contains("is stopped: starting it");
     assert_eq!(restarted.json()["container_started"], true);
     assert_all_healthy(&restarted.json());
+
+    // A .env that is not text is refused, and left as it is.
+    in_ct(
+        &sim,
+        vmid,
+        &["sh", "-c", "printf 'BINARY=\\377\\n' >> /opt/app/.env"],
+    )
+    .assert_success();
+    let broken = read_env_bytes(&sim, vmid);
+    let refused = deploy(a, &[]);
+    refused.assert_code(5);
+    refused.assert_stderr_contains("/opt/app/.env in container");
+    refused.assert_stderr_contains("is not UTF-8 text");
+    assert_eq!(read_env_bytes(&sim, vmid), broken);
+    in_ct(&sim, vmid, &["sed", "-i", "$d", "/opt/app/.env"]).assert_success();
 
     let secrets = [pg, sk, new_secret];
     for run in [

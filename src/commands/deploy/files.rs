@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::push::{self, Archive, Stats};
 use crate::remote::host::{ensure_success, Host};
 
@@ -20,9 +20,19 @@ pub fn write_env(
     host: &Host,
     cfg: &Config,
     project: &Project,
-    existing: Option<Redacted<String>>,
+    existing: Option<Redacted<Vec<u8>>>,
 ) -> Result<(Report, Redacted<String>)> {
-    let existing = existing.unwrap_or_default();
+    let existing = match existing {
+        None => Redacted::default(),
+        Some(bytes) => Redacted::new(String::from_utf8(bytes.expose().clone()).map_err(|_| {
+            Error::remote(format!(
+                "{}/.env in container {} is not UTF-8 text",
+                project.dir(),
+                project.vmid
+            ))
+            .hint("fix or remove that file inside the container, then deploy again")
+        })?),
+    };
     let merged = envfile::merge(
         &existing,
         &cfg.env.secrets,

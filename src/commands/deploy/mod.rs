@@ -79,8 +79,11 @@ pub fn deploy(
         let env = inspection.env.take();
         let (report, env) = step(
             reporter,
-            "Writing .env",
-            |r: &(Report, _)| r.0.summary(),
+            "Merging .env",
+            |(r, _): &(Report, _)| match r.changes() {
+                true => format!("written: {}", r.summary()),
+                false => format!("unchanged: {}", r.summary()),
+            },
             || files::write_env(host, cfg, &project, env),
         )?;
         outcome.env = report;

@@ -1,7 +1,8 @@
 //! The `.env` beside the compose file inside the container: merge the configuration into
 //! the existing one (keep every existing key and value, set every `[env.values]` key,
 //! generate every missing `[env.secrets]` key with the operating system's CSPRNG), and the
-//! remote commands that read it and replace it atomically (temporary file, then rename, 0600).
+//! remote command that replaces it atomically (temporary file, then rename, 0600). A deploy
+//! reads it with the rest of the container's state (`inspect.rs`).
 //! Compose's `.env` syntax (parse the existing file with Compose's own rules, render values
 //! so that Compose reads them back verbatim) is in `syntax.rs`, re-exported here.
 //!
@@ -217,20 +218,6 @@ pub fn generate_secret(len: usize) -> Result<String> {
         .collect())
 }
 
-/// `pct exec <vmid> -- sh -c '…' sh <dir>/.env`: prints the file, or nothing when there is none.
-pub fn read_command(vmid: u32, dir: &str) -> String {
-    pct_exec(
-        vmid,
-        &[
-            "sh",
-            "-c",
-            "if [ -e \"$1\" ]; then cat -- \"$1\"; fi",
-            "sh",
-            &crate::compose::remote_path(dir, ".env"),
-        ],
-    )
-}
-
 /// The script that replaces `.env` from stdin: a temporary file in the same folder
 /// (created 0600 under `umask 077`), its size checked against what was sent (a dropped
 /// connection ends stdin early), then renamed over `.env`. `$1` = folder, `$2` = size.
@@ -413,10 +400,6 @@ mod tests {
 
     #[test]
     fn remote_commands() {
-        assert_eq!(
-            read_command(210, "/opt/app"),
-            "pct exec 210 -- sh -c 'if [ -e \"$1\" ]; then cat -- \"$1\"; fi' sh /opt/app/.env"
-        );
         let w = write_command(210, "/opt/my app", 123);
         assert!(w.starts_with("pct exec 210 -- sh -c 'umask 077; "), "{w}");
         assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");

@@ -128,6 +128,15 @@ pub fn says_already_exists(stderr: &str) -> bool {
 pub(super) mod tests {
     use super::*;
 
+    #[test]
+    fn create_error_texts() {
+        assert!(says_already_exists("CT 150 already exists on node 'pve'\n"));
+        assert_eq!(
+            create_failure("unable to create CT 109 - can't find file 'local:vztmpl/x.tar.zst'\n"),
+            Some("can't find file 'local:vztmpl/x.tar.zst'".into())
+        );
+    }
+
     pub(in crate::proxmox::pct) fn spec() -> CreateSpec {
         CreateSpec {
             vmid: 210,

@@ -302,11 +302,6 @@ mod tests {
         assert!(says_protected(
             "can't remove CT 210 - protection mode enabled\n"
         ));
-        assert!(says_already_exists("CT 150 already exists on node 'pve'\n"));
-        assert_eq!(
-            create_failure("unable to create CT 109 - can't find file 'local:vztmpl/x.tar.zst'\n"),
-            Some("can't find file 'local:vztmpl/x.tar.zst'".into())
-        );
     }
 
     #[test]

@@ -1,0 +1,187 @@
+"""`pvesh get` (cluster/nextid, cluster/resources, nodes, version, a node's network,
+lxc, storage and a container's status/config; text tables or JSON) and `pveversion`.
+"""
+
+import json
+import re
+
+from .basics import Exit, STORAGES, Sim, die, out, param_die
+from .options import expand_cmd, parse_opts, usage_abort
+from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
+from .containers import bridges, run_info
+from .pct_config import vmstatus
+
+
+def pvesh_main(args):
+    if not args:
+        usage_abort("pvesh", "")
+    cmd = expand_cmd(args[0], ["create", "delete", "get", "ls", "set", "usage"], "pvesh")
+    if cmd != "get":
+        die(f"pxsim: 'pvesh {cmd}' is not simulated", 1)
+    pos, opts = parse_opts(args[1:], "pvesh get", bools=("noborder", "noheader", "quiet",
+                                                        "human-readable"), positional=1)
+    o = dict(opts)
+    fmt = o.get("output-format", "text")
+    if fmt not in ("text", "json", "json-pretty", "yaml"):
+        param_die([("output-format", f"value '{fmt}' does not have a value in the enumeration "
+                                     f"'text, json, json-pretty, yaml'")], "pvesh get")
+    path = "/" + pos[0].strip("/")
+    res = None
+    if path == "/cluster/nextid":
+        used = set(local_vmids()) | {int(g["vmid"]) for g in foreign_guests()}
+        if o.get("vmid"):
+            v = int(o["vmid"])
+            if v in used:
+                param_die([("vmid", f"VM {v} already exists")], "pvesh get")
+            res = str(v)
+        else:
+            res = next(str(i) for i in range(100, 1000000) if i not in used)
+    elif path == "/cluster/resources":
+        t = o.get("type")
+        res = []
+        if t in (None, "vm"):
+            guests = []
+            for vmid in local_vmids():
+                keys = load_conf(vmid)["keys"]
+                s = vmstatus(vmid, keys, run_info(vmid))
+                g = {"id": f"lxc/{vmid}", "vmid": vmid, "node": Sim.node, "type": "lxc",
+                     "status": s["status"], "uptime": s["uptime"], "name": s["name"],
+                     "template": int(keys.get("template", 0)), "maxcpu": s["cpus"],
+                     "cpu": s.get("cpu", 0), "maxmem": s["maxmem"], "mem": s["mem"],
+                     "maxdisk": s["maxdisk"], "disk": s["disk"], "netin": 0, "netout": 0,
+                     "diskread": 0, "diskwrite": 0}
+                for k in ("lock", "tags"):
+                    if keys.get(k):
+                        g[k] = keys[k]
+                guests.append(g)
+            for f in foreign_guests():
+                g = {"id": f"{f.get('type', 'lxc')}/{f['vmid']}", "vmid": int(f["vmid"]),
+                     "node": f.get("node", "pve2"), "type": f.get("type", "lxc"),
+                     "status": f.get("status", "stopped"), "name": f.get("name", ""),
+                     "template": 0, "uptime": 0}
+                guests.append(g)
+            res += sorted(guests, key=lambda g: str(g["vmid"]))
+        if t in (None, "storage"):
+            for s in sorted(STORAGES):
+                i = STORAGES[s]
+                res.append({"id": f"storage/{Sim.node}/{s}", "storage": s, "node": Sim.node,
+                            "type": "storage", "status": "available", "plugintype": i["type"],
+                            "content": ",".join(i["content"]), "maxdisk": i["total"],
+                            "disk": i["used"], "shared": 0})
+        if t in (None, "node"):
+            res.append({"id": f"node/{Sim.node}", "node": Sim.node, "type": "node",
+                        "status": "online", "level": ""})
+    elif path == "/nodes":
+        res = [{"node": Sim.node, "status": "online", "type": "node", "id": f"node/{Sim.node}"}]
+    elif path == "/version":
+        res = {"version": Sim.cfg.get("pve_version"), "release": Sim.cfg["pve_version"].rsplit(
+            ".", 1)[0], "repoid": Sim.cfg.get("repoid")}
+    else:
+        m = re.fullmatch(r"/nodes/([^/]+)(/.*)?", path)
+        if not m:
+            die(f"No 'get' handler defined for '{path}'")
+        if m.group(1) != Sim.node and m.group(1) not in {g.get("node") for g in foreign_guests()}:
+            die(f"hostname lookup '{m.group(1)}' failed - failed to get address info for: "
+                f"{m.group(1)}: Name or service not known")
+        sub = m.group(2) or ""
+        if sub == "/network":
+            res = []
+            t = o.get("type")
+            res.append({"iface": "eno1", "type": "eth", "active": 1, "exists": 1,
+                        "method": "manual", "method6": "manual", "families": ["inet"],
+                        "priority": 3})
+            for i, b in enumerate(bridges()):
+                e = {"iface": b, "type": "bridge", "active": 1, "autostart": 1,
+                     "bridge_ports": "eno1" if i == 0 else "", "bridge_stp": "off",
+                     "bridge_fd": "0", "method": "static" if i == 0 else "manual",
+                     "method6": "manual", "families": ["inet"], "priority": 4 + i}
+                if i == 0:
+                    e.update({"address": "192.0.2.2", "netmask": "24", "cidr": "192.0.2.2/24",
+                              "gateway": "192.0.2.1"})
+                res.append(e)
+            if t and t not in ("any_bridge",):
+                res = [r for r in res if r["type"] == t]
+            elif t == "any_bridge":
+                res = [r for r in res if r["type"] in ("bridge", "OVSBridge")]
+        elif sub == "/lxc":
+            res = []
+            for vmid in local_vmids():
+                keys = load_conf(vmid)["keys"]
+                s = vmstatus(vmid, keys, run_info(vmid))
+                s.pop("pid", None)
+                res.append(s)
+        elif sub == "/storage":
+            res = []
+            for s in sorted(STORAGES):
+                i = STORAGES[s]
+                if o.get("content") and o["content"] not in i["content"]:
+                    continue
+                res.append({"storage": s, "type": i["type"], "content": ",".join(i["content"]),
+                            "active": 1, "enabled": 1, "shared": 0, "total": i["total"],
+                            "used": i["used"], "avail": i["total"] - i["used"],
+                            "used_fraction": i["used"] / i["total"]})
+        elif re.fullmatch(r"/lxc/\d+/(status/current|config)", sub):
+            vmid = int(sub.split("/")[2])
+            conf = load_conf_or_die(vmid)
+            if sub.endswith("config"):
+                res = dict(current_keys(conf))
+                for k in ("memory", "swap", "cores", "onboot", "unprivileged", "protection"):
+                    if k in res:
+                        res[k] = int(res[k])
+            else:
+                res = vmstatus(vmid, conf["keys"], run_info(vmid))
+                res.pop("pid", None)
+        else:
+            die(f"No 'get' handler defined for '{path}'")
+    if o.get("quiet") == "1":
+        raise Exit(0)
+    if fmt == "json":
+        out(json.dumps(res, sort_keys=True, separators=(",", ":")))
+    elif fmt == "json-pretty":
+        out(json.dumps(res, sort_keys=True, indent=3))
+    elif isinstance(res, str):
+        out(res)
+    else:
+        print_text_table(res)
+    raise Exit(0)
+
+
+def print_text_table(res):
+    rows = res if isinstance(res, list) else [{"key": k, "value": v} for k, v in sorted(res.items())]
+    if not rows:
+        return
+    cols = sorted({k for r in rows for k in r})
+    vals = [[("" if r.get(c) is None else (json.dumps(r[c]) if isinstance(r[c], (list, dict))
+                                             else str(r[c]))) for c in cols] for r in rows]
+    w = [max(len(c), *(len(v[i]) for v in vals)) for i, c in enumerate(cols)]
+    line = "┌" + "┬".join("─" * (x + 2) for x in w) + "┐"
+    out(line)
+    out("│" + "│".join(" " + c.ljust(w[i]) + " " for i, c in enumerate(cols)) + "│")
+    out("╞" + "╪".join("═" * (x + 2) for x in w) + "╡")
+    for j, v in enumerate(vals):
+        out("│" + "│".join(" " + x.ljust(w[i]) + " " for i, x in enumerate(v)) + "│")
+        if j + 1 < len(vals):
+            out("├" + "┼".join("─" * (x + 2) for x in w) + "┤")
+    out("└" + "┴".join("─" * (x + 2) for x in w) + "┘")
+
+
+# ----------------------------------------------------------------------------- pveversion
+
+def pveversion_main(args):
+    v = Sim.cfg.get("pve_version", "9.2.11")
+    kern = Sim.cfg.get("kernel", "6.14.11-4-pve")
+    rid = Sim.cfg.get("repoid", "8e2cb7a1d4f05c39")
+    if args and args[0] in ("-v", "--verbose"):
+        out(f"proxmox-ve: {v.rsplit('.', 1)[0]}.0 (running kernel: {kern})")
+        out(f"pve-manager: {v} (running version: {v}/{rid})")
+        out(f"proxmox-kernel-helper: {v.split('.')[0]}.0.4")
+        out("pve-container: 6.1.10")
+        out("libpve-common-perl: 9.2.1")
+        out("libpve-guest-common-perl: 6.0.2")
+        out("libpve-storage-perl: 9.1.7")
+        out("pve-cluster: 9.1.6")
+        out("lxc-pve: 6.0.5-3")
+        out("lxcfs: 6.0.4-pve1")
+        raise Exit(0)
+    out(f"pve-manager/{v}/{rid} (running kernel: {kern})")
+    raise Exit(0)

@@ -19,7 +19,7 @@ from .pveam import make_template_file
 # `pve.py --help` prints this first (the program's description, unchanged).
 ABOUT = """Simulated Proxmox VE node for pxdeploy's tests (stdlib only).
 
-One file, dispatching on the program name (argv[0]): pct, pveam, vzdump, pvesm,
+One program (sim/pve.py and the pvesim package), dispatching on the program name (argv[0]): pct, pveam, vzdump, pvesm,
 pvesh, pveversion. Called as `pve.py` it offers the admin commands
 (init, set, get, cleanup, assets, and internal ones). See sim/README.md.
 Behaviour and texts follow /work/shared/reference/proxmox.md.

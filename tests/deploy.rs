@@ -339,6 +339,17 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
     sim.write_config(a, &base("changed.example.lan", true));
     let second = deploy(a, &["-vvv"]);
     second.assert_success();
+    // The fingerprint of the deploy (derived from .env) is kept 0600 and never printed.
+    let marker = in_ct(
+        &sim,
+        vmid,
+        &["stat", "-c", "%a", "/opt/app/.pxdeploy-deployed"],
+    );
+    assert_eq!(marker.stdout.trim(), "600", "{}", marker.dump());
+    let fingerprint = in_ct(&sim, vmid, &["cat", "/opt/app/.pxdeploy-deployed"]).stdout;
+    let hash = fingerprint.trim().trim_start_matches("sha256:");
+    assert_eq!(hash.len(), 64, "{fingerprint:?}");
+    assert_no_secret(&second, &[hash.to_string()]);
     let env2 = read_env(&sim, vmid);
     for key in ["POSTGRES_PASSWORD", "SECRET_KEY"] {
         assert_eq!(env_line(&env2, key), env_line(&env1, key), "{key} changed");

@@ -82,26 +82,28 @@ pub fn up_command(project: &Project) -> String {
     pct::exec(project.vmid, &argv)
 }
 
-/// `pct exec <vmid> -- sh -c 'umask 077 && printf "%s\n" "$2" > "$1"' sh <marker> <fingerprint>`
-pub fn mark_command(project: &Project, fingerprint: &str) -> String {
+/// `pct exec <vmid> -- sh -c 'umask 077 && cat > "$1"' sh <marker>`: the fingerprint goes
+/// over stdin, so it is never on a command line, in a log or in a `--dry-run` plan (it is
+/// derived from `.env`).
+pub fn mark_command(project: &Project) -> String {
     let marker = compose::remote_path(&project.dir(), MARKER_FILE);
     pct::exec(
         project.vmid,
-        &[
-            "sh",
-            "-c",
-            "umask 077 && printf '%s\\n' \"$2\" > \"$1\"",
-            "sh",
-            &marker,
-            fingerprint,
-        ],
+        &["sh", "-c", "umask 077 && cat > \"$1\"", "sh", &marker],
     )
 }
 
 /// Remembers that this fingerprint is up and healthy.
 pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
-    let command = mark_command(project, fingerprint);
-    let out = host.change(&command, MARK_TIMEOUT)?;
+    let command = mark_command(project);
+    if host.dry_run() {
+        host.change(&command, MARK_TIMEOUT)?;
+        return Ok(());
+    }
+    let line = format!("{fingerprint}\n");
+    let out = host
+        .session()
+        .exec(&command, Some(&mut line.as_bytes()), MARK_TIMEOUT)?;
     ensure_success(&command, out)?;
     Ok(())
 }
@@ -234,8 +236,8 @@ mod tests {
             "pct exec 210 -- sh -c 'rm -f -- \"$1\" || exit; shift; exec \"$@\"' sh /opt/app/.pxdeploy-deployed docker compose -p app -f /opt/app/docker-compose.yml up -d --build --remove-orphans"
         );
         assert_eq!(
-            mark_command(&project(), "sha256:ab"),
-            "pct exec 210 -- sh -c 'umask 077 && printf '\\''%s\\n'\\'' \"$2\" > \"$1\"' sh /opt/app/.pxdeploy-deployed sha256:ab"
+            mark_command(&project()),
+            "pct exec 210 -- sh -c 'umask 077 && cat > \"$1\"' sh /opt/app/.pxdeploy-deployed"
         );
     }
 }

@@ -131,6 +131,13 @@ impl Spinners {
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }
+
+    /// The step that showed the services ended: their lines stop moving and stay.
+    fn finish_services(&self) {
+        for (_, bar) in self.services.lock().unwrap().drain(..) {
+            bar.finish();
+        }
+    }
 }
 
 impl Default for Spinners {
@@ -147,6 +154,7 @@ impl Reporter for Spinners {
         }
     }
     fn done(&self, detail: &str) {
+        self.finish_services();
         if let Some(bar) = self.current.lock().unwrap().take() {
             let sep = if detail.is_empty() { "" } else { ": " };
             bar.set_style(ProgressStyle::with_template("✓ {msg}").unwrap());
@@ -158,6 +166,7 @@ impl Reporter for Spinners {
         }
     }
     fn failed(&self, detail: &str) {
+        self.finish_services();
         if let Some(bar) = self.current.lock().unwrap().take() {
             bar.set_style(ProgressStyle::with_template("✗ {msg}").unwrap());
             bar.finish_with_message(format!(
@@ -170,15 +179,20 @@ impl Reporter for Spinners {
     fn service(&self, name: &str, state: &str) {
         let mut services = self.services.lock().unwrap();
         let msg = format!("{name}: {}", crate::output::sanitize(state));
-        if let Some((_, bar)) = services.iter().find(|(n, _)| n == name) {
-            bar.set_message(msg);
-            if state.starts_with("healthy") || state.starts_with("running") {
-                bar.set_style(ProgressStyle::with_template("  ✓ {msg}").unwrap());
-                bar.tick();
+        let bar = match services.iter().find(|(n, _)| n == name) {
+            Some((_, bar)) => {
+                bar.set_message(msg);
+                bar.clone()
             }
-        } else {
-            let bar = self.spinner(&msg);
-            services.push((name.to_string(), bar));
+            None => {
+                let bar = self.spinner(&msg);
+                services.push((name.to_string(), bar.clone()));
+                bar
+            }
+        };
+        if state.starts_with("healthy") || state.starts_with("running") {
+            bar.set_style(ProgressStyle::with_template("  ✓ {msg}").unwrap());
+            bar.tick();
         }
     }
     fn note(&self, msg: &str) {
@@ -191,8 +205,6 @@ impl Drop for Spinners {
         if let Some(bar) = self.current.lock().unwrap().take() {
             bar.finish();
         }
-        for (_, bar) in self.services.lock().unwrap().drain(..) {
-            bar.finish();
-        }
+        self.finish_services();
     }
 }

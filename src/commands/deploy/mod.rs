@@ -102,7 +102,11 @@ pub fn deploy(
         if let Some(services) =
             up::unchanged(&inspection, &fingerprint, cfg).filter(|_| !args.force)
         {
-            reporter.note("nothing changed since the last deploy and every service is healthy: `docker compose up` skipped (`--force` runs it)");
+            reporter.note(if host.dry_run() {
+                "nothing changed since the last deploy and every service is healthy: `docker compose up` would be skipped (`--force` runs it)"
+            } else {
+                "nothing changed since the last deploy and every service is healthy: `docker compose up` skipped (`--force` runs it)"
+            });
             outcome.services = services;
             return Ok(());
         }

@@ -28,6 +28,16 @@ fn example_app() -> tempfile::TempDir {
     dir
 }
 
+/// A simulated node (template cached) with Compose `compose_version`, and a copy of the
+/// example app.
+fn sim_and_app(compose_version: &str) -> (SimHost, tempfile::TempDir) {
+    let sim = SimHost::builder()
+        .compose_version(compose_version)
+        .template_cached(true)
+        .start();
+    (sim, example_app())
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -188,11 +198,7 @@ fn last_up_end(sim: &SimHost) -> f64 {
 /// in any output, `logs` and `status`.
 #[test]
 fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
-    let sim = SimHost::builder()
-        .compose_version("2.40.3")
-        .template_cached(true)
-        .start();
-    let app = example_app();
+    let (sim, app) = sim_and_app("2.40.3");
     let a = app.path();
 
     // What must not be pushed.
@@ -528,11 +534,7 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
 /// with SIGKILL leaves no lock behind.
 #[test]
 fn concurrent_deploy_is_refused_and_a_killed_deploy_leaves_no_lock() {
-    let sim = SimHost::builder()
-        .compose_version("2.40.3")
-        .template_cached(true)
-        .start();
-    let app = example_app();
+    let (sim, app) = sim_and_app("2.40.3");
     let a = app.path();
     let vmid = unique_vmid(2);
     sim.write_config(
@@ -576,11 +578,7 @@ fn concurrent_deploy_is_refused_and_a_killed_deploy_leaves_no_lock() {
 /// with exit 6 at the timeout naming it with its log lines; a crash-looping one fails at once.
 #[test]
 fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
-    let sim = SimHost::builder()
-        .compose_version("2.20.3")
-        .template_cached(true)
-        .start();
-    let app = example_app();
+    let (sim, app) = sim_and_app("2.20.3");
     let a = app.path();
     let vmid = unique_vmid(3);
     let secrets = &format!(

@@ -260,15 +260,10 @@ pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<Se
 
 /// The Compose project of the configuration.
 pub fn project_of(cfg: &Config) -> Project {
-    let remote_dir = cfg
-        .app
-        .remote_dir
-        .clone()
-        .unwrap_or_else(|| format!("/opt/{}", cfg.app.name));
     Project::new(
         cfg.container.vmid,
         &cfg.app.name,
-        &remote_dir,
+        &cfg.app.remote_dir(),
         &cfg.app.compose_file,
     )
 }

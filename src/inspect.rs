@@ -16,21 +16,34 @@ use crate::proxmox::pct;
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
 pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 
-/// `$1` = the compose file's folder, `$2` = the project name.
+/// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`].
 const SCRIPT: &str = "d=$1 p=$2; \
 f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
 else printf '%s -\\n' \"$1\"; fi; }; \
-f env \"$d/.env\"; f marker \"$d/.pxdeploy-deployed\"; \
+f env \"$d/.env\"; f marker \"$3\"; \
 v=$(docker compose version --short 2>&1); r=$?; \
 printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\"; \
 exec docker compose -p \"$p\" ps -a --format json </dev/null";
 
-/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project>`
+/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker>`
 pub fn command(project: &Project) -> String {
     pct::exec(
         project.vmid,
-        &["sh", "-c", SCRIPT, "sh", &project.dir(), &project.name],
+        &[
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+            &project.dir(),
+            &project.name,
+            &marker_path(project),
+        ],
     )
+}
+
+/// The fingerprint file of `project` inside the container: [`MARKER_FILE`] beside `.env`.
+pub fn marker_path(project: &Project) -> String {
+    compose::remote_path(&project.dir(), MARKER_FILE)
 }
 
 /// The container as the deploy found it.
@@ -150,6 +163,7 @@ mod tests {
             .args(["-c", SCRIPT, "sh"])
             .arg(dir)
             .arg("proj")
+            .arg(dir.join(MARKER_FILE))
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .output()
             .unwrap();
@@ -234,6 +248,9 @@ esac"#;
         let p = Project::new(210, "app", "/opt/app", "docker-compose.yml");
         let c = command(&p);
         assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
-        assert!(c.ends_with(" sh /opt/app app"), "{c}");
+        assert!(
+            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed"),
+            "{c}"
+        );
     }
 }

@@ -41,7 +41,12 @@ pub fn run(ctx: &Context) -> Result<()> {
     let template = resolve_template(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
     let mut warnings = create_container(ctx, &host, &spec)?;
-    warnings.extend(lifecycle::start_container(ctx, &host, c.vmid)?);
+    warnings.extend(lifecycle::start_container(
+        &host,
+        c.vmid,
+        ctx.reporter.as_ref(),
+        &ctx.out,
+    )?);
 
     if host.dry_run() {
         for command in install_commands(c.vmid, &docker_install(c)) {
@@ -227,7 +232,7 @@ fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec
         return Err(step_failed(&command, out));
     }
     ctx.reporter.done("");
-    let warnings = show_task_warnings(ctx, "pct create", &out);
+    let warnings = show_task_warnings(&ctx.out, "pct create", &out);
 
     if !spec.unprivileged {
         ctx.out.warn(format!(

@@ -9,6 +9,8 @@ use super::context::Context;
 use crate::cli::WaitArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::progress::Reporter;
 use crate::proxmox::{self, pct, pct::CtState};
 use crate::remote::host::{ensure_success, Host};
 use crate::remote::Output as RemoteOutput;
@@ -46,16 +48,15 @@ fn probe_state(host: &Host, vmid: u32) -> Result<Result<CtState>> {
     }
     let stderr = out.stderr_str();
     if proxmox::is_missing_container(&stderr) {
-        return Ok(Err(Error::remote(format!(
-            "container {vmid} does not exist on {}",
-            host.alias
-        ))
-        .cause(format!(
-            "`{command}` {}: {}",
-            out.status,
-            crate::output::sanitize(stderr.trim())
-        ))
-        .hint("run `pxdeploy create` first")));
+        return Ok(Err(missing_container(
+            host,
+            vmid,
+            format!(
+                "`{command}` {}: {}",
+                out.status,
+                crate::output::sanitize(stderr.trim())
+            ),
+        )));
     }
     let code = out.status.code;
     let err = step_failed(&command, out);
@@ -64,6 +65,13 @@ fn probe_state(host: &Host, vmid: u32) -> Result<Result<CtState>> {
     } else {
         err
     })
+}
+
+/// The container is not on this node (exit 5, with the `pxdeploy create` hint).
+pub(crate) fn missing_container(host: &Host, vmid: u32, cause: String) -> Error {
+    Error::remote(format!("container {vmid} does not exist on {}", host.alias))
+        .cause(cause)
+        .hint("run `pxdeploy create` first")
 }
 
 /// The container's IPv4 address as seen from inside (`ip -4 -o addr show dev eth0`);
@@ -90,34 +98,41 @@ pub(crate) fn locked(vmid: u32, lock: &str, command: &str) -> Error {
 }
 
 /// Shows the `WARN:` lines and the `Task finished with N warning(s)!` of a task as warnings.
-pub(crate) fn show_task_warnings(ctx: &Context, command: &str, out: &RemoteOutput) -> Vec<String> {
+pub(crate) fn show_task_warnings(
+    output: &Output,
+    command: &str,
+    out: &RemoteOutput,
+) -> Vec<String> {
     let w = proxmox::task_warnings(&out.stdout_str(), &out.stderr_str());
     for line in &w.lines {
-        ctx.out
-            .warn(format!("`{command}`: {}", crate::output::sanitize(line)));
+        output.warn(format!("`{command}`: {}", crate::output::sanitize(line)));
     }
     if w.lines.is_empty() && w.count > 0 {
-        ctx.out
-            .warn(format!("`{command}` finished with {} warning(s)", w.count));
+        output.warn(format!("`{command}` finished with {} warning(s)", w.count));
     }
     w.lines
 }
 
 /// `pct start`; "already running" is success. Returns the task warnings.
-pub(crate) fn start_container(ctx: &Context, host: &Host, vmid: u32) -> Result<Vec<String>> {
+pub(crate) fn start_container(
+    host: &Host,
+    vmid: u32,
+    reporter: &dyn Reporter,
+    output: &Output,
+) -> Result<Vec<String>> {
     let command = pct::start(vmid);
-    ctx.reporter.start(&format!("Starting container {vmid}"));
+    reporter.start(&format!("Starting container {vmid}"));
     let out = host.change(&command, START_TIMEOUT)?;
     if !out.status.success() && !pct::says_already_running(&out.stderr_str()) {
-        ctx.reporter.failed(out.stderr_str().trim());
+        reporter.failed(out.stderr_str().trim());
         if let Some(lock) = pct::locked_by(&out.stderr_str()) {
             return Err(locked(vmid, &lock, &command));
         }
         return Err(step_failed(&command, out)
             .hint(format!("`pct start {vmid} --debug` on the host shows why")));
     }
-    ctx.reporter.done("");
-    Ok(show_task_warnings(ctx, &command, &out))
+    reporter.done("");
+    Ok(show_task_warnings(output, &command, &out))
 }
 
 /// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time. "not running" is
@@ -224,7 +239,10 @@ pub fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
             ctx.out.info(format!("container {vmid} is already running"));
             (false, Vec::new())
         }
-        CtState::Stopped => (true, start_container(ctx, &host, vmid)?),
+        CtState::Stopped => (
+            true,
+            start_container(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?,
+        ),
     };
     finish_start(ctx, &host, &config, args, changed, warnings)
 }
@@ -237,7 +255,7 @@ pub fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
         CtState::Stopped => {
             ctx.out
                 .info(format!("container {vmid} is stopped: starting it"));
-            start_container(ctx, &host, vmid)?
+            start_container(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?
         }
         CtState::Running => reboot_container(ctx, &host, vmid)?,
     };
@@ -254,12 +272,12 @@ fn reboot_container(ctx: &Context, host: &Host, vmid: u32) -> Result<Vec<String>
     )?;
     if out.status.success() {
         ctx.reporter.done("");
-        return Ok(show_task_warnings(ctx, &command, &out));
+        return Ok(show_task_warnings(&ctx.out, &command, &out));
     }
     let stderr = out.stderr_str();
     if pct::says_not_running(&stderr) {
         ctx.reporter.done("it was not running");
-        return start_container(ctx, host, vmid);
+        return start_container(host, vmid, ctx.reporter.as_ref(), &ctx.out);
     }
     ctx.reporter.failed(stderr.trim());
     if let Some(lock) = pct::locked_by(&stderr) {

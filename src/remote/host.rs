@@ -1,6 +1,7 @@
 //! The Proxmox host as the commands see it: one SSH session, with `--dry-run` honoured.
 //! Read-only probes always run; changes are printed instead of run under `--dry-run`.
 
+use std::io::Read;
 use std::time::Duration;
 
 use super::ssh::Session;
@@ -48,13 +49,33 @@ impl Host {
     /// Runs a command that changes something; under `--dry-run` it is recorded and printed by
     /// the caller instead, and an empty successful output is returned.
     pub fn change(&self, command: &str, timeout: Duration) -> Result<Output> {
+        self.run_change(command, None, timeout)
+    }
+
+    /// Like [`Host::change`], with `stdin` sent to the command (an upload). What is sent is
+    /// never logged: it may hold secrets.
+    pub fn change_with_stdin(
+        &self,
+        command: &str,
+        stdin: &mut dyn Read,
+        timeout: Duration,
+    ) -> Result<Output> {
+        self.run_change(command, Some(stdin), timeout)
+    }
+
+    fn run_change(
+        &self,
+        command: &str,
+        stdin: Option<&mut dyn Read>,
+        timeout: Duration,
+    ) -> Result<Output> {
         if self.dry_run {
             tracing::info!(command, "dry-run: not running");
             self.planned.lock().unwrap().push(command.to_string());
             return Ok(Output::default());
         }
         tracing::debug!(command, "run");
-        let out = self.session.exec(command, None, timeout)?;
+        let out = self.session.exec(command, stdin, timeout)?;
         tracing::trace!(status = %out.status, stderr = %out.stderr_str(), "run done");
         Ok(out)
     }

@@ -3,48 +3,50 @@
 
 use std::time::{Duration, Instant};
 
+use crate::commands::lifecycle::{missing_container, start_container};
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
 use crate::inspect::{self, Inspection};
+use crate::output::Output;
 use crate::progress::Reporter;
 use crate::proxmox::{self, pct};
-use crate::remote::host::{ensure_success, Host};
+use crate::remote::host::Host;
 
-const START_TIMEOUT: Duration = Duration::from_secs(120);
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The container, inspected; a stopped one is started first (and Docker awaited). A missing
+/// The container, inspected; a stopped one is started first ([`start_container`], then
+/// Docker awaited). A missing
 /// one is exit 5 with the `pxdeploy create` hint. Returns whether it was started.
 pub fn inspect_running(
     host: &Host,
     project: &Project,
     reporter: &dyn Reporter,
+    output: &Output,
 ) -> Result<(Inspection, bool)> {
     let vmid = project.vmid;
     match reported(host, project, reporter)? {
         Found::Running(i) => return Ok((i, false)),
         Found::Stopped => {}
     }
-    reporter.start(&format!("Container {vmid} is stopped: starting it"));
-    let command = pct::start(vmid);
-    let started = host.change(&command, START_TIMEOUT)?;
-    if !started.status.success() && !started.stderr_str().contains("already running") {
-        reporter.failed(started.stderr_str().trim());
-        ensure_success(&command, started)?;
-    }
+    reporter.note(&format!("Container {vmid} is stopped: starting it"));
+    start_container(host, vmid, reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.
-        reporter.done("");
         return Ok((Inspection::default(), true));
     }
-    wait_for_docker(host, vmid)?;
-    reporter.done("");
+    super::step(
+        reporter,
+        &format!("Waiting for Docker in container {vmid}"),
+        |_| String::new(),
+        || wait_for_docker(host, vmid),
+    )?;
     match reported(host, project, reporter)? {
         Found::Running(i) => Ok((i, true)),
         Found::Stopped => Err(Error::remote(format!(
-            "container {vmid} stopped again right after `{command}`"
+            "container {vmid} stopped again right after `{}`",
+            pct::start(vmid)
         ))
         .hint(format!("look at `pct start {vmid} --debug` on the host"))),
     }
@@ -52,22 +54,24 @@ pub fn inspect_running(
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
 fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<Found> {
-    reporter.start(&format!("Reading container {}", project.vmid));
-    let found = inspect_once(host, project).inspect_err(|e| reporter.failed(&e.message))?;
-    reporter.done(&match &found {
-        Found::Stopped => "stopped".to_string(),
-        Found::Running(i) => {
-            let compose = match &i.compose {
-                Ok(v) => format!("Compose {v}"),
-                Err(_) => "no Compose".to_string(),
-            };
-            match &i.services {
-                Ok(s) => format!("{compose}, {} containers", s.len()),
-                Err(_) => compose,
+    super::step(
+        reporter,
+        &format!("Reading container {}", project.vmid),
+        |found: &Found| match found {
+            Found::Stopped => "stopped".to_string(),
+            Found::Running(i) => {
+                let compose = match &i.compose {
+                    Ok(v) => format!("Compose {v}"),
+                    Err(_) => "no Compose".to_string(),
+                };
+                match &i.services {
+                    Ok(s) => format!("{compose}, {} containers", s.len()),
+                    Err(_) => compose,
+                }
             }
-        }
-    });
-    Ok(found)
+        },
+        || inspect_once(host, project),
+    )
 }
 
 enum Found {
@@ -85,12 +89,11 @@ fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(i)),
         Err(_) if pct::exec_says_not_running(&stderr) => Ok(Found::Stopped),
-        Err(_) if proxmox::is_missing_container(&stderr) => Err(Error::remote(format!(
-            "container {} does not exist on {}",
-            project.vmid, host.alias
-        ))
-        .cause(crate::output::sanitize(stderr.trim()))
-        .hint("run `pxdeploy create` first")),
+        Err(_) if proxmox::is_missing_container(&stderr) => Err(missing_container(
+            host,
+            project.vmid,
+            crate::output::sanitize(stderr.trim()),
+        )),
         Err(why) => {
             let err = Error::remote(format!(
                 "cannot read the state of container {}",

@@ -42,15 +42,9 @@ pub fn write_env(
     if merged.content == existing {
         return Ok((merged.report, merged.content));
     }
-    let content = merged.content.expose().as_bytes();
+    let mut content = merged.content.expose().as_bytes();
     let write = envfile::write_command(project.vmid, &project.dir(), content.len());
-    if host.dry_run() {
-        host.change(&write, ENV_TIMEOUT)?;
-        return Ok((merged.report, merged.content));
-    }
-    let out = host
-        .session()
-        .exec(&write, Some(&mut &content[..]), ENV_TIMEOUT)?;
+    let out = host.change_with_stdin(&write, &mut content, ENV_TIMEOUT)?;
     ensure_success(&write, out)
         .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;
     Ok((merged.report, merged.content))
@@ -72,9 +66,7 @@ pub fn push_app(
     }
     let mut archive = Archive::new(source)?;
     let stats = archive.stats.clone();
-    let out = host
-        .session()
-        .exec(&command, Some(&mut archive), PUSH_TIMEOUT);
+    let out = host.change_with_stdin(&command, &mut archive, PUSH_TIMEOUT);
     let produced = archive.finish();
     // The remote side's failure first: it explains an archive thread stopped by it.
     ensure_success(&command, out?)?;

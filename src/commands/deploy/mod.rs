@@ -72,7 +72,7 @@ pub fn deploy(
 
     let result = (|| -> Result<()> {
         let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
-        let (mut inspection, started) = container::inspect_running(host, &project, reporter)?;
+        let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
 
@@ -173,19 +173,14 @@ fn take_lock(
     if host.dry_run() {
         return Ok(None);
     }
-    reporter.start(&format!("Taking the deploy lock of container {vmid}"));
     let command = lock::command(vmid, &Holder::current());
-    let taken = spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias));
-    match taken {
-        Ok(l) => {
-            reporter.done("");
-            Ok(Some(l))
-        }
-        Err(e) => {
-            reporter.failed(&e.message);
-            Err(e)
-        }
-    }
+    step(
+        reporter,
+        &format!("Taking the deploy lock of container {vmid}"),
+        |_| String::new(),
+        || spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias)),
+    )
+    .map(Some)
 }
 
 /// The JSON facts of a deploy (also attached to a failure).

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
 use crate::health::{self, ServiceHealth, Tracker};
-use crate::inspect::{Inspection, MARKER_FILE};
+use crate::inspect::{marker_path, Inspection};
 use crate::progress::Reporter;
 use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host};
@@ -69,7 +69,7 @@ pub fn unchanged(
 /// `pct exec <vmid> -- sh -c 'rm -f -- "$1" || exit; shift; exec "$@"' sh <marker>
 /// docker compose -p <name> -f <file> up -d --build --remove-orphans`
 pub fn up_command(project: &Project) -> String {
-    let marker = compose::remote_path(&project.dir(), MARKER_FILE);
+    let marker = marker_path(project);
     let mut argv = vec![
         "sh",
         "-c",
@@ -86,7 +86,7 @@ pub fn up_command(project: &Project) -> String {
 /// over stdin, so it is never on a command line, in a log or in a `--dry-run` plan (it is
 /// derived from `.env`).
 pub fn mark_command(project: &Project) -> String {
-    let marker = compose::remote_path(&project.dir(), MARKER_FILE);
+    let marker = marker_path(project);
     pct::exec(
         project.vmid,
         &["sh", "-c", "umask 077 && cat > \"$1\"", "sh", &marker],
@@ -96,14 +96,8 @@ pub fn mark_command(project: &Project) -> String {
 /// Remembers that this fingerprint is up and healthy.
 pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
     let command = mark_command(project);
-    if host.dry_run() {
-        host.change(&command, MARK_TIMEOUT)?;
-        return Ok(());
-    }
     let line = format!("{fingerprint}\n");
-    let out = host
-        .session()
-        .exec(&command, Some(&mut line.as_bytes()), MARK_TIMEOUT)?;
+    let out = host.change_with_stdin(&command, &mut line.as_bytes(), MARK_TIMEOUT)?;
     ensure_success(&command, out)?;
     Ok(())
 }

@@ -14,5 +14,5 @@
 pub mod command;
 pub mod sim;
 
-pub use command::{pxdeploy, Pxdeploy, Run, Running};
+pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};
 pub use sim::{repo_root, Call, SimBuilder, SimHost};

@@ -57,7 +57,10 @@ fn fingerprint_of(pub_file: &Path) -> String {
 /// `type base64` of a .pub file.
 fn public_key(pub_file: &Path) -> String {
     let text = std::fs::read_to_string(pub_file).unwrap();
-    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn free_port() -> u16 {
@@ -176,10 +179,7 @@ fn unknown_host_key_is_refused_with_its_fingerprint_and_the_fix() {
         "fix missing: {text}"
     );
     assert!(text.contains("accept-new"), "{text}");
-    assert!(
-        !kh(&t).exists(),
-        "strict mode must not write known_hosts"
-    );
+    assert!(!kh(&t).exists(), "strict mode must not write known_hosts");
 }
 
 #[test]
@@ -220,10 +220,7 @@ fn a_changed_host_key_is_refused_with_both_fingerprints_and_the_fix() {
         "fix missing: {text}"
     );
     assert_eq!(
-        std::fs::read_to_string(kh(&t))
-            .unwrap()
-            .lines()
-            .count(),
+        std::fs::read_to_string(kh(&t)).unwrap().lines().count(),
         1,
         "known_hosts must not change"
     );
@@ -245,11 +242,7 @@ fn accept_new_records_exactly_one_line_then_strict_passes() {
         sshd.host_line(),
         "exactly the one line OpenSSH would write"
     );
-    let mode = std::fs::metadata(kh(&t))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(kh(&t)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
     // Existing content is kept: only one line is appended.
@@ -784,8 +777,7 @@ fn stale_known_hosts(sshd: &Sshd, kind: &str) -> String {
 }
 
 #[test]
-fn a_key_of_another_type_than_the_recorded_one_is_refused_in_both_modes_and_nothing_is_written()
-{
+fn a_key_of_another_type_than_the_recorded_one_is_refused_in_both_modes_and_nothing_is_written() {
     // The server has only an ECDSA key; known_hosts records an ed25519 key for it.
     let sshd = Sshd::from(SimHost::builder().host_keys(&["ecdsa"]));
     let before = stale_known_hosts(&sshd, "ed25519");
@@ -800,7 +792,10 @@ fn a_key_of_another_type_than_the_recorded_one_is_refused_in_both_modes_and_noth
             .unwrap_or_else(|| panic!("{mode:?}: a key of another type must be refused"));
         let text = err.render();
         assert_eq!(err.exit_code(), 4, "{mode:?}: {text}");
-        assert!(text.contains("a key of another type is on record"), "{text}");
+        assert!(
+            text.contains("a key of another type is on record"),
+            "{text}"
+        );
         assert!(text.contains(&offered), "offered fingerprint: {text}");
         assert!(
             text.contains(&format!("known_hosts:2 records ssh-ed25519 key {recorded}")),
@@ -867,7 +862,10 @@ fn a_key_listed_in_revoked_host_keys_is_refused() {
     let trusted = sshd.target();
     std::fs::write(
         sshd.path("home/.ssh/revoked"),
-        format!("# retired\n{} old\n", public_key(&sshd.sim.host_key_pub("ed25519"))),
+        format!(
+            "# retired\n{} old\n",
+            public_key(&sshd.sim.host_key_pub("ed25519"))
+        ),
     )
     .unwrap();
     let config = format!(
@@ -897,7 +895,11 @@ fn a_key_listed_in_revoked_host_keys_is_refused() {
         .arg(sshd.sim.host_key_pub("ed25519"))
         .output()
         .unwrap();
-    assert!(krl.status.success(), "{}", String::from_utf8_lossy(&krl.stderr));
+    assert!(
+        krl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&krl.stderr)
+    );
     let err = Session::connect(&target_from_ssh_config(&sshd, &config, ""))
         .err()
         .expect("a KRL cannot be read");
@@ -929,7 +931,11 @@ fn user_known_hosts_file_none_means_no_file() {
         .err()
         .expect("nothing can record the key");
     assert_eq!(err.exit_code(), 4, "{}", err.render());
-    assert!(err.render().contains("UserKnownHostsFile none"), "{}", err.render());
+    assert!(
+        err.render().contains("UserKnownHostsFile none"),
+        "{}",
+        err.render()
+    );
     assert!(!cwd_none.exists(), "a file ./none was written");
     assert!(!sshd.path("home/none").exists());
     assert_eq!(t.known_hosts, None);
@@ -970,4 +976,36 @@ fn host_key_algorithms_from_ssh_config_are_the_only_ones_offered() {
         .expect("another type than the recorded one");
     assert_eq!(err.exit_code(), 4, "{}", err.render());
     assert!(err.render().contains("another type"), "{}", err.render());
+}
+
+#[test]
+fn deploy_under_accept_new_stops_at_a_key_of_another_type_before_logging_in() {
+    // The user story: known_hosts trusts the host's ed25519 key, a man in the middle offers
+    // only an ECDSA key. Nothing may be recorded and nothing (.env) sent.
+    let sshd = Sshd::from(SimHost::builder().host_keys(&["ecdsa"]));
+    let app = tempfile::tempdir().unwrap();
+    let known_hosts = app.path().join("known_hosts");
+    let before = stale_known_hosts(&sshd, "ed25519");
+    std::fs::write(&known_hosts, &before).unwrap();
+    std::fs::write(
+        app.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: base:local\n",
+    )
+    .unwrap();
+    sshd.sim.write_config(
+        app.path(),
+        &format!(
+            "[proxmox]\nknown_hosts = \"{}\"\nhost_key_check = \"accept-new\"\n\n[env.secrets]\nDB_PASSWORD = 32\n",
+            known_hosts.display()
+        ),
+    );
+    let r = crate::support::pxdeploy()
+        .current_dir(app.path())
+        .arg("deploy")
+        .run();
+    r.assert_code(4)
+        .assert_stderr_contains("a key of another type is on record")
+        .assert_stderr_contains(&fingerprint_of(&sshd.sim.host_key_pub("ecdsa")));
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), before);
+    assert!(!sshd.log().contains("Accepted publickey"), "{}", sshd.log());
 }

@@ -247,10 +247,14 @@ impl SimHost {
 
     /// The host's (first) public key, `ssh-ed25519 AAAA…` (for hand-made known_hosts files).
     pub fn host_public_key(&self) -> String {
-        let first = self.host_keys.first().map(String::as_str).unwrap_or("ed25519");
+        let first = self
+            .host_keys
+            .first()
+            .map(String::as_str)
+            .unwrap_or("ed25519");
         let path = self.host_key_pub(first);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         text.split_whitespace()
             .take(2)
             .collect::<Vec<_>>()

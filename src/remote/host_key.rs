@@ -214,10 +214,18 @@ impl<'a> Offered<'a> {
             ));
         }
         let stale = stale_file(recorded);
-        err.cause(format!(
-            "pxdeploy asked for the recorded type ({}) first; a host that still has that key would have offered it, so someone may be intercepting the connection, or the host's keys were replaced",
-            types.join(", ")
-        ))
+        let why = match &self.target.host_key_algorithms {
+            Some(allowed) => format!(
+                "HostKeyAlgorithms in ~/.ssh/config allows {}: if that excludes the recorded type ({}), allow it there; otherwise someone may be intercepting the connection, or the host's keys were replaced",
+                allowed.join(","),
+                types.join(", ")
+            ),
+            None => format!(
+                "pxdeploy asked for the recorded type ({}) first; a host that still has that key would have offered it, so someone may be intercepting the connection, or the host's keys were replaced",
+                types.join(", ")
+            ),
+        };
+        err.cause(why)
         .hint(format!(
             "do not add this key blindly: {}. Only if it does, add exactly this key: `echo '{} {} {}' >> {}` (and remove a key the host no longer has with `ssh-keygen -R '{}' -f {}`)",
             self.verify_first(),

@@ -4,13 +4,16 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
 
     python3 sim/launch.py up [--dir DIR] [--node pve] [--compose-version 2.40.3]
                              [--template-cached] [--sshd-extra 'Key value']... [--no-sim]
-                             [--owner-pid PID]
+                             [--owner-pid PID] [--host-key ed25519|ecdsa|rsa]...
     python3 sim/launch.py down --dir DIR [--keep]
     python3 sim/launch.py config --dir DIR [--source APP_DIR] [--base pxdeploy.toml]
 
 `up` prints one JSON object on stdout:
     {"dir", "port", "host", "user", "identity_file", "known_hosts", "state",
-     "sshd_pid", "sshd_log", "sim"}
+     "sshd_pid", "sshd_log", "sim", "host_keys"}
+`--host-key` (repeatable, default ed25519) chooses the types of sshd's host keys
+(DIR/host_<type>); "host_keys" maps each type to its private key file, and the
+`known_hosts` file has one line per host key.
 Everything else (progress, warnings, errors) goes to stderr. `down` is idempotent.
 With --owner-pid, a small watchdog runs `down` when that process dies without doing it
 (a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
@@ -84,11 +87,14 @@ def check_dir(path):
     return real
 
 
-def keygen(path, comment):
+HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+
+
+def keygen(path, comment, kind="ed25519"):
     for p in (path, path + ".pub"):
         if os.path.exists(p):
             os.unlink(p)
-    r = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path],
+    r = subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", path],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True)
     if r.returncode != 0:
@@ -126,7 +132,7 @@ def alive(pid, start=None):
     return start is None or st == start
 
 
-def write_config(d, port, extra):
+def write_config(d, port, extra, host_keys):
     state = os.path.join(d, "state")
     path = "PATH=" + ":".join([os.path.join(SIM, "bin"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
     # sshd uses the FIRST value it reads for most keywords: extras go first so they win.
@@ -138,7 +144,9 @@ def write_config(d, port, extra):
     lines += [
         f"Port {port}",
         "ListenAddress 127.0.0.1",
-        f"HostKey {d}/host_ed25519",
+    ]
+    lines += [f"HostKey {d}/host_{kind}" for kind in host_keys]
+    lines += [
         f"AuthorizedKeysFile {d}/authorized_keys",
         "PermitRootLogin prohibit-password",
         "PubkeyAuthentication yes",
@@ -241,16 +249,19 @@ def up(args):
     state = os.path.join(d, "state")
     os.makedirs(state, exist_ok=True)
 
-    keygen(os.path.join(d, "host_ed25519"), "pxsim-host")
+    host_keys = list(dict.fromkeys(args.host_key or ["ed25519"]))
+    host_pubs = []
+    for kind in host_keys:
+        keygen(os.path.join(d, f"host_{kind}"), "pxsim-host", kind)
+        with open(os.path.join(d, f"host_{kind}.pub")) as f:
+            host_pubs.append(" ".join(f.read().split()[:2]))
     keygen(os.path.join(d, "client_ed25519"), "pxsim-client")
     shutil.copyfile(os.path.join(d, "client_ed25519.pub"), os.path.join(d, "authorized_keys"))
-    with open(os.path.join(d, "host_ed25519.pub")) as f:
-        host_pub = " ".join(f.read().split()[:2])
 
     pid = None
     for _ in range(PORT_ATTEMPTS):
         port = free_port()
-        cfg = write_config(d, port, args.sshd_extra or [])
+        cfg = write_config(d, port, args.sshd_extra or [], host_keys)
         pid = start_sshd(d, cfg, port)
         if pid is not None:
             break
@@ -266,7 +277,7 @@ def up(args):
 
     kh = os.path.join(d, "known_hosts")
     with open(kh, "w") as f:
-        f.write(f"[127.0.0.1]:{port} {host_pub}\n")
+        f.writelines(f"[127.0.0.1]:{port} {pub}\n" for pub in host_pubs)
 
     sim = False
     if args.no_sim:
@@ -297,6 +308,7 @@ def up(args):
         "sshd_pid": pid,
         "sshd_log": os.path.join(d, "sshd.log"),
         "sim": sim,
+        "host_keys": {kind: os.path.join(d, f"host_{kind}") for kind in host_keys},
     }))
     return 0
 
@@ -530,6 +542,8 @@ def main():
     u.add_argument("--sshd-extra", action="append", metavar="'Key value'",
                    help="extra sshd_config line (repeatable; wins over the defaults)")
     u.add_argument("--no-sim", action="store_true", help="sshd only, no simulated node")
+    u.add_argument("--host-key", action="append", choices=HOST_KEY_TYPES,
+                   help="a host key type for sshd (repeatable; default ed25519)")
     u.add_argument("--owner-pid", type=int,
                    help="tear everything down when this process dies (a watchdog process)")
     dn = sub.add_parser("down", help="stop everything and remove the folder")

@@ -1,5 +1,6 @@
-//! The SSH transport against a real OpenSSH sshd on 127.0.0.1, one per test (throw-away host
-//! key, client key and config in a temporary folder).
+//! The SSH transport against a real OpenSSH sshd on 127.0.0.1, one per test, started by the
+//! shared launcher (`sim/launch.py up --no-sim`, through [`SimHost`]): throw-away host keys
+//! of the chosen types, client key and config in its own folder.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -13,7 +14,7 @@ use pxdeploy::error::ErrorKind;
 use pxdeploy::remote::ssh::{ReadLine, Session};
 use pxdeploy::remote::SshTarget;
 
-const SSHD: &str = "/usr/sbin/sshd";
+use crate::support::{SimBuilder, SimHost};
 
 fn need(tool: &str, package: &str) {
     let found = Command::new("sh")
@@ -29,9 +30,13 @@ fn need(tool: &str, package: &str) {
 }
 
 fn keygen(path: &Path, passphrase: &str) {
+    keygen_type(path, passphrase, "ed25519");
+}
+
+fn keygen_type(path: &Path, passphrase: &str, kind: &str) {
     need("ssh-keygen", "openssh-client");
     let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "test", "-f"])
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", "test", "-f"])
         .arg(path)
         .status()
         .unwrap()
@@ -49,6 +54,15 @@ fn fingerprint_of(pub_file: &Path) -> String {
     text.split_whitespace().nth(1).unwrap().to_string()
 }
 
+/// `type base64` of a .pub file.
+fn public_key(pub_file: &Path) -> String {
+    let text = std::fs::read_to_string(pub_file).unwrap();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -57,116 +71,81 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A real sshd on 127.0.0.1 with its own host key, one authorized client key, and a log.
+/// The shared launcher's sshd (no simulated node), plus a fake home (`DIR/home/.ssh`).
 struct Sshd {
-    dir: tempfile::TempDir,
+    sim: SimHost,
     port: u16,
-    child: Child,
 }
 
 impl Sshd {
     fn start() -> Sshd {
-        Self::start_with("")
+        Self::from(SimHost::builder())
     }
 
     fn start_with(extra: &str) -> Sshd {
-        assert!(
-            Path::new(SSHD).exists(),
-            "sshd is needed by the SSH tests: apt-get install -y openssh-server"
-        );
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        keygen(&d.join("host_ed25519"), "");
-        keygen(&d.join("client"), "");
-        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
-        std::fs::create_dir_all(d.join("home/.ssh")).unwrap();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let cfg = format!(
-                "{extra}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 UsePAM no\nStrictModes no\nPidFile {d}/sshd.pid\nMaxSessions 20\nLogLevel VERBOSE\n",
-                d = d.display()
-            );
-            std::fs::write(d.join("sshd_config"), cfg).unwrap();
-            let log = std::fs::File::create(d.join("sshd.log")).unwrap();
-            let mut child = Command::new(SSHD)
-                .args(["-D", "-e", "-f"])
-                .arg(d.join("sshd_config"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                let log = std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
-                if log.contains("Server listening") {
-                    return Sshd { dir, port, child };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!(
-            "sshd did not start: {}",
-            std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
-        );
+        Self::from(SimHost::builder().sshd_extra(extra))
+    }
+
+    fn from(builder: SimBuilder) -> Sshd {
+        let sim = builder.without_sim().start();
+        std::fs::create_dir_all(sim.dir().join("home/.ssh")).unwrap();
+        let port = sim.port();
+        Sshd { sim, port }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.sim.dir().join(name)
     }
 
-    fn host_line(&self) -> String {
-        let key = std::fs::read_to_string(self.path("host_ed25519.pub")).unwrap();
-        let mut words = key.split_whitespace();
+    /// The client key, authorized for root.
+    fn client(&self) -> PathBuf {
+        self.sim.identity_file().to_path_buf()
+    }
+
+    /// `[127.0.0.1]:PORT type base64` for the host key of this type.
+    fn host_line_of(&self, kind: &str) -> String {
         format!(
-            "[127.0.0.1]:{} {} {}\n",
+            "[127.0.0.1]:{} {}\n",
             self.port,
-            words.next().unwrap(),
-            words.next().unwrap()
+            public_key(&self.sim.host_key_pub(kind))
         )
     }
 
-    fn host_fingerprint(&self) -> String {
-        fingerprint_of(&self.path("host_ed25519.pub"))
+    fn host_line(&self) -> String {
+        self.host_line_of("ed25519")
     }
 
-    /// A target that trusts this server's host key and logs in with the client key.
+    fn host_fingerprint(&self) -> String {
+        fingerprint_of(&self.sim.host_key_pub("ed25519"))
+    }
+
+    /// A target that trusts this server's host keys and logs in with the client key.
     fn target(&self) -> SshTarget {
         let kh = self.path("home/.ssh/known_hosts");
-        std::fs::write(&kh, self.host_line()).unwrap();
+        std::fs::copy(self.sim.known_hosts(), &kh).unwrap();
         let mut t = self.untrusted_target();
-        t.known_hosts = kh;
+        t.known_hosts = Some(kh);
         t
     }
 
     /// A target whose known_hosts (in the fake home) does not exist yet.
     fn untrusted_target(&self) -> SshTarget {
         let mut t = SshTarget::new("127.0.0.1", self.port);
-        t.identity_files = vec![self.path("client")];
+        t.identity_files = vec![self.client()];
         t.explicit_identity = true;
-        t.known_hosts = self.path("home/.ssh/known_hosts");
+        t.known_hosts = Some(self.path("home/.ssh/known_hosts"));
         t.connect_timeout = Duration::from_secs(10);
         t
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.path("sshd.log")).unwrap_or_default()
+        self.sim.sshd_log()
     }
 }
 
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The known_hosts file of a target.
+fn kh(t: &SshTarget) -> &Path {
+    t.known_hosts.as_deref().expect("a known_hosts file")
 }
 
 fn connect(t: &SshTarget) -> Session {
@@ -200,10 +179,7 @@ fn unknown_host_key_is_refused_with_its_fingerprint_and_the_fix() {
         "fix missing: {text}"
     );
     assert!(text.contains("accept-new"), "{text}");
-    assert!(
-        !t.known_hosts.exists(),
-        "strict mode must not write known_hosts"
-    );
+    assert!(!kh(&t).exists(), "strict mode must not write known_hosts");
 }
 
 #[test]
@@ -214,7 +190,7 @@ fn a_changed_host_key_is_refused_with_both_fingerprints_and_the_fix() {
     let mut w = other.split_whitespace();
     let mut t = sshd.untrusted_target();
     std::fs::write(
-        &t.known_hosts,
+        kh(&t),
         format!(
             "[127.0.0.1]:{} {} {}\n",
             sshd.port,
@@ -244,10 +220,7 @@ fn a_changed_host_key_is_refused_with_both_fingerprints_and_the_fix() {
         "fix missing: {text}"
     );
     assert_eq!(
-        std::fs::read_to_string(&t.known_hosts)
-            .unwrap()
-            .lines()
-            .count(),
+        std::fs::read_to_string(kh(&t)).unwrap().lines().count(),
         1,
         "known_hosts must not change"
     );
@@ -258,28 +231,24 @@ fn accept_new_records_exactly_one_line_then_strict_passes() {
     let sshd = Sshd::start();
     let mut t = sshd.untrusted_target();
     // A known_hosts in a folder that does not exist yet.
-    t.known_hosts = sshd.path("newhome/.ssh/known_hosts");
+    t.known_hosts = Some(sshd.path("newhome/.ssh/known_hosts"));
     t.host_key_check = HostKeyCheck::AcceptNew;
     let s = connect(&t);
     assert_eq!(run(&s, "echo hi").stdout_str(), "hi\n");
     drop(s);
-    let text = std::fs::read_to_string(&t.known_hosts).unwrap();
+    let text = std::fs::read_to_string(kh(&t)).unwrap();
     assert_eq!(
         text,
         sshd.host_line(),
         "exactly the one line OpenSSH would write"
     );
-    let mode = std::fs::metadata(&t.known_hosts)
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(kh(&t)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
     // Existing content is kept: only one line is appended.
     let kh = sshd.path("home/.ssh/known_hosts");
     std::fs::write(&kh, "# my hosts\nexample.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB9dG4kjRhQTtWTVzd2t27+t0DEHBPW7iOD23TUiYLio").unwrap();
-    t.known_hosts = kh.clone();
+    t.known_hosts = Some(kh.clone());
     drop(connect(&t));
     let after = std::fs::read_to_string(&kh).unwrap();
     assert_eq!(after.lines().count(), 3, "{after}");
@@ -303,11 +272,11 @@ fn a_hashed_known_hosts_entry_matches() {
     let ok = Command::new("ssh-keygen")
         .arg("-H")
         .arg("-f")
-        .arg(&t.known_hosts)
+        .arg(kh(&t))
         .output()
         .unwrap();
     assert!(ok.status.success());
-    let text = std::fs::read_to_string(&t.known_hosts).unwrap();
+    let text = std::fs::read_to_string(kh(&t)).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
     let s = connect(&t);
     assert_eq!(run(&s, "echo hashed").stdout_str(), "hashed\n");
@@ -364,9 +333,9 @@ fn ssh_add(agent: &Agent, key: &Path) {
 fn every_agent_identity_is_tried_not_only_the_first() {
     let sshd = Sshd::start();
     keygen(&sshd.path("wrong"), "");
-    let agent = start_agent(sshd.dir.path());
+    let agent = start_agent(sshd.sim.dir());
     ssh_add(&agent, &sshd.path("wrong"));
-    ssh_add(&agent, &sshd.path("client"));
+    ssh_add(&agent, &sshd.client());
     let mut t = sshd.target();
     // No key files at all: only the agent can log in.
     t.identity_files = vec![sshd.path("home/.ssh/id_ed25519")];
@@ -381,7 +350,7 @@ fn an_explicit_encrypted_key_is_used_through_the_agent() {
     let sshd = Sshd::start();
     keygen(&sshd.path("locked"), "secret pass");
     std::fs::copy(sshd.path("locked.pub"), sshd.path("authorized_keys")).unwrap();
-    let agent = start_agent(sshd.dir.path());
+    let agent = start_agent(sshd.sim.dir());
     keygen(&sshd.path("wrong"), "");
     ssh_add(&agent, &sshd.path("wrong"));
     // ssh-add needs the passphrase: give it through SSH_ASKPASS.
@@ -740,11 +709,11 @@ fn a_host_alias_from_ssh_config_is_resolved() {
         format!(
             "Host other\n  User nobody\n\nHost pve-test\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile ~/.ssh/pve_key\n  UserKnownHostsFile {}\n  ConnectTimeout 3\n",
             sshd.port,
-            trusted.known_hosts.display()
+            kh(&trusted).display()
         ),
     )
     .unwrap();
-    std::fs::copy(sshd.path("client"), home.join(".ssh/pve_key")).unwrap();
+    std::fs::copy(sshd.client(), home.join(".ssh/pve_key")).unwrap();
     let proxmox: pxdeploy::config::Proxmox = toml::from_str("host = \"pve-test\"").unwrap();
     let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
     let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
@@ -793,4 +762,250 @@ fn too_many_open_channels_is_explained() {
     a.close().unwrap();
     b.close().unwrap();
     assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
+}
+
+/// known_hosts with a comment and a key of `kind` for this server's name that the server
+/// does not have.
+fn stale_known_hosts(sshd: &Sshd, kind: &str) -> String {
+    let stale = sshd.path(&format!("stale_{kind}"));
+    keygen_type(&stale, "", kind);
+    format!(
+        "# my hosts\n[127.0.0.1]:{} {}\n",
+        sshd.port,
+        public_key(&sshd.path(&format!("stale_{kind}.pub")))
+    )
+}
+
+#[test]
+fn a_key_of_another_type_than_the_recorded_one_is_refused_in_both_modes_and_nothing_is_written() {
+    // The server has only an ECDSA key; known_hosts records an ed25519 key for it.
+    let sshd = Sshd::from(SimHost::builder().host_keys(&["ecdsa"]));
+    let before = stale_known_hosts(&sshd, "ed25519");
+    let offered = fingerprint_of(&sshd.sim.host_key_pub("ecdsa"));
+    let recorded = fingerprint_of(&sshd.path("stale_ed25519.pub"));
+    for mode in [HostKeyCheck::AcceptNew, HostKeyCheck::Strict] {
+        let mut t = sshd.untrusted_target();
+        std::fs::write(kh(&t), &before).unwrap();
+        t.host_key_check = mode;
+        let err = Session::connect(&t)
+            .err()
+            .unwrap_or_else(|| panic!("{mode:?}: a key of another type must be refused"));
+        let text = err.render();
+        assert_eq!(err.exit_code(), 4, "{mode:?}: {text}");
+        assert!(
+            text.contains("a key of another type is on record"),
+            "{text}"
+        );
+        assert!(text.contains(&offered), "offered fingerprint: {text}");
+        assert!(
+            text.contains(&format!("known_hosts:2 records ssh-ed25519 key {recorded}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "`ssh-keygen -lf /etc/ssh/ssh_host_ecdsa_key.pub` must print {offered}"
+            )),
+            "verify first: {text}"
+        );
+        assert_eq!(
+            std::fs::read(kh(&t)).unwrap(),
+            before.as_bytes(),
+            "{mode:?}: known_hosts must stay byte for byte the same"
+        );
+    }
+    // It never got as far as logging in.
+    assert!(!sshd.log().contains("Accepted publickey"), "{}", sshd.log());
+}
+
+#[test]
+fn a_server_with_several_host_keys_shows_the_one_on_record() {
+    let sshd = Sshd::from(SimHost::builder().host_keys(&["ed25519", "ecdsa"]));
+    for kind in ["ecdsa", "ed25519"] {
+        let mut t = sshd.untrusted_target();
+        std::fs::write(kh(&t), sshd.host_line_of(kind)).unwrap();
+        for mode in [HostKeyCheck::Strict, HostKeyCheck::AcceptNew] {
+            t.host_key_check = mode;
+            let s = Session::connect(&t)
+                .unwrap_or_else(|e| panic!("only {kind} on record, {mode:?}: {}", e.render()));
+            assert_eq!(run(&s, "echo ok").stdout_str(), "ok\n");
+        }
+        assert_eq!(
+            std::fs::read_to_string(kh(&t)).unwrap(),
+            sshd.host_line_of(kind),
+            "nothing appended"
+        );
+    }
+}
+
+/// Resolves `pve-test` from `HOME/.ssh/config` (written with `config`) as pxdeploy does.
+fn target_from_ssh_config(sshd: &Sshd, config: &str, toml: &str) -> SshTarget {
+    need("ssh", "openssh-client");
+    let home = sshd.path("home");
+    std::fs::write(
+        home.join(".ssh/config"),
+        format!(
+            "Host pve-test\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n{config}",
+            sshd.port,
+            sshd.client().display()
+        ),
+    )
+    .unwrap();
+    let proxmox: pxdeploy::config::Proxmox =
+        toml::from_str(&format!("host = \"pve-test\"\n{toml}")).unwrap();
+    let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
+    pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap()
+}
+
+#[test]
+fn a_key_listed_in_revoked_host_keys_is_refused() {
+    let sshd = Sshd::start();
+    let trusted = sshd.target();
+    std::fs::write(
+        sshd.path("home/.ssh/revoked"),
+        format!(
+            "# retired\n{} old\n",
+            public_key(&sshd.sim.host_key_pub("ed25519"))
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "  UserKnownHostsFile {}\n  RevokedHostKeys ~/.ssh/revoked\n",
+        kh(&trusted).display()
+    );
+    let t = target_from_ssh_config(&sshd, &config, "");
+    let err = Session::connect(&t)
+        .err()
+        .expect("a revoked host key must be refused");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    assert!(text.contains("is revoked"), "{text}");
+    assert!(text.contains(&sshd.host_fingerprint()), "{text}");
+    assert!(text.contains("RevokedHostKeys"), "{text}");
+
+    // Another key in the file: the host's own key passes.
+    keygen(&sshd.path("retired"), "");
+    std::fs::copy(sshd.path("retired.pub"), sshd.path("home/.ssh/revoked")).unwrap();
+    let s = connect(&target_from_ssh_config(&sshd, &config, ""));
+    assert_eq!(run(&s, "echo ok").stdout_str(), "ok\n");
+
+    // A binary KRL is refused with a clear error, not ignored.
+    let krl = Command::new("ssh-keygen")
+        .args(["-k", "-f"])
+        .arg(sshd.path("home/.ssh/revoked"))
+        .arg(sshd.sim.host_key_pub("ed25519"))
+        .output()
+        .unwrap();
+    assert!(
+        krl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&krl.stderr)
+    );
+    let err = Session::connect(&target_from_ssh_config(&sshd, &config, ""))
+        .err()
+        .expect("a KRL cannot be read");
+    assert_eq!(err.exit_code(), 3, "{}", err.render());
+    assert!(err.render().contains("KRL"), "{}", err.render());
+}
+
+#[test]
+fn user_known_hosts_file_none_means_no_file() {
+    let sshd = Sshd::start();
+    let trusted = sshd.target();
+    let cwd_none = std::env::current_dir().unwrap().join("none");
+    assert!(!cwd_none.exists());
+    // The key is in the global file: strict passes without any user file.
+    let config = format!(
+        "  UserKnownHostsFile none\n  GlobalKnownHostsFile {}\n",
+        kh(&trusted).display()
+    );
+    let t = target_from_ssh_config(&sshd, &config, "");
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo ok").stdout_str(), "ok\n");
+    drop(s);
+
+    // No file at all: accept-new has nowhere to record the key, so it refuses; it never
+    // writes a file called `none`.
+    let config = "  UserKnownHostsFile none\n  GlobalKnownHostsFile none\n";
+    let t = target_from_ssh_config(&sshd, config, "host_key_check = \"accept-new\"");
+    let err = Session::connect(&t)
+        .err()
+        .expect("nothing can record the key");
+    assert_eq!(err.exit_code(), 4, "{}", err.render());
+    assert!(
+        err.render().contains("UserKnownHostsFile none"),
+        "{}",
+        err.render()
+    );
+    assert!(!cwd_none.exists(), "a file ./none was written");
+    assert!(!sshd.path("home/none").exists());
+    assert_eq!(t.known_hosts, None);
+}
+
+#[test]
+fn host_key_algorithms_from_ssh_config_are_the_only_ones_offered() {
+    need("ssh", "openssh-client");
+    let sshd = Sshd::from(
+        SimHost::builder()
+            .host_keys(&["ed25519", "ecdsa"])
+            .sshd_extra("LogLevel DEBUG1"),
+    );
+    // Both keys on record, ed25519 first: without HostKeyAlgorithms ed25519 would be used.
+    let trusted = sshd.target();
+    let config = format!(
+        "  UserKnownHostsFile {}\n  HostKeyAlgorithms ecdsa-sha2-nistp256\n",
+        kh(&trusted).display()
+    );
+    let t = target_from_ssh_config(&sshd, &config, "");
+    assert_eq!(
+        t.host_key_algorithms,
+        Some(vec!["ecdsa-sha2-nistp256".to_string()])
+    );
+    let s = connect(&t);
+    assert_eq!(run(&s, "echo ok").stdout_str(), "ok\n");
+    let log = sshd.log();
+    assert!(
+        log.contains("host key algorithm: ecdsa-sha2-nistp256"),
+        "{log}"
+    );
+    assert!(!log.contains("host key algorithm: ssh-ed25519"), "{log}");
+
+    // Only ed25519 on record, only ECDSA allowed: the host shows a key of another type.
+    std::fs::write(kh(&trusted), sshd.host_line_of("ed25519")).unwrap();
+    let err = Session::connect(&target_from_ssh_config(&sshd, &config, ""))
+        .err()
+        .expect("another type than the recorded one");
+    assert_eq!(err.exit_code(), 4, "{}", err.render());
+    assert!(err.render().contains("another type"), "{}", err.render());
+}
+
+#[test]
+fn deploy_under_accept_new_stops_at_a_key_of_another_type_before_logging_in() {
+    // The user story: known_hosts trusts the host's ed25519 key, a man in the middle offers
+    // only an ECDSA key. Nothing may be recorded and nothing (.env) sent.
+    let sshd = Sshd::from(SimHost::builder().host_keys(&["ecdsa"]));
+    let app = tempfile::tempdir().unwrap();
+    let known_hosts = app.path().join("known_hosts");
+    let before = stale_known_hosts(&sshd, "ed25519");
+    std::fs::write(&known_hosts, &before).unwrap();
+    std::fs::write(
+        app.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: base:local\n",
+    )
+    .unwrap();
+    sshd.sim.write_config(
+        app.path(),
+        &format!(
+            "[proxmox]\nknown_hosts = \"{}\"\nhost_key_check = \"accept-new\"\n\n[env.secrets]\nDB_PASSWORD = 32\n",
+            known_hosts.display()
+        ),
+    );
+    let r = crate::support::pxdeploy()
+        .current_dir(app.path())
+        .arg("deploy")
+        .run();
+    r.assert_code(4)
+        .assert_stderr_contains("a key of another type is on record")
+        .assert_stderr_contains(&fingerprint_of(&sshd.sim.host_key_pub("ecdsa")));
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), before);
+    assert!(!sshd.log().contains("Accepted publickey"), "{}", sshd.log());
 }

@@ -3,6 +3,12 @@
 //! as a mismatch). Plain and hashed (`|1|salt|hash`) names, `*`/`?`/`!` patterns,
 //! `[host]:port` names, `@revoked`; raw key blobs are compared. Writing only ever appends one
 //! line.
+//!
+//! The verdict follows OpenSSH (`hostfile.c`, `check_hostkeys_by_key_or_type`): the presented
+//! key is known when an entry for the host has exactly it; when no entry has it but the host
+//! has entries of ANY type, the key has changed (a server that really had the recorded key
+//! would have offered it: its type is asked for first); unknown only when nothing is recorded.
+//! What each verdict leads to is [`super::host_key`]'s business.
 
 use std::fs;
 use std::io::Write;
@@ -14,26 +20,33 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use ssh_key::sha2::{Digest, Sha256};
 
-use super::{target, SshTarget};
-use crate::config::HostKeyCheck;
-use crate::error::{Error, Result};
-
 /// What known_hosts says about the key a server presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKeyStatus {
     /// An entry for this host has exactly this key.
     Known,
-    /// No entry for this host with a key of this type (entries of other types may exist).
+    /// No entry for this host at all (apart from `@revoked` ones).
     Unknown,
-    /// An entry for this host has a different key of the same type.
+    /// Entries for this host exist, none with this key.
     Changed {
-        /// SHA256 fingerprints of the recorded keys of that type.
-        recorded: Vec<String>,
-        /// `file:line` of each such entry.
-        lines: Vec<String>,
+        /// The recorded keys of the presented key's type; when there are none, every
+        /// recorded key (then `other_type` is true).
+        recorded: Vec<Recorded>,
+        /// No key of the presented type is on record, only keys of other types.
+        other_type: bool,
     },
     /// The key is marked `@revoked`.
     Revoked { line: String },
+}
+
+/// One recorded key, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub key_type: String,
+    /// `SHA256:…`
+    pub fingerprint: String,
+    /// `file:line`
+    pub line: String,
 }
 
 #[derive(Debug, Clone)]
@@ -113,20 +126,28 @@ impl KnownHosts {
         if matching.iter().any(|r| !r.revoked && r.blob == blob) {
             return HostKeyStatus::Known;
         }
-        let wanted = key_type(blob);
-        let same_type: Vec<&&Record> = matching
-            .iter()
-            .filter(|r| !r.revoked && key_type(&r.blob) == wanted)
-            .collect();
-        if same_type.is_empty() {
+        let recorded: Vec<&&Record> = matching.iter().filter(|r| !r.revoked).collect();
+        if recorded.is_empty() {
             return HostKeyStatus::Unknown;
         }
+        let wanted = key_type(blob);
+        let same_type: Vec<&&Record> = recorded
+            .iter()
+            .copied()
+            .filter(|r| key_type(&r.blob) == wanted)
+            .collect();
+        let other_type = same_type.is_empty();
+        let shown = if other_type { recorded } else { same_type };
         HostKeyStatus::Changed {
-            recorded: same_type.iter().map(|r| fingerprint(&r.blob)).collect(),
-            lines: same_type
+            recorded: shown
                 .iter()
-                .map(|r| format!("{}:{}", r.file.display(), r.line))
+                .map(|r| Recorded {
+                    key_type: key_type(&r.blob).unwrap_or_else(|| "unknown".into()),
+                    fingerprint: fingerprint(&r.blob),
+                    line: format!("{}:{}", r.file.display(), r.line),
+                })
                 .collect(),
+            other_type,
         }
     }
 
@@ -159,37 +180,6 @@ pub fn key_type(blob: &[u8]) -> Option<String> {
     let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
     let name = blob.get(4..4 + len)?;
     String::from_utf8(name.to_vec()).ok()
-}
-
-/// The host key algorithms to offer, recorded types first (as OpenSSH does), then the rest
-/// that libssh2 supports. `None` when nothing is recorded: keep libssh2's order.
-pub fn host_key_prefs(recorded: &[String], supported: &[&str]) -> Option<String> {
-    if recorded.is_empty() {
-        return None;
-    }
-    let mut prefs: Vec<&str> = Vec::new();
-    for t in recorded {
-        let algs: Vec<&str> = match t.as_str() {
-            "ssh-rsa" => vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
-            other => vec![other],
-        };
-        for alg in algs {
-            if let Some(s) = supported.iter().find(|s| **s == alg) {
-                if !prefs.contains(s) {
-                    prefs.push(s);
-                }
-            }
-        }
-    }
-    if prefs.is_empty() {
-        return None;
-    }
-    for s in supported {
-        if !prefs.contains(s) {
-            prefs.push(s);
-        }
-    }
-    Some(prefs.join(","))
 }
 
 /// Appends ONE line for `name` to `path` (creating the file 0600 and its folder 0700 when
@@ -333,82 +323,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
-/// Checks the presented host key against known_hosts; unknown keys are recorded (one line
-/// appended) under `accept-new`, changed and revoked keys always refused.
-pub(crate) fn verify(
-    sess: &ssh2::Session,
-    target: &SshTarget,
-    db: &KnownHosts,
-    name: &str,
-) -> Result<()> {
-    let (blob, _) = sess
-        .host_key()
-        .ok_or_else(|| Error::ssh(format!("{} sent no host key", target.hostname)))?;
-    let blob = blob.to_vec();
-    let fp = match sess.host_key_hash(ssh2::HashType::Sha256) {
-        Some(h) => {
-            use base64::Engine;
-            format!(
-                "SHA256:{}",
-                base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)
-            )
-        }
-        None => fingerprint(&blob),
-    };
-    let key_type = key_type(&blob).unwrap_or_else(|| "unknown".into());
-    let file = target::display_path(&target.known_hosts);
-    let shown = format!("{}:{}", target.hostname, target.port);
-    match db.check(name, &blob) {
-        HostKeyStatus::Known => Ok(()),
-        HostKeyStatus::Revoked { line } => {
-            Err(Error::ssh(format!("the host key of {shown} is revoked"))
-                .cause(format!("{key_type} key {fp} is marked @revoked at {line}"))
-                .hint("do not connect: ask the host's administrator which key is current"))
-        }
-        HostKeyStatus::Changed { recorded, lines } => {
-            let stale = lines
-                .first()
-                .and_then(|l| l.rsplit_once(':').map(|(f, _)| f.to_string()))
-                .unwrap_or_else(|| target.known_hosts.display().to_string());
-            Err(Error::ssh(format!("the host key of {shown} has CHANGED; refusing to connect"))
-                .cause(format!("the host now offers {key_type} key {fp}"))
-                .cause(format!("{} recorded {}", lines.join(", "), recorded.join(", ")))
-                .cause("someone may be intercepting the connection, or the host was reinstalled")
-                .hint(format!(
-                    "if the host was really reinstalled, check the new fingerprint out-of-band, then remove the old key with `ssh-keygen -R '{name}' -f {}` and connect again",
-                    target::display_path(std::path::Path::new(&stale))
-                )))
-        }
-        HostKeyStatus::Unknown => {
-            if target.host_key_check == HostKeyCheck::AcceptNew {
-                append(&target.known_hosts, name, &blob, target.hash_known_hosts).map_err(|e| {
-                    Error::ssh(format!("cannot record the host key of {shown} in {file}"))
-                        .cause(e.to_string())
-                })?;
-                tracing::warn!("added the {key_type} host key {fp} of {shown} to {file} (host_key_check = accept-new)");
-                return Ok(());
-            }
-            let short = key_type.strip_prefix("ssh-").unwrap_or(&key_type);
-            let short = if short.starts_with("ecdsa") {
-                "ecdsa"
-            } else {
-                short
-            };
-            let port = if target.port == 22 {
-                String::new()
-            } else {
-                format!("-p {} ", target.port)
-            };
-            Err(Error::ssh(format!("the host key of {shown} is unknown"))
-                .cause(format!("the host offers {key_type} key {fp}, and {file} has no {key_type} entry for {name}"))
-                .hint(format!(
-                    "check that fingerprint out-of-band (on the host: `ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub`), then run `ssh-keyscan {port}-t {short} {} >> {file}`; or set `host_key_check = \"accept-new\"` in pxdeploy.toml to trust it on first use",
-                    target.hostname
-                )))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,19 +378,54 @@ mod tests {
     }
 
     #[test]
-    fn other_key_type_is_unknown_same_type_is_changed() {
+    fn a_key_of_another_type_than_the_recorded_one_is_changed_as_in_openssh() {
         let ed = blob("ssh-ed25519", 1);
         let ec = blob("ecdsa-sha2-nistp256", 2);
+        // known_hosts has only an ecdsa key; the server offers ed25519: HOST_CHANGED.
         let h = db(&line("pve", &ec));
-        assert_eq!(h.check("pve", &ed), HostKeyStatus::Unknown);
-        assert_eq!(h.key_types("pve"), vec!["ecdsa-sha2-nistp256".to_string()]);
-        let h = db(&line("pve", &blob("ssh-ed25519", 9)));
         match h.check("pve", &ed) {
-            HostKeyStatus::Changed { recorded, .. } => {
-                assert_eq!(recorded, vec![fingerprint(&blob("ssh-ed25519", 9))])
+            HostKeyStatus::Changed {
+                recorded,
+                other_type,
+            } => {
+                assert!(other_type);
+                assert_eq!(recorded.len(), 1);
+                assert_eq!(recorded[0].key_type, "ecdsa-sha2-nistp256");
+                assert_eq!(recorded[0].fingerprint, fingerprint(&ec));
+                assert!(recorded[0].line.ends_with("known_hosts:1"), "{recorded:?}");
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(h.key_types("pve"), vec!["ecdsa-sha2-nistp256".to_string()]);
+        // Both types recorded: the matching one is known.
+        let h = db(&format!("{}{}", line("pve", &ec), line("pve", &ed)));
+        assert_eq!(h.check("pve", &ed), HostKeyStatus::Known);
+        // Same type, other key: changed, naming the keys of that type only.
+        let h = db(&format!(
+            "{}{}",
+            line("pve", &ec),
+            line("pve", &blob("ssh-ed25519", 9))
+        ));
+        match h.check("pve", &ed) {
+            HostKeyStatus::Changed {
+                recorded,
+                other_type,
+            } => {
+                assert!(!other_type);
+                let fps: Vec<_> = recorded.iter().map(|r| r.fingerprint.clone()).collect();
+                assert_eq!(fps, vec![fingerprint(&blob("ssh-ed25519", 9))]);
+                assert!(recorded[0].line.ends_with(":2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Entries for other hosts, and @revoked entries, do not make a key "changed".
+        let h = db(&format!(
+            "{}@revoked pve {} {}\n",
+            line("other", &ec),
+            key_type(&ec).unwrap(),
+            STANDARD.encode(&ec)
+        ));
+        assert_eq!(h.check("pve", &ed), HostKeyStatus::Unknown);
     }
 
     #[test]
@@ -534,21 +483,5 @@ mod tests {
         let fp = fingerprint(&blob("ssh-ed25519", 1));
         assert!(fp.starts_with("SHA256:") && !fp.ends_with('='), "{fp}");
         assert_eq!(fp.len(), 7 + 43);
-    }
-
-    #[test]
-    fn prefs_put_recorded_types_first() {
-        let supported = [
-            "ssh-ed25519",
-            "ecdsa-sha2-nistp256",
-            "rsa-sha2-512",
-            "rsa-sha2-256",
-            "ssh-rsa",
-        ];
-        assert_eq!(
-            host_key_prefs(&["ssh-rsa".into()], &supported).unwrap(),
-            "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519,ecdsa-sha2-nistp256"
-        );
-        assert_eq!(host_key_prefs(&[], &supported), None);
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod channel;
 pub mod host;
+pub mod host_key;
 pub mod known_hosts;
 mod pump;
 pub mod quote;
@@ -29,7 +30,9 @@ pub struct SshTarget {
     /// (after the agent identity with the same public key).
     pub identity_files: Vec<PathBuf>,
     pub explicit_identity: bool,
-    pub known_hosts: PathBuf,
+    /// The known_hosts file that `accept-new` writes to (and reads first); `None` with
+    /// `UserKnownHostsFile none`.
+    pub known_hosts: Option<PathBuf>,
     pub host_key_check: HostKeyCheck,
     pub connect_timeout: Duration,
     /// The ssh-agent socket (`IdentityAgent`, else `SSH_AUTH_SOCK`); `None`: no agent.
@@ -40,6 +43,11 @@ pub struct SshTarget {
     pub host_key_alias: Option<String>,
     /// `HashKnownHosts`: accept-new writes a hashed name.
     pub hash_known_hosts: bool,
+    /// `HostKeyAlgorithms`: offer only these (in this order); `None`: libssh2's list with
+    /// the recorded key types first.
+    pub host_key_algorithms: Option<Vec<String>>,
+    /// `RevokedHostKeys`: a file of public keys that are never accepted.
+    pub revoked_host_keys: Option<PathBuf>,
     /// Seconds between keepalives while a command runs (`ServerAliveInterval`, default 15).
     pub keepalive_secs: u32,
 }
@@ -56,13 +64,15 @@ impl SshTarget {
             user: "root".into(),
             identity_files: Vec::new(),
             explicit_identity: false,
-            known_hosts: target::home_dir().join(".ssh/known_hosts"),
+            known_hosts: Some(target::home_dir().join(".ssh/known_hosts")),
             host_key_check: HostKeyCheck::Strict,
             connect_timeout: Duration::from_secs(10),
             agent_socket: None,
             extra_known_hosts: Vec::new(),
             host_key_alias: None,
             hash_known_hosts: false,
+            host_key_algorithms: None,
+            revoked_host_keys: None,
             keepalive_secs: 15,
         }
     }

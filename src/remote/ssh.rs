@@ -11,13 +11,10 @@ use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ssh2::MethodType;
-
 use super::channel::{is_code, plain};
 use super::pump::{keep_tail, Fail, Pump};
 
-use super::known_hosts::{self, KnownHosts};
-use super::{auth, ExitStatus, Output, SshTarget};
+use super::{auth, host_key, ExitStatus, Output, SshTarget};
 use crate::error::{Error, Result};
 
 /// Which stream a chunk of remote output came from.
@@ -84,22 +81,8 @@ impl Session {
         sess.set_tcp_stream(stream);
         sess.set_timeout(remaining_ms(deadline));
 
-        // Host key algorithms: the types on record first, as OpenSSH does.
-        let name = known_hosts::lookup_name(
-            &target.hostname,
-            target.port,
-            target.host_key_alias.as_deref(),
-        );
-        let mut files = vec![target.known_hosts.clone()];
-        files.extend(target.extra_known_hosts.iter().cloned());
-        let db = KnownHosts::load(&files);
-        let recorded = db.key_types(&name);
-        if let Ok(supported) = sess.supported_algs(MethodType::HostKey) {
-            if let Some(prefs) = known_hosts::host_key_prefs(&recorded, &supported) {
-                tracing::debug!(prefs, "host key algorithms");
-                let _ = sess.method_pref(MethodType::HostKey, &prefs);
-            }
-        }
+        // Which host key algorithms to offer (recorded types first, or HostKeyAlgorithms).
+        let host_key = host_key::prepare(&sess, target)?;
 
         sess.handshake().map_err(|e| {
             if is_code(&e, -9) || Instant::now() >= deadline {
@@ -115,7 +98,7 @@ impl Session {
             "handshake done"
         );
 
-        known_hosts::verify(&sess, target, &db, &name)?;
+        host_key.verify(&sess, target)?;
 
         sess.set_timeout(remaining_ms(deadline).max(1000));
         auth::authenticate(&sess, target)?;

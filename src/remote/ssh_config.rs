@@ -31,6 +31,10 @@ pub struct HostConfig {
     pub identity_agent: Option<String>,
     pub host_key_alias: Option<String>,
     pub hash_known_hosts: bool,
+    /// `HostKeyAlgorithms`, when configured (the resolved list `ssh -G` prints).
+    pub host_key_algorithms: Option<Vec<String>>,
+    /// `RevokedHostKeys`, as written (`~` not expanded).
+    pub revoked_host_keys: Option<String>,
     pub server_alive_interval: Option<u32>,
     pub proxy_jump: Option<String>,
     pub proxy_command: Option<String>,
@@ -161,6 +165,13 @@ pub fn diff(configured: &Dump, baseline: &Dump, config_texts: &[String]) -> Host
             .and_then(|v| v.first())
             .map(String::as_str)
             == Some("yes"),
+        host_key_algorithms: single("hostkeyalgorithms").map(|list| {
+            list.split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        revoked_host_keys: not_none(single("revokedhostkeys")),
         server_alive_interval: single("serveraliveinterval")
             .and_then(|t| t.parse().ok())
             .filter(|n| *n > 0),
@@ -218,6 +229,34 @@ mod tests {
         assert!(c.user_known_hosts.is_empty());
         assert_eq!(c.global_known_hosts.len(), 2);
         assert_eq!(c.proxy_jump, None);
+    }
+
+    #[test]
+    fn host_key_settings_are_kept_when_configured() {
+        let base =
+            format!("{BASE}hostkeyalgorithms ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512\n");
+        let c = diff(&parse_dump(&base), &parse_dump(&base), &[]);
+        assert_eq!(
+            c.host_key_algorithms, None,
+            "the default list is not configured"
+        );
+        assert_eq!(c.revoked_host_keys, None);
+        let configured =
+            base.replace(
+                "hostkeyalgorithms ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512",
+                "hostkeyalgorithms ecdsa-sha2-nistp256",
+            )
+            .replace(
+                "userknownhostsfile /home/alice/.ssh/known_hosts /home/alice/.ssh/known_hosts2",
+                "userknownhostsfile none",
+            ) + "revokedhostkeys ~/.ssh/revoked\n";
+        let c = diff(&parse_dump(&configured), &parse_dump(&base), &[]);
+        assert_eq!(
+            c.host_key_algorithms,
+            Some(vec!["ecdsa-sha2-nistp256".to_string()])
+        );
+        assert_eq!(c.revoked_host_keys.as_deref(), Some("~/.ssh/revoked"));
+        assert_eq!(c.user_known_hosts, vec!["none".to_string()]);
     }
 
     #[test]

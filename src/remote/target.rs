@@ -68,35 +68,19 @@ pub fn resolve_with(
     }
 
     if let Some(file) = &p.known_hosts {
-        t.known_hosts = expand_tilde(file, home);
+        t.known_hosts = Some(expand_tilde(file, home));
         t.extra_known_hosts = Vec::new();
     } else {
-        let mut user_files: Vec<PathBuf> = ssh
-            .user_known_hosts
-            .iter()
-            .map(|f| expand_tilde(Path::new(f), home))
-            .collect();
-        if user_files.is_empty() {
-            user_files = vec![
-                home.join(".ssh/known_hosts"),
-                home.join(".ssh/known_hosts2"),
-            ];
-        }
-        t.known_hosts = user_files.remove(0);
-        t.extra_known_hosts = user_files;
-        let global: Vec<PathBuf> = if ssh.global_known_hosts.is_empty() {
-            vec![
-                "/etc/ssh/ssh_known_hosts".into(),
-                "/etc/ssh/ssh_known_hosts2".into(),
-            ]
-        } else {
-            ssh.global_known_hosts.iter().map(PathBuf::from).collect()
-        };
-        t.extra_known_hosts.extend(global);
+        (t.known_hosts, t.extra_known_hosts) = known_hosts_files(ssh, home);
     }
     t.host_key_check = p.host_key_check;
     t.host_key_alias = ssh.host_key_alias.clone();
     t.hash_known_hosts = ssh.hash_known_hosts;
+    t.host_key_algorithms = ssh.host_key_algorithms.clone();
+    t.revoked_host_keys = ssh
+        .revoked_host_keys
+        .as_ref()
+        .map(|f| expand_tilde(Path::new(f), home));
 
     let secs = match ssh.connect_timeout {
         Some(s) if p.connect_timeout_secs == DEFAULT_CONNECT_TIMEOUT => s,
@@ -109,6 +93,37 @@ pub fn resolve_with(
         Some(path) => Some(expand_tilde(Path::new(path), home)),
     };
     Ok(t)
+}
+
+/// The known_hosts file accept-new writes (the first `UserKnownHostsFile`; none with
+/// `UserKnownHostsFile none`) and the others that are only read (the rest of
+/// `UserKnownHostsFile`, then `GlobalKnownHostsFile`; `none` means no file, as in OpenSSH).
+fn known_hosts_files(ssh: &HostConfig, home: &Path) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let files = |list: &[String]| -> Vec<PathBuf> {
+        list.iter()
+            .filter(|f| f.as_str() != "none")
+            .map(|f| expand_tilde(Path::new(f), home))
+            .collect()
+    };
+    let mut user = if ssh.user_known_hosts.is_empty() {
+        vec![
+            home.join(".ssh/known_hosts"),
+            home.join(".ssh/known_hosts2"),
+        ]
+    } else {
+        files(&ssh.user_known_hosts)
+    };
+    let global = if ssh.global_known_hosts.is_empty() {
+        vec![
+            "/etc/ssh/ssh_known_hosts".into(),
+            "/etc/ssh/ssh_known_hosts2".into(),
+        ]
+    } else {
+        files(&ssh.global_known_hosts)
+    };
+    let first = (!user.is_empty()).then(|| user.remove(0));
+    user.extend(global);
+    (first, user)
 }
 
 /// `$HOME` (tests point it at a temporary folder), else `/`.
@@ -171,7 +186,7 @@ mod tests {
             ]
         );
         assert!(!t.explicit_identity);
-        assert_eq!(t.known_hosts, PathBuf::from("/h/.ssh/known_hosts"));
+        assert_eq!(t.known_hosts, Some(PathBuf::from("/h/.ssh/known_hosts")));
         assert_eq!(t.agent_socket, Some(PathBuf::from("/run/agent")));
         assert_eq!(t.connect_timeout, Duration::from_secs(10));
     }
@@ -197,7 +212,7 @@ mod tests {
         );
         assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/pve")]);
         assert!(t.explicit_identity);
-        assert_eq!(t.known_hosts, PathBuf::from("/h/kh"));
+        assert_eq!(t.known_hosts, Some(PathBuf::from("/h/kh")));
         assert_eq!(t.connect_timeout, Duration::from_secs(3));
 
         let mut p = proxmox("pve");
@@ -212,9 +227,36 @@ mod tests {
             ("10.0.0.5", 22, "root")
         );
         assert_eq!(t.identity_files, vec![PathBuf::from("/h/.ssh/ci")]);
-        assert_eq!(t.known_hosts, PathBuf::from("/h/kh2"));
+        assert_eq!(t.known_hosts, Some(PathBuf::from("/h/kh2")));
         assert!(t.extra_known_hosts.is_empty());
         assert_eq!(t.connect_timeout, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn none_means_no_known_hosts_file_and_host_key_settings_pass_through() {
+        let ssh = HostConfig {
+            user_known_hosts: vec!["none".into()],
+            global_known_hosts: vec!["none".into()],
+            host_key_algorithms: Some(vec!["ssh-ed25519".into()]),
+            revoked_host_keys: Some("~/.ssh/revoked".into()),
+            ..Default::default()
+        };
+        let t = resolve_with(&proxmox("pve"), Some(&ssh), None, Path::new("/h")).unwrap();
+        assert_eq!(t.known_hosts, None, "not ./none");
+        assert!(t.extra_known_hosts.is_empty(), "{:?}", t.extra_known_hosts);
+        assert_eq!(t.host_key_algorithms, Some(vec!["ssh-ed25519".into()]));
+        assert_eq!(t.revoked_host_keys, Some(PathBuf::from("/h/.ssh/revoked")));
+        let ssh = HostConfig {
+            user_known_hosts: vec!["~/kh".into(), "/etc/kh".into()],
+            global_known_hosts: vec!["/g/kh".into()],
+            ..Default::default()
+        };
+        let t = resolve_with(&proxmox("pve"), Some(&ssh), None, Path::new("/h")).unwrap();
+        assert_eq!(t.known_hosts, Some(PathBuf::from("/h/kh")));
+        assert_eq!(
+            t.extra_known_hosts,
+            vec![PathBuf::from("/etc/kh"), "/g/kh".into()]
+        );
     }
 
     #[test]

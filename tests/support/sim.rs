@@ -89,6 +89,7 @@ pub struct SimBuilder {
     template_cached: bool,
     sshd_extra: Vec<String>,
     no_sim: bool,
+    host_keys: Vec<String>,
 }
 
 impl SimBuilder {
@@ -113,6 +114,13 @@ impl SimBuilder {
     /// An extra sshd_config line (`"MaxSessions 1"`); it wins over the defaults.
     pub fn sshd_extra(mut self, line: &str) -> Self {
         self.sshd_extra.push(line.into());
+        self
+    }
+
+    /// The types of sshd's host keys (`"ed25519"`, `"ecdsa"`, `"rsa"`; default ed25519 only).
+    /// [`SimHost::known_hosts`] has a line for each.
+    pub fn host_keys(mut self, types: &[&str]) -> Self {
+        self.host_keys = types.iter().map(|t| t.to_string()).collect();
         self
     }
 
@@ -145,6 +153,9 @@ impl SimBuilder {
         if self.no_sim {
             cmd.arg("--no-sim");
         }
+        for t in &self.host_keys {
+            cmd.arg(format!("--host-key={t}"));
+        }
         let run = run_bounded(cmd, "sim/launch.py up".into(), None, LAUNCH_TIMEOUT);
         if run.status != 0 {
             panic!(
@@ -169,6 +180,11 @@ impl SimBuilder {
             state: s("state").into(),
             sshd_pid: v["sshd_pid"].as_u64().expect("sshd_pid") as u32,
             sim: v["sim"].as_bool().unwrap_or(false),
+            host_keys: if self.host_keys.is_empty() {
+                vec!["ed25519".into()]
+            } else {
+                self.host_keys.clone()
+            },
         }
     }
 }
@@ -185,6 +201,8 @@ pub struct SimHost {
     state: PathBuf,
     sshd_pid: u32,
     sim: bool,
+    /// Types of sshd's host keys (`ed25519`, …), in the order given to the builder.
+    host_keys: Vec<String>,
 }
 
 impl SimHost {
@@ -201,6 +219,7 @@ impl SimHost {
             template_cached: false,
             sshd_extra: Vec::new(),
             no_sim: false,
+            host_keys: Vec::new(),
         }
     }
 
@@ -226,14 +245,25 @@ impl SimHost {
         &self.known_hosts
     }
 
-    /// The host's public key, `ssh-ed25519 AAAA…` (for hand-made known_hosts files).
+    /// The host's (first) public key, `ssh-ed25519 AAAA…` (for hand-made known_hosts files).
     pub fn host_public_key(&self) -> String {
+        let first = self
+            .host_keys
+            .first()
+            .map(String::as_str)
+            .unwrap_or("ed25519");
+        let path = self.host_key_pub(first);
         let text =
-            std::fs::read_to_string(self.dir.join("host_ed25519.pub")).expect("host_ed25519.pub");
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         text.split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// The public key file of sshd's host key of this type (`"ecdsa"` → `DIR/host_ecdsa.pub`).
+    pub fn host_key_pub(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("host_{kind}.pub"))
     }
 
     /// The simulator's state folder (`PXSIM_STATE` of every session).

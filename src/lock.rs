@@ -120,16 +120,10 @@ pub trait Channel: Send {
     fn stderr(&self) -> String;
 }
 
-/// A held deploy lock. Released when dropped (or with [`DeployLock::release`]).
+/// A held deploy lock. Released when dropped.
 pub struct DeployLock {
     channel: Option<Box<dyn Channel>>,
     pub vmid: u32,
-}
-
-impl DeployLock {
-    pub fn release(mut self) {
-        self.channel.take();
-    }
 }
 
 impl Drop for DeployLock {
@@ -310,7 +304,7 @@ mod tests {
             "{}",
             err.message
         );
-        first.release();
+        drop(first);
         let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve").unwrap();
         drop(again);
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod channel;
+mod conn;
 pub mod host;
 pub mod known_hosts;
 mod pump;

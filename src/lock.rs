@@ -1,6 +1,6 @@
 //! The deploy lock: at most one deploy per container at a time.
 //!
-//! The lock is a `flock` on `/run/lock/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
+//! The lock is a `flock` on `/run/pxdeploy/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
 //! small shell on its own channel of the run's one SSH session. After taking the lock the
 //! shell becomes `cat`, reading the channel's stdin: the lock lives exactly as long as that
 //! stdin stays open. When pxdeploy finishes, is interrupted, is killed with SIGKILL, or its
@@ -9,7 +9,8 @@
 //! has to be cleaned by hand: the file stays, the lock on it does not.
 //!
 //! The holder (`user@machine since <RFC3339>`) is written to a side file
-//! `/run/lock/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
+//! `/run/pxdeploy/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
+//! `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -71,25 +72,58 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// The lock folder on the host: root's alone (0700), so no other local user can create,
+/// fake or redirect a lock or holder file (unlike the world-writable `/run/lock`).
+pub const DIR: &str = "/run/pxdeploy";
+
 pub fn lock_path(vmid: u32) -> String {
-    format!("/run/lock/pxdeploy-{vmid}.lock")
+    format!("{DIR}/pxdeploy-{vmid}.lock")
 }
 
 pub fn holder_path(vmid: u32) -> String {
-    format!("/run/lock/pxdeploy-{vmid}.holder")
+    format!("{DIR}/pxdeploy-{vmid}.holder")
 }
 
 /// What the lock shell prints first.
 const HELD: &str = "pxdeploy-lock: held";
 const BUSY: &str = "pxdeploy-lock: busy";
+/// Followed by what is wrong with the lock folder.
+const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 
-/// The lock shell. `$1` lock file, `$2` holder file, `$3` holder line. Exit 7 when another
-/// process holds the lock; anything else is a failure to take it (e.g. no `flock`).
-pub const SCRIPT: &str = "mkdir -p /run/lock && exec 9>>\"$1\" || exit 1; \
-flock -n 9; rc=$?; \
-if [ \"$rc\" -eq 0 ]; then printf '%s\\n' \"$3\" > \"$2\"; echo 'pxdeploy-lock: held'; exec cat > /dev/null; fi; \
-if [ \"$rc\" -eq 1 ]; then echo 'pxdeploy-lock: busy'; cat -- \"$2\" 2>/dev/null; exit 7; fi; \
-exit \"$rc\"";
+/// The lock shell (POSIX sh: dash, busybox). `$1` lock folder, `$2` lock file, `$3` holder
+/// file, `$4` holder line.
+///
+/// The folder is created (root, 0700) if missing; one that exists is used only when it is a
+/// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
+/// nor others can write; otherwise `unsafe …` and exit 1. Inside it only root can create
+/// anything, and still: the lock file is never a symlink, and the holder is written to a
+/// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
+/// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
+pub const SCRIPT: &str = r#"unsafe() { echo "pxdeploy-lock: unsafe $*"; exit 1; }
+umask 077
+[ -e "$1" ] || [ -L "$1" ] || mkdir -m 700 -- "$1" 2>/dev/null
+info=$(LC_ALL=C stat -c '%u %a %F' -- "$1" 2>/dev/null) || unsafe "cannot create the folder $1"
+owner=${info%% *}; rest=${info#* }; mode=${rest%% *}; kind=${rest#* }
+case $kind in
+  directory) ;;
+  'symbolic link') unsafe "$1 is a symbolic link, not a directory" ;;
+  *) unsafe "$1 is a $kind, not a directory" ;;
+esac
+[ "$owner" = 0 ] || unsafe "$1 is owned by uid $owner, not root"
+case $mode in
+  *[2367]? | *[2367]) unsafe "$1 can be written by group or others (mode $mode)" ;;
+esac
+[ -L "$2" ] && unsafe "$2 is a symbolic link"
+exec 9>>"$2" || exit 1
+flock -n 9; rc=$?
+if [ "$rc" -eq 0 ]; then
+  tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n' "$4" > "$tmp" && mv -f -- "$tmp" "$3"
+  echo 'pxdeploy-lock: held'; exec cat > /dev/null
+fi
+if [ "$rc" -eq 1 ]; then
+  echo 'pxdeploy-lock: busy'; [ -L "$3" ] || cat -- "$3" 2>/dev/null; exit 7
+fi
+exit "$rc""#;
 
 /// The host command that takes (and holds) the lock of container `vmid`.
 pub fn command(vmid: u32, holder: &Holder) -> String {
@@ -98,6 +132,7 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
         "-c",
         SCRIPT,
         "sh",
+        DIR,
         &lock_path(vmid),
         &holder_path(vmid),
         &holder.line(),
@@ -173,6 +208,20 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
             ))
             .facts(serde_json::json!({ "vmid": vmid, "lock_holder": holder })))
         }
+        Line::Line(l) if l.starts_with(UNSAFE) => {
+            let what = crate::output::sanitize(&l[UNSAFE.len()..]);
+            Err(Error::remote(format!(
+                "cannot take the deploy lock of container {vmid} on {host}: {what}"
+            ))
+            .cause(format!(
+                "the lock folder {DIR} must be a directory owned by root that no one else can write, \
+                 or the lock and its holder could be faked or redirected by another local user"
+            ))
+            .hint(format!(
+                "as root on {host}, find out who made it and why; then `rm -rf {DIR}` \
+                 (pxdeploy creates it again, owned by root with mode 0700) and deploy again"
+            )))
+        }
         Line::Line(other) => Err(failed(
             &*channel,
             &format!("unexpected answer: {}", crate::output::sanitize(&other)),
@@ -233,12 +282,9 @@ mod tests {
             since: "2026-11-25T20:40:20Z".into(),
         };
         let c = command(210, &h);
-        assert!(
-            c.starts_with("sh -c 'mkdir -p /run/lock && exec 9>>"),
-            "{c}"
-        );
+        assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
-            " sh /run/lock/pxdeploy-210.lock /run/lock/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z'"
+            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z'"
         ), "{c}");
     }
 
@@ -272,6 +318,7 @@ mod tests {
     fn spawn(dir: &std::path::Path, who: &str) -> Box<dyn Channel> {
         let mut child = Command::new("sh")
             .args(["-c", SCRIPT, "sh"])
+            .arg(dir)
             .arg(dir.join("x.lock"))
             .arg(dir.join("x.holder"))
             .arg(who)
@@ -310,10 +357,63 @@ mod tests {
     }
 
     #[test]
+    fn an_unsafe_lock_folder_is_refused_and_nothing_is_written_through_it() {
+        use std::os::unix::fs::{chown, symlink, PermissionsExt};
+        let base = tempfile::tempdir().unwrap();
+        let mkdir = |name: &str, mode: u32| {
+            let d = base.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+            d
+        };
+        let target = mkdir("target", 0o700);
+        let link = base.path().join("link");
+        symlink(&target, &link).unwrap();
+        let open = mkdir("open", 0o777);
+        let group = mkdir("group", 0o770);
+        let other = mkdir("other", 0o700);
+        chown(&other, Some(1000), Some(1000)).unwrap();
+        let file = base.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        for (dir, words) in [
+            (&link, "is a symbolic link, not a directory"),
+            (&open, "can be written by group or others (mode 777)"),
+            (&group, "can be written by group or others (mode 770)"),
+            (&other, "is owned by uid 1000, not root"),
+            (&file, "is a regular empty file, not a directory"),
+        ] {
+            let err = acquire(spawn(dir, "alice@laptop since T1"), 210, "pve")
+                .err()
+                .unwrap();
+            assert_eq!(err.exit_code(), 5, "{}", err.render());
+            assert!(err.message.contains(words), "{}", err.render());
+            assert!(
+                err.render().contains("rm -rf /run/pxdeploy"),
+                "{}",
+                err.render()
+            );
+        }
+        for dir in [&target, &open, &group, &other] {
+            let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+            assert!(left.is_empty(), "{} has {left:?}", dir.display());
+        }
+        // A missing folder is created, root's alone.
+        let fresh = base.path().join("fresh");
+        let held = acquire(spawn(&fresh, "alice@laptop since T1"), 210, "pve").unwrap();
+        let meta = std::fs::symlink_metadata(&fresh).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let holder = std::fs::read_to_string(fresh.join("x.holder")).unwrap();
+        assert_eq!(holder, "alice@laptop since T1\n");
+        drop(held);
+    }
+
+    #[test]
     fn killed_holder_leaves_no_lock() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("sh")
             .args(["-c", SCRIPT, "sh"])
+            .arg(dir.path())
             .arg(dir.path().join("x.lock"))
             .arg(dir.path().join("x.holder"))
             .arg("alice@laptop since T1")

@@ -6,5 +6,6 @@ mod cli;
 mod deploy;
 mod harness;
 mod lifecycle;
+mod lock;
 mod sim;
 mod ssh;

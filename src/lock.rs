@@ -20,6 +20,13 @@ use crate::remote::quote::join;
 /// How long taking the lock may take (it never waits for another holder).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often pxdeploy tells the lock shell it is still there.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// After this long without a heartbeat the host gives the lock up (a frozen or vanished
+/// pxdeploy; its TCP connection could take hours to time out).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
+
 /// Who holds the lock, as a second deploy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
@@ -90,8 +97,9 @@ const BUSY: &str = "pxdeploy-lock: busy";
 /// Followed by what is wrong with the lock folder.
 const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 
-/// The lock shell (POSIX sh: dash, busybox). `$1` lock folder, `$2` lock file, `$3` holder
-/// file, `$4` holder line.
+/// The lock shell (POSIX sh: dash, busybox; `timeout` from coreutils). `$1` lock folder,
+/// `$2` lock file, `$3` holder file, `$4` holder line, `$5` seconds without a heartbeat
+/// after which the lock is given up.
 ///
 /// The folder is created (root, 0700) if missing; one that exists is used only when it is a
 /// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
@@ -118,7 +126,14 @@ exec 9>>"$2" || exit 1
 flock -n 9; rc=$?
 if [ "$rc" -eq 0 ]; then
   tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n' "$4" > "$tmp" && mv -f -- "$tmp" "$3"
-  echo 'pxdeploy-lock: held'; exec cat > /dev/null
+  echo 'pxdeploy-lock: held'
+  while :; do
+    beat=$(timeout "$5" head -n 1 9>&-); rc=$?
+    if [ "$rc" -eq 124 ]; then
+      echo "pxdeploy-lock: given up: no heartbeat from pxdeploy for $5s"; exit 8
+    fi
+    [ "$rc" -eq 0 ] && [ -n "$beat" ] || exit 0
+  done
 fi
 if [ "$rc" -eq 1 ]; then
   echo 'pxdeploy-lock: busy'; [ -L "$3" ] || cat -- "$3" 2>/dev/null; exit 7
@@ -136,6 +151,7 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
         &lock_path(vmid),
         &holder_path(vmid),
         &holder.line(),
+        &GIVE_UP_AFTER.as_secs().to_string(),
     ])
 }
 
@@ -153,6 +169,9 @@ pub trait Channel: Send {
     fn read_line(&mut self, timeout: Duration) -> Result<Line>;
     /// What the process wrote on stderr so far.
     fn stderr(&self) -> String;
+    /// Sends a heartbeat every `every` from now on; once the process ends, everything
+    /// done over this connection fails with `lost`.
+    fn keep_alive(&mut self, every: Duration, lost: Error);
 }
 
 /// A held deploy lock. Released when dropped.
@@ -190,10 +209,13 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
         e
     };
     match channel.read_line(ACQUIRE_TIMEOUT)? {
-        Line::Line(l) if l == HELD => Ok(DeployLock {
-            channel: Some(channel),
-            vmid,
-        }),
+        Line::Line(l) if l == HELD => {
+            channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
+            Ok(DeployLock {
+                channel: Some(channel),
+                vmid,
+            })
+        }
         Line::Line(l) if l == BUSY => {
             let holder = match channel.read_line(Duration::from_secs(5))? {
                 Line::Line(h) if !h.trim().is_empty() => crate::output::sanitize(h.trim()),
@@ -237,6 +259,20 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
     }
 }
 
+/// What every step after losing the lock fails with (exit 7).
+fn lost(vmid: u32, host: &str) -> Error {
+    Error::locked(format!(
+        "the deploy lock of container {vmid} on {host} was lost; stopped before changing anything more"
+    ))
+    .hint(format!(
+        "another deploy may have taken it meanwhile: check `pxdeploy status`, then deploy again. \
+         The host gives the lock up when no heartbeat came for {}s (pxdeploy suspended or frozen, \
+         the network gone)",
+        GIVE_UP_AFTER.as_secs()
+    ))
+    .facts(serde_json::json!({ "vmid": vmid, "lock_lost": true }))
+}
+
 /// The SSH transport's long-lived process is the lock's channel.
 impl Channel for crate::remote::ssh::RemoteProcess {
     fn read_line(&mut self, timeout: Duration) -> Result<Line> {
@@ -252,14 +288,18 @@ impl Channel for crate::remote::ssh::RemoteProcess {
     fn stderr(&self) -> String {
         crate::remote::ssh::RemoteProcess::stderr(self)
     }
+    fn keep_alive(&mut self, every: Duration, lost: Error) {
+        crate::remote::ssh::RemoteProcess::keep_alive(self, every, lost)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::mpsc::{channel, Receiver};
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn timestamps() {
@@ -284,14 +324,17 @@ mod tests {
         let c = command(210, &h);
         assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
-            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z'"
+            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45"
         ), "{c}");
     }
 
-    /// The lock shell run by a local `sh`, standing in for the SSH channel.
+    /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the
+    /// heartbeat it sends once the lock is held (none: a frozen pxdeploy).
     struct Local {
         child: Child,
+        stdin: Arc<Mutex<Option<ChildStdin>>>,
         lines: Receiver<String>,
+        beat: Option<Duration>,
     }
 
     impl Channel for Local {
@@ -305,28 +348,52 @@ mod tests {
         fn stderr(&self) -> String {
             String::new()
         }
+        fn keep_alive(&mut self, _every: Duration, _lost: Error) {
+            let (Some(every), stdin) = (self.beat, self.stdin.clone()) else {
+                return;
+            };
+            std::thread::spawn(move || loop {
+                std::thread::sleep(every);
+                let sent = stdin.lock().unwrap().as_mut().map(|s| s.write_all(b".\n"));
+                if !matches!(sent, Some(Ok(()))) {
+                    return;
+                }
+            });
+        }
     }
 
     impl Drop for Local {
         fn drop(&mut self) {
-            // Like a closed channel: stdin ends, the shell (now `cat`) exits.
-            drop(self.child.stdin.take());
+            // Like a closed channel: stdin ends, the shell exits.
+            drop(self.stdin.lock().unwrap().take());
             let _ = self.child.wait();
         }
     }
 
     fn spawn(dir: &std::path::Path, who: &str) -> Box<dyn Channel> {
+        spawn_with(dir, who, 45, None)
+    }
+
+    /// `give_up`: seconds without a heartbeat before the shell gives the lock up.
+    fn spawn_with(
+        dir: &std::path::Path,
+        who: &str,
+        give_up: u32,
+        beat: Option<Duration>,
+    ) -> Box<dyn Channel> {
         let mut child = Command::new("sh")
             .args(["-c", SCRIPT, "sh"])
             .arg(dir)
             .arg(dir.join("x.lock"))
             .arg(dir.join("x.holder"))
             .arg(who)
+            .arg(give_up.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
+        let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
@@ -335,7 +402,48 @@ mod tests {
                 }
             }
         });
-        Box::new(Local { child, lines: rx })
+        Box::new(Local {
+            child,
+            stdin,
+            lines: rx,
+            beat,
+        })
+    }
+
+    #[test]
+    fn a_holder_without_heartbeat_loses_the_lock_and_one_with_it_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let beating = acquire(
+            spawn_with(
+                dir.path(),
+                "alice@laptop since T1",
+                1,
+                Some(Duration::from_millis(200)),
+            ),
+            210,
+            "pve",
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 7, "{}", err.render());
+        drop(beating);
+
+        let frozen = acquire(
+            spawn_with(dir.path(), "alice@laptop since T3", 1, None),
+            210,
+            "pve",
+        )
+        .unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T4"), 210, "pve")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 7, "{}", err.render());
+        std::thread::sleep(Duration::from_millis(2500));
+        let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve").unwrap();
+        drop((frozen, next));
     }
 
     #[test]
@@ -417,6 +525,7 @@ mod tests {
             .arg(dir.path().join("x.lock"))
             .arg(dir.path().join("x.holder"))
             .arg("alice@laptop since T1")
+            .arg("45")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -172,7 +172,7 @@ fn assert_no_secret(run: &Run, secrets: &[String]) {
     }
 }
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

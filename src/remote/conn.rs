@@ -2,7 +2,8 @@
 //! at a time, and the lifecycle of its channels: open a command, pump it until done or a
 //! deadline (waiting with `poll()` in the directions libssh2 asks for, with keepalives),
 //! close it (EOF → drain → close → exit status), stop one that must end now, and drop the
-//! whole connection when nothing else works. The per-channel state lives in [`Pump`].
+//! whole connection when nothing else works (`conn/stop.rs`), and the heartbeat of a channel
+//! held open (`conn/held.rs`). The per-channel state lives in [`Pump`].
 
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
@@ -16,6 +17,9 @@ use super::channel::{is_code, is_transport, plain, RawChannel as Channel, EAGAIN
 use super::pump::{Fail, Pump, Stream, CHUNK, PID_MARK};
 use super::ExitStatus;
 use crate::error::{Error, Result};
+
+mod held;
+mod stop;
 
 /// How long a command that ran out of time gets to stop after SIGTERM (then SIGKILL), and
 /// how long closing a channel may take, before the whole connection is dropped instead.
@@ -31,6 +35,10 @@ pub(crate) struct Conn {
     broken: Mutex<Option<String>>,
     /// Held for each whole operation (see [`super::ssh::Session`]): one at a time.
     ops: Mutex<()>,
+    /// The channel kept alive with a heartbeat (the deploy lock's), see [`held`].
+    held: Mutex<Option<held::Held>>,
+    /// Set when the held channel ended: every later operation fails with it.
+    held_lost: Mutex<Option<Error>>,
 }
 
 impl Conn {
@@ -42,6 +50,8 @@ impl Conn {
             name,
             broken: Mutex::new(None),
             ops: Mutex::new(()),
+            held: Mutex::new(None),
+            held_lost: Mutex::new(None),
         }
     }
 
@@ -120,7 +130,8 @@ impl Conn {
     }
 
     /// Starts `command` and returns its pump (`has_stdin`: local stdin will be sent;
-    /// `hold_stdin`: the remote stdin stays open until the pump is stopped).
+    /// `hold_stdin`: the remote stdin stays open until the pump is stopped). Nothing starts
+    /// once the held channel ended (see [`held`]).
     pub(crate) fn start(
         &self,
         command: &str,
@@ -128,6 +139,10 @@ impl Conn {
         has_stdin: bool,
         hold_stdin: bool,
     ) -> Result<Pump> {
+        self.beat(true);
+        if let Some(lost) = self.held_lost() {
+            return Err(lost);
+        }
         let channel = self.open_exec(command, deadline, true)?;
         Ok(Pump::new(channel, has_stdin, hold_stdin, true))
     }
@@ -146,6 +161,9 @@ impl Conn {
             let progress = pump.step(&self.sess, stdin, sink, &mut buf)?;
             if done(pump) {
                 return Ok(true);
+            }
+            if !pump.write_in_flight {
+                self.beat(false);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
@@ -254,121 +272,6 @@ impl Conn {
             Err(None) => Err("the channel did not close in time".into()),
             Err(Some(e)) if is_transport(&e) => Err(plain(&e)),
             Err(Some(_)) => Ok(()),
-        }
-    }
-
-    /// Stops a command that must end now: finish any half-sent packet, SIGTERM (SIGKILL
-    /// after half the grace), EOF, drain, close. If that does not work within
-    /// [`STOP_GRACE`], the connection is dropped (the only way to free the channel without
-    /// blocking, ssh2 #165); `Err` says so. `patience`: how long it may end by itself
-    /// after EOF before the signals.
-    pub(crate) fn stop(
-        &self,
-        mut pump: Pump,
-        sink: &mut dyn FnMut(Stream, &[u8]),
-        patience: Duration,
-    ) -> Result<(), String> {
-        let start = Instant::now();
-        let end = start + STOP_GRACE;
-        let mut buf = vec![0u8; CHUNK];
-        // A half-sent packet blocks every other send: finish it first.
-        while pump.write_in_flight && Instant::now() < end {
-            pump.write_pending(&self.sess);
-            if pump.write_in_flight {
-                self.wait(Some(end), Duration::from_millis(100), true);
-            }
-        }
-        pump.end_stdin();
-        let mut signals = Signals::default();
-        let mut no_stdin: Option<&mut dyn Read> = None;
-        loop {
-            // Reading first also sends EOF and picks up the PID line.
-            let progress = match pump.step(&self.sess, &mut no_stdin, sink, &mut buf) {
-                Ok(p) => p,
-                Err(Fail::Ssh(why)) => {
-                    self.break_connection(&why);
-                    return Err(why);
-                }
-                Err(Fail::Local(_)) => true,
-            };
-            if pump.done() || Instant::now() >= end {
-                break;
-            }
-            if let Some(want) = signal_due(start.elapsed(), patience) {
-                signals.send(self, &mut pump, want, end);
-            }
-            if !progress {
-                self.wait(Some(end), Duration::from_millis(50), false);
-            }
-        }
-        if pump.done()
-            && self
-                .close_channel(
-                    &mut pump.channel,
-                    end.max(Instant::now() + Duration::from_secs(1)),
-                )
-                .is_ok()
-        {
-            return Ok(());
-        }
-        let why = format!(
-            "the remote command did not stop within {}s, so the SSH connection was closed",
-            STOP_GRACE.as_secs()
-        );
-        self.break_connection(&why);
-        Err(why)
-    }
-
-    /// Sends `sig` to the process group `pid` (else the process) from a new channel.
-    fn kill_remote(&self, pid: u32, sig: &str, end: Instant) {
-        let cmd =
-            format!("kill -{sig} -- -{pid} 2>/dev/null || kill -{sig} {pid} 2>/dev/null; true");
-        let deadline = Some(end.min(Instant::now() + Duration::from_secs(3)));
-        let Ok(channel) = self.open_exec(&cmd, deadline, false) else {
-            return;
-        };
-        let mut pump = Pump::new(channel, false, false, false);
-        let mut none: Option<&mut dyn Read> = None;
-        let mut sink = |_: Stream, _: &[u8]| {};
-        if let Ok(true) = self.run_until(&mut pump, &mut none, &mut sink, deadline, |p| p.done()) {
-            let _ = self.close_channel(&mut pump.channel, Instant::now() + Duration::from_secs(2));
-        }
-    }
-}
-
-/// Which signal a command being stopped should get `elapsed` into its grace.
-fn signal_due(elapsed: Duration, patience: Duration) -> Option<&'static str> {
-    if elapsed < patience {
-        None
-    } else if elapsed >= patience + (STOP_GRACE - patience) / 2 {
-        Some("KILL")
-    } else {
-        Some("TERM")
-    }
-}
-
-/// The signals already sent to a command being stopped, each once.
-#[derive(Default)]
-struct Signals {
-    requested: Option<&'static str>,
-    killed: Option<&'static str>,
-}
-
-impl Signals {
-    fn send(&mut self, conn: &Conn, pump: &mut Pump, want: &'static str, end: Instant) {
-        if self.requested != Some(want) {
-            self.requested = Some(want);
-            // The SSH `signal` request works for non-root logins only (sshd runs root
-            // sessions without privilege separation and then refuses it)...
-            let r = conn.retry(Some(end), || pump.channel.signal(want));
-            tracing::debug!(signal = want, ok = r.is_ok(), pid = ?pump.pid, "signal request");
-        }
-        // ...so the process group is also killed from a second channel.
-        if self.killed != Some(want) {
-            if let Some(pid) = pump.pid {
-                self.killed = Some(want);
-                conn.kill_remote(pid, want, end);
-            }
         }
     }
 }

@@ -79,6 +79,16 @@ impl Pump {
         !self.write_in_flight && self.offset >= self.pending.len()
     }
 
+    /// Queues `data` for the remote stdin of a channel whose stdin is held open (a
+    /// heartbeat); dropped if something is still being sent.
+    pub(crate) fn queue(&mut self, data: &[u8]) {
+        if self.idle_out() {
+            self.pending.clear();
+            self.pending.extend_from_slice(data);
+            self.offset = 0;
+        }
+    }
+
     /// One round: send what stdin has, read what stdout and stderr have. Returns whether
     /// anything moved.
     pub(crate) fn step(

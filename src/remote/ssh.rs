@@ -155,7 +155,7 @@ impl Session {
         let result = self
             .conn
             .run_until(&mut pump, &mut stdin, &mut tee, deadline, |p| p.done());
-        match result {
+        let ended = match result {
             Ok(true) => self.conn.finish(pump, command, deadline),
             Ok(false) => {
                 let t = timeout.unwrap_or_default();
@@ -184,7 +184,8 @@ impl Session {
                 )
             }
             Err(Fail::Ssh(e)) => Err(self.conn.lost(&e)),
-        }
+        };
+        ended.map_err(|e| self.conn.or_held_lost(e))
     }
 
     /// Starts `command` and leaves it running on its own channel (stdin stays open, so a
@@ -199,6 +200,7 @@ impl Session {
             conn: self.conn.clone(),
             command: command.to_string(),
             pump: Some(pump),
+            held: false,
             stdout: Vec::new(),
             stderr: Vec::new(),
         })
@@ -212,9 +214,24 @@ pub struct RemoteProcess {
     pump: Option<Pump>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Its channel was handed to the connection to keep alive ([`RemoteProcess::keep_alive`]).
+    held: bool,
 }
 
 impl RemoteProcess {
+    /// From now on the connection sends a line (`.`) to the process's stdin every `every`,
+    /// from whatever drives the session (see `conn/held.rs`), and reads nothing more from it
+    /// for the caller. If the process ends (it gave up: no heartbeat for too long), every
+    /// later command on the session fails with `lost`. [`RemoteProcess::close`] or dropping
+    /// it ends the process as before.
+    pub fn keep_alive(&mut self, every: Duration, lost: Error) {
+        if let Some(pump) = self.pump.take() {
+            let _one = self.conn.exclusive();
+            self.conn.hold(pump, every, lost);
+            self.held = true;
+        }
+    }
+
     /// Waits up to `timeout` for the next line of stdout.
     pub fn read_line(&mut self, timeout: Duration) -> Result<ReadLine> {
         let deadline = Instant::now() + timeout;
@@ -310,10 +327,14 @@ impl RemoteProcess {
     }
 
     fn close_inner(&mut self) -> Result<()> {
-        let Some(pump) = self.pump.take() else {
+        if self.pump.is_none() && !self.held {
+            return Ok(());
+        }
+        let _one = self.conn.exclusive();
+        let held = std::mem::take(&mut self.held).then(|| self.conn.unhold());
+        let Some(pump) = self.pump.take().or(held.flatten()) else {
             return Ok(());
         };
-        let _one = self.conn.exclusive();
         let mut sink = |_: Stream, _: &[u8]| {};
         self.conn
             .stop(pump, &mut sink, Duration::from_millis(500))

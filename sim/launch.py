@@ -179,8 +179,10 @@ def write_config(d, port, extra, host_keys):
 # sshd (and so every session) runs in a private mount namespace where /etc is an overlay
 # (upper on a tmpfs: nothing reaches the real /etc) and STATE/etc/pve is bound on /etc/pve,
 # as sim/README.md asks, so pxdeploy can edit /etc/pve/lxc/<vmid>.conf like on a real node;
-# and /run/lock is its own tmpfs, so pxdeploy's deploy locks (/run/lock/pxdeploy-<vmid>.lock)
-# of parallel tests and demos on this machine do not see each other.
+# and /run is an overlay (upper on the same tmpfs), so what sessions create there, like
+# pxdeploy's lock folder /run/pxdeploy, is private to this host: the deploy locks of
+# parallel tests and demos on this machine do not see each other, and a test can plant a
+# hostile /run/pxdeploy (a symlink, another owner) without touching the real /run.
 # unshare and sh exec, so the pid stays sshd's.
 PRIVATE_ETC_PVE = """set -e
 mount -t tmpfs -o mode=0755 pxsim-etc "$1"
@@ -188,7 +190,8 @@ mkdir "$1/upper" "$1/work"
 mount -t overlay pxsim-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
 mkdir -p /etc/pve
 mount --bind "$2" /etc/pve
-mount -t tmpfs -o mode=1777 pxsim-lock /run/lock
+mkdir "$1/run-upper" "$1/run-work"
+mount -t overlay pxsim-run -o lowerdir=/run,upperdir="$1/run-upper",workdir="$1/run-work" /run
 shift 2
 exec "$@"
 """

@@ -1,6 +1,6 @@
 //! The deploy lock: at most one deploy per container at a time.
 //!
-//! The lock is a `flock` on `/run/lock/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
+//! The lock is a `flock` on `/run/pxdeploy/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
 //! small shell on its own channel of the run's one SSH session. After taking the lock the
 //! shell becomes `cat`, reading the channel's stdin: the lock lives exactly as long as that
 //! stdin stays open. When pxdeploy finishes, is interrupted, is killed with SIGKILL, or its
@@ -9,7 +9,8 @@
 //! has to be cleaned by hand: the file stays, the lock on it does not.
 //!
 //! The holder (`user@machine since <RFC3339>`) is written to a side file
-//! `/run/lock/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
+//! `/run/pxdeploy/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
+//! `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +19,13 @@ use crate::remote::quote::join;
 
 /// How long taking the lock may take (it never waits for another holder).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often pxdeploy tells the lock shell it is still there.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// After this long without a heartbeat the host gives the lock up (a frozen or vanished
+/// pxdeploy; its TCP connection could take hours to time out).
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
 
 /// Who holds the lock, as a second deploy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,25 +79,66 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// The lock folder on the host: root's alone (0700), so no other local user can create,
+/// fake or redirect a lock or holder file (unlike the world-writable `/run/lock`).
+pub const DIR: &str = "/run/pxdeploy";
+
 pub fn lock_path(vmid: u32) -> String {
-    format!("/run/lock/pxdeploy-{vmid}.lock")
+    format!("{DIR}/pxdeploy-{vmid}.lock")
 }
 
 pub fn holder_path(vmid: u32) -> String {
-    format!("/run/lock/pxdeploy-{vmid}.holder")
+    format!("{DIR}/pxdeploy-{vmid}.holder")
 }
 
 /// What the lock shell prints first.
 const HELD: &str = "pxdeploy-lock: held";
 const BUSY: &str = "pxdeploy-lock: busy";
+/// Followed by what is wrong with the lock folder.
+const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 
-/// The lock shell. `$1` lock file, `$2` holder file, `$3` holder line. Exit 7 when another
-/// process holds the lock; anything else is a failure to take it (e.g. no `flock`).
-pub const SCRIPT: &str = "mkdir -p /run/lock && exec 9>>\"$1\" || exit 1; \
-flock -n 9; rc=$?; \
-if [ \"$rc\" -eq 0 ]; then printf '%s\\n' \"$3\" > \"$2\"; echo 'pxdeploy-lock: held'; exec cat > /dev/null; fi; \
-if [ \"$rc\" -eq 1 ]; then echo 'pxdeploy-lock: busy'; cat -- \"$2\" 2>/dev/null; exit 7; fi; \
-exit \"$rc\"";
+/// The lock shell (POSIX sh: dash, busybox; `timeout` from coreutils). `$1` lock folder,
+/// `$2` lock file, `$3` holder file, `$4` holder line, `$5` seconds without a heartbeat
+/// after which the lock is given up.
+///
+/// The folder is created (root, 0700) if missing; one that exists is used only when it is a
+/// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
+/// nor others can write; otherwise `unsafe …` and exit 1. Inside it only root can create
+/// anything, and still: the lock file is never a symlink, and the holder is written to a
+/// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
+/// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
+pub const SCRIPT: &str = r#"unsafe() { echo "pxdeploy-lock: unsafe $*"; exit 1; }
+umask 077
+[ -e "$1" ] || [ -L "$1" ] || mkdir -m 700 -- "$1" 2>/dev/null
+info=$(LC_ALL=C stat -c '%u %a %F' -- "$1" 2>/dev/null) || unsafe "cannot create the folder $1"
+owner=${info%% *}; rest=${info#* }; mode=${rest%% *}; kind=${rest#* }
+case $kind in
+  directory) ;;
+  'symbolic link') unsafe "$1 is a symbolic link, not a directory" ;;
+  *) unsafe "$1 is a $kind, not a directory" ;;
+esac
+[ "$owner" = 0 ] || unsafe "$1 is owned by uid $owner, not root"
+case $mode in
+  *[2367]? | *[2367]) unsafe "$1 can be written by group or others (mode $mode)" ;;
+esac
+[ -L "$2" ] && unsafe "$2 is a symbolic link"
+exec 9>>"$2" || exit 1
+flock -n 9; rc=$?
+if [ "$rc" -eq 0 ]; then
+  tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n' "$4" > "$tmp" && mv -f -- "$tmp" "$3"
+  echo 'pxdeploy-lock: held'
+  while :; do
+    beat=$(timeout "$5" head -n 1 9>&-); rc=$?
+    if [ "$rc" -eq 124 ]; then
+      echo "pxdeploy-lock: given up: no heartbeat from pxdeploy for $5s"; exit 8
+    fi
+    [ "$rc" -eq 0 ] && [ -n "$beat" ] || exit 0
+  done
+fi
+if [ "$rc" -eq 1 ]; then
+  echo 'pxdeploy-lock: busy'; [ -L "$3" ] || cat -- "$3" 2>/dev/null; exit 7
+fi
+exit "$rc""#;
 
 /// The host command that takes (and holds) the lock of container `vmid`.
 pub fn command(vmid: u32, holder: &Holder) -> String {
@@ -98,9 +147,11 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
         "-c",
         SCRIPT,
         "sh",
+        DIR,
         &lock_path(vmid),
         &holder_path(vmid),
         &holder.line(),
+        &GIVE_UP_AFTER.as_secs().to_string(),
     ])
 }
 
@@ -118,18 +169,15 @@ pub trait Channel: Send {
     fn read_line(&mut self, timeout: Duration) -> Result<Line>;
     /// What the process wrote on stderr so far.
     fn stderr(&self) -> String;
+    /// Sends a heartbeat every `every` from now on; once the process ends, everything
+    /// done over this connection fails with `lost`.
+    fn keep_alive(&mut self, every: Duration, lost: Error);
 }
 
-/// A held deploy lock. Released when dropped (or with [`DeployLock::release`]).
+/// A held deploy lock. Released when dropped.
 pub struct DeployLock {
     channel: Option<Box<dyn Channel>>,
     pub vmid: u32,
-}
-
-impl DeployLock {
-    pub fn release(mut self) {
-        self.channel.take();
-    }
 }
 
 impl Drop for DeployLock {
@@ -161,10 +209,13 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
         e
     };
     match channel.read_line(ACQUIRE_TIMEOUT)? {
-        Line::Line(l) if l == HELD => Ok(DeployLock {
-            channel: Some(channel),
-            vmid,
-        }),
+        Line::Line(l) if l == HELD => {
+            channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
+            Ok(DeployLock {
+                channel: Some(channel),
+                vmid,
+            })
+        }
         Line::Line(l) if l == BUSY => {
             let holder = match channel.read_line(Duration::from_secs(5))? {
                 Line::Line(h) if !h.trim().is_empty() => crate::output::sanitize(h.trim()),
@@ -179,6 +230,20 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
             ))
             .facts(serde_json::json!({ "vmid": vmid, "lock_holder": holder })))
         }
+        Line::Line(l) if l.starts_with(UNSAFE) => {
+            let what = crate::output::sanitize(&l[UNSAFE.len()..]);
+            Err(Error::remote(format!(
+                "cannot take the deploy lock of container {vmid} on {host}: {what}"
+            ))
+            .cause(format!(
+                "the lock folder {DIR} must be a directory owned by root that no one else can write, \
+                 or the lock and its holder could be faked or redirected by another local user"
+            ))
+            .hint(format!(
+                "as root on {host}, find out who made it and why; then `rm -rf {DIR}` \
+                 (pxdeploy creates it again, owned by root with mode 0700) and deploy again"
+            )))
+        }
         Line::Line(other) => Err(failed(
             &*channel,
             &format!("unexpected answer: {}", crate::output::sanitize(&other)),
@@ -192,6 +257,20 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
             &format!("no answer within {}s", ACQUIRE_TIMEOUT.as_secs()),
         )),
     }
+}
+
+/// What every step after losing the lock fails with (exit 7).
+fn lost(vmid: u32, host: &str) -> Error {
+    Error::locked(format!(
+        "the deploy lock of container {vmid} on {host} was lost; stopped before changing anything more"
+    ))
+    .hint(format!(
+        "another deploy may have taken it meanwhile: check `pxdeploy status`, then deploy again. \
+         The host gives the lock up when no heartbeat came for {}s (pxdeploy suspended or frozen, \
+         the network gone)",
+        GIVE_UP_AFTER.as_secs()
+    ))
+    .facts(serde_json::json!({ "vmid": vmid, "lock_lost": true }))
 }
 
 /// The SSH transport's long-lived process is the lock's channel.
@@ -209,14 +288,18 @@ impl Channel for crate::remote::ssh::RemoteProcess {
     fn stderr(&self) -> String {
         crate::remote::ssh::RemoteProcess::stderr(self)
     }
+    fn keep_alive(&mut self, every: Duration, lost: Error) {
+        crate::remote::ssh::RemoteProcess::keep_alive(self, every, lost)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::mpsc::{channel, Receiver};
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn timestamps() {
@@ -239,19 +322,19 @@ mod tests {
             since: "2026-11-25T20:40:20Z".into(),
         };
         let c = command(210, &h);
-        assert!(
-            c.starts_with("sh -c 'mkdir -p /run/lock && exec 9>>"),
-            "{c}"
-        );
+        assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
-            " sh /run/lock/pxdeploy-210.lock /run/lock/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z'"
+            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45"
         ), "{c}");
     }
 
-    /// The lock shell run by a local `sh`, standing in for the SSH channel.
+    /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the
+    /// heartbeat it sends once the lock is held (none: a frozen pxdeploy).
     struct Local {
         child: Child,
+        stdin: Arc<Mutex<Option<ChildStdin>>>,
         lines: Receiver<String>,
+        beat: Option<Duration>,
     }
 
     impl Channel for Local {
@@ -265,27 +348,52 @@ mod tests {
         fn stderr(&self) -> String {
             String::new()
         }
+        fn keep_alive(&mut self, _every: Duration, _lost: Error) {
+            let (Some(every), stdin) = (self.beat, self.stdin.clone()) else {
+                return;
+            };
+            std::thread::spawn(move || loop {
+                std::thread::sleep(every);
+                let sent = stdin.lock().unwrap().as_mut().map(|s| s.write_all(b".\n"));
+                if !matches!(sent, Some(Ok(()))) {
+                    return;
+                }
+            });
+        }
     }
 
     impl Drop for Local {
         fn drop(&mut self) {
-            // Like a closed channel: stdin ends, the shell (now `cat`) exits.
-            drop(self.child.stdin.take());
+            // Like a closed channel: stdin ends, the shell exits.
+            drop(self.stdin.lock().unwrap().take());
             let _ = self.child.wait();
         }
     }
 
     fn spawn(dir: &std::path::Path, who: &str) -> Box<dyn Channel> {
+        spawn_with(dir, who, 45, None)
+    }
+
+    /// `give_up`: seconds without a heartbeat before the shell gives the lock up.
+    fn spawn_with(
+        dir: &std::path::Path,
+        who: &str,
+        give_up: u32,
+        beat: Option<Duration>,
+    ) -> Box<dyn Channel> {
         let mut child = Command::new("sh")
             .args(["-c", SCRIPT, "sh"])
+            .arg(dir)
             .arg(dir.join("x.lock"))
             .arg(dir.join("x.holder"))
             .arg(who)
+            .arg(give_up.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
+        let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let (tx, rx) = channel();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
@@ -294,7 +402,48 @@ mod tests {
                 }
             }
         });
-        Box::new(Local { child, lines: rx })
+        Box::new(Local {
+            child,
+            stdin,
+            lines: rx,
+            beat,
+        })
+    }
+
+    #[test]
+    fn a_holder_without_heartbeat_loses_the_lock_and_one_with_it_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let beating = acquire(
+            spawn_with(
+                dir.path(),
+                "alice@laptop since T1",
+                1,
+                Some(Duration::from_millis(200)),
+            ),
+            210,
+            "pve",
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 7, "{}", err.render());
+        drop(beating);
+
+        let frozen = acquire(
+            spawn_with(dir.path(), "alice@laptop since T3", 1, None),
+            210,
+            "pve",
+        )
+        .unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T4"), 210, "pve")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 7, "{}", err.render());
+        std::thread::sleep(Duration::from_millis(2500));
+        let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve").unwrap();
+        drop((frozen, next));
     }
 
     #[test]
@@ -310,9 +459,61 @@ mod tests {
             "{}",
             err.message
         );
-        first.release();
+        drop(first);
         let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve").unwrap();
         drop(again);
+    }
+
+    #[test]
+    fn an_unsafe_lock_folder_is_refused_and_nothing_is_written_through_it() {
+        use std::os::unix::fs::{chown, symlink, PermissionsExt};
+        let base = tempfile::tempdir().unwrap();
+        let mkdir = |name: &str, mode: u32| {
+            let d = base.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).unwrap();
+            d
+        };
+        let target = mkdir("target", 0o700);
+        let link = base.path().join("link");
+        symlink(&target, &link).unwrap();
+        let open = mkdir("open", 0o777);
+        let group = mkdir("group", 0o770);
+        let other = mkdir("other", 0o700);
+        chown(&other, Some(1000), Some(1000)).unwrap();
+        let file = base.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        for (dir, words) in [
+            (&link, "is a symbolic link, not a directory"),
+            (&open, "can be written by group or others (mode 777)"),
+            (&group, "can be written by group or others (mode 770)"),
+            (&other, "is owned by uid 1000, not root"),
+            (&file, "is a regular empty file, not a directory"),
+        ] {
+            let err = acquire(spawn(dir, "alice@laptop since T1"), 210, "pve")
+                .err()
+                .unwrap();
+            assert_eq!(err.exit_code(), 5, "{}", err.render());
+            assert!(err.message.contains(words), "{}", err.render());
+            assert!(
+                err.render().contains("rm -rf /run/pxdeploy"),
+                "{}",
+                err.render()
+            );
+        }
+        for dir in [&target, &open, &group, &other] {
+            let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
+            assert!(left.is_empty(), "{} has {left:?}", dir.display());
+        }
+        // A missing folder is created, root's alone.
+        let fresh = base.path().join("fresh");
+        let held = acquire(spawn(&fresh, "alice@laptop since T1"), 210, "pve").unwrap();
+        let meta = std::fs::symlink_metadata(&fresh).unwrap();
+        assert!(meta.is_dir());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let holder = std::fs::read_to_string(fresh.join("x.holder")).unwrap();
+        assert_eq!(holder, "alice@laptop since T1\n");
+        drop(held);
     }
 
     #[test]
@@ -320,9 +521,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("sh")
             .args(["-c", SCRIPT, "sh"])
+            .arg(dir.path())
             .arg(dir.path().join("x.lock"))
             .arg(dir.path().join("x.holder"))
             .arg("alice@laptop since T1")
+            .arg("45")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -10,11 +10,8 @@ use crate::support::{pxdeploy, repo_root, Run, SimHost};
 /// Inside a service: its DOMAIN, as Compose set it (busybox has no `printenv`).
 const PRINT_DOMAIN: &str = r#"printf '%s\n' "$DOMAIN""#;
 
-/// A vmid of this test process alone. The deploy lock is `/run/lock/pxdeploy-<vmid>.lock` on
-/// the Proxmox host, and every simulated host of this machine shares the real `/run/lock`:
-/// with the default vmid 210, concurrent tests (and other test runs) would hold each
-/// other's lock.
-fn unique_vmid(test: u32) -> u32 {
+/// A vmid of this test process alone (`test` tells the tests of one process apart).
+pub(crate) fn unique_vmid(test: u32) -> u32 {
     100_000 + (std::process::id() % 100_000) * 10 + test
 }
 
@@ -30,7 +27,7 @@ fn example_app() -> tempfile::TempDir {
 
 /// A simulated node (template cached) with Compose `compose_version`, and a copy of the
 /// example app.
-fn sim_and_app(compose_version: &str) -> (SimHost, tempfile::TempDir) {
+pub(crate) fn sim_and_app(compose_version: &str) -> (SimHost, tempfile::TempDir) {
     let sim = SimHost::builder()
         .compose_version(compose_version)
         .template_cached(true)
@@ -104,7 +101,7 @@ fn toml_str(s: &str) -> String {
 }
 
 #[track_caller]
-fn create(app: &Path) {
+pub(crate) fn create(app: &Path) {
     pxdeploy()
         .current_dir(app)
         .arg("create")
@@ -113,7 +110,7 @@ fn create(app: &Path) {
 }
 
 /// `deploy` with extra global flags.
-fn deploy(app: &Path, flags: &[&str]) -> Run {
+pub(crate) fn deploy(app: &Path, flags: &[&str]) -> Run {
     pxdeploy()
         .current_dir(app)
         .args(flags)
@@ -175,7 +172,7 @@ fn assert_no_secret(run: &Run, secrets: &[String]) {
     }
 }
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

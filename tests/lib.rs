@@ -6,6 +6,7 @@ mod cli;
 mod deploy;
 mod harness;
 mod lifecycle;
+mod lock;
 mod scripts;
 mod sim;
 mod ssh;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod channel;
+mod conn;
 pub mod host;
 pub mod host_key;
 pub mod known_hosts;

@@ -3,26 +3,22 @@
 //!
 //! After authentication the libssh2 session is non-blocking for good. Every call holds
 //! libssh2's session mutex only for a moment, so one thread pumping a command never blocks
-//! another channel (the deploy lock's, which just sits open). Waiting is done here, with
-//! `poll()` on the socket in the directions libssh2 asks for.
+//! another channel (the deploy lock's, which just sits open). The connection and its
+//! channels' lifecycle live in [`super::conn`], one channel's state in [`super::pump`]:
+//! imports run one way, ssh → conn → pump → channel.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::channel::{is_code, plain};
+use super::conn::{Conn, STOP_GRACE};
+pub use super::pump::Stream;
 use super::pump::{keep_tail, Fail, Pump};
 
 use super::{auth, host_key, ExitStatus, Output, SshTarget};
 use crate::error::{Error, Result};
-
-/// Which stream a chunk of remote output came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
 
 /// What [`RemoteProcess::read_line`] got.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,10 +31,6 @@ pub enum ReadLine {
     TimedOut,
 }
 
-/// How long a command that ran out of time gets to stop after SIGTERM (then SIGKILL), and
-/// how long closing a channel may take, before the whole connection is dropped instead.
-pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
-
 /// One SSH connection to the Proxmox host. Every remote step of a pxdeploy run goes over it.
 ///
 /// `Send + Sync`, but one operation at a time: commands from several threads run one after
@@ -49,19 +41,7 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// "Failure while draining incoming flow"), although every single call held ssh2's session
 /// mutex. A spawned process keeps its channel open between its calls; only the calls take turns.
 pub struct Session {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) sess: ssh2::Session,
-    /// The same socket libssh2 uses: for `poll()` and for dropping the connection.
-    pub(crate) socket: TcpStream,
-    /// `user@host:port`, for messages.
-    pub(crate) name: String,
-    /// Set once the connection is unusable; every later call fails with this reason.
-    pub(crate) broken: Mutex<Option<String>>,
-    /// Held for each whole operation (see [`Session`]): one at a time.
-    pub(crate) ops: Mutex<()>,
+    conn: Arc<Conn>,
 }
 
 impl Session {
@@ -107,25 +87,10 @@ impl Session {
         sess.set_keepalive(false, target.keepalive_secs.max(1));
         sess.set_timeout(0);
         sess.set_blocking(false);
+        let name = format!("{}@{}", target.user, where_);
         Ok(Session {
-            inner: Arc::new(Inner {
-                sess,
-                socket,
-                name: format!("{}@{}", target.user, where_),
-                broken: Mutex::new(None),
-                ops: Mutex::new(()),
-            }),
+            conn: Arc::new(Conn::new(sess, socket, name)),
         })
-    }
-
-    /// `user@host:port`.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// Why the connection can no longer be used, if it can't.
-    pub fn broken(&self) -> Option<String> {
-        self.inner.broken.lock().unwrap().clone()
     }
 
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
@@ -160,9 +125,8 @@ impl Session {
     ) -> Result<ExitStatus> {
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
-        let _one = self.inner.exclusive();
-        let channel = self.inner.open_exec(command, deadline, true)?;
-        let mut pump = Pump::new(channel, stdin.is_some(), false);
+        let _one = self.conn.exclusive();
+        let mut pump = self.conn.start(command, deadline, stdin.is_some(), false)?;
         let mut stdin = stdin;
         let mut last_err: Vec<u8> = Vec::new();
         let mut tee = |s: Stream, d: &[u8]| {
@@ -172,13 +136,13 @@ impl Session {
             sink(s, d)
         };
         let result = self
-            .inner
+            .conn
             .run_until(&mut pump, &mut stdin, &mut tee, deadline, |p| p.done());
-        match result {
-            Ok(true) => self.inner.finish(pump, command, deadline),
+        let ended = match result {
+            Ok(true) => self.conn.finish(pump, command, deadline),
             Ok(false) => {
                 let t = timeout.unwrap_or_default();
-                let stopped = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                let stopped = self.conn.stop(pump, &mut tee, Duration::ZERO);
                 let mut err =
                     Error::remote(format!("`{command}` timed out after {}s", t.as_secs()));
                 let tail = String::from_utf8_lossy(&last_err).trim().to_string();
@@ -196,64 +160,61 @@ impl Session {
                 })
             }
             Err(Fail::Local(e)) => {
-                let _ = self.inner.stop(pump, &mut tee, Duration::ZERO);
+                let _ = self.conn.stop(pump, &mut tee, Duration::ZERO);
                 Err(
                     Error::unexpected(format!("reading the data to send to `{command}` failed"))
                         .cause(e.to_string()),
                 )
             }
-            Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
-        }
+            Err(Fail::Ssh(e)) => Err(self.conn.lost(&e)),
+        };
+        ended.map_err(|e| self.conn.or_held_lost(e))
     }
 
     /// Starts `command` and leaves it running on its own channel (stdin stays open, so a
     /// command like `flock … cat` holds until [`RemoteProcess::close`], pxdeploy's exit, or
     /// the connection's end). Other commands can run on the session meanwhile.
     pub fn spawn(&self, command: &str) -> Result<RemoteProcess> {
-        let _one = self.inner.exclusive();
-        let channel = self
-            .inner
-            .open_exec(command, Some(Instant::now() + STOP_GRACE * 6), true)?;
+        let _one = self.conn.exclusive();
+        let pump = self
+            .conn
+            .start(command, Some(Instant::now() + STOP_GRACE * 6), false, true)?;
         Ok(RemoteProcess {
-            inner: self.inner.clone(),
+            conn: self.conn.clone(),
             command: command.to_string(),
-            pump: Some(Pump::new(channel, false, true)),
+            pump: Some(pump),
+            held: false,
             stdout: Vec::new(),
             stderr: Vec::new(),
         })
-    }
-
-    /// Sends a keepalive if one is due (commands do this themselves while they run).
-    pub fn keepalive(&self) {
-        let _one = self.inner.exclusive();
-        self.inner.maybe_keepalive();
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Say goodbye if the connection is fine, then close the socket so that nothing in
-        // libssh2's teardown can wait for the server.
-        if self.broken.get_mut().map(|b| b.is_none()).unwrap_or(false) {
-            let end = Instant::now() + Duration::from_millis(500);
-            let _ = self.retry(Some(end), || {
-                self.sess.disconnect(None, "pxdeploy done", None)
-            });
-        }
-        let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
 
 /// A command left running on its own channel (see [`Session::spawn`]).
 pub struct RemoteProcess {
-    inner: Arc<Inner>,
+    conn: Arc<Conn>,
     command: String,
     pump: Option<Pump>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Its channel was handed to the connection to keep alive ([`RemoteProcess::keep_alive`]).
+    held: bool,
 }
 
 impl RemoteProcess {
+    /// From now on the connection sends a line (`.`) to the process's stdin every `every`,
+    /// from whatever drives the session (see `conn/held.rs`), and reads nothing more from it
+    /// for the caller. If the process ends (it gave up: no heartbeat for too long), every
+    /// later command on the session fails with `lost`. [`RemoteProcess::close`] or dropping
+    /// it ends the process as before.
+    pub fn keep_alive(&mut self, every: Duration, lost: Error) {
+        if let Some(pump) = self.pump.take() {
+            let _one = self.conn.exclusive();
+            self.conn.hold(pump, every, lost);
+            self.held = true;
+        }
+    }
+
     /// Waits up to `timeout` for the next line of stdout.
     pub fn read_line(&mut self, timeout: Duration) -> Result<ReadLine> {
         let deadline = Instant::now() + timeout;
@@ -273,7 +234,7 @@ impl RemoteProcess {
                 let rest = std::mem::take(&mut self.stdout);
                 return Ok(ReadLine::Line(String::from_utf8_lossy(&rest).to_string()));
             }
-            let _one = self.inner.exclusive();
+            let _one = self.conn.exclusive();
             let (out, err) = (&mut self.stdout, &mut self.stderr);
             let mut sink = |s: Stream, d: &[u8]| match s {
                 Stream::Stdout => out.extend_from_slice(d),
@@ -281,7 +242,7 @@ impl RemoteProcess {
             };
             let mut no_stdin: Option<&mut dyn Read> = None;
             let got = self
-                .inner
+                .conn
                 .run_until(pump, &mut no_stdin, &mut sink, Some(deadline), |p| {
                     p.out_eof || p.got_newline
                 });
@@ -289,7 +250,7 @@ impl RemoteProcess {
             match got {
                 Ok(true) => continue,
                 Ok(false) => return Ok(ReadLine::TimedOut),
-                Err(Fail::Ssh(e)) => return Err(self.inner.lost(&e)),
+                Err(Fail::Ssh(e)) => return Err(self.conn.lost(&e)),
                 Err(Fail::Local(e)) => return Err(Error::unexpected(e.to_string())),
             }
         }
@@ -317,26 +278,26 @@ impl RemoteProcess {
             Stream::Stdout => out.stdout.extend_from_slice(d),
             Stream::Stderr => keep_tail(err, d),
         };
-        let _one = self.inner.exclusive();
+        let _one = self.conn.exclusive();
         let mut no_stdin: Option<&mut dyn Read> = None;
         match self
-            .inner
+            .conn
             .run_until(&mut pump, &mut no_stdin, &mut sink, deadline, |p| p.done())
         {
             Ok(true) => {
-                out.status = self.inner.finish(pump, &self.command, deadline)?;
+                out.status = self.conn.finish(pump, &self.command, deadline)?;
                 out.stderr = std::mem::take(&mut self.stderr);
                 Ok(out)
             }
             Ok(false) => {
-                let _ = self.inner.stop(pump, &mut sink, Duration::ZERO);
+                let _ = self.conn.stop(pump, &mut sink, Duration::ZERO);
                 Err(Error::remote(format!(
                     "`{}` timed out after {}s",
                     self.command,
                     timeout.as_secs()
                 )))
             }
-            Err(Fail::Ssh(e)) => Err(self.inner.lost(&e)),
+            Err(Fail::Ssh(e)) => Err(self.conn.lost(&e)),
             Err(Fail::Local(e)) => Err(Error::unexpected(e.to_string())),
         }
     }
@@ -349,12 +310,16 @@ impl RemoteProcess {
     }
 
     fn close_inner(&mut self) -> Result<()> {
-        let Some(pump) = self.pump.take() else {
+        if self.pump.is_none() && !self.held {
+            return Ok(());
+        }
+        let _one = self.conn.exclusive();
+        let held = std::mem::take(&mut self.held).then(|| self.conn.unhold());
+        let Some(pump) = self.pump.take().or(held.flatten()) else {
             return Ok(());
         };
-        let _one = self.inner.exclusive();
         let mut sink = |_: Stream, _: &[u8]| {};
-        self.inner
+        self.conn
             .stop(pump, &mut sink, Duration::from_millis(500))
             .map_err(|why| Error::ssh(format!("stopping `{}` failed", self.command)).cause(why))
     }

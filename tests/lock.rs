@@ -1,0 +1,142 @@
+//! The deploy lock on the simulated node (issue 8): it lives in a folder that is root's
+//! alone, and a hostile one is refused; a frozen holder loses it to the heartbeat.
+
+use std::time::{Duration, Instant};
+
+use crate::deploy::{create, deploy, now_secs, sim_and_app, unique_vmid};
+use crate::support::pxdeploy;
+
+const TEST_BASE: u32 = 50;
+
+/// A `/run/pxdeploy` planted by someone else (a symlink, world-writable, another owner, a
+/// file) stops the deploy with exit 5 saying what is wrong and how to fix it, and nothing is
+/// written through it. Without it, the deploy creates it, root's alone.
+#[test]
+fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it() {
+    let (sim, app) = sim_and_app("2.40.3");
+    let a = app.path();
+    let vmid = unique_vmid(TEST_BASE);
+    sim.write_config(a, &format!("[container]\nvmid = {vmid}\n"));
+    let cases = [
+        (
+            "mkdir -m 700 /run/elsewhere && ln -s /run/elsewhere /run/pxdeploy",
+            "/run/pxdeploy is a symbolic link, not a directory",
+        ),
+        (
+            "mkdir -m 777 /run/pxdeploy",
+            "/run/pxdeploy can be written by group or others (mode 777)",
+        ),
+        (
+            "mkdir -m 1777 /run/pxdeploy",
+            "/run/pxdeploy can be written by group or others (mode 1777)",
+        ),
+        (
+            "mkdir -m 700 /run/pxdeploy && chown 33:33 /run/pxdeploy",
+            "/run/pxdeploy is owned by uid 33, not root",
+        ),
+        (
+            "touch /run/pxdeploy",
+            "/run/pxdeploy is a regular empty file",
+        ),
+    ];
+    for (plant, says) in cases {
+        sim.ssh_ok(&format!("rm -rf /run/pxdeploy /run/elsewhere; {plant}"));
+        let run = deploy(a, &[]);
+        run.assert_code(5);
+        run.assert_stderr_contains(&format!(
+            "cannot take the deploy lock of container {vmid} on"
+        ));
+        run.assert_stderr_contains(says);
+        run.assert_stderr_contains("rm -rf /run/pxdeploy");
+        // Nothing written in it, or through it.
+        let left = sim.ssh_ok("ls -A /run/elsewhere /run/pxdeploy 2>/dev/null; true");
+        assert!(!left.contains("pxdeploy-"), "{plant}: {left}");
+        assert!(!left.contains(".holder"), "{plant}: {left}");
+    }
+    // What the test planted stayed on the simulated host.
+    assert!(!std::path::Path::new("/run/elsewhere").exists());
+
+    sim.ssh_ok("rm -rf /run/pxdeploy /run/elsewhere");
+    let run = deploy(a, &[]);
+    run.assert_stderr_contains(&format!("Taking the deploy lock of container {vmid}: done"));
+    assert_eq!(
+        sim.ssh_ok("stat -c '%u %a %F' /run/pxdeploy").trim(),
+        "0 700 directory"
+    );
+    let holder = sim.ssh_ok(&format!("cat /run/pxdeploy/pxdeploy-{vmid}.holder"));
+    assert!(holder.contains(" since "), "{holder}");
+}
+
+/// A deploy frozen (SIGSTOP: a laptop lid closed) while it holds the lock sends no more
+/// heartbeats: the host gives its lock up after 45 s and the next deploy gets it (well
+/// within 90 s, not the ~2 h TCP would take). Woken up (SIGCONT), the first one notices it
+/// lost the lock and fails with exit 7 before running anything more on the host.
+#[test]
+fn a_frozen_deploy_loses_the_lock_to_the_next_one_and_fails_cleanly_when_it_wakes() {
+    let (sim, app) = sim_and_app("2.40.3");
+    let a = app.path();
+    let vmid = unique_vmid(TEST_BASE + 1);
+    sim.write_config(
+        a,
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
+        ),
+    );
+    create(a);
+
+    let lock_taken = format!("Taking the deploy lock of container {vmid}: done");
+    let mut frozen = pxdeploy()
+        .current_dir(a)
+        .env("USER", "alice")
+        .arg("deploy")
+        .timeout(Duration::from_secs(300))
+        .spawn();
+    frozen.wait_for_stderr(&lock_taken, Duration::from_secs(60));
+    frozen.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+
+    // Refused while the host still counts on a heartbeat, then the lock is free.
+    let mut refused = 0;
+    let got_it_after = loop {
+        let attempt = stopped.elapsed();
+        assert!(
+            attempt < Duration::from_secs(90),
+            "still locked {attempt:?} after the holder froze"
+        );
+        let run = deploy(a, &[]);
+        if run.status == 0 {
+            break attempt;
+        }
+        run.assert_code(7);
+        run.assert_stderr_contains("alice@");
+        refused += 1;
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    assert!(refused > 0, "the lock was free at once");
+    assert!(
+        got_it_after >= Duration::from_secs(30),
+        "given up after {got_it_after:?}: too soon for a 45 s heartbeat limit"
+    );
+
+    let woke = now_secs();
+    frozen.signal(libc::SIGCONT);
+    let first = frozen.wait();
+    first.assert_code(7);
+    first.assert_stderr_contains(&format!("the deploy lock of container {vmid} on"));
+    first.assert_stderr_contains("was lost; stopped before changing anything more");
+    first.assert_stderr_contains("no heartbeat from pxdeploy for 45s");
+    // Nothing more ran on the host after it woke up.
+    let after: Vec<String> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.time >= woke)
+        .map(|c| c.line())
+        .collect();
+    assert!(after.is_empty(), "ran after waking: {after:?}");
+    // The second deploy's result stands.
+    let status = pxdeploy()
+        .current_dir(a)
+        .args(["status", "-o", "json"])
+        .run();
+    status.assert_success();
+}

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crate::compose::{self, Project, PsEntry};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::progress::Reporter;
+use crate::output::{sanitize, tail};
+use crate::progress::{done, Reporter};
 use crate::remote::host::Host;
 
 /// Log lines shown for each failing service.
@@ -224,11 +225,10 @@ fn poll(
     let out = host.session().exec(&command, None, timeout)?;
     if !out.status.success() {
         let stderr = out.stderr_str();
-        let why = compose::last_lines(&stderr, 3);
         return Ok(Err(format!(
             "`{command}` {}: {}",
             out.status,
-            crate::output::sanitize(&why)
+            tail(&stderr, 3)
         )));
     }
     compose::parse_ps(&out.stdout_str())
@@ -247,7 +247,7 @@ pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<V
 
 /// [`wait_for`] with the configuration's project, services and timing.
 pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
-    let project = project_of(cfg);
+    let project = Project::of(cfg);
     let services = cfg.health_services();
     wait_for(
         host,
@@ -255,16 +255,6 @@ pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<Se
         &services,
         Timing::from_config(cfg),
         reporter,
-    )
-}
-
-/// The Compose project of the configuration.
-pub fn project_of(cfg: &Config) -> Project {
-    Project::new(
-        cfg.container.vmid,
-        &cfg.app.name,
-        &cfg.app.remote_dir(),
-        &cfg.app.compose_file,
     )
 }
 
@@ -278,13 +268,31 @@ pub fn wait_for(
     reporter: &dyn Reporter,
 ) -> Result<Vec<ServiceHealth>> {
     let started = Instant::now();
-    let deadline = started + timing.timeout;
+    reporter.step_with(
+        &format!(
+            "Waiting for {} to be healthy (timeout {}s)",
+            plural(services.len(), "service"),
+            timing.timeout.as_secs()
+        ),
+        |_| {
+            done(format!(
+                "all healthy in {:.1}s",
+                started.elapsed().as_secs_f64()
+            ))
+        },
+        || poll_until_ready(host, project, services, timing, reporter),
+    )
+}
+
+fn poll_until_ready(
+    host: &Host,
+    project: &Project,
+    services: &[String],
+    timing: Timing,
+    reporter: &dyn Reporter,
+) -> Result<Vec<ServiceHealth>> {
+    let deadline = Instant::now() + timing.timeout;
     let mut tracker = Tracker::new(services, true);
-    reporter.start(&format!(
-        "Waiting for {} to be healthy (timeout {}s)",
-        plural(services.len(), "service"),
-        timing.timeout.as_secs()
-    ));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let polled = poll(host, project, CALL_TIMEOUT.min(left + timing.interval))?;
@@ -307,7 +315,6 @@ pub fn wait_for(
                     _ => format!("`{}` {}", s.service, s.label()),
                 })
                 .collect();
-            reporter.failed(&what.join(", "));
             return Err(explain(
                 host,
                 project,
@@ -317,16 +324,11 @@ pub fn wait_for(
             ));
         }
         if polled.is_ok() && obs.all_ready() {
-            reporter.done(&format!(
-                "all healthy in {:.1}s",
-                started.elapsed().as_secs_f64()
-            ));
             return Ok(obs.health());
         }
         let now = Instant::now();
         if now >= deadline {
             let failing: Vec<String> = obs.not_ready().iter().map(|s| s.service.clone()).collect();
-            reporter.failed(&format!("not healthy: {}", failing.join(", ")));
             let mut err = explain(
                 host,
                 project,
@@ -365,11 +367,11 @@ pub fn explain(
         let command = project.logs(Some(name), Some(LOG_LINES), false);
         let text = match host.session().exec(&command, None, CALL_TIMEOUT) {
             Ok(out) if out.status.success() => {
-                let lines = compose::last_lines(&out.stdout_str(), LOG_LINES as usize);
+                let lines = tail(&out.stdout_str(), LOG_LINES as usize);
                 if lines.is_empty() {
                     "(no log lines)".to_string()
                 } else {
-                    crate::output::sanitize(&lines)
+                    lines
                 }
             }
             Ok(out) => format!("(`{command}` {})", out.status),
@@ -383,7 +385,7 @@ pub fn explain(
     .facts(serde_json::json!({ "services": services }))
 }
 
-/// `SERVICE  STATE  HEALTH` lines.
+/// `SERVICE  STATE  HEALTH` lines; what Compose reported is [`sanitize`]d.
 pub fn table(services: &[ServiceHealth]) -> String {
     let w = services
         .iter()
@@ -397,7 +399,12 @@ pub fn table(services: &[ServiceHealth]) -> String {
             ("exited" | "dead", Some(c)) => format!("{} ({c})", s.state),
             _ => s.state.clone(),
         };
-        out.push_str(&format!("\n{:<w$}  {:<12}  {}", s.service, state, s.health));
+        out.push_str(&format!(
+            "\n{:<w$}  {:<12}  {}",
+            sanitize(&s.service),
+            sanitize(&state),
+            sanitize(&s.health)
+        ));
     }
     out
 }
@@ -524,5 +531,26 @@ mod tests {
              worker   running       none\n\
              migrate  exited (3)    none"
         );
+    }
+
+    /// `docker compose ps` text is remote text: a hostile container name, state or health
+    /// cannot move the cursor of the terminal the table is printed on.
+    #[test]
+    fn table_escapes_remote_text() {
+        let hostile = ServiceHealth {
+            service: "web\x1b[2J".into(),
+            state: "running\x1b]0;owned\x07".into(),
+            health: "healthy\r".into(),
+            exit_code: None,
+            ok: true,
+        };
+        let shown = table(&[hostile]);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("web\\x1b[2J"), "{shown}");
+        assert!(shown.contains("running\\x1b]0;owned\\x07"), "{shown}");
+        assert!(shown.contains("healthy\\x0d"), "{shown}");
     }
 }

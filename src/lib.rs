@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod compose;
 pub mod config;
+pub mod container;
 pub mod envfile;
 pub mod error;
 pub mod health;

@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::context::Context;
-use super::lifecycle;
 use crate::cli::BackupArgs;
 use crate::config::Config;
+use crate::container;
 use crate::error::{Error, Result};
 use crate::output::sanitize;
-use crate::proxmox::{human_size, pct, pvesm, vzdump};
+use crate::output::{size, tail};
+use crate::progress::done;
+use crate::proxmox::pct::{self, Said};
+use crate::proxmox::{pvesm, vzdump};
 use crate::remote::host::Host;
 
 /// Bound of one vzdump run.
@@ -24,7 +27,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    lifecycle::require_state(&host, config.container.vmid)?;
+    container::require_state(&host, config.container.vmid)?;
     let report = make(ctx, &host, &config)?;
     if let Some(archive) = &report.archive {
         ctx.out.data(archive);
@@ -47,35 +50,11 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
 pub(crate) fn make(ctx: &Context, host: &Host, config: &Config) -> Result<vzdump::Report> {
     let vmid = config.container.vmid;
     let storage = &config.backup.storage;
-    let command = vzdump::backup(vmid, &config.backup);
-    ctx.reporter
-        .start(&format!("Backing up container {vmid} to {storage}"));
-    let out = host.change(&command, BACKUP_TIMEOUT)?;
-    if host.dry_run() {
-        ctx.reporter.done("");
-        return Ok(vzdump::Report::default());
-    }
-    let report = vzdump::parse_output(&out.stdout_str(), storage);
-    let archive = match (&report.archive, out.status.success(), &report.failure) {
-        (Some(archive), true, None) => archive.clone(),
-        _ => {
-            let reason = report.failure.clone().unwrap_or_else(|| {
-                let stderr = out.stderr_str();
-                let last = stderr.lines().rfind(|l| !l.trim().is_empty());
-                last.map_or_else(|| "vzdump created no archive".to_string(), str::to_string)
-            });
-            ctx.reporter.failed(&reason);
-            if let Some(lock) = pct::locked_by(&reason) {
-                return Err(lifecycle::locked(vmid, &lock, &command));
-            }
-            return Err(Error::remote(format!("backup of container {vmid} failed"))
-                .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
-                .hint(format!(
-                    "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-                )));
-        }
-    };
-    ctx.reporter.done(&archive);
+    let report = ctx.reporter.step_with(
+        &format!("Backing up container {vmid} to {storage}"),
+        |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
+        || vzdump(host, config),
+    )?;
     for pruned in &report.pruned {
         ctx.out.info(format!(
             "pruned {pruned} (keep-last={})",
@@ -86,6 +65,34 @@ pub(crate) fn make(ctx: &Context, host: &Host, config: &Config) -> Result<vzdump
         ctx.out.warn(format!("vzdump: {}", sanitize(w)));
     }
     Ok(report)
+}
+
+/// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
+/// gave (a lock is named as such).
+fn vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
+    let vmid = config.container.vmid;
+    let command = vzdump::backup(vmid, &config.backup);
+    let out = host.change(&command, BACKUP_TIMEOUT)?;
+    if host.dry_run() {
+        return Ok(vzdump::Report::default());
+    }
+    let report = vzdump::parse_output(&out.stdout_str(), &config.backup.storage);
+    if report.archive.is_some() && out.status.success() && report.failure.is_none() {
+        return Ok(report);
+    }
+    let reason = report.failure.clone().unwrap_or_else(|| {
+        Some(tail(&out.stderr_str(), 1))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "vzdump created no archive".to_string())
+    });
+    if let Some(Said::Locked(lock)) = pct::said(&reason) {
+        return Err(container::locked(vmid, &lock, &command));
+    }
+    Err(Error::remote(format!("backup of container {vmid} failed"))
+        .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
+        .hint(format!(
+            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
+        )))
 }
 
 fn list(ctx: &Context) -> Result<()> {
@@ -115,7 +122,7 @@ fn list(ctx: &Context) -> Result<()> {
                 "{:<width$}  {:<19}  {:>10}",
                 sanitize(&b.volid),
                 b.date.as_deref().unwrap_or("-"),
-                human_size(b.size)
+                size(b.size)
             ));
         }
     }

@@ -1,16 +1,18 @@
 //! `pct`: the simple command builders (list, status, config, start/stop/shutdown/reboot,
-//! destroy, exec, push, the raw `lxc.*` line), the parser of `pct status` and the classifiers
-//! of `pct`'s error messages. `pct create` is in `create.rs`; the parser of `pct config` and
+//! destroy, exec, push, the raw `lxc.*` line), the parser of `pct status`; the one reader of
+//! `pct`'s refusals is `said.rs`. `pct create` is in `create.rs`; the parser of `pct config` and
 //! the drift between a container and the config are in `config.rs`. Everything is re-exported
 //! here, so callers name it `pct::X`.
 
 mod config;
 mod create;
+mod said;
 
 pub use self::config::{
     drift, parse_config, parse_net, parse_property_string, Drift, Net, PctConfig, Rootfs,
 };
-pub use self::create::{create, create_failure, says_already_exists, CreateSpec};
+pub use self::create::{create, CreateSpec};
+pub use self::said::{said, Said};
 
 use crate::remote::quote::{join, quote};
 
@@ -144,43 +146,6 @@ pub fn parse_status(stdout: &str) -> Option<CtState> {
         })
 }
 
-/// `CT <vmid> already running` (start when running)
-pub fn says_already_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("CT ") && l.ends_with(" already running")
-    })
-}
-
-/// `CT <vmid> not running` (stop/shutdown when stopped) or `VM <vmid> not running` (reboot)
-pub fn says_not_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        (l.starts_with("CT ") || l.starts_with("VM ")) && l.ends_with(" not running")
-    })
-}
-
-/// `pct exec` on a stopped container: `container '<vmid>' not running!`
-pub fn exec_says_not_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("container '") && l.ends_with("' not running!")
-    })
-}
-
-/// `CT is locked (<lock>)`: the lock's name.
-pub fn locked_by(stderr: &str) -> Option<String> {
-    stderr.lines().find_map(|l| {
-        let rest = &l[l.find("CT is locked (")? + "CT is locked (".len()..];
-        Some(rest.split(')').next()?.to_string())
-    })
-}
-
-/// `can't remove CT <vmid> - protection mode enabled`
-pub fn says_protected(stderr: &str) -> bool {
-    stderr.contains("protection mode enabled")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,17 +256,6 @@ mod tests {
         );
         assert_eq!(parse_status("status: unknown\n"), None);
         assert_eq!(parse_status(""), None);
-        assert!(says_already_running("CT 210 already running\n"));
-        assert!(says_not_running("CT 210 not running\n"));
-        assert!(says_not_running("VM 210 not running\n"));
-        assert!(!says_not_running("container '210' not running!\n"));
-        assert!(exec_says_not_running("container '210' not running!\n"));
-        assert!(!exec_says_not_running("CT 210 not running\n"));
-        assert_eq!(locked_by("CT is locked (backup)\n"), Some("backup".into()));
-        assert_eq!(locked_by("container did not stop\n"), None);
-        assert!(says_protected(
-            "can't remove CT 210 - protection mode enabled\n"
-        ));
     }
 
     #[test]

@@ -249,16 +249,9 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    const FIXTURES: &str = "/work/shared/reference/compose-fixtures";
-
+    /// Real `docker compose ps` outputs, kept in the repository.
     fn fixture_dir() -> std::path::PathBuf {
-        // Copied into the repository so the tests run anywhere.
-        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose");
-        if local.is_dir() {
-            local
-        } else {
-            Path::new(FIXTURES).to_path_buf()
-        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose")
     }
 
     fn project() -> Project {

@@ -1,24 +1,16 @@
 //! `pxdeploy backup`: vzdump with the configured storage, mode, compression and retention;
 //! `backup --list`: this container's archives.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::context::Context;
 use crate::cli::BackupArgs;
-use crate::config::Config;
 use crate::container;
-use crate::error::{Error, Result};
-use crate::output::sanitize;
-use crate::output::{size, tail};
-use crate::progress::done;
-use crate::proxmox::pct::{self, Said};
-use crate::proxmox::{pvesm, vzdump};
-use crate::remote::host::Host;
-
-/// Bound of one vzdump run.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+use crate::error::Result;
+use crate::output::{sanitize, size};
+use crate::proxmox::pvesm;
 
 pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     if args.list {
@@ -28,7 +20,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
     container::require_state(&host, config.container.vmid)?;
-    let report = make(ctx, &host, &config)?;
+    let report = container::backup(&host, &config, ctx.reporter.as_ref(), &ctx.out)?;
     if let Some(archive) = &report.archive {
         ctx.out.data(archive);
     }
@@ -44,55 +36,6 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
         }),
     );
     Ok(())
-}
-
-/// Runs vzdump; prints what was pruned and the warnings. The container must exist.
-pub(crate) fn make(ctx: &Context, host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let storage = &config.backup.storage;
-    let report = ctx.reporter.step_with(
-        &format!("Backing up container {vmid} to {storage}"),
-        |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
-        || vzdump(host, config),
-    )?;
-    for pruned in &report.pruned {
-        ctx.out.info(format!(
-            "pruned {pruned} (keep-last={})",
-            config.backup.keep_last
-        ));
-    }
-    for w in &report.warnings {
-        ctx.out.warn(format!("vzdump: {}", sanitize(w)));
-    }
-    Ok(report)
-}
-
-/// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
-/// gave (a lock is named as such).
-fn vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let command = vzdump::backup(vmid, &config.backup);
-    let out = host.change(&command, BACKUP_TIMEOUT)?;
-    if host.dry_run() {
-        return Ok(vzdump::Report::default());
-    }
-    let report = vzdump::parse_output(&out.stdout_str(), &config.backup.storage);
-    if report.archive.is_some() && out.status.success() && report.failure.is_none() {
-        return Ok(report);
-    }
-    let reason = report.failure.clone().unwrap_or_else(|| {
-        Some(tail(&out.stderr_str(), 1))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "vzdump created no archive".to_string())
-    });
-    if let Some(Said::Locked(lock)) = pct::said(&reason) {
-        return Err(container::locked(vmid, &lock, &command));
-    }
-    Err(Error::remote(format!("backup of container {vmid} failed"))
-        .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
-        .hint(format!(
-            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-        )))
 }
 
 fn list(ctx: &Context) -> Result<()> {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::backup;
 use super::context::Context;
 use crate::cli::DestroyArgs;
 use crate::config::Config;
@@ -55,10 +54,12 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
 
     let mut archive = None;
     if args.backup_first {
-        let report = backup::make(ctx, &host, &config).map_err(|mut e| {
-            e.message = format!("{}: container {vmid} was not destroyed", e.message);
-            e
-        })?;
+        let report = container::backup(&host, &config, ctx.reporter.as_ref(), &ctx.out).map_err(
+            |mut e| {
+                e.message = format!("{}: container {vmid} was not destroyed", e.message);
+                e
+            },
+        )?;
         archive = report.archive;
     }
     if state == CtState::Running {

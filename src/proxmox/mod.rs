@@ -1,6 +1,6 @@
 //! Pure builders for the `pct`, `pveam`, `vzdump`, `pvesm` and `pvesh` command lines, and
 //! parsers of their output. Nothing here talks to a host: every function takes and returns
-//! strings, and is unit-tested against the exact texts of `reference/proxmox.md`.
+//! strings, and is unit-tested against the exact texts Proxmox VE prints.
 //!
 //! Every builder returns a complete command line with each value quoted by
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
@@ -21,12 +21,6 @@ pub struct TaskWarnings {
     pub count: u32,
     /// The `WARN:` lines, without the prefix.
     pub lines: Vec<String>,
-}
-
-impl TaskWarnings {
-    pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.lines.is_empty()
-    }
 }
 
 /// Reads the warnings of a task from its stdout (task output) and stderr.
@@ -128,7 +122,10 @@ mod tests {
             w.lines,
             vec!["Systemd 252 detected. You may need to enable nesting."]
         );
-        assert!(task_warnings("Total bytes read: 1\n", "").is_empty());
+        assert_eq!(
+            task_warnings("Total bytes read: 1\n", ""),
+            TaskWarnings::default()
+        );
     }
 
     #[test]

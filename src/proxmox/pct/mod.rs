@@ -1,5 +1,5 @@
 //! `pct`: the simple command builders (list, status, config, start/stop/shutdown/reboot,
-//! destroy, exec, push, the raw `lxc.*` line), the parser of `pct status`; the one reader of
+//! destroy, exec, the raw `lxc.*` line), the parser of `pct status`; the one reader of
 //! `pct`'s refusals is `said.rs`. `pct create` is in `create.rs`; the parser of `pct config` and
 //! the drift between a container and the config are in `config.rs`. Everything is re-exported
 //! here, so callers name it `pct::X`.
@@ -8,9 +8,7 @@ mod config;
 mod create;
 mod said;
 
-pub use self::config::{
-    drift, parse_config, parse_net, parse_property_string, Drift, Net, PctConfig, Rootfs,
-};
+pub use self::config::{drift, parse_config, PctConfig};
 pub use self::create::{create, CreateSpec};
 pub use self::said::{said, Said};
 
@@ -68,15 +66,6 @@ pub fn exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
 /// (two shells deep: the host's login shell removes one layer of quoting).
 pub fn exec_sh(vmid: u32, script: &str) -> String {
     exec(vmid, &["sh", "-c", script])
-}
-
-/// `pct push <vmid> <host file> <container path> [--perms <mode>]`
-pub fn push(vmid: u32, file: &str, dest: &str, perms: Option<&str>) -> String {
-    let mut line = format!("pct push {vmid} {} {}", quote(file), quote(dest));
-    if let Some(perms) = perms {
-        line.push_str(&format!(" --perms {}", quote(perms)));
-    }
-    line
 }
 
 /// The container's config file on the host (`/etc/pve/lxc` → `nodes/<node>/lxc`).
@@ -195,15 +184,6 @@ mod tests {
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
         assert!(!std::path::Path::new("/tmp/pxdeploy-pct-pwned").exists());
-    }
-
-    #[test]
-    fn push_command() {
-        assert_eq!(
-            push(210, "/tmp/px env", "/opt/app/.env", Some("0600")),
-            "pct push 210 '/tmp/px env' /opt/app/.env --perms 0600"
-        );
-        assert_eq!(push(210, "/tmp/a", "/b", None), "pct push 210 /tmp/a /b");
     }
 
     #[test]

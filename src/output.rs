@@ -212,6 +212,25 @@ pub(crate) fn size(bytes: u64) -> String {
     }
 }
 
+/// A local path as people read it: relative to the working folder when it is inside it,
+/// else `~/…` under the home folder, else as it is.
+pub(crate) fn display_path(path: &std::path::Path) -> String {
+    if path.is_absolute() {
+        if let Ok(cwd) = std::env::current_dir() {
+            if let Ok(rel) = path.strip_prefix(&cwd) {
+                if !rel.as_os_str().is_empty() {
+                    return rel.display().to_string();
+                }
+            }
+        }
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.as_deref().map(|h| (h, path.strip_prefix(h))) {
+        Some((h, Ok(rest))) if h != std::path::Path::new("/") => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +239,19 @@ mod tests {
     fn sanitize_escapes_control_characters() {
         assert_eq!(sanitize("ok\x1b[2Jdone\n"), "ok\\x1b[2Jdone\n");
         assert_eq!(sanitize("tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn paths() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(display_path(&cwd.join("pxdeploy.toml")), "pxdeploy.toml");
+        assert_eq!(display_path(std::path::Path::new("rel/x")), "rel/x");
+        // Under the home folder (and not under the working folder): `~/…`.
+        let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
+        let key = home.join(".pxdeploy-never-there/id");
+        let shown = display_path(&key);
+        assert!(shown.ends_with(".pxdeploy-never-there/id"), "{shown}");
+        assert!(!shown.starts_with('/'), "{shown}");
     }
 
     #[test]

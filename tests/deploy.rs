@@ -671,12 +671,12 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
     create(a);
     deploy(a, &[]).assert_success();
 
-    let on_screen = |args: &str| -> Vec<String> {
+    let on_screen = |term: &str, args: &str| -> Vec<String> {
         let bin = env!("CARGO_BIN_EXE_pxdeploy");
         let run = pxdeploy()
             .program("/usr/bin/script")
             .current_dir(a)
-            .env("TERM", "xterm-256color")
+            .env("TERM", term)
             .args([
                 "-qec",
                 &format!("stty cols 100 rows 40; {bin} {args}"),
@@ -695,7 +695,7 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
         "✓ Pushing",
     ];
     for args in ["deploy", "deploy --force"] {
-        let screen = on_screen(args);
+        let screen = on_screen("xterm-256color", args);
         for step in steps {
             assert!(
                 screen.iter().any(|l| l.starts_with(step)),
@@ -703,5 +703,17 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
                 screen.join("\n")
             );
         }
+    }
+
+    // A terminal that cannot draw spinners (`TERM=dumb`) gets the plain lines, not nothing.
+    let screen = on_screen("dumb", "deploy");
+    for step in ["Connecting to", "Merging .env", "Pushing"] {
+        assert!(
+            screen
+                .iter()
+                .any(|l| l.contains(&format!("] {step}")) && l.contains(": done")),
+            "`pxdeploy deploy` on a dumb terminal does not show `{step}`:\n{}",
+            screen.join("\n")
+        );
     }
 }

@@ -25,6 +25,17 @@ impl Project {
         }
     }
 
+    /// The project of the configuration: `app.name`, the compose file under `app.remote_dir`
+    /// in container `container.vmid`. The one place that turns settings into a project.
+    pub fn of(cfg: &crate::config::Config) -> Self {
+        Project::new(
+            cfg.container.vmid,
+            &cfg.app.name,
+            &cfg.app.remote_dir(),
+            &cfg.app.compose_file,
+        )
+    }
+
     /// The folder of the compose file inside the container: where `.env` lives.
     pub fn dir(&self) -> String {
         match self.file.rfind('/') {
@@ -162,7 +173,7 @@ pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
     }
     let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = strip_ansi(line.trim());
+        let line = crate::output::strip_ansi(line.trim());
         if line.is_empty() {
             continue;
         }
@@ -171,28 +182,6 @@ pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
         entries.push(entry);
     }
     Ok(entries)
-}
-
-/// Removes ANSI escape sequences (Compose 2.26.1 prints a stray `ESC[2K` even without a TTY).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                // parameters and intermediates, then one final byte in @..~
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A Compose version as `docker compose version --short` prints it.
@@ -234,7 +223,7 @@ pub fn supported(version: Version) -> bool {
 /// (`dependency failed to start: container fx-db-1 is unhealthy`): returns the container name.
 pub fn unhealthy_dependency(stderr: &str) -> Option<String> {
     stderr.lines().rev().find_map(|line| {
-        let line = strip_ansi(line);
+        let line = crate::output::strip_ansi(line);
         let rest = line
             .split("dependency failed to start: container ")
             .nth(1)?;
@@ -255,28 +244,14 @@ pub fn service_of_container(project: &str, container: &str) -> Option<String> {
     Some(service.to_string())
 }
 
-/// The last `n` lines of a command's output, for error messages.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(n);
-    strip_ansi(&lines[start..].join("\n"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
 
-    const FIXTURES: &str = "/work/shared/reference/compose-fixtures";
-
+    /// Real `docker compose ps` outputs, kept in the repository.
     fn fixture_dir() -> std::path::PathBuf {
-        // Copied into the repository so the tests run anywhere.
-        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose");
-        if local.is_dir() {
-            local
-        } else {
-            Path::new(FIXTURES).to_path_buf()
-        }
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose")
     }
 
     fn project() -> Project {
@@ -490,11 +465,5 @@ mod tests {
             Some("web-cache")
         );
         assert_eq!(service_of_container("dp", "other-db-1"), None);
-    }
-
-    #[test]
-    fn last_lines_of_output() {
-        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("\x1b[2Ka\n", 5), "a");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// What went wrong, as the user sees it: each kind has one exit code (SPEC.md).
+/// What went wrong, as the user sees it: each kind has one exit code (`docs/exit-codes.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

@@ -88,7 +88,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
     let services = if exit_ok {
         compose::parse_ps(&String::from_utf8_lossy(rest))
     } else {
-        Err(crate::output::sanitize(&compose::last_lines(stderr, 3)))
+        Err(crate::output::tail(stderr, 3))
     };
     Ok(Inspection {
         env,

@@ -152,6 +152,85 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// Removes ANSI escape sequences (Compose 2.26.1 prints a stray `ESC[2K` even without a TTY).
+pub(crate) fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // parameters and intermediates, then one final byte in @..~
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The last `n` non-empty lines of a remote command's output, for a message: colours
+/// removed, then [`sanitize`]d.
+pub(crate) fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    sanitize(&strip_ansi(
+        &lines[lines.len().saturating_sub(n)..].join("\n"),
+    ))
+}
+
+/// [`tail`] of stderr, or of stdout when stderr says nothing.
+pub(crate) fn tail_of(stderr: &str, stdout: &str, n: usize) -> String {
+    tail(
+        if stderr.trim().is_empty() {
+            stdout
+        } else {
+            stderr
+        },
+        n,
+    )
+}
+
+/// A byte count for people, in binary units as Proxmox counts them: `512.0 MiB`, `1.6 GiB`,
+/// `100 B`.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A local path as people read it: relative to the working folder when it is inside it,
+/// else `~/…` under the home folder, else as it is.
+pub(crate) fn display_path(path: &std::path::Path) -> String {
+    if path.is_absolute() {
+        if let Ok(cwd) = std::env::current_dir() {
+            if let Ok(rel) = path.strip_prefix(&cwd) {
+                if !rel.as_os_str().is_empty() {
+                    return rel.display().to_string();
+                }
+            }
+        }
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.as_deref().map(|h| (h, path.strip_prefix(h))) {
+        Some((h, Ok(rest))) if h != std::path::Path::new("/") => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +239,35 @@ mod tests {
     fn sanitize_escapes_control_characters() {
         assert_eq!(sanitize("ok\x1b[2Jdone\n"), "ok\\x1b[2Jdone\n");
         assert_eq!(sanitize("tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn paths() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(display_path(&cwd.join("pxdeploy.toml")), "pxdeploy.toml");
+        assert_eq!(display_path(std::path::Path::new("rel/x")), "rel/x");
+        // Under the home folder (and not under the working folder): `~/…`.
+        let home = std::path::PathBuf::from(std::env::var_os("HOME").unwrap());
+        let key = home.join(".pxdeploy-never-there/id");
+        let shown = display_path(&key);
+        assert!(shown.ends_with(".pxdeploy-never-there/id"), "{shown}");
+        assert!(!shown.starts_with('/'), "{shown}");
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(tail("a\n\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("\x1b[2Ka\n", 5), "a");
+        assert_eq!(tail("moved\x07\n", 5), "moved\\x07");
+        assert_eq!(tail_of("a\n\nb\nc\n", "x", 2), "b\nc");
+        assert_eq!(tail_of("  \n", "x\ny\n", 5), "x\ny");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(536870912), "512.0 MiB");
+        assert_eq!(size(1683906560), "1.6 GiB");
+        assert_eq!(size(3686), "3.6 KiB");
+        assert_eq!(size(100), "100 B");
     }
 }

@@ -1,5 +1,12 @@
 //! Progress behind a small reporter trait. Only this module knows indicatif: on a terminal a
-//! spinner per step; without one (CI), plain timestamped lines with no control characters.
+//! spinner per step, each ending as a ✓/✗ line that stays; otherwise (CI, a dumb terminal,
+//! or `-v`, where the lines interleave with the log) plain timestamped lines with no control
+//! characters; nothing with `--quiet`. JSON output does not change it: progress is on
+//! stderr, the document on stdout.
+//!
+//! A step is run by [`Reporter::step`] (or [`Reporter::step_with`]) and nothing else: the
+//! step's line opens before the work and closes after it, whatever the work returned, so no
+//! error can leave a step open.
 
 #![allow(clippy::print_stderr)]
 
@@ -8,28 +15,69 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::Output;
+use crate::error::Result;
+use crate::output::{sanitize, Output};
+
+/// Only this module can open or close a step: the trait's step methods take a `Seal`.
+pub struct Seal(());
+
+/// How a step that returned a value ended: ✓ with a detail, or ✗ with a reason (a step that
+/// did not reach its goal but let the command go on, e.g. a shutdown that timed out before
+/// `pct stop`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Done(String),
+    Failed(String),
+}
 
 /// What the engine reports; the engine never imports indicatif.
 pub trait Reporter: Send + Sync {
-    /// A step starts ("Creating container 210").
-    fn start(&self, step: &str);
-    /// The current step finished well, with an optional detail.
-    fn done(&self, detail: &str);
-    /// The current step failed.
-    fn failed(&self, detail: &str);
+    /// A step starts ("Creating container 210"). Called by [`Reporter::step`] only.
+    fn start(&self, seal: Seal, step: &str);
+    /// The innermost open step ends. Called by [`Reporter::step`] only.
+    fn end(&self, seal: Seal, ending: &Ending);
     /// A line about one service whose state changed (health wait).
     fn service(&self, name: &str, state: &str);
     /// Free-form progress note.
     fn note(&self, msg: &str);
 }
 
-/// Picks the reporter for this run: spinners on a terminal, plain lines otherwise, nothing
-/// with `--quiet` or JSON output; progress is hidden when verbose logging is on.
+impl dyn Reporter + '_ {
+    /// Runs one step: ✓ when `run` succeeds, ✗ with the error's message when it fails.
+    pub fn step<T>(&self, title: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.step_with(title, |_| Ending::Done(String::new()), run)
+    }
+
+    /// Runs one step whose ending depends on its result (`Ending::Done(detail)` shows
+    /// `✓ title: detail`); an error ends it ✗ with the error's message.
+    pub fn step_with<T>(
+        &self,
+        title: &str,
+        ending: impl FnOnce(&T) -> Ending,
+        run: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.start(Seal(()), title);
+        let result = run();
+        let end = match &result {
+            Ok(value) => ending(value),
+            Err(e) => Ending::Failed(e.message.clone()),
+        };
+        self.end(Seal(()), &end);
+        result
+    }
+}
+
+/// `✓ detail` for [`Reporter::step_with`].
+pub fn done(detail: impl Into<String>) -> Ending {
+    Ending::Done(detail.into())
+}
+
+/// Picks the reporter for this run: spinners on a terminal that can show them, plain lines
+/// otherwise and under `-v`, nothing with `--quiet`.
 pub fn reporter(out: &Output) -> Box<dyn Reporter> {
     if out.quiet {
         Box::new(Silent)
-    } else if out.interactive && out.verbose == 0 {
+    } else if out.interactive && out.verbose == 0 && !ProgressDrawTarget::stderr().is_hidden() {
         Box::new(Spinners::new())
     } else {
         Box::new(Plain::new())
@@ -39,22 +87,21 @@ pub fn reporter(out: &Output) -> Box<dyn Reporter> {
 pub struct Silent;
 
 impl Reporter for Silent {
-    fn start(&self, _: &str) {}
-    fn done(&self, _: &str) {}
-    fn failed(&self, _: &str) {}
+    fn start(&self, _: Seal, _: &str) {}
+    fn end(&self, _: Seal, _: &Ending) {}
     fn service(&self, _: &str, _: &str) {}
     fn note(&self, _: &str) {}
 }
 
 /// Plain timestamped lines for CI logs.
 pub struct Plain {
-    current: Mutex<Option<(String, Instant)>>,
+    open: Mutex<Vec<(String, Instant)>>,
 }
 
 impl Plain {
     pub fn new() -> Self {
         Plain {
-            current: Mutex::new(None),
+            open: Mutex::new(Vec::new()),
         }
     }
 }
@@ -75,26 +122,39 @@ fn timestamp() -> String {
 }
 
 fn line(msg: &str) {
-    eprintln!("[{}] {}", timestamp(), crate::output::sanitize(msg));
+    eprintln!("[{}] {}", timestamp(), sanitize(msg));
+}
+
+/// `: detail`, or nothing for an empty detail.
+fn suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", sanitize(detail))
+    }
 }
 
 impl Reporter for Plain {
-    fn start(&self, step: &str) {
+    fn start(&self, _: Seal, step: &str) {
         line(&format!("{step} ..."));
-        *self.current.lock().unwrap() = Some((step.to_string(), Instant::now()));
+        self.open
+            .lock()
+            .unwrap()
+            .push((step.to_string(), Instant::now()));
     }
-    fn done(&self, detail: &str) {
-        if let Some((step, t)) = self.current.lock().unwrap().take() {
-            let sep = if detail.is_empty() { "" } else { ": " };
-            line(&format!(
-                "{step}: done{sep}{detail} ({:.1}s)",
-                t.elapsed().as_secs_f64()
-            ));
-        }
-    }
-    fn failed(&self, detail: &str) {
-        if let Some((step, _)) = self.current.lock().unwrap().take() {
-            line(&format!("{step}: failed: {detail}"));
+    fn end(&self, _: Seal, ending: &Ending) {
+        let Some((step, t)) = self.open.lock().unwrap().pop() else {
+            return;
+        };
+        match ending {
+            Ending::Done(detail) => {
+                let sep = if detail.is_empty() { "" } else { ": " };
+                line(&format!(
+                    "{step}: done{sep}{detail} ({:.1}s)",
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+            Ending::Failed(detail) => line(&format!("{step}: failed: {detail}")),
         }
     }
     fn service(&self, name: &str, state: &str) {
@@ -105,18 +165,26 @@ impl Reporter for Plain {
     }
 }
 
-/// indicatif spinners: one per step, one line per service.
+/// indicatif spinners: one per open step, one line per service. A step that ends becomes a
+/// line printed above the live area, with its services' lines under it, so no later redraw
+/// (a note, the next step) can erase it.
 pub struct Spinners {
     multi: MultiProgress,
-    current: Mutex<Option<ProgressBar>>,
-    services: Mutex<Vec<(String, ProgressBar)>>,
+    open: Mutex<Vec<ProgressBar>>,
+    services: Mutex<Vec<Service>>,
+}
+
+struct Service {
+    name: String,
+    bar: ProgressBar,
+    ready: bool,
 }
 
 impl Spinners {
     pub fn new() -> Self {
         Spinners {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            current: Mutex::new(None),
+            open: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
         }
     }
@@ -127,16 +195,16 @@ impl Spinners {
             ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_message(crate::output::sanitize(msg));
+        bar.set_message(sanitize(msg));
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }
 
-    /// The step that showed the services ended: their lines stop moving and stay.
-    fn finish_services(&self) {
-        for (_, bar) in self.services.lock().unwrap().drain(..) {
-            bar.finish();
-        }
+    /// The live `bar` becomes the line `text`, which stays.
+    fn keep(&self, bar: &ProgressBar, text: String) {
+        bar.finish_and_clear();
+        self.multi.remove(bar);
+        let _ = self.multi.println(text);
     }
 }
 
@@ -147,64 +215,104 @@ impl Default for Spinners {
 }
 
 impl Reporter for Spinners {
-    fn start(&self, step: &str) {
+    fn start(&self, _: Seal, step: &str) {
         let bar = self.spinner(step);
-        if let Some(old) = self.current.lock().unwrap().replace(bar) {
-            old.finish();
-        }
+        self.open.lock().unwrap().push(bar);
     }
-    fn done(&self, detail: &str) {
-        self.finish_services();
-        if let Some(bar) = self.current.lock().unwrap().take() {
-            let sep = if detail.is_empty() { "" } else { ": " };
-            bar.set_style(ProgressStyle::with_template("✓ {msg}").unwrap());
-            bar.finish_with_message(format!(
-                "{}{sep}{}",
-                bar.message(),
-                crate::output::sanitize(detail)
-            ));
-        }
-    }
-    fn failed(&self, detail: &str) {
-        self.finish_services();
-        if let Some(bar) = self.current.lock().unwrap().take() {
-            bar.set_style(ProgressStyle::with_template("✗ {msg}").unwrap());
-            bar.finish_with_message(format!(
-                "{}: {}",
-                bar.message(),
-                crate::output::sanitize(detail)
-            ));
+    fn end(&self, _: Seal, ending: &Ending) {
+        let Some(bar) = self.open.lock().unwrap().pop() else {
+            return;
+        };
+        let (mark, detail, missed) = match ending {
+            Ending::Done(detail) => ("✓", detail, "·"),
+            Ending::Failed(detail) => ("✗", detail, "✗"),
+        };
+        self.keep(&bar, format!("{mark} {}{}", bar.message(), suffix(detail)));
+        for s in self.services.lock().unwrap().drain(..) {
+            let mark = if s.ready { "✓" } else { missed };
+            self.keep(&s.bar, format!("  {mark} {}", s.bar.message()));
         }
     }
     fn service(&self, name: &str, state: &str) {
         let mut services = self.services.lock().unwrap();
-        let msg = format!("{name}: {}", crate::output::sanitize(state));
-        let bar = match services.iter().find(|(n, _)| n == name) {
-            Some((_, bar)) => {
-                bar.set_message(msg);
-                bar.clone()
+        let msg = format!("{name}: {}", sanitize(state));
+        let ready = state.starts_with("healthy") || state.starts_with("running");
+        let bar = match services.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.bar.set_message(msg);
+                s.ready = ready;
+                s.bar.clone()
             }
             None => {
                 let bar = self.spinner(&msg);
-                services.push((name.to_string(), bar.clone()));
+                services.push(Service {
+                    name: name.to_string(),
+                    bar: bar.clone(),
+                    ready,
+                });
                 bar
             }
         };
-        if state.starts_with("healthy") || state.starts_with("running") {
+        if ready {
             bar.set_style(ProgressStyle::with_template("  ✓ {msg}").unwrap());
             bar.tick();
         }
     }
     fn note(&self, msg: &str) {
-        let _ = self.multi.println(crate::output::sanitize(msg));
+        let _ = self.multi.println(sanitize(msg));
     }
 }
 
 impl Drop for Spinners {
     fn drop(&mut self) {
-        if let Some(bar) = self.current.lock().unwrap().take() {
+        for bar in self.open.lock().unwrap().drain(..) {
             bar.finish();
         }
-        self.finish_services();
+        for s in self.services.lock().unwrap().drain(..) {
+            s.bar.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    /// Records the calls, to check that a step always closes.
+    #[derive(Default)]
+    struct Record(Mutex<Vec<String>>);
+
+    impl Reporter for Record {
+        fn start(&self, _: Seal, step: &str) {
+            self.0.lock().unwrap().push(format!("start {step}"));
+        }
+        fn end(&self, _: Seal, ending: &Ending) {
+            self.0.lock().unwrap().push(format!("end {ending:?}"));
+        }
+        fn service(&self, _: &str, _: &str) {}
+        fn note(&self, _: &str) {}
+    }
+
+    #[test]
+    fn a_step_closes_on_success_and_on_error() {
+        let record = Record::default();
+        let r: &dyn Reporter = &record;
+        assert_eq!(r.step("One", || Ok(1)).unwrap(), 1);
+        let failed: Result<()> = r.step("Two", || Err(Error::remote("cut off")));
+        assert!(failed.is_err());
+        let kept = r.step_with("Three", |n: &u32| done(format!("{n} files")), || Ok(3));
+        assert_eq!(kept.unwrap(), 3);
+        assert_eq!(
+            *record.0.lock().unwrap(),
+            [
+                "start One",
+                "end Done(\"\")",
+                "start Two",
+                "end Failed(\"cut off\")",
+                "start Three",
+                "end Done(\"3 files\")",
+            ]
+        );
     }
 }

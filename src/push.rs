@@ -123,23 +123,6 @@ fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
     Ok((entries, stats))
 }
 
-/// Counts what would be pushed, without reading the files (for `--dry-run`).
-pub fn scan(source: &Path) -> Result<Stats> {
-    walk(source).map(|(_, stats)| stats)
-}
-
-/// The names that would be pushed, in archive order (for tests and `-vv`).
-pub fn list(source: &Path) -> Result<Vec<String>> {
-    Ok(walk(source)?
-        .0
-        .into_iter()
-        .map(|e| match e.kind {
-            Kind::Dir => format!("{}/", e.name),
-            _ => e.name,
-        })
-        .collect())
-}
-
 /// `pct exec <vmid> -- sh -c 'mkdir -p -- "$1" && exec tar -x -f - -C "$1"' sh <dir>`
 pub fn extract_command(vmid: u32, dir: &str) -> String {
     pct_exec(
@@ -350,6 +333,23 @@ fn append(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts what would be pushed, without reading the files.
+    fn scan(source: &Path) -> Result<Stats> {
+        walk(source).map(|(_, stats)| stats)
+    }
+
+    /// The names that would be pushed, in archive order.
+    fn list(source: &Path) -> Result<Vec<String>> {
+        Ok(walk(source)?
+            .0
+            .into_iter()
+            .map(|e| match e.kind {
+                Kind::Dir => format!("{}/", e.name),
+                _ => e.name,
+            })
+            .collect())
+    }
     use std::fs;
 
     fn app() -> tempfile::TempDir {

@@ -651,3 +651,66 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
         crash.dump()
     );
 }
+
+/// On a terminal (a pty, the screen as a person sees it afterwards), a deploy with nothing
+/// to do keeps the same ✓ lines of its steps as one that runs `docker compose up`.
+#[test]
+fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
+    let (sim, app) = sim_and_app("2.40.3");
+    let a = app.path();
+    let vmid = unique_vmid(5);
+    sim.write_config(
+        a,
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
+        ),
+    );
+    create(a);
+    deploy(a, &[]).assert_success();
+
+    let on_screen = |term: &str, args: &str| -> Vec<String> {
+        let bin = env!("CARGO_BIN_EXE_pxdeploy");
+        let run = pxdeploy()
+            .program("/usr/bin/script")
+            .current_dir(a)
+            .env("TERM", term)
+            .args([
+                "-qec",
+                &format!("stty cols 100 rows 40; {bin} {args}"),
+                "/dev/null",
+            ])
+            .timeout(Duration::from_secs(180))
+            .run();
+        run.assert_success();
+        crate::support::screen::render(run.stdout.as_bytes(), 100)
+    };
+    let steps = [
+        "✓ Connecting to",
+        "✓ Taking the deploy lock",
+        "✓ Reading container",
+        "✓ Merging .env",
+        "✓ Pushing",
+    ];
+    for args in ["deploy", "deploy --force"] {
+        let screen = on_screen("xterm-256color", args);
+        for step in steps {
+            assert!(
+                screen.iter().any(|l| l.starts_with(step)),
+                "`pxdeploy {args}` on a terminal does not keep `{step}` on screen:\n{}",
+                screen.join("\n")
+            );
+        }
+    }
+
+    // A terminal that cannot draw spinners (`TERM=dumb`) gets the plain lines, not nothing.
+    let screen = on_screen("dumb", "deploy");
+    for step in ["Connecting to", "Merging .env", "Pushing"] {
+        assert!(
+            screen
+                .iter()
+                .any(|l| l.contains(&format!("] {step}")) && l.contains(": done")),
+            "`pxdeploy deploy` on a dumb terminal does not show `{step}`:\n{}",
+            screen.join("\n")
+        );
+    }
+}

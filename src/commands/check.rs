@@ -185,7 +185,7 @@ fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
             Some(s) if s.status == "active" => {
                 let free = s
                     .available_kib
-                    .map(|k| format!(", {} free", crate::proxmox::human_size(k * 1024)))
+                    .map(|k| format!(", {} free", crate::output::size(k * 1024)))
                     .unwrap_or_default();
                 Check::pass(name, format!("`{id}` ({}) is active{free}", s.kind))
             }
@@ -284,7 +284,7 @@ fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)>
     let c = &config.container;
     let out = host.probe(&pct::config(c.vmid))?;
     if !out.status.success() {
-        if crate::proxmox::is_missing_container(&out.stderr_str()) {
+        if pct::said(&out.stderr_str()) == Some(pct::Said::Missing) {
             return Ok((
                 Check::pass(
                     "vmid",

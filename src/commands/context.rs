@@ -38,11 +38,11 @@ impl Context {
     /// Opens the one SSH connection of this run; `--dry-run` is honoured by the returned [`Host`].
     pub fn connect(&self, config: &Config) -> Result<Host> {
         let target = crate::remote::target::resolve(config)?;
-        self.reporter
-            .start(&format!("Connecting to {}", target.alias));
-        let session =
-            Session::connect(&target).inspect_err(|e| self.reporter.failed(&e.message))?;
-        self.reporter.done("");
+        let session = self
+            .reporter
+            .step(&format!("Connecting to {}", target.alias), || {
+                Session::connect(&target)
+            })?;
         Ok(Host::new(session, target.alias, self.global.dry_run))
     }
 

@@ -6,13 +6,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::context::Context;
-use super::lifecycle::step_failed;
-use super::{backup, lifecycle};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
+use crate::container;
 use crate::error::{Error, Result};
-use crate::output::sanitize;
-use crate::proxmox::{self, human_size, pct, pct::CtState, pct::PctConfig, pvesm};
+use crate::output::{sanitize, size};
+use crate::proxmox::{pct, pct::CtState, pct::PctConfig, pct::Said, pvesm};
 use crate::remote::host::Host;
 
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -22,7 +21,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
 
-    let Some(state) = lifecycle::state(&host, vmid)? else {
+    let Some(state) = container::state(&host, vmid)? else {
         ctx.out.info(format!(
             "container {vmid} does not exist on {}: nothing to destroy",
             host.alias
@@ -36,10 +35,10 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         .unwrap_or(&config.container.hostname)
         .to_string();
     if actual.protection() {
-        return Err(protected(vmid));
+        return Err(container::protected(vmid));
     }
     if let Some(lock) = actual.lock() {
-        return Err(lifecycle::locked(vmid, lock, &pct::destroy(vmid)));
+        return Err(container::locked(vmid, lock, &pct::destroy(vmid)));
     }
     if hostname != config.container.hostname {
         ctx.out.warn(format!(
@@ -55,32 +54,21 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
 
     let mut archive = None;
     if args.backup_first {
-        let report = backup::make(ctx, &host, &config).map_err(|mut e| {
-            e.message = format!("{}: container {vmid} was not destroyed", e.message);
-            e
-        })?;
+        let report = container::backup(&host, &config, ctx.reporter.as_ref(), &ctx.out).map_err(
+            |mut e| {
+                e.message = format!("{}: container {vmid} was not destroyed", e.message);
+                e
+            },
+        )?;
         archive = report.archive;
     }
     if state == CtState::Running {
-        lifecycle::stop_container(ctx, &host, vmid)?;
+        container::stop(&host, vmid, ctx.reporter.as_ref())?;
     }
-
-    let command = pct::destroy(vmid);
     ctx.reporter
-        .start(&format!("Destroying container {vmid} ({hostname})"));
-    let out = host.change(&command, DESTROY_TIMEOUT)?;
-    let stderr = out.stderr_str();
-    if !out.status.success() && !proxmox::is_missing_container(&stderr) {
-        ctx.reporter.failed(stderr.trim());
-        if pct::says_protected(&stderr) {
-            return Err(protected(vmid));
-        }
-        if let Some(lock) = pct::locked_by(&stderr) {
-            return Err(lifecycle::locked(vmid, &lock, &command));
-        }
-        return Err(step_failed(&command, out));
-    }
-    ctx.reporter.done("");
+        .step(&format!("Destroying container {vmid} ({hostname})"), || {
+            destroy(&host, vmid)
+        })?;
     if !host.dry_run() {
         ctx.out.info(format!(
             "container {vmid} ({}) destroyed",
@@ -94,13 +82,14 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     Ok(())
 }
 
-fn protected(vmid: u32) -> Error {
-    Error::refused(format!(
-        "container {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
-    ))
-    .hint(format!(
-        "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy destroy` again"
-    ))
+/// `pct destroy --purge`; a container that is already gone is fine.
+fn destroy(host: &Host, vmid: u32) -> Result<()> {
+    let command = pct::destroy(vmid);
+    let out = host.change(&command, DESTROY_TIMEOUT)?;
+    if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
+        return Ok(());
+    }
+    Err(container::refused(host, vmid, &command, out))
 }
 
 /// `--yes`, or on a terminal the hostname typed back; otherwise refused (exit 8).
@@ -150,7 +139,7 @@ fn confirm(
         Some(b) if !b.is_empty() => format!(
             "  backups:  {} on storage {storage} are kept ({})",
             b.len(),
-            human_size(b.iter().map(|b| b.size).sum())
+            size(b.iter().map(|b| b.size).sum())
         ),
         Some(_) => format!("  backups:  none on storage {storage} (`--backup-first` makes one)"),
         None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),

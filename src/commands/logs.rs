@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::cli::LogsArgs;
-use crate::compose::{self, Project};
+use crate::compose::Project;
 use crate::error::{Error, Result};
 use crate::output::{sanitize, Output};
 use crate::remote::host::Host;
@@ -19,7 +19,7 @@ const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 pub fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    logs(&host, &crate::health::project_of(&config), args, &ctx.out)
+    logs(&host, &crate::compose::Project::of(&config), args, &ctx.out)
 }
 
 pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
@@ -27,7 +27,7 @@ pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Re
     let mut pending: Vec<u8> = Vec::new();
     let mut stderr: Vec<u8> = Vec::new();
     let emit = |bytes: &[u8], out: &Output| {
-        let text = compose::strip_ansi(&String::from_utf8_lossy(bytes));
+        let text = crate::output::strip_ansi(&String::from_utf8_lossy(bytes));
         out.raw_stdout(sanitize(&text).as_bytes());
     };
     let status = host.session().exec_streaming(
@@ -59,7 +59,7 @@ pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Re
     ))
     .cause(format!(
         "`{command}` {status}: {}",
-        sanitize(&compose::last_lines(&stderr, 5))
+        crate::output::tail(&stderr, 5)
     ));
     if stderr.contains("no such service") {
         err = err.hint("name a service of the compose file (`pxdeploy status` lists them)");

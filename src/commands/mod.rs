@@ -33,7 +33,4 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Destroy(args) => destroy::run(&ctx(), &args),
         Command::Backup(args) => backup::run(&ctx(), &args),
     }
-    .inspect(|_| {
-        let _ = &out;
-    })
 }

@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use super::context::Context;
-use super::lifecycle;
+use crate::compose::Project;
+use crate::container;
 use crate::error::Result;
 use crate::output::sanitize;
 use crate::proxmox::pct::CtState;
@@ -13,10 +14,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;
-    let state = lifecycle::require_state(&host, c.vmid)?;
+    let state = container::require_state(&host, c.vmid)?;
 
     let ip = match state {
-        CtState::Running => lifecycle::current_ip(&host, c.vmid)?,
+        CtState::Running => container::current_ip(&host, c.vmid)?,
         CtState::Stopped => None,
     };
     ctx.out.data(format!(
@@ -58,7 +59,7 @@ fn services(
     if state != CtState::Running {
         return Ok(json!([]));
     }
-    let project = crate::health::project_of(config);
+    let project = Project::of(config);
     let names = config.health_services();
     match crate::health::snapshot(host, &project, &names) {
         Ok(services) => {

@@ -83,19 +83,7 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     }
 }
 
-/// The path as the user would write it: relative to the current directory when inside it.
-pub(crate) fn display_path(path: &Path) -> String {
-    if path.is_absolute() {
-        if let Ok(cwd) = std::env::current_dir() {
-            if let Ok(rel) = path.strip_prefix(&cwd) {
-                if !rel.as_os_str().is_empty() {
-                    return rel.display().to_string();
-                }
-            }
-        }
-    }
-    path.display().to_string()
-}
+pub(crate) use crate::output::display_path;
 
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {

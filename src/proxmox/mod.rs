@@ -1,6 +1,6 @@
 //! Pure builders for the `pct`, `pveam`, `vzdump`, `pvesm` and `pvesh` command lines, and
 //! parsers of their output. Nothing here talks to a host: every function takes and returns
-//! strings, and is unit-tested against the exact texts of `reference/proxmox.md`.
+//! strings, and is unit-tested against the exact texts Proxmox VE prints.
 //!
 //! Every builder returns a complete command line with each value quoted by
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
@@ -13,17 +13,6 @@ pub mod vzdump;
 
 use std::cmp::Ordering;
 
-/// True when stderr says the container's config does not exist on this node:
-/// `Configuration file 'nodes/<node>/lxc/<vmid>.conf' does not exist`.
-pub fn is_missing_container(stderr: &str) -> bool {
-    stderr.lines().any(|line| {
-        let line = line.trim();
-        line.starts_with("Configuration file 'nodes/")
-            && line.contains("/lxc/")
-            && line.ends_with(".conf' does not exist")
-    })
-}
-
 /// What a foreground task reported besides success: the `WARN: …` lines of its output and
 /// the `Task finished with N warning(s)!` line on stderr. Such a task still exits 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,12 +21,6 @@ pub struct TaskWarnings {
     pub count: u32,
     /// The `WARN:` lines, without the prefix.
     pub lines: Vec<String>,
-}
-
-impl TaskWarnings {
-    pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.lines.is_empty()
-    }
 }
 
 /// Reads the warnings of a task from its stdout (task output) and stderr.
@@ -125,37 +108,9 @@ pub fn parse_size(text: &str) -> Option<u64> {
     (value >= 0.0).then(|| (value * factor as f64).round() as u64)
 }
 
-/// A byte count for people: `512.0 MiB`, `1.6 GiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_container_is_detected_from_the_exact_text() {
-        assert!(is_missing_container(
-            "Configuration file 'nodes/pve/lxc/210.conf' does not exist\n"
-        ));
-        assert!(is_missing_container(
-            "Configuration file 'nodes/prox/lxc/101.conf' does not exist"
-        ));
-        assert!(!is_missing_container("CT 210 not running\n"));
-        assert!(!is_missing_container("storage 'local' does not exist\n"));
-    }
 
     #[test]
     fn task_warnings_from_create() {
@@ -167,7 +122,10 @@ mod tests {
             w.lines,
             vec!["Systemd 252 detected. You may need to enable nesting."]
         );
-        assert!(task_warnings("Total bytes read: 1\n", "").is_empty());
+        assert_eq!(
+            task_warnings("Total bytes read: 1\n", ""),
+            TaskWarnings::default()
+        );
     }
 
     #[test]
@@ -193,8 +151,5 @@ mod tests {
         assert_eq!(parse_size("1.5T"), Some(3 << 39));
         assert_eq!(parse_size("4096"), Some(4096));
         assert_eq!(parse_size("12X"), None);
-        assert_eq!(human_size(536870912), "512.0 MiB");
-        assert_eq!(human_size(1683906560), "1.6 GiB");
-        assert_eq!(human_size(100), "100 B");
     }
 }

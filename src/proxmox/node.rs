@@ -23,16 +23,6 @@ pub fn parse_node_name(stdout: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// `pvesh get /cluster/nextid`
-pub fn nextid() -> String {
-    "pvesh get /cluster/nextid".to_string()
-}
-
-/// `100`, `"100"` or `100` with a newline.
-pub fn parse_nextid(stdout: &str) -> Option<u32> {
-    stdout.trim().trim_matches('"').parse().ok()
-}
-
 /// `pvesh get /nodes/<node>/network --output-format json`
 pub fn network(node: &str) -> String {
     join(&[
@@ -75,9 +65,6 @@ mod tests {
         );
         assert_eq!(parse_node_name("pve.lan\n").as_deref(), Some("pve"));
         assert_eq!(parse_node_name("\n"), None);
-        assert_eq!(nextid(), "pvesh get /cluster/nextid");
-        assert_eq!(parse_nextid("100\n"), Some(100));
-        assert_eq!(parse_nextid("\"211\""), Some(211));
         assert_eq!(
             network("pve"),
             "pvesh get /nodes/pve/network --output-format json"

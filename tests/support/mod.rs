@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod command;
+pub mod screen;
 pub mod sim;
 
 pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};

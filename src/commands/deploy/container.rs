@@ -3,22 +3,22 @@
 
 use std::time::{Duration, Instant};
 
-use crate::commands::lifecycle::{missing_container, start_container};
 use crate::compose::{self, Project};
+use crate::container;
 use crate::error::{Error, Result};
 use crate::inspect::{self, Inspection};
-use crate::output::Output;
-use crate::progress::Reporter;
-use crate::proxmox::{self, pct};
+use crate::output::{sanitize, tail, Output};
+use crate::progress::{done, Reporter};
+use crate::proxmox::pct::{self, Said};
 use crate::remote::host::Host;
 
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The container, inspected; a stopped one is started first ([`start_container`], then
-/// Docker awaited). A missing
-/// one is exit 5 with the `pxdeploy create` hint. Returns whether it was started.
+/// The container, inspected; a stopped one is started first ([`container::start`], then
+/// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
+/// it was started.
 pub fn inspect_running(
     host: &Host,
     project: &Project,
@@ -31,17 +31,14 @@ pub fn inspect_running(
         Found::Stopped => {}
     }
     reporter.note(&format!("Container {vmid} is stopped: starting it"));
-    start_container(host, vmid, reporter, output)?;
+    container::start(host, vmid, reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.
         return Ok((Inspection::default(), true));
     }
-    super::step(
-        reporter,
-        &format!("Waiting for Docker in container {vmid}"),
-        |_| String::new(),
-        || wait_for_docker(host, vmid),
-    )?;
+    reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
+        wait_for_docker(host, vmid)
+    })?;
     match reported(host, project, reporter)? {
         Found::Running(i) => Ok((i, true)),
         Found::Stopped => Err(Error::remote(format!(
@@ -54,20 +51,19 @@ pub fn inspect_running(
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
 fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<Found> {
-    super::step(
-        reporter,
+    reporter.step_with(
         &format!("Reading container {}", project.vmid),
         |found: &Found| match found {
-            Found::Stopped => "stopped".to_string(),
+            Found::Stopped => done("stopped"),
             Found::Running(i) => {
                 let compose = match &i.compose {
                     Ok(v) => format!("Compose {v}"),
                     Err(_) => "no Compose".to_string(),
                 };
-                match &i.services {
+                done(match &i.services {
                     Ok(s) => format!("{compose}, {} containers", s.len()),
                     Err(_) => compose,
-                }
+                })
             }
         },
         || inspect_once(host, project),
@@ -88,29 +84,34 @@ fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(i)),
-        Err(_) if pct::exec_says_not_running(&stderr) => Ok(Found::Stopped),
-        Err(_) if proxmox::is_missing_container(&stderr) => Err(missing_container(
-            host,
-            project.vmid,
-            crate::output::sanitize(stderr.trim()),
-        )),
-        Err(why) => {
-            let err = Error::remote(format!(
-                "cannot read the state of container {}",
-                project.vmid
-            ))
-            .cause(format!(
-                "`pct exec {} -- sh -c …` {}: {}",
+        Err(why) => match pct::said(&stderr) {
+            Some(Said::ExecNotRunning) => Ok(Found::Stopped),
+            Some(Said::Missing) => Err(container::missing(
+                host,
                 project.vmid,
-                out.status,
-                crate::output::sanitize(stderr.trim())
-            ));
-            Err(if out.status.code == 127 && stderr.contains("pct") {
-                err.hint("is this a Proxmox VE node? `pxdeploy check` tells")
-            } else {
-                err.cause(why)
-            })
-        }
+                sanitize(stderr.trim()),
+            )),
+            _ => Err(unreadable(project, &out, &stderr, why)),
+        },
+    }
+}
+
+/// The inspection failed for another reason: its command and stderr.
+fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why: String) -> Error {
+    let err = Error::remote(format!(
+        "cannot read the state of container {}",
+        project.vmid
+    ))
+    .cause(format!(
+        "`pct exec {} -- sh -c …` {}: {}",
+        project.vmid,
+        out.status,
+        sanitize(stderr.trim())
+    ));
+    if out.status.code == 127 && stderr.contains("pct") {
+        err.hint("is this a Proxmox VE node? `pxdeploy check` tells")
+    } else {
+        err.cause(why)
     }
 }
 
@@ -131,7 +132,7 @@ fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
             .cause(format!(
                 "`{command}` {}: {}",
                 out.status,
-                crate::output::sanitize(out.stderr_str().trim())
+                tail(&out.stderr_str(), 20)
             ))
             .hint(format!(
                 "look at `pct exec {vmid} -- journalctl -u docker` on the host"

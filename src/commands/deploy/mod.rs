@@ -17,8 +17,8 @@ use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
 use crate::lock::{self, DeployLock, Holder};
-use crate::output::Output;
-use crate::progress::Reporter;
+use crate::output::{size, Output};
+use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::remote::host::Host;
 
@@ -67,7 +67,7 @@ pub fn deploy(
 ) -> Result<serde_json::Value> {
     let started = Instant::now();
     let vmid = cfg.container.vmid;
-    let project = health::project_of(cfg);
+    let project = crate::compose::Project::of(cfg);
     let mut outcome = Outcome::default();
 
     let result = (|| -> Result<()> {
@@ -77,12 +77,11 @@ pub fn deploy(
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
 
         let env = inspection.env.take();
-        let (report, env) = step(
-            reporter,
+        let (report, env) = reporter.step_with(
             "Merging .env",
             |(r, _): &(Report, _)| match r.changes() {
-                true => format!("written: {}", r.summary()),
-                false => format!("unchanged: {}", r.summary()),
+                true => done(format!("written: {}", r.summary())),
+                false => done(format!("unchanged: {}", r.summary())),
             },
             || files::write_env(host, cfg, &project, env),
         )?;
@@ -90,10 +89,9 @@ pub fn deploy(
 
         let source = cfg.source_dir();
         let remote_dir = cfg.app.remote_dir();
-        let (pushed, tree) = step(
-            reporter,
+        let (pushed, tree) = reporter.step_with(
             &format!("Pushing {} to {remote_dir}", source.display()),
-            |(p, _): &(Stats, _)| format!("{} files ({})", p.files, human_bytes(p.bytes)),
+            |(p, _): &(Stats, _)| done(format!("{} files ({})", p.files, size(p.bytes))),
             || files::push_app(host, vmid, &source, &remote_dir),
         )?;
         outcome.pushed = pushed;
@@ -143,26 +141,6 @@ pub fn deploy(
     }
 }
 
-/// One reported step: `start`, then `done` with `detail` of the result, or `failed`.
-fn step<T>(
-    reporter: &dyn Reporter,
-    what: &str,
-    detail: impl FnOnce(&T) -> String,
-    run: impl FnOnce() -> Result<T>,
-) -> Result<T> {
-    reporter.start(what);
-    match run() {
-        Ok(v) => {
-            reporter.done(&detail(&v));
-            Ok(v)
-        }
-        Err(e) => {
-            reporter.failed(&e.message);
-            Err(e)
-        }
-    }
-}
-
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
 fn take_lock(
     host: &Host,
@@ -174,13 +152,12 @@ fn take_lock(
         return Ok(None);
     }
     let command = lock::command(vmid, &Holder::current());
-    step(
-        reporter,
-        &format!("Taking the deploy lock of container {vmid}"),
-        |_| String::new(),
-        || spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias)),
-    )
-    .map(Some)
+    reporter
+        .step(
+            &format!("Taking the deploy lock of container {vmid}"),
+            || spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias)),
+        )
+        .map(Some)
 }
 
 /// The JSON facts of a deploy (also attached to a failure).
@@ -207,7 +184,7 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
         out.info(format!(
             "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
             o.pushed.files,
-            human_bytes(o.pushed.bytes),
+            size(o.pushed.bytes),
             cfg.app.remote_dir(),
             o.env.summary(),
             if o.up {
@@ -224,7 +201,7 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
         host.alias,
         elapsed.as_secs_f64(),
         o.pushed.files,
-        human_bytes(o.pushed.bytes),
+        size(o.pushed.bytes),
         o.env.summary(),
         if o.up {
             ""
@@ -239,32 +216,5 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
     ));
     if !o.services.is_empty() {
         out.data(health::table(&o.services));
-    }
-}
-
-/// `1.2 MB`, `512 B`
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1_234_567), "1.2 MB");
-        assert_eq!(human_bytes(200_000_000_000), "200.0 GB");
     }
 }

@@ -110,20 +110,24 @@ pub fn compose_up(
     cfg: &Config,
     reporter: &dyn Reporter,
 ) -> Result<()> {
+    reporter.step(
+        &format!(
+            "Starting the services (`docker compose up` in container {})",
+            project.vmid
+        ),
+        || up(host, project, cfg),
+    )
+}
+
+fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
     let command = up_command(project);
-    reporter.start(&format!(
-        "Starting the services (`docker compose up` in container {})",
-        project.vmid
-    ));
     let out = host.change(&command, UP_TIMEOUT)?;
     if out.status.success() {
-        reporter.done("");
         return Ok(());
     }
     let stderr = out.stderr_str();
     if let Some(container) = compose::unhealthy_dependency(&stderr) {
         let service = compose::service_of_container(&project.name, &container).unwrap_or(container);
-        reporter.failed(&format!("`{service}` is unhealthy"));
         let mut names = cfg.health.services.clone().unwrap_or_default();
         if !names.contains(&service) {
             names.push(service.clone());
@@ -137,13 +141,9 @@ pub fn compose_up(
             format!("service `{service}` is unhealthy: `docker compose up` gave up waiting for it"),
         ));
     }
-    reporter.failed(&format!("{}", out.status));
-    let mut tail = compose::last_lines(&stderr, 20);
-    if tail.is_empty() {
-        tail = compose::last_lines(&out.stdout_str(), 20);
-    }
+    let tail = crate::output::tail_of(&stderr, &out.stdout_str(), 20);
     Err(Error::remote(format!("`docker compose up` failed in container {}", project.vmid))
-        .cause(format!("`{}` {}:\n{}", project.up(), out.status, crate::output::sanitize(&tail)))
+        .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
         .hint("fix the compose file or the build, then deploy again; `pxdeploy logs` shows the services' output"))
 }
 

@@ -107,35 +107,9 @@ pub fn create(spec: &CreateSpec) -> String {
     ])
 }
 
-/// `unable to create CT <vmid> - <reason>`: the reason.
-pub fn create_failure(stderr: &str) -> Option<String> {
-    stderr.lines().find_map(|l| {
-        let l = l.trim();
-        let rest = l.strip_prefix("unable to create CT ")?;
-        Some(rest.split_once(" - ").map_or(rest, |(_, r)| r).to_string())
-    })
-}
-
-/// `CT <vmid> already exists on node '<node>'` (or `VM …`)
-pub fn says_already_exists(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        (l.starts_with("CT ") || l.starts_with("VM ")) && l.contains(" already exists on node '")
-    })
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-
-    #[test]
-    fn create_error_texts() {
-        assert!(says_already_exists("CT 150 already exists on node 'pve'\n"));
-        assert_eq!(
-            create_failure("unable to create CT 109 - can't find file 'local:vztmpl/x.tar.zst'\n"),
-            Some("can't find file 'local:vztmpl/x.tar.zst'".into())
-        );
-    }
 
     pub(in crate::proxmox::pct) fn spec() -> CreateSpec {
         CreateSpec {

@@ -1,16 +1,16 @@
 //! `pct`: the simple command builders (list, status, config, start/stop/shutdown/reboot,
-//! destroy, exec, push, the raw `lxc.*` line), the parser of `pct status` and the classifiers
-//! of `pct`'s error messages. `pct create` is in `create.rs`; the parser of `pct config` and
+//! destroy, exec, the raw `lxc.*` line), the parser of `pct status`; the one reader of
+//! `pct`'s refusals is `said.rs`. `pct create` is in `create.rs`; the parser of `pct config` and
 //! the drift between a container and the config are in `config.rs`. Everything is re-exported
 //! here, so callers name it `pct::X`.
 
 mod config;
 mod create;
+mod said;
 
-pub use self::config::{
-    drift, parse_config, parse_net, parse_property_string, Drift, Net, PctConfig, Rootfs,
-};
-pub use self::create::{create, create_failure, says_already_exists, CreateSpec};
+pub use self::config::{drift, parse_config, PctConfig};
+pub use self::create::{create, CreateSpec};
+pub use self::said::{said, Said};
 
 use crate::remote::quote::{join, quote};
 
@@ -66,15 +66,6 @@ pub fn exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
 /// (two shells deep: the host's login shell removes one layer of quoting).
 pub fn exec_sh(vmid: u32, script: &str) -> String {
     exec(vmid, &["sh", "-c", script])
-}
-
-/// `pct push <vmid> <host file> <container path> [--perms <mode>]`
-pub fn push(vmid: u32, file: &str, dest: &str, perms: Option<&str>) -> String {
-    let mut line = format!("pct push {vmid} {} {}", quote(file), quote(dest));
-    if let Some(perms) = perms {
-        line.push_str(&format!(" --perms {}", quote(perms)));
-    }
-    line
 }
 
 /// The container's config file on the host (`/etc/pve/lxc` → `nodes/<node>/lxc`).
@@ -144,43 +135,6 @@ pub fn parse_status(stdout: &str) -> Option<CtState> {
         })
 }
 
-/// `CT <vmid> already running` (start when running)
-pub fn says_already_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("CT ") && l.ends_with(" already running")
-    })
-}
-
-/// `CT <vmid> not running` (stop/shutdown when stopped) or `VM <vmid> not running` (reboot)
-pub fn says_not_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        (l.starts_with("CT ") || l.starts_with("VM ")) && l.ends_with(" not running")
-    })
-}
-
-/// `pct exec` on a stopped container: `container '<vmid>' not running!`
-pub fn exec_says_not_running(stderr: &str) -> bool {
-    stderr.lines().any(|l| {
-        let l = l.trim();
-        l.starts_with("container '") && l.ends_with("' not running!")
-    })
-}
-
-/// `CT is locked (<lock>)`: the lock's name.
-pub fn locked_by(stderr: &str) -> Option<String> {
-    stderr.lines().find_map(|l| {
-        let rest = &l[l.find("CT is locked (")? + "CT is locked (".len()..];
-        Some(rest.split(')').next()?.to_string())
-    })
-}
-
-/// `can't remove CT <vmid> - protection mode enabled`
-pub fn says_protected(stderr: &str) -> bool {
-    stderr.contains("protection mode enabled")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,15 +187,6 @@ mod tests {
     }
 
     #[test]
-    fn push_command() {
-        assert_eq!(
-            push(210, "/tmp/px env", "/opt/app/.env", Some("0600")),
-            "pct push 210 '/tmp/px env' /opt/app/.env --perms 0600"
-        );
-        assert_eq!(push(210, "/tmp/a", "/b", None), "pct push 210 /tmp/a /b");
-    }
-
-    #[test]
     fn raw_line_goes_before_the_first_section() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("210.conf");
@@ -291,17 +236,6 @@ mod tests {
         );
         assert_eq!(parse_status("status: unknown\n"), None);
         assert_eq!(parse_status(""), None);
-        assert!(says_already_running("CT 210 already running\n"));
-        assert!(says_not_running("CT 210 not running\n"));
-        assert!(says_not_running("VM 210 not running\n"));
-        assert!(!says_not_running("container '210' not running!\n"));
-        assert!(exec_says_not_running("container '210' not running!\n"));
-        assert!(!exec_says_not_running("CT 210 not running\n"));
-        assert_eq!(locked_by("CT is locked (backup)\n"), Some("backup".into()));
-        assert_eq!(locked_by("container did not stop\n"), None);
-        assert!(says_protected(
-            "can't remove CT 210 - protection mode enabled\n"
-        ));
     }
 
     #[test]

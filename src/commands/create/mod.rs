@@ -5,16 +5,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod template;
+
 use super::context::Context;
-use super::lifecycle::{self, show_task_warnings, step_failed};
 use crate::config::{Config, Container, DockerInstall};
+use crate::container;
 use crate::error::{Error, Result};
-use crate::output::sanitize;
-use crate::proxmox::{pct, pct::CreateSpec, pct::CtState, pveam};
+use crate::output::{sanitize, tail_of};
+use crate::progress::done;
+use crate::proxmox::{pct, pct::CreateSpec, pct::CtState};
 use crate::remote::host::{Host, PROBE_TIMEOUT};
 
-const PVEAM_UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(1800);
 const CREATE_TIMEOUT: Duration = Duration::from_secs(900);
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
 const NETWORK_INTERVAL: Duration = Duration::from_secs(2);
@@ -34,14 +35,14 @@ pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;
-    if let Some(state) = lifecycle::state(&host, c.vmid)? {
+    if let Some(state) = container::state(&host, c.vmid)? {
         return existing(ctx, &host, &config, state);
     }
 
-    let template = resolve_template(ctx, &host, c)?;
+    let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
     let mut warnings = create_container(ctx, &host, &spec)?;
-    warnings.extend(lifecycle::start_container(
+    warnings.extend(container::start(
         &host,
         c.vmid,
         ctx.reporter.as_ref(),
@@ -111,7 +112,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
         ));
     }
     let ip = match state {
-        CtState::Running => lifecycle::current_ip(host, c.vmid)?,
+        CtState::Running => container::current_ip(host, c.vmid)?,
         CtState::Stopped => static_address(c),
     };
     if let Some(ip) = &ip {
@@ -136,103 +137,20 @@ fn static_address(c: &Container) -> Option<String> {
         .then(|| c.ip.split('/').next().unwrap_or(&c.ip).to_string())
 }
 
-/// The template's volume id: a full volume id as given; else the newest match of the name
-/// prefix on the template storage; else `pveam update` and download the newest available.
-fn resolve_template(ctx: &Context, host: &Host, c: &Container) -> Result<String> {
-    if pveam::is_volid(&c.template) {
-        return Ok(c.template.clone());
-    }
-    let storage = &c.template_storage;
-    ctx.reporter
-        .start(&format!("Looking for template {} on {storage}", c.template));
-    let list = host
-        .probe_ok(&pveam::list(storage))
-        .inspect_err(|e| ctx.reporter.failed(&e.to_string()))?;
-    let local = pveam::parse_list(&list.stdout_str());
-    if let Some(volid) = pveam::newest_match(&c.template, local.iter().map(String::as_str)) {
-        ctx.reporter.done(volid);
-        return Ok(volid.to_string());
-    }
-    ctx.reporter.done("not there yet");
-
-    ctx.reporter.start("Updating the template index");
-    let update = host.change(&pveam::update(), PVEAM_UPDATE_TIMEOUT)?;
-    let update_failure = (!host.dry_run()
-        && !pveam::update_succeeded(&update.stdout_str(), &update.stderr_str()))
-    .then(|| last_lines(&update.stderr_str(), &update.stdout_str(), 3));
-    match &update_failure {
-        Some(why) => {
-            ctx.reporter.failed(why);
-            ctx.out.warn(format!(
-                "`pveam update` failed, using the cached template index: {why}"
-            ));
-        }
-        None => ctx.reporter.done(""),
-    }
-
-    let available = host.probe_ok(&pveam::available_system())?;
-    let entries = pveam::parse_available(&available.stdout_str());
-    let Some(file) = pveam::newest_match(&c.template, entries.iter().map(|a| a.template.as_str()))
-    else {
-        let mut err = Error::remote(format!("no template matches `{}`", c.template))
-            .cause(format!("`{}` lists none", pveam::available_system()));
-        if let Some(why) = update_failure {
-            err = err.cause(format!("`pveam update` failed: {why}"));
-        }
-        return Err(err.hint(
-            "`pveam available --section system` on the host lists the templates; set `container.template` to one of them",
-        ));
-    };
-    let file = file.to_string();
-    let volid = pveam::volid(storage, &file);
-
-    ctx.reporter.start(&format!("Downloading template {file}"));
-    let command = pveam::download(storage, &file);
-    let out = host.change(&command, DOWNLOAD_TIMEOUT)?;
-    if host.dry_run() {
-        ctx.reporter.done("");
-        return Ok(volid);
-    }
-    // `pveam download` exits 0 even when the download failed: look for the file.
-    let check = host.probe_ok(&pveam::list(storage))?;
-    if !out.status.success() || !pveam::parse_list(&check.stdout_str()).contains(&volid) {
-        let why = last_lines(&out.stderr_str(), &out.stdout_str(), 5);
-        ctx.reporter.failed(&why);
-        return Err(Error::remote(format!("downloading template {file} failed"))
-            .cause(format!("`{command}` {}: {why}", out.status))
-            .hint(format!(
-                "check the host's internet access, then try `{command}` on the host"
-            )));
-    }
-    ctx.reporter.done(&volid);
-    Ok(volid)
-}
-
 /// `pct create`; privileged: the AppArmor line and a warning. Returns the task warnings.
 fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec<String>> {
     let command = pct::create(spec);
-    ctx.reporter.start(&format!(
-        "Creating container {} ({})",
-        spec.vmid, spec.hostname
-    ));
-    let out = host.change(&command, CREATE_TIMEOUT)?;
-    if !out.status.success() {
-        let stderr = out.stderr_str();
-        ctx.reporter.failed(stderr.trim());
-        if pct::says_already_exists(&stderr) {
-            return Err(Error::remote(format!("vmid {} is already taken", spec.vmid))
-                .cause(sanitize(stderr.trim()))
-                .hint("choose another `container.vmid`; `pvesh get /cluster/nextid` on the host prints a free one"));
-        }
-        if let Some(reason) = pct::create_failure(&stderr) {
-            return Err(Error::remote(format!("could not create container {}", spec.vmid))
-                .cause(sanitize(&reason))
-                .hint("nothing was left behind: Proxmox removes a half-created container; fix the cause and run `pxdeploy create` again"));
-        }
-        return Err(step_failed(&command, out));
-    }
-    ctx.reporter.done("");
-    let warnings = show_task_warnings(&ctx.out, "pct create", &out);
+    let out = ctx.reporter.step(
+        &format!("Creating container {} ({})", spec.vmid, spec.hostname),
+        || {
+            let out = host.change(&command, CREATE_TIMEOUT)?;
+            match out.status.success() {
+                true => Ok(out),
+                false => Err(container::refused(host, spec.vmid, &command, out)),
+            }
+        },
+    )?;
+    let warnings = container::show_task_warnings(&ctx.out, "pct create", &out);
 
     if !spec.unprivileged {
         ctx.out.warn(format!(
@@ -240,33 +158,42 @@ fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec
             spec.vmid,
             pct::APPARMOR_UNCONFINED
         ));
-        ctx.reporter.start("Turning AppArmor confinement off");
-        host.change_ok(
-            &pct::add_raw_line(spec.vmid, pct::APPARMOR_UNCONFINED),
-            PROBE_TIMEOUT,
-        )
-        .inspect_err(|e| ctx.reporter.failed(&e.to_string()))?;
-        ctx.reporter.done(&pct::conf_path(spec.vmid));
+        ctx.reporter.step_with(
+            "Turning AppArmor confinement off",
+            |_| done(pct::conf_path(spec.vmid)),
+            || {
+                host.change_ok(
+                    &pct::add_raw_line(spec.vmid, pct::APPARMOR_UNCONFINED),
+                    PROBE_TIMEOUT,
+                )
+            },
+        )?;
     }
     Ok(warnings)
 }
 
 /// Polls `ip -4 -o addr show dev eth0` inside the container until it has an address.
 fn wait_for_network(ctx: &Context, host: &Host, c: &Container) -> Result<String> {
-    ctx.reporter.start("Waiting for the container's network");
+    ctx.reporter.step_with(
+        "Waiting for the container's network",
+        |ip: &String| done(ip.clone()),
+        || address(host, c),
+    )
+}
+
+/// The container's address, once it has one.
+fn address(host: &Host, c: &Container) -> Result<String> {
     let deadline = Instant::now() + NETWORK_TIMEOUT;
     let command = pct::ipv4_probe(c.vmid);
     loop {
         let out = host.probe(&command)?;
         if out.status.success() {
             if let Some(ip) = pct::parse_ipv4(&out.stdout_str()) {
-                ctx.reporter.done(&ip);
                 return Ok(ip);
             }
         }
         if Instant::now() >= deadline {
-            let why = last_lines(&out.stderr_str(), &out.stdout_str(), 3);
-            ctx.reporter.failed("no address");
+            let why = tail_of(&out.stderr_str(), &out.stdout_str(), 3);
             let hint = if static_address(c).is_some() {
                 format!(
                     "check `container.ip` and `container.gateway` against bridge `{}`",
@@ -315,12 +242,15 @@ pub fn install_commands(vmid: u32, how: &DockerInstall) -> Vec<String> {
 }
 
 fn install_docker(ctx: &Context, host: &Host, c: &Container) -> Result<()> {
-    ctx.reporter.start("Installing Docker");
+    ctx.reporter
+        .step("Installing Docker", || run_install(host, c))
+}
+
+fn run_install(host: &Host, c: &Container) -> Result<()> {
     for command in install_commands(c.vmid, &docker_install(c)) {
         let out = host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         if !out.status.success() {
-            let why = last_lines(&out.stderr_str(), &out.stdout_str(), 15);
-            ctx.reporter.failed(&format!("{}", out.status));
+            let why = tail_of(&out.stderr_str(), &out.stdout_str(), 15);
             return Err(Error::remote(format!("installing Docker in container {} failed", c.vmid))
                 .cause(format!("`{command}` {}:\n{why}", out.status))
                 .hint(format!(
@@ -328,13 +258,19 @@ fn install_docker(ctx: &Context, host: &Host, c: &Container) -> Result<()> {
                 )));
         }
     }
-    ctx.reporter.done("");
     Ok(())
 }
 
 /// `docker compose version` inside; Compose v1 only (`docker-compose`) is an error with a fix.
 fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
-    ctx.reporter.start("Checking Docker Compose");
+    ctx.reporter.step_with(
+        "Checking Docker Compose",
+        |v: &String| done(v.clone()),
+        || compose_v2(host, vmid),
+    )
+}
+
+fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
     let command = pct::exec(vmid, &["docker", "compose", "version"]);
     let out = host.probe(&command)?;
     let v2 = out
@@ -344,7 +280,6 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
         .flatten()
         .filter(|v| compose_major(v) >= Some(2));
     if let Some(version) = v2 {
-        ctx.reporter.done(&version);
         return Ok(version);
     }
     let v1_out = host.probe(&pct::exec(vmid, &["docker-compose", "version"]))?;
@@ -353,7 +288,6 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
         .success()
         .then(|| parse_compose_version(&v1_out.stdout_str()))
         .flatten();
-    ctx.reporter.failed("no Compose v2");
     let fix = format!(
         "install the Compose v2 plugin inside the container, e.g. with Docker's script: `pct exec {vmid} -- sh -c 'curl -fsSL https://get.docker.com | sh'`; check with `{command}`"
     );
@@ -366,7 +300,7 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
             .cause(format!(
                 "`{command}` {}: {}",
                 out.status,
-                last_lines(&out.stderr_str(), &out.stdout_str(), 3)
+                tail_of(&out.stderr_str(), &out.stdout_str(), 3)
             ))
             .hint(fix)),
     }
@@ -387,17 +321,6 @@ pub fn parse_compose_version(stdout: &str) -> Option<String> {
 
 fn compose_major(version: &str) -> Option<u32> {
     version.split('.').next()?.parse().ok()
-}
-
-/// The last `n` non-empty lines of stderr, or of stdout when stderr is empty, sanitized.
-fn last_lines(stderr: &str, stdout: &str, n: usize) -> String {
-    let text = if stderr.trim().is_empty() {
-        stdout
-    } else {
-        stderr
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    sanitize(&lines[lines.len().saturating_sub(n)..].join("\n"))
 }
 
 #[cfg(test)]
@@ -443,11 +366,5 @@ mod tests {
         );
         assert_eq!(compose_major("2.20.3"), Some(2));
         assert_eq!(compose_major("1.29.2"), Some(1));
-    }
-
-    #[test]
-    fn last_lines_prefers_stderr() {
-        assert_eq!(last_lines("a\n\nb\nc\n", "x", 2), "b\nc");
-        assert_eq!(last_lines("  \n", "x\ny\n", 5), "x\ny");
     }
 }

@@ -1,0 +1,277 @@
+//! The container as the commands use it: its state, start / stop / reboot, its address, a
+//! backup, and
+//! the one mapping of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::{sanitize, tail, Output};
+use crate::progress::{done, Ending, Reporter};
+use crate::proxmox::{self, pct, pct::CtState, pct::Said, vzdump};
+use crate::remote::host::{ensure_success, Host};
+use crate::remote::Output as RemoteOutput;
+
+/// How long `pct shutdown` lets the container stop by itself before `pct stop`.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 60;
+/// How long `pct reboot` waits for the shutdown part.
+const REBOOT_TIMEOUT_SECS: u64 = 60;
+/// Bound of `pct start` / `pct stop` on the host.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Slack on top of the Proxmox-side timeouts before we give up on the command itself.
+const SLACK: Duration = Duration::from_secs(60);
+/// Bound of one vzdump run.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+/// The container's state; `None` when it does not exist on this node.
+pub fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
+    Ok(probe(host, vmid)?.ok())
+}
+
+/// The container's state; a missing container is an error with the `create` hint (exit 5).
+pub fn require_state(host: &Host, vmid: u32) -> Result<CtState> {
+    probe(host, vmid)?
+}
+
+/// `pct status`: Ok(Ok(state)), Ok(Err(missing-container error)), or Err for anything else.
+fn probe(host: &Host, vmid: u32) -> Result<Result<CtState>> {
+    let command = pct::status(vmid);
+    let out = host.probe(&command)?;
+    if !out.status.success() {
+        let missing = pct::said(&out.stderr_str()) == Some(Said::Missing);
+        let err = refused(host, vmid, &command, out);
+        return if missing { Ok(Err(err)) } else { Err(err) };
+    }
+    match pct::parse_status(&out.stdout_str()) {
+        Some(state) => Ok(Ok(state)),
+        None => Err(Error::remote(format!("`{command}` printed no status"))
+            .cause("expected `status: running` or `status: stopped`")),
+    }
+}
+
+/// The container's IPv4 address as seen from inside (`ip -4 -o addr show dev eth0`);
+/// `None` when it has none (yet).
+pub fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
+    let probe = host.probe(&pct::ipv4_probe(vmid))?;
+    Ok(pct::parse_ipv4(&probe.stdout_str()))
+}
+
+/// `pct start`; "already running" is success. Returns the task warnings.
+pub fn start(host: &Host, vmid: u32, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+    let command = pct::start(vmid);
+    let result = reporter.step(&format!("Starting container {vmid}"), || {
+        let result = host.change(&command, START_TIMEOUT)?;
+        if result.status.success() || pct::said(&result.stderr_str()) == Some(Said::AlreadyRunning)
+        {
+            return Ok(result);
+        }
+        Err(with_debug_hint(vmid, refused(host, vmid, &command, result)))
+    })?;
+    Ok(show_task_warnings(out, &command, &result))
+}
+
+/// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time. "not running" is
+/// success.
+pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+    let command = pct::shutdown(vmid, SHUTDOWN_TIMEOUT_SECS);
+    let stopped = reporter.step_with(
+        &format!("Shutting down container {vmid}"),
+        |stopped: &bool| match stopped {
+            true => done(""),
+            false => Ending::Failed(format!("did not stop within {SHUTDOWN_TIMEOUT_SECS}s")),
+        },
+        || {
+            let timeout = Duration::from_secs(SHUTDOWN_TIMEOUT_SECS) + SLACK;
+            let out = host.change(&command, timeout)?;
+            match pct::said(&out.stderr_str()) {
+                _ if out.status.success() => Ok(true),
+                Some(Said::NotRunning) => Ok(true),
+                Some(Said::Locked(lock)) => Err(locked(vmid, &lock, &command)),
+                _ => Ok(false),
+            }
+        },
+    )?;
+    if stopped {
+        return Ok(());
+    }
+    let command = pct::stop(vmid);
+    reporter.step(&format!("Stopping container {vmid}"), || {
+        let out = host.change(&command, STOP_TIMEOUT)?;
+        if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::NotRunning) {
+            return Ok(());
+        }
+        Err(refused(host, vmid, &command, out))
+    })
+}
+
+/// `pct reboot`; its `VM <vmid> not running` (the container stopped meanwhile) means start.
+/// Returns the task warnings.
+pub fn reboot(
+    host: &Host,
+    vmid: u32,
+    reporter: &dyn Reporter,
+    out: &Output,
+) -> Result<Vec<String>> {
+    let command = pct::reboot(vmid, REBOOT_TIMEOUT_SECS);
+    let rebooted = reporter.step_with(
+        &format!("Rebooting container {vmid}"),
+        |r: &Option<RemoteOutput>| {
+            done(if r.is_some() {
+                ""
+            } else {
+                "it was not running"
+            })
+        },
+        || {
+            let timeout = Duration::from_secs(REBOOT_TIMEOUT_SECS) + START_TIMEOUT;
+            let result = host.change(&command, timeout)?;
+            if result.status.success() {
+                return Ok(Some(result));
+            }
+            match pct::said(&result.stderr_str()) {
+                Some(Said::NotRunning) => Ok(None),
+                _ => Err(refused(host, vmid, &command, result)),
+            }
+        },
+    )?;
+    match rebooted {
+        Some(result) => Ok(show_task_warnings(out, &command, &result)),
+        None => start(host, vmid, reporter, out),
+    }
+}
+
+/// Runs vzdump; prints what was pruned and the warnings. The container must exist.
+pub fn backup(
+    host: &Host,
+    config: &Config,
+    reporter: &dyn Reporter,
+    out: &Output,
+) -> Result<vzdump::Report> {
+    let vmid = config.container.vmid;
+    let storage = &config.backup.storage;
+    let report = reporter.step_with(
+        &format!("Backing up container {vmid} to {storage}"),
+        |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
+        || run_vzdump(host, config),
+    )?;
+    for pruned in &report.pruned {
+        out.info(format!(
+            "pruned {pruned} (keep-last={})",
+            config.backup.keep_last
+        ));
+    }
+    for w in &report.warnings {
+        out.warn(format!("vzdump: {}", sanitize(w)));
+    }
+    Ok(report)
+}
+
+/// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
+/// gave (a lock is named as such).
+fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
+    let vmid = config.container.vmid;
+    let command = vzdump::backup(vmid, &config.backup);
+    let out = host.change(&command, BACKUP_TIMEOUT)?;
+    if host.dry_run() {
+        return Ok(vzdump::Report::default());
+    }
+    let report = vzdump::parse_output(&out.stdout_str(), &config.backup.storage);
+    if report.archive.is_some() && out.status.success() && report.failure.is_none() {
+        return Ok(report);
+    }
+    let reason = report.failure.clone().unwrap_or_else(|| {
+        Some(tail(&out.stderr_str(), 1))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "vzdump created no archive".to_string())
+    });
+    if let Some(Said::Locked(lock)) = pct::said(&reason) {
+        return Err(locked(vmid, &lock, &command));
+    }
+    Err(Error::remote(format!("backup of container {vmid} failed"))
+        .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
+        .hint(format!(
+            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
+        )))
+}
+
+/// The container is not on this node (exit 5, with the `pxdeploy create` hint).
+pub fn missing(host: &Host, vmid: u32, cause: String) -> Error {
+    Error::remote(format!("container {vmid} does not exist on {}", host.alias))
+        .cause(cause)
+        .hint("run `pxdeploy create` first")
+}
+
+/// A `pct` (or `vzdump`) command that exited non-zero, as the error that says what to do:
+/// the container is missing, locked or protected, the vmid is taken, the create task
+/// failed, or else the command and its stderr.
+pub fn refused(host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Error {
+    let stderr = out.stderr_str();
+    let said = sanitize(stderr.trim());
+    match pct::said(&stderr) {
+        Some(Said::Missing) => missing(host, vmid, format!("`{command}` {}: {said}", out.status)),
+        Some(Said::Locked(lock)) => locked(vmid, &lock, command),
+        Some(Said::Protected) => protected(vmid),
+        Some(Said::AlreadyExists) => Error::remote(format!("vmid {vmid} is already taken"))
+            .cause(said)
+            .hint("choose another `container.vmid`; `pvesh get /cluster/nextid` on the host prints a free one"),
+        Some(Said::CreateFailed(reason)) => Error::remote(format!("could not create container {vmid}"))
+            .cause(sanitize(&reason))
+            .hint("nothing was left behind: Proxmox removes a half-created container; fix the cause and run `pxdeploy create` again"),
+        _ => {
+            let code = out.status.code;
+            let err = failed(command, out);
+            if code == 127 {
+                err.hint("is this a Proxmox VE node? `pxdeploy check` tells")
+            } else {
+                err
+            }
+        }
+    }
+}
+
+/// A remote step that exited non-zero: the command and its stderr (exit 5).
+pub fn failed(command: &str, out: RemoteOutput) -> Error {
+    ensure_success(command, out)
+        .err()
+        .unwrap_or_else(|| Error::remote(format!("`{command}` failed")))
+}
+
+/// `CT is locked (<lock>)` as an error that says what to do.
+pub fn locked(vmid: u32, lock: &str, command: &str) -> Error {
+    Error::remote(format!("container {vmid} is locked (`{lock}`)"))
+        .cause(format!("`{command}`: CT is locked ({lock})"))
+        .hint(format!(
+            "wait for the `{lock}` task to finish, or remove a stale lock with `pct unlock {vmid}` on the host"
+        ))
+}
+
+/// `protection: 1`: Proxmox refuses to destroy the container (exit 8).
+pub fn protected(vmid: u32) -> Error {
+    Error::refused(format!(
+        "container {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
+    ))
+    .hint(format!(
+        "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy destroy` again"
+    ))
+}
+
+/// A start that failed for no named reason: `--debug` on the host shows why.
+fn with_debug_hint(vmid: u32, err: Error) -> Error {
+    if err.hint.is_some() {
+        return err;
+    }
+    err.hint(format!("`pct start {vmid} --debug` on the host shows why"))
+}
+
+/// Shows the `WARN:` lines and the `Task finished with N warning(s)!` of a task as warnings.
+pub fn show_task_warnings(out: &Output, command: &str, result: &RemoteOutput) -> Vec<String> {
+    let w = proxmox::task_warnings(&result.stdout_str(), &result.stderr_str());
+    for line in &w.lines {
+        out.warn(format!("`{command}`: {}", sanitize(line)));
+    }
+    if w.lines.is_empty() && w.count > 0 {
+        out.warn(format!("`{command}` finished with {} warning(s)", w.count));
+    }
+    w.lines
+}

@@ -1,0 +1,267 @@
+//! The health wait: poll `docker compose ps -a --format json` until every health-checked
+//! service is running and healthy (or running with no healthcheck), fail at once when one
+//! exits or keeps restarting, and at the deadline explain which ones are not healthy, with
+//! their last log lines. Used by deploy, start and restart; `status` takes one snapshot.
+
+use std::time::{Duration, Instant};
+
+use crate::compose::{self, Project, PsEntry};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::output::{sanitize, tail};
+use crate::progress::{done, Reporter};
+use crate::remote::host::Host;
+
+mod tracker;
+
+pub use self::tracker::{ServiceHealth, Tracker};
+
+/// Log lines shown for each failing service.
+pub const LOG_LINES: u32 = 20;
+/// Bound of one `ps` or `logs` call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long and how often.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+impl Timing {
+    pub fn from_config(cfg: &Config) -> Self {
+        Timing {
+            timeout: Duration::from_secs(cfg.health.timeout_secs),
+            interval: Duration::from_secs(cfg.health.interval_secs.max(1)),
+        }
+    }
+}
+
+/// `docker compose ps -a --format json`, parsed. `Ok(Err(stderr))` when Compose or Docker
+/// did not answer (e.g. the daemon is still starting after `pct start`).
+fn poll(
+    host: &Host,
+    project: &Project,
+    timeout: Duration,
+) -> Result<std::result::Result<Vec<PsEntry>, String>> {
+    let command = project.ps();
+    let out = host.session().exec(&command, None, timeout)?;
+    if !out.status.success() {
+        let stderr = out.stderr_str();
+        return Ok(Err(format!(
+            "`{command}` {}: {}",
+            out.status,
+            tail(&stderr, 3)
+        )));
+    }
+    compose::parse_ps(&out.stdout_str())
+        .map(Ok)
+        .map_err(|e| Error::remote(format!("cannot read the output of `{command}`")).cause(e))
+}
+
+/// One look at the services (for `status`): no waiting, a service without healthcheck
+/// passes as soon as it runs.
+pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<Vec<ServiceHealth>> {
+    match poll(host, project, CALL_TIMEOUT)? {
+        Ok(entries) => Ok(Tracker::new(services, false).observe(&entries).health()),
+        Err(why) => Err(Error::remote("cannot list the services").cause(why)),
+    }
+}
+
+/// [`wait_for`] with the configuration's project, services and timing.
+pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
+    let project = Project::of(cfg);
+    let services = cfg.health_services();
+    wait_for(
+        host,
+        &project,
+        &services,
+        Timing::from_config(cfg),
+        reporter,
+    )
+}
+
+/// Polls every `interval` until every service passes (Ok), one fails for good (exit 6 at
+/// once), or `timeout` passes (exit 6 with the table and the failing services' logs).
+pub fn wait_for(
+    host: &Host,
+    project: &Project,
+    services: &[String],
+    timing: Timing,
+    reporter: &dyn Reporter,
+) -> Result<Vec<ServiceHealth>> {
+    let started = Instant::now();
+    reporter.step_with(
+        &format!(
+            "Waiting for {} to be healthy (timeout {}s)",
+            plural(services.len(), "service"),
+            timing.timeout.as_secs()
+        ),
+        |_| {
+            done(format!(
+                "all healthy in {:.1}s",
+                started.elapsed().as_secs_f64()
+            ))
+        },
+        || poll_until_ready(host, project, services, timing, reporter),
+    )
+}
+
+fn poll_until_ready(
+    host: &Host,
+    project: &Project,
+    services: &[String],
+    timing: Timing,
+    reporter: &dyn Reporter,
+) -> Result<Vec<ServiceHealth>> {
+    let deadline = Instant::now() + timing.timeout;
+    let mut tracker = Tracker::new(services, true);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let polled = poll(host, project, CALL_TIMEOUT.min(left + timing.interval))?;
+        let obs = match &polled {
+            Ok(entries) => tracker.observe(entries),
+            Err(_) => tracker.observe(&[]),
+        };
+        for (name, label) in &obs.changed {
+            if polled.is_ok() {
+                reporter.service(name, label);
+            }
+        }
+        let failed = obs.failed();
+        if !failed.is_empty() {
+            let names: Vec<String> = failed.iter().map(|s| s.service.clone()).collect();
+            let what: Vec<String> = failed
+                .iter()
+                .map(|s| match s.state.as_str() {
+                    "restarting" => format!("`{}` keeps restarting", s.service),
+                    _ => format!("`{}` {}", s.service, s.label()),
+                })
+                .collect();
+            return Err(explain(
+                host,
+                project,
+                &obs.health(),
+                &names,
+                format!("service {}", what.join(", ")),
+            ));
+        }
+        if polled.is_ok() && obs.all_ready() {
+            return Ok(obs.health());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let failing: Vec<String> = obs.not_ready().iter().map(|s| s.service.clone()).collect();
+            let mut err = explain(
+                host,
+                project,
+                &obs.health(),
+                &failing,
+                format!(
+                    "{} not healthy after {}s: {}",
+                    if failing.len() == 1 {
+                        "service"
+                    } else {
+                        "services"
+                    },
+                    timing.timeout.as_secs(),
+                    failing.join(", ")
+                ),
+            );
+            if let Err(why) = polled {
+                err = err.cause(why);
+            }
+            return Err(err);
+        }
+        std::thread::sleep(timing.interval.min(deadline - now));
+    }
+}
+
+/// The exit-6 error: a table of the services, then the last log lines of each failing one.
+pub fn explain(
+    host: &Host,
+    project: &Project,
+    services: &[ServiceHealth],
+    failing: &[String],
+    message: String,
+) -> Error {
+    let mut err = Error::unhealthy(message).cause(table(services));
+    for name in failing {
+        let command = project.logs(Some(name), Some(LOG_LINES), false);
+        let text = match host.session().exec(&command, None, CALL_TIMEOUT) {
+            Ok(out) if out.status.success() => {
+                let lines = tail(&out.stdout_str(), LOG_LINES as usize);
+                if lines.is_empty() {
+                    "(no log lines)".to_string()
+                } else {
+                    lines
+                }
+            }
+            Ok(out) => format!("(`{command}` {})", out.status),
+            Err(e) => format!("({e})"),
+        };
+        err = err.cause(format!("last {LOG_LINES} log lines of `{name}`:\n{text}"));
+    }
+    err.hint(
+        "`pxdeploy logs SERVICE` shows more; if a service only needs longer to start, raise [health] timeout_secs",
+    )
+    .facts(serde_json::json!({ "services": services }))
+}
+
+/// `SERVICE  STATE  HEALTH` lines; what Compose reported is [`sanitize`]d.
+pub fn table(services: &[ServiceHealth]) -> String {
+    let w = services
+        .iter()
+        .map(|s| s.service.len())
+        .max()
+        .unwrap_or(0)
+        .max("SERVICE".len());
+    let mut out = format!("{:<w$}  {:<12}  HEALTH", "SERVICE", "STATE");
+    for s in services {
+        let state = match (s.state.as_str(), s.exit_code) {
+            ("exited" | "dead", Some(c)) => format!("{} ({c})", s.state),
+            _ => s.state.clone(),
+        };
+        out.push_str(&format!(
+            "\n{:<w$}  {:<12}  {}",
+            sanitize(&s.service),
+            sanitize(&state),
+            sanitize(&s.health)
+        ));
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docker compose ps` text is remote text: a hostile container name, state or health
+    /// cannot move the cursor of the terminal the table is printed on.
+    #[test]
+    fn table_escapes_remote_text() {
+        let hostile = ServiceHealth {
+            service: "web\x1b[2J".into(),
+            state: "running\x1b]0;owned\x07".into(),
+            health: "healthy\r".into(),
+            exit_code: None,
+            ok: true,
+        };
+        let shown = table(&[hostile]);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("web\\x1b[2J"), "{shown}");
+        assert!(shown.contains("running\\x1b]0;owned\\x07"), "{shown}");
+        assert!(shown.contains("healthy\\x0d"), "{shown}");
+    }
+}

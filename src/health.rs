@@ -260,12 +260,7 @@ pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<Se
 
 /// The Compose project of the configuration.
 pub fn project_of(cfg: &Config) -> Project {
-    Project::new(
-        cfg.container.vmid,
-        &cfg.app.name,
-        &cfg.app.remote_dir(),
-        &cfg.app.compose_file,
-    )
+    cfg.project()
 }
 
 /// Polls every `interval` until every service passes (Ok), one fails for good (exit 6 at

@@ -49,7 +49,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     )?);
 
     if host.dry_run() {
-        for command in install_commands(c.vmid, &docker_install(c)) {
+        for command in install_commands(c.vmid, &c.docker_install) {
             host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         }
         ctx.succeed(
@@ -132,8 +132,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
 }
 
 fn static_address(c: &Container) -> Option<String> {
-    (!c.ip.eq_ignore_ascii_case("dhcp"))
-        .then(|| c.ip.split('/').next().unwrap_or(&c.ip).to_string())
+    c.network.static_addr().map(|a| a.to_string())
 }
 
 /// The template's volume id: a full volume id as given; else the newest match of the name
@@ -293,15 +292,6 @@ fn wait_for_network(ctx: &Context, host: &Host, c: &Container) -> Result<String>
     }
 }
 
-/// The `docker_install` setting.
-pub fn docker_install(c: &Container) -> DockerInstall {
-    match c.docker_install.as_str() {
-        "script" => DockerInstall::Script,
-        "apt" => DockerInstall::Apt,
-        other => DockerInstall::Custom(other.to_string()),
-    }
-}
-
 /// The host commands that install Docker in the container.
 pub fn install_commands(vmid: u32, how: &DockerInstall) -> Vec<String> {
     match how {
@@ -316,7 +306,7 @@ pub fn install_commands(vmid: u32, how: &DockerInstall) -> Vec<String> {
 
 fn install_docker(ctx: &Context, host: &Host, c: &Container) -> Result<()> {
     ctx.reporter.start("Installing Docker");
-    for command in install_commands(c.vmid, &docker_install(c)) {
+    for command in install_commands(c.vmid, &c.docker_install) {
         let out = host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         if !out.status.success() {
             let why = last_lines(&out.stderr_str(), &out.stdout_str(), 15);

@@ -10,6 +10,8 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod hardening_tests;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -99,22 +101,28 @@ pub struct Container {
     pub cores: u32,
     #[serde(default = "default_bridge")]
     pub bridge: String,
-    /// "dhcp" or a static address in CIDR form.
+    /// The raw `ip` key ("dhcp" or a static address in CIDR form); read [`Container::network`].
     #[serde(default = "default_ip")]
-    pub ip: String,
-    pub gateway: Option<String>,
+    ip: String,
+    /// The raw `gateway` key; read [`Container::network`].
+    gateway: Option<String>,
+    /// `ip` + `gateway`, parsed once by [`load`] (not a TOML key).
+    #[serde(skip)]
+    pub network: IpConfig,
     #[serde(default = "default_true")]
     pub unprivileged: bool,
     #[serde(default = "default_true")]
     pub onboot: bool,
-    /// "script", "apt", or a shell command of your own.
-    #[serde(default = "default_docker_install")]
-    pub docker_install: String,
+    /// "script", "apt", or a shell command of your own; surrounding spaces are ignored
+    /// (`"apt "` is the apt path).
+    #[serde(default)]
+    pub docker_install: DockerInstall,
 }
 
 /// The container's network address, parsed from `container.ip` + `container.gateway`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum IpConfig {
+    #[default]
     Dhcp,
     Static {
         addr: Ipv4Addr,
@@ -123,9 +131,10 @@ pub enum IpConfig {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DockerInstall {
     /// Docker's convenience script (get.docker.com), after installing curl.
+    #[default]
     Script,
     /// The distribution's docker.io + Compose v2 package.
     Apt,
@@ -142,8 +151,13 @@ pub struct App {
     pub source: PathBuf,
     #[serde(default = "default_compose_file")]
     pub compose_file: String,
-    /// Always `Some` after [`load`] (default `/opt/<name>`); see [`App::remote_dir`].
-    pub remote_dir: Option<String>,
+    /// The raw `remote_dir` key; read [`App::remote_dir`].
+    #[serde(rename = "remote_dir")]
+    remote_dir_key: Option<String>,
+    /// The directory inside the container, normalised, without a trailing `/`: `remote_dir`,
+    /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
+    #[serde(skip)]
+    pub remote_dir: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -259,19 +273,36 @@ impl HostKeyCheck {
     }
 }
 
-impl Container {
-    /// The parsed `ip` + `gateway`.
-    ///
-    /// # Panics
-    /// On a value that [`load`] would have refused (a hand-built `Container`).
-    pub fn ip_config(&self) -> IpConfig {
-        validate::parse_ip_config(&self.ip, self.gateway.as_deref())
-            .unwrap_or_else(|(_, e)| panic!("container.ip/gateway not validated: {e}"))
+impl IpConfig {
+    /// The address as `pct` and the user write it: `dhcp` or `a.b.c.d/n`.
+    pub fn ip(&self) -> String {
+        match self {
+            IpConfig::Dhcp => "dhcp".into(),
+            IpConfig::Static { addr, prefix, .. } => format!("{addr}/{prefix}"),
+        }
     }
 
-    /// How Docker gets installed: `script`, `apt`, or a command of the user's own.
-    pub fn docker_install(&self) -> DockerInstall {
-        match self.docker_install.trim() {
+    /// The gateway of a static address; `None` with DHCP.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        match self {
+            IpConfig::Dhcp => None,
+            IpConfig::Static { gateway, .. } => Some(*gateway),
+        }
+    }
+
+    /// The static address without its prefix; `None` with DHCP.
+    pub fn static_addr(&self) -> Option<Ipv4Addr> {
+        match self {
+            IpConfig::Dhcp => None,
+            IpConfig::Static { addr, .. } => Some(*addr),
+        }
+    }
+}
+
+/// The one reading of `docker_install`: trimmed, then `script`, `apt`, or a command.
+impl From<&str> for DockerInstall {
+    fn from(text: &str) -> Self {
+        match text.trim() {
             "script" => DockerInstall::Script,
             "apt" => DockerInstall::Apt,
             other => DockerInstall::Custom(other.to_string()),
@@ -279,12 +310,10 @@ impl Container {
     }
 }
 
-impl App {
-    /// The directory inside the container: `remote_dir`, default `/opt/<name>`.
-    pub fn remote_dir(&self) -> String {
-        self.remote_dir
-            .clone()
-            .unwrap_or_else(|| format!("/opt/{}", self.name))
+impl<'de> Deserialize<'de> for DockerInstall {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(DockerInstall::from(text.as_str()))
     }
 }
 
@@ -302,6 +331,16 @@ impl Config {
     /// The local compose file: `app.compose_file` inside [`Config::source_dir`].
     pub fn compose_path(&self) -> PathBuf {
         normalize(&self.source_dir().join(&self.app.compose_file))
+    }
+
+    /// The Compose project: `app.name`, run in `remote_dir` from `compose_file`.
+    pub fn project(&self) -> crate::compose::Project {
+        crate::compose::Project::new(
+            self.container.vmid,
+            &self.app.name,
+            &self.app.remote_dir,
+            &self.app.compose_file,
+        )
     }
 
     /// The services to wait for: `health.services`, default every service of the compose
@@ -381,9 +420,6 @@ fn default_ip() -> String {
 }
 fn default_true() -> bool {
     true
-}
-fn default_docker_install() -> String {
-    "script".into()
 }
 fn default_source() -> PathBuf {
     PathBuf::from(".")

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Config, IpConfig};
+use super::{Config, DockerInstall, IpConfig};
+use crate::envfile::valid_key;
 
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +104,7 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
     }
 }
 
-fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
+fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
     let c = &cfg.container;
     // A bad PROXMOX_CONTAINER_ID was reported already.
     if !problems.iter().any(|p| p.field == "container.vmid") {
@@ -168,14 +169,15 @@ fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
             ),
         ));
     }
-    if let Err((field, why)) = parse_ip_config(&c.ip, c.gateway.as_deref()) {
-        problems.push(Problem::new(field, why));
-    }
-    if c.docker_install.trim().is_empty() {
+    if c.docker_install == DockerInstall::Custom(String::new()) {
         problems.push(Problem::new(
             "container.docker_install",
             "empty: use \"script\", \"apt\", or a shell command of your own",
         ));
+    }
+    match parse_ip_config(&c.ip, c.gateway.as_deref()) {
+        Ok(network) => cfg.container.network = network,
+        Err((field, why)) => problems.push(Problem::new(field, why)),
     }
 }
 
@@ -190,34 +192,16 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
         ));
     }
 
-    match cfg.app.remote_dir.clone() {
+    match cfg.app.remote_dir_key.clone() {
         None => {
             if is_project_name(&name) {
-                cfg.app.remote_dir = Some(format!("/opt/{name}"));
+                cfg.app.remote_dir = format!("/opt/{name}");
             }
         }
-        Some(dir) => {
-            let why = if !dir.starts_with('/') {
-                Some("must be an absolute path (like /opt/myapp)")
-            } else if dir.split('/').any(|part| part == "..") {
-                Some("must not contain `..`")
-            } else if dir.trim_end_matches('/').is_empty() {
-                Some("must not be `/`: the app needs a directory of its own")
-            } else if dir.chars().any(char::is_control) {
-                Some("must not contain control characters or newlines")
-            } else {
-                None
-            };
-            match why {
-                Some(why) => {
-                    problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}")))
-                }
-                None => {
-                    let trimmed = dir.trim_end_matches('/').to_string();
-                    cfg.app.remote_dir = Some(trimmed);
-                }
-            }
-        }
+        Some(dir) => match check_remote_dir(&dir) {
+            Ok(normal) => cfg.app.remote_dir = normal,
+            Err(why) => problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}"))),
+        },
     }
 
     let source = cfg.source_dir();
@@ -260,7 +244,7 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
     for (name, &len) in &cfg.env.secrets {
-        if !is_env_name(name) {
+        if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));
         }
         if len < SECRET_MIN {
@@ -276,7 +260,7 @@ fn env(cfg: &Config, problems: &mut Vec<Problem>) {
         }
     }
     for name in cfg.env.values.keys() {
-        if !is_env_name(name) {
+        if !valid_key(name) {
             problems.push(bad_env_name("env.values", name));
         }
         if cfg.env.secrets.contains_key(name) {
@@ -366,6 +350,36 @@ fn storage_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
             format!("{id:?} is not a Proxmox storage id (like local or local-lvm)"),
         ));
     }
+}
+
+/// `remote_dir`, normalised (`.` and repeated `/` removed, no trailing `/`), or why not.
+/// The root in any spelling (`/`, `/.`, `/./`, `/opt/..`) is refused.
+pub(crate) fn check_remote_dir(dir: &str) -> Result<String, &'static str> {
+    if !dir.starts_with('/') {
+        return Err("must be an absolute path (like /opt/myapp)");
+    }
+    if dir.chars().any(char::is_control) {
+        return Err("must not contain control characters or newlines");
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    let mut parent = false;
+    for part in dir.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parent = true;
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return Err("is the root directory `/`: the app needs a directory of its own");
+    }
+    if parent {
+        return Err("must not contain `..`");
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 /// A template name prefix (`debian-12-standard`) or a full volume id (`local:vztmpl/…`).
@@ -519,12 +533,6 @@ pub(crate) fn is_project_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub(crate) fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 /// The top-level `services:` keys of a compose file, in file order.
 pub(crate) fn compose_services(path: &Path) -> Result<Vec<String>, String> {

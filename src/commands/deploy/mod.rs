@@ -89,7 +89,7 @@ pub fn deploy(
         outcome.env = report;
 
         let source = cfg.source_dir();
-        let remote_dir = cfg.app.remote_dir();
+        let remote_dir = cfg.app.remote_dir.clone();
         let (pushed, tree) = step(
             reporter,
             &format!("Pushing {} to {remote_dir}", source.display()),
@@ -189,7 +189,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "vmid": cfg.container.vmid,
         "host": host.alias,
         "project": cfg.app.name,
-        "remote_dir": cfg.app.remote_dir(),
+        "remote_dir": cfg.app.remote_dir.clone(),
         "container_started": o.started_container,
         "pushed": { "files": o.pushed.files, "bytes": o.pushed.bytes },
         "env": o.env,
@@ -208,7 +208,7 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
             "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
             o.pushed.files,
             human_bytes(o.pushed.bytes),
-            cfg.app.remote_dir(),
+            cfg.app.remote_dir.clone(),
             o.env.summary(),
             if o.up {
                 "would run `docker compose up`"

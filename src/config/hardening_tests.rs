@@ -29,3 +29,112 @@ fn network_is_typed_once() {
     );
     assert_config_error(load_edited("ip = \"dhcp\"", "ip = \"Dhcp\""), "container.ip");
 }
+
+/// Loads BASE with `from` replaced by `to`; the error must be a config error naming the
+/// file and `line`, and show none of `hidden`.
+#[track_caller]
+fn refused_without(from: &str, to: &str, line: usize, hidden: &[&str]) -> String {
+    let err = load_edited(from, to).expect_err("should be invalid");
+    let shown = err.render();
+    assert_eq!(err.exit_code(), 3, "{shown}");
+    assert!(
+        shown.contains(&format!("pxdeploy.toml:{line}")),
+        "should name the file and line {line}:\n{shown}"
+    );
+    for h in hidden {
+        assert!(!shown.contains(h), "{h:?} shown:\n{shown}");
+    }
+    shown
+}
+
+/// `'pre"TAIL'` in [env.secrets]: the old redaction toggled on every `"` of the parser's
+/// message and printed `TAIL`.
+#[test]
+fn a_secret_with_an_escaped_quote_is_not_shown() {
+    let shown = refused_without(
+        "POSTGRES_PASSWORD = 32",
+        "POSTGRES_PASSWORD = 'pre\"TAIL'",
+        14,
+        &["TAIL", "pre"],
+    );
+    assert!(shown.contains("POSTGRES_PASSWORD"), "{shown}");
+    refused_without(
+        "POSTGRES_PASSWORD = 32",
+        "POSTGRES_PASSWORD = \"pre\\\"TAIL\"",
+        14,
+        &["TAIL", "pre"],
+    );
+}
+
+/// A secret typed as a number was printed as a length, a negative or fractional one by
+/// the parser.
+#[test]
+fn a_numeric_secret_is_not_shown() {
+    for secret in ["918273645546372", "-918273645546372", "9182736.45546372", "77777"] {
+        let shown = refused_without(
+            "POSTGRES_PASSWORD = 32",
+            &format!("POSTGRES_PASSWORD = {secret}"),
+            14,
+            &[secret.trim_start_matches('-')],
+        );
+        assert!(shown.contains("POSTGRES_PASSWORD"), "{shown}");
+    }
+}
+
+/// `env.secrets.API_KEY = "…"` written at the top level: outside any `[env…]` header, the
+/// old redaction did not apply.
+#[test]
+fn a_dotted_env_key_at_the_top_level_is_not_shown() {
+    let text = format!(
+        "env.secrets.API_KEY = \"s3cr3t-v4lue\"\n{}",
+        super::tests::BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
+    );
+    let err = super::tests::Project::new(&text).load(&[]).unwrap_err();
+    let shown = err.render();
+    assert!(shown.contains("pxdeploy.toml:1"), "{shown}");
+    assert!(shown.contains("API_KEY"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    let text = format!(
+        "env = {{ values = {{ A = [\"s3cr3t-v4lue\"] }} }}\n{}",
+        super::tests::BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "").replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")
+    );
+    let shown = super::tests::Project::new(&text).load(&[]).unwrap_err().render();
+    assert!(shown.contains("pxdeploy.toml:1"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+/// The parser's words about a line under `env` (or inside a multi-line string, where the
+/// table cannot be told) never quote it; file and line stay.
+#[test]
+fn parser_messages_about_env_lines_quote_nothing() {
+    for (to, line) in [
+        ("DOMAIN = \"x\" \"s3cr3t\"", 17),
+        ("DOMAIN = s3cr3t", 17),
+        ("DOMAIN = \"s3cr3t\\q\"", 17),
+        ("DOMAIN = 's3cr3t", 17),
+        ("DOMAIN = [\"s3cr3t\", 1979-05-27]", 17),
+        ("DOMAIN = \"\"\"\n[app]\ns3cr3t = 1 2\n\"\"\" x", 20),
+    ] {
+        refused_without("DOMAIN = \"app.example.lan\"", to, line, &["s3cr3t"]);
+    }
+}
+
+/// `PORT = 8080` and `DEBUG = true` are written as text; a fraction would be rewritten, so
+/// it is refused (by key, without the value).
+#[test]
+fn numbers_and_booleans_are_values() {
+    let cfg = ok(
+        "DOMAIN = \"app.example.lan\"",
+        "DOMAIN = \"app.example.lan\"\nPORT = 8080\nDEBUG = true\nOFFSET = -3",
+    );
+    assert_eq!(cfg.env.values["PORT"], "8080");
+    assert_eq!(cfg.env.values["DEBUG"], "true");
+    assert_eq!(cfg.env.values["OFFSET"], "-3");
+    let shown = refused_without(
+        "DOMAIN = \"app.example.lan\"",
+        "DOMAIN = 3.14159",
+        17,
+        &["3.14"],
+    );
+    assert!(shown.contains("DOMAIN"), "{shown}");
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::validate::{self, Problem};
-use super::{env, Config};
+use super::{env, env_table, Config};
 use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
 
@@ -156,13 +156,23 @@ fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
         );
     }
     let Some(span) = e.span() else {
-        return Error::config(format!("{shown}: {message}"));
+        return Error::config(format!("{shown}: {}", shown_message(&message, true)));
     };
-    let (line, column) = line_col(text, span.start);
-    let section = section_at(text, span.start);
-    if section == "env" || section.starts_with("env.") {
-        message = redact_quoted(&message);
+    let (mut line, mut column) = line_col(text, span.start);
+    // Serde reports an `[env]` reader's error at its table: point at the key instead.
+    if let Some(at) = own_key(&message).and_then(|field| key_line(text, &field)) {
+        (line, column) = (at, 1);
     }
+    let (section, in_multiline) = section_at(text, span.start);
+    let key = (!in_multiline)
+        .then(|| key_at_line(text, line, &section))
+        .flatten();
+    // A value under `env` may be a secret: show the parser's words only when the line is
+    // surely outside it.
+    let sensitive = in_multiline
+        || is_env(&section)
+        || key.as_deref().map_or(true, is_env) && header_of_line(text, line).is_none();
+    message = shown_message(&message, sensitive);
     let mut hint = None;
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((key, tail)) = rest.split_once('`') {
@@ -174,7 +184,7 @@ fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
         }
     } else if message.starts_with("missing field `") && !section.is_empty() {
         message = format!("{message} in [{section}]");
-    } else if let Some(key) = key_at_line(text, line, &section) {
+    } else if let Some(key) = key.filter(|_| !message.starts_with(env_table::OWN_PREFIX)) {
         // A wrong type or value: say whose.
         message = format!("{key}: {message}");
     }
@@ -194,21 +204,63 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-/// The `[table]` in force at a byte offset ("" before any header). On a header line itself
-/// that is the header's parent: an unknown `[backups]` is unknown in the root.
-fn section_at(text: &str, offset: usize) -> String {
+/// `[env.secrets] NAME: …` (a message of [`env_table`]) → `env.secrets.NAME`.
+fn own_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix(env_table::OWN_PREFIX)?;
+    let (table, rest) = rest.split_once("] ")?;
+    let (name, _) = rest.split_once(':')?;
+    Some(format!("env.{table}.{name}"))
+}
+
+/// `env` or a key or table under it.
+fn is_env(key: &str) -> bool {
+    key == "env" || key.starts_with("env.")
+}
+
+/// What of a parser message may be shown. Outside `env`, all of it. Under `env` (or where
+/// that cannot be told), a message of pxdeploy's own (which names keys and types only), or
+/// serde's `unknown field`/`missing field` (key names), or else the parser's first clause
+/// when it quotes nothing ("invalid basic string"); otherwise a plain sentence.
+fn shown_message(message: &str, sensitive: bool) -> String {
+    if !sensitive
+        || message.starts_with(env_table::OWN_PREFIX)
+        || message.starts_with("unknown field `")
+        || message.starts_with("missing field `")
+    {
+        return message.to_string();
+    }
+    let clause = message.split([':', ',', '\n']).next().unwrap_or("").trim();
+    if !clause.is_empty() && !clause.contains(['"', '\'', '`', '\\']) && !clause.contains("invalid type") && !clause.contains("invalid value") {
+        format!("{clause} (the rest of the parser's message is not shown: the line may hold a secret)")
+    } else {
+        "not valid here (the parser's message is not shown: the line may hold a secret)".to_string()
+    }
+}
+
+/// The `[table]` in force at a byte offset ("" before any header), and whether the offset
+/// is inside a multi-line string (where no header or key can be told). On a header line
+/// itself that is the header's parent: an unknown `[backups]` is unknown in the root.
+fn section_at(text: &str, offset: usize) -> (String, bool) {
     let offset = offset.min(text.len());
     let mut section = String::new();
     let mut pos = 0;
+    let mut in_multiline = false;
     for line in text.split_inclusive('\n') {
         let end = pos + line.len();
-        if let Some(header) = header_of(line) {
+        let starts_inside = in_multiline;
+        in_multiline ^= toggles_multiline(line);
+        if starts_inside {
+            if offset < end {
+                return (section, true);
+            }
+        } else if let Some(header) = header_of(line) {
             if offset < end {
                 // The offset is on this header line.
-                return header
+                let parent = header
                     .rsplit_once('.')
                     .map(|(parent, _)| parent.to_string())
                     .unwrap_or_default();
+                return (parent, false);
             }
             section = header;
         } else if offset < end {
@@ -216,7 +268,17 @@ fn section_at(text: &str, offset: usize) -> String {
         }
         pos = end;
     }
-    section
+    (section, in_multiline && offset >= pos)
+}
+
+/// Whether a line opens or closes a multi-line string: an odd number of `"""` or `\'\'\'`.
+fn toggles_multiline(line: &str) -> bool {
+    (line.matches("\"\"\"").count() + line.matches("\'\'\'").count()) % 2 == 1
+}
+
+/// The header on `line` (1-based), if that line is one.
+fn header_of_line(text: &str, line: usize) -> Option<String> {
+    header_of(text.lines().nth(line.checked_sub(1)?)?)
 }
 
 /// `[a.b]` or `[[a.b]]` → `a.b` (quotes and spaces removed).
@@ -276,24 +338,6 @@ pub(crate) fn key_line(text: &str, field: &str) -> Option<usize> {
         }
     }
     None
-}
-
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if !inside {
-                out.push_str("\"<redacted>");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The closest of `candidates` to `word`, if close enough to be a typo.

@@ -5,6 +5,7 @@
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
 mod env;
+mod env_table;
 mod load;
 mod validate;
 
@@ -164,10 +165,10 @@ pub struct App {
 #[serde(deny_unknown_fields)]
 pub struct Env {
     /// name = length; generated once, then preserved forever.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_table::secret_lengths")]
     pub secrets: BTreeMap<String, usize>,
-    /// Plain settings, written on every deploy.
-    #[serde(default)]
+    /// Plain settings, written on every deploy (whole numbers and booleans as their text).
+    #[serde(default, deserialize_with = "env_table::value_texts")]
     pub values: BTreeMap<String, String>,
 }
 

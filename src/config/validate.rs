@@ -250,12 +250,12 @@ fn env(cfg: &Config, problems: &mut Vec<Problem>) {
         if len < SECRET_MIN {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),
-                format!("length {len} is too short: a secret under {SECRET_MIN} characters can be guessed; use {SECRET_MIN}–{SECRET_MAX}"),
+                format!("the length is too short (not shown: a mistyped secret could be a number): a secret under {SECRET_MIN} characters can be guessed; use {SECRET_MIN}–{SECRET_MAX}"),
             ));
         } else if len > SECRET_MAX {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),
-                format!("length {len} is too long: use {SECRET_MIN}–{SECRET_MAX}"),
+                format!("the length is too long (not shown: a mistyped secret could be a number): use {SECRET_MIN}–{SECRET_MAX}"),
             ));
         }
     }

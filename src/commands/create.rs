@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::context::Context;
 use super::lifecycle::{self, show_task_warnings, step_failed};
+use crate::compose;
 use crate::config::{Config, Container, DockerInstall};
 use crate::error::{Error, Result};
 use crate::output::sanitize;
@@ -327,13 +328,13 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
     ctx.reporter.start("Checking Docker Compose");
     let command = pct::exec(vmid, &["docker", "compose", "version"]);
     let out = host.probe(&command)?;
-    let v2 = out
+    let usable = out
         .status
         .success()
-        .then(|| parse_compose_version(&out.stdout_str()))
-        .flatten()
-        .filter(|v| compose_major(v) >= Some(2));
-    if let Some(version) = v2 {
+        .then(|| usable_compose(&out.stdout_str()))
+        .flatten();
+    if let Some(version) = usable {
+        let version = version.to_string();
         ctx.reporter.done(&version);
         return Ok(version);
     }
@@ -341,7 +342,7 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
     let v1 = v1_out
         .status
         .success()
-        .then(|| parse_compose_version(&v1_out.stdout_str()))
+        .then(|| compose::parse_version(&v1_out.stdout_str()))
         .flatten();
     ctx.reporter.failed("no Compose v2");
     let fix = format!(
@@ -362,21 +363,9 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
     }
 }
 
-/// `Docker Compose version v2.20.3` → `2.20.3`; `docker-compose version 1.29.2, build 5becea4c`
-/// → `1.29.2`.
-pub fn parse_compose_version(stdout: &str) -> Option<String> {
-    stdout.lines().find_map(|line| {
-        let mut words = line.split_whitespace();
-        words.find(|w| w.eq_ignore_ascii_case("version"))?;
-        let v = words.next()?.trim_end_matches(',');
-        let v = v.strip_prefix('v').unwrap_or(v);
-        v.starts_with(|c: char| c.is_ascii_digit())
-            .then(|| v.to_string())
-    })
-}
-
-fn compose_major(version: &str) -> Option<u32> {
-    version.split('.').next()?.parse().ok()
+/// A Compose version that `deploy` will accept too (one rule: [`compose::supported`]).
+fn usable_compose(stdout: &str) -> Option<compose::Version> {
+    compose::parse_version(stdout).filter(|v| compose::supported(*v))
 }
 
 /// The last `n` non-empty lines of stderr, or of stdout when stderr is empty, sanitized.
@@ -413,26 +402,21 @@ mod tests {
         );
     }
 
+    /// `create` used to accept any major version from 2 on (3.x, 4.x), which `deploy` then
+    /// refused: both decide with the same function now.
     #[test]
-    fn compose_versions() {
+    fn create_and_deploy_accept_the_same_compose_versions() {
+        for v in ["1.29.2", "2.20.3", "2.40.3", "3.0.0", "4.1.0", "5.0.0"] {
+            let deploy = compose::parse_version(v).filter(|v| compose::supported(*v));
+            let create = usable_compose(&format!("Docker Compose version v{v}\n"));
+            assert_eq!(create, deploy, "{v}");
+        }
+        assert_eq!(usable_compose("Docker Compose version 3.0.0\n"), None);
         assert_eq!(
-            parse_compose_version("Docker Compose version v2.20.3\n").as_deref(),
-            Some("2.20.3")
+            usable_compose("Docker Compose version v2.20.3\n").map(|v| v.to_string()),
+            Some("2.20.3".into())
         );
-        assert_eq!(
-            parse_compose_version("Docker Compose version 2.40.3\n").as_deref(),
-            Some("2.40.3")
-        );
-        assert_eq!(
-            parse_compose_version("docker-compose version 1.29.2, build 5becea4c\n").as_deref(),
-            Some("1.29.2")
-        );
-        assert_eq!(
-            parse_compose_version("docker: 'compose' is not a docker command.\n"),
-            None
-        );
-        assert_eq!(compose_major("2.20.3"), Some(2));
-        assert_eq!(compose_major("1.29.2"), Some(1));
+        assert_eq!(usable_compose("docker-compose version 1.29.2, build 5becea4c\n"), None);
     }
 
     #[test]

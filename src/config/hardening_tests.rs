@@ -138,3 +138,79 @@ fn numbers_and_booleans_are_values() {
     );
     assert!(shown.contains("DOMAIN"), "{shown}");
 }
+
+/// Every time setting has an upper bound: `9223372036854775807` used to pass and then
+/// panic ("overflow when adding duration to instant") after connecting.
+#[test]
+fn durations_have_an_upper_bound() {
+    use super::validate::{CONNECT_TIMEOUT_MAX, HEALTH_INTERVAL_MAX, HEALTH_TIMEOUT_MAX};
+    for (from, to, field, max) in [
+        ("host = \"pve.lan\"", "host = \"pve.lan\"\nconnect_timeout_secs = ", "proxmox.connect_timeout_secs", CONNECT_TIMEOUT_MAX),
+        ("timeout_secs = 120", "timeout_secs = ", "health.timeout_secs", HEALTH_TIMEOUT_MAX),
+        ("timeout_secs = 120", "timeout_secs = 120\ninterval_secs = ", "health.interval_secs", HEALTH_INTERVAL_MAX),
+    ] {
+        for absurd in [u64::from(u32::MAX), 9_223_372_036_854_775_807, max + 1] {
+            let err = assert_config_error(load_edited(from, &format!("{to}{absurd}")), field);
+            assert!(err.to_string().contains(&format!("at most {max}")), "{}", err.render());
+        }
+        ok(from, &format!("{to}{max}"));
+    }
+}
+
+/// The root in any spelling is refused like `/`; other paths are stored normalised.
+#[test]
+fn remote_dir_is_normalised_before_it_is_checked() {
+    for root in ["/", "/.", "/./", "/opt/..", "//", "/./opt/../."] {
+        let err = assert_config_error(
+            load_edited("source = \"app\"", &format!("source = \"app\"\nremote_dir = \"{root}\"")),
+            "app.remote_dir",
+        );
+        assert!(err.to_string().contains("root directory"), "{root}: {}", err.render());
+    }
+    let cfg = ok("source = \"app\"", "source = \"app\"\nremote_dir = \"/srv/./my app//\"");
+    assert_eq!(cfg.app.remote_dir, "/srv/my app");
+    assert_eq!(cfg.project().file, "/srv/my app/docker-compose.yml");
+}
+
+/// `.env` goes beside the compose file: an absolute path or `..` would put it outside
+/// `remote_dir`.
+#[test]
+fn compose_file_stays_inside_the_source() {
+    for bad in ["/etc/compose.yml", "../docker-compose.yml", "app/../../x.yml", "./../x.yml"] {
+        assert_config_error(
+            load_edited("source = \"app\"", &format!("source = \"app\"\ncompose_file = \"{bad}\"")),
+            "app.compose_file",
+        );
+    }
+    ok("source = \"app\"", "source = \"app\"\ncompose_file = \"./docker-compose.yml\"");
+}
+
+/// A NUL in any value is a configuration problem named by its key (the value not shown),
+/// found before any connection.
+#[test]
+fn a_nul_in_any_value_is_refused_at_validation() {
+    for (from, to, field) in [
+        ("DOMAIN = \"app.example.lan\"", "DOMAIN = \"s3cr3t\\u0000x\"", "env.values.DOMAIN"),
+        ("source = \"app\"", "source = \"app\"\nremote_dir = \"/opt/a\\u0000b\"", "app.remote_dir"),
+        ("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt\\u0000\"", "container.docker_install"),
+        ("timeout_secs = 120", "timeout_secs = 120\nservices = [\"db\\u0000\"]", "health.services"),
+    ] {
+        let err = assert_config_error(load_edited(from, to), field);
+        assert!(err.render().contains("NUL"), "{}", err.render());
+        assert!(!err.render().contains("s3cr3t"), "{}", err.render());
+    }
+}
+
+/// `proxmox.host` takes what OpenSSH takes for a host: no shell metacharacters.
+#[test]
+fn host_accepts_only_names_addresses_and_aliases() {
+    for bad in ["x;touch${IFS}/tmp/p;y", "a$(id)", "a`id`", "a|b", "a&b", "a'b", "a\"b", "a\\\\b", "a<b", "a{b}", "a,b", "root@pve", "-oProxyCommand=x"] {
+        assert_config_error(
+            load_edited("host = \"pve.lan\"", &format!("host = \"{bad}\"")),
+            "proxmox.host",
+        );
+    }
+    for good in ["pve.lan", "pve", "192.168.1.10", "fd00::10", "my_pve-alias.2", "[pve]:22"] {
+        ok("host = \"pve.lan\"", &format!("host = \"{good}\""));
+    }
+}

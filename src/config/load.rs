@@ -70,6 +70,9 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     cfg.path = absolute(path);
 
     let mut problems = Vec::new();
+    if let Ok(table) = text.parse::<toml::Table>() {
+        nul_problems(&table, "", &mut problems);
+    }
     env::apply(&mut cfg, env, &mut problems);
     expand_paths(&mut cfg, env);
     let vmid_given =
@@ -131,6 +134,30 @@ fn expand_paths(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     }
     if let Some(kh) = &cfg.proxmox.known_hosts {
         cfg.proxmox.known_hosts = Some(expand(kh, false));
+    }
+}
+
+/// Every string value with a NUL character (which no command line, file name or `.env`
+/// can carry), named by its key; the value is not shown.
+fn nul_problems(table: &toml::Table, prefix: &str, problems: &mut Vec<Problem>) {
+    fn walk(value: &toml::Value, field: &str, problems: &mut Vec<Problem>) {
+        match value {
+            toml::Value::String(s) if s.contains('\0') => problems.push(Problem::new(
+                field,
+                "contains a NUL character (\\u0000), which no command, file name or .env can carry",
+            )),
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, field, problems)),
+            toml::Value::Table(t) => nul_problems(t, field, problems),
+            _ => {}
+        }
+    }
+    for (key, value) in table {
+        let field = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        walk(value, &field, problems);
     }
 }
 

@@ -41,6 +41,14 @@ pub const VMID_MAX: u32 = 999_999_999;
 pub const SECRET_MIN: usize = 16;
 pub const SECRET_MAX: usize = 4096;
 pub const COMPRESS: &[&str] = &["0", "1", "gzip", "lzo", "zstd"];
+/// Upper bounds of the time settings, in seconds (docs/configuration.md): far above any
+/// sensible value, far below what overflows a deadline.
+pub const CONNECT_TIMEOUT_MAX: u64 = 600;
+pub const HEALTH_TIMEOUT_MAX: u64 = 86_400;
+pub const HEALTH_INTERVAL_MAX: u64 = 3_600;
+/// What OpenSSH refuses in a host name or alias given on its command line (`ssh.c`,
+/// `valid_hostname`), besides spaces and control characters; `@` belongs in `user`.
+const HOST_FORBIDDEN: &str = "'`\"$\\;&<>|(){},@";
 
 /// Checks every rule; fills `compose_services` and the `remote_dir` default on the way.
 /// `vmid_given`: whether the file or the environment gave `container.vmid` at all.
@@ -60,12 +68,11 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
             Problem::new("proxmox.host", "missing: set `host` under [proxmox], or PROXMOX_HOST")
                 .hint("`host` is the Proxmox node: a name, an IP address, or a Host alias from ~/.ssh/config"),
         );
-    } else if p.host.chars().any(|c| c.is_whitespace() || c.is_control()) || p.host.starts_with('-')
-    {
+    } else if let Err(why) = check_host(&p.host) {
         problems.push(Problem::new(
             "proxmox.host",
             format!(
-                "{:?} is not a host name, IP address or ~/.ssh/config alias",
+                "{:?} is not a host name, IP address or ~/.ssh/config alias: {why}",
                 p.host
             ),
         ));
@@ -96,12 +103,12 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
             );
         }
     }
-    if p.connect_timeout_secs == 0 {
-        problems.push(Problem::new(
-            "proxmox.connect_timeout_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
+    seconds(
+        "proxmox.connect_timeout_secs",
+        p.connect_timeout_secs,
+        CONNECT_TIMEOUT_MAX,
+        problems,
+    );
 }
 
 fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
@@ -204,6 +211,13 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
         },
     }
 
+    if let Err(why) = check_compose_file(&cfg.app.compose_file) {
+        problems.push(Problem::new(
+            "app.compose_file",
+            format!("{:?}: {why}", cfg.app.compose_file),
+        ));
+        return;
+    }
     let source = cfg.source_dir();
     if !source.is_dir() {
         problems.push(
@@ -216,10 +230,6 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
             )
             .hint("set `source` under [app] to the directory that holds your compose file"),
         );
-        return;
-    }
-    if cfg.app.compose_file.trim().is_empty() {
-        problems.push(Problem::new("app.compose_file", "empty"));
         return;
     }
     let compose = cfg.compose_path();
@@ -303,18 +313,18 @@ fn health(cfg: &Config, problems: &mut Vec<Problem>) {
             }
         }
     }
-    if h.timeout_secs == 0 {
-        problems.push(Problem::new(
-            "health.timeout_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
-    if h.interval_secs == 0 {
-        problems.push(Problem::new(
-            "health.interval_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
+    seconds(
+        "health.timeout_secs",
+        h.timeout_secs,
+        HEALTH_TIMEOUT_MAX,
+        problems,
+    );
+    seconds(
+        "health.interval_secs",
+        h.interval_secs,
+        HEALTH_INTERVAL_MAX,
+        problems,
+    );
 }
 
 fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -349,6 +359,53 @@ fn storage_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
             field,
             format!("{id:?} is not a Proxmox storage id (like local or local-lvm)"),
         ));
+    }
+}
+
+/// A time setting: 1–`max` seconds.
+fn seconds(field: &str, value: u64, max: u64, problems: &mut Vec<Problem>) {
+    if value == 0 {
+        problems.push(Problem::new(field, "must be at least 1 (seconds)"));
+    } else if value > max {
+        problems.push(Problem::new(
+            field,
+            format!("{value} is too long: at most {max} seconds"),
+        ));
+    }
+}
+
+/// `proxmox.host`: a host name, an IP address, or an alias made only of the characters
+/// OpenSSH accepts for one (no shell metacharacters, no leading `-`).
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
+    if host.starts_with('-') {
+        return Err("it starts with `-`".into());
+    }
+    match host
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || HOST_FORBIDDEN.contains(*c))
+    {
+        Some('@') => Err("`@` is not allowed: give the user in `user` under [proxmox]".into()),
+        Some(c) => Err(format!("{c:?} is not allowed in a host name")),
+        None => Ok(()),
+    }
+}
+
+/// `app.compose_file`: a relative path inside `app.source`, without `..`.
+fn check_compose_file(file: &str) -> Result<(), &'static str> {
+    let path = Path::new(file);
+    if file.trim().is_empty() {
+        Err("empty")
+    } else if path.has_root() {
+        Err("must be a path relative to app.source (like docker-compose.yml)")
+    } else if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        Err("must not contain `..`: the compose file (and .env beside it) stays inside app.source")
+    } else if file.chars().any(char::is_control) {
+        Err("must not contain control characters or newlines")
+    } else {
+        Ok(())
     }
 }
 

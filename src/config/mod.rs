@@ -13,6 +13,8 @@ mod validate;
 mod tests;
 #[cfg(test)]
 mod hardening_tests;
+#[cfg(test)]
+mod proptests;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

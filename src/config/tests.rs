@@ -49,7 +49,7 @@ impl Project {
         std::fs::write(dir.path().join("pxdeploy.toml"), text).unwrap();
         Project { dir }
     }
-    fn path(&self) -> PathBuf {
+    pub(super) fn path(&self) -> PathBuf {
         self.dir.path().join("pxdeploy.toml")
     }
     pub(super) fn load(&self, env: &[(&str, &str)]) -> Result<Config, Error> {

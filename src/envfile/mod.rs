@@ -10,6 +10,9 @@
 
 mod syntax;
 
+#[cfg(test)]
+mod proptests;
+
 pub use self::syntax::{parse, render_value, unrepresentable, valid_key, ParseError, Statement};
 
 use std::collections::BTreeMap;

@@ -12,8 +12,8 @@ use crate::support::{pxdeploy, SimHost};
 const PIECES: &[&str] = &[
     "a", "Z", "0", "_", "-", ".", "/", ":", "@", "%", "+", ",", "=", " ", "  ", "\t", "'", "\"",
     "`", "$", "$$", "${X}", "$HOME", "${A:-b}", "$(id)", "#", " #", "# ", "\\", "\\\\", "\\n",
-    "\\'", "\\\"", "\\$", "\n", "\r\n", "!", "*", "?", "{", "}", "[", "]", "(", ")", ";", "&",
-    "|", "<", ">", "~", "^", "é", "ß", "日本", "🙂", "\u{a0}", "\u{85}", "\u{2028}", "\\0", "\\012",
+    "\\'", "\\\"", "\\$", "\n", "\r\n", "!", "*", "?", "{", "}", "[", "]", "(", ")", ";", "&", "|",
+    "<", ">", "~", "^", "é", "ß", "日本", "🙂", "\u{a0}", "\u{85}", "\u{2028}", "\\0", "\\012",
 ];
 
 /// A deterministic generator (xorshift64*), so that a failure is the same on every run.
@@ -65,9 +65,17 @@ fn compose_reads_back_every_rendered_value_exactly() {
     let sim = SimHost::builder().template_cached(true).start();
     let vmid = 100_000 + (std::process::id() % 100_000) * 10 + 9;
     let app = tempfile::tempdir().unwrap();
-    std::fs::write(app.path().join("docker-compose.yml"), "services:\n  s:\n    image: base:local\n").unwrap();
+    std::fs::write(
+        app.path().join("docker-compose.yml"),
+        "services:\n  s:\n    image: base:local\n",
+    )
+    .unwrap();
     sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}"));
-    pxdeploy().current_dir(app.path()).arg("create").run().assert_success();
+    pxdeploy()
+        .current_dir(app.path())
+        .arg("create")
+        .run()
+        .assert_success();
 
     let values = values(300);
     let merged = merge(
@@ -86,8 +94,19 @@ fn compose_reads_back_every_rendered_value_exactly() {
 
     let vmid_s = vmid.to_string();
     let out = sim.host_run(&[
-        "pct", "exec", &vmid_s, "--", "docker", "compose", "--project-directory", "/opt/envcheck",
-        "-f", "/opt/envcheck/docker-compose.yml", "config", "--format", "json",
+        "pct",
+        "exec",
+        &vmid_s,
+        "--",
+        "docker",
+        "compose",
+        "--project-directory",
+        "/opt/envcheck",
+        "-f",
+        "/opt/envcheck/docker-compose.yml",
+        "config",
+        "--format",
+        "json",
     ]);
     out.assert_success();
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -97,9 +116,23 @@ fn compose_reads_back_every_rendered_value_exactly() {
         // `config` prints a `$` as `$$` (its output is a compose file again).
         let got = env[key].as_str().map(|s| s.replace("$$", "$"));
         if got.as_deref() != Some(want.as_str()) {
-            let line = merged.content.expose().lines().find(|l| l.starts_with(&format!("{key}="))).map(str::to_string);
-            wrong.push(format!("{key}: wrote {want:?} as {line:?}, Compose read {:?}", env[key]));
+            let line = merged
+                .content
+                .expose()
+                .lines()
+                .find(|l| l.starts_with(&format!("{key}=")))
+                .map(str::to_string);
+            wrong.push(format!(
+                "{key}: wrote {want:?} as {line:?}, Compose read {:?}",
+                env[key]
+            ));
         }
     }
-    assert!(wrong.is_empty(), "{} of {} values read differently:\n{}", wrong.len(), values.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} values read differently:\n{}",
+        wrong.len(),
+        values.len(),
+        wrong.join("\n")
+    );
 }

@@ -416,7 +416,10 @@ mod tests {
             usable_compose("Docker Compose version v2.20.3\n").map(|v| v.to_string()),
             Some("2.20.3".into())
         );
-        assert_eq!(usable_compose("docker-compose version 1.29.2, build 5becea4c\n"), None);
+        assert_eq!(
+            usable_compose("docker-compose version 1.29.2, build 5becea4c\n"),
+            None
+        );
     }
 
     #[test]

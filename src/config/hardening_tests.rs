@@ -11,7 +11,10 @@ use super::*;
 fn docker_install_with_spaces_is_the_apt_path() {
     let cfg = ok("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt \"");
     assert_eq!(cfg.container.docker_install, DockerInstall::Apt);
-    let cfg = ok("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \" script\"");
+    let cfg = ok(
+        "ip = \"dhcp\"",
+        "ip = \"dhcp\"\ndocker_install = \" script\"",
+    );
     assert_eq!(cfg.container.docker_install, DockerInstall::Script);
 }
 
@@ -27,7 +30,10 @@ fn network_is_typed_once() {
         cfg.container.network.gateway(),
         Some(std::net::Ipv4Addr::new(192, 168, 1, 1))
     );
-    assert_config_error(load_edited("ip = \"dhcp\"", "ip = \"Dhcp\""), "container.ip");
+    assert_config_error(
+        load_edited("ip = \"dhcp\"", "ip = \"Dhcp\""),
+        "container.ip",
+    );
 }
 
 /// Loads BASE with `from` replaced by `to`; the error must be a config error naming the
@@ -70,7 +76,12 @@ fn a_secret_with_an_escaped_quote_is_not_shown() {
 /// the parser.
 #[test]
 fn a_numeric_secret_is_not_shown() {
-    for secret in ["918273645546372", "-918273645546372", "9182736.45546372", "77777"] {
+    for secret in [
+        "918273645546372",
+        "-918273645546372",
+        "9182736.45546372",
+        "77777",
+    ] {
         let shown = refused_without(
             "POSTGRES_PASSWORD = 32",
             &format!("POSTGRES_PASSWORD = {secret}"),
@@ -96,9 +107,14 @@ fn a_dotted_env_key_at_the_top_level_is_not_shown() {
     assert!(!shown.contains("s3cr3t"), "{shown}");
     let text = format!(
         "env = {{ values = {{ A = [\"s3cr3t-v4lue\"] }} }}\n{}",
-        super::tests::BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "").replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")
+        super::tests::BASE
+            .replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
+            .replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")
     );
-    let shown = super::tests::Project::new(&text).load(&[]).unwrap_err().render();
+    let shown = super::tests::Project::new(&text)
+        .load(&[])
+        .unwrap_err()
+        .render();
     assert!(shown.contains("pxdeploy.toml:1"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
 }
@@ -145,13 +161,32 @@ fn numbers_and_booleans_are_values() {
 fn durations_have_an_upper_bound() {
     use super::validate::{CONNECT_TIMEOUT_MAX, HEALTH_INTERVAL_MAX, HEALTH_TIMEOUT_MAX};
     for (from, to, field, max) in [
-        ("host = \"pve.lan\"", "host = \"pve.lan\"\nconnect_timeout_secs = ", "proxmox.connect_timeout_secs", CONNECT_TIMEOUT_MAX),
-        ("timeout_secs = 120", "timeout_secs = ", "health.timeout_secs", HEALTH_TIMEOUT_MAX),
-        ("timeout_secs = 120", "timeout_secs = 120\ninterval_secs = ", "health.interval_secs", HEALTH_INTERVAL_MAX),
+        (
+            "host = \"pve.lan\"",
+            "host = \"pve.lan\"\nconnect_timeout_secs = ",
+            "proxmox.connect_timeout_secs",
+            CONNECT_TIMEOUT_MAX,
+        ),
+        (
+            "timeout_secs = 120",
+            "timeout_secs = ",
+            "health.timeout_secs",
+            HEALTH_TIMEOUT_MAX,
+        ),
+        (
+            "timeout_secs = 120",
+            "timeout_secs = 120\ninterval_secs = ",
+            "health.interval_secs",
+            HEALTH_INTERVAL_MAX,
+        ),
     ] {
         for absurd in [u64::from(u32::MAX), 9_223_372_036_854_775_807, max + 1] {
             let err = assert_config_error(load_edited(from, &format!("{to}{absurd}")), field);
-            assert!(err.to_string().contains(&format!("at most {max}")), "{}", err.render());
+            assert!(
+                err.to_string().contains(&format!("at most {max}")),
+                "{}",
+                err.render()
+            );
         }
         ok(from, &format!("{to}{max}"));
     }
@@ -162,12 +197,22 @@ fn durations_have_an_upper_bound() {
 fn remote_dir_is_normalised_before_it_is_checked() {
     for root in ["/", "/.", "/./", "/opt/..", "//", "/./opt/../."] {
         let err = assert_config_error(
-            load_edited("source = \"app\"", &format!("source = \"app\"\nremote_dir = \"{root}\"")),
+            load_edited(
+                "source = \"app\"",
+                &format!("source = \"app\"\nremote_dir = \"{root}\""),
+            ),
             "app.remote_dir",
         );
-        assert!(err.to_string().contains("root directory"), "{root}: {}", err.render());
+        assert!(
+            err.to_string().contains("root directory"),
+            "{root}: {}",
+            err.render()
+        );
     }
-    let cfg = ok("source = \"app\"", "source = \"app\"\nremote_dir = \"/srv/./my app//\"");
+    let cfg = ok(
+        "source = \"app\"",
+        "source = \"app\"\nremote_dir = \"/srv/./my app//\"",
+    );
     assert_eq!(cfg.app.remote_dir, "/srv/my app");
     assert_eq!(cfg.project().file, "/srv/my app/docker-compose.yml");
 }
@@ -176,13 +221,24 @@ fn remote_dir_is_normalised_before_it_is_checked() {
 /// `remote_dir`.
 #[test]
 fn compose_file_stays_inside_the_source() {
-    for bad in ["/etc/compose.yml", "../docker-compose.yml", "app/../../x.yml", "./../x.yml"] {
+    for bad in [
+        "/etc/compose.yml",
+        "../docker-compose.yml",
+        "app/../../x.yml",
+        "./../x.yml",
+    ] {
         assert_config_error(
-            load_edited("source = \"app\"", &format!("source = \"app\"\ncompose_file = \"{bad}\"")),
+            load_edited(
+                "source = \"app\"",
+                &format!("source = \"app\"\ncompose_file = \"{bad}\""),
+            ),
             "app.compose_file",
         );
     }
-    ok("source = \"app\"", "source = \"app\"\ncompose_file = \"./docker-compose.yml\"");
+    ok(
+        "source = \"app\"",
+        "source = \"app\"\ncompose_file = \"./docker-compose.yml\"",
+    );
 }
 
 /// A NUL in any value is a configuration problem named by its key (the value not shown),
@@ -190,10 +246,26 @@ fn compose_file_stays_inside_the_source() {
 #[test]
 fn a_nul_in_any_value_is_refused_at_validation() {
     for (from, to, field) in [
-        ("DOMAIN = \"app.example.lan\"", "DOMAIN = \"s3cr3t\\u0000x\"", "env.values.DOMAIN"),
-        ("source = \"app\"", "source = \"app\"\nremote_dir = \"/opt/a\\u0000b\"", "app.remote_dir"),
-        ("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt\\u0000\"", "container.docker_install"),
-        ("timeout_secs = 120", "timeout_secs = 120\nservices = [\"db\\u0000\"]", "health.services"),
+        (
+            "DOMAIN = \"app.example.lan\"",
+            "DOMAIN = \"s3cr3t\\u0000x\"",
+            "env.values.DOMAIN",
+        ),
+        (
+            "source = \"app\"",
+            "source = \"app\"\nremote_dir = \"/opt/a\\u0000b\"",
+            "app.remote_dir",
+        ),
+        (
+            "ip = \"dhcp\"",
+            "ip = \"dhcp\"\ndocker_install = \"apt\\u0000\"",
+            "container.docker_install",
+        ),
+        (
+            "timeout_secs = 120",
+            "timeout_secs = 120\nservices = [\"db\\u0000\"]",
+            "health.services",
+        ),
     ] {
         let err = assert_config_error(load_edited(from, to), field);
         assert!(err.render().contains("NUL"), "{}", err.render());
@@ -204,13 +276,34 @@ fn a_nul_in_any_value_is_refused_at_validation() {
 /// `proxmox.host` takes what OpenSSH takes for a host: no shell metacharacters.
 #[test]
 fn host_accepts_only_names_addresses_and_aliases() {
-    for bad in ["x;touch${IFS}/tmp/p;y", "a$(id)", "a`id`", "a|b", "a&b", "a'b", "a\"b", "a\\\\b", "a<b", "a{b}", "a,b", "root@pve", "-oProxyCommand=x"] {
+    for bad in [
+        "x;touch${IFS}/tmp/p;y",
+        "a$(id)",
+        "a`id`",
+        "a|b",
+        "a&b",
+        "a'b",
+        "a\"b",
+        "a\\\\b",
+        "a<b",
+        "a{b}",
+        "a,b",
+        "root@pve",
+        "-oProxyCommand=x",
+    ] {
         assert_config_error(
             load_edited("host = \"pve.lan\"", &format!("host = \"{bad}\"")),
             "proxmox.host",
         );
     }
-    for good in ["pve.lan", "pve", "192.168.1.10", "fd00::10", "my_pve-alias.2", "[pve]:22"] {
+    for good in [
+        "pve.lan",
+        "pve",
+        "192.168.1.10",
+        "fd00::10",
+        "my_pve-alias.2",
+        "[pve]:22",
+    ] {
         ok("host = \"pve.lan\"", &format!("host = \"{good}\""));
     }
 }

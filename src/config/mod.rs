@@ -7,23 +7,26 @@
 mod env;
 mod env_table;
 mod load;
+mod parse_error;
+mod rules;
+mod types;
 mod validate;
 
-#[cfg(test)]
-mod tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize)]
@@ -120,29 +123,6 @@ pub struct Container {
     /// (`"apt "` is the apt path).
     #[serde(default)]
     pub docker_install: DockerInstall,
-}
-
-/// The container's network address, parsed from `container.ip` + `container.gateway`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum IpConfig {
-    #[default]
-    Dhcp,
-    Static {
-        addr: Ipv4Addr,
-        prefix: u8,
-        gateway: Ipv4Addr,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum DockerInstall {
-    /// Docker's convenience script (get.docker.com), after installing curl.
-    #[default]
-    Script,
-    /// The distribution's docker.io + Compose v2 package.
-    Apt,
-    /// A shell command of the user's own.
-    Custom(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,50 +253,6 @@ impl HostKeyCheck {
             HostKeyCheck::Strict => "strict",
             HostKeyCheck::AcceptNew => "accept-new",
         }
-    }
-}
-
-impl IpConfig {
-    /// The address as `pct` and the user write it: `dhcp` or `a.b.c.d/n`.
-    pub fn ip(&self) -> String {
-        match self {
-            IpConfig::Dhcp => "dhcp".into(),
-            IpConfig::Static { addr, prefix, .. } => format!("{addr}/{prefix}"),
-        }
-    }
-
-    /// The gateway of a static address; `None` with DHCP.
-    pub fn gateway(&self) -> Option<Ipv4Addr> {
-        match self {
-            IpConfig::Dhcp => None,
-            IpConfig::Static { gateway, .. } => Some(*gateway),
-        }
-    }
-
-    /// The static address without its prefix; `None` with DHCP.
-    pub fn static_addr(&self) -> Option<Ipv4Addr> {
-        match self {
-            IpConfig::Dhcp => None,
-            IpConfig::Static { addr, .. } => Some(*addr),
-        }
-    }
-}
-
-/// The one reading of `docker_install`: trimmed, then `script`, `apt`, or a command.
-impl From<&str> for DockerInstall {
-    fn from(text: &str) -> Self {
-        match text.trim() {
-            "script" => DockerInstall::Script,
-            "apt" => DockerInstall::Apt,
-            other => DockerInstall::Custom(other.to_string()),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for DockerInstall {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Ok(DockerInstall::from(text.as_str()))
     }
 }
 

@@ -35,20 +35,37 @@ fn env_value() -> impl Strategy<Value = String> {
 /// BASE with one more `env` key, written under [env.secrets], [env.values], or as a dotted
 /// key at the top level; returns the text and the key's line.
 fn with_env_key() -> impl Strategy<Value = (String, usize)> {
-    ("[A-Za-z_][A-Za-z0-9_]{0,8}|[a-z-]{1,4}", env_value(), 0..3usize).prop_map(
-        |(key, value, place)| match place {
+    (
+        "[A-Za-z_][A-Za-z0-9_]{0,8}|[a-z-]{1,4}",
+        env_value(),
+        0..3usize,
+    )
+        .prop_map(|(key, value, place)| match place {
             0 => {
-                let text = BASE.replacen("[env.secrets]\n", &format!("[env.secrets]\n{key} = {value}\n"), 1);
+                let text = BASE.replacen(
+                    "[env.secrets]\n",
+                    &format!("[env.secrets]\n{key} = {value}\n"),
+                    1,
+                );
                 (text, 14)
             }
             1 => {
-                let text = BASE.replacen("[env.values]\n", &format!("[env.values]\n{key} = {value}\n"), 1);
+                let text = BASE.replacen(
+                    "[env.values]\n",
+                    &format!("[env.values]\n{key} = {value}\n"),
+                    1,
+                );
                 let line = BASE[..BASE.find("[env.values]").unwrap()].lines().count() + 2;
                 (text, line)
             }
-            _ => (format!("env.values.{key} = {value}\n{}", BASE.replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")), 1),
-        },
-    )
+            _ => (
+                format!(
+                    "env.values.{key} = {value}\n{}",
+                    BASE.replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")
+                ),
+                1,
+            ),
+        })
 }
 
 proptest! {

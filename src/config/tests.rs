@@ -728,20 +728,20 @@ fn a_broken_compose_file_is_named_with_its_line() {
 #[test]
 fn line_and_column_of_an_offset() {
     let text = "a\nbc\néd = 1\n";
-    assert_eq!(load::line_col(text, 0), (1, 1));
-    assert_eq!(load::line_col(text, 2), (2, 1));
-    assert_eq!(load::line_col(text, 3), (2, 2));
-    assert_eq!(load::line_col(text, 7), (3, 2)); // 'é' is two bytes, one column
-    assert_eq!(load::key_line(BASE, "container.vmid"), Some(5));
+    assert_eq!(parse_error::line_col(text, 0), (1, 1));
+    assert_eq!(parse_error::line_col(text, 2), (2, 1));
+    assert_eq!(parse_error::line_col(text, 3), (2, 2));
+    assert_eq!(parse_error::line_col(text, 7), (3, 2)); // 'é' is two bytes, one column
+    assert_eq!(parse_error::key_line(BASE, "container.vmid"), Some(5));
     assert_eq!(
-        load::key_line(BASE, "env.secrets.POSTGRES_PASSWORD"),
+        parse_error::key_line(BASE, "env.secrets.POSTGRES_PASSWORD"),
         Some(14)
     );
     assert_eq!(
-        load::key_line("container.vmid = 5\n", "container.vmid"),
+        parse_error::key_line("container.vmid = 5\n", "container.vmid"),
         Some(1)
     );
-    assert_eq!(load::key_line(BASE, "container.gateway"), None);
+    assert_eq!(parse_error::key_line(BASE, "container.gateway"), None);
 }
 
 fn repo_file(rel: &str) -> PathBuf {

@@ -427,7 +427,11 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
         (bin, path)
     }
 
@@ -454,11 +458,18 @@ mod tests {
         std::fs::write(dir.path().join(".env"), "A=old").unwrap();
         let (bin, path) = logging_sync();
         let out = run_write(dir.path(), &path, b"A=new");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let log = std::fs::read_to_string(bin.path().join("log")).unwrap();
         let calls: Vec<&str> = log.lines().collect();
         assert_eq!(calls.len(), 2, "{log}");
-        assert!(calls[0].starts_with("-- .env.tmp.") && calls[0].ends_with("| A=old"), "{log}");
+        assert!(
+            calls[0].starts_with("-- .env.tmp.") && calls[0].ends_with("| A=old"),
+            "{log}"
+        );
         assert_eq!(calls[1], "-- . | A=new", "{log}");
     }
 
@@ -473,11 +484,22 @@ mod tests {
         };
         let bin = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(busybox, bin.path().join("sync")).unwrap();
-        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
         let dir = tempfile::tempdir().unwrap();
         let out = run_write(dir.path(), &path, b"A=1\n");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(std::fs::read_to_string(dir.path().join(".env")).unwrap(), "A=1\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            "A=1\n"
+        );
     }
 
     /// The write script, run by a real shell: the new file replaces the old one with mode

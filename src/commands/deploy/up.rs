@@ -262,7 +262,11 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
         let mut child = std::process::Command::new("sh")
             .args(["-c", MARK_SCRIPT, "sh"])
             .arg(&marker)
@@ -282,6 +286,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "new\n");
         let mode = std::fs::metadata(&marker).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temporary file left"
+        );
     }
 }

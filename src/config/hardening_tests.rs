@@ -1,7 +1,7 @@
 //! Settings decided once, values never shown, absurd settings refused: each case here was a
 //! bug on the way to a deploy (issue 8).
 
-use super::tests::{assert_config_error, load_edited, ok};
+use super::tests::{assert_config_error, edited, load_edited, ok, Project, BASE};
 use super::*;
 
 /// `"apt "` is the apt path everywhere: the setting is read once, trimmed, and the commands
@@ -98,23 +98,19 @@ fn a_numeric_secret_is_not_shown() {
 fn a_dotted_env_key_at_the_top_level_is_not_shown() {
     let text = format!(
         "env.secrets.API_KEY = \"s3cr3t-v4lue\"\n{}",
-        super::tests::BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
+        BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
     );
-    let err = super::tests::Project::new(&text).load(&[]).unwrap_err();
+    let err = Project::new(&text).load(&[]).unwrap_err();
     let shown = err.render();
     assert!(shown.contains("pxdeploy.toml:1"), "{shown}");
     assert!(shown.contains("API_KEY"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
     let text = format!(
         "env = {{ values = {{ A = [\"s3cr3t-v4lue\"] }} }}\n{}",
-        super::tests::BASE
-            .replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
+        BASE.replace("[env.secrets]\nPOSTGRES_PASSWORD = 32\n", "")
             .replace("[env.values]\nDOMAIN = \"app.example.lan\"\n", "")
     );
-    let shown = super::tests::Project::new(&text)
-        .load(&[])
-        .unwrap_err()
-        .render();
+    let shown = Project::new(&text).load(&[]).unwrap_err().render();
     assert!(shown.contains("pxdeploy.toml:1"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "{shown}");
 }
@@ -218,22 +214,29 @@ fn remote_dir_is_normalised_before_it_is_checked() {
 }
 
 /// `.env` goes beside the compose file: an absolute path or `..` would put it outside
-/// `remote_dir`.
+/// `remote_dir`. The files exist, so only the rule can refuse them.
 #[test]
 fn compose_file_stays_inside_the_source() {
+    let project = Project::new(BASE);
+    let folder = project.path().parent().unwrap().to_path_buf();
+    std::fs::write(
+        folder.join("outside.yml"),
+        "services:\n  a:\n    image: x\n",
+    )
+    .unwrap();
+    let inside = folder.join("app/docker-compose.yml");
     for bad in [
-        "/etc/compose.yml",
-        "../docker-compose.yml",
-        "app/../../x.yml",
-        "./../x.yml",
+        "../outside.yml".to_string(),
+        "./../outside.yml".to_string(),
+        "sub/../../outside.yml".to_string(),
+        inside.display().to_string(),
     ] {
-        assert_config_error(
-            load_edited(
-                "source = \"app\"",
-                &format!("source = \"app\"\ncompose_file = \"{bad}\""),
-            ),
-            "app.compose_file",
+        let text = edited(
+            "source = \"app\"",
+            &format!("source = \"app\"\ncompose_file = {:?}", bad),
         );
+        std::fs::write(project.path(), text).unwrap();
+        assert_config_error(project.load(&[]), "app.compose_file");
     }
     ok(
         "source = \"app\"",

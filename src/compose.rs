@@ -25,17 +25,6 @@ impl Project {
         }
     }
 
-    /// The project of the configuration: `app.name`, the compose file under `app.remote_dir`
-    /// in container `container.vmid`. The one place that turns settings into a project.
-    pub fn of(cfg: &crate::config::Config) -> Self {
-        Project::new(
-            cfg.container.vmid,
-            &cfg.app.name,
-            &cfg.app.remote_dir(),
-            &cfg.app.compose_file,
-        )
-    }
-
     /// The folder of the compose file inside the container: where `.env` lives.
     pub fn dir(&self) -> String {
         match self.file.rfind('/') {
@@ -198,9 +187,18 @@ impl std::fmt::Display for Version {
     }
 }
 
-/// Parses `2.40.3`, `v2.20.3`, `5.0.0-rc.2`, or the long `Docker Compose version v2.40.3`.
+/// Parses `2.40.3`, `v2.20.3`, `5.0.0-rc.2`, the long `Docker Compose version v2.40.3`,
+/// or Compose v1's `docker-compose version 1.29.2, build 5becea4c` (the word after
+/// `version` when there is one, else the last word). The one reader of a Compose version:
+/// `create` and `deploy` both decide with it and [`supported`].
 pub fn parse_version(text: &str) -> Option<Version> {
-    let word = text.split_whitespace().last()?;
+    let line = text.lines().find(|l| !l.trim().is_empty())?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let word = match words.iter().position(|w| w.eq_ignore_ascii_case("version")) {
+        Some(i) => words.get(i + 1)?,
+        None => words.last()?,
+    };
+    let word = word.trim_end_matches(',');
     let word = word.strip_prefix('v').unwrap_or(word);
     let core = word.split(['-', '+']).next()?;
     let mut parts = core.split('.');
@@ -440,6 +438,14 @@ mod tests {
                 major: 2,
                 minor: 40,
                 patch: 3
+            }
+        );
+        assert_eq!(
+            v("docker-compose version 1.29.2, build 5becea4c\n"),
+            Version {
+                major: 1,
+                minor: 29,
+                patch: 2
             }
         );
         assert!(supported(v("2.20.3")) && supported(v("5.5.0")));

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::context::Context;
-use crate::config::Config;
+use crate::config::{Config, IpConfig};
 use crate::error::{Error, Result};
 use crate::output::sanitize;
 use crate::proxmox::{node, pct, pveam, pvesm};
@@ -118,18 +118,16 @@ fn report(ctx: &Context, checks: &[Check]) {
 /// Static IP inside the gateway's subnet (validated with the config), or DHCP.
 fn network_settings(config: &Config) -> Check {
     let c = &config.container;
-    if c.ip.eq_ignore_ascii_case("dhcp") {
-        Check::pass("network", format!("DHCP on {}", c.bridge))
-    } else {
-        Check::pass(
+    match &c.network {
+        IpConfig::Dhcp => Check::pass("network", format!("DHCP on {}", c.bridge)),
+        IpConfig::Static { gateway, .. } => Check::pass(
             "network",
             format!(
-                "static {} via gateway {} on {} (gateway inside the subnet)",
-                c.ip,
-                c.gateway.as_deref().unwrap_or("?"),
+                "static {} via gateway {gateway} on {} (gateway inside the subnet)",
+                c.network.ip(),
                 c.bridge
             ),
-        )
+        ),
     }
 }
 

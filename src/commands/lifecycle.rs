@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::cli::WaitArgs;
-use crate::compose::Project;
 use crate::config::Config;
 use crate::container;
 use crate::error::{Error, Result};
@@ -110,7 +109,7 @@ fn wait_for_services(ctx: &Context, host: &Host, config: &Config) -> Result<serd
         .hint(format!("`pct start {vmid} --debug` on the host shows why")));
     }
     // A container created but never deployed to has no compose file: nothing to wait for.
-    let project = Project::of(config);
+    let project = config.project();
     let deployed = host.probe(&pct::exec(vmid, &["test", "-f", project.file.as_str()]))?;
     if !deployed.status.success() {
         ctx.out.info(format!(

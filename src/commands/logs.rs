@@ -19,7 +19,7 @@ const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 pub fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    logs(&host, &crate::compose::Project::of(&config), args, &ctx.out)
+    logs(&host, &config.project(), args, &ctx.out)
 }
 
 pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {

@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use super::context::Context;
-use crate::compose::Project;
 use crate::container;
 use crate::error::Result;
 use crate::output::sanitize;
@@ -59,7 +58,7 @@ fn services(
     if state != CtState::Running {
         return Ok(json!([]));
     }
-    let project = Project::of(config);
+    let project = config.project();
     let names = config.health_services();
     match crate::health::snapshot(host, &project, &names) {
         Ok(services) => {

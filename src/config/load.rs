@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::parse_error::{key_line, parse_error};
 use super::validate::{self, Problem};
 use super::{env, Config};
 use crate::cli::GlobalArgs;
@@ -70,6 +71,9 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     cfg.path = absolute(path);
 
     let mut problems = Vec::new();
+    if let Ok(table) = text.parse::<toml::Table>() {
+        nul_problems(&table, "", &mut problems);
+    }
     env::apply(&mut cfg, env, &mut problems);
     expand_paths(&mut cfg, env);
     let vmid_given =
@@ -122,199 +126,35 @@ fn expand_paths(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     }
 }
 
+/// Every string value with a NUL character (which no command line, file name or `.env`
+/// can carry), named by its key; the value is not shown.
+fn nul_problems(table: &toml::Table, prefix: &str, problems: &mut Vec<Problem>) {
+    fn walk(value: &toml::Value, field: &str, problems: &mut Vec<Problem>) {
+        match value {
+            toml::Value::String(s) if s.contains('\0') => problems.push(Problem::new(
+                field,
+                "contains a NUL character (\\u0000), which no command, file name or .env can carry",
+            )),
+            toml::Value::Array(items) => items.iter().for_each(|v| walk(v, field, problems)),
+            toml::Value::Table(t) => nul_problems(t, field, problems),
+            _ => {}
+        }
+    }
+    for (key, value) in table {
+        let field = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        walk(value, &field, problems);
+    }
+}
+
 fn key_present(text: &str, table: &str, key: &str) -> bool {
     text.parse::<toml::Table>()
         .ok()
         .and_then(|t| t.get(table).and_then(|v| v.get(key)).map(|_| ()))
         .is_some()
-}
-
-/// A TOML syntax or type error: `file:line:column: message`, plus a did-you-mean hint for
-/// an unknown key. Quoted text is redacted inside `[env…]`, where a value may be a secret.
-fn parse_error(shown: &str, text: &str, e: &toml::de::Error) -> Error {
-    let mut message = e
-        .message()
-        .trim_end()
-        .replacen('\n', ": ", 1)
-        .replace('\n', "; ");
-    for number in ["u16", "u32", "u64", "usize"] {
-        message = message.replace(
-            &format!("expected {number}"),
-            "expected a whole number (0 or more)",
-        );
-    }
-    let Some(span) = e.span() else {
-        return Error::config(format!("{shown}: {message}"));
-    };
-    let (line, column) = line_col(text, span.start);
-    let section = section_at(text, span.start);
-    if section == "env" || section.starts_with("env.") {
-        message = redact_quoted(&message);
-    }
-    let mut hint = None;
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, tail)) = rest.split_once('`') {
-            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
-            hint = did_you_mean(key, &expected).map(|s| format!("did you mean `{s}`?"));
-            if !section.is_empty() {
-                message = format!("unknown field `{key}` in [{section}]{tail}");
-            }
-        }
-    } else if message.starts_with("missing field `") && !section.is_empty() {
-        message = format!("{message} in [{section}]");
-    } else if let Some(key) = key_at_line(text, line, &section) {
-        // A wrong type or value: say whose.
-        message = format!("{key}: {message}");
-    }
-    let err = Error::config(format!("{shown}:{line}:{column}: {message}"));
-    match hint {
-        Some(hint) => err.hint(hint),
-        None => err,
-    }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// The `[table]` in force at a byte offset ("" before any header). On a header line itself
-/// that is the header's parent: an unknown `[backups]` is unknown in the root.
-fn section_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let mut section = String::new();
-    let mut pos = 0;
-    for line in text.split_inclusive('\n') {
-        let end = pos + line.len();
-        if let Some(header) = header_of(line) {
-            if offset < end {
-                // The offset is on this header line.
-                return header
-                    .rsplit_once('.')
-                    .map(|(parent, _)| parent.to_string())
-                    .unwrap_or_default();
-            }
-            section = header;
-        } else if offset < end {
-            break;
-        }
-        pos = end;
-    }
-    section
-}
-
-/// `[a.b]` or `[[a.b]]` → `a.b` (quotes and spaces removed).
-fn header_of(line: &str) -> Option<String> {
-    let line = line.trim();
-    let inner = line.strip_prefix('[')?;
-    let inner = inner.strip_prefix('[').unwrap_or(inner);
-    let end = inner.find(']')?;
-    Some(dotted(&inner[..end]))
-}
-
-fn dotted(key: &str) -> String {
-    key.split('.')
-        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The dotted key set on `line` (1-based), if that line is `key = …`.
-fn key_at_line(text: &str, line: usize, section: &str) -> Option<String> {
-    let l = text.lines().nth(line.checked_sub(1)?)?.trim_start();
-    if l.starts_with('#') || l.starts_with('[') {
-        return None;
-    }
-    let (key, _) = l.split_once('=')?;
-    let key = dotted(key);
-    Some(if section.is_empty() {
-        key
-    } else {
-        format!("{section}.{key}")
-    })
-}
-
-/// The 1-based line where the dotted `field` is set, when it is written as `key = …`.
-pub(crate) fn key_line(text: &str, field: &str) -> Option<usize> {
-    let mut section = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if let Some(header) = header_of(line) {
-            section = header;
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('#') {
-            continue;
-        }
-        let Some((key, _)) = trimmed.split_once('=') else {
-            continue;
-        };
-        let key = dotted(key);
-        let full = if section.is_empty() {
-            key
-        } else {
-            format!("{section}.{key}")
-        };
-        if full == field {
-            return Some(i + 1);
-        }
-    }
-    None
-}
-
-fn redact_quoted(message: &str) -> String {
-    let mut out = String::new();
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if !inside {
-                out.push_str("\"<redacted>");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The closest of `candidates` to `word`, if close enough to be a typo.
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(2);
-    // `memroy` is a typo of `memory_mb`: compare without the unit too.
-    let distance = |c: &str| {
-        let bare = ["_mb", "_gb", "_secs"]
-            .iter()
-            .find_map(|unit| c.strip_suffix(unit))
-            .unwrap_or(c);
-        levenshtein(word, c).min(levenshtein(word, bare))
-    };
-    candidates
-        .iter()
-        .map(|c| (distance(c), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Every validation problem in one error: one problem is the message itself, several are

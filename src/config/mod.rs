@@ -5,20 +5,28 @@
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
 mod env;
+mod env_table;
 mod load;
+mod parse_error;
+mod rules;
+mod types;
 mod validate;
 
+#[cfg(test)]
+mod hardening_tests;
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,38 +107,22 @@ pub struct Container {
     pub cores: u32,
     #[serde(default = "default_bridge")]
     pub bridge: String,
-    /// "dhcp" or a static address in CIDR form.
+    /// The raw `ip` key ("dhcp" or a static address in CIDR form); read [`Container::network`].
     #[serde(default = "default_ip")]
-    pub ip: String,
-    pub gateway: Option<String>,
+    ip: String,
+    /// The raw `gateway` key; read [`Container::network`].
+    gateway: Option<String>,
+    /// `ip` + `gateway`, parsed once by [`load`] (not a TOML key).
+    #[serde(skip)]
+    pub network: IpConfig,
     #[serde(default = "default_true")]
     pub unprivileged: bool,
     #[serde(default = "default_true")]
     pub onboot: bool,
-    /// "script", "apt", or a shell command of your own.
-    #[serde(default = "default_docker_install")]
-    pub docker_install: String,
-}
-
-/// The container's network address, parsed from `container.ip` + `container.gateway`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IpConfig {
-    Dhcp,
-    Static {
-        addr: Ipv4Addr,
-        prefix: u8,
-        gateway: Ipv4Addr,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DockerInstall {
-    /// Docker's convenience script (get.docker.com), after installing curl.
-    Script,
-    /// The distribution's docker.io + Compose v2 package.
-    Apt,
-    /// A shell command of the user's own.
-    Custom(String),
+    /// "script", "apt", or a shell command of your own; surrounding spaces are ignored
+    /// (`"apt "` is the apt path).
+    #[serde(default)]
+    pub docker_install: DockerInstall,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,18 +134,23 @@ pub struct App {
     pub source: PathBuf,
     #[serde(default = "default_compose_file")]
     pub compose_file: String,
-    /// Always `Some` after [`load`] (default `/opt/<name>`); see [`App::remote_dir`].
-    pub remote_dir: Option<String>,
+    /// The raw `remote_dir` key; read [`App::remote_dir`].
+    #[serde(rename = "remote_dir")]
+    remote_dir_key: Option<String>,
+    /// The directory inside the container, normalised, without a trailing `/`: `remote_dir`,
+    /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
+    #[serde(skip)]
+    pub remote_dir: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
     /// name = length; generated once, then preserved forever.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "env_table::secret_lengths")]
     pub secrets: BTreeMap<String, usize>,
-    /// Plain settings, written on every deploy.
-    #[serde(default)]
+    /// Plain settings, written on every deploy (whole numbers and booleans as their text).
+    #[serde(default, deserialize_with = "env_table::value_texts")]
     pub values: BTreeMap<String, String>,
 }
 
@@ -259,35 +256,6 @@ impl HostKeyCheck {
     }
 }
 
-impl Container {
-    /// The parsed `ip` + `gateway`.
-    ///
-    /// # Panics
-    /// On a value that [`load`] would have refused (a hand-built `Container`).
-    pub fn ip_config(&self) -> IpConfig {
-        validate::parse_ip_config(&self.ip, self.gateway.as_deref())
-            .unwrap_or_else(|(_, e)| panic!("container.ip/gateway not validated: {e}"))
-    }
-
-    /// How Docker gets installed: `script`, `apt`, or a command of the user's own.
-    pub fn docker_install(&self) -> DockerInstall {
-        match self.docker_install.trim() {
-            "script" => DockerInstall::Script,
-            "apt" => DockerInstall::Apt,
-            other => DockerInstall::Custom(other.to_string()),
-        }
-    }
-}
-
-impl App {
-    /// The directory inside the container: `remote_dir`, default `/opt/<name>`.
-    pub fn remote_dir(&self) -> String {
-        self.remote_dir
-            .clone()
-            .unwrap_or_else(|| format!("/opt/{}", self.name))
-    }
-}
-
 impl Config {
     /// The folder holding the config file; relative paths in it start here.
     pub fn config_dir(&self) -> &Path {
@@ -302,6 +270,16 @@ impl Config {
     /// The local compose file: `app.compose_file` inside [`Config::source_dir`].
     pub fn compose_path(&self) -> PathBuf {
         normalize(&self.source_dir().join(&self.app.compose_file))
+    }
+
+    /// The Compose project: `app.name`, run in `remote_dir` from `compose_file`.
+    pub fn project(&self) -> crate::compose::Project {
+        crate::compose::Project::new(
+            self.container.vmid,
+            &self.app.name,
+            &self.app.remote_dir,
+            &self.app.compose_file,
+        )
     }
 
     /// The services to wait for: `health.services`, default every service of the compose
@@ -381,9 +359,6 @@ fn default_ip() -> String {
 }
 fn default_true() -> bool {
     true
-}
-fn default_docker_install() -> String {
-    "script".into()
 }
 fn default_source() -> PathBuf {
     PathBuf::from(".")

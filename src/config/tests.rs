@@ -8,7 +8,7 @@ use super::*;
 use crate::cli::GlobalArgs;
 use crate::error::Error;
 
-const BASE: &str = r#"[proxmox]
+pub(super) const BASE: &str = r#"[proxmox]
 host = "pve.lan"
 
 [container]
@@ -36,12 +36,12 @@ keep_last = 7
 const COMPOSE: &str = "services:\n  db:\n    image: x\n  cache:\n    image: x\n  api:\n    image: x\n  web:\n    image: x\n";
 
 /// A project folder: `pxdeploy.toml` with `text`, `app/docker-compose.yml`, and a key file.
-struct Project {
+pub(super) struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
-    fn new(text: &str) -> Self {
+    pub(super) fn new(text: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("app")).unwrap();
         std::fs::write(dir.path().join("app/docker-compose.yml"), COMPOSE).unwrap();
@@ -49,10 +49,10 @@ impl Project {
         std::fs::write(dir.path().join("pxdeploy.toml"), text).unwrap();
         Project { dir }
     }
-    fn path(&self) -> PathBuf {
+    pub(super) fn path(&self) -> PathBuf {
         self.dir.path().join("pxdeploy.toml")
     }
-    fn load(&self, env: &[(&str, &str)]) -> Result<Config, Error> {
+    pub(super) fn load(&self, env: &[(&str, &str)]) -> Result<Config, Error> {
         let env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -62,21 +62,21 @@ impl Project {
 }
 
 /// BASE with `from` (which must occur) replaced by `to`.
-fn edited(from: &str, to: &str) -> String {
+pub(super) fn edited(from: &str, to: &str) -> String {
     assert!(BASE.contains(from), "{from:?} is not in BASE");
     BASE.replacen(from, to, 1)
 }
 
-fn load_edited(from: &str, to: &str) -> Result<Config, Error> {
+pub(super) fn load_edited(from: &str, to: &str) -> Result<Config, Error> {
     Project::new(&edited(from, to)).load(&[])
 }
 
-fn ok(from: &str, to: &str) -> Config {
+pub(super) fn ok(from: &str, to: &str) -> Config {
     load_edited(from, to).unwrap_or_else(|e| panic!("should be valid:\n{}", e.render()))
 }
 
 #[track_caller]
-fn assert_config_error(result: Result<Config, Error>, field: &str) -> Error {
+pub(super) fn assert_config_error(result: Result<Config, Error>, field: &str) -> Error {
     let err = result.expect_err("should be invalid");
     let text = err.to_string();
     assert_eq!(err.exit_code(), 3, "{text}");
@@ -207,10 +207,10 @@ fn base_config_is_valid_and_defaults_are_filled_in() {
     );
     assert_eq!(cfg.container.bridge, "vmbr0");
     assert!(cfg.container.unprivileged && cfg.container.onboot);
-    assert_eq!(cfg.container.ip_config(), IpConfig::Dhcp);
-    assert_eq!(cfg.container.docker_install(), DockerInstall::Script);
-    assert_eq!(cfg.app.remote_dir(), "/opt/myapp");
-    assert_eq!(cfg.app.remote_dir.as_deref(), Some("/opt/myapp"));
+    assert_eq!(cfg.container.network, IpConfig::Dhcp);
+    assert_eq!(cfg.container.docker_install, DockerInstall::Script);
+    assert_eq!(cfg.app.remote_dir, "/opt/myapp");
+    assert_eq!(cfg.app.remote_dir, "/opt/myapp");
     assert_eq!(cfg.app.compose_file, "docker-compose.yml");
     assert_eq!(cfg.health_services(), ["db", "cache", "api", "web"]);
     assert_eq!(cfg.compose_services, ["db", "cache", "api", "web"]);
@@ -254,7 +254,7 @@ fn valid_variants() {
         "ip = \"192.168.1.100/24\"\ngateway = \"192.168.1.1\"",
     );
     assert_eq!(
-        cfg.container.ip_config(),
+        cfg.container.network,
         IpConfig::Static {
             addr: "192.168.1.100".parse().unwrap(),
             prefix: 24,
@@ -272,13 +272,13 @@ fn valid_variants() {
     );
 
     let cfg = ok("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt\"");
-    assert_eq!(cfg.container.docker_install(), DockerInstall::Apt);
+    assert_eq!(cfg.container.docker_install, DockerInstall::Apt);
     let cfg = ok(
         "ip = \"dhcp\"",
         "ip = \"dhcp\"\ndocker_install = \"apk add docker\"",
     );
     assert_eq!(
-        cfg.container.docker_install(),
+        cfg.container.docker_install,
         DockerInstall::Custom("apk add docker".into())
     );
 
@@ -315,10 +315,10 @@ fn valid_variants() {
         "source = \"app\"",
         "source = \"app\"\nremote_dir = \"/srv/my app/\"",
     );
-    assert_eq!(cfg.app.remote_dir(), "/srv/my app");
+    assert_eq!(cfg.app.remote_dir, "/srv/my app");
 
     let cfg = ok("[app]\nname = \"myapp\"", "[app]\nname = \"0my_app-2\"");
-    assert_eq!(cfg.app.remote_dir(), "/opt/0my_app-2");
+    assert_eq!(cfg.app.remote_dir, "/opt/0my_app-2");
 
     for compress in ["0", "1", "gzip", "lzo", "zstd"] {
         ok(
@@ -536,7 +536,7 @@ fn environment_overrides_the_file() {
                 ("PROXMOX_CONTAINER_IP", "10.1.2.3/16"),
                 ("PROXMOX_CONTAINER_GATEWAY", "10.1.0.1"),
             ],
-            |c| format!("{:?}", c.container.ip_config()),
+            |c| format!("{:?}", c.container.network),
             "Static { addr: 10.1.2.3, prefix: 16, gateway: 10.1.0.1 }",
         ),
     ];
@@ -728,20 +728,20 @@ fn a_broken_compose_file_is_named_with_its_line() {
 #[test]
 fn line_and_column_of_an_offset() {
     let text = "a\nbc\néd = 1\n";
-    assert_eq!(load::line_col(text, 0), (1, 1));
-    assert_eq!(load::line_col(text, 2), (2, 1));
-    assert_eq!(load::line_col(text, 3), (2, 2));
-    assert_eq!(load::line_col(text, 7), (3, 2)); // 'é' is two bytes, one column
-    assert_eq!(load::key_line(BASE, "container.vmid"), Some(5));
+    assert_eq!(parse_error::line_col(text, 0), (1, 1));
+    assert_eq!(parse_error::line_col(text, 2), (2, 1));
+    assert_eq!(parse_error::line_col(text, 3), (2, 2));
+    assert_eq!(parse_error::line_col(text, 7), (3, 2)); // 'é' is two bytes, one column
+    assert_eq!(parse_error::key_line(BASE, "container.vmid"), Some(5));
     assert_eq!(
-        load::key_line(BASE, "env.secrets.POSTGRES_PASSWORD"),
+        parse_error::key_line(BASE, "env.secrets.POSTGRES_PASSWORD"),
         Some(14)
     );
     assert_eq!(
-        load::key_line("container.vmid = 5\n", "container.vmid"),
+        parse_error::key_line("container.vmid = 5\n", "container.vmid"),
         Some(1)
     );
-    assert_eq!(load::key_line(BASE, "container.gateway"), None);
+    assert_eq!(parse_error::key_line(BASE, "container.gateway"), None);
 }
 
 fn repo_file(rel: &str) -> PathBuf {
@@ -792,7 +792,7 @@ fn the_shipped_example_is_valid_and_complete() {
     let cfg = load_from(&path, &|_| None).unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(cfg.source_dir(), repo_file("examples/app"));
     assert_eq!(cfg.health_services(), ["db", "cache", "api", "web"]);
-    assert_eq!(cfg.container.ip_config(), IpConfig::Dhcp);
+    assert_eq!(cfg.container.network, IpConfig::Dhcp);
 
     let text = std::fs::read_to_string(&path).unwrap();
     for key in EVERY_KEY {

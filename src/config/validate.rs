@@ -3,12 +3,13 @@
 //! compose file, an explicit identity file).
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
-use std::path::Path;
 
-use serde::Deserialize;
-
-use super::{Config, IpConfig};
+use super::rules::{
+    check_compose_file, check_dns_name, check_host, check_remote_dir, check_template,
+    compose_services, is_project_name, parse_ip_config,
+};
+use super::{Config, DockerInstall};
+use crate::envfile::valid_key;
 
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,11 @@ pub const VMID_MAX: u32 = 999_999_999;
 pub const SECRET_MIN: usize = 16;
 pub const SECRET_MAX: usize = 4096;
 pub const COMPRESS: &[&str] = &["0", "1", "gzip", "lzo", "zstd"];
+/// Upper bounds of the time settings, in seconds (docs/configuration.md): far above any
+/// sensible value, far below what overflows a deadline.
+pub const CONNECT_TIMEOUT_MAX: u64 = 600;
+pub const HEALTH_TIMEOUT_MAX: u64 = 86_400;
+pub const HEALTH_INTERVAL_MAX: u64 = 3_600;
 
 /// Checks every rule; fills `compose_services` and the `remote_dir` default on the way.
 /// `vmid_given`: whether the file or the environment gave `container.vmid` at all.
@@ -59,12 +65,11 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
             Problem::new("proxmox.host", "missing: set `host` under [proxmox], or PROXMOX_HOST")
                 .hint("`host` is the Proxmox node: a name, an IP address, or a Host alias from ~/.ssh/config"),
         );
-    } else if p.host.chars().any(|c| c.is_whitespace() || c.is_control()) || p.host.starts_with('-')
-    {
+    } else if let Err(why) = check_host(&p.host) {
         problems.push(Problem::new(
             "proxmox.host",
             format!(
-                "{:?} is not a host name, IP address or ~/.ssh/config alias",
+                "{:?} is not a host name, IP address or ~/.ssh/config alias: {why}",
                 p.host
             ),
         ));
@@ -95,15 +100,15 @@ fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
             );
         }
     }
-    if p.connect_timeout_secs == 0 {
-        problems.push(Problem::new(
-            "proxmox.connect_timeout_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
+    seconds(
+        "proxmox.connect_timeout_secs",
+        p.connect_timeout_secs,
+        CONNECT_TIMEOUT_MAX,
+        problems,
+    );
 }
 
-fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
+fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
     let c = &cfg.container;
     // A bad PROXMOX_CONTAINER_ID was reported already.
     if !problems.iter().any(|p| p.field == "container.vmid") {
@@ -168,14 +173,15 @@ fn container(cfg: &Config, vmid_given: bool, problems: &mut Vec<Problem>) {
             ),
         ));
     }
-    if let Err((field, why)) = parse_ip_config(&c.ip, c.gateway.as_deref()) {
-        problems.push(Problem::new(field, why));
-    }
-    if c.docker_install.trim().is_empty() {
+    if c.docker_install == DockerInstall::Custom(String::new()) {
         problems.push(Problem::new(
             "container.docker_install",
             "empty: use \"script\", \"apt\", or a shell command of your own",
         ));
+    }
+    match parse_ip_config(&c.ip, c.gateway.as_deref()) {
+        Ok(network) => cfg.container.network = network,
+        Err((field, why)) => problems.push(Problem::new(field, why)),
     }
 }
 
@@ -190,36 +196,25 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
         ));
     }
 
-    match cfg.app.remote_dir.clone() {
+    match cfg.app.remote_dir_key.clone() {
         None => {
             if is_project_name(&name) {
-                cfg.app.remote_dir = Some(format!("/opt/{name}"));
+                cfg.app.remote_dir = format!("/opt/{name}");
             }
         }
-        Some(dir) => {
-            let why = if !dir.starts_with('/') {
-                Some("must be an absolute path (like /opt/myapp)")
-            } else if dir.split('/').any(|part| part == "..") {
-                Some("must not contain `..`")
-            } else if dir.trim_end_matches('/').is_empty() {
-                Some("must not be `/`: the app needs a directory of its own")
-            } else if dir.chars().any(char::is_control) {
-                Some("must not contain control characters or newlines")
-            } else {
-                None
-            };
-            match why {
-                Some(why) => {
-                    problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}")))
-                }
-                None => {
-                    let trimmed = dir.trim_end_matches('/').to_string();
-                    cfg.app.remote_dir = Some(trimmed);
-                }
-            }
-        }
+        Some(dir) => match check_remote_dir(&dir) {
+            Ok(normal) => cfg.app.remote_dir = normal,
+            Err(why) => problems.push(Problem::new("app.remote_dir", format!("{dir:?} {why}"))),
+        },
     }
 
+    if let Err(why) = check_compose_file(&cfg.app.compose_file) {
+        problems.push(Problem::new(
+            "app.compose_file",
+            format!("{:?}: {why}", cfg.app.compose_file),
+        ));
+        return;
+    }
     let source = cfg.source_dir();
     if !source.is_dir() {
         problems.push(
@@ -232,10 +227,6 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
             )
             .hint("set `source` under [app] to the directory that holds your compose file"),
         );
-        return;
-    }
-    if cfg.app.compose_file.trim().is_empty() {
-        problems.push(Problem::new("app.compose_file", "empty"));
         return;
     }
     let compose = cfg.compose_path();
@@ -260,23 +251,23 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
     for (name, &len) in &cfg.env.secrets {
-        if !is_env_name(name) {
+        if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));
         }
         if len < SECRET_MIN {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),
-                format!("length {len} is too short: a secret under {SECRET_MIN} characters can be guessed; use {SECRET_MIN}–{SECRET_MAX}"),
+                format!("the length is too short (not shown: a mistyped secret could be a number): a secret under {SECRET_MIN} characters can be guessed; use {SECRET_MIN}–{SECRET_MAX}"),
             ));
         } else if len > SECRET_MAX {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),
-                format!("length {len} is too long: use {SECRET_MIN}–{SECRET_MAX}"),
+                format!("the length is too long (not shown: a mistyped secret could be a number): use {SECRET_MIN}–{SECRET_MAX}"),
             ));
         }
     }
     for name in cfg.env.values.keys() {
-        if !is_env_name(name) {
+        if !valid_key(name) {
             problems.push(bad_env_name("env.values", name));
         }
         if cfg.env.secrets.contains_key(name) {
@@ -319,18 +310,18 @@ fn health(cfg: &Config, problems: &mut Vec<Problem>) {
             }
         }
     }
-    if h.timeout_secs == 0 {
-        problems.push(Problem::new(
-            "health.timeout_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
-    if h.interval_secs == 0 {
-        problems.push(Problem::new(
-            "health.interval_secs",
-            "must be at least 1 (seconds)",
-        ));
-    }
+    seconds(
+        "health.timeout_secs",
+        h.timeout_secs,
+        HEALTH_TIMEOUT_MAX,
+        problems,
+    );
+    seconds(
+        "health.interval_secs",
+        h.interval_secs,
+        HEALTH_INTERVAL_MAX,
+        problems,
+    );
 }
 
 fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -368,195 +359,14 @@ fn storage_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
     }
 }
 
-/// A template name prefix (`debian-12-standard`) or a full volume id (`local:vztmpl/…`).
-fn check_template(template: &str) -> Result<(), String> {
-    if template.trim().is_empty() {
-        return Err("empty: use a name prefix like \"debian-12-standard\" or a volume id like \"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\"".into());
-    }
-    if template
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("{template:?} must not contain spaces"));
-    }
-    if let Some((storage, rest)) = template.split_once(':') {
-        let file = rest.strip_prefix("vztmpl/").unwrap_or("");
-        if storage.is_empty() || file.is_empty() || file.contains('/') {
-            return Err(format!(
-                "{template:?} is not a volume id: use \"<storage>:vztmpl/<file>\", or just a name prefix like \"debian-12-standard\""
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A DNS name: dot-separated labels of 1–63 characters `[a-z0-9-]`, no leading or trailing
-/// hyphen, at most 253 characters in all.
-pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > 253 {
-        return Err(format!(
-            "it is {} characters long; the limit is 253",
-            name.len()
+/// A time setting: 1–`max` seconds.
+fn seconds(field: &str, value: u64, max: u64, problems: &mut Vec<Problem>) {
+    if value == 0 {
+        problems.push(Problem::new(field, "must be at least 1 (seconds)"));
+    } else if value > max {
+        problems.push(Problem::new(
+            field,
+            format!("{value} is too long: at most {max} seconds"),
         ));
     }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err("it has an empty label (two dots, or a dot at an end)".into());
-        }
-        if label.len() > 63 {
-            return Err(format!("the label {label:?} is longer than 63 characters"));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return Err(if c.is_ascii_uppercase() {
-                "use lowercase letters".to_string()
-            } else {
-                format!("{c:?} is not allowed: use lowercase letters, digits and `-`")
-            });
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("the label {label:?} starts or ends with `-`"));
-        }
-    }
-    Ok(())
-}
-
-/// `ip` ("dhcp" or `a.b.c.d/n`) and `gateway` → [`IpConfig`]; on error, the key at fault and why.
-pub(crate) fn parse_ip_config(
-    ip: &str,
-    gateway: Option<&str>,
-) -> Result<IpConfig, (&'static str, String)> {
-    if ip == "dhcp" {
-        return match gateway {
-            None => Ok(IpConfig::Dhcp),
-            Some(_) => Err((
-                "container.gateway",
-                "set, but container.ip is \"dhcp\": DHCP brings its own gateway; remove the gateway or give a static ip".into(),
-            )),
-        };
-    }
-    let bad_ip = || {
-        (
-            "container.ip",
-            format!("{ip:?} is neither \"dhcp\" nor an IPv4 address in CIDR form like \"192.168.1.100/24\""),
-        )
-    };
-    let (addr, prefix) = ip.split_once('/').ok_or_else(bad_ip)?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| bad_ip())?;
-    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad_ip());
-    }
-    let prefix: u8 = match prefix.parse() {
-        Ok(n @ 1..=32) => n,
-        _ => {
-            return Err((
-                "container.ip",
-                format!("{ip:?}: the prefix length must be 1–32"),
-            ))
-        }
-    };
-    let mask = u32::MAX << (32 - u32::from(prefix));
-    let net = u32::from(addr) & mask;
-    if prefix <= 30 {
-        if u32::from(addr) == net {
-            return Err((
-                "container.ip",
-                format!("{ip:?} is the network address of its subnet, not a host address"),
-            ));
-        }
-        if u32::from(addr) == net | !mask {
-            return Err((
-                "container.ip",
-                format!("{ip:?} is the broadcast address of its subnet, not a host address"),
-            ));
-        }
-    }
-    let Some(gw) = gateway else {
-        return Err((
-            "container.gateway",
-            format!(
-                "required with a static ip ({ip}): set it to the router's address in that subnet"
-            ),
-        ));
-    };
-    let gw_addr: Ipv4Addr = gw.parse().map_err(|_| {
-        (
-            "container.gateway",
-            format!("{gw:?} is not an IPv4 address (no /prefix: like \"192.168.1.1\")"),
-        )
-    })?;
-    if u32::from(gw_addr) & mask != net {
-        return Err((
-            "container.gateway",
-            format!(
-                "{gw} is outside the container's subnet {}/{prefix} (from container.ip {ip})",
-                Ipv4Addr::from(net)
-            ),
-        ));
-    }
-    if gw_addr == addr {
-        return Err((
-            "container.gateway",
-            format!("{gw} is the container's own address"),
-        ));
-    }
-    Ok(IpConfig::Static {
-        addr,
-        prefix,
-        gateway: gw_addr,
-    })
-}
-
-/// Compose's project name rule: `[a-z0-9][a-z0-9_-]*`.
-pub(crate) fn is_project_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub(crate) fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// The top-level `services:` keys of a compose file, in file order.
-pub(crate) fn compose_services(path: &Path) -> Result<Vec<String>, String> {
-    #[derive(Deserialize)]
-    struct Top {
-        #[serde(default)]
-        services: Option<serde_norway::Mapping>,
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let top: Top = serde_norway::from_str(&text).map_err(|e| match e.location() {
-        Some(loc) => format!(
-            "{}:{}:{}: not a valid compose file: {e}",
-            path.display(),
-            loc.line(),
-            loc.column()
-        ),
-        None => format!("{}: not a valid compose file: {e}", path.display()),
-    })?;
-    let services = top.services.unwrap_or_default();
-    if services.is_empty() {
-        return Err(format!(
-            "{} has no `services:`; a compose file needs at least one service",
-            path.display()
-        ));
-    }
-    services
-        .keys()
-        .map(|k| {
-            k.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("{}: a service name is not a string: {k:?}", path.display()))
-        })
-        .collect()
 }

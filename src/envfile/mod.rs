@@ -10,6 +10,9 @@
 
 mod syntax;
 
+#[cfg(test)]
+mod proptests;
+
 pub use self::syntax::{parse, render_value, unrepresentable, valid_key, ParseError, Statement};
 
 use std::collections::BTreeMap;
@@ -220,13 +223,16 @@ pub fn generate_secret(len: usize) -> Result<String> {
 
 /// The script that replaces `.env` from stdin: a temporary file in the same folder
 /// (created 0600 under `umask 077`), its size checked against what was sent (a dropped
-/// connection ends stdin early), then renamed over `.env`. `$1` = folder, `$2` = size.
+/// connection ends stdin early), flushed to disk (`sync FILE`: fsync), renamed over `.env`,
+/// then the folder flushed (`sync .`), so that a power cut leaves the old `.env` or the new
+/// one, never an empty one. `sync FILE` is in coreutils (8.24+) and BusyBox alike.
+/// `$1` = folder, `$2` = size.
 pub const WRITE_SCRIPT: &str = "umask 077; mkdir -p -- \"$1\" && cd -- \"$1\" || exit 1; \
 rm -f -- .env.tmp.??????; \
 t=$(mktemp .env.tmp.XXXXXX) || exit 1; trap 'rm -f -- \"$t\"' EXIT; \
 cat > \"$t\" || exit 1; n=$(wc -c < \"$t\"); \
 [ \"$n\" -eq \"$2\" ] || { echo \"pxdeploy: received $n of $2 bytes of .env, kept the old one\" >&2; exit 1; }; \
-chmod 600 \"$t\" && mv -f -- \"$t\" .env";
+chmod 600 \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" .env && sync -- .";
 
 /// `pct exec <vmid> -- sh -c '<WRITE_SCRIPT>' sh <dir> <size>`: the content goes over stdin,
 /// never on a command line.
@@ -240,6 +246,7 @@ pub fn write_command(vmid: u32, dir: &str, size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn redacted_never_prints() {
@@ -403,6 +410,96 @@ mod tests {
         let w = write_command(210, "/opt/my app", 123);
         assert!(w.starts_with("pct exec 210 -- sh -c 'umask 077; "), "{w}");
         assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");
+    }
+
+    /// A folder with a `sync` that logs its arguments and what `.env` held at that moment.
+    pub(crate) fn logging_sync() -> (tempfile::TempDir, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("log");
+        let shim = bin.path().join("sync");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\nprintf '%s | %s\\n' \"$*\" \"$(cat .env 2>/dev/null)\" >> '{}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        (bin, path)
+    }
+
+    fn run_write(target: &Path, path: &str, content: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", WRITE_SCRIPT, "sh"])
+            .arg(target)
+            .arg(content.len().to_string())
+            .env("PATH", path)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(content).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// The new `.env` reaches the disk before it replaces the old one, and the rename
+    /// after it (a power cut must not leave an empty `.env` and lose the secrets).
+    #[test]
+    fn write_script_flushes_the_file_before_the_rename_and_the_folder_after() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "A=old").unwrap();
+        let (bin, path) = logging_sync();
+        let out = run_write(dir.path(), &path, b"A=new");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::read_to_string(bin.path().join("log")).unwrap();
+        let calls: Vec<&str> = log.lines().collect();
+        assert_eq!(calls.len(), 2, "{log}");
+        assert!(
+            calls[0].starts_with("-- .env.tmp.") && calls[0].ends_with("| A=old"),
+            "{log}"
+        );
+        assert_eq!(calls[1], "-- . | A=new", "{log}");
+    }
+
+    /// The same script with BusyBox's `sync` (a minimal container) works.
+    #[test]
+    fn write_script_works_with_busybox_sync() {
+        let Some(busybox) = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+        else {
+            panic!("busybox is needed for this test (apt-get install busybox-static)");
+        };
+        let bin = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(busybox, bin.path().join("sync")).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_write(dir.path(), &path, b"A=1\n");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".env")).unwrap(),
+            "A=1\n"
+        );
     }
 
     /// The write script, run by a real shell: the new file replaces the old one with mode

@@ -70,7 +70,7 @@ pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<V
 
 /// [`wait_for`] with the configuration's project, services and timing.
 pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
-    let project = Project::of(cfg);
+    let project = cfg.project();
     let services = cfg.health_services();
     wait_for(
         host,

@@ -8,6 +8,7 @@ use serde_json::json;
 mod template;
 
 use super::context::Context;
+use crate::compose;
 use crate::config::{Config, Container, DockerInstall};
 use crate::container;
 use crate::error::{Error, Result};
@@ -50,7 +51,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     )?);
 
     if host.dry_run() {
-        for command in install_commands(c.vmid, &docker_install(c)) {
+        for command in install_commands(c.vmid, &c.docker_install) {
             host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         }
         ctx.succeed(
@@ -133,8 +134,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
 }
 
 fn static_address(c: &Container) -> Option<String> {
-    (!c.ip.eq_ignore_ascii_case("dhcp"))
-        .then(|| c.ip.split('/').next().unwrap_or(&c.ip).to_string())
+    c.network.static_addr().map(|a| a.to_string())
 }
 
 /// `pct create`; privileged: the AppArmor line and a warning. Returns the task warnings.
@@ -220,15 +220,6 @@ fn address(host: &Host, c: &Container) -> Result<String> {
     }
 }
 
-/// The `docker_install` setting.
-pub fn docker_install(c: &Container) -> DockerInstall {
-    match c.docker_install.as_str() {
-        "script" => DockerInstall::Script,
-        "apt" => DockerInstall::Apt,
-        other => DockerInstall::Custom(other.to_string()),
-    }
-}
-
 /// The host commands that install Docker in the container.
 pub fn install_commands(vmid: u32, how: &DockerInstall) -> Vec<String> {
     match how {
@@ -247,7 +238,7 @@ fn install_docker(ctx: &Context, host: &Host, c: &Container) -> Result<()> {
 }
 
 fn run_install(host: &Host, c: &Container) -> Result<()> {
-    for command in install_commands(c.vmid, &docker_install(c)) {
+    for command in install_commands(c.vmid, &c.docker_install) {
         let out = host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         if !out.status.success() {
             let why = tail_of(&out.stderr_str(), &out.stdout_str(), 15);
@@ -273,20 +264,20 @@ fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
 fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
     let command = pct::exec(vmid, &["docker", "compose", "version"]);
     let out = host.probe(&command)?;
-    let v2 = out
+    let usable = out
         .status
         .success()
-        .then(|| parse_compose_version(&out.stdout_str()))
-        .flatten()
-        .filter(|v| compose_major(v) >= Some(2));
-    if let Some(version) = v2 {
+        .then(|| usable_compose(&out.stdout_str()))
+        .flatten();
+    if let Some(version) = usable {
+        let version = version.to_string();
         return Ok(version);
     }
     let v1_out = host.probe(&pct::exec(vmid, &["docker-compose", "version"]))?;
     let v1 = v1_out
         .status
         .success()
-        .then(|| parse_compose_version(&v1_out.stdout_str()))
+        .then(|| compose::parse_version(&v1_out.stdout_str()))
         .flatten();
     let fix = format!(
         "install the Compose v2 plugin inside the container, e.g. with Docker's script: `pct exec {vmid} -- sh -c 'curl -fsSL https://get.docker.com | sh'`; check with `{command}`"
@@ -306,21 +297,9 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
     }
 }
 
-/// `Docker Compose version v2.20.3` → `2.20.3`; `docker-compose version 1.29.2, build 5becea4c`
-/// → `1.29.2`.
-pub fn parse_compose_version(stdout: &str) -> Option<String> {
-    stdout.lines().find_map(|line| {
-        let mut words = line.split_whitespace();
-        words.find(|w| w.eq_ignore_ascii_case("version"))?;
-        let v = words.next()?.trim_end_matches(',');
-        let v = v.strip_prefix('v').unwrap_or(v);
-        v.starts_with(|c: char| c.is_ascii_digit())
-            .then(|| v.to_string())
-    })
-}
-
-fn compose_major(version: &str) -> Option<u32> {
-    version.split('.').next()?.parse().ok()
+/// A Compose version that `deploy` will accept too (one rule: [`compose::supported`]).
+fn usable_compose(stdout: &str) -> Option<compose::Version> {
+    compose::parse_version(stdout).filter(|v| compose::supported(*v))
 }
 
 #[cfg(test)]
@@ -346,25 +325,23 @@ mod tests {
         );
     }
 
+    /// `create` used to accept any major version from 2 on (3.x, 4.x), which `deploy` then
+    /// refused: both decide with the same function now.
     #[test]
-    fn compose_versions() {
+    fn create_and_deploy_accept_the_same_compose_versions() {
+        for v in ["1.29.2", "2.20.3", "2.40.3", "3.0.0", "4.1.0", "5.0.0"] {
+            let deploy = compose::parse_version(v).filter(|v| compose::supported(*v));
+            let create = usable_compose(&format!("Docker Compose version v{v}\n"));
+            assert_eq!(create, deploy, "{v}");
+        }
+        assert_eq!(usable_compose("Docker Compose version 3.0.0\n"), None);
         assert_eq!(
-            parse_compose_version("Docker Compose version v2.20.3\n").as_deref(),
-            Some("2.20.3")
+            usable_compose("Docker Compose version v2.20.3\n").map(|v| v.to_string()),
+            Some("2.20.3".into())
         );
         assert_eq!(
-            parse_compose_version("Docker Compose version 2.40.3\n").as_deref(),
-            Some("2.40.3")
-        );
-        assert_eq!(
-            parse_compose_version("docker-compose version 1.29.2, build 5becea4c\n").as_deref(),
-            Some("1.29.2")
-        );
-        assert_eq!(
-            parse_compose_version("docker: 'compose' is not a docker command.\n"),
+            usable_compose("docker-compose version 1.29.2, build 5becea4c\n"),
             None
         );
-        assert_eq!(compose_major("2.20.3"), Some(2));
-        assert_eq!(compose_major("1.29.2"), Some(1));
     }
 }

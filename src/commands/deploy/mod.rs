@@ -67,7 +67,7 @@ pub fn deploy(
 ) -> Result<serde_json::Value> {
     let started = Instant::now();
     let vmid = cfg.container.vmid;
-    let project = crate::compose::Project::of(cfg);
+    let project = cfg.project();
     let mut outcome = Outcome::default();
 
     let result = (|| -> Result<()> {
@@ -88,7 +88,7 @@ pub fn deploy(
         outcome.env = report;
 
         let source = cfg.source_dir();
-        let remote_dir = cfg.app.remote_dir();
+        let remote_dir = cfg.app.remote_dir.clone();
         let (pushed, tree) = reporter.step_with(
             &format!("Pushing {} to {remote_dir}", source.display()),
             |(p, _): &(Stats, _)| done(format!("{} files ({})", p.files, size(p.bytes))),
@@ -166,7 +166,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "vmid": cfg.container.vmid,
         "host": host.alias,
         "project": cfg.app.name,
-        "remote_dir": cfg.app.remote_dir(),
+        "remote_dir": cfg.app.remote_dir.clone(),
         "container_started": o.started_container,
         "pushed": { "files": o.pushed.files, "bytes": o.pushed.bytes },
         "env": o.env,
@@ -185,7 +185,7 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
             "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
             o.pushed.files,
             size(o.pushed.bytes),
-            cfg.app.remote_dir(),
+            cfg.app.remote_dir,
             o.env.summary(),
             if o.up {
                 "would run `docker compose up`"

@@ -82,15 +82,17 @@ pub fn up_command(project: &Project) -> String {
     pct::exec(project.vmid, &argv)
 }
 
-/// `pct exec <vmid> -- sh -c 'umask 077 && cat > "$1"' sh <marker>`: the fingerprint goes
-/// over stdin, so it is never on a command line, in a log or in a `--dry-run` plan (it is
-/// derived from `.env`).
+/// Writes stdin to `$1` durably: a temporary file beside it, flushed (`sync FILE`, in
+/// coreutils and BusyBox), renamed over it, then its folder flushed.
+pub const MARK_SCRIPT: &str = "umask 077; t=\"$1.tmp\"; trap 'rm -f -- \"$t\"' EXIT; \
+cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\"";
+
+/// `pct exec <vmid> -- sh -c '<MARK_SCRIPT>' sh <marker>`: the fingerprint goes over stdin,
+/// so it is never on a command line, in a log or in a `--dry-run` plan (it is derived from
+/// `.env`).
 pub fn mark_command(project: &Project) -> String {
     let marker = marker_path(project);
-    pct::exec(
-        project.vmid,
-        &["sh", "-c", "umask 077 && cat > \"$1\"", "sh", &marker],
-    )
+    pct::exec(project.vmid, &["sh", "-c", MARK_SCRIPT, "sh", &marker])
 }
 
 /// Remembers that this fingerprint is up and healthy.
@@ -231,7 +233,63 @@ mod tests {
         );
         assert_eq!(
             mark_command(&project()),
-            "pct exec 210 -- sh -c 'umask 077 && cat > \"$1\"' sh /opt/app/.pxdeploy-deployed"
+            format!(
+                "pct exec 210 -- sh -c {} sh /opt/app/.pxdeploy-deployed",
+                crate::remote::quote::quote(MARK_SCRIPT)
+            )
+        );
+    }
+
+    /// The fingerprint reaches the disk before it replaces the old one, and the rename
+    /// after it; it is written whole (never a half-written marker) and private.
+    #[test]
+    fn mark_script_flushes_the_file_before_the_rename_and_the_folder_after() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join(".pxdeploy-deployed");
+        std::fs::write(&marker, "old\n").unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let log = bin.path().join("log");
+        let shim = bin.path().join("sync");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\nprintf '%s | %s\\n' \"$*\" \"$(cat '{}')\" >> '{}'\n",
+                marker.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", MARK_SCRIPT, "sh"])
+            .arg(&marker)
+            .env("PATH", path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"new\n").unwrap();
+        assert!(child.wait().unwrap().success());
+        let log = std::fs::read_to_string(&log).unwrap();
+        let m = marker.display();
+        assert_eq!(
+            log,
+            format!("-- {m}.tmp | old\n-- {}/ | new\n", dir.path().display()),
+            "{log}"
+        );
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "new\n");
+        let mode = std::fs::metadata(&marker).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temporary file left"
         );
     }
 }

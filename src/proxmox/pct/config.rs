@@ -212,17 +212,8 @@ pub fn drift(actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
     diff("cores", num(actual.cores()), wanted.cores.to_string());
 
     let net = actual.net0().unwrap_or_default();
-    let want_ip = if wanted.is_dhcp() {
-        "dhcp".to_string()
-    } else {
-        wanted.ip.clone()
-    };
-    diff("ip", show(net.ip.as_deref()), want_ip);
-    let want_gw = if wanted.is_dhcp() {
-        None
-    } else {
-        wanted.gateway.clone()
-    };
+    diff("ip", show(net.ip.as_deref()), wanted.network.ip());
+    let want_gw = wanted.network.gateway().map(|gw| gw.to_string());
     diff("gateway", show(net.gw.as_deref()), show(want_gw.as_deref()));
     diff("bridge", show(net.bridge.as_deref()), wanted.bridge.clone());
 
@@ -355,8 +346,7 @@ lxc.apparmor.profile: unconfined
     fn every_differing_setting_is_listed() {
         let c = parse_config(CONFIG);
         let wanted = CreateSpec {
-            ip: "192.168.1.100/24".into(),
-            gateway: Some("192.168.1.1".into()),
+            network: super::super::create::tests::static_net(),
             disk_gb: 32,
             onboot: false,
             ..spec()

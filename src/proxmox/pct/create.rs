@@ -1,7 +1,7 @@
 //! `pct create`: what it gets ([`CreateSpec`], from the `[container]` section), its command
 //! line, and the classifiers of its error messages.
 
-use crate::config::Container;
+use crate::config::{Container, IpConfig};
 use crate::remote::quote::join;
 
 /// What `pct create` gets, taken from the `[container]` section.
@@ -17,9 +17,8 @@ pub struct CreateSpec {
     pub storage: String,
     pub disk_gb: u32,
     pub bridge: String,
-    /// `dhcp` or an address in CIDR form.
-    pub ip: String,
-    pub gateway: Option<String>,
+    /// DHCP, or a static address in CIDR form with its gateway.
+    pub network: IpConfig,
     pub unprivileged: bool,
     pub onboot: bool,
 }
@@ -36,27 +35,18 @@ impl CreateSpec {
             storage: c.storage.clone(),
             disk_gb: c.disk_gb,
             bridge: c.bridge.clone(),
-            ip: c.ip.clone(),
-            gateway: c.gateway.clone(),
+            network: c.network.clone(),
             unprivileged: c.unprivileged,
             onboot: c.onboot,
         }
     }
 
-    pub(super) fn is_dhcp(&self) -> bool {
-        self.ip.eq_ignore_ascii_case("dhcp")
-    }
-
     /// `name=eth0,bridge=vmbr0,ip=dhcp` or `name=eth0,bridge=vmbr0,ip=<cidr>,gw=<gateway>`.
     pub fn net0(&self) -> String {
         let mut net = format!("name=eth0,bridge={}", self.bridge);
-        if self.is_dhcp() {
-            net.push_str(",ip=dhcp");
-        } else {
-            net.push_str(&format!(",ip={}", self.ip));
-            if let Some(gw) = &self.gateway {
-                net.push_str(&format!(",gw={gw}"));
-            }
+        net.push_str(&format!(",ip={}", self.network.ip()));
+        if let Some(gw) = self.network.gateway() {
+            net.push_str(&format!(",gw={gw}"));
         }
         net
     }
@@ -122,10 +112,17 @@ pub(super) mod tests {
             storage: "local-lvm".into(),
             disk_gb: 16,
             bridge: "vmbr0".into(),
-            ip: "dhcp".into(),
-            gateway: None,
+            network: IpConfig::Dhcp,
             unprivileged: true,
             onboot: true,
+        }
+    }
+
+    pub(in crate::proxmox::pct) fn static_net() -> IpConfig {
+        IpConfig::Static {
+            addr: [192, 168, 1, 100].into(),
+            prefix: 24,
+            gateway: [192, 168, 1, 1].into(),
         }
     }
 
@@ -143,8 +140,7 @@ pub(super) mod tests {
     #[test]
     fn create_privileged_static() {
         let s = CreateSpec {
-            ip: "192.168.1.100/24".into(),
-            gateway: Some("192.168.1.1".into()),
+            network: static_net(),
             unprivileged: false,
             onboot: false,
             ..spec()

@@ -84,6 +84,10 @@ pub enum Command {
     Create,
     /// Push the app, write .env, `docker compose up`, wait for health
     Deploy(DeployArgs),
+    /// List the releases kept in the container
+    Releases,
+    /// Go back to an earlier release (default: the newest healthy one before the current)
+    Rollback(RollbackArgs),
     /// Show the container's state, IP address and each service's health
     Status,
     /// Show the services' logs (`docker compose logs`)
@@ -121,6 +125,12 @@ pub struct DeployArgs {
     /// Run `docker compose up` even when nothing changed since the last deploy
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RollbackArgs {
+    /// The release to go back to (`pxdeploy releases` lists them)
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Args, Default)]

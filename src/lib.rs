@@ -18,6 +18,7 @@ pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
+pub(crate) mod release;
 pub mod remote;
 
 use std::ffi::OsString;

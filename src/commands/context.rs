@@ -35,6 +35,16 @@ impl Context {
         Ok(config)
     }
 
+    /// The configuration for a command that works from the container alone (`releases`,
+    /// `rollback`): the app folder and compose file may be missing.
+    pub fn config_without_source(&self) -> Result<Config> {
+        let config = crate::config::load_without_source(&self.global)?;
+        for warning in config.warnings() {
+            self.out.warn(warning);
+        }
+        Ok(config)
+    }
+
     /// Opens the one SSH connection of this run; `--dry-run` is honoured by the returned [`Host`].
     pub fn connect(&self, config: &Config) -> Result<Host> {
         let target = crate::remote::target::resolve(config)?;

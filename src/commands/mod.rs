@@ -13,6 +13,8 @@ pub mod deploy;
 mod destroy;
 mod lifecycle;
 pub mod logs;
+mod releases;
+pub(crate) mod rollback;
 mod status;
 
 use context::Context;
@@ -26,6 +28,8 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),
         Command::Deploy(args) => deploy::run(&ctx(), &args),
+        Command::Releases => releases::run(&ctx()),
+        Command::Rollback(args) => rollback::run(&ctx(), &args),
         Command::Logs(args) => logs::run(&ctx(), &args),
         Command::Stop => lifecycle::stop(&ctx()),
         Command::Start(args) => lifecycle::start(&ctx(), &args),

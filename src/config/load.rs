@@ -23,12 +23,28 @@ pub fn load(global: &GlobalArgs) -> Result<Config> {
     load_with(global, &cwd, &|name: &str| std::env::var(name).ok())
 }
 
+/// [`load`] for the commands that need nothing of the app folder (`releases`, `rollback`):
+/// `app.source` and the compose file may be absent (then `compose_services` is empty).
+pub fn load_without_source(global: &GlobalArgs) -> Result<Config> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
+            .cause(e.to_string())
+    })?;
+    let path = config_path(global, &cwd)?;
+    let text = read(&path)?;
+    parse(&text, &path, &|name: &str| std::env::var(name).ok(), true)
+}
+
 /// [`load`] with the current directory and the environment given (for tests).
 pub fn load_with(
     global: &GlobalArgs,
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config> {
+    load_from(&config_path(global, cwd)?, env)
+}
+
+fn config_path(global: &GlobalArgs, cwd: &Path) -> Result<PathBuf> {
     let path = match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         Some(path) if path.is_relative() => cwd.join(path),
         Some(path) => path.clone(),
@@ -40,7 +56,7 @@ pub fn load_with(
             .hint("create one from examples/pxdeploy.toml, or name one with `-c FILE` (or PXDEPLOY_CONFIG)")
         })?,
     };
-    load_from(&path, env)
+    Ok(path)
 }
 
 /// `pxdeploy.toml` in `start` or the nearest parent directory that has one.
@@ -54,21 +70,34 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 /// Reads, parses and validates one file. `env` answers for environment variables (the
 /// process environment in [`load`]; a table in tests).
 pub fn load_from(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    parse_str(&read(path)?, path, env)
+}
+
+fn read(path: &Path) -> Result<String> {
     let shown = display_path(path);
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::config(format!("config file {shown} does not exist"))
             .hint("check the path given with `-c` or PXDEPLOY_CONFIG, or create the file from examples/pxdeploy.toml"),
         _ => Error::config(format!("cannot read config file {shown}")).cause(e.to_string()),
-    })?;
-    parse_str(&text, path, env)
+    })
 }
 
 /// Parses and validates `text` as if read from `path` (relative paths in it start from
 /// `path`'s folder; the compose file must exist there).
 pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    parse(text, path, env, false)
+}
+
+fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    source_optional: bool,
+) -> Result<Config> {
     let shown = display_path(path);
     let mut cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
     cfg.path = absolute(path);
+    cfg.source_optional = source_optional;
 
     let mut problems = Vec::new();
     if let Ok(table) = text.parse::<toml::Table>() {

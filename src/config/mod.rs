@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use env::{EnvOverride, ENV_VARS};
-pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
-pub use types::{DockerInstall, IpConfig};
+pub use load::{discover, load, load_from, load_with, load_without_source, parse_str, FILE_NAME};
+pub(crate) use rules::compose_services_in;
+pub use types::{Deploy, DockerInstall, IpConfig, OnFailure};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +42,10 @@ pub struct Config {
     /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
     #[serde(skip)]
     pub env_overrides: Vec<EnvOverride>,
+    /// Loaded for a command that works from the container alone (`releases`, `rollback`):
+    /// a missing `app.source` or compose file is not a problem (not a TOML key).
+    #[serde(skip)]
+    pub source_optional: bool,
     /// Optional in the file when `PROXMOX_HOST` gives the host.
     #[serde(default)]
     pub proxmox: Proxmox,
@@ -52,6 +57,8 @@ pub struct Config {
     pub health: Health,
     #[serde(default)]
     pub backup: Backup,
+    #[serde(default)]
+    pub deploy: Deploy,
 }
 
 #[derive(Debug, Clone, Deserialize)]

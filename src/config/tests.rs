@@ -175,6 +175,9 @@ invalid! {
     backup_keep_last_zero: "keep_last = 7" => "keep_last = 0", "backup.keep_last";
     backup_compress_unknown: "keep_last = 7" => "keep_last = 7\ncompress = \"xz\"", "backup.compress";
     backup_storage_bad: "keep_last = 7" => "keep_last = 7\nstorage = \"\"", "backup.storage";
+    deploy_keep_releases_zero: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep_releases = 0", "deploy.keep_releases";
+    deploy_on_failure_unknown: "keep_last = 7" => "keep_last = 7\n[deploy]\non_failure = \"retry\"", "pxdeploy.toml:25:14: deploy.on_failure";
+    deploy_unknown_key: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep = 3", "keep";
     // Type and enum errors come from the parser: they name the key's line.
     swap_negative: "ip = \"dhcp\"" => "ip = \"dhcp\"\nswap_mb = -1", "pxdeploy.toml:8:";
     vmid_string: "vmid = 210" => "vmid = \"abc\"", "pxdeploy.toml:5:";
@@ -222,6 +225,8 @@ fn base_config_is_valid_and_defaults_are_filled_in() {
     assert_eq!(cfg.backup.mode, BackupMode::Snapshot);
     assert_eq!(cfg.backup.compress, "zstd");
     assert_eq!(cfg.backup.keep_last, 7);
+    assert_eq!(cfg.deploy.keep_releases, 5);
+    assert_eq!(cfg.deploy.on_failure, crate::config::OnFailure::Rollback);
     assert!(cfg.path.is_absolute());
     assert!(cfg.env_overrides.is_empty());
     assert!(cfg.warnings().is_empty());

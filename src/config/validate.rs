@@ -56,6 +56,7 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     env(cfg, problems);
     health(cfg, problems);
     backup(cfg, problems);
+    deploy(cfg, problems);
 }
 
 fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -217,6 +218,9 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
     }
     let source = cfg.source_dir();
     if !source.is_dir() {
+        if cfg.source_optional {
+            return;
+        }
         problems.push(
             Problem::new(
                 "app.source",
@@ -231,6 +235,9 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
     }
     let compose = cfg.compose_path();
     if !compose.is_file() {
+        if cfg.source_optional {
+            return;
+        }
         problems.push(
             Problem::new(
                 "app.compose_file",
@@ -337,6 +344,15 @@ fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             "backup.keep_last",
             "must be at least 1: 0 would delete every backup, including the new one",
+        ));
+    }
+}
+
+fn deploy(cfg: &Config, problems: &mut Vec<Problem>) {
+    if cfg.deploy.keep_releases == 0 {
+        problems.push(Problem::new(
+            "deploy.keep_releases",
+            "must be at least 1: the current release is always kept",
         ));
     }
 }

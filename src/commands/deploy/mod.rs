@@ -5,7 +5,7 @@
 
 mod container;
 mod files;
-mod up;
+pub(crate) mod up;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ use crate::lock::{self, DeployLock, Holder};
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
+use crate::release::manifest::{self, Local};
+use crate::release::{plan, remote};
 use crate::remote::host::Host;
 
 /// What a deploy did, for the summary and the JSON document.
@@ -32,6 +34,10 @@ pub struct Outcome {
     pub up: bool,
     pub services: Vec<ServiceHealth>,
     pub compose_version: Option<String>,
+    /// The release this deploy recorded (none when nothing changed).
+    pub release: Option<String>,
+    /// After a failed health wait: the release rolled back to, and whether it is healthy.
+    pub rolled_back: Option<(String, bool)>,
 }
 
 /// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
@@ -75,50 +81,69 @@ pub fn deploy(
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
+        remote::check(&inspection.store, &project)?;
 
-        let env = inspection.env.take();
-        let (report, env) = reporter.step_with(
+        let existing = inspection.env.take();
+        let (report, env, env_changed) = reporter.step_with(
             "Merging .env",
-            |(r, _): &(Report, _)| match r.changes() {
-                true => done(format!("written: {}", r.summary())),
+            |(r, _, _): &(Report, _, _)| match r.changes() {
+                true => done(format!("changed: {}", r.summary())),
                 false => done(format!("unchanged: {}", r.summary())),
             },
-            || files::write_env(host, cfg, &project, env),
+            || files::merge_env(cfg, &project, existing),
         )?;
         outcome.env = report;
 
         let source = cfg.source_dir();
-        let remote_dir = cfg.app.remote_dir.clone();
-        let (pushed, tree) = reporter.step_with(
-            &format!("Pushing {} to {remote_dir}", source.display()),
-            |(p, _): &(Stats, _)| done(format!("{} files ({})", p.files, size(p.bytes))),
-            || files::push_app(host, vmid, &source, &remote_dir),
+        let local = reporter.step_with(
+            &format!("Reading {}", source.display()),
+            |l: &Local| {
+                let (n, bytes) = l.manifest.totals();
+                done(format!("{n} files ({})", size(bytes)))
+            },
+            || manifest::read_local(&source),
         )?;
-        outcome.pushed = pushed;
-
-        let fingerprint = up::fingerprint(&project, &tree, &env);
+        let fingerprint = up::fingerprint(&project, &local.manifest.digest(), &env);
         if let Some(services) =
             up::unchanged(&inspection, &fingerprint, cfg).filter(|_| !args.force)
         {
             reporter.note(if host.dry_run() {
-                "nothing changed since the last deploy and every service is healthy: `docker compose up` would be skipped (`--force` runs it)"
+                "nothing changed since the last deploy and every service is healthy: nothing would be pushed, `docker compose up` would be skipped (`--force` runs it)"
             } else {
-                "nothing changed since the last deploy and every service is healthy: `docker compose up` skipped (`--force` runs it)"
+                "nothing changed since the last deploy and every service is healthy: nothing pushed, `docker compose up` skipped (`--force` runs it)"
             });
+            outcome.pushed.unchanged = local.manifest.totals().0;
             outcome.services = services;
             return Ok(());
         }
+        let new = files::new_release(&fingerprint);
+        outcome.release = Some(new.id.clone());
+        outcome.pushed = files::push(
+            host,
+            &project,
+            &new,
+            &local,
+            &inspection.store,
+            (&env, env_changed),
+            reporter,
+        )?;
         outcome.up = true;
-        up::compose_up(host, &project, cfg, reporter)?;
-        if !host.dry_run() {
-            outcome.services = health::wait_for(
+        let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
+            true => Ok(Vec::new()),
+            false => health::wait_for(
                 host,
                 &project,
                 &cfg.health_services(),
                 Timing::from_config(cfg),
                 reporter,
-            )?;
+            ),
+        });
+        match waited {
+            Ok(services) => outcome.services = services,
+            Err(e) => return Err(super::rollback::after_failed_deploy(host, cfg, &new.id, e, reporter, &mut outcome.rolled_back)),
         }
+        let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
+        remote::finish(host, &project, Some(&keep), &[(&new.id, "healthy")])?;
         up::mark(host, &project, &fingerprint)
     })();
 
@@ -142,7 +167,7 @@ pub fn deploy(
 }
 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-fn take_lock(
+pub(crate) fn take_lock(
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,
@@ -168,7 +193,9 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "project": cfg.app.name,
         "remote_dir": cfg.app.remote_dir.clone(),
         "container_started": o.started_container,
-        "pushed": { "files": o.pushed.files, "bytes": o.pushed.bytes },
+        "pushed": o.pushed,
+        "release": o.release,
+        "rolled_back_to": o.rolled_back.as_ref().map(|(id, healthy)| json!({ "id": id, "healthy": healthy })),
         "env": o.env,
         "compose_version": o.compose_version,
         "compose_up": if o.up { "ran" } else { "skipped: nothing changed" },
@@ -182,9 +209,11 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
     let vmid = cfg.container.vmid;
     if host.dry_run() {
         out.info(format!(
-            "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
+            "dry run: would write {} files ({} to send), delete {}, keep {} unchanged in {} in container {vmid}; .env: {}; {}",
             o.pushed.files,
             size(o.pushed.bytes),
+            o.pushed.deleted,
+            o.pushed.unchanged,
             cfg.app.remote_dir,
             o.env.summary(),
             if o.up {
@@ -196,12 +225,18 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
         return;
     }
     out.info(format!(
-        "{} deployed to container {vmid} on {} in {:.1}s: {} files ({}) pushed; .env: {}; {}{}",
+        "{} deployed to container {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged; .env: {}; {}{}",
         cfg.app.name,
         host.alias,
         elapsed.as_secs_f64(),
+        o.release
+            .as_ref()
+            .map(|id| format!(" as release {id}"))
+            .unwrap_or_default(),
         o.pushed.files,
         size(o.pushed.bytes),
+        o.pushed.deleted,
+        o.pushed.unchanged,
         o.env.summary(),
         if o.up {
             ""

@@ -689,7 +689,8 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
         "✓ Taking the deploy lock",
         "✓ Reading container",
         "✓ Merging .env",
-        "✓ Pushing",
+        // Reading the app folder (an unchanged deploy pushes nothing: no `Pushing` step).
+        "✓ Reading /",
     ];
     for args in ["deploy", "deploy --force"] {
         let screen = on_screen("xterm-256color", args);
@@ -704,7 +705,7 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
 
     // A terminal that cannot draw spinners (`TERM=dumb`) gets the plain lines, not nothing.
     let screen = on_screen("dumb", "deploy");
-    for step in ["Connecting to", "Merging .env", "Pushing"] {
+    for step in ["Connecting to", "Merging .env", "Reading /"] {
         assert!(
             screen
                 .iter()

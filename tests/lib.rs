@@ -8,6 +8,7 @@ mod deploy;
 mod harness;
 mod lifecycle;
 mod lock;
+mod releases;
 mod scripts;
 mod sim;
 mod ssh;

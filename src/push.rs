@@ -425,7 +425,10 @@ mod tests {
         archive.finish().unwrap();
         let d = dest.path();
         assert_eq!(fs::read_to_string(d.join("objects/aa/1")).unwrap(), "kept");
-        assert_eq!(fs::read_to_string(d.join("objects/bb/2")).unwrap(), "Dockerfile");
+        assert_eq!(
+            fs::read_to_string(d.join("objects/bb/2")).unwrap(),
+            "Dockerfile"
+        );
         assert_eq!(fs::read_to_string(d.join("release/env")).unwrap(), "A=1\n");
         // A file that changed since it was hashed is an error, not a wrong object.
         fs::write(p.join("api/keep.log"), "changed").unwrap();

@@ -578,8 +578,10 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
     let (sim, app) = sim_and_app("2.20.3");
     let a = app.path();
     let vmid = unique_vmid(3);
+    // The verdict's timing is measured from the last `up`: no automatic rollback (and its
+    // own `up`) after it here; tests/releases.rs covers `on_failure = "rollback"`.
     let secrets = &format!(
-        "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
+        "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n[deploy]\non_failure = \"keep\"\n"
     );
     sim.write_config(a, secrets);
     create(a);

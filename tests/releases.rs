@@ -128,7 +128,12 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     let mode = in_ct(&sim, vmid, "stat -c %a /opt/app/.pxdeploy");
     assert_eq!(mode.stdout.trim(), "700", "{}", mode.dump());
     assert!(exists(&sim, vmid, "/opt/app/data/service.txt"));
-    in_ct(&sim, vmid, "echo mine > /opt/app/conf.d/made-in-the-container.conf").assert_success();
+    in_ct(
+        &sim,
+        vmid,
+        "echo mine > /opt/app/conf.d/made-in-the-container.conf",
+    )
+    .assert_success();
 
     // B: one file deleted locally, one changed: only the change travels, the deleted file
     // goes, what pxdeploy did not push stays.
@@ -138,14 +143,28 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     b.assert_success();
     let doc = b.json();
     assert_eq!(
-        (&doc["pushed"]["files"], &doc["pushed"]["deleted"], &doc["pushed"]["unchanged"]),
+        (
+            &doc["pushed"]["files"],
+            &doc["pushed"]["deleted"],
+            &doc["pushed"]["unchanged"]
+        ),
         (&1.into(), &1.into(), &4.into()),
         "{doc:#}"
     );
     assert_eq!(doc["pushed"]["bytes"], 2, "{doc:#}");
-    assert!(!exists(&sim, vmid, "/opt/app/conf.d/old.conf"), "old.conf kept");
-    assert!(exists(&sim, vmid, "/opt/app/conf.d/made-in-the-container.conf"));
-    assert!(exists(&sim, vmid, "/opt/app/data/service.txt"), "service data deleted");
+    assert!(
+        !exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
+        "old.conf kept"
+    );
+    assert!(exists(
+        &sim,
+        vmid,
+        "/opt/app/conf.d/made-in-the-container.conf"
+    ));
+    assert!(
+        exists(&sim, vmid, "/opt/app/data/service.txt"),
+        "service data deleted"
+    );
     assert!(exists(&sim, vmid, "/opt/app/.env"));
     assert_eq!(served(&sim, vmid), "B");
     let list = releases(root);
@@ -159,12 +178,20 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     text.assert_stdout_contains(&id_b);
 
     // C crashes: back to B by itself, exit 6, saying what runs now.
-    write(root.join("app/web/start.sh"), "echo web: giving up; exit 1\n");
+    write(
+        root.join("app/web/start.sh"),
+        "echo web: giving up; exit 1\n",
+    );
     write(root.join("app/web/version"), "C\n");
     let c = run(root, &["-o", "json", "deploy"]);
     c.assert_code(6);
     c.assert_stderr_contains(&format!("release `{id_b}` is running now and healthy"));
-    assert_eq!(c.json()["rolled_back_to"]["id"], id_b.as_str(), "{}", c.dump());
+    assert_eq!(
+        c.json()["rolled_back_to"]["id"],
+        id_b.as_str(),
+        "{}",
+        c.dump()
+    );
     assert_eq!(served(&sim, vmid), "B");
     let list = releases(root);
     assert_eq!(list.len(), 3, "{list:?}");
@@ -180,7 +207,10 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     back.assert_success();
     assert_eq!(back.json()["to"], id_a.as_str(), "{}", back.dump());
     assert_eq!(served(&sim, vmid), "A");
-    assert!(exists(&sim, vmid, "/opt/app/conf.d/old.conf"), "old.conf not put back");
+    assert!(
+        exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
+        "old.conf not put back"
+    );
     assert!(exists(&sim, vmid, "/opt/app/data/service.txt"));
     let list = releases(root);
     assert!(list[0].2, "A is not current: {list:?}");
@@ -208,7 +238,11 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert_eq!(k.signal, Some(libc::SIGKILL), "{}", k.dump());
     std::thread::sleep(Duration::from_secs(1));
     // The kill came mid-push (what this part tests): the staging area is left over.
-    assert!(exists(&sim, vmid, "/opt/app/.pxdeploy/incoming"), "{}", k.dump());
+    assert!(
+        exists(&sim, vmid, "/opt/app/.pxdeploy/incoming"),
+        "{}",
+        k.dump()
+    );
     let version = in_ct(&sim, vmid, "cat /opt/app/web/version").stdout;
     let has_big = exists(&sim, vmid, "/opt/app/big/big.bin");
     assert!(
@@ -224,8 +258,12 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert!(!exists(&sim, vmid, "/opt/app/.pxdeploy/journal"));
 
     // A link planted in the store is never followed: exit 5, nothing written through it.
-    in_ct(&sim, vmid, "mkdir -p /tmp/outside && ln -s /tmp/outside /opt/app/.pxdeploy/objects/zz")
-        .assert_success();
+    in_ct(
+        &sim,
+        vmid,
+        "mkdir -p /tmp/outside && ln -s /tmp/outside /opt/app/.pxdeploy/objects/zz",
+    )
+    .assert_success();
     write(root.join("app/web/version"), "E\n");
     let refused = run(root, &["deploy"]);
     refused.assert_code(5);

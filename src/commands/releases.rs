@@ -15,10 +15,17 @@ pub fn run(ctx: &Context) -> Result<()> {
     let store = remote::read(&host, &config.project(), ReadMode::Current)?;
     let current = store.current.as_deref();
     if store.releases.is_empty() {
-        ctx.out
-            .info(format!("no releases in container {vmid} yet: `pxdeploy deploy` records one"));
+        ctx.out.info(format!(
+            "no releases in container {vmid} yet: `pxdeploy deploy` records one"
+        ));
     } else {
-        let by = store.releases.iter().map(|r| r.by.len()).max().unwrap_or(2).max(2);
+        let by = store
+            .releases
+            .iter()
+            .map(|r| r.by.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
         ctx.out.data(format!(
             "{:<25}  {:<20}  {:<by$}  {:<11}  CURRENT",
             "ID", "DEPLOYED (UTC)", "BY", "RESULT"
@@ -30,7 +37,11 @@ pub fn run(ctx: &Context) -> Result<()> {
                 sanitize(&r.deployed),
                 sanitize(&r.by),
                 r.result,
-                if Some(r.id.as_str()) == current { "*" } else { "" }
+                if Some(r.id.as_str()) == current {
+                    "*"
+                } else {
+                    ""
+                }
             ));
         }
     }

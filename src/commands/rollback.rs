@@ -58,7 +58,11 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         Target::Requested(args.id.as_deref()),
         &mut picked,
     )?;
-    let verb = if host.dry_run() { "would roll" } else { "rolled" };
+    let verb = if host.dry_run() {
+        "would roll"
+    } else {
+        "rolled"
+    };
     ctx.out.info(format!(
         "{}{verb} back container {vmid} from release {} to {}: {} files written, {} deleted, {}",
         if host.dry_run() { "dry run: " } else { "" },
@@ -147,7 +151,13 @@ pub fn roll_back(
         if host.dry_run() {
             return Ok(Vec::new());
         }
-        health::wait_for(host, &project, &services, Timing::from_config(cfg), reporter)
+        health::wait_for(
+            host,
+            &project,
+            &services,
+            Timing::from_config(cfg),
+            reporter,
+        )
     });
     let mut results = Vec::new();
     if let (Target::Requested(_), Some(f)) = (target, &from) {
@@ -155,7 +165,10 @@ pub fn roll_back(
             results.push((f.as_str(), "rolled-back"));
         }
     }
-    results.push((to.id.as_str(), if waited.is_ok() { "healthy" } else { "failed" }));
+    results.push((
+        to.id.as_str(),
+        if waited.is_ok() { "healthy" } else { "failed" },
+    ));
     remote::finish(host, &project, None, &results)?;
     let services = waited?;
     if !to.fingerprint.is_empty() {
@@ -184,7 +197,10 @@ pub fn after_failed_deploy(
 ) -> Error {
     let project = cfg.project();
     if let Err(e) = remote::finish(host, &project, None, &[(failed, "failed")]) {
-        return err.cause(format!("release {failed} could not be recorded as failed: {}", e.message));
+        return err.cause(format!(
+            "release {failed} could not be recorded as failed: {}",
+            e.message
+        ));
     }
     let what = if err.kind != ErrorKind::Unhealthy || host.dry_run() {
         return err;

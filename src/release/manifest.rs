@@ -176,7 +176,9 @@ fn parse_line(line: &str) -> Option<Entry> {
     let path = parts.next()?.to_string();
     let safe = !path.is_empty()
         && !path.starts_with('/')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     if !safe || mode > 0o7777 {
         return None;
     }
@@ -247,8 +249,11 @@ mod tests {
             .set_modified(old)
             .unwrap();
         assert_eq!(read_local(a.path()).unwrap().manifest.digest(), d1);
-        fs::set_permissions(a.path().join("my file.txt"), fs::Permissions::from_mode(0o600))
-            .unwrap();
+        fs::set_permissions(
+            a.path().join("my file.txt"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         let d2 = read_local(a.path()).unwrap().manifest.digest();
         assert_ne!(d2, d1);
         fs::write(a.path().join("api/Dockerfile"), "FROM other\n").unwrap();
@@ -263,7 +268,7 @@ mod tests {
             format!("f 0644 1 {h} /etc/passwd"),
             format!("f 0644 1 {h} a//b"),
             format!("f 0644 1 {h} a/./b"),
-            format!("f 0644 1 short a"),
+            "f 0644 1 short a".to_string(),
             format!("x 0644 1 {h} a"),
             format!("f 99999 1 {h} a"),
         ] {

@@ -140,11 +140,14 @@ pub fn parse_read(rest: &mut &[u8]) -> Result<Store, String> {
             }
             ["manifest", id, len] => {
                 let body = take(rest, len).ok_or_else(|| format!("bad manifest line {line:?}"))?;
-                let manifest =
-                    Manifest::parse(&body).map_err(|e| format!("release {id}: {e}"))?;
+                let manifest = Manifest::parse(&body).map_err(|e| format!("release {id}: {e}"))?;
                 store.manifests.insert(id.to_string(), manifest);
             }
-            _ => return Err(format!("unexpected line {line:?} in the release store listing")),
+            _ => {
+                return Err(format!(
+                    "unexpected line {line:?} in the release store listing"
+                ))
+            }
         }
     }
     store.releases.sort_by(|a, b| a.id.cmp(&b.id));
@@ -194,7 +197,9 @@ mod tests {
     fn parses_a_listing_and_leaves_what_follows() {
         let a = "20261129T191501Z-3fa9c2d1";
         let b = "20261130T080000Z-00000001";
-        let facts = format!("id={a}\ntime=2026-11-29T19:15:01Z\nby=al@lap\nversion=0.1.0\nfingerprint=sha256:f\n");
+        let facts = format!(
+            "id={a}\ntime=2026-11-29T19:15:01Z\nby=al@lap\nversion=0.1.0\nfingerprint=sha256:f\n"
+        );
         let manifest = format!("f 0644 1 {} x\n", "a".repeat(64));
         let text = format!(
             "store ok\ncurrent {a}\nrelease {b} failed 3\nid=release {a} healthy {}\n{facts}manifest {a} {}\n{manifest}o {}\nend\nversion 0 5\n",

@@ -12,15 +12,28 @@ use crate::error::{Error, Result};
 /// `remote_dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Dir { mode: u32, path: String },
-    File { mode: u32, hash: String, path: String },
-    Link { hash: String, path: String },
+    Dir {
+        mode: u32,
+        path: String,
+    },
+    File {
+        mode: u32,
+        hash: String,
+        path: String,
+    },
+    Link {
+        hash: String,
+        path: String,
+    },
     /// A file or link pxdeploy pushed before.
     Remove(String),
     /// A folder pxdeploy pushed before, removed only when empty (it may hold service data).
     RemoveDir(String),
     /// Put back release `id`'s `.env` into `dir` (absolute).
-    Env { id: String, dir: String },
+    Env {
+        id: String,
+        dir: String,
+    },
 }
 
 impl Op {
@@ -54,11 +67,15 @@ pub struct Diff {
 pub fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
     let empty = Manifest::default();
     let old = old.unwrap_or(&empty);
-    let by_path: BTreeMap<&str, &Entry> = new.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let by_path: BTreeMap<&str, &Entry> =
+        new.entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let before: BTreeMap<&str, &Entry> = old.entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut d = Diff::default();
     for e in old.entries.iter().rev() {
-        if by_path.get(e.path.as_str()).is_some_and(|n| n.kind == e.kind) {
+        if by_path
+            .get(e.path.as_str())
+            .is_some_and(|n| n.kind == e.kind)
+        {
             continue;
         }
         if e.kind == EntryKind::Dir {
@@ -132,7 +149,11 @@ pub fn previous_healthy<'a>(store: &'a Store, before: &str) -> Option<&'a Releas
 
 /// The release a rollback goes to: `requested`, or the newest healthy one before the
 /// current one. Exit 3 for an unknown id or when there is none.
-pub fn rollback_target<'a>(store: &'a Store, requested: Option<&str>, vmid: u32) -> Result<&'a Release> {
+pub fn rollback_target<'a>(
+    store: &'a Store,
+    requested: Option<&str>,
+    vmid: u32,
+) -> Result<&'a Release> {
     let listed = || match store.releases.len() {
         0 => "none".to_string(),
         _ => store.ids().join(", "),
@@ -167,7 +188,13 @@ mod tests {
             EntryKind::Dir => (0, String::new()),
             _ => (1, hash.to_string().repeat(64)),
         };
-        Entry { kind, mode, size, hash, path: path.into() }
+        Entry {
+            kind,
+            mode,
+            size,
+            hash,
+            path: path.into(),
+        }
     }
     use EntryKind::{Dir, File, Link};
 
@@ -209,17 +236,31 @@ mod tests {
         assert_eq!((first.changed, first.unchanged, first.deleted), (4, 0, 0));
         assert_eq!(first.ops.len(), 5);
         // A folder that became a file: removed (if empty) before the file is written.
-        let flip = Manifest { entries: vec![e(File, 0o644, 'a', "gone")] };
+        let flip = Manifest {
+            entries: vec![e(File, 0o644, 'a', "gone")],
+        };
         let d = diff(Some(&old), &flip);
-        let gone = d.ops.iter().position(|o| *o == Op::RemoveDir("gone".into())).unwrap();
-        let file = d.ops.iter().position(|o| matches!(o, Op::File { path, .. } if path == "gone")).unwrap();
+        let gone = d
+            .ops
+            .iter()
+            .position(|o| *o == Op::RemoveDir("gone".into()))
+            .unwrap();
+        let file = d
+            .ops
+            .iter()
+            .position(|o| matches!(o, Op::File { path, .. } if path == "gone"))
+            .unwrap();
         assert!(gone < file, "{:?}", d.ops);
     }
 
     #[test]
     fn missing_objects_are_sent_once() {
         let new = Manifest {
-            entries: vec![e(File, 0o644, 'a', "x"), e(File, 0o600, 'a', "y"), e(File, 0o644, 'b', "z")],
+            entries: vec![
+                e(File, 0o644, 'a', "x"),
+                e(File, 0o600, 'a', "y"),
+                e(File, 0o644, 'b', "z"),
+            ],
         };
         let have = BTreeSet::from(["b".repeat(64)]);
         let m = missing(&new, &have);
@@ -246,7 +287,15 @@ mod tests {
 
     #[test]
     fn rollback_goes_to_the_newest_healthy_release_before_the_current_one() {
-        let s = store("4", &[("1", "healthy"), ("2", "healthy"), ("3", "failed"), ("4", "healthy")]);
+        let s = store(
+            "4",
+            &[
+                ("1", "healthy"),
+                ("2", "healthy"),
+                ("3", "failed"),
+                ("4", "healthy"),
+            ],
+        );
         assert_eq!(rollback_target(&s, None, 210).unwrap().id, "2");
         assert_eq!(rollback_target(&s, Some("3"), 210).unwrap().id, "3");
         let unknown = rollback_target(&s, Some("9"), 210).unwrap_err();
@@ -255,7 +304,12 @@ mod tests {
         let only = store("2", &[("1", "failed"), ("2", "healthy")]);
         let none = rollback_target(&only, None, 210).unwrap_err();
         assert_eq!(none.exit_code(), 3);
-        assert!(none.message.contains("no healthy release before the current one"), "{}", none.message);
+        assert!(
+            none.message
+                .contains("no healthy release before the current one"),
+            "{}",
+            none.message
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ pub fn stage(
 fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
     let refused = out.status.code == store::UNSAFE_EXIT;
     ensure_success(command, out).map_err(|e| match refused {
-        true => e.hint("remove that link inside the container (pxdeploy never follows one), then try again"),
+        true => e.hint(
+            "remove that link inside the container (pxdeploy never follows one), then try again",
+        ),
         false => e,
     })?;
     Ok(())
@@ -157,7 +159,10 @@ pub fn services(host: &Host, project: &Project, manifest: &super::Manifest) -> O
         &entry.hash[2..]
     );
     let out = host
-        .probe(&crate::proxmox::pct::exec(project.vmid, &["cat", "--", &object]))
+        .probe(&crate::proxmox::pct::exec(
+            project.vmid,
+            &["cat", "--", &object],
+        ))
         .ok()?;
     if !out.status.success() {
         return None;

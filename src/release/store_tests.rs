@@ -26,7 +26,12 @@ fn run(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
         .unwrap();
     let _ = child.stdin.take().unwrap().write_all(stdin);
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (child.wait().unwrap().code().unwrap_or(-1), err)
 }
 
@@ -108,11 +113,17 @@ fn stage_switch_read_and_prune_through_a_real_shell() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     deploy(d, s.path(), A);
-    assert_eq!(fs::read_to_string(d.join("conf.d/old.conf")).unwrap(), "old\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/old.conf")).unwrap(),
+        "old\n"
+    );
     assert_eq!(fs::read_link(d.join("start")).unwrap(), Path::new("run.sh"));
     let mode = fs::metadata(d.join("run.sh")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o755);
-    let store_mode = fs::metadata(d.join(".pxdeploy")).unwrap().permissions().mode();
+    let store_mode = fs::metadata(d.join(".pxdeploy"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(store_mode & 0o777, 0o700);
 
     // Data the services wrote, and files pxdeploy never pushed, stay.
@@ -122,7 +133,10 @@ fn stage_switch_read_and_prune_through_a_real_shell() {
     fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
     deploy(d, s.path(), B);
     assert!(!d.join("conf.d/old.conf").exists());
-    assert_eq!(fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(), "changed\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "changed\n"
+    );
     assert!(d.join("conf.d/written-by-service").exists() && d.join(".env").exists());
 
     let store = read(d, ReadMode::All);
@@ -136,19 +150,43 @@ fn stage_switch_read_and_prune_through_a_real_shell() {
     // Back to A from the store alone, .env included.
     let ops = {
         let mut d = plan::diff(store.manifests.get(B), &store.manifests[A]);
-        d.ops.push(Op::Env { id: A.into(), dir: dir.path().to_str().unwrap().into() });
+        d.ops.push(Op::Env {
+            id: A.into(),
+            dir: dir.path().to_str().unwrap().into(),
+        });
         d.ops
     };
-    let (code, err) = run(SWITCH, &[d.to_str().unwrap()], plan::journal(A, &ops).as_bytes());
+    let (code, err) = run(
+        SWITCH,
+        &[d.to_str().unwrap()],
+        plan::journal(A, &ops).as_bytes(),
+    );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(fs::read_to_string(d.join("conf.d/old.conf")).unwrap(), "old\n");
-    assert_eq!(fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(), "keep\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/old.conf")).unwrap(),
+        "old\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
     assert_eq!(fs::read_to_string(d.join(".env")).unwrap(), "A=1\n");
     assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
 
     // Results, then keep only A: B and the object only B used are gone.
     let keep = [A.to_string()];
-    let (code, err) = run(FINISH, &[d.to_str().unwrap(), &keep.join(" "), A, "healthy", B, "failed"], b"");
+    let (code, err) = run(
+        FINISH,
+        &[
+            d.to_str().unwrap(),
+            &keep.join(" "),
+            A,
+            "healthy",
+            B,
+            "failed",
+        ],
+        b"",
+    );
     assert_eq!(code, 0, "{err}");
     let store = read(d, ReadMode::Objects);
     assert_eq!(store.ids(), [A]);
@@ -178,12 +216,19 @@ fn an_interrupted_switch_is_finished_by_the_next_one_and_a_cut_list_changes_noth
     let half = plan::diff(old.current_manifest(), &local.manifest);
     fs::write(d.join(".pxdeploy/journal"), plan::journal(B, &half.ops)).unwrap();
     fs::remove_file(d.join("conf.d/old.conf")).unwrap();
-    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(B), "the journal's target");
+    assert_eq!(
+        read(d, ReadMode::Current).current.as_deref(),
+        Some(B),
+        "the journal's target"
+    );
     let (code, err) = run(SWITCH, &[remote], format!("{B}\nend\n").as_bytes());
     assert_eq!(code, 0, "{err}");
     assert!(!d.join("run.sh").exists() && !d.join("conf.d/old.conf").exists());
     assert!(!d.join(".pxdeploy/journal").exists());
-    assert_eq!(fs::read_to_string(d.join(".pxdeploy/current")).unwrap(), format!("{B}\n"));
+    assert_eq!(
+        fs::read_to_string(d.join(".pxdeploy/current")).unwrap(),
+        format!("{B}\n")
+    );
 }
 
 #[test]
@@ -203,8 +248,15 @@ fn a_store_that_is_or_holds_a_symbolic_link_is_refused() {
         assert!(err.contains("symbolic link"), "{err}");
         let (code, _) = run(FINISH, &[remote, A], b"");
         assert_eq!(code, UNSAFE_EXIT);
-        assert!(matches!(read(d, ReadMode::All).state, State::Unsafe(_)), "{plant}");
-        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "wrote outside");
+        assert!(
+            matches!(read(d, ReadMode::All).state, State::Unsafe(_)),
+            "{plant}"
+        );
+        assert_eq!(
+            fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "wrote outside"
+        );
     }
 }
 
@@ -218,7 +270,11 @@ fn a_damaged_object_is_not_stored() {
             mode: 0o600,
             payload: Payload::Bytes(b"not that".to_vec()),
         },
-        Item { name: "release/facts".into(), mode: 0o600, payload: Payload::Bytes(vec![]) },
+        Item {
+            name: "release/facts".into(),
+            mode: 0o600,
+            payload: Payload::Bytes(vec![]),
+        },
     ];
     let mut tar = Vec::new();
     let mut archive = Archive::new(items).unwrap();

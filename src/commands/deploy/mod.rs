@@ -128,19 +128,29 @@ pub fn deploy(
             reporter,
         )?;
         outcome.up = true;
-        let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
-            true => Ok(Vec::new()),
-            false => health::wait_for(
-                host,
-                &project,
-                &cfg.health_services(),
-                Timing::from_config(cfg),
-                reporter,
-            ),
-        });
+        let waited =
+            up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
+                true => Ok(Vec::new()),
+                false => health::wait_for(
+                    host,
+                    &project,
+                    &cfg.health_services(),
+                    Timing::from_config(cfg),
+                    reporter,
+                ),
+            });
         match waited {
             Ok(services) => outcome.services = services,
-            Err(e) => return Err(super::rollback::after_failed_deploy(host, cfg, &new.id, e, reporter, &mut outcome.rolled_back)),
+            Err(e) => {
+                return Err(super::rollback::after_failed_deploy(
+                    host,
+                    cfg,
+                    &new.id,
+                    e,
+                    reporter,
+                    &mut outcome.rolled_back,
+                ))
+            }
         }
         let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
         remote::finish(host, &project, Some(&keep), &[(&new.id, "healthy")])?;

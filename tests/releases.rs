@@ -203,6 +203,13 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     let unknown = run(root, &["rollback", "20200101T000000Z-00000000"]);
     unknown.assert_code(3);
     unknown.assert_stderr_contains(&id_a);
+    let dry = run(root, &["rollback", "--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!(
+        "would roll back container {vmid} from release {id_b} to {id_a}"
+    ));
+    dry.assert_stdout_contains("up -d --build --remove-orphans");
+    assert_eq!(served(&sim, vmid), "B", "--dry-run changed something");
     let back = run(root, &["-o", "json", "rollback"]);
     back.assert_success();
     assert_eq!(back.json()["to"], id_a.as_str(), "{}", back.dump());

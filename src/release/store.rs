@@ -22,12 +22,14 @@ use crate::proxmox::pct;
 /// Exit status of a script that found a symbolic link in the store.
 pub const UNSAFE_EXIT: i32 = 65;
 
-/// `$1` = remote_dir. Sets `S`; refuses a linked store.
+/// `$1` = remote_dir. Sets `D` and `S`; refuses a linked store; makes `remote_dir` with the
+/// usual umask (services running as other users may need to enter it) and the store 0700.
 const GUARD: &str = "D=$1 S=\"$1/.pxdeploy\"; \
 if [ -L \"$S\" ]; then echo \"pxdeploy: $S is a symbolic link: refusing to use it\" >&2; exit 65; fi; \
 if [ -d \"$S\" ]; then L=$(find \"$S\" -type l | head -n 1); if [ -n \"$L\" ]; then \
 echo \"pxdeploy: $L is a symbolic link inside the release store: refusing to use it\" >&2; exit 65; fi; fi; \
-umask 077; mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; ";
+mkdir -p -- \"$D\" || exit 1; umask 077; \
+mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; ";
 
 /// A shell function `pxr DIR MODE` that prints the store (see [`super::parse_read`]):
 /// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,

@@ -125,6 +125,18 @@ fn stage_switch_read_and_prune_through_a_real_shell() {
         .permissions()
         .mode();
     assert_eq!(store_mode & 0o777, 0o700);
+    // A remote_dir made by the first deploy is not the store's 0700 (services running as
+    // other users may need to enter it).
+    let fresh = d.join("fresh/app");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask 022; {GUARD}{FINISH}"))
+        .args(["sh", fresh.to_str().unwrap(), "-"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "remote_dir made {mode:o}");
 
     // Data the services wrote, and files pxdeploy never pushed, stay.
     fs::write(d.join("conf.d/written-by-service"), "data").unwrap();

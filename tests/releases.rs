@@ -14,7 +14,6 @@ const COMPOSE: &str = r#"services:
     build: ./web
     network_mode: none
     stop_grace_period: 1s
-    restart: unless-stopped
     volumes: ["./data:/data"]
     healthcheck:
       test: ["CMD", "wget", "-qO-", "http://127.0.0.1:80/"]
@@ -177,7 +176,8 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     text.assert_stdout_contains("DEPLOYED (UTC)");
     text.assert_stdout_contains(&id_b);
 
-    // C crashes: back to B by itself, exit 6, saying what runs now.
+    // C exits at once (no restart policy: a crash loop can look healthy between restarts):
+    // back to B by itself, exit 6, saying what runs now.
     write(
         root.join("app/web/start.sh"),
         "echo web: giving up; exit 1\n",

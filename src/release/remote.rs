@@ -126,7 +126,9 @@ pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()
         return checked(&command, out);
     }
     ensure_success(&command, out).map_err(|e| {
-        e.hint("run the same command again: it finishes the switch that was cut short")
+        e.hint(format!(
+            "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the container, then run it again"
+        ))
     })?;
     Ok(())
 }

@@ -239,7 +239,16 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
         .timeout(Duration::from_secs(240))
         .spawn();
     killed.wait_for_stderr("Pushing ", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(300));
+    // Kill once the archive is arriving in the container (the stage has begun).
+    let arriving = std::time::Instant::now();
+    while !exists(&sim, vmid, "/opt/app/.pxdeploy/incoming/objects") {
+        assert!(
+            arriving.elapsed() < Duration::from_secs(60) && !killed.finished(),
+            "the push never started arriving: {}",
+            killed.stderr_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     killed.signal(libc::SIGKILL);
     let k = killed.wait();
     assert_eq!(k.signal, Some(libc::SIGKILL), "{}", k.dump());

@@ -195,6 +195,10 @@ pub fn after_failed_deploy(
     reporter: &dyn Reporter,
     rolled: &mut Option<(String, bool)>,
 ) -> Error {
+    // Ctrl-C, or a lost lock (another deploy may run now): no further remote command.
+    if matches!(err.kind, ErrorKind::Interrupted | ErrorKind::Locked) {
+        return err;
+    }
     let project = cfg.project();
     if let Err(e) = remote::finish(host, &project, None, &[(failed, "failed")]) {
         return err.cause(format!(

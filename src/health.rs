@@ -21,7 +21,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceHealth {
     pub service: String,
-    /// created, running, restarting, exited, dead, paused, removing, or `missing` (no container).
+    /// created, running, restarting, exited, dead, paused, removing, `missing` (no container),
+    /// or `completed`: a one-shot service (see [`compose::model::Model::one_shot`]) that exited 0.
     pub state: String,
     /// healthy, starting, unhealthy, or `none` (no healthcheck, or not running).
     pub health: String,
@@ -65,6 +66,8 @@ pub struct Tracker {
     running: HashMap<String, String>,
     restarts: HashMap<String, u32>,
     labels: HashMap<String, String>,
+    /// Which services are one-shot and how many replicas each runs.
+    model: compose::model::Model,
 }
 
 /// The verdict of one poll.
@@ -106,7 +109,14 @@ impl Tracker {
             running: HashMap::new(),
             restarts: HashMap::new(),
             labels: HashMap::new(),
+            model: compose::model::Model::default(),
         }
+    }
+
+    /// Judges with what the compose file says of each service (one-shot, replicas).
+    pub fn with_model(mut self, model: &compose::model::Model) -> Self {
+        self.model = model.clone();
+        self
     }
 
     pub fn observe(&mut self, entries: &[PsEntry]) -> Observation {
@@ -175,7 +185,12 @@ impl Tracker {
             },
             "exited" | "dead" => {
                 sh.exit_code = Some(c.exit_code);
-                Phase::Failed
+                if c.state == "exited" && c.exit_code == 0 && self.model.one_shot(name) {
+                    sh.state = "completed".into();
+                    Phase::Ready
+                } else {
+                    Phase::Failed
+                }
             }
             "restarting" => {
                 self.running.remove(name);
@@ -240,7 +255,10 @@ fn poll(
 /// passes as soon as it runs.
 pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<Vec<ServiceHealth>> {
     match poll(host, project, CALL_TIMEOUT)? {
-        Ok(entries) => Ok(Tracker::new(services, false).observe(&entries).health()),
+        Ok(entries) => Ok(Tracker::new(services, false)
+            .with_model(&project.model)
+            .observe(&entries)
+            .health()),
         Err(why) => Err(Error::remote("cannot list the services").cause(why)),
     }
 }
@@ -266,6 +284,12 @@ pub fn project_of(cfg: &Config) -> Project {
         &cfg.app.remote_dir(),
         &cfg.app.compose_file,
     )
+    .with(
+        &cfg.app.remote_dir(),
+        cfg.app.compose_file.rest(),
+        &cfg.app.profiles,
+        cfg.compose.clone(),
+    )
 }
 
 /// Polls every `interval` until every service passes (Ok), one fails for good (exit 6 at
@@ -279,7 +303,7 @@ pub fn wait_for(
 ) -> Result<Vec<ServiceHealth>> {
     let started = Instant::now();
     let deadline = started + timing.timeout;
-    let mut tracker = Tracker::new(services, true);
+    let mut tracker = Tracker::new(services, true).with_model(&project.model);
     reporter.start(&format!(
         "Waiting for {} to be healthy (timeout {}s)",
         plural(services.len(), "service"),
@@ -526,3 +550,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod model_tests;

@@ -4,6 +4,7 @@
 //! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
+mod compose_files;
 mod env;
 mod load;
 mod validate;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use compose_files::ComposeFiles;
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 
@@ -30,6 +32,9 @@ pub struct Config {
     /// The top-level service names of the compose file, in file order (filled by [`load`]).
     #[serde(skip)]
     pub compose_services: Vec<String>,
+    /// The local compose file(s) as far as pxdeploy reads them (filled by [`load`]).
+    #[serde(skip)]
+    pub compose: crate::compose::model::Model,
     /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
     #[serde(skip)]
     pub env_overrides: Vec<EnvOverride>,
@@ -140,8 +145,12 @@ pub struct App {
     pub name: String,
     #[serde(default = "default_source")]
     pub source: PathBuf,
+    /// One file or a list (each one `-f`, in order).
     #[serde(default = "default_compose_file")]
-    pub compose_file: String,
+    pub compose_file: ComposeFiles,
+    /// Compose profiles to activate (`--profile` on every Compose command).
+    #[serde(default)]
+    pub profiles: Vec<String>,
     /// Always `Some` after [`load`] (default `/opt/<name>`); see [`App::remote_dir`].
     pub remote_dir: Option<String>,
 }
@@ -301,7 +310,18 @@ impl Config {
 
     /// The local compose file: `app.compose_file` inside [`Config::source_dir`].
     pub fn compose_path(&self) -> PathBuf {
-        normalize(&self.source_dir().join(&self.app.compose_file))
+        normalize(&self.source_dir().join(&*self.app.compose_file))
+    }
+
+    /// Every local compose file, in order.
+    pub fn compose_paths(&self) -> Vec<PathBuf> {
+        let source = self.source_dir();
+        self.app
+            .compose_file
+            .all()
+            .iter()
+            .map(|f| normalize(&source.join(f)))
+            .collect()
     }
 
     /// The services to wait for: `health.services`, default every service of the compose
@@ -388,8 +408,8 @@ fn default_docker_install() -> String {
 fn default_source() -> PathBuf {
     PathBuf::from(".")
 }
-fn default_compose_file() -> String {
-    "docker-compose.yml".into()
+fn default_compose_file() -> ComposeFiles {
+    ComposeFiles::one("docker-compose.yml")
 }
 fn default_health_timeout() -> u64 {
     120

@@ -31,11 +31,29 @@ pub struct ServiceHealth {
     pub exit_code: Option<i64>,
     /// Passes the health wait.
     pub ok: bool,
+    /// Of a service that runs several containers (`deploy.replicas`, `scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Replicas>,
+}
+
+/// How many of a service's containers pass, of how many it should run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Replicas {
+    pub ready: u32,
+    pub wanted: u32,
 }
 
 impl ServiceHealth {
     /// `healthy`, `running`, `starting`, `exited (3)`, … for progress lines and tables.
     pub fn label(&self) -> String {
+        let one = self.label_of_one();
+        match self.replicas {
+            Some(r) => format!("{}/{} {one}", r.ready, r.wanted),
+            None => one,
+        }
+    }
+
+    fn label_of_one(&self) -> String {
         match (self.state.as_str(), self.health.as_str()) {
             ("running", "none") => "running".into(),
             ("running", h) => h.into(),
@@ -136,15 +154,14 @@ impl Tracker {
                         health: "none".into(),
                         exit_code: None,
                         ok: false,
+                        replicas: None,
                     },
                     Phase::Waiting,
                 )
             } else {
-                containers
-                    .iter()
-                    .map(|c| self.assess(&name, c))
-                    .max_by_key(|(_, p)| *p)
-                    .unwrap_or_else(|| unreachable!("containers is not empty"))
+                let judged: Vec<(ServiceHealth, Phase)> =
+                    containers.iter().map(|c| self.assess(&name, c)).collect();
+                replicas(judged, self.model.replicas(&name))
             };
             let label = health.label();
             if self.labels.get(&name) != Some(&label) {
@@ -168,13 +185,16 @@ impl Tracker {
             health,
             exit_code: None,
             ok: false,
+            replicas: None,
         };
+        // Keyed by container: the replicas of a service are judged one by one.
+        let key = if c.name.is_empty() { name } else { &c.name };
         let phase = match c.state.as_str() {
             "running" => match c.health.as_str() {
                 "healthy" => Phase::Ready,
                 "" => {
-                    let steady = self.running.get(name) == Some(&c.id);
-                    self.running.insert(name.to_string(), c.id.clone());
+                    let steady = self.running.get(key) == Some(&c.id);
+                    self.running.insert(key.to_string(), c.id.clone());
                     if steady || !self.require_steady {
                         Phase::Ready
                     } else {
@@ -193,8 +213,8 @@ impl Tracker {
                 }
             }
             "restarting" => {
-                self.running.remove(name);
-                let n = self.restarts.entry(name.to_string()).or_default();
+                self.running.remove(key);
+                let n = self.restarts.entry(key.to_string()).or_default();
                 *n += 1;
                 if *n >= 2 {
                     Phase::Failed
@@ -205,11 +225,33 @@ impl Tracker {
             _ => Phase::Waiting,
         };
         if c.state != "running" {
-            self.running.remove(name);
+            self.running.remove(key);
         }
         sh.ok = phase == Phase::Ready;
         (sh, phase)
     }
+}
+
+/// A service's verdict from its containers' (at least one): the worst of them; with more than
+/// one wanted, also how many pass, and it waits while fewer than `wanted` exist.
+fn replicas(judged: Vec<(ServiceHealth, Phase)>, wanted: u32) -> (ServiceHealth, Phase) {
+    let ready = judged.iter().filter(|(_, p)| *p == Phase::Ready).count() as u32;
+    let count = judged.len() as u32;
+    let (mut worst, mut phase) = judged
+        .into_iter()
+        .max_by_key(|(_, p)| *p)
+        .unwrap_or_else(|| unreachable!("a service with containers"));
+    if count < wanted && phase == Phase::Ready {
+        phase = Phase::Waiting;
+        worst.ok = false;
+    }
+    if wanted > 1 {
+        worst.replicas = Some(Replicas {
+            ready: ready.min(wanted.max(1)),
+            wanted: wanted.max(1),
+        });
+    }
+    (worst, phase)
 }
 
 /// How long and how often.

@@ -190,13 +190,24 @@ impl Reporter for Spinners {
                 bar
             }
         };
-        if state.starts_with("healthy") || state.starts_with("running") {
+        if passed(state) {
             bar.set_style(ProgressStyle::with_template("  ✓ {msg}").unwrap());
             bar.tick();
         }
     }
     fn note(&self, msg: &str) {
         let _ = self.multi.println(crate::output::sanitize(msg));
+    }
+}
+
+/// A label of a service that passes: `healthy`, `running`, `completed`, `2/2 healthy`.
+fn passed(label: &str) -> bool {
+    let one = |l: &str| l.starts_with("healthy") || l.starts_with("running") || l == "completed";
+    match label.split_once(' ') {
+        Some((count, rest)) if count.contains('/') => {
+            count.split_once('/').is_some_and(|(a, b)| a == b) && one(rest)
+        }
+        _ => one(label),
     }
 }
 

@@ -64,10 +64,11 @@ impl Model {
     }
 
     /// The services Compose starts with these profiles active, in file order: those without
-    /// profiles and those with one of `active` (`*` activates all).
+    /// profiles and those with one of `active` (`*` activates all); not those scaled to 0.
     pub fn active(&self, active: &[String]) -> Vec<String> {
         self.services
             .iter()
+            .filter(|s| s.replicas > 0)
             .filter(|s| {
                 s.profiles.is_empty() || active.iter().any(|a| a == "*" || s.profiles.contains(a))
             })

@@ -10,6 +10,8 @@ mod load;
 mod validate;
 
 #[cfg(test)]
+mod compose_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -340,6 +342,12 @@ impl Config {
             out.push(format!(
                 "container.unprivileged = false in {}: the container will be privileged (root inside is root on the host)",
                 load::display_path(&self.path)
+            ));
+        }
+        if let Some(name) = self.compose.name.as_deref().filter(|n| *n != self.app.name) {
+            out.push(format!(
+                "the compose file names its project {name:?}, but pxdeploy runs it as {:?} (app.name, passed with -p): containers made under {name:?} elsewhere would not be this app's; set app.name = {name:?} or remove `name:` from the compose file",
+                self.app.name
             ));
         }
         out

@@ -99,3 +99,72 @@ fn a_one_shot_still_running_is_waited_for() {
         .failed()
         .is_empty());
 }
+
+const REPLICAS: &str = r#"
+services:
+  web:
+    image: x
+    restart: always
+    deploy:
+      replicas: 2
+  worker:
+    image: x
+    restart: always
+    scale: 3
+  off:
+    image: x
+    deploy: {replicas: 0}
+  debug:
+    image: x
+    profiles: [debug]
+"#;
+
+#[test]
+fn every_replica_must_pass_and_the_label_counts_them() {
+    let m = model(REPLICAS);
+    assert_eq!((m.replicas("web"), m.replicas("worker")), (2, 3));
+    let mut t = Tracker::new(&names(&["web"]), true).with_model(&m);
+    let o = t.observe(&[e("web", 1, "running", "healthy", 0)]);
+    assert!(!o.all_ready());
+    assert_eq!(o.changed, vec![("web".into(), "1/2 healthy".into())]);
+    let o = t.observe(&[
+        e("web", 1, "running", "healthy", 0),
+        e("web", 2, "running", "starting", 0),
+    ]);
+    assert!(!o.all_ready());
+    assert_eq!(o.changed, vec![("web".into(), "1/2 starting".into())]);
+    let o = t.observe(&[
+        e("web", 1, "running", "healthy", 0),
+        e("web", 2, "running", "healthy", 0),
+    ]);
+    assert!(o.all_ready());
+    assert_eq!(o.changed, vec![("web".into(), "2/2 healthy".into())]);
+    let o = t.observe(&[
+        e("web", 1, "running", "healthy", 0),
+        e("web", 2, "exited", "", 1),
+    ]);
+    assert_eq!(o.failed()[0].label(), "1/2 exited (1)");
+}
+
+#[test]
+fn replicas_without_healthcheck_become_steady_one_by_one() {
+    let m = model(REPLICAS);
+    let mut t = Tracker::new(&names(&["worker"]), true).with_model(&m);
+    let all = [
+        e("worker", 1, "running", "", 0),
+        e("worker", 2, "running", "", 0),
+        e("worker", 3, "running", "", 0),
+    ];
+    assert!(!t.observe(&all).all_ready());
+    let o = t.observe(&all);
+    assert!(o.all_ready(), "{:?}", o.services);
+    assert_eq!(o.health()[0].label(), "3/3 running");
+}
+
+#[test]
+fn profiles_and_zero_replicas_decide_what_is_started() {
+    let m = model(REPLICAS);
+    assert_eq!(m.active(&[]), ["web", "worker"]);
+    assert_eq!(m.active(&names(&["debug"])), ["web", "worker", "debug"]);
+    assert_eq!(m.active(&names(&["*"])), ["web", "worker", "debug"]);
+}

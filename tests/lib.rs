@@ -7,6 +7,7 @@ mod compose;
 mod deploy;
 mod harness;
 mod lifecycle;
+mod real_world;
 mod scripts;
 mod sim;
 mod ssh;

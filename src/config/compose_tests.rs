@@ -159,3 +159,16 @@ fn a_compose_project_name_other_than_app_name_is_a_warning_naming_both() {
     );
     assert!(cfg.unwrap().warnings().is_empty());
 }
+
+#[test]
+fn waiting_for_a_service_of_an_inactive_profile_is_an_error_naming_the_profile() {
+    let (_d, cfg) = load_app(
+        "compose_file = [\"compose.yaml\", \"compose.prod.yaml\"]\n[health]\nservices = [\"debug\"]\n",
+        &[("app/compose.yaml", BASE), ("app/compose.prod.yaml", PROD)],
+    );
+    let text = err_text(cfg);
+    assert!(
+        text.contains("health.services") && text.contains("profile(s) debug"),
+        "{text}"
+    );
+}

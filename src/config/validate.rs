@@ -341,6 +341,18 @@ fn health(cfg: &Config, problems: &mut Vec<Problem>) {
                     "health.services",
                     format!("{service:?} is listed twice"),
                 ));
+            } else if let Some(off) = cfg
+                .compose
+                .service(service)
+                .filter(|s| known && !cfg.compose_services.contains(service) && s.replicas > 0)
+            {
+                problems.push(Problem::new(
+                    "health.services",
+                    format!(
+                        "{service:?} is only in profile(s) {} of the compose file, none of them in app.profiles: it is not started",
+                        off.profiles.join(", ")
+                    ),
+                ));
             } else if known && !cfg.compose_services.contains(service) {
                 problems.push(Problem::new(
                     "health.services",

@@ -219,3 +219,28 @@ impl Drop for Spinners {
         self.finish_services();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passing_labels_get_the_tick() {
+        for yes in [
+            "healthy",
+            "running",
+            "completed",
+            "2/2 healthy",
+            "3/3 running",
+        ] {
+            assert!(super::passed(yes), "{yes}");
+        }
+        for no in [
+            "starting",
+            "exited (0)",
+            "1/2 healthy",
+            "2/2 starting",
+            "missing",
+        ] {
+            assert!(!super::passed(no), "{no}");
+        }
+    }
+}

@@ -109,6 +109,18 @@ fn check_app(sim: &SimHost, app: &Path, vmid: u32) -> Vec<String> {
                 lines(&first.json())
             ));
         }
+        // The progress lines count replicas: `service server: 2/2 healthy`.
+        for line in want.iter().filter(|l| l.split(' ').count() == 4) {
+            let f: Vec<&str> = line.split(' ').collect();
+            let label = if f[2] == "none" { f[1] } else { f[2] };
+            let progress = format!("service {}: {} {label}", f[0], f[3]);
+            if !first.stderr.contains(&progress) {
+                problems.push(format!(
+                    "{name}: no progress line {progress:?}\n{}",
+                    first.stderr
+                ));
+            }
+        }
         if first.stderr.contains("warning") {
             problems.push(format!("{name}: deploy warned\n{}", first.stderr));
         }

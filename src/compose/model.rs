@@ -296,3 +296,75 @@ fn number(v: &Value) -> Option<u32> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(files: &[(&str, &str)]) -> Result<Model, String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let first = dir.path().join(files[0].0);
+        Model::read(&[first], dir.path())
+    }
+
+    #[test]
+    fn restart_policies_decide_what_is_one_shot() {
+        let m = read(&[(
+            "c.yaml",
+            "services:\n  a: {image: x}\n  b: {image: x, restart: no}\n  c: {image: x, restart: \"no\"}\n  d: {image: x, restart: on-failure:3}\n  e: {image: x, restart: always}\n  f: {image: x, restart: unless-stopped}\n  g:\n    image: x\n    restart: always\n  h:\n    image: x\n    restart: always\n    depends_on: {g: {condition: service_completed_successfully}}\n",
+        )])
+        .unwrap();
+        let got: Vec<bool> = ["a", "b", "c", "d", "e", "f", "g", "h", "nope"]
+            .iter()
+            .map(|s| m.one_shot(s))
+            .collect();
+        assert_eq!(
+            got,
+            [true, true, true, true, false, false, true, false, false]
+        );
+    }
+
+    #[test]
+    fn depends_on_list_form_and_healthcheck_switches() {
+        let m = read(&[(
+            "c.yaml",
+            "name: shop\nservices:\n  a:\n    image: x\n    depends_on: [b]\n    healthcheck: {disable: true}\n  b:\n    image: x\n    healthcheck: {test: [\"NONE\"]}\n  c:\n    image: x\n    healthcheck: {test: [\"CMD\", \"true\"]}\n",
+        )])
+        .unwrap();
+        assert_eq!(m.name.as_deref(), Some("shop"));
+        let a = m.service("a").unwrap();
+        assert_eq!(
+            a.depends_on,
+            [("b".to_string(), "service_started".to_string())]
+        );
+        assert!(a.healthcheck_disabled);
+        assert!(m.service("b").unwrap().healthcheck_disabled);
+        assert!(!m.service("c").unwrap().healthcheck_disabled);
+    }
+
+    #[test]
+    fn include_in_long_form_and_nested_folders() {
+        let m = read(&[
+            (
+                "c.yaml",
+                "include:\n  - path: [sub/a.yaml]\nservices:\n  web: {image: x}\n",
+            ),
+            (
+                "sub/a.yaml",
+                "include: [../b.yaml]\nservices:\n  a: {image: x}\n",
+            ),
+            ("b.yaml", "services:\n  b: {image: x, scale: 2}\n"),
+        ])
+        .unwrap();
+        assert_eq!(m.active(&[]), ["b", "a", "web"]);
+        assert_eq!(m.replicas("b"), 2);
+        assert_eq!(m.referenced.len(), 2);
+        let err = read(&[("c.yaml", "include: [../../etc/x.yaml]\nservices: {}\n")]).unwrap_err();
+        assert!(err.contains("outside app.source"), "{err}");
+    }
+}

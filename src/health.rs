@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 use crate::progress::Reporter;
 use crate::remote::host::Host;
 
+mod replicas;
+use replicas::replicas;
+pub use replicas::Replicas;
+
 /// Log lines shown for each failing service.
 pub const LOG_LINES: u32 = 20;
 /// Bound of one `ps` or `logs` call.
@@ -34,13 +38,6 @@ pub struct ServiceHealth {
     /// Of a service that runs several containers (`deploy.replicas`, `scale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<Replicas>,
-}
-
-/// How many of a service's containers pass, of how many it should run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Replicas {
-    pub ready: u32,
-    pub wanted: u32,
 }
 
 impl ServiceHealth {
@@ -230,28 +227,6 @@ impl Tracker {
         sh.ok = phase == Phase::Ready;
         (sh, phase)
     }
-}
-
-/// A service's verdict from its containers' (at least one): the worst of them; with more than
-/// one wanted, also how many pass, and it waits while fewer than `wanted` exist.
-fn replicas(judged: Vec<(ServiceHealth, Phase)>, wanted: u32) -> (ServiceHealth, Phase) {
-    let ready = judged.iter().filter(|(_, p)| *p == Phase::Ready).count() as u32;
-    let count = judged.len() as u32;
-    let (mut worst, mut phase) = judged
-        .into_iter()
-        .max_by_key(|(_, p)| *p)
-        .unwrap_or_else(|| unreachable!("a service with containers"));
-    if count < wanted && phase == Phase::Ready {
-        phase = Phase::Waiting;
-        worst.ok = false;
-    }
-    if wanted > 1 {
-        worst.replicas = Some(Replicas {
-            ready: ready.min(wanted.max(1)),
-            wanted: wanted.max(1),
-        });
-    }
-    (worst, phase)
 }
 
 /// How long and how often.

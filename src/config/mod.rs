@@ -4,6 +4,7 @@
 //! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
+mod compose_check;
 mod compose_files;
 mod env;
 mod load;

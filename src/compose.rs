@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+pub mod conflicts;
 pub mod model;
 pub mod up_errors;
 

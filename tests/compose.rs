@@ -70,7 +70,8 @@ const ONE_SHOT: &str = r#"services:
 
 /// A migration job that exits 0 (`restart: "no"`, adopted with
 /// `service_completed_successfully`) is `completed`: deploy exits 0, `status` and `start`
-/// show it completed; the redeploy skips `up`. A job that exits 1 still fails at once with
+/// show it completed; the redeploy skips `up`. A `container_name` taken by a container
+/// outside the project stops the deploy before `up` (exit 5). A job that exits 1 still fails at once with
 /// its log line, and a long-running service (`restart: always`) that exits 0 still fails.
 #[test]
 fn one_shot_migration_completes_and_does_not_fail_the_deploy() {
@@ -120,6 +121,62 @@ fn one_shot_migration_completes_and_does_not_fail_the_deploy() {
 
     // `restart` of the container: the job stays completed, the wait passes.
     run(a, &["restart"]).assert_success();
+
+    // A container_name already used by a container outside the project: exit 5 naming it
+    // and the fix, before `up` touches anything.
+    let v = vmid.to_string();
+    let ct = |argv: &[&str]| {
+        let mut all = vec!["pct", "exec", v.as_str(), "--"];
+        all.extend_from_slice(argv);
+        sim.host_run(&all)
+    };
+    let ids = |r: Run| {
+        r.stdout
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = ids(ct(&[
+        "docker",
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.docker.compose.project=app",
+    ]));
+    ct(&[
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        "exporter",
+        "--network",
+        "none",
+        "base:local",
+        "sleep",
+        "100000",
+    ])
+    .assert_success();
+    write(
+        a.join("docker-compose.yml"),
+        &format!(
+            "{ONE_SHOT}  exporter:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    container_name: exporter\n    command: [\"sleep\", \"100000\"]\n"
+        ),
+    );
+    let ups = up_count(&sim);
+    let taken = run(a, &["deploy"]);
+    taken.assert_code(5);
+    taken.assert_stderr_contains("\"exporter\"");
+    taken.assert_stderr_contains("docker rm -f exporter");
+    assert_eq!(up_count(&sim), ups, "`up` ran\n{}", taken.dump());
+    let after = ids(ct(&[
+        "docker",
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.docker.compose.project=app",
+    ]));
+    assert_eq!(before, after, "containers of the app changed");
+    ct(&["docker", "rm", "-f", "exporter"]).assert_success();
 
     // A failing job: exit 6 at once, naming it with its log line.
     write(

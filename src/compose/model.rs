@@ -22,6 +22,8 @@ pub struct Service {
     pub healthcheck_disabled: bool,
     /// `depends_on` as (service, condition); the short list form is `service_started`.
     pub depends_on: Vec<(String, String)>,
+    /// `container_name:` (a name of the whole Docker host, not of the project).
+    pub container_name: Option<String>,
 }
 
 impl Service {
@@ -33,6 +35,7 @@ impl Service {
             replicas: 1,
             healthcheck_disabled: false,
             depends_on: Vec::new(),
+            container_name: None,
         }
     }
 }
@@ -232,6 +235,9 @@ fn overlay(mut base: Mapping, over: Value) -> Value {
 fn apply(s: &mut Service, def: &Value) {
     if let Some(r) = def.get("restart") {
         s.restart = Some(scalar(r));
+    }
+    if let Some(Value::String(n)) = def.get("container_name") {
+        s.container_name = Some(n.clone());
     }
     if let Some(Value::Sequence(p)) = def.get("profiles") {
         s.profiles = p.iter().map(scalar).collect();

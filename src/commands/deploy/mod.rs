@@ -108,6 +108,7 @@ pub fn deploy(
             outcome.services = services;
             return Ok(());
         }
+        crate::compose::conflicts::check(host, &project)?;
         outcome.up = true;
         up::compose_up(host, &project, cfg, reporter)?;
         if !host.dry_run() {

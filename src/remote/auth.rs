@@ -8,8 +8,8 @@ use base64::Engine;
 
 use super::channel::{is_code, plain};
 use super::SshTarget;
-use crate::output::display_path;
 use crate::error::{Error, Result};
+use crate::output::display_path;
 
 /// sshd's default `MaxAuthTries`: it disconnects after that many failures.
 const MAX_ATTEMPTS: usize = 6;
@@ -128,10 +128,7 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
         match inspect(path) {
             KeyFile::Missing => {
                 if target.explicit_identity {
-                    notes.push(format!(
-                        "key file {} does not exist",
-                        display_path(path)
-                    ));
+                    notes.push(format!("key file {} does not exist", display_path(path)));
                 }
             }
             KeyFile::Encrypted => {

@@ -20,9 +20,9 @@ use ssh2::MethodType;
 
 use super::known_hosts::{self, fingerprint, key_type, HostKeyStatus, KnownHosts, Recorded};
 use super::SshTarget;
-use crate::output::display_path;
 use crate::config::HostKeyCheck;
 use crate::error::{Error, Result};
+use crate::output::display_path;
 
 /// The first bytes of an OpenSSH key revocation list (`PROTOCOL.krl`).
 const KRL_MAGIC: &[u8] = b"SSHKRL\n\0";

@@ -143,7 +143,6 @@ pub fn expand_tilde(path: &Path, home: &Path) -> PathBuf {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,7 @@
 //! over one SSH session.
 
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
-// dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly;
-// `lock` stays public until its dead `DeployLock::release` goes (the remote/lock work).
+// dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
 pub(crate) mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;
@@ -13,7 +12,7 @@ pub mod envfile;
 pub mod error;
 pub(crate) mod health;
 pub(crate) mod inspect;
-pub mod lock;
+pub(crate) mod lock;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod proxmox;

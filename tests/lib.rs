@@ -7,5 +7,6 @@ mod deploy;
 mod harness;
 mod lifecycle;
 mod scripts;
+mod shipping;
 mod sim;
 mod ssh;

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ci_recipes;
 mod cli;
 mod deploy;
 mod harness;

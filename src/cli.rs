@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Deploy a Docker Compose application into an LXC container on a Proxmox VE host",
     long_about = "Deploy a Docker Compose application into an LXC container on a Proxmox VE host.\n\nEverything runs over one SSH session to the Proxmox node: `pct`, `pveam`, `vzdump` and `pvesm` on the host, `docker compose` inside the container through `pct exec`.",
-    propagate_version = true
+    propagate_version = true,
+    after_help = examples(&[
+        ("pxdeploy check && pxdeploy create && pxdeploy deploy", "a new app, from its folder"),
+        ("pxdeploy deploy -o json", "in CI: one JSON document on stdout, the exit code says how it went"),
+    ])
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -81,27 +85,91 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the LXC container and install Docker with Compose inside it
+    #[command(after_help = examples(&[
+        ("pxdeploy create", "template, pct create, start, network, Docker + Compose"),
+        ("pxdeploy create --dry-run", "print the host commands, change nothing"),
+    ]))]
     Create,
     /// Push the app, write .env, `docker compose up`, wait for health
+    #[command(after_help = examples(&[
+        ("pxdeploy deploy", "up is skipped when nothing changed and all is healthy"),
+        ("pxdeploy deploy --force -o json | jq .services", "always run up; the result as JSON"),
+    ]))]
     Deploy(DeployArgs),
     /// Show the container's state, IP address and each service's health
+    #[command(after_help = examples(&[
+        ("pxdeploy status", ""),
+        ("pxdeploy status -o json | jq '.services[] | {service, health}'", "each service's health"),
+    ]))]
     Status,
     /// Show the services' logs (`docker compose logs`)
+    #[command(after_help = examples(&[
+        ("pxdeploy logs web --tail 50", "the last 50 lines of the web service"),
+        ("pxdeploy logs -f", "follow every service (Ctrl-C to stop)"),
+    ]))]
     Logs(LogsArgs),
     /// Shut the container down gracefully (data is kept)
+    #[command(after_help = examples(&[
+        ("pxdeploy stop", "pct shutdown; `pxdeploy start` brings it back"),
+    ]))]
     Stop,
     /// Start the container and wait for the services' health
+    #[command(after_help = examples(&[
+        ("pxdeploy start", "start and wait until every service is healthy"),
+        ("pxdeploy start --no-wait", "return as soon as the container runs"),
+    ]))]
     Start(WaitArgs),
     /// Reboot the container and wait for the services' health
+    #[command(after_help = examples(&[
+        ("pxdeploy restart", "reboot and wait until every service is healthy"),
+        ("pxdeploy restart --no-wait", ""),
+    ]))]
     Restart(WaitArgs),
     /// Destroy the container and its disks (asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy destroy", "asks you to type the hostname"),
+        ("pxdeploy destroy --backup-first --yes", "in CI: back up, then destroy without asking"),
+    ]))]
     Destroy(DestroyArgs),
     /// Back up the container with vzdump, or list its backups
+    #[command(after_help = examples(&[
+        ("pxdeploy backup", "vzdump now, then prune to the retention"),
+        ("pxdeploy backup --list -o json", "this container's backups as JSON"),
+    ]))]
     Backup(BackupArgs),
     /// Preflight: check SSH, the Proxmox node, storage, bridge, template and settings
+    #[command(after_help = examples(&[
+        ("pxdeploy check", "every failure explained with the fix"),
+        ("pxdeploy -c staging.toml check", "another configuration file"),
+    ]))]
     Check,
     /// Print a shell completion script
+    #[command(after_help = examples(&[
+        ("pxdeploy completions bash > /etc/bash_completion.d/pxdeploy", ""),
+        ("pxdeploy completions zsh > ~/.zfunc/_pxdeploy", ""),
+    ]))]
     Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder
+    #[command(after_help = examples(&[
+        ("pxdeploy man | man -l -", "read it now"),
+        ("pxdeploy man --out-dir /usr/local/share/man/man1", "pxdeploy.1 and pxdeploy-<command>.1"),
+    ]))]
+    Man(ManArgs),
+}
+
+/// An "Examples:" section for a subcommand's help: each command line, and after it what it
+/// does when that is not obvious.
+fn examples(lines: &[(&str, &str)]) -> String {
+    let mut text = String::from("Examples:");
+    for (command, what) in lines {
+        text.push_str("\n  ");
+        text.push_str(command);
+        if !what.is_empty() {
+            text.push_str("\n      ");
+            text.push_str(what);
+        }
+    }
+    text
 }
 
 #[derive(Debug, Clone, Args)]
@@ -148,6 +216,13 @@ pub struct BackupArgs {
 pub struct CompletionsArgs {
     /// The shell to generate the script for
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write pxdeploy.1 and one pxdeploy-<command>.1 per command into this folder instead
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod ci_recipes;
 mod cli;
 mod compose;
 mod compose_env;
@@ -11,5 +12,6 @@ mod lifecycle;
 mod lock;
 mod real_world;
 mod scripts;
+mod shipping;
 mod sim;
 mod ssh;

@@ -13,6 +13,7 @@ pub mod deploy;
 mod destroy;
 mod lifecycle;
 pub mod logs;
+mod man;
 mod status;
 
 use context::Context;
@@ -22,6 +23,7 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     let ctx = || Context::new(cli.global.clone(), out.clone());
     match cli.command {
         Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
         Command::Check => check::run(&ctx()),
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),

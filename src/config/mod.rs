@@ -4,6 +4,7 @@
 //! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
+mod deploy;
 mod env;
 mod env_table;
 mod load;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use types::{DockerInstall, IpConfig};
@@ -52,6 +54,8 @@ pub struct Config {
     pub health: Health,
     #[serde(default)]
     pub backup: Backup,
+    #[serde(default)]
+    pub deploy: Deploy,
 }
 
 #[derive(Debug, Clone, Deserialize)]

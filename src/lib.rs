@@ -19,6 +19,7 @@ pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
 pub mod remote;
+pub(crate) mod snapshots;
 
 use std::ffi::OsString;
 

@@ -98,6 +98,10 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Back up the container with vzdump, or list its backups
     Backup(BackupArgs),
+    /// Roll the container back to a snapshot (`--snapshot [NAME]`; asks for confirmation)
+    Rollback(RollbackArgs),
+    /// Restore the whole container from a vzdump archive (asks for confirmation)
+    Restore(RestoreArgs),
     /// Preflight: check SSH, the Proxmox node, storage, bridge, template and settings
     Check,
     /// Print a shell completion script
@@ -145,6 +149,25 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The release to go back to (release rollback)
+    pub id: Option<String>,
+    /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
+    #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
+    pub snapshot: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The archive's volume id (`local:backup/vzdump-lxc-…`, as `backup --list` shows)
+    #[arg(value_name = "VOLID", required_unless_present = "latest")]
+    pub volid: Option<String>,
+    /// Restore the newest backup of the container on `[backup] storage`
+    #[arg(long, conflicts_with = "volid")]
+    pub latest: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate the script for
     pub shell: clap_complete::Shell,
@@ -167,5 +190,24 @@ mod tests {
         assert!(a.global.dry_run && b.global.dry_run);
         assert_eq!(a.global.output, OutputFormat::Json);
         assert_eq!(b.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn rollback_snapshot_name_is_optional_and_restore_needs_an_archive() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["pxdeploy"], args].concat());
+        let snapshot = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Rollback(a) => (a.id, a.snapshot),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(snapshot(&["rollback", "--snapshot"]), (None, Some(None)));
+        assert_eq!(
+            snapshot(&["rollback", "--snapshot", "before"]),
+            (None, Some(Some("before".into())))
+        );
+        assert_eq!(snapshot(&["rollback", "r1"]), (Some("r1".into()), None));
+        assert!(parse(&["rollback", "r1", "--snapshot", "x"]).is_err());
+        assert!(parse(&["restore"]).is_err());
+        assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
+        assert!(parse(&["restore", "--latest"]).is_ok());
     }
 }

@@ -143,7 +143,7 @@ pub fn deploy(
 }
 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-fn take_lock(
+pub(crate) fn take_lock(
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,

@@ -10,4 +10,5 @@ mod lifecycle;
 mod lock;
 mod scripts;
 mod sim;
+mod snapshots;
 mod ssh;

@@ -77,16 +77,25 @@ pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Resu
     let existing = list(host, vmid)?;
     let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);
     let command = snap::snapshot(vmid, &name);
-    reporter.step(&format!("Taking snapshot {name} of container {vmid}"), || {
-        let out = host.change(&command, SNAPSHOT_TIMEOUT)?;
-        if out.status.success() {
-            return Ok(());
-        }
-        if out.stderr_str().contains("snapshot feature is not available") {
-            return Err(unsupported(vmid, "`pct snapshot`: snapshot feature is not available"));
-        }
-        Err(container::refused(host, vmid, &command, out))
-    })?;
+    reporter.step(
+        &format!("Taking snapshot {name} of container {vmid}"),
+        || {
+            let out = host.change(&command, SNAPSHOT_TIMEOUT)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            if out
+                .stderr_str()
+                .contains("snapshot feature is not available")
+            {
+                return Err(unsupported(
+                    vmid,
+                    "`pct snapshot`: snapshot feature is not available",
+                ));
+            }
+            Err(container::refused(host, vmid, &command, out))
+        },
+    )?;
     let mut all = existing;
     all.push(Snapshot {
         name: name.clone(),

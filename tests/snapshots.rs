@@ -91,7 +91,10 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     std::fs::write(app.path().join("version.txt"), "v2\n").unwrap();
     px(app.path(), &["deploy"]).assert_code(0);
     let snaps = snapshot_names(&sim, VMID);
-    let ours: Vec<&String> = snaps.iter().filter(|n| n.starts_with("pxdeploy_")).collect();
+    let ours: Vec<&String> = snaps
+        .iter()
+        .filter(|n| n.starts_with("pxdeploy_"))
+        .collect();
     assert_eq!(ours.len(), 2, "{snaps:?}");
     assert!(snaps.contains(&"manual-one".to_string()), "{snaps:?}");
     assert_eq!(
@@ -120,7 +123,10 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     r.assert_stderr_contains("manual-one");
     // With --yes: the newest pxdeploy_ snapshot (taken before the last deploy, after "before"
     // was written), the container started again, services healthy.
-    let r = px(app.path(), &["rollback", "--snapshot", "--yes", "-o", "json"]);
+    let r = px(
+        app.path(),
+        &["rollback", "--snapshot", "--yes", "-o", "json"],
+    );
     r.assert_code(0);
     all_healthy(&r);
     assert_eq!(r.json()["snapshot"].as_str(), Some(ours[1].as_str()));
@@ -139,7 +145,11 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     assert!(sim.calls_matching(&["pct", "restore"]).is_empty());
     let r = px(
         app.path(),
-        &["restore", "local:backup/vzdump-lxc-210-2020_01_01-00_00_00.tar.zst", "--yes"],
+        &[
+            "restore",
+            "local:backup/vzdump-lxc-210-2020_01_01-00_00_00.tar.zst",
+            "--yes",
+        ],
     );
     r.assert_code(3);
     r.assert_stderr_contains("local:backup/vzdump-lxc-210-");
@@ -154,7 +164,9 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     assert_eq!(data(&sim, VMID), "before");
     let restores = sim.calls_matching(&["pct", "restore", VMID]);
     assert_eq!(restores.len(), 1);
-    assert!(restores[0].line().ends_with("--force 1 --storage local-lvm"));
+    assert!(restores[0]
+        .line()
+        .ends_with("--force 1 --storage local-lvm"));
 
     // Protection is honoured: exit 8, nothing run.
     sim.host_run(&["pct", "set", VMID, "--protection", "1"])
@@ -167,16 +179,27 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     // A container on `local` (dir): check says so, deploy is refused before any change.
     sim.set_knob("local_rootdir", "1");
     sim.host_run(&[
-        "pct", "create", DIR_VMID, TEMPLATE, "--rootfs", "local:4", "--hostname", "dirapp",
+        "pct",
+        "create",
+        DIR_VMID,
+        TEMPLATE,
+        "--rootfs",
+        "local:4",
+        "--hostname",
+        "dirapp",
     ])
     .assert_code(0);
     let dir_app = app_dir(
         &sim,
-        &format!("[container]\nvmid = {DIR_VMID}\nhostname = \"dirapp\"\n[deploy]\nsnapshot = true\n"),
+        &format!(
+            "[container]\nvmid = {DIR_VMID}\nhostname = \"dirapp\"\n[deploy]\nsnapshot = true\n"
+        ),
     );
     let r = px(dir_app.path(), &["check"]);
     assert_ne!(r.status, 0, "{}", r.dump());
-    r.assert_stdout_contains("rootfs is on storage `local` (dir), which cannot snapshot a container");
+    r.assert_stdout_contains(
+        "rootfs is on storage `local` (dir), which cannot snapshot a container",
+    );
     let before = sim.call_argvs().len();
     let r = px(dir_app.path(), &["deploy"]);
     r.assert_code(5);

@@ -24,11 +24,14 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let state = container::state(&host, vmid)?;
-    let mut backups: Vec<BackupEntry> =
-        pvesm::parse_list(&host.probe_ok(&pvesm::list_backups(storage, vmid))?.stdout_str())
-            .into_iter()
-            .filter(|b| b.vmid.map_or(true, |v| v == vmid))
-            .collect();
+    let mut backups: Vec<BackupEntry> = pvesm::parse_list(
+        &host
+            .probe_ok(&pvesm::list_backups(storage, vmid))?
+            .stdout_str(),
+    )
+    .into_iter()
+    .filter(|b| b.vmid.map_or(true, |v| v == vmid))
+    .collect();
     backups.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.volid.cmp(&b.volid)));
     let archive = choose(&backups, args.volid.as_deref(), vmid, storage)?;
 
@@ -56,7 +59,8 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
                 "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
                 host.alias
             ));
-            ctx.out.info(format!("  archive: {}", sanitize(&archive.volid)));
+            ctx.out
+                .info(format!("  archive: {}", sanitize(&archive.volid)));
             ctx.out.info(format!(
                 "  taken:   {} ({})",
                 archive.date.as_deref().unwrap_or("unknown"),

@@ -117,8 +117,8 @@ fn choose(all: &[Snapshot], wanted: Option<&str>, vmid: u32) -> Result<Snapshot>
             Some(name) => format!("container {vmid} has no snapshot `{}`", sanitize(name)),
             None => format!("container {vmid} has no pxdeploy snapshot"),
         };
-        Error::config(what)
-            .cause(names())
-            .hint("`[deploy] snapshot = true` takes one before every deploy; `--snapshot NAME` picks any")
+        Error::config(what).cause(names()).hint(
+            "`[deploy] snapshot = true` takes one before every deploy; `--snapshot NAME` picks any",
+        )
     })
 }

@@ -48,9 +48,10 @@ mod tests {
         let cfg: crate::config::Config = toml::from_str(BASE).unwrap();
         assert!(!cfg.deploy.snapshot);
         assert_eq!(cfg.deploy.keep_snapshots, 3);
-        let cfg: crate::config::Config =
-            toml::from_str(&format!("{BASE}[deploy]\nsnapshot = true\nkeep_snapshots = 5\n"))
-                .unwrap();
+        let cfg: crate::config::Config = toml::from_str(&format!(
+            "{BASE}[deploy]\nsnapshot = true\nkeep_snapshots = 5\n"
+        ))
+        .unwrap();
         assert!(cfg.deploy.snapshot);
         assert_eq!(cfg.deploy.keep_snapshots, 5);
     }

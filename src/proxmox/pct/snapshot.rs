@@ -162,8 +162,7 @@ pub fn blocker(
     kind_of: &dyn Fn(&str) -> Option<String>,
 ) -> Option<String> {
     mounts.iter().find_map(|(key, volume)| {
-        let Some((storage, _)) = volume.split_once(':').filter(|_| !volume.starts_with('/'))
-        else {
+        let Some((storage, _)) = volume.split_once(':').filter(|_| !volume.starts_with('/')) else {
             return Some(format!(
                 "{key} is a bind mount (`{volume}`), which Proxmox cannot snapshot"
             ));
@@ -173,7 +172,9 @@ pub fn blocker(
             Some(kind) => Some(format!(
                 "{key} is on storage `{storage}` ({kind}), which cannot snapshot a container"
             )),
-            None => Some(format!("{key} is on storage `{storage}`, which is not on this node")),
+            None => Some(format!(
+                "{key} is on storage `{storage}`, which is not on this node"
+            )),
         }
     })
 }
@@ -211,7 +212,9 @@ mod tests {
         assert_eq!(n, "pxdeploy_20261129T191501Z");
         assert!(n.len() <= 40);
         assert!(name_at(t + Duration::from_secs(1)) > n);
-        let taken = parse_list(&format!("`-> {n:<26} 2026-11-29 19:15:01     no-description\n"));
+        let taken = parse_list(&format!(
+            "`-> {n:<26} 2026-11-29 19:15:01     no-description\n"
+        ));
         assert_eq!(unique_name(&n, &taken), format!("{n}-2"));
         assert_eq!(unique_name("other", &taken), "other");
     }

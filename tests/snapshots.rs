@@ -176,6 +176,18 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     r.assert_stderr_contains("protection");
     assert_eq!(sim.calls_matching(&["pct", "restore"]).len(), 1);
 
+    // A forced restore that fails after the disks were touched: Proxmox leaves no container,
+    // and the error says so.
+    sim.host_run(&["pct", "set", VMID, "--protection", "0"])
+        .assert_code(0);
+    sim.set_knob("restore_fail", "\"simulated failure\"");
+    let r = px(app.path(), &["restore", "--latest", "--yes"]);
+    r.assert_code(5);
+    r.assert_stderr_contains("simulated failure");
+    r.assert_stderr_contains("container 210 is gone");
+    sim.unset_knob("restore_fail");
+    sim.host_run(&["pct", "status", VMID]).assert_code(2);
+
     // A container on `local` (dir): check says so, deploy is refused before any change.
     sim.set_knob("local_rootdir", "1");
     sim.host_run(&[

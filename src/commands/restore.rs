@@ -87,13 +87,12 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
                 return Ok(());
             }
             let err = container::refused(&host, vmid, &command, out);
-            Err(if err.message.contains("unable to restore") && err.hint.is_none() {
-                err.hint(format!(
-                    "a forced restore that failed after the disks were touched leaves no container {vmid}: fix the cause and run `pxdeploy restore` again"
-                ))
-            } else {
-                err
-            })
+            if container::state(&host, vmid)?.is_none() {
+                return Err(err.hint(format!(
+                    "container {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
+                )));
+            }
+            Err(err)
         },
     )?;
     let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
@@ -148,4 +147,38 @@ fn choose(
             .cause(cause)
             .hint("`pxdeploy backup --list` shows them; `pxdeploy backup` makes one")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(volid: &str, date: &str) -> BackupEntry {
+        BackupEntry {
+            volid: volid.into(),
+            format: "tar.zst".into(),
+            size: 1024,
+            vmid: Some(210),
+            date: Some(date.into()),
+        }
+    }
+
+    #[test]
+    fn picks_the_named_or_newest_archive_else_exit_3_listing_them() {
+        let a = "local:backup/vzdump-lxc-210-2026_01_11-14_47_17.tar.zst";
+        let b = "local:backup/vzdump-lxc-210-2026_01_12-09_00_00.tar.zst";
+        let all = vec![
+            entry(a, "2026-01-11 14:47:17"),
+            entry(b, "2026-01-12 09:00:00"),
+        ];
+        assert_eq!(choose(&all, Some(a), 210, "local").unwrap().volid, a);
+        assert_eq!(choose(&all, None, 210, "local").unwrap().volid, b);
+        let err = choose(&all, Some("local:backup/nope.tar.zst"), 210, "local").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.render();
+        assert!(text.contains(a) && text.contains(b), "{text}");
+        let err = choose(&[], None, 210, "local").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.render().contains("holds no backup of container 210"));
+    }
 }

@@ -65,11 +65,12 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
             if out.status.success() {
                 return Ok(());
             }
-            let refused = container::refused(&host, vmid, &command, out);
-            Err(if refused.message.contains("is not most recent snapshot") {
-                refused.hint("ZFS rolls back only to the newest snapshot: delete the newer ones first (`pct delsnapshot`), or pick the newest")
+            let newer_exist = out.stderr_str().contains("is not most recent snapshot");
+            let err = container::refused(&host, vmid, &command, out);
+            Err(if newer_exist {
+                err.hint("ZFS rolls back only to the newest snapshot: delete the newer ones first (`pct delsnapshot`), or pick the newest")
             } else {
-                refused
+                err
             })
         },
     )?;
@@ -121,4 +122,44 @@ fn choose(all: &[Snapshot], wanted: Option<&str>, vmid: u32) -> Result<Snapshot>
             "`[deploy] snapshot = true` takes one before every deploy; `--snapshot NAME` picks any",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str) -> Snapshot {
+        Snapshot {
+            name: name.into(),
+            time: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_named_or_newest_pxdeploy_snapshot_else_exit_3_listing_them() {
+        let all = vec![
+            s("pxdeploy_20261129T191501Z"),
+            s("zzz-manual"),
+            s("pxdeploy_20261129T191502Z"),
+        ];
+        assert_eq!(
+            choose(&all, None, 210).unwrap().name,
+            "pxdeploy_20261129T191502Z"
+        );
+        assert_eq!(
+            choose(&all, Some("zzz-manual"), 210).unwrap().name,
+            "zzz-manual"
+        );
+        let err = choose(&all, Some("nope"), 210).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.render().contains("zzz-manual"));
+        let err = choose(&[s("manual")], None, 210).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.render().contains("no pxdeploy snapshot"),
+            "{}",
+            err.render()
+        );
+    }
 }

@@ -137,6 +137,18 @@ pub enum Command {
         ("pxdeploy backup --list -o json", "this container's backups as JSON"),
     ]))]
     Backup(BackupArgs),
+    /// Roll the container back to a snapshot (`--snapshot [NAME]`; asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy rollback --snapshot", "back to the newest pxdeploy_* snapshot (asks first)"),
+        ("pxdeploy rollback --snapshot pxdeploy_20261129T191501Z --yes", "in CI: that snapshot, without asking"),
+    ]))]
+    Rollback(RollbackArgs),
+    /// Restore the whole container from a vzdump archive (asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy restore --latest", "the newest backup on [backup] storage (asks first)"),
+        ("pxdeploy restore local:backup/vzdump-lxc-210-2026_11_29-02_00_01.tar.zst --yes", "that archive, without asking"),
+    ]))]
+    Restore(RestoreArgs),
     /// Preflight: check SSH, the Proxmox node, storage, bridge, template and settings
     #[command(after_help = examples(&[
         ("pxdeploy check", "every failure explained with the fix"),
@@ -213,6 +225,25 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The release to go back to (release rollback)
+    pub id: Option<String>,
+    /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
+    #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
+    pub snapshot: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The archive's volume id (`local:backup/vzdump-lxc-…`, as `backup --list` shows)
+    #[arg(value_name = "VOLID", required_unless_present = "latest")]
+    pub volid: Option<String>,
+    /// Restore the newest backup of the container on `[backup] storage`
+    #[arg(long, conflicts_with = "volid")]
+    pub latest: bool,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate the script for
     pub shell: clap_complete::Shell,
@@ -242,5 +273,24 @@ mod tests {
         assert!(a.global.dry_run && b.global.dry_run);
         assert_eq!(a.global.output, OutputFormat::Json);
         assert_eq!(b.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn rollback_snapshot_name_is_optional_and_restore_needs_an_archive() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["pxdeploy"], args].concat());
+        let snapshot = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Rollback(a) => (a.id, a.snapshot),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(snapshot(&["rollback", "--snapshot"]), (None, Some(None)));
+        assert_eq!(
+            snapshot(&["rollback", "--snapshot", "before"]),
+            (None, Some(Some("before".into())))
+        );
+        assert_eq!(snapshot(&["rollback", "r1"]), (Some("r1".into()), None));
+        assert!(parse(&["rollback", "r1", "--snapshot", "x"]).is_err());
+        assert!(parse(&["restore"]).is_err());
+        assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
+        assert!(parse(&["restore", "--latest"]).is_ok());
     }
 }

@@ -3,7 +3,7 @@
 
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
 // dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
-pub(crate) mod cli;
+pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub mod config;
@@ -18,6 +18,7 @@ pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
 pub mod remote;
+pub(crate) mod snapshots;
 
 use std::ffi::OsString;
 

@@ -14,4 +14,5 @@ mod real_world;
 mod scripts;
 mod shipping;
 mod sim;
+mod snapshots;
 mod ssh;

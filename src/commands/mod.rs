@@ -7,6 +7,7 @@ use crate::output::Output;
 mod backup;
 mod check;
 mod completions;
+mod confirm;
 pub mod context;
 mod create;
 pub mod deploy;
@@ -14,6 +15,8 @@ mod destroy;
 mod lifecycle;
 pub mod logs;
 mod man;
+mod restore;
+mod rollback_snapshot;
 mod status;
 
 use context::Context;
@@ -34,5 +37,7 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Restart(args) => lifecycle::restart(&ctx(), &args),
         Command::Destroy(args) => destroy::run(&ctx(), &args),
         Command::Backup(args) => backup::run(&ctx(), &args),
+        Command::Rollback(args) => rollback_snapshot::run(&ctx(), &args),
+        Command::Restore(args) => restore::run(&ctx(), &args),
     }
 }

@@ -6,6 +6,7 @@
 
 mod compose_check;
 mod compose_files;
+mod deploy;
 mod env;
 mod env_table;
 mod load;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
+pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use types::{DockerInstall, IpConfig};
@@ -60,6 +62,8 @@ pub struct Config {
     pub health: Health,
     #[serde(default)]
     pub backup: Backup,
+    #[serde(default)]
+    pub deploy: Deploy,
 }
 
 #[derive(Debug, Clone, Deserialize)]

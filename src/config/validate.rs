@@ -56,6 +56,7 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     env(cfg, problems);
     health(cfg, problems);
     backup(cfg, problems);
+    super::deploy::validate(&cfg.deploy, problems);
 }
 
 fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {

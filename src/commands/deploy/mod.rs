@@ -72,6 +72,7 @@ pub fn deploy(
 
     let result = (|| -> Result<()> {
         let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        crate::snapshots::before_deploy(host, cfg, reporter)?;
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
@@ -143,7 +144,7 @@ pub fn deploy(
 }
 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-fn take_lock(
+pub(crate) fn take_lock(
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,

@@ -246,15 +246,91 @@ run pct exec 101 -- true; check "exec works while locked" 0
 wait $BG && ok "background vzdump finished" || bad "background vzdump failed: $(cat "$WORK/bg.out")"
 python3 "$SIM/pve.py" unset "$STATE" vzdump_delay
 
+# ---------------------------------------------------------------- snapshots (reference more §1)
+run pct exec 101 -- sh -c 'echo one > /root/snapdata'; check "write data before snapshot" 0
+run pct snapshot 101 before-change; check "snapshot a running CT (lvmthin)" 0 '  Logical volume "snap_vm-101-disk-0_before-change" created.'
+run pct status 101; check "still running after snapshot" 0 "status: running"
+run pct exec 101 -- sh -c 'echo two > /root/snapdata'; check "write data after snapshot" 0
+run pct snapshot 101 after-change --description "post upgrade"; check "second snapshot" 0
+run pct snapshot 101 after-change; check "snapshot name taken" 255 "" "snapshot name 'after-change' already used"
+run pct snapshot 101 1abc; check "snapshot bad name" 2 "" "snapname: invalid format - invalid configuration ID '1abc'"
+[[ "$ERR" == *"'1abc'"$'\n\n'"pct snapshot <vmid> <snapname> [OPTIONS]"* ]] && ok "bad name: empty line before usage" || bad "bad name stderr: $ERR"
+run pct snapshot 101 current; check "reserved snapshot name" 2 "" "unable to use snapshot name 'current' (reserved name)"
+run pct listsnapshot 101; check "listsnapshot" 0 "You are here!"
+L1=$(echo "$OUT" | sed -n 1p); L2=$(echo "$OUT" | sed -n 2p); L3=$(echo "$OUT" | sed -n 3p)
+[[ "$L1" =~ ^\`-\>\ before-change\ {15}[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9:]{8}\ {5}no-description$ ]] && ok "listsnapshot root line" || bad "listsnapshot line 1: '$L1'"
+[[ "$L2" =~ ^\ \`-\>\ after-change\ {15}[0-9-]{10}\ [0-9:]{8}\ {5}post\ upgrade$ ]] && ok "listsnapshot child line" || bad "listsnapshot line 2: '$L2'"
+[ "$L3" = '  `-> current                                           You are here!' ] && ok "listsnapshot current line" || bad "listsnapshot line 3: '$L3'"
+C="$STATE/etc/pve/nodes/pve/lxc/101.conf"
+grep -q '^parent: after-change$' "$C" && grep -q '^\[after-change\]$' "$C" && grep -q '^#post upgrade$' "$C" && ok "snapshot sections in the config" || bad "config: $(cat "$C")"
+run pct rollback 101 no-such; check "rollback unknown snapshot" 255 "" "snapshot 'no-such' does not exist"
+run pct rollback 101 before-change; check "rollback (lvmthin: any snapshot)" 0 '  Logical volume "vm-101-disk-0" successfully removed.'
+run pct status 101; check "rollback leaves the CT stopped" 0 "status: stopped"
+[ "$(cat "$STATE/ct/101/rootfs/root/snapdata")" = one ] && ok "rollback brought the data back" || bad "data after rollback: $(cat "$STATE/ct/101/rootfs/root/snapdata")"
+grep -q '^parent: before-change$' "$C" && ok "parent after rollback" || bad "parent after rollback: $(cat "$C")"
+run pct rollback 101 after-change --start 1; check "rollback --start 1" 0
+run pct status 101; check "running after rollback --start 1" 0 "status: running"
+run pct exec 101 -- cat /root/snapdata; check "newer snapshot's data" 0 "two"
+run pct delsnapshot 101 before-change; check "delsnapshot" 0 '  Logical volume "snap_vm-101-disk-0_before-change" successfully removed.'
+grep -q '^\[before-change\]' "$C" && bad "section left after delsnapshot" || ok "section removed"
+grep -A20 '^\[after-change\]' "$C" | grep -q '^parent:' && bad "child still points at the deleted snapshot" || ok "child re-linked"
+run pct delsnapshot 101 before-change; check "delsnapshot unknown" 255 "" "snapshot 'before-change' does not exist"
+run pct delsnapshot 101 after-change; check "delsnapshot last" 0
+run pct listsnapshot 101; check "listsnapshot without snapshots" 0 '`-> current                                             You are here!'
+python3 "$SIM/pve.py" set "$STATE" local_rootdir 1
+python3 "$SIM/pve.py" set "$STATE" storage_zfs 1
+run pct create 106 $TPL --hostname dirct --rootfs local:4 --features nesting=1; check "create on local (dir)" 0
+run pct snapshot 106 s1; check "dir storage cannot snapshot" 255 "" "snapshot feature is not available"
+grep -q '^lock:\|^\[s1\]' "$STATE/etc/pve/nodes/pve/lxc/106.conf" && bad "refused snapshot changed the config" || ok "refused snapshot changed nothing"
+run pct create 107 $TPL --hostname zfsct --rootfs local-zfs:4 --features nesting=1; check "create on local-zfs" 0
+run pct config 107; check "zfs subvol" 0 "rootfs: local-zfs:subvol-107-disk-0,size=4G"
+run pct snapshot 107 first; check "zfs snapshot 1" 0
+run pct snapshot 107 second; check "zfs snapshot 2" 0
+run pct rollback 107 first; check "zfs: only the newest" 255 "" "can't rollback, 'first' is not most recent snapshot on 'local-zfs:subvol-107-disk-0'"
+run pct rollback 107 second; check "zfs rollback newest" 0
+run pct destroy 106; check "destroy 106" 0
+run pct destroy 107; check "destroy 107" 0
+python3 "$SIM/pve.py" unset "$STATE" local_rootdir
+python3 "$SIM/pve.py" unset "$STATE" storage_zfs
+
 # ---------------------------------------------------------------- destroy
 run pct destroy 101; check "destroy running" 2 "" "unable to destroy CT 101 - container is running"
 run pct set 101 --protection 1; check "set protection" 0
 run pct stop 101; check "stop" 0
 run vzdump 101 --storage local --compress gzip; check "vzdump of a stopped CT" 0 "INFO: backup mode: stop"
+GZ=$(ls "$STATE"/var/lib/vz/dump/vzdump-lxc-101-*.tar.gz | tail -1); GZV="local:backup/$(basename "$GZ")"
+run pct restore 101 "$GZV" --force 1 --storage local-lvm; check "restore protected" 2 "" "unable to restore CT 101 - protection mode enabled"
+run pct set 101 --protection 0; check "unprotect for restore" 0
+echo changed > "$STATE/ct/101/rootfs/root/snapdata"
+run pct restore 101 "$GZV" --storage local-lvm; check "restore without --force" 2 "" "CT 101 already exists on node 'pve'"
+run pct restore 101 "$GZV" --force 1; check "restore to local (no rootdir)" 2 "" "storage: storage 'local' does not support container directories"
+run pct restore 101 local:backup/vzdump-lxc-101-2020_01_01-00_00_00.tar.zst --force 1 --storage local-lvm
+check "restore missing archive (CT kept)" 255 "" "unable to restore CT 101 - can't find file 'local:backup/vzdump-lxc-101-2020_01_01-00_00_00.tar.zst'"
+run pct config 101; [[ $RC = 0 && "$OUT" != *"lock:"* ]] && ok "CT and config kept, no lock" || bad "after failed early restore: $OUT"
+run pct restore 101 "$GZV" --force 1 --storage local-lvm
+check "restore --force" 0 "recovering backed-up configuration from '$GZV'"
+[[ "$OUT" == *"merging backed-up and given configuration.."* && "$OUT" == *'Logical volume "vm-101-disk-0" successfully removed.'* ]] && ok "restore output" || bad "restore output: $OUT"
+[ "$(cat "$STATE/ct/101/rootfs/root/snapdata")" = two ] && ok "restore brought the data back" || bad "data after restore: $(cat "$STATE/ct/101/rootfs/root/snapdata")"
+run pct config 101; check "restored config (new disk, protection from backup)" 0 "rootfs: local-lvm:vm-101-disk-1,size=8G"
+[[ "$OUT" == *"protection: 1"* ]] && ok "backed-up keys restored" || bad "restored config: $OUT"
+run pct start 101; check "start restored CT" 0
+run pct restore 101 "$GZV" --force 1 --storage local-lvm; check "restore running" 2 "" "can't overwrite running container"
+run pct stop 101; check "stop restored" 0
 run pct destroy 101 --purge 1; check "destroy protected" 2 "" "can't remove CT 101 - protection mode enabled"
 run pct set 101 --protection 0; check "unset protection" 0
 run pct destroy 101 --purge 1; check "destroy" 0 "purging CT 101 from related configurations.."
 [ ! -e "$STATE/ct/101" ] && ok "CT folder removed" || bad "CT folder left"
+
+# ---------------------------------------------------------------- a failed forced restore leaves no CT
+run pct create 108 $TPL --hostname rfail --rootfs local-lvm:4 --features nesting=1; check "create 108" 0
+run vzdump 108 --storage local --compress zstd; check "vzdump 108" 0
+V108="local:backup/$(basename "$(ls "$STATE"/var/lib/vz/dump/vzdump-lxc-108-*.tar.zst | tail -1)")"
+python3 "$SIM/pve.py" set "$STATE" restore_fail "simulated restore failure"
+run pct restore 108 "$V108" --force 1 --storage local-lvm; check "restore failure" 255 "" "unable to restore CT 108 - simulated restore failure"
+python3 "$SIM/pve.py" unset "$STATE" restore_fail
+[ ! -e "$STATE/etc/pve/nodes/pve/lxc/108.conf" ] && [ ! -e "$STATE/ct/108" ] && ok "failed forced restore leaves no CT" || bad "CT 108 left after failed restore"
+run pct restore 108 "$V108" --storage local-lvm; check "restore into a free vmid" 0
+run pct destroy 108; check "destroy 108" 0
 
 # ---------------------------------------------------------------- Docker without nesting fails like on Proxmox
 run pct create 104 $TPL --hostname nonest --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr0,ip=dhcp --start 1

@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Deploy a Docker Compose application into an LXC container on a Proxmox VE host",
     long_about = "Deploy a Docker Compose application into an LXC container on a Proxmox VE host.\n\nEverything runs over one SSH session to the Proxmox node: `pct`, `pveam`, `vzdump` and `pvesm` on the host, `docker compose` inside the container through `pct exec`.",
-    propagate_version = true
+    propagate_version = true,
+    after_help = examples(&[
+        ("pxdeploy check && pxdeploy create && pxdeploy deploy", "a new app, from its folder"),
+        ("pxdeploy deploy -o json", "in CI: one JSON document on stdout, the exit code says how it went"),
+    ])
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -81,31 +85,111 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the LXC container and install Docker with Compose inside it
+    #[command(after_help = examples(&[
+        ("pxdeploy create", "template, pct create, start, network, Docker + Compose"),
+        ("pxdeploy create --dry-run", "print the host commands, change nothing"),
+    ]))]
     Create,
     /// Push the app, write .env, `docker compose up`, wait for health
+    #[command(after_help = examples(&[
+        ("pxdeploy deploy", "up is skipped when nothing changed and all is healthy"),
+        ("pxdeploy deploy --force -o json | jq .services", "always run up; the result as JSON"),
+    ]))]
     Deploy(DeployArgs),
     /// List the releases kept in the container
+    #[command(after_help = examples(&[
+        ("pxdeploy releases", "id, deployed, by, result; the current one marked"),
+        ("pxdeploy releases -o json | jq -r .current", "the current release's id"),
+    ]))]
     Releases,
-    /// Go back to an earlier release (default: the newest healthy one before the current)
-    Rollback(RollbackArgs),
     /// Show the container's state, IP address and each service's health
+    #[command(after_help = examples(&[
+        ("pxdeploy status", ""),
+        ("pxdeploy status -o json | jq '.services[] | {service, health}'", "each service's health"),
+    ]))]
     Status,
     /// Show the services' logs (`docker compose logs`)
+    #[command(after_help = examples(&[
+        ("pxdeploy logs web --tail 50", "the last 50 lines of the web service"),
+        ("pxdeploy logs -f", "follow every service (Ctrl-C to stop)"),
+    ]))]
     Logs(LogsArgs),
     /// Shut the container down gracefully (data is kept)
+    #[command(after_help = examples(&[
+        ("pxdeploy stop", "pct shutdown; `pxdeploy start` brings it back"),
+    ]))]
     Stop,
     /// Start the container and wait for the services' health
+    #[command(after_help = examples(&[
+        ("pxdeploy start", "start and wait until every service is healthy"),
+        ("pxdeploy start --no-wait", "return as soon as the container runs"),
+    ]))]
     Start(WaitArgs),
     /// Reboot the container and wait for the services' health
+    #[command(after_help = examples(&[
+        ("pxdeploy restart", "reboot and wait until every service is healthy"),
+        ("pxdeploy restart --no-wait", ""),
+    ]))]
     Restart(WaitArgs),
     /// Destroy the container and its disks (asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy destroy", "asks you to type the hostname"),
+        ("pxdeploy destroy --backup-first --yes", "in CI: back up, then destroy without asking"),
+    ]))]
     Destroy(DestroyArgs),
     /// Back up the container with vzdump, or list its backups
+    #[command(after_help = examples(&[
+        ("pxdeploy backup", "vzdump now, then prune to the retention"),
+        ("pxdeploy backup --list -o json", "this container's backups as JSON"),
+    ]))]
     Backup(BackupArgs),
+    /// Go back to an earlier release (default: the newest healthy one before the current), or
+    /// to a Proxmox snapshot with `--snapshot [NAME]` (asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy rollback", "the newest healthy release before the current one"),
+        ("pxdeploy rollback --snapshot", "back to the newest pxdeploy_* snapshot (asks first)"),
+        ("pxdeploy rollback --snapshot pxdeploy_20261129T191501Z --yes", "in CI: that snapshot, without asking"),
+    ]))]
+    Rollback(RollbackArgs),
+    /// Restore the whole container from a vzdump archive (asks for confirmation)
+    #[command(after_help = examples(&[
+        ("pxdeploy restore --latest", "the newest backup on [backup] storage (asks first)"),
+        ("pxdeploy restore local:backup/vzdump-lxc-210-2026_11_29-02_00_01.tar.zst --yes", "that archive, without asking"),
+    ]))]
+    Restore(RestoreArgs),
     /// Preflight: check SSH, the Proxmox node, storage, bridge, template and settings
+    #[command(after_help = examples(&[
+        ("pxdeploy check", "every failure explained with the fix"),
+        ("pxdeploy -c staging.toml check", "another configuration file"),
+    ]))]
     Check,
     /// Print a shell completion script
+    #[command(after_help = examples(&[
+        ("pxdeploy completions bash > /etc/bash_completion.d/pxdeploy", ""),
+        ("pxdeploy completions zsh > ~/.zfunc/_pxdeploy", ""),
+    ]))]
     Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder
+    #[command(after_help = examples(&[
+        ("pxdeploy man | man -l -", "read it now"),
+        ("pxdeploy man --out-dir /usr/local/share/man/man1", "pxdeploy.1 and pxdeploy-<command>.1"),
+    ]))]
+    Man(ManArgs),
+}
+
+/// An "Examples:" section for a subcommand's help: each command line, and after it what it
+/// does when that is not obvious.
+fn examples(lines: &[(&str, &str)]) -> String {
+    let mut text = String::from("Examples:");
+    for (command, what) in lines {
+        text.push_str("\n  ");
+        text.push_str(command);
+        if !what.is_empty() {
+            text.push_str("\n      ");
+            text.push_str(what);
+        }
+    }
+    text
 }
 
 #[derive(Debug, Clone, Args)]
@@ -125,12 +209,6 @@ pub struct DeployArgs {
     /// Run `docker compose up` even when nothing changed since the last deploy
     #[arg(long)]
     pub force: bool,
-}
-
-#[derive(Debug, Clone, Args, Default)]
-pub struct RollbackArgs {
-    /// The release to go back to (`pxdeploy releases` lists them)
-    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -154,10 +232,36 @@ pub struct BackupArgs {
     pub list: bool,
 }
 
+#[derive(Debug, Clone, Args, Default)]
+pub struct RollbackArgs {
+    /// The release to go back to (`pxdeploy releases` lists them)
+    pub id: Option<String>,
+    /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
+    #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
+    pub snapshot: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The archive's volume id (`local:backup/vzdump-lxc-…`, as `backup --list` shows)
+    #[arg(value_name = "VOLID", required_unless_present = "latest")]
+    pub volid: Option<String>,
+    /// Restore the newest backup of the container on `[backup] storage`
+    #[arg(long, conflicts_with = "volid")]
+    pub latest: bool,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate the script for
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write pxdeploy.1 and one pxdeploy-<command>.1 per command into this folder instead
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -177,5 +281,24 @@ mod tests {
         assert!(a.global.dry_run && b.global.dry_run);
         assert_eq!(a.global.output, OutputFormat::Json);
         assert_eq!(b.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn rollback_snapshot_name_is_optional_and_restore_needs_an_archive() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["pxdeploy"], args].concat());
+        let snapshot = |args: &[&str]| match parse(args).unwrap().command {
+            Command::Rollback(a) => (a.id, a.snapshot),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(snapshot(&["rollback", "--snapshot"]), (None, Some(None)));
+        assert_eq!(
+            snapshot(&["rollback", "--snapshot", "before"]),
+            (None, Some(Some("before".into())))
+        );
+        assert_eq!(snapshot(&["rollback", "r1"]), (Some("r1".into()), None));
+        assert!(parse(&["rollback", "r1", "--snapshot", "x"]).is_err());
+        assert!(parse(&["restore"]).is_err());
+        assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
+        assert!(parse(&["restore", "--latest"]).is_ok());
     }
 }

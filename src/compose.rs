@@ -5,6 +5,10 @@
 
 use serde::Deserialize;
 
+pub mod conflicts;
+pub mod model;
+pub mod up_errors;
+
 /// One Compose project inside one container: everything a command line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -16,6 +20,13 @@ pub struct Project {
     pub file: String,
     /// `app.remote_dir`: the pushed tree and its release store.
     pub remote_dir: String,
+    /// Further compose files after `file` (each one more `-f`), absolute.
+    pub more_files: Vec<String>,
+    /// `--profile` of every command.
+    pub profiles: Vec<String>,
+    /// The local compose file(s) as read at config load: which services are one-shot, how
+    /// many replicas each runs.
+    pub model: model::Model,
 }
 
 impl Project {
@@ -25,7 +36,36 @@ impl Project {
             name: name.into(),
             file: remote_path(remote_dir, compose_file),
             remote_dir: remote_dir.to_string(),
+            more_files: Vec::new(),
+            profiles: Vec::new(),
+            model: model::Model::default(),
         }
+    }
+
+    /// With more compose files (`-f` each, after the first) relative to `remote_dir`,
+    /// active profiles and the local model.
+    pub fn with(
+        mut self,
+        remote_dir: &str,
+        more_files: &[String],
+        profiles: &[String],
+        model: model::Model,
+    ) -> Self {
+        self.more_files = more_files
+            .iter()
+            .map(|f| remote_path(remote_dir, f))
+            .collect();
+        self.profiles = profiles.to_vec();
+        self.model = model;
+        self
+    }
+
+    /// `--profile P` for each active profile.
+    fn profile_args(&self) -> Vec<&str> {
+        self.profiles
+            .iter()
+            .flat_map(|p| ["--profile", p.as_str()])
+            .collect()
     }
 
     /// The folder of the compose file inside the container: where `.env` lives.
@@ -41,6 +81,7 @@ impl Project {
     /// containers by their labels, so this works before the first deploy (no file yet) too.
     fn by_name(&self, args: &[&str]) -> String {
         let mut argv = vec!["docker", "compose", "-p", &self.name];
+        argv.extend(self.profile_args());
         argv.extend_from_slice(args);
         crate::proxmox::pct::exec(self.vmid, &argv)
     }
@@ -59,8 +100,11 @@ impl Project {
 
     /// The argv of [`Project::up`] inside the container.
     pub fn up_argv(&self) -> Vec<String> {
-        ["docker", "compose", "-p", &self.name, "-f", &self.file]
+        let files = std::iter::once(&self.file).chain(&self.more_files);
+        ["docker", "compose", "-p", &self.name]
             .into_iter()
+            .chain(files.flat_map(|f| ["-f", f.as_str()]))
+            .chain(self.profile_args())
             .chain(["up", "-d", "--build", "--remove-orphans"])
             .map(str::to_string)
             .collect()

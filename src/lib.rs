@@ -2,9 +2,8 @@
 //! over one SSH session.
 
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
-// dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly;
-// `lock` stays public until its dead `DeployLock::release` goes (the remote/lock work).
-pub(crate) mod cli;
+// dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
+pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub mod config;
@@ -13,13 +12,14 @@ pub mod envfile;
 pub mod error;
 pub(crate) mod health;
 pub(crate) mod inspect;
-pub mod lock;
+pub(crate) mod lock;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
 pub(crate) mod release;
 pub mod remote;
+pub(crate) mod snapshots;
 
 use std::ffi::OsString;
 

@@ -155,13 +155,8 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
     ])
 }
 
-/// One line of the lock shell's output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Line {
-    Line(String),
-    Eof,
-    TimedOut,
-}
+/// One line of the lock shell's output: what the transport reads.
+pub use crate::remote::ssh::ReadLine as Line;
 
 /// The long-lived remote process that holds the lock (an SSH channel whose stdin stays
 /// open; `Session::spawn`). Dropping it closes the channel, which releases the lock.
@@ -276,14 +271,7 @@ fn lost(vmid: u32, host: &str) -> Error {
 /// The SSH transport's long-lived process is the lock's channel.
 impl Channel for crate::remote::ssh::RemoteProcess {
     fn read_line(&mut self, timeout: Duration) -> Result<Line> {
-        use crate::remote::ssh::ReadLine;
-        Ok(
-            match crate::remote::ssh::RemoteProcess::read_line(self, timeout)? {
-                ReadLine::Line(l) => Line::Line(l),
-                ReadLine::Eof => Line::Eof,
-                ReadLine::TimedOut => Line::TimedOut,
-            },
-        )
+        crate::remote::ssh::RemoteProcess::read_line(self, timeout)
     }
     fn stderr(&self) -> String {
         crate::remote::ssh::RemoteProcess::stderr(self)

@@ -224,7 +224,9 @@ pub(crate) fn display_path(path: &std::path::Path) -> String {
             }
         }
     }
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(std::path::PathBuf::from);
     match home.as_deref().map(|h| (h, path.strip_prefix(h))) {
         Some((h, Ok(rest))) if h != std::path::Path::new("/") => format!("~/{}", rest.display()),
         _ => path.display().to_string(),

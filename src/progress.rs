@@ -253,13 +253,24 @@ impl Reporter for Spinners {
                 bar
             }
         };
-        if ready {
+        if passed(state) {
             bar.set_style(ProgressStyle::with_template("  ✓ {msg}").unwrap());
             bar.tick();
         }
     }
     fn note(&self, msg: &str) {
         let _ = self.multi.println(sanitize(msg));
+    }
+}
+
+/// A label of a service that passes: `healthy`, `running`, `completed`, `2/2 healthy`.
+fn passed(label: &str) -> bool {
+    let one = |l: &str| l.starts_with("healthy") || l.starts_with("running") || l == "completed";
+    match label.split_once(' ') {
+        Some((count, rest)) if count.contains('/') => {
+            count.split_once('/').is_some_and(|(a, b)| a == b) && one(rest)
+        }
+        _ => one(label),
     }
 }
 
@@ -314,5 +325,30 @@ mod tests {
                 "end Done(\"3 files\")",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    #[test]
+    fn passing_labels_get_the_tick() {
+        for yes in [
+            "healthy",
+            "running",
+            "completed",
+            "2/2 healthy",
+            "3/3 running",
+        ] {
+            assert!(super::passed(yes), "{yes}");
+        }
+        for no in [
+            "starting",
+            "exited (0)",
+            "1/2 healthy",
+            "2/2 starting",
+            "missing",
+        ] {
+            assert!(!super::passed(no), "{no}");
+        }
     }
 }

@@ -3,15 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{pxdeploy, SimHost};
-
-const COMPOSE: &str = "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    command: [\"sleep\", \"3600\"]\n";
-
-fn app_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("docker-compose.yml"), COMPOSE).unwrap();
-    dir
-}
+use crate::support::{pxdeploy, small_app, SimHost};
 
 fn in_dir(dir: &Path) -> crate::support::Pxdeploy {
     pxdeploy().current_dir(dir)
@@ -51,7 +43,7 @@ fn missing_config_exits_3_and_says_where_it_looked() {
 #[test]
 fn invalid_config_exits_3_naming_the_field_and_opens_no_connection() {
     let sim = SimHost::builder().without_sim().start();
-    let dir = app_dir();
+    let dir = small_app();
     sim.write_config(dir.path(), "[container]\nvmid = 42\n");
     let before = sim.connection_count();
     in_dir(dir.path())
@@ -87,7 +79,7 @@ fn json_failure_is_one_document_with_the_error() {
 #[test]
 fn unknown_host_key_exits_4_with_the_fingerprint_and_the_fix() {
     let sim = SimHost::start();
-    let dir = app_dir();
+    let dir = small_app();
     let empty = dir.path().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
     sim.write_config(
@@ -104,7 +96,7 @@ fn unknown_host_key_exits_4_with_the_fingerprint_and_the_fix() {
 #[test]
 fn check_passes_against_the_simulated_node_over_one_connection() {
     let sim = SimHost::start();
-    let dir = app_dir();
+    let dir = small_app();
     sim.write_config(dir.path(), "");
     let before = sim.connection_count();
     let r = in_dir(dir.path()).arg("check").run();
@@ -145,7 +137,7 @@ fn check_on_a_host_without_pct_asks_whether_it_is_a_proxmox_node() {
         .without_sim()
         .sshd_extra("SetEnv PATH=/usr/sbin:/usr/bin:/sbin:/bin")
         .start();
-    let dir = app_dir();
+    let dir = small_app();
     sim.write_config(dir.path(), "");
     in_dir(dir.path())
         .arg("check")
@@ -157,7 +149,7 @@ fn check_on_a_host_without_pct_asks_whether_it_is_a_proxmox_node() {
 #[test]
 fn status_of_a_missing_container_exits_5_with_the_create_hint() {
     let sim = SimHost::start();
-    let dir = app_dir();
+    let dir = small_app();
     sim.write_config(dir.path(), "");
     in_dir(dir.path())
         .arg("status")
@@ -169,7 +161,7 @@ fn status_of_a_missing_container_exits_5_with_the_create_hint() {
 
 #[test]
 fn refused_port_exits_4_quickly() {
-    let dir = app_dir();
+    let dir = small_app();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

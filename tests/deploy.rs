@@ -1,29 +1,19 @@
 //! `pxdeploy deploy` end to end (issue 4): the example app against the simulated Proxmox
-//! node — real sshd, real dockerd and Compose inside the container. Each test is one
-//! simulated host and several deploys (a create costs ~5 s, a deploy ~10 s).
+//! node — real sshd, real dockerd and Compose inside the container. A create costs ~5 s and
+//! a deploy ~10 s, so the tests share what they can: the first deploy (its own node, read
+//! only by the tests that check it) and one node for the rest, a container each.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-use crate::support::{pxdeploy, repo_root, Run, SimHost};
+use crate::support::app::{deploy_holding_the_lock, now_secs};
+use crate::support::{
+    create, deploy, example_app, pxdeploy, unique_vmid, write, Call, Run, SimHost,
+};
 
 /// Inside a service: its DOMAIN, as Compose set it (busybox has no `printenv`).
 const PRINT_DOMAIN: &str = r#"printf '%s\n' "$DOMAIN""#;
-
-/// A vmid of this test process alone (`test` tells the tests of one process apart).
-pub(crate) fn unique_vmid(test: u32) -> u32 {
-    100_000 + (std::process::id() % 100_000) * 10 + test
-}
-
-/// A copy of `examples/app` in a temporary folder (the test's app and config folder).
-fn example_app() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("pxdeploy-app-")
-        .tempdir()
-        .unwrap();
-    copy_dir(&repo_root().join("examples/app"), dir.path());
-    dir
-}
 
 /// A simulated node (template cached) with Compose `compose_version`, and a copy of the
 /// example app.
@@ -35,46 +25,118 @@ pub(crate) fn sim_and_app(compose_version: &str) -> (SimHost, tempfile::TempDir)
     (sim, example_app())
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
+/// The node (Compose 2.40.3, template cached) that the tests below share, a container each.
+/// Never dropped: `sim/launch.py`'s watchdog tears it down when the test process ends.
+fn shared_node() -> &'static SimHost {
+    static NODE: OnceLock<SimHost> = OnceLock::new();
+    NODE.get_or_init(|| {
+        SimHost::builder()
+            .compose_version("2.40.3")
+            .template_cached(true)
+            .start()
+    })
+}
+
+/// The config of the example app in container `vmid`: two secrets, `DOMAIN`, and with
+/// `extra_secret` a third one.
+fn config(vmid: u32, domain: &str, extra_secret: bool) -> String {
+    format!(
+        "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 64\n{}\n[env.values]\nDOMAIN = {}\n",
+        if extra_secret { "NEW_SECRET = 20" } else { "" },
+        toml_str(domain)
+    )
+}
+
+/// The example app created and deployed (green) into a container of its own on the shared
+/// node; stopped when the test ends.
+struct Deployed {
+    sim: &'static SimHost,
+    app: tempfile::TempDir,
+    vmid: u32,
+}
+
+impl Deployed {
+    #[track_caller]
+    fn new(test: u32, config_text: impl FnOnce(u32) -> String) -> Deployed {
+        let sim = shared_node();
+        let app = example_app();
+        let vmid = unique_vmid(test);
+        sim.write_config(app.path(), &config_text(vmid));
+        create(app.path());
+        deploy(app.path(), &[]).assert_success();
+        Deployed { sim, app, vmid }
+    }
+
+    fn app(&self) -> &Path {
+        self.app.path()
+    }
+
+    #[track_caller]
+    fn in_ct(&self, argv: &[&str]) -> Run {
+        self.sim.in_container(self.vmid, argv)
+    }
+
+    #[track_caller]
+    fn env(&self) -> String {
+        self.sim.container_file(self.vmid, "/opt/app/.env")
+    }
+
+    #[track_caller]
+    fn compose(&self, args: &[&str]) -> Run {
+        compose_in(self.sim, self.vmid, args)
+    }
+
+    /// How many `docker compose … up` ran in this container since call number `from`.
+    fn ups_since(&self, from: usize) -> usize {
+        ups(&self.sim.calls_of(self.vmid)[from..])
+    }
+
+    /// The generated secrets in the container's `.env` now.
+    fn secrets(&self) -> Vec<String> {
+        let env = self.env();
+        ["POSTGRES_PASSWORD", "SECRET_KEY", "NEW_SECRET"]
+            .iter()
+            .filter(|k| env_line(&env, k).is_some())
+            .map(|k| secret(&env, k))
+            .collect()
     }
 }
 
-fn write(path: impl AsRef<Path>, text: &str) {
-    let path = path.as_ref();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        // Its four health checks run every second: stop them for the tests still running.
+        let _ = self.sim.host_run(&["pct", "stop", &self.vmid.to_string()]);
+    }
 }
 
-/// `pct exec <vmid> -- argv…` on the simulated node (no SSH connection).
+/// `docker compose -p app -f /opt/app/docker-compose.yml args…` in container `vmid`.
 #[track_caller]
-fn in_ct(sim: &SimHost, vmid: u32, argv: &[&str]) -> Run {
-    let vmid = vmid.to_string();
-    let mut all = vec!["pct", "exec", vmid.as_str(), "--"];
-    all.extend_from_slice(argv);
-    sim.host_run(&all)
+fn compose_in(sim: &SimHost, vmid: u32, args: &[&str]) -> Run {
+    let mut argv = vec![
+        "docker",
+        "compose",
+        "-p",
+        "app",
+        "-f",
+        "/opt/app/docker-compose.yml",
+    ];
+    argv.extend_from_slice(args);
+    sim.in_container(vmid, &argv)
+}
+
+/// How many of `calls` ran `up`.
+fn ups(calls: &[Call]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.argv.iter().any(|x| x == "up"))
+        .count()
 }
 
 #[track_caller]
 fn read_env_bytes(sim: &SimHost, vmid: u32) -> Vec<u8> {
-    let r = in_ct(sim, vmid, &["od", "-An", "-tx1", "/opt/app/.env"]);
+    let r = sim.in_container(vmid, &["od", "-An", "-tx1", "/opt/app/.env"]);
     r.assert_success();
     r.stdout.into_bytes()
-}
-
-#[track_caller]
-fn read_env(sim: &SimHost, vmid: u32) -> String {
-    let r = in_ct(sim, vmid, &["cat", "/opt/app/.env"]);
-    r.assert_success();
-    r.stdout
 }
 
 /// The whole `KEY=…` line of `key` in a `.env` text.
@@ -98,25 +160,6 @@ fn secret(text: &str, key: &str) -> String {
 /// A TOML string literal for `s`.
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
-}
-
-#[track_caller]
-pub(crate) fn create(app: &Path) {
-    pxdeploy()
-        .current_dir(app)
-        .arg("create")
-        .run()
-        .assert_success();
-}
-
-/// `deploy` with extra global flags.
-pub(crate) fn deploy(app: &Path, flags: &[&str]) -> Run {
-    pxdeploy()
-        .current_dir(app)
-        .args(flags)
-        .arg("deploy")
-        .timeout(Duration::from_secs(180))
-        .run()
 }
 
 /// The services of a JSON document, as (name, state, health).
@@ -172,13 +215,6 @@ fn assert_no_secret(run: &Run, secrets: &[String]) {
     }
 }
 
-pub(crate) fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
 /// When the last `docker compose … up` call ended (calls.log time), in seconds.
 #[track_caller]
 fn last_up_end(sim: &SimHost) -> f64 {
@@ -190,43 +226,103 @@ fn last_up_end(sim: &SimHost) -> f64 {
         .expect("a `docker compose up` call")
 }
 
-/// Green deploy of the example app (Compose 2.40.3, NDJSON `ps`), `--dry-run`, the push's
-/// ignore rules, values that need quoting, keep-and-fill of `.env` on redeploys, no secret
-/// in any output, `logs` and `status`.
+/// The first deploy of the example app (Compose 2.40.3, NDJSON `ps`) on a node of its own,
+/// after a `--dry-run`: what the tests of the first deploy read (they change nothing).
+struct FirstDeploy {
+    sim: SimHost,
+    app: tempfile::TempDir,
+    vmid: u32,
+    /// A `DOMAIN` that must reach the container verbatim and run nothing, anywhere.
+    tricky: String,
+    /// Files the tricky value would create, were it run.
+    pwned: [String; 2],
+    dry: Run,
+    /// The calls the dry run made.
+    dry_calls: Vec<Call>,
+    /// `test -e /opt/app` after the dry run.
+    app_dir_after_dry: Run,
+    first: Run,
+    /// SSH connections the first deploy opened.
+    first_connections: usize,
+    /// `.env` after the first deploy.
+    env: String,
+}
+
+fn first_deploy() -> &'static FirstDeploy {
+    static FIRST: OnceLock<FirstDeploy> = OnceLock::new();
+    FIRST.get_or_init(|| {
+        let sim = SimHost::builder()
+            .compose_version("2.40.3")
+            .template_cached(true)
+            .start();
+        let app = example_app();
+        let a = app.path();
+        // What must not be pushed.
+        write(a.join(".git/config"), "[core]\n");
+        write(a.join(".git/HEAD"), "ref: refs/heads/main\n");
+        write(a.join(".env"), "LOCAL_ONLY=from-the-laptop\n");
+        write(a.join("api/.env"), "LOCAL_ONLY=nested\n");
+        write(a.join("debug.log"), "ignored by *.log\n");
+        write(a.join("tmp/cache.bin"), "ignored by tmp/\n");
+        write(a.join("extra/keep.txt"), "pushed\n");
+
+        let pid = std::process::id();
+        let pwned = [
+            format!("/var/tmp/pxdeploy-test-pwned-{pid}-a"),
+            format!("/var/tmp/pxdeploy-test-pwned-{pid}-b"),
+        ];
+        let tricky = format!(
+            r#"it's "quoted" $(touch {}) `touch {}` two  spaces $HOME ${{X}}"#,
+            pwned[0], pwned[1]
+        );
+        let vmid = unique_vmid(1);
+        sim.write_config(a, &config(vmid, &tricky, false));
+        create(a);
+
+        let calls_before = sim.calls().len();
+        let dry = deploy(a, &["--dry-run"]);
+        let dry_calls = sim.calls()[calls_before..].to_vec();
+        let app_dir_after_dry = sim.in_container(vmid, &["test", "-e", "/opt/app"]);
+
+        let conns = sim.connection_count();
+        let first = deploy(a, &["-o", "json"]);
+        let first_connections = sim.connection_count() - conns;
+        let env = sim.in_container(vmid, &["cat", "/opt/app/.env"]).stdout;
+        FirstDeploy {
+            sim,
+            app,
+            vmid,
+            tricky,
+            pwned,
+            dry,
+            dry_calls,
+            app_dir_after_dry,
+            first,
+            first_connections,
+            env,
+        }
+    })
+}
+
+impl FirstDeploy {
+    #[track_caller]
+    fn compose(&self, args: &[&str]) -> Run {
+        compose_in(&self.sim, self.vmid, args)
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        ["POSTGRES_PASSWORD", "SECRET_KEY"]
+            .iter()
+            .map(|k| secret(&self.env, k))
+            .collect()
+    }
+}
+
+/// `--dry-run` names the keys and changes nothing (no folder, no .env, no push, no up).
 #[test]
-fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
-    let (sim, app) = sim_and_app("2.40.3");
-    let a = app.path();
-
-    // What must not be pushed.
-    write(a.join(".git/config"), "[core]\n");
-    write(a.join(".git/HEAD"), "ref: refs/heads/main\n");
-    write(a.join(".env"), "LOCAL_ONLY=from-the-laptop\n");
-    write(a.join("api/.env"), "LOCAL_ONLY=nested\n");
-    write(a.join("debug.log"), "ignored by *.log\n");
-    write(a.join("tmp/cache.bin"), "ignored by tmp/\n");
-    write(a.join("extra/keep.txt"), "pushed\n");
-
-    // A value that must reach the container verbatim and run nothing, anywhere.
-    let pid = std::process::id();
-    let pwned_a = format!("/var/tmp/pxdeploy-test-pwned-{pid}-a");
-    let pwned_b = format!("/var/tmp/pxdeploy-test-pwned-{pid}-b");
-    let tricky =
-        format!(r#"it's "quoted" $(touch {pwned_a}) `touch {pwned_b}` two  spaces $HOME ${{X}}"#);
-    let vmid = unique_vmid(1);
-    let base = |domain: &str, extra_secret: bool| {
-        format!(
-            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 64\n{}\n[env.values]\nDOMAIN = {}\n",
-            if extra_secret { "NEW_SECRET = 20" } else { "" },
-            toml_str(domain)
-        )
-    };
-    sim.write_config(a, &base(&tricky, false));
-    create(a);
-
-    // --dry-run: names the keys, changes nothing (no folder, no .env, no push, no up).
-    let calls_before = sim.calls().len();
-    let dry = deploy(a, &["--dry-run"]);
+fn a_dry_run_names_the_env_keys_and_changes_nothing() {
+    let fx = first_deploy();
+    let dry = &fx.dry;
     dry.assert_success();
     let all = format!("{}{}", dry.stdout, dry.stderr);
     for key in ["POSTGRES_PASSWORD", "SECRET_KEY", "DOMAIN"] {
@@ -236,44 +332,58 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
             dry.dump()
         );
     }
-    for c in &sim.calls()[calls_before..] {
+    for c in &fx.dry_calls {
         let changes = c.argv.iter().any(|x| x == "up" || x == "tar")
             || c.argv
                 .iter()
                 .any(|x| x.contains("tar -x") || x.contains("mv -f"));
         assert!(!changes, "--dry-run ran {:?}", c.argv);
     }
-    in_ct(&sim, vmid, &["test", "-e", "/opt/app"]).assert_code(1);
+    fx.app_dir_after_dry.assert_code(1);
+    assert_no_secret(dry, &fx.secrets());
+}
 
-    // First deploy: green, one connection, JSON with the four services healthy.
-    let conns = sim.connection_count();
-    let first = deploy(a, &["-o", "json"]);
-    first.assert_success();
+/// The first deploy: green, one connection, JSON with the four services healthy and the
+/// secrets it generated named.
+#[test]
+fn the_first_deploy_is_green_over_one_connection() {
+    let fx = first_deploy();
+    fx.first.assert_success();
     assert_eq!(
-        sim.connection_count() - conns,
+        fx.first_connections,
         1,
         "one deploy = one SSH connection\n{}",
-        sim.sshd_log()
+        fx.sim.sshd_log()
     );
-    let doc = first.json();
+    let doc = fx.first.json();
     assert_all_healthy(&doc);
     assert_eq!(doc["compose_version"], "2.40.3", "{doc:#}");
     let mut generated = names(&doc["env"]["generated"]);
     generated.sort();
     assert_eq!(generated, ["POSTGRES_PASSWORD", "SECRET_KEY"], "{doc:#}");
+    assert_no_secret(&fx.first, &fx.secrets());
+}
 
-    // .env: 0600, secrets of the configured length.
-    let env1 = read_env(&sim, vmid);
-    let mode = in_ct(&sim, vmid, &["stat", "-c", "%a", "/opt/app/.env"]);
+/// `.env`: 0600, secrets of the configured length, not the local `.env`.
+#[test]
+fn the_env_file_is_0600_with_secrets_of_the_configured_length() {
+    let fx = first_deploy();
+    let mode = fx
+        .sim
+        .in_container(fx.vmid, &["stat", "-c", "%a", "/opt/app/.env"]);
     mode.assert_success();
     assert_eq!(mode.stdout.trim(), "600");
-    let pg = secret(&env1, "POSTGRES_PASSWORD");
-    let sk = secret(&env1, "SECRET_KEY");
+    let pg = secret(&fx.env, "POSTGRES_PASSWORD");
+    let sk = secret(&fx.env, "SECRET_KEY");
     assert_eq!((pg.len(), sk.len()), (32, 64));
-    assert!(!env1.contains("LOCAL_ONLY"), "the local .env was pushed");
+    assert!(!fx.env.contains("LOCAL_ONLY"), "the local .env was pushed");
+}
 
-    // What was pushed.
-    let found = in_ct(&sim, vmid, &["find", "/opt/app"]);
+/// The push leaves out `.git`, `.env` files, `.dockerignore`d paths and the README.
+#[test]
+fn the_push_follows_the_ignore_rules() {
+    let fx = first_deploy();
+    let found = fx.sim.in_container(fx.vmid, &["find", "/opt/app"]);
     found.assert_success();
     for want in [
         "/opt/app/docker-compose.yml",
@@ -302,217 +412,45 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
             found.stdout
         );
     }
+}
 
-    // The tricky value, read back through Compose inside the running service.
-    let compose = |args: &[&str]| {
-        let mut argv = vec![
-            "docker",
-            "compose",
-            "-p",
-            "app",
-            "-f",
-            "/opt/app/docker-compose.yml",
-        ];
-        argv.extend_from_slice(args);
-        in_ct(&sim, vmid, &argv)
-    };
-    let got = compose(&["exec", "-T", "api", "sh", "-c", PRINT_DOMAIN]);
+/// A value with quotes, `$(…)`, backticks and `$HOME` reaches the services verbatim (read
+/// back through Compose inside them) and runs nothing, on the host or in the container.
+#[test]
+fn a_value_that_needs_quoting_reaches_the_services_verbatim_and_runs_nothing() {
+    let fx = first_deploy();
+    let got = fx.compose(&["exec", "-T", "api", "sh", "-c", PRINT_DOMAIN]);
     got.assert_success();
-    assert_eq!(got.stdout, format!("{tricky}\n"), "{}", got.dump());
-    let web = compose(&["exec", "-T", "web", "sh", "-c", PRINT_DOMAIN]);
-    assert_eq!(web.stdout, format!("{tricky}\n"), "{}", web.dump());
-    for p in [&pwned_a, &pwned_b] {
+    assert_eq!(got.stdout, format!("{}\n", fx.tricky), "{}", got.dump());
+    let web = fx.compose(&["exec", "-T", "web", "sh", "-c", PRINT_DOMAIN]);
+    assert_eq!(web.stdout, format!("{}\n", fx.tricky), "{}", web.dump());
+    for p in &fx.pwned {
         assert!(!Path::new(p).exists(), "{p} exists: a value was executed");
-        in_ct(&sim, vmid, &["test", "-e", p]).assert_code(1);
+        fx.sim
+            .in_container(fx.vmid, &["test", "-e", p])
+            .assert_code(1);
     }
+}
 
-    // A key added by hand inside the container.
-    in_ct(
-        &sim,
-        vmid,
-        &[
-            "sh",
-            "-c",
-            "printf 'HAND_ADDED=by hand\\n' >> /opt/app/.env",
-        ],
-    )
-    .assert_success();
-
-    // Redeploy at -vvv: DOMAIN changed, a new secret, everything else kept byte for byte.
-    sim.write_config(a, &base("changed.example.lan", true));
-    let second = deploy(a, &["-vvv"]);
-    second.assert_success();
-    // The fingerprint of the deploy (derived from .env) is kept 0600 and never printed.
-    let marker = in_ct(
-        &sim,
-        vmid,
-        &["stat", "-c", "%a", "/opt/app/.pxdeploy-deployed"],
-    );
-    assert_eq!(marker.stdout.trim(), "600", "{}", marker.dump());
-    let fingerprint = in_ct(&sim, vmid, &["cat", "/opt/app/.pxdeploy-deployed"]).stdout;
-    let hash = fingerprint.trim().trim_start_matches("sha256:");
-    assert_eq!(hash.len(), 64, "{fingerprint:?}");
-    assert_no_secret(&second, &[hash.to_string()]);
-    let env2 = read_env(&sim, vmid);
-    for key in ["POSTGRES_PASSWORD", "SECRET_KEY"] {
-        assert_eq!(env_line(&env2, key), env_line(&env1, key), "{key} changed");
-    }
-    assert_eq!(env_line(&env2, "HAND_ADDED"), Some("HAND_ADDED=by hand"));
-    assert_eq!(
-        env_line(&env2, "DOMAIN"),
-        Some("DOMAIN=changed.example.lan")
-    );
-    let new_secret = secret(&env2, "NEW_SECRET");
-    assert_eq!(new_secret.len(), 20);
-    let mode = in_ct(&sim, vmid, &["stat", "-c", "%a", "/opt/app/.env"]);
-    assert_eq!(mode.stdout.trim(), "600");
-    let got = compose(&["exec", "-T", "api", "sh", "-c", PRINT_DOMAIN]);
-    assert_eq!(got.stdout, "changed.example.lan\n", "{}", got.dump());
-
-    // Warm redeploy with -o json: nothing to change, names only, and no `up` (nothing
-    // changed and every service is healthy): the containers are the same ones.
-    let ids = || compose(&["ps", "-aq"]).stdout;
-    let ids_before = ids();
-    let calls_before = sim.calls().len();
-    let third = deploy(a, &["-o", "json"]);
-    third.assert_success();
-    let doc = third.json();
-    assert_all_healthy(&doc);
-    assert_eq!(doc["compose_up"], "skipped: nothing changed", "{doc:#}");
-    let ups = |from: usize| {
-        sim.calls()[from..]
-            .iter()
-            .filter(|c| c.argv.iter().any(|x| x == "up"))
-            .count()
-    };
-    assert_eq!(ups(calls_before), 0, "an unchanged redeploy ran `up`");
-    assert_eq!(
-        ids(),
-        ids_before,
-        "an unchanged redeploy recreated containers"
-    );
-    let mut kept = names(&doc["env"]["kept"]);
-    kept.sort();
-    for key in ["DOMAIN", "NEW_SECRET", "POSTGRES_PASSWORD", "SECRET_KEY"] {
-        assert!(kept.iter().any(|k| k == key), "{key} not kept: {doc:#}");
-    }
-    assert_eq!(
-        read_env(&sim, vmid),
-        env2,
-        "an unchanged redeploy rewrote .env"
-    );
-
-    // The connection drops in the middle of a .env upload: the old .env stays whole, no
-    // temporary file is left, and the next deploy succeeds.
-    let upload = pxdeploy::envfile::write_command(vmid, "/opt/app", 4096);
-    let mut ssh = sim
-        .ssh_command(&upload)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let stdin = ssh.stdin.as_mut().unwrap();
-        stdin.write_all(b"POSTGRES_PASSWORD=half-writt").unwrap();
-        stdin.flush().unwrap();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(800));
-    ssh.kill().unwrap(); // SIGKILL: the TCP connection drops, no EOF handshake
-    ssh.wait().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(
-        read_env(&sim, vmid),
-        env2,
-        ".env changed by a dropped upload"
-    );
-    let leftovers = in_ct(
-        &sim,
-        vmid,
-        &["sh", "-c", "ls -a /opt/app | grep -c '^.env.tmp' || true"],
-    );
-    assert_eq!(
-        leftovers.stdout.trim(),
-        "0",
-        "temporary .env files left: {}",
-        leftovers.dump()
-    );
-    pxdeploy()
-        .current_dir(a)
-        .arg("deploy")
-        .run()
-        .assert_success();
-    assert_eq!(read_env(&sim, vmid), env2);
-
-    // A stopped service, a changed file, or --force: `up` runs again.
-    compose(&["stop", "web"]).assert_success();
-    let calls_before = sim.calls().len();
-    let healed = deploy(a, &["-o", "json"]);
-    healed.assert_success();
-    assert_eq!(healed.json()["compose_up"], "ran");
-    assert_all_healthy(&healed.json());
-    assert_eq!(ups(calls_before), 1);
-    write(a.join("extra/keep.txt"), "changed\n");
-    let changed = deploy(a, &["-o", "json"]);
-    changed.assert_success();
-    assert_eq!(changed.json()["compose_up"], "ran");
-    let forced = pxdeploy()
-        .current_dir(a)
-        .args(["-o", "json", "deploy", "--force"])
-        .timeout(Duration::from_secs(180))
-        .run();
-    forced.assert_success();
-    assert_eq!(forced.json()["compose_up"], "ran");
-    let again = deploy(a, &["-o", "json"]);
-    assert_eq!(again.json()["compose_up"], "skipped: nothing changed");
-
-    // A stopped container is started (and said so), then deployed.
-    sim.host_run(&["pct", "stop", &vmid.to_string()])
-        .assert_success();
-    let restarted = deploy(a, &["-o", "json"]);
-    restarted.assert_success();
-    restarted.assert_stderr_contains("is stopped: starting it");
-    assert_eq!(restarted.json()["container_started"], true);
-    assert_all_healthy(&restarted.json());
-
-    // A .env that is not text is refused, and left as it is.
-    in_ct(
-        &sim,
-        vmid,
-        &["sh", "-c", "printf 'BINARY=\\377\\n' >> /opt/app/.env"],
-    )
-    .assert_success();
-    let broken = read_env_bytes(&sim, vmid);
-    let refused = deploy(a, &[]);
-    refused.assert_code(5);
-    refused.assert_stderr_contains("/opt/app/.env in container");
-    refused.assert_stderr_contains("is not UTF-8 text");
-    assert_eq!(read_env_bytes(&sim, vmid), broken);
-    in_ct(&sim, vmid, &["sed", "-i", "$d", "/opt/app/.env"]).assert_success();
-
-    let secrets = [pg, sk, new_secret];
-    for run in [
-        &dry, &first, &second, &third, &healed, &changed, &forced, &again,
-    ] {
-        assert_no_secret(run, &secrets);
-    }
-
-    // logs and status.
+/// `logs --tail` prints the service's lines; `logs --follow` streams until Ctrl-C, which
+/// ends it cleanly (exit 0); `status` shows every service healthy.
+#[test]
+fn logs_follow_until_ctrl_c_and_status_shows_the_services() {
+    let fx = first_deploy();
+    let a = fx.app.path();
     let logs = pxdeploy()
         .current_dir(a)
         .args(["logs", "--tail", "5", "web"])
         .run();
     logs.assert_success();
     logs.assert_stdout_contains("web: serving");
-    // `logs --follow` streams until Ctrl-C, which ends it cleanly (exit 0).
     let mut follow = pxdeploy()
         .current_dir(a)
         .args(["logs", "--follow", "--tail", "5", "web"])
         .spawn();
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let end = std::time::Instant::now() + Duration::from_secs(30);
     while !follow.stdout_so_far().contains("web: serving") && std::time::Instant::now() < end {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!follow.finished(), "--follow keeps running");
     follow.signal(libc::SIGINT);
@@ -527,30 +465,190 @@ fn deploy_example_app_then_redeploy_keeps_and_fills_env() {
     assert_all_healthy(&status.json());
 }
 
+/// A redeploy at -vvv with `DOMAIN` changed and a new secret: the new secret is added, the
+/// value updated, everything else in `.env` (a key added by hand too) kept byte for byte;
+/// the deploy's fingerprint is kept 0600 and never printed.
+#[test]
+fn a_redeploy_keeps_the_env_fills_new_secrets_and_updates_values() {
+    let ct = Deployed::new(11, |vmid| config(vmid, "first.example.lan", false));
+    let env1 = ct.env();
+    ct.in_ct(&[
+        "sh",
+        "-c",
+        "printf 'HAND_ADDED=by hand\\n' >> /opt/app/.env",
+    ])
+    .assert_success();
+
+    ct.sim
+        .write_config(ct.app(), &config(ct.vmid, "changed.example.lan", true));
+    let second = deploy(ct.app(), &["-vvv"]);
+    second.assert_success();
+    let marker = ct.in_ct(&["stat", "-c", "%a", "/opt/app/.pxdeploy-deployed"]);
+    assert_eq!(marker.stdout.trim(), "600", "{}", marker.dump());
+    let fingerprint = ct.in_ct(&["cat", "/opt/app/.pxdeploy-deployed"]).stdout;
+    let hash = fingerprint.trim().trim_start_matches("sha256:");
+    assert_eq!(hash.len(), 64, "{fingerprint:?}");
+    assert_no_secret(&second, &[hash.to_string()]);
+    let env2 = ct.env();
+    for key in ["POSTGRES_PASSWORD", "SECRET_KEY"] {
+        assert_eq!(env_line(&env2, key), env_line(&env1, key), "{key} changed");
+    }
+    assert_eq!(env_line(&env2, "HAND_ADDED"), Some("HAND_ADDED=by hand"));
+    assert_eq!(
+        env_line(&env2, "DOMAIN"),
+        Some("DOMAIN=changed.example.lan")
+    );
+    let new_secret = secret(&env2, "NEW_SECRET");
+    assert_eq!(new_secret.len(), 20);
+    let mode = ct.in_ct(&["stat", "-c", "%a", "/opt/app/.env"]);
+    assert_eq!(mode.stdout.trim(), "600");
+    let got = ct.compose(&["exec", "-T", "api", "sh", "-c", PRINT_DOMAIN]);
+    assert_eq!(got.stdout, "changed.example.lan\n", "{}", got.dump());
+    assert_no_secret(&second, &ct.secrets());
+}
+
+/// A redeploy with nothing to change names the kept keys, runs no `up` (every service is
+/// healthy): the containers are the same ones, and `.env` is not rewritten.
+#[test]
+fn an_unchanged_redeploy_runs_no_up_and_keeps_the_containers() {
+    let ct = Deployed::new(12, |vmid| config(vmid, "changed.example.lan", true));
+    let env = ct.env();
+    let ids = || ct.compose(&["ps", "-aq"]).stdout;
+    let ids_before = ids();
+    let calls_before = ct.sim.calls_of(ct.vmid).len();
+    let third = deploy(ct.app(), &["-o", "json"]);
+    third.assert_success();
+    let doc = third.json();
+    assert_all_healthy(&doc);
+    assert_eq!(doc["compose_up"], "skipped: nothing changed", "{doc:#}");
+    assert_eq!(
+        ct.ups_since(calls_before),
+        0,
+        "an unchanged redeploy ran `up`"
+    );
+    assert_eq!(
+        ids(),
+        ids_before,
+        "an unchanged redeploy recreated containers"
+    );
+    let mut kept = names(&doc["env"]["kept"]);
+    kept.sort();
+    for key in ["DOMAIN", "NEW_SECRET", "POSTGRES_PASSWORD", "SECRET_KEY"] {
+        assert!(kept.iter().any(|k| k == key), "{key} not kept: {doc:#}");
+    }
+    assert_eq!(ct.env(), env, "an unchanged redeploy rewrote .env");
+    assert_no_secret(&third, &ct.secrets());
+}
+
+/// The connection drops in the middle of a .env upload: the old .env stays whole, no
+/// temporary file is left, and the next deploy succeeds.
+#[test]
+fn a_connection_dropped_during_the_env_upload_leaves_the_old_env_whole() {
+    let ct = Deployed::new(13, |vmid| config(vmid, "app.example.lan", false));
+    let env = ct.env();
+    let upload = pxdeploy::envfile::write_command(ct.vmid, "/opt/app", 4096);
+    let mut ssh = ct
+        .sim
+        .ssh_command(&upload)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = ssh.stdin.as_mut().unwrap();
+        stdin.write_all(b"POSTGRES_PASSWORD=half-writt").unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    ssh.kill().unwrap(); // SIGKILL: the TCP connection drops, no EOF handshake
+    ssh.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ct.env(), env, ".env changed by a dropped upload");
+    let leftovers = ct.in_ct(&["sh", "-c", "ls -a /opt/app | grep -c '^.env.tmp' || true"]);
+    assert_eq!(
+        leftovers.stdout.trim(),
+        "0",
+        "temporary .env files left: {}",
+        leftovers.dump()
+    );
+    pxdeploy()
+        .current_dir(ct.app())
+        .arg("deploy")
+        .run()
+        .assert_success();
+    assert_eq!(ct.env(), env);
+}
+
+/// A stopped service, a changed file, or `--force`: `up` runs again; then, with nothing
+/// changed, it does not.
+#[test]
+fn a_stopped_service_a_changed_file_or_force_runs_up_again() {
+    let ct = Deployed::new(14, |vmid| config(vmid, "app.example.lan", false));
+    let a = ct.app();
+    ct.compose(&["stop", "web"]).assert_success();
+    let calls_before = ct.sim.calls_of(ct.vmid).len();
+    let healed = deploy(a, &["-o", "json"]);
+    healed.assert_success();
+    assert_eq!(healed.json()["compose_up"], "ran");
+    assert_all_healthy(&healed.json());
+    assert_eq!(ct.ups_since(calls_before), 1);
+    write(a.join("extra/keep.txt"), "changed\n");
+    let changed = deploy(a, &["-o", "json"]);
+    changed.assert_success();
+    assert_eq!(changed.json()["compose_up"], "ran");
+    let forced = pxdeploy()
+        .current_dir(a)
+        .args(["-o", "json", "deploy", "--force"])
+        .timeout(Duration::from_secs(180))
+        .run();
+    forced.assert_success();
+    assert_eq!(forced.json()["compose_up"], "ran");
+    let again = deploy(a, &["-o", "json"]);
+    assert_eq!(again.json()["compose_up"], "skipped: nothing changed");
+    let secrets = ct.secrets();
+    for run in [&healed, &changed, &forced, &again] {
+        assert_no_secret(run, &secrets);
+    }
+}
+
+/// A stopped container is started (and said so), then deployed.
+#[test]
+fn a_stopped_container_is_started_then_deployed() {
+    let ct = Deployed::new(15, |vmid| config(vmid, "app.example.lan", false));
+    ct.sim
+        .host_run(&["pct", "stop", &ct.vmid.to_string()])
+        .assert_success();
+    let restarted = deploy(ct.app(), &["-o", "json"]);
+    restarted.assert_success();
+    restarted.assert_stderr_contains("is stopped: starting it");
+    assert_eq!(restarted.json()["container_started"], true);
+    assert_all_healthy(&restarted.json());
+}
+
+/// A `.env` in the container that is not text is refused (exit 5), and left as it is.
+#[test]
+fn an_env_file_that_is_not_utf8_is_refused_and_left_as_it_is() {
+    let ct = Deployed::new(16, |vmid| config(vmid, "app.example.lan", false));
+    ct.in_ct(&["sh", "-c", "printf 'BINARY=\\377\\n' >> /opt/app/.env"])
+        .assert_success();
+    let broken = read_env_bytes(ct.sim, ct.vmid);
+    let refused = deploy(ct.app(), &[]);
+    refused.assert_code(5);
+    refused.assert_stderr_contains("/opt/app/.env in container");
+    refused.assert_stderr_contains("is not UTF-8 text");
+    assert_eq!(read_env_bytes(ct.sim, ct.vmid), broken);
+}
+
 /// The deploy lock: a second concurrent deploy exits 7 naming the holder; a deploy killed
 /// with SIGKILL leaves no lock behind.
 #[test]
 fn concurrent_deploy_is_refused_and_a_killed_deploy_leaves_no_lock() {
-    let (sim, app) = sim_and_app("2.40.3");
-    let a = app.path();
-    let vmid = unique_vmid(2);
-    sim.write_config(
-        a,
-        &format!(
-            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
-        ),
-    );
-    create(a);
-    deploy(a, &[]).assert_success();
+    let ct = Deployed::new(17, secrets_only);
+    let (a, vmid) = (ct.app(), ct.vmid);
 
-    let lock_taken = format!("Taking the deploy lock of container {vmid}: done");
-    let mut holder = pxdeploy()
-        .current_dir(a)
-        .env("USER", "alice")
-        .arg("deploy")
-        .timeout(Duration::from_secs(180))
-        .spawn();
-    holder.wait_for_stderr(&lock_taken, Duration::from_secs(60));
+    let holder = deploy_holding_the_lock(a, vmid, Duration::from_secs(180));
     let second = deploy(a, &[]);
     second.assert_code(7);
     second.assert_stderr_contains(&format!("another deploy of container {vmid} is running"));
@@ -559,12 +657,7 @@ fn concurrent_deploy_is_refused_and_a_killed_deploy_leaves_no_lock() {
     holder.wait().assert_success();
 
     // SIGKILL while holding the lock: the next deploy gets it.
-    let mut killed = pxdeploy()
-        .current_dir(a)
-        .arg("deploy")
-        .timeout(Duration::from_secs(180))
-        .spawn();
-    killed.wait_for_stderr(&lock_taken, Duration::from_secs(60));
+    let killed = deploy_holding_the_lock(a, vmid, Duration::from_secs(180));
     killed.signal(libc::SIGKILL);
     let k = killed.wait();
     assert_eq!(k.signal, Some(libc::SIGKILL), "{}", k.dump());
@@ -580,9 +673,7 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
     let vmid = unique_vmid(3);
     // The verdict's timing is measured from the last `up`: no automatic rollback (and its
     // own `up`) after it here; tests/releases.rs covers `on_failure = "rollback"`.
-    let secrets = &format!(
-        "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n[deploy]\non_failure = \"keep\"\n"
-    );
+    let secrets = &format!("{}[deploy]\non_failure = \"keep\"\n", secrets_only(vmid));
     sim.write_config(a, secrets);
     create(a);
     let green = deploy(a, &["-o", "json"]);
@@ -658,29 +749,15 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
 /// to do keeps the same ✓ lines of its steps as one that runs `docker compose up`.
 #[test]
 fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
-    let (sim, app) = sim_and_app("2.40.3");
-    let a = app.path();
-    let vmid = unique_vmid(5);
-    sim.write_config(
-        a,
-        &format!(
-            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
-        ),
-    );
-    create(a);
-    deploy(a, &[]).assert_success();
+    let ct = Deployed::new(18, secrets_only);
+    let a = ct.app();
 
-    let on_screen = |term: &str, args: &str| -> Vec<String> {
-        let bin = env!("CARGO_BIN_EXE_pxdeploy");
+    let on_screen = |term: &str, args: &[&str]| -> Vec<String> {
         let run = pxdeploy()
-            .program("/usr/bin/script")
+            .on_pty()
             .current_dir(a)
             .env("TERM", term)
-            .args([
-                "-qec",
-                &format!("stty cols 100 rows 40; {bin} {args}"),
-                "/dev/null",
-            ])
+            .args(args)
             .timeout(Duration::from_secs(180))
             .run();
         run.assert_success();
@@ -694,8 +771,9 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
         // Reading the app folder (an unchanged deploy pushes nothing: no `Pushing` step).
         "✓ Reading /",
     ];
-    for args in ["deploy", "deploy --force"] {
+    for args in [&["deploy"][..], &["deploy", "--force"]] {
         let screen = on_screen("xterm-256color", args);
+        let args = args.join(" ");
         for step in steps {
             assert!(
                 screen.iter().any(|l| l.starts_with(step)),
@@ -706,7 +784,7 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
     }
 
     // A terminal that cannot draw spinners (`TERM=dumb`) gets the plain lines, not nothing.
-    let screen = on_screen("dumb", "deploy");
+    let screen = on_screen("dumb", &["deploy"]);
     for step in ["Connecting to", "Merging .env", "Reading /"] {
         assert!(
             screen
@@ -716,4 +794,9 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
             screen.join("\n")
         );
     }
+}
+
+/// The config of the example app in container `vmid` with its two secrets only.
+fn secrets_only(vmid: u32) -> String {
+    format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n")
 }

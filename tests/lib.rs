@@ -2,13 +2,18 @@
 
 mod support;
 
+mod ci_recipes;
 mod cli;
+mod compose;
 mod compose_env;
 mod deploy;
 mod harness;
 mod lifecycle;
 mod lock;
+mod real_world;
 mod releases;
 mod scripts;
+mod shipping;
 mod sim;
+mod snapshots;
 mod ssh;

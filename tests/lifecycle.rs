@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{pxdeploy, Run, SimHost};
+use crate::support::{pxdeploy, small_app, Run, SimHost};
 
 const VMID: &str = "210";
 
@@ -51,12 +51,7 @@ fn set_conf_line(sim: &SimHost, key: &str, line: &str) {
 
 /// An app folder with a small Compose file and the test config (plus `extra_toml`).
 fn app_dir(sim: &SimHost, extra_toml: &str) -> tempfile::TempDir {
-    let app = tempfile::tempdir().unwrap();
-    std::fs::write(
-        app.path().join("docker-compose.yml"),
-        "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    command: [\"sleep\", \"3600\"]\n    stop_grace_period: 1s\n",
-    )
-    .unwrap();
+    let app = small_app();
     sim.write_config(app.path(), extra_toml);
     app
 }
@@ -303,14 +298,13 @@ fn static_ip_from_the_environment_and_destroy_confirmation() {
     assert_eq!(sim.calls_matching(&["pct", "destroy"]).len(), 1);
 }
 
-/// Runs `pxdeploy <args>` on a pseudo-terminal (util-linux `script`), typing `input`.
-/// stdout holds everything the terminal showed.
+/// Runs `pxdeploy <args>` on a pseudo-terminal, typing `input`. stdout holds everything
+/// the terminal showed.
 fn on_pty(app: &Path, args: &str, input: &str) -> Run {
-    let bin = env!("CARGO_BIN_EXE_pxdeploy");
     pxdeploy()
-        .program("/usr/bin/script")
+        .on_pty()
         .current_dir(app)
-        .args(["-qec", &format!("{bin} {args}"), "/dev/null"])
+        .arg(args)
         .stdin(input)
         .run()
 }

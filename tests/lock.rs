@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::deploy::{create, deploy, now_secs, sim_and_app, unique_vmid};
-use crate::support::pxdeploy;
+use crate::deploy::sim_and_app;
+use crate::support::app::{deploy_holding_the_lock, lock_taken, now_secs};
+use crate::support::{create, deploy, pxdeploy, unique_vmid};
 
 const TEST_BASE: u32 = 50;
 
@@ -58,7 +59,7 @@ fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it()
 
     sim.ssh_ok("rm -rf /run/pxdeploy /run/elsewhere");
     let run = deploy(a, &[]);
-    run.assert_stderr_contains(&format!("Taking the deploy lock of container {vmid}: done"));
+    run.assert_stderr_contains(&lock_taken(vmid));
     assert_eq!(
         sim.ssh_ok("stat -c '%u %a %F' /run/pxdeploy").trim(),
         "0 700 directory"
@@ -84,14 +85,7 @@ fn a_frozen_deploy_loses_the_lock_to_the_next_one_and_fails_cleanly_when_it_wake
     );
     create(a);
 
-    let lock_taken = format!("Taking the deploy lock of container {vmid}: done");
-    let mut frozen = pxdeploy()
-        .current_dir(a)
-        .env("USER", "alice")
-        .arg("deploy")
-        .timeout(Duration::from_secs(300))
-        .spawn();
-    frozen.wait_for_stderr(&lock_taken, Duration::from_secs(60));
+    let frozen = deploy_holding_the_lock(a, vmid, Duration::from_secs(300));
     frozen.signal(libc::SIGSTOP);
     let stopped = Instant::now();
 

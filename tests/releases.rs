@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::deploy::{create, unique_vmid};
+use crate::support::{create, unique_vmid};
 use crate::support::{pxdeploy, Run, SimHost};
 
 const COMPOSE: &str = r#"services:

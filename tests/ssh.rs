@@ -152,6 +152,16 @@ fn connect(t: &SshTarget) -> Session {
     Session::connect(t).unwrap_or_else(|e| panic!("connect failed: {}", e.render()))
 }
 
+/// Connecting to `t` fails with exit code `code` and a message that says `needle`.
+#[track_caller]
+fn connect_fails(t: &SshTarget, code: i32, needle: &str) {
+    let err = Session::connect(t)
+        .err()
+        .unwrap_or_else(|| panic!("connected, expected a failure saying {needle:?}"));
+    assert_eq!(err.exit_code(), code, "{}", err.render());
+    assert!(err.render().contains(needle), "{}", err.render());
+}
+
 fn run(s: &Session, cmd: &str) -> pxdeploy::remote::Output {
     s.exec(cmd, None, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("`{cmd}` failed: {}", e.render()))
@@ -899,11 +909,7 @@ fn a_key_listed_in_revoked_host_keys_is_refused() {
         "{}",
         String::from_utf8_lossy(&krl.stderr)
     );
-    let err = Session::connect(&target_from_ssh_config(&sshd, &config, ""))
-        .err()
-        .expect("a KRL cannot be read");
-    assert_eq!(err.exit_code(), 3, "{}", err.render());
-    assert!(err.render().contains("KRL"), "{}", err.render());
+    connect_fails(&target_from_ssh_config(&sshd, &config, ""), 3, "KRL");
 }
 
 #[test]
@@ -970,11 +976,11 @@ fn host_key_algorithms_from_ssh_config_are_the_only_ones_offered() {
 
     // Only ed25519 on record, only ECDSA allowed: the host shows a key of another type.
     std::fs::write(kh(&trusted), sshd.host_line_of("ed25519")).unwrap();
-    let err = Session::connect(&target_from_ssh_config(&sshd, &config, ""))
-        .err()
-        .expect("another type than the recorded one");
-    assert_eq!(err.exit_code(), 4, "{}", err.render());
-    assert!(err.render().contains("another type"), "{}", err.render());
+    connect_fails(
+        &target_from_ssh_config(&sshd, &config, ""),
+        4,
+        "another type",
+    );
 }
 
 #[test]
@@ -982,15 +988,10 @@ fn deploy_under_accept_new_stops_at_a_key_of_another_type_before_logging_in() {
     // The user story: known_hosts trusts the host's ed25519 key, a man in the middle offers
     // only an ECDSA key. Nothing may be recorded and nothing (.env) sent.
     let sshd = Sshd::from(SimHost::builder().host_keys(&["ecdsa"]));
-    let app = tempfile::tempdir().unwrap();
+    let app = crate::support::small_app();
     let known_hosts = app.path().join("known_hosts");
     let before = stale_known_hosts(&sshd, "ed25519");
     std::fs::write(&known_hosts, &before).unwrap();
-    std::fs::write(
-        app.path().join("docker-compose.yml"),
-        "services:\n  web:\n    image: base:local\n",
-    )
-    .unwrap();
     sshd.sim.write_config(
         app.path(),
         &format!(

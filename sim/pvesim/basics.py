@@ -93,7 +93,15 @@ USAGE = {
     "pvesm status": "pvesm status  [OPTIONS]",
     "pvesm path": "pvesm path <volume>",
     "pvesh get": "pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]",
+    "pct snapshot": "pct snapshot <vmid> <snapname> [OPTIONS]",
+    "pct listsnapshot": "pct listsnapshot <vmid>",
+    "pct rollback": "pct rollback <vmid> <snapname> [OPTIONS]",
+    "pct delsnapshot": "pct delsnapshot <vmid> <snapname> [OPTIONS]",
+    "pct restore": "pct restore <vmid> <ostemplate> [OPTIONS]",
 }
+
+# Storage types whose container volumes can be snapshotted (reference more §1.3).
+SNAPSHOT_TYPES = ("zfspool", "lvmthin", "rbd", "btrfs")
 
 
 # ----------------------------------------------------------------------------- basics
@@ -164,6 +172,19 @@ def load_state():
     with open(st("node.json")) as f:
         Sim.cfg = json.load(f)
     Sim.node = Sim.cfg["node"]
+    apply_storage_knobs()
+
+
+def apply_storage_knobs():
+    """Knob `storage_zfs` 1: a `local-zfs` zfspool storage for containers; knob
+    `local_rootdir` 1: the `local` dir storage also holds container volumes."""
+    if truthy(knob("storage_zfs", default=0)):
+        STORAGES.setdefault("local-zfs", {"type": "zfspool", "content": ["images", "rootdir"],
+                                          "total": 240518168576, "used": 2147483648})
+    if truthy(knob("local_rootdir", default=0)):
+        for c in ("images", "rootdir"):
+            if c not in STORAGES["local"]["content"]:
+                STORAGES["local"]["content"].append(c)
 
 
 def read_json(path, default=None):

@@ -81,6 +81,8 @@ def pct_create(args):
     extra["size"] = fmt_disk_size(rsize)
     if STORAGES[rstore]["type"] == "dir":
         vol = f"{rstore}:{vmid}/vm-{vmid}-disk-0.raw"
+    elif STORAGES[rstore]["type"] == "zfspool":
+        vol = f"{rstore}:subvol-{vmid}-disk-0"
     else:
         vol = f"{rstore}:vm-{vmid}-disk-0"
     keys["rootfs"] = vol + "".join(f",{k}={extra[k]}" for k in sorted(extra))
@@ -121,11 +123,8 @@ def pct_create(args):
         try:
             if lvm:
                 t.log(f'  Logical volume "{disk}" created.')
-            blocks = int(rsize * 262144)
-            t.log(f"Creating filesystem with {blocks} 4k blocks and {blocks // 4} inodes")
-            t.log(f"Filesystem UUID: {uuid()}")
-            t.log("Superblock backups stored on blocks: ")
-            t.log("\t" + ", ".join(str(b) for b in superblocks(blocks)))
+            if STORAGES[rstore]["type"] != "zfspool":
+                mkfs_lines(t, rsize)
             reason = knob("create_fail", vmid)
             path = template_path(ostemplate)
             if not path or not os.path.exists(path):
@@ -165,6 +164,14 @@ def pct_create(args):
             do_start_task(t, vmid)
 
     run_task(task)
+
+
+def mkfs_lines(t, size_gib):
+    blocks = int(size_gib * 262144)
+    t.log(f"Creating filesystem with {blocks} 4k blocks and {blocks // 4} inodes")
+    t.log(f"Filesystem UUID: {uuid()}")
+    t.log("Superblock backups stored on blocks: ")
+    t.log("\t" + ", ".join(str(b) for b in superblocks(blocks)))
 
 
 def pve_major():

@@ -79,6 +79,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     let (vmid_check, existing) = vmid(&host, &config)?;
     checks.push(vmid_check);
     checks.push(docker_features(&config, existing.as_ref()));
+    if config.deploy.snapshot {
+        checks.push(snapshots(&host, &config)?);
+    }
     finish(ctx, &checks)
 }
 
@@ -201,6 +204,19 @@ fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
             ),
         })
         .collect())
+}
+
+/// `[deploy] snapshot = true`: every volume of the container can be snapshotted.
+fn snapshots(host: &Host, config: &Config) -> Result<Check> {
+    let vmid = config.container.vmid;
+    Ok(match crate::snapshots::blocker(host, config)? {
+        None => Check::pass("snapshots", "the container's storage can take snapshots"),
+        Some(why) => Check::fail(
+            "snapshots",
+            format!("`[deploy] snapshot = true`, but {why}: deploys would be refused"),
+            crate::snapshots::fix(vmid),
+        ),
+    })
 }
 
 /// The bridge of `net0` exists on this node.

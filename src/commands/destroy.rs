@@ -9,7 +9,7 @@ use super::context::Context;
 use crate::cli::DestroyArgs;
 use crate::config::Config;
 use crate::container;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::{sanitize, size};
 use crate::proxmox::{pct, pct::CtState, pct::PctConfig, pct::Said, pvesm};
 use crate::remote::host::Host;
@@ -92,7 +92,8 @@ fn destroy(host: &Host, vmid: u32) -> Result<()> {
     Err(container::refused(host, vmid, &command, out))
 }
 
-/// `--yes`, or on a terminal the hostname typed back; otherwise refused (exit 8).
+/// `--yes`, or on a terminal the hostname typed back after what is at stake; otherwise
+/// refused (exit 8).
 fn confirm(
     ctx: &Context,
     host: &Host,
@@ -101,58 +102,40 @@ fn confirm(
     hostname: &str,
 ) -> Result<()> {
     let vmid = config.container.vmid;
-    if ctx.global.yes {
-        return Ok(());
-    }
-    if !ctx.can_prompt() {
-        return Err(Error::refused(format!(
-            "refusing to destroy container {vmid} ({}) without confirmation",
-            sanitize(hostname)
-        ))
-        .cause("stdin is not a terminal, so nobody can type the hostname")
-        .hint("pass `--yes` to destroy it without a prompt"));
-    }
-    let disk = actual.rootfs().map_or_else(
-        || "unknown".to_string(),
-        |r| {
-            format!(
-                "{} ({})",
-                r.volume,
-                r.size.as_deref().unwrap_or("size unknown")
-            )
-        },
-    );
-    let storage = &config.backup.storage;
-    let backups = host
-        .probe(&pvesm::list_backups(storage, vmid))
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| pvesm::parse_list(&o.stdout_str()));
-    ctx.out.warn(format!(
-        "this destroys container {vmid} on {} and all data on its disks",
-        host.alias
-    ));
-    ctx.out.info(format!("  vmid:     {vmid}"));
-    ctx.out.info(format!("  hostname: {}", sanitize(hostname)));
-    ctx.out.info(format!("  disk:     {}", sanitize(&disk)));
-    ctx.out.info(match backups {
-        Some(b) if !b.is_empty() => format!(
-            "  backups:  {} on storage {storage} are kept ({})",
-            b.len(),
-            size(b.iter().map(|b| b.size).sum())
-        ),
-        Some(_) => format!("  backups:  none on storage {storage} (`--backup-first` makes one)"),
-        None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),
-    });
-    let answer = ctx.prompt(&format!(
-        "Type the hostname `{}` to destroy container {vmid}:",
-        sanitize(hostname)
-    ))?;
-    if answer.trim() != hostname {
-        return Err(Error::refused(format!(
-            "confirmation did not match `{}`: container {vmid} was not destroyed",
-            sanitize(hostname)
-        )));
-    }
-    Ok(())
+    super::confirm::by_hostname(ctx, vmid, hostname, "destroy", "destroyed", || {
+        let disk = actual.rootfs().map_or_else(
+            || "unknown".to_string(),
+            |r| {
+                format!(
+                    "{} ({})",
+                    r.volume,
+                    r.size.as_deref().unwrap_or("size unknown")
+                )
+            },
+        );
+        let storage = &config.backup.storage;
+        let backups = host
+            .probe(&pvesm::list_backups(storage, vmid))
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| pvesm::parse_list(&o.stdout_str()));
+        ctx.out.warn(format!(
+            "this destroys container {vmid} on {} and all data on its disks",
+            host.alias
+        ));
+        ctx.out.info(format!("  vmid:     {vmid}"));
+        ctx.out.info(format!("  hostname: {}", sanitize(hostname)));
+        ctx.out.info(format!("  disk:     {}", sanitize(&disk)));
+        ctx.out.info(match backups {
+            Some(b) if !b.is_empty() => format!(
+                "  backups:  {} on storage {storage} are kept ({})",
+                b.len(),
+                size(b.iter().map(|b| b.size).sum())
+            ),
+            Some(_) => {
+                format!("  backups:  none on storage {storage} (`--backup-first` makes one)")
+            }
+            None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),
+        });
+    })
 }

@@ -95,7 +95,11 @@ fn finish_start(
 
 /// After `start`/`restart`: the container runs, then the services are healthy; their table
 /// goes to stdout (data), as in `deploy` and `status`.
-fn wait_for_services(ctx: &Context, host: &Host, config: &Config) -> Result<serde_json::Value> {
+pub(super) fn wait_for_services(
+    ctx: &Context,
+    host: &Host,
+    config: &Config,
+) -> Result<serde_json::Value> {
     let vmid = config.container.vmid;
     if host.dry_run() {
         return Ok(json!({}));

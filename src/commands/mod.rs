@@ -7,14 +7,18 @@ use crate::output::Output;
 mod backup;
 mod check;
 mod completions;
+mod confirm;
 pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
 mod lifecycle;
 pub mod logs;
+mod man;
 mod releases;
+mod restore;
 pub(crate) mod rollback;
+mod rollback_snapshot;
 mod status;
 
 use context::Context;
@@ -24,17 +28,22 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     let ctx = || Context::new(cli.global.clone(), out.clone());
     match cli.command {
         Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
         Command::Check => check::run(&ctx()),
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),
         Command::Deploy(args) => deploy::run(&ctx(), &args),
         Command::Releases => releases::run(&ctx()),
-        Command::Rollback(args) => rollback::run(&ctx(), &args),
+        Command::Rollback(args) => match args.snapshot {
+            Some(_) => rollback_snapshot::run(&ctx(), &args),
+            None => rollback::run(&ctx(), &args),
+        },
         Command::Logs(args) => logs::run(&ctx(), &args),
         Command::Stop => lifecycle::stop(&ctx()),
         Command::Start(args) => lifecycle::start(&ctx(), &args),
         Command::Restart(args) => lifecycle::restart(&ctx(), &args),
         Command::Destroy(args) => destroy::run(&ctx(), &args),
         Command::Backup(args) => backup::run(&ctx(), &args),
+        Command::Restore(args) => restore::run(&ctx(), &args),
     }
 }

@@ -4,6 +4,9 @@
 //! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
+mod compose_check;
+mod compose_files;
+mod deploy;
 mod env;
 mod env_table;
 mod load;
@@ -12,6 +15,8 @@ mod rules;
 mod types;
 mod validate;
 
+#[cfg(test)]
+mod compose_tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]
@@ -24,10 +29,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use compose_files::ComposeFiles;
+pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, load_without_source, parse_str, FILE_NAME};
 pub(crate) use rules::compose_services_in;
-pub use types::{Deploy, DockerInstall, IpConfig, OnFailure};
+pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +46,9 @@ pub struct Config {
     /// The top-level service names of the compose file, in file order (filled by [`load`]).
     #[serde(skip)]
     pub compose_services: Vec<String>,
+    /// The local compose file(s) as far as pxdeploy reads them (filled by [`load`]).
+    #[serde(skip)]
+    pub compose: crate::compose::model::Model,
     /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
     #[serde(skip)]
     pub env_overrides: Vec<EnvOverride>,
@@ -139,8 +149,12 @@ pub struct App {
     pub name: String,
     #[serde(default = "default_source")]
     pub source: PathBuf,
+    /// One file or a list (each one `-f`, in order).
     #[serde(default = "default_compose_file")]
-    pub compose_file: String,
+    pub compose_file: ComposeFiles,
+    /// Compose profiles to activate (`--profile` on every Compose command).
+    #[serde(default)]
+    pub profiles: Vec<String>,
     /// The raw `remote_dir` key; read [`App::remote_dir`].
     #[serde(rename = "remote_dir")]
     remote_dir_key: Option<String>,
@@ -276,7 +290,18 @@ impl Config {
 
     /// The local compose file: `app.compose_file` inside [`Config::source_dir`].
     pub fn compose_path(&self) -> PathBuf {
-        normalize(&self.source_dir().join(&self.app.compose_file))
+        normalize(&self.source_dir().join(&*self.app.compose_file))
+    }
+
+    /// Every local compose file, in order.
+    pub fn compose_paths(&self) -> Vec<PathBuf> {
+        let source = self.source_dir();
+        self.app
+            .compose_file
+            .all()
+            .iter()
+            .map(|f| normalize(&source.join(f)))
+            .collect()
     }
 
     /// The Compose project: `app.name`, run in `remote_dir` from `compose_file`.
@@ -286,6 +311,12 @@ impl Config {
             &self.app.name,
             &self.app.remote_dir,
             &self.app.compose_file,
+        )
+        .with(
+            &self.app.remote_dir,
+            self.app.compose_file.rest(),
+            &self.app.profiles,
+            self.compose.clone(),
         )
     }
 
@@ -305,6 +336,12 @@ impl Config {
             out.push(format!(
                 "container.unprivileged = false in {}: the container will be privileged (root inside is root on the host)",
                 load::display_path(&self.path)
+            ));
+        }
+        if let Some(name) = self.compose.name.as_deref().filter(|n| *n != self.app.name) {
+            out.push(format!(
+                "the compose file names its project {name:?}, but pxdeploy runs it as {:?} (app.name, passed with -p): containers made under {name:?} elsewhere would not be this app's; set app.name = {name:?} or remove `name:` from the compose file",
+                self.app.name
             ));
         }
         out
@@ -370,8 +407,8 @@ fn default_true() -> bool {
 fn default_source() -> PathBuf {
     PathBuf::from(".")
 }
-fn default_compose_file() -> String {
-    "docker-compose.yml".into()
+fn default_compose_file() -> ComposeFiles {
+    ComposeFiles::one("docker-compose.yml")
 }
 fn default_health_timeout() -> u64 {
     120

@@ -173,6 +173,7 @@ invalid! {
     health_timeout_zero: "timeout_secs = 120" => "timeout_secs = 0", "health.timeout_secs";
     health_interval_zero: "timeout_secs = 120" => "timeout_secs = 120\ninterval_secs = 0", "health.interval_secs";
     backup_keep_last_zero: "keep_last = 7" => "keep_last = 0", "backup.keep_last";
+    deploy_keep_snapshots_zero: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep_snapshots = 0", "deploy.keep_snapshots";
     backup_compress_unknown: "keep_last = 7" => "keep_last = 7\ncompress = \"xz\"", "backup.compress";
     backup_storage_bad: "keep_last = 7" => "keep_last = 7\nstorage = \"\"", "backup.storage";
     deploy_keep_releases_zero: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep_releases = 0", "deploy.keep_releases";

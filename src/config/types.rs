@@ -71,37 +71,3 @@ impl<'de> Deserialize<'de> for DockerInstall {
         Ok(DockerInstall::from(text.as_str()))
     }
 }
-
-/// `[deploy]`: what a deploy keeps in the container and does when it fails.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deploy {
-    /// Releases kept in `<remote_dir>/.pxdeploy` (the newest; at least 1).
-    #[serde(default = "default_keep_releases")]
-    pub keep_releases: u32,
-    /// What a deploy whose health wait failed does.
-    #[serde(default)]
-    pub on_failure: OnFailure,
-}
-
-impl Default for Deploy {
-    fn default() -> Self {
-        Deploy {
-            keep_releases: default_keep_releases(),
-            on_failure: OnFailure::default(),
-        }
-    }
-}
-
-fn default_keep_releases() -> u32 {
-    5
-}
-
-/// `[deploy] on_failure`: go back to the previous healthy release, or leave the failed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFailure {
-    #[default]
-    Rollback,
-    Keep,
-}

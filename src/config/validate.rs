@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use super::rules::{
     check_compose_file, check_dns_name, check_host, check_remote_dir, check_template,
-    compose_services, is_project_name, parse_ip_config,
+    is_project_name, parse_ip_config,
 };
 use super::{Config, DockerInstall};
 use crate::envfile::valid_key;
@@ -56,7 +56,7 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     env(cfg, problems);
     health(cfg, problems);
     backup(cfg, problems);
-    deploy(cfg, problems);
+    super::deploy::validate(&cfg.deploy, problems);
 }
 
 fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -209,12 +209,11 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
         },
     }
 
-    if let Err(why) = check_compose_file(&cfg.app.compose_file) {
-        problems.push(Problem::new(
-            "app.compose_file",
-            format!("{:?}: {why}", cfg.app.compose_file),
-        ));
-        return;
+    for file in cfg.app.compose_file.all() {
+        if let Err(why) = check_compose_file(file) {
+            problems.push(Problem::new("app.compose_file", format!("{file:?}: {why}")));
+            return;
+        }
     }
     let source = cfg.source_dir();
     if !source.is_dir() {
@@ -233,27 +232,7 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
         );
         return;
     }
-    let compose = cfg.compose_path();
-    if !compose.is_file() {
-        if cfg.source_optional {
-            return;
-        }
-        problems.push(
-            Problem::new(
-                "app.compose_file",
-                format!(
-                    "{} does not exist (app.compose_file is relative to app.source)",
-                    compose.display()
-                ),
-            )
-            .hint("set `compose_file` under [app] to your compose file's name"),
-        );
-        return;
-    }
-    match compose_services(&compose) {
-        Ok(services) => cfg.compose_services = services,
-        Err(why) => problems.push(Problem::new("app.compose_file", why)),
-    }
+    super::compose_check::compose_files(cfg, &source, problems);
 }
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -305,6 +284,18 @@ fn health(cfg: &Config, problems: &mut Vec<Problem>) {
                     "health.services",
                     format!("{service:?} is listed twice"),
                 ));
+            } else if let Some(off) = cfg
+                .compose
+                .service(service)
+                .filter(|s| known && !cfg.compose_services.contains(service) && s.replicas > 0)
+            {
+                problems.push(Problem::new(
+                    "health.services",
+                    format!(
+                        "{service:?} is only in profile(s) {} of the compose file, none of them in app.profiles: it is not started",
+                        off.profiles.join(", ")
+                    ),
+                ));
             } else if known && !cfg.compose_services.contains(service) {
                 problems.push(Problem::new(
                     "health.services",
@@ -344,15 +335,6 @@ fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             "backup.keep_last",
             "must be at least 1: 0 would delete every backup, including the new one",
-        ));
-    }
-}
-
-fn deploy(cfg: &Config, problems: &mut Vec<Problem>) {
-    if cfg.deploy.keep_releases == 0 {
-        problems.push(Problem::new(
-            "deploy.keep_releases",
-            "must be at least 1: the current release is always kept",
         ));
     }
 }

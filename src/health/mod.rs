@@ -63,7 +63,10 @@ fn poll(
 /// passes as soon as it runs.
 pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<Vec<ServiceHealth>> {
     match poll(host, project, CALL_TIMEOUT)? {
-        Ok(entries) => Ok(Tracker::new(services, false).observe(&entries).health()),
+        Ok(entries) => Ok(Tracker::new(services, false)
+            .with_model(&project.model)
+            .observe(&entries)
+            .health()),
         Err(why) => Err(Error::remote("cannot list the services").cause(why)),
     }
 }
@@ -115,7 +118,7 @@ fn poll_until_ready(
     reporter: &dyn Reporter,
 ) -> Result<Vec<ServiceHealth>> {
     let deadline = Instant::now() + timing.timeout;
-    let mut tracker = Tracker::new(services, true);
+    let mut tracker = Tracker::new(services, true).with_model(&project.model);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let polled = poll(host, project, CALL_TIMEOUT.min(left + timing.interval))?;
@@ -254,6 +257,7 @@ mod tests {
             health: "healthy\r".into(),
             exit_code: None,
             ok: true,
+            replicas: None,
         };
         let shown = table(&[hostile]);
         assert!(

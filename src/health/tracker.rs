@@ -4,13 +4,18 @@
 
 use std::collections::HashMap;
 
-use crate::compose::PsEntry;
+use crate::compose::{self, PsEntry};
+
+mod replicas;
+use replicas::replicas;
+pub use replicas::Replicas;
 
 /// One service as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceHealth {
     pub service: String,
-    /// created, running, restarting, exited, dead, paused, removing, or `missing` (no container).
+    /// created, running, restarting, exited, dead, paused, removing, `missing` (no container),
+    /// or `completed`: a one-shot service (see [`compose::model::Model::one_shot`]) that exited 0.
     pub state: String,
     /// healthy, starting, unhealthy, or `none` (no healthcheck, or not running).
     pub health: String,
@@ -19,11 +24,22 @@ pub struct ServiceHealth {
     pub exit_code: Option<i64>,
     /// Passes the health wait.
     pub ok: bool,
+    /// Of a service that runs several containers (`deploy.replicas`, `scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Replicas>,
 }
 
 impl ServiceHealth {
     /// `healthy`, `running`, `starting`, `exited (3)`, … for progress lines and tables.
     pub fn label(&self) -> String {
+        let one = self.label_of_one();
+        match self.replicas {
+            Some(r) => format!("{}/{} {one}", r.ready, r.wanted),
+            None => one,
+        }
+    }
+
+    fn label_of_one(&self) -> String {
         match (self.state.as_str(), self.health.as_str()) {
             ("running", "none") => "running".into(),
             ("running", h) => h.into(),
@@ -54,6 +70,8 @@ pub struct Tracker {
     running: HashMap<String, String>,
     restarts: HashMap<String, u32>,
     labels: HashMap<String, String>,
+    /// Which services are one-shot and how many replicas each runs.
+    model: compose::model::Model,
 }
 
 /// The verdict of one poll.
@@ -95,7 +113,14 @@ impl Tracker {
             running: HashMap::new(),
             restarts: HashMap::new(),
             labels: HashMap::new(),
+            model: compose::model::Model::default(),
         }
+    }
+
+    /// Judges with what the compose file says of each service (one-shot, replicas).
+    pub fn with_model(mut self, model: &compose::model::Model) -> Self {
+        self.model = model.clone();
+        self
     }
 
     pub fn observe(&mut self, entries: &[PsEntry]) -> Observation {
@@ -115,15 +140,14 @@ impl Tracker {
                         health: "none".into(),
                         exit_code: None,
                         ok: false,
+                        replicas: None,
                     },
                     Phase::Waiting,
                 )
             } else {
-                containers
-                    .iter()
-                    .map(|c| self.assess(&name, c))
-                    .max_by_key(|(_, p)| *p)
-                    .unwrap_or_else(|| unreachable!("containers is not empty"))
+                let judged: Vec<(ServiceHealth, Phase)> =
+                    containers.iter().map(|c| self.assess(&name, c)).collect();
+                replicas(judged, self.model.replicas(&name))
             };
             let label = health.label();
             if self.labels.get(&name) != Some(&label) {
@@ -147,13 +171,16 @@ impl Tracker {
             health,
             exit_code: None,
             ok: false,
+            replicas: None,
         };
+        // Keyed by container: the replicas of a service are judged one by one.
+        let key = if c.name.is_empty() { name } else { &c.name };
         let phase = match c.state.as_str() {
             "running" => match c.health.as_str() {
                 "healthy" => Phase::Ready,
                 "" => {
-                    let steady = self.running.get(name) == Some(&c.id);
-                    self.running.insert(name.to_string(), c.id.clone());
+                    let steady = self.running.get(key) == Some(&c.id);
+                    self.running.insert(key.to_string(), c.id.clone());
                     if steady || !self.require_steady {
                         Phase::Ready
                     } else {
@@ -164,11 +191,16 @@ impl Tracker {
             },
             "exited" | "dead" => {
                 sh.exit_code = Some(c.exit_code);
-                Phase::Failed
+                if c.state == "exited" && c.exit_code == 0 && self.model.one_shot(name) {
+                    sh.state = "completed".into();
+                    Phase::Ready
+                } else {
+                    Phase::Failed
+                }
             }
             "restarting" => {
-                self.running.remove(name);
-                let n = self.restarts.entry(name.to_string()).or_default();
+                self.running.remove(key);
+                let n = self.restarts.entry(key.to_string()).or_default();
                 *n += 1;
                 if *n >= 2 {
                     Phase::Failed
@@ -179,7 +211,7 @@ impl Tracker {
             _ => Phase::Waiting,
         };
         if c.state != "running" {
-            self.running.remove(name);
+            self.running.remove(key);
         }
         sh.ok = phase == Phase::Ready;
         (sh, phase)
@@ -304,3 +336,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod model_tests;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 
 use super::channel::{is_code, plain};
-use super::{target, SshTarget};
+use super::SshTarget;
 use crate::error::{Error, Result};
+use crate::output::display_path;
 
 /// sshd's default `MaxAuthTries`: it disconnects after that many failures.
 const MAX_ATTEMPTS: usize = 6;
@@ -127,10 +128,7 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
         match inspect(path) {
             KeyFile::Missing => {
                 if target.explicit_identity {
-                    notes.push(format!(
-                        "key file {} does not exist",
-                        target::display_path(path)
-                    ));
+                    notes.push(format!("key file {} does not exist", display_path(path)));
                 }
             }
             KeyFile::Encrypted => {
@@ -139,7 +137,7 @@ pub fn authenticate(sess: &ssh2::Session, target: &SshTarget) -> Result<()> {
                 }
             }
             KeyFile::Plain => {
-                let label = target::display_path(path);
+                let label = display_path(path);
                 tracing::debug!(key = %label, "trying");
                 match sess.userauth_pubkey_file(user, None, path, None) {
                     Ok(()) if sess.authenticated() => return Ok(()),
@@ -203,13 +201,13 @@ fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &
         .iter()
         .find(|p| p.exists())
         .or(target.identity_files.first())
-        .map(|p| target::display_path(p))
+        .map(|p| display_path(p))
         .unwrap_or_else(|| "~/.ssh/id_ed25519".into());
     let copy_id =
         format!("install your public key on the host: `ssh-copy-id -i {key}.pub {port}{dest}`");
 
     if tried.is_empty() && !encrypted.is_empty() {
-        let k = target::display_path(&encrypted[0]);
+        let k = display_path(&encrypted[0]);
         let mut err = Error::ssh(format!(
             "key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"
         ));
@@ -226,7 +224,7 @@ fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &
         let files: Vec<String> = target
             .identity_files
             .iter()
-            .map(|p| target::display_path(p))
+            .map(|p| display_path(p))
             .collect();
         err = err.cause(format!(
             "none of these key files exists: {}",
@@ -240,12 +238,13 @@ fn failure(target: &SshTarget, tried: &[String], encrypted: &[PathBuf], notes: &
         ));
     }
     let mut err = Error::ssh(format!(
-        "authentication as {} on {}:{} failed",
-        target.user, target.hostname, target.port
+        "authentication as {} on {} failed",
+        target.user,
+        target.address()
     ))
     .cause(format!("the host rejected: {}", tried.join(", ")));
     for k in encrypted {
-        let k = target::display_path(k);
+        let k = display_path(k);
         err = err.cause(format!(
             "key {k} is encrypted; load it into ssh-agent with `ssh-add {k}`"
         ));

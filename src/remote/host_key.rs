@@ -19,9 +19,10 @@ use base64::Engine;
 use ssh2::MethodType;
 
 use super::known_hosts::{self, fingerprint, key_type, HostKeyStatus, KnownHosts, Recorded};
-use super::{target, SshTarget};
+use super::SshTarget;
 use crate::config::HostKeyCheck;
 use crate::error::{Error, Result};
+use crate::output::display_path;
 
 /// The first bytes of an OpenSSH key revocation list (`PROTOCOL.krl`).
 const KRL_MAGIC: &[u8] = b"SSHKRL\n\0";
@@ -91,7 +92,7 @@ impl Checker {
             let file = target.revoked_host_keys.as_deref().unwrap_or(Path::new(""));
             return Err(offered.revoked(&format!(
                 "it is listed in {} (RevokedHostKeys in ~/.ssh/config)",
-                target::display_path(file)
+                display_path(file)
             )));
         }
         match self.db.check(&self.name, blob) {
@@ -131,7 +132,7 @@ impl<'a> Offered<'a> {
             blob,
             key_type: key_type(blob).unwrap_or_else(|| "unknown".into()),
             fp: fingerprint(blob),
-            shown: format!("{}:{}", target.hostname, target.port),
+            shown: target.address(),
         }
     }
 
@@ -157,13 +158,13 @@ impl<'a> Offered<'a> {
     /// The known_hosts file to write to or name in hints.
     fn file(&self, fallback: Option<&str>) -> String {
         match (&self.target.known_hosts, fallback) {
-            (Some(f), _) => target::display_path(f),
-            (None, Some(f)) => target::display_path(Path::new(f)),
+            (Some(f), _) => display_path(f),
+            (None, Some(f)) => display_path(Path::new(f)),
             (None, None) => self
                 .target
                 .extra_known_hosts
                 .first()
-                .map(|f| target::display_path(f))
+                .map(|f| display_path(f))
                 .unwrap_or_else(|| "/etc/ssh/ssh_known_hosts".into()),
         }
     }
@@ -192,7 +193,7 @@ impl<'a> Offered<'a> {
             "if the host was really reinstalled, {}; then remove the old key with `ssh-keygen -R '{}' -f {}` and connect again",
             self.verify_first(),
             self.name,
-            target::display_path(Path::new(&stale))
+            display_path(Path::new(&stale))
         ))
     }
 
@@ -234,7 +235,7 @@ impl<'a> Offered<'a> {
             STANDARD.encode(self.blob),
             self.file(Some(&stale)),
             self.name,
-            target::display_path(Path::new(&stale))
+            display_path(Path::new(&stale))
         ))
     }
 
@@ -242,7 +243,7 @@ impl<'a> Offered<'a> {
         let t = self.target;
         match (&t.known_hosts, t.host_key_check) {
             (Some(file), HostKeyCheck::AcceptNew) => {
-                let shown = target::display_path(file);
+                let shown = display_path(file);
                 known_hosts::append(file, self.name, self.blob, t.hash_known_hosts).map_err(
                     |e| {
                         Error::ssh(format!(
@@ -357,7 +358,7 @@ pub fn offer(
 /// as `ssh-keygen` writes them. A binary KRL is refused (pxdeploy cannot read one), and so
 /// is a file that cannot be read (OpenSSH does not connect then either).
 pub fn read_revoked(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let shown = target::display_path(path);
+    let shown = display_path(path);
     let bytes = std::fs::read(path).map_err(|e| {
         Error::config(format!(
             "cannot read {shown}, the RevokedHostKeys file of ~/.ssh/config"

@@ -78,6 +78,11 @@ impl SshTarget {
         }
     }
 
+    /// `host:port`: where messages say pxdeploy connects to.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.hostname, self.port)
+    }
+
     /// `host` for port 22, `[host]:port` otherwise: how OpenSSH names the host in
     /// known_hosts and how messages name it.
     pub fn host_port(&self) -> String {

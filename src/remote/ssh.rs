@@ -49,7 +49,7 @@ impl Session {
     pub fn connect(target: &SshTarget) -> Result<Session> {
         let started = Instant::now();
         let deadline = started + target.connect_timeout;
-        let where_ = format!("{}:{}", target.hostname, target.port);
+        let where_ = target.address();
         let stream = tcp_connect(target, deadline)?;
         let _ = stream.set_nodelay(true);
         let socket = stream
@@ -332,7 +332,7 @@ impl Drop for RemoteProcess {
 }
 
 fn tcp_connect(target: &SshTarget, deadline: Instant) -> Result<TcpStream> {
-    let where_ = format!("{}:{}", target.hostname, target.port);
+    let where_ = target.address();
     let addrs: Vec<SocketAddr> = (target.hostname.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| {

@@ -143,15 +143,6 @@ pub fn expand_tilde(path: &Path, home: &Path) -> PathBuf {
     }
 }
 
-/// A path for messages: `~/…` when under `$HOME`.
-pub fn display_path(path: &Path) -> String {
-    let home = home_dir();
-    match path.strip_prefix(&home) {
-        Ok(rest) if home != Path::new("/") => format!("~/{}", rest.display()),
-        _ => path.display().to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,6 +361,7 @@ pub struct Pxdeploy {
     home: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     timeout: Duration,
+    on_pty: bool,
 }
 
 /// The `pxdeploy` binary under test, like casey/just's `Test`: the environment holds only
@@ -376,6 +377,7 @@ pub fn pxdeploy() -> Pxdeploy {
         home: None,
         stdin: None,
         timeout: default_timeout(),
+        on_pty: false,
     }
 }
 
@@ -428,6 +430,14 @@ impl Pxdeploy {
         self
     }
 
+    /// Runs it on a pseudo-terminal of 100 columns and 40 rows (util-linux `script`), as a
+    /// person at a terminal would: stdin is what they type, stdout everything the terminal
+    /// showed (see [`crate::support::screen::render`]).
+    pub fn on_pty(mut self) -> Self {
+        self.on_pty = true;
+        self
+    }
+
     fn describe(&self) -> String {
         let mut s = self
             .program
@@ -445,8 +455,21 @@ impl Pxdeploy {
     /// Starts it in the background (for lock, interrupt and concurrency tests).
     pub fn spawn(self) -> Running {
         let what = self.describe();
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).env_clear();
+        let mut cmd = if self.on_pty {
+            let mut line = format!("stty cols 100 rows 40; {}", sh_quote(&self.program));
+            for a in &self.args {
+                line.push(' ');
+                line.push_str(&sh_quote(a));
+            }
+            let mut c = Command::new("/usr/bin/script");
+            c.args(["-qec", &line, "/dev/null"]);
+            c
+        } else {
+            let mut c = Command::new(&self.program);
+            c.args(&self.args);
+            c
+        };
+        cmd.env_clear();
         cmd.env(
             "PATH",
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
@@ -480,5 +503,18 @@ impl Pxdeploy {
     #[track_caller]
     pub fn run(self) -> Run {
         self.spawn().wait()
+    }
+}
+
+/// `s` as one word for `sh`.
+fn sh_quote(s: impl AsRef<OsStr>) -> String {
+    let s = s.as_ref().to_string_lossy();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

@@ -11,9 +11,11 @@
 //! ```
 #![allow(dead_code, unused_imports)]
 
+pub mod app;
 pub mod command;
 pub mod screen;
 pub mod sim;
 
+pub use app::{create, deploy, example_app, small_app, unique_vmid, write};
 pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};
 pub use sim::{repo_root, Call, SimBuilder, SimHost};

@@ -435,6 +435,32 @@ impl SimHost {
         run_bounded(cmd, argv.join(" "), None, SSH_TIMEOUT)
     }
 
+    /// `pct exec <vmid> -- argv…` on the simulated node (no SSH connection counted).
+    #[track_caller]
+    pub fn in_container(&self, vmid: u32, argv: &[&str]) -> Run {
+        let vmid = vmid.to_string();
+        let mut all = vec!["pct", "exec", vmid.as_str(), "--"];
+        all.extend_from_slice(argv);
+        self.host_run(&all)
+    }
+
+    /// The text of `path` inside container `vmid`, which must be readable.
+    #[track_caller]
+    pub fn container_file(&self, vmid: u32, path: &str) -> String {
+        let r = self.in_container(vmid, &["cat", path]);
+        r.assert_success();
+        r.stdout
+    }
+
+    /// Calls that concern container `vmid` (its id is one of their arguments), oldest first.
+    pub fn calls_of(&self, vmid: u32) -> Vec<Call> {
+        let id = vmid.to_string();
+        self.calls()
+            .into_iter()
+            .filter(|c| c.argv.contains(&id))
+            .collect()
+    }
+
     /// Sets a simulator knob (`pve.py set STATE KEY VALUE`; VALUE is JSON or a string).
     #[track_caller]
     pub fn set_knob(&self, key: &str, value: &str) {

@@ -78,6 +78,7 @@ pub fn deploy(
 
     let result = (|| -> Result<()> {
         let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        crate::snapshots::before_deploy(host, cfg, reporter)?;
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
@@ -116,6 +117,7 @@ pub fn deploy(
             outcome.services = services;
             return Ok(());
         }
+        crate::compose::conflicts::check(host, &project)?;
         let new = files::new_release(&fingerprint);
         outcome.release = Some(new.id.clone());
         outcome.pushed = files::push(

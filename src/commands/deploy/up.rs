@@ -35,6 +35,15 @@ pub fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> Str
         h.update(part.as_bytes());
         h.update([0]);
     }
+    for part in project
+        .more_files
+        .iter()
+        .chain([&String::new()])
+        .chain(&project.profiles)
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
     h.update(env.expose().as_bytes());
     format!("sha256:{:x}", h.finalize())
 }
@@ -68,10 +77,19 @@ pub fn unchanged(
             .cloned()
             .collect::<Vec<_>>(),
     );
-    if !Tracker::new(&all, false).observe(entries).all_ready() {
+    if !Tracker::new(&all, false)
+        .with_model(&cfg.compose)
+        .observe(entries)
+        .all_ready()
+    {
         return None;
     }
-    Some(Tracker::new(&wanted, false).observe(entries).health())
+    Some(
+        Tracker::new(&wanted, false)
+            .with_model(&cfg.compose)
+            .observe(entries)
+            .health(),
+    )
 }
 
 /// `pct exec <vmid> -- sh -c 'rm -f -- "$1" || exit; shift; exec "$@"' sh <marker>
@@ -136,8 +154,21 @@ fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
         return Ok(());
     }
     let stderr = out.stderr_str();
-    if let Some(container) = compose::unhealthy_dependency(&stderr) {
-        let service = compose::service_of_container(&project.name, &container).unwrap_or(container);
+    let failed = match compose::unhealthy_dependency(&stderr) {
+        Some(container) => {
+            let service =
+                compose::service_of_container(&project.name, &container).unwrap_or(container);
+            let why = "is unhealthy: `docker compose up` gave up waiting for it".to_string();
+            Some((service, why))
+        }
+        None => compose::up_errors::incomplete_dependency(&stderr).map(|(service, code)| {
+            let why = format!(
+                "did not complete successfully (exit {code}): `docker compose up` stopped there"
+            );
+            (service, why)
+        }),
+    };
+    if let Some((service, why)) = failed {
         let mut names = cfg.health.services.clone().unwrap_or_default();
         if !names.contains(&service) {
             names.push(service.clone());
@@ -148,7 +179,7 @@ fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
             project,
             &snapshot,
             std::slice::from_ref(&service),
-            format!("service `{service}` is unhealthy: `docker compose up` gave up waiting for it"),
+            format!("service `{service}` {why}"),
         ));
     }
     let tail = crate::output::tail_of(&stderr, &out.stdout_str(), 20);

@@ -1,0 +1,184 @@
+//! `pxdeploy restore [VOLID] [--latest]`: the whole container from a vzdump archive on
+//! `[backup] storage`. Confirmation as `destroy`, Proxmox's protection honoured, under the
+//! deploy lock: stop → `pct restore <vmid> <volid> --force 1 --storage <container.storage>`
+//! → start → health wait.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::context::Context;
+use crate::cli::RestoreArgs;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::output::{sanitize, size};
+use crate::proxmox::pct::{self, snapshot as snap, CtState};
+use crate::proxmox::pvesm::{self, BackupEntry};
+
+/// Bound of one `pct restore` (it extracts the whole archive).
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
+    let config = ctx.config()?;
+    let vmid = config.container.vmid;
+    let storage = &config.backup.storage;
+    let host = ctx.connect(&config)?;
+    let state = container::state(&host, vmid)?;
+    let mut backups: Vec<BackupEntry> = pvesm::parse_list(
+        &host
+            .probe_ok(&pvesm::list_backups(storage, vmid))?
+            .stdout_str(),
+    )
+    .into_iter()
+    .filter(|b| b.vmid.map_or(true, |v| v == vmid))
+    .collect();
+    backups.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.volid.cmp(&b.volid)));
+    let archive = choose(&backups, args.volid.as_deref(), vmid, storage)?;
+
+    let mut hostname = config.container.hostname.clone();
+    if state.is_some() {
+        let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
+        if let Some(h) = actual.hostname() {
+            hostname = h.to_string();
+        }
+        if actual.protection() {
+            return Err(Error::refused(format!(
+                "container {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
+            ))
+            .hint(format!(
+                "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy restore` again"
+            )));
+        }
+        if let Some(lock) = actual.lock() {
+            return Err(container::locked(vmid, lock, "pct restore"));
+        }
+    }
+    if !host.dry_run() {
+        super::confirm::by_hostname(ctx, vmid, &hostname, "restore", "restored", || {
+            ctx.out.warn(format!(
+                "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
+                host.alias
+            ));
+            ctx.out
+                .info(format!("  archive: {}", sanitize(&archive.volid)));
+            ctx.out.info(format!(
+                "  taken:   {} ({})",
+                archive.date.as_deref().unwrap_or("unknown"),
+                size(archive.size)
+            ));
+        })?;
+    }
+    let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
+        Ok(Box::new(host.session().spawn(command)?))
+    };
+    let _lock = super::deploy::take_lock(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
+    if state == Some(CtState::Running) {
+        container::stop(&host, vmid, ctx.reporter.as_ref())?;
+    }
+    let command = snap::restore(vmid, &archive.volid, &config.container.storage);
+    ctx.reporter.step(
+        &format!(
+            "Restoring container {vmid} from {}",
+            sanitize(&archive.volid)
+        ),
+        || {
+            let out = host.change(&command, RESTORE_TIMEOUT)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let err = container::refused(&host, vmid, &command, out);
+            if container::state(&host, vmid)?.is_none() {
+                return Err(err.hint(format!(
+                    "container {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
+                )));
+            }
+            Err(err)
+        },
+    )?;
+    let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
+    let mut facts = json!({
+        "vmid": vmid,
+        "archive": archive.volid,
+        "storage": config.container.storage,
+        "restored": !host.dry_run(),
+        "warnings": warnings,
+    });
+    let health = super::lifecycle::wait_for_services(ctx, &host, &config)?;
+    if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
+        map.extend(h);
+    }
+    if !host.dry_run() {
+        ctx.out.info(format!(
+            "container {vmid} restored from {} and running",
+            sanitize(&archive.volid)
+        ));
+    }
+    ctx.succeed(Some(&host), facts);
+    Ok(())
+}
+
+/// VOLID among the container's archives, or the newest (`--latest`); else exit 3 listing
+/// what exists.
+fn choose(
+    backups: &[BackupEntry],
+    volid: Option<&str>,
+    vmid: u32,
+    storage: &str,
+) -> Result<BackupEntry> {
+    let found = match volid {
+        Some(v) => backups.iter().find(|b| b.volid == v),
+        None => backups.last(),
+    };
+    found.cloned().ok_or_else(|| {
+        let what = match volid {
+            Some(v) => format!(
+                "there is no archive `{}` of container {vmid} on storage {storage}",
+                sanitize(v)
+            ),
+            None => format!("there is no backup of container {vmid} on storage {storage}"),
+        };
+        let cause = if backups.is_empty() {
+            format!("storage {storage} holds no backup of container {vmid}")
+        } else {
+            let list: Vec<String> = backups.iter().map(|b| sanitize(&b.volid)).collect();
+            format!("archives on {storage}: {}", list.join(", "))
+        };
+        Error::config(what)
+            .cause(cause)
+            .hint("`pxdeploy backup --list` shows them; `pxdeploy backup` makes one")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(volid: &str, date: &str) -> BackupEntry {
+        BackupEntry {
+            volid: volid.into(),
+            format: "tar.zst".into(),
+            size: 1024,
+            vmid: Some(210),
+            date: Some(date.into()),
+        }
+    }
+
+    #[test]
+    fn picks_the_named_or_newest_archive_else_exit_3_listing_them() {
+        let a = "local:backup/vzdump-lxc-210-2026_01_11-14_47_17.tar.zst";
+        let b = "local:backup/vzdump-lxc-210-2026_01_12-09_00_00.tar.zst";
+        let all = vec![
+            entry(a, "2026-01-11 14:47:17"),
+            entry(b, "2026-01-12 09:00:00"),
+        ];
+        assert_eq!(choose(&all, Some(a), 210, "local").unwrap().volid, a);
+        assert_eq!(choose(&all, None, 210, "local").unwrap().volid, b);
+        let err = choose(&all, Some("local:backup/nope.tar.zst"), 210, "local").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.render();
+        assert!(text.contains(a) && text.contains(b), "{text}");
+        let err = choose(&[], None, 210, "local").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.render().contains("holds no backup of container 210"));
+    }
+}

@@ -1,0 +1,163 @@
+//! `pxdeploy rollback --snapshot [NAME]`: `pct rollback` to NAME (default: the newest
+//! `pxdeploy_*` snapshot) under the deploy lock, after the confirmation `destroy` asks (the
+//! data written since the snapshot is lost), then start and wait for the services' health.
+
+use serde_json::json;
+
+use super::context::Context;
+use crate::cli::RollbackArgs;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::output::sanitize;
+use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};
+use crate::snapshots::{self, SNAPSHOT_TIMEOUT};
+
+pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
+    let Some(wanted) = &args.snapshot else {
+        return Err(Error::usage("`--snapshot [NAME]` is required here"));
+    };
+    let config = ctx.config()?;
+    let vmid = config.container.vmid;
+    let host = ctx.connect(&config)?;
+    container::require_state(&host, vmid)?;
+    let all = snapshots::list(&host, vmid)?;
+    let target = choose(&all, wanted.as_deref(), vmid)?;
+    let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
+    let hostname = actual
+        .hostname()
+        .unwrap_or(&config.container.hostname)
+        .to_string();
+    if let Some(lock) = actual.lock() {
+        return Err(container::locked(
+            vmid,
+            lock,
+            &snap::rollback(vmid, &target.name),
+        ));
+    }
+    if !host.dry_run() {
+        super::confirm::by_hostname(ctx, vmid, &hostname, "roll back", "rolled back", || {
+            ctx.out.warn(format!(
+                "this rolls container {vmid} on {} back to snapshot {}: everything written since is lost",
+                host.alias,
+                sanitize(&target.name)
+            ));
+            ctx.out.info(format!(
+                "  snapshot: {} (taken {})",
+                sanitize(&target.name),
+                target.time.as_deref().unwrap_or("at an unknown time")
+            ));
+        })?;
+    }
+    let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
+        Ok(Box::new(host.session().spawn(command)?))
+    };
+    let _lock = super::deploy::take_lock(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
+    let command = snap::rollback(vmid, &target.name);
+    ctx.reporter.step(
+        &format!(
+            "Rolling container {vmid} back to snapshot {}",
+            sanitize(&target.name)
+        ),
+        || {
+            let out = host.change(&command, SNAPSHOT_TIMEOUT)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let newer_exist = out.stderr_str().contains("is not most recent snapshot");
+            let err = container::refused(&host, vmid, &command, out);
+            Err(if newer_exist {
+                err.hint("ZFS rolls back only to the newest snapshot: delete the newer ones first (`pct delsnapshot`), or pick the newest")
+            } else {
+                err
+            })
+        },
+    )?;
+    // `pct rollback` leaves the container stopped, even when it was running.
+    let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
+    let mut facts = json!({
+        "vmid": vmid,
+        "snapshot": target.name,
+        "rolled_back": !host.dry_run(),
+        "warnings": warnings,
+    });
+    let health = super::lifecycle::wait_for_services(ctx, &host, &config)?;
+    if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
+        map.extend(h);
+    }
+    if !host.dry_run() {
+        ctx.out.info(format!(
+            "container {vmid} rolled back to snapshot {} and running",
+            sanitize(&target.name)
+        ));
+    }
+    ctx.succeed(Some(&host), facts);
+    Ok(())
+}
+
+/// NAME among the snapshots, or the newest `pxdeploy_*` one; else exit 3 listing them.
+fn choose(all: &[Snapshot], wanted: Option<&str>, vmid: u32) -> Result<Snapshot> {
+    let names = || {
+        if all.is_empty() {
+            "it has none".to_string()
+        } else {
+            let list: Vec<String> = all.iter().map(|s| sanitize(&s.name)).collect();
+            format!("its snapshots: {}", list.join(", "))
+        }
+    };
+    let found = match wanted {
+        Some(name) => all.iter().find(|s| s.name == name),
+        None => all
+            .iter()
+            .filter(|s| s.is_ours())
+            .max_by(|a, b| a.name.cmp(&b.name)),
+    };
+    found.cloned().ok_or_else(|| {
+        let what = match wanted {
+            Some(name) => format!("container {vmid} has no snapshot `{}`", sanitize(name)),
+            None => format!("container {vmid} has no pxdeploy snapshot"),
+        };
+        Error::config(what).cause(names()).hint(
+            "`[deploy] snapshot = true` takes one before every deploy; `--snapshot NAME` picks any",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str) -> Snapshot {
+        Snapshot {
+            name: name.into(),
+            time: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_named_or_newest_pxdeploy_snapshot_else_exit_3_listing_them() {
+        let all = vec![
+            s("pxdeploy_20261129T191501Z"),
+            s("zzz-manual"),
+            s("pxdeploy_20261129T191502Z"),
+        ];
+        assert_eq!(
+            choose(&all, None, 210).unwrap().name,
+            "pxdeploy_20261129T191502Z"
+        );
+        assert_eq!(
+            choose(&all, Some("zzz-manual"), 210).unwrap().name,
+            "zzz-manual"
+        );
+        let err = choose(&all, Some("nope"), 210).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.render().contains("zzz-manual"));
+        let err = choose(&[s("manual")], None, 210).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.render().contains("no pxdeploy snapshot"),
+            "{}",
+            err.render()
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! `container_name:` is a name of the whole Docker engine: when a container of another project
+//! (or one made by hand) already has it, `up` would stop and recreate part of the app and then
+//! fail. pxdeploy checks first and stops before anything is touched (exit 5).
+
+use super::Project;
+use crate::error::{Error, Result};
+use crate::proxmox::pct;
+use crate::remote::host::Host;
+
+const FORMAT: &str = "{{.Names}}\t{{.Label \"com.docker.compose.project\"}}";
+
+/// `pct exec <vmid> -- docker ps -a --format '{{.Names}}\t{{.Label "com.docker.compose.project"}}'`
+pub fn command(project: &Project) -> String {
+    pct::exec(project.vmid, &["docker", "ps", "-a", "--format", FORMAT])
+}
+
+/// The wanted names already taken by a container outside `project`: (name, its project or "").
+pub fn taken(ps: &str, project: &str, wanted: &[String]) -> Vec<(String, String)> {
+    ps.lines()
+        .filter_map(|line| {
+            let (name, owner) = line.split_once('\t').unwrap_or((line, ""));
+            let (name, owner) = (name.trim(), owner.trim());
+            (wanted.iter().any(|w| w == name) && owner != project)
+                .then(|| (name.to_string(), owner.to_string()))
+        })
+        .collect()
+}
+
+/// Exit 5 naming the container and the fix when a `container_name` of an active service is
+/// used by another project's container. Says nothing when Docker cannot be asked (`up` will).
+pub fn check(host: &Host, project: &Project) -> Result<()> {
+    let active = project.model.active(&project.profiles);
+    let wanted: Vec<String> = project
+        .model
+        .services
+        .iter()
+        .filter(|s| active.contains(&s.name))
+        .filter_map(|s| s.container_name.clone())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let out = host.probe(&command(project))?;
+    if !out.status.success() {
+        return Ok(());
+    }
+    let Some((name, owner)) = taken(&out.stdout_str(), &project.name, &wanted)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let whose = if owner.is_empty() {
+        "a container that is not part of any Compose project".to_string()
+    } else {
+        format!("a container of the Compose project {owner:?}")
+    };
+    Err(Error::remote(format!(
+        "container name {name:?} (container_name in the compose file) is already used by {whose} in container {}; nothing was stopped",
+        project.vmid
+    ))
+    .hint(format!(
+        "remove that container (`pct exec {} -- docker rm -f {name}`) or change container_name, then deploy again",
+        project.vmid
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_other_projects_are_taken() {
+        let ps = "shop-web-1\tshop\nprometheus\tmonitoring\ngrafana\tshop\nhandmade\t\n";
+        let wanted = vec![
+            "prometheus".to_string(),
+            "grafana".into(),
+            "handmade".into(),
+        ];
+        assert_eq!(
+            taken(ps, "shop", &wanted),
+            [
+                ("prometheus".to_string(), "monitoring".to_string()),
+                ("handmade".into(), String::new())
+            ]
+        );
+        let p = Project::new(210, "shop", "/opt/shop", "compose.yaml");
+        assert_eq!(
+            command(&p),
+            "pct exec 210 -- docker ps -a --format '{{.Names}}\t{{.Label \"com.docker.compose.project\"}}'"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Container snapshots as the commands use them: can this container be snapshotted (for
+//! `check` and before a deploy changes anything), the `pxdeploy_*` snapshot a deploy takes
+//! with its pruning to `[deploy] keep_snapshots`, and the list of snapshots.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+use crate::container;
+use crate::error::{Error, Result};
+use crate::output::sanitize;
+use crate::progress::{done, Reporter};
+use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};
+use crate::proxmox::pvesm;
+use crate::remote::host::Host;
+
+/// Bound of one `pct snapshot` / `pct delsnapshot` / `pct rollback`.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Why the container's volumes cannot be snapshotted, if they cannot. The container's own
+/// `pct config` when it exists, else the configured `container.storage` (what `create` uses).
+pub fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
+    let vmid = cfg.container.vmid;
+    let mounts = match container::state(host, vmid)? {
+        Some(_) => snap::mount_points(&host.probe_ok(&pct::config(vmid))?.stdout_str()),
+        None => vec![(
+            "rootfs".to_string(),
+            format!("{}:vm-{vmid}-disk-0", cfg.container.storage),
+        )],
+    };
+    let storages = pvesm::parse_status(&host.probe_ok(&pvesm::status())?.stdout_str());
+    let kind_of = |id: &str| {
+        storages
+            .iter()
+            .find(|s| s.name == id)
+            .map(|s| s.kind.clone())
+    };
+    Ok(snap::blocker(&mounts, &kind_of).map(|why| sanitize(&why)))
+}
+
+/// The fix for a container that cannot be snapshotted.
+pub fn fix(vmid: u32) -> String {
+    format!(
+        "set `snapshot = false` under [deploy], or move the container's volumes to a storage that can snapshot ({}), e.g. `pct move-volume {vmid} rootfs local-lvm` on the host",
+        snap::SNAPSHOT_TYPES.join(", ")
+    )
+}
+
+/// `[deploy] snapshot = true` on a container that cannot be snapshotted (exit 5).
+fn unsupported(vmid: u32, why: &str) -> Error {
+    Error::remote(format!(
+        "container {vmid} cannot be snapshotted, and `[deploy] snapshot = true`: nothing was changed"
+    ))
+    .cause(why.to_string())
+    .hint(fix(vmid))
+}
+
+/// The container's snapshots (`pct listsnapshot`), oldest first in tree order.
+pub fn list(host: &Host, vmid: u32) -> Result<Vec<Snapshot>> {
+    Ok(snap::parse_list(
+        &host.probe_ok(&snap::list(vmid))?.stdout_str(),
+    ))
+}
+
+/// The deploy's snapshot step (`[deploy] snapshot = true`), before the deploy changes
+/// anything: refuses (exit 5) a container that cannot be snapshotted, takes
+/// `pxdeploy_<UTC stamp>`, then deletes the oldest `pxdeploy_*` beyond `keep_snapshots`.
+/// Returns the new snapshot's name; `None` when snapshots are off or there is no container
+/// yet (the deploy then fails on that by itself).
+pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Option<String>> {
+    let vmid = cfg.container.vmid;
+    if !cfg.deploy.snapshot || container::state(host, vmid)?.is_none() {
+        return Ok(None);
+    }
+    if let Some(why) = blocker(host, cfg)? {
+        return Err(unsupported(vmid, &why));
+    }
+    let existing = list(host, vmid)?;
+    let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);
+    let command = snap::snapshot(vmid, &name);
+    reporter.step(
+        &format!("Taking snapshot {name} of container {vmid}"),
+        || {
+            let out = host.change(&command, SNAPSHOT_TIMEOUT)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            if out
+                .stderr_str()
+                .contains("snapshot feature is not available")
+            {
+                return Err(unsupported(
+                    vmid,
+                    "`pct snapshot`: snapshot feature is not available",
+                ));
+            }
+            Err(container::refused(host, vmid, &command, out))
+        },
+    )?;
+    let mut all = existing;
+    all.push(Snapshot {
+        name: name.clone(),
+        time: None,
+        description: None,
+    });
+    let old = snap::to_prune(&all, cfg.deploy.keep_snapshots);
+    if !old.is_empty() {
+        reporter.step_with(
+            &format!(
+                "Keeping the newest {} pxdeploy snapshots",
+                cfg.deploy.keep_snapshots
+            ),
+            |n: &usize| done(format!("{n} deleted")),
+            || {
+                for old in &old {
+                    host.change_ok(&snap::delete(vmid, old), SNAPSHOT_TIMEOUT)?;
+                }
+                Ok(old.len())
+            },
+        )?;
+    }
+    Ok(Some(name))
+}

@@ -800,3 +800,30 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
 fn secrets_only(vmid: u32) -> String {
     format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n")
 }
+
+/// A `docker compose ps` that outlives the health deadline (a slow or overloaded host) is
+/// the timeout's verdict, exit 6 with the services' table, not exit 5 "timed out".
+#[test]
+fn a_health_poll_slower_than_the_deadline_is_the_timeout_verdict() {
+    let ct = Deployed::new(19, secrets_only);
+    // From now on every `docker … ps …` in the container takes 6 s.
+    let slow = r#"d=$(command -v docker) && mv "$d" "$d.real" &&
+printf '#!/bin/sh\ncase " $* " in *" ps "*) sleep 6 ;; esac\nexec %s.real "$@"\n' "$d" > "$d" && chmod 755 "$d""#;
+    ct.in_ct(&["sh", "-c", slow]).assert_success();
+    ct.sim.write_config(
+        ct.app(),
+        &format!(
+            "{}[health]\ntimeout_secs = 3\ninterval_secs = 1\n",
+            secrets_only(ct.vmid)
+        ),
+    );
+    let run = pxdeploy()
+        .current_dir(ct.app())
+        .args(["deploy", "--force"])
+        .run();
+    let restore = r#"d=$(command -v docker) && mv "$d.real" "$d""#;
+    ct.in_ct(&["sh", "-c", restore]).assert_success();
+    run.assert_code(6)
+        .assert_stderr_contains("not healthy after 3s")
+        .assert_stderr_contains("timed out");
+}

@@ -12,4 +12,5 @@ mod lock;
 mod real_world;
 mod scripts;
 mod sim;
+mod bastion;
 mod ssh;

@@ -8,6 +8,7 @@ mod compose_check;
 mod compose_files;
 mod env;
 mod env_table;
+mod jump;
 mod load;
 mod parse_error;
 mod rules;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
+pub use jump::{parse_jump, JumpHost};
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use types::{DockerInstall, IpConfig};
@@ -82,6 +84,13 @@ pub struct Proxmox {
     pub host_key_check: HostKeyCheck,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// The raw `jump` key (`user@host:port`, a comma list, or `none`); read
+    /// [`Proxmox::jump_hosts`].
+    pub jump: Option<String>,
+    /// `jump`, parsed once by [`load`] (not a TOML key). `None`: not set (a `ProxyJump`
+    /// in ~/.ssh/config applies); empty: `none`, connect directly.
+    #[serde(skip)]
+    pub jump_hosts: Option<Vec<JumpHost>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
@@ -240,6 +249,8 @@ impl Default for Proxmox {
             known_hosts: None,
             host_key_check: HostKeyCheck::default(),
             connect_timeout_secs: default_connect_timeout(),
+            jump: None,
+            jump_hosts: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod channel;
 mod conn;
+mod connect;
 pub mod host;
 pub mod host_key;
 pub mod known_hosts;
@@ -51,6 +52,10 @@ pub struct SshTarget {
     pub revoked_host_keys: Option<PathBuf>,
     /// Seconds between keepalives while a command runs (`ServerAliveInterval`, default 15).
     pub keepalive_secs: u32,
+    /// The jump hosts to go through, in order (`jump` in pxdeploy.toml, or `ProxyJump`);
+    /// each is reached through the one before, the target through the last. Their own
+    /// `jump` is empty.
+    pub jump: Vec<SshTarget>,
 }
 
 impl SshTarget {
@@ -75,6 +80,7 @@ impl SshTarget {
             host_key_algorithms: None,
             revoked_host_keys: None,
             keepalive_secs: 15,
+            jump: Vec::new(),
         }
     }
 

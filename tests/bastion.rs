@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pxdeploy::remote::ssh::Session;
 use pxdeploy::remote::SshTarget;
 
-use crate::deploy::sim_and_app;
+use crate::deploy::unique_vmid;
 use crate::support::{pxdeploy, Run, SimHost};
 
 /// A bastion: sshd only, logging its forwarding requests.
@@ -68,12 +68,17 @@ fn known_hosts(dir: &Path, hosts: &[&SimHost]) -> PathBuf {
     path
 }
 
-/// An app folder with a one-service compose file (for commands that stop before deploying).
+/// A simulated node (template cached) and an app folder with a one-service compose file.
+fn node_and_app() -> (SimHost, tempfile::TempDir) {
+    (SimHost::builder().template_cached(true).start(), small_app())
+}
+
+/// An app folder with a one-service compose file.
 fn small_app() -> tempfile::TempDir {
     let app = tempfile::tempdir().unwrap();
     std::fs::write(
         app.path().join("docker-compose.yml"),
-        "services:\n  web:\n    image: base:local\n",
+        "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    command: [\"sleep\", \"3600\"]\n",
     )
     .unwrap();
     app
@@ -95,15 +100,16 @@ fn connections(sim: &SimHost) -> usize {
 #[test]
 fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
     let bastion = bastion(&[]);
-    let (node, app) = sim_and_app("2.40.3");
+    let (node, app) = node_and_app();
     let kh = known_hosts(app.path(), &[&node, &bastion]);
     let home = home_for(&bastion, "");
     node.write_config(
         app.path(),
         &format!(
-            "[proxmox]\njump = \"root@127.0.0.1:{}\"\nknown_hosts = \"{}\"\n",
+            "[proxmox]\njump = \"root@127.0.0.1:{}\"\nknown_hosts = \"{}\"\n[container]\nvmid = {}\n",
             bastion.port(),
-            kh.display()
+            kh.display(),
+            unique_vmid(91),
         ),
     );
     let before = std::fs::read_to_string(&kh).unwrap();
@@ -113,7 +119,7 @@ fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
     assert_eq!(forwards_to(&bastion, node.port()), 1, "{}", bastion.sshd_log());
     assert_eq!(connections(&node), 1, "{}", node.sshd_log());
 
-    let r = run(app.path(), home.path(), &["--json", "deploy"]);
+    let r = run(app.path(), home.path(), &["-o", "json", "deploy"]);
     r.assert_success();
     assert_eq!(r.json()["ok"], true, "{}", r.dump());
     // One TCP connection to the bastion per run; the node's only connection each time is
@@ -127,7 +133,7 @@ fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
 #[test]
 fn create_and_deploy_through_a_proxy_jump_alias_from_ssh_config() {
     let bastion = bastion(&[]);
-    let (node, app) = sim_and_app("2.40.3");
+    let (node, app) = node_and_app();
     let kh = known_hosts(app.path(), &[&node, &bastion]);
     let ssh_config = format!(
         "Host pve-behind\n  HostName 127.0.0.1\n  Port {node_port}\n  ProxyJump jumpbox\n\n\
@@ -145,6 +151,10 @@ fn create_and_deploy_through_a_proxy_jump_alias_from_ssh_config() {
     proxmox.insert("host".into(), "pve-behind".into());
     proxmox.remove("port");
     proxmox.insert("known_hosts".into(), kh.display().to_string().into());
+    table["container"]
+        .as_table_mut()
+        .unwrap()
+        .insert("vmid".into(), i64::from(unique_vmid(92)).into());
     std::fs::write(app.path().join("pxdeploy.toml"), toml::to_string(&table).unwrap()).unwrap();
 
     run(app.path(), home.path(), &["create"]).assert_success();

@@ -38,9 +38,14 @@ impl Session {
                 ))
             })?);
         }
-        match &via {
-            None => Session::connect_direct(target),
-            Some(v) => Session::connect_via(v, target),
+        match (&via, target.jump.last()) {
+            (Some(v), Some(last)) => Session::connect_via(v, target).map_err(|e| {
+                e.cause(format!(
+                    "{} is reached through {} (`jump`/ProxyJump)",
+                    target.alias, last.alias
+                ))
+            }),
+            _ => Session::connect_direct(target),
         }
     }
 

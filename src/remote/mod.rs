@@ -84,6 +84,15 @@ impl SshTarget {
         }
     }
 
+    /// The alias, and the jump hosts on the way (`pve through bastion`): progress lines.
+    pub fn route(&self) -> String {
+        if self.jump.is_empty() {
+            return self.alias.clone();
+        }
+        let hops: Vec<&str> = self.jump.iter().map(|h| h.alias.as_str()).collect();
+        format!("{} through {}", self.alias, hops.join(", "))
+    }
+
     /// `host` for port 22, `[host]:port` otherwise: how OpenSSH names the host in
     /// known_hosts and how messages name it.
     pub fn host_port(&self) -> String {

@@ -16,7 +16,9 @@ use crate::support::{pxdeploy, Run, SimHost};
 
 /// A bastion: sshd only, logging its forwarding requests.
 fn bastion(extra: &[&str]) -> SimHost {
-    let mut b = SimHost::builder().without_sim().sshd_extra("LogLevel DEBUG1");
+    let mut b = SimHost::builder()
+        .without_sim()
+        .sshd_extra("LogLevel DEBUG1");
     for e in extra {
         b = b.sshd_extra(e);
     }
@@ -45,7 +47,10 @@ fn target_of(sim: &SimHost) -> SshTarget {
 /// optional `~/.ssh/config`.
 fn home_for(bastion: &SimHost, ssh_config: &str) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
-    let home = tempfile::Builder::new().prefix("pxtest-home-").tempdir().unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("pxtest-home-")
+        .tempdir()
+        .unwrap();
     let ssh = home.path().join(".ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     let key = ssh.join("id_ed25519");
@@ -70,7 +75,10 @@ fn known_hosts(dir: &Path, hosts: &[&SimHost]) -> PathBuf {
 
 /// A simulated node (template cached) and an app folder with a one-service compose file.
 fn node_and_app() -> (SimHost, tempfile::TempDir) {
-    (SimHost::builder().template_cached(true).start(), small_app())
+    (
+        SimHost::builder().template_cached(true).start(),
+        small_app(),
+    )
 }
 
 /// An app folder with a one-service compose file.
@@ -116,7 +124,12 @@ fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
 
     run(app.path(), home.path(), &["create"]).assert_success();
     assert_eq!(connections(&bastion), 1, "{}", bastion.sshd_log());
-    assert_eq!(forwards_to(&bastion, node.port()), 1, "{}", bastion.sshd_log());
+    assert_eq!(
+        forwards_to(&bastion, node.port()),
+        1,
+        "{}",
+        bastion.sshd_log()
+    );
     assert_eq!(connections(&node), 1, "{}", node.sshd_log());
 
     let r = run(app.path(), home.path(), &["-o", "json", "deploy"]);
@@ -125,7 +138,12 @@ fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
     // One TCP connection to the bastion per run; the node's only connection each time is
     // the one the bastion forwarded.
     assert_eq!(connections(&bastion), 2, "{}", bastion.sshd_log());
-    assert_eq!(forwards_to(&bastion, node.port()), 2, "{}", bastion.sshd_log());
+    assert_eq!(
+        forwards_to(&bastion, node.port()),
+        2,
+        "{}",
+        bastion.sshd_log()
+    );
     assert_eq!(connections(&node), 2, "{}", node.sshd_log());
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
 }
@@ -143,7 +161,10 @@ fn create_and_deploy_through_a_proxy_jump_alias_from_ssh_config() {
         key = bastion.identity_file().display(),
     );
     // The bastion's key is only named in ~/.ssh/config, not in HOME's default keys.
-    let home = tempfile::Builder::new().prefix("pxtest-home-").tempdir().unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("pxtest-home-")
+        .tempdir()
+        .unwrap();
     std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
     std::fs::write(home.path().join(".ssh/config"), ssh_config).unwrap();
     let mut table = node.config_table();
@@ -155,12 +176,21 @@ fn create_and_deploy_through_a_proxy_jump_alias_from_ssh_config() {
         .as_table_mut()
         .unwrap()
         .insert("vmid".into(), i64::from(unique_vmid(92)).into());
-    std::fs::write(app.path().join("pxdeploy.toml"), toml::to_string(&table).unwrap()).unwrap();
+    std::fs::write(
+        app.path().join("pxdeploy.toml"),
+        toml::to_string(&table).unwrap(),
+    )
+    .unwrap();
 
     run(app.path(), home.path(), &["create"]).assert_success();
     run(app.path(), home.path(), &["deploy"]).assert_success();
     assert_eq!(connections(&bastion), 2, "{}", bastion.sshd_log());
-    assert_eq!(forwards_to(&bastion, node.port()), 2, "{}", bastion.sshd_log());
+    assert_eq!(
+        forwards_to(&bastion, node.port()),
+        2,
+        "{}",
+        bastion.sshd_log()
+    );
     assert_eq!(connections(&node), 2, "{}", node.sshd_log());
 }
 
@@ -172,10 +202,16 @@ fn a_wrong_host_key_at_the_second_hop_exits_4_and_known_hosts_stays_as_it_was() 
     // The bastion is trusted; the node's name is on record with another key (the bastion's).
     let wrong = std::fs::read_to_string(bastion.known_hosts())
         .unwrap()
-        .replace(&format!("]:{} ", bastion.port()), &format!("]:{} ", node.port()));
+        .replace(
+            &format!("]:{} ", bastion.port()),
+            &format!("]:{} ", node.port()),
+        );
     assert!(wrong.contains(&format!("]:{} ", node.port())), "{wrong}");
     let kh = app.path().join("known_hosts");
-    let before = format!("{}{wrong}", std::fs::read_to_string(bastion.known_hosts()).unwrap());
+    let before = format!(
+        "{}{wrong}",
+        std::fs::read_to_string(bastion.known_hosts()).unwrap()
+    );
     std::fs::write(&kh, &before).unwrap();
     let home = home_for(&bastion, "");
     node.write_config(
@@ -188,14 +224,19 @@ fn a_wrong_host_key_at_the_second_hop_exits_4_and_known_hosts_stays_as_it_was() 
     );
     let r = run(app.path(), home.path(), &["status"]);
     r.assert_code(4).assert_stderr_contains("127.0.0.1:");
-    assert!(
-        r.stderr.to_lowercase().contains("host key"),
-        "{}",
-        r.dump()
-    );
+    assert!(r.stderr.to_lowercase().contains("host key"), "{}", r.dump());
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
-    assert_eq!(forwards_to(&bastion, node.port()), 1, "{}", bastion.sshd_log());
-    assert!(!node.sshd_log().contains("Accepted publickey"), "{}", node.sshd_log());
+    assert_eq!(
+        forwards_to(&bastion, node.port()),
+        1,
+        "{}",
+        bastion.sshd_log()
+    );
+    assert!(
+        !node.sshd_log().contains("Accepted publickey"),
+        "{}",
+        node.sshd_log()
+    );
 }
 
 #[test]
@@ -238,9 +279,14 @@ fn a_session_through_a_bastion_carries_big_streams_while_the_bastion_runs_comman
     let bastion = bastion(&[]);
     let node = SimHost::builder().without_sim().start();
     let via = Session::connect(&target_of(&bastion)).unwrap_or_else(|e| panic!("{}", e.render()));
-    let s = Session::connect_via(&via, &target_of(&node))
-        .unwrap_or_else(|e| panic!("{}", e.render()));
-    assert_eq!(forwards_to(&bastion, node.port()), 1, "{}", bastion.sshd_log());
+    let s =
+        Session::connect_via(&via, &target_of(&node)).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(
+        forwards_to(&bastion, node.port()),
+        1,
+        "{}",
+        bastion.sshd_log()
+    );
 
     let data = noise(MIB8);
     let started = Instant::now();

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bastion;
 mod cli;
 mod compose;
 mod compose_env;
@@ -12,5 +13,4 @@ mod lock;
 mod real_world;
 mod scripts;
 mod sim;
-mod bastion;
 mod ssh;

@@ -23,7 +23,9 @@ pub fn parse_jump(spec: &str) -> Result<Vec<JumpHost>, String> {
         return Ok(Vec::new());
     }
     if spec.is_empty() {
-        return Err("empty: write `user@host:port` (a comma list for several hops), or `none`".into());
+        return Err(
+            "empty: write `user@host:port` (a comma list for several hops), or `none`".into(),
+        );
     }
     spec.split(',').map(|hop| parse_hop(hop.trim())).collect()
 }

@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
-pub use jump::{parse_jump, JumpHost};
 pub use env::{EnvOverride, ENV_VARS};
+pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use types::{DockerInstall, IpConfig};
 

@@ -843,7 +843,10 @@ fn jump_is_parsed_once_validated_and_may_come_from_the_environment() {
         hops.iter()
             .map(|h| (h.user.as_deref(), h.host.as_str(), h.port))
             .collect::<Vec<_>>(),
-        vec![(Some("admin"), "bastion", Some(2222)), (None, "inner", None)]
+        vec![
+            (Some("admin"), "bastion", Some(2222)),
+            (None, "inner", None)
+        ]
     );
     let cfg = Project::new(BASE).load(&[]).unwrap();
     assert_eq!(cfg.proxmox.jump_hosts, None, "not set: ProxyJump may apply");

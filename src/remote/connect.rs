@@ -71,9 +71,7 @@ impl Session {
     pub fn connect_via(via: &Session, target: &SshTarget) -> Result<Session> {
         let started = Instant::now();
         let deadline = started + target.connect_timeout;
-        let stream = via
-            .conn
-            .forward(&target.hostname, target.port, deadline)?;
+        let stream = via.conn.forward(&target.hostname, target.port, deadline)?;
         let socket = stream.try_clone().map_err(|e| {
             Error::unexpected("cannot duplicate the tunnel's socket").cause(e.to_string())
         })?;
@@ -107,9 +105,14 @@ fn establish(
 
     sess.handshake().map_err(|e| {
         if is_code(&e, -9) || Instant::now() >= deadline {
-            Error::ssh(format!("SSH handshake with {where_} timed out after {}s", target.connect_timeout.as_secs()))
-                .cause("something accepts connections on that port but does not answer as an SSH server")
-                .hint("check `host` and `port` in pxdeploy.toml, and that sshd runs on that port")
+            Error::ssh(format!(
+                "SSH handshake with {where_} timed out after {}s",
+                target.connect_timeout.as_secs()
+            ))
+            .cause(
+                "something accepts connections on that port but does not answer as an SSH server",
+            )
+            .hint("check `host` and `port` in pxdeploy.toml, and that sshd runs on that port")
         } else {
             Error::ssh(format!("SSH handshake with {where_} failed")).cause(plain(&e))
         }
@@ -190,4 +193,3 @@ fn remaining_ms(deadline: Instant) -> u32 {
         .as_millis()
         .clamp(1, u32::MAX as u128) as u32
 }
-

@@ -13,6 +13,7 @@ pub mod quote;
 pub mod ssh;
 pub mod ssh_config;
 pub mod target;
+mod tunnel;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -349,11 +349,17 @@ mod tests {
             hops.iter()
                 .map(|h| (h.user.as_deref(), h.host.as_str(), h.port))
                 .collect::<Vec<_>>(),
-            vec![(Some("admin"), "bastion", Some(2222)), (None, "inner", None)]
+            vec![
+                (Some("admin"), "bastion", Some(2222)),
+                (None, "inner", None)
+            ]
         );
         let mut p = proxmox("pve");
         p.jump_hosts = Some(Vec::new());
-        assert!(jump_hosts(&p, Some(&ssh)).unwrap().is_empty(), "jump = none wins");
+        assert!(
+            jump_hosts(&p, Some(&ssh)).unwrap().is_empty(),
+            "jump = none wins"
+        );
         let ssh = HostConfig {
             proxy_command: Some("nc %h %p".into()),
             ..Default::default()
@@ -383,7 +389,12 @@ mod tests {
         };
         let t = resolve_hop(&p, &hop, Some(&ssh), None, home).unwrap();
         assert_eq!(
-            (t.alias.as_str(), t.hostname.as_str(), t.port, t.user.as_str()),
+            (
+                t.alias.as_str(),
+                t.hostname.as_str(),
+                t.port,
+                t.user.as_str()
+            ),
             ("bastion", "10.0.0.1", 2222, "admin")
         );
         assert_eq!(

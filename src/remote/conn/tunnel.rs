@@ -10,19 +10,17 @@
 //! waiting for it. Nothing here blocks on the session.
 
 use std::ffi::CString;
-use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use ssh2::BlockDirections;
-
 use super::Conn;
 use crate::error::{Error, Result};
-use crate::remote::channel::{is_code, is_transport, plain, RawChannel as Channel, EAGAIN};
+use crate::remote::channel::{is_transport, plain, RawChannel as Channel};
 use crate::remote::pump::CHUNK;
+use crate::remote::tunnel::{Step, Tunnel};
 
 /// How long a tunnel's half-sent packet may take to leave before the connection is dropped.
 const SEND_LIMIT: Duration = Duration::from_secs(10);
@@ -36,41 +34,23 @@ pub(crate) struct Tunnels {
     thread: bool,
 }
 
-struct Tunnel {
-    channel: Channel,
-    /// Our end of the socket pair (non-blocking).
-    local: UnixStream,
-    /// Read from `local`, not yet written to the channel (from `up_off`).
-    up: Vec<u8>,
-    up_off: usize,
-    /// Read from the channel, not yet written to `local` (from `down_off`).
-    down: Vec<u8>,
-    down_off: usize,
-    local_eof: bool,
-    eof_sent: bool,
-    remote_eof: bool,
-    write_in_flight: bool,
-    /// `host:port`, for logs.
-    to: String,
-}
-
-enum Step {
-    Moved,
-    Idle,
-    /// The tunnel is over (both sides ended, or its channel failed).
-    Done,
-}
-
 impl Conn {
     /// Opens a `direct-tcpip` channel to `host:port` (resolved and connected to by the
     /// server of this session) and returns the socket that carries it.
-    pub(crate) fn forward(self: &Arc<Self>, host: &str, port: u16, deadline: Instant) -> Result<UnixStream> {
+    pub(crate) fn forward(
+        self: &Arc<Self>,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<UnixStream> {
         self.usable()?;
         let to = format!("{host}:{port}");
         let c_host = CString::new(host)
             .map_err(|_| Error::config(format!("{host:?} is not a host name")))?;
         let _one = self.exclusive();
-        let channel = match self.retry(Some(deadline), || Channel::direct_tcpip(&self.sess, &c_host, port)) {
+        let channel = match self.retry(Some(deadline), || {
+            Channel::direct_tcpip(&self.sess, &c_host, port)
+        }) {
             Ok(c) => c,
             Err(None) => {
                 self.break_connection("opening a forwarding channel timed out");
@@ -129,6 +109,8 @@ impl Conn {
                 let step = match t.step(&self.sess, &mut buf) {
                     Ok(s) => s,
                     Err(why) if why.1 => {
+                        // Closing the tunnels' sockets tells the sessions behind them.
+                        tunnels.list.clear();
                         drop(tunnels);
                         self.break_connection(&why.0);
                         return true;
@@ -188,7 +170,9 @@ impl Conn {
             events: if out { libc::POLLOUT } else { libc::POLLIN },
             revents: 0,
         };
-        let wait = end.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+        let wait = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(100));
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe {
             libc::poll(&mut pfd, 1, wait.as_millis() as i32);
@@ -215,119 +199,6 @@ impl Conn {
             }
         }
     }
-
-}
-
-/// The error `Err((why, connection_failed))` of one tunnel step.
-type StepErr = (String, bool);
-
-impl Tunnel {
-    fn step(&mut self, sess: &ssh2::Session, buf: &mut [u8]) -> Result<Step, StepErr> {
-        let mut moved = false;
-        // Local → channel.
-        if !self.local_eof && self.up_off >= self.up.len() {
-            match self.local.read(buf) {
-                Ok(0) => {
-                    self.local_eof = true;
-                    moved = true;
-                }
-                Ok(n) => {
-                    self.up.clear();
-                    self.up.extend_from_slice(&buf[..n]);
-                    self.up_off = 0;
-                    moved = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(e) => {
-                    self.local_eof = true;
-                    tracing::debug!(error = %e, "tunnel socket read");
-                }
-            }
-        }
-        moved |= self.write_up(sess)?;
-        if self.write_in_flight {
-            return Ok(if moved { Step::Moved } else { Step::Idle });
-        }
-        if self.local_eof && self.up_off >= self.up.len() && !self.eof_sent {
-            match self.channel.send_eof() {
-                Ok(()) => {
-                    self.eof_sent = true;
-                    moved = true;
-                }
-                Err(e) if is_code(&e, EAGAIN) => {}
-                Err(e) if is_transport(&e) => return Err((plain(&e), true)),
-                Err(_) => self.eof_sent = true,
-            }
-        }
-        // Channel → local.
-        if !self.remote_eof && self.down_off >= self.down.len() {
-            match self.channel.read(0, buf) {
-                Ok(0) => {
-                    if self.channel.eof() {
-                        self.remote_eof = true;
-                        let _ = self.local.shutdown(Shutdown::Write);
-                        moved = true;
-                    }
-                }
-                Ok(n) => {
-                    self.down.clear();
-                    self.down.extend_from_slice(&buf[..n]);
-                    self.down_off = 0;
-                    moved = true;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(e) => return Err((format!("reading from the tunnel failed: {e}"), true)),
-            }
-        }
-        if self.down_off < self.down.len() {
-            match self.local.write(&self.down[self.down_off..]) {
-                Ok(n) => {
-                    self.down_off += n;
-                    moved |= n > 0;
-                }
-                Err(e) if would_block(&e) => {}
-                Err(e) => return Err((format!("the tunnel's socket closed: {e}"), false)),
-            }
-        }
-        // Both sides ended and everything was passed on.
-        if self.down_off >= self.down.len() && self.remote_eof && self.eof_sent {
-            return Ok(Step::Done);
-        }
-        Ok(if moved { Step::Moved } else { Step::Idle })
-    }
-
-    /// Sends what is pending to the channel (or finishes a half-sent packet).
-    fn write_up(&mut self, sess: &ssh2::Session) -> Result<bool, StepErr> {
-        if self.up_off >= self.up.len() {
-            self.write_in_flight = false;
-            return Ok(false);
-        }
-        match self.channel.write(&self.up[self.up_off..]) {
-            Ok(n) => {
-                self.up_off += n;
-                self.write_in_flight = false;
-                Ok(n > 0)
-            }
-            Err(e) if would_block(&e) => {
-                self.write_in_flight = matches!(
-                    sess.block_directions(),
-                    BlockDirections::Outbound | BlockDirections::Both
-                );
-                Ok(false)
-            }
-            Err(e) => {
-                self.write_in_flight = false;
-                Err((format!("writing to the tunnel failed: {e}"), false))
-            }
-        }
-    }
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }
 
 /// What the server said when it would not open the channel, in words that name the cause.
@@ -342,8 +213,10 @@ fn refused(name: &str, to: &str, e: &ssh2::Error) -> Error {
             .cause(e.message().to_string())
             .hint("the node's `host` and `port` are resolved and connected to by the bastion: check that it can reach them")
     } else {
-        Error::ssh(format!("the bastion {name} did not open a forwarding channel to {to}"))
-            .cause(plain(e))
+        Error::ssh(format!(
+            "the bastion {name} did not open a forwarding channel to {to}"
+        ))
+        .cause(plain(e))
     }
 }
 
@@ -353,8 +226,16 @@ fn idle_pump(conn: Weak<Conn>) {
         let Some(c) = conn.upgrade() else {
             return;
         };
-        if c.broken.lock().unwrap_or_else(PoisonError::into_inner).is_some() {
-            c.tunnels.lock().unwrap_or_else(PoisonError::into_inner).list.clear();
+        if c.broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            c.tunnels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .list
+                .clear();
             return;
         }
         {

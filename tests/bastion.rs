@@ -335,3 +335,47 @@ fn a_session_through_a_bastion_carries_big_streams_while_the_bastion_runs_comman
     assert_eq!(connections(&bastion), 1);
     assert_eq!(connections(&node), 1);
 }
+
+/// The processes sshd started for its connections (not the listener itself).
+fn sshd_children(sim: &SimHost) -> Vec<i32> {
+    let pid = sim.sshd_pid();
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_bastion_that_goes_away_fails_the_node_session_quickly() {
+    let bastion = bastion(&[]);
+    let node = SimHost::builder().without_sim().start();
+    let via = Session::connect(&target_of(&bastion)).unwrap_or_else(|e| panic!("{}", e.render()));
+    let s =
+        Session::connect_via(&via, &target_of(&node)).unwrap_or_else(|e| panic!("{}", e.render()));
+    drop(via);
+    assert_eq!(
+        s.exec("echo up", None, Duration::from_secs(30))
+            .unwrap()
+            .stdout_str(),
+        "up\n"
+    );
+    let children = sshd_children(&bastion);
+    assert!(!children.is_empty(), "{}", bastion.sshd_log());
+    for pid in children {
+        // SAFETY: plain kill(2) of a process this test's sshd started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let started = Instant::now();
+    let err = s
+        .exec("sleep 1; echo late", None, Duration::from_secs(60))
+        .expect_err("the route to the node is gone");
+    assert_eq!(err.exit_code(), 4, "{}", err.render());
+    assert!(!err.render().contains("timed out"), "{}", err.render());
+    // Not the command's 60 s timeout: the end of the route is noticed.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

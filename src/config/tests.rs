@@ -757,6 +757,7 @@ const EVERY_KEY: &[&str] = &[
     "known_hosts",
     "host_key_check",
     "connect_timeout_secs",
+    "jump",
     "vmid",
     "hostname",
     "template",

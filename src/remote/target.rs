@@ -29,17 +29,72 @@ pub fn resolve(cfg: &Config) -> Result<SshTarget> {
     let p = &cfg.proxmox;
     let hops = jump_hosts(p, ssh.as_ref())?;
     let mut target = resolve_with(p, ssh.as_ref(), agent_env.clone(), &home)?;
-    for hop in &hops {
-        let hop_ssh = ssh_config::query(&hop.host, &home);
+    for (hop, hop_ssh) in hop_chain(hops, &|host| ssh_config::query(host, &home))? {
         target.jump.push(resolve_hop(
             p,
-            hop,
+            &hop,
             hop_ssh.as_ref(),
             agent_env.clone(),
             &home,
         )?);
     }
     Ok(target)
+}
+
+/// The hops with what `~/.ssh/config` says about each, the first hop's own `ProxyJump`
+/// followed (as `ssh` does: the first hop is connected to with its own settings), again
+/// and again, up to 8 hops. A `ProxyCommand` on the first hop is refused.
+pub fn hop_chain(
+    hops: Vec<JumpHost>,
+    query: &dyn Fn(&str) -> Option<HostConfig>,
+) -> Result<Vec<(JumpHost, Option<HostConfig>)>> {
+    const MAX_HOPS: usize = 8;
+    let mut chain: Vec<(JumpHost, Option<HostConfig>)> = hops
+        .into_iter()
+        .map(|h| {
+            let c = query(&h.host);
+            (h, c)
+        })
+        .collect();
+    loop {
+        let Some((first, Some(cfg))) = chain.first() else {
+            return Ok(chain);
+        };
+        let more = match (&cfg.proxy_jump, &cfg.proxy_command) {
+            (Some(spec), _) => parse_jump(spec).map_err(|why| {
+                Error::config(format!(
+                    "the ProxyJump of the jump host `{}` in ~/.ssh/config cannot be used: {why}",
+                    first.host
+                ))
+            })?,
+            (None, Some(command)) => {
+                return Err(Error::config(format!(
+                    "~/.ssh/config sends connections to the jump host `{}` through a ProxyCommand (`{command}`), which pxdeploy does not support",
+                    first.host
+                ))
+                .hint("use ProxyJump for it, or list every hop in `jump` under [proxmox]"))
+            }
+            (None, None) => return Ok(chain),
+        };
+        if more.is_empty() {
+            return Ok(chain);
+        }
+        if chain.len() + more.len() > MAX_HOPS {
+            return Err(Error::config(format!(
+                "more than {MAX_HOPS} jump hosts on the way to the node (a ProxyJump loop in ~/.ssh/config?)"
+            ))
+            .hint("list the hops in `jump` under [proxmox]; `jump` wins over ProxyJump"));
+        }
+        let mut front: Vec<(JumpHost, Option<HostConfig>)> = more
+            .into_iter()
+            .map(|h| {
+                let c = query(&h.host);
+                (h, c)
+            })
+            .collect();
+        front.append(&mut chain);
+        chain = front;
+    }
 }
 
 /// The jump hosts on the way to the node: `jump` if pxdeploy.toml (or `PROXMOX_JUMP`)
@@ -365,6 +420,37 @@ mod tests {
             ..Default::default()
         };
         let e = jump_hosts(&proxmox("pve"), Some(&ssh)).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.message.contains("ProxyCommand"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_first_hops_own_proxy_jump_is_followed_and_a_loop_is_stopped() {
+        let hop = |h: &str| JumpHost {
+            user: None,
+            host: h.into(),
+            port: None,
+        };
+        let via = |spec: &str| HostConfig {
+            proxy_jump: Some(spec.into()),
+            ..Default::default()
+        };
+        let query = |h: &str| match h {
+            "inner" => Some(via("outer")),
+            "outer" => Some(HostConfig::default()),
+            "loop" => Some(via("loop")),
+            "cmd" => Some(HostConfig {
+                proxy_command: Some("nc %h %p".into()),
+                ..Default::default()
+            }),
+            _ => None,
+        };
+        let chain = hop_chain(vec![hop("inner"), hop("other")], &query).unwrap();
+        let names: Vec<&str> = chain.iter().map(|(h, _)| h.host.as_str()).collect();
+        assert_eq!(names, ["outer", "inner", "other"]);
+        let e = hop_chain(vec![hop("loop")], &query).unwrap_err();
+        assert!(e.message.contains("more than 8"), "{}", e.message);
+        let e = hop_chain(vec![hop("cmd")], &query).unwrap_err();
         assert_eq!(e.exit_code(), 3);
         assert!(e.message.contains("ProxyCommand"), "{}", e.message);
     }

@@ -4,8 +4,10 @@
 //! After authentication the libssh2 session is non-blocking for good. Every call holds
 //! libssh2's session mutex only for a moment, so one thread pumping a command never blocks
 //! another channel (the deploy lock's, which just sits open). The connection and its
-//! channels' lifecycle live in [`super::conn`], one channel's state in [`super::pump`]:
-//! imports run one way, ssh → conn → pump → channel.
+//! channels' lifecycle live in [`super::conn`], one channel's state in [`super::pump`] (one
+//! forwarding tunnel's in [`super::tunnel`]); opening a session, directly or through
+//! another one (a bastion), in [`super::connect`]. Imports run one way: ssh/connect → conn →
+//! pump/tunnel → channel.
 
 use std::io::Read;
 use std::sync::Arc;

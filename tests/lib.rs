@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bastion;
 mod ci_recipes;
 mod cli;
 mod compose;

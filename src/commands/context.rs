@@ -50,7 +50,7 @@ impl Context {
         let target = crate::remote::target::resolve(config)?;
         let session = self
             .reporter
-            .step(&format!("Connecting to {}", target.alias), || {
+            .step(&format!("Connecting to {}", target.route()), || {
                 Session::connect(&target)
             })?;
         Ok(Host::new(session, target.alias, self.global.dry_run))

@@ -9,6 +9,7 @@ mod compose_files;
 mod deploy;
 mod env;
 mod env_table;
+mod jump;
 mod load;
 mod parse_error;
 mod rules;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 pub use compose_files::ComposeFiles;
 pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
+pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load, load_from, load_with, load_without_source, parse_str, FILE_NAME};
 pub(crate) use rules::compose_services_in;
 pub use types::{DockerInstall, IpConfig};
@@ -91,6 +93,13 @@ pub struct Proxmox {
     pub host_key_check: HostKeyCheck,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// The raw `jump` key (`user@host:port`, a comma list, or `none`); read
+    /// [`Proxmox::jump_hosts`].
+    pub jump: Option<String>,
+    /// `jump`, parsed once by [`load`] (not a TOML key). `None`: not set (a `ProxyJump`
+    /// in ~/.ssh/config applies); empty: `none`, connect directly.
+    #[serde(skip)]
+    pub jump_hosts: Option<Vec<JumpHost>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
@@ -249,6 +258,8 @@ impl Default for Proxmox {
             known_hosts: None,
             host_key_check: HostKeyCheck::default(),
             connect_timeout_secs: default_connect_timeout(),
+            jump: None,
+            jump_hosts: None,
         }
     }
 }

@@ -763,6 +763,7 @@ const EVERY_KEY: &[&str] = &[
     "known_hosts",
     "host_key_check",
     "connect_timeout_secs",
+    "jump",
     "vmid",
     "hostname",
     "template",
@@ -836,4 +837,43 @@ fn the_docs_describe_every_key_and_variable() {
     ] {
         assert!(codes.contains(code), "docs/exit-codes.md lacks {code}");
     }
+}
+
+#[test]
+fn jump_is_parsed_once_validated_and_may_come_from_the_environment() {
+    let with = |jump: &str| BASE.replace("[proxmox]\n", &format!("[proxmox]\njump = {jump:?}\n"));
+    let cfg = Project::new(&with("admin@bastion:2222,inner"))
+        .load(&[])
+        .unwrap();
+    let hops = cfg.proxmox.jump_hosts.clone().expect("parsed");
+    assert_eq!(
+        hops.iter()
+            .map(|h| (h.user.as_deref(), h.host.as_str(), h.port))
+            .collect::<Vec<_>>(),
+        vec![
+            (Some("admin"), "bastion", Some(2222)),
+            (None, "inner", None)
+        ]
+    );
+    let cfg = Project::new(BASE).load(&[]).unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts, None, "not set: ProxyJump may apply");
+    let cfg = Project::new(&with("none")).load(&[]).unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts, Some(vec![]), "none: direct");
+
+    let err = assert_config_error(Project::new(&with("root@b:0")).load(&[]), "proxmox.jump");
+    assert!(err.render().contains("not a port"), "{}", err.render());
+    let err = assert_config_error(Project::new(&with("b;id")).load(&[]), "proxmox.jump");
+    assert!(err.render().contains("ssh -J"), "{}", err.render());
+
+    let cfg = Project::new(&with("file-bastion"))
+        .load(&[("PROXMOX_JUMP", "ci@ci-bastion:22")])
+        .unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts.unwrap()[0].host, "ci-bastion");
+    assert_eq!(
+        cfg.env_overrides,
+        [EnvOverride {
+            var: "PROXMOX_JUMP",
+            field: "proxmox.jump"
+        }]
+    );
 }

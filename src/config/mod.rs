@@ -11,6 +11,7 @@ mod env_table;
 mod load;
 mod parse_error;
 mod rules;
+mod targets;
 mod types;
 mod validate;
 
@@ -30,7 +31,8 @@ use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
 pub use env::{EnvOverride, ENV_VARS};
-pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
+pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.

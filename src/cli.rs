@@ -53,6 +53,22 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
+    /// Run on these targets of the file's [targets] (repeatable, comma lists, `all`)
+    #[arg(
+        short = 't',
+        long = "target",
+        global = true,
+        env = "PXDEPLOY_TARGET",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub targets: Vec<String>,
+
+    /// At most this many targets at once
+    #[arg(long, global = true, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+
     /// Print what would run on the host (secrets redacted) and change nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
@@ -167,5 +183,14 @@ mod tests {
         assert!(a.global.dry_run && b.global.dry_run);
         assert_eq!(a.global.output, OutputFormat::Json);
         assert_eq!(b.global.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn targets_repeat_and_take_comma_lists() {
+        let cli =
+            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "deploy", "--target", "c"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b", "c"]);
+        assert_eq!(cli.global.parallel, 4);
+        assert!(Cli::try_parse_from(["pxdeploy", "--parallel", "0", "status"]).is_err());
     }
 }

@@ -96,13 +96,24 @@ impl Reporter for Silent {
 /// Plain timestamped lines for CI logs.
 pub struct Plain {
     open: Mutex<Vec<(String, Instant)>>,
+    /// `[name] ` for one target of several, else empty.
+    prefix: String,
 }
 
 impl Plain {
     pub fn new() -> Self {
+        Self::prefixed(String::new())
+    }
+
+    fn prefixed(prefix: String) -> Self {
         Plain {
             open: Mutex::new(Vec::new()),
+            prefix,
         }
+    }
+
+    fn line(&self, msg: &str) {
+        line(&format!("{}{msg}", self.prefix));
     }
 }
 
@@ -136,7 +147,7 @@ fn suffix(detail: &str) -> String {
 
 impl Reporter for Plain {
     fn start(&self, _: Seal, step: &str) {
-        line(&format!("{step} ..."));
+        self.line(&format!("{step} ..."));
         self.open
             .lock()
             .unwrap()
@@ -149,19 +160,19 @@ impl Reporter for Plain {
         match ending {
             Ending::Done(detail) => {
                 let sep = if detail.is_empty() { "" } else { ": " };
-                line(&format!(
+                self.line(&format!(
                     "{step}: done{sep}{detail} ({:.1}s)",
                     t.elapsed().as_secs_f64()
                 ));
             }
-            Ending::Failed(detail) => line(&format!("{step}: failed: {detail}")),
+            Ending::Failed(detail) => self.line(&format!("{step}: failed: {detail}")),
         }
     }
     fn service(&self, name: &str, state: &str) {
-        line(&format!("service {name}: {state}"));
+        self.line(&format!("service {name}: {state}"));
     }
     fn note(&self, msg: &str) {
-        line(msg);
+        self.line(msg);
     }
 }
 
@@ -172,6 +183,10 @@ pub struct Spinners {
     multi: MultiProgress,
     open: Mutex<Vec<ProgressBar>>,
     services: Mutex<Vec<Service>>,
+    /// One target of several: its kept lines start with its name, and its live bars stay
+    /// under its header line.
+    prefix: String,
+    anchor: Option<ProgressBar>,
 }
 
 struct Service {
@@ -186,11 +201,36 @@ impl Spinners {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             open: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
+            prefix: String::new(),
+            anchor: None,
         }
     }
 
+    /// A new live bar: under the last live bar of this group (a target's header, its open
+    /// steps, its services), or at the bottom without a group. `after` is that last bar
+    /// when the caller holds the services' lock.
     fn spinner(&self, msg: &str) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new_spinner());
+        let after = match self.services.lock().unwrap().last() {
+            Some(s) => Some(s.bar.clone()),
+            None => self.last_step(),
+        };
+        self.spinner_after(msg, after)
+    }
+
+    fn last_step(&self) -> Option<ProgressBar> {
+        self.open
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .or_else(|| self.anchor.clone())
+    }
+
+    fn spinner_after(&self, msg: &str, after: Option<ProgressBar>) -> ProgressBar {
+        let bar = match after {
+            Some(after) => self.multi.insert_after(&after, ProgressBar::new_spinner()),
+            None => self.multi.add(ProgressBar::new_spinner()),
+        };
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -204,7 +244,7 @@ impl Spinners {
     fn keep(&self, bar: &ProgressBar, text: String) {
         bar.finish_and_clear();
         self.multi.remove(bar);
-        let _ = self.multi.println(text);
+        let _ = self.multi.println(format!("{}{text}", self.prefix));
     }
 }
 
@@ -244,7 +284,11 @@ impl Reporter for Spinners {
                 s.bar.clone()
             }
             None => {
-                let bar = self.spinner(&msg);
+                let after = match services.last() {
+                    Some(s) => Some(s.bar.clone()),
+                    None => self.last_step(),
+                };
+                let bar = self.spinner_after(&msg, after);
                 services.push(Service {
                     name: name.to_string(),
                     bar: bar.clone(),
@@ -259,7 +303,96 @@ impl Reporter for Spinners {
         }
     }
     fn note(&self, msg: &str) {
-        let _ = self.multi.println(sanitize(msg));
+        let _ = self
+            .multi
+            .println(format!("{}{}", self.prefix, sanitize(msg)));
+    }
+}
+
+/// Progress of several targets run together (uv's reporter: one `MultiProgress`, a group
+/// of lines per job, finished lines kept): on a terminal one header line per target with
+/// its live steps under it; otherwise plain lines prefixed `[name]`; nothing with `--quiet`.
+pub struct Board {
+    multi: Option<MultiProgress>,
+    quiet: bool,
+}
+
+/// One target's place on the [`Board`]: closed by [`Lane::finish`].
+pub struct Lane {
+    name: String,
+    header: Option<ProgressBar>,
+    quiet: bool,
+    started: Mutex<Instant>,
+}
+
+impl Board {
+    pub fn new(out: &Output) -> Board {
+        let live = !out.quiet
+            && out.interactive
+            && out.verbose == 0
+            && !ProgressDrawTarget::stderr().is_hidden();
+        Board {
+            multi: live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            quiet: out.quiet,
+        }
+    }
+
+    /// A lane per target, in the order given (their header lines appear in that order).
+    pub fn lane(&self, name: &str) -> Lane {
+        let header = self.multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:.bold} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(name.to_string());
+            bar.set_message("waiting");
+            bar.tick();
+            bar
+        });
+        Lane {
+            name: name.to_string(),
+            header,
+            quiet: self.quiet,
+            started: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// The reporter for the work of `lane`, which starts now.
+    pub fn reporter(&self, lane: &Lane) -> Box<dyn Reporter> {
+        *lane.started.lock().unwrap() = Instant::now();
+        if self.quiet {
+            return Box::new(Silent);
+        }
+        match (&self.multi, &lane.header) {
+            (Some(multi), Some(header)) => {
+                header.set_message("running");
+                Box::new(Spinners {
+                    multi: multi.clone(),
+                    open: Mutex::new(Vec::new()),
+                    services: Mutex::new(Vec::new()),
+                    prefix: format!("{} ", lane.name),
+                    anchor: Some(header.clone()),
+                })
+            }
+            _ => Box::new(Plain::prefixed(format!("[{}] ", lane.name))),
+        }
+    }
+}
+
+impl Lane {
+    /// The target's work ended: its header line (or a plain line) says how, and how long it took.
+    pub fn finish(&self, ending: &Ending) {
+        let secs = self.started.lock().unwrap().elapsed().as_secs_f64();
+        let text = match ending {
+            Ending::Done(detail) => format!("✓ done{} ({secs:.1}s)", suffix(detail)),
+            Ending::Failed(detail) => format!("✗ failed{} ({secs:.1}s)", suffix(detail)),
+        };
+        match &self.header {
+            Some(header) => header.finish_with_message(text),
+            None if !self.quiet => line(&format!("[{}] {text}", self.name)),
+            None => {}
+        }
     }
 }
 

@@ -13,3 +13,4 @@ mod real_world;
 mod scripts;
 mod sim;
 mod ssh;
+mod targets;

@@ -151,6 +151,7 @@ pub fn parse_plan(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>)
         for (b, cb) in &targets[i + 1..] {
             if ca.container.vmid == cb.container.vmid
                 && ca.proxmox.host.eq_ignore_ascii_case(&cb.proxmox.host)
+                && ca.proxmox.port.unwrap_or(22) == cb.proxmox.port.unwrap_or(22)
             {
                 push(
                     format!(

@@ -22,11 +22,24 @@ pub struct Output {
     pub target: Option<Arc<TargetSink>>,
 }
 
-/// What one target of several leaves behind for the summary: its name and its JSON facts.
-#[derive(Debug, Default)]
+/// What one target of several leaves behind for the summary: its name and its JSON facts;
+/// and where its stderr lines go while a live progress display owns the terminal.
+#[derive(Default)]
 pub struct TargetSink {
     pub name: String,
     pub facts: Mutex<Option<serde_json::Value>>,
+    pub printer: Option<Printer>,
+}
+
+/// Prints one line above a live progress display.
+pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for TargetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetSink")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl Output {
@@ -49,13 +62,22 @@ impl Output {
     }
 
     /// This output for one target of several: lines prefixed `[name]`, JSON facts kept.
-    pub fn for_target(&self, name: &str) -> Output {
+    pub fn for_target(&self, name: &str, printer: Option<Printer>) -> Output {
         Output {
             target: Some(Arc::new(TargetSink {
                 name: name.to_string(),
                 facts: Mutex::new(None),
+                printer,
             })),
             ..self.clone()
+        }
+    }
+
+    /// One line on stderr, above the live progress display when there is one.
+    fn line(&self, text: &str) {
+        match self.target.as_ref().and_then(|t| t.printer.as_ref()) {
+            Some(print) => print(text),
+            None => eprintln!("{text}"),
         }
     }
 
@@ -94,18 +116,18 @@ impl Output {
     /// A human line on stderr (suppressed by `--quiet`).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}{}", self.prefix(), msg.as_ref());
+            self.line(&format!("{}{}", self.prefix(), msg.as_ref()));
         }
     }
 
     /// A warning on stderr (shown even with `--quiet`).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!(
+        self.line(&format!(
             "{}{} {}",
             self.prefix(),
             self.yellow("warning:"),
             msg.as_ref()
-        );
+        ));
     }
 
     /// Human data: on stdout in text mode, nothing in JSON mode (the JSON document carries it).
@@ -180,10 +202,10 @@ impl Output {
                 .map_or(first.to_string(), |rest| {
                     format!("{}{}", self.red("error:"), rest)
                 });
-            eprintln!("{}{first}", self.prefix());
+            self.line(&format!("{}{first}", self.prefix()));
         }
         for line in lines {
-            eprintln!("{}{line}", self.prefix());
+            self.line(&format!("{}{line}", self.prefix()));
         }
     }
 

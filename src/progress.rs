@@ -337,6 +337,14 @@ impl Board {
         }
     }
 
+    /// Where a target's message lines go: above the live display, or `None` (plain stderr).
+    pub fn printer(&self) -> Option<crate::output::Printer> {
+        let multi = self.multi.clone()?;
+        Some(std::sync::Arc::new(move |line: &str| {
+            let _ = multi.println(line);
+        }))
+    }
+
     /// A lane per target, in the order given (their header lines appear in that order).
     pub fn lane(&self, name: &str) -> Lane {
         let header = self.multi.as_ref().map(|multi| {

@@ -209,6 +209,40 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
         assert!(row.contains(" ok "), "{row}");
     }
 
+    // On a terminal: a group per target under its name, whose header ends `✓ done`, the
+    // finished steps kept as lines naming their target; then the summary.
+    let bin = env!("CARGO_BIN_EXE_pxdeploy");
+    let on_tty = pxdeploy()
+        .program("/usr/bin/script")
+        .current_dir(a)
+        .env("TERM", "xterm-256color")
+        .args([
+            "-qec",
+            &format!("stty cols 120 rows 40; {bin} -t all deploy"),
+            "/dev/null",
+        ])
+        .timeout(Duration::from_secs(300))
+        .run();
+    on_tty.assert_success();
+    let screen = crate::support::screen::render(on_tty.stdout.as_bytes(), 120);
+    for name in NAMES {
+        for needle in [
+            format!("{name} ✓ done"),
+            format!("{name} ✓ Taking the deploy lock"),
+        ] {
+            assert!(
+                screen.iter().any(|l| l.starts_with(&needle)),
+                "no `{needle}` on the screen:\n{}",
+                screen.join("\n")
+            );
+        }
+    }
+    assert!(
+        screen.iter().any(|l| l.starts_with("TARGET")),
+        "{}",
+        screen.join("\n")
+    );
+
     // beta unreachable (a closed port): alpha and gamma still finish; exit 4 is beta's.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -248,18 +282,27 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
     assert!(row.contains("failed (exit 4)"), "{row}");
     std::fs::write(a.join("pxdeploy.toml"), &text).unwrap();
 
-    // Ctrl-C once every target holds its lock: exit 130, and no lock is left anywhere.
+    // Ctrl-C once every target holds its lock (while they read their containers, before
+    // any `docker compose up`): exit 130, and no lock is left anywhere.
     let mut running = pxdeploy()
         .current_dir(a)
         .args(["-t", "all", "deploy", "--force"])
         .timeout(Duration::from_secs(300))
         .spawn();
-    for name in NAMES {
+    for (i, name) in NAMES.iter().enumerate() {
         running.wait_for_stderr(
-            &format!("[{name}] Taking the deploy lock of container"),
+            &format!(
+                "[{name}] Taking the deploy lock of container {}: done",
+                vmids[i]
+            ),
             Duration::from_secs(120),
         );
     }
+    assert!(
+        !running.stderr_so_far().contains("Starting the services"),
+        "too late for this case: {}",
+        running.stderr_so_far()
+    );
     running.signal(libc::SIGINT);
     let interrupted = running.wait();
     interrupted.assert_code(130);
@@ -278,6 +321,7 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
     let started = Instant::now();
     let r = run(a, &["-t", "all", "deploy", "-o", "json"]);
     r.assert_success();
+    assert!(!r.stderr.contains("another deploy"), "{}", r.dump());
     eprintln!(
         "after Ctrl-C, the next deploy of all three took {:?}",
         started.elapsed()

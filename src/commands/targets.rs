@@ -107,7 +107,7 @@ pub fn run_all(
                     break;
                 }
                 let config = plan.targets[chosen[k]].1.clone();
-                let target_out = out.for_target(&names[k]);
+                let target_out = out.for_target(&names[k], board.printer());
                 let started = Instant::now();
                 let ctx = Context::new(
                     global.clone(),

@@ -188,8 +188,10 @@ mod tests {
     #[test]
     fn targets_repeat_and_take_comma_lists() {
         let cli =
-            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "deploy", "--target", "c"]).unwrap();
+            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "--target", "c", "deploy"]).unwrap();
         assert_eq!(cli.global.targets, ["a", "b", "c"]);
+        let cli = Cli::try_parse_from(["pxdeploy", "deploy", "-t", "a", "-t", "b"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b"]);
         assert_eq!(cli.global.parallel, 4);
         assert!(Cli::try_parse_from(["pxdeploy", "--parallel", "0", "status"]).is_err());
     }

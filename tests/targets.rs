@@ -108,6 +108,7 @@ fn an_unclear_choice_exits_2_and_the_same_container_twice_exits_3() {
 /// (the other two finish, the summary and the JSON say which, the exit code is its own);
 /// Ctrl-C during a parallel deploy exits 130 and leaves no lock on any node.
 #[test]
+#[allow(clippy::print_stderr)] // the measured times, for docs/performance.md
 fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
     let (first, app) = sim_and_app("2.40.3");
     let sims = [

@@ -203,3 +203,55 @@ fn report(out: &Output, names: &[String], outcomes: &[Outcome]) {
     }
     out.data(table);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(names: &[&str], defaults: &[&str]) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  web:\n    image: nginx\n",
+        )
+        .unwrap();
+        let mut text = String::from(
+            "[proxmox]\nhost = \"pve\"\n[container]\nhostname = \"app\"\n[app]\nname = \"app\"\n",
+        );
+        if !defaults.is_empty() {
+            text = format!("default_targets = {defaults:?}\n{text}");
+        }
+        for (i, n) in names.iter().enumerate() {
+            text.push_str(&format!("[targets.{n}.container]\nvmid = {}\n", 300 + i));
+        }
+        crate::config::parse_plan(&text, &dir.path().join("pxdeploy.toml"), &|_| None).unwrap()
+    }
+
+    fn asked(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn choices_follow_the_file_order_and_the_defaults() {
+        let p = plan(&["b", "a", "c"], &[]);
+        assert_eq!(choose(&p, &asked(&["c", "b", "c"])).unwrap(), [0, 2]);
+        assert_eq!(choose(&p, &asked(&["all"])).unwrap(), [0, 1, 2]);
+        let err = choose(&p, &[]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.message.contains("3 targets (b, a, c)"),
+            "{}",
+            err.message
+        );
+        let err = choose(&p, &asked(&["x"])).unwrap_err();
+        assert!(
+            err.message.contains("the targets are: b, a, c"),
+            "{}",
+            err.message
+        );
+        let p = plan(&["b", "a"], &["a"]);
+        assert_eq!(choose(&p, &[]).unwrap(), [1]);
+        let p = plan(&["only"], &[]);
+        assert_eq!(choose(&p, &[]).unwrap(), [0]);
+    }
+}

@@ -1,7 +1,7 @@
 //! Progress behind a small reporter trait. Only this module (and its `board`, for several
 //! targets) knows indicatif: on a terminal a spinner per step, each ending as a ✓/✗ line
-//! that stays; otherwise (CI, a dumb terminal, or `-v`, where the lines interleave with the log) plain timestamped lines with no control
-//! characters; nothing with `--quiet`. JSON output does not change it: progress is on
+//! that stays; otherwise (CI, a dumb terminal, or `-v`, where the lines interleave with the
+//! log) plain timestamped lines with no control characters; nothing with `--quiet`. JSON output does not change it: progress is on
 //! stderr, the document on stdout.
 //!
 //! A step is run by [`Reporter::step`] (or [`Reporter::step_with`]) and nothing else: the

@@ -195,8 +195,17 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
     eprintln!("three targets deployed in {all_three:?}");
 
     // Without a terminal: lines prefixed [name], then the summary table on stdout.
-    let r = run(a, &["-t", "alpha,beta", "-t", "gamma", "deploy"]);
-    r.assert_success();
+    // Warm (nothing changed) redeploys, timed: one target, three in parallel, three in turn.
+    let timed = |args: &[&str]| {
+        let started = Instant::now();
+        let r = run(a, args);
+        r.assert_success();
+        (r, started.elapsed())
+    };
+    let (_, one) = timed(&["-t", "alpha", "deploy"]);
+    let (_, serial) = timed(&["-t", "all", "--parallel", "1", "deploy"]);
+    let (r, parallel) = timed(&["-t", "alpha,beta", "-t", "gamma", "deploy"]);
+    eprintln!("warm redeploy: 1 target {one:?}; 3 targets --parallel 1 {serial:?}; 3 targets in parallel {parallel:?}");
     for name in NAMES {
         r.assert_stderr_contains(&format!("[{name}] Taking the deploy lock"));
     }

@@ -123,6 +123,16 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
             .start(),
     ];
     let a = app.path();
+    // Three dockerds on two shared cores: the example app's 1 s health checks (3 tries)
+    // can time out under that load and make Compose give up on a dependency; this test is
+    // about the targets, so its copy of the app gets patient checks.
+    let compose = std::fs::read_to_string(a.join("docker-compose.yml")).unwrap();
+    let patient = compose.replace(
+        "timeout: 1s\n      retries: 3",
+        "timeout: 10s\n      retries: 10",
+    );
+    assert_ne!(patient, compose);
+    std::fs::write(a.join("docker-compose.yml"), patient).unwrap();
     let vmids: Vec<u32> = (0..3).map(|i| unique_vmid(TEST_BASE + i)).collect();
     let base = sims[0].config_toml(
         "[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n[env.values]\nDOMAIN = \"example.com\"\n",

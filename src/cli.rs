@@ -57,6 +57,22 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
+    /// Run on these targets of the file's [targets] (repeatable, comma lists, `all`)
+    #[arg(
+        short = 't',
+        long = "target",
+        global = true,
+        env = "PXDEPLOY_TARGET",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub targets: Vec<String>,
+
+    /// At most this many targets at once
+    #[arg(long, global = true, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+
     /// Print what would run on the host (secrets redacted) and change nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
@@ -300,5 +316,16 @@ mod tests {
         assert!(parse(&["restore"]).is_err());
         assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
         assert!(parse(&["restore", "--latest"]).is_ok());
+    }
+
+    #[test]
+    fn targets_repeat_and_take_comma_lists() {
+        let cli =
+            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "--target", "c", "deploy"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b", "c"]);
+        let cli = Cli::try_parse_from(["pxdeploy", "deploy", "-t", "a", "-t", "b"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b"]);
+        assert_eq!(cli.global.parallel, 4);
+        assert!(Cli::try_parse_from(["pxdeploy", "--parallel", "0", "status"]).is_err());
     }
 }

@@ -18,3 +18,4 @@ mod shipping;
 mod sim;
 mod snapshots;
 mod ssh;
+mod targets;

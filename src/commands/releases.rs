@@ -9,7 +9,7 @@ use crate::release::remote;
 use crate::release::store::ReadMode;
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let config = ctx.config_without_source()?;
+    let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
     let store = remote::read(&host, &config.project(), ReadMode::Current)?;

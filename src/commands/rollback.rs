@@ -42,7 +42,7 @@ pub struct Rolled {
 /// `pxdeploy rollback`.
 pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let started = Instant::now();
-    let config = ctx.config_without_source()?;
+    let config = ctx.config()?;
     let host = ctx.connect(&config)?;
     let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))

@@ -23,16 +23,22 @@ pub fn load(global: &GlobalArgs) -> Result<Config> {
     load_with(global, &cwd, &|name: &str| std::env::var(name).ok())
 }
 
-/// [`load`] for the commands that need nothing of the app folder (`releases`, `rollback`):
-/// `app.source` and the compose file may be absent (then `compose_services` is empty).
-pub fn load_without_source(global: &GlobalArgs) -> Result<Config> {
+/// [`load`] for a file that may name several targets (`[targets.<name>]`). With
+/// `source_optional` (`releases`, `rollback`: commands that work from the container alone),
+/// a missing `app.source` or compose file is not a problem.
+pub fn load_plan(global: &GlobalArgs, source_optional: bool) -> Result<super::Plan> {
     let cwd = std::env::current_dir().map_err(|e| {
         Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
             .cause(e.to_string())
     })?;
     let path = config_path(global, &cwd)?;
     let text = read(&path)?;
-    parse(&text, &path, &|name: &str| std::env::var(name).ok(), true)
+    super::parse_plan(
+        &text,
+        &path,
+        &|name: &str| std::env::var(name).ok(),
+        source_optional,
+    )
 }
 
 /// [`load`] with the current directory and the environment given (for tests).
@@ -44,8 +50,9 @@ pub fn load_with(
     load_from(&config_path(global, cwd)?, env)
 }
 
+/// The file named by `-c`, else the discovered one.
 fn config_path(global: &GlobalArgs, cwd: &Path) -> Result<PathBuf> {
-    let path = match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+    Ok(match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         Some(path) if path.is_relative() => cwd.join(path),
         Some(path) => path.clone(),
         None => discover(cwd).ok_or_else(|| {
@@ -55,8 +62,7 @@ fn config_path(global: &GlobalArgs, cwd: &Path) -> Result<PathBuf> {
             ))
             .hint("create one from examples/pxdeploy.toml, or name one with `-c FILE` (or PXDEPLOY_CONFIG)")
         })?,
-    };
-    Ok(path)
+    })
 }
 
 /// `pxdeploy.toml` in `start` or the nearest parent directory that has one.
@@ -88,32 +94,43 @@ pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) 
     parse(text, path, env, false)
 }
 
-fn parse(
+pub(super) fn parse(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
     source_optional: bool,
 ) -> Result<Config> {
     let shown = display_path(path);
-    let mut cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
-    cfg.path = absolute(path);
-    cfg.source_optional = source_optional;
-
-    let mut problems = Vec::new();
-    if let Ok(table) = text.parse::<toml::Table>() {
-        nul_problems(&table, "", &mut problems);
-    }
-    env::apply(&mut cfg, env, &mut problems);
-    expand_paths(&mut cfg, env);
-    let vmid_given =
-        env::source_of(&cfg, "container.vmid").is_some() || key_present(text, "container", "vmid");
-    validate::validate(&mut cfg, vmid_given, &mut problems);
-
+    let cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
+    let table = text.parse::<toml::Table>().unwrap_or_default();
+    let (cfg, problems) = checked(cfg, &table, path, env, source_optional);
     if problems.is_empty() {
         Ok(cfg)
     } else {
-        Err(problems_error(&shown, text, &cfg, &problems))
+        let locate = |p: &Problem| locate(&shown, text, &cfg, p);
+        Err(problems_error(&shown, &problems, &locate))
     }
+}
+
+/// The checks after the typed parse of one target: NUL characters in `table` (the TOML it
+/// was read from), the environment's overrides, path expansion and every validation rule.
+pub(super) fn checked(
+    mut cfg: Config,
+    table: &toml::Table,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    source_optional: bool,
+) -> (Config, Vec<Problem>) {
+    cfg.path = absolute(path);
+    cfg.source_optional = source_optional;
+    let mut problems = Vec::new();
+    nul_problems(table, "", &mut problems);
+    env::apply(&mut cfg, env, &mut problems);
+    expand_paths(&mut cfg, env);
+    let vmid_given = env::source_of(&cfg, "container.vmid").is_some()
+        || table.get("container").and_then(|c| c.get("vmid")).is_some();
+    validate::validate(&mut cfg, vmid_given, &mut problems);
+    (cfg, problems)
 }
 
 pub(crate) use crate::output::display_path;
@@ -179,25 +196,25 @@ fn nul_problems(table: &toml::Table, prefix: &str, problems: &mut Vec<Problem>) 
     }
 }
 
-fn key_present(text: &str, table: &str, key: &str) -> bool {
-    text.parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get(table).and_then(|v| v.get(key)).map(|_| ()))
-        .is_some()
+/// Where a problem of a file without targets is: `file:line: key: detail`, or the variable
+/// that set the key.
+fn locate(shown: &str, text: &str, cfg: &Config, p: &Problem) -> String {
+    if let Some(var) = env::source_of(cfg, &p.field) {
+        format!("{shown}: {} (from {var}): {}", p.field, p.detail)
+    } else if let Some(line) = key_line(text, &p.field) {
+        format!("{shown}:{line}: {}: {}", p.field, p.detail)
+    } else {
+        format!("{shown}: {}: {}", p.field, p.detail)
+    }
 }
 
 /// Every validation problem in one error: one problem is the message itself, several are
-/// `Caused by:` lines. Each names the file and the line (or the variable that set the key).
-fn problems_error(shown: &str, text: &str, cfg: &Config, problems: &[Problem]) -> Error {
-    let locate = |p: &Problem| -> String {
-        if let Some(var) = env::source_of(cfg, &p.field) {
-            format!("{shown}: {} (from {var}): {}", p.field, p.detail)
-        } else if let Some(line) = key_line(text, &p.field) {
-            format!("{shown}:{line}: {}: {}", p.field, p.detail)
-        } else {
-            format!("{shown}: {}: {}", p.field, p.detail)
-        }
-    };
+/// `Caused by:` lines. `locate` names the file and the line (or the variable that set the key).
+pub(super) fn problems_error(
+    shown: &str,
+    problems: &[Problem],
+    locate: &dyn Fn(&Problem) -> String,
+) -> Error {
     if let [only] = problems {
         let err = Error::config(locate(only));
         return match &only.hint {

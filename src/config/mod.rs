@@ -13,6 +13,7 @@ mod jump;
 mod load;
 mod parse_error;
 mod rules;
+mod targets;
 mod types;
 mod validate;
 
@@ -34,8 +35,9 @@ pub use compose_files::ComposeFiles;
 pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
 pub use jump::{parse_jump, JumpHost};
-pub use load::{discover, load, load_from, load_with, load_without_source, parse_str, FILE_NAME};
+pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
 pub(crate) use rules::compose_services_in;
+pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.

@@ -9,7 +9,9 @@
 pub mod manifest;
 pub mod plan;
 pub mod remote;
+pub mod rollback;
 pub mod store;
+pub mod up;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;

@@ -5,7 +5,6 @@
 
 mod container;
 mod files;
-pub(crate) mod up;
 
 use std::time::{Duration, Instant};
 
@@ -16,11 +15,12 @@ use crate::config::Config;
 use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
-use crate::lock::{self, DeployLock, Holder};
+use crate::lock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::release::manifest::{self, Local};
+use crate::release::up;
 use crate::release::{plan, remote};
 use crate::remote::host::Host;
 
@@ -40,8 +40,7 @@ pub struct Outcome {
     pub rolled_back: Option<(String, bool)>,
 }
 
-/// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
-pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn lock::Channel>> + Sync);
+pub use crate::lock::SpawnLock;
 
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
@@ -77,7 +76,7 @@ pub fn deploy(
     let mut outcome = Outcome::default();
 
     let result = (|| -> Result<()> {
-        let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
         crate::snapshots::before_deploy(host, cfg, reporter)?;
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
@@ -144,7 +143,7 @@ pub fn deploy(
         match waited {
             Ok(services) => outcome.services = services,
             Err(e) => {
-                return Err(super::rollback::after_failed_deploy(
+                return Err(crate::release::rollback::after_failed_deploy(
                     host,
                     cfg,
                     &new.id,
@@ -176,25 +175,6 @@ pub fn deploy(
             Err(err.facts(merged))
         }
     }
-}
-
-/// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-pub(crate) fn take_lock(
-    host: &Host,
-    vmid: u32,
-    reporter: &dyn Reporter,
-    spawn_lock: SpawnLock<'_>,
-) -> Result<Option<DeployLock>> {
-    if host.dry_run() {
-        return Ok(None);
-    }
-    let command = lock::command(vmid, &Holder::current());
-    reporter
-        .step(
-            &format!("Taking the deploy lock of container {vmid}"),
-            || spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias)),
-        )
-        .map(Some)
 }
 
 /// The JSON facts of a deploy (also attached to a failure).

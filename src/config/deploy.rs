@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::validate::Problem;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// `pct snapshot <vmid> pxdeploy_<UTC stamp>` at the start of every deploy.

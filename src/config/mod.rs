@@ -12,6 +12,7 @@ mod env_table;
 mod load;
 mod parse_error;
 mod rules;
+mod schema;
 mod types;
 mod validate;
 
@@ -27,16 +28,18 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
 pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use schema::schema;
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The file this was read from, absolute (not a TOML key).
@@ -66,7 +69,7 @@ pub struct Config {
     pub deploy: Deploy,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proxmox {
     /// Name, IP, or a Host alias from ~/.ssh/config. Required (in the file or `PROXMOX_HOST`);
@@ -88,7 +91,7 @@ pub struct Proxmox {
     pub connect_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyCheck {
     #[default]
@@ -96,7 +99,7 @@ pub enum HostKeyCheck {
     AcceptNew,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Container {
     /// Required (in the file or `PROXMOX_CONTAINER_ID`); 0 only before validation.
@@ -137,7 +140,7 @@ pub struct Container {
     pub docker_install: DockerInstall,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     /// Compose project name.
@@ -159,18 +162,20 @@ pub struct App {
     pub remote_dir: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
     /// name = length; generated once, then preserved forever.
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
+    #[schemars(schema_with = "schema::secret_lengths")]
     pub secrets: BTreeMap<String, usize>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
+    #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// Default: every service of the compose file.
@@ -191,7 +196,7 @@ impl Default for Health {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backup {
     #[serde(default = "default_local")]
@@ -215,7 +220,7 @@ impl Default for Backup {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupMode {
     #[default]

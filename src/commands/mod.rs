@@ -12,6 +12,7 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod init;
 mod lifecycle;
 pub mod logs;
 mod man;
@@ -27,6 +28,8 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     match cli.command {
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Init(args) => init::run(&cli.global, &args, &out),
+        Command::Schema => init::schema(),
         Command::Check => check::run(&ctx()),
         Command::Status => status::run(&ctx()),
         Command::Create => create::run(&ctx()),

@@ -158,7 +158,7 @@ pub enum Command {
     /// Write a commented pxdeploy.toml for the compose file in this folder
     #[command(after_help = examples(&[
         ("pxdeploy init --host pve.lan --vmid 210", "services, secrets and values from ./compose.yaml (or docker-compose.yml)"),
-        ("PROXMOX_HOST=pve.lan PROXMOX_CONTAINER_ID=210 pxdeploy init --compose-file app/compose.yaml --force", "the Taskfile's variables; overwrite an existing pxdeploy.toml"),
+        ("PROXMOX_HOST=pve.lan PROXMOX_CONTAINER_ID=210 pxdeploy init --force", "the Taskfile's variables; replace an existing pxdeploy.toml"),
     ]))]
     Init(InitArgs),
     /// Print the JSON Schema of pxdeploy.toml (for editors: taplo's `#:schema`)

@@ -160,7 +160,7 @@ pub enum Command {
         ("pxdeploy init --host pve.lan --vmid 210", "services, secrets and values from ./compose.yaml (or docker-compose.yml)"),
         ("PROXMOX_HOST=pve.lan PROXMOX_CONTAINER_ID=210 pxdeploy init --force", "the Taskfile's variables; replace an existing pxdeploy.toml"),
     ]))]
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Print the JSON Schema of pxdeploy.toml (for editors: taplo's `#:schema`)
     #[command(after_help = examples(&[
         ("pxdeploy schema > pxdeploy.schema.json", "then start pxdeploy.toml with `#:schema ./pxdeploy.schema.json`"),

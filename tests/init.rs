@@ -28,11 +28,19 @@ fn init_in_the_example_app_writes_a_valid_file_and_never_overwrites_without_forc
     let cfg = pxdeploy::config::load_from(&path, &no_env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         cfg.health.services,
-        Some(vec!["db".into(), "cache".into(), "api".into(), "web".into()])
+        Some(vec![
+            "db".into(),
+            "cache".into(),
+            "api".into(),
+            "web".into()
+        ])
     );
     assert_eq!(cfg.env.secrets.get("POSTGRES_PASSWORD"), Some(&32));
     assert_eq!(cfg.env.secrets.get("SECRET_KEY"), Some(&32));
-    assert_eq!(cfg.env.values.get("DOMAIN").map(String::as_str), Some("localhost"));
+    assert_eq!(
+        cfg.env.values.get("DOMAIN").map(String::as_str),
+        Some("localhost")
+    );
 
     // Twice: refused (exit 8), the file untouched; --force replaces it.
     std::fs::write(&path, "# my own edits\n").unwrap();
@@ -63,8 +71,7 @@ fn init_turns_compose_variables_into_secrets_and_values_and_reads_proxmox_variab
     let doc = r.json();
     assert_eq!(doc["secrets"], serde_json::json!(["DB_PASSWORD"]));
     assert_eq!(doc["values"], serde_json::json!(["PORT"]));
-    let cfg =
-        pxdeploy::config::load_from(&dir.path().join("pxdeploy.toml"), &no_env).unwrap();
+    let cfg = pxdeploy::config::load_from(&dir.path().join("pxdeploy.toml"), &no_env).unwrap();
     assert_eq!(cfg.env.secrets.get("DB_PASSWORD"), Some(&32));
     assert_eq!(cfg.env.values.get("PORT").map(String::as_str), Some("8080"));
     assert_eq!(cfg.proxmox.host, "pve.example");
@@ -73,7 +80,11 @@ fn init_turns_compose_variables_into_secrets_and_values_and_reads_proxmox_variab
 
     // Without a host it says what is missing, and writes nothing.
     let empty = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.path().join("compose.yaml"), empty.path().join("compose.yaml")).unwrap();
+    std::fs::copy(
+        dir.path().join("compose.yaml"),
+        empty.path().join("compose.yaml"),
+    )
+    .unwrap();
     pxdeploy()
         .current_dir(empty.path())
         .args(["init", "--vmid", "300"])
@@ -95,7 +106,9 @@ fn as_json(toml_text: &str) -> serde_json::Value {
 }
 
 fn errors(v: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
-    v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
 }
 
 #[test]
@@ -119,7 +132,12 @@ fn the_schema_accepts_every_example_and_refuses_unknown_keys_and_wrong_types() {
             let mut base: toml::Table = "[proxmox]\nhost = \"pve\"\n[container]\nvmid = 300\nhostname = \"app\"\n[app]\nname = \"app\"\ncompose_file = \"compose.yaml\"\n".parse().unwrap();
             crate::support::sim::merge(&mut base, text.parse().unwrap());
             let doc = serde_json::to_value(&base).unwrap();
-            assert_eq!(errors(&v, &doc), Vec::<String>::new(), "{}", extra.display());
+            assert_eq!(
+                errors(&v, &doc),
+                Vec::<String>::new(),
+                "{}",
+                extra.display()
+            );
             checked += 1;
         }
     }
@@ -137,13 +155,22 @@ fn the_schema_accepts_every_example_and_refuses_unknown_keys_and_wrong_types() {
         errors(&v, &doc)
     };
     let unknown = bad(&|d| d["backup"]["keep_lats"] = 3.into());
-    assert!(unknown.iter().any(|e| e.contains("keep_lats")), "{unknown:?}");
+    assert!(
+        unknown.iter().any(|e| e.contains("keep_lats")),
+        "{unknown:?}"
+    );
     let top = bad(&|d| d["deploy_"] = serde_json::json!({}));
     assert!(!top.is_empty(), "an unknown table is refused");
     let wrong = bad(&|d| d["container"]["vmid"] = "210".into());
-    assert!(wrong.iter().any(|e| e.contains("/container/vmid")), "{wrong:?}");
+    assert!(
+        wrong.iter().any(|e| e.contains("/container/vmid")),
+        "{wrong:?}"
+    );
     let secret = bad(&|d| d["env"]["secrets"]["API_TOKEN"] = "hunter2".into());
-    assert!(!secret.is_empty(), "a secret's value is refused: it takes a length");
+    assert!(
+        !secret.is_empty(),
+        "a secret's value is refused: it takes a length"
+    );
     let mode = bad(&|d| d["backup"]["mode"] = "hourly".into());
     assert!(!mode.is_empty(), "an unknown backup mode is refused");
 }

@@ -87,7 +87,15 @@ mod tests {
         let s = schema();
         assert_eq!(s["additionalProperties"], false);
         let defs = s["definitions"].as_object().expect("definitions");
-        for table in ["Proxmox", "Container", "App", "Env", "Health", "Backup", "Deploy"] {
+        for table in [
+            "Proxmox",
+            "Container",
+            "App",
+            "Env",
+            "Health",
+            "Backup",
+            "Deploy",
+        ] {
             assert_eq!(
                 defs[table]["additionalProperties"], false,
                 "{table}: {}",

@@ -71,8 +71,9 @@ pub fn plan(
             compose.display()
         )));
     }
-    let text = std::fs::read_to_string(&compose)
-        .map_err(|e| Error::config(format!("cannot read {}", compose.display())).cause(e.to_string()))?;
+    let text = std::fs::read_to_string(&compose).map_err(|e| {
+        Error::config(format!("cannot read {}", compose.display())).cause(e.to_string())
+    })?;
     let vars = vars::compose_vars(&text)
         .map_err(|why| Error::config(format!("cannot read {}", compose.display())).cause(why))?;
 
@@ -89,10 +90,10 @@ pub fn plan(
     let host = pick(args.host.clone(), "proxmox.host");
     let vmid = pick(args.vmid.map(|v| v.to_string()), "container.vmid");
     let (Some(host), Some(vmid)) = (host, vmid) else {
-        return Err(Error::usage(
-            "pxdeploy init needs the Proxmox host and the container id",
-        )
-        .hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)"));
+        return Err(
+            Error::usage("pxdeploy init needs the Proxmox host and the container id")
+                .hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)"),
+        );
     };
     let name = args
         .name
@@ -117,7 +118,7 @@ pub fn plan(
             .unwrap_or_default(),
         name,
     };
-    let from_env = settings.from_env();
+    let from_env = settings.env_vars_used();
     let text = render::render(args, &settings, &services, &vars);
 
     // The file must load as it is: no environment but HOME (for `~`).
@@ -126,17 +127,24 @@ pub fn plan(
         (var == "HOME").then(|| home.clone()).flatten()
     })
     .map_err(|e| {
-        let hint = "the values come from the flags, PROXMOX_* and the compose file; fix the one named";
-        Error::config(format!("pxdeploy init would write an invalid {FILE_NAME}, so it wrote nothing"))
-            .cause(e.render())
-            .hint(hint)
+        let hint =
+            "the values come from the flags, PROXMOX_* and the compose file; fix the one named";
+        Error::config(format!(
+            "pxdeploy init would write an invalid {FILE_NAME}, so it wrote nothing"
+        ))
+        .cause(e.render())
+        .hint(hint)
     })?;
 
     Ok(Plan {
         path,
         text,
         services,
-        secrets: vars.iter().filter(|v| v.is_secret()).map(|v| v.name.clone()).collect(),
+        secrets: vars
+            .iter()
+            .filter(|v| v.is_secret())
+            .map(|v| v.name.clone())
+            .collect(),
         values: vars
             .iter()
             .filter(|v| !v.is_secret())
@@ -181,7 +189,13 @@ fn project_name(dir: &Path) -> String {
         .unwrap_or_default();
     let name: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_start_matches(['-', '_']).to_string();
     if name.is_empty() {

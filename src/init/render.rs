@@ -22,7 +22,7 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub fn from_env(&self) -> Vec<&'static str> {
+    pub fn env_vars_used(&self) -> Vec<&'static str> {
         [
             Some(&self.host),
             self.user.as_ref(),
@@ -82,7 +82,13 @@ pub(crate) fn render(args: &InitArgs, s: &Settings, services: &[String], vars: &
     line(&mut o, "user", s.user.as_ref(), true, "\"root\"");
     opt(&mut o, "port", args.port, "22", false);
     o.push_str("# Private key. Default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.\n");
-    line(&mut o, "identity_file", s.identity_file.as_ref(), true, "\"~/.ssh/id_ed25519\"");
+    line(
+        &mut o,
+        "identity_file",
+        s.identity_file.as_ref(),
+        true,
+        "\"~/.ssh/id_ed25519\"",
+    );
     o.push_str("# \"strict\" (default) or \"accept-new\" (trust an unknown host key once and pin it).\n# host_key_check = \"strict\"\n\n");
 
     o.push_str("[container]\n# Proxmox id of the container, 100–999999999.\n");
@@ -90,15 +96,33 @@ pub(crate) fn render(args: &InitArgs, s: &Settings, services: &[String], vars: &
     o.push_str("# DNS name: lowercase letters, digits and `-`.\n");
     let _ = writeln!(o, "hostname = {}", q(&s.hostname));
     o.push_str("# Template (name prefix or volume id), storage, size and network.\n");
-    opt(&mut o, "template", args.template.as_deref(), "\"debian-12-standard\"", true);
-    opt(&mut o, "storage", args.storage.as_deref(), "\"local-lvm\"", true);
+    opt(
+        &mut o,
+        "template",
+        args.template.as_deref(),
+        "\"debian-12-standard\"",
+        true,
+    );
+    opt(
+        &mut o,
+        "storage",
+        args.storage.as_deref(),
+        "\"local-lvm\"",
+        true,
+    );
     opt(&mut o, "disk_gb", args.disk_gb, "16", false);
     opt(&mut o, "memory_mb", args.memory_mb, "4096", false);
     opt(&mut o, "cores", args.cores, "2", false);
     opt(&mut o, "bridge", args.bridge.as_deref(), "\"vmbr0\"", true);
     o.push_str("# \"dhcp\" (default) or a static a.b.c.d/n with a gateway in its subnet.\n");
     line(&mut o, "ip", s.ip.as_ref(), true, "\"dhcp\"");
-    line(&mut o, "gateway", s.gateway.as_ref(), true, "\"192.168.1.1\"");
+    line(
+        &mut o,
+        "gateway",
+        s.gateway.as_ref(),
+        true,
+        "\"192.168.1.1\"",
+    );
     o.push_str("# How Docker is installed: \"script\" (default), \"apt\", or a command of your own.\n# docker_install = \"script\"\n\n");
 
     o.push_str("[app]\n# Compose project name.\n");
@@ -111,19 +135,27 @@ pub(crate) fn render(args: &InitArgs, s: &Settings, services: &[String], vars: &
 
     env_tables(&mut o, vars);
 
-    o.push_str("[health]\n# The services waited for after deploy/start/restart ([] waits for none).\n");
+    o.push_str(
+        "[health]\n# The services waited for after deploy/start/restart ([] waits for none).\n",
+    );
     let list: Vec<String> = services.iter().map(|x| q(x)).collect();
     let _ = writeln!(o, "services = [{}]", list.join(", "));
     o.push_str("# timeout_secs = 120\n# interval_secs = 2\n\n");
     o.push_str("[backup]\n# vzdump: storage, mode (snapshot | suspend | stop), compression, how many to keep.\n");
-    o.push_str("# storage = \"local\"\n# mode = \"snapshot\"\n# compress = \"zstd\"\n# keep_last = 7\n");
+    o.push_str(
+        "# storage = \"local\"\n# mode = \"snapshot\"\n# compress = \"zstd\"\n# keep_last = 7\n",
+    );
     o
 }
 
 /// `[env.secrets]` and `[env.values]`: the `.env` that the compose file reads.
 fn env_tables(o: &mut String, vars: &[Var]) {
-    o.push_str("# [env] is the .env beside the compose file, from the variables the compose file uses.\n");
-    o.push_str("[env.secrets]\n# name = length: generated once (letters and digits), then kept forever.\n");
+    o.push_str(
+        "# [env] is the .env beside the compose file, from the variables the compose file uses.\n",
+    );
+    o.push_str(
+        "[env.secrets]\n# name = length: generated once (letters and digits), then kept forever.\n",
+    );
     for v in vars.iter().filter(|v| v.is_secret()) {
         if v.default.is_some() {
             o.push_str("# (the compose file's default is not used: a secret is generated)\n");
@@ -137,7 +169,11 @@ fn env_tables(o: &mut String, vars: &[Var]) {
                 let _ = writeln!(o, "{} = {}  # the compose file's default", v.name, q(d));
             }
             None if v.required => {
-                let _ = writeln!(o, "{} = \"\"  # required by the compose file: set it", v.name);
+                let _ = writeln!(
+                    o,
+                    "{} = \"\"  # required by the compose file: set it",
+                    v.name
+                );
             }
             None => {
                 let _ = writeln!(o, "{} = \"\"", v.name);

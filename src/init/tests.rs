@@ -35,7 +35,9 @@ fn the_file_names_services_secrets_and_values_and_loads() {
     assert_eq!(cfg.env.secrets.get("DB_PASSWORD"), Some(&32));
     assert_eq!(cfg.env.values.get("PORT").map(String::as_str), Some("8080"));
     assert_eq!(cfg.env.values.get("DOMAIN").map(String::as_str), Some(""));
-    assert!(plan.text.contains("DOMAIN = \"\"  # required by the compose file"));
+    assert!(plan
+        .text
+        .contains("DOMAIN = \"\"  # required by the compose file"));
     assert_eq!(cfg.proxmox.host, "pve.lan");
     assert_eq!(cfg.container.vmid, 210);
     assert_eq!(&*cfg.app.compose_file, "compose.yaml");
@@ -66,9 +68,15 @@ fn proxmox_variables_fill_what_no_flag_gives() {
     assert_eq!(cfg.proxmox.user, None, "an empty variable counts as unset");
     assert_eq!(
         plan.from_env,
-        ["PROXMOX_CONTAINER_ID", "PROXMOX_CONTAINER_IP", "PROXMOX_CONTAINER_GATEWAY"]
+        [
+            "PROXMOX_CONTAINER_ID",
+            "PROXMOX_CONTAINER_IP",
+            "PROXMOX_CONTAINER_GATEWAY"
+        ]
     );
-    assert!(plan.text.contains("vmid = 321  # from PROXMOX_CONTAINER_ID"));
+    assert!(plan
+        .text
+        .contains("vmid = 321  # from PROXMOX_CONTAINER_ID"));
 }
 
 #[test]
@@ -109,7 +117,11 @@ fn an_invalid_value_is_refused_before_writing() {
     };
     let err = plan(&a, None, dir.path(), &no_env).unwrap_err();
     assert_eq!(err.exit_code(), 3);
-    assert!(err.render().contains("container.gateway"), "{}", err.render());
+    assert!(
+        err.render().contains("container.gateway"),
+        "{}",
+        err.render()
+    );
 }
 
 #[test]
@@ -135,5 +147,9 @@ fn no_compose_file_names_what_was_looked_for() {
     let dir = tempfile::tempdir().unwrap();
     let err = plan(&args(), None, dir.path(), &no_env).unwrap_err();
     assert_eq!(err.exit_code(), 3);
-    assert!(err.render().contains("docker-compose.yml"), "{}", err.render());
+    assert!(
+        err.render().contains("docker-compose.yml"),
+        "{}",
+        err.render()
+    );
 }

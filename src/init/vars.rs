@@ -86,9 +86,7 @@ fn parse_braced(inner: &str, out: &mut Vec<Var>) {
 fn name_at(s: &str) -> &str {
     let end = s
         .char_indices()
-        .find(|&(i, c)| {
-            !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-        })
+        .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
         .map_or(s.len(), |(i, _)| i);
     &s[..end]
 }
@@ -158,7 +156,13 @@ services:
             default: None,
             required: false,
         };
-        for name in ["DB_PASSWORD", "SECRET_KEY", "api_token", "JWT_SECRET", "AWS_KEY_ID"] {
+        for name in [
+            "DB_PASSWORD",
+            "SECRET_KEY",
+            "api_token",
+            "JWT_SECRET",
+            "AWS_KEY_ID",
+        ] {
             assert!(var(name).is_secret(), "{name}");
         }
         for name in ["PORT", "DOMAIN", "LOG_LEVEL"] {

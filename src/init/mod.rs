@@ -197,7 +197,7 @@ fn project_name(dir: &Path) -> String {
             }
         })
         .collect();
-    let name = name.trim_start_matches(['-', '_']).to_string();
+    let name = name.trim_matches(['-', '_']).to_string();
     if name.is_empty() {
         "app".into()
     } else {

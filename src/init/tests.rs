@@ -127,11 +127,11 @@ fn an_invalid_value_is_refused_before_writing() {
 #[test]
 fn a_compose_file_elsewhere_becomes_the_source_and_a_folder_name_the_app_name() {
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("My App");
+    let app = dir.path().join("My App_");
     std::fs::create_dir(&app).unwrap();
     write(&app, "stack.yaml", "services:\n  api:\n    image: x\n");
     let a = InitArgs {
-        compose_file: Some("My App/stack.yaml".into()),
+        compose_file: Some("My App_/stack.yaml".into()),
         ..args()
     };
     let plan = plan(&a, None, dir.path(), &no_env).unwrap();

@@ -9,6 +9,7 @@ mod compose;
 mod compose_env;
 mod deploy;
 mod harness;
+mod init;
 mod lifecycle;
 mod lock;
 mod real_world;

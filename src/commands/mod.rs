@@ -12,6 +12,7 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod init;
 mod lifecycle;
 pub mod logs;
 mod man;
@@ -30,6 +31,8 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     match &cli.command {
         Command::Completions(args) => return completions::run(args),
         Command::Man(args) => return man::run(args),
+        Command::Init(args) => return init::run(&cli.global, args, &out),
+        Command::Schema => return init::schema(),
         _ => {}
     }
     // `releases` and `rollback` work from the container alone: no app folder needed.
@@ -50,6 +53,8 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
     match command {
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Init(args) => init::run(&ctx.global, args, &ctx.out),
+        Command::Schema => init::schema(),
         Command::Check => check::run(ctx),
         Command::Status => status::run(ctx),
         Command::Create => create::run(ctx),

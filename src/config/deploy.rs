@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::validate::Problem;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
     /// Releases kept in `<remote_dir>/.pxdeploy` (the newest; at least 1).
@@ -42,7 +42,9 @@ fn default_keep_releases() -> u32 {
 }
 
 /// `[deploy] on_failure`: go back to the previous healthy release, or leave the failed one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
     #[default]

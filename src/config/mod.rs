@@ -13,6 +13,7 @@ mod jump;
 mod load;
 mod parse_error;
 mod rules;
+mod schema;
 mod targets;
 mod types;
 mod validate;
@@ -29,6 +30,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
@@ -37,11 +39,12 @@ pub use env::{EnvOverride, ENV_VARS};
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
 pub(crate) use rules::compose_services_in;
+pub use schema::schema;
 pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The file this was read from, absolute (not a TOML key).
@@ -75,7 +78,7 @@ pub struct Config {
     pub deploy: Deploy,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proxmox {
     /// Name, IP, or a Host alias from ~/.ssh/config. Required (in the file or `PROXMOX_HOST`);
@@ -104,7 +107,7 @@ pub struct Proxmox {
     pub jump_hosts: Option<Vec<JumpHost>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyCheck {
     #[default]
@@ -112,7 +115,7 @@ pub enum HostKeyCheck {
     AcceptNew,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Container {
     /// Required (in the file or `PROXMOX_CONTAINER_ID`); 0 only before validation.
@@ -153,7 +156,7 @@ pub struct Container {
     pub docker_install: DockerInstall,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     /// Compose project name.
@@ -175,18 +178,20 @@ pub struct App {
     pub remote_dir: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
     /// name = length; generated once, then preserved forever.
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
+    #[schemars(schema_with = "schema::secret_lengths")]
     pub secrets: BTreeMap<String, usize>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
+    #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// Default: every service of the compose file.
@@ -207,7 +212,7 @@ impl Default for Health {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backup {
     #[serde(default = "default_local")]
@@ -231,7 +236,7 @@ impl Default for Backup {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupMode {
     #[default]

@@ -184,7 +184,12 @@ impl Conn {
         if let Some(lost) = self.held_lost() {
             return Err(lost);
         }
-        let channel = self.open_exec(command, deadline, true)?;
+        // A process frozen while opening (a suspended laptop) finds the channel request
+        // unanswered when it wakes: if the lock went meanwhile, that is what to report.
+        let channel = self.open_exec(command, deadline, true).map_err(|e| {
+            self.beat(true);
+            self.or_held_lost(e)
+        })?;
         Ok(Pump::new(channel, has_stdin, hold_stdin, true))
     }
 

@@ -276,6 +276,24 @@ pub fn show_task_warnings(out: &Output, command: &str, result: &RemoteOutput) ->
     w.lines
 }
 
+/// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
+/// waits for its services. Returns the facts `warnings` and, when an app is deployed,
+/// `services`.
+pub fn start_and_wait(
+    out: &Output,
+    reporter: &dyn Reporter,
+    host: &Host,
+    config: &Config,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let warnings = start(host, config.container.vmid, reporter, out)?;
+    let mut facts = serde_json::Map::new();
+    facts.insert("warnings".into(), serde_json::json!(warnings));
+    if let serde_json::Value::Object(health) = wait_for_services(out, reporter, host, config)? {
+        facts.extend(health);
+    }
+    Ok(facts)
+}
+
 /// After `start`/`restart`: the container runs, then the services are healthy; their table
 /// goes to stdout (data), as in `deploy` and `status`.
 pub fn wait_for_services(

@@ -95,18 +95,15 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             Err(err)
         },
     )?;
-    let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
     let mut facts = json!({
         "vmid": vmid,
         "archive": archive.volid,
         "storage": config.container.storage,
         "restored": !host.dry_run(),
-        "warnings": warnings,
     });
-    let health =
-        crate::container::wait_for_services(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
-    if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
-        map.extend(h);
+    let started = container::start_and_wait(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+    if let Some(map) = facts.as_object_mut() {
+        map.extend(started);
     }
     if !host.dry_run() {
         ctx.out.info(format!(

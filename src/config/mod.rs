@@ -367,7 +367,7 @@ impl Config {
 }
 
 /// Removes `.` components and folds `dir/..` without touching the filesystem.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for comp in path.components() {

@@ -23,6 +23,7 @@ use crate::release::manifest::{self, Local};
 use crate::release::up;
 use crate::release::{plan, remote};
 use crate::remote::host::Host;
+use crate::snapshots::When;
 
 /// What a deploy did, for the summary and the JSON document.
 #[derive(Debug, Default)]
@@ -77,7 +78,10 @@ pub fn deploy(
 
     let result = (|| -> Result<()> {
         let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
-        crate::snapshots::before_deploy(host, cfg, reporter)?;
+        let snapshot = crate::snapshots::when(host, cfg)?;
+        if snapshot == When::Now {
+            crate::snapshots::before_deploy(host, cfg, reporter)?;
+        }
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
@@ -117,6 +121,9 @@ pub fn deploy(
             return Ok(());
         }
         crate::compose::conflicts::check(host, &project)?;
+        if snapshot == When::IfChanged {
+            crate::snapshots::before_deploy(host, cfg, reporter)?;
+        }
         let new = files::new_release(&fingerprint);
         outcome.release = Some(new.id.clone());
         outcome.pushed = files::push(

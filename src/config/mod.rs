@@ -17,6 +17,7 @@ mod schema;
 mod targets;
 mod types;
 mod validate;
+pub use validate::CONNECT_TIMEOUT_MAX;
 
 #[cfg(test)]
 mod compose_tests;

@@ -153,10 +153,13 @@ pub enum Command {
         ("pxdeploy destroy --backup-first --yes", "in CI: back up, then destroy without asking"),
     ]))]
     Destroy(DestroyArgs),
-    /// Back up the container with vzdump, or list its backups
+    /// Back up the container with vzdump, list its backups, or schedule Proxmox to back it up
     #[command(after_help = examples(&[
         ("pxdeploy backup", "vzdump now, then prune to the retention"),
-        ("pxdeploy backup --list -o json", "this container's backups as JSON"),
+        ("pxdeploy backup --list -o json", "this container's backups and its backup job as JSON"),
+        ("pxdeploy backup --schedule", "the job pxdeploy-<vmid> at [backup] schedule, with the [backup] settings"),
+        ("pxdeploy backup --schedule 'mon..fri 22:30'", "that calendar event instead"),
+        ("pxdeploy backup --unschedule", "remove the job"),
     ]))]
     Backup(BackupArgs),
     /// Go back to an earlier release (default: the newest healthy one before the current), or
@@ -254,9 +257,16 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BackupArgs {
-    /// List this container's backups instead of making one
+    /// List this container's backups and its backup job instead of making one
     #[arg(long)]
     pub list: bool,
+    /// Create or update the Proxmox backup job `pxdeploy-<vmid>` instead: at CALENDAR (a
+    /// Proxmox calendar event), else at `[backup] schedule`
+    #[arg(long, value_name = "CALENDAR", num_args = 0..=1, conflicts_with_all = ["list", "unschedule"])]
+    pub schedule: Option<Option<String>>,
+    /// Remove the backup job `pxdeploy-<vmid>` instead
+    #[arg(long, conflicts_with = "list")]
+    pub unschedule: bool,
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod backup_jobs;
 mod bastion;
 mod ci_recipes;
 mod cli;

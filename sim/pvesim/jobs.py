@@ -11,7 +11,7 @@ import time
 import uuid
 
 from . import calendar
-from .basics import Exit, die, param_die, st
+from .basics import Exit, FileLock, die, param_die, st
 from .options import check_vmid
 
 BOOLS = ("enabled", "all", "repeat-missed", "remove", "stdexcludes", "protected")
@@ -58,7 +58,7 @@ def write_sections(sections):
             lines.append(f"\t{k} {d[k]}")
         lines.append("")
     os.makedirs(os.path.dirname(jobs_path()), exist_ok=True)
-    tmp = jobs_path() + ".tmp"
+    tmp = f"{jobs_path()}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
         f.write("".join(line + "\n" for line in lines))
     os.replace(tmp, jobs_path())
@@ -133,6 +133,11 @@ def check_params(opts, usage, known):
     return params
 
 
+def cfs_lock():
+    """pmxcfs's lock of jobs.cfg: one change at a time."""
+    return FileLock("jobs-cfg.lock", "/etc/pve/priv/lock/file-jobs_cfg")
+
+
 def jobs_create(path, opts):
     if path != "/cluster/backup":
         die(f"No 'create' handler defined for '{path}'")
@@ -149,11 +154,12 @@ def jobs_create(path, opts):
         param_die([("storage", "missing property required by 'notes-template'")], usage)
     sid = params.pop("id", None) or str(uuid.uuid4())
     params.setdefault("enabled", "1")
-    sections = read_sections()
-    if find(sections, sid):
-        die(f"Job '{sid}' already exists")
-    sections.append(("vzdump", sid, sorted(params.items())))
-    write_sections(sections)
+    with cfs_lock():
+        sections = read_sections()
+        if find(sections, sid):
+            die(f"Job '{sid}' already exists")
+        sections.append(("vzdump", sid, sorted(params.items())))
+        write_sections(sections)
     raise Exit(0)
 
 
@@ -172,30 +178,32 @@ def jobs_set(path, opts):
                           (set(BOOLS) | set(STRINGS)) - {"id"})
     if not params and not delete:
         die("no options specified")
-    sections = read_sections()
-    job = find(sections, sid)
-    if not job:
-        die("no such vzdump job")
-    keys = dict(job[2])
-    if "vmid" in params:
-        for k in ("all", "exclude", "pool"):
+    with cfs_lock():
+        sections = read_sections()
+        job = find(sections, sid)
+        if not job:
+            die("no such vzdump job")
+        keys = dict(job[2])
+        if "vmid" in params:
+            for k in ("all", "exclude", "pool"):
+                keys.pop(k, None)
+        for k in delete:
             keys.pop(k, None)
-    for k in delete:
-        keys.pop(k, None)
-    keys.update(params)
-    job[2][:] = sorted(keys.items())
-    write_sections(sections)
+        keys.update(params)
+        job[2][:] = sorted(keys.items())
+        write_sections(sections)
     raise Exit(0)
 
 
 def jobs_delete(path):
     sid = job_id(path, "delete")
-    sections = read_sections()
-    job = find(sections, sid)
-    if not job:
-        die(f"No such job '{sid}'")
-    sections.remove(job)
-    write_sections(sections)
+    with cfs_lock():
+        sections = read_sections()
+        job = find(sections, sid)
+        if not job:
+            die(f"No such job '{sid}'")
+        sections.remove(job)
+        write_sections(sections)
     raise Exit(0)
 
 

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::output::Output;
 
 mod backup;
+mod backup_schedule;
 mod check;
 mod completions;
 mod confirm;

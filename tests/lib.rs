@@ -9,6 +9,7 @@ mod cli;
 mod compose;
 mod compose_env;
 mod deploy;
+mod exec;
 mod harness;
 mod init;
 mod lifecycle;

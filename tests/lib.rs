@@ -2,12 +2,14 @@
 
 mod support;
 
+mod backup_jobs;
 mod bastion;
 mod ci_recipes;
 mod cli;
 mod compose;
 mod compose_env;
 mod deploy;
+mod exec;
 mod harness;
 mod init;
 mod lifecycle;

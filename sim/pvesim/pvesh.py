@@ -1,10 +1,12 @@
 """`pvesh get` (cluster/nextid, cluster/resources, nodes, version, a node's network,
-lxc, storage and a container's status/config; text tables or JSON) and `pveversion`.
+lxc, storage and a container's status/config; text tables or JSON), the backup jobs of
+`/cluster/backup` (create/get/set/delete, in jobs.py) and `pveversion`.
 """
 
 import json
 import re
 
+from . import jobs
 from .basics import Exit, STORAGES, Sim, die, out, param_die
 from .options import expand_cmd, parse_opts, usage_abort
 from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
@@ -16,18 +18,29 @@ def pvesh_main(args):
     if not args:
         usage_abort("pvesh", "")
     cmd = expand_cmd(args[0], ["create", "delete", "get", "ls", "set", "usage"], "pvesh")
-    if cmd != "get":
+    if cmd not in ("create", "delete", "get", "set"):
         die(f"pxsim: 'pvesh {cmd}' is not simulated", 1)
-    pos, opts = parse_opts(args[1:], "pvesh get", bools=("noborder", "noheader", "quiet",
-                                                        "human-readable"), positional=1)
+    fmt_bools = ("noborder", "noheader", "quiet", "human-readable")
+    pos, opts = parse_opts(args[1:], f"pvesh {cmd}", bools=fmt_bools + jobs.BOOLS, positional=1)
+    path = "/" + pos[0].strip("/")
+    if cmd != "get":
+        if not path.startswith("/cluster/backup"):
+            die(f"pxsim: 'pvesh {cmd} {path}' is not simulated", 1)
+        opts = [(k, v) for k, v in opts if k not in fmt_bools and k != "output-format"]
+        if cmd == "create":
+            jobs.jobs_create(path, opts)
+        elif cmd == "set":
+            jobs.jobs_set(path, opts)
+        jobs.jobs_delete(path)
     o = dict(opts)
     fmt = o.get("output-format", "text")
     if fmt not in ("text", "json", "json-pretty", "yaml"):
         param_die([("output-format", f"value '{fmt}' does not have a value in the enumeration "
                                      f"'text, json, json-pretty, yaml'")], "pvesh get")
-    path = "/" + pos[0].strip("/")
-    res = None
-    if path == "/cluster/nextid":
+    res = jobs.jobs_get(path, o)
+    if res is not None:
+        pass
+    elif path == "/cluster/nextid":
         used = set(local_vmids()) | {int(g["vmid"]) for g in foreign_guests()}
         if o.get("vmid"):
             v = int(o["vmid"])

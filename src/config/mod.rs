@@ -224,6 +224,10 @@ pub struct Backup {
     pub compress: String,
     #[serde(default = "default_keep_last")]
     pub keep_last: u32,
+    /// When `backup --schedule` makes Proxmox run the backup: a Proxmox calendar event
+    /// (`02:00`, `sat 03:00`, `mon..fri 22:30`, `daily`), in the node's local time.
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 impl Default for Backup {
@@ -233,6 +237,7 @@ impl Default for Backup {
             mode: BackupMode::default(),
             compress: default_compress(),
             keep_last: default_keep_last(),
+            schedule: None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod support;
 mod bastion;
 mod ci_recipes;
 mod cli;
+mod cluster;
 mod compose;
 mod compose_env;
 mod deploy;

@@ -1,6 +1,7 @@
-//! Proxmox clusters: a simulated cluster of three nodes (one sshd each, on 127.0.0.1,
-//! 127.0.0.2 and 127.0.0.3 with the same port, one shared /etc/pve), shared by every test
-//! of this file. pxdeploy is configured with the first node's address only.
+//! Proxmox clusters: a simulated cluster of four nodes (one sshd each, on 127.0.0.1 to
+//! 127.0.0.4 with the same port, one shared /etc/pve), shared by every test of this file.
+//! pxdeploy is configured with the first node's address only. pve4 is offline; free
+//! memory: pve3 > pve2 > pve1.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -30,7 +31,7 @@ struct Cluster {
 
 impl Cluster {
     fn node(&self, name: &str) -> &SimHost {
-        let i = ["pve1", "pve2", "pve3"]
+        let i = ["pve1", "pve2", "pve3", "pve4"]
             .iter()
             .position(|n| *n == name)
             .unwrap();
@@ -48,7 +49,11 @@ fn cluster() -> &'static Cluster {
             .cluster("lab", None, None)
             .start();
         let mut nodes = vec![];
-        for (name, ip) in [("pve2", "127.0.0.2"), ("pve3", "127.0.0.3")] {
+        for (name, ip) in [
+            ("pve2", "127.0.0.2"),
+            ("pve3", "127.0.0.3"),
+            ("pve4", "127.0.0.4"),
+        ] {
             nodes.push(
                 SimHost::builder()
                     .node(name)
@@ -58,6 +63,11 @@ fn cluster() -> &'static Cluster {
             );
         }
         nodes.insert(0, first);
+        const GIB: u64 = 1 << 30;
+        for (node, used) in nodes.iter().zip([6 * GIB, 5 * GIB, GIB / 2, 0]) {
+            node.set_knob("mem", &used.to_string());
+        }
+        nodes[3].set_knob("offline", "1");
         let dir = tempfile::tempdir().unwrap();
         let known_hosts = dir.path().join("known_hosts");
         let text: String = nodes
@@ -290,4 +300,47 @@ fn a_wrong_host_key_at_the_second_hop_is_exit_4() {
     c.node("pve2")
         .host_run(&["pct", "destroy", &vmid.to_string()])
         .assert_success();
+}
+
+#[test]
+fn create_places_the_container_on_the_chosen_node() {
+    let c = cluster();
+    let vmid = unique_vmid(5);
+    let app = app_via(c, "pve1", vmid, "node = \"auto\"\n");
+    let r = run(app.path(), &["create"]);
+    r.assert_success();
+    assert!(
+        r.stderr
+            .contains("pve3 (the online node with the most free memory)"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        pct_status(c.node("pve3"), vmid).stdout.trim(),
+        "status: running"
+    );
+    assert!(c
+        .node("pve1")
+        .calls_matching(&["pct", "create"])
+        .iter()
+        .all(|call| !call.argv.contains(&vmid.to_string())));
+    c.node("pve3")
+        .host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+
+    for (wanted, why) in [
+        ("pve4", "node pve4 is offline"),
+        ("pve9", "there is no node pve9 in cluster lab"),
+    ] {
+        let vmid = unique_vmid(6);
+        let app = app_via(c, "pve1", vmid, &format!("node = \"{wanted}\"\n"));
+        let r = run(app.path(), &["create"]);
+        assert_eq!(r.status, 3, "{}", r.dump());
+        assert!(r.stderr.contains(why), "{}", r.dump());
+        assert!(
+            r.stderr.contains("online nodes: pve1, pve2, pve3"),
+            "{}",
+            r.dump()
+        );
+    }
 }

@@ -37,6 +37,8 @@ pub struct Host {
     session: Session,
     router: Option<Box<dyn Router>>,
     routed: OnceLock<Route>,
+    /// Where `create` put a new container (wins over `routed`).
+    placed: OnceLock<Route>,
     /// The host name as the user wrote it, for messages.
     pub alias: String,
     dry_run: bool,
@@ -50,6 +52,7 @@ impl Host {
             session,
             router: None,
             routed: OnceLock::new(),
+            placed: OnceLock::new(),
             alias: alias.into(),
             dry_run,
             planned: Default::default(),
@@ -64,7 +67,7 @@ impl Host {
 
     /// The session commands run on: the container's node once it is known to be another.
     pub fn session(&self) -> &Session {
-        match self.routed.get() {
+        match self.placed.get().or(self.routed.get()) {
             Some(Route {
                 session: Some(s), ..
             }) => s,
@@ -80,13 +83,15 @@ impl Host {
     /// The container's node, asking the cluster now if nothing has asked it yet (one
     /// remote call); `None` when the container is nowhere, or without a router.
     pub fn node(&self) -> Result<Option<String>> {
+        if let Some(placed) = self.placed.get() {
+            return Ok(placed.node.clone());
+        }
         Ok(self.route()?.and_then(|r| r.node.clone()))
     }
 
-    /// Moves this host to `route` (when nothing has routed it yet): `create` uses it to
-    /// put a new container on a chosen node.
-    pub fn set_route(&self, route: Route) {
-        let _ = self.routed.set(route);
+    /// Moves this host to the node `create` chose for a new container (once).
+    pub fn place(&self, route: Route) {
+        let _ = self.placed.set(route);
     }
 
     fn route(&self) -> Result<Option<&Route>> {

@@ -39,6 +39,16 @@ pub fn run(ctx: &Context) -> Result<()> {
     if let Some(state) = container::state(&host, c.vmid)? {
         return existing(ctx, &host, &config, state);
     }
+    if let Some(wanted) = &c.node {
+        let target = crate::remote::target::resolve(&config)?;
+        ctx.reporter.step_with(
+            "Choosing the node",
+            |choice: &crate::cluster::place::Choice| {
+                done(format!("{} ({})", choice.node, choice.why))
+            },
+            || crate::cluster::place::place(&host, &target, wanted),
+        )?;
+    }
 
     let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);

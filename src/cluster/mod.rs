@@ -4,6 +4,7 @@
 //! reaching it through the node connected to ([`route`]), where `create` puts a new
 //! container ([`place`]) and the HA manager ([`ha`]).
 
+pub mod ha;
 pub mod place;
 pub mod route;
 

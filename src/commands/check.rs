@@ -82,6 +82,14 @@ pub fn run(ctx: &Context) -> Result<()> {
     if config.deploy.snapshot {
         checks.push(snapshots(&host, &config)?);
     }
+    if config.container.ha {
+        let c = &config.container;
+        let ha = crate::cluster::ha::check(&host, c.vmid, &c.storage)?;
+        checks.push(Check::pass("ha", ha.detail));
+        if let Some(w) = ha.warning {
+            ctx.out.warn(w);
+        }
+    }
     finish(ctx, &checks)
 }
 

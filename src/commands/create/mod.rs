@@ -74,6 +74,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     let ip = wait_for_network(ctx, &host, c)?;
     install_docker(ctx, &host, c)?;
     let compose = verify_compose(ctx, &host, c.vmid)?;
+    if c.ha {
+        crate::cluster::ha::register(&host, c.vmid, ctx.reporter.as_ref())?;
+    }
 
     ctx.out.info(format!(
         "container {} ({}) is ready with Docker Compose {compose}: {}",

@@ -281,9 +281,9 @@ fn a_wrong_host_key_at_the_second_hop_is_exit_4() {
     let kh = dir.path().join("known_hosts");
     let key3 = c.node("pve3").host_public_key();
     let text = format!(
-        "{}{}",
+        "{}[127.0.0.2]:{} {key3}\n",
         std::fs::read_to_string(c.node("pve1").known_hosts()).unwrap(),
-        format!("[127.0.0.2]:{} {key3}\n", c.node("pve2").port())
+        c.node("pve2").port()
     );
     std::fs::write(&kh, text).unwrap();
     let app = small_app();

@@ -166,25 +166,6 @@ pub fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()>
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_line_of_both_status_formats() {
-        let old = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nlrm pve1 (active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, started)\nservice ct:1001 (pve2, stopping)\n";
-        assert_eq!(service(old, 100), Some(("pve1".into(), "started".into())));
-        assert_eq!(service(old, 1001), Some(("pve2".into(), "stopping".into())));
-        assert_eq!(service(old, 10), None);
-        let new = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nfencing armed (CRM watchdog active)\nlrm pve1 (active, watchdog active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, request_stop)\n";
-        assert_eq!(
-            service(new, 100),
-            Some(("pve1".into(), "request_stop".into()))
-        );
-        assert_eq!(service("quorum OK\n", 100), None);
-    }
-}
-
 /// What `check` says about a HA container: its HA state, and a warning when its storage is
 /// not shared (the HA manager cannot recover it on another node when its node fails).
 pub struct Report {
@@ -217,4 +198,23 @@ pub fn check(host: &Host, vmid: u32, storage: &str) -> Result<Report> {
         )),
     };
     Ok(Report { detail, warning })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_line_of_both_status_formats() {
+        let old = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nlrm pve1 (active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, started)\nservice ct:1001 (pve2, stopping)\n";
+        assert_eq!(service(old, 100), Some(("pve1".into(), "started".into())));
+        assert_eq!(service(old, 1001), Some(("pve2".into(), "stopping".into())));
+        assert_eq!(service(old, 10), None);
+        let new = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nfencing armed (CRM watchdog active)\nlrm pve1 (active, watchdog active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, request_stop)\n";
+        assert_eq!(
+            service(new, 100),
+            Some(("pve1".into(), "request_stop".into()))
+        );
+        assert_eq!(service("quorum OK\n", 100), None);
+    }
 }

@@ -80,7 +80,7 @@ pub fn most_free_memory(view: &View, nodes: &[NodeUsage]) -> Result<String> {
             continue;
         };
         let free = max.saturating_sub(used);
-        if online && best.is_none_or(|(f, _)| free > f) {
+        if online && best.map_or(true, |(f, _)| free > f) {
             best = Some((free, &n.node));
         }
     }

@@ -83,7 +83,7 @@ fn failed(project: &Project, args: &LogsArgs, stderr: &str) -> Error {
     ))
     .cause(format!(
         "`{command}` {status}: {}",
-        crate::output::tail(&stderr, 5)
+        crate::output::tail(stderr, 5)
     ));
     if stderr.contains("no such service") {
         err = err.hint("name a service of the compose file (`pxdeploy status` lists them)");

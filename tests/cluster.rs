@@ -244,15 +244,34 @@ fn a_container_migrated_between_two_deploys_is_found() {
     let c = cluster();
     let vmid = unique_vmid(3);
     let app = app_via(c, "pve1", vmid, "");
+    let pve1 = c.node("pve1");
     run(app.path(), &["create"]).assert_success();
+    // on the node connected to, finding the container costs no call of its own
+    let before = pve1.calls().len();
     run(app.path(), &["deploy"]).assert_success();
+    let pvesh = |from: usize| -> Vec<String> {
+        pve1.calls()[from..]
+            .iter()
+            .filter(|call| call.program() == "pvesh")
+            .map(|call| call.line())
+            .collect()
+    };
+    assert_eq!(pvesh(before), Vec::<String>::new());
     run(app.path(), &["stop"]).assert_success();
-    c.node("pve1")
-        .ssh(&format!("pct migrate {vmid} pve3"))
+    pve1.ssh(&format!("pct migrate {vmid} pve3"))
         .assert_success();
+    let before = pve1.calls().len();
     let r = run(app.path(), &["-o", "json", "deploy"]);
     r.assert_success();
     assert_eq!(r.json()["ok"], true, "{}", r.dump());
+    // one remote call asked the cluster
+    assert_eq!(
+        pvesh(before),
+        vec![
+            "pvesh get /cluster/resources --type vm --output-format json",
+            "pvesh get /cluster/status --output-format json"
+        ]
+    );
     assert_eq!(
         pct_status(c.node("pve3"), vmid).stdout.trim(),
         "status: running"

@@ -257,6 +257,8 @@ fn a_container_migrated_between_two_deploys_is_found() {
             .collect()
     };
     assert_eq!(pvesh(before), Vec::<String>::new());
+    let r = run(app.path(), &["-o", "json", "status"]);
+    assert_eq!(r.json()["node"], "pve1", "{}", r.dump());
     run(app.path(), &["stop"]).assert_success();
     pve1.ssh(&format!("pct migrate {vmid} pve3"))
         .assert_success();

@@ -122,4 +122,10 @@ impl Router for Locator {
             session: Some(session),
         })
     }
+
+    fn local_node(&self, entry: &Session) -> Result<Option<String>> {
+        let out = ensure_success(RESOURCES, entry.exec(RESOURCES, None, PROBE_TIMEOUT)?)?;
+        let guests = parse_resources(&out.stdout_str())?;
+        Ok(owner(&guests, self.vmid).map(|g| g.node.clone()))
+    }
 }

@@ -13,8 +13,8 @@ pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;
-    let node = host.node()?;
     let state = container::require_state(&host, c.vmid)?;
+    let node = host.node()?;
 
     let ip = match state {
         CtState::Running => container::current_ip(&host, c.vmid)?,

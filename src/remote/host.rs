@@ -31,6 +31,9 @@ pub trait Router: Send + Sync {
     fn elsewhere(&self, stderr: &str) -> bool;
     /// Asks the cluster where the container is; connects to its node through `entry`.
     fn route(&self, entry: &Session) -> Result<Route>;
+    /// The container's node when it is known to be on the node `entry` is connected to
+    /// (a cheaper question than [`Router::route`]).
+    fn local_node(&self, entry: &Session) -> Result<Option<String>>;
 }
 
 pub struct Host {
@@ -80,13 +83,17 @@ impl Host {
         &self.session
     }
 
-    /// The container's node, asking the cluster now if nothing has asked it yet (one
-    /// remote call); `None` when the container is nowhere, or without a router.
+    /// The container's node, for a container that a command already found (one remote
+    /// call when it is on the node connected to, none when the host moved to its node);
+    /// `None` when the cluster does not know it, or without a router.
     pub fn node(&self) -> Result<Option<String>> {
-        if let Some(placed) = self.placed.get() {
-            return Ok(placed.node.clone());
+        if let Some(route) = self.placed.get().or(self.routed.get()) {
+            return Ok(route.node.clone());
         }
-        Ok(self.route()?.and_then(|r| r.node.clone()))
+        match &self.router {
+            Some(router) => router.local_node(&self.session),
+            None => Ok(None),
+        }
     }
 
     /// Moves this host to the node `create` chose for a new container (once).

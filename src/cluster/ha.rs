@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::Container;
 use crate::error::{Error, Result};
+use crate::output::Output;
 use crate::progress::{done, Reporter};
 use crate::remote::host::{ensure_success, Host};
 
@@ -166,24 +168,21 @@ pub fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()>
     )
 }
 
-/// What `check` says about a HA container: its HA state, and a warning when its storage is
-/// not shared (the HA manager cannot recover it on another node when its node fails).
-pub struct Report {
-    pub detail: String,
-    pub warning: Option<String>,
-}
-
 /// `pvesh get /nodes/localhost/storage --output-format json` (has `shared`).
 const STORAGES: &str = "pvesh get /nodes/localhost/storage --output-format json";
 
-pub fn check(host: &Host, vmid: u32, storage: &str) -> Result<Report> {
+/// What `check` says about a HA container: its HA state (returned), and a warning (printed)
+/// when its storage is not shared: the HA manager cannot recover it on another node when
+/// its node fails.
+pub fn check(host: &Host, c: &Container, out: &Output) -> Result<String> {
+    let (vmid, storage) = (c.vmid, c.storage.as_str());
     let detail = match state(host, vmid)? {
         Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),
         None => format!("ct:{vmid} is not HA-managed yet (`pxdeploy create` registers it)"),
     };
-    let out = host.probe_ok(STORAGES)?;
+    let listed = host.probe_ok(STORAGES)?;
     let list: Vec<serde_json::Value> =
-        serde_json::from_str(out.stdout_str().trim()).unwrap_or_default();
+        serde_json::from_str(listed.stdout_str().trim()).unwrap_or_default();
     let shared = list
         .iter()
         .find(|s| s["storage"] == storage)
@@ -197,7 +196,10 @@ pub fn check(host: &Host, vmid: u32, storage: &str) -> Result<Report> {
             "`ha = true`, but storage `{storage}` is not on this node: shared storage is what lets the HA manager recover container {vmid}"
         )),
     };
-    Ok(Report { detail, warning })
+    if let Some(w) = warning {
+        out.warn(w);
+    }
+    Ok(detail)
 }
 
 #[cfg(test)]

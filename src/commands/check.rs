@@ -83,12 +83,8 @@ pub fn run(ctx: &Context) -> Result<()> {
         checks.push(snapshots(&host, &config)?);
     }
     if config.container.ha {
-        let c = &config.container;
-        let ha = crate::cluster::ha::check(&host, c.vmid, &c.storage)?;
-        checks.push(Check::pass("ha", ha.detail));
-        if let Some(w) = ha.warning {
-            ctx.out.warn(w);
-        }
+        let detail = crate::cluster::ha::check(&host, &config.container, &ctx.out)?;
+        checks.push(Check::pass("ha", detail));
     }
     finish(ctx, &checks)
 }

@@ -178,7 +178,10 @@ pub fn check(host: &Host, c: &Container, out: &Output) -> Result<String> {
     let (vmid, storage) = (c.vmid, c.storage.as_str());
     let detail = match state(host, vmid)? {
         Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),
-        None => format!("ct:{vmid} is not HA-managed yet (`pxdeploy create` registers it)"),
+        None => format!(
+            "ct:{vmid} is not HA-managed (`pxdeploy create` registers a new container; an existing one: `{}` on the host)",
+            add(vmid)
+        ),
     };
     let listed = host.probe_ok(STORAGES)?;
     let list: Vec<serde_json::Value> =

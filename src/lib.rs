@@ -4,6 +4,7 @@
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
 // dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
 pub mod cli;
+pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub mod config;

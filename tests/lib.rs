@@ -6,6 +6,7 @@ mod backup_jobs;
 mod bastion;
 mod ci_recipes;
 mod cli;
+mod cluster;
 mod compose;
 mod compose_env;
 mod deploy;

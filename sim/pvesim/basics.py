@@ -207,6 +207,16 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+CLUSTER_FILE = (".pxsim-cluster.json",)  # under STATE/etc/pve: shared by a cluster's nodes
+
+
+def members():
+    """The simulated cluster (etc/pve/.pxsim-cluster.json, written by launch.py):
+    {"name": ..., "nodes": {name: {"nodeid", "ip", "state"}}}; None on a standalone node."""
+    c = read_json(st("etc", "pve", *CLUSTER_FILE))
+    return c if c and c.get("nodes") else None
+
+
 def knob(name, vmid=None, default=None):
     """Test knobs (STATE/knobs.json): `name.<vmid>` wins over `name`."""
     k = read_json(st("knobs.json"), {}) or {}

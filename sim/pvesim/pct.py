@@ -10,6 +10,7 @@ from .pct_lifecycle import pct_create, pct_destroy, pct_reboot, pct_shutdown, pc
 from .pct_exec import pct_enter, pct_exec, pct_pull, pct_push
 from .pct_snapshot import pct_delsnapshot, pct_listsnapshot, pct_rollback, pct_snapshot
 from .pct_restore import pct_restore
+from .cluster import pct_migrate
 
 
 def pct_main(args):
@@ -23,7 +24,7 @@ def pct_main(args):
           "pull": pct_pull, "unlock": pct_unlock, "pending": pct_pending,
           "snapshot": pct_snapshot, "listsnapshot": pct_listsnapshot,
           "rollback": pct_rollback, "delsnapshot": pct_delsnapshot,
-          "restore": pct_restore}.get(cmd)
+          "restore": pct_restore, "migrate": pct_migrate}.get(cmd)
     if not fn:
         die(f"pxsim: 'pct {cmd}' is not simulated", 1)
     fn(rest)

@@ -12,6 +12,8 @@ from .options import expand_cmd, parse_opts, usage_abort
 from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
 from .containers import bridges, run_info
 from .pct_config import vmstatus
+from .cluster import cluster_status, foreign_status, node_names, nodes_index, on_node
+from .ha import crm, hastate, read_resources, requested, verbose_state
 
 
 def pvesh_main(args):
@@ -68,11 +70,18 @@ def pvesh_main(args):
                         g[k] = keys[k]
                 guests.append(g)
             for f in foreign_guests():
+                if f.get("member"):
+                    guests.append(foreign_status(f))
+                    continue
                 g = {"id": f"{f.get('type', 'lxc')}/{f['vmid']}", "vmid": int(f["vmid"]),
                      "node": f.get("node", "pve2"), "type": f.get("type", "lxc"),
                      "status": f.get("status", "stopped"), "name": f.get("name", ""),
                      "template": 0, "uptime": 0}
                 guests.append(g)
+            for g in guests:
+                h = hastate(g["vmid"])
+                if h:
+                    g["hastate"] = h
             res += sorted(guests, key=lambda g: str(g["vmid"]))
         if t in (None, "storage"):
             for s in sorted(STORAGES):
@@ -82,10 +91,32 @@ def pvesh_main(args):
                             "content": ",".join(i["content"]), "maxdisk": i["total"],
                             "disk": i["used"], "shared": 0})
         if t in (None, "node"):
-            res.append({"id": f"node/{Sim.node}", "node": Sim.node, "type": "node",
-                        "status": "online", "level": ""})
+            for n in nodes_index():
+                res.append({k: v for k, v in n.items() if k != "ssl_fingerprint"})
+    elif path == "/cluster/status":
+        res = cluster_status()
     elif path == "/nodes":
-        res = [{"node": Sim.node, "status": "online", "type": "node", "id": f"node/{Sim.node}"}]
+        res = nodes_index()
+    elif path == "/cluster/ha/resources":
+        res = []
+        for vmid, keys in read_resources().items():
+            e = {"sid": f"ct:{vmid}", "type": "ct", "digest": "%040x" % abs(hash(str(keys)))}
+            e.update({k: (int(v) if v.isdigit() else v) for k, v in keys.items()})
+            res.append(e)
+    elif path == "/cluster/ha/status/current":
+        res = [{"id": "quorum", "node": Sim.node, "quorate": 1, "status": "OK",
+                "type": "quorum"}]
+        c = crm()
+        for vmid, keys in sorted(read_resources().items(), key=lambda kv: f"ct:{kv[0]}"):
+            v = verbose_state(vmid, keys, c)
+            owner = next((g["node"] for g in foreign_guests() if g["vmid"] == vmid), Sim.node)
+            e = {"id": f"service:ct:{vmid}", "sid": f"ct:{vmid}", "type": "service",
+                 "node": owner, "state": v, "status": f"ct:{vmid} ({owner}, {v})",
+                 "request_state": requested(keys), "max_restart": 1, "max_relocate": 1,
+                 "failback": 1}
+            if v != "queued":
+                e["crm_state"] = v
+            res.append(e)
     elif path == "/version":
         res = {"version": Sim.cfg.get("pve_version"), "release": Sim.cfg["pve_version"].rsplit(
             ".", 1)[0], "repoid": Sim.cfg.get("repoid")}
@@ -93,10 +124,14 @@ def pvesh_main(args):
         m = re.fullmatch(r"/nodes/([^/]+)(/.*)?", path)
         if not m:
             die(f"No 'get' handler defined for '{path}'")
-        if m.group(1) != Sim.node and m.group(1) not in {g.get("node") for g in foreign_guests()}:
+        if m.group(1) not in node_names() and m.group(1) != "localhost" and \
+                m.group(1) not in {g.get("node") for g in foreign_guests()}:
             die(f"hostname lookup '{m.group(1)}' failed - failed to get address info for: "
                 f"{m.group(1)}: Name or service not known")
         sub = m.group(2) or ""
+        if m.group(1) in node_names() and m.group(1) != Sim.node:
+            with on_node(m.group(1)):  # pvesh proxies to the owner (more §3.5)
+                return pvesh_main(args)
         if sub == "/network":
             res = []
             t = o.get("type")

@@ -82,6 +82,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     if config.deploy.snapshot {
         checks.push(snapshots(&host, &config)?);
     }
+    if config.container.ha {
+        let detail = crate::cluster::ha::check(&host, &config.container, &ctx.out)?;
+        checks.push(Check::pass("ha", detail));
+    }
     finish(ctx, &checks)
 }
 

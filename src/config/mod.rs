@@ -155,6 +155,16 @@ pub struct Container {
     /// (`"apt "` is the apt path).
     #[serde(default)]
     pub docker_install: DockerInstall,
+    /// In a Proxmox cluster: the node `create` puts the container on, or `"auto"` (the
+    /// online node with the most free memory). Default: the node connected to. Other
+    /// commands find the container wherever it is.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Manage the container with Proxmox's HA manager: `create` registers it
+    /// (`ha-manager add ct:<vmid> --state started`), `stop`/`start`/`restart` go through
+    /// `ha-manager set`, `destroy` removes the HA resource first.
+    #[serde(default)]
+    pub ha: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -142,6 +142,14 @@ fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
             format!("{:?} is not a valid DNS name: {why}", c.hostname),
         ));
     }
+    if let Some(node) = &c.node {
+        if node != "auto" && check_dns_name(node).is_err() {
+            problems.push(Problem::new(
+                "container.node",
+                format!("{node:?} is not a node name (a host name) or \"auto\""),
+            ));
+        }
+    }
     if let Err(why) = check_template(&c.template) {
         problems.push(Problem::new("container.template", why));
     }

@@ -80,7 +80,7 @@ enum Found {
 fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
     let command = inspect::command(project);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
-    let out = host.session().exec(&command, None, INSPECT_TIMEOUT)?;
+    let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(Box::new(i))),

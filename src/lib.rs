@@ -12,12 +12,14 @@ pub mod envfile;
 pub mod error;
 pub(crate) mod health;
 pub(crate) mod inspect;
+pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;
 pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
 pub mod remote;
+pub(crate) mod secrets;
 pub(crate) mod snapshots;
 
 use std::ffi::OsString;

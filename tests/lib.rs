@@ -10,6 +10,7 @@ mod deploy;
 mod harness;
 mod lifecycle;
 mod lock;
+mod production;
 mod real_world;
 mod scripts;
 mod shipping;

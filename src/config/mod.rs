@@ -12,6 +12,7 @@ mod env_table;
 mod load;
 mod parse_error;
 mod rules;
+mod secret_source;
 mod types;
 mod validate;
 
@@ -33,6 +34,7 @@ pub use compose_files::ComposeFiles;
 pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use secret_source::Secret;
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
@@ -162,12 +164,17 @@ pub struct App {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
-    /// name = length; generated once, then preserved forever.
+    /// name = length (generated once, then preserved forever), or a source read on every
+    /// deploy (`from_env`, `from_file`, `command`).
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
-    pub secrets: BTreeMap<String, usize>,
+    pub secrets: BTreeMap<String, Secret>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
     pub values: BTreeMap<String, String>,
+    /// The sourced `[env.secrets]` entries' values, read before a deploy connects
+    /// ([`crate::secrets::read`]; not a TOML key).
+    #[serde(skip)]
+    pub sourced: BTreeMap<String, crate::envfile::Redacted<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

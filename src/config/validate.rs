@@ -233,10 +233,13 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 }
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
-    for (name, &len) in &cfg.env.secrets {
+    for (name, secret) in &cfg.env.secrets {
         if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));
         }
+        let Some(len) = secret.length() else {
+            continue;
+        };
         if len < SECRET_MIN {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),

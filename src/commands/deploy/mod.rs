@@ -39,7 +39,8 @@ pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn lock::Channel>> + S
 
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
-    let config = ctx.config()?;
+    let mut config = ctx.config()?;
+    config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
     let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))

@@ -1,0 +1,150 @@
+//! Production settings (issue 14) end to end, on one simulated node shared by the tests of
+//! this file, a container each: secrets from outside the file, hooks, the release command,
+//! the firewall.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::support::{create, example_app, pxdeploy, unique_vmid, Run, SimHost};
+
+/// Container ids of this file: 80–99.
+const TEST_BASE: u32 = 80;
+
+fn node() -> &'static SimHost {
+    static NODE: OnceLock<SimHost> = OnceLock::new();
+    NODE.get_or_init(|| {
+        SimHost::builder()
+            .compose_version("2.40.3")
+            .template_cached(true)
+            .start()
+    })
+}
+
+#[track_caller]
+fn assert_hidden(run: &Run, values: &[&str]) {
+    for v in values {
+        assert!(
+            !run.stdout.contains(v) && !run.stderr.contains(v),
+            "a secret value appears in the output of `{}` (exit {})",
+            run.what,
+            run.status
+        );
+    }
+}
+
+fn env_of(sim: &SimHost, vmid: u32) -> String {
+    sim.container_file(vmid, "/opt/app/.env")
+}
+
+fn deploy_with(app: &Path, env: &[(&str, &str)], flags: &[&str]) -> Run {
+    let mut cmd = pxdeploy().current_dir(app).args(flags).arg("deploy");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    cmd.timeout(std::time::Duration::from_secs(180)).run()
+}
+
+/// Each source is read on every deploy and lands in `.env` (a changed value replaces the
+/// old one, a generated secret stays); no value appears in any output format at -vvv, in
+/// --dry-run, or in JSON.
+#[test]
+fn sourced_secrets_reach_env_and_never_the_output() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE);
+    std::fs::write(app.path().join("db.secret"), "FiLe-SeCrEt-9d1c\n").unwrap();
+    sim.write_config(
+        app.path(),
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = {{ from_env = \"PG_PW\" }}\nSECRET_KEY = {{ from_file = \"db.secret\" }}\nAPI_TOKEN = {{ command = \"printf 'CoMmAnD-SeCrEt-51ab\\\\n'\" }}\nGENERATED = 24\n[env.values]\nDOMAIN = \"x.lan\"\n"
+        ),
+    );
+    create(app.path());
+    let first = deploy_with(app.path(), &[("PG_PW", "EnV-SeCrEt-one-3e77")], &["-vvv"]);
+    first.assert_success();
+    let env = env_of(sim, vmid);
+    for line in [
+        "POSTGRES_PASSWORD=EnV-SeCrEt-one-3e77",
+        "SECRET_KEY=FiLe-SeCrEt-9d1c",
+        "API_TOKEN=CoMmAnD-SeCrEt-51ab",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} not in .env");
+    }
+    let generated = env
+        .lines()
+        .find_map(|l| l.strip_prefix("GENERATED="))
+        .expect("GENERATED in .env")
+        .to_string();
+    let values = [
+        "EnV-SeCrEt-one-3e77",
+        "EnV-SeCrEt-two-a0f2",
+        "FiLe-SeCrEt-9d1c",
+        "CoMmAnD-SeCrEt-51ab",
+        generated.as_str(),
+    ];
+    assert_hidden(&first, &values);
+
+    let json = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-two-a0f2")],
+        &["-vvv", "-o", "json"],
+    );
+    json.assert_success();
+    assert_hidden(&json, &values);
+    let env = env_of(sim, vmid);
+    assert!(env
+        .lines()
+        .any(|l| l == "POSTGRES_PASSWORD=EnV-SeCrEt-two-a0f2"));
+    assert!(env.lines().any(|l| l == format!("GENERATED={generated}")));
+    let doc = json.json();
+    assert!(
+        doc["env"]["updated"]
+            .to_string()
+            .contains("POSTGRES_PASSWORD"),
+        "{doc:#}"
+    );
+
+    let dry = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-one-3e77")],
+        &["-vvv", "--dry-run"],
+    );
+    dry.assert_success();
+    assert_hidden(&dry, &values);
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// A missing variable or file, or a failing command: exit 3 naming the entry, before any
+/// connection (the node sees no call), and the value never shown.
+#[test]
+fn a_missing_source_stops_before_connecting() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 1);
+    for (entry, says) in [
+        (
+            "{ from_env = \"NOT_SET_ANYWHERE\" }",
+            "environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "{ from_file = \"missing.txt\" }",
+            "missing.txt does not exist",
+        ),
+        (
+            "{ command = \"echo LeAkEd-VaLuE-77; echo 'vault locked' >&2; exit 2\" }",
+            "its command exited with status 2",
+        ),
+    ] {
+        sim.write_config(
+            app.path(),
+            &format!("[container]\nvmid = {vmid}\n[env.secrets]\nDB_PASSWORD = {entry}\n"),
+        );
+        let run = deploy_with(app.path(), &[], &["-v"]);
+        run.assert_code(3);
+        run.assert_stderr_contains("[env.secrets] DB_PASSWORD");
+        run.assert_stderr_contains(says);
+        assert_hidden(&run, &["LeAkEd-VaLuE-77"]);
+        run.assert_stderr_lacks("Connecting");
+        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+    }
+}

@@ -11,6 +11,7 @@ pub(crate) mod container;
 pub mod envfile;
 pub mod error;
 pub(crate) mod health;
+pub(crate) mod hooks;
 pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod lock;

@@ -148,3 +148,72 @@ fn a_missing_source_stops_before_connecting() {
         assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
     }
 }
+
+/// A failing `pre_deploy` changes nothing (no push, no `.env` write, no `up`; exit 5 with
+/// its output); a failing `post_deploy` runs after the deploy, sees the `PXDEPLOY_*`
+/// variables, and makes the exit code 5 while the new release runs.
+#[test]
+fn hooks_run_around_a_deploy() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 2);
+    let config = |domain: &str, hooks: &str| {
+        format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[env.values]\nDOMAIN = \"{domain}\"\n[hooks]\n{hooks}")
+    };
+    sim.write_config(app.path(), &config("one.lan", ""));
+    create(app.path());
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let env_before = env_of(sim, vmid);
+
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "pre_deploy = \"echo 'lint: 2 problems'; exit 1\"\n",
+        ),
+    );
+    let calls = sim.calls_of(vmid).len();
+    let refused = deploy_with(app.path(), &[], &[]);
+    refused.assert_code(5);
+    refused.assert_stderr_contains("the pre_deploy hook exited with status 1");
+    refused.assert_stderr_contains("lint: 2 problems");
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    assert!(
+        !after
+            .iter()
+            .any(|l| l.contains("tar") || l.contains(" up") || l.contains(".env")),
+        "a refused deploy touched the container: {after:#?}"
+    );
+    assert_eq!(env_of(sim, vmid), env_before, ".env changed");
+
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "pre_deploy = \"test -f docker-compose.yml\"\npost_deploy = \"env | grep ^PXDEPLOY_ | sort > hook.out; grep -q two.lan /dev/null || exit 4\"\n",
+        ),
+    );
+    let posted = deploy_with(app.path(), &[], &["-o", "json"]);
+    posted.assert_code(5);
+    posted.assert_stderr_contains("the post_deploy hook exited with status 4");
+    assert!(
+        env_of(sim, vmid).contains("DOMAIN=two.lan"),
+        "the deploy did not happen"
+    );
+    let seen = std::fs::read_to_string(app.path().join("hook.out")).unwrap();
+    for line in [
+        format!("PXDEPLOY_VMID={vmid}"),
+        "PXDEPLOY_COMMAND=deploy".to_string(),
+        "PXDEPLOY_TARGET=default".to_string(),
+    ] {
+        assert!(seen.lines().any(|l| l == line), "{line} not in {seen}");
+    }
+    assert!(
+        seen.contains("PXDEPLOY_HOST=") && seen.contains("PXDEPLOY_RELEASE="),
+        "{seen}"
+    );
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}

@@ -9,6 +9,7 @@ mod compose_files;
 mod deploy;
 mod env;
 mod env_table;
+mod hooks;
 mod load;
 mod parse_error;
 mod rules;
@@ -33,6 +34,7 @@ use serde::Deserialize;
 pub use compose_files::ComposeFiles;
 pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
+pub use hooks::Hooks;
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use secret_source::Secret;
 pub use types::{DockerInstall, IpConfig};
@@ -66,6 +68,8 @@ pub struct Config {
     pub backup: Backup,
     #[serde(default)]
     pub deploy: Deploy,
+    #[serde(default)]
+    pub hooks: Hooks,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -233,6 +233,9 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 }
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
+    for key in cfg.hooks.empty() {
+        problems.push(Problem::new(key, "is empty; remove it or give a command"));
+    }
     for (name, secret) in &cfg.env.secrets {
         if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
+use crate::hooks::{self, Hook};
 use crate::lock::{self, DeployLock, Holder};
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
@@ -70,9 +71,11 @@ pub fn deploy(
     let vmid = cfg.container.vmid;
     let project = cfg.project();
     let mut outcome = Outcome::default();
+    let mut release = String::new();
 
     let result = (|| -> Result<()> {
         let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
         crate::snapshots::before_deploy(host, cfg, reporter)?;
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
@@ -97,6 +100,7 @@ pub fn deploy(
             || files::push_app(host, vmid, &source, &remote_dir),
         )?;
         outcome.pushed = pushed;
+        release.clone_from(&tree);
 
         let fingerprint = up::fingerprint(&project, &tree, &env);
         if let Some(services) =
@@ -129,6 +133,8 @@ pub fn deploy(
     match result {
         Ok(()) => {
             summary(out, cfg, host, &outcome, started.elapsed());
+            hooks::run(Hook::PostDeploy, cfg, host, &release, "deploy", reporter)
+                .map_err(|e| e.facts(facts.clone()))?;
             Ok(facts)
         }
         Err(mut err) => {

@@ -217,3 +217,66 @@ fn hooks_run_around_a_deploy() {
     );
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
+
+/// A failing release command: no `up`, the running containers are the same ones (same
+/// ids), exit 5 with its output. A working one runs after the build and before `up`.
+#[test]
+fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 3);
+    let config = |domain: &str, command: &str| {
+        format!("{command}[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[env.values]\nDOMAIN = \"{domain}\"\n")
+    };
+    sim.write_config(app.path(), &config("one.lan", ""));
+    create(app.path());
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let ps = || {
+        sim.in_container(
+            vmid,
+            &[
+                "docker",
+                "compose",
+                "-p",
+                "app",
+                "-f",
+                "/opt/app/docker-compose.yml",
+                "ps",
+                "-q",
+            ],
+        )
+        .stdout
+    };
+    let ids = ps();
+    assert!(!ids.trim().is_empty());
+
+    // A dotted key, first: [app] itself comes from the simulator's config.
+    let failing = "app.release_command = { service = \"api\", command = \"sh -c 'echo migrating 0042; echo relation missing >&2; exit 3'\" }\n";
+    sim.write_config(app.path(), &config("two.lan", failing));
+    let calls = sim.calls_of(vmid).len();
+    let run = deploy_with(app.path(), &[], &[]);
+    run.assert_code(5);
+    run.assert_stderr_contains("the release command");
+    run.assert_stderr_contains("migrating 0042");
+    run.assert_stderr_contains("relation missing");
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    assert!(!after.iter().any(|l| l.contains(" up ")), "{after:#?}");
+    assert_eq!(ps(), ids, "the running containers were replaced");
+
+    let working =
+        "app.release_command = { service = \"api\", command = \"sh -c 'echo migrated'\" }\n";
+    sim.write_config(app.path(), &config("two.lan", working));
+    let calls = sim.calls_of(vmid).len();
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    let at = |word: &str| after.iter().position(|l| l.contains(word));
+    let (build, run, up) = (at(" build"), at(" run --rm -T api"), at(" up "));
+    assert!(build.is_some() && build < run && run < up, "{after:#?}");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}

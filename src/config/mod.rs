@@ -12,6 +12,7 @@ mod env_table;
 mod hooks;
 mod load;
 mod parse_error;
+mod production;
 mod rules;
 mod secret_source;
 mod types;
@@ -36,6 +37,7 @@ pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
 pub use hooks::Hooks;
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use production::ReleaseCommand;
 pub use secret_source::Secret;
 pub use types::{DockerInstall, IpConfig};
 
@@ -163,6 +165,8 @@ pub struct App {
     /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
     #[serde(skip)]
     pub remote_dir: String,
+    /// Run with `docker compose run --rm` after the build, before `up`.
+    pub release_command: Option<ReleaseCommand>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -57,6 +57,7 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     health(cfg, problems);
     backup(cfg, problems);
     super::deploy::validate(&cfg.deploy, problems);
+    super::production::validate(cfg, problems);
 }
 
 fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
@@ -233,9 +234,6 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 }
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
-    for key in cfg.hooks.empty() {
-        problems.push(Problem::new(key, "is empty; remove it or give a command"));
-    }
     for (name, secret) in &cfg.env.secrets {
         if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));

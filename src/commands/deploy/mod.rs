@@ -5,6 +5,7 @@
 
 mod container;
 mod files;
+mod release_command;
 mod up;
 
 use std::time::{Duration, Instant};
@@ -115,6 +116,7 @@ pub fn deploy(
             return Ok(());
         }
         crate::compose::conflicts::check(host, &project)?;
+        release_command::run(host, &project, cfg, reporter)?;
         outcome.up = true;
         up::compose_up(host, &project, cfg, reporter)?;
         if !host.dry_run() {

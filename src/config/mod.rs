@@ -9,6 +9,7 @@ mod compose_files;
 mod deploy;
 mod env;
 mod env_table;
+mod firewall;
 mod hooks;
 mod load;
 mod parse_error;
@@ -35,6 +36,7 @@ use serde::Deserialize;
 pub use compose_files::ComposeFiles;
 pub use deploy::Deploy;
 pub use env::{EnvOverride, ENV_VARS};
+pub use firewall::{Firewall, Policy, Rule};
 pub use hooks::Hooks;
 pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
 pub use production::ReleaseCommand;
@@ -72,6 +74,8 @@ pub struct Config {
     pub deploy: Deploy,
     #[serde(default)]
     pub hooks: Hooks,
+    /// Absent: pxdeploy leaves the container's firewall alone.
+    pub firewall: Option<Firewall>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

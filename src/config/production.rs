@@ -24,6 +24,9 @@ impl ReleaseCommand {
 }
 
 pub(super) fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
+    if let Some(fw) = &cfg.firewall {
+        super::firewall::validate(fw, problems);
+    }
     for key in cfg.hooks.empty() {
         problems.push(Problem::new(key, "is empty; remove it or give a command"));
     }
@@ -96,5 +99,32 @@ mod config_tests {
             "{}",
             err.render()
         );
+    }
+}
+
+#[cfg(test)]
+mod firewall_config_tests {
+    #[test]
+    fn an_invalid_rule_is_a_configuration_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  api:\n    image: x\n",
+        )
+        .unwrap();
+        let text = "[proxmox]\nhost = \"pve\"\n[container]\nvmid = 120\nhostname = \"app\"\n[app]\nname = \"app\"\n[firewall]\nenable = true\nallow = [\"tcp/80\", \"tcp/99999\", \"tcp/22 from 10.0.0.0/99\"]\n";
+        let err = crate::config::parse_str(text, &dir.path().join("pxdeploy.toml"), &|_| None)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.render();
+        assert!(
+            text.contains("firewall.allow[1]") && text.contains("port `99999`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("firewall.allow[2]") && text.contains("10.0.0.0/99"),
+            "{text}"
+        );
+        assert!(!text.contains("allow[0]"), "{text}");
     }
 }

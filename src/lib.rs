@@ -10,6 +10,7 @@ pub mod config;
 pub(crate) mod container;
 pub mod envfile;
 pub mod error;
+pub(crate) mod firewall;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod inspect;

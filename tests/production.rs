@@ -280,3 +280,62 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
     assert!(build.is_some() && build < run && run < up, "{after:#?}");
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
+
+/// `[firewall]`: the `.fw` file exactly as Proxmox's writer lays it out and `firewall=1` on
+/// net0; a re-run writes nothing; a rule changed by hand on the node is reported as drift and
+/// rewritten; `--dry-run` shows the file; `check` warns that the datacenter firewall is off.
+#[test]
+fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 4);
+    let config = |allow: &str| {
+        format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[firewall]\nenable = true\npolicy_in = \"DROP\"\nallow = [{allow}]\n")
+    };
+    sim.write_config(
+        app.path(),
+        &config("\"tcp/80\", \"tcp/22 from 192.168.1.0/24\""),
+    );
+    create(app.path());
+    let dry = deploy_with(app.path(), &[], &["--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!("would write /etc/pve/firewall/{vmid}.fw"));
+    dry.assert_stderr_contains("IN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog");
+    let file = sim.state_dir().join(format!("etc/pve/firewall/{vmid}.fw"));
+    assert!(!file.exists(), "--dry-run wrote the file");
+
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let expected = "[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80 -log nolog\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog\n\n";
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let conf = sim.host_run(&["pct", "config", &vmid.to_string()]).stdout;
+    let net0 = conf
+        .lines()
+        .find(|l| l.starts_with("net0:"))
+        .unwrap_or_default();
+    assert!(net0.contains("firewall=1"), "{conf}");
+
+    let modified = || std::fs::metadata(&file).unwrap().modified().unwrap();
+    let before = modified();
+    let again = deploy_with(app.path(), &[], &[]);
+    again.assert_success();
+    again.assert_stderr_lacks("differs from pxdeploy.toml");
+    assert_eq!(modified(), before, "a re-run rewrote the file");
+
+    std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
+    sim.write_config(
+        app.path(),
+        &config("\"tcp/443\", \"tcp/22 from 192.168.1.0/24\""),
+    );
+    let drift = deploy_with(app.path(), &[], &[]);
+    drift.assert_success();
+    drift.assert_stderr_contains("differs from pxdeploy.toml");
+    drift.assert_stderr_contains("-IN ACCEPT -p tcp -dport 8080 -log nolog");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected.replace("-dport 80", "-dport 443")
+    );
+
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_contains("the datacenter firewall is off");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}

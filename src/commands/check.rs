@@ -82,6 +82,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     if config.deploy.snapshot {
         checks.push(snapshots(&host, &config)?);
     }
+    if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {
+        ctx.out.warn(warning);
+    }
     finish(ctx, &checks)
 }
 

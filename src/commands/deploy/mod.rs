@@ -81,6 +81,7 @@ pub fn deploy(
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
+        crate::firewall::apply(host, cfg, reporter, out)?;
 
         let env = inspection.env.take();
         let (report, env) = reporter.step_with(

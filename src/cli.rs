@@ -57,6 +57,22 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
+    /// Run on these targets of the file's [targets] (repeatable, comma lists, `all`)
+    #[arg(
+        short = 't',
+        long = "target",
+        global = true,
+        env = "PXDEPLOY_TARGET",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub targets: Vec<String>,
+
+    /// At most this many targets at once
+    #[arg(long, global = true, default_value_t = 4, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: u32,
+
     /// Print what would run on the host (secrets redacted) and change nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
@@ -96,6 +112,12 @@ pub enum Command {
         ("pxdeploy deploy --force -o json | jq .services", "always run up; the result as JSON"),
     ]))]
     Deploy(DeployArgs),
+    /// List the releases kept in the container
+    #[command(after_help = examples(&[
+        ("pxdeploy releases", "id, deployed, by, result; the current one marked"),
+        ("pxdeploy releases -o json | jq -r .current", "the current release's id"),
+    ]))]
+    Releases,
     /// Show the container's state, IP address and each service's health
     #[command(after_help = examples(&[
         ("pxdeploy status", ""),
@@ -137,8 +159,10 @@ pub enum Command {
         ("pxdeploy backup --list -o json", "this container's backups as JSON"),
     ]))]
     Backup(BackupArgs),
-    /// Roll the container back to a snapshot (`--snapshot [NAME]`; asks for confirmation)
+    /// Go back to an earlier release (default: the newest healthy one before the current), or
+    /// to a Proxmox snapshot with `--snapshot [NAME]` (asks for confirmation)
     #[command(after_help = examples(&[
+        ("pxdeploy rollback", "the newest healthy release before the current one"),
         ("pxdeploy rollback --snapshot", "back to the newest pxdeploy_* snapshot (asks first)"),
         ("pxdeploy rollback --snapshot pxdeploy_20261129T191501Z --yes", "in CI: that snapshot, without asking"),
     ]))]
@@ -155,6 +179,17 @@ pub enum Command {
         ("pxdeploy -c staging.toml check", "another configuration file"),
     ]))]
     Check,
+    /// Write a commented pxdeploy.toml for the compose file in this folder
+    #[command(after_help = examples(&[
+        ("pxdeploy init --host pve.lan --vmid 210", "services, secrets and values from ./compose.yaml (or docker-compose.yml)"),
+        ("PROXMOX_HOST=pve.lan PROXMOX_CONTAINER_ID=210 pxdeploy init --force", "the Taskfile's variables; replace an existing pxdeploy.toml"),
+    ]))]
+    Init(Box<InitArgs>),
+    /// Print the JSON Schema of pxdeploy.toml (for editors: taplo's `#:schema`)
+    #[command(after_help = examples(&[
+        ("pxdeploy schema > pxdeploy.schema.json", "then start pxdeploy.toml with `#:schema ./pxdeploy.schema.json`"),
+    ]))]
+    Schema,
     /// Print a shell completion script
     #[command(after_help = examples(&[
         ("pxdeploy completions bash > /etc/bash_completion.d/pxdeploy", ""),
@@ -224,9 +259,9 @@ pub struct BackupArgs {
     pub list: bool,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct RollbackArgs {
-    /// The release to go back to (release rollback)
+    /// The release to go back to (`pxdeploy releases` lists them)
     pub id: Option<String>,
     /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
     #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
@@ -241,6 +276,63 @@ pub struct RestoreArgs {
     /// Restore the newest backup of the container on `[backup] storage`
     #[arg(long, conflicts_with = "volid")]
     pub latest: bool,
+}
+
+/// `pxdeploy init`: every value has a flag; the `PROXMOX_*` variables stand in for the
+/// flags they name. The file goes to `-c FILE`, else ./pxdeploy.toml.
+#[derive(Debug, Clone, Args, Default)]
+pub struct InitArgs {
+    /// The compose file [default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here]
+    #[arg(long, value_name = "FILE")]
+    pub compose_file: Option<PathBuf>,
+    /// Overwrite an existing pxdeploy.toml
+    #[arg(long)]
+    pub force: bool,
+    /// The Proxmox VE node: name, IP or ~/.ssh/config alias [env: PROXMOX_HOST]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// SSH user [env: PROXMOX_USER; default: ~/.ssh/config, else root]
+    #[arg(long)]
+    pub user: Option<String>,
+    /// SSH port [default: ~/.ssh/config, else 22]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// SSH private key [env: PROXMOX_SSH_KEY; default: ssh-agent, then ~/.ssh/id_*]
+    #[arg(long, value_name = "FILE")]
+    pub identity_file: Option<String>,
+    /// Container id, 100–999999999 [env: PROXMOX_CONTAINER_ID]
+    #[arg(long)]
+    pub vmid: Option<u32>,
+    /// Container hostname [default: the app name, `_` as `-`]
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Compose project name [default: the compose file's `name:`, else its folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// `dhcp` or a static a.b.c.d/n [env: PROXMOX_CONTAINER_IP; default: dhcp]
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Gateway of a static address [env: PROXMOX_CONTAINER_GATEWAY]
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Network bridge [default: vmbr0]
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// Storage of the root disk [default: local-lvm]
+    #[arg(long)]
+    pub storage: Option<String>,
+    /// Template name prefix or volume id [default: debian-12-standard]
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Root disk in GiB [default: 16]
+    #[arg(long, value_name = "GB")]
+    pub disk_gb: Option<u32>,
+    /// Memory in MiB [default: 4096]
+    #[arg(long, value_name = "MB")]
+    pub memory_mb: Option<u32>,
+    /// CPU cores [default: 2]
+    #[arg(long)]
+    pub cores: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -292,5 +384,16 @@ mod tests {
         assert!(parse(&["restore"]).is_err());
         assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
         assert!(parse(&["restore", "--latest"]).is_ok());
+    }
+
+    #[test]
+    fn targets_repeat_and_take_comma_lists() {
+        let cli =
+            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "--target", "c", "deploy"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b", "c"]);
+        let cli = Cli::try_parse_from(["pxdeploy", "deploy", "-t", "a", "-t", "b"]).unwrap();
+        assert_eq!(cli.global.targets, ["a", "b"]);
+        assert_eq!(cli.global.parallel, 4);
+        assert!(Cli::try_parse_from(["pxdeploy", "--parallel", "0", "status"]).is_err());
     }
 }

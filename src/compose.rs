@@ -18,6 +18,8 @@ pub struct Project {
     /// The compose file inside the container, absolute (`remote_dir/compose_file`). Compose
     /// takes the project directory (and the `.env` it reads) from this file's folder.
     pub file: String,
+    /// `app.remote_dir`: the pushed tree and its release store.
+    pub remote_dir: String,
     /// Further compose files after `file` (each one more `-f`), absolute.
     pub more_files: Vec<String>,
     /// `--profile` of every command.
@@ -33,6 +35,7 @@ impl Project {
             vmid,
             name: name.into(),
             file: remote_path(remote_dir, compose_file),
+            remote_dir: remote_dir.to_string(),
             more_files: Vec::new(),
             profiles: Vec::new(),
             model: model::Model::default(),

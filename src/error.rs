@@ -51,6 +51,9 @@ pub struct Error {
     pub hint: Option<String>,
     /// Facts for the JSON document of a failed command (services and their state, …).
     pub facts: Option<serde_json::Value>,
+    /// Already shown to the user (several targets: each failure, the summary, the JSON
+    /// document); only its exit code is left to give.
+    pub reported: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,6 +66,7 @@ impl Error {
             causes: Vec::new(),
             hint: None,
             facts: None,
+            reported: false,
         }
     }
     pub fn unexpected(message: impl Into<String>) -> Self {

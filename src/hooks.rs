@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::progress::Reporter;
 use crate::remote::host::Host;
 
-/// The target name given to hooks until named targets exist.
+/// `PXDEPLOY_TARGET` of a file without `[targets]`.
 pub const DEFAULT_TARGET: &str = "default";
 
 /// The most of a failing hook's output that an error shows (its end: where errors are).
@@ -51,7 +51,10 @@ pub fn variables(
     command: &str,
 ) -> Vec<(&'static str, String)> {
     vec![
-        ("PXDEPLOY_TARGET", DEFAULT_TARGET.to_string()),
+        (
+            "PXDEPLOY_TARGET",
+            cfg.target.as_deref().unwrap_or(DEFAULT_TARGET).to_string(),
+        ),
         ("PXDEPLOY_VMID", cfg.container.vmid.to_string()),
         ("PXDEPLOY_HOST", host.to_string()),
         ("PXDEPLOY_RELEASE", release.to_string()),

@@ -1,6 +1,7 @@
 //! What a deploy needs to know about the container before it changes anything, read in one
-//! `pct exec` (every `pct` call is a process start on the node, so one call, not four):
+//! `pct exec` (every `pct` call is a process start on the node, so one call, not five):
 //! the existing `.env`, the fingerprint of the last successful `docker compose up`, the
+//! release store (current release, its manifest, the stored objects: `release::store`), the
 //! Compose version, and `docker compose ps`.
 //!
 //! The script prints length-framed sections (`<name> <bytes>` then the bytes, or
@@ -12,31 +13,38 @@
 use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
 use crate::proxmox::pct;
+use crate::release::{self, store, Store};
 
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
 pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 
-/// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`].
+/// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
+/// `$4` = `remote_dir` (the release store's folder). Starts with [`store::READ_FN`].
 const SCRIPT: &str = "d=$1 p=$2; \
 f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
 else printf '%s -\\n' \"$1\"; fi; }; \
-f env \"$d/.env\"; f marker \"$3\"; \
+f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; \
 v=$(docker compose version --short 2>&1); r=$?; \
 printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\"; \
 exec docker compose -p \"$p\" ps -a --format json </dev/null";
 
-/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker>`
+fn script() -> String {
+    format!("{}{SCRIPT}", store::READ_FN)
+}
+
+/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker> <remote_dir>`
 pub fn command(project: &Project) -> String {
     pct::exec(
         project.vmid,
         &[
             "sh",
             "-c",
-            SCRIPT,
+            &script(),
             "sh",
             &project.dir(),
             &project.name,
             &marker_path(project),
+            &project.remote_dir,
         ],
     )
 }
@@ -53,6 +61,8 @@ pub struct Inspection {
     pub env: Option<Redacted<Vec<u8>>>,
     /// The fingerprint stored by the last successful `up`.
     pub marker: Option<String>,
+    /// The release store: current release, its manifest, the stored objects.
+    pub store: Store,
     /// `docker compose version --short`: the version, or what the command said instead.
     pub compose: std::result::Result<Version, String>,
     /// `docker compose ps -a --format json`, parsed; or why it could not be listed.
@@ -65,6 +75,7 @@ impl Default for Inspection {
         Inspection {
             env: None,
             marker: None,
+            store: Store::default(),
             compose: Err("not asked".into()),
             services: Ok(Vec::new()),
         }
@@ -80,6 +91,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
     let marker = section(&mut rest, "marker")?
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|m| !m.is_empty());
+    let store = release::parse_read(&mut rest)?;
     let (status, text) = version_section(&mut rest)?;
     let compose = match compose::parse_version(text.trim()) {
         Some(v) if status == 0 => Ok(v),
@@ -93,6 +105,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
     Ok(Inspection {
         env,
         marker,
+        store,
         compose,
         services,
     })
@@ -160,10 +173,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let out = Command::new("sh")
-            .args(["-c", SCRIPT, "sh"])
+            .args(["-c", &script(), "sh"])
             .arg(dir)
             .arg("proj")
             .arg(dir.join(MARKER_FILE))
+            .arg(dir)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .output()
             .unwrap();
@@ -249,7 +263,7 @@ esac"#;
         let c = command(&p);
         assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
         assert!(
-            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed"),
+            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed /opt/app"),
             "{c}"
         );
     }

@@ -15,6 +15,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::progress::Reporter;
+use crate::remote::host::Host;
 use crate::remote::quote::join;
 
 /// How long taking the lock may take (it never waits for another holder).
@@ -279,6 +281,28 @@ impl Channel for crate::remote::ssh::RemoteProcess {
     fn keep_alive(&mut self, every: Duration, lost: Error) {
         crate::remote::ssh::RemoteProcess::keep_alive(self, every, lost)
     }
+}
+
+/// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
+pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + Sync);
+
+/// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
+pub fn take(
+    host: &Host,
+    vmid: u32,
+    reporter: &dyn Reporter,
+    spawn_lock: SpawnLock<'_>,
+) -> Result<Option<DeployLock>> {
+    if host.dry_run() {
+        return Ok(None);
+    }
+    let command = command(vmid, &Holder::current());
+    reporter
+        .step(
+            &format!("Taking the deploy lock of container {vmid}"),
+            || spawn_lock(&command).and_then(|ch| acquire(ch, vmid, &host.alias)),
+        )
+        .map(Some)
 }
 
 #[cfg(test)]

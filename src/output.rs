@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
 use crate::error::Error;
@@ -16,6 +17,29 @@ pub struct Output {
     pub color: bool,
     /// stderr is a terminal: spinners and prompts are allowed.
     pub interactive: bool,
+    /// Set when this output belongs to one of several targets run together: its lines are
+    /// prefixed `[name]` and its JSON facts are kept for the one document of the run.
+    pub target: Option<Arc<TargetSink>>,
+}
+
+/// What one target of several leaves behind for the summary: its name and its JSON facts;
+/// and where its stderr lines go while a live progress display owns the terminal.
+#[derive(Default)]
+pub struct TargetSink {
+    pub name: String,
+    pub facts: Mutex<Option<serde_json::Value>>,
+    pub printer: Option<Printer>,
+}
+
+/// Prints one line above a live progress display.
+pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for TargetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetSink")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl Output {
@@ -33,7 +57,35 @@ impl Output {
             verbose: global.verbose,
             color,
             interactive: stderr_tty,
+            target: None,
         }
+    }
+
+    /// This output for one target of several: lines prefixed `[name]`, JSON facts kept.
+    pub fn for_target(&self, name: &str, printer: Option<Printer>) -> Output {
+        Output {
+            target: Some(Arc::new(TargetSink {
+                name: name.to_string(),
+                facts: Mutex::new(None),
+                printer,
+            })),
+            ..self.clone()
+        }
+    }
+
+    /// One line on stderr, above the live progress display when there is one.
+    fn line(&self, text: &str) {
+        match self.target.as_ref().and_then(|t| t.printer.as_ref()) {
+            Some(print) => print(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// `[name] ` for a target of several, else nothing.
+    fn prefix(&self) -> String {
+        self.target
+            .as_ref()
+            .map_or(String::new(), |t| format!("[{}] ", t.name))
     }
 
     pub fn json(&self) -> bool {
@@ -64,13 +116,18 @@ impl Output {
     /// A human line on stderr (suppressed by `--quiet`).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            self.line(&format!("{}{}", self.prefix(), msg.as_ref()));
         }
     }
 
     /// A warning on stderr (shown even with `--quiet`).
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("{} {}", self.yellow("warning:"), msg.as_ref());
+        self.line(&format!(
+            "{}{} {}",
+            self.prefix(),
+            self.yellow("warning:"),
+            msg.as_ref()
+        ));
     }
 
     /// Human data: on stdout in text mode, nothing in JSON mode (the JSON document carries it).
@@ -78,19 +135,35 @@ impl Output {
         if !self.json() {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`pxdeploy status | head -1`) is not an error.
-            let _ = writeln!(out, "{}", text.as_ref());
+            let prefix = self.prefix();
+            for line in text.as_ref().lines() {
+                let _ = writeln!(out, "{prefix}{line}");
+            }
         }
     }
 
-    /// Raw bytes to stdout (logs); a closed pipe is not an error.
+    /// Raw bytes to stdout (logs); a closed pipe is not an error. For a target of several,
+    /// each line gets the `[name]` prefix.
     pub fn raw_stdout(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
+        if self.target.is_some() {
+            let prefix = self.prefix();
+            for line in String::from_utf8_lossy(bytes).lines() {
+                let _ = writeln!(out, "{prefix}{line}");
+            }
+            let _ = out.flush();
+            return;
+        }
         let _ = out.write_all(bytes);
         let _ = out.flush();
     }
 
     /// The one JSON document of a successful command: `{"ok": true, ...facts}`.
     pub fn success_json(&self, facts: serde_json::Value) {
+        if let Some(target) = &self.target {
+            *target.facts.lock().unwrap() = Some(facts);
+            return;
+        }
         if self.json() {
             let mut doc = serde_json::json!({ "ok": true });
             if let (Some(map), serde_json::Value::Object(facts)) = (doc.as_object_mut(), facts) {
@@ -102,6 +175,9 @@ impl Output {
 
     /// Renders a failure: the JSON document on stdout with `-o json`, and always the human text on stderr.
     pub fn failure(&self, err: &Error, facts: Option<serde_json::Value>) {
+        if err.reported {
+            return;
+        }
         if self.json() {
             let mut doc = serde_json::json!({ "ok": false, "error": err.to_json() });
             if let (Some(map), Some(serde_json::Value::Object(facts))) =
@@ -113,6 +189,11 @@ impl Output {
             }
             self.print_json(&doc);
         }
+        self.error_text(err);
+    }
+
+    /// The human text of an error on stderr (`[name]`-prefixed for a target of several).
+    pub fn error_text(&self, err: &Error) {
         let text = err.render();
         let mut lines = text.lines();
         if let Some(first) = lines.next() {
@@ -121,14 +202,15 @@ impl Output {
                 .map_or(first.to_string(), |rest| {
                     format!("{}{}", self.red("error:"), rest)
                 });
-            eprintln!("{first}");
+            self.line(&format!("{}{first}", self.prefix()));
         }
         for line in lines {
-            eprintln!("{line}");
+            self.line(&format!("{}{line}", self.prefix()));
         }
     }
 
-    fn print_json(&self, doc: &serde_json::Value) {
+    /// Prints the one JSON document of the run (`-o json` only).
+    pub fn print_json(&self, doc: &serde_json::Value) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
-//! Progress behind a small reporter trait. Only this module knows indicatif: on a terminal a
-//! spinner per step, each ending as a ✓/✗ line that stays; otherwise (CI, a dumb terminal,
-//! or `-v`, where the lines interleave with the log) plain timestamped lines with no control
-//! characters; nothing with `--quiet`. JSON output does not change it: progress is on
+//! Progress behind a small reporter trait. Only this module (and its `board`, for several
+//! targets) knows indicatif: on a terminal a spinner per step, each ending as a ✓/✗ line
+//! that stays; otherwise (CI, a dumb terminal, or `-v`, where the lines interleave with the
+//! log) plain timestamped lines with no control characters; nothing with `--quiet`. JSON output does not change it: progress is on
 //! stderr, the document on stdout.
 //!
 //! A step is run by [`Reporter::step`] (or [`Reporter::step_with`]) and nothing else: the
@@ -17,6 +17,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::Result;
 use crate::output::{sanitize, Output};
+
+mod board;
+pub use board::Board;
 
 /// Only this module can open or close a step: the trait's step methods take a `Seal`.
 pub struct Seal(());
@@ -96,13 +99,24 @@ impl Reporter for Silent {
 /// Plain timestamped lines for CI logs.
 pub struct Plain {
     open: Mutex<Vec<(String, Instant)>>,
+    /// `[name] ` for one target of several, else empty.
+    prefix: String,
 }
 
 impl Plain {
     pub fn new() -> Self {
+        Self::prefixed(String::new())
+    }
+
+    fn prefixed(prefix: String) -> Self {
         Plain {
             open: Mutex::new(Vec::new()),
+            prefix,
         }
+    }
+
+    fn line(&self, msg: &str) {
+        line(&format!("{}{msg}", self.prefix));
     }
 }
 
@@ -136,7 +150,7 @@ fn suffix(detail: &str) -> String {
 
 impl Reporter for Plain {
     fn start(&self, _: Seal, step: &str) {
-        line(&format!("{step} ..."));
+        self.line(&format!("{step} ..."));
         self.open
             .lock()
             .unwrap()
@@ -149,19 +163,19 @@ impl Reporter for Plain {
         match ending {
             Ending::Done(detail) => {
                 let sep = if detail.is_empty() { "" } else { ": " };
-                line(&format!(
+                self.line(&format!(
                     "{step}: done{sep}{detail} ({:.1}s)",
                     t.elapsed().as_secs_f64()
                 ));
             }
-            Ending::Failed(detail) => line(&format!("{step}: failed: {detail}")),
+            Ending::Failed(detail) => self.line(&format!("{step}: failed: {detail}")),
         }
     }
     fn service(&self, name: &str, state: &str) {
-        line(&format!("service {name}: {state}"));
+        self.line(&format!("service {name}: {state}"));
     }
     fn note(&self, msg: &str) {
-        line(msg);
+        self.line(msg);
     }
 }
 
@@ -172,6 +186,10 @@ pub struct Spinners {
     multi: MultiProgress,
     open: Mutex<Vec<ProgressBar>>,
     services: Mutex<Vec<Service>>,
+    /// One target of several: its kept lines start with its name, and its live bars stay
+    /// under its header line.
+    prefix: String,
+    anchor: Option<ProgressBar>,
 }
 
 struct Service {
@@ -186,11 +204,36 @@ impl Spinners {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             open: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
+            prefix: String::new(),
+            anchor: None,
         }
     }
 
+    /// A new live bar: under the last live bar of this group (a target's header, its open
+    /// steps, its services), or at the bottom without a group. `after` is that last bar
+    /// when the caller holds the services' lock.
     fn spinner(&self, msg: &str) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new_spinner());
+        let after = match self.services.lock().unwrap().last() {
+            Some(s) => Some(s.bar.clone()),
+            None => self.last_step(),
+        };
+        self.spinner_after(msg, after)
+    }
+
+    fn last_step(&self) -> Option<ProgressBar> {
+        self.open
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .or_else(|| self.anchor.clone())
+    }
+
+    fn spinner_after(&self, msg: &str, after: Option<ProgressBar>) -> ProgressBar {
+        let bar = match after {
+            Some(after) => self.multi.insert_after(&after, ProgressBar::new_spinner()),
+            None => self.multi.add(ProgressBar::new_spinner()),
+        };
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -204,7 +247,7 @@ impl Spinners {
     fn keep(&self, bar: &ProgressBar, text: String) {
         bar.finish_and_clear();
         self.multi.remove(bar);
-        let _ = self.multi.println(text);
+        let _ = self.multi.println(format!("{}{text}", self.prefix));
     }
 }
 
@@ -244,7 +287,11 @@ impl Reporter for Spinners {
                 s.bar.clone()
             }
             None => {
-                let bar = self.spinner(&msg);
+                let after = match services.last() {
+                    Some(s) => Some(s.bar.clone()),
+                    None => self.last_step(),
+                };
+                let bar = self.spinner_after(&msg, after);
                 services.push(Service {
                     name: name.to_string(),
                     bar: bar.clone(),
@@ -259,7 +306,9 @@ impl Reporter for Spinners {
         }
     }
     fn note(&self, msg: &str) {
-        let _ = self.multi.println(sanitize(msg));
+        let _ = self
+            .multi
+            .println(format!("{}{}", self.prefix, sanitize(msg)));
     }
 }
 

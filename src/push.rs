@@ -1,6 +1,7 @@
 //! Pushing the app folder: walk `app.source` (honouring `.gitignore` and `.pxdeployignore`,
-//! even outside a git repository; never `.git`, never a local `.env`), and stream it as a tar
-//! archive through the SSH channel into `tar -x` inside the container. The archive is written
+//! even outside a git repository; never `.git`, never a local `.env`), and stream what the
+//! container lacks as a tar archive of objects (`objects/ab/cdef…`, named by content hash)
+//! through the SSH channel into the release store (`release::store`). The archive is written
 //! on a thread into a small bounded pipe, so memory stays flat whatever the folder's size.
 
 use std::io::{self, Read, Write};
@@ -11,38 +12,41 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::proxmox::pct::exec as pct_exec;
 
 /// The per-folder ignore file of pxdeploy (same syntax as `.gitignore`).
 pub const IGNORE_FILE: &str = ".pxdeployignore";
 
-/// What gets pushed: the files in archive order.
+/// What a push did (for a walk: the files found and their size).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
-    /// Regular files and symbolic links.
+    /// Regular files and symbolic links written.
     pub files: u64,
-    /// Total size of the regular files.
+    /// Bytes of content sent.
     pub bytes: u64,
+    /// Files and links left as they were (same content and mode).
+    pub unchanged: u64,
+    /// Files and links pushed before and gone from the source, deleted.
+    pub deleted: u64,
 }
 
-/// One entry of the archive.
+/// One entry of the app folder.
 #[derive(Debug, Clone)]
-struct Entry {
-    path: PathBuf,
+pub(crate) struct Entry {
+    pub path: PathBuf,
     /// Relative, with `/` separators.
-    name: String,
-    kind: Kind,
+    pub name: String,
+    pub kind: Kind,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Dir,
     File,
     Symlink,
 }
 
 /// The files of `source` that are pushed, sorted, with their totals.
-fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
+pub(crate) fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
     let meta = std::fs::metadata(source).map_err(|e| {
         Error::config(format!("cannot read the app folder {}", source.display()))
             .cause(e.to_string())
@@ -90,6 +94,13 @@ fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
+        if name.contains('\n') {
+            return Err(Error::config(format!(
+                "cannot push {}: its name holds a line break",
+                item.path().display()
+            ))
+            .hint(format!("rename it, or list it in {IGNORE_FILE}")));
+        }
         let Some(ft) = item.file_type() else { continue };
         let kind = if ft.is_dir() {
             Kind::Dir
@@ -123,56 +134,56 @@ fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
     Ok((entries, stats))
 }
 
-/// `pct exec <vmid> -- sh -c 'mkdir -p -- "$1" && exec tar -x -f - -C "$1"' sh <dir>`
-pub fn extract_command(vmid: u32, dir: &str) -> String {
-    pct_exec(
-        vmid,
-        &[
-            "sh",
-            "-c",
-            "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\"",
-            "sh",
-            dir,
-        ],
-    )
-}
-
 const CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the archive thread and the SSH channel: memory ≈ 4 × 64 KiB.
 const DEPTH: usize = 4;
 
-/// A tar archive of the app folder, produced on a thread while it is read.
+/// What one archive member holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    /// A local file whose content must hash to this SHA-256 (hex) when it is read.
+    File(PathBuf, String),
+    /// The target of a local symbolic link, as bytes.
+    Link(PathBuf),
+    /// Bytes made here (a manifest, facts, `.env`).
+    Bytes(Vec<u8>),
+}
+
+/// One member of the archive: a regular file named `name` with permission bits `mode`.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub name: String,
+    pub mode: u32,
+    pub payload: Payload,
+}
+
+/// A tar archive of items, produced on a thread while it is read.
 pub struct Archive {
     rx: Receiver<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
-    thread: Option<JoinHandle<Result<String>>>,
-    pub stats: Stats,
+    thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl Archive {
-    /// Walks `source` now (so ignore rules and totals are known before anything is sent),
-    /// then starts writing the archive on a thread.
-    pub fn new(source: &Path) -> Result<Archive> {
-        let (entries, stats) = walk(source)?;
+    /// Starts writing the archive of `items` on a thread.
+    pub(crate) fn new(items: Vec<Item>) -> Result<Archive> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let thread = std::thread::Builder::new()
             .name("pxdeploy-tar".into())
-            .spawn(move || write_archive(entries, tx))
+            .spawn(move || write_archive(items, tx))
             .map_err(|e| Error::unexpected(format!("cannot start the archive thread: {e}")))?;
         Ok(Archive {
             rx,
             current: Vec::new(),
             pos: 0,
             thread: Some(thread),
-            stats,
         })
     }
 
-    /// After the upload: the digest of what was sent (see [`digest`]), or the archive
-    /// thread's own error (a file that vanished or could not be read). Call after the
-    /// remote side finished.
-    pub fn finish(mut self) -> Result<String> {
+    /// After the upload: the archive thread's own error, if any (a file that vanished,
+    /// could not be read, or changed since it was hashed). Call after the remote side finished.
+    pub fn finish(mut self) -> Result<()> {
         // Unblock the thread if the reader stopped early.
         drop(std::mem::replace(&mut self.rx, sync_channel(1).1));
         match self.thread.take().map(|t| t.join()) {
@@ -181,14 +192,6 @@ impl Archive {
             None => Err(Error::unexpected("the archive was finished twice")),
         }
     }
-}
-
-/// The digest of what would be pushed, without pushing (for `--dry-run`): every file is read.
-pub fn digest(source: &Path) -> Result<(Stats, String)> {
-    let mut archive = Archive::new(source)?;
-    let stats = archive.stats.clone();
-    io::copy(&mut archive, &mut io::sink())?;
-    Ok((stats, archive.finish()?))
 }
 
 impl Read for Archive {
@@ -242,39 +245,30 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Writes the archive and returns its digest: SHA-256 over each entry's kind, name,
-/// permission bits, and content (files) or target (links), in archive order. Times and
-/// owners are left out, so a fresh checkout of the same tree has the same digest.
-fn write_archive(entries: Vec<Entry>, tx: SyncSender<Vec<u8>>) -> Result<String> {
+fn write_archive(items: Vec<Item>, tx: SyncSender<Vec<u8>>) -> Result<()> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut tar = tar::Builder::new(writer);
-    tar.follow_symlinks(false);
-    let mut hasher = Sha256::new();
-    for entry in &entries {
-        append(&mut tar, entry, &mut hasher).map_err(|e| {
-            Error::unexpected(format!("cannot archive {}", entry.path.display()))
-                .cause(e.to_string())
-        })?;
+    for item in &items {
+        append(&mut tar, item)?;
     }
     let mut writer = tar
         .into_inner()
         .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))?;
     writer
         .flush()
-        .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))?;
-    Ok(format!("sha256:{:x}", hasher.finalize()))
+        .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))
 }
 
-/// Feeds what tar reads of a file into the digest too.
-struct Hashing<'a, R> {
+/// The SHA-256 (hex) of what is read through it.
+struct Hashing<R> {
     inner: R,
-    hasher: &'a mut Sha256,
+    hasher: Sha256,
 }
 
-impl<R: Read> Read for Hashing<'_, R> {
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
@@ -282,50 +276,47 @@ impl<R: Read> Read for Hashing<'_, R> {
     }
 }
 
-fn append(
-    tar: &mut tar::Builder<ChannelWriter>,
-    entry: &Entry,
-    hasher: &mut Sha256,
-) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(&entry.path)?;
+fn append(tar: &mut tar::Builder<ChannelWriter>, item: &Item) -> Result<()> {
     let mut header = tar::Header::new_gnu();
-    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-    let kind = match entry.kind {
-        Kind::Dir => b'd',
-        Kind::File => b'f',
-        Kind::Symlink => b'l',
-    };
-    hasher.update([kind]);
-    hasher.update(entry.name.as_bytes());
-    hasher.update([0]);
-    hasher.update((header.mode()? & 0o7777).to_le_bytes());
-    // Owned by root inside the container, whoever owns them here.
+    header.set_mode(item.mode);
     header.set_uid(0);
     header.set_gid(0);
-    let _ = header.set_username("root");
-    let _ = header.set_groupname("root");
-    match entry.kind {
-        Kind::Dir => {
-            header.set_size(0);
-            tar.append_data(&mut header, format!("{}/", entry.name), io::empty())
+    header.set_entry_type(tar::EntryType::Regular);
+    let failed = |path: &Path, e: io::Error| {
+        Error::unexpected(format!("cannot push {}", path.display())).cause(e.to_string())
+    };
+    match &item.payload {
+        Payload::Bytes(bytes) => {
+            header.set_size(bytes.len() as u64);
+            tar.append_data(&mut header, &item.name, &bytes[..])
+                .map_err(|e| Error::unexpected(format!("cannot write the archive: {e}")))
         }
-        Kind::Symlink => {
-            let target = std::fs::read_link(&entry.path)?;
-            hasher.update(target.as_os_str().as_encoded_bytes());
-            hasher.update([0]);
-            header.set_size(0);
-            tar.append_link(&mut header, &entry.name, target)
+        Payload::Link(path) => {
+            let target = std::fs::read_link(path).map_err(|e| failed(path, e))?;
+            let bytes = target.as_os_str().as_encoded_bytes();
+            header.set_size(bytes.len() as u64);
+            tar.append_data(&mut header, &item.name, bytes)
+                .map_err(|e| failed(path, e))
         }
-        Kind::File => {
-            let file = std::fs::File::open(&entry.path)?;
+        Payload::File(path, hash) => {
+            let file = std::fs::File::open(path).map_err(|e| failed(path, e))?;
+            let len = file.metadata().map_err(|e| failed(path, e))?.len();
+            header.set_size(len);
             // The size in the header must match what is read, even if the file grows meanwhile.
-            let len = header.size()?;
-            hasher.update(len.to_le_bytes());
-            let content = Hashing {
+            let mut content = Hashing {
                 inner: file.take(len),
-                hasher,
+                hasher: Sha256::new(),
             };
-            tar.append_data(&mut header, &entry.name, content)
+            tar.append_data(&mut header, &item.name, &mut content)
+                .map_err(|e| failed(path, e))?;
+            if format!("{:x}", content.hasher.finalize()) != *hash {
+                return Err(Error::unexpected(format!(
+                    "{} changed while it was pushed",
+                    path.display()
+                ))
+                .hint("deploy again once the file stays still"));
+            }
+            Ok(())
         }
     }
 }
@@ -399,9 +390,28 @@ mod tests {
     }
 
     #[test]
-    fn archive_extracts_with_a_real_tar() {
+    fn archive_of_items_extracts_with_a_real_tar_and_checks_hashes() {
         let dir = app();
-        let mut archive = Archive::new(dir.path()).unwrap();
+        let p = dir.path();
+        let hash = |b: &[u8]| format!("{:x}", Sha256::digest(b));
+        let items = vec![
+            Item {
+                name: "objects/aa/1".into(),
+                mode: 0o600,
+                payload: Payload::File(p.join("api/keep.log"), hash(b"kept")),
+            },
+            Item {
+                name: "objects/bb/2".into(),
+                mode: 0o600,
+                payload: Payload::Link(p.join("api/link")),
+            },
+            Item {
+                name: "release/env".into(),
+                mode: 0o600,
+                payload: Payload::Bytes(b"A=1\n".to_vec()),
+            },
+        ];
+        let mut archive = Archive::new(items.clone()).unwrap();
         let dest = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("tar")
             .args(["-x", "-f", "-", "-C"])
@@ -414,79 +424,30 @@ mod tests {
         assert!(child.wait().unwrap().success());
         archive.finish().unwrap();
         let d = dest.path();
-        assert_eq!(fs::read_to_string(d.join("api/keep.log")).unwrap(), "kept");
+        assert_eq!(fs::read_to_string(d.join("objects/aa/1")).unwrap(), "kept");
         assert_eq!(
-            fs::read_link(d.join("api/link")).unwrap(),
-            Path::new("Dockerfile")
+            fs::read_to_string(d.join("objects/bb/2")).unwrap(),
+            "Dockerfile"
         );
-        assert!(!d.join(".env").exists() && !d.join("api/.env").exists());
-        assert!(!d.join(".git").exists() && !d.join("debug.log").exists());
-    }
-
-    #[test]
-    fn long_names_survive() {
-        let dir = tempfile::tempdir().unwrap();
-        let deep = dir.path().join("a".repeat(90)).join("b".repeat(90));
-        fs::create_dir_all(&deep).unwrap();
-        fs::write(deep.join("c".repeat(120)), "deep").unwrap();
-        let mut bytes = Vec::new();
-        let mut archive = Archive::new(dir.path()).unwrap();
-        archive.read_to_end(&mut bytes).unwrap();
-        archive.finish().unwrap();
-        let mut names = Vec::new();
-        for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
-            names.push(e.unwrap().path().unwrap().to_string_lossy().to_string());
-        }
-        assert!(
-            names.iter().any(|n| n.ends_with(&"c".repeat(120))),
-            "{names:?}"
-        );
-    }
-
-    #[test]
-    fn digest_follows_content_and_modes_not_times() {
-        use std::os::unix::fs::PermissionsExt;
-        let a = app();
-        let b = app();
-        // Same tree, other times: same digest (a fresh checkout does not count as a change).
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
-        fs::File::options()
-            .write(true)
-            .open(b.path().join("docker-compose.yml"))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
-        let (stats, d1) = digest(a.path()).unwrap();
-        assert_eq!(stats, scan(a.path()).unwrap());
-        assert!(d1.starts_with("sha256:") && d1.len() == 7 + 64, "{d1}");
-        assert_eq!(digest(b.path()).unwrap().1, d1);
-        // What is pushed equals what is digested.
-        let mut archive = Archive::new(a.path()).unwrap();
+        assert_eq!(fs::read_to_string(d.join("release/env")).unwrap(), "A=1\n");
+        // A file that changed since it was hashed is an error, not a wrong object.
+        fs::write(p.join("api/keep.log"), "changed").unwrap();
+        let mut archive = Archive::new(items).unwrap();
         io::copy(&mut archive, &mut io::sink()).unwrap();
-        assert_eq!(archive.finish().unwrap(), d1);
-        // Content, mode and ignored files.
-        fs::write(b.path().join("api/Dockerfile"), "FROM base:other\n").unwrap();
-        let d2 = digest(b.path()).unwrap().1;
-        assert_ne!(d2, d1);
-        let f = b.path().join("docker-compose.yml");
-        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
-        let d3 = digest(b.path()).unwrap().1;
-        assert_ne!(d3, d2);
-        fs::write(b.path().join("debug.log"), "ignored, so no change").unwrap();
-        assert_eq!(digest(b.path()).unwrap().1, d3);
+        let e = archive.finish().unwrap_err();
+        assert!(e.message.contains("changed while it was pushed"), "{e:?}");
+    }
+
+    #[test]
+    fn a_name_with_a_line_break_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a\nb"), "x").unwrap();
+        assert_eq!(scan(dir.path()).unwrap_err().exit_code(), 3);
     }
 
     #[test]
     fn missing_source_is_a_config_error() {
         let e = scan(Path::new("/nonexistent/pxdeploy-app")).unwrap_err();
         assert_eq!(e.exit_code(), 3);
-    }
-
-    #[test]
-    fn extract_command_line() {
-        assert_eq!(
-            extract_command(210, "/opt/my app"),
-            "pct exec 210 -- sh -c 'mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\"' sh '/opt/my app'"
-        );
     }
 }

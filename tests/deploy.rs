@@ -671,7 +671,9 @@ fn compose_2_20_unhealthy_and_crashing_services_exit_6() {
     let (sim, app) = sim_and_app("2.20.3");
     let a = app.path();
     let vmid = unique_vmid(3);
-    let secrets = &secrets_only(vmid);
+    // The verdict's timing is measured from the last `up`: no automatic rollback (and its
+    // own `up`) after it here; tests/releases.rs covers `on_failure = "rollback"`.
+    let secrets = &format!("{}[deploy]\non_failure = \"keep\"\n", secrets_only(vmid));
     sim.write_config(a, secrets);
     create(a);
     let green = deploy(a, &["-o", "json"]);
@@ -766,7 +768,8 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
         "✓ Taking the deploy lock",
         "✓ Reading container",
         "✓ Merging .env",
-        "✓ Pushing",
+        // Reading the app folder (an unchanged deploy pushes nothing: no `Pushing` step).
+        "✓ Reading /",
     ];
     for args in [&["deploy"][..], &["deploy", "--force"]] {
         let screen = on_screen("xterm-256color", args);
@@ -782,7 +785,7 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
 
     // A terminal that cannot draw spinners (`TERM=dumb`) gets the plain lines, not nothing.
     let screen = on_screen("dumb", &["deploy"]);
-    for step in ["Connecting to", "Merging .env", "Pushing"] {
+    for step in ["Connecting to", "Merging .env", "Reading /"] {
         assert!(
             screen
                 .iter()
@@ -796,4 +799,31 @@ fn on_a_terminal_an_unchanged_deploy_keeps_its_step_lines() {
 /// The config of the example app in container `vmid` with its two secrets only.
 fn secrets_only(vmid: u32) -> String {
     format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n")
+}
+
+/// A `docker compose ps` that outlives the health deadline (a slow or overloaded host) is
+/// the timeout's verdict, exit 6 with the services' table, not exit 5 "timed out".
+#[test]
+fn a_health_poll_slower_than_the_deadline_is_the_timeout_verdict() {
+    let ct = Deployed::new(19, secrets_only);
+    // From now on every `docker … ps …` in the container takes 6 s.
+    let slow = r#"d=$(command -v docker) && mv "$d" "$d.real" &&
+printf '#!/bin/sh\ncase " $* " in *" ps "*) sleep 6 ;; esac\nexec %s.real "$@"\n' "$d" > "$d" && chmod 755 "$d""#;
+    ct.in_ct(&["sh", "-c", slow]).assert_success();
+    ct.sim.write_config(
+        ct.app(),
+        &format!(
+            "{}[health]\ntimeout_secs = 3\ninterval_secs = 1\n",
+            secrets_only(ct.vmid)
+        ),
+    );
+    let run = pxdeploy()
+        .current_dir(ct.app())
+        .args(["deploy", "--force"])
+        .run();
+    let restore = r#"d=$(command -v docker) && mv "$d.real" "$d""#;
+    ct.in_ct(&["sh", "-c", restore]).assert_success();
+    run.assert_code(6)
+        .assert_stderr_contains("not healthy after 3s")
+        .assert_stderr_contains("timed out");
 }

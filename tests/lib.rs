@@ -2,18 +2,22 @@
 
 mod support;
 
+mod bastion;
 mod ci_recipes;
 mod cli;
 mod compose;
 mod compose_env;
 mod deploy;
 mod harness;
+mod init;
 mod lifecycle;
 mod lock;
 mod production;
 mod real_world;
+mod releases;
 mod scripts;
 mod shipping;
 mod sim;
 mod snapshots;
 mod ssh;
+mod targets;

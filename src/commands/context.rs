@@ -7,7 +7,7 @@ use crate::cli::GlobalArgs;
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::Output;
-use crate::progress::{self, Reporter};
+use crate::progress::Reporter;
 use crate::remote::host::Host;
 use crate::remote::ssh::Session;
 
@@ -15,20 +15,30 @@ pub struct Context {
     pub out: Output,
     pub reporter: Box<dyn Reporter>,
     pub global: GlobalArgs,
+    /// The configuration of the target this command runs on.
+    config: Config,
 }
 
 impl Context {
-    pub fn new(global: GlobalArgs, out: Output) -> Self {
+    /// The context of one target: its configuration is already loaded.
+    pub fn new(
+        global: GlobalArgs,
+        out: Output,
+        reporter: Box<dyn Reporter>,
+        config: Config,
+    ) -> Self {
         Context {
-            reporter: progress::reporter(&out),
             out,
+            reporter,
             global,
+            config,
         }
     }
 
-    /// The validated configuration (flags > environment > file > defaults).
+    /// The validated configuration of this target (flags > environment > file > defaults),
+    /// its warnings printed.
     pub fn config(&self) -> Result<Config> {
-        let config = crate::config::load(&self.global)?;
+        let config = self.config.clone();
         for warning in config.warnings() {
             self.out.warn(warning);
         }
@@ -40,7 +50,7 @@ impl Context {
         let target = crate::remote::target::resolve(config)?;
         let session = self
             .reporter
-            .step(&format!("Connecting to {}", target.alias), || {
+            .step(&format!("Connecting to {}", target.route()), || {
                 Session::connect(&target)
             })?;
         Ok(Host::new(session, target.alias, self.global.dry_run))

@@ -7,8 +7,8 @@ use super::context::Context;
 use crate::cli::WaitArgs;
 use crate::config::Config;
 use crate::container;
-use crate::error::{Error, Result};
-use crate::proxmox::pct::{self, CtState};
+use crate::error::Result;
+use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
@@ -81,7 +81,8 @@ fn finish_start(
     let mut facts =
         json!({ "vmid": vmid, "state": "running", "changed": changed, "warnings": warnings });
     if !args.no_wait {
-        let health = wait_for_services(ctx, host, config)?;
+        let health =
+            crate::container::wait_for_services(&ctx.out, ctx.reporter.as_ref(), host, config)?;
         if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
             map.extend(h);
         }
@@ -91,39 +92,4 @@ fn finish_start(
     }
     ctx.succeed(Some(host), facts);
     Ok(())
-}
-
-/// After `start`/`restart`: the container runs, then the services are healthy; their table
-/// goes to stdout (data), as in `deploy` and `status`.
-pub(super) fn wait_for_services(
-    ctx: &Context,
-    host: &Host,
-    config: &Config,
-) -> Result<serde_json::Value> {
-    let vmid = config.container.vmid;
-    if host.dry_run() {
-        return Ok(json!({}));
-    }
-    let state = container::require_state(host, vmid)?;
-    if state != CtState::Running {
-        return Err(Error::remote(format!(
-            "container {vmid} is {} after starting",
-            state.as_str()
-        ))
-        .hint(format!("`pct start {vmid} --debug` on the host shows why")));
-    }
-    // A container created but never deployed to has no compose file: nothing to wait for.
-    let project = config.project();
-    let deployed = host.probe(&pct::exec(vmid, &["test", "-f", project.file.as_str()]))?;
-    if !deployed.status.success() {
-        ctx.out.info(format!(
-            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
-        ));
-        return Ok(json!({ "services": [] }));
-    }
-    let services = crate::health::wait(host, config, ctx.reporter.as_ref())?;
-    if !services.is_empty() {
-        ctx.out.data(crate::health::table(&services));
-    }
-    Ok(json!({ "services": services }))
 }

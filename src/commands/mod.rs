@@ -12,32 +12,64 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod init;
 mod lifecycle;
 pub mod logs;
 mod man;
+mod releases;
 mod restore;
+pub(crate) mod rollback;
 mod rollback_snapshot;
 mod status;
+mod targets;
 
 use context::Context;
 
-/// Runs one subcommand to completion.
+/// Runs one subcommand to completion: on the one target of the file, or on each chosen
+/// target (several in parallel).
 pub fn execute(cli: Cli, out: Output) -> Result<()> {
-    let ctx = || Context::new(cli.global.clone(), out.clone());
-    match cli.command {
-        Command::Completions(args) => completions::run(&args),
-        Command::Man(args) => man::run(&args),
-        Command::Check => check::run(&ctx()),
-        Command::Status => status::run(&ctx()),
-        Command::Create => create::run(&ctx()),
-        Command::Deploy(args) => deploy::run(&ctx(), &args),
-        Command::Logs(args) => logs::run(&ctx(), &args),
-        Command::Stop => lifecycle::stop(&ctx()),
-        Command::Start(args) => lifecycle::start(&ctx(), &args),
-        Command::Restart(args) => lifecycle::restart(&ctx(), &args),
-        Command::Destroy(args) => destroy::run(&ctx(), &args),
-        Command::Backup(args) => backup::run(&ctx(), &args),
-        Command::Rollback(args) => rollback_snapshot::run(&ctx(), &args),
-        Command::Restore(args) => restore::run(&ctx(), &args),
+    match &cli.command {
+        Command::Completions(args) => return completions::run(args),
+        Command::Man(args) => return man::run(args),
+        Command::Init(args) => return init::run(&cli.global, args, &out),
+        Command::Schema => return init::schema(),
+        _ => {}
+    }
+    // `releases` and `rollback` work from the container alone: no app folder needed.
+    let source_optional = matches!(cli.command, Command::Releases | Command::Rollback(_));
+    let mut plan = crate::config::load_plan(&cli.global, source_optional)?;
+    let chosen = targets::choose(&plan, &cli.global.targets)?;
+    if let [only] = chosen[..] {
+        let (_, config) = plan.targets.swap_remove(only);
+        let reporter = crate::progress::reporter(&out);
+        let ctx = Context::new(cli.global.clone(), out, reporter, config);
+        return dispatch(&cli.command, &ctx);
+    }
+    targets::run_all(&cli.command, &cli.global, &out, &plan, &chosen)
+}
+
+/// Runs the command on one target.
+fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
+    match command {
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
+        Command::Init(args) => init::run(&ctx.global, args, &ctx.out),
+        Command::Schema => init::schema(),
+        Command::Check => check::run(ctx),
+        Command::Status => status::run(ctx),
+        Command::Create => create::run(ctx),
+        Command::Deploy(args) => deploy::run(ctx, args),
+        Command::Releases => releases::run(ctx),
+        Command::Rollback(args) => match args.snapshot {
+            Some(_) => rollback_snapshot::run(ctx, args),
+            None => rollback::run(ctx, args),
+        },
+        Command::Logs(args) => logs::run(ctx, args),
+        Command::Stop => lifecycle::stop(ctx),
+        Command::Start(args) => lifecycle::start(ctx, args),
+        Command::Restart(args) => lifecycle::restart(ctx, args),
+        Command::Destroy(args) => destroy::run(ctx, args),
+        Command::Backup(args) => backup::run(ctx, args),
+        Command::Restore(args) => restore::run(ctx, args),
     }
 }

@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))
     };
-    let _lock = super::deploy::take_lock(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
+    let _lock = crate::lock::take(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
     if state == Some(CtState::Running) {
         container::stop(&host, vmid, ctx.reporter.as_ref())?;
     }
@@ -95,17 +95,15 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             Err(err)
         },
     )?;
-    let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
     let mut facts = json!({
         "vmid": vmid,
         "archive": archive.volid,
         "storage": config.container.storage,
         "restored": !host.dry_run(),
-        "warnings": warnings,
     });
-    let health = super::lifecycle::wait_for_services(ctx, &host, &config)?;
-    if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
-        map.extend(h);
+    let started = container::start_and_wait(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+    if let Some(map) = facts.as_object_mut() {
+        map.extend(started);
     }
     if !host.dry_run() {
         ctx.out.info(format!(

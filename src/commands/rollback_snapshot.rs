@@ -14,9 +14,7 @@ use crate::snapshots::{self, SNAPSHOT_TIMEOUT};
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let Some(wanted) = &args.snapshot else {
-        return Err(Error::usage(
-            "this build rolls back to snapshots only: pass `--snapshot [NAME]`",
-        ));
+        return Err(Error::usage("`--snapshot [NAME]` is required here"));
     };
     let config = ctx.config()?;
     let vmid = config.container.vmid;
@@ -53,7 +51,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))
     };
-    let _lock = super::deploy::take_lock(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
+    let _lock = crate::lock::take(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
     let command = snap::rollback(vmid, &target.name);
     ctx.reporter.step(
         &format!(
@@ -75,16 +73,14 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         },
     )?;
     // `pct rollback` leaves the container stopped, even when it was running.
-    let warnings = container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?;
     let mut facts = json!({
         "vmid": vmid,
         "snapshot": target.name,
         "rolled_back": !host.dry_run(),
-        "warnings": warnings,
     });
-    let health = super::lifecycle::wait_for_services(ctx, &host, &config)?;
-    if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
-        map.extend(h);
+    let started = container::start_and_wait(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+    if let Some(map) = facts.as_object_mut() {
+        map.extend(started);
     }
     if !host.dry_run() {
         ctx.out.info(format!(

@@ -189,8 +189,8 @@ fn inside(
     from: &Path,
     key: &str,
 ) -> Result<PathBuf, String> {
-    let target = normalize(&dir.join(path));
-    let root = normalize(source);
+    let target = crate::config::normalize(&dir.join(path));
+    let root = crate::config::normalize(source);
     if !target.starts_with(&root) {
         return Err(format!(
             "{} (`{key}: {path}` in {}) is outside app.source {}: only app.source is pushed into the container",
@@ -200,25 +200,6 @@ fn inside(
         ));
     }
     Ok(target)
-}
-
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for comp in path.components() {
-        match comp {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The base service's keys, each replaced by the extending service's value.

@@ -33,6 +33,9 @@ pub(super) fn compose_files(cfg: &mut Config, source: &Path, problems: &mut Vec<
     }
     for compose in cfg.compose_paths() {
         if !compose.is_file() {
+            if cfg.source_optional {
+                return;
+            }
             problems.push(
                 Problem::new(
                     "app.compose_file",

@@ -1,13 +1,19 @@
-//! `[deploy]`: the settings of the deploy itself. This file holds the snapshot keys
-//! (`snapshot`, `keep_snapshots`).
+//! `[deploy]`: the settings of the deploy itself: releases kept and what a failed deploy
+//! does (`keep_releases`, `on_failure`), snapshots (`snapshot`, `keep_snapshots`).
 
 use serde::Deserialize;
 
 use super::validate::Problem;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deploy {
+    /// Releases kept in `<remote_dir>/.pxdeploy` (the newest; at least 1).
+    #[serde(default = "default_keep_releases")]
+    pub keep_releases: u32,
+    /// What a deploy whose health wait failed does.
+    #[serde(default)]
+    pub on_failure: OnFailure,
     /// `pct snapshot <vmid> pxdeploy_<UTC stamp>` at the start of every deploy.
     #[serde(default)]
     pub snapshot: bool,
@@ -19,6 +25,8 @@ pub struct Deploy {
 impl Default for Deploy {
     fn default() -> Self {
         Deploy {
+            keep_releases: default_keep_releases(),
+            on_failure: OnFailure::default(),
             snapshot: false,
             keep_snapshots: default_keep_snapshots(),
         }
@@ -29,8 +37,30 @@ fn default_keep_snapshots() -> u32 {
     3
 }
 
-/// `keep_snapshots` is at least 1: 0 would delete the snapshot just taken.
+fn default_keep_releases() -> u32 {
+    5
+}
+
+/// `[deploy] on_failure`: go back to the previous healthy release, or leave the failed one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Rollback,
+    Keep,
+}
+
+/// `keep_releases` and `keep_snapshots` are at least 1: 0 would delete the current release or
+/// the snapshot just taken.
 pub(super) fn validate(d: &Deploy, problems: &mut Vec<Problem>) {
+    if d.keep_releases == 0 {
+        problems.push(Problem::new(
+            "deploy.keep_releases",
+            "must be at least 1: the current release is always kept",
+        ));
+    }
     if d.keep_snapshots == 0 {
         problems.push(Problem::new(
             "deploy.keep_snapshots",

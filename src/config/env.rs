@@ -9,6 +9,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PROXMOX_HOST", "proxmox.host"),
     ("PROXMOX_USER", "proxmox.user"),
     ("PROXMOX_SSH_KEY", "proxmox.identity_file"),
+    ("PROXMOX_JUMP", "proxmox.jump"),
     ("PROXMOX_CONTAINER_ID", "container.vmid"),
     ("PROXMOX_CONTAINER_IP", "container.ip"),
     ("PROXMOX_CONTAINER_GATEWAY", "container.gateway"),
@@ -40,6 +41,7 @@ pub(super) fn apply(
             "PROXMOX_HOST" => cfg.proxmox.host = value,
             "PROXMOX_USER" => cfg.proxmox.user = Some(value),
             "PROXMOX_SSH_KEY" => cfg.proxmox.identity_file = Some(value.into()),
+            "PROXMOX_JUMP" => cfg.proxmox.jump = Some(value),
             "PROXMOX_CONTAINER_ID" => match value.parse::<u32>() {
                 Ok(vmid) => cfg.container.vmid = vmid,
                 Err(_) => {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::validate::Problem;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Firewall {
     /// The container's own switch (`[OPTIONS] enable`); the interface switch `firewall=1`
@@ -23,7 +23,7 @@ pub struct Firewall {
     pub allow: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Policy {
     Accept,

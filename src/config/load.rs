@@ -23,13 +23,36 @@ pub fn load(global: &GlobalArgs) -> Result<Config> {
     load_with(global, &cwd, &|name: &str| std::env::var(name).ok())
 }
 
+/// [`load`] for a file that may name several targets (`[targets.<name>]`). With
+/// `source_optional` (`releases`, `rollback`: commands that work from the container alone),
+/// a missing `app.source` or compose file is not a problem.
+pub fn load_plan(global: &GlobalArgs, source_optional: bool) -> Result<super::Plan> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
+            .cause(e.to_string())
+    })?;
+    let path = config_path(global, &cwd)?;
+    let text = read(&path)?;
+    super::parse_plan(
+        &text,
+        &path,
+        &|name: &str| std::env::var(name).ok(),
+        source_optional,
+    )
+}
+
 /// [`load`] with the current directory and the environment given (for tests).
 pub fn load_with(
     global: &GlobalArgs,
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config> {
-    let path = match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+    load_from(&config_path(global, cwd)?, env)
+}
+
+/// The file named by `-c`, else the discovered one.
+fn config_path(global: &GlobalArgs, cwd: &Path) -> Result<PathBuf> {
+    Ok(match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         Some(path) if path.is_relative() => cwd.join(path),
         Some(path) => path.clone(),
         None => discover(cwd).ok_or_else(|| {
@@ -39,8 +62,7 @@ pub fn load_with(
             ))
             .hint("create one from examples/pxdeploy.toml, or name one with `-c FILE` (or PXDEPLOY_CONFIG)")
         })?,
-    };
-    load_from(&path, env)
+    })
 }
 
 /// `pxdeploy.toml` in `start` or the nearest parent directory that has one.
@@ -54,37 +76,61 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 /// Reads, parses and validates one file. `env` answers for environment variables (the
 /// process environment in [`load`]; a table in tests).
 pub fn load_from(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    parse_str(&read(path)?, path, env)
+}
+
+fn read(path: &Path) -> Result<String> {
     let shown = display_path(path);
-    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::config(format!("config file {shown} does not exist"))
             .hint("check the path given with `-c` or PXDEPLOY_CONFIG, or create the file from examples/pxdeploy.toml"),
         _ => Error::config(format!("cannot read config file {shown}")).cause(e.to_string()),
-    })?;
-    parse_str(&text, path, env)
+    })
 }
 
 /// Parses and validates `text` as if read from `path` (relative paths in it start from
 /// `path`'s folder; the compose file must exist there).
 pub fn parse_str(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    parse(text, path, env, false)
+}
+
+pub(super) fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    source_optional: bool,
+) -> Result<Config> {
     let shown = display_path(path);
-    let mut cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
-    cfg.path = absolute(path);
-
-    let mut problems = Vec::new();
-    if let Ok(table) = text.parse::<toml::Table>() {
-        nul_problems(&table, "", &mut problems);
-    }
-    env::apply(&mut cfg, env, &mut problems);
-    expand_paths(&mut cfg, env);
-    let vmid_given =
-        env::source_of(&cfg, "container.vmid").is_some() || key_present(text, "container", "vmid");
-    validate::validate(&mut cfg, vmid_given, &mut problems);
-
+    let cfg: Config = toml::from_str(text).map_err(|e| parse_error(&shown, text, &e))?;
+    let table = text.parse::<toml::Table>().unwrap_or_default();
+    let (cfg, problems) = checked(cfg, &table, path, env, source_optional);
     if problems.is_empty() {
         Ok(cfg)
     } else {
-        Err(problems_error(&shown, text, &cfg, &problems))
+        let locate = |p: &Problem| locate(&shown, text, &cfg, p);
+        Err(problems_error(&shown, &problems, &locate))
     }
+}
+
+/// The checks after the typed parse of one target: NUL characters in `table` (the TOML it
+/// was read from), the environment's overrides, path expansion and every validation rule.
+pub(super) fn checked(
+    mut cfg: Config,
+    table: &toml::Table,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    source_optional: bool,
+) -> (Config, Vec<Problem>) {
+    cfg.path = absolute(path);
+    cfg.source_optional = source_optional;
+    let mut problems = Vec::new();
+    nul_problems(table, "", &mut problems);
+    env::apply(&mut cfg, env, &mut problems);
+    expand_paths(&mut cfg, env);
+    let vmid_given = env::source_of(&cfg, "container.vmid").is_some()
+        || table.get("container").and_then(|c| c.get("vmid")).is_some();
+    validate::validate(&mut cfg, vmid_given, &mut problems);
+    (cfg, problems)
 }
 
 pub(crate) use crate::output::display_path;
@@ -150,25 +196,25 @@ fn nul_problems(table: &toml::Table, prefix: &str, problems: &mut Vec<Problem>) 
     }
 }
 
-fn key_present(text: &str, table: &str, key: &str) -> bool {
-    text.parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get(table).and_then(|v| v.get(key)).map(|_| ()))
-        .is_some()
+/// Where a problem of a file without targets is: `file:line: key: detail`, or the variable
+/// that set the key.
+fn locate(shown: &str, text: &str, cfg: &Config, p: &Problem) -> String {
+    if let Some(var) = env::source_of(cfg, &p.field) {
+        format!("{shown}: {} (from {var}): {}", p.field, p.detail)
+    } else if let Some(line) = key_line(text, &p.field) {
+        format!("{shown}:{line}: {}: {}", p.field, p.detail)
+    } else {
+        format!("{shown}: {}: {}", p.field, p.detail)
+    }
 }
 
 /// Every validation problem in one error: one problem is the message itself, several are
-/// `Caused by:` lines. Each names the file and the line (or the variable that set the key).
-fn problems_error(shown: &str, text: &str, cfg: &Config, problems: &[Problem]) -> Error {
-    let locate = |p: &Problem| -> String {
-        if let Some(var) = env::source_of(cfg, &p.field) {
-            format!("{shown}: {} (from {var}): {}", p.field, p.detail)
-        } else if let Some(line) = key_line(text, &p.field) {
-            format!("{shown}:{line}: {}: {}", p.field, p.detail)
-        } else {
-            format!("{shown}: {}: {}", p.field, p.detail)
-        }
-    };
+/// `Caused by:` lines. `locate` names the file and the line (or the variable that set the key).
+pub(super) fn problems_error(
+    shown: &str,
+    problems: &[Problem],
+    locate: &dyn Fn(&Problem) -> String,
+) -> Error {
     if let [only] = problems {
         let err = Error::config(locate(only));
         return match &only.hint {

@@ -11,11 +11,14 @@ mod env;
 mod env_table;
 mod firewall;
 mod hooks;
+mod jump;
 mod load;
 mod parse_error;
 mod production;
 mod rules;
+mod schema;
 mod secret_source;
+mod targets;
 mod types;
 mod validate;
 
@@ -31,20 +34,25 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use compose_files::ComposeFiles;
-pub use deploy::Deploy;
+pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
 pub use firewall::{Firewall, Policy, Rule};
 pub use hooks::Hooks;
-pub use load::{discover, load, load_from, load_with, parse_str, FILE_NAME};
+pub use jump::{parse_jump, JumpHost};
+pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
 pub use production::ReleaseCommand;
+pub(crate) use rules::compose_services_in;
+pub use schema::schema;
 pub use secret_source::Secret;
+pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
 /// The whole configuration, after discovery, environment overrides and validation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The file this was read from, absolute (not a TOML key).
@@ -59,6 +67,10 @@ pub struct Config {
     /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
     #[serde(skip)]
     pub env_overrides: Vec<EnvOverride>,
+    /// Loaded for a command that works from the container alone (`releases`, `rollback`):
+    /// a missing `app.source` or compose file is not a problem (not a TOML key).
+    #[serde(skip)]
+    pub source_optional: bool,
     /// Optional in the file when `PROXMOX_HOST` gives the host.
     #[serde(default)]
     pub proxmox: Proxmox,
@@ -76,9 +88,12 @@ pub struct Config {
     pub hooks: Hooks,
     /// Absent: pxdeploy leaves the container's firewall alone.
     pub firewall: Option<Firewall>,
+    /// The `[targets.<name>]` this configuration is for (none: a file without targets).
+    #[serde(skip)]
+    pub target: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Proxmox {
     /// Name, IP, or a Host alias from ~/.ssh/config. Required (in the file or `PROXMOX_HOST`);
@@ -98,9 +113,16 @@ pub struct Proxmox {
     pub host_key_check: HostKeyCheck,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_secs: u64,
+    /// The raw `jump` key (`user@host:port`, a comma list, or `none`); read
+    /// [`Proxmox::jump_hosts`].
+    pub jump: Option<String>,
+    /// `jump`, parsed once by [`load`] (not a TOML key). `None`: not set (a `ProxyJump`
+    /// in ~/.ssh/config applies); empty: `none`, connect directly.
+    #[serde(skip)]
+    pub jump_hosts: Option<Vec<JumpHost>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyCheck {
     #[default]
@@ -108,7 +130,7 @@ pub enum HostKeyCheck {
     AcceptNew,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Container {
     /// Required (in the file or `PROXMOX_CONTAINER_ID`); 0 only before validation.
@@ -149,7 +171,7 @@ pub struct Container {
     pub docker_install: DockerInstall,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct App {
     /// Compose project name.
@@ -173,15 +195,17 @@ pub struct App {
     pub release_command: Option<ReleaseCommand>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
     /// name = length (generated once, then preserved forever), or a source read on every
     /// deploy (`from_env`, `from_file`, `command`).
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
+    #[schemars(schema_with = "schema::secret_lengths")]
     pub secrets: BTreeMap<String, Secret>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
+    #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
     /// The sourced `[env.secrets]` entries' values, read before a deploy connects
     /// ([`crate::secrets::read`]; not a TOML key).
@@ -189,7 +213,7 @@ pub struct Env {
     pub sourced: BTreeMap<String, crate::envfile::Redacted<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// Default: every service of the compose file.
@@ -210,7 +234,7 @@ impl Default for Health {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backup {
     #[serde(default = "default_local")]
@@ -234,7 +258,7 @@ impl Default for Backup {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupMode {
     #[default]
@@ -263,6 +287,8 @@ impl Default for Proxmox {
             known_hosts: None,
             host_key_check: HostKeyCheck::default(),
             connect_timeout_secs: default_connect_timeout(),
+            jump: None,
+            jump_hosts: None,
         }
     }
 }
@@ -363,7 +389,7 @@ impl Config {
 }
 
 /// Removes `.` components and folds `dir/..` without touching the filesystem.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for comp in path.components() {

@@ -85,7 +85,7 @@ fn is_env(key: &str) -> bool {
 /// that cannot be told), a message of pxdeploy's own (which names keys and types only), or
 /// serde's `unknown field`/`missing field` (key names), or else the parser's first clause
 /// when it quotes nothing ("invalid basic string"); otherwise a plain sentence.
-fn shown_message(message: &str, sensitive: bool) -> String {
+pub(super) fn shown_message(message: &str, sensitive: bool) -> String {
     if !sensitive
         || message.starts_with(env_table::OWN_PREFIX)
         || message.starts_with("unknown field `")
@@ -211,7 +211,7 @@ pub(crate) fn key_line(text: &str, field: &str) -> Option<usize> {
 }
 
 /// The closest of `candidates` to `word`, if close enough to be a typo.
-fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(super) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
     // `memroy` is a typo of `memory_mb`: compare without the unit too.
     let distance = |c: &str| {

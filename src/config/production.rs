@@ -7,7 +7,7 @@ use super::validate::Problem;
 use super::Config;
 
 /// `[app] release_command = { service = "api", command = "./manage.py migrate" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseCommand {
     /// A service of the compose file (its image, volumes and environment are used).

@@ -231,14 +231,19 @@ pub(crate) fn is_project_name(name: &str) -> bool {
 
 /// The top-level `services:` keys of a compose file, in file order.
 pub(crate) fn compose_services(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    compose_services_in(&text, path)
+}
+
+/// [`compose_services`] of a compose file's text; `path` is only shown.
+pub(crate) fn compose_services_in(text: &str, path: &Path) -> Result<Vec<String>, String> {
     #[derive(Deserialize)]
     struct Top {
         #[serde(default)]
         services: Option<serde_norway::Mapping>,
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let top: Top = serde_norway::from_str(&text).map_err(|e| match e.location() {
+    let top: Top = serde_norway::from_str(text).map_err(|e| match e.location() {
         Some(loc) => format!(
             "{}:{}:{}: not a valid compose file: {e}",
             path.display(),

@@ -176,6 +176,9 @@ invalid! {
     deploy_keep_snapshots_zero: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep_snapshots = 0", "deploy.keep_snapshots";
     backup_compress_unknown: "keep_last = 7" => "keep_last = 7\ncompress = \"xz\"", "backup.compress";
     backup_storage_bad: "keep_last = 7" => "keep_last = 7\nstorage = \"\"", "backup.storage";
+    deploy_keep_releases_zero: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep_releases = 0", "deploy.keep_releases";
+    deploy_on_failure_unknown: "keep_last = 7" => "keep_last = 7\n[deploy]\non_failure = \"retry\"", "pxdeploy.toml:25:14: deploy.on_failure";
+    deploy_unknown_key: "keep_last = 7" => "keep_last = 7\n[deploy]\nkeep = 3", "keep";
     // Type and enum errors come from the parser: they name the key's line.
     swap_negative: "ip = \"dhcp\"" => "ip = \"dhcp\"\nswap_mb = -1", "pxdeploy.toml:8:";
     vmid_string: "vmid = 210" => "vmid = \"abc\"", "pxdeploy.toml:5:";
@@ -223,6 +226,8 @@ fn base_config_is_valid_and_defaults_are_filled_in() {
     assert_eq!(cfg.backup.mode, BackupMode::Snapshot);
     assert_eq!(cfg.backup.compress, "zstd");
     assert_eq!(cfg.backup.keep_last, 7);
+    assert_eq!(cfg.deploy.keep_releases, 5);
+    assert_eq!(cfg.deploy.on_failure, crate::config::OnFailure::Rollback);
     assert!(cfg.path.is_absolute());
     assert!(cfg.env_overrides.is_empty());
     assert!(cfg.warnings().is_empty());
@@ -758,6 +763,7 @@ const EVERY_KEY: &[&str] = &[
     "known_hosts",
     "host_key_check",
     "connect_timeout_secs",
+    "jump",
     "vmid",
     "hostname",
     "template",
@@ -831,4 +837,43 @@ fn the_docs_describe_every_key_and_variable() {
     ] {
         assert!(codes.contains(code), "docs/exit-codes.md lacks {code}");
     }
+}
+
+#[test]
+fn jump_is_parsed_once_validated_and_may_come_from_the_environment() {
+    let with = |jump: &str| BASE.replace("[proxmox]\n", &format!("[proxmox]\njump = {jump:?}\n"));
+    let cfg = Project::new(&with("admin@bastion:2222,inner"))
+        .load(&[])
+        .unwrap();
+    let hops = cfg.proxmox.jump_hosts.clone().expect("parsed");
+    assert_eq!(
+        hops.iter()
+            .map(|h| (h.user.as_deref(), h.host.as_str(), h.port))
+            .collect::<Vec<_>>(),
+        vec![
+            (Some("admin"), "bastion", Some(2222)),
+            (None, "inner", None)
+        ]
+    );
+    let cfg = Project::new(BASE).load(&[]).unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts, None, "not set: ProxyJump may apply");
+    let cfg = Project::new(&with("none")).load(&[]).unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts, Some(vec![]), "none: direct");
+
+    let err = assert_config_error(Project::new(&with("root@b:0")).load(&[]), "proxmox.jump");
+    assert!(err.render().contains("not a port"), "{}", err.render());
+    let err = assert_config_error(Project::new(&with("b;id")).load(&[]), "proxmox.jump");
+    assert!(err.render().contains("ssh -J"), "{}", err.render());
+
+    let cfg = Project::new(&with("file-bastion"))
+        .load(&[("PROXMOX_JUMP", "ci@ci-bastion:22")])
+        .unwrap();
+    assert_eq!(cfg.proxmox.jump_hosts.unwrap()[0].host, "ci-bastion");
+    assert_eq!(
+        cfg.env_overrides,
+        [EnvOverride {
+            var: "PROXMOX_JUMP",
+            field: "proxmox.jump"
+        }]
+    );
 }

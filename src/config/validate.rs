@@ -60,7 +60,15 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     super::production::validate(cfg, problems);
 }
 
-fn proxmox(cfg: &Config, problems: &mut Vec<Problem>) {
+fn proxmox(cfg: &mut Config, problems: &mut Vec<Problem>) {
+    match cfg.proxmox.jump.as_deref().map(super::parse_jump) {
+        None => cfg.proxmox.jump_hosts = None,
+        Some(Ok(hops)) => cfg.proxmox.jump_hosts = Some(hops),
+        Some(Err(why)) => problems.push(
+            Problem::new("proxmox.jump", why)
+                .hint("`jump` is the bastion on the way to the node, as for `ssh -J`: `user@host:port`, a comma list for several hops, or `none`"),
+        ),
+    }
     let p = &cfg.proxmox;
     if p.host.trim().is_empty() {
         problems.push(
@@ -218,6 +226,9 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
     }
     let source = cfg.source_dir();
     if !source.is_dir() {
+        if cfg.source_optional {
+            return;
+        }
         problems.push(
             Problem::new(
                 "app.source",

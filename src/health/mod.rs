@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project, PsEntry};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::output::{sanitize, tail};
 use crate::progress::{done, Reporter};
 use crate::remote::host::Host;
@@ -121,7 +121,14 @@ fn poll_until_ready(
     let mut tracker = Tracker::new(services, true).with_model(&project.model);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let polled = poll(host, project, CALL_TIMEOUT.min(left + timing.interval))?;
+        let polled = match poll(host, project, CALL_TIMEOUT.min(left + timing.interval)) {
+            // A poll that outlived the deadline (a slow host) is the timeout's verdict (exit
+            // 6 with the states seen so far), not a failed remote step.
+            Err(e) if e.kind == ErrorKind::Remote && Instant::now() >= deadline => {
+                Err(e.to_string())
+            }
+            other => other?,
+        };
         let obs = match &polled {
             Ok(entries) => tracker.observe(entries),
             Err(_) => tracker.observe(&[]),

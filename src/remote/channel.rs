@@ -58,7 +58,38 @@ impl RawChannel {
                 0,
             )
         };
+        drop(guard);
+        Self::wrap(sess, ch)
+    }
+
+    /// Opens a `direct-tcpip` channel: the server connects to `host:port` and the channel
+    /// carries that TCP stream. `Err` with code EAGAIN: call again with the same arguments.
+    pub(crate) fn direct_tcpip(
+        sess: &ssh2::Session,
+        host: &std::ffi::CStr,
+        port: u16,
+    ) -> Result<RawChannel, Error> {
+        let origin = c"127.0.0.1";
+        let mut guard = sess.raw();
+        let s: *mut raw::LIBSSH2_SESSION = &mut *guard;
+        // SAFETY: valid session; the strings outlive the call (libssh2 copies them).
+        let ch = unsafe {
+            raw::libssh2_channel_direct_tcpip_ex(
+                s,
+                host.as_ptr(),
+                c_int::from(port),
+                origin.as_ptr(),
+                22,
+            )
+        };
+        drop(guard);
+        Self::wrap(sess, ch)
+    }
+
+    fn wrap(sess: &ssh2::Session, ch: *mut raw::LIBSSH2_CHANNEL) -> Result<RawChannel, Error> {
         if ch.is_null() {
+            let mut guard = sess.raw();
+            let s: *mut raw::LIBSSH2_SESSION = &mut *guard;
             // SAFETY: valid session.
             let rc = unsafe { raw::libssh2_session_last_errno(s) };
             return Err(err(
@@ -70,7 +101,6 @@ impl RawChannel {
                 },
             ));
         }
-        drop(guard);
         Ok(RawChannel {
             sess: sess.clone(),
             raw: ch,

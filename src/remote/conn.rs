@@ -2,13 +2,16 @@
 //! at a time, and the lifecycle of its channels: open a command, pump it until done or a
 //! deadline (waiting with `poll()` in the directions libssh2 asks for, with keepalives),
 //! close it (EOF → drain → close → exit status), stop one that must end now, and drop the
-//! whole connection when nothing else works (`conn/stop.rs`), and the heartbeat of a channel
-//! held open (`conn/held.rs`). The per-channel state lives in [`Pump`].
+//! whole connection when nothing else works (`conn/stop.rs`), the heartbeat of a channel
+//! held open (`conn/held.rs`), and the `direct-tcpip` tunnels that carry the connections of
+//! sessions reached through this one (`conn/tunnel.rs`). The per-channel state lives in
+//! [`Pump`].
 
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
-use std::os::unix::io::AsRawFd;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ssh2::BlockDirections;
@@ -20,6 +23,7 @@ use crate::error::{Error, Result};
 
 mod held;
 mod stop;
+mod tunnel;
 
 /// How long a command that ran out of time gets to stop after SIGTERM (then SIGKILL), and
 /// how long closing a channel may take, before the whole connection is dropped instead.
@@ -28,7 +32,9 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 pub(crate) struct Conn {
     sess: ssh2::Session,
     /// The same socket libssh2 uses: for `poll()` and for dropping the connection.
-    socket: TcpStream,
+    socket: Socket,
+    /// The bastion's connection this one runs through (kept open while this one lives).
+    _via: Option<Arc<Conn>>,
     /// `user@host:port`, for messages.
     name: String,
     /// Set once the connection is unusable; every later call fails with this reason.
@@ -39,15 +45,50 @@ pub(crate) struct Conn {
     held: Mutex<Option<held::Held>>,
     /// Set when the held channel ended: every later operation fails with it.
     held_lost: Mutex<Option<Error>>,
+    /// The `direct-tcpip` channels carrying other sessions' connections (see [`tunnel`]).
+    tunnels: Mutex<tunnel::Tunnels>,
+}
+
+/// The socket under a session: TCP to the host, or our end of a socket pair whose other end
+/// a bastion's `direct-tcpip` channel carries (libssh2 takes only a file descriptor).
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    Pair(UnixStream),
+}
+
+impl Socket {
+    fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Both),
+            Socket::Pair(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Pair(s) => s.as_raw_fd(),
+        }
+    }
 }
 
 impl Conn {
-    /// An authenticated session, already non-blocking, over `socket`.
-    pub(crate) fn new(sess: ssh2::Session, socket: TcpStream, name: String) -> Conn {
+    /// An authenticated session, already non-blocking, over `socket` (through `via`'s
+    /// tunnel when `via` is set).
+    pub(crate) fn new(
+        sess: ssh2::Session,
+        socket: Socket,
+        name: String,
+        via: Option<Arc<Conn>>,
+    ) -> Conn {
         Conn {
             sess,
             socket,
+            _via: via,
             name,
+            tunnels: Mutex::new(tunnel::Tunnels::default()),
             broken: Mutex::new(None),
             ops: Mutex::new(()),
             held: Mutex::new(None),
@@ -77,7 +118,7 @@ impl Conn {
         if broken.is_none() {
             *broken = Some(why.to_string());
         }
-        let _ = self.socket.shutdown(Shutdown::Both);
+        self.socket.shutdown();
     }
 
     pub(crate) fn lost(&self, why: &str) -> Error {
@@ -143,7 +184,12 @@ impl Conn {
         if let Some(lost) = self.held_lost() {
             return Err(lost);
         }
-        let channel = self.open_exec(command, deadline, true)?;
+        // A process frozen while opening (a suspended laptop) finds the channel request
+        // unanswered when it wakes: if the lock went meanwhile, that is what to report.
+        let channel = self.open_exec(command, deadline, true).map_err(|e| {
+            self.beat(true);
+            self.or_held_lost(e)
+        })?;
         Ok(Pump::new(channel, has_stdin, hold_stdin, true))
     }
 
@@ -164,6 +210,7 @@ impl Conn {
             }
             if !pump.write_in_flight {
                 self.beat(false);
+                self.pump_tunnels();
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
@@ -202,14 +249,19 @@ impl Conn {
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
         }
-        let mut pfd = libc::pollfd {
+        let mut fds = vec![libc::pollfd {
             fd: self.socket.as_raw_fd(),
             events,
             revents: 0,
-        };
-        // SAFETY: one valid pollfd for the duration of the call.
+        }];
+        self.tunnel_fds(&mut fds);
+        // SAFETY: valid pollfds for the duration of the call.
         unsafe {
-            libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32);
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis().min(i32::MAX as u128) as i32,
+            );
         }
     }
 
@@ -286,7 +338,7 @@ impl Drop for Conn {
                 self.sess.disconnect(None, "pxdeploy done", None)
             });
         }
-        let _ = self.socket.shutdown(Shutdown::Both);
+        self.socket.shutdown();
     }
 }
 
@@ -298,7 +350,7 @@ fn wrap(command: &str) -> String {
 /// Nothing of ours waits in the kernel's send queue (Linux: TIOCOUTQ), so a small packet
 /// will be sent whole.
 #[cfg(target_os = "linux")]
-fn socket_send_queue_empty(socket: &TcpStream) -> bool {
+fn socket_send_queue_empty(socket: &Socket) -> bool {
     let mut queued: libc::c_int = 0;
     // SAFETY: TIOCOUTQ writes one int.
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
@@ -306,6 +358,6 @@ fn socket_send_queue_empty(socket: &TcpStream) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn socket_send_queue_empty(_socket: &TcpStream) -> bool {
+fn socket_send_queue_empty(_socket: &Socket) -> bool {
     true
 }

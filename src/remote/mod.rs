@@ -4,6 +4,7 @@
 pub mod auth;
 mod channel;
 mod conn;
+mod connect;
 pub mod host;
 pub mod host_key;
 pub mod known_hosts;
@@ -12,6 +13,7 @@ pub mod quote;
 pub mod ssh;
 pub mod ssh_config;
 pub mod target;
+mod tunnel;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,6 +53,10 @@ pub struct SshTarget {
     pub revoked_host_keys: Option<PathBuf>,
     /// Seconds between keepalives while a command runs (`ServerAliveInterval`, default 15).
     pub keepalive_secs: u32,
+    /// The jump hosts to go through, in order (`jump` in pxdeploy.toml, or `ProxyJump`);
+    /// each is reached through the one before, the target through the last. Their own
+    /// `jump` is empty.
+    pub jump: Vec<SshTarget>,
 }
 
 impl SshTarget {
@@ -75,12 +81,22 @@ impl SshTarget {
             host_key_algorithms: None,
             revoked_host_keys: None,
             keepalive_secs: 15,
+            jump: Vec::new(),
         }
     }
 
     /// `host:port`: where messages say pxdeploy connects to.
     pub fn address(&self) -> String {
         format!("{}:{}", self.hostname, self.port)
+    }
+
+    /// The alias, and the jump hosts on the way (`pve through bastion`): progress lines.
+    pub fn route(&self) -> String {
+        if self.jump.is_empty() {
+            return self.alias.clone();
+        }
+        let hops: Vec<&str> = self.jump.iter().map(|h| h.alias.as_str()).collect();
+        format!("{} through {}", self.alias, hops.join(", "))
     }
 
     /// `host` for port 22, `[host]:port` otherwise: how OpenSSH names the host in

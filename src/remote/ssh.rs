@@ -4,20 +4,20 @@
 //! After authentication the libssh2 session is non-blocking for good. Every call holds
 //! libssh2's session mutex only for a moment, so one thread pumping a command never blocks
 //! another channel (the deploy lock's, which just sits open). The connection and its
-//! channels' lifecycle live in [`super::conn`], one channel's state in [`super::pump`]:
-//! imports run one way, ssh → conn → pump → channel.
+//! channels' lifecycle live in [`super::conn`], one channel's state in [`super::pump`] (one
+//! forwarding tunnel's in [`super::tunnel`]); opening a session, directly or through
+//! another one (a bastion), in [`super::connect`]. Imports run one way: ssh/connect → conn →
+//! pump/tunnel → channel.
 
-use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::channel::{is_code, plain};
 use super::conn::{Conn, STOP_GRACE};
 pub use super::pump::Stream;
 use super::pump::{keep_tail, Fail, Pump};
 
-use super::{auth, host_key, ExitStatus, Output, SshTarget};
+use super::{ExitStatus, Output};
 use crate::error::{Error, Result};
 
 /// What [`RemoteProcess::read_line`] got.
@@ -41,58 +41,10 @@ pub enum ReadLine {
 /// "Failure while draining incoming flow"), although every single call held ssh2's session
 /// mutex. A spawned process keeps its channel open between its calls; only the calls take turns.
 pub struct Session {
-    conn: Arc<Conn>,
+    pub(super) conn: Arc<Conn>,
 }
 
 impl Session {
-    /// TCP connect (bounded by `connect_timeout`), handshake, host key check, authentication.
-    pub fn connect(target: &SshTarget) -> Result<Session> {
-        let started = Instant::now();
-        let deadline = started + target.connect_timeout;
-        let where_ = target.address();
-        let stream = tcp_connect(target, deadline)?;
-        let _ = stream.set_nodelay(true);
-        let socket = stream
-            .try_clone()
-            .map_err(|e| Error::ssh(format!("cannot connect to {where_}")).cause(e.to_string()))?;
-
-        let mut sess =
-            ssh2::Session::new().map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
-        sess.set_tcp_stream(stream);
-        sess.set_timeout(remaining_ms(deadline));
-
-        // Which host key algorithms to offer (recorded types first, or HostKeyAlgorithms).
-        let host_key = host_key::prepare(&sess, target)?;
-
-        sess.handshake().map_err(|e| {
-            if is_code(&e, -9) || Instant::now() >= deadline {
-                Error::ssh(format!("SSH handshake with {where_} timed out after {}s", target.connect_timeout.as_secs()))
-                    .cause("something accepts connections on that port but does not answer as an SSH server")
-                    .hint("check `host` and `port` in pxdeploy.toml, and that sshd runs on that port")
-            } else {
-                Error::ssh(format!("SSH handshake with {where_} failed")).cause(plain(&e))
-            }
-        })?;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "handshake done"
-        );
-
-        host_key.verify(&sess, target)?;
-
-        sess.set_timeout(remaining_ms(deadline).max(1000));
-        auth::authenticate(&sess, target)?;
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, user = %target.user, "authenticated");
-
-        sess.set_keepalive(false, target.keepalive_secs.max(1));
-        sess.set_timeout(0);
-        sess.set_blocking(false);
-        let name = format!("{}@{}", target.user, where_);
-        Ok(Session {
-            conn: Arc::new(Conn::new(sess, socket, name)),
-        })
-    }
-
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
     /// stdout and stderr separately. `timeout` bounds the whole command.
     pub fn exec(
@@ -329,62 +281,6 @@ impl Drop for RemoteProcess {
     fn drop(&mut self) {
         let _ = self.close_inner();
     }
-}
-
-fn tcp_connect(target: &SshTarget, deadline: Instant) -> Result<TcpStream> {
-    let where_ = target.address();
-    let addrs: Vec<SocketAddr> = (target.hostname.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            Error::ssh(format!("cannot resolve {}", target.hostname))
-                .cause(e.to_string())
-                .hint("check `host` in pxdeploy.toml (or HostName in ~/.ssh/config)")
-        })?
-        .collect();
-    let mut errors = Vec::new();
-    for addr in &addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            errors.push(format!("{addr}: not tried, the connect timeout ran out"));
-            continue;
-        }
-        match TcpStream::connect_timeout(addr, left) {
-            Ok(s) => return Ok(s),
-            Err(e) => errors.push(format!("{addr}: {}", io_words(&e, target.connect_timeout))),
-        }
-    }
-    let refused = errors.iter().all(|e| e.contains("refused"));
-    let mut err = Error::ssh(format!("cannot connect to {where_}"));
-    for e in errors {
-        err = err.cause(e);
-    }
-    Err(if refused {
-        err.hint(format!(
-            "is sshd running on {where_}? Check `host` and `port` in pxdeploy.toml"
-        ))
-    } else {
-        err.hint(format!(
-            "check that {} is up and reachable, or raise `connect_timeout_secs`",
-            target.hostname
-        ))
-    })
-}
-
-fn io_words(e: &io::Error, timeout: Duration) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-            format!("timed out after {}s", timeout.as_secs())
-        }
-        _ => e.to_string(),
-    }
-}
-
-fn remaining_ms(deadline: Instant) -> u32 {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .as_millis()
-        .clamp(1, u32::MAX as u128) as u32
 }
 
 // Several threads may share one Session; a RemoteProcess may move to another thread.

@@ -27,7 +27,7 @@ pub fn inspect_running(
 ) -> Result<(Inspection, bool)> {
     let vmid = project.vmid;
     match reported(host, project, reporter)? {
-        Found::Running(i) => return Ok((i, false)),
+        Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
     reporter.note(&format!("Container {vmid} is stopped: starting it"));
@@ -40,7 +40,7 @@ pub fn inspect_running(
         wait_for_docker(host, vmid)
     })?;
     match reported(host, project, reporter)? {
-        Found::Running(i) => Ok((i, true)),
+        Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
             pct::start(vmid)
@@ -71,7 +71,7 @@ fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<F
 }
 
 enum Found {
-    Running(Inspection),
+    Running(Box<Inspection>),
     Stopped,
 }
 
@@ -83,7 +83,7 @@ fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
     let out = host.session().exec(&command, None, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
-        Ok(i) => Ok(Found::Running(i)),
+        Ok(i) => Ok(Found::Running(Box::new(i))),
         Err(why) => match pct::said(&stderr) {
             Some(Said::ExecNotRunning) => Ok(Found::Stopped),
             Some(Said::Missing) => Err(container::missing(

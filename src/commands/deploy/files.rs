@@ -1,27 +1,30 @@
-//! Steps 4 and 5 of a deploy: merge and write `.env`, push the app folder.
+//! Steps 4 and 5 of a deploy: merge `.env`; read the app folder; then stage the new release
+//! (only what the container lacks), write `.env`, and switch the tree to the release.
 
-use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
-use crate::push::{self, Archive, Stats};
+use crate::lock::Holder;
+use crate::output::size;
+use crate::progress::{done, Reporter};
+use crate::push::Stats;
+use crate::release::manifest::Local;
+use crate::release::{self, plan, remote, Release, Store};
 use crate::remote::host::{ensure_success, Host};
 
-const PUSH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const ENV_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Merges the configuration into the container's `.env` (as read by the inspection) and
-/// replaces the file when something changed. Returns the report and the new content;
-/// secret values stay inside [`Redacted`] and the upload's stdin.
-pub fn write_env(
-    host: &Host,
+/// Merges the configuration into the container's `.env` (as read by the inspection).
+/// Returns the report, the new content and whether it differs from the container's;
+/// secret values stay inside [`Redacted`].
+pub fn merge_env(
     cfg: &Config,
     project: &Project,
     existing: Option<Redacted<Vec<u8>>>,
-) -> Result<(Report, Redacted<String>)> {
+) -> Result<(Report, Redacted<String>, bool)> {
     let existing = match existing {
         None => Redacted::default(),
         Some(bytes) => Redacted::new(String::from_utf8(bytes.expose().clone()).map_err(|_| {
@@ -49,36 +52,69 @@ pub fn write_env(
         &values,
         &mut envfile::generate_secret,
     )?;
-    if merged.content == existing {
-        return Ok((merged.report, merged.content));
-    }
-    let mut content = merged.content.expose().as_bytes();
-    let write = envfile::write_command(project.vmid, &project.dir(), content.len());
-    let out = host.change_with_stdin(&write, &mut content, ENV_TIMEOUT)?;
-    ensure_success(&write, out)
-        .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;
-    Ok((merged.report, merged.content))
+    let changed = merged.content != existing;
+    Ok((merged.report, merged.content, changed))
 }
 
-/// The app folder, streamed as tar into `tar -x` inside the container. Returns what was
-/// pushed and its digest ([`push::digest`]; under `--dry-run` the folder is only read).
-pub fn push_app(
-    host: &Host,
-    vmid: u32,
-    source: &Path,
-    remote_dir: &str,
-) -> Result<(Stats, String)> {
-    let command = push::extract_command(vmid, remote_dir);
-    if host.dry_run() {
-        let digest = push::digest(source)?;
-        host.change(&command, PUSH_TIMEOUT)?;
-        return Ok(digest);
+/// Replaces `.env` with `content` (over stdin, never on a command line).
+fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Result<()> {
+    let mut bytes = content.expose().as_bytes();
+    let write = envfile::write_command(project.vmid, &project.dir(), bytes.len());
+    let out = host.change_with_stdin(&write, &mut bytes, ENV_TIMEOUT)?;
+    ensure_success(&write, out)
+        .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;
+    Ok(())
+}
+
+/// The facts of the release this deploy makes.
+pub fn new_release(fingerprint: &str) -> Release {
+    let holder = Holder::current();
+    Release {
+        id: release::new_id(SystemTime::now()),
+        result: "pending".into(),
+        deployed: holder.since,
+        by: format!("{}@{}", holder.user, holder.machine),
+        version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint: fingerprint.into(),
     }
-    let mut archive = Archive::new(source)?;
-    let stats = archive.stats.clone();
-    let out = host.change_with_stdin(&command, &mut archive, PUSH_TIMEOUT);
-    let produced = archive.finish();
-    // The remote side's failure first: it explains an archive thread stopped by it.
-    ensure_success(&command, out?)?;
-    Ok((stats, produced?))
+}
+
+/// Stage (only the contents the store lacks), then `.env` when it changed, then switch the
+/// tree from the current release to `new`: a connection dropped before the switch leaves
+/// the old release whole; one dropped during it is finished by the next deploy.
+#[allow(clippy::too_many_arguments)]
+pub fn push(
+    host: &Host,
+    project: &Project,
+    new: &Release,
+    local: &Local,
+    store: &Store,
+    env: (&Redacted<String>, bool),
+    reporter: &dyn Reporter,
+) -> Result<Stats> {
+    let diff = plan::diff(store.current_manifest(), &local.manifest);
+    let bytes = reporter.step_with(
+        &format!(
+            "Pushing {} changed files to {} (release {})",
+            diff.changed, project.remote_dir, new.id
+        ),
+        |sent: &u64| done(format!("{} sent", size(*sent))),
+        || remote::stage(host, project, new, local, store, env.0),
+    )?;
+    if env.1 {
+        write_env(host, project, env.0)?;
+    }
+    reporter.step(
+        &format!(
+            "Switching {} to release {} ({} written, {} deleted)",
+            project.remote_dir, new.id, diff.changed, diff.deleted
+        ),
+        || remote::switch(host, project, &new.id, &diff.ops),
+    )?;
+    Ok(Stats {
+        files: diff.changed,
+        bytes,
+        unchanged: diff.unchanged,
+        deleted: diff.deleted,
+    })
 }

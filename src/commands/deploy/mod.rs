@@ -5,8 +5,6 @@
 
 mod container;
 mod files;
-mod release_command;
-mod up;
 
 use std::time::{Duration, Instant};
 
@@ -18,10 +16,13 @@ use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
 use crate::hooks::{self, Hook};
-use crate::lock::{self, DeployLock, Holder};
+use crate::lock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
+use crate::release::manifest::{self, Local};
+use crate::release::{command, up};
+use crate::release::{plan, remote};
 use crate::remote::host::Host;
 
 /// What a deploy did, for the summary and the JSON document.
@@ -34,10 +35,13 @@ pub struct Outcome {
     pub up: bool,
     pub services: Vec<ServiceHealth>,
     pub compose_version: Option<String>,
+    /// The release this deploy recorded (none when nothing changed).
+    pub release: Option<String>,
+    /// After a failed health wait: the release rolled back to, and whether it is healthy.
+    pub rolled_back: Option<(String, bool)>,
 }
 
-/// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
-pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn lock::Channel>> + Sync);
+pub use crate::lock::SpawnLock;
 
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
@@ -75,60 +79,100 @@ pub fn deploy(
     let mut release = String::new();
 
     let result = (|| -> Result<()> {
-        let _lock = take_lock(host, vmid, reporter, spawn_lock)?;
+        let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
         hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
         crate::snapshots::before_deploy(host, cfg, reporter)?;
         let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
+        remote::check(&inspection.store, &project)?;
+        release = inspection.store.current.clone().unwrap_or_default();
         crate::firewall::apply(host, cfg, reporter, out)?;
 
-        let env = inspection.env.take();
-        let (report, env) = reporter.step_with(
+        let existing = inspection.env.take();
+        let (report, env, env_changed) = reporter.step_with(
             "Merging .env",
-            |(r, _): &(Report, _)| match r.changes() {
-                true => done(format!("written: {}", r.summary())),
+            |(r, _, _): &(Report, _, _)| match r.changes() {
+                true => done(format!("changed: {}", r.summary())),
                 false => done(format!("unchanged: {}", r.summary())),
             },
-            || files::write_env(host, cfg, &project, env),
+            || files::merge_env(cfg, &project, existing),
         )?;
         outcome.env = report;
 
         let source = cfg.source_dir();
-        let remote_dir = cfg.app.remote_dir.clone();
-        let (pushed, tree) = reporter.step_with(
-            &format!("Pushing {} to {remote_dir}", source.display()),
-            |(p, _): &(Stats, _)| done(format!("{} files ({})", p.files, size(p.bytes))),
-            || files::push_app(host, vmid, &source, &remote_dir),
+        let local = reporter.step_with(
+            &format!("Reading {}", source.display()),
+            |l: &Local| {
+                let (n, bytes) = l.manifest.totals();
+                done(format!("{n} files ({})", size(bytes)))
+            },
+            || manifest::read_local(&source),
         )?;
-        outcome.pushed = pushed;
-        release.clone_from(&tree);
-
-        let fingerprint = up::fingerprint(&project, &tree, &env);
+        let fingerprint = up::fingerprint(&project, &local.manifest.digest(), &env);
         if let Some(services) =
             up::unchanged(&inspection, &fingerprint, cfg).filter(|_| !args.force)
         {
             reporter.note(if host.dry_run() {
-                "nothing changed since the last deploy and every service is healthy: `docker compose up` would be skipped (`--force` runs it)"
+                "nothing changed since the last deploy and every service is healthy: nothing would be pushed, `docker compose up` would be skipped (`--force` runs it)"
             } else {
-                "nothing changed since the last deploy and every service is healthy: `docker compose up` skipped (`--force` runs it)"
+                "nothing changed since the last deploy and every service is healthy: nothing pushed, `docker compose up` skipped (`--force` runs it)"
             });
+            outcome.pushed.unchanged = local.manifest.totals().0;
             outcome.services = services;
             return Ok(());
         }
         crate::compose::conflicts::check(host, &project)?;
-        release_command::run(host, &project, cfg, reporter)?;
-        outcome.up = true;
-        up::compose_up(host, &project, cfg, reporter)?;
-        if !host.dry_run() {
-            outcome.services = health::wait_for(
+        let new = files::new_release(&fingerprint);
+        outcome.release = Some(new.id.clone());
+        release.clone_from(&new.id);
+        outcome.pushed = files::push(
+            host,
+            &project,
+            &new,
+            &local,
+            &inspection.store,
+            (&env, env_changed),
+            reporter,
+        )?;
+        if let Err(e) = command::run(host, &project, cfg, reporter) {
+            return Err(crate::release::rollback::after_failed_release_command(
                 host,
-                &project,
-                &cfg.health_services(),
-                Timing::from_config(cfg),
+                cfg,
+                &inspection.store,
+                &new.id,
+                &local.manifest,
+                e,
                 reporter,
-            )?;
+            ));
         }
+        outcome.up = true;
+        let waited =
+            up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
+                true => Ok(Vec::new()),
+                false => health::wait_for(
+                    host,
+                    &project,
+                    &cfg.health_services(),
+                    Timing::from_config(cfg),
+                    reporter,
+                ),
+            });
+        match waited {
+            Ok(services) => outcome.services = services,
+            Err(e) => {
+                return Err(crate::release::rollback::after_failed_deploy(
+                    host,
+                    cfg,
+                    &new.id,
+                    e,
+                    reporter,
+                    &mut outcome.rolled_back,
+                ))
+            }
+        }
+        let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
+        remote::finish(host, &project, Some(&keep), &[(&new.id, "healthy")])?;
         up::mark(host, &project, &fingerprint)
     })();
 
@@ -153,25 +197,6 @@ pub fn deploy(
     }
 }
 
-/// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-pub(crate) fn take_lock(
-    host: &Host,
-    vmid: u32,
-    reporter: &dyn Reporter,
-    spawn_lock: SpawnLock<'_>,
-) -> Result<Option<DeployLock>> {
-    if host.dry_run() {
-        return Ok(None);
-    }
-    let command = lock::command(vmid, &Holder::current());
-    reporter
-        .step(
-            &format!("Taking the deploy lock of container {vmid}"),
-            || spawn_lock(&command).and_then(|ch| lock::acquire(ch, vmid, &host.alias)),
-        )
-        .map(Some)
-}
-
 /// The JSON facts of a deploy (also attached to a failure).
 fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_json::Value {
     json!({
@@ -180,7 +205,9 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "project": cfg.app.name,
         "remote_dir": cfg.app.remote_dir.clone(),
         "container_started": o.started_container,
-        "pushed": { "files": o.pushed.files, "bytes": o.pushed.bytes },
+        "pushed": o.pushed,
+        "release": o.release,
+        "rolled_back_to": o.rolled_back.as_ref().map(|(id, healthy)| json!({ "id": id, "healthy": healthy })),
         "env": o.env,
         "compose_version": o.compose_version,
         "compose_up": if o.up { "ran" } else { "skipped: nothing changed" },
@@ -194,9 +221,11 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
     let vmid = cfg.container.vmid;
     if host.dry_run() {
         out.info(format!(
-            "dry run: would push {} files ({}) to {} in container {vmid}; .env: {}; {}",
+            "dry run: would write {} files ({} to send), delete {}, keep {} unchanged in {} in container {vmid}; .env: {}; {}",
             o.pushed.files,
             size(o.pushed.bytes),
+            o.pushed.deleted,
+            o.pushed.unchanged,
             cfg.app.remote_dir,
             o.env.summary(),
             if o.up {
@@ -208,12 +237,18 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
         return;
     }
     out.info(format!(
-        "{} deployed to container {vmid} on {} in {:.1}s: {} files ({}) pushed; .env: {}; {}{}",
+        "{} deployed to container {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged; .env: {}; {}{}",
         cfg.app.name,
         host.alias,
         elapsed.as_secs_f64(),
+        o.release
+            .as_ref()
+            .map(|id| format!(" as release {id}"))
+            .unwrap_or_default(),
         o.pushed.files,
         size(o.pushed.bytes),
+        o.pushed.deleted,
+        o.pushed.unchanged,
         o.env.summary(),
         if o.up {
             ""

@@ -1,6 +1,8 @@
-//! `[app] release_command`: after the images are built and before `up`, `docker compose run
-//! --rm -T <service> <command…>` (migrations and the like). When the build or the command
-//! fails, `up` does not run: the running release keeps serving, exit 5 with its output.
+//! `[app] release_command`: after the new release's files are in place and its images are
+//! built, and before `up` ([`super::up`]), `docker compose run --rm -T <service> <command…>`
+//! (migrations and the like). When the build or the command fails, `up` does not run: the
+//! running containers keep serving, exit 5 with its output; the deploy then puts the
+//! previous release's files back ([`super::rollback::after_failed_release_command`]).
 
 use std::time::Duration;
 

@@ -59,6 +59,14 @@ pub fn unchanged(
     if inspection.marker.as_deref() != Some(fingerprint) {
         return None;
     }
+    // The tree must be that deploy's too: not another release (an unfinished switch reports
+    // its target as current).
+    let store = &inspection.store;
+    if let Some(current) = &store.current {
+        if store.release(current).map(|r| r.fingerprint.as_str()) != Some(fingerprint) {
+            return None;
+        }
+    }
     let entries = inspection.services.as_ref().ok()?;
     let wanted = cfg.health_services();
     let mut all = cfg.compose_services.clone();
@@ -251,6 +259,21 @@ mod tests {
             let i = at(Some("fp"), Ok(ps(state, health)));
             assert!(unchanged(&i, "fp", &cfg).is_none(), "{state} {health}");
         }
+        // The store's current release is another one (a switch to it was cut short).
+        let mut elsewhere = at(Some("fp"), Ok(ps("running", "")));
+        let release = |fp: &str| crate::release::Release {
+            id: "20261129T191501Z-3fa9c2d1".into(),
+            result: "healthy".into(),
+            deployed: String::new(),
+            by: String::new(),
+            version: String::new(),
+            fingerprint: fp.into(),
+        };
+        elsewhere.store.current = Some("20261129T191501Z-3fa9c2d1".into());
+        elsewhere.store.releases = vec![release("other")];
+        assert!(unchanged(&elsewhere, "fp", &cfg).is_none());
+        elsewhere.store.releases = vec![release("fp")];
+        assert!(unchanged(&elsewhere, "fp", &cfg).is_some());
         let gone = at(Some("fp"), Ok(ps("running", "")[..1].to_vec()));
         assert!(unchanged(&gone, "fp", &cfg).is_none(), "a missing service");
         assert!(unchanged(&at(Some("fp"), Err("no daemon".into())), "fp", &cfg).is_none());

@@ -1,0 +1,52 @@
+//! `pxdeploy init` (a commented pxdeploy.toml for the compose file here; the mechanics are
+//! in `crate::init`) and `pxdeploy schema` (the JSON Schema of that file).
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, InitArgs};
+use crate::error::{Error, Result};
+use crate::output::Output;
+
+pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::config("the current directory is unreadable").cause(e.to_string()))?;
+    let plan = crate::init::plan(args, global.config.as_deref(), &cwd, &|var: &str| {
+        std::env::var(var).ok()
+    })?;
+    std::fs::write(&plan.path, &plan.text).map_err(|e| {
+        Error::unexpected(format!("cannot write {}", plan.path.display())).cause(e.to_string())
+    })?;
+    out.info(format!(
+        "wrote {}: {} service(s) ({}), {} secret(s), {} value(s){}",
+        plan.path.display(),
+        plan.services.len(),
+        plan.services.join(", "),
+        plan.secrets.len(),
+        plan.values.len(),
+        if plan.from_env.is_empty() {
+            String::new()
+        } else {
+            format!("; from the environment: {}", plan.from_env.join(", "))
+        }
+    ));
+    out.info("next: review it, then `pxdeploy check`, `pxdeploy create`, `pxdeploy deploy`");
+    out.success_json(json!({
+        "path": plan.path,
+        "services": plan.services,
+        "secrets": plan.secrets,
+        "values": plan.values.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "from_env": plan.from_env,
+    }));
+    Ok(())
+}
+
+/// The schema, pretty-printed, on stdout.
+pub fn schema() -> Result<()> {
+    let text = serde_json::to_string_pretty(&crate::config::schema())
+        .map_err(|e| Error::unexpected(format!("cannot render the schema: {e}")))?;
+    // A closed pipe is not an error.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `pxdeploy releases`: the releases kept in the container, oldest first.
+
+use serde_json::json;
+
+use super::context::Context;
+use crate::error::Result;
+use crate::output::sanitize;
+use crate::release::remote;
+use crate::release::store::ReadMode;
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let config = ctx.config()?;
+    let vmid = config.container.vmid;
+    let host = ctx.connect(&config)?;
+    let store = remote::read(&host, &config.project(), ReadMode::Current)?;
+    let current = store.current.as_deref();
+    if store.releases.is_empty() {
+        ctx.out.info(format!(
+            "no releases in container {vmid} yet: `pxdeploy deploy` records one"
+        ));
+    } else {
+        let by = store
+            .releases
+            .iter()
+            .map(|r| r.by.len())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        ctx.out.data(format!(
+            "{:<25}  {:<20}  {:<by$}  {:<11}  CURRENT",
+            "ID", "DEPLOYED (UTC)", "BY", "RESULT"
+        ));
+        for r in &store.releases {
+            ctx.out.data(format!(
+                "{:<25}  {:<20}  {:<by$}  {:<11}  {}",
+                r.id,
+                sanitize(&r.deployed),
+                sanitize(&r.by),
+                r.result,
+                if Some(r.id.as_str()) == current {
+                    "*"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    let list: Vec<_> = store
+        .releases
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["current"] = json!(Some(r.id.as_str()) == current);
+            v
+        })
+        .collect();
+    ctx.succeed(
+        Some(&host),
+        json!({ "vmid": vmid, "current": current, "releases": list }),
+    );
+    Ok(())
+}

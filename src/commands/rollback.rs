@@ -1,0 +1,69 @@
+//! `pxdeploy rollback [ID]`: lock → read the releases → put back that release's files and
+//! `.env` from the store in the container (nothing from the local folder) → `docker compose
+//! up` → health wait → record it healthy and current → the `post_rollback` hook. Also what a deploy whose health wait
+//! failed does under `[deploy] on_failure = "rollback"` is in [`crate::release::rollback`].
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::context::Context;
+use crate::cli::RollbackArgs;
+use crate::error::Result;
+use crate::health;
+use crate::lock;
+use crate::release::rollback::{roll_back, Target};
+
+/// `pxdeploy rollback`.
+pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
+    let started = Instant::now();
+    let config = ctx.config()?;
+    let host = ctx.connect(&config)?;
+    let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
+        Ok(Box::new(host.session().spawn(command)?))
+    };
+    let reporter = ctx.reporter.as_ref();
+    let vmid = config.container.vmid;
+    let _lock = crate::lock::take(&host, vmid, reporter, &spawn)?;
+    let mut picked = None;
+    let r = roll_back(
+        &host,
+        &config,
+        reporter,
+        Target::Requested(args.id.as_deref()),
+        &mut picked,
+    )?;
+    let verb = if host.dry_run() {
+        "would roll"
+    } else {
+        "rolled"
+    };
+    ctx.out.info(format!(
+        "{}{verb} back container {vmid} from release {} to {}: {} files written, {} deleted, {}",
+        if host.dry_run() { "dry run: " } else { "" },
+        r.from.as_deref().unwrap_or("(none)"),
+        r.to,
+        r.written,
+        r.deleted,
+        match r.services.len() {
+            0 => "no services waited for".to_string(),
+            n => format!("{n} services healthy"),
+        }
+    ));
+    if !r.services.is_empty() {
+        ctx.out.data(health::table(&r.services));
+    }
+    let facts = json!({
+        "vmid": vmid,
+        "from": r.from,
+        "to": r.to,
+        "written": r.written,
+        "deleted": r.deleted,
+        "services": r.services,
+        "duration_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+    crate::hooks::post_rollback(&config, &host, &r.to, reporter)
+        .map_err(|e| e.facts(facts.clone()))?;
+    ctx.succeed(Some(&host), facts);
+    Ok(())
+}

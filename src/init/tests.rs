@@ -1,0 +1,158 @@
+use std::path::Path;
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn args() -> InitArgs {
+    InitArgs {
+        host: Some("pve.lan".into()),
+        vmid: Some(210),
+        ..InitArgs::default()
+    }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const COMPOSE: &str = "services:\n  db:\n    image: postgres\n    environment:\n      POSTGRES_PASSWORD: ${DB_PASSWORD}\n  web:\n    image: nginx\n    ports: [\"${PORT:-8080}:80\"]\n    environment:\n      DOMAIN: ${DOMAIN:?set DOMAIN}\n";
+
+fn loaded(plan: &Plan) -> crate::config::Config {
+    crate::config::parse_str(&plan.text, &plan.path, &no_env).unwrap()
+}
+
+#[test]
+fn the_file_names_services_secrets_and_values_and_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "compose.yaml", COMPOSE);
+    let plan = plan(&args(), None, dir.path(), &no_env).unwrap();
+    assert_eq!(plan.path, dir.path().join("pxdeploy.toml"));
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.health.services, Some(vec!["db".into(), "web".into()]));
+    assert_eq!(
+        cfg.env.secrets.get("DB_PASSWORD").and_then(|s| s.length()),
+        Some(32)
+    );
+    assert_eq!(cfg.env.values.get("PORT").map(String::as_str), Some("8080"));
+    assert_eq!(cfg.env.values.get("DOMAIN").map(String::as_str), Some(""));
+    assert!(plan
+        .text
+        .contains("DOMAIN = \"\"  # required by the compose file"));
+    assert_eq!(cfg.proxmox.host, "pve.lan");
+    assert_eq!(cfg.container.vmid, 210);
+    assert_eq!(&*cfg.app.compose_file, "compose.yaml");
+    assert!(plan.from_env.is_empty());
+}
+
+#[test]
+fn proxmox_variables_fill_what_no_flag_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "docker-compose.yml", COMPOSE);
+    let env = |var: &str| match var {
+        "PROXMOX_HOST" => Some("10.0.0.5".to_string()),
+        "PROXMOX_CONTAINER_ID" => Some("321".into()),
+        "PROXMOX_CONTAINER_IP" => Some("192.168.7.20/24".into()),
+        "PROXMOX_CONTAINER_GATEWAY" => Some("192.168.7.1".into()),
+        "PROXMOX_USER" => Some("  ".into()),
+        _ => None,
+    };
+    let a = InitArgs {
+        host: Some("flag.lan".into()),
+        ..InitArgs::default()
+    };
+    let plan = plan(&a, None, dir.path(), &env).unwrap();
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.proxmox.host, "flag.lan", "a flag beats the variable");
+    assert_eq!(cfg.container.vmid, 321);
+    assert_eq!(cfg.container.network.ip(), "192.168.7.20/24");
+    assert_eq!(cfg.proxmox.user, None, "an empty variable counts as unset");
+    assert_eq!(
+        plan.from_env,
+        [
+            "PROXMOX_CONTAINER_ID",
+            "PROXMOX_CONTAINER_IP",
+            "PROXMOX_CONTAINER_GATEWAY"
+        ]
+    );
+    assert!(plan
+        .text
+        .contains("vmid = 321  # from PROXMOX_CONTAINER_ID"));
+}
+
+#[test]
+fn without_host_or_vmid_it_is_a_usage_error_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "compose.yml", COMPOSE);
+    let a = InitArgs {
+        host: Some("pve".into()),
+        ..InitArgs::default()
+    };
+    let err = plan(&a, None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.render().contains("--vmid"), "{}", err.render());
+}
+
+#[test]
+fn an_existing_file_is_refused_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "compose.yaml", COMPOSE);
+    write(dir.path(), "pxdeploy.toml", "# mine\n");
+    let err = plan(&args(), None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 8);
+    assert!(err.render().contains("--force"), "{}", err.render());
+    let forced = InitArgs {
+        force: true,
+        ..args()
+    };
+    assert!(plan(&forced, None, dir.path(), &no_env).is_ok());
+}
+
+#[test]
+fn an_invalid_value_is_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "compose.yaml", COMPOSE);
+    let a = InitArgs {
+        ip: Some("192.168.1.10/24".into()),
+        ..args()
+    };
+    let err = plan(&a, None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.render().contains("container.gateway"),
+        "{}",
+        err.render()
+    );
+}
+
+#[test]
+fn a_compose_file_elsewhere_becomes_the_source_and_a_folder_name_the_app_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("My App_");
+    std::fs::create_dir(&app).unwrap();
+    write(&app, "stack.yaml", "services:\n  api:\n    image: x\n");
+    let a = InitArgs {
+        compose_file: Some("My App_/stack.yaml".into()),
+        ..args()
+    };
+    let plan = plan(&a, None, dir.path(), &no_env).unwrap();
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.app.name, "my-app");
+    assert_eq!(cfg.container.hostname, "my-app");
+    assert_eq!(cfg.compose_path(), app.join("stack.yaml"));
+    assert!(cfg.env.secrets.is_empty() && cfg.env.values.is_empty());
+}
+
+#[test]
+fn no_compose_file_names_what_was_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = plan(&args(), None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.render().contains("docker-compose.yml"),
+        "{}",
+        err.render()
+    );
+}

@@ -1,0 +1,173 @@
+//! The store scripts run on the host: read, stage, switch, finish. Each is one `pct exec`.
+
+use std::time::Duration;
+
+use super::manifest::{EntryKind, Local};
+use super::plan::{self, Op};
+use super::store::{self, ReadMode};
+use super::{parse_read, render_facts, Release, State, Store};
+use crate::compose::Project;
+use crate::envfile::Redacted;
+use crate::error::{Error, Result};
+use crate::push::{Archive, Item, Payload};
+use crate::remote::host::{ensure_success, Host};
+
+const STAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const SWITCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const FINISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// The store as a read-only call finds it; a linked store is exit 5.
+pub fn read(host: &Host, project: &Project, mode: ReadMode) -> Result<Store> {
+    let command = store::read_command(project.vmid, &project.remote_dir, mode);
+    let out = host.probe_ok(&command)?;
+    let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
+        Error::remote(format!(
+            "cannot read the releases in container {}",
+            project.vmid
+        ))
+        .cause(why)
+    })?;
+    check(&store, project)?;
+    Ok(store)
+}
+
+/// A store that is or holds a symbolic link is refused (exit 5), before anything is written.
+pub fn check(store: &Store, project: &Project) -> Result<()> {
+    match &store.state {
+        State::Unsafe(path) => Err(Error::remote(format!(
+            "the release store of container {} holds a symbolic link: {}",
+            project.vmid,
+            crate::output::sanitize(path)
+        ))
+        .cause("pxdeploy never follows a link out of the app folder")
+        .hint(format!(
+            "remove the link inside the container (`pct exec {} -- rm {}`), then try again",
+            project.vmid,
+            crate::output::sanitize(path)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Sends the objects the store lacks and the new release's manifest, facts and `.env`.
+/// Returns the bytes of content sent. The tree is not touched.
+pub fn stage(
+    host: &Host,
+    project: &Project,
+    release: &Release,
+    local: &Local,
+    have: &Store,
+    env: &Redacted<String>,
+) -> Result<u64> {
+    let command = store::stage_command(project.vmid, &project.remote_dir, &release.id);
+    let missing = plan::missing(&local.manifest, &have.objects);
+    let sent = missing.iter().map(|e| e.size).sum();
+    if host.dry_run() {
+        host.change(&command, STAGE_TIMEOUT)?;
+        return Ok(sent);
+    }
+    let mut items: Vec<Item> = missing
+        .into_iter()
+        .map(|e| {
+            let path = local.sources[&e.path].clone();
+            Item {
+                name: format!("objects/{}/{}", &e.hash[..2], &e.hash[2..]),
+                mode: 0o600,
+                payload: match e.kind {
+                    EntryKind::Link => Payload::Link(path),
+                    _ => Payload::File(path, e.hash.clone()),
+                },
+            }
+        })
+        .collect();
+    for (name, bytes) in [
+        ("release/manifest", local.manifest.render()),
+        ("release/facts", render_facts(release)),
+        ("release/env", env.expose().clone()),
+    ] {
+        items.push(Item {
+            name: name.into(),
+            mode: 0o600,
+            payload: Payload::Bytes(bytes.into_bytes()),
+        });
+    }
+    let mut archive = Archive::new(items)?;
+    let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT);
+    let produced = archive.finish();
+    // The remote side's failure first: it explains an archive thread stopped by it.
+    let out = out?;
+    if out.status.code == store::UNSAFE_EXIT {
+        return checked(&command, out).map(|()| 0);
+    }
+    ensure_success(&command, out)
+        .map_err(|e| e.hint("the container still runs the release it had; deploy again"))?;
+    produced?;
+    Ok(sent)
+}
+
+/// A non-zero exit as an error; a store refused for a symbolic link says how to fix it.
+fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
+    let refused = out.status.code == store::UNSAFE_EXIT;
+    ensure_success(command, out).map_err(|e| match refused {
+        true => e.hint(
+            "remove that link inside the container (pxdeploy never follows one), then try again",
+        ),
+        false => e,
+    })?;
+    Ok(())
+}
+
+/// Makes the tree match release `id` by `ops` (journalled; `current` written last).
+pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
+    let command = store::switch_command(project.vmid, &project.remote_dir);
+    let journal = plan::journal(id, ops);
+    let out = host.change_with_stdin(&command, &mut journal.as_bytes(), SWITCH_TIMEOUT)?;
+    if out.status.code == store::UNSAFE_EXIT {
+        return checked(&command, out);
+    }
+    ensure_success(&command, out).map_err(|e| {
+        e.hint(format!(
+            "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the container, then run it again"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Writes `results` (`id`, `healthy|failed|rolled-back`) and, with `keep`, removes the
+/// other releases and the objects no kept release names.
+pub fn finish(
+    host: &Host,
+    project: &Project,
+    keep: Option<&[String]>,
+    results: &[(&str, &str)],
+) -> Result<()> {
+    let command = store::finish_command(project.vmid, &project.remote_dir, keep, results);
+    let out = host.change(&command, FINISH_TIMEOUT)?;
+    checked(&command, out)
+}
+
+/// The services of the compose file in `manifest`, read from the store (a release's own
+/// list, which may differ from the local file's, or there may be no local file at all).
+pub fn services(host: &Host, project: &Project, manifest: &super::Manifest) -> Option<Vec<String>> {
+    let prefix = format!("{}/", project.remote_dir.trim_end_matches('/'));
+    let rel = project.file.strip_prefix(&prefix)?;
+    let entry = manifest
+        .entries
+        .iter()
+        .find(|e| e.path == rel && e.kind == EntryKind::File)?;
+    let object = format!(
+        "{prefix}.pxdeploy/objects/{}/{}",
+        &entry.hash[..2],
+        &entry.hash[2..]
+    );
+    let out = host
+        .probe(&crate::proxmox::pct::exec(
+            project.vmid,
+            &["cat", "--", &object],
+        ))
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    crate::config::compose_services_in(&out.stdout_str(), std::path::Path::new(rel)).ok()
+}

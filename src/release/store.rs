@@ -1,0 +1,159 @@
+//! The release store inside the container, `<remote_dir>/.pxdeploy/` (0700), and the
+//! scripts that read and change it (each one `pct exec … sh -c`):
+//!
+//! ```text
+//! objects/ab/cdef…         file contents and link targets, once each, named by SHA-256
+//! releases/<id>/manifest   the tree (manifest.rs)
+//! releases/<id>/env        the .env as written (0600)
+//! releases/<id>/facts      id, time, by, version, fingerprint (key=value lines)
+//! releases/<id>/result     healthy | failed | rolled-back (none yet: pending)
+//! current                  the id of the release the tree holds
+//! journal                  while switching: target id, the operations, `end`
+//! ```
+//!
+//! Every script first refuses a store that is, or holds, a symbolic link (exit 65: nothing
+//! outside `<remote_dir>` is ever followed). Switching is journalled: the operations are
+//! written whole to `journal` before the first one runs, `current` is written last, and a
+//! journal left by a dropped connection is replayed (every operation is idempotent) by the
+//! next switch, so the tree is on one release, old or new, never a mix.
+
+use crate::proxmox::pct;
+
+/// Exit status of a script that found a symbolic link in the store.
+pub const UNSAFE_EXIT: i32 = 65;
+
+/// `$1` = remote_dir. Sets `D` and `S`; refuses a linked store; makes `remote_dir` with the
+/// usual umask (services running as other users may need to enter it) and the store 0700.
+const GUARD: &str = "D=$1 S=\"$1/.pxdeploy\"; \
+if [ -L \"$S\" ]; then echo \"pxdeploy: $S is a symbolic link: refusing to use it\" >&2; exit 65; fi; \
+if [ -d \"$S\" ]; then L=$(find \"$S\" -type l | head -n 1); if [ -n \"$L\" ]; then \
+echo \"pxdeploy: $L is a symbolic link inside the release store: refusing to use it\" >&2; exit 65; fi; fi; \
+mkdir -p -- \"$D\" || exit 1; umask 077; \
+mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; ";
+
+/// A shell function `pxr DIR MODE` that prints the store (see [`super::parse_read`]):
+/// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,
+/// the manifests (`MODE` = `all`, or only the current one), object names (`MODE` =
+/// `objects`: `o HASH` lines), then `end`. Reads only; never follows a link.
+pub const READ_FN: &str = "pxr() { S=\"$1/.pxdeploy\" M=$2; \
+if [ -L \"$S\" ]; then printf 'store unsafe %s\\n' \"$S\"; \
+elif [ ! -d \"$S\" ]; then echo 'store none'; \
+else L=$(find \"$S\" -type l | head -n 1); \
+if [ -n \"$L\" ]; then printf 'store unsafe %s\\n' \"$L\"; \
+else echo 'store ok'; C=$(cat -- \"$S/current\" 2>/dev/null); \
+[ -f \"$S/journal\" ] && C=$(head -n 1 -- \"$S/journal\"); printf 'current %s\\n' \"${C:--}\"; \
+for R in \"$S\"/releases/*; do I=${R##*/}; [ -f \"$R/facts\" ] && [ -f \"$R/manifest\" ] || continue; \
+printf 'release %s %s %s\\n' \"$I\" \"$(cat -- \"$R/result\" 2>/dev/null || echo pending)\" \"$(wc -c < \"$R/facts\")\"; \
+cat -- \"$R/facts\"; \
+if [ \"$M\" = all ] || [ \"$I\" = \"$C\" ]; then printf 'manifest %s %s\\n' \"$I\" \"$(wc -c < \"$R/manifest\")\"; cat -- \"$R/manifest\"; fi; \
+done; \
+if [ \"$M\" = objects ]; then (cd -- \"$S/objects\" && find . -type f) | sed -n 's|^\\./\\([0-9a-f][0-9a-f]\\)/\\([0-9a-f]*\\)$|o \\1\\2|p'; fi; \
+fi; fi; echo end; }; ";
+
+/// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
+/// Unpacks into `incoming/`, checks every object's hash, moves the objects into the store
+/// and the release folder to `releases/<id>`. The tree is not touched.
+pub const STAGE: &str = "I=\"$S/incoming\"; rm -rf -- \"$I\" && mkdir -- \"$I\" && tar -x -f - -C \"$I\" || exit 1; \
+if [ -d \"$I/objects\" ]; then cd -- \"$I/objects\" && find . -type f > \"$I/list\" || exit 1; \
+while IFS= read -r O; do O=${O#./}; H=$(sha256sum < \"$O\") || exit 1; H=${H%% *}; \
+[ \"$H\" = \"${O%%/*}${O#*/}\" ] || { echo \"pxdeploy: object $O arrived damaged\" >&2; exit 1; }; \
+mkdir -p -- \"$S/objects/${O%%/*}\" && mv -f -- \"$O\" \"$S/objects/$O\" || exit 1; done < \"$I/list\"; fi; \
+cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" && rm -rf -- \"$I\"";
+
+/// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
+/// Replays a journal left behind first, then applies the new one, writing `current` last.
+/// Hang-ups are ignored: a dropped connection does not stop a switch half-way.
+pub const SWITCH: &str = "trap '' HUP PIPE; J=\"$S/journal\"; \
+obj() { O=\"$S/objects/${1%\"${1#??}\"}/${1#??}\"; }; \
+nodir() { if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then rmdir -- \"$1\" || return 1; fi; }; \
+apply() { { read -r T; while IFS= read -r L; do K=${L%% *} A=${L#* }; case $K in \
+end) return 0 ;; \
+d) P=\"$D/${A#* }\"; { [ -d \"$P\" ] && [ ! -L \"$P\" ]; } || { rm -f -- \"$P\"; mkdir -p -- \"$P\"; } && chmod \"${A%% *}\" -- \"$P\" ;; \
+f) M=${A%% *} A=${A#* }; obj \"${A%% *}\"; P=\"$D/${A#* }\"; nodir \"$P\" && cp -- \"$O\" \"$P.pxdeploy-new\" && chmod \"$M\" -- \"$P.pxdeploy-new\" && mv -f -- \"$P.pxdeploy-new\" \"$P\" ;; \
+l) obj \"${A%% *}\"; P=\"$D/${A#* }\"; nodir \"$P\" && rm -f -- \"$P\" && ln -s -- \"$(cat -- \"$O\")\" \"$P\" ;; \
+r) rm -f -- \"$D/$A\" ;; \
+x) rmdir -- \"$D/$A\" 2>/dev/null; true ;; \
+e) P=${A#* }; cp -- \"$S/releases/${A%% *}/env\" \"$P/.env.pxdeploy-new\" && chmod 600 -- \"$P/.env.pxdeploy-new\" && sync -- \"$P/.env.pxdeploy-new\" && mv -f -- \"$P/.env.pxdeploy-new\" \"$P/.env\" ;; \
+*) echo \"pxdeploy: bad journal line: $L\" >&2; false ;; \
+esac || return 1; done; echo 'pxdeploy: the journal has no end line' >&2; return 1; } < \"$J\"; }; \
+finish() { T=$(head -n 1 -- \"$J\") && apply && printf '%s\\n' \"$T\" > \"$S/current.tmp\" && mv -f -- \"$S/current.tmp\" \"$S/current\" && rm -f -- \"$J\"; }; \
+if [ -f \"$J\" ]; then finish || exit 1; fi; \
+cat > \"$J.tmp\" || exit 1; \
+[ \"$(tail -n 1 -- \"$J.tmp\")\" = end ] || { rm -f -- \"$J.tmp\"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }; \
+sync -- \"$J.tmp\" && mv -f -- \"$J.tmp\" \"$J\" && finish";
+
+/// `$1` = remote_dir, `$2` = ids to keep (space-separated) or `-` to prune nothing, then
+/// `ID RESULT` pairs. Writes the results, removes the releases not kept and every object
+/// no kept manifest names.
+pub const FINISH: &str = "K=$2; shift 2; while [ $# -ge 2 ]; do R=\"$S/releases/$1\"; \
+if [ -d \"$R\" ]; then printf '%s\\n' \"$2\" > \"$R/result.tmp\" && mv -f -- \"$R/result.tmp\" \"$R/result\" || exit 1; fi; shift 2; done; \
+[ \"$K\" = - ] && exit 0; cd -- \"$S/releases\" || exit 1; \
+for R in *; do case \" $K \" in *\" $R \"*) ;; *) rm -rf -- \"$R\" ;; esac; done; \
+cd -- \"$S\" && cat releases/*/manifest 2>/dev/null | awk '$1 != \"d\" { print $4 }' > refs.tmp && \
+find objects -type f | awk 'NR == FNR { k[$0]; next } { h = $0; sub(\"^objects/\", \"\", h); sub(\"/\", \"\", h); if (!(h in k)) print }' refs.tmp - > drop.tmp && \
+while IFS= read -r O; do rm -f -- \"$O\"; done < drop.tmp; rm -f -- refs.tmp drop.tmp";
+
+/// What a read asks for besides the releases' facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// The current manifest and the names of the stored objects (a deploy: `inspect.rs`
+    /// asks for it inside its own script).
+    #[allow(dead_code)]
+    Objects,
+    /// The current manifest only (`releases`).
+    Current,
+    /// Every kept manifest (`rollback`).
+    All,
+}
+
+impl ReadMode {
+    fn word(self) -> &'static str {
+        match self {
+            ReadMode::Objects => "objects",
+            ReadMode::Current => "current",
+            ReadMode::All => "all",
+        }
+    }
+}
+
+/// `pct exec <vmid> -- sh -c '<READ_FN> pxr "$1" "$2"' sh <remote_dir> <mode>`
+pub fn read_command(vmid: u32, remote_dir: &str, mode: ReadMode) -> String {
+    let script = format!("{READ_FN}pxr \"$1\" \"$2\"");
+    pct::exec(vmid, &["sh", "-c", &script, "sh", remote_dir, mode.word()])
+}
+
+fn guarded(vmid: u32, script: &str, args: &[&str]) -> String {
+    let script = format!("{GUARD}{script}");
+    let mut argv = vec!["sh", "-c", script.as_str(), "sh"];
+    argv.extend_from_slice(args);
+    pct::exec(vmid, &argv)
+}
+
+/// The stage script for release `id` (stdin: the archive).
+pub fn stage_command(vmid: u32, remote_dir: &str, id: &str) -> String {
+    guarded(vmid, STAGE, &[remote_dir, id])
+}
+
+/// The switch script (stdin: the journal).
+pub fn switch_command(vmid: u32, remote_dir: &str) -> String {
+    guarded(vmid, SWITCH, &[remote_dir])
+}
+
+/// The finish script: results to write, and the releases to keep (`None`: prune nothing).
+pub fn finish_command(
+    vmid: u32,
+    remote_dir: &str,
+    keep: Option<&[String]>,
+    results: &[(&str, &str)],
+) -> String {
+    let keep = keep.map_or("-".to_string(), |k| k.join(" "));
+    let mut args = vec![remote_dir, keep.as_str()];
+    for (id, result) in results {
+        args.extend_from_slice(&[id, result]);
+    }
+    guarded(vmid, FINISH, &args)
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -1,0 +1,312 @@
+//! The store scripts, run by a real `sh` against a temporary folder.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::*;
+use crate::push::{Archive, Item, Payload};
+use crate::release::manifest::{read_local, Local};
+use crate::release::plan::{self, Op};
+use crate::release::{parse_read, State, Store};
+
+/// Runs `script` (after the guard) with `args`, feeding `stdin`; (status, stderr).
+fn run(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{GUARD}{script}"))
+        .arg("sh")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (child.wait().unwrap().code().unwrap_or(-1), err)
+}
+
+fn read(dir: &Path, mode: ReadMode) -> Store {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{READ_FN}pxr \"$1\" \"$2\""))
+        .arg("sh")
+        .arg(dir)
+        .arg(mode.word())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut rest = &out.stdout[..];
+    let store = parse_read(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    store
+}
+
+/// Stages and switches to the app folder `src` as release `id` (the deploy's steps).
+fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
+    let remote = dir.to_str().unwrap();
+    let store = read(dir, ReadMode::Objects);
+    let local = read_local(src).unwrap();
+    let mut items: Vec<Item> = plan::missing(&local.manifest, &store.objects)
+        .into_iter()
+        .map(|e| Item {
+            name: format!("objects/{}/{}", &e.hash[..2], &e.hash[2..]),
+            mode: 0o600,
+            payload: match e.kind {
+                crate::release::manifest::EntryKind::Link => {
+                    Payload::Link(local.sources[&e.path].clone())
+                }
+                _ => Payload::File(local.sources[&e.path].clone(), e.hash.clone()),
+            },
+        })
+        .collect();
+    for (name, bytes) in [
+        ("release/manifest", local.manifest.render()),
+        ("release/facts", format!("id={id}\n")),
+        ("release/env", "A=1\n".to_string()),
+    ] {
+        items.push(Item {
+            name: name.into(),
+            mode: 0o600,
+            payload: Payload::Bytes(bytes.into_bytes()),
+        });
+    }
+    let mut tar = Vec::new();
+    let mut archive = Archive::new(items).unwrap();
+    archive.read_to_end(&mut tar).unwrap();
+    archive.finish().unwrap();
+    let (code, err) = run(STAGE, &[remote, id], &tar);
+    assert_eq!(code, 0, "{err}");
+    let d = plan::diff(store.current_manifest(), &local.manifest);
+    let (code, err) = run(SWITCH, &[remote], plan::journal(id, &d.ops).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    local
+}
+
+const A: &str = "20261129T191501Z-00000001";
+const B: &str = "20261129T191502Z-00000002";
+
+fn src() -> tempfile::TempDir {
+    let s = tempfile::tempdir().unwrap();
+    let p = s.path();
+    fs::create_dir_all(p.join("conf.d")).unwrap();
+    fs::write(p.join("conf.d/old.conf"), "old\n").unwrap();
+    fs::write(p.join("conf.d/keep.conf"), "keep\n").unwrap();
+    fs::write(p.join("run.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(p.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("run.sh", p.join("start")).unwrap();
+    s
+}
+
+#[test]
+fn stage_switch_read_and_prune_through_a_real_shell() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    deploy(d, s.path(), A);
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/old.conf")).unwrap(),
+        "old\n"
+    );
+    assert_eq!(fs::read_link(d.join("start")).unwrap(), Path::new("run.sh"));
+    let mode = fs::metadata(d.join("run.sh")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let store_mode = fs::metadata(d.join(".pxdeploy"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(store_mode & 0o777, 0o700);
+    // A remote_dir made by the first deploy is not the store's 0700 (services running as
+    // other users may need to enter it).
+    let fresh = d.join("fresh/app");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask 022; {GUARD}{FINISH}"))
+        .args(["sh", fresh.to_str().unwrap(), "-"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755, "remote_dir made {mode:o}");
+
+    // Data the services wrote, and files pxdeploy never pushed, stay.
+    fs::write(d.join("conf.d/written-by-service"), "data").unwrap();
+    fs::write(d.join(".env"), "SECRET=1\n").unwrap();
+    fs::remove_file(s.path().join("conf.d/old.conf")).unwrap();
+    fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
+    deploy(d, s.path(), B);
+    assert!(!d.join("conf.d/old.conf").exists());
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "changed\n"
+    );
+    assert!(d.join("conf.d/written-by-service").exists() && d.join(".env").exists());
+
+    let store = read(d, ReadMode::All);
+    assert_eq!(store.state, State::Ok);
+    assert_eq!(store.current.as_deref(), Some(B));
+    assert_eq!(store.ids(), [A, B]);
+    assert_eq!(store.releases[0].result, "pending");
+    // 5 distinct contents: old, keep, changed, run.sh, the link target.
+    assert_eq!(read(d, ReadMode::Objects).objects.len(), 5);
+
+    // Back to A from the store alone, .env included.
+    let ops = {
+        let mut d = plan::diff(store.manifests.get(B), &store.manifests[A]);
+        d.ops.push(Op::Env {
+            id: A.into(),
+            dir: dir.path().to_str().unwrap().into(),
+        });
+        d.ops
+    };
+    let (code, err) = run(
+        SWITCH,
+        &[d.to_str().unwrap()],
+        plan::journal(A, &ops).as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/old.conf")).unwrap(),
+        "old\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+    assert_eq!(fs::read_to_string(d.join(".env")).unwrap(), "A=1\n");
+    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
+
+    // Results, then keep only A: B and the object only B used are gone.
+    let keep = [A.to_string()];
+    let (code, err) = run(
+        FINISH,
+        &[
+            d.to_str().unwrap(),
+            &keep.join(" "),
+            A,
+            "healthy",
+            B,
+            "failed",
+        ],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    let store = read(d, ReadMode::Objects);
+    assert_eq!(store.ids(), [A]);
+    assert_eq!(store.releases[0].result, "healthy");
+    assert_eq!(store.objects.len(), 4);
+}
+
+#[test]
+fn an_interrupted_switch_is_finished_by_the_next_one_and_a_cut_list_changes_nothing() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let remote = d.to_str().unwrap();
+    deploy(d, s.path(), A);
+    // A list cut short (no `end` line): refused, nothing changed.
+    let (code, err) = run(SWITCH, &[remote], format!("{B}\nr run.sh\n").as_bytes());
+    assert_eq!(code, 1);
+    assert!(err.contains("incomplete"), "{err}");
+    assert!(d.join("run.sh").exists());
+    assert!(!d.join(".pxdeploy/journal.tmp").exists());
+    // A journal whose switch was cut half-way (its first operation done, `current` still A):
+    // the next switch finishes it first, then applies its own.
+    fs::remove_file(s.path().join("conf.d/old.conf")).unwrap();
+    fs::remove_file(s.path().join("run.sh")).unwrap();
+    let old = read(d, ReadMode::All);
+    let local = read_local(s.path()).unwrap();
+    let half = plan::diff(old.current_manifest(), &local.manifest);
+    fs::write(d.join(".pxdeploy/journal"), plan::journal(B, &half.ops)).unwrap();
+    fs::remove_file(d.join("conf.d/old.conf")).unwrap();
+    assert_eq!(
+        read(d, ReadMode::Current).current.as_deref(),
+        Some(B),
+        "the journal's target"
+    );
+    let (code, err) = run(SWITCH, &[remote], format!("{B}\nend\n").as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(!d.join("run.sh").exists() && !d.join("conf.d/old.conf").exists());
+    assert!(!d.join(".pxdeploy/journal").exists());
+    assert_eq!(
+        fs::read_to_string(d.join(".pxdeploy/current")).unwrap(),
+        format!("{B}\n")
+    );
+}
+
+#[test]
+fn a_store_that_is_or_holds_a_symbolic_link_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    for plant in [".pxdeploy", ".pxdeploy/objects"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join(".pxdeploy")).unwrap();
+        if plant == ".pxdeploy" {
+            fs::remove_dir(d.join(plant)).unwrap();
+        }
+        std::os::unix::fs::symlink(outside.path(), d.join(plant)).unwrap();
+        let remote = d.to_str().unwrap();
+        let (code, err) = run(SWITCH, &[remote], format!("{A}\nend\n").as_bytes());
+        assert_eq!(code, UNSAFE_EXIT, "{plant}: {err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        let (code, _) = run(FINISH, &[remote, A], b"");
+        assert_eq!(code, UNSAFE_EXIT);
+        assert!(
+            matches!(read(d, ReadMode::All).state, State::Unsafe(_)),
+            "{plant}"
+        );
+        assert_eq!(
+            fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "wrote outside"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_object_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = "a".repeat(64);
+    let items = vec![
+        Item {
+            name: format!("objects/{}/{}", &hash[..2], &hash[2..]),
+            mode: 0o600,
+            payload: Payload::Bytes(b"not that".to_vec()),
+        },
+        Item {
+            name: "release/facts".into(),
+            mode: 0o600,
+            payload: Payload::Bytes(vec![]),
+        },
+    ];
+    let mut tar = Vec::new();
+    let mut archive = Archive::new(items).unwrap();
+    archive.read_to_end(&mut tar).unwrap();
+    archive.finish().unwrap();
+    let (code, err) = run(STAGE, &[dir.path().to_str().unwrap(), A], &tar);
+    assert_eq!(code, 1);
+    assert!(err.contains("arrived damaged"), "{err}");
+    assert_eq!(read(dir.path(), ReadMode::Objects).objects.len(), 0);
+}
+
+#[test]
+fn command_lines() {
+    let c = switch_command(210, "/opt/my app");
+    assert!(c.starts_with("pct exec 210 -- sh -c 'D=$1 "), "{c}");
+    assert!(c.ends_with("' sh '/opt/my app'"), "{c}");
+    let f = finish_command(210, "/opt/app", Some(&[A.to_string()]), &[(B, "failed")]);
+    assert!(f.ends_with(&format!("' sh /opt/app {A} {B} failed")), "{f}");
+    let f = finish_command(210, "/opt/app", None, &[]);
+    assert!(f.ends_with("' sh /opt/app -"), "{f}");
+    let r = read_command(210, "/opt/app", ReadMode::All);
+    assert!(r.ends_with("pxr \"$1\" \"$2\"' sh /opt/app all"), "{r}");
+}

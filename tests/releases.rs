@@ -1,0 +1,289 @@
+//! Releases (issue 9): incremental push that deletes what it pushed before and nothing else,
+//! automatic rollback of a deploy whose health wait failed, `rollback` with no local source,
+//! a connection killed mid-push, a planted link in the store. One simulated node, one
+//! container, one story (real sshd, real dockerd and Compose inside the container).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::{create, unique_vmid};
+use crate::support::{pxdeploy, Run, SimHost};
+
+const COMPOSE: &str = r#"services:
+  web:
+    build: ./web
+    network_mode: none
+    stop_grace_period: 1s
+    volumes: ["./data:/data"]
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:80/"]
+      interval: 1s
+      timeout: 1s
+      retries: 3
+"#;
+
+const DOCKERFILE: &str = "FROM base:local\nCOPY . /app\nCMD [\"sh\", \"/app/start.sh\"]\n";
+
+/// Serves `version` (from the build context); writes a data file into the bind mount.
+const START: &str = "mkdir -p /www && cp /app/version /www/index.html\n\
+[ -f /data/service.txt ] || echo written-by-the-service > /data/service.txt\n\
+exec httpd -f -p 127.0.0.1:80 -h /www\n";
+
+fn write(path: impl AsRef<Path>, text: &str) {
+    let path = path.as_ref();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The app folder `root/app` at `version`.
+fn app(root: &Path, version: &str) {
+    let a = root.join("app");
+    write(a.join("docker-compose.yml"), COMPOSE);
+    write(a.join("web/Dockerfile"), DOCKERFILE);
+    write(a.join("web/start.sh"), START);
+    write(a.join("web/version"), &format!("{version}\n"));
+    write(a.join("conf.d/old.conf"), "loaded\n");
+    write(a.join(".gitignore"), "data/\n");
+}
+
+fn run(root: &Path, args: &[&str]) -> Run {
+    pxdeploy()
+        .current_dir(root)
+        .args(args)
+        .timeout(Duration::from_secs(240))
+        .run()
+}
+
+#[track_caller]
+fn in_ct(sim: &SimHost, vmid: u32, script: &str) -> Run {
+    let vmid = vmid.to_string();
+    sim.host_run(&["pct", "exec", &vmid, "--", "sh", "-c", script])
+}
+
+/// What the web service serves now.
+#[track_caller]
+fn served(sim: &SimHost, vmid: u32) -> String {
+    let r = in_ct(
+        sim,
+        vmid,
+        "docker compose -p app exec -T web wget -qO- http://127.0.0.1:80/",
+    );
+    r.assert_success();
+    r.stdout.trim().to_string()
+}
+
+#[track_caller]
+fn exists(sim: &SimHost, vmid: u32, path: &str) -> bool {
+    in_ct(sim, vmid, &format!("test -e '{path}'")).status == 0
+}
+
+/// (id, result, current) of each release, oldest first.
+#[track_caller]
+fn releases(root: &Path) -> Vec<(String, String, bool)> {
+    let r = run(root, &["-o", "json", "releases"]);
+    r.assert_success();
+    r.json()["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["result"].as_str().unwrap().to_string(),
+                x["current"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push() {
+    let sim = SimHost::builder()
+        .compose_version("2.40.3")
+        .template_cached(true)
+        .start();
+    let dir = tempfile::Builder::new()
+        .prefix("pxdeploy-rel-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    let vmid = unique_vmid(7);
+    sim.write_config(
+        root,
+        &format!(
+            "[container]\nvmid = {vmid}\n[app]\nsource = \"app\"\n[health]\ntimeout_secs = 60\ninterval_secs = 1\n"
+        ),
+    );
+    app(root, "A");
+    create(root);
+
+    // A: everything is new.
+    let a = run(root, &["-o", "json", "deploy"]);
+    a.assert_success();
+    let doc = a.json();
+    assert_eq!(doc["pushed"]["files"], 6, "{doc:#}");
+    assert_eq!(doc["pushed"]["deleted"], 0, "{doc:#}");
+    assert_eq!(served(&sim, vmid), "A");
+    let mode = in_ct(&sim, vmid, "stat -c %a /opt/app/.pxdeploy");
+    assert_eq!(mode.stdout.trim(), "700", "{}", mode.dump());
+    assert!(exists(&sim, vmid, "/opt/app/data/service.txt"));
+    in_ct(
+        &sim,
+        vmid,
+        "echo mine > /opt/app/conf.d/made-in-the-container.conf",
+    )
+    .assert_success();
+
+    // B: one file deleted locally, one changed: only the change travels, the deleted file
+    // goes, what pxdeploy did not push stays.
+    std::fs::remove_file(root.join("app/conf.d/old.conf")).unwrap();
+    write(root.join("app/web/version"), "B\n");
+    let b = run(root, &["-o", "json", "deploy"]);
+    b.assert_success();
+    let doc = b.json();
+    assert_eq!(
+        (
+            &doc["pushed"]["files"],
+            &doc["pushed"]["deleted"],
+            &doc["pushed"]["unchanged"]
+        ),
+        (&1.into(), &1.into(), &4.into()),
+        "{doc:#}"
+    );
+    assert_eq!(doc["pushed"]["bytes"], 2, "{doc:#}");
+    assert!(
+        !exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
+        "old.conf kept"
+    );
+    assert!(exists(
+        &sim,
+        vmid,
+        "/opt/app/conf.d/made-in-the-container.conf"
+    ));
+    assert!(
+        exists(&sim, vmid, "/opt/app/data/service.txt"),
+        "service data deleted"
+    );
+    assert!(exists(&sim, vmid, "/opt/app/.env"));
+    assert_eq!(served(&sim, vmid), "B");
+    let list = releases(root);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|r| r.1 == "healthy"), "{list:?}");
+    assert!(list[1].2 && !list[0].2, "{list:?}");
+    let (id_a, id_b) = (list[0].0.clone(), list[1].0.clone());
+    let text = run(root, &["releases"]);
+    text.assert_success();
+    text.assert_stdout_contains("DEPLOYED (UTC)");
+    text.assert_stdout_contains(&id_b);
+
+    // C exits at once (no restart policy: a crash loop can look healthy between restarts):
+    // back to B by itself, exit 6, saying what runs now.
+    write(
+        root.join("app/web/start.sh"),
+        "echo web: giving up; exit 1\n",
+    );
+    write(root.join("app/web/version"), "C\n");
+    let c = run(root, &["-o", "json", "deploy"]);
+    c.assert_code(6);
+    c.assert_stderr_contains(&format!("release `{id_b}` is running now and healthy"));
+    assert_eq!(
+        c.json()["rolled_back_to"]["id"],
+        id_b.as_str(),
+        "{}",
+        c.dump()
+    );
+    assert_eq!(served(&sim, vmid), "B");
+    let list = releases(root);
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(list[2].1, "failed", "{list:?}");
+    assert!(list[1].2, "B is not current: {list:?}");
+
+    // `rollback` with no app folder at all: from the store in the container, to A.
+    std::fs::remove_dir_all(root.join("app")).unwrap();
+    let unknown = run(root, &["rollback", "20200101T000000Z-00000000"]);
+    unknown.assert_code(3);
+    unknown.assert_stderr_contains(&id_a);
+    let dry = run(root, &["rollback", "--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!(
+        "would roll back container {vmid} from release {id_b} to {id_a}"
+    ));
+    dry.assert_stdout_contains("up -d --build --remove-orphans");
+    assert_eq!(served(&sim, vmid), "B", "--dry-run changed something");
+    let back = run(root, &["-o", "json", "rollback"]);
+    back.assert_success();
+    assert_eq!(back.json()["to"], id_a.as_str(), "{}", back.dump());
+    assert_eq!(served(&sim, vmid), "A");
+    assert!(
+        exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
+        "old.conf not put back"
+    );
+    assert!(exists(&sim, vmid, "/opt/app/data/service.txt"));
+    let list = releases(root);
+    assert!(list[0].2, "A is not current: {list:?}");
+    assert_eq!(list[1].1, "rolled-back", "{list:?}");
+    let none = run(root, &["rollback"]);
+    none.assert_code(3);
+    none.assert_stderr_contains("no healthy release before the current one");
+
+    // D with a big file: the connection dies mid-push. The container stays on one whole
+    // release (A, what it had), and the next deploy completes.
+    app(root, "D");
+    std::fs::create_dir_all(root.join("app/big")).unwrap();
+    let big = std::fs::File::create(root.join("app/big/big.bin")).unwrap();
+    big.set_len(120 << 20).unwrap();
+    drop(big);
+    let mut killed = pxdeploy()
+        .current_dir(root)
+        .arg("deploy")
+        .timeout(Duration::from_secs(240))
+        .spawn();
+    killed.wait_for_stderr("Pushing ", Duration::from_secs(120));
+    // Kill once the archive is arriving in the container (the stage has begun).
+    let arriving = std::time::Instant::now();
+    while !exists(&sim, vmid, "/opt/app/.pxdeploy/incoming/objects") {
+        assert!(
+            arriving.elapsed() < Duration::from_secs(60) && !killed.finished(),
+            "the push never started arriving: {}",
+            killed.stderr_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    killed.signal(libc::SIGKILL);
+    let k = killed.wait();
+    assert_eq!(k.signal, Some(libc::SIGKILL), "{}", k.dump());
+    std::thread::sleep(Duration::from_secs(1));
+    // The kill came mid-push (what this part tests): the staging area is left over.
+    assert!(
+        exists(&sim, vmid, "/opt/app/.pxdeploy/incoming"),
+        "{}",
+        k.dump()
+    );
+    let version = in_ct(&sim, vmid, "cat /opt/app/web/version").stdout;
+    let has_big = exists(&sim, vmid, "/opt/app/big/big.bin");
+    assert!(
+        version == "A\n" && !has_big && exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
+        "not release A whole: version {version:?}, big file {has_big}"
+    );
+    assert_eq!(served(&sim, vmid), "A");
+    let d = run(root, &["-o", "json", "deploy"]);
+    d.assert_success();
+    assert_eq!(served(&sim, vmid), "D");
+    assert!(exists(&sim, vmid, "/opt/app/big/big.bin"));
+    assert!(!exists(&sim, vmid, "/opt/app/.pxdeploy/incoming"));
+    assert!(!exists(&sim, vmid, "/opt/app/.pxdeploy/journal"));
+
+    // A link planted in the store is never followed: exit 5, nothing written through it.
+    in_ct(
+        &sim,
+        vmid,
+        "mkdir -p /tmp/outside && ln -s /tmp/outside /opt/app/.pxdeploy/objects/zz",
+    )
+    .assert_success();
+    write(root.join("app/web/version"), "E\n");
+    let refused = run(root, &["deploy"]);
+    refused.assert_code(5);
+    refused.assert_stderr_contains("symbolic link");
+    assert_eq!(in_ct(&sim, vmid, "ls -A /tmp/outside").stdout, "");
+    assert_eq!(served(&sim, vmid), "D");
+}

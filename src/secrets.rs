@@ -206,6 +206,8 @@ mod tests {
             "the environment variable NOPE is not set",
         );
         refused("DB = { from_file = \"gone\" }", "does not exist");
+        // Unreadable (a folder: even root cannot read one as a file).
+        refused("DB = { from_file = \".\" }", "cannot be read");
         refused("DB = { command = \"true\" }", "gave an empty value");
     }
 
@@ -222,6 +224,12 @@ mod tests {
             "stderr is hidden",
         );
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    /// The contract's bound (SPEC: 30 s); the mechanism is tested below with a short one.
+    #[test]
+    fn commands_get_thirty_seconds() {
+        assert_eq!(COMMAND_TIMEOUT, Duration::from_secs(30));
     }
 
     #[test]

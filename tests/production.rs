@@ -111,17 +111,26 @@ fn sourced_secrets_reach_env_and_never_the_output() {
     );
     dry.assert_success();
     assert_hidden(&dry, &values);
+    let dry_json = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-one-3e77")],
+        &["-vvv", "--dry-run", "-o", "json"],
+    );
+    dry_json.assert_success();
+    assert_hidden(&dry_json, &values);
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
-/// A missing variable or file, or a failing command: exit 3 naming the entry, before any
+/// A missing variable or file, an unreadable file, or a failing command: exit 3 naming the entry, before any
 /// connection (the node sees no call), and the value never shown.
 #[test]
 fn a_missing_source_stops_before_connecting() {
     let sim = node();
     let app = example_app();
     let vmid = unique_vmid(TEST_BASE + 1);
+    std::fs::create_dir_all(app.path().join("a-folder")).unwrap();
     for (entry, says) in [
+        ("{ from_file = \"a-folder\" }", "a-folder cannot be read"),
         (
             "{ from_env = \"NOT_SET_ANYWHERE\" }",
             "environment variable NOT_SET_ANYWHERE is not set",
@@ -172,6 +181,12 @@ fn hooks_run_around_a_deploy() {
             "pre_deploy = \"echo 'lint: 2 problems'; exit 1\"\n",
         ),
     );
+    let releases = || {
+        sim.in_container(vmid, &["ls", "/opt/app/.pxdeploy/releases"])
+            .stdout
+    };
+    let releases_before = releases();
+    std::fs::write(app.path().join("NEW_FILE.txt"), "new\n").unwrap();
     let calls = sim.calls_of(vmid).len();
     let refused = deploy_with(app.path(), &[], &[]);
     refused.assert_code(5);
@@ -188,6 +203,13 @@ fn hooks_run_around_a_deploy() {
         "a refused deploy touched the container: {after:#?}"
     );
     assert_eq!(env_of(sim, vmid), env_before, ".env changed");
+    assert_eq!(releases(), releases_before, "a release was staged");
+    assert!(
+        sim.in_container(vmid, &["test", "-e", "/opt/app/NEW_FILE.txt"])
+            .status
+            != 0,
+        "a refused deploy pushed a file"
+    );
 
     sim.write_config(
         app.path(),
@@ -212,9 +234,41 @@ fn hooks_run_around_a_deploy() {
         assert!(seen.lines().any(|l| l == line), "{line} not in {seen}");
     }
     assert!(
-        seen.contains("PXDEPLOY_HOST=") && seen.contains("PXDEPLOY_RELEASE="),
+        seen.contains("PXDEPLOY_HOST=")
+            && seen.lines().any(|l| l
+                .strip_prefix("PXDEPLOY_RELEASE=")
+                .is_some_and(|id| id.len() == 25)),
         "{seen}"
     );
+
+    // Plain `rollback` (not only `rollback --snapshot`) runs post_rollback, with the release
+    // it went back to.
+    let first = releases_before
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "post_rollback = \"env | grep ^PXDEPLOY_ | sort > rollback.out\"\n",
+        ),
+    );
+    let back = pxdeploy()
+        .current_dir(app.path())
+        .args(["rollback", &first])
+        .timeout(std::time::Duration::from_secs(180))
+        .run();
+    back.assert_success();
+    let seen = std::fs::read_to_string(app.path().join("rollback.out"))
+        .unwrap_or_else(|_| panic!("post_rollback did not run: {}", back.dump()));
+    for line in [
+        "PXDEPLOY_COMMAND=rollback".to_string(),
+        format!("PXDEPLOY_RELEASE={first}"),
+    ] {
+        assert!(seen.lines().any(|l| l == line), "{line} not in {seen}");
+    }
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
@@ -253,6 +307,7 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
     // A dotted key, first: [app] itself comes from the simulator's config.
     let failing = "app.release_command = { service = \"api\", command = \"sh -c 'echo migrating 0042; echo relation missing >&2; exit 3'\" }\n";
     sim.write_config(app.path(), &config("two.lan", failing));
+    std::fs::write(app.path().join("NEW_FILE.txt"), "new\n").unwrap();
     let calls = sim.calls_of(vmid).len();
     let run = deploy_with(app.path(), &[], &[]);
     run.assert_code(5);
@@ -265,6 +320,18 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
         .collect();
     assert!(!after.iter().any(|l| l.contains(" up ")), "{after:#?}");
     assert_eq!(ps(), ids, "the running containers were replaced");
+    // The tree is the running release's again: its .env and files, not the new ones.
+    run.assert_stderr_contains("the services still run release");
+    assert!(
+        env_of(sim, vmid).contains("DOMAIN=one.lan"),
+        "the new .env was left in place"
+    );
+    assert!(
+        sim.in_container(vmid, &["test", "-e", "/opt/app/NEW_FILE.txt"])
+            .status
+            != 0,
+        "the new release's files were left in place"
+    );
 
     let working =
         "app.release_command = { service = \"api\", command = \"sh -c 'echo migrated'\" }\n";
@@ -338,4 +405,28 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     let check = pxdeploy().current_dir(app.path()).arg("check").run();
     check.assert_stderr_contains("the datacenter firewall is off");
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// Invalid `allow` entries are configuration errors (exit 3) naming the entry, before any
+/// connection.
+#[test]
+fn invalid_firewall_rules_are_refused_before_connecting() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 5);
+    for (allow, says) in [
+        ("\"tcp/80\", \"tcp/99999\"", "firewall.allow[1]"),
+        ("\"tcp/22 from 192.168.1.0/33\"", "firewall.allow[0]"),
+        ("\"tcp/22 from 10.0.0.300\"", "firewall.allow[0]"),
+    ] {
+        sim.write_config(
+            app.path(),
+            &format!("[container]\nvmid = {vmid}\n[firewall]\nenable = true\nallow = [{allow}]\n"),
+        );
+        let run = deploy_with(app.path(), &[], &[]);
+        run.assert_code(3);
+        run.assert_stderr_contains(says);
+        run.assert_stderr_lacks("Connecting");
+        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+    }
 }

@@ -3,6 +3,7 @@
 
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
 // dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
+pub(crate) mod breakage;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod compose;

@@ -430,3 +430,59 @@ fn invalid_firewall_rules_are_refused_before_connecting() {
         assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
     }
 }
+
+/// runc's CVE-2025-52881 fix inside LXC on a node without the AppArmor fix (runc #4968):
+/// `check` warns about the container's runc version, a deploy explains the failure and the
+/// two ways out (exit 5), and the second way out (`lxc.apparmor.profile: unconfined`) works.
+#[test]
+fn the_runc_apparmor_breakage_is_explained_and_check_warns() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 6);
+    sim.set_knob(&format!("runc_version.{vmid}"), "1.3.3");
+    // Node-wide, but only a container with a runc_version knob is affected.
+    sim.set_knob("lxc_pve_version", "6.0.5-1");
+    sim.write_config(
+        app.path(),
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n"
+        ),
+    );
+    create(app.path());
+
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_contains(&format!(
+        "container {vmid} has runc 1.3.3 and the node lxc-pve 6.0.5-1"
+    ));
+    check.assert_stderr_contains("CVE-2025-52881");
+
+    let run = deploy_with(app.path(), &[], &[]);
+    run.assert_code(5);
+    for says in [
+        "Docker cannot start containers there",
+        "CVE-2025-52881",
+        "ip_unprivileged_port_start",
+        "`lxc-pve` 6.0.5-2 or newer",
+        &format!("`lxc.apparmor.profile: unconfined` to /etc/pve/lxc/{vmid}.conf"),
+        "not recommended for production use",
+    ] {
+        run.assert_stderr_contains(says);
+    }
+
+    // The second way out, as a user would take it.
+    let conf = std::fs::read_dir(sim.state_dir().join("etc/pve/nodes"))
+        .unwrap()
+        .map(|n| n.unwrap().path().join(format!("lxc/{vmid}.conf")))
+        .find(|p| p.exists())
+        .expect("the container's config");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}lxc.apparmor.profile: unconfined\n")).unwrap();
+    sim.host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_lacks("CVE-2025-52881");
+
+    sim.unset_knob("lxc_pve_version");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}

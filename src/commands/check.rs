@@ -85,6 +85,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {
         ctx.out.warn(warning);
     }
+    if existing.is_some() {
+        let known = crate::breakage::warnings(&host, config.container.vmid, existing.as_ref())?;
+        known.into_iter().for_each(|w| ctx.out.warn(w));
+    }
     finish(ctx, &checks)
 }
 

@@ -155,6 +155,23 @@ mod tests {
     }
 
     #[test]
+    fn the_target_is_named_in_pxdeploy_target() {
+        let mut cfg: Config = toml::from_str(
+            "[proxmox]\nhost = \"h\"\n[container]\nvmid = 210\nhostname = \"app\"\n[app]\nname = \"app\"\n",
+        )
+        .unwrap();
+        let target = |cfg: &Config| {
+            variables(cfg, "pve", "r", "deploy")
+                .into_iter()
+                .find(|(k, _)| *k == "PXDEPLOY_TARGET")
+                .map(|(_, v)| v)
+        };
+        assert_eq!(target(&cfg).as_deref(), Some("default"));
+        cfg.target = Some("prod".into());
+        assert_eq!(target(&cfg).as_deref(), Some("prod"));
+    }
+
+    #[test]
     fn a_failing_hook_is_exit_5_with_its_output() {
         let err = run_script(
             Hook::PreDeploy,

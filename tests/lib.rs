@@ -15,6 +15,7 @@ mod harness;
 mod init;
 mod lifecycle;
 mod lock;
+mod production;
 mod real_world;
 mod releases;
 mod scripts;

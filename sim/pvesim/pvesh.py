@@ -7,7 +7,7 @@ import json
 import re
 
 from . import jobs
-from .basics import Exit, STORAGES, Sim, die, out, param_die
+from .basics import Exit, STORAGES, Sim, die, knob, out, param_die
 from .options import expand_cmd, parse_opts, usage_abort
 from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
 from .containers import bridges, run_info
@@ -215,6 +215,10 @@ def print_text_table(res):
 
 # ----------------------------------------------------------------------------- pveversion
 
+# lxc-pve with the AppArmor fix for runc's CVE-2025-52881 change (runc #4968) is 6.0.5-2.
+LXC_PVE = "6.0.5-3"
+
+
 def pveversion_main(args):
     v = Sim.cfg.get("pve_version", "9.2.11")
     kern = Sim.cfg.get("kernel", "6.14.11-4-pve")
@@ -228,7 +232,7 @@ def pveversion_main(args):
         out("libpve-guest-common-perl: 6.0.2")
         out("libpve-storage-perl: 9.1.7")
         out("pve-cluster: 9.1.6")
-        out("lxc-pve: 6.0.5-3")
+        out(f"lxc-pve: {knob('lxc_pve_version', None, LXC_PVE)}")
         out("lxcfs: 6.0.4-pve1")
         raise Exit(0)
     out(f"pve-manager/{v}/{rid} (running kernel: {kern})")

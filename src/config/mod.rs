@@ -9,11 +9,15 @@ mod compose_files;
 mod deploy;
 mod env;
 mod env_table;
+mod firewall;
+mod hooks;
 mod jump;
 mod load;
 mod parse_error;
+mod production;
 mod rules;
 mod schema;
+mod secret_source;
 mod targets;
 mod types;
 mod validate;
@@ -37,10 +41,14 @@ use serde::Deserialize;
 pub use compose_files::ComposeFiles;
 pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
+pub use firewall::{Firewall, Policy, Rule};
+pub use hooks::Hooks;
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
+pub use production::ReleaseCommand;
 pub(crate) use rules::compose_services_in;
 pub use schema::schema;
+pub use secret_source::Secret;
 pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
@@ -77,6 +85,13 @@ pub struct Config {
     pub backup: Backup,
     #[serde(default)]
     pub deploy: Deploy,
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// Absent: pxdeploy leaves the container's firewall alone.
+    pub firewall: Option<Firewall>,
+    /// The `[targets.<name>]` this configuration is for (none: a file without targets).
+    #[serde(skip)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -187,19 +202,26 @@ pub struct App {
     /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
     #[serde(skip)]
     pub remote_dir: String,
+    /// Run with `docker compose run --rm` after the build, before `up`.
+    pub release_command: Option<ReleaseCommand>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
-    /// name = length; generated once, then preserved forever.
+    /// name = length (generated once, then preserved forever), or a source read on every
+    /// deploy (`from_env`, `from_file`, `command`).
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
     #[schemars(schema_with = "schema::secret_lengths")]
-    pub secrets: BTreeMap<String, usize>,
+    pub secrets: BTreeMap<String, Secret>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
     #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
+    /// The sourced `[env.secrets]` entries' values, read before a deploy connects
+    /// ([`crate::secrets::read`]; not a TOML key).
+    #[serde(skip)]
+    pub sourced: BTreeMap<String, crate::envfile::Redacted<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

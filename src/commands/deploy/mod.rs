@@ -15,12 +15,13 @@ use crate::config::Config;
 use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
+use crate::hooks::{self, Hook};
 use crate::lock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::release::manifest::{self, Local};
-use crate::release::up;
+use crate::release::{command, up};
 use crate::release::{plan, remote};
 use crate::remote::host::Host;
 use crate::snapshots::When;
@@ -45,7 +46,8 @@ pub use crate::lock::SpawnLock;
 
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
-    let config = ctx.config()?;
+    let mut config = ctx.config()?;
+    config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
     let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))
@@ -75,9 +77,11 @@ pub fn deploy(
     let vmid = cfg.container.vmid;
     let project = cfg.project();
     let mut outcome = Outcome::default();
+    let mut release = String::new();
 
     let result = (|| -> Result<()> {
         let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
+        hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
         let snapshot = crate::snapshots::when(host, cfg)?;
         if snapshot == When::Now {
             crate::snapshots::before_deploy(host, cfg, reporter)?;
@@ -86,6 +90,8 @@ pub fn deploy(
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
         remote::check(&inspection.store, &project)?;
+        release = inspection.store.current.clone().unwrap_or_default();
+        crate::firewall::apply(host, cfg, reporter, out)?;
 
         let existing = inspection.env.take();
         let (report, env, env_changed) = reporter.step_with(
@@ -126,6 +132,7 @@ pub fn deploy(
         }
         let new = files::new_release(&fingerprint);
         outcome.release = Some(new.id.clone());
+        release.clone_from(&new.id);
         outcome.pushed = files::push(
             host,
             &project,
@@ -135,6 +142,17 @@ pub fn deploy(
             (&env, env_changed),
             reporter,
         )?;
+        if let Err(e) = command::run(host, &project, cfg, reporter) {
+            return Err(crate::release::rollback::after_failed_release_command(
+                host,
+                cfg,
+                &inspection.store,
+                &new.id,
+                &local.manifest,
+                e,
+                reporter,
+            ));
+        }
         outcome.up = true;
         let waited =
             up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
@@ -169,6 +187,8 @@ pub fn deploy(
     match result {
         Ok(()) => {
             summary(out, cfg, host, &outcome, started.elapsed());
+            hooks::run(Hook::PostDeploy, cfg, host, &release, "deploy", reporter)
+                .map_err(|e| e.facts(facts.clone()))?;
             Ok(facts)
         }
         Err(mut err) => {

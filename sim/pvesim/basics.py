@@ -240,7 +240,11 @@ def fmt_time(dt):
 def log_call(argv, code):
     if not Sim.state:
         return
-    line = json.dumps({"time": round(time.time(), 3), "argv": argv, "exit": code}) + "\n"
+    # "ssh": the client address and port of the SSH connection the call came through (one
+    # per pxdeploy run), so a test can tell its run's calls from a concurrent test's.
+    ssh = " ".join(os.environ.get("SSH_CLIENT", "").split()[:2])
+    line = json.dumps({"time": round(time.time(), 3), "argv": argv, "exit": code,
+                       "ssh": ssh}) + "\n"
     try:
         fd = os.open(st("calls.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(fd, line.encode())

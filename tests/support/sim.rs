@@ -62,6 +62,9 @@ pub struct Call {
     pub time: f64,
     pub argv: Vec<String>,
     pub exit: i32,
+    /// The SSH connection it came through (`SSH_CLIENT`'s address and port; empty for a
+    /// call made on the host itself): one per pxdeploy run.
+    pub ssh: String,
 }
 
 impl Call {
@@ -327,6 +330,7 @@ impl SimHost {
                         })
                         .unwrap_or_default(),
                     exit: v["exit"].as_i64().unwrap_or(-1) as i32,
+                    ssh: v["ssh"].as_str().unwrap_or_default().to_string(),
                 }
             })
             .collect()

@@ -5,6 +5,7 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
     python3 sim/launch.py up [--dir DIR] [--node pve] [--compose-version 2.40.3]
                              [--template-cached] [--sshd-extra 'Key value']... [--no-sim]
                              [--owner-pid PID] [--host-key ed25519|ecdsa|rsa]...
+                             [--cluster NAME [--join FIRST_DIR] [--listen 127.0.0.2]]
     python3 sim/launch.py down --dir DIR [--keep]
     python3 sim/launch.py config --dir DIR [--source APP_DIR] [--base pxdeploy.toml]
 
@@ -15,6 +16,10 @@ simulated Proxmox node (sim/pve.py + sim/bin/).
 (DIR/host_<type>); "host_keys" maps each type to its private key file, and the
 `known_hosts` file has one line per host key.
 Everything else (progress, warnings, errors) goes to stderr. `down` is idempotent.
+`--cluster NAME` makes the node a member of a simulated cluster: the first member creates it,
+the others `--join` the first member's DIR (they share its STATE/etc/pve, as pmxcfs shares
+/etc/pve, and its client key), listen on their own loopback address (`--listen`) on the
+first member's port, and appear in `pvesh get /cluster/status` with that address as `ip`.
 With --owner-pid, a small watchdog runs `down` when that process dies without doing it
 (a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
 `config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default
@@ -132,7 +137,7 @@ def alive(pid, start=None):
     return start is None or st == start
 
 
-def write_config(d, port, extra, host_keys):
+def write_config(d, port, extra, host_keys, listen="127.0.0.1"):
     state = os.path.join(d, "state")
     path = "PATH=" + ":".join([os.path.join(SIM, "bin"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"])
     # sshd uses the FIRST value it reads for most keywords: extras go first so they win.
@@ -143,7 +148,7 @@ def write_config(d, port, extra, host_keys):
     lines += plain
     lines += [
         f"Port {port}",
-        "ListenAddress 127.0.0.1",
+        f"ListenAddress {listen}",
     ]
     lines += [f"HostKey {d}/host_{kind}" for kind in host_keys]
     lines += [
@@ -190,33 +195,35 @@ mkdir "$1/upper" "$1/work"
 mount -t overlay pxsim-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
 mkdir -p /etc/pve
 mount --bind "$2" /etc/pve
+# A cluster member's /etc/pve/lxc is its own nodes/<node>/lxc (pmxcfs' magic link).
+if [ -n "$3" ]; then mount --bind "/etc/pve/nodes/$3/lxc" /etc/pve/lxc; fi
 mkdir "$1/run-upper" "$1/run-work"
 mount -t overlay pxsim-run -o lowerdir=/run,upperdir="$1/run-upper",workdir="$1/run-work" /run
-shift 2
+shift 3
 exec "$@"
 """
 
 
-def private_etc_pve(d):
+def private_etc_pve(d, member=""):
     ovl = os.path.join(d, "etc-overlay")
-    pve = os.path.join(d, "state", "etc", "pve")
+    pve = os.path.realpath(os.path.join(d, "state", "etc", "pve"))
     os.makedirs(ovl, exist_ok=True)
     os.makedirs(pve, exist_ok=True)
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-            PRIVATE_ETC_PVE, "sh", ovl, pve]
+            PRIVATE_ETC_PVE, "sh", ovl, pve, member]
 
 
-def start_sshd(d, cfg, port):
+def start_sshd(d, cfg, port, listen="127.0.0.1", member=""):
     """Start sshd; return its pid once it listens, or None when the port was taken."""
     logpath = os.path.join(d, "sshd.log")
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     with open(logpath, "ab") as logf:
         offset = logf.tell()
-        p = subprocess.Popen(private_etc_pve(d) + [SSHD, "-D", "-e", "-f", cfg],
+        p = subprocess.Popen(private_etc_pve(d, member) + [SSHD, "-D", "-e", "-f", cfg],
                              stdin=subprocess.DEVNULL,
                              stdout=logf, stderr=logf, start_new_session=True, close_fds=True)
     deadline = time.monotonic() + READY_TIMEOUT
-    want = f"Server listening on 127.0.0.1 port {port}."
+    want = f"Server listening on {listen} port {port}."
     while True:
         with open(logpath, errors="replace") as f:
             f.seek(offset)
@@ -232,7 +239,7 @@ def start_sshd(d, cfg, port):
         if time.monotonic() > deadline:
             p.kill()
             p.wait()
-            raise Fail(f"sshd did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:.0f} s; "
+            raise Fail(f"sshd did not listen on {listen}:{port} within {READY_TIMEOUT:.0f} s; "
                        f"its log ({logpath}):\n{text.strip()}")
         time.sleep(0.02)
 
@@ -258,19 +265,39 @@ def up(args):
         keygen(os.path.join(d, f"host_{kind}"), "pxsim-host", kind)
         with open(os.path.join(d, f"host_{kind}.pub")) as f:
             host_pubs.append(" ".join(f.read().split()[:2]))
-    keygen(os.path.join(d, "client_ed25519"), "pxsim-client")
+    first = None
+    if args.join:
+        first = os.path.realpath(args.join)
+        finfo = read_info(first)
+        if not finfo or "port" not in finfo:
+            raise Fail(f"--join {args.join}: no running cluster member there")
+        for f in ("client_ed25519", "client_ed25519.pub"):
+            shutil.copyfile(os.path.join(first, f), os.path.join(d, f))
+        os.chmod(os.path.join(d, "client_ed25519"), 0o600)
+        shared = os.path.join(first, "state", "etc", "pve")
+        os.makedirs(os.path.join(state, "etc"), exist_ok=True)
+        if not os.path.lexists(os.path.join(state, "etc", "pve")):
+            os.symlink(shared, os.path.join(state, "etc", "pve"))
+    else:
+        keygen(os.path.join(d, "client_ed25519"), "pxsim-client")
     shutil.copyfile(os.path.join(d, "client_ed25519.pub"), os.path.join(d, "authorized_keys"))
+    listen = args.listen or "127.0.0.1"
+    if args.cluster:
+        # the node's own lxc/ is bound on /etc/pve/lxc by each sshd (not a shared symlink)
+        os.makedirs(os.path.join(state, "etc", "pve", "lxc"), exist_ok=True)
+        init_sim(args, d, state)
 
     pid = None
-    for _ in range(PORT_ATTEMPTS):
-        port = free_port()
-        cfg = write_config(d, port, args.sshd_extra or [], host_keys)
-        pid = start_sshd(d, cfg, port)
+    for _ in range(1 if first else PORT_ATTEMPTS):
+        port = read_info(first)["port"] if first else free_port()
+        cfg = write_config(d, port, args.sshd_extra or [], host_keys, listen)
+        pid = start_sshd(d, cfg, port, listen, args.node if args.cluster else "")
         if pid is not None:
             break
         log(f"port {port} was taken before sshd could bind it; trying another")
     if pid is None:
-        raise Fail(f"sshd could not bind a free port in {PORT_ATTEMPTS} attempts")
+        raise Fail(f"sshd could not bind a free port in {PORT_ATTEMPTS} attempts"
+                   if not first else f"{listen}:{port} is taken")
     info = {"sshd_pid": pid, "sshd_start": proc_start_time(pid), "port": port}
     if args.owner_pid:
         wpid = start_watchdog(d, args.owner_pid)
@@ -280,22 +307,15 @@ def up(args):
 
     kh = os.path.join(d, "known_hosts")
     with open(kh, "w") as f:
-        f.writelines(f"[127.0.0.1]:{port} {pub}\n" for pub in host_pubs)
+        f.writelines(f"[{listen}]:{port} {pub}\n" for pub in host_pubs)
 
-    sim = False
-    if args.no_sim:
+    sim = bool(args.cluster)
+    if args.cluster:
+        register(args, state, listen)
+    elif args.no_sim:
         pass
     elif os.path.exists(PVE_PY):
-        cmd = [host_python(), PVE_PY, "init", "--state", state, "--node", args.node]
-        if args.compose_version:
-            cmd += ["--compose-version", args.compose_version]
-        if args.template_cached:
-            cmd += ["--template-cached"]
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            down(argparse.Namespace(dir=d, keep=False))
-            raise Fail(f"`{' '.join(cmd)}` exited {r.returncode}:\n{r.stderr.strip()}")
+        init_sim(args, d, state)
         sim = True
     else:
         log(f"warning: {PVE_PY} does not exist yet: sshd runs without the simulated node")
@@ -303,7 +323,7 @@ def up(args):
     print(json.dumps({
         "dir": d,
         "port": port,
-        "host": "127.0.0.1",
+        "host": listen,
         "user": "root",
         "identity_file": os.path.join(d, "client_ed25519"),
         "known_hosts": kh,
@@ -314,6 +334,36 @@ def up(args):
         "host_keys": {kind: os.path.join(d, f"host_{kind}") for kind in host_keys},
     }))
     return 0
+
+
+def init_sim(args, d, state):
+    cmd = [host_python(), PVE_PY, "init", "--state", state, "--node", args.node]
+    if args.compose_version:
+        cmd += ["--compose-version", args.compose_version]
+    if args.template_cached:
+        cmd += ["--template-cached"]
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        down(argparse.Namespace(dir=d, keep=False))
+        raise Fail(f"`{' '.join(cmd)}` exited {r.returncode}:\n{r.stderr.strip()}")
+
+
+def register(args, state, listen):
+    """Adds this node to the cluster file in the shared etc/pve."""
+    path = os.path.join(state, "etc", "pve", ".pxsim-cluster.json")
+    try:
+        with open(path) as f:
+            c = json.load(f)
+    except (OSError, ValueError):
+        c = {"name": args.cluster, "nodes": {}}
+    c["nodes"][args.node] = {"nodeid": len(c["nodes"]) + 1, "ip": listen,
+                             "state": os.path.realpath(state)}
+    c["version"] = len(c["nodes"]) + 1
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(c, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
 
 
 def start_watchdog(d, owner):
@@ -547,6 +597,10 @@ def main():
     u.add_argument("--no-sim", action="store_true", help="sshd only, no simulated node")
     u.add_argument("--host-key", action="append", choices=HOST_KEY_TYPES,
                    help="a host key type for sshd (repeatable; default ed25519)")
+    u.add_argument("--cluster", metavar="NAME", help="a member of the simulated cluster NAME")
+    u.add_argument("--join", metavar="FIRST_DIR",
+                   help="join the cluster of the member in FIRST_DIR (shared /etc/pve)")
+    u.add_argument("--listen", metavar="ADDR", help="loopback address (default 127.0.0.1)")
     u.add_argument("--owner-pid", type=int,
                    help="tear everything down when this process dies (a watchdog process)")
     dn = sub.add_parser("down", help="stop everything and remove the folder")

@@ -50,6 +50,21 @@ run pvesm status; check "pvesm status" 0 "local-lvm     lvmthin     active"
 run pvesh get /cluster/nextid; check "nextid" 0 "100"
 run pvesh get /nodes/pve/network --output-format json; check "network json" 0 '"iface":"vmbr0"'
 python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert any(x['iface']=='vmbr0' and x['type']=='bridge' and x['active']==1 for x in d)" "$OUT" && ok "network json shape" || bad "network json shape"
+# backup jobs (more §6): jobs.cfg layout, errors, calendar events and their next run
+run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100,101 --storage local --mode snapshot --compress zstd --prune-backups keep-last=3 --enabled 1 --notes-template '{{guestname}}'
+check "backup job create" 0
+[[ "$(cat "$STATE/etc/pve/jobs.cfg")" == "$(printf 'vzdump: nightly-web\n\tschedule 02:00\n\tcompress zstd\n\tenabled 1\n\tmode snapshot\n\tnotes-template {{guestname}}\n\tprune-backups keep-last=3\n\tstorage local\n\tvmid 100,101\n')" ]] && ok "jobs.cfg layout" || bad "jobs.cfg layout: $(cat -A "$STATE/etc/pve/jobs.cfg")"
+run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100; check "backup job duplicate" 2 "" "Job 'nightly-web' already exists"
+run pvesh create /cluster/backup --id x1 --schedule 'mon..fri 25:00' --vmid 100; check "bad calendar event" 2 "" "schedule: invalid format - invalid calendar event 'mon..fri 25:00' - "
+run pvesh create /cluster/backup --id 1x --schedule daily --vmid 100; check "bad job id" 2 "" "id: invalid format - invalid configuration ID '1x'"
+run pvesh set /cluster/backup/nightly-web --prune-backups keep-last=5; check "backup job set" 0
+run pvesh get /cluster/backup --output-format json; check "backup jobs json" 0 '"prune-backups":{"keep-last":"5"}'
+[[ "$OUT" == *'"next-run":'* && "$OUT" == *'"enabled":1'* ]] && ok "next-run and numbers" || bad "jobs json: $OUT"
+run pvesh get /cluster/jobs/schedule-analyze --schedule 'sat *-1..7 15:00' --starttime 1767225600 --iterations 2 --output-format json
+check "schedule-analyze" 0
+python3 -c "import json,sys,time; d=json.loads(sys.argv[1]); t=[time.localtime(x['timestamp']) for x in d]; assert [(x.tm_wday, x.tm_hour, x.tm_min) for x in t] == [(5, 15, 0)] * 2 and all(x.tm_mday <= 7 for x in t), d" "$OUT" && ok "first saturdays at 15:00" || bad "schedule-analyze: $OUT"
+run pvesh delete /cluster/backup/nightly-web; check "backup job delete" 0
+run pvesh delete /cluster/backup/nightly-web; check "backup job delete twice" 2 "" "No such job 'nightly-web'"
 run pveam available --section system; check "pveam available (before update)" 0 "debian-12-standard_12.7-1_amd64.tar.zst"
 [[ "$OUT" != *"12.12-1"* ]] && ok "12.12 only after update" || bad "12.12 listed before update"
 python3 "$SIM/pve.py" set "$STATE" pveam_update_fail 1

@@ -153,12 +153,28 @@ pub enum Command {
         ("pxdeploy destroy --backup-first --yes", "in CI: back up, then destroy without asking"),
     ]))]
     Destroy(DestroyArgs),
-    /// Back up the container with vzdump, or list its backups
+    /// Back up the container with vzdump, list its backups, or schedule Proxmox to back it up
     #[command(after_help = examples(&[
         ("pxdeploy backup", "vzdump now, then prune to the retention"),
-        ("pxdeploy backup --list -o json", "this container's backups as JSON"),
+        ("pxdeploy backup --list -o json", "this container's backups and its backup job as JSON"),
+        ("pxdeploy backup --schedule", "the job pxdeploy-<vmid> at [backup] schedule, with the [backup] settings"),
+        ("pxdeploy backup --schedule 'mon..fri 22:30'", "that calendar event instead"),
+        ("pxdeploy backup --unschedule", "remove the job"),
     ]))]
     Backup(BackupArgs),
+    /// Run a command in a service's running container (`docker compose exec`); exits with its code
+    #[command(after_help = examples(&[
+        ("pxdeploy exec web -- ./manage.py migrate", "on a terminal: interactive, with a pty"),
+        ("pxdeploy exec db -- pg_dump -U app app > dump.sql", "no terminal: plain streams (`exec -T`)"),
+        ("pxdeploy exec web -- sh -c 'test -f /data/ready'; echo $?", "the command's exit code is pxdeploy's"),
+    ]))]
+    Exec(ExecArgs),
+    /// Open an interactive shell in the container (`pct enter`)
+    #[command(after_help = examples(&[
+        ("pxdeploy shell", "the container's root shell on your terminal; `exit` to leave"),
+        ("echo 'df -h /' | pxdeploy shell", "without a terminal the shell reads its commands from stdin"),
+    ]))]
+    Shell,
     /// Go back to an earlier release (default: the newest healthy one before the current), or
     /// to a Proxmox snapshot with `--snapshot [NAME]` (asks for confirmation)
     #[command(after_help = examples(&[
@@ -254,9 +270,25 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct BackupArgs {
-    /// List this container's backups instead of making one
+    /// List this container's backups and its backup job instead of making one
     #[arg(long)]
     pub list: bool,
+    /// Create or update the Proxmox backup job `pxdeploy-<vmid>` instead: at CALENDAR (a
+    /// Proxmox calendar event), else at `[backup] schedule`
+    #[arg(long, value_name = "CALENDAR", num_args = 0..=1, conflicts_with_all = ["list", "unschedule"])]
+    pub schedule: Option<Option<String>>,
+    /// Remove the backup job `pxdeploy-<vmid>` instead
+    #[arg(long, conflicts_with = "list")]
+    pub unschedule: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// The Compose service whose container runs the command
+    pub service: String,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -384,6 +416,31 @@ mod tests {
         assert!(parse(&["restore"]).is_err());
         assert!(parse(&["restore", "local:backup/x.tar.zst", "--latest"]).is_err());
         assert!(parse(&["restore", "--latest"]).is_ok());
+    }
+
+    #[test]
+    fn exec_takes_the_command_after_a_double_dash_verbatim() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["pxdeploy"], args].concat());
+        match parse(&["exec", "web", "--", "sh", "-c", "exit 7"])
+            .unwrap()
+            .command
+        {
+            Command::Exec(a) => {
+                assert_eq!(a.service, "web");
+                assert_eq!(a.command, ["sh", "-c", "exit 7"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["exec", "web"]).is_err(), "a command is required");
+        assert!(
+            parse(&["exec", "--", "ls"]).is_err(),
+            "a service is required"
+        );
+        let b = parse(&["backup", "--schedule", "sat 03:00"]).unwrap();
+        assert!(
+            matches!(b.command, Command::Backup(a) if a.schedule == Some(Some("sat 03:00".into())))
+        );
+        assert!(parse(&["backup", "--schedule", "--unschedule"]).is_err());
     }
 
     #[test]

@@ -110,6 +110,22 @@ impl Project {
             .collect()
     }
 
+    /// `exec [-T] SERVICE CMD…` in the service's running container, with the deployed
+    /// compose file(s): `-T` (no terminal) unless the user has one.
+    pub fn exec(&self, service: &str, command: &[String], tty: bool) -> String {
+        let files = std::iter::once(&self.file).chain(&self.more_files);
+        let argv: Vec<&str> = ["docker", "compose", "-p", &self.name]
+            .into_iter()
+            .chain(files.flat_map(|f| ["-f", f.as_str()]))
+            .chain(self.profile_args())
+            .chain(["exec"])
+            .chain((!tty).then_some("-T"))
+            .chain([service])
+            .chain(command.iter().map(String::as_str))
+            .collect();
+        crate::proxmox::pct::exec(self.vmid, &argv)
+    }
+
     /// Every container of the project, also stopped and one-off ones, as JSON.
     pub fn ps(&self) -> String {
         self.by_name(&["ps", "-a", "--format", "json"])

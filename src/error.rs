@@ -54,6 +54,9 @@ pub struct Error {
     /// Already shown to the user (several targets: each failure, the summary, the JSON
     /// document); only its exit code is left to give.
     pub reported: bool,
+    /// The exit code to give instead of the kind's: a remote command's own, passed
+    /// through (`exec`, `shell`).
+    pub code: Option<i32>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -67,6 +70,7 @@ impl Error {
             hint: None,
             facts: None,
             reported: false,
+            code: None,
         }
     }
     pub fn unexpected(message: impl Into<String>) -> Self {
@@ -96,6 +100,14 @@ impl Error {
     pub fn interrupted() -> Self {
         Self::new(ErrorKind::Interrupted, "interrupted")
     }
+    /// A remote command of the user's that exited `code`: nothing more to say (its own
+    /// output said it), pxdeploy exits with the same code.
+    pub fn exited(code: i32) -> Self {
+        let mut e = Self::new(ErrorKind::Remote, format!("the command exited {code}"));
+        e.reported = true;
+        e.code = Some(code);
+        e
+    }
 
     /// Adds one `Caused by:` line.
     pub fn cause(mut self, cause: impl Into<String>) -> Self {
@@ -116,7 +128,7 @@ impl Error {
     }
 
     pub fn exit_code(&self) -> i32 {
-        self.kind.exit_code()
+        self.code.unwrap_or_else(|| self.kind.exit_code())
     }
 
     /// The human rendering: `error:` line, `Caused by:` lines, blank line, `hint:`.

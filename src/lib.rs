@@ -3,16 +3,21 @@
 
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
 // dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
+pub(crate) mod breakage;
 pub mod cli;
+pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub mod config;
 pub(crate) mod container;
 pub mod envfile;
 pub mod error;
+pub(crate) mod firewall;
 pub(crate) mod health;
+pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod inspect;
+pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;
 pub(crate) mod progress;
@@ -20,6 +25,7 @@ pub(crate) mod proxmox;
 pub(crate) mod push;
 pub(crate) mod release;
 pub mod remote;
+pub(crate) mod secrets;
 pub(crate) mod snapshots;
 
 use std::ffi::OsString;

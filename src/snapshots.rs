@@ -61,19 +61,42 @@ pub fn list(host: &Host, vmid: u32) -> Result<Vec<Snapshot>> {
     ))
 }
 
-/// The deploy's snapshot step (`[deploy] snapshot = true`), before the deploy changes
-/// anything: refuses (exit 5) a container that cannot be snapshotted, takes
-/// `pxdeploy_<UTC stamp>`, then deletes the oldest `pxdeploy_*` beyond `keep_snapshots`.
-/// Returns the new snapshot's name; `None` when snapshots are off or there is no container
-/// yet (the deploy then fails on that by itself).
-pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Option<String>> {
+/// When a deploy takes its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Snapshots are off, or there is no container yet (the deploy fails on that by itself).
+    Never,
+    /// Now: the container is stopped, and starting it is the deploy's first change.
+    Now,
+    /// Once the deploy knows it will change something: an unchanged deploy takes none, so it
+    /// does not push a useful snapshot out of `keep_snapshots`.
+    IfChanged,
+}
+
+/// When a deploy takes a snapshot (`[deploy] snapshot = true`), decided before the deploy
+/// changes anything: a container that cannot be snapshotted is refused here (exit 5).
+pub fn when(host: &Host, cfg: &Config) -> Result<When> {
     let vmid = cfg.container.vmid;
-    if !cfg.deploy.snapshot || container::state(host, vmid)?.is_none() {
-        return Ok(None);
-    }
+    let state = match cfg.deploy.snapshot {
+        true => container::state(host, vmid)?,
+        false => None,
+    };
+    let Some(state) = state else {
+        return Ok(When::Never);
+    };
     if let Some(why) = blocker(host, cfg)? {
         return Err(unsupported(vmid, &why));
     }
+    Ok(match state {
+        pct::CtState::Running => When::IfChanged,
+        _ => When::Now,
+    })
+}
+
+/// The deploy's snapshot step, at the moment [`when`] said: takes `pxdeploy_<UTC stamp>`, then deletes the oldest `pxdeploy_*`
+/// beyond `keep_snapshots`. Returns the new snapshot's name.
+pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<String> {
+    let vmid = cfg.container.vmid;
     let existing = list(host, vmid)?;
     let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);
     let command = snap::snapshot(vmid, &name);
@@ -118,5 +141,5 @@ pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Resu
             },
         )?;
     }
-    Ok(Some(name))
+    Ok(name)
 }

@@ -2,16 +2,20 @@
 
 mod support;
 
+mod backup_jobs;
 mod bastion;
 mod ci_recipes;
 mod cli;
+mod cluster;
 mod compose;
 mod compose_env;
 mod deploy;
+mod exec;
 mod harness;
 mod init;
 mod lifecycle;
 mod lock;
+mod production;
 mod real_world;
 mod releases;
 mod scripts;

@@ -90,6 +90,10 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     px(app.path(), &["deploy"]).assert_code(0);
     std::fs::write(app.path().join("version.txt"), "v2\n").unwrap();
     px(app.path(), &["deploy"]).assert_code(0);
+    // A deploy that changes nothing takes no snapshot (it would push a useful one out).
+    let r = px(app.path(), &["deploy"]);
+    r.assert_code(0);
+    r.assert_stderr_contains("nothing changed since the last deploy");
     let snaps = snapshot_names(&sim, VMID);
     let ours: Vec<&String> = snaps
         .iter()
@@ -100,7 +104,7 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
     assert_eq!(
         sim.calls_matching(&["pct", "snapshot", VMID]).len(),
         4,
-        "three deploys, one manual: {:#?}",
+        "three deploys that changed something, one manual: {:#?}",
         sim.call_argvs()
     );
     assert!(

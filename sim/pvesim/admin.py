@@ -93,7 +93,7 @@ def admin_init(rest):
         "assets": opt_value(rest, "--assets", os.environ.get("PXSIM_ASSETS", DEFAULT_ASSETS)),
         "cluster": "",
     }
-    for d in (f"etc/pve/nodes/{node}/lxc", "var/lib/vz/template/cache", "var/lib/vz/dump",
+    for d in (f"etc/pve/nodes/{node}/lxc", "etc/pve/firewall", "var/lib/vz/template/cache", "var/lib/vz/dump",
               "var/lib/vz/template/iso", "var/lib/pve-manager/apl-info", "var/log", "run/lock",
               "ct"):
         os.makedirs(os.path.join(state, d), exist_ok=True)

@@ -78,6 +78,7 @@ USAGE = {
     "pct status": "pct status <vmid> [OPTIONS]",
     "pct config": "pct config <vmid> [OPTIONS]",
     "pct exec": "pct exec <vmid> [<extra-args>] [OPTIONS]",
+    "pct enter": "pct enter <vmid> [OPTIONS]",
     "pct push": "pct push <vmid> <file> <destination> [OPTIONS]",
     "pct pull": "pct pull <vmid> <path> <destination> [OPTIONS]",
     "pct unlock": "pct unlock <vmid>",
@@ -93,6 +94,9 @@ USAGE = {
     "pvesm status": "pvesm status  [OPTIONS]",
     "pvesm path": "pvesm path <volume>",
     "pvesh get": "pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]",
+    "pvesh create": "pvesh create <api_path> [OPTIONS] [FORMAT_OPTIONS]",
+    "pvesh set": "pvesh set <api_path> [OPTIONS] [FORMAT_OPTIONS]",
+    "pvesh delete": "pvesh delete <api_path> [OPTIONS] [FORMAT_OPTIONS]",
     "pct snapshot": "pct snapshot <vmid> <snapname> [OPTIONS]",
     "pct listsnapshot": "pct listsnapshot <vmid>",
     "pct rollback": "pct rollback <vmid> <snapname> [OPTIONS]",
@@ -201,6 +205,16 @@ def write_json(path, data):
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
+
+
+CLUSTER_FILE = (".pxsim-cluster.json",)  # under STATE/etc/pve: shared by a cluster's nodes
+
+
+def members():
+    """The simulated cluster (etc/pve/.pxsim-cluster.json, written by launch.py):
+    {"name": ..., "nodes": {name: {"nodeid", "ip", "state"}}}; None on a standalone node."""
+    c = read_json(st("etc", "pve", *CLUSTER_FILE))
+    return c if c and c.get("nodes") else None
 
 
 def knob(name, vmid=None, default=None):

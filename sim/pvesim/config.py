@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from .basics import Sim, TaskError, die, knob, st
+from .basics import Sim, TaskError, die, knob, members, st
 
 
 ENC_OK = set(range(0x20, 0x25)) | set(range(0x26, 0x3A)) | set(range(0x3B, 0x7F))
@@ -124,14 +124,29 @@ def local_vmids():
 
 
 def foreign_guests():
-    """Guests on other cluster nodes (knob `foreign`, a JSON list)."""
+    """Guests on other cluster nodes: the configs in the shared nodes/<other>/lxc/ of a
+    simulated cluster, plus knob `foreign` (a JSON list)."""
     v = knob("foreign", default=[])
     if isinstance(v, str):
         try:
             v = json.loads(v)
         except ValueError:
             v = []
-    return v or []
+    v = list(v or [])
+    for node in sorted((members() or {}).get("nodes", {})):
+        if node == Sim.node:
+            continue
+        d = os.path.dirname(conf_path(0, node))
+        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if re.fullmatch(r"\d+\.conf", n):
+                try:
+                    with open(os.path.join(d, n)) as f:
+                        keys = parse_conf(f.read())["keys"]
+                except OSError:
+                    continue
+                v.append({"vmid": int(n[:-5]), "node": node, "type": "lxc",
+                          "name": keys.get("hostname") or f"CT{n[:-5]}", "member": True})
+    return v
 
 
 def owner_of(vmid):

@@ -98,7 +98,14 @@ def init_main(argv):
                "dockerd_log": os.path.join(d, "dockerd.log"),
                "features": parse_propstr(keys.get("features", "")),
                "unprivileged": keys.get("unprivileged") == "1",
-               "features_check": truthy(knob("docker_features_check", vmid, "1"))}
+               "features_check": truthy(knob("docker_features_check", vmid, "1")),
+               # runc's CVE-2025-52881 breakage (sim/ct/runc): the version `runc --version`
+               # reports (unset: the host's runc, untouched), the node's lxc-pve, and whether
+               # the container runs without AppArmor.
+               "runc_version": knob("runc_version", vmid, None),
+               "lxc_pve": knob("lxc_pve_version", None, "6.0.5-3"),
+               "apparmor_unconfined": ("lxc.apparmor.profile", "unconfined") in
+                                      [(k, v.strip()) for k, v in conf["raw"]]}
         with open("/run/pxsim/env.json", "w") as f:
             json.dump(env, f)
         # network

@@ -13,6 +13,7 @@ from .pvesm import pvesm_main
 from .pvesh import pvesh_main, pveversion_main
 from .vzdump import vzdump_main
 from .admin import admin_main
+from .ha import ha_main, tick
 
 
 def main():
@@ -21,7 +22,8 @@ def main():
     if prog in ("pve.py", "pve"):
         sys.exit(admin_main(args))
     handlers = {"pct": pct_main, "pveam": pveam_main, "vzdump": vzdump_main,
-                "pvesm": pvesm_main, "pvesh": pvesh_main, "pveversion": pveversion_main}
+                "pvesm": pvesm_main, "pvesh": pvesh_main, "pveversion": pveversion_main,
+                "ha-manager": ha_main}
     if prog not in handlers:
         print(f"pxsim: unknown program name '{prog}'", file=sys.stderr)
         sys.exit(1)
@@ -30,6 +32,7 @@ def main():
         load_state()
         if os.geteuid() != 0:
             die("please run as root")
+        tick()
         handlers[prog](args)
     except Exit as e:
         code = e.code

@@ -1,4 +1,4 @@
-"""`pct exec`, `pct push` and `pct pull`: commands and file copies run inside a running
+"""`pct exec`, `pct enter`, `pct push` and `pct pull`: commands and file copies run inside a running
 container through `nsenter` into its pid 1's namespaces, with small helper programs
 executed by the host's python3 in there.
 """
@@ -43,6 +43,62 @@ def nsenter_cmd(info):
             "--ipc", "--"]
 
 
+ENTER_HELPER = r'''
+import os, pwd
+try:
+    shell = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+except KeyError:
+    shell = "/bin/sh"
+if not os.access(shell, os.X_OK):
+    shell = "/bin/sh"
+try:
+    os.getcwd()
+except OSError:
+    os.chdir("/")
+os.execlp(shell, shell)
+'''
+
+
+def run_attached(info, env, argv):
+    """Runs argv inside the container (nsenter, the caller's fds), forwards signals, and
+    exits with its code (128 + signal when killed), as lxc-attach does."""
+    p = subprocess.Popen(nsenter_cmd(info) + argv, env=env)
+
+    def fwd(sig, _f):
+        # nsenter does not forward signals: pass them to the command it runs, too
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        for pid in kids + [p.pid]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, fwd)
+    rc = p.wait()
+    raise Exit(128 - rc if rc < 0 else rc)
+
+
+def pct_enter(args):
+    """`pct enter <vmid> [--keep-env 0|1]` (more §7): lxc-attach without a command runs the
+    user's shell from the container's passwd (not a login shell), else /bin/sh."""
+    u = "pct enter"
+    pos, opts = parse_opts(args, u, bools=("keep-env",), positional=1)
+    check_known(opts, {"keep-env"}, u)
+    vmid = check_vmid(pos[0], u)
+    load_conf_or_die(vmid)
+    info = run_info(vmid)
+    if not info:
+        die(f"container '{vmid}' not running!")
+    env = ct_env() if dict(opts).get("keep-env", "1") == "1" else \
+        {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin", "TERM": os.environ.get("TERM", "dumb")}
+    run_attached(info, env, [HOST_PY, "-c", ENTER_HELPER])
+
+
 def pct_exec(args):
     u = "pct exec"
     if "--" in args:
@@ -69,26 +125,7 @@ def pct_exec(args):
         cwd = "/"
     env = ct_env() if dict(opts).get("keep-env", "1") == "1" else \
         {"PATH": "/sbin:/bin:/usr/sbin:/usr/bin", "TERM": "dumb"}
-    argv = nsenter_cmd(info) + [HOST_PY, "-c", EXEC_HELPER, str(vmid), cwd] + cmd
-    p = subprocess.Popen(argv, env=env)
-
-    def fwd(sig, _f):
-        # nsenter does not forward signals: pass them to the command it runs, too
-        try:
-            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
-                kids = [int(k) for k in f.read().split()]
-        except OSError:
-            kids = []
-        for pid in kids + [p.pid]:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, fwd)
-    rc = p.wait()
-    raise Exit(128 - rc if rc < 0 else rc)
+    run_attached(info, env, [HOST_PY, "-c", EXEC_HELPER, str(vmid), cwd] + cmd)
 
 
 PUSH_HELPER = r'''

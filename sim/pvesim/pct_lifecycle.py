@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 
-from .basics import STORAGES, Sim, TaskError, ct_lock, die, knob, param_die, st
+from .basics import STORAGES, Exit, Sim, TaskError, ct_lock, die, knob, param_die, st
 from .options import check_known, check_vmid, parse_opts
 from .config import (
     conf_path, current_keys, fmt_disk_size, load_conf, load_conf_or_die, owner_of,
@@ -19,6 +19,7 @@ from .containers import (
     ct_dir, ensure_ct_fs, is_running, kill_container, shutdown_container, start_container,
 )
 from .tasks import check_lock, run_task, systemd_warning
+from .ha import ha_managed, ha_request
 from .pct_config import SET_KEYS, validate_value
 
 
@@ -220,7 +221,20 @@ def pct_start(args):
     vmid = check_vmid(pos[0], u)
     if is_running(vmid):
         die(f"CT {vmid} already running")
+    if ha_managed(vmid):
+        ha_handover(vmid, "start", "started")
     run_task(lambda t: do_start_task(t, vmid, dict(opts).get("skiplock") == "1"))
+
+
+def ha_handover(vmid, what, state):
+    """pct start/stop/shutdown of an HA-managed CT only asks the HA manager (more §4.5)."""
+    from .ha import read_resources, write_resources  # noqa: PLC0415
+    print(f"Requesting HA {what} for CT {vmid}")
+    res = read_resources()
+    res[vmid]["state"] = state
+    write_resources(res)
+    ha_request(vmid, "state")
+    raise Exit(0)
 
 
 def pct_stop(args):
@@ -230,6 +244,10 @@ def pct_stop(args):
     vmid = check_vmid(pos[0], u)
     if not is_running(vmid):
         die(f"CT {vmid} not running")
+    if ha_managed(vmid):
+        if dict(opts).get("overrule-shutdown") == "1":
+            param_die([("overrule-shutdown", "Not applicable for HA resources.")], u)
+        ha_handover(vmid, "stop", "stopped")
 
     def task(t):
         conf = load_conf(vmid)
@@ -250,6 +268,8 @@ def pct_shutdown(args):
     timeout = int(o.get("timeout", 60))
     if not is_running(vmid):
         die(f"CT {vmid} not running")
+    if ha_managed(vmid):
+        ha_handover(vmid, "stop", "stopped")
 
     def task(t):
         conf = load_conf(vmid)

@@ -1,33 +1,48 @@
 """`pvesh get` (cluster/nextid, cluster/resources, nodes, version, a node's network,
-lxc, storage and a container's status/config; text tables or JSON) and `pveversion`.
+lxc, storage and a container's status/config; text tables or JSON), the backup jobs of
+`/cluster/backup` (create/get/set/delete, in jobs.py) and `pveversion`.
 """
 
 import json
 import re
 
-from .basics import Exit, STORAGES, Sim, die, out, param_die
+from . import jobs
+from .basics import Exit, STORAGES, Sim, die, knob, out, param_die
 from .options import expand_cmd, parse_opts, usage_abort
 from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
 from .containers import bridges, run_info
 from .pct_config import vmstatus
+from .cluster import cluster_status, foreign_status, node_names, nodes_index, on_node
+from .ha import crm, hastate, read_resources, requested, verbose_state
 
 
 def pvesh_main(args):
     if not args:
         usage_abort("pvesh", "")
     cmd = expand_cmd(args[0], ["create", "delete", "get", "ls", "set", "usage"], "pvesh")
-    if cmd != "get":
+    if cmd not in ("create", "delete", "get", "set"):
         die(f"pxsim: 'pvesh {cmd}' is not simulated", 1)
-    pos, opts = parse_opts(args[1:], "pvesh get", bools=("noborder", "noheader", "quiet",
-                                                        "human-readable"), positional=1)
+    fmt_bools = ("noborder", "noheader", "quiet", "human-readable")
+    pos, opts = parse_opts(args[1:], f"pvesh {cmd}", bools=fmt_bools + jobs.BOOLS, positional=1)
+    path = "/" + pos[0].strip("/")
+    if cmd != "get":
+        if not path.startswith("/cluster/backup"):
+            die(f"pxsim: 'pvesh {cmd} {path}' is not simulated", 1)
+        opts = [(k, v) for k, v in opts if k not in fmt_bools and k != "output-format"]
+        if cmd == "create":
+            jobs.jobs_create(path, opts)
+        elif cmd == "set":
+            jobs.jobs_set(path, opts)
+        jobs.jobs_delete(path)
     o = dict(opts)
     fmt = o.get("output-format", "text")
     if fmt not in ("text", "json", "json-pretty", "yaml"):
         param_die([("output-format", f"value '{fmt}' does not have a value in the enumeration "
                                      f"'text, json, json-pretty, yaml'")], "pvesh get")
-    path = "/" + pos[0].strip("/")
-    res = None
-    if path == "/cluster/nextid":
+    res = jobs.jobs_get(path, o)
+    if res is not None:
+        pass
+    elif path == "/cluster/nextid":
         used = set(local_vmids()) | {int(g["vmid"]) for g in foreign_guests()}
         if o.get("vmid"):
             v = int(o["vmid"])
@@ -55,11 +70,18 @@ def pvesh_main(args):
                         g[k] = keys[k]
                 guests.append(g)
             for f in foreign_guests():
+                if f.get("member"):
+                    guests.append(foreign_status(f))
+                    continue
                 g = {"id": f"{f.get('type', 'lxc')}/{f['vmid']}", "vmid": int(f["vmid"]),
                      "node": f.get("node", "pve2"), "type": f.get("type", "lxc"),
                      "status": f.get("status", "stopped"), "name": f.get("name", ""),
                      "template": 0, "uptime": 0}
                 guests.append(g)
+            for g in guests:
+                h = hastate(g["vmid"])
+                if h:
+                    g["hastate"] = h
             res += sorted(guests, key=lambda g: str(g["vmid"]))
         if t in (None, "storage"):
             for s in sorted(STORAGES):
@@ -69,10 +91,32 @@ def pvesh_main(args):
                             "content": ",".join(i["content"]), "maxdisk": i["total"],
                             "disk": i["used"], "shared": 0})
         if t in (None, "node"):
-            res.append({"id": f"node/{Sim.node}", "node": Sim.node, "type": "node",
-                        "status": "online", "level": ""})
+            for n in nodes_index():
+                res.append({k: v for k, v in n.items() if k != "ssl_fingerprint"})
+    elif path == "/cluster/status":
+        res = cluster_status()
     elif path == "/nodes":
-        res = [{"node": Sim.node, "status": "online", "type": "node", "id": f"node/{Sim.node}"}]
+        res = nodes_index()
+    elif path == "/cluster/ha/resources":
+        res = []
+        for vmid, keys in read_resources().items():
+            e = {"sid": f"ct:{vmid}", "type": "ct", "digest": "%040x" % abs(hash(str(keys)))}
+            e.update({k: (int(v) if v.isdigit() else v) for k, v in keys.items()})
+            res.append(e)
+    elif path == "/cluster/ha/status/current":
+        res = [{"id": "quorum", "node": Sim.node, "quorate": 1, "status": "OK",
+                "type": "quorum"}]
+        c = crm()
+        for vmid, keys in sorted(read_resources().items(), key=lambda kv: f"ct:{kv[0]}"):
+            v = verbose_state(vmid, keys, c)
+            owner = next((g["node"] for g in foreign_guests() if g["vmid"] == vmid), Sim.node)
+            e = {"id": f"service:ct:{vmid}", "sid": f"ct:{vmid}", "type": "service",
+                 "node": owner, "state": v, "status": f"ct:{vmid} ({owner}, {v})",
+                 "request_state": requested(keys), "max_restart": 1, "max_relocate": 1,
+                 "failback": 1}
+            if v != "queued":
+                e["crm_state"] = v
+            res.append(e)
     elif path == "/version":
         res = {"version": Sim.cfg.get("pve_version"), "release": Sim.cfg["pve_version"].rsplit(
             ".", 1)[0], "repoid": Sim.cfg.get("repoid")}
@@ -80,10 +124,14 @@ def pvesh_main(args):
         m = re.fullmatch(r"/nodes/([^/]+)(/.*)?", path)
         if not m:
             die(f"No 'get' handler defined for '{path}'")
-        if m.group(1) != Sim.node and m.group(1) not in {g.get("node") for g in foreign_guests()}:
+        if m.group(1) not in node_names() and m.group(1) != "localhost" and \
+                m.group(1) not in {g.get("node") for g in foreign_guests()}:
             die(f"hostname lookup '{m.group(1)}' failed - failed to get address info for: "
                 f"{m.group(1)}: Name or service not known")
         sub = m.group(2) or ""
+        if m.group(1) in node_names() and m.group(1) != Sim.node:
+            with on_node(m.group(1)):  # pvesh proxies to the owner (more §3.5)
+                return pvesh_main(args)
         if sub == "/network":
             res = []
             t = o.get("type")
@@ -167,6 +215,10 @@ def print_text_table(res):
 
 # ----------------------------------------------------------------------------- pveversion
 
+# lxc-pve with the AppArmor fix for runc's CVE-2025-52881 change (runc #4968) is 6.0.5-2.
+LXC_PVE = "6.0.5-3"
+
+
 def pveversion_main(args):
     v = Sim.cfg.get("pve_version", "9.2.11")
     kern = Sim.cfg.get("kernel", "6.14.11-4-pve")
@@ -180,7 +232,7 @@ def pveversion_main(args):
         out("libpve-guest-common-perl: 6.0.2")
         out("libpve-storage-perl: 9.1.7")
         out("pve-cluster: 9.1.6")
-        out("lxc-pve: 6.0.5-3")
+        out(f"lxc-pve: {knob('lxc_pve_version', None, LXC_PVE)}")
         out("lxcfs: 6.0.4-pve1")
         raise Exit(0)
     out(f"pve-manager/{v}/{rid} (running kernel: {kern})")

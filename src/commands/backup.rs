@@ -1,5 +1,6 @@
 //! `pxdeploy backup`: vzdump with the configured storage, mode, compression and retention;
-//! `backup --list`: this container's archives.
+//! `backup --list`: this container's archives and its scheduled job; `--schedule` and
+//! `--unschedule` manage that job (`backup_schedule.rs`).
 
 use std::time::Instant;
 
@@ -15,6 +16,12 @@ use crate::proxmox::pvesm;
 pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     if args.list {
         return list(ctx);
+    }
+    if let Some(calendar) = &args.schedule {
+        return super::backup_schedule::schedule(ctx, calendar.as_deref());
+    }
+    if args.unschedule {
+        return super::backup_schedule::unschedule(ctx);
     }
     let started = Instant::now();
     let config = ctx.config()?;
@@ -69,9 +76,18 @@ fn list(ctx: &Context) -> Result<()> {
             ));
         }
     }
+    let id = crate::proxmox::backup_job::id(vmid);
+    let job = super::backup_schedule::current(&host, &id)?;
+    ctx.out
+        .data(super::backup_schedule::describe(&id, job.as_ref(), &config));
     ctx.succeed(
         Some(&host),
-        json!({ "vmid": vmid, "storage": storage, "backups": backups }),
+        json!({
+            "vmid": vmid,
+            "storage": storage,
+            "backups": backups,
+            "job": super::backup_schedule::facts(job.as_ref()),
+        }),
     );
     Ok(())
 }

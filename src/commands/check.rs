@@ -82,6 +82,17 @@ pub fn run(ctx: &Context) -> Result<()> {
     if config.deploy.snapshot {
         checks.push(snapshots(&host, &config)?);
     }
+    if config.container.ha {
+        let detail = crate::cluster::ha::check(&host, &config.container, &ctx.out)?;
+        checks.push(Check::pass("ha", detail));
+    }
+    if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {
+        ctx.out.warn(warning);
+    }
+    if existing.is_some() {
+        let known = crate::breakage::warnings(&host, config.container.vmid, existing.as_ref())?;
+        known.into_iter().for_each(|w| ctx.out.warn(w));
+    }
     finish(ctx, &checks)
 }
 

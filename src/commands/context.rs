@@ -46,6 +46,8 @@ impl Context {
     }
 
     /// Opens the one SSH connection of this run; `--dry-run` is honoured by the returned [`Host`].
+    /// In a cluster the host moves to the container's node when that is another one
+    /// ([`crate::cluster::route`]).
     pub fn connect(&self, config: &Config) -> Result<Host> {
         let target = crate::remote::target::resolve(config)?;
         let session = self
@@ -53,7 +55,11 @@ impl Context {
             .step(&format!("Connecting to {}", target.route()), || {
                 Session::connect(&target)
             })?;
-        Ok(Host::new(session, target.alias, self.global.dry_run))
+        let locator = crate::cluster::route::Locator {
+            target: target.clone(),
+            vmid: config.container.vmid,
+        };
+        Ok(Host::new(session, target.alias, self.global.dry_run).with_router(Box::new(locator)))
     }
 
     /// Ends a successful command: under `--dry-run` prints the commands that were not run

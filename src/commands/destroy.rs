@@ -62,6 +62,10 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         )?;
         archive = report.archive;
     }
+    if config.container.ha {
+        // first: the HA manager would start a stopped `started` resource again
+        crate::cluster::ha::unregister(&host, vmid, ctx.reporter.as_ref())?;
+    }
     if state == CtState::Running {
         container::stop(&host, vmid, ctx.reporter.as_ref())?;
     }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::cli::WaitArgs;
+use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::container;
 use crate::error::Result;
@@ -21,6 +22,12 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
                 "container {vmid} is already stopped: nothing to do"
             ));
             false
+        }
+        CtState::Running if config.container.ha => {
+            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+            ctx.out
+                .info(format!("container {vmid} stopped (data kept)"));
+            true
         }
         CtState::Running => {
             container::stop(&host, vmid, ctx.reporter.as_ref())?;
@@ -45,6 +52,10 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
             ctx.out.info(format!("container {vmid} is already running"));
             (false, Vec::new())
         }
+        CtState::Stopped if config.container.ha => {
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            (true, Vec::new())
+        }
         CtState::Stopped => (
             true,
             container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?,
@@ -58,6 +69,13 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
     let warnings = match container::require_state(&host, vmid)? {
+        state if config.container.ha => {
+            if state == CtState::Running {
+                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+            }
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            Vec::new()
+        }
         CtState::Stopped => {
             ctx.out
                 .info(format!("container {vmid} is stopped: starting it"));

@@ -23,6 +23,22 @@ pub fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
 }
 
 pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
+    loop {
+        match logs_once(host, project, args, out)? {
+            Some(stderr) if host.moved(&stderr)? => continue,
+            Some(stderr) => return Err(failed(project, args, &stderr)),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One `docker compose logs`: `None` when it succeeded, else its stderr.
+fn logs_once(
+    host: &Host,
+    project: &Project,
+    args: &LogsArgs,
+    out: &Output,
+) -> Result<Option<String>> {
     let command = project.logs(args.service.as_deref(), args.tail, args.follow);
     let mut pending: Vec<u8> = Vec::new();
     let mut stderr: Vec<u8> = Vec::new();
@@ -50,19 +66,27 @@ pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Re
         emit(&pending, out);
     }
     if status.success() {
-        return Ok(());
+        return Ok(None);
     }
-    let stderr = String::from_utf8_lossy(&stderr);
+    Ok(Some(format!(
+        "{status}\n{}",
+        String::from_utf8_lossy(&stderr)
+    )))
+}
+
+fn failed(project: &Project, args: &LogsArgs, stderr: &str) -> Error {
+    let command = project.logs(args.service.as_deref(), args.tail, args.follow);
+    let (status, stderr) = stderr.split_once('\n').unwrap_or((stderr, ""));
     let mut err = Error::remote(format!(
         "`docker compose logs` failed in container {}",
         project.vmid
     ))
     .cause(format!(
         "`{command}` {status}: {}",
-        crate::output::tail(&stderr, 5)
+        crate::output::tail(stderr, 5)
     ));
     if stderr.contains("no such service") {
         err = err.hint("name a service of the compose file (`pxdeploy status` lists them)");
     }
-    Err(err)
+    err
 }

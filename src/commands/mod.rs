@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::output::Output;
 
 mod backup;
+mod backup_schedule;
 mod check;
 mod completions;
 mod confirm;
@@ -12,6 +13,7 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod exec;
 mod init;
 mod lifecycle;
 pub mod logs;
@@ -39,6 +41,11 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
     let source_optional = matches!(cli.command, Command::Releases | Command::Rollback(_));
     let mut plan = crate::config::load_plan(&cli.global, source_optional)?;
     let chosen = targets::choose(&plan, &cli.global.targets)?;
+    if chosen.len() > 1 && matches!(cli.command, Command::Exec(_) | Command::Shell) {
+        return Err(crate::error::Error::usage(
+            "`exec` and `shell` run on one target: choose it with `-t NAME`",
+        ));
+    }
     if let [only] = chosen[..] {
         let (_, config) = plan.targets.swap_remove(only);
         let reporter = crate::progress::reporter(&out);
@@ -71,5 +78,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
         Command::Destroy(args) => destroy::run(ctx, args),
         Command::Backup(args) => backup::run(ctx, args),
         Command::Restore(args) => restore::run(ctx, args),
+        Command::Exec(args) => exec::run(ctx, args),
+        Command::Shell => exec::shell(ctx),
     }
 }

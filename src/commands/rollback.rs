@@ -1,6 +1,6 @@
 //! `pxdeploy rollback [ID]`: lock → read the releases → put back that release's files and
 //! `.env` from the store in the container (nothing from the local folder) → `docker compose
-//! up` → health wait → record it healthy and current. Also what a deploy whose health wait
+//! up` → health wait → record it healthy and current → the `post_rollback` hook. Also what a deploy whose health wait
 //! failed does under `[deploy] on_failure = "rollback"` is in [`crate::release::rollback`].
 
 use std::time::Instant;
@@ -53,17 +53,17 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     if !r.services.is_empty() {
         ctx.out.data(health::table(&r.services));
     }
-    ctx.succeed(
-        Some(&host),
-        json!({
-            "vmid": vmid,
-            "from": r.from,
-            "to": r.to,
-            "written": r.written,
-            "deleted": r.deleted,
-            "services": r.services,
-            "duration_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-        }),
-    );
+    let facts = json!({
+        "vmid": vmid,
+        "from": r.from,
+        "to": r.to,
+        "written": r.written,
+        "deleted": r.deleted,
+        "services": r.services,
+        "duration_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    });
+    crate::hooks::post_rollback(&config, &host, &r.to, reporter)
+        .map_err(|e| e.facts(facts.clone()))?;
+    ctx.succeed(Some(&host), facts);
     Ok(())
 }

@@ -88,6 +88,8 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
             sanitize(&target.name)
         ));
     }
+    crate::hooks::post_rollback(&config, &host, &target.name, ctx.reporter.as_ref())
+        .map_err(|e| e.facts(facts.clone()))?;
     ctx.succeed(Some(&host), facts);
     Ok(())
 }

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let c = &config.container;
     let host = ctx.connect(&config)?;
     let state = container::require_state(&host, c.vmid)?;
+    let node = host.node()?;
 
     let ip = match state {
         CtState::Running => container::current_ip(&host, c.vmid)?,
@@ -25,6 +26,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         sanitize(&c.hostname),
         state.as_str()
     ));
+    if let Some(node) = &node {
+        ctx.out.data(format!("node: {}", sanitize(node)));
+    }
     ctx.out.data(format!(
         "ip: {}",
         ip.as_deref().unwrap_or(if state == CtState::Running {
@@ -40,6 +44,7 @@ pub fn run(ctx: &Context) -> Result<()> {
             "vmid": c.vmid,
             "hostname": c.hostname,
             "state": state,
+            "node": node,
             "ip": ip,
             "services": services,
         }),

@@ -8,24 +8,30 @@ use std::collections::BTreeMap;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use super::secret_source::Secret;
+
 /// Every message of these readers starts with this, so that the parse error handler knows
 /// it holds no value and shows it whole.
 pub(super) const OWN_PREFIX: &str = "[env.";
 
-/// `[env.secrets]`: name = length (a whole number of characters).
+/// `[env.secrets]`: name = length (a whole number of characters), or a table naming where
+/// the value comes from ([`super::secret_source`]).
 pub(super) fn secret_lengths<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<BTreeMap<String, usize>, D::Error> {
+) -> Result<BTreeMap<String, Secret>, D::Error> {
     let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
     raw.into_iter()
         .map(|(name, value)| match value {
-            toml::Value::Integer(n) => usize::try_from(n).map(|n| (name.clone(), n)).map_err(|_| {
+            toml::Value::Integer(n) => usize::try_from(n).map(|n| (name.clone(), Secret::Generate(n))).map_err(|_| {
                 D::Error::custom(format!(
                     "{OWN_PREFIX}secrets] {name}: a negative number is not a length; give the number of characters to generate (16–4096)"
                 ))
             }),
+            toml::Value::Table(table) => super::secret_source::from_table(&name, table)
+                .map(|s| (name.clone(), s))
+                .map_err(|e| D::Error::custom(format!("{OWN_PREFIX}secrets] {e}"))),
             toml::Value::String(_) => Err(D::Error::custom(format!(
-                "{OWN_PREFIX}secrets] {name}: takes the length of the secret to generate (16–4096), not the secret itself; put a fixed value under [env.values], or leave it to pxdeploy"
+                "{OWN_PREFIX}secrets] {name}: takes the length of the secret to generate (16–4096), not the secret itself; put a fixed value under [env.values], read it with {{ from_env = \"NAME\" }}, {{ from_file = \"path\" }} or {{ command = \"…\" }}, or leave it to pxdeploy"
             ))),
             other => Err(D::Error::custom(format!(
                 "{OWN_PREFIX}secrets] {name}: {} is not a length; give the number of characters to generate (16–4096)",

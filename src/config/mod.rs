@@ -9,14 +9,19 @@ mod compose_files;
 mod deploy;
 mod env;
 mod env_table;
+mod firewall;
+mod hooks;
 mod jump;
 mod load;
 mod parse_error;
+mod production;
 mod rules;
 mod schema;
+mod secret_source;
 mod targets;
 mod types;
 mod validate;
+pub use validate::CONNECT_TIMEOUT_MAX;
 
 #[cfg(test)]
 mod compose_tests;
@@ -36,10 +41,14 @@ use serde::Deserialize;
 pub use compose_files::ComposeFiles;
 pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
+pub use firewall::{Firewall, Policy, Rule};
+pub use hooks::Hooks;
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
+pub use production::ReleaseCommand;
 pub(crate) use rules::compose_services_in;
 pub use schema::schema;
+pub use secret_source::Secret;
 pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
 
@@ -76,6 +85,13 @@ pub struct Config {
     pub backup: Backup,
     #[serde(default)]
     pub deploy: Deploy,
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// Absent: pxdeploy leaves the container's firewall alone.
+    pub firewall: Option<Firewall>,
+    /// The `[targets.<name>]` this configuration is for (none: a file without targets).
+    #[serde(skip)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -154,6 +170,16 @@ pub struct Container {
     /// (`"apt "` is the apt path).
     #[serde(default)]
     pub docker_install: DockerInstall,
+    /// In a Proxmox cluster: the node `create` puts the container on, or `"auto"` (the
+    /// online node with the most free memory). Default: the node connected to. Other
+    /// commands find the container wherever it is.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Manage the container with Proxmox's HA manager: `create` registers it
+    /// (`ha-manager add ct:<vmid> --state started`), `stop`/`start`/`restart` go through
+    /// `ha-manager set`, `destroy` removes the HA resource first.
+    #[serde(default)]
+    pub ha: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -176,19 +202,26 @@ pub struct App {
     /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
     #[serde(skip)]
     pub remote_dir: String,
+    /// Run with `docker compose run --rm` after the build, before `up`.
+    pub release_command: Option<ReleaseCommand>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Env {
-    /// name = length; generated once, then preserved forever.
+    /// name = length (generated once, then preserved forever), or a source read on every
+    /// deploy (`from_env`, `from_file`, `command`).
     #[serde(default, deserialize_with = "env_table::secret_lengths")]
     #[schemars(schema_with = "schema::secret_lengths")]
-    pub secrets: BTreeMap<String, usize>,
+    pub secrets: BTreeMap<String, Secret>,
     /// Plain settings, written on every deploy (whole numbers and booleans as their text).
     #[serde(default, deserialize_with = "env_table::value_texts")]
     #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
+    /// The sourced `[env.secrets]` entries' values, read before a deploy connects
+    /// ([`crate::secrets::read`]; not a TOML key).
+    #[serde(skip)]
+    pub sourced: BTreeMap<String, crate::envfile::Redacted<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -223,6 +256,10 @@ pub struct Backup {
     pub compress: String,
     #[serde(default = "default_keep_last")]
     pub keep_last: u32,
+    /// When `backup --schedule` makes Proxmox run the backup: a Proxmox calendar event
+    /// (`02:00`, `sat 03:00`, `mon..fri 22:30`, `daily`), in the node's local time.
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 impl Default for Backup {
@@ -232,6 +269,7 @@ impl Default for Backup {
             mode: BackupMode::default(),
             compress: default_compress(),
             keep_last: default_keep_last(),
+            schedule: None,
         }
     }
 }

@@ -64,16 +64,28 @@ fn add_targets(schema: &mut Schema) {
     }
 }
 
-/// `[env.secrets]`: name = length of the secret to generate.
+/// `[env.secrets]`: name = length of the secret to generate, or where to read it from.
 pub(super) fn secret_lengths(_: &mut SchemaGenerator) -> Schema {
+    let source = |key: &str, what: &str| {
+        serde_json::json!({
+            "type": "object",
+            "description": what,
+            "additionalProperties": false,
+            "required": [key],
+            "properties": { key: { "type": "string", "minLength": 1 } }
+        })
+    };
     json_schema!({
         "type": "object",
-        "description": "name = length (16–4096): generated once, then kept forever",
+        "description": "name = length (16–4096): generated once, then kept forever; or a source read on every deploy",
         "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
         "additionalProperties": {
-            "type": "integer",
-            "minimum": SECRET_MIN,
-            "maximum": SECRET_MAX
+            "anyOf": [
+                { "type": "integer", "minimum": SECRET_MIN, "maximum": SECRET_MAX },
+                source("from_env", "this local environment variable"),
+                source("from_file", "this local file (relative to the config file), one trailing newline dropped"),
+                source("command", "this local `sh -c` command's stdout, trimmed (30 s at most)")
+            ]
         }
     })
 }
@@ -135,6 +147,9 @@ mod tests {
             "Health",
             "Backup",
             "Deploy",
+            "Hooks",
+            "Firewall",
+            "ReleaseCommand",
         ] {
             assert_eq!(
                 defs[table]["additionalProperties"], false,

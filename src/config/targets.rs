@@ -149,6 +149,8 @@ pub fn parse_plan(
             push(locate(&shown, text, name, Some(&config), p), p.hint.clone());
         }
         if problems.is_empty() {
+            let mut config = config;
+            config.target = Some(name.clone());
             targets.push((Some(name.clone()), config));
         }
     }
@@ -350,6 +352,9 @@ mod tests {
         );
         assert_eq!(alpha.env.values["A"], "1");
         assert_eq!(alpha.env.values["B"], "3");
+        // Hooks see it (PXDEPLOY_TARGET).
+        assert_eq!(zeta.target.as_deref(), Some("zeta"));
+        assert_eq!(alpha.target.as_deref(), Some("alpha"));
     }
 
     #[test]
@@ -357,6 +362,7 @@ mod tests {
         let plan = plan(BASE).unwrap();
         assert_eq!(plan.targets.len(), 1);
         assert!(plan.targets[0].0.is_none());
+        assert!(plan.targets[0].1.target.is_none());
     }
 
     #[test]

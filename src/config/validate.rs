@@ -57,6 +57,7 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Pr
     health(cfg, problems);
     backup(cfg, problems);
     super::deploy::validate(&cfg.deploy, problems);
+    super::production::validate(cfg, problems);
 }
 
 fn proxmox(cfg: &mut Config, problems: &mut Vec<Problem>) {
@@ -141,6 +142,14 @@ fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
             "container.hostname",
             format!("{:?} is not a valid DNS name: {why}", c.hostname),
         ));
+    }
+    if let Some(node) = &c.node {
+        if node != "auto" && check_dns_name(node).is_err() {
+            problems.push(Problem::new(
+                "container.node",
+                format!("{node:?} is not a node name (a host name) or \"auto\""),
+            ));
+        }
     }
     if let Err(why) = check_template(&c.template) {
         problems.push(Problem::new("container.template", why));
@@ -244,10 +253,13 @@ fn app(cfg: &mut Config, problems: &mut Vec<Problem>) {
 }
 
 fn env(cfg: &Config, problems: &mut Vec<Problem>) {
-    for (name, &len) in &cfg.env.secrets {
+    for (name, secret) in &cfg.env.secrets {
         if !valid_key(name) {
             problems.push(bad_env_name("env.secrets", name));
         }
+        let Some(len) = secret.length() else {
+            continue;
+        };
         if len < SECRET_MIN {
             problems.push(Problem::new(
                 format!("env.secrets.{name}"),

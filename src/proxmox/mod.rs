@@ -5,6 +5,7 @@
 //! Every builder returns a complete command line with each value quoted by
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
 
+pub mod backup_job;
 pub mod node;
 pub mod pct;
 pub mod pveam;

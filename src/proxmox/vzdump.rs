@@ -75,6 +75,7 @@ mod tests {
             mode: BackupMode::Snapshot,
             compress: "zstd".into(),
             keep_last: 7,
+            schedule: None,
         };
         assert_eq!(
             backup(210, &cfg),
@@ -85,6 +86,7 @@ mod tests {
             mode: BackupMode::Stop,
             compress: "gzip".into(),
             keep_last: 1,
+            schedule: None,
         };
         assert_eq!(
             backup(210, &cfg),

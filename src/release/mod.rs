@@ -6,6 +6,7 @@
 //! [`manifest`]: the tree and its text; [`store`]: the remote scripts; [`plan`]: what to
 //! send, what to change, what to keep, and which release to go back to. All pure.
 
+pub mod command;
 pub mod manifest;
 pub mod plan;
 pub mod remote;

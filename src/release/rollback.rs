@@ -178,3 +178,55 @@ pub fn after_failed_deploy(
     err.causes.insert(0, what);
     err
 }
+
+/// The release command of release `failed` (whose tree is `manifest`) failed after the
+/// switch and before `up`: the services still run the release `before` had as current, so
+/// its files and `.env` go back into the tree (no `up`: nothing was restarted), and `failed`
+/// is recorded as failed. Returns `err` saying what runs now.
+pub fn after_failed_release_command(
+    host: &Host,
+    cfg: &Config,
+    before: &Store,
+    failed: &str,
+    manifest: &super::Manifest,
+    mut err: Error,
+    reporter: &dyn Reporter,
+) -> Error {
+    if matches!(err.kind, ErrorKind::Interrupted | ErrorKind::Locked) {
+        return err;
+    }
+    let project = cfg.project();
+    let previous = before
+        .current
+        .as_ref()
+        .and_then(|id| Some((id, before.manifests.get(id)?)));
+    let what = match previous {
+        None => format!("release `{failed}` is in place but `docker compose up` did not run"),
+        Some((id, old)) => {
+            let mut diff = plan::diff(Some(manifest), old);
+            diff.ops.push(Op::Env {
+                id: id.clone(),
+                dir: project.dir(),
+            });
+            let put_back = reporter.step(
+                &format!(
+                    "Putting back the files of release {id} ({} written, {} deleted)",
+                    diff.changed, diff.deleted
+                ),
+                || remote::switch(host, &project, id, &diff.ops),
+            );
+            match put_back {
+                Ok(()) => format!("the services still run release `{id}`, untouched, and its files are back in place"),
+                Err(e) => format!("the services still run release `{id}`, but its files could not be put back: {}", e.message),
+            }
+        }
+    };
+    if let Err(e) = remote::finish(host, &project, None, &[(failed, "failed")]) {
+        err = err.cause(format!(
+            "release {failed} could not be recorded as failed: {}",
+            e.message
+        ));
+    }
+    err.causes.insert(0, what);
+    err
+}

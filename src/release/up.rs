@@ -226,6 +226,15 @@ fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
         ));
     }
     let tail = crate::output::tail_of(&stderr, &out.stdout_str(), 20);
+    if let Some(known) = crate::breakage::recognise(&stderr) {
+        return Err(Error::remote(format!(
+            "`docker compose up` failed in container {}: Docker cannot start containers there",
+            project.vmid
+        ))
+        .cause(known.what(project.vmid))
+        .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
+        .hint(known.ways_out(project.vmid)));
+    }
     Err(Error::remote(format!("`docker compose up` failed in container {}", project.vmid))
         .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
         .hint("fix the compose file or the build, then deploy again; `pxdeploy logs` shows the services' output"))

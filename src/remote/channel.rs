@@ -134,6 +134,35 @@ impl RawChannel {
         .map(drop)
     }
 
+    /// Asks for a pseudo-terminal (`pty-req`) of `cols` x `rows` with the terminal type
+    /// `term` and the server's default modes. EAGAIN: call again with the same arguments.
+    pub(crate) fn request_pty(&mut self, term: &str, cols: u32, rows: u32) -> Result<(), Error> {
+        // SAFETY: pointers valid for the call; libssh2 copies them into its packet.
+        self.call(|ch| unsafe {
+            raw::libssh2_channel_request_pty_ex(
+                ch,
+                term.as_ptr() as *const c_char,
+                term.len() as c_uint,
+                std::ptr::null(),
+                0,
+                cols as c_int,
+                rows as c_int,
+                0,
+                0,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Tells the server the terminal's new size (`window-change`).
+    pub(crate) fn resize_pty(&mut self, cols: u32, rows: u32) -> Result<(), Error> {
+        // SAFETY: valid channel.
+        self.call(|ch| unsafe {
+            raw::libssh2_channel_request_pty_size_ex(ch, cols as c_int, rows as c_int, 0, 0)
+        })
+        .map(drop)
+    }
+
     /// Sends the `signal` request (`TERM`, `KILL`: no `SIG` prefix).
     pub(crate) fn signal(&mut self, name: &str) -> Result<(), Error> {
         // SAFETY: pointer valid for the call.

@@ -22,8 +22,11 @@ use super::ExitStatus;
 use crate::error::{Error, Result};
 
 mod held;
+mod interactive;
 mod stop;
 mod tunnel;
+
+pub(crate) use interactive::Pty;
 
 /// How long a command that ran out of time gets to stop after SIGTERM (then SIGKILL), and
 /// how long closing a channel may take, before the whole connection is dropped instead.
@@ -127,13 +130,15 @@ impl Conn {
         Error::ssh(format!("lost the SSH connection to {}", self.name)).cause(why)
     }
 
-    /// Opens a session channel and starts `command` on it (no PTY, ever). `wrap_it`: the
-    /// command prints its PID first (for [`Conn::stop`]).
+    /// Opens a session channel and starts `command` on it (a PTY only when `pty` is given:
+    /// an interactive command, see `conn/interactive.rs`). `wrap_it`: the command prints its
+    /// PID first (for [`Conn::stop`]).
     pub(crate) fn open_exec(
         &self,
         command: &str,
         deadline: Option<Instant>,
         wrap_it: bool,
+        pty: Option<&Pty>,
     ) -> Result<Channel> {
         self.usable()?;
         let open_deadline = Some(
@@ -154,6 +159,15 @@ impl Conn {
                     .hint("sshd's `MaxSessions` (default 10) limits the channels open at once on one connection"))
             }
         };
+        if let Some(pty) = pty {
+            if let Err(e) = self.retry(open_deadline, || {
+                channel.request_pty(&pty.term, pty.cols, pty.rows)
+            }) {
+                let why = e.map(|e| plain(&e)).unwrap_or_else(|| "no answer".into());
+                let _ = self.close_channel(&mut channel, Instant::now() + STOP_GRACE);
+                return Err(Error::ssh(format!("{} refused a terminal", self.name)).cause(why));
+            }
+        }
         let line = if wrap_it {
             wrap(command)
         } else {
@@ -186,7 +200,7 @@ impl Conn {
         }
         // A process frozen while opening (a suspended laptop) finds the channel request
         // unanswered when it wakes: if the lock went meanwhile, that is what to report.
-        let channel = self.open_exec(command, deadline, true).map_err(|e| {
+        let channel = self.open_exec(command, deadline, true, None).map_err(|e| {
             self.beat(true);
             self.or_held_lost(e)
         })?;
@@ -237,6 +251,17 @@ impl Conn {
 
     /// Waits for the socket to be ready in the directions libssh2 asked for.
     fn wait(&self, deadline: Option<Instant>, max: Duration, want_out: bool) {
+        self.wait_also(deadline, max, want_out, None)
+    }
+
+    /// Like [`Conn::wait`], also waking up when `local` (our stdin) is readable.
+    fn wait_also(
+        &self,
+        deadline: Option<Instant>,
+        max: Duration,
+        want_out: bool,
+        local: Option<RawFd>,
+    ) {
         let mut events = match self.sess.block_directions() {
             BlockDirections::Inbound | BlockDirections::None => libc::POLLIN,
             BlockDirections::Outbound => libc::POLLOUT,
@@ -255,6 +280,13 @@ impl Conn {
             revents: 0,
         }];
         self.tunnel_fds(&mut fds);
+        if let Some(fd) = local {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         // SAFETY: valid pollfds for the duration of the call.
         unsafe {
             libc::poll(

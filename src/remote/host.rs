@@ -1,7 +1,14 @@
 //! The Proxmox host as the commands see it: one SSH session, with `--dry-run` honoured.
 //! Read-only probes always run; changes are printed instead of run under `--dry-run`.
+//!
+//! In a cluster the container may live on another node than the one connected to. A
+//! [`Router`] (`crate::cluster`) finds it: the first command whose output says "not on
+//! this node" makes the host ask the router once, and from then on every command runs on
+//! the owner node's session (reached through the first); the refused command is run again
+//! there. A container on the node connected to costs nothing extra.
 
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::ssh::Session;
@@ -11,8 +18,30 @@ use crate::error::{Error, Result};
 /// Default bound for a quick remote step (pct status, pvesm status, …).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where the container lives: its node (`None`: nowhere in the cluster) and, when that is
+/// another node than the one connected to, a session to it.
+pub struct Route {
+    pub node: Option<String>,
+    pub session: Option<Session>,
+}
+
+/// Finds the node of the container (implemented by `crate::cluster`).
+pub trait Router: Send + Sync {
+    /// Does this stderr say the container is not on the node that ran the command?
+    fn elsewhere(&self, stderr: &str) -> bool;
+    /// Asks the cluster where the container is; connects to its node through `entry`.
+    fn route(&self, entry: &Session) -> Result<Route>;
+    /// The container's node when it is known to be on the node `entry` is connected to
+    /// (a cheaper question than [`Router::route`]).
+    fn local_node(&self, entry: &Session) -> Result<Option<String>>;
+}
+
 pub struct Host {
     session: Session,
+    router: Option<Box<dyn Router>>,
+    routed: OnceLock<Route>,
+    /// Where `create` put a new container (wins over `routed`).
+    placed: OnceLock<Route>,
     /// The host name as the user wrote it, for messages.
     pub alias: String,
     dry_run: bool,
@@ -24,14 +53,105 @@ impl Host {
     pub fn new(session: Session, alias: impl Into<String>, dry_run: bool) -> Self {
         Host {
             session,
+            router: None,
+            routed: OnceLock::new(),
+            placed: OnceLock::new(),
             alias: alias.into(),
             dry_run,
             planned: Default::default(),
         }
     }
 
+    /// Lets `router` move this host to the container's node (see the module docs).
+    pub fn with_router(mut self, router: Box<dyn Router>) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// The session commands run on: the container's node once it is known to be another.
     pub fn session(&self) -> &Session {
+        match self.placed.get().or(self.routed.get()) {
+            Some(Route {
+                session: Some(s), ..
+            }) => s,
+            _ => &self.session,
+        }
+    }
+
+    /// The session to the node connected to (the first hop).
+    pub fn entry(&self) -> &Session {
         &self.session
+    }
+
+    /// The container's node, for a container that a command already found (one remote
+    /// call when it is on the node connected to, none when the host moved to its node);
+    /// `None` when the cluster does not know it, or without a router.
+    pub fn node(&self) -> Result<Option<String>> {
+        if let Some(route) = self.placed.get().or(self.routed.get()) {
+            return Ok(route.node.clone());
+        }
+        match &self.router {
+            Some(router) => router.local_node(&self.session),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves this host to the node `create` chose for a new container (once).
+    pub fn place(&self, route: Route) {
+        let _ = self.placed.set(route);
+    }
+
+    fn route(&self) -> Result<Option<&Route>> {
+        let Some(router) = &self.router else {
+            return Ok(None);
+        };
+        if self.routed.get().is_none() {
+            let route = router.route(&self.session)?;
+            let _ = self.routed.set(route);
+        }
+        Ok(self.routed.get())
+    }
+
+    /// Runs `command` on the current session; when the output says the container is on
+    /// another node and no route is known yet, routes and runs it again there (only
+    /// without stdin: an upload is never the first command).
+    fn exec(
+        &self,
+        command: &str,
+        stdin: Option<&mut dyn Read>,
+        timeout: Duration,
+    ) -> Result<Output> {
+        let has_stdin = stdin.is_some();
+        let out = self.session().exec(command, stdin, timeout)?;
+        if has_stdin || !self.moved(&out.stderr_str())? {
+            return Ok(out);
+        }
+        self.session().exec(command, None, timeout)
+    }
+
+    /// When `stderr` (of a command run on [`Host::session`]) says the container is on
+    /// another node and no route is known yet: routes, and says whether the session moved
+    /// (the caller then runs its command again).
+    pub fn moved(&self, stderr: &str) -> Result<bool> {
+        let Some(router) = &self.router else {
+            return Ok(false);
+        };
+        if self.routed.get().is_some() || !router.elsewhere(stderr) {
+            return Ok(false);
+        }
+        Ok(matches!(
+            self.route()?,
+            Some(Route {
+                session: Some(_),
+                ..
+            })
+        ))
+    }
+
+    /// A read-only command whose output is not logged (it may hold secrets), routed like
+    /// [`Host::probe`].
+    pub fn probe_quiet(&self, command: &str, timeout: Duration) -> Result<Output> {
+        self.exec(command, None, timeout)
     }
 
     pub fn dry_run(&self) -> bool {
@@ -41,7 +161,7 @@ impl Host {
     /// Runs a read-only command (also under `--dry-run`). A non-zero exit is not an error here.
     pub fn probe(&self, command: &str) -> Result<Output> {
         tracing::debug!(command, "probe");
-        let out = self.session.exec(command, None, PROBE_TIMEOUT)?;
+        let out = self.exec(command, None, PROBE_TIMEOUT)?;
         tracing::trace!(status = %out.status, stdout = %out.stdout_str(), stderr = %out.stderr_str(), "probe done");
         Ok(out)
     }
@@ -75,7 +195,7 @@ impl Host {
             return Ok(Output::default());
         }
         tracing::debug!(command, "run");
-        let out = self.session.exec(command, stdin, timeout)?;
+        let out = self.exec(command, stdin, timeout)?;
         tracing::trace!(status = %out.status, stderr = %out.stderr_str(), "run done");
         Ok(out)
     }

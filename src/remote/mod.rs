@@ -7,12 +7,14 @@ mod conn;
 mod connect;
 pub mod host;
 pub mod host_key;
+mod interactive;
 pub mod known_hosts;
 mod pump;
 pub mod quote;
 pub mod ssh;
 pub mod ssh_config;
 pub mod target;
+pub mod terminal;
 mod tunnel;
 
 use std::path::PathBuf;

@@ -74,6 +74,11 @@ impl Pump {
         self.out_eof && self.err_eof
     }
 
+    /// Ready to read more of local stdin (it is open and what was read before is sent).
+    pub(crate) fn wants_stdin(&self) -> bool {
+        self.stdin_open && self.idle_out()
+    }
+
     /// Nothing of ours waits to be sent on this channel.
     pub(crate) fn idle_out(&self) -> bool {
         !self.write_in_flight && self.offset >= self.pending.len()
@@ -117,6 +122,12 @@ impl Pump {
                 match r.read(&mut self.pending) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    // Nothing typed yet (an interactive stdin that never blocks): later.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.pending.clear();
+                        self.offset = 0;
+                        return Ok(());
+                    }
                     Err(e) => return Err(Fail::Local(e)),
                 }
             },

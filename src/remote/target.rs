@@ -223,7 +223,9 @@ pub fn resolve_with(
         Some(s) if p.connect_timeout_secs == DEFAULT_CONNECT_TIMEOUT => s,
         _ => p.connect_timeout_secs,
     };
-    t.connect_timeout = Duration::from_secs(secs.max(1));
+    // The bounds of `connect_timeout_secs` hold for ~/.ssh/config's `ConnectTimeout` too: a
+    // typo such as `ConnectTimeout 3000000` must not turn an unreachable node into a hang.
+    t.connect_timeout = Duration::from_secs(secs.clamp(1, crate::config::CONNECT_TIMEOUT_MAX));
     t.keepalive_secs = ssh.server_alive_interval.unwrap_or(DEFAULT_KEEPALIVE);
     t.agent_socket = match ssh.identity_agent.as_deref() {
         Some("SSH_AUTH_SOCK") | None => agent_env,
@@ -339,6 +341,12 @@ mod tests {
         assert!(t.explicit_identity);
         assert_eq!(t.known_hosts, Some(PathBuf::from("/h/kh")));
         assert_eq!(t.connect_timeout, Duration::from_secs(3));
+        let huge = HostConfig {
+            connect_timeout: Some(3_000_000),
+            ..Default::default()
+        };
+        let t = resolve_with(&proxmox("pve"), Some(&huge), None, home).unwrap();
+        assert_eq!(t.connect_timeout, Duration::from_secs(600));
 
         let mut p = proxmox("pve");
         p.user = Some("root".into());

@@ -90,9 +90,22 @@ pub struct SimBuilder {
     sshd_extra: Vec<String>,
     no_sim: bool,
     host_keys: Vec<String>,
+    cluster: Option<(String, Option<PathBuf>, Option<String>)>,
 }
 
 impl SimBuilder {
+    /// A member of the simulated cluster `name` (more §3): the first member creates it;
+    /// `join` names the first member (shared /etc/pve, its client key and port), `listen`
+    /// this member's loopback address (its `ip` in `/cluster/status`).
+    pub fn cluster(mut self, name: &str, join: Option<&SimHost>, listen: Option<&str>) -> Self {
+        self.cluster = Some((
+            name.into(),
+            join.map(|h| h.dir().to_path_buf()),
+            listen.map(str::to_string),
+        ));
+        self
+    }
+
     /// Proxmox node name (default `pve`).
     pub fn node(mut self, n: &str) -> Self {
         self.node = Some(n.into());
@@ -155,6 +168,15 @@ impl SimBuilder {
         }
         for t in &self.host_keys {
             cmd.arg(format!("--host-key={t}"));
+        }
+        if let Some((name, join, listen)) = &self.cluster {
+            cmd.args(["--cluster", name]);
+            if let Some(j) = join {
+                cmd.arg("--join").arg(j);
+            }
+            if let Some(l) = listen {
+                cmd.args(["--listen", l]);
+            }
         }
         let run = run_bounded(cmd, "sim/launch.py up".into(), None, LAUNCH_TIMEOUT);
         if run.status != 0 {
@@ -220,6 +242,7 @@ impl SimHost {
             sshd_extra: Vec::new(),
             no_sim: false,
             host_keys: Vec::new(),
+            cluster: None,
         }
     }
 

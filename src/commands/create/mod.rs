@@ -39,6 +39,16 @@ pub fn run(ctx: &Context) -> Result<()> {
     if let Some(state) = container::state(&host, c.vmid)? {
         return existing(ctx, &host, &config, state);
     }
+    if let Some(wanted) = &c.node {
+        let target = crate::remote::target::resolve(&config)?;
+        ctx.reporter.step_with(
+            "Choosing the node",
+            |choice: &crate::cluster::place::Choice| {
+                done(format!("{} ({})", choice.node, choice.why))
+            },
+            || crate::cluster::place::place(&host, &target, wanted),
+        )?;
+    }
 
     let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
@@ -64,6 +74,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     let ip = wait_for_network(ctx, &host, c)?;
     install_docker(ctx, &host, c)?;
     let compose = verify_compose(ctx, &host, c.vmid)?;
+    if c.ha {
+        crate::cluster::ha::register(&host, c.vmid, ctx.reporter.as_ref())?;
+    }
 
     ctx.out.info(format!(
         "container {} ({}) is ready with Docker Compose {compose}: {}",

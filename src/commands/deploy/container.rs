@@ -87,13 +87,21 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
+/// The lock's read ran on the node connected to: when the container lives on another node of
+/// the cluster, the host moves there and the read runs again (routed).
 fn inspect_once(host: &Host, project: &Project, lock: Option<&mut DeployLock>) -> Result<Found> {
+    let command = inspect::command(project);
     let out = match lock {
-        Some(lock) => lock.first_read(INSPECT_TIMEOUT)?,
+        Some(lock) => {
+            let out = lock.first_read(INSPECT_TIMEOUT)?;
+            match host.moved(&out.stderr_str())? {
+                true => host.probe_quiet(&command, INSPECT_TIMEOUT)?,
+                false => out,
+            }
+        }
         None => {
-            let command = inspect::command(project);
             tracing::debug!(command, "probe (output not logged: it holds .env)");
-            host.session().exec(&command, None, INSPECT_TIMEOUT)?
+            host.probe_quiet(&command, INSPECT_TIMEOUT)?
         }
     };
     let stderr = out.stderr_str();

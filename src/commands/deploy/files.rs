@@ -36,10 +36,20 @@ pub fn merge_env(
             .hint("fix or remove that file inside the container, then deploy again")
         })?),
     };
+    // Sourced secrets are set on every deploy, like values (their names only are reported).
+    let generated = cfg.env.secrets.iter();
+    let generated = generated.filter_map(|(k, s)| Some((k.clone(), s.length()?)));
+    let mut values = cfg.env.values.clone();
+    values.extend(
+        cfg.env
+            .sourced
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().clone())),
+    );
     let merged = envfile::merge(
         &existing,
-        &cfg.env.secrets,
-        &cfg.env.values,
+        &generated.collect(),
+        &values,
         &mut envfile::generate_secret,
     )?;
     let changed = merged.content != existing;

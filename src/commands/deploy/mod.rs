@@ -15,14 +15,16 @@ use crate::config::Config;
 use crate::envfile::Report;
 use crate::error::Result;
 use crate::health::{self, ServiceHealth, Timing};
+use crate::hooks::{self, Hook};
 use crate::lock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::release::manifest::{self, Local};
-use crate::release::up;
+use crate::release::{command, up};
 use crate::release::{plan, remote};
 use crate::remote::host::Host;
+use crate::snapshots::When;
 
 /// What a deploy did, for the summary and the JSON document.
 #[derive(Debug, Default)]
@@ -44,7 +46,8 @@ pub use crate::lock::SpawnLock;
 
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
-    let config = ctx.config()?;
+    let mut config = ctx.config()?;
+    config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
     let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
         Ok(Box::new(host.session().spawn(command)?))
@@ -74,20 +77,29 @@ pub fn deploy(
     let vmid = cfg.container.vmid;
     let project = cfg.project();
     let mut outcome = Outcome::default();
+    let mut release = String::new();
 
     let result = (|| -> Result<()> {
-        // The lock's call reads the container too, as soon as it holds the lock.
-        let read = match cfg.deploy.snapshot {
+        // The lock's call reads the container too, as soon as it holds the lock; not when a
+        // pre_deploy hook (of unbounded length: the lock's heartbeat starts once the read is
+        // taken) or the snapshot's reads come between the lock and the read.
+        let read = match cfg.deploy.snapshot || cfg.hooks.pre_deploy.is_some() {
             false => crate::inspect::command(&project),
             true => String::new(),
         };
         let mut lock = crate::lock::take_reading(host, vmid, reporter, spawn_lock, &read)?;
-        crate::snapshots::before_deploy(host, cfg, reporter)?;
+        hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
+        let snapshot = crate::snapshots::when(host, cfg)?;
+        if snapshot == When::Now {
+            crate::snapshots::before_deploy(host, cfg, reporter)?;
+        }
         let (mut inspection, started) =
             container::inspect_running(host, &project, reporter, out, lock.as_mut())?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
         remote::check(&inspection.store, &project)?;
+        release = inspection.store.current.clone().unwrap_or_default();
+        crate::firewall::apply(host, cfg, reporter, out)?;
 
         let existing = inspection.env.take();
         let (report, env, env_changed) = reporter.step_with(
@@ -123,8 +135,12 @@ pub fn deploy(
             return Ok(());
         }
         crate::compose::conflicts::check(host, &project)?;
+        if snapshot == When::IfChanged {
+            crate::snapshots::before_deploy(host, cfg, reporter)?;
+        }
         let new = files::new_release(&fingerprint);
         outcome.release = Some(new.id.clone());
+        release.clone_from(&new.id);
         outcome.pushed = files::push(
             host,
             &project,
@@ -134,6 +150,17 @@ pub fn deploy(
             (&env, env_changed),
             reporter,
         )?;
+        if let Err(e) = command::run(host, &project, cfg, reporter) {
+            return Err(crate::release::rollback::after_failed_release_command(
+                host,
+                cfg,
+                &inspection.store,
+                &new.id,
+                &local.manifest,
+                e,
+                reporter,
+            ));
+        }
         outcome.up = true;
         let waited =
             up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
@@ -173,6 +200,8 @@ pub fn deploy(
     match result {
         Ok(()) => {
             summary(out, cfg, host, &outcome, started.elapsed());
+            hooks::run(Hook::PostDeploy, cfg, host, &release, "deploy", reporter)
+                .map_err(|e| e.facts(facts.clone()))?;
             Ok(facts)
         }
         Err(mut err) => {

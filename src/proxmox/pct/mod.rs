@@ -64,6 +64,12 @@ pub fn exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
     format!("pct exec {vmid} -- {}", join(argv))
 }
 
+/// `pct enter <vmid>`: the container's shell (from its passwd, else /bin/sh), reading
+/// stdin; interactive when the channel has a PTY.
+pub fn enter(vmid: u32) -> String {
+    format!("pct enter {vmid}")
+}
+
 /// `pct exec <vmid> -- sh -c <script>`: the script is parsed by `sh` inside the container
 /// (two shells deep: the host's login shell removes one layer of quoting).
 pub fn exec_sh(vmid: u32, script: &str) -> String {

@@ -75,7 +75,7 @@ impl Conn {
         let cmd =
             format!("kill -{sig} -- -{pid} 2>/dev/null || kill -{sig} {pid} 2>/dev/null; true");
         let deadline = Some(end.min(Instant::now() + Duration::from_secs(3)));
-        let Ok(channel) = self.open_exec(&cmd, deadline, false) else {
+        let Ok(channel) = self.open_exec(&cmd, deadline, false, None) else {
             return;
         };
         let mut pump = Pump::new(channel, false, false, false);

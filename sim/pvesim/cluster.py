@@ -1,0 +1,222 @@
+"""A simulated cluster (reference more §3): the nodes of one cluster share one /etc/pve (as
+pmxcfs shares it; STATE/etc/pve of every member is the first member's), each has its own
+state folder (containers, LAN, knobs). Membership is etc/pve/.pxsim-cluster.json (written by
+launch.py). Here: running code against another member's state (`on_node`), the member facts
+(`/cluster/status`, `/nodes`, online, memory from each member's knobs `offline`, `mem`,
+`maxmem`), the status of a guest on another node, and `pct migrate` (§3.6).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from .basics import (
+    HOST_PY, SIM, Exit, Sim, TaskError, die, fmt_time, members, now_local, param_die,
+    read_json, truthy,
+)
+from .options import check_known, check_vmid, parse_opts
+from .config import conf_path, load_conf, load_conf_or_die, parse_propstr, write_conf
+from .containers import ct_dir, is_running, kill_container, run_info, shutdown_container
+from .tasks import check_lock, run_task
+
+GiB = 1024 ** 3
+
+
+@contextlib.contextmanager
+def on_node(node):
+    """Runs the body against another member's state (its containers, knobs, node name)."""
+    m = (members() or {}).get("nodes", {}).get(node)
+    if not m or node == Sim.node:
+        yield
+        return
+    saved = (Sim.state, Sim.node, Sim.cfg)
+    Sim.state = m["state"]
+    Sim.node = node
+    Sim.cfg = read_json(os.path.join(m["state"], "node.json"), {}) or {}
+    try:
+        yield
+    finally:
+        Sim.state, Sim.node, Sim.cfg = saved
+
+
+def node_knob(node, name, default=None):
+    m = (members() or {}).get("nodes", {}).get(node)
+    state = m["state"] if m else Sim.state
+    return (read_json(os.path.join(state, "knobs.json"), {}) or {}).get(name, default)
+
+
+def online(node):
+    return not truthy(node_knob(node, "offline", 0))
+
+
+def node_names():
+    m = members()
+    return list(m["nodes"]) if m else [Sim.node]
+
+
+def node_ip(node):
+    m = members()
+    if m:
+        return m["nodes"][node].get("ip")
+    return Sim.cfg.get("ip", "192.0.2.2")
+
+
+def hash_order(names):
+    """Perl hash order: not sorted (clients must not rely on it)."""
+    return sorted(names, key=lambda n: (len(n) * 7919 + sum(map(ord, n)) * 31) % 101)
+
+
+def cluster_status():
+    m = members()
+    level = Sim.cfg.get("level", "")
+    if not m:
+        return [{"id": f"node/{Sim.node}", "ip": node_ip(Sim.node), "level": level, "local": 1,
+                 "name": Sim.node, "nodeid": 0, "online": 1, "type": "node"}]
+    nodes = m["nodes"]
+    res = [{"id": "cluster", "name": m.get("name", "pxsim"), "nodes": len(nodes),
+            "quorate": 1 if sum(online(n) for n in nodes) * 2 > len(nodes) else 0,
+            "type": "cluster", "version": m.get("version", len(nodes) + 1)}]
+    for n in hash_order(nodes):
+        e = {"id": f"node/{n}", "level": level, "local": 1 if n == Sim.node else 0,
+             "name": n, "nodeid": nodes[n].get("nodeid", 1), "online": 1 if online(n) else 0,
+             "type": "node"}
+        if nodes[n].get("ip"):
+            e["ip"] = nodes[n]["ip"]
+        res.append(e)
+    return res
+
+
+def nodes_index():
+    res = []
+    for n in hash_order(node_names()):
+        e = {"id": f"node/{n}", "node": n, "type": "node",
+             "status": "online" if online(n) else "offline",
+             "ssl_fingerprint": ":".join(f"{(i * 37 + len(n)) % 256:02X}" for i in range(32))}
+        if online(n):
+            maxmem = int(node_knob(n, "maxmem", 8 * GiB))
+            e.update({"level": "", "maxcpu": 4, "maxmem": maxmem, "maxdisk": 100861726720,
+                      "uptime": 86400, "cpu": 0.02, "mem": int(node_knob(n, "mem", 2 * GiB)),
+                      "disk": 9126805504})
+        res.append(e)
+    return res
+
+
+def foreign_status(g):
+    """The /cluster/resources entry of a guest on another member (no RRD data when its node
+    is offline: no name, no numbers, status unknown)."""
+    node = g["node"]
+    e = {"id": f"lxc/{g['vmid']}", "vmid": g["vmid"], "node": node, "type": "lxc"}
+    if not online(node) or truthy(node_knob(node, f"rrd_missing.{g['vmid']}", 0)):
+        e["status"] = "unknown"
+        return e
+    from .pct_config import vmstatus  # noqa: PLC0415 - pct_config imports this module's users
+    with on_node(node):
+        conf = load_conf(g["vmid"], missing_ok=True)
+        if conf is None:
+            e["status"] = "unknown"
+            return e
+        s = vmstatus(g["vmid"], conf["keys"], run_info(g["vmid"]))
+    e.update({"status": s["status"], "uptime": s["uptime"], "name": s["name"],
+              "template": int(conf["keys"].get("template", 0)), "maxcpu": s["cpus"],
+              "cpu": s.get("cpu", 0), "maxmem": s["maxmem"], "mem": s["mem"],
+              "maxdisk": s["maxdisk"], "disk": s["disk"], "netin": 0, "netout": 0,
+              "diskread": 0, "diskwrite": 0, "memhost": 0})
+    for k in ("lock", "tags"):
+        if conf["keys"].get(k):
+            e[k] = conf["keys"][k]
+    return e
+
+
+# ----------------------------------------------------------------------------- pct migrate
+
+def pct_migrate(args):
+    u = "pct migrate"
+    pos, opts = parse_opts(args, u, bools=("online", "restart"), positional=2)
+    check_known(opts, {"online", "restart", "timeout", "target-storage", "bwlimit"}, u)
+    vmid = check_vmid(pos[0], u)
+    target = pos[1]
+    o = dict(opts)
+    if target == Sim.node:
+        param_die([("target", "target is local node.")], u)
+    m = members()
+    if not m or target not in m["nodes"]:
+        die(f"no such cluster node '{target}'")
+    conf = load_conf_or_die(vmid)
+    from .ha import ha_managed, ha_request  # noqa: PLC0415
+    if ha_managed(vmid):
+        print(f"Requesting HA migration for CT {vmid} to node {target}")
+        ha_request(vmid, "migrate", target)
+        raise Exit(0)
+    running = is_running(vmid)
+    if running and o.get("online") != "1" and o.get("restart") != "1":
+        die("can't migrate running container without --online or --restart")
+    started = time.time()
+
+    def ts():
+        return fmt_time(now_local())
+
+    def duration():
+        s = int(time.time() - started)
+        return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+    def task(t):
+        check_lock(conf["keys"])
+        if running and o.get("online") == "1":
+            t.log(f"{ts()} ERROR: migration aborted (duration {duration()}): "
+                  f"lxc live migration is currently not implemented")
+            raise TaskError("migration aborted")
+        if running:
+            t.log(f"{ts()} shutdown CT {vmid}")
+            if not shutdown_container(vmid, int(o.get("timeout", 180))):
+                kill_container(vmid)
+        c = load_conf(vmid)
+        c["keys"]["lock"] = "migrate"
+        write_conf(vmid, c)
+        t.log(f"{ts()} starting migration of CT {vmid} to node '{target}' "
+              f"({m['nodes'][target].get('ip', '')})")
+        vol = parse_propstr(c["keys"].get("rootfs", ""), "volume").get("volume", "")
+        t.log(f"{ts()} found local volume '{vol}' (in current VM config)")
+        dest = os.path.join(m["nodes"][target]["state"], "ct", str(vmid))
+        if not online(target):
+            t.log(f"{ts()} ERROR: migration aborted (duration {duration()}): "
+                  f"target node '{target}' is not online")
+            del c["keys"]["lock"]
+            write_conf(vmid, c)
+            raise TaskError("migration aborted")
+        if os.path.exists(dest):
+            shutil.rmtree(dest)
+        if os.path.exists(ct_dir(vmid)):
+            shutil.move(ct_dir(vmid), dest)
+        t.log(f"{ts()} volume '{vol}' is '{vol}' on the target")
+        del c["keys"]["lock"]
+        write_conf(vmid, c)
+        os.makedirs(os.path.dirname(conf_path(vmid, target)), exist_ok=True)
+        os.replace(conf_path(vmid), conf_path(vmid, target))
+        t.log(f"{ts()} start final cleanup")
+        if running:
+            t.log(f"{ts()} start container on target node")
+            t.log(f"{ts()} # /usr/bin/ssh -e none -o 'BatchMode=yes' -o 'HostKeyAlias={target}' "
+                  f"root@{m['nodes'][target].get('ip', '')} pct start {vmid}")
+            r = run_on(target, ["pct", "start", str(vmid)])
+            if r.returncode != 0:
+                raise TaskError(f"command 'pct start {vmid}' failed: exit code "
+                                f"{r.returncode}")
+        t.log(f"{ts()} migration finished successfully (duration {duration()})")
+
+    run_task(task)
+
+
+def run_on(node, argv):
+    """Runs a simulated command on another member (as its own sshd session would)."""
+    state = (members() or {}).get("nodes", {}).get(node, {}).get("state", Sim.state)
+    env = dict(os.environ, PXSIM_STATE=state,
+               PATH=os.path.join(SIM, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin")
+    return subprocess.run([HOST_PY, os.path.join(SIM, "bin", argv[0])] + argv[1:], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+
+def dump(res):
+    return json.dumps(res, sort_keys=True, separators=(",", ":"))

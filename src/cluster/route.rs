@@ -1,0 +1,131 @@
+//! Finding the container's node and reaching it (SPEC "Proxmox clusters"): the
+//! [`Router`] of [`Host`](crate::remote::host::Host). When `pct` on the node connected to
+//! says the container's config is not there, one remote call asks the cluster
+//! (`/cluster/resources` for the owner, `/cluster/status` for its address, in one shell),
+//! and the owner is reached through the first node over a `direct-tcpip` channel, its host
+//! key checked with the same rules as the first node's (same known_hosts, same
+//! `host_key_check`). A container on the node connected to costs nothing: the command that
+//! would have asked is the one that ran.
+
+use super::{owner, parse_resources, parse_status, Membership, RESOURCES, STATUS};
+use crate::error::{Error, Result};
+use crate::proxmox::pct::{self, Said};
+use crate::remote::host::{ensure_success, Route, Router, PROBE_TIMEOUT};
+use crate::remote::ssh::Session;
+use crate::remote::SshTarget;
+
+/// The cluster read in one call: the guests and the membership.
+pub const LOCATE: &str = "pvesh get /cluster/resources --type vm --output-format json && echo && pvesh get /cluster/status --output-format json";
+
+/// What the cluster says, read with [`LOCATE`].
+pub struct View {
+    pub guests: Vec<super::Guest>,
+    pub membership: Membership,
+}
+
+/// Runs [`LOCATE`] on `session`.
+pub fn view(session: &Session) -> Result<View> {
+    let out = ensure_success(LOCATE, session.exec(LOCATE, None, PROBE_TIMEOUT)?)?;
+    let text = out.stdout_str();
+    let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    let mut next = |what: &str| -> Result<String> {
+        match docs.next() {
+            Some(Ok(v)) => Ok(v.to_string()),
+            _ => Err(Error::remote(format!("`{what}` printed no JSON"))),
+        }
+    };
+    let guests = parse_resources(&next(RESOURCES)?)?;
+    let membership = parse_status(&next(STATUS)?)?;
+    Ok(View { guests, membership })
+}
+
+/// The session target of cluster node `node` at `ip`: the first node's settings (user,
+/// keys, known_hosts, host key rules, port), its own address, no jump (it is reached
+/// through the first node).
+pub fn node_target(entry: &SshTarget, node: &str, ip: &str) -> SshTarget {
+    let mut t = entry.clone();
+    t.alias = format!("node {node} ({ip})");
+    t.hostname = ip.to_string();
+    t.host_key_alias = None;
+    t.jump = Vec::new();
+    t
+}
+
+/// Connects to `node` through `entry` (the node connected to).
+pub fn connect(
+    entry: &Session,
+    entry_target: &SshTarget,
+    membership: &Membership,
+    node: &str,
+) -> Result<Session> {
+    let Some(member) = membership.get(node) else {
+        return Err(Error::remote(format!(
+            "node {node} is not in the cluster's member list"
+        )));
+    };
+    if !member.online {
+        return Err(Error::ssh(format!("node {node} is offline")).hint(format!(
+            "online nodes: {}",
+            membership.online_names().join(", ")
+        )));
+    }
+    let Some(ip) = &member.ip else {
+        return Err(Error::ssh(format!(
+            "`{STATUS}` gives no address for node {node}"
+        )));
+    };
+    let target = node_target(entry_target, node, ip);
+    tracing::info!(
+        node,
+        ip,
+        "connecting to the node through {}",
+        entry_target.alias
+    );
+    Session::connect_via(entry, &target).map_err(|e| {
+        e.cause(format!(
+            "node {node} is reached through {} (a direct-tcpip channel to {ip}:{})",
+            entry_target.alias, target.port
+        ))
+    })
+}
+
+/// The [`Router`] of one command: where container `vmid` lives.
+pub struct Locator {
+    pub target: SshTarget,
+    pub vmid: u32,
+}
+
+impl Router for Locator {
+    fn elsewhere(&self, stderr: &str) -> bool {
+        pct::said(stderr) == Some(Said::Missing)
+    }
+
+    fn route(&self, entry: &Session) -> Result<Route> {
+        let view = view(entry)?;
+        let Some(guest) = owner(&view.guests, self.vmid) else {
+            return Ok(Route {
+                node: None,
+                session: None,
+            });
+        };
+        let node = guest.node.clone();
+        if view.membership.local().map(|m| m.name.as_str()) == Some(node.as_str()) {
+            return Ok(Route {
+                node: Some(node),
+                session: None,
+            });
+        }
+        let session = connect(entry, &self.target, &view.membership, &node)
+            .map_err(|e| e.cause(format!("container {} lives on node {node}", self.vmid)))?;
+        Ok(Route {
+            node: Some(node),
+            session: Some(session),
+        })
+    }
+
+    fn local_node(&self, entry: &Session) -> Result<Option<String>> {
+        let out = ensure_success(RESOURCES, entry.exec(RESOURCES, None, PROBE_TIMEOUT)?)?;
+        let guests = parse_resources(&out.stdout_str())?;
+        Ok(owner(&guests, self.vmid).map(|g| g.node.clone()))
+    }
+}

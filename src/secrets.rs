@@ -1,0 +1,248 @@
+//! Reading the `[env.secrets]` entries that come from outside the file (`from_env`,
+//! `from_file`, `command`), on every deploy, before connecting. A value never leaves
+//! [`Redacted`]; errors name the entry and how its source failed, never the value (a
+//! command's stdout is never shown; its stderr only when the value is not in it).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{Config, Secret};
+use crate::envfile::{unrepresentable, Redacted};
+use crate::error::{Error, Result};
+
+/// How long a `command` source may run.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most of a failing command's stderr that an error shows.
+const STDERR_SHOWN: usize = 2000;
+
+/// Every sourced entry of `cfg`, read now: name → value. `env` answers for environment
+/// variables (the process environment outside tests).
+pub fn read(
+    cfg: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, Redacted<String>>> {
+    let dir = cfg.path.parent().unwrap_or(Path::new("."));
+    let mut values = BTreeMap::new();
+    for (name, secret) in &cfg.env.secrets {
+        let value = match secret {
+            Secret::Generate(_) => continue,
+            Secret::FromEnv(var) => from_env(name, var, env)?,
+            Secret::FromFile(path) => from_file(name, &dir.join(path))?,
+            Secret::Command(command) => from_command(name, command, dir, COMMAND_TIMEOUT)?,
+        };
+        if value.expose().is_empty() {
+            return Err(
+                entry_error(name, format!("{} gave an empty value", secret.describe()))
+                    .hint("a secret cannot be empty; check its source"),
+            );
+        }
+        if let Some(why) = unrepresentable(value.expose()) {
+            return Err(entry_error(
+                name,
+                format!(
+                    "the value from {} cannot be written to .env: {why}",
+                    secret.describe()
+                ),
+            ));
+        }
+        values.insert(name.clone(), value);
+    }
+    Ok(values)
+}
+
+fn entry_error(name: &str, message: String) -> Error {
+    Error::config(format!("[env.secrets] {name}: {message}"))
+}
+
+fn from_env(
+    name: &str,
+    var: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Redacted<String>> {
+    env(var).map(Redacted::new).ok_or_else(|| {
+        entry_error(name, format!("the environment variable {var} is not set")).hint(format!(
+            "export {var} before running pxdeploy (in CI: a masked secret variable)"
+        ))
+    })
+}
+
+fn from_file(name: &str, path: &Path) -> Result<Redacted<String>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            _ => format!("cannot be read ({})", e.kind()),
+        };
+        entry_error(name, format!("the file {} {why}", path.display()))
+            .hint("`from_file` paths are relative to the folder of pxdeploy.toml")
+    })?;
+    let mut text = String::from_utf8(bytes).map_err(|_| {
+        entry_error(
+            name,
+            format!("the file {} is not UTF-8 text", path.display()),
+        )
+    })?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(Redacted::new(text))
+}
+
+fn from_command(
+    name: &str,
+    command: &str,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<Redacted<String>> {
+    let done = crate::local::run(command, dir, &[], Some(timeout)).map_err(|e| {
+        entry_error(name, "its command could not be started".to_string()).cause(e.to_string())
+    })?;
+    let stdout = Redacted::new(String::from_utf8_lossy(&done.stdout).trim().to_string());
+    if done.success() {
+        if std::str::from_utf8(&done.stdout).is_err() {
+            return Err(entry_error(
+                name,
+                "its command printed something that is not UTF-8 text".into(),
+            ));
+        }
+        return Ok(stdout);
+    }
+    let mut err = entry_error(
+        name,
+        format!(
+            "its command {} (its output is not shown)",
+            done.ending(Some(timeout))
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&done.stderr).trim().to_string();
+    let value = stdout.expose();
+    let leaks = !value.is_empty() && stderr.contains(value.as_str());
+    if leaks {
+        err = err.cause("its stderr is hidden: it holds what the command printed on stdout");
+    } else if !stderr.is_empty() {
+        let shown: String = stderr.chars().take(STDERR_SHOWN).collect();
+        err = err.cause(format!("its stderr: {shown}"));
+    }
+    Err(err.hint("run the command yourself to see why it fails; the command is in pxdeploy.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config in `dir` with the given `[env.secrets]` lines.
+    fn cfg(dir: &Path, secrets: &str) -> Config {
+        std::fs::write(
+            dir.join("docker-compose.yml"),
+            "services:\n  web:\n    image: x\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[proxmox]\nhost = \"pve\"\n[container]\nvmid = 120\nhostname = \"app\"\n[app]\nname = \"app\"\n[env.secrets]\n{secrets}"
+        );
+        crate::config::parse_str(&text, &dir.join("pxdeploy.toml"), &|_| None).unwrap()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn each_source_gives_its_value_and_generated_entries_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("s")).unwrap();
+        std::fs::write(dir.path().join("s/db"), "file value\n\n").unwrap();
+        let c = cfg(
+            dir.path(),
+            "A = { from_env = \"PW\" }\nB = { from_file = \"s/db\" }\nC = { command = \"printf '  cmd value\\\\n'; pwd >&2\" }\nD = 32\n",
+        );
+        let env = |v: &str| (v == "PW").then(|| "env value".to_string());
+        let got = read(&c, &env).unwrap();
+        let got: Vec<(&str, &str)> = got
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose().as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("A", "env value"),
+                ("B", "file value\n"),
+                ("C", "cmd value")
+            ],
+            "one trailing newline dropped from a file, a command's output trimmed"
+        );
+    }
+
+    #[test]
+    fn a_command_runs_in_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here"), "x").unwrap();
+        let c = cfg(dir.path(), "A = { command = \"cat here\" }\n");
+        assert_eq!(read(&c, &no_env).unwrap()["A"].expose(), "x");
+    }
+
+    #[track_caller]
+    fn refused(secrets: &str, says: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), secrets);
+        let err = read(&c, &no_env).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        let text = err.render();
+        assert!(
+            text.contains("[env.secrets] DB") && text.contains(says),
+            "{text}"
+        );
+        text
+    }
+
+    #[test]
+    fn missing_sources_are_configuration_errors_naming_the_entry() {
+        refused(
+            "DB = { from_env = \"NOPE\" }",
+            "the environment variable NOPE is not set",
+        );
+        refused("DB = { from_file = \"gone\" }", "does not exist");
+        // Unreadable (a folder: even root cannot read one as a file).
+        refused("DB = { from_file = \".\" }", "cannot be read");
+        refused("DB = { command = \"true\" }", "gave an empty value");
+    }
+
+    #[test]
+    fn a_failing_command_shows_its_status_and_stderr_but_never_its_stdout() {
+        let text = refused(
+            "DB = { command = \"echo hunter2; echo 'not signed in' >&2; exit 4\" }",
+            "exited with status 4",
+        );
+        assert!(text.contains("not signed in"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        let text = refused(
+            "DB = { command = \"echo hunter2; echo 'got hunter2' >&2; exit 1\" }",
+            "stderr is hidden",
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    /// The contract's bound (SPEC: 30 s); the mechanism is tested below with a short one.
+    #[test]
+    fn commands_get_thirty_seconds() {
+        assert_eq!(COMMAND_TIMEOUT, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_hanging_command_is_stopped() {
+        let err = from_command(
+            "DB",
+            "echo hunter2; sleep 60",
+            Path::new("/"),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        let text = err.render();
+        assert!(text.contains("did not finish within 1 s"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}

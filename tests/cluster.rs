@@ -1,0 +1,472 @@
+//! Proxmox clusters: a simulated cluster of four nodes (one sshd each, on 127.0.0.1 to
+//! 127.0.0.4 with the same port, one shared /etc/pve), shared by every test of this file.
+//! pxdeploy is configured with the first node's address only. pve4 is offline; free
+//! memory: pve3 > pve2 > pve1.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::{pxdeploy, unique_vmid, write, Run, SimHost};
+
+/// A one-service app that comes back after a container restart.
+fn small_app() -> tempfile::TempDir {
+    let dir = crate::support::small_app();
+    write(
+        dir.path().join("docker-compose.yml"),
+        &format!(
+            "{}    restart: unless-stopped\n",
+            crate::support::app::SMALL_COMPOSE
+        ),
+    );
+    dir
+}
+
+struct Cluster {
+    nodes: Vec<SimHost>,
+    /// A known_hosts file trusting every node.
+    known_hosts: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn node(&self, name: &str) -> &SimHost {
+        let i = ["pve1", "pve2", "pve3", "pve4"]
+            .iter()
+            .position(|n| *n == name)
+            .unwrap();
+        &self.nodes[i]
+    }
+}
+
+/// Never dropped: launch.py's watchdog tears the nodes down when the test process ends.
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let first = SimHost::builder()
+            .node("pve1")
+            .template_cached(true)
+            .cluster("lab", None, None)
+            .start();
+        let mut nodes = vec![];
+        for (name, ip) in [
+            ("pve2", "127.0.0.2"),
+            ("pve3", "127.0.0.3"),
+            ("pve4", "127.0.0.4"),
+        ] {
+            nodes.push(
+                SimHost::builder()
+                    .node(name)
+                    .template_cached(true)
+                    .cluster("lab", Some(&first), Some(ip))
+                    .start(),
+            );
+        }
+        nodes.insert(0, first);
+        const GIB: u64 = 1 << 30;
+        for (node, used) in nodes.iter().zip([6 * GIB, 5 * GIB, GIB / 2, 0]) {
+            node.set_knob("mem", &used.to_string());
+        }
+        nodes[3].set_knob("offline", "1");
+        let dir = tempfile::tempdir().unwrap();
+        let known_hosts = dir.path().join("known_hosts");
+        let text: String = nodes
+            .iter()
+            .map(|n| std::fs::read_to_string(n.known_hosts()).unwrap())
+            .collect();
+        std::fs::write(&known_hosts, text).unwrap();
+        Cluster {
+            nodes,
+            known_hosts,
+            _dir: dir,
+        }
+    })
+}
+
+/// An app folder whose pxdeploy.toml points at node `via` (its address only).
+fn app_via(c: &Cluster, via: &str, vmid: u32, extra: &str) -> tempfile::TempDir {
+    let app = small_app();
+    c.node(via).write_config(
+        app.path(),
+        &format!(
+            "[proxmox]\nknown_hosts = \"{}\"\n[container]\nvmid = {vmid}\n{extra}",
+            c.known_hosts.display()
+        ),
+    );
+    app
+}
+
+fn run(app: &std::path::Path, args: &[&str]) -> Run {
+    pxdeploy()
+        .current_dir(app)
+        .args(args)
+        .timeout(Duration::from_secs(240))
+        .run()
+}
+
+fn pct_status(node: &SimHost, vmid: u32) -> Run {
+    node.host_run(&["pct", "status", &vmid.to_string()])
+}
+
+#[test]
+fn the_simulated_cluster_answers_like_proxmox() {
+    let c = cluster();
+    let vmid = unique_vmid(1);
+    let id = vmid.to_string();
+    c.node("pve2")
+        .host_run(&[
+            "pct",
+            "create",
+            &id,
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+            "--rootfs",
+            "local-lvm:4",
+            "--hostname",
+            "elsewhere",
+        ])
+        .assert_success();
+    // pct only reads the local node's config (more §3.5)
+    let r = pct_status(c.node("pve1"), vmid);
+    assert_eq!(r.status, 2, "{}", r.dump());
+    assert_eq!(
+        r.stderr.trim(),
+        format!("Configuration file 'nodes/pve1/lxc/{vmid}.conf' does not exist")
+    );
+    let r = c.node("pve1").ssh(&format!("pct stop {vmid}"));
+    assert_eq!(r.stderr.trim(), format!("CT {vmid} not running"));
+    // the cluster view, through pve1's sshd
+    let v: serde_json::Value = serde_json::from_str(
+        &c.node("pve1")
+            .ssh_ok("pvesh get /cluster/resources --type vm --output-format json"),
+    )
+    .unwrap();
+    let g = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["vmid"] == vmid)
+        .unwrap();
+    assert_eq!(g["node"], "pve2");
+    assert_eq!(g["status"], "stopped");
+    let s: serde_json::Value = serde_json::from_str(
+        &c.node("pve1")
+            .ssh_ok("pvesh get /cluster/status --output-format json"),
+    )
+    .unwrap();
+    let s = s.as_array().unwrap();
+    assert_eq!(s[0]["type"], "cluster");
+    assert_eq!(s[0]["nodes"], 3);
+    let pve2 = s.iter().find(|e| e["name"] == "pve2").unwrap();
+    assert_eq!(
+        (pve2["ip"].as_str(), pve2["local"].as_i64()),
+        (Some("127.0.0.2"), Some(0))
+    );
+    // the node's own /etc/pve/lxc is nodes/<node>/lxc
+    let ls = c.node("pve2").ssh_ok("ls /etc/pve/lxc");
+    assert!(ls.contains(&format!("{vmid}.conf")), "{ls}");
+    assert!(!c
+        .node("pve1")
+        .ssh_ok("ls /etc/pve/lxc")
+        .contains(&format!("{vmid}.conf")));
+    // a stopped container migrates
+    let r = c.node("pve2").ssh(&format!("pct migrate {vmid} pve3"));
+    r.assert_success();
+    assert!(r.stdout.contains(&format!(
+        "starting migration of CT {vmid} to node 'pve3' (127.0.0.3)"
+    )));
+    assert!(r.stdout.contains("migration finished successfully"));
+    assert_eq!(
+        pct_status(c.node("pve3"), vmid).stdout.trim(),
+        "status: stopped"
+    );
+    let r = c.node("pve3").ssh(&format!("pct migrate {vmid} pve3"));
+    assert!(
+        r.stderr.contains("target: target is local node."),
+        "{}",
+        r.dump()
+    );
+    let r = c.node("pve3").ssh(&format!("pct migrate {vmid} pve9"));
+    assert_eq!(r.stderr.trim(), "no such cluster node 'pve9'");
+    c.node("pve3")
+        .host_run(&["pct", "destroy", &id])
+        .assert_success();
+}
+
+#[test]
+fn a_container_on_another_node_is_deployed_and_run_through_the_first() {
+    let c = cluster();
+    let vmid = unique_vmid(2);
+    // created on pve2 (configured with pve2's address) ...
+    let on_b = app_via(c, "pve2", vmid, "");
+    run(on_b.path(), &["create"]).assert_success();
+    // ... then used with pve1's address only
+    let app = app_via(c, "pve1", vmid, "");
+    let r = run(app.path(), &["-o", "json", "deploy"]);
+    r.assert_success();
+    assert_eq!(r.json()["ok"], true, "{}", r.dump());
+    assert!(c
+        .node("pve2")
+        .calls_of(vmid)
+        .iter()
+        .any(|call| call.starts_with(&["pct", "exec"])));
+
+    let r = run(app.path(), &["-o", "json", "status"]);
+    r.assert_success();
+    assert_eq!(r.json()["node"], "pve2", "{}", r.dump());
+    assert_eq!(r.json()["state"], "running", "{}", r.dump());
+    let r = run(app.path(), &["status"]);
+    assert!(r.stdout.contains("node: pve2"), "{}", r.dump());
+
+    let r = run(app.path(), &["logs", "--tail", "5"]);
+    r.assert_success();
+
+    run(app.path(), &["stop"]).assert_success();
+    assert_eq!(
+        pct_status(c.node("pve2"), vmid).stdout.trim(),
+        "status: stopped"
+    );
+    run(app.path(), &["start"]).assert_success();
+    assert_eq!(
+        pct_status(c.node("pve2"), vmid).stdout.trim(),
+        "status: running"
+    );
+    // every command entered through pve1: the config names no other node
+    assert!(!std::fs::read_to_string(app.path().join("pxdeploy.toml"))
+        .unwrap()
+        .contains("127.0.0.2"));
+    c.node("pve2")
+        .host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+}
+
+#[test]
+fn a_container_migrated_between_two_deploys_is_found() {
+    let c = cluster();
+    let vmid = unique_vmid(3);
+    let app = app_via(c, "pve1", vmid, "");
+    let pve1 = c.node("pve1");
+    run(app.path(), &["create"]).assert_success();
+    // on the node connected to, finding the container costs no call of its own
+    let before = pve1.calls().len();
+    run(app.path(), &["deploy"]).assert_success();
+    let pvesh = |from: usize| -> Vec<String> {
+        pve1.calls()[from..]
+            .iter()
+            .filter(|call| call.program() == "pvesh")
+            .map(|call| call.line())
+            .collect()
+    };
+    assert_eq!(pvesh(before), Vec::<String>::new());
+    let r = run(app.path(), &["-o", "json", "status"]);
+    assert_eq!(r.json()["node"], "pve1", "{}", r.dump());
+    run(app.path(), &["stop"]).assert_success();
+    pve1.ssh(&format!("pct migrate {vmid} pve3"))
+        .assert_success();
+    let before = pve1.calls().len();
+    let r = run(app.path(), &["-o", "json", "deploy"]);
+    r.assert_success();
+    assert_eq!(r.json()["ok"], true, "{}", r.dump());
+    // one remote call asked the cluster
+    assert_eq!(
+        pvesh(before),
+        vec![
+            "pvesh get /cluster/resources --type vm --output-format json",
+            "pvesh get /cluster/status --output-format json"
+        ]
+    );
+    assert_eq!(
+        pct_status(c.node("pve3"), vmid).stdout.trim(),
+        "status: running"
+    );
+    c.node("pve3")
+        .host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+}
+
+#[test]
+fn a_wrong_host_key_at_the_second_hop_is_exit_4() {
+    let c = cluster();
+    let vmid = unique_vmid(4);
+    c.node("pve2")
+        .host_run(&[
+            "pct",
+            "create",
+            &vmid.to_string(),
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+            "--rootfs",
+            "local-lvm:4",
+        ])
+        .assert_success();
+    // pve2's line carries pve3's key
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    let key3 = c.node("pve3").host_public_key();
+    let text = format!(
+        "{}[127.0.0.2]:{} {key3}\n",
+        std::fs::read_to_string(c.node("pve1").known_hosts()).unwrap(),
+        c.node("pve2").port()
+    );
+    std::fs::write(&kh, text).unwrap();
+    let app = small_app();
+    c.node("pve1").write_config(
+        app.path(),
+        &format!(
+            "[proxmox]\nknown_hosts = \"{}\"\n[container]\nvmid = {vmid}\n",
+            kh.display()
+        ),
+    );
+    let r = run(app.path(), &["status"]);
+    assert_eq!(r.status, 4, "{}", r.dump());
+    assert!(r.stderr.contains("pve2"), "{}", r.dump());
+    c.node("pve2")
+        .host_run(&["pct", "destroy", &vmid.to_string()])
+        .assert_success();
+}
+
+#[test]
+fn create_places_the_container_on_the_chosen_node() {
+    let c = cluster();
+    let vmid = unique_vmid(5);
+    let app = app_via(c, "pve1", vmid, "node = \"auto\"\n");
+    let r = run(app.path(), &["create"]);
+    r.assert_success();
+    assert!(
+        r.stderr
+            .contains("pve3 (the online node with the most free memory)"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        pct_status(c.node("pve3"), vmid).stdout.trim(),
+        "status: running"
+    );
+    assert!(c
+        .node("pve1")
+        .calls_matching(&["pct", "create"])
+        .iter()
+        .all(|call| !call.argv.contains(&vmid.to_string())));
+    c.node("pve3")
+        .host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+
+    for (wanted, why) in [
+        ("pve4", "node pve4 is offline"),
+        ("pve9", "there is no node pve9 in cluster lab"),
+    ] {
+        let vmid = unique_vmid(6);
+        let app = app_via(c, "pve1", vmid, &format!("node = \"{wanted}\"\n"));
+        let r = run(app.path(), &["create"]);
+        assert_eq!(r.status, 3, "{}", r.dump());
+        assert!(r.stderr.contains(why), "{}", r.dump());
+        assert!(
+            r.stderr.contains("online nodes: pve1, pve2, pve3"),
+            "{}",
+            r.dump()
+        );
+    }
+}
+
+/// Polls `pct status` on `node` (each call is also a round of the simulated HA manager)
+/// until it prints `want`, at most `secs` seconds; returns the last status.
+fn wait_status(node: &SimHost, vmid: u32, want: &str, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let now = pct_status(node, vmid).stdout.trim().to_string();
+        if now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn ha_containers_go_through_the_ha_manager() {
+    let c = cluster();
+    let pve1 = c.node("pve1");
+    let vmid = unique_vmid(7);
+    let id = vmid.to_string();
+    let app = app_via(c, "pve1", vmid, "ha = true\n");
+    let resources = pve1.state_dir().join("etc/pve/ha/resources.cfg");
+
+    run(app.path(), &["create"]).assert_success();
+    let cfg = std::fs::read_to_string(&resources).unwrap();
+    assert!(
+        cfg.contains(&format!("ct: {vmid}\n\tstate started\n")),
+        "{cfg}"
+    );
+    assert_eq!(
+        pve1.calls_matching(&["ha-manager", "add"])
+            .iter()
+            .filter(|call| call.argv.contains(&format!("ct:{vmid}")))
+            .count(),
+        1
+    );
+
+    // A stop behind the HA manager's back is undone (why pxdeploy never uses a plain one).
+    let run_json = pve1.state_dir().join(format!("ct/{vmid}/run.json"));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    let pid = info["init_pid"].as_i64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(
+        wait_status(pve1, vmid, "status: stopped", 5),
+        "status: stopped"
+    );
+    assert_eq!(
+        wait_status(pve1, vmid, "status: running", 30),
+        "status: running"
+    );
+
+    // pxdeploy stop: the HA manager's own stop, waited for; it stays stopped
+    let r = run(app.path(), &["stop"]);
+    r.assert_success();
+    assert!(
+        r.stderr.contains("Asking the HA manager to stop"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: stopped");
+    assert!(std::fs::read_to_string(&resources)
+        .unwrap()
+        .contains(&format!("ct: {vmid}\n\tstate stopped\n")));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(wait_status(pve1, vmid, "", 0), "status: stopped");
+    assert!(
+        pve1.calls_of(vmid)
+            .iter()
+            .all(|call| !call.starts_with(&["pct", "stop"])
+                && !call.starts_with(&["pct", "shutdown"]))
+    );
+
+    let r = run(app.path(), &["start"]);
+    r.assert_success();
+    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: running");
+
+    let r = run(app.path(), &["check"]);
+    assert!(
+        r.stdout
+            .contains(&format!("ha: ct:{vmid} is HA-managed: started on pve1")),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stderr.contains("is not shared"), "{}", r.dump());
+
+    // destroy: the HA resource goes first, then the container
+    run(app.path(), &["destroy", "--yes"]).assert_success();
+    let calls: Vec<String> = pve1.calls().iter().map(|call| call.line()).collect();
+    let removed = calls
+        .iter()
+        .position(|l| l == &format!("ha-manager remove ct:{vmid}"))
+        .expect("ha-manager remove");
+    let destroyed = calls
+        .iter()
+        .position(|l| l.starts_with(&format!("pct destroy {id}")))
+        .expect("pct destroy");
+    assert!(removed < destroyed, "{calls:?}");
+    assert!(!std::fs::read_to_string(&resources)
+        .unwrap()
+        .contains(&format!("ct: {vmid}")));
+}

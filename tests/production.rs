@@ -1,0 +1,488 @@
+//! Production settings (issue 14) end to end, on one simulated node shared by the tests of
+//! this file, a container each: secrets from outside the file, hooks, the release command,
+//! the firewall.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::support::{create, example_app, pxdeploy, unique_vmid, Run, SimHost};
+
+/// Container ids of this file: 80–99.
+const TEST_BASE: u32 = 80;
+
+fn node() -> &'static SimHost {
+    static NODE: OnceLock<SimHost> = OnceLock::new();
+    NODE.get_or_init(|| {
+        SimHost::builder()
+            .compose_version("2.40.3")
+            .template_cached(true)
+            .start()
+    })
+}
+
+#[track_caller]
+fn assert_hidden(run: &Run, values: &[&str]) {
+    for v in values {
+        assert!(
+            !run.stdout.contains(v) && !run.stderr.contains(v),
+            "a secret value appears in the output of `{}` (exit {})",
+            run.what,
+            run.status
+        );
+    }
+}
+
+fn env_of(sim: &SimHost, vmid: u32) -> String {
+    sim.container_file(vmid, "/opt/app/.env")
+}
+
+fn deploy_with(app: &Path, env: &[(&str, &str)], flags: &[&str]) -> Run {
+    let mut cmd = pxdeploy().current_dir(app).args(flags).arg("deploy");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    cmd.timeout(std::time::Duration::from_secs(180)).run()
+}
+
+/// Each source is read on every deploy and lands in `.env` (a changed value replaces the
+/// old one, a generated secret stays); no value appears in any output format at -vvv, in
+/// --dry-run, or in JSON.
+#[test]
+fn sourced_secrets_reach_env_and_never_the_output() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE);
+    std::fs::write(app.path().join("db.secret"), "FiLe-SeCrEt-9d1c\n").unwrap();
+    sim.write_config(
+        app.path(),
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = {{ from_env = \"PG_PW\" }}\nSECRET_KEY = {{ from_file = \"db.secret\" }}\nAPI_TOKEN = {{ command = \"printf 'CoMmAnD-SeCrEt-51ab\\\\n'\" }}\nGENERATED = 24\n[env.values]\nDOMAIN = \"x.lan\"\n"
+        ),
+    );
+    create(app.path());
+    let first = deploy_with(app.path(), &[("PG_PW", "EnV-SeCrEt-one-3e77")], &["-vvv"]);
+    first.assert_success();
+    let env = env_of(sim, vmid);
+    for line in [
+        "POSTGRES_PASSWORD=EnV-SeCrEt-one-3e77",
+        "SECRET_KEY=FiLe-SeCrEt-9d1c",
+        "API_TOKEN=CoMmAnD-SeCrEt-51ab",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} not in .env");
+    }
+    let generated = env
+        .lines()
+        .find_map(|l| l.strip_prefix("GENERATED="))
+        .expect("GENERATED in .env")
+        .to_string();
+    let values = [
+        "EnV-SeCrEt-one-3e77",
+        "EnV-SeCrEt-two-a0f2",
+        "FiLe-SeCrEt-9d1c",
+        "CoMmAnD-SeCrEt-51ab",
+        generated.as_str(),
+    ];
+    assert_hidden(&first, &values);
+
+    let json = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-two-a0f2")],
+        &["-vvv", "-o", "json"],
+    );
+    json.assert_success();
+    assert_hidden(&json, &values);
+    let env = env_of(sim, vmid);
+    assert!(env
+        .lines()
+        .any(|l| l == "POSTGRES_PASSWORD=EnV-SeCrEt-two-a0f2"));
+    assert!(env.lines().any(|l| l == format!("GENERATED={generated}")));
+    let doc = json.json();
+    assert!(
+        doc["env"]["updated"]
+            .to_string()
+            .contains("POSTGRES_PASSWORD"),
+        "{doc:#}"
+    );
+
+    let dry = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-one-3e77")],
+        &["-vvv", "--dry-run"],
+    );
+    dry.assert_success();
+    assert_hidden(&dry, &values);
+    let dry_json = deploy_with(
+        app.path(),
+        &[("PG_PW", "EnV-SeCrEt-one-3e77")],
+        &["-vvv", "--dry-run", "-o", "json"],
+    );
+    dry_json.assert_success();
+    assert_hidden(&dry_json, &values);
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// A missing variable or file, an unreadable file, or a failing command: exit 3 naming the entry, before any
+/// connection (the node sees no call), and the value never shown.
+#[test]
+fn a_missing_source_stops_before_connecting() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 1);
+    std::fs::create_dir_all(app.path().join("a-folder")).unwrap();
+    for (entry, says) in [
+        ("{ from_file = \"a-folder\" }", "a-folder cannot be read"),
+        (
+            "{ from_env = \"NOT_SET_ANYWHERE\" }",
+            "environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "{ from_file = \"missing.txt\" }",
+            "missing.txt does not exist",
+        ),
+        (
+            "{ command = \"echo LeAkEd-VaLuE-77; echo 'vault locked' >&2; exit 2\" }",
+            "its command exited with status 2",
+        ),
+    ] {
+        sim.write_config(
+            app.path(),
+            &format!("[container]\nvmid = {vmid}\n[env.secrets]\nDB_PASSWORD = {entry}\n"),
+        );
+        let run = deploy_with(app.path(), &[], &["-v"]);
+        run.assert_code(3);
+        run.assert_stderr_contains("[env.secrets] DB_PASSWORD");
+        run.assert_stderr_contains(says);
+        assert_hidden(&run, &["LeAkEd-VaLuE-77"]);
+        run.assert_stderr_lacks("Connecting");
+        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+    }
+}
+
+/// A failing `pre_deploy` changes nothing (no push, no `.env` write, no `up`; exit 5 with
+/// its output); a failing `post_deploy` runs after the deploy, sees the `PXDEPLOY_*`
+/// variables, and makes the exit code 5 while the new release runs.
+#[test]
+fn hooks_run_around_a_deploy() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 2);
+    let config = |domain: &str, hooks: &str| {
+        format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[env.values]\nDOMAIN = \"{domain}\"\n[hooks]\n{hooks}")
+    };
+    sim.write_config(app.path(), &config("one.lan", ""));
+    create(app.path());
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let env_before = env_of(sim, vmid);
+
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "pre_deploy = \"echo 'lint: 2 problems'; exit 1\"\n",
+        ),
+    );
+    let releases = || {
+        sim.in_container(vmid, &["ls", "/opt/app/.pxdeploy/releases"])
+            .stdout
+    };
+    let releases_before = releases();
+    std::fs::write(app.path().join("NEW_FILE.txt"), "new\n").unwrap();
+    let calls = sim.calls_of(vmid).len();
+    let refused = deploy_with(app.path(), &[], &[]);
+    refused.assert_code(5);
+    refused.assert_stderr_contains("the pre_deploy hook exited with status 1");
+    refused.assert_stderr_contains("lint: 2 problems");
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    assert!(
+        !after
+            .iter()
+            .any(|l| l.contains("tar") || l.contains(" up") || l.contains(".env")),
+        "a refused deploy touched the container: {after:#?}"
+    );
+    assert_eq!(env_of(sim, vmid), env_before, ".env changed");
+    assert_eq!(releases(), releases_before, "a release was staged");
+    assert!(
+        sim.in_container(vmid, &["test", "-e", "/opt/app/NEW_FILE.txt"])
+            .status
+            != 0,
+        "a refused deploy pushed a file"
+    );
+
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "pre_deploy = \"test -f docker-compose.yml\"\npost_deploy = \"env | grep ^PXDEPLOY_ | sort > hook.out; grep -q two.lan /dev/null || exit 4\"\n",
+        ),
+    );
+    let posted = deploy_with(app.path(), &[], &["-o", "json"]);
+    posted.assert_code(5);
+    posted.assert_stderr_contains("the post_deploy hook exited with status 4");
+    assert!(
+        env_of(sim, vmid).contains("DOMAIN=two.lan"),
+        "the deploy did not happen"
+    );
+    let seen = std::fs::read_to_string(app.path().join("hook.out")).unwrap();
+    for line in [
+        format!("PXDEPLOY_VMID={vmid}"),
+        "PXDEPLOY_COMMAND=deploy".to_string(),
+        "PXDEPLOY_TARGET=default".to_string(),
+    ] {
+        assert!(seen.lines().any(|l| l == line), "{line} not in {seen}");
+    }
+    assert!(
+        seen.contains("PXDEPLOY_HOST=")
+            && seen.lines().any(|l| l
+                .strip_prefix("PXDEPLOY_RELEASE=")
+                .is_some_and(|id| id.len() == 25)),
+        "{seen}"
+    );
+
+    // Plain `rollback` (not only `rollback --snapshot`) runs post_rollback, with the release
+    // it went back to.
+    let first = releases_before
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    sim.write_config(
+        app.path(),
+        &config(
+            "two.lan",
+            "post_rollback = \"env | grep ^PXDEPLOY_ | sort > rollback.out\"\n",
+        ),
+    );
+    let back = pxdeploy()
+        .current_dir(app.path())
+        .args(["rollback", &first])
+        .timeout(std::time::Duration::from_secs(180))
+        .run();
+    back.assert_success();
+    let seen = std::fs::read_to_string(app.path().join("rollback.out"))
+        .unwrap_or_else(|_| panic!("post_rollback did not run: {}", back.dump()));
+    for line in [
+        "PXDEPLOY_COMMAND=rollback".to_string(),
+        format!("PXDEPLOY_RELEASE={first}"),
+    ] {
+        assert!(seen.lines().any(|l| l == line), "{line} not in {seen}");
+    }
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// A failing release command: no `up`, the running containers are the same ones (same
+/// ids), exit 5 with its output. A working one runs after the build and before `up`.
+#[test]
+fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 3);
+    let config = |domain: &str, command: &str| {
+        format!("{command}[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[env.values]\nDOMAIN = \"{domain}\"\n")
+    };
+    sim.write_config(app.path(), &config("one.lan", ""));
+    create(app.path());
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let ps = || {
+        sim.in_container(
+            vmid,
+            &[
+                "docker",
+                "compose",
+                "-p",
+                "app",
+                "-f",
+                "/opt/app/docker-compose.yml",
+                "ps",
+                "-q",
+            ],
+        )
+        .stdout
+    };
+    let ids = ps();
+    assert!(!ids.trim().is_empty());
+
+    // A dotted key, first: [app] itself comes from the simulator's config.
+    let failing = "app.release_command = { service = \"api\", command = \"sh -c 'echo migrating 0042; echo relation missing >&2; exit 3'\" }\n";
+    sim.write_config(app.path(), &config("two.lan", failing));
+    std::fs::write(app.path().join("NEW_FILE.txt"), "new\n").unwrap();
+    let calls = sim.calls_of(vmid).len();
+    let run = deploy_with(app.path(), &[], &[]);
+    run.assert_code(5);
+    run.assert_stderr_contains("the release command");
+    run.assert_stderr_contains("migrating 0042");
+    run.assert_stderr_contains("relation missing");
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    assert!(!after.iter().any(|l| l.contains(" up ")), "{after:#?}");
+    assert_eq!(ps(), ids, "the running containers were replaced");
+    // The tree is the running release's again: its .env and files, not the new ones.
+    run.assert_stderr_contains("the services still run release");
+    assert!(
+        env_of(sim, vmid).contains("DOMAIN=one.lan"),
+        "the new .env was left in place"
+    );
+    assert!(
+        sim.in_container(vmid, &["test", "-e", "/opt/app/NEW_FILE.txt"])
+            .status
+            != 0,
+        "the new release's files were left in place"
+    );
+
+    let working =
+        "app.release_command = { service = \"api\", command = \"sh -c 'echo migrated'\" }\n";
+    sim.write_config(app.path(), &config("two.lan", working));
+    let calls = sim.calls_of(vmid).len();
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let after: Vec<String> = sim.calls_of(vmid)[calls..]
+        .iter()
+        .map(|c| c.line())
+        .collect();
+    let at = |word: &str| after.iter().position(|l| l.contains(word));
+    let (build, run, up) = (at(" build"), at(" run --rm -T api"), at(" up "));
+    assert!(build.is_some() && build < run && run < up, "{after:#?}");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// `[firewall]`: the `.fw` file exactly as Proxmox's writer lays it out and `firewall=1` on
+/// net0; a re-run writes nothing; a rule changed by hand on the node is reported as drift and
+/// rewritten; `--dry-run` shows the file; `check` warns that the datacenter firewall is off.
+#[test]
+fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 4);
+    let config = |allow: &str| {
+        format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n[firewall]\nenable = true\npolicy_in = \"DROP\"\nallow = [{allow}]\n")
+    };
+    sim.write_config(
+        app.path(),
+        &config("\"tcp/80\", \"tcp/22 from 192.168.1.0/24\""),
+    );
+    create(app.path());
+    let dry = deploy_with(app.path(), &[], &["--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!("would write /etc/pve/firewall/{vmid}.fw"));
+    dry.assert_stderr_contains("IN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog");
+    let file = sim.state_dir().join(format!("etc/pve/firewall/{vmid}.fw"));
+    assert!(!file.exists(), "--dry-run wrote the file");
+
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let expected = "[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80 -log nolog\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog\n\n";
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
+    let conf = sim.host_run(&["pct", "config", &vmid.to_string()]).stdout;
+    let net0 = conf
+        .lines()
+        .find(|l| l.starts_with("net0:"))
+        .unwrap_or_default();
+    assert!(net0.contains("firewall=1"), "{conf}");
+
+    let modified = || std::fs::metadata(&file).unwrap().modified().unwrap();
+    let before = modified();
+    let again = deploy_with(app.path(), &[], &[]);
+    again.assert_success();
+    again.assert_stderr_lacks("differs from pxdeploy.toml");
+    assert_eq!(modified(), before, "a re-run rewrote the file");
+
+    std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
+    sim.write_config(
+        app.path(),
+        &config("\"tcp/443\", \"tcp/22 from 192.168.1.0/24\""),
+    );
+    let drift = deploy_with(app.path(), &[], &[]);
+    drift.assert_success();
+    drift.assert_stderr_contains("differs from pxdeploy.toml");
+    drift.assert_stderr_contains("-IN ACCEPT -p tcp -dport 8080 -log nolog");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected.replace("-dport 80", "-dport 443")
+    );
+
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_contains("the datacenter firewall is off");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// Invalid `allow` entries are configuration errors (exit 3) naming the entry, before any
+/// connection.
+#[test]
+fn invalid_firewall_rules_are_refused_before_connecting() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 5);
+    for (allow, says) in [
+        ("\"tcp/80\", \"tcp/99999\"", "firewall.allow[1]"),
+        ("\"tcp/22 from 192.168.1.0/33\"", "firewall.allow[0]"),
+        ("\"tcp/22 from 10.0.0.300\"", "firewall.allow[0]"),
+    ] {
+        sim.write_config(
+            app.path(),
+            &format!("[container]\nvmid = {vmid}\n[firewall]\nenable = true\nallow = [{allow}]\n"),
+        );
+        let run = deploy_with(app.path(), &[], &[]);
+        run.assert_code(3);
+        run.assert_stderr_contains(says);
+        run.assert_stderr_lacks("Connecting");
+        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+    }
+}
+
+/// runc's CVE-2025-52881 fix inside LXC on a node without the AppArmor fix (runc #4968):
+/// `check` warns about the container's runc version, a deploy explains the failure and the
+/// two ways out (exit 5), and the second way out (`lxc.apparmor.profile: unconfined`) works.
+#[test]
+fn the_runc_apparmor_breakage_is_explained_and_check_warns() {
+    let sim = node();
+    let app = example_app();
+    let vmid = unique_vmid(TEST_BASE + 6);
+    sim.set_knob(&format!("runc_version.{vmid}"), "1.3.3");
+    // Node-wide, but only a container with a runc_version knob is affected.
+    sim.set_knob("lxc_pve_version", "6.0.5-1");
+    sim.write_config(
+        app.path(),
+        &format!(
+            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 32\n"
+        ),
+    );
+    create(app.path());
+
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_contains(&format!(
+        "container {vmid} has runc 1.3.3 and the node lxc-pve 6.0.5-1"
+    ));
+    check.assert_stderr_contains("CVE-2025-52881");
+
+    let run = deploy_with(app.path(), &[], &[]);
+    run.assert_code(5);
+    for says in [
+        "Docker cannot start containers there",
+        "CVE-2025-52881",
+        "ip_unprivileged_port_start",
+        "`lxc-pve` 6.0.5-2 or newer",
+        &format!("`lxc.apparmor.profile: unconfined` to /etc/pve/lxc/{vmid}.conf"),
+        "not recommended for production use",
+    ] {
+        run.assert_stderr_contains(says);
+    }
+
+    // The second way out, as a user would take it.
+    let conf = std::fs::read_dir(sim.state_dir().join("etc/pve/nodes"))
+        .unwrap()
+        .map(|n| n.unwrap().path().join(format!("lxc/{vmid}.conf")))
+        .find(|p| p.exists())
+        .expect("the container's config");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}lxc.apparmor.profile: unconfined\n")).unwrap();
+    sim.host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let check = pxdeploy().current_dir(app.path()).arg("check").run();
+    check.assert_stderr_lacks("CVE-2025-52881");
+
+    sim.unset_knob("lxc_pve_version");
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}

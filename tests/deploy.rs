@@ -827,3 +827,54 @@ printf '#!/bin/sh\ncase " $* " in *" ps "*) sleep 6 ;; esac\nexec %s.real "$@"\n
         .assert_stderr_contains("not healthy after 3s")
         .assert_stderr_contains("timed out");
 }
+
+/// The health verdict comes as soon as the last service turns healthy (Docker's events), not
+/// at the next poll: with `interval_secs = 200` and a service that turns healthy ~4 s after
+/// it starts (so the first poll, right after `up`, finds it starting), the deploy ends long
+/// before a second poll could run, with the same service lines as before.
+#[test]
+fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() {
+    let sim = shared_node();
+    let vmid = unique_vmid(20);
+    let app = tempfile::tempdir().unwrap();
+    write(
+        app.path().join("docker-compose.yml"),
+        r#"services:
+  slow:
+    image: base:local
+    pull_policy: never
+    network_mode: none
+    stop_grace_period: 1s
+    command: ["sh", "-c", "sleep 4; touch /tmp/ready; exec sleep 100000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      timeout: 1s
+      retries: 3
+"#,
+    );
+    sim.write_config(
+        app.path(),
+        &format!("[container]\nvmid = {vmid}\n[health]\ntimeout_secs = 400\ninterval_secs = 200\n"),
+    );
+    create(app.path());
+    let run = deploy(app.path(), &[]);
+    let ended = now_secs();
+    let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+    run.assert_success()
+        .assert_stderr_contains("service slow: starting")
+        .assert_stderr_contains("service slow: healthy");
+    let up_end = sim
+        .calls_of(vmid)
+        .into_iter()
+        .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "up"))
+        .map(|c| c.time)
+        .next_back()
+        .expect("a `docker compose up` call");
+    let waited = ended - up_end;
+    assert!(
+        waited < 100.0,
+        "the verdict came {waited:.1}s after `up`: at the next poll (interval 200s), not when the service turned healthy\n{}",
+        run.dump()
+    );
+}

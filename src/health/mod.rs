@@ -13,6 +13,7 @@ use crate::progress::{done, Reporter};
 use crate::remote::host::Host;
 
 mod tracker;
+mod watch;
 
 pub use self::tracker::{ServiceHealth, Tracker};
 
@@ -119,7 +120,14 @@ fn poll_until_ready(
 ) -> Result<Vec<ServiceHealth>> {
     let deadline = Instant::now() + timing.timeout;
     let mut tracker = Tracker::new(services, true).with_model(&project.model);
+    let mut watch = watch::Watch::start(host, project);
+    // A poll every `interval`; in between, a peek whenever Docker reports a change.
+    let mut peek = false;
+    let mut next_poll = Instant::now();
     loop {
+        if Instant::now() >= next_poll {
+            peek = false;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         let polled = match poll(host, project, CALL_TIMEOUT.min(left + timing.interval)) {
             // A poll that outlived the deadline (a slow host) is the timeout's verdict (exit
@@ -129,10 +137,15 @@ fn poll_until_ready(
             }
             other => other?,
         };
-        let obs = match &polled {
-            Ok(entries) => tracker.observe(entries),
-            Err(_) => tracker.observe(&[]),
+        let obs = match (&polled, peek) {
+            (Ok(entries), false) => tracker.observe(entries),
+            (Ok(entries), true) => tracker.peek(entries),
+            (Err(_), false) => tracker.observe(&[]),
+            (Err(_), true) => tracker.peek(&[]),
         };
+        if !peek {
+            next_poll = Instant::now() + timing.interval;
+        }
         for (name, label) in &obs.changed {
             if polled.is_ok() {
                 reporter.service(name, label);
@@ -183,7 +196,7 @@ fn poll_until_ready(
             }
             return Err(err);
         }
-        std::thread::sleep(timing.interval.min(deadline - now));
+        peek = watch.wait(next_poll.min(deadline));
     }
 }
 

@@ -68,7 +68,11 @@ pub struct Tracker {
     /// row (same container): a crash-looping one is caught restarting or exited meanwhile.
     require_steady: bool,
     running: HashMap<String, String>,
+    /// Services without healthcheck found steady (ready) by the last poll, by container.
+    steady: HashMap<String, String>,
     restarts: HashMap<String, u32>,
+    /// In [`Tracker::peek`]: judge without counting towards steadiness or restarts.
+    peeking: bool,
     labels: HashMap<String, String>,
     /// Which services are one-shot and how many replicas each runs.
     model: compose::model::Model,
@@ -111,7 +115,9 @@ impl Tracker {
             services: services.to_vec(),
             require_steady,
             running: HashMap::new(),
+            steady: HashMap::new(),
             restarts: HashMap::new(),
+            peeking: false,
             labels: HashMap::new(),
             model: compose::model::Model::default(),
         }
@@ -123,6 +129,21 @@ impl Tracker {
         self
     }
 
+    /// A look between two polls (something changed in Docker): the same verdicts, except
+    /// that it counts neither towards a steady service nor towards a crash loop, so the
+    /// rules keep the pace of the polls. A service without healthcheck is ready in a peek only
+    /// if the last poll found it steady and it still runs the same container; a restarting
+    /// one waits for the next poll to be counted.
+    pub fn peek(&mut self, entries: &[PsEntry]) -> Observation {
+        let memory = (self.running.clone(), self.restarts.clone());
+        self.peeking = true;
+        let observation = self.observe(entries);
+        self.peeking = false;
+        (self.running, self.restarts) = memory;
+        observation
+    }
+
+    /// One poll.
     pub fn observe(&mut self, entries: &[PsEntry]) -> Observation {
         let mut services = Vec::new();
         let mut changed = Vec::new();
@@ -178,8 +199,19 @@ impl Tracker {
         let phase = match c.state.as_str() {
             "running" => match c.health.as_str() {
                 "healthy" => Phase::Ready,
+                "" if self.peeking => {
+                    if !self.require_steady || self.steady.get(key) == Some(&c.id) {
+                        Phase::Ready
+                    } else {
+                        Phase::Waiting
+                    }
+                }
                 "" => {
                     let steady = self.running.get(key) == Some(&c.id);
+                    match steady {
+                        true => self.steady.insert(key.to_string(), c.id.clone()),
+                        false => self.steady.remove(key),
+                    };
                     self.running.insert(key.to_string(), c.id.clone());
                     if steady || !self.require_steady {
                         Phase::Ready
@@ -198,6 +230,7 @@ impl Tracker {
                     Phase::Failed
                 }
             }
+            "restarting" if self.peeking => Phase::Waiting,
             "restarting" => {
                 self.running.remove(key);
                 let n = self.restarts.entry(key.to_string()).or_default();
@@ -210,8 +243,9 @@ impl Tracker {
             }
             _ => Phase::Waiting,
         };
-        if c.state != "running" {
+        if c.state != "running" && !self.peeking {
             self.running.remove(key);
+            self.steady.remove(key);
         }
         sh.ok = phase == Phase::Ready;
         (sh, phase)
@@ -262,6 +296,42 @@ mod tests {
         assert!(second.all_ready());
         assert_eq!(second.changed, vec![("db".into(), "healthy".into())]);
         assert!(second.health().iter().all(|s| s.ok));
+    }
+
+    /// A peek (a look on a Docker event, between polls) gives a verdict as soon as the last
+    /// healthcheck passes or a service exits, but a service without healthcheck still needs
+    /// two polls, and a restart is counted only by polls.
+    #[test]
+    fn a_peek_judges_at_once_but_counts_only_polls_for_steady_and_restarts() {
+        let mut t = Tracker::new(&names(&["db", "worker"]), true);
+        let running = |db: &str, worker_id: &str| {
+            [
+                e("db", "a", "running", db, 0),
+                e("worker", worker_id, "running", "", 0),
+            ]
+        };
+        assert!(!t.observe(&running("starting", "w")).all_ready());
+        let peek = t.peek(&running("healthy", "w"));
+        assert_eq!(peek.changed, vec![("db".into(), "healthy".into())]);
+        assert!(
+            !peek.all_ready(),
+            "worker was seen running by one poll only"
+        );
+        assert!(t.observe(&running("healthy", "w")).all_ready());
+        assert!(t.peek(&running("healthy", "w")).all_ready());
+        assert!(
+            !t.peek(&running("healthy", "w2")).all_ready(),
+            "another container"
+        );
+        let o = t.peek(&[e("db", "a", "exited", "", 1)]);
+        assert_eq!(o.failed()[0].label(), "exited (1)");
+
+        let mut t = Tracker::new(&names(&["crash"]), true);
+        let restarting = [e("crash", "c", "restarting", "", 0)];
+        assert!(t.observe(&restarting).failed().is_empty());
+        assert!(t.peek(&restarting).failed().is_empty());
+        assert!(t.peek(&restarting).failed().is_empty());
+        assert_eq!(t.observe(&restarting).failed().len(), 1);
     }
 
     #[test]

@@ -146,12 +146,28 @@ pub fn finish_command(
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> String {
+    pct::exec(vmid, &finish_argv(remote_dir, keep, results))
+}
+
+/// The finish script's command inside the container (for a call that runs more after it).
+pub fn finish_argv(
+    remote_dir: &str,
+    keep: Option<&[String]>,
+    results: &[(&str, &str)],
+) -> Vec<String> {
     let keep = keep.map_or("-".to_string(), |k| k.join(" "));
-    let mut args = vec![remote_dir, keep.as_str()];
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        format!("{GUARD}{FINISH}"),
+        "sh".into(),
+        remote_dir.into(),
+        keep,
+    ];
     for (id, result) in results {
-        args.extend_from_slice(&[id, result]);
+        argv.extend([id.to_string(), result.to_string()]);
     }
-    guarded(vmid, FINISH, &args)
+    argv
 }
 
 #[cfg(test)]

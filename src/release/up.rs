@@ -19,9 +19,12 @@ use crate::inspect::{marker_path, Inspection};
 use crate::progress::Reporter;
 use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host};
+use crate::remote::quote::join;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const MARK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Finishing may prune many releases and objects.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 /// The fingerprint of a deploy's inputs.
 pub fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> String {
@@ -119,6 +122,46 @@ cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\"
 pub fn mark_command(project: &Project) -> String {
     let marker = marker_path(project);
     pct::exec(project.vmid, &["sh", "-c", MARK_SCRIPT, "sh", &marker])
+}
+
+/// The end of a healthy deploy in one call: the release store's finish (results, pruning:
+/// [`store::finish_argv`]), then, only if that succeeded, [`mark_command`]'s script.
+///
+/// [`store::finish_argv`]: crate::release::store::finish_argv
+pub fn finish_and_mark_command(
+    project: &Project,
+    keep: Option<&[String]>,
+    results: &[(&str, &str)],
+) -> String {
+    let finish = join(&crate::release::store::finish_argv(
+        &project.remote_dir,
+        keep,
+        results,
+    ));
+    let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
+    pct::exec_sh(project.vmid, &format!("{finish} </dev/null && exec {mark}"))
+}
+
+/// Records the results of a healthy deploy and remembers that this fingerprint is up and
+/// healthy, in one `pct exec` (the fingerprint over stdin).
+pub fn finish_and_mark(
+    host: &Host,
+    project: &Project,
+    keep: Option<&[String]>,
+    results: &[(&str, &str)],
+    fingerprint: &str,
+) -> Result<()> {
+    let command = finish_and_mark_command(project, keep, results);
+    let line = format!("{fingerprint}\n");
+    let out = host.change_with_stdin(&command, &mut line.as_bytes(), FINISH_TIMEOUT)?;
+    let refused = out.status.code == crate::release::store::UNSAFE_EXIT;
+    ensure_success(&command, out).map_err(|e| match refused {
+        true => e.hint(
+            "remove that link inside the container (pxdeploy never follows one), then try again",
+        ),
+        false => e,
+    })?;
+    Ok(())
 }
 
 /// Remembers that this fingerprint is up and healthy.

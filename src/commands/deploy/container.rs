@@ -7,6 +7,7 @@ use crate::compose::{self, Project};
 use crate::container;
 use crate::error::{Error, Result};
 use crate::inspect::{self, Inspection};
+use crate::lock::DeployLock;
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
 use crate::proxmox::pct::{self, Said};
@@ -19,14 +20,18 @@ const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The container, inspected; a stopped one is started first ([`container::start`], then
 /// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
 /// it was started.
+///
+/// With a `lock` taken by [`crate::lock::take_reading`] with [`inspect::command`], the first
+/// reading is the one its call made as soon as it held the lock (no call of its own).
 pub fn inspect_running(
     host: &Host,
     project: &Project,
     reporter: &dyn Reporter,
     output: &Output,
+    lock: Option<&mut DeployLock>,
 ) -> Result<(Inspection, bool)> {
     let vmid = project.vmid;
-    match reported(host, project, reporter)? {
+    match reported(host, project, reporter, lock.filter(|l| l.has_read()))? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
@@ -39,7 +44,7 @@ pub fn inspect_running(
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
         wait_for_docker(host, vmid)
     })?;
-    match reported(host, project, reporter)? {
+    match reported(host, project, reporter, None)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
@@ -50,7 +55,12 @@ pub fn inspect_running(
 }
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
-fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<Found> {
+fn reported(
+    host: &Host,
+    project: &Project,
+    reporter: &dyn Reporter,
+    lock: Option<&mut DeployLock>,
+) -> Result<Found> {
     reporter.step_with(
         &format!("Reading container {}", project.vmid),
         |found: &Found| match found {
@@ -66,7 +76,7 @@ fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<F
                 })
             }
         },
-        || inspect_once(host, project),
+        || inspect_once(host, project, lock),
     )
 }
 
@@ -77,10 +87,23 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
-fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
+/// The lock's read ran on the node connected to: when the container lives on another node of
+/// the cluster, the host moves there and the read runs again (routed).
+fn inspect_once(host: &Host, project: &Project, lock: Option<&mut DeployLock>) -> Result<Found> {
     let command = inspect::command(project);
-    tracing::debug!(command, "probe (output not logged: it holds .env)");
-    let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
+    let out = match lock {
+        Some(lock) => {
+            let out = lock.first_read(INSPECT_TIMEOUT)?;
+            match host.moved(&out.stderr_str())? {
+                true => host.probe_quiet(&command, INSPECT_TIMEOUT)?,
+                false => out,
+            }
+        }
+        None => {
+            tracing::debug!(command, "probe (output not logged: it holds .env)");
+            host.probe_quiet(&command, INSPECT_TIMEOUT)?
+        }
+    };
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(Box::new(i))),

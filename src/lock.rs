@@ -96,15 +96,12 @@ pub fn holder_path(vmid: u32) -> String {
 /// What the lock shell prints first.
 const HELD: &str = "pxdeploy-lock: held";
 const BUSY: &str = "pxdeploy-lock: busy";
-/// Followed by the output of the command run under the lock (`$6`).
-const READ: &str = "pxdeploy-lock: read ";
 /// Followed by what is wrong with the lock folder.
 const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 
 /// The lock shell (POSIX sh: dash, busybox; `timeout` from coreutils). `$1` lock folder,
 /// `$2` lock file, `$3` holder file, `$4` holder line, `$5` seconds without a heartbeat
-/// after which the lock is given up, `$6` a host command to run once the lock is held (empty:
-/// none; see [`DeployLock::first_read`]).
+/// after which the lock is given up.
 ///
 /// The folder is created (root, 0700) if missing; one that exists is used only when it is a
 /// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
@@ -132,10 +129,6 @@ flock -n 9; rc=$?
 if [ "$rc" -eq 0 ]; then
   tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n' "$4" > "$tmp" && mv -f -- "$tmp" "$3"
   echo 'pxdeploy-lock: held'
-  if [ -n "$6" ]; then
-    r=$( { sh -c "$6" </dev/null 9>&-; printf '\n%s' "$?"; } | base64 -w 0 )
-    echo "pxdeploy-lock: read $r"
-  fi
   while :; do
     beat=$(timeout "$5" head -n 1 9>&-); rc=$?
     if [ "$rc" -eq 124 ]; then
@@ -150,15 +143,7 @@ fi
 exit "$rc""#;
 
 /// The host command that takes (and holds) the lock of container `vmid`.
-#[cfg(test)]
 pub fn command(vmid: u32, holder: &Holder) -> String {
-    command_reading(vmid, holder, "")
-}
-
-/// [`command`], running `read` (a host command, e.g. a `pct exec`) as soon as the lock is
-/// held, in the same call: its stdout and exit status come back on the lock's channel,
-/// base64 on one line, its stderr on the channel's stderr.
-pub fn command_reading(vmid: u32, holder: &Holder, read: &str) -> String {
     join(&[
         "sh",
         "-c",
@@ -169,7 +154,6 @@ pub fn command_reading(vmid: u32, holder: &Holder, read: &str) -> String {
         &holder_path(vmid),
         &holder.line(),
         &GIVE_UP_AFTER.as_secs().to_string(),
-        read,
     ])
 }
 
@@ -191,79 +175,6 @@ pub trait Channel: Send {
 pub struct DeployLock {
     channel: Option<Box<dyn Channel>>,
     pub vmid: u32,
-    host: String,
-    /// The lock shell runs a command before its heartbeat loop: read its output
-    /// ([`DeployLock::first_read`]) before the heartbeat starts.
-    reading: bool,
-}
-
-impl DeployLock {
-    /// Whether the lock shell ran a command to read ([`command_reading`]) not read yet.
-    pub fn has_read(&self) -> bool {
-        self.reading
-    }
-
-    /// The output of the command that the lock shell ran right after taking the lock
-    /// ([`command_reading`]): stdout and exit status, with the channel's stderr so far. Then
-    /// the heartbeat starts, as for a lock taken without a command.
-    pub fn first_read(&mut self, timeout: Duration) -> Result<crate::remote::Output> {
-        let (vmid, host) = (self.vmid, self.host.clone());
-        let channel = self
-            .channel
-            .as_mut()
-            .filter(|_| std::mem::take(&mut self.reading))
-            .ok_or_else(|| Error::unexpected("the deploy lock has nothing to read"))?;
-        let line = channel.read_line(timeout);
-        channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, &host));
-        let failed = |why: String| {
-            Error::remote(format!(
-                "cannot read container {vmid} under its deploy lock on {host}"
-            ))
-            .cause(why)
-        };
-        let encoded = match line? {
-            Line::Line(l) => match l.strip_prefix(READ) {
-                Some(r) => r.trim().to_string(),
-                None => {
-                    return Err(failed(format!(
-                        "unexpected answer: {}",
-                        crate::output::sanitize(&l)
-                    )))
-                }
-            },
-            Line::Eof => return Err(lost(vmid, &host)),
-            Line::TimedOut => {
-                return Err(failed(format!("no answer within {}s", timeout.as_secs())))
-            }
-        };
-        let stderr = channel.stderr().into_bytes();
-        parse_read(&encoded, stderr).map_err(failed)
-    }
-}
-
-/// `base64(stdout + "\n" + status)` → the output.
-fn parse_read(
-    encoded: &str,
-    stderr: Vec<u8>,
-) -> std::result::Result<crate::remote::Output, String> {
-    use base64::Engine;
-    let mut bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .map_err(|e| format!("the answer is not base64: {e}"))?;
-    let nl = bytes
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .ok_or("the answer has no exit status")?;
-    let code = std::str::from_utf8(&bytes[nl + 1..])
-        .ok()
-        .and_then(|c| c.trim().parse::<i32>().ok())
-        .ok_or("the answer's exit status is not a number")?;
-    bytes.truncate(nl);
-    Ok(crate::remote::Output {
-        stdout: bytes,
-        stderr,
-        status: crate::remote::ExitStatus { code, signal: None },
-    })
 }
 
 impl Drop for DeployLock {
@@ -276,19 +187,7 @@ impl Drop for DeployLock {
 
 /// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
 /// naming it; any other failure → exit 5 with the shell's stderr.
-#[cfg(test)]
-pub fn acquire(channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
-    acquire_reading(channel, vmid, host, false)
-}
-
-/// [`acquire`] through a channel that runs [`command_reading`] (`reading`): the heartbeat
-/// starts after [`DeployLock::first_read`].
-pub fn acquire_reading(
-    mut channel: Box<dyn Channel>,
-    vmid: u32,
-    host: &str,
-    reading: bool,
-) -> Result<DeployLock> {
+pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
     let failed = |ch: &dyn Channel, why: &str| {
         let stderr = ch.stderr();
         let mut e = Error::remote(format!(
@@ -308,14 +207,10 @@ pub fn acquire_reading(
     };
     match channel.read_line(ACQUIRE_TIMEOUT)? {
         Line::Line(l) if l == HELD => {
-            if !reading {
-                channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
-            }
+            channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
             Ok(DeployLock {
                 channel: Some(channel),
                 vmid,
-                host: host.to_string(),
-                reading,
             })
         }
         Line::Line(l) if l == BUSY => {
@@ -398,27 +293,14 @@ pub fn take(
     reporter: &dyn Reporter,
     spawn_lock: SpawnLock<'_>,
 ) -> Result<Option<DeployLock>> {
-    take_reading(host, vmid, reporter, spawn_lock, "")
-}
-
-/// [`take`], with `read` run by the lock's own call as soon as the lock is held (see
-/// [`command_reading`]; empty: nothing). Its output is [`DeployLock::first_read`].
-pub fn take_reading(
-    host: &Host,
-    vmid: u32,
-    reporter: &dyn Reporter,
-    spawn_lock: SpawnLock<'_>,
-    read: &str,
-) -> Result<Option<DeployLock>> {
     if host.dry_run() {
         return Ok(None);
     }
-    let command = command_reading(vmid, &Holder::current(), read);
-    let reading = !read.is_empty();
+    let command = command(vmid, &Holder::current());
     reporter
         .step(
             &format!("Taking the deploy lock of container {vmid}"),
-            || spawn_lock(&command).and_then(|ch| acquire_reading(ch, vmid, &host.alias, reading)),
+            || spawn_lock(&command).and_then(|ch| acquire(ch, vmid, &host.alias)),
         )
         .map(Some)
 }
@@ -454,7 +336,7 @@ mod tests {
         let c = command(210, &h);
         assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
-            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45 ''"
+            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45"
         ), "{c}");
     }
 
@@ -574,52 +456,6 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2500));
         let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve").unwrap();
         drop((frozen, next));
-    }
-
-    /// The command run under the lock: its stdout (any bytes, no newline at the end) and
-    /// exit status come back whole, and the lock is held while and after it runs.
-    #[test]
-    fn a_command_run_under_the_lock_gives_its_output_and_status() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("sh")
-            .args(["-c", SCRIPT, "sh"])
-            .arg(dir.path())
-            .arg(dir.path().join("x.lock"))
-            .arg(dir.path().join("x.holder"))
-            .arg("alice@laptop since T1")
-            .arg("45")
-            .arg("printf 'env 3\\na=b\\n\\001\\377 end'; exit 3")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let stdin = Arc::new(Mutex::new(child.stdin.take()));
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let ch = Box::new(Local {
-            child,
-            stdin,
-            lines: rx,
-            beat: None,
-        });
-        let mut lock = acquire_reading(ch, 210, "pve", true).unwrap();
-        assert!(lock.has_read());
-        let got = lock.first_read(Duration::from_secs(10)).unwrap();
-        assert_eq!(got.stdout, b"env 3\na=b\n\x01\xff end");
-        assert_eq!(got.status.code, 3);
-        assert!(!lock.has_read());
-        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
-            .err()
-            .unwrap();
-        assert_eq!(err.exit_code(), 7, "{}", err.render());
-        drop(lock);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::compose::{self, Project};
 use crate::container;
 use crate::error::{Error, Result};
 use crate::inspect::{self, Inspection};
-use crate::lock::DeployLock;
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
 use crate::proxmox::pct::{self, Said};
@@ -20,18 +19,14 @@ const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The container, inspected; a stopped one is started first ([`container::start`], then
 /// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
 /// it was started.
-///
-/// With a `lock` taken by [`crate::lock::take_reading`] with [`inspect::command`], the first
-/// reading is the one its call made as soon as it held the lock (no call of its own).
 pub fn inspect_running(
     host: &Host,
     project: &Project,
     reporter: &dyn Reporter,
     output: &Output,
-    lock: Option<&mut DeployLock>,
 ) -> Result<(Inspection, bool)> {
     let vmid = project.vmid;
-    match reported(host, project, reporter, lock.filter(|l| l.has_read()))? {
+    match reported(host, project, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
@@ -44,7 +39,7 @@ pub fn inspect_running(
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
         wait_for_docker(host, vmid)
     })?;
-    match reported(host, project, reporter, None)? {
+    match reported(host, project, reporter)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
@@ -55,12 +50,7 @@ pub fn inspect_running(
 }
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
-fn reported(
-    host: &Host,
-    project: &Project,
-    reporter: &dyn Reporter,
-    lock: Option<&mut DeployLock>,
-) -> Result<Found> {
+fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<Found> {
     reporter.step_with(
         &format!("Reading container {}", project.vmid),
         |found: &Found| match found {
@@ -76,7 +66,7 @@ fn reported(
                 })
             }
         },
-        || inspect_once(host, project, lock),
+        || inspect_once(host, project),
     )
 }
 
@@ -87,23 +77,10 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
-/// The lock's read ran on the node connected to: when the container lives on another node of
-/// the cluster, the host moves there and the read runs again (routed).
-fn inspect_once(host: &Host, project: &Project, lock: Option<&mut DeployLock>) -> Result<Found> {
+fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
     let command = inspect::command(project);
-    let out = match lock {
-        Some(lock) => {
-            let out = lock.first_read(INSPECT_TIMEOUT)?;
-            match host.moved(&out.stderr_str())? {
-                true => host.probe_quiet(&command, INSPECT_TIMEOUT)?,
-                false => out,
-            }
-        }
-        None => {
-            tracing::debug!(command, "probe (output not logged: it holds .env)");
-            host.probe_quiet(&command, INSPECT_TIMEOUT)?
-        }
-    };
+    tracing::debug!(command, "probe (output not logged: it holds .env)");
+    let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(Box::new(i))),

@@ -80,21 +80,13 @@ pub fn deploy(
     let mut release = String::new();
 
     let result = (|| -> Result<()> {
-        // The lock's call reads the container too, as soon as it holds the lock; not when a
-        // pre_deploy hook (of unbounded length: the lock's heartbeat starts once the read is
-        // taken) or the snapshot's reads come between the lock and the read.
-        let read = match cfg.deploy.snapshot || cfg.hooks.pre_deploy.is_some() {
-            false => crate::inspect::command(&project),
-            true => String::new(),
-        };
-        let mut lock = crate::lock::take_reading(host, vmid, reporter, spawn_lock, &read)?;
+        let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
         hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
         let snapshot = crate::snapshots::when(host, cfg)?;
         if snapshot == When::Now {
             crate::snapshots::before_deploy(host, cfg, reporter)?;
         }
-        let (mut inspection, started) =
-            container::inspect_running(host, &project, reporter, out, lock.as_mut())?;
+        let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
         remote::check(&inspection.store, &project)?;

@@ -161,7 +161,7 @@ services:
     restart: unless-stopped
     stop_grace_period: 1s
     healthcheck:
-      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8080/"]
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:8131/"]
       interval: 1s
       timeout: 2s
       retries: 5
@@ -171,7 +171,7 @@ services:
     network_mode: none
     restart: unless-stopped
     stop_grace_period: 1s
-    command: ["sh", "-c", "echo pxsim-selftest-worker; exec sleep 100000"]
+    command: ["sh", "-c", "echo pxsim-selftest-worker; exec sleep 100101"]
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
@@ -179,7 +179,7 @@ EOF
 cat > "$WORK/app/Dockerfile" <<'EOF'
 FROM base:local
 RUN mkdir -p /www && echo "hello from pxsim" > /www/index.html
-CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
+CMD ["httpd", "-f", "-p", "8131", "-h", "/www"]
 EOF
 run sh -c "tar -C '$WORK/app' -cf - . | pct exec 101 -- sh -c 'mkdir -p /opt/app && tar -C /opt/app -xf -'"
 check "push app via tar over stdin" 0
@@ -206,12 +206,12 @@ check "compose up -d --build" 0
 UP_S=$(elapsed "$TU")
 wait_healthy 101 && ok "both services healthy" || bad "services not healthy: $(cat "$WORK/ps")"
 HEALTHY_S=$(elapsed "$TU")
-run pct exec 101 -- docker exec app-web-1 wget -qO- http://127.0.0.1:8080/; check "web answers" 0 "hello from pxsim"
+run pct exec 101 -- docker exec app-web-1 wget -qO- http://127.0.0.1:8131/; check "web answers" 0 "hello from pxsim"
 
 run pct stop 101; check "pct stop" 0
 sleep 0.3
-if ps -eo args | grep -v grep | grep -q -e 'pxsim-selftest-worker' -e 'sleep 100000' -e 'httpd -f -p 8080 -h /www'; then
-    bad "services survived pct stop: $(ps -eo pid,args | grep -e 'sleep 100000' -e 'httpd -f -p 8080' | grep -v grep)"
+if ps -eo args | grep -v grep | grep -q -e 'pxsim-selftest-worker' -e 'sleep 100101' -e 'httpd -f -p 8131 -h /www'; then
+    bad "services survived pct stop: $(ps -eo pid,args | grep -e 'sleep 100101' -e 'httpd -f -p 8131' | grep -v grep)"
 else ok "stop killed every service"; fi
 if ps -eo args | grep -v grep | grep -q "$STATE/ct/101"; then bad "processes of CT 101 left"; else ok "no CT processes left"; fi
 run pct status 101; check "status stopped" 0 "status: stopped"
@@ -369,11 +369,11 @@ run pct create 103 $TPL --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr9,ip=dh
 run pct start 103; check "start with missing bridge fails" 255 "" "bridge 'vmbr9' does not exist"
 
 # ---------------------------------------------------------------- calls.log
-python3 - "$STATE/calls.log" <<'EOF' && ok "calls.log is JSON lines with argv and exit" || bad "calls.log"
+python3 - "$STATE/calls.log" <<'EOF' && ok "calls.log is JSON lines with argv, exit and the SSH connection" || bad "calls.log"
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert len(lines) > 50, len(lines)
-assert all(set(l) == {"time", "argv", "exit"} for l in lines)
+assert all(set(l) == {"time", "argv", "exit", "ssh"} for l in lines)
 assert any(l["argv"][:2] == ["pct", "create"] and l["exit"] == 255 for l in lines)
 assert any(l["argv"][:3] == ["pct", "exec", "101"] and l["exit"] == 127 for l in lines)
 EOF

@@ -199,6 +199,13 @@ mount --bind "$2" /etc/pve
 if [ -n "$3" ]; then mount --bind "/etc/pve/nodes/$3/lxc" /etc/pve/lxc; fi
 mkdir "$1/run-upper" "$1/run-work"
 mount -t overlay pxsim-run -o lowerdir=/run,upperdir="$1/run-upper",workdir="$1/run-work" /run
+# bash sources root's ~/.bashrc for every command sshd runs (Debian's SSH_SOURCE_BASHRC).
+# A Proxmox node's is Debian's stock one; this machine's may do slow things (`pyenv init`:
+# 0.5 s per SSH channel), which would be charged to every pct call. The node gets the stock.
+if [ -f /root/.bashrc ]; then
+  if [ -f /etc/skel/.bashrc ]; then mount --bind /etc/skel/.bashrc /root/.bashrc
+  else : > "$1/bashrc"; mount --bind "$1/bashrc" /root/.bashrc; fi
+fi
 shift 3
 exec "$@"
 """

@@ -131,6 +131,16 @@ impl Project {
         self.by_name(&["ps", "-a", "--format", "json"])
     }
 
+    /// [`Project::ps`] after a line with the container's clock (`date +%s%N`): Docker
+    /// events newer than that are not in the listing yet (the health wait's `watch`).
+    pub fn ps_stamped(&self) -> String {
+        let mut argv = vec!["sh", "-c", "date +%s%N; exec \"$@\"", "sh"];
+        argv.extend(["docker", "compose", "-p", &self.name]);
+        argv.extend(self.profile_args());
+        argv.extend(["ps", "-a", "--format", "json"]);
+        crate::proxmox::pct::exec(self.vmid, &argv)
+    }
+
     /// `logs [--tail N] [--follow] --no-color [SERVICE]`
     pub fn logs(&self, service: Option<&str>, tail: Option<u32>, follow: bool) -> String {
         let tail = tail.map(|n| n.to_string());

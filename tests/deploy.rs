@@ -831,7 +831,9 @@ printf '#!/bin/sh\ncase " $* " in *" ps "*) sleep 6 ;; esac\nexec %s.real "$@"\n
 /// The health verdict comes as soon as the last service turns healthy (Docker's events), not
 /// at the next poll: with `interval_secs = 200` and a service that turns healthy ~4 s after
 /// it starts (so the first poll, right after `up`, finds it starting), the deploy ends long
-/// before a second poll could run, with the same service lines as before.
+/// before a second poll could run, with the same service lines as before. And it needs no
+/// new `docker compose ps` once Docker said "healthy": the last listing ended before the
+/// service was ready.
 #[test]
 fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() {
     let sim = shared_node();
@@ -845,7 +847,7 @@ fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() 
     pull_policy: never
     network_mode: none
     stop_grace_period: 1s
-    command: ["sh", "-c", "sleep 4; touch /tmp/ready; exec sleep 100000"]
+    command: ["sh", "-c", "sleep 4; date +%s > /tmp/ready; exec sleep 100000"]
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 1s
@@ -860,12 +862,33 @@ fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() 
     create(app.path());
     let run = deploy(app.path(), &[]);
     let ended = now_secs();
+    let ready = sim.host_run(&[
+        "pct",
+        "exec",
+        &vmid.to_string(),
+        "--",
+        "sh",
+        "-c",
+        "docker exec $(docker ps -q --filter label=com.docker.compose.service=slow) cat /tmp/ready",
+    ]);
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
     run.assert_success()
         .assert_stderr_contains("service slow: starting")
         .assert_stderr_contains("service slow: healthy");
-    let up_end = sim
-        .calls_of(vmid)
+    let ready: f64 = ready.stdout.trim().parse().expect("the time the service was ready");
+    let calls = sim.calls_of(vmid);
+    let last_ps = calls
+        .iter()
+        .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "ps"))
+        .map(|c| c.time)
+        .next_back()
+        .expect("a `docker compose ps` call");
+    assert!(
+        last_ps < ready,
+        "a `docker compose ps` ended at {last_ps:.1}, after the service was ready ({ready}): the verdict waited for a new listing instead of taking Docker's health event\n{}",
+        run.dump()
+    );
+    let up_end = calls
         .into_iter()
         .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "up"))
         .map(|c| c.time)

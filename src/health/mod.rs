@@ -45,19 +45,46 @@ fn poll(
     project: &Project,
     timeout: Duration,
 ) -> Result<std::result::Result<Vec<PsEntry>, String>> {
-    let command = project.ps();
-    let out = host.session().exec(&command, None, timeout)?;
+    Ok(listing(host, project, &project.ps(), timeout)?.map(|(_, entries)| entries))
+}
+
+/// A listing and the container's clock when it began (none: no `date +%s%N` there).
+type Stamped = (Option<i128>, Vec<PsEntry>);
+
+/// [`poll`] with the container's clock when the listing began ([`Project::ps_stamped`]),
+/// which tells the Docker events the listing holds from newer ones ([`watch::apply`]).
+fn poll_stamped(
+    host: &Host,
+    project: &Project,
+    timeout: Duration,
+) -> Result<std::result::Result<Stamped, String>> {
+    listing(host, project, &project.ps_stamped(), timeout)
+}
+
+fn listing(
+    host: &Host,
+    project: &Project,
+    command: &str,
+    timeout: Duration,
+) -> Result<std::result::Result<Stamped, String>> {
+    let shown = project.ps();
+    let out = host.session().exec(command, None, timeout)?;
     if !out.status.success() {
         let stderr = out.stderr_str();
         return Ok(Err(format!(
-            "`{command}` {}: {}",
+            "`{shown}` {}: {}",
             out.status,
             tail(&stderr, 3)
         )));
     }
-    compose::parse_ps(&out.stdout_str())
-        .map(Ok)
-        .map_err(|e| Error::remote(format!("cannot read the output of `{command}`")).cause(e))
+    let stdout = out.stdout_str();
+    let (stamp, text) = match command == shown {
+        true => (None, stdout.as_str()),
+        false => watch::split_stamp(&stdout),
+    };
+    compose::parse_ps(text)
+        .map(|entries| Ok((stamp, entries)))
+        .map_err(|e| Error::remote(format!("cannot read the output of `{shown}`")).cause(e))
 }
 
 /// One look at the services (for `status`): no waiting, a service without healthcheck
@@ -124,18 +151,45 @@ fn poll_until_ready(
     // A poll every `interval`; in between, a peek whenever Docker reports a change.
     let mut peek = false;
     let mut next_poll = Instant::now();
+    // The last listing with its clock, and the events of the last burst.
+    let mut last: Option<(i128, Vec<PsEntry>)> = None;
+    let mut events: Option<Vec<Option<watch::Event>>> = None;
     loop {
         if Instant::now() >= next_poll {
             peek = false;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let polled = match poll(host, project, CALL_TIMEOUT.min(left + timing.interval)) {
-            // A poll that outlived the deadline (a slow host) is the timeout's verdict (exit
-            // 6 with the states seen so far), not a failed remote step.
-            Err(e) if e.kind == ErrorKind::Remote && Instant::now() >= deadline => {
-                Err(e.to_string())
+        // Only health changes of listed containers: the listing with them applied.
+        let applied = match (peek, events.take(), &last) {
+            (true, Some(burst), Some((stamp, listed))) => burst
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .and_then(|burst| watch::apply(listed, *stamp, &burst)),
+            _ => None,
+        };
+        let polled = match applied {
+            Some(entries) => {
+                if let Some((_, listed)) = last.as_mut() {
+                    listed.clone_from(&entries);
+                }
+                Ok(entries)
             }
-            other => other?,
+            None => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let polled =
+                    match poll_stamped(host, project, CALL_TIMEOUT.min(left + timing.interval)) {
+                        // A poll that outlived the deadline (a slow host) is the timeout's
+                        // verdict (exit 6 with the states seen so far), not a failed remote step.
+                        Err(e) if e.kind == ErrorKind::Remote && Instant::now() >= deadline => {
+                            Err(e.to_string())
+                        }
+                        other => other?,
+                    };
+                last = match &polled {
+                    Ok((Some(stamp), entries)) => Some((*stamp, entries.clone())),
+                    _ => None,
+                };
+                polled.map(|(_, entries)| entries)
+            }
         };
         let obs = match (&polled, peek) {
             (Ok(entries), false) => tracker.observe(entries),
@@ -196,7 +250,8 @@ fn poll_until_ready(
             }
             return Err(err);
         }
-        peek = watch.wait(next_poll.min(deadline));
+        events = watch.wait(next_poll.min(deadline));
+        peek = events.is_some();
     }
 }
 

@@ -875,7 +875,11 @@ fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() 
     run.assert_success()
         .assert_stderr_contains("service slow: starting")
         .assert_stderr_contains("service slow: healthy");
-    let ready: f64 = ready.stdout.trim().parse().expect("the time the service was ready");
+    let ready: f64 = ready
+        .stdout
+        .trim()
+        .parse()
+        .expect("the time the service was ready");
     let calls = sim.calls_of(vmid);
     let last_ps = calls
         .iter()

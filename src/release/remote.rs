@@ -1,4 +1,5 @@
-//! The store scripts run on the host: read, stage, switch, finish. Each is one `pct exec`.
+//! The store scripts run on the host: read, stage and switch (a deploy), switch (a
+//! rollback), finish. Each is one `pct exec`.
 
 use std::time::Duration;
 
@@ -49,17 +50,20 @@ pub fn check(store: &Store, project: &Project) -> Result<()> {
     }
 }
 
-/// Sends the objects the store lacks and the new release's manifest, facts and `.env`.
-/// Returns the bytes of content sent. The tree is not touched.
-pub fn stage(
+/// Sends the objects the store lacks and the new release's manifest, facts, `.env` and
+/// journal (`ops`), then switches the tree to it, in one call. Returns the bytes of content
+/// sent. A connection dropped before the switch leaves the old release whole; one dropped
+/// during it is finished by the next deploy.
+pub fn stage_and_switch(
     host: &Host,
     project: &Project,
     release: &Release,
     local: &Local,
     have: &Store,
     env: &Redacted<String>,
+    ops: &[Op],
 ) -> Result<u64> {
-    let command = store::stage_command(project.vmid, &project.remote_dir, &release.id);
+    let command = store::stage_and_switch_command(project.vmid, &project.remote_dir, &release.id);
     let missing = plan::missing(&local.manifest, &have.objects);
     let sent = missing.iter().map(|e| e.size).sum();
     if host.dry_run() {
@@ -84,6 +88,7 @@ pub fn stage(
         ("release/manifest", local.manifest.render()),
         ("release/facts", render_facts(release)),
         ("release/env", env.expose().clone()),
+        ("release/journal", plan::journal(&release.id, ops)),
     ] {
         items.push(Item {
             name: name.into(),
@@ -92,17 +97,29 @@ pub fn stage(
         });
     }
     let mut archive = Archive::new(items)?;
-    let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT);
+    let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT + SWITCH_TIMEOUT);
     let produced = archive.finish();
     // The remote side's failure first: it explains an archive thread stopped by it.
     let out = out?;
-    if out.status.code == store::UNSAFE_EXIT {
-        return checked(&command, out).map(|()| 0);
+    match out.status.code {
+        store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
+        store::SWITCH_FAILED_EXIT => {
+            ensure_success(&command, out).map_err(|e| stopped_part_way(e, &release.id))?;
+        }
+        _ => {
+            ensure_success(&command, out)
+                .map_err(|e| e.hint("the container still runs the release it had; deploy again"))?;
+        }
     }
-    ensure_success(&command, out)
-        .map_err(|e| e.hint("the container still runs the release it had; deploy again"))?;
     produced?;
     Ok(sent)
+}
+
+/// The hint of a switch that failed.
+fn stopped_part_way(e: Error, id: &str) -> Error {
+    e.hint(format!(
+        "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the container, then run it again"
+    ))
 }
 
 /// A non-zero exit as an error; a store refused for a symbolic link says how to fix it.
@@ -125,11 +142,7 @@ pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()
     if out.status.code == store::UNSAFE_EXIT {
         return checked(&command, out);
     }
-    ensure_success(&command, out).map_err(|e| {
-        e.hint(format!(
-            "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the container, then run it again"
-        ))
-    })?;
+    ensure_success(&command, out).map_err(|e| stopped_part_way(e, id))?;
     Ok(())
 }
 

@@ -129,9 +129,26 @@ fn guarded(vmid: u32, script: &str, args: &[&str]) -> String {
     pct::exec(vmid, &argv)
 }
 
-/// The stage script for release `id` (stdin: the archive).
-pub fn stage_command(vmid: u32, remote_dir: &str, id: &str) -> String {
-    guarded(vmid, STAGE, &[remote_dir, id])
+/// Exit status of [`stage_and_switch_command`] when the stage succeeded and the switch
+/// stopped part-way (the next switch finishes it from the journal).
+pub const SWITCH_FAILED_EXIT: i32 = 66;
+
+/// [`STAGE`], then [`SWITCH`] reading the journal that came in the archive as
+/// `release/journal`: a deploy's push is one `pct exec`, not two. `$1` = remote_dir, `$2` =
+/// release id. The journal is opened, then unlinked, before the switch reads it.
+pub fn stage_and_switch_script() -> String {
+    format!(
+        "{GUARD}{STAGE} || exit 1; J0=\"$S/releases/$2/journal\"; \
+exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ) || exit {SWITCH_FAILED_EXIT}"
+    )
+}
+
+/// The stage-and-switch script for release `id` (stdin: the archive, with the journal).
+pub fn stage_and_switch_command(vmid: u32, remote_dir: &str, id: &str) -> String {
+    pct::exec(
+        vmid,
+        &["sh", "-c", &stage_and_switch_script(), "sh", remote_dir, id],
+    )
 }
 
 /// The switch script (stdin: the journal).

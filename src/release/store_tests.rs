@@ -14,9 +14,14 @@ use crate::release::{parse_read, State, Store};
 
 /// Runs `script` (after the guard) with `args`, feeding `stdin`; (status, stderr).
 fn run(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
+    run_script(&format!("{GUARD}{script}"), args, stdin)
+}
+
+/// Runs the whole `script` with `args`, feeding `stdin`; (status, stderr).
+fn run_script(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(format!("{GUARD}{script}"))
+        .arg(script)
         .arg("sh")
         .args(args)
         .stdin(Stdio::piped())
@@ -69,10 +74,12 @@ fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
             },
         })
         .collect();
+    let d = plan::diff(store.current_manifest(), &local.manifest);
     for (name, bytes) in [
         ("release/manifest", local.manifest.render()),
         ("release/facts", format!("id={id}\n")),
         ("release/env", "A=1\n".to_string()),
+        ("release/journal", plan::journal(id, &d.ops)),
     ] {
         items.push(Item {
             name: name.into(),
@@ -84,11 +91,15 @@ fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
     let mut archive = Archive::new(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
-    let (code, err) = run(STAGE, &[remote, id], &tar);
+    let (code, err) = run_script(&stage_and_switch_script(), &[remote, id], &tar);
     assert_eq!(code, 0, "{err}");
-    let d = plan::diff(store.current_manifest(), &local.manifest);
-    let (code, err) = run(SWITCH, &[remote], plan::journal(id, &d.ops).as_bytes());
-    assert_eq!(code, 0, "{err}");
+    assert!(
+        !dir.join(".pxdeploy/releases")
+            .join(id)
+            .join("journal")
+            .exists(),
+        "the journal stays in the release folder"
+    );
     local
 }
 
@@ -296,6 +307,38 @@ fn a_damaged_object_is_not_stored() {
     assert_eq!(code, 1);
     assert!(err.contains("arrived damaged"), "{err}");
     assert_eq!(read(dir.path(), ReadMode::Objects).objects.len(), 0);
+}
+
+/// The push's one call: a switch that fails after a good stage is exit 66 (not the stage's
+/// 1), the release stays staged, and the journal left behind is what the next switch replays.
+#[test]
+fn a_switch_failing_after_the_stage_is_its_own_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = ["manifest", "facts", "env"]
+        .into_iter()
+        .map(|n| (n, Vec::new()))
+        .chain([("journal", format!("{A}\nbogus line\nend\n").into_bytes())])
+        .map(|(name, bytes)| Item {
+            name: format!("release/{name}"),
+            mode: 0o600,
+            payload: Payload::Bytes(bytes),
+        })
+        .collect();
+    let mut tar = Vec::new();
+    let mut archive = Archive::new(items).unwrap();
+    archive.read_to_end(&mut tar).unwrap();
+    archive.finish().unwrap();
+    let remote = dir.path().to_str().unwrap();
+    let (code, err) = run_script(&stage_and_switch_script(), &[remote, A], &tar);
+    assert_eq!(code, SWITCH_FAILED_EXIT, "{err}");
+    assert!(err.contains("bad journal line: bogus line"), "{err}");
+    let store = dir.path().join(".pxdeploy");
+    assert!(store.join("releases").join(A).join("facts").exists());
+    assert!(store.join("journal").exists(), "no journal left to replay");
+    assert!(
+        !store.join("current").exists(),
+        "switched despite the failure"
+    );
 }
 
 #[test]

@@ -79,9 +79,9 @@ pub fn new_release(fingerprint: &str) -> Release {
     }
 }
 
-/// Stage (only the contents the store lacks), then `.env` when it changed, then switch the
-/// tree from the current release to `new`: a connection dropped before the switch leaves
-/// the old release whole; one dropped during it is finished by the next deploy.
+/// `.env` when it changed, then stage (only the contents the store lacks) and switch the
+/// tree from the current release to `new`, in one call: a connection dropped before the
+/// switch leaves the old release whole; one dropped during it is finished by the next deploy.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     host: &Host,
@@ -93,23 +93,23 @@ pub fn push(
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
     let diff = plan::diff(store.current_manifest(), &local.manifest);
+    if env.1 {
+        write_env(host, project, env.0)?;
+    }
     let bytes = reporter.step_with(
         &format!(
             "Pushing {} changed files to {} (release {})",
             diff.changed, project.remote_dir, new.id
         ),
-        |sent: &u64| done(format!("{} sent", size(*sent))),
-        || remote::stage(host, project, new, local, store, env.0),
-    )?;
-    if env.1 {
-        write_env(host, project, env.0)?;
-    }
-    reporter.step(
-        &format!(
-            "Switching {} to release {} ({} written, {} deleted)",
-            project.remote_dir, new.id, diff.changed, diff.deleted
-        ),
-        || remote::switch(host, project, &new.id, &diff.ops),
+        |sent: &u64| {
+            done(format!(
+                "{} sent, tree switched ({} written, {} deleted)",
+                size(*sent),
+                diff.changed,
+                diff.deleted
+            ))
+        },
+        || remote::stage_and_switch(host, project, new, local, store, env.0, &diff.ops),
     )?;
     Ok(Stats {
         files: diff.changed,

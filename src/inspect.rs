@@ -5,10 +5,12 @@
 //! Compose version, and `docker compose ps`.
 //!
 //! The script prints length-framed sections (`<name> <bytes>` then the bytes, or
-//! `<name> -` when the file does not exist; `version <status> <bytes>`), then `exec`s
-//! `docker compose ps -a --format json`, whose output is the rest of stdout and whose exit
-//! status is the call's. Nothing is written anywhere, not even a temporary file: the `.env`
-//! it prints holds secrets.
+//! `<name> -` when the file does not exist; `version <status> <bytes>`), then the output of
+//! `docker compose ps -a --format json`, the rest of stdout, whose exit status is the
+//! call's. `ps` runs while `docker compose version` does (each is a Compose start, ~0.25 s
+//! on the simulated node); its output is held in a shell variable until the version is
+//! printed. Nothing is written anywhere, not even a temporary file: the `.env` it prints
+//! holds secrets.
 
 use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
@@ -23,10 +25,11 @@ pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 const SCRIPT: &str = "d=$1 p=$2; \
 f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
 else printf '%s -\\n' \"$1\"; fi; }; \
-f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; \
+f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; exec 3>&1; \
+o=$({ docker compose -p \"$p\" ps -a --format json </dev/null; echo \"pxdeploy-ps-exit $?\"; } & \
 v=$(docker compose version --short 2>&1); r=$?; \
-printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\"; \
-exec docker compose -p \"$p\" ps -a --format json </dev/null";
+printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\" >&3; wait); \
+printf '%s\\n' \"${o%pxdeploy-ps-exit *}\"; exit \"${o##*pxdeploy-ps-exit }\"";
 
 fn script() -> String {
     format!("{}{SCRIPT}", store::READ_FN)
@@ -249,6 +252,31 @@ esac"#;
         let i = parse(&out, ok, &err).unwrap();
         assert_eq!(i.env.unwrap().expose(), env.as_bytes());
         assert!(i.marker.is_none());
+    }
+
+    /// `ps` runs while `docker compose version` does: here the version only answers once
+    /// `ps` has started (it gives up after 5 s), and `ps`'s status and stderr are the call's.
+    #[test]
+    fn version_and_ps_run_at_the_same_time_and_ps_status_is_the_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("ps-started");
+        let docker = format!(
+            r#"case "$2" in
+version) i=0; while [ ! -e '{f}' ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  if [ -e '{f}' ]; then echo 2.40.3; else echo 'ps had not started'; fi ;;
+-p) touch '{f}'; echo '{{"ID":"a","Name":"proj-db-1","Service":"db","State":"running","Health":"","ExitCode":0}}'
+  echo 'ps: something went wrong' >&2; exit 3 ;;
+esac"#,
+            f = flag.display()
+        );
+        let (out, ok, err) = run_script(dir.path(), &docker);
+        assert!(!ok, "ps failed, so the call must fail");
+        let i = parse(&out, ok, &err).unwrap();
+        assert_eq!(i.compose.unwrap().to_string(), "2.40.3");
+        assert!(
+            i.services.unwrap_err().contains("ps: something went wrong"),
+            "{err}"
+        );
     }
 
     #[test]

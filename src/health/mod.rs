@@ -251,6 +251,14 @@ fn poll_until_ready(
             return Err(err);
         }
         events = watch.wait(next_poll.min(deadline));
+        // Events the last listing holds already (replayed by `--since`, or sent while it
+        // ran) change nothing: wait on.
+        while let (Some(burst), Some((stamp, _))) = (&events, &last) {
+            if !watch::stale(burst, *stamp) {
+                break;
+            }
+            events = watch.wait(next_poll.min(deadline));
+        }
         peek = events.is_some();
     }
 }

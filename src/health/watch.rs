@@ -87,6 +87,11 @@ pub fn apply(listing: &[PsEntry], stamp: i128, events: &[Event]) -> Option<Vec<P
     Some(entries)
 }
 
+/// Every event of `burst` is older than a listing that began at `stamp`: it holds them.
+pub fn stale(burst: &[Option<Event>], stamp: i128) -> bool {
+    burst.iter().all(|e| matches!(e, Some(e) if e.at <= stamp))
+}
+
 /// The container's clock before a listing: the first line of [`crate::compose::Project::ps_stamped`]'s
 /// output, and the rest (the listing). No clock (`date` without `%N`): `None`, and the
 /// listing is whatever is not the clock's line.
@@ -224,6 +229,15 @@ mod tests {
             apply(&listed, 100, &[event(50, "web die")]),
             Some(listed.to_vec())
         );
+    }
+
+    #[test]
+    fn a_burst_is_stale_only_when_the_listing_holds_every_event_of_it() {
+        let old = Some(event(90, "web start"));
+        let new = Some(event(110, "web health_status: healthy"));
+        assert!(stale(std::slice::from_ref(&old), 100));
+        assert!(!stale(&[old.clone(), new], 100));
+        assert!(!stale(&[old, None], 100), "a line that does not parse");
     }
 
     #[test]

@@ -591,6 +591,36 @@ fn a_timed_out_command_is_stopped_and_the_session_stays_usable() {
     assert_eq!(out.stdout_str(), "none\n");
 }
 
+/// `Host::prepare` opens the channel at once; the command does nothing until `go` comes
+/// with its input (`Host::run_prepared`); one dropped without it never gets past the gate.
+#[test]
+fn a_prepared_command_waits_for_go_and_a_dropped_one_does_nothing() {
+    use pxdeploy::remote::host::{Host, GATE};
+    let sshd = Sshd::start();
+    let host = Host::new(connect(&sshd.target()), "test", false);
+    let (ran, got) = (sshd.path("ran"), sshd.path("got"));
+    let command = |tag: &str| {
+        format!(
+            "sh -c '{GATE}echo {tag} >> {}; cat > {}'",
+            ran.display(),
+            got.display()
+        )
+    };
+    let dropped = host.prepare(command("dropped"));
+    assert_eq!(
+        run(host.session(), "echo meanwhile").stdout_str(),
+        "meanwhile\n"
+    );
+    drop(dropped);
+    let prepared = host.prepare(command("prepared"));
+    let out = host
+        .run_prepared(prepared, &mut &b"payload"[..], Duration::from_secs(10))
+        .unwrap();
+    assert!(out.status.success(), "{}", out.stderr_str());
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "prepared\n");
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "payload");
+}
+
 #[test]
 fn a_spawned_process_stays_open_while_other_commands_run() {
     let sshd = Sshd::start();

@@ -18,7 +18,7 @@ use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
 use crate::progress::Reporter;
 use crate::proxmox::pct;
-use crate::remote::host::{ensure_success, Host};
+use crate::remote::host::{ensure_success, Host, Prepared, GATE};
 use crate::remote::quote::join;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -132,6 +132,7 @@ pub fn finish_and_mark_command(
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
+    gate: &str,
 ) -> String {
     let finish = join(&crate::release::store::finish_argv(
         &project.remote_dir,
@@ -139,21 +140,31 @@ pub fn finish_and_mark_command(
         results,
     ));
     let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
-    pct::exec_sh(project.vmid, &format!("{finish} </dev/null && exec {mark}"))
+    pct::exec_sh(
+        project.vmid,
+        &format!("{gate}{finish} </dev/null && exec {mark}"),
+    )
 }
 
-/// Records the results of a healthy deploy and remembers that this fingerprint is up and
-/// healthy, in one `pct exec` (the fingerprint over stdin).
-pub fn finish_and_mark(
+/// [`finish_and_mark`], its channel opened now (`Host::prepare`): the deploy does it when
+/// the health wait starts, so the `pct exec` has started by the time the services are
+/// healthy. Dropped without [`finish_and_mark`] (an unhealthy deploy) it records nothing.
+pub fn prepare_finish(
     host: &Host,
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
-    fingerprint: &str,
-) -> Result<()> {
-    let command = finish_and_mark_command(project, keep, results);
+) -> Prepared {
+    host.prepare(finish_and_mark_command(project, keep, results, GATE))
+}
+
+/// Records the results of a healthy deploy and remembers that this fingerprint is up and
+/// healthy, in one `pct exec` (the fingerprint over stdin), on its [`prepare_finish`]ed
+/// channel.
+pub fn finish_and_mark(host: &Host, prepared: Prepared, fingerprint: &str) -> Result<()> {
     let line = format!("{fingerprint}\n");
-    let out = host.change_with_stdin(&command, &mut line.as_bytes(), FINISH_TIMEOUT)?;
+    let command = prepared.command().to_string();
+    let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;
     let refused = out.status.code == crate::release::store::UNSAFE_EXIT;
     ensure_success(&command, out).map_err(|e| match refused {
         true => e.hint(

@@ -213,9 +213,71 @@ impl Host {
         ensure_success(command, out)
     }
 
+    /// Opens the channel of a change command now, so that the command's start (a `pct
+    /// exec` is a process start on the node, ~0.2 s) is paid while the caller still works;
+    /// [`Host::run_prepared`] then runs it. The command must begin with [`GATE`]: it does
+    /// nothing until it reads `go` on stdin, and if its stdin ends first (the caller
+    /// dropped the [`Prepared`], or pxdeploy ended) it exits 0 having done nothing. Under
+    /// `--dry-run`, or when the channel cannot be opened, nothing is opened: the command
+    /// then runs the usual way.
+    pub fn prepare(&self, command: String) -> Prepared {
+        debug_assert!(command.contains(GATE), "{command}");
+        let process = match self.dry_run {
+            true => None,
+            false => self.session().spawn(&command).ok(),
+        };
+        Prepared {
+            session: self.session() as *const Session as usize,
+            command,
+            process,
+        }
+    }
+
+    /// Runs a [`Host::prepare`]d command: sends `go`, then `stdin`, and waits up to
+    /// `timeout`, like [`Host::change_with_stdin`]. On the usual channel when none was
+    /// opened, or when this host moved to another node (cluster routing) since.
+    pub fn run_prepared(
+        &self,
+        prepared: Prepared,
+        stdin: &mut dyn Read,
+        timeout: Duration,
+    ) -> Result<Output> {
+        let mut input = b"go\n".chain(stdin);
+        let same = prepared.session == self.session() as *const Session as usize;
+        match prepared.process {
+            Some(process) if same => {
+                tracing::debug!(command = prepared.command, "run (prepared)");
+                let out = process.finish_with(Some(&mut input), timeout)?;
+                tracing::trace!(status = %out.status, stderr = %out.stderr_str(), "run done");
+                Ok(out)
+            }
+            _ => self.change_with_stdin(&prepared.command, &mut input, timeout),
+        }
+    }
+
     /// The commands that `--dry-run` did not run.
     pub fn planned(&self) -> Vec<String> {
         self.planned.lock().unwrap().clone()
+    }
+}
+
+/// What a [`Host::prepare`]d command begins with (inside the container's `sh -c`): wait
+/// for `go` on stdin; without it, exit 0 having done nothing.
+pub const GATE: &str = "read -r go && [ \"$go\" = go ] || exit 0; ";
+
+/// A change command whose channel is open and waiting ([`Host::prepare`]). Dropping it
+/// closes the channel: the command reads end-of-file instead of `go` and does nothing.
+pub struct Prepared {
+    /// The session it was opened on (compared, never dereferenced).
+    session: usize,
+    command: String,
+    process: Option<super::ssh::RemoteProcess>,
+}
+
+impl Prepared {
+    /// The command line (for messages).
+    pub fn command(&self) -> &str {
+        &self.command
     }
 }
 

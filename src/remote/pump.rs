@@ -176,6 +176,11 @@ impl Pump {
         }
     }
 
+    /// Local stdin will be sent from now on (a spawned process given its input late).
+    pub(crate) fn open_stdin(&mut self) {
+        self.stdin_open = true;
+    }
+
     /// Sends nothing more: local stdin is over (what is half sent was finished before).
     pub(crate) fn end_stdin(&mut self) {
         self.stdin_open = false;

@@ -215,11 +215,25 @@ impl RemoteProcess {
 
     /// Ends stdin and waits up to `timeout` for the process to exit by itself; on timeout
     /// it is stopped and a remote error returned.
-    pub fn wait(mut self, timeout: Duration) -> Result<Output> {
+    pub fn wait(self, timeout: Duration) -> Result<Output> {
+        self.finish_with(None, timeout)
+    }
+
+    /// Sends `stdin` (then EOF) and waits up to `timeout` for the process to exit by
+    /// itself, like [`RemoteProcess::wait`]: what [`Session::exec`] does, for a process
+    /// whose channel was opened earlier (see `Host::prepare`).
+    pub fn finish_with(
+        mut self,
+        mut stdin: Option<&mut dyn Read>,
+        timeout: Duration,
+    ) -> Result<Output> {
         let Some(mut pump) = self.pump.take() else {
             return Ok(Output::default());
         };
         pump.hold_stdin = false;
+        if stdin.is_some() {
+            pump.open_stdin();
+        }
         let deadline = Some(Instant::now() + timeout);
         let mut out = Output {
             stdout: std::mem::take(&mut self.stdout),
@@ -231,10 +245,9 @@ impl RemoteProcess {
             Stream::Stderr => keep_tail(err, d),
         };
         let _one = self.conn.exclusive();
-        let mut no_stdin: Option<&mut dyn Read> = None;
         match self
             .conn
-            .run_until(&mut pump, &mut no_stdin, &mut sink, deadline, |p| p.done())
+            .run_until(&mut pump, &mut stdin, &mut sink, deadline, |p| p.done())
         {
             Ok(true) => {
                 out.status = self.conn.finish(pump, &self.command, deadline)?;

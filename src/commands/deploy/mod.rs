@@ -154,8 +154,16 @@ pub fn deploy(
             ));
         }
         outcome.up = true;
-        let waited =
-            up::compose_up(host, &project, cfg, reporter).and_then(|()| match host.dry_run() {
+        let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
+        let mut finish = None;
+        let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| {
+            finish = Some(up::prepare_finish(
+                host,
+                &project,
+                Some(&keep),
+                &[(&new.id, "healthy")],
+            ));
+            match host.dry_run() {
                 true => Ok(Vec::new()),
                 false => health::wait_for(
                     host,
@@ -164,10 +172,12 @@ pub fn deploy(
                     Timing::from_config(cfg),
                     reporter,
                 ),
-            });
+            }
+        });
         match waited {
             Ok(services) => outcome.services = services,
             Err(e) => {
+                drop(finish); // the prepared finish records nothing
                 return Err(crate::release::rollback::after_failed_deploy(
                     host,
                     cfg,
@@ -175,17 +185,11 @@ pub fn deploy(
                     e,
                     reporter,
                     &mut outcome.rolled_back,
-                ))
+                ));
             }
         }
-        let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
-        up::finish_and_mark(
-            host,
-            &project,
-            Some(&keep),
-            &[(&new.id, "healthy")],
-            &fingerprint,
-        )
+        let finish = finish.expect("prepared once `up` succeeded");
+        up::finish_and_mark(host, finish, &fingerprint)
     })();
 
     let facts = facts(cfg, host, &outcome, started.elapsed());

@@ -30,8 +30,6 @@ pub(crate) mod snapshots;
 
 use std::ffi::OsString;
 
-use clap::Parser;
-
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::output::Output;
@@ -39,7 +37,7 @@ use crate::output::Output;
 /// Parses the arguments, sets up logging, runs the command, renders any error, and returns
 /// the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are not errors; clap prints them to stdout.

@@ -106,6 +106,40 @@ fn an_unclear_choice_exits_2_and_the_same_container_twice_exits_3() {
         .assert_stderr_contains("pxdeploy.toml:9: targets.a.container.vmid: 12 is out of range");
 }
 
+/// `-t` before and after the command both count (clap alone keeps only the later ones), and
+/// a `-t` on the command line replaces PXDEPLOY_TARGET. Port 1 is closed: each chosen target
+/// fails to connect, and the JSON document names every one that ran.
+#[test]
+fn targets_before_and_after_the_command_all_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("docker-compose.yml"),
+        "services:\n  web:\n    image: nginx\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pxdeploy.toml"),
+        "[proxmox]\nhost = \"127.0.0.1\"\nport = 1\n[container]\nhostname = \"app\"\n[app]\nname = \"app\"\n\
+         [targets.staging.container]\nvmid = 301\n[targets.prod.container]\nvmid = 302\n",
+    )
+    .unwrap();
+    let r = run(d, &["-t", "prod", "status", "-t", "staging", "-o", "json"]);
+    r.assert_code(4);
+    assert_eq!(
+        outcomes(&r.json()),
+        [("staging".to_string(), false), ("prod".to_string(), false)]
+    );
+    let r = pxdeploy()
+        .current_dir(d)
+        .env("PXDEPLOY_TARGET", "prod")
+        .args(["status", "-t", "staging", "-o", "json"])
+        .run();
+    r.assert_code(4);
+    let doc = r.json();
+    assert!(doc.get("targets").is_none(), "one target only: {doc}");
+}
+
 /// `create` and `deploy -t all` on three nodes in parallel; an unreachable one fails alone
 /// (the other two finish, the summary and the JSON say which, the exit code is its own);
 /// Ctrl-C during a parallel deploy exits 130 and leaves no lock on any node.

@@ -27,6 +27,8 @@ pub(crate) mod release;
 pub mod remote;
 pub(crate) mod secrets;
 pub(crate) mod snapshots;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::ffi::OsString;
 

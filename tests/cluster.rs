@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::app::deploy_holding_the_lock;
-use crate::support::{pxdeploy, unique_vmid, write, Run, SimHost};
+use crate::support::{known_hosts_trusting, pxdeploy, unique_vmid, write, Run, SimHost};
 
 /// A one-service app that comes back after a container restart.
 fn small_app() -> tempfile::TempDir {
@@ -70,12 +70,8 @@ fn cluster() -> &'static Cluster {
         }
         nodes[3].set_knob("offline", "1");
         let dir = tempfile::tempdir().unwrap();
-        let known_hosts = dir.path().join("known_hosts");
-        let text: String = nodes
-            .iter()
-            .map(|n| std::fs::read_to_string(n.known_hosts()).unwrap())
-            .collect();
-        std::fs::write(&known_hosts, text).unwrap();
+        let all: Vec<&SimHost> = nodes.iter().collect();
+        let known_hosts = known_hosts_trusting(dir.path().join("known_hosts"), &all);
         Cluster {
             nodes,
             known_hosts,
@@ -107,6 +103,13 @@ fn run(app: &std::path::Path, args: &[&str]) -> Run {
 
 fn pct_status(node: &SimHost, vmid: u32) -> Run {
     node.host_run(&["pct", "status", &vmid.to_string()])
+}
+
+/// The test's end: its container stopped on `node` (the cluster is shared).
+#[track_caller]
+fn stop_on(node: &SimHost, vmid: u32) {
+    node.host_run(&["pct", "stop", &vmid.to_string()])
+        .assert_success();
 }
 
 #[test]
@@ -238,9 +241,7 @@ fn a_container_on_another_node_is_deployed_and_run_through_the_first() {
     assert!(!std::fs::read_to_string(app.path().join("pxdeploy.toml"))
         .unwrap()
         .contains("127.0.0.2"));
-    c.node("pve2")
-        .host_run(&["pct", "stop", &vmid.to_string()])
-        .assert_success();
+    stop_on(c.node("pve2"), vmid);
 }
 
 #[test]
@@ -296,9 +297,7 @@ fn a_container_migrated_between_two_deploys_is_found() {
         pct_status(c.node("pve3"), vmid).stdout.trim(),
         "status: running"
     );
-    c.node("pve3")
-        .host_run(&["pct", "stop", &vmid.to_string()])
-        .assert_success();
+    stop_on(c.node("pve3"), vmid);
 }
 
 /// The deploy lock lives on the node that owns the container, whichever node a deploy
@@ -319,9 +318,7 @@ fn deploys_entering_through_two_nodes_share_the_owner_nodes_lock() {
         "another deploy of container {vmid} is running: alice@"
     ));
     holder.wait().assert_success();
-    c.node("pve2")
-        .host_run(&["pct", "stop", &vmid.to_string()])
-        .assert_success();
+    stop_on(c.node("pve2"), vmid);
 }
 
 #[test]
@@ -386,9 +383,7 @@ fn create_places_the_container_on_the_chosen_node() {
         .calls_matching(&["pct", "create"])
         .iter()
         .all(|call| !call.argv.contains(&vmid.to_string())));
-    c.node("pve3")
-        .host_run(&["pct", "stop", &vmid.to_string()])
-        .assert_success();
+    stop_on(c.node("pve3"), vmid);
 
     for (wanted, why) in [
         ("pve4", "node pve4 is offline"),

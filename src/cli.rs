@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +23,57 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The id of `-t/--target` (the field's name).
+const TARGETS: &str = "targets";
+
+impl Cli {
+    /// Parses the arguments like `Cli::try_parse_from`, except that every `-t` counts: clap
+    /// keeps only the subcommand's occurrences of a global option given on both sides of it
+    /// (`-t a deploy -t b` would be just `b`). So `-t` is parsed by the top level and by each
+    /// subcommand separately (same option, same help) and the two lists are joined; the
+    /// environment's PXDEPLOY_TARGET counts only when no `-t` is given.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command_for_parsing().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let Some((_, sub)) = matches.subcommand() {
+            let after = from_command_line(sub);
+            if !after.is_empty() {
+                if from_command_line(&matches).is_empty() {
+                    cli.global.targets.clear(); // PXDEPLOY_TARGET: the command line wins
+                }
+                cli.global.targets.extend(after);
+            }
+        }
+        Ok(cli)
+    }
+
+    /// `Cli::command()` with `-t` local to the top level and repeated in every subcommand.
+    fn command_for_parsing() -> clap::Command {
+        let cmd = Cli::command().mut_arg(TARGETS, |a| a.global(false));
+        let target = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == TARGETS)
+            .cloned()
+            .expect("-t is defined");
+        cmd.mut_subcommands(|sub| sub.arg(target.clone()))
+    }
+}
+
+/// The `-t` values given on the command line at this level (not from PXDEPLOY_TARGET).
+fn from_command_line(matches: &ArgMatches) -> Vec<String> {
+    if matches.value_source(TARGETS) != Some(ValueSource::CommandLine) {
+        return Vec::new();
+    }
+    matches
+        .get_many::<String>(TARGETS)
+        .map(|values| values.cloned().collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -444,11 +496,45 @@ mod tests {
     }
 
     #[test]
+    fn parsing_command_is_well_formed_and_help_still_shows_target() {
+        Cli::command_for_parsing().debug_assert();
+        let help = Cli::command_for_parsing()
+            .find_subcommand_mut("deploy")
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.contains("--target <NAME>"), "{help}");
+    }
+
+    #[test]
+    fn every_target_counts_before_and_after_the_subcommand() {
+        let targets = |args: &[&str]| {
+            Cli::parse_args([&["pxdeploy"], args].concat())
+                .unwrap()
+                .global
+                .targets
+        };
+        assert_eq!(targets(&["-t", "a", "deploy", "-t", "b"]), ["a", "b"]);
+        assert_eq!(
+            targets(&["-t", "a,b", "status", "--target", "c,a"]),
+            ["a", "b", "c", "a"]
+        );
+        assert_eq!(targets(&["-t", "a", "deploy", "--force"]), ["a"]);
+        assert_eq!(targets(&["deploy", "-t", "b"]), ["b"]);
+        assert!(targets(&["deploy"]).is_empty());
+        let cli = Cli::parse_args(["pxdeploy", "-t", "a", "deploy", "--force", "-t", "b"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Deploy(DeployArgs { force: true, .. })
+        ));
+        assert!(Cli::parse_args(["pxdeploy", "-t"]).is_err());
+    }
+
+    #[test]
     fn targets_repeat_and_take_comma_lists() {
-        let cli =
-            Cli::try_parse_from(["pxdeploy", "-t", "a,b", "--target", "c", "deploy"]).unwrap();
+        let cli = Cli::parse_args(["pxdeploy", "-t", "a,b", "--target", "c", "deploy"]).unwrap();
         assert_eq!(cli.global.targets, ["a", "b", "c"]);
-        let cli = Cli::try_parse_from(["pxdeploy", "deploy", "-t", "a", "-t", "b"]).unwrap();
+        let cli = Cli::parse_args(["pxdeploy", "deploy", "-t", "a", "-t", "b"]).unwrap();
         assert_eq!(cli.global.targets, ["a", "b"]);
         assert_eq!(cli.global.parallel, 4);
         assert!(Cli::try_parse_from(["pxdeploy", "--parallel", "0", "status"]).is_err());

@@ -27,10 +27,10 @@ pub(crate) mod release;
 pub mod remote;
 pub(crate) mod secrets;
 pub(crate) mod snapshots;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use std::ffi::OsString;
-
-use clap::Parser;
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -39,7 +39,7 @@ use crate::output::Output;
 /// Parses the arguments, sets up logging, runs the command, renders any error, and returns
 /// the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are not errors; clap prints them to stdout.

@@ -95,6 +95,8 @@ pub fn holder_path(vmid: u32) -> String {
 
 /// What the lock shell prints first.
 const HELD: &str = "pxdeploy-lock: held";
+/// What [`command_here`] prints instead when the container lives on another node.
+const ELSEWHERE: &str = "pxdeploy-lock: elsewhere";
 const BUSY: &str = "pxdeploy-lock: busy";
 /// Followed by what is wrong with the lock folder.
 const UNSAFE: &str = "pxdeploy-lock: unsafe ";
@@ -157,6 +159,30 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
     ])
 }
 
+/// In a cluster the lock must be on the node that owns the container (deploys entering
+/// through different nodes must exclude each other), and the lock is the first thing a
+/// deploy runs. So first: when the container's config is not this node's
+/// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`) but another node's,
+/// print [`ELSEWHERE`] and stop; otherwise run [`SCRIPT`]. A container that is nowhere
+/// (yet) is locked here. `$1`: the vmid.
+const HERE: &str = r#"if [ ! -e "/etc/pve/lxc/$1.conf" ]; then
+  for f in /etc/pve/nodes/*/lxc/"$1".conf; do
+    [ -e "$f" ] && { echo 'pxdeploy-lock: elsewhere'; exit 0; }
+  done
+fi
+shift
+exec "$@""#;
+
+/// [`command`], run only when container `vmid` lives on this node or nowhere (else it
+/// prints [`ELSEWHERE`]): costs no extra remote call.
+pub fn command_here(vmid: u32, holder: &Holder) -> String {
+    format!(
+        "{} {}",
+        join(&["sh", "-c", HERE, "sh", &vmid.to_string()]),
+        command(vmid, holder)
+    )
+}
+
 /// One line of the lock shell's output: what the transport reads.
 pub use crate::remote::ssh::ReadLine as Line;
 
@@ -187,7 +213,21 @@ impl Drop for DeployLock {
 
 /// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
 /// naming it; any other failure → exit 5 with the shell's stderr.
-pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
+pub fn acquire(channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
+    acquire_here(channel, vmid, host)?.ok_or_else(|| {
+        Error::remote(format!(
+            "cannot take the deploy lock of container {vmid} on {host}: the container lives on another node"
+        ))
+    })
+}
+
+/// [`acquire`], through a channel that may run [`command_here`]: `None` when the container
+/// lives on another node of the cluster (no lock taken).
+fn acquire_here(
+    mut channel: Box<dyn Channel>,
+    vmid: u32,
+    host: &str,
+) -> Result<Option<DeployLock>> {
     let failed = |ch: &dyn Channel, why: &str| {
         let stderr = ch.stderr();
         let mut e = Error::remote(format!(
@@ -208,11 +248,12 @@ pub fn acquire(mut channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<D
     match channel.read_line(ACQUIRE_TIMEOUT)? {
         Line::Line(l) if l == HELD => {
             channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
-            Ok(DeployLock {
+            Ok(Some(DeployLock {
                 channel: Some(channel),
                 vmid,
-            })
+            }))
         }
+        Line::Line(l) if l == ELSEWHERE => Ok(None),
         Line::Line(l) if l == BUSY => {
             let holder = match channel.read_line(Duration::from_secs(5))? {
                 Line::Line(h) if !h.trim().is_empty() => crate::output::sanitize(h.trim()),
@@ -296,11 +337,24 @@ pub fn take(
     if host.dry_run() {
         return Ok(None);
     }
-    let command = command(vmid, &Holder::current());
+    let holder = Holder::current();
     reporter
         .step(
             &format!("Taking the deploy lock of container {vmid}"),
-            || spawn_lock(&command).and_then(|ch| acquire(ch, vmid, &host.alias)),
+            || {
+                let here = spawn_lock(&command_here(vmid, &holder))?;
+                if let Some(lock) = acquire_here(here, vmid, &host.alias)? {
+                    return Ok(lock);
+                }
+                // The container is another node's: take its lock there (`spawn_lock` runs
+                // on `host.session()`, which is the owner's once routed).
+                let owner = match host.to_owner()? {
+                    true => host.node()?.map(|n| format!("node {n}")),
+                    false => None,
+                };
+                let on = owner.unwrap_or_else(|| host.alias.clone());
+                acquire(spawn_lock(&command(vmid, &holder))?, vmid, &on)
+            },
         )
         .map(Some)
 }
@@ -338,6 +392,23 @@ mod tests {
         assert!(c.ends_with(
             " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45"
         ), "{c}");
+    }
+
+    #[test]
+    fn the_node_check_runs_the_lock_command_for_a_container_no_node_has() {
+        let out = Command::new("sh")
+            .args(["-c", HERE, "sh", "4000000", "echo", "locking"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "locking\n");
+        let h = Holder {
+            user: "alice".into(),
+            machine: "laptop".into(),
+            since: "T1".into(),
+        };
+        let c = command_here(210, &h);
+        assert!(c.starts_with("sh -c 'if [ ! -e "), "{c}");
+        assert!(c.ends_with(&format!(" sh 210 {}", command(210, &h))), "{c}");
     }
 
     /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use pxdeploy::remote::ssh::Session;
 use pxdeploy::remote::SshTarget;
 
-use crate::support::unique_vmid;
-use crate::support::{pxdeploy, Run, SimHost};
+use crate::support::{known_hosts_trusting, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
 /// A bastion: sshd only, logging its forwarding requests.
 fn bastion(extra: &[&str]) -> SimHost {
@@ -62,34 +61,14 @@ fn home_for(bastion: &SimHost, ssh_config: &str) -> tempfile::TempDir {
     home
 }
 
-/// One known_hosts file trusting every given host (the node's and the bastion's keys).
+/// One known_hosts file in `dir` trusting every given host (the node's and the bastion's keys).
 fn known_hosts(dir: &Path, hosts: &[&SimHost]) -> PathBuf {
-    let path = dir.join("known_hosts");
-    let text: String = hosts
-        .iter()
-        .map(|h| std::fs::read_to_string(h.known_hosts()).unwrap())
-        .collect();
-    std::fs::write(&path, text).unwrap();
-    path
+    known_hosts_trusting(dir.join("known_hosts"), hosts)
 }
 
 /// A simulated node (template cached) and an app folder with a one-service compose file.
 fn node_and_app() -> (SimHost, tempfile::TempDir) {
-    (
-        SimHost::builder().template_cached(true).start(),
-        small_app(),
-    )
-}
-
-/// An app folder with a one-service compose file.
-fn small_app() -> tempfile::TempDir {
-    let app = tempfile::tempdir().unwrap();
-    std::fs::write(
-        app.path().join("docker-compose.yml"),
-        "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    command: [\"sleep\", \"3600\"]\n",
-    )
-    .unwrap();
-    app
+    (SimHost::start_cached(), small_app())
 }
 
 fn run(app: &Path, home: &Path, args: &[&str]) -> Run {
@@ -103,6 +82,20 @@ fn run(app: &Path, home: &Path, args: &[&str]) -> Run {
 
 fn connections(sim: &SimHost) -> usize {
     sim.connection_count()
+}
+
+/// After `runs` runs through `bastion`: one TCP connection to the bastion per run, and the
+/// node's only connection each time is the one the bastion forwarded.
+#[track_caller]
+fn assert_runs_through(bastion: &SimHost, node: &SimHost, runs: usize) {
+    assert_eq!(connections(bastion), runs, "{}", bastion.sshd_log());
+    assert_eq!(
+        forwards_to(bastion, node.port()),
+        runs,
+        "{}",
+        bastion.sshd_log()
+    );
+    assert_eq!(connections(node), runs, "{}", node.sshd_log());
 }
 
 #[test]
@@ -123,28 +116,12 @@ fn create_and_deploy_through_a_jump_host_with_one_connection_to_it_per_run() {
     let before = std::fs::read_to_string(&kh).unwrap();
 
     run(app.path(), home.path(), &["create"]).assert_success();
-    assert_eq!(connections(&bastion), 1, "{}", bastion.sshd_log());
-    assert_eq!(
-        forwards_to(&bastion, node.port()),
-        1,
-        "{}",
-        bastion.sshd_log()
-    );
-    assert_eq!(connections(&node), 1, "{}", node.sshd_log());
+    assert_runs_through(&bastion, &node, 1);
 
     let r = run(app.path(), home.path(), &["-o", "json", "deploy"]);
     r.assert_success();
     assert_eq!(r.json()["ok"], true, "{}", r.dump());
-    // One TCP connection to the bastion per run; the node's only connection each time is
-    // the one the bastion forwarded.
-    assert_eq!(connections(&bastion), 2, "{}", bastion.sshd_log());
-    assert_eq!(
-        forwards_to(&bastion, node.port()),
-        2,
-        "{}",
-        bastion.sshd_log()
-    );
-    assert_eq!(connections(&node), 2, "{}", node.sshd_log());
+    assert_runs_through(&bastion, &node, 2);
     assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
 }
 
@@ -184,14 +161,7 @@ fn create_and_deploy_through_a_proxy_jump_alias_from_ssh_config() {
 
     run(app.path(), home.path(), &["create"]).assert_success();
     run(app.path(), home.path(), &["deploy"]).assert_success();
-    assert_eq!(connections(&bastion), 2, "{}", bastion.sshd_log());
-    assert_eq!(
-        forwards_to(&bastion, node.port()),
-        2,
-        "{}",
-        bastion.sshd_log()
-    );
-    assert_eq!(connections(&node), 2, "{}", node.sshd_log());
+    assert_runs_through(&bastion, &node, 2);
 }
 
 #[test]

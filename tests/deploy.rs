@@ -29,12 +29,7 @@ pub(crate) fn sim_and_app(compose_version: &str) -> (SimHost, tempfile::TempDir)
 /// Never dropped: `sim/launch.py`'s watchdog tears it down when the test process ends.
 fn shared_node() -> &'static SimHost {
     static NODE: OnceLock<SimHost> = OnceLock::new();
-    NODE.get_or_init(|| {
-        SimHost::builder()
-            .compose_version("2.40.3")
-            .template_cached(true)
-            .start()
-    })
+    NODE.get_or_init(SimHost::start_cached)
 }
 
 /// The config of the example app in container `vmid`: two secrets, `DOMAIN`, and with
@@ -251,10 +246,7 @@ struct FirstDeploy {
 fn first_deploy() -> &'static FirstDeploy {
     static FIRST: OnceLock<FirstDeploy> = OnceLock::new();
     FIRST.get_or_init(|| {
-        let sim = SimHost::builder()
-            .compose_version("2.40.3")
-            .template_cached(true)
-            .start();
+        let sim = SimHost::start_cached();
         let app = example_app();
         let a = app.path();
         // What must not be pushed.

@@ -12,12 +12,7 @@ const TEST_BASE: u32 = 80;
 
 fn node() -> &'static SimHost {
     static NODE: OnceLock<SimHost> = OnceLock::new();
-    NODE.get_or_init(|| {
-        SimHost::builder()
-            .compose_version("2.40.3")
-            .template_cached(true)
-            .start()
-    })
+    NODE.get_or_init(SimHost::start_cached)
 }
 
 #[track_caller]
@@ -34,6 +29,26 @@ fn assert_hidden(run: &Run, values: &[&str]) {
 
 fn env_of(sim: &SimHost, vmid: u32) -> String {
     sim.container_file(vmid, "/opt/app/.env")
+}
+
+/// A deploy with `config` is a configuration error (exit 3) saying `says`, found before
+/// connecting: nothing ran on the node for container `vmid`.
+#[track_caller]
+fn refused_before_connecting(
+    sim: &SimHost,
+    app: &Path,
+    vmid: u32,
+    config: &str,
+    flags: &[&str],
+    says: &str,
+) -> Run {
+    sim.write_config(app, config);
+    let run = deploy_with(app, &[], flags);
+    run.assert_code(3)
+        .assert_stderr_contains(says)
+        .assert_stderr_lacks("Connecting");
+    assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+    run
 }
 
 fn deploy_with(app: &Path, env: &[(&str, &str)], flags: &[&str]) -> Run {
@@ -144,17 +159,10 @@ fn a_missing_source_stops_before_connecting() {
             "its command exited with status 2",
         ),
     ] {
-        sim.write_config(
-            app.path(),
-            &format!("[container]\nvmid = {vmid}\n[env.secrets]\nDB_PASSWORD = {entry}\n"),
-        );
-        let run = deploy_with(app.path(), &[], &["-v"]);
-        run.assert_code(3);
+        let config = format!("[container]\nvmid = {vmid}\n[env.secrets]\nDB_PASSWORD = {entry}\n");
+        let run = refused_before_connecting(sim, app.path(), vmid, &config, &["-v"], says);
         run.assert_stderr_contains("[env.secrets] DB_PASSWORD");
-        run.assert_stderr_contains(says);
         assert_hidden(&run, &["LeAkEd-VaLuE-77"]);
-        run.assert_stderr_lacks("Connecting");
-        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
     }
 }
 
@@ -419,15 +427,9 @@ fn invalid_firewall_rules_are_refused_before_connecting() {
         ("\"tcp/22 from 192.168.1.0/33\"", "firewall.allow[0]"),
         ("\"tcp/22 from 10.0.0.300\"", "firewall.allow[0]"),
     ] {
-        sim.write_config(
-            app.path(),
-            &format!("[container]\nvmid = {vmid}\n[firewall]\nenable = true\nallow = [{allow}]\n"),
-        );
-        let run = deploy_with(app.path(), &[], &[]);
-        run.assert_code(3);
-        run.assert_stderr_contains(says);
-        run.assert_stderr_lacks("Connecting");
-        assert!(sim.calls_of(vmid).is_empty(), "{}", run.dump());
+        let config =
+            format!("[container]\nvmid = {vmid}\n[firewall]\nenable = true\nallow = [{allow}]\n");
+        refused_before_connecting(sim, app.path(), vmid, &config, &[], says);
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::deploy::sim_and_app;
 use crate::support::app::now_secs;
 use crate::support::unique_vmid;
-use crate::support::{pxdeploy, Run, SimHost};
+use crate::support::{pxdeploy, write, Run, SimHost};
 
 const TEST_BASE: u32 = 70;
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
@@ -48,22 +48,33 @@ fn outcomes(doc: &serde_json::Value) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// A configuration whose node is 127.0.0.1's closed port 1: every connection fails at once.
+const CLOSED_PORT: &str = "[proxmox]\nhost = \"127.0.0.1\"\nport = 1\n[container]\nhostname = \"app\"\n[app]\nname = \"app\"\n";
+/// Two targets, staging and prod, in that order.
+const TWO: &str = "[targets.staging.container]\nvmid = 301\n[targets.prod.container]\nvmid = 302\n";
+
+/// An app folder whose `pxdeploy.toml` is [`CLOSED_PORT`] with `targets`.
+fn closed_port_app(targets: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: nginx\n",
+    );
+    write(
+        dir.path().join("pxdeploy.toml"),
+        &format!("{CLOSED_PORT}{targets}"),
+    );
+    dir
+}
+
 /// No connection is needed to refuse an unclear choice: exit 2 naming the targets; the same
 /// container twice is a configuration error (exit 3); `destroy` on several needs `--yes`.
 #[test]
 fn an_unclear_choice_exits_2_and_the_same_container_twice_exits_3() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = closed_port_app(TWO);
     let d = dir.path();
-    std::fs::write(
-        d.join("docker-compose.yml"),
-        "services:\n  web:\n    image: nginx\n",
-    )
-    .unwrap();
-    let base = "[proxmox]\nhost = \"127.0.0.1\"\nport = 1\n[container]\nhostname = \"app\"\n[app]\nname = \"app\"\n";
-    let two = format!(
-        "{base}[targets.staging.container]\nvmid = 301\n[targets.prod.container]\nvmid = 302\n"
-    );
-    std::fs::write(d.join("pxdeploy.toml"), &two).unwrap();
+    let base = CLOSED_PORT;
+    let two = format!("{base}{TWO}");
 
     let r = run(d, &["status"]);
     r.assert_code(2).assert_stderr_contains(
@@ -104,6 +115,29 @@ fn an_unclear_choice_exits_2_and_the_same_container_twice_exits_3() {
     let r = run(d, &["-t", "b", "status"]);
     r.assert_code(3)
         .assert_stderr_contains("pxdeploy.toml:9: targets.a.container.vmid: 12 is out of range");
+}
+
+/// `-t` before and after the command both count (clap alone keeps only the later ones), and
+/// a `-t` on the command line replaces PXDEPLOY_TARGET. Port 1 is closed: each chosen target
+/// fails to connect, and the JSON document names every one that ran.
+#[test]
+fn targets_before_and_after_the_command_all_run() {
+    let dir = closed_port_app(TWO);
+    let d = dir.path();
+    let r = run(d, &["-t", "prod", "status", "-t", "staging", "-o", "json"]);
+    r.assert_code(4);
+    assert_eq!(
+        outcomes(&r.json()),
+        [("staging".to_string(), false), ("prod".to_string(), false)]
+    );
+    let r = pxdeploy()
+        .current_dir(d)
+        .env("PXDEPLOY_TARGET", "prod")
+        .args(["status", "-t", "staging", "-o", "json"])
+        .run();
+    r.assert_code(4);
+    let doc = r.json();
+    assert!(doc.get("targets").is_none(), "one target only: {doc}");
 }
 
 /// `create` and `deploy -t all` on three nodes in parallel; an unreachable one fails alone

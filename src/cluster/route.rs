@@ -25,6 +25,7 @@ pub struct View {
 
 /// Runs [`LOCATE`] on `session`.
 pub fn view(session: &Session) -> Result<View> {
+    tracing::debug!(command = LOCATE, "asking the cluster where the guests are");
     let out = ensure_success(LOCATE, session.exec(LOCATE, None, PROBE_TIMEOUT)?)?;
     let text = out.stdout_str();
     let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();

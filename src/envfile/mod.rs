@@ -346,39 +346,19 @@ mod tests {
     fn config_problems_are_config_errors() {
         let mut n = 0;
         let empty = Redacted::new(String::new());
-        let e = merge(
-            &empty,
-            &map(&[("A", 3)]),
-            &map(&[("A", "x".to_string())]),
-            &mut gen(&mut n),
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 3);
-        let e = merge(
-            &empty,
-            &BTreeMap::new(),
-            &map(&[("A", "x\0y".to_string())]),
-            &mut gen(&mut n),
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 3);
-        assert!(!e.to_string().contains('y'), "{e}");
-        let e = merge(
-            &empty,
-            &map(&[("1A", 3)]),
-            &BTreeMap::new(),
-            &mut gen(&mut n),
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 3);
-        let e = merge(
-            &empty,
-            &map(&[("A", 0)]),
-            &BTreeMap::new(),
-            &mut gen(&mut n),
-        )
-        .unwrap_err();
-        assert_eq!(e.exit_code(), 3);
+        let cases = [
+            (map(&[("A", 3)]), map(&[("A", "x".to_string())])),
+            (BTreeMap::new(), map(&[("A", "x\0y".to_string())])),
+            (map(&[("1A", 3)]), BTreeMap::new()),
+            (map(&[("A", 0)]), BTreeMap::new()),
+        ];
+        for (secrets, values) in cases {
+            let e = merge(&empty, &secrets, &values, &mut gen(&mut n)).unwrap_err();
+            assert_eq!(e.exit_code(), 3, "{secrets:?} {values:?}");
+            if values.values().any(|v| v.contains('\0')) {
+                assert!(!e.to_string().contains('y'), "the value is shown: {e}");
+            }
+        }
     }
 
     #[test]
@@ -412,29 +392,6 @@ mod tests {
         assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");
     }
 
-    /// A folder with a `sync` that logs its arguments and what `.env` held at that moment.
-    pub(crate) fn logging_sync() -> (tempfile::TempDir, String) {
-        use std::os::unix::fs::PermissionsExt;
-        let bin = tempfile::tempdir().unwrap();
-        let log = bin.path().join("log");
-        let shim = bin.path().join("sync");
-        std::fs::write(
-            &shim,
-            format!(
-                "#!/bin/sh\nprintf '%s | %s\\n' \"$*\" \"$(cat .env 2>/dev/null)\" >> '{}'\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.path().display(),
-            std::env::var("PATH").unwrap()
-        );
-        (bin, path)
-    }
-
     fn run_write(target: &Path, path: &str, content: &[u8]) -> std::process::Output {
         use std::io::Write;
         let mut child = std::process::Command::new("sh")
@@ -456,14 +413,14 @@ mod tests {
     fn write_script_flushes_the_file_before_the_rename_and_the_folder_after() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".env"), "A=old").unwrap();
-        let (bin, path) = logging_sync();
-        let out = run_write(dir.path(), &path, b"A=new");
+        let shim = crate::test_support::sync_shim(Path::new(".env"));
+        let out = run_write(dir.path(), &shim.path, b"A=new");
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let log = std::fs::read_to_string(bin.path().join("log")).unwrap();
+        let log = shim.log();
         let calls: Vec<&str> = log.lines().collect();
         assert_eq!(calls.len(), 2, "{log}");
         assert!(
@@ -484,11 +441,7 @@ mod tests {
         };
         let bin = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(busybox, bin.path().join("sync")).unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.path().display(),
-            std::env::var("PATH").unwrap()
-        );
+        let path = crate::test_support::path_with(bin.path());
         let dir = tempfile::tempdir().unwrap();
         let out = run_write(dir.path(), &path, b"A=1\n");
         assert!(

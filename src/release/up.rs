@@ -366,34 +366,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join(".pxdeploy-deployed");
         std::fs::write(&marker, "old\n").unwrap();
-        let bin = tempfile::tempdir().unwrap();
-        let log = bin.path().join("log");
-        let shim = bin.path().join("sync");
-        std::fs::write(
-            &shim,
-            format!(
-                "#!/bin/sh\nprintf '%s | %s\\n' \"$*\" \"$(cat '{}')\" >> '{}'\n",
-                marker.display(),
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.path().display(),
-            std::env::var("PATH").unwrap()
-        );
+        let shim = crate::test_support::sync_shim(&marker);
         let mut child = std::process::Command::new("sh")
             .args(["-c", MARK_SCRIPT, "sh"])
             .arg(&marker)
-            .env("PATH", path)
+            .env("PATH", &shim.path)
             .stdin(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(b"new\n").unwrap();
         assert!(child.wait().unwrap().success());
-        let log = std::fs::read_to_string(&log).unwrap();
+        let log = shim.log();
         let m = marker.display();
         assert_eq!(
             log,

@@ -139,6 +139,12 @@ impl Host {
         if self.routed.get().is_some() || !router.elsewhere(stderr) {
             return Ok(false);
         }
+        self.to_owner()
+    }
+
+    /// Routes now, when the caller knows the container is on another node (the deploy
+    /// lock, before any `pct` call): whether commands now run on the owner node's session.
+    pub fn to_owner(&self) -> Result<bool> {
         Ok(matches!(
             self.route()?,
             Some(Route {

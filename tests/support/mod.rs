@@ -18,4 +18,4 @@ pub mod sim;
 
 pub use app::{create, deploy, example_app, small_app, unique_vmid, write};
 pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};
-pub use sim::{repo_root, Call, SimBuilder, SimHost};
+pub use sim::{known_hosts_trusting, repo_root, Call, SimBuilder, SimHost};

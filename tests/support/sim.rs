@@ -237,6 +237,13 @@ impl SimHost {
         SimHost::builder().start()
     }
 
+    /// The defaults (node `pve`, Compose 2.40.3) with the template already cached: the node
+    /// most tests deploy to (a test file shares one).
+    #[track_caller]
+    pub fn start_cached() -> SimHost {
+        SimHost::builder().template_cached(true).start()
+    }
+
     pub fn builder() -> SimBuilder {
         SimBuilder {
             node: None,
@@ -591,6 +598,17 @@ interval_secs = 1
             tail(std::fs::read_to_string(self.state.join("calls.log")).unwrap_or_default(), 30)
         )
     }
+}
+
+/// Writes `path`: one known_hosts file trusting every host of `hosts` (for a node reached
+/// through a bastion, or every node of a cluster). Returns `path`.
+pub fn known_hosts_trusting(path: PathBuf, hosts: &[&SimHost]) -> PathBuf {
+    let text: String = hosts
+        .iter()
+        .map(|h| std::fs::read_to_string(h.known_hosts()).unwrap())
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced.

@@ -1,0 +1,96 @@
+//! `[container]`: the LXC container `create` makes, and where it lives.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[cfg(doc)]
+use super::load;
+
+use super::{default_local, DockerInstall, IpConfig};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// Required (in the file or `PROXMOX_CONTAINER_ID`); 0 only before validation.
+    #[serde(default)]
+    pub vmid: u32,
+    pub hostname: String,
+    #[serde(default = "default_template")]
+    pub template: String,
+    #[serde(default = "default_local")]
+    pub template_storage: String,
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    #[serde(default = "default_disk_gb")]
+    pub disk_gb: u32,
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+    #[serde(default = "default_swap_mb")]
+    pub swap_mb: u32,
+    #[serde(default = "default_cores")]
+    pub cores: u32,
+    #[serde(default = "default_bridge")]
+    pub bridge: String,
+    /// The raw `ip` key ("dhcp" or a static address in CIDR form); read [`Container::network`].
+    #[serde(default = "default_ip")]
+    pub(super) ip: String,
+    /// The raw `gateway` key; read [`Container::network`].
+    pub(super) gateway: Option<String>,
+    /// `ip` + `gateway`, parsed once by [`load`] (not a TOML key).
+    #[serde(skip)]
+    pub network: IpConfig,
+    #[serde(default = "default_true")]
+    pub unprivileged: bool,
+    #[serde(default = "default_true")]
+    pub onboot: bool,
+    /// "script", "apt", or a shell command of your own; surrounding spaces are ignored
+    /// (`"apt "` is the apt path).
+    #[serde(default)]
+    pub docker_install: DockerInstall,
+    /// In a Proxmox cluster: the node `create` puts the container on, or `"auto"` (the
+    /// online node with the most free memory). Default: the node connected to. Other
+    /// commands find the container wherever it is.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Manage the container with Proxmox's HA manager: `create` registers it
+    /// (`ha-manager add ct:<vmid> --state started`), `stop`/`start`/`restart` go through
+    /// `ha-manager set`, `destroy` removes the HA resource first.
+    #[serde(default)]
+    pub ha: bool,
+}
+
+fn default_template() -> String {
+    "debian-12-standard".into()
+}
+
+fn default_storage() -> String {
+    "local-lvm".into()
+}
+
+fn default_disk_gb() -> u32 {
+    16
+}
+
+fn default_memory_mb() -> u32 {
+    4096
+}
+
+fn default_swap_mb() -> u32 {
+    512
+}
+
+fn default_cores() -> u32 {
+    2
+}
+
+fn default_bridge() -> String {
+    "vmbr0".into()
+}
+
+fn default_ip() -> String {
+    "dhcp".into()
+}
+
+fn default_true() -> bool {
+    true
+}

@@ -1,9 +1,13 @@
 //! The corpus of real Compose projects (tests/fixtures/real-world, see its README): each app
 //! deploys healthy through pxdeploy, redeploys unchanged without `up`, and `status` shows
 //! every service as its `expect` file says. One simulated node for the whole corpus (a
-//! container per app, destroyed after it): dockerds are expensive.
+//! container per app, destroyed after it): dockerds are expensive. The apps run
+//! [`PARALLEL`] at a time on that node: most of an app's time is waiting (container start,
+//! DHCP, health checks, shutdown), not CPU.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::support::{pxdeploy, repo_root, Run, SimHost};
@@ -67,8 +71,12 @@ fn expected(app: &Path) -> Vec<String> {
     out
 }
 
-fn up_count(sim: &SimHost) -> usize {
-    sim.calls()
+/// How many apps are deployed at the same time (each in its own container on the one node).
+const PARALLEL: usize = 3;
+
+/// `docker compose up` runs in container `vmid` so far (other apps' containers do not count).
+fn up_count(sim: &SimHost, vmid: u32) -> usize {
+    sim.calls_of(vmid)
         .iter()
         .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "up"))
         .count()
@@ -124,9 +132,9 @@ fn check_app(sim: &SimHost, app: &Path, vmid: u32) -> Vec<String> {
         if first.stderr.contains("warning") {
             problems.push(format!("{name}: deploy warned\n{}", first.stderr));
         }
-        let ups = up_count(sim);
+        let ups = up_count(sim, vmid);
         let again = run(a, &["deploy"]);
-        if again.status != 0 || up_count(sim) != ups || !again.stderr.contains("skipped") {
+        if again.status != 0 || up_count(sim, vmid) != ups || !again.stderr.contains("skipped") {
             problems.push(format!(
                 "{name}: the unchanged redeploy ran `up` or failed\n{}",
                 again.dump()
@@ -150,9 +158,18 @@ fn every_real_world_app_deploys_redeploys_unchanged_and_reports_status() {
     assert!(apps.len() >= 9, "the corpus has {} apps", apps.len());
     let sim = SimHost::builder().template_cached(true).start();
     let base = 100_000 + (std::process::id() % 10_000) * 100 + 50;
-    let mut problems = Vec::new();
-    for (i, app) in apps.iter().enumerate() {
-        problems.extend(check_app(&sim, app, base + i as u32));
-    }
+    let next = AtomicUsize::new(0);
+    let problems = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(app) = apps.get(i) else { break };
+                let found = check_app(&sim, app, base + i as u32);
+                problems.lock().unwrap().extend(found);
+            });
+        }
+    });
+    let problems = problems.into_inner().unwrap();
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }

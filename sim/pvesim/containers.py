@@ -5,6 +5,7 @@ leftover Docker cgroups removed) and creating its own folders (a copy of /etc, t
 overlay upper that hides the host's Docker tools).
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -58,9 +59,26 @@ def is_running(vmid):
     return run_info(vmid) is not None
 
 
+def lan_setup_lock():
+    """Held while the LAN namespace or a bridge is made: containers started at the same
+    time on one node would otherwise both create it (`RTNETLINK answers: File exists`)."""
+    os.makedirs(st("run", "lock"), exist_ok=True)
+    fd = os.open(st("run", "lock", "lan-setup.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def ensure_lan():
     """One network namespace per state folder plays the node's LAN: it holds the
     bridges (vmbr0, ...) that the containers' veth peers are attached to."""
+    fd = lan_setup_lock()
+    try:
+        return make_lan()
+    finally:
+        os.close(fd)
+
+
+def make_lan():
     lan = read_json(st("run", "lan.json"))
     if lan and proc_alive(lan["pid"], lan["start"]):
         return lan["pid"]
@@ -89,6 +107,14 @@ def lan_ip(*args, check=True):
 
 
 def lan_bridge(name):
+    fd = lan_setup_lock()
+    try:
+        make_bridge(name)
+    finally:
+        os.close(fd)
+
+
+def make_bridge(name):
     r = subprocess.run(["nsenter", f"--net=/proc/{read_json(st('run', 'lan.json'))['pid']}/ns/net",
                         "ip", "-o", "link", "show", name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)

@@ -3,14 +3,27 @@ config, pending, set, unlock), pct_lifecycle (create, start, stop, shutdown, reb
 destroy) and pct_exec (exec, enter, push, pull).
 """
 
+import importlib
+
 from .basics import die
 from .options import PCT_COMMANDS, expand_cmd, usage_abort
-from .pct_config import pct_config, pct_list, pct_pending, pct_set, pct_status, pct_unlock
-from .pct_lifecycle import pct_create, pct_destroy, pct_reboot, pct_shutdown, pct_start, pct_stop
-from .pct_exec import pct_enter, pct_exec, pct_pull, pct_push
-from .pct_snapshot import pct_delsnapshot, pct_listsnapshot, pct_rollback, pct_snapshot
-from .pct_restore import pct_restore
-from .cluster import pct_migrate
+
+# sub-command -> (module, function), imported when that sub-command runs (a process per call).
+COMMANDS = {
+    "list": ("pct_config", "pct_list"), "status": ("pct_config", "pct_status"),
+    "config": ("pct_config", "pct_config"), "set": ("pct_config", "pct_set"),
+    "unlock": ("pct_config", "pct_unlock"), "pending": ("pct_config", "pct_pending"),
+    "create": ("pct_lifecycle", "pct_create"), "start": ("pct_lifecycle", "pct_start"),
+    "stop": ("pct_lifecycle", "pct_stop"), "shutdown": ("pct_lifecycle", "pct_shutdown"),
+    "reboot": ("pct_lifecycle", "pct_reboot"), "destroy": ("pct_lifecycle", "pct_destroy"),
+    "exec": ("pct_exec", "pct_exec"), "enter": ("pct_exec", "pct_enter"),
+    "push": ("pct_exec", "pct_push"), "pull": ("pct_exec", "pct_pull"),
+    "snapshot": ("pct_snapshot", "pct_snapshot"),
+    "listsnapshot": ("pct_snapshot", "pct_listsnapshot"),
+    "rollback": ("pct_snapshot", "pct_rollback"),
+    "delsnapshot": ("pct_snapshot", "pct_delsnapshot"),
+    "restore": ("pct_restore", "pct_restore"), "migrate": ("cluster", "pct_migrate"),
+}
 
 
 def pct_main(args):
@@ -18,13 +31,7 @@ def pct_main(args):
         usage_abort("pct", "")
     cmd = expand_cmd(args[0], PCT_COMMANDS, "pct")
     rest = args[1:]
-    fn = {"list": pct_list, "status": pct_status, "config": pct_config, "create": pct_create,
-          "set": pct_set, "start": pct_start, "stop": pct_stop, "shutdown": pct_shutdown,
-          "reboot": pct_reboot, "destroy": pct_destroy, "exec": pct_exec, "enter": pct_enter, "push": pct_push,
-          "pull": pct_pull, "unlock": pct_unlock, "pending": pct_pending,
-          "snapshot": pct_snapshot, "listsnapshot": pct_listsnapshot,
-          "rollback": pct_rollback, "delsnapshot": pct_delsnapshot,
-          "restore": pct_restore, "migrate": pct_migrate}.get(cmd)
-    if not fn:
+    if cmd not in COMMANDS:
         die(f"pxsim: 'pct {cmd}' is not simulated", 1)
-    fn(rest)
+    module, name = COMMANDS[cmd]
+    getattr(importlib.import_module(f".{module}", __package__), name)(rest)

@@ -307,6 +307,16 @@ impl Running {
         }
         let stdout = std::mem::take(&mut *self.stdout.lock().unwrap());
         let stderr = std::mem::take(&mut *self.stderr.lock().unwrap());
+        if std::env::var_os("PXTEST_TRACE").is_some() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "[trace] {:>6.1}s {}",
+                    self.started.elapsed().as_secs_f64(),
+                    self.what
+                );
+            }
+        }
         Ok(Run::from_parts(
             self.what.clone(),
             status,

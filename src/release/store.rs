@@ -51,13 +51,17 @@ if [ \"$M\" = objects ]; then (cd -- \"$S/objects\" && find . -type f) | sed -n 
 fi; fi; echo end; }; ";
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
-/// Unpacks into `incoming/`, checks every object's hash, moves the objects into the store
-/// and the release folder to `releases/<id>`. The tree is not touched.
+/// Unpacks into `incoming/`, checks every object's hash (one `sha256sum` for all of them),
+/// moves the objects into the store (one `mv` per `ab/` folder) and the release folder to
+/// `releases/<id>`. The tree is not touched. Every process start counts: ~4 ms each in a
+/// container, so one per object would cost more than the hashing of 200 MB of them.
 pub const STAGE: &str = "I=\"$S/incoming\"; rm -rf -- \"$I\" && mkdir -- \"$I\" && tar -x -f - -C \"$I\" || exit 1; \
 if [ -d \"$I/objects\" ]; then cd -- \"$I/objects\" && find . -type f > \"$I/list\" || exit 1; \
-while IFS= read -r O; do O=${O#./}; H=$(sha256sum < \"$O\") || exit 1; H=${H%% *}; \
-[ \"$H\" = \"${O%%/*}${O#*/}\" ] || { echo \"pxdeploy: object $O arrived damaged\" >&2; exit 1; }; \
-mkdir -p -- \"$S/objects/${O%%/*}\" && mv -f -- \"$O\" \"$S/objects/$O\" || exit 1; done < \"$I/list\"; fi; \
+if [ -s \"$I/list\" ]; then xargs sha256sum -- < \"$I/list\" > \"$I/sums\" || exit 1; else : > \"$I/sums\"; fi; \
+[ \"$(wc -l < \"$I/sums\")\" -eq \"$(wc -l < \"$I/list\")\" ] || { echo 'pxdeploy: not every object could be checked' >&2; exit 1; }; \
+while read -r H O; do O=${O#./}; \
+[ \"$H\" = \"${O%%/*}${O#*/}\" ] || { echo \"pxdeploy: object $O arrived damaged\" >&2; exit 1; }; done < \"$I/sums\"; \
+for P in *; do [ -d \"$P\" ] || continue; mkdir -p -- \"$S/objects/$P\" && mv -f -- \"$P\"/* \"$S/objects/$P/\" || exit 1; done; fi; \
 cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" && rm -rf -- \"$I\"";
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
@@ -69,7 +73,7 @@ nodir() { if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then rmdir -- \"$1\" || return 1;
 apply() { { read -r T; while IFS= read -r L; do K=${L%% *} A=${L#* }; case $K in \
 end) return 0 ;; \
 d) P=\"$D/${A#* }\"; { [ -d \"$P\" ] && [ ! -L \"$P\" ]; } || { rm -f -- \"$P\"; mkdir -p -- \"$P\"; } && chmod \"${A%% *}\" -- \"$P\" ;; \
-f) M=${A%% *} A=${A#* }; obj \"${A%% *}\"; P=\"$D/${A#* }\"; nodir \"$P\" && cp -- \"$O\" \"$P.pxdeploy-new\" && chmod \"$M\" -- \"$P.pxdeploy-new\" && mv -f -- \"$P.pxdeploy-new\" \"$P\" ;; \
+f) M=${A%% *} A=${A#* }; obj \"${A%% *}\"; P=\"$D/${A#* }\"; nodir \"$P\" && install -m \"$M\" -- \"$O\" \"$P.pxdeploy-new\" && mv -f -- \"$P.pxdeploy-new\" \"$P\" ;; \
 l) obj \"${A%% *}\"; P=\"$D/${A#* }\"; nodir \"$P\" && rm -f -- \"$P\" && ln -s -- \"$(cat -- \"$O\")\" \"$P\" ;; \
 r) rm -f -- \"$D/$A\" ;; \
 x) rmdir -- \"$D/$A\" 2>/dev/null; true ;; \

@@ -29,6 +29,9 @@ pub struct Project {
     pub model: model::Model,
 }
 
+/// `ps` of every container of the project, also stopped and one-off ones, as JSON.
+const PS: [&str; 4] = ["ps", "-a", "--format", "json"];
+
 impl Project {
     pub fn new(vmid: u32, name: impl Into<String>, remote_dir: &str, compose_file: &str) -> Self {
         Project {
@@ -80,10 +83,15 @@ impl Project {
     /// `pct exec <vmid> -- docker compose -p <name> <args…>`: Compose finds the project's
     /// containers by their labels, so this works before the first deploy (no file yet) too.
     fn by_name(&self, args: &[&str]) -> String {
+        crate::proxmox::pct::exec(self.vmid, &self.by_name_argv(args))
+    }
+
+    /// The argv of [`Project::by_name`] inside the container.
+    fn by_name_argv<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut argv = vec!["docker", "compose", "-p", &self.name];
         argv.extend(self.profile_args());
         argv.extend_from_slice(args);
-        crate::proxmox::pct::exec(self.vmid, &argv)
+        argv
     }
 
     /// Builds and (re)creates every service, removes containers of services no longer in the file.
@@ -128,16 +136,14 @@ impl Project {
 
     /// Every container of the project, also stopped and one-off ones, as JSON.
     pub fn ps(&self) -> String {
-        self.by_name(&["ps", "-a", "--format", "json"])
+        self.by_name(&PS)
     }
 
     /// [`Project::ps`] after a line with the container's clock (`date +%s%N`): Docker
     /// events newer than that are not in the listing yet (the health wait's `watch`).
     pub fn ps_stamped(&self) -> String {
         let mut argv = vec!["sh", "-c", "date +%s%N; exec \"$@\"", "sh"];
-        argv.extend(["docker", "compose", "-p", &self.name]);
-        argv.extend(self.profile_args());
-        argv.extend(["ps", "-a", "--format", "json"]);
+        argv.extend(self.by_name_argv(&PS));
         crate::proxmox::pct::exec(self.vmid, &argv)
     }
 

@@ -873,24 +873,22 @@ fn the_verdict_comes_when_the_last_service_turns_healthy_not_at_the_next_poll() 
         .parse()
         .expect("the time the service was ready");
     let calls = sim.calls_of(vmid);
-    let last_ps = calls
-        .iter()
-        .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "ps"))
-        .map(|c| c.time)
-        .next_back()
-        .expect("a `docker compose ps` call");
+    // When the last `docker compose <word>` call ended.
+    let last_end = |word: &str| {
+        calls
+            .iter()
+            .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == word))
+            .map(|c| c.time)
+            .next_back()
+            .unwrap_or_else(|| panic!("a `docker compose {word}` call"))
+    };
+    let last_ps = last_end("ps");
     assert!(
         last_ps < ready,
         "a `docker compose ps` ended at {last_ps:.1}, after the service was ready ({ready}): the verdict waited for a new listing instead of taking Docker's health event\n{}",
         run.dump()
     );
-    let up_end = calls
-        .into_iter()
-        .filter(|c| c.argv.iter().any(|a| a == "compose") && c.argv.iter().any(|a| a == "up"))
-        .map(|c| c.time)
-        .next_back()
-        .expect("a `docker compose up` call");
-    let waited = ended - up_end;
+    let waited = ended - last_end("up");
     assert!(
         waited < 100.0,
         "the verdict came {waited:.1}s after `up`: at the next poll (interval 200s), not when the service turned healthy\n{}",

@@ -45,7 +45,7 @@ fn poll(
     project: &Project,
     timeout: Duration,
 ) -> Result<std::result::Result<Vec<PsEntry>, String>> {
-    Ok(listing(host, project, &project.ps(), timeout)?.map(|(_, entries)| entries))
+    Ok(listing(host, project, false, timeout)?.map(|(_, entries)| entries))
 }
 
 /// A listing and the container's clock when it began (none: no `date +%s%N` there).
@@ -58,17 +58,22 @@ fn poll_stamped(
     project: &Project,
     timeout: Duration,
 ) -> Result<std::result::Result<Stamped, String>> {
-    listing(host, project, &project.ps_stamped(), timeout)
+    listing(host, project, true, timeout)
 }
 
+/// `docker compose ps`, [`Project::ps_stamped`] when `stamped`; messages name the `ps`.
 fn listing(
     host: &Host,
     project: &Project,
-    command: &str,
+    stamped: bool,
     timeout: Duration,
 ) -> Result<std::result::Result<Stamped, String>> {
     let shown = project.ps();
-    let out = host.session().exec(command, None, timeout)?;
+    let command = match stamped {
+        true => project.ps_stamped(),
+        false => shown.clone(),
+    };
+    let out = host.session().exec(&command, None, timeout)?;
     if !out.status.success() {
         let stderr = out.stderr_str();
         return Ok(Err(format!(
@@ -78,9 +83,9 @@ fn listing(
         )));
     }
     let stdout = out.stdout_str();
-    let (stamp, text) = match command == shown {
-        true => (None, stdout.as_str()),
-        false => watch::split_stamp(&stdout),
+    let (stamp, text) = match stamped {
+        true => watch::split_stamp(&stdout),
+        false => (None, stdout.as_str()),
     };
     compose::parse_ps(text)
         .map(|entries| Ok((stamp, entries)))

@@ -132,7 +132,6 @@ pub fn finish_and_mark_command(
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
-    gate: &str,
 ) -> String {
     let finish = join(&crate::release::store::finish_argv(
         &project.remote_dir,
@@ -142,7 +141,7 @@ pub fn finish_and_mark_command(
     let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
     pct::exec_sh(
         project.vmid,
-        &format!("{gate}{finish} </dev/null && exec {mark}"),
+        &format!("{GATE}{finish} </dev/null && exec {mark}"),
     )
 }
 
@@ -155,7 +154,7 @@ pub fn prepare_finish(
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> Prepared {
-    host.prepare(finish_and_mark_command(project, keep, results, GATE))
+    host.prepare(finish_and_mark_command(project, keep, results))
 }
 
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and

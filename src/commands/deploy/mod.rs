@@ -155,29 +155,28 @@ pub fn deploy(
         }
         outcome.up = true;
         let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
-        let mut finish = None;
+        // The finish's channel opens as the wait starts; dropped unused on a failed wait
+        // (before the rollback), it records nothing.
         let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| {
-            finish = Some(up::prepare_finish(
-                host,
-                &project,
-                Some(&keep),
-                &[(&new.id, "healthy")],
-            ));
-            match host.dry_run() {
-                true => Ok(Vec::new()),
+            let finish = up::prepare_finish(host, &project, Some(&keep), &[(&new.id, "healthy")]);
+            let services = match host.dry_run() {
+                true => Vec::new(),
                 false => health::wait_for(
                     host,
                     &project,
                     &cfg.health_services(),
                     Timing::from_config(cfg),
                     reporter,
-                ),
-            }
+                )?,
+            };
+            Ok((services, finish))
         });
-        match waited {
-            Ok(services) => outcome.services = services,
+        let finish = match waited {
+            Ok((services, finish)) => {
+                outcome.services = services;
+                finish
+            }
             Err(e) => {
-                drop(finish); // the prepared finish records nothing
                 return Err(crate::release::rollback::after_failed_deploy(
                     host,
                     cfg,
@@ -187,8 +186,7 @@ pub fn deploy(
                     &mut outcome.rolled_back,
                 ));
             }
-        }
-        let finish = finish.expect("prepared once `up` succeeded");
+        };
         up::finish_and_mark(host, finish, &fingerprint)
     })();
 

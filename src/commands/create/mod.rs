@@ -1,4 +1,5 @@
-//! `pxdeploy create`: template, `pct create`, start, network, Docker with Compose v2.
+//! `pxdeploy create`: template, `pct create`, the `[firewall]` rules, start, network, Docker
+//! with Compose v2.
 //! On an existing container: nothing changes; every setting that differs is listed.
 
 use std::time::{Duration, Instant};
@@ -53,6 +54,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
     let mut warnings = create_container(ctx, &host, &spec)?;
+    firewall_before_start(ctx, &host, &config)?;
     warnings.extend(container::start(
         &host,
         c.vmid,
@@ -183,6 +185,30 @@ fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec
         )?;
     }
     Ok(warnings)
+}
+
+/// `[firewall]`: the container is never up without its rules, so its firewall file and
+/// `firewall=1` on net0 are written before the first start (a dry run, which created
+/// nothing, shows the file).
+fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
+    let Some(fw) = &config.firewall else {
+        return Ok(());
+    };
+    if host.dry_run() {
+        let vmid = config.container.vmid;
+        ctx.out.info(format!(
+            "dry run: would write {}{}:\n{}",
+            crate::firewall::path(vmid),
+            if fw.enable {
+                " and set firewall=1 on net0"
+            } else {
+                ""
+            },
+            fw.file()
+        ));
+        return Ok(());
+    }
+    crate::firewall::apply(host, config, ctx.reporter.as_ref(), &ctx.out).map(|_| ())
 }
 
 /// Polls `ip -4 -o addr show dev eth0` inside the container until it has an address.

@@ -209,6 +209,13 @@ fn the_schema_accepts_every_example_and_refuses_unknown_keys_and_wrong_types() {
         !secret.is_empty(),
         "a secret's value is refused: it takes a length"
     );
+    let pasted = bad(&|d| {
+        d["env"]["secrets"]["API_TOKEN"] = serde_json::json!({ "from_env": "hunter2 pasted!" })
+    });
+    assert!(
+        !pasted.is_empty(),
+        "a from_env that is no variable name is refused"
+    );
     let mode = bad(&|d| d["backup"]["mode"] = "hourly".into());
     assert!(!mode.is_empty(), "an unknown backup mode is refused");
 }

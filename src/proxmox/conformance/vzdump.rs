@@ -93,9 +93,9 @@ fn pvesm_lists_a_pbs_snapshot_with_its_time() {
 fn pvesm_status_shows_a_pbs_storage() {
     // pve-storage src/PVE/CLI/pvesm.pm:251-252 (the header with `(KiB)`), :257-268 (the rows);
     // PBSPlugin.pm:27-29 (`type` is `pbs`)
-    let out = "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %\n\
-               local             dir     active        98497780         8912896        89584884    9.05%\n\
-               pbs               pbs     active      1921208544       402653184      1518555360   20.96%\n";
+    let out = "Name         Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %\n\
+               local         dir     active        98497780         8912896        89584884    9.05%\n\
+               pbs           pbs     active      1921208544       402653184      1518555360   20.96%\n";
     let s = pvesm::parse_status(out);
     assert_eq!(s.len(), 2);
     assert_eq!((s[1].name.as_str(), s[1].kind.as_str()), ("pbs", "pbs"));

@@ -328,12 +328,13 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
                 with open(path + ".notes", "w") as f:
                     f.write(notes)
         if o.get("protected") == "1":
+            info("marking backup as protected")  # VZDump.pm:1240, before pruning
             if on_pbs:
                 pbs.set_protected(storage, vmid, epoch)
             else:
                 open(path + ".protected", "w").close()
         if remove and keep and keep.get("keep-all") != "1":
-            keepstr = ",".join(f"{k}={v}" for k, v in keep.items())
+            keepstr = ", ".join(f"{k}={v}" for k, v in sorted(keep.items()))  # VZDump.pm:1248
             info(f"prune older backups with retention: {keepstr}")
             pruned = 0
             if on_pbs:

@@ -60,7 +60,6 @@ NEXT = [
     # the loops of test_compute_next_event, first and a later step
     ("*:*", THU_00 + 41 * MIN, THU_00 + 42 * MIN), ("*:0", THU_00 + 41 * HOUR, THU_00 + 42 * HOUR),
     ("1:0", THU_00 + 40 * DAY + HOUR, THU_00 + 41 * DAY + HOUR),
-    # calendar_event.rs doc examples (already with UTC: appending it again is not done)
     # the audit (top item 4): `25:00` is minute 25 of every hour, second 0
     ("25:00", THU_00, THU_00 + 25 * MIN), ("25:00", THU_00 + 25 * MIN, THU_00 + HOUR + 25 * MIN),
     ("mon..fri 25:00", THU_00, THU_00 + 25 * MIN),

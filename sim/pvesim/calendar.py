@@ -19,8 +19,6 @@ DAYS = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2,
         "thursday": 3, "thu": 3, "friday": 4, "fri": 4, "saturday": 5, "sat": 5,
         "sunday": 6, "sun": 6}
 
-ALL = None  # an empty list in proxmox-time: every value
-
 
 class CalendarError(Exception):
     """The text after `invalid calendar event '<text>' - `."""

@@ -2,7 +2,7 @@
 source: proxmox-rs 214dbdf9a5a8 proxmox-time/src/test.rs (test_compute_next_event,
 test_calendar_event_weekday), the doc examples of proxmox-time/src/calendar_event.rs
 (proxmox-rs f3305009a212), pve-docs calendar-events.adoc's example table, and the audit's
-`25:00` (docs/../real-source-audit.md top item 4). The error texts follow
+`25:00` (the real-source audit, top item 4). The error texts follow
 parse_helpers.rs parse_complete_line (`unable to parse {} at '{}' - {:?}` of the first
 VerboseError entry) traced through the grammar.
 

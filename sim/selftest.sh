@@ -55,7 +55,8 @@ run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100,10
 check "backup job create" 0
 [[ "$(cat "$STATE/etc/pve/jobs.cfg")" == "$(printf 'vzdump: nightly-web\n\tschedule 02:00\n\tcompress zstd\n\tenabled 1\n\tmode snapshot\n\tnotes-template {{guestname}}\n\tprune-backups keep-last=3\n\tstorage local\n\tvmid 100,101\n')" ]] && ok "jobs.cfg layout" || bad "jobs.cfg layout: $(cat -A "$STATE/etc/pve/jobs.cfg")"
 run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100; check "backup job duplicate" 2 "" "Job 'nightly-web' already exists"
-run pvesh create /cluster/backup --id x1 --schedule 'mon..fri 25:00' --vmid 100; check "bad calendar event" 2 "" "schedule: invalid format - invalid calendar event 'mon..fri 25:00' - "
+run pvesh create /cluster/backup --id x1 --schedule 'mon..fri 12:60' --vmid 100; check "bad calendar event" 2 "" "schedule: invalid format - invalid calendar event 'mon..fri 12:60' - unable to parse calendar event at '12:60' - Nom(Eof)"
+run python3 "$SIM/calendar_check.py"; check "calendar events: proxmox-time's examples" 0 " 0 failures"
 run pvesh create /cluster/backup --id 1x --schedule daily --vmid 100; check "bad job id" 2 "" "id: invalid format - invalid configuration ID '1x'"
 run pvesh set /cluster/backup/nightly-web --prune-backups keep-last=5; check "backup job set" 0
 run pvesh get /cluster/backup --output-format json; check "backup jobs json" 0 '"prune-backups":{"keep-last":"5"}'

@@ -161,6 +161,16 @@ pub fn backup(
             config.backup.keep_last
         ));
     }
+    // a Proxmox Backup Server prunes without naming what it removed: only the count
+    if let Some(n) = report
+        .pruned_count
+        .filter(|n| *n > 0 && report.pruned.is_empty())
+    {
+        out.info(format!(
+            "pruned {n} older backup(s) on {storage} (keep-last={})",
+            config.backup.keep_last
+        ));
+    }
     for w in &report.warnings {
         out.warn(format!("vzdump: {}", sanitize(w)));
     }

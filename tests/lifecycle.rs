@@ -1,7 +1,8 @@
 //! Issue 3: the container's lifecycle against the simulated node — `create` (template
 //! download, DHCP and static IP, privileged variant, re-run with drift, `--dry-run`),
 //! `stop`/`start`/`restart` idempotence, `destroy` (refusal, protection, a real pty, `--yes`)
-//! and `backup` (retention, `--list`, vzdump's failure). Each `create` costs seconds, so each
+//! and `backup` (retention, `--list`, vzdump's failure; a Proxmox Backup Server storage, also
+//! for `destroy --backup-first`). Each `create` costs seconds, so each
 //! test walks one container through several steps.
 
 use std::path::{Path, PathBuf};
@@ -218,6 +219,61 @@ fn create_with_dhcp_then_rerun_drift_stop_start_restart_and_backups() {
         r.dump()
     );
 
+    // To a Proxmox Backup Server storage: vzdump says `creating Proxmox Backup Server archive
+    // 'ct/210/<UTC time>Z'` and prunes on the server (no `removing backup` lines).
+    sim.set_knob("storage_pbs", "1");
+    let pbs = app_dir(&sim, "[backup]\nstorage = \"pbs\"\nkeep_last = 2");
+    let mut snaps = Vec::new();
+    for i in 0..3 {
+        let r = px(pbs.path(), &["backup"]);
+        r.assert_code(0);
+        let volid = r.stdout.trim().to_string();
+        assert!(
+            volid.starts_with(&format!("pbs:backup/ct/{VMID}/20")) && volid.ends_with('Z'),
+            "printed volid: {volid:?}\n{}",
+            r.dump()
+        );
+        if i == 2 {
+            r.assert_stderr_contains("pruned 1 older backup(s) on pbs (keep-last=2)");
+        }
+        snaps.push(volid);
+    }
+    let r = px(pbs.path(), &["backup", "--list", "-o", "json"]);
+    let doc = json_doc(&r, true);
+    let listed: Vec<(&str, &str)> = doc["backups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backups array\n{}", r.dump()))
+        .iter()
+        .map(|b| {
+            (
+                b["volid"].as_str().unwrap(),
+                b["date"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    let when = |v: &str| {
+        let t = v.rsplit('/').next().unwrap();
+        format!("{} {} UTC", &t[..10], &t[11..19])
+    };
+    assert_eq!(
+        listed,
+        [
+            (snaps[1].as_str(), when(&snaps[1]).as_str()),
+            (snaps[2].as_str(), when(&snaps[2]).as_str())
+        ],
+        "{}",
+        r.dump()
+    );
+    let r = px(pbs.path(), &["backup", "--list"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with(&snaps[2]) && l.contains(&when(&snaps[2]))),
+        "{}",
+        r.dump()
+    );
+
     // vzdump's failure: exit 5 with the reason, still one JSON document.
     sim.set_knob("vzdump_fail", "\"disk on fire\"");
     let r = px(app.path(), &["backup", "-o", "json"]);
@@ -368,10 +424,28 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
     sim.host_run(&["pct", "exec", VMID, "--", "docker", "compose", "version"])
         .assert_code(0);
 
-    // --yes destroys a running container: stopped first, then purged.
-    let r = px(app.path(), &["destroy", "--yes", "-o", "json"]);
+    // --yes --backup-first to a Proxmox Backup Server storage: backed up, then stopped and
+    // purged; the snapshot stays on the server.
+    sim.set_knob("storage_pbs", "1");
+    let pbs = app_dir(
+        &sim,
+        "[container]\nunprivileged = false\n[backup]\nstorage = \"pbs\"",
+    );
+    let r = px(
+        pbs.path(),
+        &["destroy", "--yes", "--backup-first", "-o", "json"],
+    );
     r.assert_code(0);
-    assert_eq!(json_doc(&r, true)["destroyed"], true);
+    let doc = json_doc(&r, true);
+    assert_eq!(doc["destroyed"], true);
+    let archive = doc["backup"].as_str().unwrap_or_default().to_string();
+    assert!(
+        archive.starts_with(&format!("pbs:backup/ct/{VMID}/")),
+        "{}",
+        r.dump()
+    );
+    sim.host_run(&["pvesm", "list", "pbs", "--content", "backup"])
+        .assert_stdout_contains(&archive);
     let d = sim.calls_matching(&["pct", "destroy", VMID]);
     assert_eq!(d.len(), 1);
     assert!(d[0].line().contains("--purge"), "{}", d[0].line());

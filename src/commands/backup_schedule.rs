@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{display_path, sanitize};
 use crate::proxmox::backup_job::{self, Job};
+use crate::proxmox::calendar;
 use crate::remote::host::{Host, PROBE_TIMEOUT};
 
 /// `backup --schedule [CALENDAR]`: creates the job, or sets what differs; nothing when
@@ -90,6 +91,10 @@ pub fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
     });
     if !host.dry_run() {
         ctx.out.data(describe(&id, job.as_ref(), &config));
+        // the node accepted it: say so when it reads minutes where the text shows an hour
+        if let Some(reading) = calendar::reading(&schedule) {
+            ctx.out.warn(reading.warning());
+        }
     }
     ctx.succeed(
         Some(&host),
@@ -160,13 +165,18 @@ pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
         );
     };
     let get = |k: &str| sanitize(job.get(k).unwrap_or("-"));
+    let reading = job
+        .get("schedule")
+        .and_then(calendar::reading)
+        .map(|r| format!(" (runs {})", r.words()))
+        .unwrap_or_default();
     let next = match job.next_run {
         Some(t) => format!("next run {}", utc(t)),
         None if job.get("enabled") == Some("0") => "disabled".to_string(),
         None => "next run unknown".to_string(),
     };
     format!(
-        "backup job {id}: schedule {:?}, {next}, storage {}, mode {}, {}",
+        "backup job {id}: schedule {:?}{reading}, {next}, storage {}, mode {}, {}",
         get("schedule"),
         get("storage"),
         get("mode"),
@@ -199,10 +209,17 @@ fn run(host: &Host, command: &str, schedule: &str, source: &str) -> Result<()> {
         return Ok(());
     }
     if let Some(reason) = backup_job::bad_schedule(&out.stderr_str()) {
+        let at = match calendar::stuck_at(&reason) {
+            Some(at) if !at.is_empty() => format!(
+                "Proxmox could not read the schedule from `{}` on; ",
+                sanitize(at)
+            ),
+            _ => String::new(),
+        };
         return Err(
             Error::config(format!("Proxmox rejected the backup schedule {schedule:?}"))
                 .cause(format!("{source}: {}", sanitize(&reason)))
-                .hint("a Proxmox calendar event: `02:00`, `sat 03:00`, `mon..fri 22:30`, `*/6:00`, `daily`"),
+                .hint(format!("{at}a Proxmox calendar event: `02:00`, `sat 03:00`, `mon..fri 22:30`, `*/6:00`, `daily`")),
         );
     }
     crate::remote::host::ensure_success(command, out).map(drop)

@@ -6,6 +6,9 @@
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
 
 pub mod backup_job;
+pub mod calendar;
+#[cfg(test)]
+mod conformance;
 pub mod node;
 pub mod pct;
 pub mod pveam;

@@ -12,6 +12,7 @@ request (`Requesting HA ... for CT <vmid>`, §4.5).
 
 import contextlib
 import fcntl
+import io
 import os
 import re
 import shutil
@@ -173,7 +174,10 @@ def tick():
             if now - rec["since"] < delay(vmid):
                 continue
             failed = False
-            with on_node(node):
+            # the LRM's task output goes to its task log, never to the command that ran
+            # this round
+            lrm_log = io.StringIO()
+            with on_node(node), contextlib.redirect_stdout(lrm_log):
                 if want == "started":
                     try:
                         do_start_task(Task(), vmid, skiplock=False)

@@ -201,7 +201,7 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
     if not os.path.exists(conf_path(vmid)):
         out(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
         return False
-    if mode == "stop" and ha_started(vmid):  # pve-manager PVE/VZDump.pm:937-945
+    if mode == "stop" and ha_started(vmid):  # pve-manager PVE/VZDump.pm:939-945
         out(f"ERROR: Backup of VM {vmid} failed - Cannot execute a backup with stop mode on a "
             f"HA managed and enabled Service. Use snapshot mode or disable the Service.")
         out(f"INFO: Failed at {fmt_time(now_local())}")

@@ -1,8 +1,11 @@
 //! Containers managed by Proxmox's HA manager (`[container] ha = true`, reference more §4):
 //! registering (`ha-manager add ct:<vmid> --state started`), requesting a state
 //! (`ha-manager set ct:<vmid> --state started|stopped`; a plain `pct stop` would only be a
-//! request too, or be undone) and waiting until `ha-manager status` shows it settled
-//! (`service ct:<vmid> (<node>, started|stopped)`), removing the resource.
+//! request too, or be undone), removing the resource, and the one wait ([`wait_for`]) until
+//! `ha-manager status` shows the request done (`service ct:<vmid> (<node>, started|stopped)`).
+//! Every start, stop and restart of an HA-managed container ends in that wait: the HA
+//! manager's own requests here, and `pct start|shutdown`, which for such a container only
+//! queue a request and exit 0 ([`queued`], `crate::container`).
 
 use std::time::{Duration, Instant};
 
@@ -27,10 +30,19 @@ pub enum Wanted {
 }
 
 impl Wanted {
+    /// The state `ha-manager status` shows once it is done (pve-ha-manager
+    /// src/PVE/HA/Tools.pm:216-251, `get_verbose_service_state`).
     pub fn as_str(self) -> &'static str {
         match self {
             Wanted::Started => "started",
             Wanted::Stopped => "stopped",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Wanted::Started => "start",
+            Wanted::Stopped => "stop",
         }
     }
 }
@@ -89,12 +101,8 @@ pub fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool>
     )
 }
 
-/// Requests `wanted` and waits until the HA manager shows it settled.
+/// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
 pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
-    let verb = match wanted {
-        Wanted::Started => "start",
-        Wanted::Stopped => "stop",
-    };
     let command = set(vmid, wanted);
     if host.dry_run() {
         host.change(&command, CALL_TIMEOUT)?;
@@ -102,48 +110,133 @@ pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) 
     }
     reporter
         .step_with(
-            &format!("Asking the HA manager to {verb} container {vmid}"),
+            &format!(
+                "Asking the HA manager to {} container {vmid}",
+                wanted.verb()
+            ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
                 ensure_success(&command, host.change(&command, CALL_TIMEOUT)?)?;
-                settle(host, vmid, wanted)
+                wait_for(host, vmid, wanted)
             },
         )
         .map(|_| ())
 }
 
-/// Polls `ha-manager status` until the service shows `wanted`; returns its node.
-fn settle(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
+/// What a `pct start|stop|shutdown` printed when the container is HA-managed: it only
+/// queued a request (`Requesting HA start for CT <vmid>`, pve-container
+/// src/PVE/API2/LXC/Status.pm:171, 274, 369) and exited 0; the HA manager acts later.
+pub fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
+    stdout.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Requesting HA ")?;
+        let (verb, id) = rest.split_once(" for CT ")?;
+        if id.trim().parse::<u32>().ok()? != vmid {
+            return None;
+        }
+        match verb {
+            "start" => Some(Wanted::Started),
+            "stop" => Some(Wanted::Stopped),
+            _ => None,
+        }
+    })
+}
+
+/// After a `pct` command that only queued an HA request ([`queued`]): waits, as a step,
+/// until the HA manager has done it.
+pub fn await_queued(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
+    reporter
+        .step_with(
+            &format!(
+                "Waiting for the HA manager to {} container {vmid}",
+                wanted.verb()
+            ),
+            |node: &String| done(format!("{} on {node}", wanted.as_str())),
+            || wait_for(host, vmid, wanted),
+        )
+        .map(|_| ())
+}
+
+/// The one wait on the HA manager: polls `ha-manager status` until the container's service
+/// shows `wanted`; returns its node. `error` (the HA manager gave up, e.g. on a start that
+/// failed), an unmanaged container and the timeout are errors that name the state seen.
+pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let now = state(host, vmid)?;
-        match &now {
-            Some((node, s)) if s == wanted.as_str() => return Ok(node.clone()),
-            Some((_, s)) if s == "error" => {
-                return Err(Error::remote(format!(
-                    "the HA manager put container {vmid} into the error state"
-                ))
-                .hint(format!(
-                    "look at `ha-manager status` and the task log; `ha-manager set ct:{vmid} --state disabled` clears it"
-                )))
-            }
-            None => {
-                return Err(Error::remote(format!(
-                    "container {vmid} is not managed by the HA manager (any more)"
-                )))
-            }
-            _ => {}
+        match verdict(vmid, wanted, now.as_ref(), Instant::now() >= deadline) {
+            Verdict::Settled(node) => return Ok(node),
+            Verdict::Failed(err) => return Err(*err),
+            Verdict::Pending => std::thread::sleep(POLL),
         }
-        if Instant::now() >= deadline {
-            let shown = now.map(|(n, s)| format!("{s} on {n}")).unwrap_or_default();
-            return Err(Error::remote(format!(
-                "container {vmid} did not become {} within {}s (HA state: {shown})",
-                wanted.as_str(),
-                SETTLE_TIMEOUT.as_secs()
-            )));
-        }
-        std::thread::sleep(POLL);
     }
+}
+
+pub(crate) enum Verdict {
+    Settled(String),
+    Pending,
+    Failed(Box<Error>),
+}
+
+/// What one `ha-manager status` reading means while waiting for `wanted`.
+pub(crate) fn verdict(
+    vmid: u32,
+    wanted: Wanted,
+    now: Option<&(String, String)>,
+    late: bool,
+) -> Verdict {
+    let fail = |e: Error| Verdict::Failed(Box::new(e));
+    let Some((node, state)) = now else {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {}: it is not managed by the HA manager (any more)",
+                wanted.verb()
+            ))
+            .cause(format!("`{STATUS}` lists no `service ct:{vmid}`"))
+            .hint(format!(
+                "someone removed it meanwhile (`ha-manager remove ct:{vmid}`); `pxdeploy status` shows the container's state"
+            )),
+        );
+    };
+    let seen = || format!("`{STATUS}`: service ct:{vmid} ({node}, {state})");
+    if state == wanted.as_str() {
+        return Verdict::Settled(node.clone());
+    }
+    if state == "error" {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {}: the HA manager shows it in state `error`",
+                wanted.verb()
+            ))
+            .cause(seen())
+            .hint(format!(
+                "the HA manager gives up on a container it could not start or stop (a lock, a failed start): `journalctl -u pve-ha-lrm` on {node} says why; fix that, then `ha-manager set ct:{vmid} --state disabled` clears the error and `pxdeploy start` starts it again"
+            )),
+        );
+    }
+    if late {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {} within {}s: the HA manager still shows it in state `{state}`",
+                wanted.verb(),
+                SETTLE_TIMEOUT.as_secs()
+            ))
+            .cause(seen())
+            .hint(format!(
+                "the HA manager works in rounds of about 10 s; `ha-manager status` on {node} shows whether it is still at it, `journalctl -u pve-ha-crm -u pve-ha-lrm` why not"
+            )),
+        );
+    }
+    Verdict::Pending
+}
+
+/// vzdump's refusal of `--mode stop` for an HA-managed container whose requested state is
+/// `started` (pve-manager PVE/VZDump.pm:939-945): every such backup fails.
+const STOP_MODE_REFUSED: &str =
+    "Cannot execute a backup with stop mode on a HA managed and enabled Service.";
+
+/// Whether a vzdump failure reason is [`STOP_MODE_REFUSED`].
+pub fn refuses_stop_mode(reason: &str) -> bool {
+    reason.contains(STOP_MODE_REFUSED)
 }
 
 /// Removes the HA resource (before a destroy). Not managed: nothing to do.

@@ -6,6 +6,8 @@
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
 
 pub mod backup_job;
+#[cfg(test)]
+mod conformance;
 pub mod node;
 pub mod pct;
 pub mod pveam;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::Container;
 use crate::error::{Error, Result};
-use crate::output::Output;
+use crate::output::{sanitize, Output};
 use crate::progress::{done, Reporter};
+use crate::proxmox::pct::CtState;
 use crate::remote::host::{ensure_success, Host};
 
 /// How long a requested state may take to settle (the CRM and LRM work in 10 s rounds,
@@ -59,14 +60,15 @@ pub fn remove(vmid: u32) -> String {
     format!("ha-manager remove ct:{vmid}")
 }
 
-/// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state); `None` when
+/// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state), with
+/// control characters escaped (they come from the node and end up in messages); `None` when
 /// the container is not HA-managed.
 pub fn service(status: &str, vmid: u32) -> Option<(String, String)> {
     let prefix = format!("service ct:{vmid} (");
     status.lines().find_map(|l| {
         let rest = l.trim().strip_prefix(&prefix)?.strip_suffix(')')?;
         let (node, state) = rest.split_once(", ")?;
-        Some((node.to_string(), state.to_string()))
+        Some((sanitize(node), sanitize(state)))
     })
 }
 
@@ -157,18 +159,55 @@ pub fn await_queued(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Repor
 }
 
 /// The one wait on the HA manager: polls `ha-manager status` until the container's service
-/// shows `wanted`; returns its node. `error` (the HA manager gave up, e.g. on a start that
-/// failed), an unmanaged container and the timeout are errors that name the state seen.
+/// shows `wanted` and `pct status` agrees; returns its node. `error` (the HA manager gave up,
+/// e.g. on a start that failed), an unmanaged container and the timeout are errors that name
+/// the state seen.
 pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let now = state(host, vmid)?;
-        match verdict(vmid, wanted, now.as_ref(), Instant::now() >= deadline) {
-            Verdict::Settled(node) => return Ok(node),
+        let late = Instant::now() >= deadline;
+        match verdict(vmid, wanted, now.as_ref(), late) {
+            Verdict::Settled(node) => match agrees(host, vmid, wanted)? {
+                Ok(()) => return Ok(node),
+                Err(actual) if late => return Err(disagrees(vmid, wanted, &node, actual)),
+                Err(_) => {}
+            },
             Verdict::Failed(err) => return Err(*err),
-            Verdict::Pending => std::thread::sleep(POLL),
+            Verdict::Pending => {}
         }
+        std::thread::sleep(POLL);
     }
+}
+
+/// Whether `pct status` agrees with the HA manager's `wanted`: `started` is reported by the
+/// LRM's last round (pve-ha-manager src/PVE/HA/Tools.pm:244 shows `starting` only once the
+/// LRM has seen it down), so right after a container stopped it can still say `started`.
+/// A container that is not on this node any more (the HA manager moved it) agrees.
+fn agrees(host: &Host, vmid: u32, wanted: Wanted) -> Result<std::result::Result<(), CtState>> {
+    Ok(match (wanted, crate::container::state(host, vmid)?) {
+        (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
+        (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
+        (_, Some(actual)) => Err(actual),
+    })
+}
+
+fn disagrees(vmid: u32, wanted: Wanted, node: &str, actual: CtState) -> Error {
+    Error::remote(format!(
+        "container {vmid} did not {} within {}s: the HA manager shows it `{}`, but it is {}",
+        wanted.verb(),
+        SETTLE_TIMEOUT.as_secs(),
+        wanted.as_str(),
+        actual.as_str()
+    ))
+    .cause(format!(
+        "`{STATUS}`: service ct:{vmid} ({node}, {}); `pct status {vmid}`: status: {}",
+        wanted.as_str(),
+        actual.as_str()
+    ))
+    .hint(format!(
+        "`journalctl -u pve-ha-lrm` on {node} says what the HA manager is doing with it"
+    ))
 }
 
 pub(crate) enum Verdict {
@@ -314,5 +353,14 @@ mod tests {
             Some(("pve1".into(), "request_stop".into()))
         );
         assert_eq!(service("quorum OK\n", 100), None);
+    }
+
+    #[test]
+    fn control_characters_from_the_node_are_escaped() {
+        let hostile = "service ct:100 (pve1\x1b[2J, started\x07)\n";
+        assert_eq!(
+            service(hostile, 100),
+            Some(("pve1\\x1b[2J".into(), "started\\x07".into()))
+        );
     }
 }

@@ -366,6 +366,28 @@ for i in $(seq 1 50); do pct exec 102 -- ip -4 -o addr show dev eth0 | grep -q '
 run pct exec 102 -- ip -4 -o addr show dev eth0; check "dhcp address appears" 0 "inet 192.0.2."
 run pct reboot 102; check "reboot" 0
 run pct status 102; check "running after reboot" 0 "status: running"
+# a locked CT: real vm_reboot stops it without a lock check, the pre-start hook refuses the start
+run pct set 102 --lock backup; check "set lock" 0
+run pct reboot 102; check "reboot of a locked CT fails its start" 255 "Failed to run lxc.hook.pre-start" "startup for container '102' failed"
+run pct status 102; check "locked CT stopped by the reboot" 0 "status: stopped"
+run pct unlock 102; check "unlock 102" 0
+# HA (more §4): vzdump's stop mode refused, a failed start goes starting -> error
+python3 "$SIM/pve.py" set "$STATE" ha_delay.102 1 >/dev/null
+run ha-manager add ct:102 --state stopped; check "ha add 102" 0
+run vzdump 102 --storage local --mode stop; check "vzdump stop mode of a stopped HA CT" 0
+python3 "$SIM/pve.py" set "$STATE" start_fail.102 1 >/dev/null
+run ha-manager set ct:102 --state started; check "ha set started" 0
+run vzdump 102 --storage local --mode stop
+check "vzdump stop mode of a started HA CT refused" 255 "ERROR: Backup of VM 102 failed - Cannot execute a backup with stop mode on a HA managed and enabled Service. Use snapshot mode or disable the Service." "job errors"
+run ha-manager status; check "ha: starting while the request is young" 0 "service ct:102 (pve, starting)"
+sleep 1.2
+run ha-manager status; check "ha: a failed start is error" 0 "service ct:102 (pve, error)"
+python3 "$SIM/pve.py" unset "$STATE" start_fail.102 >/dev/null
+run ha-manager set ct:102 --state started; sleep 1.2
+run ha-manager status; check "ha: error is kept when started is asked again" 0 "service ct:102 (pve, error)"
+run ha-manager set ct:102 --state disabled; sleep 1.2
+run ha-manager status; check "ha: disabled clears the error" 0 "service ct:102 (pve, disabled)"
+run ha-manager remove ct:102; check "ha remove 102" 0
 run pct create 103 $TPL --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr9,ip=dhcp --features nesting=1
 run pct start 103; check "start with missing bridge fails" 255 "" "bridge 'vmbr9' does not exist"
 

@@ -1,7 +1,7 @@
 //! Proxmox clusters: a simulated cluster of four nodes (one sshd each, on 127.0.0.1 to
 //! 127.0.0.4 with the same port, one shared /etc/pve), shared by every test of this file.
 //! pxdeploy is configured with the first node's address only. pve4 is offline; free
-//! memory: pve3 > pve2 > pve1.
+//! memory: pve3 > pve2 > pve1. HA-managed containers: `cluster/ha.rs`.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use crate::support::app::deploy_holding_the_lock;
 use crate::support::{known_hosts_trusting, pxdeploy, unique_vmid, write, Run, SimHost};
+
+mod ha;
 
 /// A one-service app that comes back after a container restart.
 fn small_app() -> tempfile::TempDir {
@@ -400,109 +402,4 @@ fn create_places_the_container_on_the_chosen_node() {
             r.dump()
         );
     }
-}
-
-/// Polls `pct status` on `node` (each call is also a round of the simulated HA manager)
-/// until it prints `want`, at most `secs` seconds; returns the last status.
-fn wait_status(node: &SimHost, vmid: u32, want: &str, secs: u64) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let now = pct_status(node, vmid).stdout.trim().to_string();
-        if now == want || std::time::Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-#[test]
-fn ha_containers_go_through_the_ha_manager() {
-    let c = cluster();
-    let pve1 = c.node("pve1");
-    let vmid = unique_vmid(7);
-    let id = vmid.to_string();
-    let app = app_via(c, "pve1", vmid, "ha = true\n");
-    let resources = pve1.state_dir().join("etc/pve/ha/resources.cfg");
-
-    run(app.path(), &["create"]).assert_success();
-    let cfg = std::fs::read_to_string(&resources).unwrap();
-    assert!(
-        cfg.contains(&format!("ct: {vmid}\n\tstate started\n")),
-        "{cfg}"
-    );
-    assert_eq!(
-        pve1.calls_matching(&["ha-manager", "add"])
-            .iter()
-            .filter(|call| call.argv.contains(&format!("ct:{vmid}")))
-            .count(),
-        1
-    );
-
-    // A stop behind the HA manager's back is undone (why pxdeploy never uses a plain one).
-    let run_json = pve1.state_dir().join(format!("ct/{vmid}/run.json"));
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
-    let pid = info["init_pid"].as_i64().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(
-        wait_status(pve1, vmid, "status: stopped", 5),
-        "status: stopped"
-    );
-    assert_eq!(
-        wait_status(pve1, vmid, "status: running", 30),
-        "status: running"
-    );
-
-    // pxdeploy stop: the HA manager's own stop, waited for; it stays stopped
-    let r = run(app.path(), &["stop"]);
-    r.assert_success();
-    assert!(
-        r.stderr.contains("Asking the HA manager to stop"),
-        "{}",
-        r.dump()
-    );
-    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: stopped");
-    assert!(std::fs::read_to_string(&resources)
-        .unwrap()
-        .contains(&format!("ct: {vmid}\n\tstate stopped\n")));
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(wait_status(pve1, vmid, "", 0), "status: stopped");
-    assert!(
-        pve1.calls_of(vmid)
-            .iter()
-            .all(|call| !call.starts_with(&["pct", "stop"])
-                && !call.starts_with(&["pct", "shutdown"]))
-    );
-
-    let r = run(app.path(), &["start"]);
-    r.assert_success();
-    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: running");
-
-    let r = run(app.path(), &["check"]);
-    assert!(
-        r.stdout
-            .contains(&format!("ha: ct:{vmid} is HA-managed: started on pve1")),
-        "{}",
-        r.dump()
-    );
-    assert!(r.stderr.contains("is not shared"), "{}", r.dump());
-
-    // destroy: the HA resource goes first, then the container
-    run(app.path(), &["destroy", "--yes"]).assert_success();
-    let calls: Vec<String> = pve1.calls().iter().map(|call| call.line()).collect();
-    let removed = calls
-        .iter()
-        .position(|l| l == &format!("ha-manager remove ct:{vmid}"))
-        .expect("ha-manager remove");
-    let destroyed = calls
-        .iter()
-        .position(|l| l.starts_with(&format!("pct destroy {id}")))
-        .expect("pct destroy");
-    assert!(removed < destroyed, "{calls:?}");
-    assert!(!std::fs::read_to_string(&resources)
-        .unwrap()
-        .contains(&format!("ct: {vmid}")));
 }

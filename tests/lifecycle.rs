@@ -1,6 +1,7 @@
 //! Issue 3: the container's lifecycle against the simulated node — `create` (template
 //! download, DHCP and static IP, privileged variant, re-run with drift, `--dry-run`),
-//! `stop`/`start`/`restart` idempotence, `destroy` (refusal, protection, a real pty, `--yes`)
+//! `stop`/`start`/`restart` idempotence, `restart` refused under a lock, `ha` with stop-mode
+//! backups refused, `destroy` (refusal, protection, a real pty, `--yes`)
 //! and `backup` (retention, `--list`, vzdump's failure; a Proxmox Backup Server storage, also
 //! for `destroy --backup-first`). Each `create` costs seconds, so each
 //! test walks one container through several steps.
@@ -175,6 +176,31 @@ fn create_with_dhcp_then_rerun_drift_stop_start_restart_and_backups() {
     json_doc(&r, true);
     assert_eq!(sim.calls_matching(&["pct", "reboot"]).len(), 1);
     pct_status(&sim).assert_stdout_contains("status: running");
+
+    // restart during a backup: a real reboot stops a locked container and Proxmox then
+    // refuses to start it; pxdeploy refuses first, naming the lock, and the app stays up.
+    add_conf_line(&sim, "lock: backup");
+    let r = px(app.path(), &["restart"]);
+    r.assert_code(5);
+    r.assert_stderr_contains(&format!(
+        "container {VMID} is locked (`backup`): a backup is running"
+    ));
+    r.assert_stderr_contains("pxdeploy restart");
+    pct_status(&sim).assert_stdout_contains("status: running");
+    assert_eq!(sim.calls_matching(&["pct", "reboot"]).len(), 1);
+    sim.host_run(&["pct", "unlock", VMID]).assert_code(0);
+
+    // `ha = true` with `[backup] mode = "stop"`: Proxmox refuses every such backup, so the
+    // config does, before connecting (exit 3, with the fix).
+    let ha_stop = app_dir(&sim, "[container]\nha = true\n[backup]\nmode = \"stop\"");
+    let before = sim.call_argvs().len();
+    for command in ["check", "backup"] {
+        let r = px(ha_stop.path(), &[command]);
+        r.assert_code(3);
+        r.assert_stderr_contains("backup.mode");
+        r.assert_stderr_contains("\"snapshot\" or \"suspend\"");
+    }
+    assert_eq!(sim.call_argvs().len(), before, "{:#?}", sim.call_argvs());
 
     // Backups: keep_last = 2 leaves exactly two archives.
     let mut volids = Vec::new();

@@ -1,6 +1,6 @@
 """The lifecycle commands of `pct`: create (config, simulated LVM/mkfs/extract output,
 the container's folders, optional start), start (pending changes applied), stop,
-shutdown, reboot and destroy.
+shutdown, reboot (a locked CT is stopped, then its start refused) and destroy.
 """
 
 import os
@@ -295,10 +295,17 @@ def pct_reboot(args):
         die(f"VM {vmid} not running")
 
     def task(t):
-        conf = load_conf(vmid)
-        check_lock(conf["keys"])
+        # vm_reboot (pve-container src/PVE/LXC.pm:3273-3286): no lock check before the stop;
+        # the start's pre-start hook refuses a locked CT (src/lxc-pve-prestart-hook:59-60),
+        # with lxc's generic lines: the CT is left stopped.
         if not shutdown_container(vmid, timeout):
             kill_container(vmid)
+        lock = load_conf(vmid)["keys"].get("lock")
+        if lock and lock != "mounted":
+            t.log("run_buffer: 571 Script exited with status 2")
+            t.log(f'lxc_init: 845 Failed to run lxc.hook.pre-start for container "{vmid}"')
+            t.log(f'__lxc_start: 2034 Failed to initialize container "{vmid}"')
+            raise TaskError(f"startup for container '{vmid}' failed")
         do_start_task(t, vmid)
 
     run_task(task)

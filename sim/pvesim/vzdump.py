@@ -24,6 +24,7 @@ from .containers import (
     ct_dir, is_running, kill_container, run_info, shutdown_container, start_container,
 )
 from .tasks import Task, run_task
+from .ha import ha_started
 from .pct_lifecycle import apply_pending
 from .pveam import storage_check
 from .pvesm import backup_list
@@ -201,6 +202,11 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
 
     if not os.path.exists(conf_path(vmid)):
         out(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
+        return False
+    if mode == "stop" and ha_started(vmid):  # pve-manager PVE/VZDump.pm:939-945
+        out(f"ERROR: Backup of VM {vmid} failed - Cannot execute a backup with stop mode on a "
+            f"HA managed and enabled Service. Use snapshot mode or disable the Service.")
+        out(f"INFO: Failed at {fmt_time(now_local())}")
         return False
     on_pbs = pbs.is_pbs(storage)  # a PBS storage: no dump folder, a snapshot on the server
     dumpdir = None if on_pbs else \

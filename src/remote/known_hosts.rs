@@ -74,29 +74,62 @@ impl KnownHosts {
     /// Reads the files that exist; a missing file is empty, a line we cannot parse
     /// (`@cert-authority`, a damaged key) is skipped and never stops the rest.
     pub fn load(files: &[PathBuf]) -> KnownHosts {
-        let mut records = Vec::new();
+        let mut db = KnownHosts::default();
         for file in files {
             let Ok(text) = fs::read(file) else { continue };
-            let text = String::from_utf8_lossy(&text);
-            for (i, line) in text.lines().enumerate() {
-                match parse_line(line) {
-                    Some((revoked, names, blob)) => records.push(Record {
-                        file: file.clone(),
-                        line: i + 1,
-                        revoked,
-                        names,
-                        blob,
-                    }),
-                    None => {
-                        let trimmed = line.trim();
-                        if !trimmed.is_empty() && !trimmed.starts_with('#') {
-                            tracing::debug!(file = %file.display(), line = i + 1, "skipping known_hosts line");
-                        }
+            db.add(&String::from_utf8_lossy(&text), file);
+        }
+        db
+    }
+
+    /// Reads the lines of `text` (the content of `file`, which names it in messages).
+    pub fn parse(text: &str, file: &Path) -> KnownHosts {
+        let mut db = KnownHosts::default();
+        db.add(text, file);
+        db
+    }
+
+    fn add(&mut self, text: &str, file: &Path) {
+        for (i, line) in text.lines().enumerate() {
+            match parse_line(line) {
+                Some((revoked, names, blob)) => self.records.push(Record {
+                    file: file.to_path_buf(),
+                    line: i + 1,
+                    revoked,
+                    names,
+                    blob,
+                }),
+                None => {
+                    let trimmed = line.trim();
+                    if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                        tracing::debug!(file = %file.display(), line = i + 1, "skipping known_hosts line");
                     }
                 }
             }
         }
-        KnownHosts { records }
+    }
+
+    /// The keys recorded for exactly `name` (a plain entry listing it literally, or a
+    /// hashed one of it; never a wildcard, and not on a line that negates it), split into
+    /// usable and `@revoked` ones: what a record that vouches for one host may say.
+    pub fn keys_named(&self, name: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let name = name.to_ascii_lowercase();
+        let (mut keys, mut revoked) = (Vec::new(), Vec::new());
+        for r in &self.records {
+            let named = match &r.names {
+                Names::Patterns(p) => {
+                    p.iter().any(|p| *p == name)
+                        && !p
+                            .iter()
+                            .any(|p| p.strip_prefix('!').is_some_and(|n| glob(n, &name)))
+                }
+                hashed => names_match(hashed, &name),
+            };
+            if named {
+                if r.revoked { &mut revoked } else { &mut keys }.push(r.blob.clone());
+            }
+        }
+        (keys, revoked)
     }
 
     /// The key types (`ssh-ed25519`, `ssh-rsa`, …) on record for `name`, in file order.
@@ -182,10 +215,31 @@ pub fn key_type(blob: &[u8]) -> Option<String> {
     String::from_utf8(name.to_vec()).ok()
 }
 
+/// Can `name` (`host` or `[host]:port`) be written as a known_hosts name? Never a
+/// pattern or a list: OpenSSH's own test (`sshconnect.c`, "invalid hostname ... will not
+/// record": `@?*#[]|'"\\`) plus `,`, `!`, whitespace and control characters.
+pub fn recordable(name: &str) -> bool {
+    let host = match name.strip_prefix('[').and_then(|r| r.rsplit_once("]:")) {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => name,
+    };
+    !host.is_empty()
+        && !host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "@?*#[]|'\"\\,!".contains(c))
+}
+
 /// Appends ONE line for `name` to `path` (creating the file 0600 and its folder 0700 when
-/// missing), never rewriting what is there. Returns the line written.
+/// missing), never rewriting what is there. Returns the line written. A name that is not
+/// [`recordable`] is refused and nothing is written.
 pub fn append(path: &Path, name: &str, blob: &[u8], hashed: bool) -> std::io::Result<String> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if !recordable(name) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a host name that can be recorded (a pattern, a list or a control character)"),
+        ));
+    }
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
             fs::DirBuilder::new()
@@ -475,6 +529,47 @@ mod tests {
         assert!(text.starts_with("[h]:2 ssh-ed25519 "));
         let h = KnownHosts::load(&[path]);
         assert_eq!(h.check("[h]:3", &k), HostKeyStatus::Known);
+    }
+
+    #[test]
+    fn only_plain_names_are_ever_recorded() {
+        for ok in [
+            "pve.lan",
+            "[127.0.0.2]:2222",
+            "10.0.0.1",
+            "fd00::2",
+            "[fd00::2]:22",
+        ] {
+            assert!(recordable(ok), "{ok}");
+        }
+        for bad in [
+            "pwn,*",
+            "*",
+            "[pwn,*]:22",
+            "[*]:22",
+            "a?",
+            "!a",
+            "a|b",
+            "[a]:x",
+            "a b",
+            "a\n* x",
+            "a\t",
+            "",
+            "[]:22",
+            "@revoked",
+            "a#",
+            "a'",
+            "a\"",
+            "a\\b",
+            "[a]b]:22",
+        ] {
+            assert!(!recordable(bad), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let k = blob("ssh-ed25519", 1);
+        assert!(append(&path, "[pwn,*]:22", &k, false).is_err());
+        assert!(!path.exists(), "nothing written");
     }
 
     #[test]

@@ -98,31 +98,34 @@ pub fn connect(
             "node {node} is not in the cluster's member list"
         )));
     };
+    // Checked first: whatever else happens, a bad address is reported as such.
+    let addr = (member.ip.as_deref())
+        .map(|ip| checked_address(node, ip))
+        .transpose()?;
     if !member.online {
         return Err(Error::ssh(format!("node {node} is offline")).hint(format!(
             "online nodes: {}",
             membership.online_names().join(", ")
         )));
     }
-    let Some(ip) = &member.ip else {
+    let Some(addr) = addr else {
         return Err(Error::ssh(format!(
             "`{STATUS}` gives no address for node {node}"
         )));
     };
-    let addr = checked_address(node, ip)?;
     let mut target = node_target(entry_target, node, &addr);
     if !Checker::load(&target)?.has_entries() {
         target.cluster_record = Some(host_keys::read(entry, node, &entry_target.alias));
     }
     tracing::info!(
         node,
-        ip,
+        ip = %addr,
         "connecting to the node through {}",
         entry_target.alias
     );
     Session::connect_via(entry, &target).map_err(|e| {
         e.cause(format!(
-            "node {node} is reached through {} (a direct-tcpip channel to {ip}:{})",
+            "node {node} is reached through {} (a direct-tcpip channel to {addr}:{})",
             entry_target.alias, target.port
         ))
     })

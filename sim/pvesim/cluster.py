@@ -5,7 +5,7 @@ launch.py). Here: running code against another member's state (`on_node`), the m
 (`/cluster/status`, `/nodes`, online, memory from each member's knobs `offline`, `mem`,
 `maxmem`), the status of a guest on another node, `pct migrate` (§3.6), and the members'
 SSH host keys that pve-cluster keeps in /etc/pve (`updatecerts`, called by launch.py when a
-node starts, as pve-cluster.service runs `pvecm updatecerts`; see
+node starts, as pveproxy.service runs `pvecm updatecerts --silent` first; see
 /work/shared/reference/pve-cluster-host-keys.md).
 """
 

@@ -1158,10 +1158,7 @@ fn known_hosts_verdicts_agree_with_the_openssh_client() {
     let at = format!("[127.0.0.1]:{p}");
     let cases: Vec<(&str, String)> = vec![
         ("exact", format!("{at} {key}\n")),
-        (
-            "exact, with a comment",
-            format!("{at} {key} a comment\n"),
-        ),
+        ("exact, with a comment", format!("{at} {key} a comment\n")),
         ("without the port", format!("127.0.0.1 {key}\n")),
         (
             "without the port, another key",

@@ -20,6 +20,9 @@ Everything else (progress, warnings, errors) goes to stderr. `down` is idempoten
 the others `--join` the first member's DIR (they share its STATE/etc/pve, as pmxcfs shares
 /etc/pve, and its client key), listen on their own loopback address (`--listen`) on the
 first member's port, and appear in `pvesh get /cluster/status` with that address as `ip`.
+A member always has an RSA host key too (added to --host-key), and its start records it in
+the shared /etc/pve as pve-cluster does (`nodes/<node>/ssh_known_hosts`, and
+`priv/known_hosts` for the creator; sim/pvesim/cluster.py `updatecerts`).
 With --owner-pid, a small watchdog runs `down` when that process dies without doing it
 (a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
 `config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default

@@ -3,11 +3,11 @@
 //! `/etc/pve/priv/known_hosts`; docs/cluster.md). A node reached through the first node,
 //! whose key is already verified, carries that record ([`ClusterRecord`], read by
 //! `cluster::host_keys`). When known_hosts has nothing for the node, its key is trusted only
-//! when the record has exactly it, and the message says so; `accept-new` then records it
-//! under the name pxdeploy dials (`[ip]:port`, as `ssh -J first -p port ip` looks it up).
+//! when the record has exactly it, and the message says so; it is then recorded (in both
+//! modes: the first node vouches, this is not first use) under the name pxdeploy dials (`[ip]:port`, as `ssh -J first -p port ip` looks it up).
 //! A record without this key, or with no key for the node at all, is exit 4.
 
-use super::{known_hosts, HostKeyCheck, Offered};
+use super::{known_hosts, Offered};
 use crate::error::{Error, Result};
 use crate::output::display_path;
 
@@ -54,7 +54,9 @@ impl Offered<'_> {
             return Err(self.unvouched(record));
         }
         match (&t.known_hosts, t.host_key_check) {
-            (Some(file), HostKeyCheck::AcceptNew) => {
+            // Recorded in both modes: this is not trust on first use but the verified first
+            // node's record, and issue 22 wants plain `ssh -J` to agree with pxdeploy after.
+            (Some(file), _) => {
                 let shown = display_path(file);
                 known_hosts::append(file, self.name, self.blob, t.hash_known_hosts).map_err(
                     |e| {
@@ -75,16 +77,11 @@ impl Offered<'_> {
                 );
             }
             _ => tracing::warn!(
-                "trusted the {} host key {} of node {node} ({}): it matches the cluster's record in {} (not recorded: {})",
+                "trusted the {} host key {} of node {node} ({}): it matches the cluster's record in {} (not recorded: no known_hosts file to write to)",
                 self.key_type,
                 self.fp,
                 self.shown,
                 record.source,
-                if t.known_hosts.is_none() {
-                    "no known_hosts file to write to"
-                } else {
-                    "host_key_check = \"strict\""
-                }
             ),
         }
         Ok(())

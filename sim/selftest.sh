@@ -46,7 +46,7 @@ python3 "$SIM/pve.py" init --state "$STATE" --template-cached --compose-version 
 run pveversion; check "pveversion" 0 "pve-manager/9.2.11/"
 [[ "$OUT" =~ ^pve-manager/9\.2\.11/[0-9a-f]+\ \(running\ kernel:\ .+\)$ ]] && ok "pveversion format" || bad "pveversion format: $OUT"
 run pvesm status; check "pvesm status" 0 "local-lvm     lvmthin     active"
-[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status           Total            Used       Available        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
+[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
 run pvesh get /cluster/nextid; check "nextid" 0 "100"
 run pvesh get /nodes/pve/network --output-format json; check "network json" 0 '"iface":"vmbr0"'
 python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert any(x['iface']=='vmbr0' and x['type']=='bridge' and x['active']==1 for x in d)" "$OUT" && ok "network json shape" || bad "network json shape"

@@ -280,9 +280,54 @@ fn static_ip_from_the_environment_and_destroy_confirmation() {
     r.assert_code(8);
     assert!(r.stdout.contains("Type the hostname"), "{}", r.dump());
     pct_status(&sim).assert_stdout_contains("status: running");
+    // What `pct destroy --purge 1` removes with the container on a real node (pve-container
+    // src/PVE/API2/LXC.pm 907-915): its firewall file, its backup jobs (a job of this
+    // container alone entirely) and its HA resource; named before and after.
+    let fw = sim.state_dir().join(format!("etc/pve/firewall/{VMID}.fw"));
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, "[OPTIONS]\n\nenable: 1\n\n").unwrap();
+    for (id, vmids) in [("pxdeploy-210", VMID), ("shared", "210,330")] {
+        sim.host_run(&[
+            "pvesh",
+            "create",
+            "/cluster/backup",
+            "--id",
+            id,
+            "--schedule",
+            "02:00",
+            "--vmid",
+            vmids,
+            "--storage",
+            "local",
+        ])
+        .assert_code(0);
+    }
+    sim.host_run(&["pct", "stop", VMID]).assert_code(0);
+    sim.host_run(&["ha-manager", "add", "ct:210", "--state", "stopped"])
+        .assert_code(0);
     let r = on_pty(app.path(), "destroy", "app\n");
     r.assert_code(0);
     assert!(r.stdout.contains("destroyed"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("also:     firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared` (Proxmox removes them with the container)"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("destroyed; also removed by Proxmox with it: firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared`, HA resource `ct:210`"),
+        "{}",
+        r.dump()
+    );
+    assert!(!fw.exists(), "the firewall file survived the purge");
+    let jobs = sim
+        .host_run(&["pvesh", "get", "/cluster/backup", "--output-format", "json"])
+        .stdout;
+    assert!(
+        !jobs.contains("pxdeploy-210") && jobs.contains(r#""vmid":"330""#),
+        "{jobs}"
+    );
+    let ha = sim.host_run(&["ha-manager", "config"]).stdout;
+    assert!(!ha.contains("ct:210"), "{ha}");
     let st = pct_status(&sim);
     assert!(
         st.stderr.contains("does not exist"),

@@ -357,8 +357,8 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
 }
 
 /// `[firewall]`: the `.fw` file exactly as Proxmox's writer lays it out and `firewall=1` on
-/// net0; a re-run writes nothing; a rule changed by hand on the node is reported as drift and
-/// rewritten; `--dry-run` shows the file; `check` warns that the datacenter firewall is off.
+/// net0; a re-run writes nothing, nor does the same file in the GUI's layout; a rule changed
+/// by hand on the node is reported as drift and rewritten; `--dry-run` shows the file; `check` warns that the datacenter firewall is off.
 #[test]
 fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     let sim = node();
@@ -395,6 +395,21 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     again.assert_success();
     again.assert_stderr_lacks("differs from pxdeploy.toml");
     assert_eq!(modified(), before, "a re-run rewrote the file");
+
+    // The same settings as Proxmox's own writer lays them out after an edit in the GUI
+    // (options in hash order, `-log` only when set): no drift, no rewrite, no warning.
+    let gui = "[OPTIONS]\n\npolicy_in: DROP\nenable: 1\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22\n\n";
+    std::fs::write(&file, gui).unwrap();
+    let before = modified();
+    let after_gui = deploy_with(app.path(), &[], &[]);
+    after_gui.assert_success();
+    after_gui.assert_stderr_lacks("differs from pxdeploy.toml");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), gui);
+    assert_eq!(
+        modified(),
+        before,
+        "a file in the GUI's layout was rewritten"
+    );
 
     std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
     sim.write_config(

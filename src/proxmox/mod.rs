@@ -8,9 +8,13 @@
 pub mod backup_job;
 pub mod node;
 pub mod pct;
+pub mod purge;
 pub mod pveam;
 pub mod pvesm;
 pub mod vzdump;
+
+#[cfg(test)]
+mod conformance;
 
 use std::cmp::Ordering;
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::support::{create, example_app, pxdeploy, unique_vmid, Run, SimHost};
+use crate::support::{create, example_app, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
 /// Container ids of this file: 80–99.
 const TEST_BASE: u32 = 80;
@@ -502,4 +502,31 @@ fn the_runc_apparmor_breakage_is_explained_and_check_warns() {
 
     sim.unset_knob("lxc_pve_version");
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// Compose where `pct exec` does not look (issue 23 item 6): a real node runs `pct exec` with
+/// PATH `/sbin:/bin:/usr/sbin:/usr/bin`, so pip's `/usr/local/bin/docker-compose` is not found
+/// by name. `create` looks for it by its full path and says how to make it the plugin; the
+/// command it gives works, and then `deploy` does (Docker finds the plugin in
+/// `/usr/local/lib/docker/cli-plugins` whatever the PATH).
+#[test]
+fn compose_only_under_usr_local_is_found_by_its_path_and_the_fix_works() {
+    let sim = node();
+    let app = small_app();
+    let vmid = unique_vmid(TEST_BASE + 17);
+    sim.set_knob(&format!("compose_dir.{vmid}"), "/usr/local/bin");
+    sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}\n"));
+    let r = pxdeploy().current_dir(app.path()).arg("create").run();
+    r.assert_code(5)
+        .assert_stderr_contains("only as a standalone `/usr/local/bin/docker-compose`");
+    let fix = format!("pct exec {vmid} -- sh -c 'mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose'");
+    r.assert_stderr_contains(&fix);
+    let id = vmid.to_string();
+    sim.host_run(&[
+        "pct", "exec", &id, "--", "sh", "-c",
+        "mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
+    ])
+    .assert_code(0);
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let _ = sim.host_run(&["pct", "stop", &id]);
 }

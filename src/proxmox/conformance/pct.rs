@@ -111,6 +111,16 @@ pub const HA_WITHOUT_PURGE: Real = Real::new(
     "pct_lifecycle.py",
     "f\"unable to remove CT {vmid} - used in HA resources and purge parameter not set.\"",
 );
+/// The PATH every `pct exec` command runs with (`$ENV{'PATH'} = …` in the CLI handler, kept
+/// by `lxc-attach --keep-env`): nothing under `/usr/local` is found by name.
+pub const EXEC_PATH: Real = Real::new(
+    "/sbin:/bin:/usr/sbin:/usr/bin",
+    "pve-common src/PVE/CLIHandler.pm:688",
+)
+.sim(
+    "pct_exec.py",
+    "env[\"PATH\"] = \"/sbin:/bin:/usr/sbin:/usr/bin\"",
+);
 /// `pct config`: keys sorted, then the raw `lxc.*` lines (`print "$lxc_opt->[0]: …"`).
 pub const CONFIG: Real = Real::new(
     "arch: amd64\ncores: 2\nfeatures: nesting=1,keyctl=1\nhostname: app\nmemory: 4096\nnet0: name=eth0,bridge=vmbr0,firewall=1,hwaddr=BC:24:11:2E:3F:40,ip=dhcp,type=veth\nonboot: 1\nostype: debian\nprotection: 1\nrootfs: local-lvm:vm-210-disk-0,size=16G\nswap: 512\nunprivileged: 1\nlxc.apparmor.profile: unconfined\n",
@@ -134,6 +144,7 @@ pub const ALL: &[Real] = &[
     PURGING,
     HA_REMOVED,
     HA_WITHOUT_PURGE,
+    EXEC_PATH,
     CONFIG,
 ];
 
@@ -191,6 +202,15 @@ fn the_destroy_tasks_ha_note_is_read() {
     let out = format!("{}{}", PURGING.text, HA_REMOVED.text);
     assert!(purge::ha_removed(&out, 210));
     assert!(!purge::ha_removed(PURGING.text, 210));
+}
+
+#[test]
+fn exec_path_has_no_usr_local() {
+    assert!(!EXEC_PATH
+        .text
+        .split(':')
+        .any(|d| d.starts_with("/usr/local")));
+    sim_says(&EXEC_PATH);
 }
 
 #[test]

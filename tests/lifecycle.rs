@@ -413,10 +413,38 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
     sim.host_run(&["pct", "exec", VMID, "--", "docker", "compose", "version"])
         .assert_code(0);
 
-    // --yes destroys a running container: stopped first, then purged.
+    // --yes destroys a running container: stopped first, then purged; JSON names the
+    // backup job Proxmox deleted with it.
+    sim.host_run(&[
+        "pvesh",
+        "create",
+        "/cluster/backup",
+        "--id",
+        "pxdeploy-210",
+        "--schedule",
+        "02:00",
+        "--vmid",
+        VMID,
+        "--enabled",
+        "0",
+    ])
+    .assert_code(0);
     let r = px(app.path(), &["destroy", "--yes", "-o", "json"]);
     r.assert_code(0);
-    assert_eq!(json_doc(&r, true)["destroyed"], true);
+    let doc = json_doc(&r, true);
+    assert_eq!(doc["destroyed"], true);
+    assert_eq!(
+        doc["also_removed"],
+        serde_json::json!({
+            "firewall_file": null,
+            "backup_jobs_deleted": ["pxdeploy-210"],
+            "backup_jobs_changed": [],
+            "backup_jobs_unexcluded": [],
+            "ha_resource": false,
+        }),
+        "{}",
+        r.dump()
+    );
     let d = sim.calls_matching(&["pct", "destroy", VMID]);
     assert_eq!(d.len(), 1);
     assert!(d[0].line().contains("--purge"), "{}", d[0].line());

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod standalone;
 mod template;
 
 use super::context::Context;
@@ -286,11 +287,11 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
         let version = version.to_string();
         return Ok(version);
     }
-    let standalone = host.probe(&pct::exec(vmid, &["sh", "-c", STANDALONE_PROBE]))?;
+    let standalone = host.probe(&standalone::probe(vmid))?;
     let found = standalone
         .status
         .success()
-        .then(|| parse_standalone(&standalone.stdout_str()))
+        .then(|| standalone::parse(&standalone.stdout_str()))
         .flatten();
     let fix = format!(
         "install the Compose v2 plugin inside the container, e.g. with Docker's script: `pct exec {vmid} -- sh -c 'curl -fsSL https://get.docker.com | sh'`; check with `{command}`"
@@ -300,13 +301,7 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
             "container {vmid} has only Compose v1 (`{path}` {v}); pxdeploy needs Compose v2 (`docker compose`)"
         ))
         .hint(fix)),
-        Some((path, v)) => Err(Error::remote(format!(
-            "container {vmid} has Compose {v} only as a standalone `{path}`, not as the `docker compose` plugin pxdeploy runs"
-        ))
-        .hint(format!(
-            "make it the plugin: `{}`, or {fix}",
-            pct::exec(vmid, &["sh", "-c", &link_plugin(path)])
-        ))),
+        Some((path, v)) => Err(standalone::not_the_plugin(vmid, path, v, &fix)),
         None => Err(Error::remote(format!("`docker compose` does not work in container {vmid}"))
             .cause(format!(
                 "`{command}` {}: {}",
@@ -315,30 +310,6 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
             ))
             .hint(fix)),
     }
-}
-
-/// A standalone `docker-compose`, looked for by its full path: `pct exec` runs with PATH
-/// `/sbin:/bin:/usr/sbin:/usr/bin` on a real node (pve-common `src/PVE/CLIHandler.pm:688`),
-/// so pip's `/usr/local/bin/docker-compose` is not found by name. Prints the path, then
-/// its `version` output; exit 127 when there is none.
-const STANDALONE_PROBE: &str = "for c in /usr/bin/docker-compose /usr/local/bin/docker-compose; do if [ -x \"$c\" ]; then echo \"$c\"; exec \"$c\" version; fi; done; exit 127";
-const STANDALONE_PATHS: [&str; 2] = ["/usr/bin/docker-compose", "/usr/local/bin/docker-compose"];
-
-/// The path and version printed by [`STANDALONE_PROBE`] (a path it did not look at is
-/// not believed: the container's output is not trusted).
-fn parse_standalone(stdout: &str) -> Option<(&'static str, compose::Version)> {
-    let (path, rest) = stdout.split_once('\n')?;
-    let path = STANDALONE_PATHS.into_iter().find(|p| *p == path.trim())?;
-    Some((path, compose::parse_version(rest)?))
-}
-
-/// The shell line that makes a standalone Compose binary the Docker CLI plugin (Docker
-/// finds plugins in `/usr/local/lib/docker/cli-plugins` whatever the PATH).
-fn link_plugin(path: &str) -> String {
-    format!(
-        "mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf {} /usr/local/lib/docker/cli-plugins/docker-compose",
-        crate::remote::quote::quote(path)
-    )
 }
 
 /// A Compose version that `deploy` will accept too (one rule: [`compose::supported`]).
@@ -366,32 +337,6 @@ mod tests {
         assert_eq!(
             install_commands(210, &DockerInstall::Custom("echo 'hi' && touch /x".into())),
             vec!["pct exec 210 -- sh -c 'echo '\\''hi'\\'' && touch /x'"]
-        );
-    }
-
-    #[test]
-    fn a_standalone_compose_is_looked_for_by_its_full_path() {
-        assert!(STANDALONE_PROBE.contains("/usr/local/bin/docker-compose"));
-        assert_eq!(
-            parse_standalone(
-                "/usr/local/bin/docker-compose\ndocker-compose version 1.29.2, build 5becea4c\n"
-            )
-            .map(|(p, v)| (p, v.to_string())),
-            Some(("/usr/local/bin/docker-compose", "1.29.2".into()))
-        );
-        assert_eq!(
-            parse_standalone("/usr/bin/docker-compose\nDocker Compose version v2.40.3\n")
-                .map(|(p, v)| (p, v.to_string())),
-            Some(("/usr/bin/docker-compose", "2.40.3".into()))
-        );
-        assert_eq!(parse_standalone(""), None);
-        assert_eq!(
-            parse_standalone("/tmp/x;reboot\nDocker Compose version v2.40.3\n"),
-            None
-        );
-        assert_eq!(
-            link_plugin("/usr/local/bin/docker-compose"),
-            "mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose"
         );
     }
 

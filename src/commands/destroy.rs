@@ -229,3 +229,33 @@ fn confirm(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Job ids come from the node: a control sequence in one is shown escaped.
+    #[test]
+    fn what_goes_with_the_container_is_named_and_escaped() {
+        let goes = Goes {
+            firewall_file: Some(crate::firewall::path(210)),
+            jobs: purge::JobsTouched {
+                deleted: vec!["pxdeploy-210".into()],
+                changed: vec!["night\u{1b}[2Jly".into()],
+                unexcluded: vec!["all".into()],
+            },
+            ha_removed: true,
+        };
+        assert_eq!(
+            goes.describe(210),
+            [
+                "firewall rules (/etc/pve/firewall/210.fw)",
+                "backup job `pxdeploy-210`",
+                "container 210 from backup job `night\\x1b[2Jly`",
+                "container 210 from the exclusions of backup job `all`",
+                "HA resource `ct:210`",
+            ]
+        );
+        assert!(Goes::default().describe(210).is_empty());
+    }
+}

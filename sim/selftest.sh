@@ -46,8 +46,10 @@ python3 "$SIM/pve.py" init --state "$STATE" --template-cached --compose-version 
 run pveversion; check "pveversion" 0 "pve-manager/9.2.11/"
 [[ "$OUT" =~ ^pve-manager/9\.2\.11/[0-9a-f]+\ \(running\ kernel:\ .+\)$ ]] && ok "pveversion format" || bad "pveversion format: $OUT"
 run pvesm status; check "pvesm status" 0 "local-lvm     lvmthin     active"
-[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status           Total            Used       Available        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
+[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
 run pvesh get /cluster/nextid; check "nextid" 0 "100"
+run pveversion -v; check "pveversion -v lxc-pve line" 0 $'\nlxc-pve: 6.0.5-3\n'
+run pvesh get /nodes/localhost/storage --output-format json; check "pvesh /nodes/localhost" 0 '"storage":"local-lvm"'
 run pvesh get /nodes/pve/network --output-format json; check "network json" 0 '"iface":"vmbr0"'
 python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert any(x['iface']=='vmbr0' and x['type']=='bridge' and x['active']==1 for x in d)" "$OUT" && ok "network json shape" || bad "network json shape"
 # backup jobs (more §6): jobs.cfg layout, errors, calendar events and their next run
@@ -311,6 +313,7 @@ python3 "$SIM/pve.py" unset "$STATE" storage_zfs
 
 # ---------------------------------------------------------------- destroy
 run pct destroy 101; check "destroy running" 2 "" "unable to destroy CT 101 - container is running"
+run sh -c 'echo "cat /etc/hostname" | pct enter 101'; check "pct enter reads commands from stdin" 0
 run pct set 101 --protection 1; check "set protection" 0
 run pct stop 101; check "stop" 0
 run vzdump 101 --storage local --compress gzip; check "vzdump of a stopped CT" 0 "INFO: backup mode: stop"
@@ -334,7 +337,19 @@ run pct restore 101 "$GZV" --force 1 --storage local-lvm; check "restore running
 run pct stop 101; check "stop restored" 0
 run pct destroy 101 --purge 1; check "destroy protected" 2 "" "can't remove CT 101 - protection mode enabled"
 run pct set 101 --protection 0; check "unset protection" 0
+mkdir -p "$STATE/etc/pve/firewall" && printf '[OPTIONS]\n\nenable: 1\n\n' > "$STATE/etc/pve/firewall/101.fw"
+run pvesh create /cluster/backup --id only-101 --schedule 02:00 --vmid 101; check "job of 101 alone" 0
+run pvesh create /cluster/backup --id shared --schedule 02:00 --vmid 101,330; check "job of 101 and 330" 0
+run pvesh create /cluster/backup --id all-but --schedule 02:00 --all 1 --exclude 101; check "job excluding 101" 0
+run ha-manager add ct:101 --state stopped; check "HA resource of 101" 0
+run pct destroy 101; check "destroy HA without purge" 2 "" "unable to remove CT 101 - used in HA resources and purge parameter not set."
 run pct destroy 101 --purge 1; check "destroy" 0 "purging CT 101 from related configurations.."
+[[ "$OUT" == *"NOTE: removed CT 101 from HA resource configuration."* ]] && ok "purge: HA note" || bad "purge output: $OUT"
+[ ! -e "$STATE/etc/pve/firewall/101.fw" ] && ok "purge: firewall file removed" || bad "firewall file left"
+run pvesh get /cluster/backup --output-format json
+[[ "$OUT" != *only-101* && "$OUT" == *'"id":"shared"'*'"vmid":"330"'* && "$OUT" != *'"exclude"'* ]] && ok "purge: backup jobs" || bad "jobs after purge: $OUT"
+run ha-manager config; [[ "$OUT" != *"ct:101"* ]] && ok "purge: HA resource removed" || bad "HA after purge: $OUT"
+run pvesh delete /cluster/backup/shared; run pvesh delete /cluster/backup/all-but
 [ ! -e "$STATE/ct/101" ] && ok "CT folder removed" || bad "CT folder left"
 
 # ---------------------------------------------------------------- a failed forced restore leaves no CT

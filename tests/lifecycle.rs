@@ -362,9 +362,54 @@ fn static_ip_from_the_environment_and_destroy_confirmation() {
     r.assert_code(8);
     assert!(r.stdout.contains("Type the hostname"), "{}", r.dump());
     pct_status(&sim).assert_stdout_contains("status: running");
+    // What `pct destroy --purge 1` removes with the container on a real node (pve-container
+    // src/PVE/API2/LXC.pm 907-915): its firewall file, its backup jobs (a job of this
+    // container alone entirely) and its HA resource; named before and after.
+    let fw = sim.state_dir().join(format!("etc/pve/firewall/{VMID}.fw"));
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, "[OPTIONS]\n\nenable: 1\n\n").unwrap();
+    for (id, vmids) in [("pxdeploy-210", VMID), ("shared", "210,330")] {
+        sim.host_run(&[
+            "pvesh",
+            "create",
+            "/cluster/backup",
+            "--id",
+            id,
+            "--schedule",
+            "02:00",
+            "--vmid",
+            vmids,
+            "--storage",
+            "local",
+        ])
+        .assert_code(0);
+    }
+    sim.host_run(&["pct", "stop", VMID]).assert_code(0);
+    sim.host_run(&["ha-manager", "add", "ct:210", "--state", "stopped"])
+        .assert_code(0);
     let r = on_pty(app.path(), "destroy", "app\n");
     r.assert_code(0);
     assert!(r.stdout.contains("destroyed"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("also:     firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared` (Proxmox removes them with the container)"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("destroyed; also removed by Proxmox with it: firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared`, HA resource `ct:210`"),
+        "{}",
+        r.dump()
+    );
+    assert!(!fw.exists(), "the firewall file survived the purge");
+    let jobs = sim
+        .host_run(&["pvesh", "get", "/cluster/backup", "--output-format", "json"])
+        .stdout;
+    assert!(
+        !jobs.contains("pxdeploy-210") && jobs.contains(r#""vmid":"330""#),
+        "{jobs}"
+    );
+    let ha = sim.host_run(&["ha-manager", "config"]).stdout;
+    assert!(!ha.contains("ct:210"), "{ha}");
     let st = pct_status(&sim);
     assert!(
         st.stderr.contains("does not exist"),
@@ -451,7 +496,22 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
         .assert_code(0);
 
     // --yes --backup-first to a Proxmox Backup Server storage: backed up, then stopped and
-    // purged; the snapshot stays on the server.
+    // purged; the snapshot stays on the server, and JSON names the backup job Proxmox deleted
+    // with the container.
+    sim.host_run(&[
+        "pvesh",
+        "create",
+        "/cluster/backup",
+        "--id",
+        "pxdeploy-210",
+        "--schedule",
+        "02:00",
+        "--vmid",
+        VMID,
+        "--enabled",
+        "0",
+    ])
+    .assert_code(0);
     sim.set_knob("storage_pbs", "1");
     let pbs = app_dir(
         &sim,
@@ -464,6 +524,18 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
     r.assert_code(0);
     let doc = json_doc(&r, true);
     assert_eq!(doc["destroyed"], true);
+    assert_eq!(
+        doc["also_removed"],
+        serde_json::json!({
+            "firewall_file": null,
+            "backup_jobs_deleted": ["pxdeploy-210"],
+            "backup_jobs_changed": [],
+            "backup_jobs_unexcluded": [],
+            "ha_resource": false,
+        }),
+        "{}",
+        r.dump()
+    );
     let archive = doc["backup"].as_str().unwrap_or_default().to_string();
     assert!(
         archive.starts_with(&format!("pbs:backup/ct/{VMID}/")),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::support::{create, example_app, pxdeploy, unique_vmid, Run, SimHost};
+use crate::support::{create, example_app, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
 /// Container ids of this file: 80–99.
 const TEST_BASE: u32 = 80;
@@ -369,7 +369,7 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
 
 /// `[firewall]`: `create` writes the `.fw` file exactly as Proxmox's writer lays it out and
 /// sets `firewall=1` on net0 before the container's first start, so it is never up without its
-/// rules (issue 22); a deploy then writes nothing; `--dry-run` shows a changed file without
+/// rules (issue 22); a deploy then writes nothing, nor does the same file in the GUI's layout; `--dry-run` shows a changed file without
 /// writing it; a rule changed by hand on the node is reported as drift and rewritten; `check`
 /// warns that the datacenter firewall is off.
 #[test]
@@ -434,6 +434,22 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
         "a deploy rewrote the file `create` wrote"
     );
 
+    // The same settings as Proxmox's own writer lays them out after an edit in the GUI
+    // (options in hash order, `-log` only when set): no drift, no rewrite, no warning.
+    let gui = "[OPTIONS]\n\npolicy_in: DROP\nenable: 1\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22\n\n";
+    std::fs::write(&file, gui).unwrap();
+    let before = modified();
+    let after_gui = deploy_with(app.path(), &[], &[]);
+    after_gui.assert_success();
+    after_gui.assert_stderr_lacks("differs from pxdeploy.toml");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), gui);
+    assert_eq!(
+        modified(),
+        before,
+        "a file in the GUI's layout was rewritten"
+    );
+
+    std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
     sim.write_config(
         app.path(),
         &config("\"tcp/443\", \"tcp/22 from 192.168.1.0/24\""),
@@ -535,4 +551,31 @@ fn the_runc_apparmor_breakage_is_explained_and_check_warns() {
 
     sim.unset_knob("lxc_pve_version");
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// Compose where `pct exec` does not look (issue 23 item 6): a real node runs `pct exec` with
+/// PATH `/sbin:/bin:/usr/sbin:/usr/bin`, so pip's `/usr/local/bin/docker-compose` is not found
+/// by name. `create` looks for it by its full path and says how to make it the plugin; the
+/// command it gives works, and then `deploy` does (Docker finds the plugin in
+/// `/usr/local/lib/docker/cli-plugins` whatever the PATH).
+#[test]
+fn compose_only_under_usr_local_is_found_by_its_path_and_the_fix_works() {
+    let sim = node();
+    let app = small_app();
+    let vmid = unique_vmid(TEST_BASE + 17);
+    sim.set_knob(&format!("compose_dir.{vmid}"), "/usr/local/bin");
+    sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}\n"));
+    let r = pxdeploy().current_dir(app.path()).arg("create").run();
+    r.assert_code(5)
+        .assert_stderr_contains("only as a standalone `/usr/local/bin/docker-compose`");
+    let fix = format!("pct exec {vmid} -- sh -c 'mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose'");
+    r.assert_stderr_contains(&fix);
+    let id = vmid.to_string();
+    sim.host_run(&[
+        "pct", "exec", &id, "--", "sh", "-c",
+        "mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
+    ])
+    .assert_code(0);
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let _ = sim.host_run(&["pct", "stop", &id]);
 }

@@ -54,7 +54,7 @@ def pvesm_main(args):
             die(f"storage '{o['storage']}' does not exist")
         maxlen = max([len(s) for s in sids] + [0]) + 1
         out(("%-" + str(maxlen) + "s %10s %10s %15s %15s %15s %8s") %
-            ("Name", "Type", "Status", "Total", "Used", "Available", "%"))
+            ("Name", "Type", "Status", "Total (KiB)", "Used (KiB)", "Available (KiB)", "%"))
         for s in sids:
             i = STORAGES[s]
             used = i["used"] + (dump_usage() if s == "local" else 0)

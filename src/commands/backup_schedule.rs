@@ -151,6 +151,16 @@ pub fn current(host: &Host, id: &str) -> Result<Option<Job>> {
         .map_err(|why| Error::remote("could not read the backup jobs").cause(why))
 }
 
+/// `disabled`, or when the job runs next. A real node gives a disabled job a `next-run`
+/// too (pve-manager `PVE/API2/Backup.pm` 224-230): it is not shown, the job does not run.
+fn next_run(job: &Job) -> String {
+    match job.next_run {
+        _ if job.get("enabled") == Some("0") => "disabled".to_string(),
+        Some(t) => format!("next run {}", utc(t)),
+        None => "next run unknown".to_string(),
+    }
+}
+
 /// The job line of `backup --list` and `--schedule`.
 pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
     let Some(job) = job else {
@@ -170,11 +180,7 @@ pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
         .and_then(calendar::reading)
         .map(|r| format!(" (runs {})", r.words()))
         .unwrap_or_default();
-    let next = match job.next_run {
-        Some(t) => format!("next run {}", utc(t)),
-        None if job.get("enabled") == Some("0") => "disabled".to_string(),
-        None => "next run unknown".to_string(),
-    };
+    let next = next_run(job);
     format!(
         "backup job {id}: schedule {:?}{reading}, {next}, storage {}, mode {}, {}",
         get("schedule"),
@@ -228,4 +234,21 @@ fn run(host: &Host, command: &str, schedule: &str, source: &str) -> Result<()> {
 /// Epoch seconds as `2026-12-01T02:00:00Z`.
 fn utc(secs: i64) -> String {
     crate::lock::rfc3339(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+}
+
+#[cfg(test)]
+mod next_run_tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_job_is_disabled_though_proxmox_gives_it_a_next_run() {
+        let job = |enabled: &str, next_run| Job {
+            id: "pxdeploy-210".into(),
+            settings: vec![("enabled".into(), enabled.into())],
+            next_run,
+        };
+        assert_eq!(next_run(&job("0", Some(1_796_004_000))), "disabled");
+        assert!(next_run(&job("1", Some(1_796_004_000))).starts_with("next run 20"));
+        assert_eq!(next_run(&job("1", None)), "next run unknown");
+    }
 }

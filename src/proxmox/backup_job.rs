@@ -67,7 +67,8 @@ pub struct Job {
     pub id: String,
     /// (key, value) sorted by key; `prune-backups` as `keep-last=N[,…]` (keys sorted).
     pub settings: Vec<(String, String)>,
-    /// When the scheduler runs it next (epoch seconds); none for a disabled job.
+    /// When the scheduler would run it next (epoch seconds); a real node gives a disabled
+    /// job one too.
     pub next_run: Option<i64>,
 }
 

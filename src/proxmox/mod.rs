@@ -11,6 +11,7 @@ pub mod calendar;
 mod conformance;
 pub mod node;
 pub mod pct;
+pub mod purge;
 pub mod pveam;
 pub mod pvesm;
 pub mod vzdump;

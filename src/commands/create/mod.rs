@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod standalone;
 mod template;
 
 use super::context::Context;
@@ -312,20 +313,21 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
         let version = version.to_string();
         return Ok(version);
     }
-    let v1_out = host.probe(&pct::exec(vmid, &["docker-compose", "version"]))?;
-    let v1 = v1_out
+    let standalone = host.probe(&standalone::probe(vmid))?;
+    let found = standalone
         .status
         .success()
-        .then(|| compose::parse_version(&v1_out.stdout_str()))
+        .then(|| standalone::parse(&standalone.stdout_str()))
         .flatten();
     let fix = format!(
         "install the Compose v2 plugin inside the container, e.g. with Docker's script: `pct exec {vmid} -- sh -c 'curl -fsSL https://get.docker.com | sh'`; check with `{command}`"
     );
-    match v1 {
-        Some(v) => Err(Error::remote(format!(
-            "container {vmid} has only Compose v1 (`docker-compose` {v}); pxdeploy needs Compose v2 (`docker compose`)"
+    match found {
+        Some((path, v)) if v.major < 2 => Err(Error::remote(format!(
+            "container {vmid} has only Compose v1 (`{path}` {v}); pxdeploy needs Compose v2 (`docker compose`)"
         ))
         .hint(fix)),
+        Some((path, v)) => Err(standalone::not_the_plugin(vmid, path, v, &fix)),
         None => Err(Error::remote(format!("`docker compose` does not work in container {vmid}"))
             .cause(format!(
                 "`{command}` {}: {}",

@@ -20,6 +20,7 @@ pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;
+pub(crate) mod paths;
 pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;

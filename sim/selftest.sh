@@ -1,4 +1,7 @@
 #!/bin/bash
+# shellcheck disable=SC2015,SC2009,SC2012
+# (SC2015: `test && ok || bad` is meant, `ok` only echoes; SC2009: `ps | grep` matches whole
+# command lines, as the checks want; SC2012: `ls` of dump archives whose names pxsim made.)
 # Self-test of the simulated Proxmox node: drives sim/bin/* directly (no sshd).
 # Usage: sim/selftest.sh          (as root; needs docker.io, busybox-static, the Compose asset)
 # Exit 0 when every check passes; prints one line per check.
@@ -121,6 +124,7 @@ run pct start 101; check "start running" 2 "" "CT 101 already running"
 run pct config 101; check "tags normalised" 0 "tags: docker;web"
 run pct exec 101 -- hostname; check "exec hostname" 0 "app01"
 run pct exec 101 -- ip -4 -o addr show dev eth0; check "static ip" 0 "inet 192.0.2.50/24"
+# shellcheck disable=SC2016 # $PATH is the container's
 run pct exec 101 -- sh -c 'echo "$PATH"; pwd'; check "PATH reset" 0 "/sbin:/bin:/usr/sbin:/usr/bin"
 run sh -c 'printf "line1\nline2\n" | pct exec 101 -- sh -c "cat > /root/in.txt; wc -l < /root/in.txt"'; check "stdin passthrough" 0 "2"
 run pct exec 101 -- sh -c 'echo out; echo err >&2; exit 7'; check "exit code + separate streams" 7 "out" "err"
@@ -188,8 +192,7 @@ run sh -c "tar -C '$WORK/app' -cf - . | pct exec 101 -- sh -c 'mkdir -p /opt/app
 check "push app via tar over stdin" 0
 
 wait_healthy() {  # wait_healthy VMID: both services running+healthy within 60 s
-    local i
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         pct exec "$1" -- docker compose --project-directory /opt/app -p app ps --format json >"$WORK/ps" 2>/dev/null
         if python3 - "$WORK/ps" <<'EOF'
 import json, sys
@@ -256,7 +259,7 @@ run pvesh get /cluster/resources --type vm --output-format json; check "cluster 
 python3 "$SIM/pve.py" set "$STATE" vzdump_delay 3
 vzdump 101 --storage local --compress zstd >"$WORK/bg.out" 2>&1 &
 BG=$!
-for i in $(seq 1 50); do pct list | grep -q '^101 .* backup ' && break; sleep 0.1; done
+for _ in $(seq 1 50); do pct list | grep -q '^101 .* backup ' && break; sleep 0.1; done
 run pct list; check "lock shown during backup" 0 "101        running    backup       app01"
 run pct set 101 --memory 2048; check "set refused while locked" 2 "" "CT is locked (backup)"
 run pct shutdown 101; check "shutdown refused while locked (task)" 255 "" "CT is locked (backup)"
@@ -377,7 +380,7 @@ run pct destroy 104; check "destroy 104" 0
 run pct create 102 $TPL --hostname dhcp01 --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr0,ip=dhcp --features nesting=1
 check "create dhcp CT" 0
 run pct start 102; check "start dhcp CT" 0
-for i in $(seq 1 50); do pct exec 102 -- ip -4 -o addr show dev eth0 | grep -q 'inet 192.0.2.' && break; sleep 0.2; done
+for _ in $(seq 1 50); do pct exec 102 -- ip -4 -o addr show dev eth0 | grep -q 'inet 192.0.2.' && break; sleep 0.2; done
 run pct exec 102 -- ip -4 -o addr show dev eth0; check "dhcp address appears" 0 "inet 192.0.2."
 run pct reboot 102; check "reboot" 0
 run pct status 102; check "running after reboot" 0 "status: running"

@@ -17,7 +17,6 @@ pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod inspect;
-pub(crate) mod interrupt;
 pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;
@@ -75,8 +74,10 @@ fn run(cli: Cli, out: &Output) -> error::Result<()> {
     // Ctrl-C is how `logs --follow` ends: a clean exit, not an interruption.
     let follow = matches!(&cli.command, cli::Command::Logs(args) if args.follow);
     let (tx, rx) = std::sync::mpsc::channel();
+    // The `ctrlc` crate: SIGINT's handler only writes to a pipe (SA_RESTART), and a thread of
+    // its own calls this; a second Ctrl-C sends to a channel nobody reads any more.
     let on_interrupt = tx.clone();
-    interrupt::on_ctrl_c(move || {
+    ctrlc::set_handler(move || {
         let _ = on_interrupt.send(Ended::CtrlC);
     })
     .map_err(|e| Error::unexpected(format!("cannot watch for Ctrl-C: {e}")))?;

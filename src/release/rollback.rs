@@ -2,6 +2,7 @@
 //! `pxdeploy rollback`.
 
 use super::plan::{self, Op};
+use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
 use super::up;
 use super::{remote, Store};
@@ -27,16 +28,21 @@ pub struct Rolled {
     pub to: String,
     pub written: u64,
     pub deleted: u64,
+    /// What happened to `.env`.
+    pub env: EnvOutcome,
     pub services: Vec<ServiceHealth>,
 }
 
-/// Puts back the release `target` names and waits for its health. `picked` is set as soon
-/// as the release is chosen (so a caller can name it when its health wait fails).
+/// Puts back the release `target` names and waits for its health. `.env` keeps today's
+/// secrets and gets the release's values back, or with `with_env` is the release's as it
+/// was ([`rollback_env`]). `picked` is set as soon as the release is chosen (so a caller
+/// can name it when its health wait fails).
 pub fn roll_back(
     host: &Host,
     cfg: &Config,
     reporter: &dyn Reporter,
     target: Target<'_>,
+    with_env: bool,
     picked: &mut Option<String>,
 ) -> Result<Rolled> {
     let project = cfg.project();
@@ -66,10 +72,19 @@ pub fn roll_back(
         ))
     })?;
     let mut diff = plan::diff(store.current_manifest(), manifest);
-    diff.ops.push(Op::Env {
-        id: to.id.clone(),
-        dir: project.dir(),
-    });
+    let env = if with_env {
+        diff.ops.push(Op::Env {
+            id: to.id.clone(),
+            dir: project.dir(),
+        });
+        EnvOutcome::release()
+    } else {
+        reporter.step_with(
+            "Keeping today's secrets in .env",
+            |e: &EnvOutcome| done(e.summary()),
+            || rollback_env::keep_secrets(host, &project, cfg, &to.id),
+        )?
+    };
     reporter.step(
         &format!(
             "Putting back release {} ({} files written, {} deleted)",
@@ -116,6 +131,7 @@ pub fn roll_back(
         to: to.id,
         written: diff.changed,
         deleted: diff.deleted,
+        env,
         services,
     })
 }
@@ -152,7 +168,8 @@ pub fn after_failed_deploy(
             "release {failed} is not healthy: rolling back ([deploy] on_failure = \"rollback\")"
         ));
         let mut picked = None;
-        match roll_back(host, cfg, reporter, Target::HealthyBefore(failed), &mut picked) {
+        let to = Target::HealthyBefore(failed);
+        match roll_back(host, cfg, reporter, to, false, &mut picked) {
             Ok(r) => {
                 *rolled = Some((r.to.clone(), true));
                 format!(

@@ -23,10 +23,12 @@ const PATHS_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, i
 /// Reads the manifest, then `stat`'s lines (the first one `.pxdeploy/current`). Prints a
 /// line per entry that differs in kind, mode or size (`kind mode size - path`, kind `-`
 /// when missing or under a folder that is no folder now), then, once stdout is flushed,
-/// hands the files to hash (mtime newer than `current`, or `all`) to one `sha256sum`.
+/// hands the files to hash (mtime newer than `current`, or `all`) to one `sha256sum`. Modes
+/// are compared as text without leading zeros (BusyBox awk reads `0644` as octal).
 const COMPARE_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, index(s, " ") + 1); return s }
+function nz(x) { sub(/^0+/, "", x); return x == "" ? "0" : x }
 function under_bad(p,  q, j) { q = p; while ((j = match(q, /\/[^\/]*$/)) > 0) { q = substr(q, 1, j - 1); if (q in bad) return 1 } return 0 }
-NR == FNR { p = rest($0, 4); if (p ~ /^\// || p ~ /(^|\/)\.\.?(\/|$)/) next; n++; o[n] = p; k[p] = $1; m[p] = $2 + 0; z[p] = $3; next }
+NR == FNR { p = rest($0, 4); if (p ~ /^\// || p ~ /(^|\/)\.\.?(\/|$)/) next; n++; o[n] = p; k[p] = $1; m[p] = nz($2); z[p] = $3; next }
 { p = rest($0, 4) }
 !got && p == ".pxdeploy/current" { ref = $4; exact = index(ref, ".") > 0; got = 1; next }
 { t = substr($1, 1, 1); if (t == "-") t = "f"; else if (t != "l" && t != "d") t = "o"; kn[p] = t; a[p] = $2; s[p] = $3; y[p] = $4 }
@@ -35,7 +37,7 @@ END {
     if (under_bad(p)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
     if (!(p in kn)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
     if (k[p] == "d") { if (kn[p] != "d") { bad[p] = 1; print kn[p] " " a[p] " " s[p] " - " p } continue }
-    if (kn[p] != k[p] || (k[p] == "f" && a[p] + 0 != m[p]) || s[p] != z[p]) { print kn[p] " " a[p] " " s[p] " - " p; continue }
+    if (kn[p] != k[p] || (k[p] == "f" && nz(a[p]) != m[p]) || s[p] != z[p]) { print kn[p] " " a[p] " " s[p] " - " p; continue }
     newer = !got || (exact ? y[p] + 0 > ref + 0 : y[p] + 0 >= ref + 0);
     if (k[p] == "l") { if (newer) print "l " a[p] " " s[p] " ? " p; continue }
     if (all == "all" || newer) h[++nh] = p

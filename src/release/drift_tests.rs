@@ -48,8 +48,17 @@ fn edit(path: &Path, text: &str) {
 
 /// Runs the function through a real `sh`, as the inspection does.
 fn check(d: &Path, mode: &str) -> Option<Vec<Seen>> {
+    check_with(d, mode, None)
+}
+
+/// [`check`] with this `PATH` (and its `sh`).
+fn check_with(d: &Path, mode: &str, path: Option<&Path>) -> Option<Vec<Seen>> {
     let script = format!("{}pxd \"$1\" \"$2\"; echo after", function());
-    let out = std::process::Command::new("sh")
+    let mut cmd = std::process::Command::new(path.map_or("sh".into(), |p| p.join("sh")));
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = cmd
         .args(["-c", &script, "sh"])
         .arg(d)
         .arg(mode)
@@ -166,6 +175,42 @@ fn no_check_through_a_linked_store_or_during_a_switch() {
     std::os::unix::fs::symlink(d.join("store"), d.join(".pxdeploy")).unwrap();
     assert_eq!(check(d, "quick"), None);
     assert_eq!(check(&d.join("nowhere"), "quick"), None);
+}
+
+/// A container without coreutils (BusyBox's sh, awk, stat, xargs, sha256sum): `stat` has
+/// whole seconds only, and its awk reads `0644` as octal.
+#[test]
+fn busybox_tools_give_the_same_answers() {
+    let bin = tempfile::tempdir().unwrap();
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox is missing: apt-get install -y busybox-static"
+    );
+    for tool in ["sh", "awk", "stat", "tr", "xargs", "sha256sum", "cat"] {
+        std::os::unix::fs::symlink(busybox, bin.path().join(tool)).unwrap();
+    }
+    let bb = Some(bin.path());
+    let (dir, m) = deployed();
+    let d = dir.path();
+    assert_eq!(check_with(d, "quick", bb), Some(Vec::new()));
+    assert!(drifted(&m, &check_with(d, "all", bb).unwrap()).is_empty());
+    edit(&d.join("my file.txt"), "HELLO\n");
+    fs::set_permissions(d.join("api/Dockerfile"), fs::Permissions::from_mode(0o600)).unwrap();
+    let got: Vec<_> = drifted(&m, &check_with(d, "quick", bb).unwrap())
+        .into_iter()
+        .map(|x| (x.path, x.why))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "api/Dockerfile".to_string(),
+                "permissions 0600 (pushed 0644)".to_string()
+            ),
+            ("my file.txt".to_string(), "content".to_string()),
+        ]
+    );
 }
 
 #[test]

@@ -117,12 +117,10 @@ pub fn keep_secrets(host: &Host, project: &Project, cfg: &Config, id: &str) -> R
         ensure_success(&write, out)
             .map_err(|e| e.hint("the previous .env and the tree are unchanged; roll back again"))?;
     }
-    let mut kept = r.kept;
-    kept.dedup();
     Ok(EnvOutcome {
         from: "values",
         restored: r.restored,
-        kept,
+        kept: r.kept,
     })
 }
 

@@ -90,9 +90,16 @@ fn rollback_keeps_todays_secrets_and_with_env_brings_the_old_env_back() {
         .collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
 
-    // Back to A: today's token stays, A's LEVEL comes back; no secret is printed.
+    // Back to A: today's token stays, A's LEVEL comes back; no secret is printed. The
+    // compose file, the same in both releases, was edited in the container: put back too.
+    in_ct(sim, vmid, "echo '# edited' >> /opt/app/docker-compose.yml");
     let back = run(root, "", &["-o", "json", "rollback"]);
     back.assert_success();
+    back.assert_stderr_contains("docker-compose.yml was changed in the container");
+    assert_eq!(
+        sim.container_file(vmid, "/opt/app/docker-compose.yml"),
+        SMALL_COMPOSE
+    );
     no_secret_in(&back, &["token-one-a1b2", "token-two-c3d4", &generated]);
     assert_eq!(
         env_value(sim, vmid, "API_TOKEN").as_deref(),

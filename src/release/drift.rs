@@ -81,6 +81,32 @@ pub fn command(project: &Project) -> String {
     )
 }
 
+/// The check alone, for a rollback (whose read is the store's own):
+/// `pct exec <vmid> -- sh -c '<pxd>pxd "$1" quick' sh <remote_dir>`
+pub fn check_command(project: &Project) -> String {
+    let script = format!("{}pxd \"$1\" quick", function());
+    crate::proxmox::pct::exec(
+        project.vmid,
+        &["sh", "-c", &script, "sh", &project.remote_dir],
+    )
+}
+
+/// Runs [`check_command`]: the entries of `manifest` (the current release's) that drifted.
+/// A check that cannot run or be read finds nothing (the rollback goes on as before).
+pub fn check(
+    host: &crate::remote::host::Host,
+    project: &Project,
+    manifest: &Manifest,
+) -> Vec<Drifted> {
+    let Ok(out) = host.probe(&check_command(project)) else {
+        return Vec::new();
+    };
+    match parse(&mut &out.stdout[..]) {
+        Ok(Some(seen)) if out.status.success() => drifted(manifest, &seen),
+        _ => Vec::new(),
+    }
+}
+
 /// The mode word of [`function`]: `all` hashes every file.
 pub fn mode(thorough: bool) -> &'static str {
     if thorough {

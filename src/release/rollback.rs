@@ -1,6 +1,7 @@
 //! Putting a release back: after a failed deploy (`[deploy] on_failure`) and for
 //! `pxdeploy rollback`.
 
+use super::drift;
 use super::plan::{self, Op};
 use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
@@ -71,7 +72,25 @@ pub fn roll_back(
             to.id
         ))
     })?;
-    let mut diff = plan::diff(store.current_manifest(), manifest);
+    // Files changed by hand in the container since their switch are put back too.
+    let drifted = match store.current_manifest() {
+        Some(current) => drift::check(host, &project, current),
+        None => Vec::new(),
+    };
+    for d in &drifted {
+        reporter.note(&format!(
+            "{} {} in the container since the last switch ({}): putting it back",
+            crate::output::sanitize(&d.path),
+            if d.what == "missing" {
+                "went missing"
+            } else {
+                "was changed"
+            },
+            d.why
+        ));
+    }
+    let mut diff =
+        plan::diff_repairing(store.current_manifest(), manifest, &drift::paths(&drifted));
     let env = if with_env {
         diff.ops.push(Op::Env {
             id: to.id.clone(),

@@ -108,6 +108,12 @@ pub enum Command {
         ("pxdeploy releases -o json | jq -r .current", "the current release's id"),
     ]))]
     Releases,
+    /// Show the pushed files changed inside the container since they were deployed (changes nothing)
+    #[command(after_help = examples(&[
+        ("pxdeploy diff", "each changed or missing file; nothing when there is no drift"),
+        ("pxdeploy diff -o json | jq -r '.drifted[].path'", "their paths; `pxdeploy deploy` puts them back"),
+    ]))]
+    Diff,
     /// Show the container's state, IP address and each service's health
     #[command(after_help = examples(&[
         ("pxdeploy status", ""),
@@ -168,7 +174,8 @@ pub enum Command {
     /// Go back to an earlier release (default: the newest healthy one before the current), or
     /// to a Proxmox snapshot with `--snapshot [NAME]` (asks for confirmation)
     #[command(after_help = examples(&[
-        ("pxdeploy rollback", "the newest healthy release before the current one"),
+        ("pxdeploy rollback", "the newest healthy release before the current one; today's secrets stay in .env"),
+        ("pxdeploy rollback 20261129T191501Z-3fa9c2d1 --with-env", "that release, with its .env as it was (old secrets too)"),
         ("pxdeploy rollback --snapshot", "back to the newest pxdeploy_* snapshot (asks first)"),
         ("pxdeploy rollback --snapshot pxdeploy_20261129T191501Z --yes", "in CI: that snapshot, without asking"),
     ]))]

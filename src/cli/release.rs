@@ -16,4 +16,8 @@ pub struct RollbackArgs {
     /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
     #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
     pub snapshot: Option<Option<String>>,
+    /// Put the release's .env back as it was, old secrets included [default: keep today's
+    /// secrets, put back only the [env.values] keys]
+    #[arg(long, conflicts_with = "snapshot")]
+    pub with_env: bool,
 }

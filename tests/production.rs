@@ -448,8 +448,8 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
         before,
         "a file in the GUI's layout was rewritten"
     );
+    std::fs::write(&file, expected).unwrap();
 
-    std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
     sim.write_config(
         app.path(),
         &config("\"tcp/443\", \"tcp/22 from 192.168.1.0/24\""),

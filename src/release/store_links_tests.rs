@@ -46,7 +46,10 @@ fn an_app_folder_below_a_link_is_refused() {
     assert_eq!(code, UNSAFE_EXIT, "{err}");
     let named = format!("{} is a symbolic link", base.path().join("link").display());
     assert!(err.contains(&named), "{err}");
-    assert!(empty(outside.path()), "created the app folder through the link");
+    assert!(
+        empty(outside.path()),
+        "created the app folder through the link"
+    );
 }
 
 /// `data` (pushed once, then moved elsewhere by hand and linked) survives a deploy that
@@ -111,7 +114,10 @@ fn the_env_restore_never_writes_through_a_link() {
     symlink(outside.path(), d.join(".env")).unwrap();
     let (code, err) = run(SWITCH, &[remote], journal.as_bytes());
     assert_eq!(code, UNSAFE_EXIT, "{err}");
-    assert!(err.contains(&format!("{remote}/.env is a symbolic link")), "{err}");
+    assert!(
+        err.contains(&format!("{remote}/.env is a symbolic link")),
+        "{err}"
+    );
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
 }
 
@@ -126,12 +132,27 @@ fn a_journal_left_in_the_guest_is_checked_before_it_is_replayed() {
     let h = "a".repeat(64);
     let far = outside.path().to_str().unwrap().to_string();
     for (line, says) in [
-        ("r ../victim".to_string(), "is not a path inside the app folder"),
-        (format!("r {far}/victim"), "is not a path inside the app folder"),
-        ("r .pxdeploy/current".into(), "is not a path inside the app folder"),
+        (
+            "r ../victim".to_string(),
+            "is not a path inside the app folder",
+        ),
+        (
+            format!("r {far}/victim"),
+            "is not a path inside the app folder",
+        ),
+        (
+            "r .pxdeploy/current".into(),
+            "is not a path inside the app folder",
+        ),
         ("x a/./b".into(), "is not a path inside the app folder"),
-        (format!("f 0644 {h} ../victim"), "is not a path inside the app folder"),
-        (format!("e {A} {far}"), "is not a path inside the app folder"),
+        (
+            format!("f 0644 {h} ../victim"),
+            "is not a path inside the app folder",
+        ),
+        (
+            format!("e {A} {far}"),
+            "is not a path inside the app folder",
+        ),
         (format!("e ../../x {far}"), "is not a release id"),
         ("f 0644 ../../../victim x".into(), "is not an object name"),
         ("r out/victim".into(), "out is a symbolic link"),

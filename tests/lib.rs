@@ -17,6 +17,7 @@ mod lifecycle;
 mod lock;
 mod production;
 mod real_world;
+mod release_links;
 mod releases;
 mod scripts;
 mod shipping;

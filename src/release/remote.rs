@@ -36,7 +36,7 @@ pub fn read(host: &Host, project: &Project, mode: ReadMode) -> Result<Store> {
 pub fn check(store: &Store, project: &Project) -> Result<()> {
     match &store.state {
         State::Unsafe(path) => Err(Error::remote(format!(
-            "the release store of container {} holds a symbolic link: {}",
+            "the release store of container {} is not safe to use: {} is a symbolic link",
             project.vmid,
             crate::output::sanitize(path)
         ))

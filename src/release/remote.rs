@@ -125,11 +125,15 @@ fn stopped_part_way(e: Error, id: &str) -> Error {
 /// A non-zero exit as an error; a store refused for a symbolic link says how to fix it.
 fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
     let refused = out.status.code == store::UNSAFE_EXIT;
-    ensure_success(command, out).map_err(|e| match refused {
-        true => e.hint(
+    let journal = refused && out.stderr_str().contains("refusing it");
+    ensure_success(command, out).map_err(|e| match (refused, journal) {
+        (true, true) => e.hint(
+            "the switch journal left in the container (`.pxdeploy/journal` in the app folder) was not written by pxdeploy: look at it and at the tree, remove it, then try again",
+        ),
+        (true, false) => e.hint(
             "remove that link inside the container (pxdeploy never follows one), then try again",
         ),
-        false => e,
+        _ => e,
     })?;
     Ok(())
 }

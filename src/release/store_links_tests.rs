@@ -94,7 +94,8 @@ fn a_linked_data_folder_survives_a_deploy_that_deletes_files() {
 #[test]
 fn the_env_restore_never_writes_through_a_link() {
     let s = src();
-    let dir = tempfile::tempdir().unwrap();
+    // A space in the app folder's path: it is matched as a string, never as a pattern.
+    let dir = tempfile::Builder::new().prefix("app [*] ").tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     let d = dir.path();
     let remote = d.to_str().unwrap();

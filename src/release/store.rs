@@ -28,8 +28,9 @@ pub const UNSAFE_EXIT: i32 = 65;
 /// Shell functions every changing script starts with (builtins only: no process per path).
 /// `bad PATH`: refuse a link there (exit 65, naming it). `nolink ABS`: every component of the
 /// absolute path ABS that exists is not a symbolic link. `inside REL`: the same for the
-/// folders on the way to `$D/REL` (not REL's last component, which each operation checks:
-/// a link there is replaced, never followed, by `rm`, `ln` and `mv`). `rel REL`: REL is
+/// folders on the way to `$D/REL` (not REL's last component, which each operation checks
+/// itself: refused where a folder or file is written, replaced where a link is written or a
+/// pushed file removed: `rm`, `ln` and `mv` never follow one). `rel REL`: REL is
 /// relative, without `.`, `..` or empty components and not in the store (a journal line
 /// names only what a manifest may hold). `rid ID`: ID is a release id. `refuse WHY`: exit 65.
 const CHECKS: &str = "bad() { printf 'pxdeploy: %s is a symbolic link: refusing to write through it\\n' \"$1\" >&2; exit 65; }; \
@@ -97,9 +98,10 @@ cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" 
 /// service may have written), then applied. Before each write or removal the folders on the
 /// way are checked for links; a link where a folder, file or `.env` is to be written is
 /// refused (exit 65), so a folder the services linked elsewhere is never replaced by an
-/// empty one or written through. New files are made by `install` (which unlinks and creates
-/// afresh) or by `>` under `set -C` (which fails on anything already there) and renamed into
-/// place (a rename replaces a link, never follows it).
+/// empty one or written through. New files are written under a temporary name, whatever was
+/// there removed first (`install` would copy into a folder a link there points to), by
+/// `install` or by `>` under `set -C` (which fails on anything put there meanwhile), then
+/// renamed into place (a rename replaces a link, never follows it).
 pub const SWITCH: &str = "trap '' HUP PIPE; J=\"$S/journal\"; \
 obj() { case $1 in *[!0-9a-f]*) refuse \"$1 is not an object name\" ;; esac; [ ${#1} -eq 64 ] || refuse \"$1 is not an object name\"; \
 O=\"$S/objects/${1%\"${1#??}\"}/${1#??}\"; }; \
@@ -110,7 +112,8 @@ end) return 0 ;; \
 d) mode \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; [ -L \"$P\" ] && bad \"$P\"; \
 { [ -d \"$P\" ] || { rm -f -- \"$P\" && mkdir -p -- \"$P\"; }; } && chmod \"${A%% *}\" -- \"$P\" ;; \
 f) M=${A%% *} A=${A#* }; mode \"$M\"; obj \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; \
-[ -L \"$P\" ] && bad \"$P\"; nodir \"$P\" && install -m \"$M\" -- \"$O\" \"$P.pxdeploy-new\" && mv -f -- \"$P.pxdeploy-new\" \"$P\" ;; \
+[ -L \"$P\" ] && bad \"$P\"; N=\"$P.pxdeploy-new\"; { { [ ! -e \"$N\" ] && [ ! -L \"$N\" ]; } || rm -f -- \"$N\"; } && \
+nodir \"$P\" && install -m \"$M\" -- \"$O\" \"$N\" && mv -f -- \"$N\" \"$P\" ;; \
 l) obj \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; \
 nodir \"$P\" && rm -f -- \"$P\" && ln -s -- \"$(cat -- \"$O\")\" \"$P\" ;; \
 r) rel \"$A\"; [ \"$1\" = run ] || continue; inside \"$A\"; rm -f -- \"$D/$A\" ;; \

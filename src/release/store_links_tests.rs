@@ -31,6 +31,25 @@ fn a_folder_of_the_tree_linked_out_of_the_app_folder_is_never_written_through() 
     assert!(empty(outside.path()), "wrote through the link");
 }
 
+/// A link planted as the temporary name a changed file is written to first: removed, not
+/// written into (`install` would copy into a linked folder).
+#[test]
+fn a_temporary_name_planted_as_a_link_is_not_written_through() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    deploy(d, s.path(), A);
+    symlink(outside.path(), d.join("conf.d/keep.conf.pxdeploy-new")).unwrap();
+    fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
+    deploy(d, s.path(), B);
+    assert!(empty(outside.path()), "wrote through the link");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "changed\n"
+    );
+}
+
 /// A link on the way to the app folder (or the store itself): nothing is created there.
 #[test]
 fn an_app_folder_below_a_link_is_refused() {
@@ -95,7 +114,10 @@ fn a_linked_data_folder_survives_a_deploy_that_deletes_files() {
 fn the_env_restore_never_writes_through_a_link() {
     let s = src();
     // A space in the app folder's path: it is matched as a string, never as a pattern.
-    let dir = tempfile::Builder::new().prefix("app [*] ").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("app [*] ")
+        .tempdir()
+        .unwrap();
     let outside = tempfile::tempdir().unwrap();
     let d = dir.path();
     let remote = d.to_str().unwrap();

@@ -63,7 +63,12 @@ pub fn stage_and_switch(
     env: &Redacted<String>,
     ops: &[Op],
 ) -> Result<u64> {
-    let command = store::stage_and_switch_command(project.vmid, &project.remote_dir, &release.id);
+    let command = store::stage_and_switch_command(
+        project.vmid,
+        &project.remote_dir,
+        &release.id,
+        have.current.as_deref(),
+    );
     let missing = plan::missing(&local.manifest, &have.objects);
     let sent = missing.iter().map(|e| e.size).sum();
     if host.dry_run() {
@@ -103,6 +108,14 @@ pub fn stage_and_switch(
     let out = out?;
     match out.status.code {
         store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
+        store::CHANGED_EXIT => {
+            ensure_success(&command, out).map_err(|e| {
+                e.hint(format!(
+                    "release {} is staged but the tree was not touched: deploy again (it reads the container anew)",
+                    release.id
+                ))
+            })?;
+        }
         store::SWITCH_FAILED_EXIT => {
             ensure_success(&command, out).map_err(|e| stopped_part_way(e, &release.id))?;
         }

@@ -45,16 +45,23 @@ rid() { case $1 in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9]
 
 /// `$1` = remote_dir. Sets `D` and `S`; refuses a link on the way to the store, as the store,
 /// or in it; makes `remote_dir` with the usual umask (services running as other users may
-/// need to enter it) and the store 0700; then holds the store's `flock` (on the folder
-/// itself: nothing to create) until the script ends, so that work left running by a
-/// pxdeploy that vanished is finished before the next one changes the store. A guest
-/// without `flock` (util-linux, BusyBox) runs unlocked.
+/// need to enter it) and the store 0700.
 const GUARD: &str = "D=$1 S=\"$1/.pxdeploy\"; nolink \"$S\"; \
 if [ -d \"$S\" ]; then L=$(find \"$S\" -type l | head -n 1); if [ -n \"$L\" ]; then \
 echo \"pxdeploy: $L is a symbolic link inside the release store: refusing to use it\" >&2; exit 65; fi; fi; \
 mkdir -p -- \"$D\" || exit 1; umask 077; \
-mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; nolink \"$S/objects\"; nolink \"$S/releases\"; \
-exec 9< \"$S\" || exit 1; if command -v flock >/dev/null 2>&1; then flock 9 || exit 1; fi; ";
+mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; nolink \"$S/objects\"; nolink \"$S/releases\"; ";
+
+/// Holds the store's `flock` (on the folder itself: nothing to create) until the script
+/// ends, so that a change left running by a pxdeploy that vanished is finished before the
+/// next one changes the store, and two never interleave. A guest without `flock`
+/// (util-linux, BusyBox) runs unlocked.
+macro_rules! lock {
+    () => {
+        "exec 9< \"$S\" || exit 1; if command -v flock >/dev/null 2>&1; then flock 9 || exit 1; fi; "
+    };
+}
+const LOCK: &str = lock!();
 
 /// A shell function `pxr DIR MODE` that prints the store (see [`super::parse_read`]):
 /// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,
@@ -76,21 +83,28 @@ if [ \"$M\" = objects ]; then (cd -- \"$S/objects\" && find . -type f) | sed -n 
 fi; fi; echo end; }; ";
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
-/// Unpacks into `incoming/`, checks every object's hash (one `sha256sum` for all of them),
-/// moves the objects into the store (one `mv` per `ab/` folder) and the release folder to
-/// `releases/<id>`. The tree is not touched. Every process start counts: ~4 ms each in a
-/// container, so one per object would cost more than the hashing of 200 MB of them.
-pub const STAGE: &str = "I=\"$S/incoming\"; rm -rf -- \"$I\" && mkdir -- \"$I\" && tar -x -f - -C \"$I\" || exit 1; \
+/// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`) before it takes the store's lock (a
+/// push whose connection hangs never keeps the next one waiting), then, locked: removes the
+/// staging folders of pushes that ended before they got here, checks every object's hash
+/// (one `sha256sum` for all of them), moves the objects into the store (one `mv` per `ab/`
+/// folder) and the release folder to `releases/<id>`. The tree is not touched. Every process
+/// start counts: ~4 ms each in a container, so one per object would cost more than the
+/// hashing of 200 MB of them.
+pub const STAGE: &str = concat!("I=$(mktemp -d \"$S/incoming.XXXXXX\") && tar -x -f - -C \"$I\" || exit 1; ", lock!(), "\
+for X in \"$S\"/incoming*; do [ \"$X\" = \"$I\" ] || rm -rf -- \"$X\"; done; \
 if [ -d \"$I/objects\" ]; then cd -- \"$I/objects\" && find . -type f > \"$I/list\" || exit 1; \
 if [ -s \"$I/list\" ]; then xargs sha256sum -- < \"$I/list\" > \"$I/sums\" || exit 1; else : > \"$I/sums\"; fi; \
 [ \"$(wc -l < \"$I/sums\")\" -eq \"$(wc -l < \"$I/list\")\" ] || { echo 'pxdeploy: not every object could be checked' >&2; exit 1; }; \
 while read -r H O; do O=${O#./}; \
 [ \"$H\" = \"${O%%/*}${O#*/}\" ] || { echo \"pxdeploy: object $O arrived damaged\" >&2; exit 1; }; done < \"$I/sums\"; \
 for P in *; do [ -d \"$P\" ] || continue; mkdir -p -- \"$S/objects/$P\" && mv -f -- \"$P\"/* \"$S/objects/$P/\" || exit 1; done; fi; \
-cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" && rm -rf -- \"$I\"";
+cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" && rm -rf -- \"$I\"");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
 /// Replays a journal left behind first, then applies the new one, writing `current` last.
+/// With `B` set (a deploy's push: the release its journal was made against, `-` for none)
+/// the tree must be on release `B` once the old journal is replayed, else exit 67 and
+/// nothing changes.
 /// Hang-ups are ignored: a dropped connection does not stop a switch half-way.
 ///
 /// A journal is read twice: first every line is checked (its paths relative and inside the
@@ -126,6 +140,8 @@ rm -f -- \"$P/.env.pxdeploy-new\" && ( set -C; cat -- \"$S/releases/$I/env\" > \
 esac || return 1; done; echo 'pxdeploy: the journal has no end line' >&2; return 1; } < \"$J\"; }; \
 finish() { apply check && apply run && printf '%s\\n' \"$T\" > \"$S/current.tmp\" && mv -f -- \"$S/current.tmp\" \"$S/current\" && rm -f -- \"$J\"; }; \
 if [ -f \"$J\" ]; then finish || exit 1; fi; \
+if [ -n \"${B:-}\" ]; then C=; [ -f \"$S/current\" ] && read -r C < \"$S/current\"; [ \"${C:--}\" = \"$B\" ] || { \
+echo \"pxdeploy: the tree is on release ${C:-none}, not $B as it was when this push was made: another push switched it meanwhile; nothing was changed\" >&2; exit 67; }; fi; \
 rm -f -- \"$J.tmp\"; cat > \"$J.tmp\" || exit 1; \
 [ \"$(tail -n 1 -- \"$J.tmp\")\" = end ] || { rm -f -- \"$J.tmp\"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }; \
 sync -- \"$J.tmp\" && mv -f -- \"$J.tmp\" \"$J\" && finish";
@@ -171,7 +187,7 @@ pub fn read_command(vmid: u32, remote_dir: &str, mode: ReadMode) -> String {
 }
 
 fn guarded(vmid: u32, script: &str, args: &[&str]) -> String {
-    let script = format!("{CHECKS}{GUARD}{script}");
+    let script = format!("{CHECKS}{GUARD}{LOCK}{script}");
     let mut argv = vec!["sh", "-c", script.as_str(), "sh"];
     argv.extend_from_slice(args);
     pct::exec(vmid, &argv)
@@ -181,23 +197,33 @@ fn guarded(vmid: u32, script: &str, args: &[&str]) -> String {
 /// stopped part-way (the next switch finishes it from the journal).
 pub const SWITCH_FAILED_EXIT: i32 = 66;
 
+/// Exit status of [`stage_and_switch_command`] when the tree is not on the release the push
+/// was made against (another push switched it meanwhile): nothing was changed.
+pub const CHANGED_EXIT: i32 = 67;
+
 /// [`STAGE`], then [`SWITCH`] reading the journal that came in the archive as
 /// `release/journal`: a deploy's push is one `pct exec`, not two. `$1` = remote_dir, `$2` =
-/// release id. The journal is opened, then unlinked, before the switch reads it.
+/// release id, `$3` = the release the journal was made against (`-`: none). The journal is
+/// opened, then unlinked, before the switch reads it.
 pub fn stage_and_switch_script() -> String {
     format!(
-        "{CHECKS}{GUARD}{STAGE} || exit 1; J0=\"$S/releases/$2/journal\"; \
+        "{CHECKS}{GUARD}{STAGE} || exit 1; J0=\"$S/releases/$2/journal\"; B=$3; \
 exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ); R=$?; \
-case $R in 0) ;; {UNSAFE_EXIT}) exit {UNSAFE_EXIT} ;; *) exit {SWITCH_FAILED_EXIT} ;; esac"
+case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED_EXIT} ;; esac"
     )
 }
 
-/// The stage-and-switch script for release `id` (stdin: the archive, with the journal).
-pub fn stage_and_switch_command(vmid: u32, remote_dir: &str, id: &str) -> String {
-    pct::exec(
-        vmid,
-        &["sh", "-c", &stage_and_switch_script(), "sh", remote_dir, id],
-    )
+/// The stage-and-switch script for release `id` made against release `base` (the tree's
+/// current one as read; `None`: no release) (stdin: the archive, with the journal).
+pub fn stage_and_switch_command(
+    vmid: u32,
+    remote_dir: &str,
+    id: &str,
+    base: Option<&str>,
+) -> String {
+    let script = stage_and_switch_script();
+    let base = base.unwrap_or("-");
+    pct::exec(vmid, &["sh", "-c", &script, "sh", remote_dir, id, base])
 }
 
 /// The switch script (stdin: the journal).
@@ -225,7 +251,7 @@ pub fn finish_argv(
     let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
-        format!("{CHECKS}{GUARD}{FINISH}"),
+        format!("{CHECKS}{GUARD}{LOCK}{FINISH}"),
         "sh".into(),
         remote_dir.into(),
         keep,

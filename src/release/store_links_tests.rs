@@ -210,7 +210,7 @@ fn a_store_change_holds_the_guest_lock() {
     let d = dir.path();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(format!("{CHECKS}{GUARD}{SWITCH}"))
+        .arg(format!("{CHECKS}{GUARD}{LOCK}{SWITCH}"))
         .arg("sh")
         .arg(d)
         .stdin(Stdio::piped())
@@ -236,4 +236,79 @@ fn a_store_change_holds_the_guest_lock() {
     drop(child.stdin.take());
     assert_eq!(child.wait().unwrap().code(), Some(1), "a cut list");
     assert!(free(&d.join(".pxdeploy")), "the lock outlived the script");
+}
+
+/// The archive arrives before the store's lock is taken: a push whose connection hangs (a
+/// laptop gone without closing it) does not keep the next deploy waiting for hours.
+#[test]
+fn a_stage_waiting_for_its_archive_does_not_hold_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(stage_and_switch_script())
+        .arg("sh")
+        .arg(d)
+        .args([A, "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let staging = || {
+        fs::read_dir(d.join(".pxdeploy"))
+            .map(|r| {
+                r.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("incoming"))
+            })
+            .unwrap_or(false)
+    };
+    while !staging() {
+        assert!(started.elapsed().as_secs() < 30, "the stage never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let free = Command::new("flock")
+        .arg("-n")
+        .arg(d.join(".pxdeploy"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(
+        free.success(),
+        "the store is locked while the archive arrives"
+    );
+    drop(child.stdin.take());
+    assert_ne!(child.wait().unwrap().code(), Some(0));
+}
+
+/// A push made against release A while the tree went to B meanwhile (a push left running by
+/// a pxdeploy that vanished finished first) changes nothing: its journal is a change from A.
+#[test]
+fn a_push_made_against_another_release_changes_nothing() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    deploy(d, s.path(), A);
+    fs::write(s.path().join("conf.d/keep.conf"), "B\n").unwrap();
+    let (late, _, base) = archive(d, s.path(), B);
+    assert_eq!(base.as_deref(), Some(A));
+    fs::write(s.path().join("conf.d/keep.conf"), "C\n").unwrap();
+    const C: &str = "20261129T191503Z-00000003";
+    deploy(d, s.path(), C);
+    let (code, err) = run_script(
+        &stage_and_switch_script(),
+        &[d.to_str().unwrap(), B, A],
+        &late,
+    );
+    assert_eq!(code, CHANGED_EXIT, "{err}");
+    assert!(err.contains(&format!("on release {C}, not {A}")), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "C\n"
+    );
+    assert_eq!(
+        fs::read_to_string(d.join(".pxdeploy/current")).unwrap(),
+        format!("{C}\n")
+    );
+    assert!(!d.join(".pxdeploy/journal").exists());
 }

@@ -14,7 +14,7 @@ use crate::release::{parse_read, State, Store};
 
 /// Runs `script` (after the guard) with `args`, feeding `stdin`; (status, stderr).
 fn run(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
-    run_script(&format!("{CHECKS}{GUARD}{script}"), args, stdin)
+    run_script(&format!("{CHECKS}{GUARD}{LOCK}{script}"), args, stdin)
 }
 
 /// Runs the whole `script` with `args`, feeding `stdin`; (status, stderr).
@@ -72,7 +72,19 @@ fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
 
 /// [`deploy`]'s steps; (status, stderr, the local manifest).
 fn try_deploy(dir: &Path, src: &Path, id: &str) -> (i32, String, Local) {
-    let remote = dir.to_str().unwrap();
+    let (tar, local, base) = archive(dir, src, id);
+    let base = base.unwrap_or_else(|| "-".into());
+    let (code, err) = run_script(
+        &stage_and_switch_script(),
+        &[dir.to_str().unwrap(), id, &base],
+        &tar,
+    );
+    (code, err, local)
+}
+
+/// The push's archive for `src` as release `id` against the store in `dir`, and the release
+/// it was made against.
+fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>) {
     let store = read(dir, ReadMode::Objects);
     let local = read_local(src).unwrap();
     let mut items: Vec<Item> = plan::missing(&local.manifest, &store.objects)
@@ -105,8 +117,7 @@ fn try_deploy(dir: &Path, src: &Path, id: &str) -> (i32, String, Local) {
     let mut archive = Archive::new(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
-    let (code, err) = run_script(&stage_and_switch_script(), &[remote, id], &tar);
-    (code, err, local)
+    (tar, local, store.current)
 }
 
 const A: &str = "20261129T191501Z-00000001";

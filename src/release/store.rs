@@ -103,8 +103,8 @@ cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
 /// Replays a journal left behind first, then applies the new one, writing `current` last.
 /// With `B` set (a deploy's push: the release its journal was made against, `-` for none)
-/// the tree must be on release `B` once the old journal is replayed, else exit 67 and
-/// nothing changes.
+/// the tree must be on release `B` once the old journal is replayed (a `current` that is no
+/// id counts as none, as the read reports it), else exit 67 and nothing changes.
 /// Hang-ups are ignored: a dropped connection does not stop a switch half-way.
 ///
 /// A journal is read twice: first every line is checked (its paths relative and inside the
@@ -140,7 +140,8 @@ rm -f -- \"$P/.env.pxdeploy-new\" && ( set -C; cat -- \"$S/releases/$I/env\" > \
 esac || return 1; done; echo 'pxdeploy: the journal has no end line' >&2; return 1; } < \"$J\"; }; \
 finish() { apply check && apply run && printf '%s\\n' \"$T\" > \"$S/current.tmp\" && mv -f -- \"$S/current.tmp\" \"$S/current\" && rm -f -- \"$J\"; }; \
 if [ -f \"$J\" ]; then finish || exit 1; fi; \
-if [ -n \"${B:-}\" ]; then C=; [ -f \"$S/current\" ] && read -r C < \"$S/current\"; [ \"${C:--}\" = \"$B\" ] || { \
+if [ -n \"${B:-}\" ]; then C=; [ -f \"$S/current\" ] && read -r C < \"$S/current\"; \
+case $C in [0-9]*T*Z-*) ;; *) C= ;; esac; [ \"${C:--}\" = \"$B\" ] || { \
 echo \"pxdeploy: the tree is on release ${C:-none}, not $B as it was when this push was made: another push switched it meanwhile; nothing was changed\" >&2; exit 67; }; fi; \
 rm -f -- \"$J.tmp\"; cat > \"$J.tmp\" || exit 1; \
 [ \"$(tail -n 1 -- \"$J.tmp\")\" = end ] || { rm -f -- \"$J.tmp\"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }; \

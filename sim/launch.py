@@ -20,6 +20,9 @@ Everything else (progress, warnings, errors) goes to stderr. `down` is idempoten
 the others `--join` the first member's DIR (they share its STATE/etc/pve, as pmxcfs shares
 /etc/pve, and its client key), listen on their own loopback address (`--listen`) on the
 first member's port, and appear in `pvesh get /cluster/status` with that address as `ip`.
+A member always has an RSA host key too (added to --host-key), and its start records it in
+the shared /etc/pve as pve-cluster does (`nodes/<node>/ssh_known_hosts`, and
+`priv/known_hosts` for the creator; sim/pvesim/cluster.py `updatecerts`).
 With --owner-pid, a small watchdog runs `down` when that process dies without doing it
 (a test binary killed by Ctrl-C or a timeout leaves no sshd or dockerd behind).
 `config` prints a complete pxdeploy.toml for the host in DIR: the settings of --base (default
@@ -267,6 +270,8 @@ def up(args):
     os.makedirs(state, exist_ok=True)
 
     host_keys = list(dict.fromkeys(args.host_key or ["ed25519"]))
+    if args.cluster and "rsa" not in host_keys:
+        host_keys.append("rsa")  # pve-cluster records only a node's RSA key, so it needs one
     host_pubs = []
     for kind in host_keys:
         keygen(os.path.join(d, f"host_{kind}"), "pxsim-host", kind)
@@ -371,6 +376,15 @@ def register(args, state, listen):
     with open(tmp, "w") as f:
         json.dump(c, f, indent=1, sort_keys=True)
     os.replace(tmp, path)
+    # pve-cluster's SSH host key records in /etc/pve (sim/pvesim/cluster.py `updatecerts`)
+    sys.path.insert(0, SIM)
+    from pvesim.cluster import updatecerts  # noqa: PLC0415 - the simulator's package
+    node_json = os.path.join(state, "node.json")
+    with open(node_json) as f:
+        version = json.load(f).get("pve_version", "9.2.11")
+    with open(os.path.join(os.path.dirname(state), "host_rsa.pub")) as f:
+        updatecerts(os.path.join(state, "etc", "pve"), args.node, listen, f.read(), version,
+                    create=not args.join)
 
 
 def start_watchdog(d, owner):

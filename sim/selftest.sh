@@ -1,4 +1,7 @@
 #!/bin/bash
+# shellcheck disable=SC2015,SC2009,SC2012
+# (SC2015: `test && ok || bad` is meant, `ok` only echoes; SC2009: `ps | grep` matches whole
+# command lines, as the checks want; SC2012: `ls` of dump archives whose names pxsim made.)
 # Self-test of the simulated Proxmox node: drives sim/bin/* directly (no sshd).
 # Usage: sim/selftest.sh          (as root; needs docker.io, busybox-static, the Compose asset)
 # Exit 0 when every check passes; prints one line per check.
@@ -46,8 +49,10 @@ python3 "$SIM/pve.py" init --state "$STATE" --template-cached --compose-version 
 run pveversion; check "pveversion" 0 "pve-manager/9.2.11/"
 [[ "$OUT" =~ ^pve-manager/9\.2\.11/[0-9a-f]+\ \(running\ kernel:\ .+\)$ ]] && ok "pveversion format" || bad "pveversion format: $OUT"
 run pvesm status; check "pvesm status" 0 "local-lvm     lvmthin     active"
-[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status           Total            Used       Available        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
+[[ "$(echo "$OUT" | head -1)" == "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %" ]] && ok "pvesm status header" || bad "pvesm status header: $OUT"
 run pvesh get /cluster/nextid; check "nextid" 0 "100"
+run pveversion -v; check "pveversion -v lxc-pve line" 0 $'\nlxc-pve: 6.0.5-3\n'
+run pvesh get /nodes/localhost/storage --output-format json; check "pvesh /nodes/localhost" 0 '"storage":"local-lvm"'
 run pvesh get /nodes/pve/network --output-format json; check "network json" 0 '"iface":"vmbr0"'
 python3 -c "import json,sys; d=json.loads(sys.argv[1]); assert any(x['iface']=='vmbr0' and x['type']=='bridge' and x['active']==1 for x in d)" "$OUT" && ok "network json shape" || bad "network json shape"
 # backup jobs (more §6): jobs.cfg layout, errors, calendar events and their next run
@@ -55,7 +60,8 @@ run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100,10
 check "backup job create" 0
 [[ "$(cat "$STATE/etc/pve/jobs.cfg")" == "$(printf 'vzdump: nightly-web\n\tschedule 02:00\n\tcompress zstd\n\tenabled 1\n\tmode snapshot\n\tnotes-template {{guestname}}\n\tprune-backups keep-last=3\n\tstorage local\n\tvmid 100,101\n')" ]] && ok "jobs.cfg layout" || bad "jobs.cfg layout: $(cat -A "$STATE/etc/pve/jobs.cfg")"
 run pvesh create /cluster/backup --id nightly-web --schedule 02:00 --vmid 100; check "backup job duplicate" 2 "" "Job 'nightly-web' already exists"
-run pvesh create /cluster/backup --id x1 --schedule 'mon..fri 25:00' --vmid 100; check "bad calendar event" 2 "" "schedule: invalid format - invalid calendar event 'mon..fri 25:00' - "
+run pvesh create /cluster/backup --id x1 --schedule 'mon..fri 12:60' --vmid 100; check "bad calendar event" 2 "" "schedule: invalid format - invalid calendar event 'mon..fri 12:60' - unable to parse calendar event at '12:60' - Nom(Eof)"
+run python3 "$SIM/calendar_check.py"; check "calendar events: proxmox-time's examples" 0 " 0 failures"
 run pvesh create /cluster/backup --id 1x --schedule daily --vmid 100; check "bad job id" 2 "" "id: invalid format - invalid configuration ID '1x'"
 run pvesh set /cluster/backup/nightly-web --prune-backups keep-last=5; check "backup job set" 0
 run pvesh get /cluster/backup --output-format json; check "backup jobs json" 0 '"prune-backups":{"keep-last":"5"}'
@@ -118,6 +124,7 @@ run pct start 101; check "start running" 2 "" "CT 101 already running"
 run pct config 101; check "tags normalised" 0 "tags: docker;web"
 run pct exec 101 -- hostname; check "exec hostname" 0 "app01"
 run pct exec 101 -- ip -4 -o addr show dev eth0; check "static ip" 0 "inet 192.0.2.50/24"
+# shellcheck disable=SC2016 # $PATH is the container's
 run pct exec 101 -- sh -c 'echo "$PATH"; pwd'; check "PATH reset" 0 "/sbin:/bin:/usr/sbin:/usr/bin"
 run sh -c 'printf "line1\nline2\n" | pct exec 101 -- sh -c "cat > /root/in.txt; wc -l < /root/in.txt"'; check "stdin passthrough" 0 "2"
 run pct exec 101 -- sh -c 'echo out; echo err >&2; exit 7'; check "exit code + separate streams" 7 "out" "err"
@@ -185,8 +192,7 @@ run sh -c "tar -C '$WORK/app' -cf - . | pct exec 101 -- sh -c 'mkdir -p /opt/app
 check "push app via tar over stdin" 0
 
 wait_healthy() {  # wait_healthy VMID: both services running+healthy within 60 s
-    local i
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         pct exec "$1" -- docker compose --project-directory /opt/app -p app ps --format json >"$WORK/ps" 2>/dev/null
         if python3 - "$WORK/ps" <<'EOF'
 import json, sys
@@ -253,7 +259,7 @@ run pvesh get /cluster/resources --type vm --output-format json; check "cluster 
 python3 "$SIM/pve.py" set "$STATE" vzdump_delay 3
 vzdump 101 --storage local --compress zstd >"$WORK/bg.out" 2>&1 &
 BG=$!
-for i in $(seq 1 50); do pct list | grep -q '^101 .* backup ' && break; sleep 0.1; done
+for _ in $(seq 1 50); do pct list | grep -q '^101 .* backup ' && break; sleep 0.1; done
 run pct list; check "lock shown during backup" 0 "101        running    backup       app01"
 run pct set 101 --memory 2048; check "set refused while locked" 2 "" "CT is locked (backup)"
 run pct shutdown 101; check "shutdown refused while locked (task)" 255 "" "CT is locked (backup)"
@@ -310,6 +316,7 @@ python3 "$SIM/pve.py" unset "$STATE" storage_zfs
 
 # ---------------------------------------------------------------- destroy
 run pct destroy 101; check "destroy running" 2 "" "unable to destroy CT 101 - container is running"
+run sh -c 'echo "cat /etc/hostname" | pct enter 101'; check "pct enter reads commands from stdin" 0
 run pct set 101 --protection 1; check "set protection" 0
 run pct stop 101; check "stop" 0
 run vzdump 101 --storage local --compress gzip; check "vzdump of a stopped CT" 0 "INFO: backup mode: stop"
@@ -333,7 +340,19 @@ run pct restore 101 "$GZV" --force 1 --storage local-lvm; check "restore running
 run pct stop 101; check "stop restored" 0
 run pct destroy 101 --purge 1; check "destroy protected" 2 "" "can't remove CT 101 - protection mode enabled"
 run pct set 101 --protection 0; check "unset protection" 0
+mkdir -p "$STATE/etc/pve/firewall" && printf '[OPTIONS]\n\nenable: 1\n\n' > "$STATE/etc/pve/firewall/101.fw"
+run pvesh create /cluster/backup --id only-101 --schedule 02:00 --vmid 101; check "job of 101 alone" 0
+run pvesh create /cluster/backup --id shared --schedule 02:00 --vmid 101,330; check "job of 101 and 330" 0
+run pvesh create /cluster/backup --id all-but --schedule 02:00 --all 1 --exclude 101; check "job excluding 101" 0
+run ha-manager add ct:101 --state stopped; check "HA resource of 101" 0
+run pct destroy 101; check "destroy HA without purge" 2 "" "unable to remove CT 101 - used in HA resources and purge parameter not set."
 run pct destroy 101 --purge 1; check "destroy" 0 "purging CT 101 from related configurations.."
+[[ "$OUT" == *"NOTE: removed CT 101 from HA resource configuration."* ]] && ok "purge: HA note" || bad "purge output: $OUT"
+[ ! -e "$STATE/etc/pve/firewall/101.fw" ] && ok "purge: firewall file removed" || bad "firewall file left"
+run pvesh get /cluster/backup --output-format json
+[[ "$OUT" != *only-101* && "$OUT" == *'"id":"shared"'*'"vmid":"330"'* && "$OUT" != *'"exclude"'* ]] && ok "purge: backup jobs" || bad "jobs after purge: $OUT"
+run ha-manager config; [[ "$OUT" != *"ct:101"* ]] && ok "purge: HA resource removed" || bad "HA after purge: $OUT"
+run pvesh delete /cluster/backup/shared; run pvesh delete /cluster/backup/all-but
 [ ! -e "$STATE/ct/101" ] && ok "CT folder removed" || bad "CT folder left"
 
 # ---------------------------------------------------------------- a failed forced restore leaves no CT
@@ -361,10 +380,32 @@ run pct destroy 104; check "destroy 104" 0
 run pct create 102 $TPL --hostname dhcp01 --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr0,ip=dhcp --features nesting=1
 check "create dhcp CT" 0
 run pct start 102; check "start dhcp CT" 0
-for i in $(seq 1 50); do pct exec 102 -- ip -4 -o addr show dev eth0 | grep -q 'inet 192.0.2.' && break; sleep 0.2; done
+for _ in $(seq 1 50); do pct exec 102 -- ip -4 -o addr show dev eth0 | grep -q 'inet 192.0.2.' && break; sleep 0.2; done
 run pct exec 102 -- ip -4 -o addr show dev eth0; check "dhcp address appears" 0 "inet 192.0.2."
 run pct reboot 102; check "reboot" 0
 run pct status 102; check "running after reboot" 0 "status: running"
+# a locked CT: real vm_reboot stops it without a lock check, the pre-start hook refuses the start
+run pct set 102 --lock backup; check "set lock" 0
+run pct reboot 102; check "reboot of a locked CT fails its start" 255 "Failed to run lxc.hook.pre-start" "startup for container '102' failed"
+run pct status 102; check "locked CT stopped by the reboot" 0 "status: stopped"
+run pct unlock 102; check "unlock 102" 0
+# HA (more §4): vzdump's stop mode refused, a failed start goes starting -> error
+python3 "$SIM/pve.py" set "$STATE" ha_delay.102 1 >/dev/null
+run ha-manager add ct:102 --state stopped; check "ha add 102" 0
+run vzdump 102 --storage local --mode stop; check "vzdump stop mode of a stopped HA CT" 0
+python3 "$SIM/pve.py" set "$STATE" start_fail.102 1 >/dev/null
+run ha-manager set ct:102 --state started; check "ha set started" 0
+run vzdump 102 --storage local --mode stop
+check "vzdump stop mode of a started HA CT refused" 255 "ERROR: Backup of VM 102 failed - Cannot execute a backup with stop mode on a HA managed and enabled Service. Use snapshot mode or disable the Service." "job errors"
+run ha-manager status; check "ha: starting while the request is young" 0 "service ct:102 (pve, starting)"
+sleep 1.2
+run ha-manager status; check "ha: a failed start is error" 0 "service ct:102 (pve, error)"
+python3 "$SIM/pve.py" unset "$STATE" start_fail.102 >/dev/null
+run ha-manager set ct:102 --state started; sleep 1.2
+run ha-manager status; check "ha: error is kept when started is asked again" 0 "service ct:102 (pve, error)"
+run ha-manager set ct:102 --state disabled; sleep 1.2
+run ha-manager status; check "ha: disabled clears the error" 0 "service ct:102 (pve, disabled)"
+run ha-manager remove ct:102; check "ha remove 102" 0
 run pct create 103 $TPL --rootfs local-lvm:4 --net0 name=eth0,bridge=vmbr9,ip=dhcp --features nesting=1
 run pct start 103; check "start with missing bridge fails" 255 "" "bridge 'vmbr9' does not exist"
 

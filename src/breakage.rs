@@ -109,7 +109,7 @@ fn runc_version(text: &str) -> Option<&str> {
 }
 
 /// `lxc-pve: 6.0.5-3` in `pveversion -v`.
-fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> {
+pub(crate) fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> {
     text.lines().find_map(|l| {
         let (name, version) = l.split_once(':')?;
         (name.trim() == package).then(|| version.split_whitespace().next().unwrap_or(""))

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{sanitize, tail, Output};
@@ -57,7 +58,9 @@ pub fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
     Ok(pct::parse_ipv4(&probe.stdout_str()))
 }
 
-/// `pct start`; "already running" is success. Returns the task warnings.
+/// `pct start`; "already running" is success. An HA-managed container's `pct start` only
+/// asks the HA manager: then this waits until it has started it ([`ha::wait_for`]).
+/// Returns the task warnings.
 pub fn start(host: &Host, vmid: u32, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
     let command = pct::start(vmid);
     let result = reporter.step(&format!("Starting container {vmid}"), || {
@@ -68,32 +71,52 @@ pub fn start(host: &Host, vmid: u32, reporter: &dyn Reporter, out: &Output) -> R
         }
         Err(with_debug_hint(vmid, refused(host, vmid, &command, result)))
     })?;
+    if let Some(wanted) = ha::queued(&result.stdout_str(), vmid) {
+        ha::await_queued(host, vmid, wanted, reporter)?;
+    }
     Ok(show_task_warnings(out, &command, &result))
 }
 
-/// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time. "not running" is
-/// success.
+/// How `pct shutdown` ended.
+enum Shutdown {
+    Stopped,
+    /// HA-managed: the HA manager was asked to stop it.
+    Queued(Wanted),
+    TimedOut,
+}
+
+/// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time; an HA-managed
+/// container's shutdown only asks the HA manager, then this waits until it has stopped it.
+/// "not running" is success.
 pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
     let command = pct::shutdown(vmid, SHUTDOWN_TIMEOUT_SECS);
-    let stopped = reporter.step_with(
+    let shutdown = reporter.step_with(
         &format!("Shutting down container {vmid}"),
-        |stopped: &bool| match stopped {
-            true => done(""),
-            false => Ending::Failed(format!("did not stop within {SHUTDOWN_TIMEOUT_SECS}s")),
+        |s: &Shutdown| match s {
+            Shutdown::Stopped => done(""),
+            Shutdown::Queued(_) => done("asked the HA manager"),
+            Shutdown::TimedOut => {
+                Ending::Failed(format!("did not stop within {SHUTDOWN_TIMEOUT_SECS}s"))
+            }
         },
         || {
             let timeout = Duration::from_secs(SHUTDOWN_TIMEOUT_SECS) + SLACK;
             let out = host.change(&command, timeout)?;
             match pct::said(&out.stderr_str()) {
-                _ if out.status.success() => Ok(true),
-                Some(Said::NotRunning) => Ok(true),
+                _ if out.status.success() => Ok(match ha::queued(&out.stdout_str(), vmid) {
+                    Some(wanted) => Shutdown::Queued(wanted),
+                    None => Shutdown::Stopped,
+                }),
+                Some(Said::NotRunning) => Ok(Shutdown::Stopped),
                 Some(Said::Locked(lock)) => Err(locked(vmid, &lock, &command)),
-                _ => Ok(false),
+                _ => Ok(Shutdown::TimedOut),
             }
         },
     )?;
-    if stopped {
-        return Ok(());
+    match shutdown {
+        Shutdown::Stopped => return Ok(()),
+        Shutdown::Queued(wanted) => return ha::await_queued(host, vmid, wanted, reporter),
+        Shutdown::TimedOut => {}
     }
     let command = pct::stop(vmid);
     reporter.step(&format!("Stopping container {vmid}"), || {
@@ -106,7 +129,8 @@ pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
 }
 
 /// `pct reboot`; its `VM <vmid> not running` (the container stopped meanwhile) means start.
-/// Returns the task warnings.
+/// A reboot that failed may have left the container stopped (Proxmox stops it before the
+/// start that fails, e.g. on a lock): the error says so. Returns the task warnings.
 pub fn reboot(
     host: &Host,
     vmid: u32,
@@ -131,7 +155,7 @@ pub fn reboot(
             }
             match pct::said(&result.stderr_str()) {
                 Some(Said::NotRunning) => Ok(None),
-                _ => Err(refused(host, vmid, &command, result)),
+                _ => Err(reboot_failed(host, vmid, &command, result)),
             }
         },
     )?;
@@ -139,6 +163,30 @@ pub fn reboot(
         Some(result) => Ok(show_task_warnings(out, &command, &result)),
         None => start(host, vmid, reporter, out),
     }
+}
+
+/// A failed `pct reboot`: when the container is stopped now, the error says so first (the
+/// app is down), with the lock that refused the start if there is one.
+fn reboot_failed(host: &Host, vmid: u32, command: &str, result: RemoteOutput) -> Error {
+    let err = refused(host, vmid, command, result);
+    if !matches!(state(host, vmid), Ok(Some(CtState::Stopped))) {
+        return err;
+    }
+    let lock = host.probe_ok(&pct::config(vmid)).ok().and_then(|o| {
+        pct::parse_config(&o.stdout_str())
+            .lock()
+            .map(str::to_string)
+    });
+    let mut err = err.hint(match &lock {
+        Some(lock) => format!(
+            "Proxmox refused the start: the container is locked (`{}`); `pxdeploy start` once that task has finished",
+            sanitize(lock)
+        ),
+        None => format!("`pct start {vmid} --debug` on the host shows why"),
+    });
+    err.message =
+        format!("container {vmid} is stopped: `{command}` stopped it, then its start failed");
+    err
 }
 
 /// Runs vzdump; prints what was pruned and the warnings. The container must exist.
@@ -158,6 +206,16 @@ pub fn backup(
     for pruned in &report.pruned {
         out.info(format!(
             "pruned {pruned} (keep-last={})",
+            config.backup.keep_last
+        ));
+    }
+    // a Proxmox Backup Server prunes without naming what it removed: only the count
+    if let Some(n) = report
+        .pruned_count
+        .filter(|n| *n > 0 && report.pruned.is_empty())
+    {
+        out.info(format!(
+            "pruned {n} older backup(s) on {storage} (keep-last={})",
             config.backup.keep_last
         ));
     }
@@ -188,11 +246,18 @@ fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
     if let Some(Said::Locked(lock)) = pct::said(&reason) {
         return Err(locked(vmid, &lock, &command));
     }
-    Err(Error::remote(format!("backup of container {vmid} failed"))
-        .cause(format!("`{command}` {}: {}", out.status, sanitize(&reason)))
-        .hint(format!(
+    let err = Error::remote(format!("backup of container {vmid} failed")).cause(format!(
+        "`{command}` {}: {}",
+        out.status,
+        sanitize(&reason)
+    ));
+    Err(if ha::refuses_stop_mode(&reason) {
+        err.hint("the container is HA-managed, and Proxmox never stops one for a backup: set `[backup] mode = \"snapshot\"` (or `\"suspend\"`) in pxdeploy.toml")
+    } else {
+        err.hint(format!(
             "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-        )))
+        ))
+    })
 }
 
 /// The container is not on this node (exit 5, with the `pxdeploy create` hint).

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+mod semantic;
+
 use crate::config::Config;
 use crate::error::Result;
 use crate::output::Output;
@@ -71,7 +73,9 @@ pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -
             let mut applied = Applied::default();
             let current = host.probe(&read_command(&path))?;
             let current = current.status.success().then(|| current.stdout_str());
-            if current.as_deref() != Some(wanted.as_str()) {
+            // Compared by meaning: a file Proxmox's GUI rewrote in its own layout is no drift.
+            let now = current.as_deref().map(semantic::parse);
+            if now.as_ref() != Some(&semantic::parse(&wanted)) {
                 if let Some(old) = &current {
                     applied.drift = drift(old, &wanted);
                     out.warn(format!(
@@ -107,31 +111,10 @@ pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -
     )
 }
 
-/// `-line` for each line of `old` not in `new`, `+line` for the reverse (blank lines and
-/// section layout ignored).
+/// What `old` (the file on the node) says that `new` does not (`-`), and the reverse (`+`):
+/// options, rules and other sections compared by meaning, never by layout.
 pub fn drift(old: &str, new: &str) -> Vec<String> {
-    let lines = |t: &str| -> Vec<String> {
-        t.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
-    let (old, new) = (lines(old), lines(new));
-    let mut out: Vec<String> = old
-        .iter()
-        .filter(|l| !new.contains(l))
-        .map(|l| format!("-{l}"))
-        .collect();
-    out.extend(
-        new.iter()
-            .filter(|l| !old.contains(l))
-            .map(|l| format!("+{l}")),
-    );
-    if out.is_empty() {
-        out.push("layout only".to_string());
-    }
-    out
+    semantic::drift(&semantic::parse(old), &semantic::parse(new))
 }
 
 /// Whether `cluster.fw` switches the datacenter firewall on (`[OPTIONS] enable: 1`).

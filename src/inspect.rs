@@ -2,7 +2,7 @@
 //! `pct exec` (every `pct` call is a process start on the node, so one call, not five):
 //! the existing `.env`, the fingerprint of the last successful `docker compose up`, the
 //! release store (current release, its manifest, the stored objects: `release::store`), the
-//! Compose version, and `docker compose ps`.
+//! drift of the pushed files (`release::drift`), the Compose version, and `docker compose ps`.
 //!
 //! The script prints length-framed sections (`<name> <bytes>` then the bytes, or
 //! `<name> -` when the file does not exist; `version <status> <bytes>`), then the output of
@@ -15,28 +15,30 @@
 use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
 use crate::proxmox::pct;
-use crate::release::{self, store, Store};
+use crate::release::{self, drift, store, Store};
 
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
 pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 
 /// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
-/// `$4` = `remote_dir` (the release store's folder). Starts with [`store::READ_FN`].
+/// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode. Starts
+/// with [`store::READ_FN`] and [`drift::function`].
 const SCRIPT: &str = "d=$1 p=$2; \
 f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
 else printf '%s -\\n' \"$1\"; fi; }; \
-f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; exec 3>&1; \
+f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; pxd \"$4\" \"$5\"; exec 3>&1; \
 o=$({ docker compose -p \"$p\" ps -a --format json </dev/null; echo \"pxdeploy-ps-exit $?\"; } & \
 v=$(docker compose version --short 2>&1); r=$?; \
 printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\" >&3; wait); \
 printf '%s\\n' \"${o%pxdeploy-ps-exit *}\"; exit \"${o##*pxdeploy-ps-exit }\"";
 
 fn script() -> String {
-    format!("{}{SCRIPT}", store::READ_FN)
+    format!("{}{}{SCRIPT}", store::READ_FN, drift::function())
 }
 
-/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker> <remote_dir>`
-pub fn command(project: &Project) -> String {
+/// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker> <remote_dir> <mode>`;
+/// `thorough`: the drift check hashes every pushed file (`deploy --force`).
+pub fn command(project: &Project, thorough: bool) -> String {
     pct::exec(
         project.vmid,
         &[
@@ -48,6 +50,7 @@ pub fn command(project: &Project) -> String {
             &project.name,
             &marker_path(project),
             &project.remote_dir,
+            drift::mode(thorough),
         ],
     )
 }
@@ -66,6 +69,8 @@ pub struct Inspection {
     pub marker: Option<String>,
     /// The release store: current release, its manifest, the stored objects.
     pub store: Store,
+    /// What the drift check saw (`None`: no check, e.g. no release yet).
+    pub drift: Option<Vec<drift::Seen>>,
     /// `docker compose version --short`: the version, or what the command said instead.
     pub compose: std::result::Result<Version, String>,
     /// `docker compose ps -a --format json`, parsed; or why it could not be listed.
@@ -79,6 +84,7 @@ impl Default for Inspection {
             env: None,
             marker: None,
             store: Store::default(),
+            drift: None,
             compose: Err("not asked".into()),
             services: Ok(Vec::new()),
         }
@@ -95,6 +101,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|m| !m.is_empty());
     let store = release::parse_read(&mut rest)?;
+    let drift = drift::parse(&mut rest)?;
     let (status, text) = version_section(&mut rest)?;
     let compose = match compose::parse_version(text.trim()) {
         Some(v) if status == 0 => Ok(v),
@@ -109,6 +116,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
         env,
         marker,
         store,
+        drift,
         compose,
         services,
     })
@@ -181,6 +189,7 @@ mod tests {
             .arg("proj")
             .arg(dir.join(MARKER_FILE))
             .arg(dir)
+            .arg("quick")
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .output()
             .unwrap();
@@ -288,10 +297,10 @@ esac"#,
     #[test]
     fn command_line() {
         let p = Project::new(210, "app", "/opt/app", "docker-compose.yml");
-        let c = command(&p);
+        let c = command(&p, false);
         assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
         assert!(
-            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed /opt/app"),
+            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed /opt/app quick"),
             "{c}"
         );
     }

@@ -20,6 +20,7 @@ pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;
+pub(crate) mod paths;
 pub(crate) mod progress;
 pub(crate) mod proxmox;
 pub(crate) mod push;
@@ -51,46 +52,59 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let out = Output::new(&cli.global);
     init_logging(&cli.global);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            out.failure(
-                &Error::unexpected(format!("cannot start the runtime: {e}")),
-                None,
-            );
-            return 1;
-        }
-    };
-
-    let result = runtime.block_on(async {
-        let ctx_out = out.clone();
-        // Ctrl-C is how `logs --follow` ends: a clean exit, not an interruption.
-        let follow = matches!(&cli.command, cli::Command::Logs(args) if args.follow);
-        let work = tokio::task::spawn_blocking(move || commands::execute(cli, ctx_out));
-        tokio::select! {
-            joined = work => match joined {
-                Ok(result) => result,
-                Err(e) => Err(Error::unexpected(format!("internal error: {e}"))),
-            },
-            _ = tokio::signal::ctrl_c() => if follow { Ok(()) } else { Err(Error::interrupted()) },
-        }
-    });
-
-    let code = match result {
+    match run(cli, &out) {
         Ok(()) => 0,
         Err(err) => {
             out.failure(&err, err.facts.clone());
             err.exit_code()
         }
-    };
-    // Do not wait for a blocked remote call after Ctrl-C: the process exit closes the
-    // connection, and with it every remote command and the deploy lock.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    code
+    }
+}
+
+/// What ends the run first: the command, or Ctrl-C.
+enum Ended {
+    Done(error::Result<()>),
+    CtrlC,
+}
+
+/// Runs the command on a thread of its own and returns its result, or, at Ctrl-C, at once:
+/// no waiting for a blocked remote call, the process exit closes the connection, and with it
+/// every remote command and the deploy lock.
+fn run(cli: Cli, out: &Output) -> error::Result<()> {
+    // Ctrl-C is how `logs --follow` ends: a clean exit, not an interruption.
+    let follow = matches!(&cli.command, cli::Command::Logs(args) if args.follow);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The `ctrlc` crate: SIGINT's handler only writes to a pipe (SA_RESTART), and a thread of
+    // its own calls this; a second Ctrl-C sends to a channel nobody reads any more.
+    let on_interrupt = tx.clone();
+    ctrlc::set_handler(move || {
+        let _ = on_interrupt.send(Ended::CtrlC);
+    })
+    .map_err(|e| Error::unexpected(format!("cannot watch for Ctrl-C: {e}")))?;
+    let ctx_out = out.clone();
+    std::thread::Builder::new()
+        .name("command".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                commands::execute(cli, ctx_out)
+            }))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::unexpected(format!("internal error: {message}")))
+            });
+            let _ = tx.send(Ended::Done(result));
+        })
+        .map_err(|e| Error::unexpected(format!("cannot start the command's thread: {e}")))?;
+    match rx.recv() {
+        Ok(Ended::Done(result)) => result,
+        Ok(Ended::CtrlC) if follow => Ok(()),
+        Ok(Ended::CtrlC) => Err(Error::interrupted()),
+        Err(e) => Err(Error::unexpected(format!("internal error: {e}"))),
+    }
 }
 
 fn init_logging(global: &cli::GlobalArgs) {
@@ -104,7 +118,7 @@ fn init_logging(global: &cli::GlobalArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::output::LogWriter)
         .with_ansi(false)
         .with_target(false)
         .try_init();

@@ -73,12 +73,20 @@ impl Output {
         }
     }
 
-    /// One line on stderr, above the live progress display when there is one.
+    /// One line on stderr, above the live progress display when there is one. Every message,
+    /// warning and error passes here, [`sanitize`]d: remote text that a caller forgot to
+    /// escape still cannot move the cursor, clear the screen or set the title.
     fn line(&self, text: &str) {
+        let text = self.terminal_safe(text);
         match self.target.as_ref().and_then(|t| t.printer.as_ref()) {
-            Some(print) => print(text),
+            Some(print) => print(&text),
             None => eprintln!("{text}"),
         }
+    }
+
+    /// `text` [`sanitize`]d, except for pxdeploy's own colours when colour is on.
+    fn terminal_safe(&self, text: &str) -> String {
+        sanitize_keeping_paint(text, self.color)
     }
 
     /// `[name] ` for a target of several, else nothing.
@@ -137,7 +145,7 @@ impl Output {
             // A closed pipe (`pxdeploy status | head -1`) is not an error.
             let prefix = self.prefix();
             for line in text.as_ref().lines() {
-                let _ = writeln!(out, "{prefix}{line}");
+                let _ = writeln!(out, "{prefix}{}", self.terminal_safe(line));
             }
         }
     }
@@ -234,6 +242,47 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// The sequences [`Output::paint`] writes: bold, red, green, yellow, and the reset.
+const PAINTS: [&str; 5] = ["\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[33m"];
+
+/// [`sanitize`], except that with `keep_paint` the colour sequences of [`PAINTS`] pass (no
+/// other sequence does: nothing that moves the cursor, erases, or sets a title).
+fn sanitize_keeping_paint(text: &str, keep_paint: bool) -> String {
+    if !keep_paint {
+        return sanitize(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\x1b') {
+        out.push_str(&sanitize(&rest[..at]));
+        let from = &rest[at..];
+        let paint = PAINTS.iter().find(|p| from.starts_with(**p));
+        let taken = paint.map_or(1, |p| p.len());
+        out.push_str(paint.copied().unwrap_or("\\x1b"));
+        rest = &from[taken..];
+    }
+    out.push_str(&sanitize(rest));
+    out
+}
+
+/// Where the log (`-v`, `tracing`) goes: stderr, each event [`sanitize`]d on its way (the
+/// formatter escapes only some fields; a remote command's stdout and stderr, logged at
+/// `-vvv`, are fields like any other).
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter writes one whole event per call.
+        let text = sanitize(&String::from_utf8_lossy(buf));
+        std::io::stderr().lock().write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Removes ANSI escape sequences (Compose 2.26.1 prints a stray `ESC[2K` even without a TTY).
 pub(crate) fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -323,6 +372,19 @@ mod tests {
     fn sanitize_escapes_control_characters() {
         assert_eq!(sanitize("ok\x1b[2Jdone\n"), "ok\\x1b[2Jdone\n");
         assert_eq!(sanitize("tab\there"), "tab\there");
+    }
+
+    #[test]
+    fn only_our_own_colours_pass_and_only_when_colour_is_on() {
+        let hostile = "\x1b[32mok\x1b[0m \x1b]0;pwned\x07\x1b[2J\u{9b}2J";
+        assert_eq!(
+            sanitize_keeping_paint(hostile, true),
+            "\x1b[32mok\x1b[0m \\x1b]0;pwned\\x07\\x1b[2J\\x9b2J"
+        );
+        assert_eq!(
+            sanitize_keeping_paint(hostile, false),
+            "\\x1b[32mok\\x1b[0m \\x1b]0;pwned\\x07\\x1b[2J\\x9b2J"
+        );
     }
 
     #[test]

@@ -278,7 +278,7 @@ impl Reporter for Spinners {
     }
     fn service(&self, name: &str, state: &str) {
         let mut services = self.services.lock().unwrap();
-        let msg = format!("{name}: {}", sanitize(state));
+        let msg = sanitize(&format!("{name}: {state}"));
         let ready = state.starts_with("healthy") || state.starts_with("running");
         let bar = match services.iter_mut().find(|s| s.name == name) {
             Some(s) => {

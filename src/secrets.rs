@@ -29,7 +29,7 @@ pub fn read(
         let value = match secret {
             Secret::Generate(_) => continue,
             Secret::FromEnv(var) => from_env(name, var, env)?,
-            Secret::FromFile(path) => from_file(name, &dir.join(path))?,
+            Secret::FromFile(path) => from_file(name, dir, path)?,
             Secret::Command(command) => from_command(name, command, dir, COMMAND_TIMEOUT)?,
         };
         if value.expose().is_empty() {
@@ -68,14 +68,27 @@ fn from_env(
     })
 }
 
-fn from_file(name: &str, path: &Path) -> Result<Redacted<String>> {
+/// The file `relative` (to `dir`, the config file's folder).
+fn from_file(name: &str, dir: &Path, relative: &Path) -> Result<Redacted<String>> {
+    let path = &dir.join(relative);
     let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "does not exist".to_string(),
-            _ => format!("cannot be read ({})", e.kind()),
-        };
-        entry_error(name, format!("the file {} {why}", path.display()))
-            .hint("`from_file` paths are relative to the folder of pxdeploy.toml")
+        // A secret pasted where its file's path belongs names no file: such a path is
+        // never shown, only one that exists.
+        if path.symlink_metadata().is_err() {
+            let folder = crate::output::display_path(dir);
+            return entry_error(
+                name,
+                "its `from_file` path names no file (the path is not shown: it may be the secret itself)".into(),
+            )
+            .hint(format!(
+                "`from_file` takes the path of a file holding the secret, relative to the folder of pxdeploy.toml (`{folder}`)"
+            ));
+        }
+        entry_error(
+            name,
+            format!("the file {} cannot be read ({})", path.display(), e.kind()),
+        )
+        .hint("`from_file` paths are relative to the folder of pxdeploy.toml")
     })?;
     let mut text = String::from_utf8(bytes).map_err(|_| {
         entry_error(
@@ -205,7 +218,11 @@ mod tests {
             "DB = { from_env = \"NOPE\" }",
             "the environment variable NOPE is not set",
         );
-        refused("DB = { from_file = \"gone\" }", "does not exist");
+        let text = refused(
+            "DB = { from_file = \"hunter2-not-a-file\" }",
+            "its `from_file` path names no file",
+        );
+        assert!(!text.contains("hunter2"), "{text}");
         // Unreadable (a folder: even root cannot read one as a file).
         refused("DB = { from_file = \".\" }", "cannot be read");
         refused("DB = { command = \"true\" }", "gave an empty value");

@@ -1,6 +1,8 @@
 //! Issue 14, scheduled backups: `backup --schedule` / `--unschedule` / `--list` manage the
 //! Proxmox backup job `pxdeploy-<vmid>` with `pvesh` on `/cluster/backup`, against the
-//! simulated node's `/etc/pve/jobs.cfg` (no container needed: the job only names it).
+//! simulated node's `/etc/pve/jobs.cfg` (no container needed: the job only names it); the
+//! node reads calendar events with proxmox-time's grammar (`25:00` is minute 25 of every hour),
+//! and pxdeploy says so in words.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -166,12 +168,13 @@ fn schedule_creates_updates_lists_and_removes_the_job() {
 fn an_invalid_calendar_event_is_a_configuration_error_with_proxmoxs_reason() {
     let sim = node();
     let vmid = unique_vmid(1);
-    let a = app(sim, vmid, "schedule = \"sat 25:00\"\n");
+    // proxmox-time reads `sat 12:60` up to `12:60`, then finds text left over (`Nom(Eof)`).
+    let a = app(sim, vmid, "schedule = \"sat 12:60\"\n");
     let r = px(a.path(), &["backup", "--schedule"]);
     r.assert_code(3)
-        .assert_stderr_contains("invalid calendar event 'sat 25:00'")
-        .assert_stderr_contains("time value too large")
-        .assert_stderr_contains("[backup] schedule in pxdeploy.toml");
+        .assert_stderr_contains("invalid calendar event 'sat 12:60' - unable to parse calendar event at '12:60' - Nom(Eof)")
+        .assert_stderr_contains("[backup] schedule in pxdeploy.toml")
+        .assert_stderr_contains("Proxmox could not read the schedule from `12:60` on");
     assert_eq!(section(sim, &format!("pxdeploy-{vmid}")), None);
 
     // From the command line, on an existing job: the job keeps its schedule.
@@ -188,4 +191,54 @@ fn an_invalid_calendar_event_is_a_configuration_error_with_proxmoxs_reason() {
     let a = app(sim, vmid, "keep_last = 2\n");
     let r = px(a.path(), &["backup", "--schedule"]);
     r.assert_code(3).assert_stderr_contains("[backup] schedule");
+}
+
+#[test]
+fn an_hour_the_node_reads_as_minutes_is_said_in_words_next_to_the_next_run() {
+    let sim = node();
+    let vmid = unique_vmid(2);
+    let id = format!("pxdeploy-{vmid}");
+    let a = app(sim, vmid, "schedule = \"25:00\"\n");
+    let r = px(a.path(), &["backup", "--schedule"]);
+    r.assert_code(0)
+        .assert_stderr_contains(&format!("backup job {id} created"))
+        .assert_stderr_contains(
+            "Proxmox reads `25:00` as minute 25 of every hour, not as a time of day",
+        );
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("backup job {id}:")))
+        .unwrap_or_else(|| panic!("no job line\n{}", r.dump()));
+    assert!(
+        line.contains("schedule \"25:00\" (runs every hour at minute 25), next run 20")
+            && line.contains(":25:00Z"),
+        "{line}"
+    );
+    // --list says it too.
+    let r = px(a.path(), &["backup", "--list"]);
+    r.assert_code(0)
+        .assert_stdout_contains("(runs every hour at minute 25)");
+    px(a.path(), &["backup", "--unschedule"]).assert_code(0);
+}
+
+/// The simulator's calendar parser (sim/pvesim/calendar.py, a port of proxmox-time) against
+/// the real examples in sim/calendar_check.py: no node needed.
+#[test]
+fn the_simulated_calendar_parser_reads_proxmox_times_examples() {
+    let script = crate::support::repo_root().join("sim/calendar_check.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("ok ") && text.contains(" 0 failures"),
+        "{text}"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_norway::Value;
 
-use crate::support::{pxdeploy, repo_root, Run, SimHost};
+use crate::support::{copy_dir, pxdeploy, repo_root, Run, SimHost};
 
 /// A vmid of this test process alone (the deploy lock lives in the shared /run/lock).
 fn unique_vmid(test: u32) -> u32 {
@@ -106,19 +106,6 @@ fn checkout(sim: &SimHost, vmid: u32) -> tempfile::TempDir {
     )
     .unwrap();
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// What CI holds for the simulated node: its host key line as `known_hosts` has it, the

@@ -1,5 +1,6 @@
 //! The binary as a user meets it: exit codes 0/2/3/4, `check` and `status` against the
-//! simulated node, one SSH connection per run, no connection for an invalid config.
+//! simulated node, one SSH connection per run, no connection for an invalid config, no
+//! control character from the node on the terminal.
 
 use std::path::Path;
 
@@ -157,6 +158,43 @@ fn status_of_a_missing_container_exits_5_with_the_create_hint() {
         .assert_code(5)
         .assert_stderr_contains("does not exist")
         .assert_stderr_contains("pxdeploy create");
+}
+
+/// Text from the node never reaches a terminal raw (issue 22): `pct create` failing with a
+/// title-setting and a screen-clearing sequence in its error, run at `-vvv` on a
+/// pseudo-terminal, shows them escaped (in the log's `stderr=` field and in the error), and
+/// the terminal receives no ESC or BEL at all (`--color never`: pxdeploy's own colours off).
+#[test]
+fn control_sequences_from_the_node_never_reach_the_terminal() {
+    let sim = SimHost::builder().template_cached(true).start();
+    let dir = small_app();
+    sim.write_config(dir.path(), "");
+    sim.set_knob(
+        "create_fail",
+        "\"disk full\\u001b]0;pwned\\u0007\\u001b[2J\"",
+    );
+    let run = in_dir(dir.path())
+        .on_pty()
+        .env("TERM", "xterm")
+        .args(["-vvv", "--color", "never", "create"])
+        .run();
+    run.assert_code(5);
+    let escaped = "disk full\\x1b]0;pwned\\x07\\x1b[2J";
+    assert!(
+        run.stdout.matches(escaped).count() >= 2,
+        "the node's text is not shown escaped in the log and the error:\n{}",
+        run.dump()
+    );
+    let raw: Vec<(usize, &str)> = run
+        .stdout
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(['\x1b', '\x07']))
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "control characters reached the terminal: {raw:?}"
+    );
 }
 
 #[test]

@@ -1,14 +1,18 @@
 //! Proxmox clusters: a simulated cluster of four nodes (one sshd each, on 127.0.0.1 to
 //! 127.0.0.4 with the same port, one shared /etc/pve), shared by every test of this file.
 //! pxdeploy is configured with the first node's address only. pve4 is offline; free
-//! memory: pve3 > pve2 > pve1.
+//! memory: pve3 > pve2 > pve1. HA-managed containers: `cluster/ha.rs`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::app::deploy_holding_the_lock;
-use crate::support::{known_hosts_trusting, pxdeploy, unique_vmid, write, Run, SimHost};
+use crate::support::{
+    known_hosts_trusting, pxdeploy, run_bounded, unique_vmid, write, Run, SimHost,
+};
+
+mod ha;
 
 /// A one-service app that comes back after a container restart.
 fn small_app() -> tempfile::TempDir {
@@ -402,107 +406,228 @@ fn create_places_the_container_on_the_chosen_node() {
     }
 }
 
-/// Polls `pct status` on `node` (each call is also a round of the simulated HA manager)
-/// until it prints `want`, at most `secs` seconds; returns the last status.
-fn wait_status(node: &SimHost, vmid: u32, want: &str, secs: u64) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let now = pct_status(node, vmid).stdout.trim().to_string();
-        if now == want || std::time::Instant::now() > deadline {
-            return now;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+/// A container created on `node` (not started) for a host key test.
+fn container_on(c: &Cluster, node: &str, vmid: u32) {
+    c.node(node)
+        .host_run(&[
+            "pct",
+            "create",
+            &vmid.to_string(),
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+            "--rootfs",
+            "local-lvm:4",
+        ])
+        .assert_success();
 }
 
-#[test]
-fn ha_containers_go_through_the_ha_manager() {
-    let c = cluster();
+/// An app entering through pve1 whose known_hosts (in `dir`) knows pve1 only, with
+/// `host_key_check = "accept-new"`. Returns the app and the known_hosts path.
+fn app_knowing_pve1_only(c: &Cluster, dir: &Path, vmid: u32) -> (tempfile::TempDir, PathBuf) {
+    let kh = dir.join("known_hosts");
+    std::fs::copy(c.node("pve1").known_hosts(), &kh).unwrap();
+    let app = small_app();
+    c.node("pve1").write_config(
+        app.path(),
+        &format!(
+            "[proxmox]\nknown_hosts = \"{}\"\nhost_key_check = \"accept-new\"\n[container]\nvmid = {vmid}\n",
+            kh.display()
+        ),
+    );
+    (app, kh)
+}
+
+/// `type base64` of a node's RSA host key (the one pve-cluster records).
+fn rsa_key(node: &SimHost) -> String {
+    let text = std::fs::read_to_string(node.host_key_pub("rsa")).unwrap();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The real OpenSSH client, `ssh -J <pve1> -p PORT <ip> true`, checking `kh` strictly
+/// (its config file is handed to the jump's own ssh too).
+fn real_ssh_through_pve1(c: &Cluster, dir: &Path, kh: &Path, ip: &str) -> Run {
     let pve1 = c.node("pve1");
-    let vmid = unique_vmid(7);
-    let id = vmid.to_string();
-    let app = app_via(c, "pve1", vmid, "ha = true\n");
-    let resources = pve1.state_dir().join("etc/pve/ha/resources.cfg");
+    let cfg = dir.join("ssh_config");
+    write(
+        &cfg,
+        &format!(
+            "Host *\n  User root\n  IdentityFile {}\n  IdentitiesOnly yes\n  IdentityAgent none\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 10\n",
+            pve1.identity_file().display(),
+            kh.display()
+        ),
+    );
+    let mut cmd = std::process::Command::new("/usr/bin/ssh");
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", dir)
+        .arg("-F")
+        .arg(&cfg)
+        .arg("-J")
+        .arg(format!("127.0.0.1:{}", pve1.port()))
+        .args(["-p", &pve1.port().to_string(), ip, "echo", "through"]);
+    run_bounded(
+        cmd,
+        format!("ssh -J pve1 {ip}"),
+        None,
+        Duration::from_secs(60),
+    )
+}
 
-    run(app.path(), &["create"]).assert_success();
-    let cfg = std::fs::read_to_string(&resources).unwrap();
+/// The cluster's data is data: a member whose `ip` in `/cluster/status` is `pwn,*` (a
+/// known_hosts pattern that would match every host) is refused with exit 4 naming the
+/// node, nothing is dialed and known_hosts is unchanged.
+#[test]
+fn a_member_whose_address_is_a_pattern_is_refused_and_nothing_is_written() {
+    let c = cluster();
+    let vmid = unique_vmid(9);
+    container_on(c, "pve4", vmid);
+    let members = c
+        .node("pve1")
+        .state_dir()
+        .join("etc/pve/.pxsim-cluster.json");
+    let set_ip = |ip: &str| {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&members).unwrap()).unwrap();
+        m["nodes"]["pve4"]["ip"] = ip.into();
+        let tmp = members.with_extension("tmp-test");
+        std::fs::write(&tmp, serde_json::to_string(&m).unwrap()).unwrap();
+        std::fs::rename(&tmp, &members).unwrap();
+    };
+    set_ip("pwn,*");
+    let dir = tempfile::tempdir().unwrap();
+    let (app, kh) = app_knowing_pve1_only(c, dir.path(), vmid);
+    let before = std::fs::read_to_string(&kh).unwrap();
+    let r = run(app.path(), &["status"]);
+    set_ip("127.0.0.4");
+    assert_eq!(r.status, 4, "{}", r.dump());
     assert!(
-        cfg.contains(&format!("ct: {vmid}\n\tstate started\n")),
-        "{cfg}"
-    );
-    assert_eq!(
-        pve1.calls_matching(&["ha-manager", "add"])
-            .iter()
-            .filter(|call| call.argv.contains(&format!("ct:{vmid}")))
-            .count(),
-        1
-    );
-
-    // A stop behind the HA manager's back is undone (why pxdeploy never uses a plain one).
-    let run_json = pve1.state_dir().join(format!("ct/{vmid}/run.json"));
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
-    let pid = info["init_pid"].as_i64().unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert_eq!(
-        wait_status(pve1, vmid, "status: stopped", 5),
-        "status: stopped"
-    );
-    assert_eq!(
-        wait_status(pve1, vmid, "status: running", 30),
-        "status: running"
-    );
-
-    // pxdeploy stop: the HA manager's own stop, waited for; it stays stopped
-    let r = run(app.path(), &["stop"]);
-    r.assert_success();
-    assert!(
-        r.stderr.contains("Asking the HA manager to stop"),
+        r.stderr
+            .contains("node pve4 has the address \"pwn,*\" in `pvesh get /cluster/status --output-format json`, which is not an IP address or a hostname"),
         "{}",
         r.dump()
     );
-    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: stopped");
-    assert!(std::fs::read_to_string(&resources)
-        .unwrap()
-        .contains(&format!("ct: {vmid}\n\tstate stopped\n")));
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(wait_status(pve1, vmid, "", 0), "status: stopped");
-    assert!(
-        pve1.calls_of(vmid)
-            .iter()
-            .all(|call| !call.starts_with(&["pct", "stop"])
-                && !call.starts_with(&["pct", "shutdown"]))
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), before);
+    c.node("pve4")
+        .host_run(&["pct", "destroy", &vmid.to_string()])
+        .assert_success();
+}
+
+/// pve2's key is not in known_hosts, but the cluster's record (read through pve1) has it:
+/// trusted, said so, and recorded under the name pxdeploy dials, so that the real `ssh -J`
+/// agrees afterwards (and did not before).
+#[test]
+fn an_unknown_node_key_matching_the_clusters_record_is_trusted_and_recorded() {
+    let c = cluster();
+    let vmid = unique_vmid(10);
+    container_on(c, "pve2", vmid);
+    let dir = tempfile::tempdir().unwrap();
+    let (app, kh) = app_knowing_pve1_only(c, dir.path(), vmid);
+    let before = std::fs::read_to_string(&kh).unwrap();
+    let r = real_ssh_through_pve1(c, dir.path(), &kh, "127.0.0.2");
+    assert_ne!(
+        r.status,
+        0,
+        "plain ssh must not know pve2 yet: {}",
+        r.dump()
     );
 
-    let r = run(app.path(), &["start"]);
+    let r = run(app.path(), &["status"]);
     r.assert_success();
-    assert_eq!(pct_status(pve1, vmid).stdout.trim(), "status: running");
-
-    let r = run(app.path(), &["check"]);
+    let pve2 = c.node("pve2");
+    let dialed = format!("[127.0.0.2]:{}", pve2.port());
     assert!(
-        r.stdout
-            .contains(&format!("ha: ct:{vmid} is HA-managed: started on pve1")),
+        r.stderr.contains(&format!(
+            "of node pve2 (127.0.0.2:{}): it matches the cluster's record in /etc/pve/nodes/pve2/ssh_known_hosts (read through 127.0.0.1); added to {} as {dialed}",
+            pve2.port(),
+            kh.display()
+        )),
         "{}",
         r.dump()
     );
-    assert!(r.stderr.contains("is not shared"), "{}", r.dump());
+    let after = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(after, format!("{before}{dialed} {}\n", rsa_key(pve2)));
 
-    // destroy: the HA resource goes first, then the container
-    run(app.path(), &["destroy", "--yes"]).assert_success();
-    let calls: Vec<String> = pve1.calls().iter().map(|call| call.line()).collect();
-    let removed = calls
-        .iter()
-        .position(|l| l == &format!("ha-manager remove ct:{vmid}"))
-        .expect("ha-manager remove");
-    let destroyed = calls
-        .iter()
-        .position(|l| l.starts_with(&format!("pct destroy {id}")))
-        .expect("pct destroy");
-    assert!(removed < destroyed, "{calls:?}");
-    assert!(!std::fs::read_to_string(&resources)
-        .unwrap()
-        .contains(&format!("ct: {vmid}")));
+    let r = real_ssh_through_pve1(c, dir.path(), &kh, "127.0.0.2");
+    r.assert_success();
+    assert_eq!(r.stdout.trim(), "through");
+    // known now: no second record, no new line
+    run(app.path(), &["status"]).assert_success();
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), after);
+    c.node("pve2")
+        .host_run(&["pct", "destroy", &vmid.to_string()])
+        .assert_success();
+}
+
+/// pve3's key is not in known_hosts and the cluster's record does not vouch for it: exit 4
+/// and nothing written, whether the record has another key or none; an older release's
+/// record (`priv/known_hosts` only) vouches as well. The shared cluster's other tests know
+/// pve3 from their own known_hosts, so they never read its record.
+#[test]
+fn an_unknown_node_key_the_cluster_does_not_vouch_for_is_exit_4() {
+    let c = cluster();
+    let vmid = unique_vmid(11);
+    container_on(c, "pve3", vmid);
+    let pve = c.node("pve1").state_dir().join("etc/pve");
+    let node_file = pve.join("nodes/pve3/ssh_known_hosts");
+    let priv_file = pve.join("priv/known_hosts");
+    let saved = (
+        std::fs::read_to_string(&node_file).unwrap(),
+        std::fs::read_to_string(&priv_file).unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (app, kh) = app_knowing_pve1_only(c, dir.path(), vmid);
+    let before = std::fs::read_to_string(&kh).unwrap();
+
+    // the record has pve2's key for pve3
+    write(&node_file, &format!("pve3 {}", rsa_key(c.node("pve2"))));
+    let r = run(app.path(), &["status"]);
+    // no record at all (the node's file gone, priv/known_hosts without pve3)
+    std::fs::remove_file(&node_file).unwrap();
+    let none = run(app.path(), &["status"]);
+    // before pve-cluster 8.0.6: priv/known_hosts has every node
+    write(
+        &priv_file,
+        &format!("{}pve3 {}\n", saved.1, rsa_key(c.node("pve3"))),
+    );
+    let legacy = run(app.path(), &["status"]);
+    write(&node_file, &saved.0);
+    write(&priv_file, &saved.1);
+
+    assert_eq!(r.status, 4, "{}", r.dump());
+    assert!(
+        r.stderr.contains("the host key of node pve3 (127.0.0.3:")
+            && r.stderr
+                .contains("does not match the cluster's record; refusing to connect"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(none.status, 4, "{}", none.dump());
+    assert!(
+        none.stderr.contains("the cluster has no record of it"),
+        "{}",
+        none.dump()
+    );
+    legacy.assert_success();
+    assert!(
+        legacy.stderr.contains(
+            "it matches the cluster's record in /etc/pve/priv/known_hosts (read through 127.0.0.1)"
+        ),
+        "{}",
+        legacy.dump()
+    );
+    let recorded = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(
+        recorded,
+        format!(
+            "{before}[127.0.0.3]:{} {}\n",
+            c.node("pve3").port(),
+            rsa_key(c.node("pve3"))
+        ),
+        "only the vouched key is written"
+    );
+    c.node("pve3")
+        .host_run(&["pct", "destroy", &vmid.to_string()])
+        .assert_success();
 }

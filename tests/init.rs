@@ -1,7 +1,7 @@
 //! `pxdeploy init` and `pxdeploy schema` as a user meets them: init in a copy of the example
 //! app writes a file that loads and names its services, refuses to overwrite without
-//! `--force`; the schema accepts every example config and refuses unknown keys and wrong
-//! types.
+//! `--force`, never writes through a symbolic link; the schema accepts every example config
+//! and refuses unknown keys and wrong types.
 
 use std::path::Path;
 
@@ -60,6 +60,32 @@ fn init_in_the_example_app_writes_a_valid_file_and_never_overwrites_without_forc
     init(app.path(), &["--force"]).assert_code(0);
     let cfg = pxdeploy::config::load_from(&path, &no_env).unwrap();
     assert_eq!(cfg.container.vmid, 210);
+}
+
+/// A `pxdeploy.toml` that is a symbolic link (dangling, or to a file elsewhere) is refused,
+/// with `--force` too: init never writes through a link (issue 22), so the link's target is
+/// neither created nor changed.
+#[test]
+fn init_refuses_a_symbolic_link_named_pxdeploy_toml() {
+    let app = example_app();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("x");
+    let link = app.path().join("pxdeploy.toml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for flags in [&[][..], &["--force"][..]] {
+        init(app.path(), flags)
+            .assert_code(8)
+            .assert_stderr_contains("is a symbolic link");
+        assert!(!target.exists(), "init {flags:?} wrote through the link");
+        assert!(link.symlink_metadata().unwrap().is_symlink());
+    }
+    // A link to an existing file: the file is kept as it is.
+    std::fs::write(&target, "# someone else's file\n").unwrap();
+    init(app.path(), &["--force"]).assert_code(8);
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "# someone else's file\n"
+    );
 }
 
 #[test]
@@ -182,6 +208,13 @@ fn the_schema_accepts_every_example_and_refuses_unknown_keys_and_wrong_types() {
     assert!(
         !secret.is_empty(),
         "a secret's value is refused: it takes a length"
+    );
+    let pasted = bad(&|d| {
+        d["env"]["secrets"]["API_TOKEN"] = serde_json::json!({ "from_env": "hunter2 pasted!" })
+    });
+    assert!(
+        !pasted.is_empty(),
+        "a from_env that is no variable name is refused"
     );
     let mode = bad(&|d| d["backup"]["mode"] = "hourly".into());
     assert!(!mode.is_empty(), "an unknown backup mode is refused");

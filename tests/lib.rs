@@ -10,6 +10,7 @@ mod cluster;
 mod compose;
 mod compose_env;
 mod deploy;
+mod drift;
 mod exec;
 mod harness;
 mod init;

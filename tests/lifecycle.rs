@@ -1,7 +1,9 @@
 //! Issue 3: the container's lifecycle against the simulated node — `create` (template
 //! download, DHCP and static IP, privileged variant, re-run with drift, `--dry-run`),
-//! `stop`/`start`/`restart` idempotence, `destroy` (refusal, protection, a real pty, `--yes`)
-//! and `backup` (retention, `--list`, vzdump's failure). Each `create` costs seconds, so each
+//! `stop`/`start`/`restart` idempotence, `restart` refused under a lock, `ha` with stop-mode
+//! backups refused, `destroy` (refusal, protection, a real pty, `--yes`)
+//! and `backup` (retention, `--list`, vzdump's failure; a Proxmox Backup Server storage, also
+//! for `destroy --backup-first`). Each `create` costs seconds, so each
 //! test walks one container through several steps.
 
 use std::path::{Path, PathBuf};
@@ -175,6 +177,31 @@ fn create_with_dhcp_then_rerun_drift_stop_start_restart_and_backups() {
     assert_eq!(sim.calls_matching(&["pct", "reboot"]).len(), 1);
     pct_status(&sim).assert_stdout_contains("status: running");
 
+    // restart during a backup: a real reboot stops a locked container and Proxmox then
+    // refuses to start it; pxdeploy refuses first, naming the lock, and the app stays up.
+    add_conf_line(&sim, "lock: backup");
+    let r = px(app.path(), &["restart"]);
+    r.assert_code(5);
+    r.assert_stderr_contains(&format!(
+        "container {VMID} is locked (`backup`): a backup is running"
+    ));
+    r.assert_stderr_contains("pxdeploy restart");
+    pct_status(&sim).assert_stdout_contains("status: running");
+    assert_eq!(sim.calls_matching(&["pct", "reboot"]).len(), 1);
+    sim.host_run(&["pct", "unlock", VMID]).assert_code(0);
+
+    // `ha = true` with `[backup] mode = "stop"`: Proxmox refuses every such backup, so the
+    // config does, before connecting (exit 3, with the fix).
+    let ha_stop = app_dir(&sim, "[container]\nha = true\n[backup]\nmode = \"stop\"");
+    let before = sim.call_argvs().len();
+    for command in ["check", "backup"] {
+        let r = px(ha_stop.path(), &[command]);
+        r.assert_code(3);
+        r.assert_stderr_contains("backup.mode");
+        r.assert_stderr_contains("\"snapshot\" or \"suspend\"");
+    }
+    assert_eq!(sim.call_argvs().len(), before, "{:#?}", sim.call_argvs());
+
     // Backups: keep_last = 2 leaves exactly two archives.
     let mut volids = Vec::new();
     for _ in 0..3 {
@@ -214,6 +241,61 @@ fn create_with_dhcp_then_rerun_drift_stop_start_restart_and_backups() {
     r.assert_code(0);
     assert!(
         r.stdout.contains(&volids[2]) && !r.stdout.contains(&volids[0]),
+        "{}",
+        r.dump()
+    );
+
+    // To a Proxmox Backup Server storage: vzdump says `creating Proxmox Backup Server archive
+    // 'ct/210/<UTC time>Z'` and prunes on the server (no `removing backup` lines).
+    sim.set_knob("storage_pbs", "1");
+    let pbs = app_dir(&sim, "[backup]\nstorage = \"pbs\"\nkeep_last = 2");
+    let mut snaps = Vec::new();
+    for i in 0..3 {
+        let r = px(pbs.path(), &["backup"]);
+        r.assert_code(0);
+        let volid = r.stdout.trim().to_string();
+        assert!(
+            volid.starts_with(&format!("pbs:backup/ct/{VMID}/20")) && volid.ends_with('Z'),
+            "printed volid: {volid:?}\n{}",
+            r.dump()
+        );
+        if i == 2 {
+            r.assert_stderr_contains("pruned 1 older backup(s) on pbs (keep-last=2)");
+        }
+        snaps.push(volid);
+    }
+    let r = px(pbs.path(), &["backup", "--list", "-o", "json"]);
+    let doc = json_doc(&r, true);
+    let listed: Vec<(&str, &str)> = doc["backups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no backups array\n{}", r.dump()))
+        .iter()
+        .map(|b| {
+            (
+                b["volid"].as_str().unwrap(),
+                b["date"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    let when = |v: &str| {
+        let t = v.rsplit('/').next().unwrap();
+        format!("{} {} UTC", &t[..10], &t[11..19])
+    };
+    assert_eq!(
+        listed,
+        [
+            (snaps[1].as_str(), when(&snaps[1]).as_str()),
+            (snaps[2].as_str(), when(&snaps[2]).as_str())
+        ],
+        "{}",
+        r.dump()
+    );
+    let r = px(pbs.path(), &["backup", "--list"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with(&snaps[2]) && l.contains(&when(&snaps[2]))),
         "{}",
         r.dump()
     );
@@ -280,9 +362,54 @@ fn static_ip_from_the_environment_and_destroy_confirmation() {
     r.assert_code(8);
     assert!(r.stdout.contains("Type the hostname"), "{}", r.dump());
     pct_status(&sim).assert_stdout_contains("status: running");
+    // What `pct destroy --purge 1` removes with the container on a real node (pve-container
+    // src/PVE/API2/LXC.pm 907-915): its firewall file, its backup jobs (a job of this
+    // container alone entirely) and its HA resource; named before and after.
+    let fw = sim.state_dir().join(format!("etc/pve/firewall/{VMID}.fw"));
+    std::fs::create_dir_all(fw.parent().unwrap()).unwrap();
+    std::fs::write(&fw, "[OPTIONS]\n\nenable: 1\n\n").unwrap();
+    for (id, vmids) in [("pxdeploy-210", VMID), ("shared", "210,330")] {
+        sim.host_run(&[
+            "pvesh",
+            "create",
+            "/cluster/backup",
+            "--id",
+            id,
+            "--schedule",
+            "02:00",
+            "--vmid",
+            vmids,
+            "--storage",
+            "local",
+        ])
+        .assert_code(0);
+    }
+    sim.host_run(&["pct", "stop", VMID]).assert_code(0);
+    sim.host_run(&["ha-manager", "add", "ct:210", "--state", "stopped"])
+        .assert_code(0);
     let r = on_pty(app.path(), "destroy", "app\n");
     r.assert_code(0);
     assert!(r.stdout.contains("destroyed"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("also:     firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared` (Proxmox removes them with the container)"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stdout.contains("destroyed; also removed by Proxmox with it: firewall rules (/etc/pve/firewall/210.fw), backup job `pxdeploy-210`, container 210 from backup job `shared`, HA resource `ct:210`"),
+        "{}",
+        r.dump()
+    );
+    assert!(!fw.exists(), "the firewall file survived the purge");
+    let jobs = sim
+        .host_run(&["pvesh", "get", "/cluster/backup", "--output-format", "json"])
+        .stdout;
+    assert!(
+        !jobs.contains("pxdeploy-210") && jobs.contains(r#""vmid":"330""#),
+        "{jobs}"
+    );
+    let ha = sim.host_run(&["ha-manager", "config"]).stdout;
+    assert!(!ha.contains("ct:210"), "{ha}");
     let st = pct_status(&sim);
     assert!(
         st.stderr.contains("does not exist"),
@@ -368,10 +495,55 @@ fn missing_container_dry_run_and_privileged_create_and_destroy_with_yes() {
     sim.host_run(&["pct", "exec", VMID, "--", "docker", "compose", "version"])
         .assert_code(0);
 
-    // --yes destroys a running container: stopped first, then purged.
-    let r = px(app.path(), &["destroy", "--yes", "-o", "json"]);
+    // --yes --backup-first to a Proxmox Backup Server storage: backed up, then stopped and
+    // purged; the snapshot stays on the server, and JSON names the backup job Proxmox deleted
+    // with the container.
+    sim.host_run(&[
+        "pvesh",
+        "create",
+        "/cluster/backup",
+        "--id",
+        "pxdeploy-210",
+        "--schedule",
+        "02:00",
+        "--vmid",
+        VMID,
+        "--enabled",
+        "0",
+    ])
+    .assert_code(0);
+    sim.set_knob("storage_pbs", "1");
+    let pbs = app_dir(
+        &sim,
+        "[container]\nunprivileged = false\n[backup]\nstorage = \"pbs\"",
+    );
+    let r = px(
+        pbs.path(),
+        &["destroy", "--yes", "--backup-first", "-o", "json"],
+    );
     r.assert_code(0);
-    assert_eq!(json_doc(&r, true)["destroyed"], true);
+    let doc = json_doc(&r, true);
+    assert_eq!(doc["destroyed"], true);
+    assert_eq!(
+        doc["also_removed"],
+        serde_json::json!({
+            "firewall_file": null,
+            "backup_jobs_deleted": ["pxdeploy-210"],
+            "backup_jobs_changed": [],
+            "backup_jobs_unexcluded": [],
+            "ha_resource": false,
+        }),
+        "{}",
+        r.dump()
+    );
+    let archive = doc["backup"].as_str().unwrap_or_default().to_string();
+    assert!(
+        archive.starts_with(&format!("pbs:backup/ct/{VMID}/")),
+        "{}",
+        r.dump()
+    );
+    sim.host_run(&["pvesm", "list", "pbs", "--content", "backup"])
+        .assert_stdout_contains(&archive);
     let d = sim.calls_matching(&["pct", "destroy", VMID]);
     assert_eq!(d.len(), 1);
     assert!(d[0].line().contains("--purge"), "{}", d[0].line());

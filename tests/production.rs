@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::support::{create, example_app, pxdeploy, unique_vmid, Run, SimHost};
+use crate::support::{create, example_app, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
 /// Container ids of this file: 80–99.
 const TEST_BASE: u32 = 80;
@@ -136,7 +136,8 @@ fn sourced_secrets_reach_env_and_never_the_output() {
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
-/// A missing variable or file, an unreadable file, or a failing command: exit 3 naming the entry, before any
+/// A missing variable or file, an unreadable file, a failing command, or a secret pasted
+/// where a variable's name or a file's path belongs: exit 3 naming the entry, before any
 /// connection (the node sees no call), and the value never shown.
 #[test]
 fn a_missing_source_stops_before_connecting() {
@@ -152,7 +153,17 @@ fn a_missing_source_stops_before_connecting() {
         ),
         (
             "{ from_file = \"missing.txt\" }",
-            "missing.txt does not exist",
+            "its `from_file` path names no file",
+        ),
+        // A secret pasted where a source's name belongs (issue 22): named by its entry, never
+        // echoed.
+        (
+            "{ from_env = \"LeAkEd-VaLuE-77 not-a-name!\" }",
+            "`from_env` takes the name of an environment variable",
+        ),
+        (
+            "{ from_file = \"LeAkEd-VaLuE-77\" }",
+            "its `from_file` path names no file",
         ),
         (
             "{ command = \"echo LeAkEd-VaLuE-77; echo 'vault locked' >&2; exit 2\" }",
@@ -356,9 +367,11 @@ fn the_release_command_runs_before_up_and_a_failure_keeps_the_running_release() 
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
-/// `[firewall]`: the `.fw` file exactly as Proxmox's writer lays it out and `firewall=1` on
-/// net0; a re-run writes nothing; a rule changed by hand on the node is reported as drift and
-/// rewritten; `--dry-run` shows the file; `check` warns that the datacenter firewall is off.
+/// `[firewall]`: `create` writes the `.fw` file exactly as Proxmox's writer lays it out and
+/// sets `firewall=1` on net0 before the container's first start, so it is never up without its
+/// rules (issue 22); a deploy then writes nothing, nor does the same file in the GUI's layout; `--dry-run` shows a changed file without
+/// writing it; a rule changed by hand on the node is reported as drift and rewritten; `check`
+/// warns that the datacenter firewall is off.
 #[test]
 fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     let sim = node();
@@ -372,17 +385,38 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
         &config("\"tcp/80\", \"tcp/22 from 192.168.1.0/24\""),
     );
     create(app.path());
-    let dry = deploy_with(app.path(), &[], &["--dry-run"]);
-    dry.assert_success();
-    dry.assert_stderr_contains(&format!("would write /etc/pve/firewall/{vmid}.fw"));
-    dry.assert_stderr_contains("IN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog");
-    let file = sim.state_dir().join(format!("etc/pve/firewall/{vmid}.fw"));
-    assert!(!file.exists(), "--dry-run wrote the file");
-
-    deploy_with(app.path(), &[], &[]).assert_success();
     let expected = "[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80 -log nolog\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22 -log nolog\n\n";
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected);
-    let conf = sim.host_run(&["pct", "config", &vmid.to_string()]).stdout;
+    let file = sim.state_dir().join(format!("etc/pve/firewall/{vmid}.fw"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        expected,
+        "`create` did not write the firewall file"
+    );
+    let calls = sim.calls_of(vmid);
+    let id = vmid.to_string();
+    let started_at = calls
+        .iter()
+        .position(|c| c.starts_with(&["pct", "start", &id]))
+        .expect("`create` started the container");
+    let first_start = &calls[started_at];
+    let switched_on = calls.iter().position(|c| {
+        c.starts_with(&["pct", "set", &id, "--net0"]) && c.line().contains("firewall=1")
+    });
+    assert!(
+        switched_on.is_some_and(|at| at < started_at),
+        "firewall=1 was not set on net0 before the first `pct start`: {:#?}",
+        calls.iter().map(|c| c.line()).collect::<Vec<_>>()
+    );
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let written = written
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        written <= first_start.time,
+        "the firewall file was written after the first `pct start`"
+    );
+    let conf = sim.host_run(&["pct", "config", &id]).stdout;
     let net0 = conf
         .lines()
         .find(|l| l.starts_with("net0:"))
@@ -394,13 +428,43 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     let again = deploy_with(app.path(), &[], &[]);
     again.assert_success();
     again.assert_stderr_lacks("differs from pxdeploy.toml");
-    assert_eq!(modified(), before, "a re-run rewrote the file");
+    assert_eq!(
+        modified(),
+        before,
+        "a deploy rewrote the file `create` wrote"
+    );
+
+    // The same settings as Proxmox's own writer lays them out after an edit in the GUI
+    // (options in hash order, `-log` only when set): no drift, no rewrite, no warning.
+    let gui = "[OPTIONS]\n\npolicy_in: DROP\nenable: 1\n\n[RULES]\n\nIN ACCEPT -p tcp -dport 80\nIN ACCEPT -source 192.168.1.0/24 -p tcp -dport 22\n\n";
+    std::fs::write(&file, gui).unwrap();
+    let before = modified();
+    let after_gui = deploy_with(app.path(), &[], &[]);
+    after_gui.assert_success();
+    after_gui.assert_stderr_lacks("differs from pxdeploy.toml");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), gui);
+    assert_eq!(
+        modified(),
+        before,
+        "a file in the GUI's layout was rewritten"
+    );
 
     std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
     sim.write_config(
         app.path(),
         &config("\"tcp/443\", \"tcp/22 from 192.168.1.0/24\""),
     );
+    let dry = deploy_with(app.path(), &[], &["--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!("would write /etc/pve/firewall/{vmid}.fw"));
+    dry.assert_stderr_contains("IN ACCEPT -p tcp -dport 443 -log nolog");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected,
+        "--dry-run wrote the file"
+    );
+
+    std::fs::write(&file, expected.replace("-dport 80", "-dport 8080")).unwrap();
     let drift = deploy_with(app.path(), &[], &[]);
     drift.assert_success();
     drift.assert_stderr_contains("differs from pxdeploy.toml");
@@ -487,4 +551,31 @@ fn the_runc_apparmor_breakage_is_explained_and_check_warns() {
 
     sim.unset_knob("lxc_pve_version");
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
+}
+
+/// Compose where `pct exec` does not look (issue 23 item 6): a real node runs `pct exec` with
+/// PATH `/sbin:/bin:/usr/sbin:/usr/bin`, so pip's `/usr/local/bin/docker-compose` is not found
+/// by name. `create` looks for it by its full path and says how to make it the plugin; the
+/// command it gives works, and then `deploy` does (Docker finds the plugin in
+/// `/usr/local/lib/docker/cli-plugins` whatever the PATH).
+#[test]
+fn compose_only_under_usr_local_is_found_by_its_path_and_the_fix_works() {
+    let sim = node();
+    let app = small_app();
+    let vmid = unique_vmid(TEST_BASE + 17);
+    sim.set_knob(&format!("compose_dir.{vmid}"), "/usr/local/bin");
+    sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}\n"));
+    let r = pxdeploy().current_dir(app.path()).arg("create").run();
+    r.assert_code(5)
+        .assert_stderr_contains("only as a standalone `/usr/local/bin/docker-compose`");
+    let fix = format!("pct exec {vmid} -- sh -c 'mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose'");
+    r.assert_stderr_contains(&fix);
+    let id = vmid.to_string();
+    sim.host_run(&[
+        "pct", "exec", &id, "--", "sh", "-c",
+        "mkdir -p /usr/local/lib/docker/cli-plugins && ln -sf /usr/local/bin/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose",
+    ])
+    .assert_code(0);
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let _ = sim.host_run(&["pct", "stop", &id]);
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::support::{pxdeploy, repo_root, Run, SimHost};
+use crate::support::{copy_dir, pxdeploy, repo_root, Run, SimHost};
 
 fn corpus() -> Vec<PathBuf> {
     let dir = repo_root().join("tests/fixtures/real-world");
@@ -21,19 +21,6 @@ fn corpus() -> Vec<PathBuf> {
         .collect();
     apps.sort();
     apps
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 fn run(app: &Path, args: &[&str]) -> Run {

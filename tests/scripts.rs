@@ -1,6 +1,7 @@
 //! The README's test command does what the README says: `scripts/test` installs what the
-//! tests need, then runs fmt, clippy and the whole suite. Run with a `cargo` and `rustup`
-//! that only record their arguments, so the order and the flags are what is checked.
+//! tests need, then runs fmt, clippy and the whole suite; `scripts/test --fast` runs the unit
+//! tests and the listed tests that need no node. Run with a `cargo` and `rustup` that only
+//! record their arguments, so the order and the flags are what is checked.
 
 use std::process::Command;
 use std::time::Duration;
@@ -17,7 +18,7 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         std::fs::write(
             &path,
             format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\nexit 0\n",
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\ncase \" $* \" in *' --list '*) for a; do case $a in *::*) echo \"$a: test\";; esac; done;; esac\nexit 0\n",
                 log.display()
             ),
         )
@@ -67,4 +68,44 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
     .assert_code(0);
     let calls = std::fs::read_to_string(&log).unwrap();
     assert_eq!(calls.trim(), "cargo test --locked harness");
+
+    // --fast: the unit tests, then the listed integration tests by their exact names (checked
+    // to exist first); nothing installed, no lint, never the whole suite.
+    std::fs::write(&log, "").unwrap();
+    let mut cmd = Command::new(format!("{root}/scripts/test"));
+    let path = format!(
+        "{}:{}",
+        stubs.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    cmd.env("PATH", path).current_dir(root).arg("--fast");
+    let r = run_bounded(
+        cmd,
+        "scripts/test --fast".into(),
+        None,
+        Duration::from_secs(300),
+    );
+    r.assert_code(0);
+    assert!(
+        !r.stdout.contains("install-test-deps"),
+        "--fast installs nothing\n{}",
+        r.dump()
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let cargo: Vec<&str> = calls.lines().filter(|l| l.starts_with("cargo ")).collect();
+    assert_eq!(cargo.len(), 4, "{calls}");
+    assert_eq!(cargo[0], "cargo test --locked --lib");
+    assert_eq!(cargo[1], "cargo test --locked --test integration --no-run");
+    let names = "init::the_committed_schema_is_what_pxdeploy_schema_prints";
+    assert!(
+        cargo[2].starts_with("cargo test --quiet --locked --test integration -- --list --exact ")
+            && cargo[2].contains(names),
+        "{calls}"
+    );
+    assert!(
+        cargo[3].starts_with("cargo test --locked --test integration -- --exact ")
+            && cargo[3].contains(names)
+            && !cargo[3].contains("sim::"),
+        "{calls}"
+    );
 }

@@ -3,8 +3,8 @@
 //! and prunes them to `keep_snapshots` (never another snapshot); `rollback --snapshot` asks
 //! like `destroy` and really brings the data back; `restore` from the newest backup brings the
 //! old data back with healthy services, refuses without confirmation and lists the archives for
-//! an unknown one; a container on `local` (dir) storage is refused before any change, and
-//! `check` says so.
+//! an unknown one, also from a Proxmox Backup Server storage; a container on `local` (dir)
+//! storage is refused before any change, and `check` says so.
 
 use std::path::Path;
 
@@ -172,13 +172,41 @@ fn snapshots_pruned_rollback_and_restore_bring_data_back_and_dir_storage_is_refu
         .line()
         .ends_with("--force 1 --storage local-lvm"));
 
+    // From a Proxmox Backup Server storage: `pct restore 210 pbs:backup/ct/210/<time>Z`; on a
+    // terminal the archive and its time (UTC, from the snapshot's name) before the question.
+    sim.set_knob("storage_pbs", "1");
+    let pbs = app_dir(&sim, "[backup]\nstorage = \"pbs\"\n");
+    let r = px(pbs.path(), &["backup"]);
+    r.assert_code(0);
+    let volid = r.stdout.trim().to_string();
+    let time = volid.rsplit('/').next().unwrap_or_default();
+    assert!(time.len() == 20 && time.ends_with('Z'), "{}", r.dump());
+    write_data(&sim, VMID, "changed");
+    let r = pxdeploy()
+        .on_pty()
+        .current_dir(pbs.path())
+        .args(["restore", "--latest"])
+        .stdin("app\n")
+        .run();
+    r.assert_code(0);
+    r.assert_stdout_contains(&format!("archive: {volid}"));
+    r.assert_stdout_contains(&format!("taken:   {} {} UTC", &time[..10], &time[11..19]));
+    assert_eq!(data(&sim, VMID), "before");
+    let restores = sim.calls_matching(&["pct", "restore", VMID]);
+    assert_eq!(
+        restores.last().map(|c| c.line()),
+        Some(format!(
+            "pct restore 210 {volid} --force 1 --storage local-lvm"
+        ))
+    );
+
     // Protection is honoured: exit 8, nothing run.
     sim.host_run(&["pct", "set", VMID, "--protection", "1"])
         .assert_code(0);
     let r = px(app.path(), &["restore", "--latest", "--yes"]);
     r.assert_code(8);
     r.assert_stderr_contains("protection");
-    assert_eq!(sim.calls_matching(&["pct", "restore"]).len(), 1);
+    assert_eq!(sim.calls_matching(&["pct", "restore"]).len(), 2);
 
     // A forced restore that fails after the disks were touched: Proxmox leaves no container,
     // and the error says so.

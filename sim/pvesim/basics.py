@@ -181,7 +181,11 @@ def load_state():
 
 def apply_storage_knobs():
     """Knob `storage_zfs` 1: a `local-zfs` zfspool storage for containers; knob
-    `local_rootdir` 1: the `local` dir storage also holds container volumes."""
+    `local_rootdir` 1: the `local` dir storage also holds container volumes; knob
+    `storage_pbs` 1: a Proxmox Backup Server storage `pbs` (content backup, see pbs.py)."""
+    if truthy(knob("storage_pbs", default=0)):
+        STORAGES.setdefault("pbs", {"type": "pbs", "content": ["backup"],
+                                    "total": 1967317549056, "used": 412316860416})
     if truthy(knob("storage_zfs", default=0)):
         STORAGES.setdefault("local-zfs", {"type": "zfspool", "content": ["images", "rootdir"],
                                           "total": 240518168576, "used": 2147483648})

@@ -1,162 +1,398 @@
-"""Proxmox calendar events (reference proxmox-more §6.5, pve-docs `calendar-events.adoc`):
-`[WEEKDAY] [[YEARS-]MONTHS-DAYS] [HOURS:MINUTES[:SECONDS]] [UTC]` and the keywords. Enough of
-proxmox-time's grammar to validate an event with Proxmox's error text and compute its next
-run: comma lists, `a..b` ranges, `/step` repetitions, `*`, a bare value as minutes.
+"""Proxmox calendar events, ported from proxmox-time (proxmox-rs 214dbdf9a5a8,
+proxmox-time/src/calendar_event.rs, parse_helpers.rs, date_time_value.rs, week_days.rs,
+tm_editor.rs), which pve-common's PVE::CalendarEvent calls (src/PVE/CalendarEvent.pm:28-49:
+the text trimmed, an empty one refused, else Proxmox::RS::CalendarEvent->new).
+
+The grammar is nom's, with its backtracking: `opt(p)` forgets any error of `p`, and
+`separated_list1` stops before a separator whose element fails. So `25:00` is not refused:
+the hour list (values below 24) fails on `25`, the time spec starts again and reads `25` as
+the minute and `00` as the second, i.e. every hour at minute 25. Errors are
+`unable to parse calendar event at '<rest>' - <kind>`, <kind> being the Debug form of nom's
+`VerboseErrorKind`: `Context("...")` or `Nom(Eof)` (parse_helpers.rs, parse_complete_line).
 """
 
 import datetime
 import re
+import time
 
-KEYWORDS = {
-    "minutely": "*-*-* *:*:00",
-    "hourly": "*-*-* *:00:00",
-    "daily": "*-*-* 00:00:00",
-    "weekly": "mon *-*-* 00:00:00",
-    "monthly": "*-*-01 00:00:00",
-    "yearly": "*-01-01 00:00:00",
-    "annually": "*-01-01 00:00:00",
-    "quarterly": "*-01,04,07,10-01 00:00:00",
-    "semiannually": "*-01,07-01 00:00:00",
-    "semi-annually": "*-01,07-01 00:00:00",
-}
-
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES = {d: i for i, d in enumerate(DAYS)}
-DAY_NAMES.update({n: i for i, n in enumerate(
-    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])})
+DAYS = {"monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "wednesday": 2, "wed": 2,
+        "thursday": 3, "thu": 3, "friday": 4, "fri": 4, "saturday": 5, "sat": 5,
+        "sunday": 6, "sun": 6}
 
 
 class CalendarError(Exception):
     """The text after `invalid calendar event '<text>' - `."""
 
 
-class Fail(Exception):
-    def __init__(self, rest, why):
-        super().__init__(why)
+class NomError(Exception):
+    """nom's `Err::Error` with a VerboseError: `rest` and `kind` of its first entry."""
+
+    def __init__(self, rest, kind):
+        super().__init__(kind)
         self.rest = rest
-        self.why = why
+        self.kind = kind
 
 
-def component(text, lo, hi, too_large):
-    """`*`, `N`, `a..b`, `x/step` and comma lists of them → the sorted set of values in
-    [lo, hi]; `None` for `*` (every value)."""
-    values = set()
-    for item in text.split(","):
-        m = re.fullmatch(r"(\*|\d+)(?:\.\.(\d+))?(?:/(\d+))?", item)
-        if not m:
-            raise Fail(item, "unexpected input")
-        start, end, step = m.group(1), m.group(2), m.group(3)
-        if start == "*":
-            if end is not None:
-                raise Fail(item, "unexpected input")
-            if step is None:
-                if len(text.split(",")) == 1:
-                    return None
-                values.update(range(lo, hi + 1))
-                continue
-            first, last = lo, hi
+def context(rest, what):
+    return NomError(rest, f'Context("{what}")')
+
+
+# ----------------------------------------------------------------------------- values
+# A value is ("single", v) | ("range", a, b) | ("repeated", start, step, end-or-None).
+
+def contains(spec, value):
+    if spec[0] == "single":
+        return spec[1] == value
+    if spec[0] == "range":
+        return spec[1] <= value <= spec[2]
+    _, start, rep, end = spec
+    if value < start:
+        return False
+    if rep == 0:
+        return start == value
+    return (value - start) % rep == 0 and (end is None or value <= end)
+
+
+def list_contains(specs, value):
+    return any(contains(s, value) for s in specs)
+
+
+def find_next(specs, value):
+    """The smallest value greater than `value` that a spec names (date_time_value.rs)."""
+    found = []
+    for s in specs:
+        if s[0] == "single":
+            if s[1] > value:
+                found.append(s[1])
+        elif s[0] == "range":
+            if value < s[1]:
+                found.append(s[1])
+            elif s[1] <= value + 1 <= s[2]:
+                found.append(value + 1)
         else:
-            first = int(start)
-            last = int(end) if end is not None else (hi if step is not None else first)
-        for v in (first, last):
-            if v > hi:
-                raise Fail(item, too_large)
-        if end is not None and first > last:
-            raise Fail(item, "range start is bigger than end")
-        if step is not None and int(step) == 0:
-            raise Fail(item, "repetition must not be zero")
-        values.update(range(first, last + 1, int(step) if step else 1))
-    return sorted(values)
+            _, start, rep, end = s
+            if value < start:
+                found.append(start)
+            elif rep > 0:
+                n = start + ((value - start + rep) // rep) * rep
+                if end is None or n <= end:
+                    found.append(n)
+    return min(found) if found else None
 
 
-def weekdays(text):
-    days = set()
-    for item in text.split(","):
-        parts = item.split("..")
-        if len(parts) > 2 or any(p not in DAY_NAMES for p in parts):
-            raise Fail(text, "unexpected input")
-        a, b = DAY_NAMES[parts[0]], DAY_NAMES[parts[-1]]
-        if a > b:
-            raise Fail(item, "range start is bigger than end")
-        days.update(range(a, b + 1))
-    return days
+# ----------------------------------------------------------------------------- grammar
+
+def digits(i):
+    m = re.match(r"[0-9]+", i)
+    if not m:
+        raise NomError(i, "Nom(Digit)")
+    if int(m.group(0)) > 0xFFFFFFFF:  # str::parse::<u32> fails: map_res
+        raise NomError(i, "Nom(MapRes)")
+    return i[m.end():], int(m.group(0))
+
+
+def time_comp(i, maximum):
+    """parse_helpers.rs parse_time_comp: the error points after the number."""
+    rest, v = digits(i)
+    if v >= maximum:
+        raise context(rest, "time value too large")
+    return rest, v
+
+
+def date_time_comp(i, maximum):
+    i, value = time_comp(i, maximum)
+    end = None
+    if i.startswith(".."):
+        try:
+            i2, end = time_comp(i[2:], maximum)
+        except NomError:
+            end = None  # opt(): back to before `..`
+        else:
+            i = i2
+    if end is not None:
+        if value > end:
+            raise context(i, "range start is bigger than end")
+        if i.startswith("/"):
+            i, rep = time_comp(i[1:], maximum)
+            return i, ("repeated", value, rep, end)
+        return i, ("range", value, end)
+    if i.startswith("/"):
+        i, rep = time_comp(i[1:], maximum)
+        return i, ("repeated", value, rep, None)
+    return i, ("single", value)
+
+
+def separated_list1(i, element, sep=","):
+    i, first = element(i)
+    res = [first]
+    while i.startswith(sep):
+        try:
+            i2, item = element(i[len(sep):])
+        except NomError:
+            return i, res
+        res.append(item)
+        i = i2
+    return i, res
+
+
+def comp_list(i, start, maximum):
+    """parse_date_time_comp_list: `*`, `*/N` or a comma list of values."""
+    if i.startswith("*"):
+        rest = i[1:]
+        if rest.startswith("/"):
+            n, rep = time_comp(rest[1:], maximum)
+            if rep > 0:
+                return n, [("repeated", start, rep, None)]
+        return rest, []
+    return separated_list1(i, lambda x: date_time_comp(x, maximum))
+
+
+def weekday(i):
+    m = re.match(r"[A-Za-z]+", i)
+    if not m:
+        raise NomError(i, "Nom(Alpha)")
+    text = m.group(0)
+    if text.lower() not in DAYS:
+        raise context(text, "weekday")
+    return i[m.end():], DAYS[text.lower()]
+
+
+def weekdays_range(i):
+    i, start = weekday(i)
+    if i.startswith(".."):
+        try:
+            i2, end = weekday(i[2:])
+        except NomError:
+            return i, {start}
+        days = set(range(start, 7)) | set(range(0, end + 1)) if start > end \
+            else set(range(start, end + 1))
+        return i2, days
+    return i, {start}
+
+
+def date_spec(i):
+    try:
+        r, year = comp_list(i, 0, 2200)
+        if not r.startswith("-"):
+            raise NomError(r, "Nom(Tag)")
+        r, month = comp_list(r[1:], 1, 13)
+        if not r.startswith("-"):
+            raise NomError(r, "Nom(Tag)")
+        r, day = comp_list(r[1:], 1, 32)
+        return r, (year, month, day)
+    except NomError:
+        pass
+    try:
+        r, month = comp_list(i, 1, 13)
+        if not r.startswith("-"):
+            raise NomError(r, "Nom(Tag)")
+        r, day = comp_list(r[1:], 1, 32)
+        return r, ([], month, day)
+    except NomError:
+        raise context(i, "invalid date spec")
+
+
+def time_spec(i):
+    hour = []
+    try:  # opt(terminated(hour list, ":"))
+        r, h = comp_list(i, 0, 24)
+        if not r.startswith(":"):
+            raise NomError(r, "Nom(Tag)")
+        i, hour = r[1:], h
+    except NomError:
+        pass
+    i, minute = comp_list(i, 0, 60)
+    second = [("single", 0)]
+    if i.startswith(":"):
+        try:
+            i, second = comp_list(i[1:], 0, 60)
+        except NomError:
+            pass
+    return i, (hour, minute, second)
+
+
+KEYWORDS = {  # (hour, minute, second, day, month, weekdays); None: not set
+    "minutely": (None, None, [0], None, None, None),
+    "hourly": (None, [0], [0], None, None, None),
+    "daily": ([0], [0], [0], None, None, None),
+    "weekly": ([0], [0], [0], None, None, {0}),
+    "monthly": ([0], [0], [0], [1], None, None),
+    "yearly": ([0], [0], [0], [1], [1], None),
+    "annually": ([0], [0], [0], [1], [1], None),
+    "quarterly": ([0], [0], [0], [1], [1, 4, 7, 10], None),
+    "semiannually": ([0], [0], [0], [1], [1, 7], None),
+    "semi-annually": ([0], [0], [0], [1], [1, 7], None),
+}
+
+
+def event_incomplete(i):
+    """parse_calendar_event_incomplete: (rest, event)."""
+    ev = {"utc": False, "days": set(), "second": [], "minute": [], "hour": [], "day": [],
+          "month": [], "year": []}
+    if i.endswith("UTC"):
+        ev["utc"] = True
+        i = i[:-3].rstrip(" ")
+    has_day = has_time = has_date = False
+    if i[:1].isascii() and i[:1].isalpha():
+        if i in KEYWORDS:
+            h, m, s, d, mo, wd = KEYWORDS[i]
+            for key, v in (("hour", h), ("minute", m), ("second", s), ("day", d),
+                           ("month", mo)):
+                ev[key] = [("single", x) for x in v] if v else []
+            ev["days"] = wd or set()
+            return "", ev
+        i, ranges = separated_list1(i, weekdays_range)
+        has_day = True
+        i = i.lstrip(" \t")
+        for r in ranges:
+            ev["days"] |= r
+    try:
+        n, (year, month, day) = date_spec(i)
+    except NomError:
+        pass
+    else:
+        ev["year"], ev["month"], ev["day"] = year, month, day
+        has_date = True
+        i = n.lstrip(" \t")
+    try:
+        n, (hour, minute, second) = time_spec(i)
+    except NomError:
+        ev["hour"] = ev["minute"] = ev["second"] = [("single", 0)]
+    else:
+        ev["hour"], ev["minute"], ev["second"] = hour, minute, second
+        has_time = True
+        i = n
+    if not (has_day or has_time or has_date):
+        raise context(i, "date or time specification")
+    return i, ev
 
 
 def parse(text):
-    """The event as {weekdays, years, months, days, hours, minutes, seconds, utc}; raises
-    CalendarError with Proxmox's words."""
-    event = text.strip().lower()
-    if not event:
+    """The event of a calendar text (PVE trims it first); raises CalendarError with the
+    words Proxmox puts after `invalid calendar event '<text>' - `."""
+    event = text.strip()
+    if event == "":
         raise CalendarError("unable to parse calendar event - event is empty")
     try:
-        return parse_spec(KEYWORDS.get(event, event))
-    except Fail as f:
-        raise CalendarError(f"unable to parse calendar event at '{f.rest}' - {f.why}")
+        rest, ev = event_incomplete(event)
+        if rest != "":  # all_consuming
+            raise NomError(rest, "Nom(Eof)")
+    except NomError as e:
+        raise CalendarError(f"unable to parse calendar event at '{e.rest}' - {e.kind}")
+    return ev
 
 
-def parse_spec(event):
-    words = event.split()
-    spec = {"weekdays": None, "years": None, "months": None, "days": None, "hours": None,
-            "minutes": None, "seconds": [0], "utc": False}
-    if words and words[-1] == "utc":
-        spec["utc"] = True
-        words.pop()
-    if not words:
-        raise Fail(event, "unexpected input")
-    if words[0][0].isalpha():
-        spec["weekdays"] = weekdays(words.pop(0))
-    date_given = False
-    if words and "-" in words[0]:
-        parts = words.pop(0).split("-")
-        if len(parts) == 2:
-            parts.insert(0, "*")
-        if len(parts) != 3:
-            raise Fail("-".join(parts), "unexpected input")
-        spec["years"] = component(parts[0], 1970, 9999, "date value too large")
-        spec["months"] = component(parts[1], 1, 12, "date value too large")
-        spec["days"] = component(parts[2], 1, 31, "date value too large")
-        date_given = True
-    if words:
-        t = words.pop(0)
-        parts = t.split(":")
-        if len(parts) == 1:
-            spec["minutes"] = component(parts[0], 0, 59, "time value too large")
-        elif len(parts) in (2, 3):
-            spec["hours"] = component(parts[0], 0, 23, "time value too large")
-            spec["minutes"] = component(parts[1], 0, 59, "time value too large")
-            if len(parts) == 3:
-                spec["seconds"] = component(parts[2], 0, 59, "time value too large")
-        else:
-            raise Fail(t, "unexpected input")
-    elif date_given or spec["weekdays"] is not None:
-        spec["hours"], spec["minutes"] = [0], [0]
-    if words:
-        raise Fail(" ".join(words), "unexpected input")
-    return spec
+# ----------------------------------------------------------------------------- next run
+
+class Tm:
+    """tm_editor.rs TmEditor: broken-down time normalized by timegm/mktime."""
+
+    def __init__(self, epoch, utc):
+        self.utc = utc
+        self.load(epoch)
+
+    def load(self, epoch):
+        t = time.gmtime(epoch) if self.utc else time.localtime(epoch)
+        self.year, self.mon, self.mday = t.tm_year, t.tm_mon - 1, t.tm_mday
+        self.hour, self.min, self.sec = t.tm_hour, t.tm_min, t.tm_sec
+        self.wday = (t.tm_wday + 1) % 7  # C: Sunday = 0
+        self.isdst = t.tm_isdst
+
+    def epoch(self):
+        year = self.year + self.mon // 12
+        mon = self.mon % 12
+        if self.utc:
+            days = (datetime.date(year, mon + 1, 1).toordinal()
+                    - datetime.date(1970, 1, 1).toordinal() + self.mday - 1)
+            return days * 86400 + self.hour * 3600 + self.min * 60 + self.sec
+        return int(time.mktime((year, mon + 1, self.mday, self.hour, self.min, self.sec,
+                                0, 0, self.isdst)))
+
+    def normalize(self):
+        self.load(self.epoch())
+
+    def add_years(self, n):
+        if n:
+            self.mon, self.mday, self.hour, self.min, self.sec = 0, 1, 0, 0, 0
+            self.year += n
+            self.normalize()
+
+    def add_months(self, n):
+        if n:
+            self.mday, self.hour, self.min, self.sec = 1, 0, 0, 0
+            self.mon += n
+            self.normalize()
+
+    def add_days(self, n):
+        if n:
+            self.hour, self.min, self.sec = 0, 0, 0
+            self.mday += n
+            self.normalize()
+
+    def set_time(self, h, m, s):
+        self.hour, self.min, self.sec = h, m, s
+        self.normalize()
+
+    def set_min_sec(self, m, s):
+        self.min, self.sec = m, s
+        self.normalize()
+
+    def set_sec(self, s):
+        self.sec = s
+        self.normalize()
 
 
-def next_run(spec, after):
-    """The first time (epoch seconds) strictly after `after` that the event matches."""
-    tz = datetime.timezone.utc if spec["utc"] else None
-    start = datetime.datetime.fromtimestamp(int(after) + 1, tz)
-    hours = spec["hours"] if spec["hours"] is not None else range(24)
-    minutes = spec["minutes"] if spec["minutes"] is not None else range(60)
-    seconds = spec["seconds"] if spec["seconds"] is not None else range(60)
-    day = start.date()
-    for _ in range(366 * 10):
-        if matches_day(spec, day):
-            for h in hours:
-                for m in minutes:
-                    for s in seconds:
-                        t = datetime.datetime(day.year, day.month, day.day, h, m, s, tzinfo=tz)
-                        if t >= start:
-                            return int(t.timestamp())
-        day += datetime.timedelta(days=1)
+def next_run(ev, last):
+    """compute_next_event: the first matching epoch strictly after `last`, or None."""
+    t = Tm(int(last) + 1, ev["utc"])
+    all_days = not ev["days"] or len(ev["days"]) == 7
+    for _ in range(1001):
+        if ev["year"] and not list_contains(ev["year"], t.year):
+            n = find_next(ev["year"], t.year)
+            if n is None:
+                return None
+            t.add_years(n - t.year)
+            continue
+        if ev["month"] and not list_contains(ev["month"], t.mon + 1):
+            n = find_next(ev["month"], t.mon + 1)
+            if n is not None:
+                t.add_months(n - (t.mon + 1))
+            else:
+                t.add_years(1)
+            continue
+        if ev["day"] and not list_contains(ev["day"], t.mday):
+            n = find_next(ev["day"], t.mday)
+            if n is not None:
+                t.add_days(n - t.mday)
+            else:
+                t.add_months(1)
+            continue
+        if not all_days:
+            day_num = (t.wday + 6) % 7
+            if day_num not in ev["days"]:
+                later = [d for d in range(day_num + 1, 7) if d in ev["days"]]
+                t.add_days((later[0] if later else 7) - day_num)
+                continue
+        if ev["hour"] and not list_contains(ev["hour"], t.hour):
+            n = find_next(ev["hour"], t.hour)
+            if n is not None:
+                t.set_time(n, 0, 0)
+            else:
+                t.add_days(1)
+            continue
+        if ev["minute"] and not list_contains(ev["minute"], t.min):
+            n = find_next(ev["minute"], t.min)
+            if n is not None:
+                t.set_min_sec(n, 0)
+            else:
+                t.set_time(t.hour + 1, 0, 0)
+            continue
+        if ev["second"] and not list_contains(ev["second"], t.sec):
+            n = find_next(ev["second"], t.sec)
+            if n is not None:
+                t.set_sec(n)
+            else:
+                t.set_min_sec(t.min + 1, 0)
+            continue
+        return t.epoch()
     return None
-
-
-def matches_day(spec, day):
-    return ((spec["weekdays"] is None or day.weekday() in spec["weekdays"])
-            and (spec["years"] is None or day.year in spec["years"])
-            and (spec["months"] is None or day.month in spec["months"])
-            and (spec["days"] is None or day.day in spec["days"]))

@@ -3,12 +3,16 @@ pmxcfs shares it; STATE/etc/pve of every member is the first member's), each has
 state folder (containers, LAN, knobs). Membership is etc/pve/.pxsim-cluster.json (written by
 launch.py). Here: running code against another member's state (`on_node`), the member facts
 (`/cluster/status`, `/nodes`, online, memory from each member's knobs `offline`, `mem`,
-`maxmem`), the status of a guest on another node, and `pct migrate` (§3.6).
+`maxmem`), the status of a guest on another node, `pct migrate` (§3.6), and the members'
+SSH host keys that pve-cluster keeps in /etc/pve (`updatecerts`, called by launch.py when a
+node starts, as pveproxy.service runs `pvecm updatecerts --silent` first; see
+/work/shared/reference/pve-cluster-host-keys.md).
 """
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -220,3 +224,52 @@ def run_on(node, argv):
 
 def dump(res):
     return json.dumps(res, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- SSH host keys
+
+# pve-cluster 8.0.6 (2024-03-25; Proxmox VE 8.2 and every 9.x) pins each node's key in
+# nodes/<node>/ssh_known_hosts and stops merging priv/known_hosts on every start
+# (pve-cluster commits a904dfe, 1f3febd, b1302e9).
+PINNED_SINCE = (8, 2)
+
+
+def updatecerts(etc_pve, node, ip, rsa_pub, pve_version, create):
+    """The SSH part of `pvecm updatecerts` (pve-cluster src/PVE/Cluster/Setup.pm
+    `updatecerts_and_ssh`) and of `pvecm create` (src/PVE/API2/ClusterConfig.pm, which
+    merges priv/known_hosts on every release). Only the node's RSA key is ever recorded;
+    a node without one fails as the real `can't parse /etc/ssh/ssh_host_rsa_key.pub`."""
+    m = re.search(r"^(ssh-rsa\s\S+)(\s.*)?$", rsa_pub, re.M)
+    if not m:
+        raise ValueError("can't parse /etc/ssh/ssh_host_rsa_key.pub")
+    hostkey = m.group(1)
+    pinned = tuple(int(x) for x in re.findall(r"\d+", pve_version)[:2]) >= PINNED_SINCE
+    if create or not pinned:
+        merge_known_hosts(etc_pve, node, ip, hostkey)
+    if pinned:
+        # ssh_create_node_known_hosts: "$nodename $hostkey", no newline, name not lower-cased
+        path = os.path.join(etc_pve, "nodes", node, "ssh_known_hosts")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(f"{node} {hostkey}")
+
+
+def merge_known_hosts(etc_pve, node, ip, hostkey):
+    """ssh_merge_known_hosts: keep every line of priv/known_hosts, add `<node> <key>` and
+    `<ip> <key>` (lower-cased) unless a line for that name already has this key."""
+    node, ip = node.lower(), ip.lower()
+    path = os.path.join(etc_pve, "priv", "known_hosts")
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    try:
+        with open(path) as f:
+            lines = [line.rstrip("\n") + "\n" for line in f if line.strip()]
+    except FileNotFoundError:
+        lines = []
+    have = {tuple(line.split()[:3]) for line in lines if len(line.split()) >= 3}
+    for name in (node, ip):
+        if (name, *hostkey.split()) not in have:
+            lines.append(f"{name} {hostkey}\n")
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)

@@ -1,14 +1,18 @@
 """The HA manager (reference more §4): `ha-manager add|set|remove|config|status|
 crm-command|migrate|relocate`, the resources in the shared etc/pve/ha/resources.cfg, and a
 CRM without a daemon: every simulated call first runs `tick()`, which applies a requested
-state once it is `ha_delay` seconds old (knob of the node called, default 2; real clusters
-take 10-20 s) and puts a container back into its requested state when it left it behind
-HA's back (a `started` one that was killed is started again). `pct start/stop/shutdown/
-migrate` of a managed CT only request (`Requesting HA ... for CT <vmid>`, §4.5).
+state once it is `ha_delay[.vmid]` seconds old (knob of the node called, default 2; real
+clusters take 10-20 s) and puts a container back into its requested state when it left it
+behind HA's back (a `started` one that was killed is started again). A start that fails puts
+the service into `error` (pve-ha-manager src/PVE/HA/Manager.pm, next_state_started: after
+max_restart/max_relocate), where it stays whatever is requested, until the requested state
+is `disabled` (next_state_error). `pct start/stop/shutdown/migrate` of a managed CT only
+request (`Requesting HA ... for CT <vmid>`, §4.5).
 """
 
 import contextlib
 import fcntl
+import io
 import os
 import re
 import shutil
@@ -86,6 +90,13 @@ def ha_managed(vmid):
     return keys is not None and keys.get("state") != "ignored"
 
 
+def ha_started(vmid):
+    """`vm_is_ha_managed($vmid, 'started')` (pve-ha-manager src/PVE/HA/Config.pm:467): managed
+    with the requested state `started` (or the old `enabled`, or none)."""
+    keys = read_resources().get(int(vmid))
+    return keys is not None and requested(keys) == "started"
+
+
 def crm():
     return read_json(ha_dir(".pxsim-crm.json"), {}) or {}
 
@@ -94,12 +105,15 @@ def ha_request(vmid, what, target=None):
     """Records a request (state change or migration) for the CRM's next round."""
     with crm_lock():
         c = crm()
-        c[str(vmid)] = {"since": time.time(), "migrate": target if what == "migrate" else None}
+        rec = {"since": time.time(), "migrate": target if what == "migrate" else None}
+        if (c.get(str(vmid)) or {}).get("error"):
+            rec["error"] = True  # only `disabled` clears the error state
+        c[str(vmid)] = rec
         write_json(ha_dir(".pxsim-crm.json"), c)
 
 
-def delay():
-    return float(knob("ha_delay", default=2))
+def delay(vmid=None):
+    return float(knob("ha_delay", vmid, default=2))
 
 
 def owner(vmid):
@@ -130,13 +144,19 @@ def tick():
         changed = False
         for vmid, keys in res.items():
             want = requested(keys)
+            rec = c.get(str(vmid))
+            if rec and rec.get("error"):
+                # next_state_error: only a request for `disabled` clears it (to stopped)
+                if want == "disabled" and now - rec["since"] >= delay(vmid):
+                    c.pop(str(vmid), None)
+                    changed = True
+                continue
             if want not in ("started", "stopped"):
                 continue
-            rec = c.get(str(vmid))
             node = owner(vmid)
             if node is None:
                 continue
-            if rec and rec.get("migrate") and now - rec["since"] >= delay():
+            if rec and rec.get("migrate") and now - rec["since"] >= delay(vmid):
                 migrate_now(vmid, node, rec["migrate"])
                 node = rec["migrate"]
                 rec["migrate"] = None
@@ -151,17 +171,24 @@ def tick():
                 c[str(vmid)] = {"since": now, "migrate": None}
                 changed = True
                 continue
-            if now - rec["since"] < delay():
+            if now - rec["since"] < delay(vmid):
                 continue
-            with on_node(node):
+            failed = False
+            # the LRM's task output goes to its task log, never to the command that ran
+            # this round
+            lrm_log = io.StringIO()
+            with on_node(node), contextlib.redirect_stdout(lrm_log):
                 if want == "started":
                     try:
                         do_start_task(Task(), vmid, skiplock=False)
-                    except Exception:  # noqa: BLE001 - the CRM would mark it `error`
-                        pass
+                    except Exception:  # noqa: BLE001 - the CRM marks it `error`
+                        failed = True
                 elif not shutdown_container(vmid, 10):
                     kill_container(vmid)
-            c.pop(str(vmid), None)
+            if failed:
+                c[str(vmid)] = {"since": now, "migrate": None, "error": True}
+            else:
+                c.pop(str(vmid), None)
             changed = True
         if changed:
             write_json(ha_dir(".pxsim-crm.json"), c)
@@ -186,16 +213,22 @@ def migrate_now(vmid, src, target):
 
 def verbose_state(vmid, keys, c):
     want = requested(keys)
-    if want in ("disabled", "ignored"):
+    rec = c.get(str(vmid))
+    if want == "ignored":
+        return want
+    if rec and rec.get("error"):
+        # get_verbose_service_state (pve-ha-manager src/PVE/HA/Tools.pm:246-249)
+        return "clearing error flag" if want == "disabled" else "error"
+    if want == "disabled":
         return want
     running = actual(vmid)
-    rec = c.get(str(vmid))
     if rec and rec.get("migrate"):
         return "migrate"
     if want == "started":
         return "started" if running else ("starting" if rec else "started")
     if running:
-        return "request_stop" if rec and time.time() - rec["since"] < delay() / 2 else "stopping"
+        young = rec and time.time() - rec["since"] < delay(vmid) / 2
+        return "request_stop" if young else "stopping"
     return "stopped"
 
 

@@ -80,7 +80,8 @@ def to_json(sid, keys, with_next_run):
             job[k] = dict(p.split("=", 1) for p in v.split(",") if "=" in p)
         else:
             job[k] = v
-    if with_next_run and job.get("enabled", 1) == 1 and "schedule" in job:
+    # every job with a schedule, enabled or not (pve-manager PVE/API2/Backup.pm:224-230)
+    if with_next_run and "schedule" in job:
         nxt = calendar.next_run(calendar.parse(job["schedule"]), time.time())
         if nxt is not None:
             job["next-run"] = nxt
@@ -205,6 +206,38 @@ def jobs_delete(path):
         sections.remove(job)
         write_sections(sections)
     raise Exit(0)
+
+
+def remove_vmid_from_backup_jobs(vmid):
+    """`pct destroy --purge` (pve-guest-common src/PVE/VZDump/Plugin.pm:180-229): the vmid
+    leaves every vzdump job's `vmid` list, and a job whose list becomes empty is deleted;
+    for `all`/`pool` jobs it leaves `exclude` (dropped when empty). Other job types are
+    untouched."""
+    vmid = str(vmid)
+
+    def without(text):
+        return ",".join(v for v in re.split(r"[;,\s]+", text) if v and v != vmid)
+
+    with cfs_lock():
+        sections = read_sections()
+        if not sections:
+            return
+        kept = []
+        for kind, sid, keys in sections:
+            d = dict(keys)
+            if kind == "vzdump" and "vmid" in d:
+                rest = without(d["vmid"])
+                if not rest:
+                    continue
+                d["vmid"] = rest
+            elif kind == "vzdump" and "exclude" in d:
+                rest = without(d["exclude"])
+                if rest:
+                    d["exclude"] = rest
+                else:
+                    del d["exclude"]
+            kept.append((kind, sid, [(k, d[k]) for k, _ in keys if k in d]))
+        write_sections(kept)
 
 
 def jobs_get(path, o):

@@ -1,6 +1,6 @@
 """The lifecycle commands of `pct`: create (config, simulated LVM/mkfs/extract output,
 the container's folders, optional start), start (pending changes applied), stop,
-shutdown, reboot and destroy.
+shutdown, reboot (a locked CT is stopped, then its start refused) and destroy.
 """
 
 import os
@@ -295,10 +295,17 @@ def pct_reboot(args):
         die(f"VM {vmid} not running")
 
     def task(t):
-        conf = load_conf(vmid)
-        check_lock(conf["keys"])
+        # vm_reboot (pve-container src/PVE/LXC.pm:3273-3286): no lock check before the stop;
+        # the start's pre-start hook refuses a locked CT (src/lxc-pve-prestart-hook:59-60),
+        # with lxc's generic lines: the CT is left stopped.
         if not shutdown_container(vmid, timeout):
             kill_container(vmid)
+        lock = load_conf(vmid)["keys"].get("lock")
+        if lock and lock != "mounted":
+            t.log("run_buffer: 571 Script exited with status 2")
+            t.log(f'lxc_init: 845 Failed to run lxc.hook.pre-start for container "{vmid}"')
+            t.log(f'__lxc_start: 2034 Failed to initialize container "{vmid}"')
+            raise TaskError(f"startup for container '{vmid}' failed")
         do_start_task(t, vmid)
 
     run_task(task)
@@ -317,6 +324,8 @@ def pct_destroy(args):
         die(f"can't remove CT {vmid} - protection mode enabled")
     if keys.get("lock"):
         die(f"CT is locked ({keys['lock']})")
+    if ha_configured(vmid) and o.get("purge") != "1":
+        die(f"unable to remove CT {vmid} - used in HA resources and purge parameter not set.")
     if is_running(vmid) and o.get("force") != "1":
         die(f"unable to destroy CT {vmid} - container is running")
 
@@ -333,9 +342,37 @@ def pct_destroy(args):
             if rootfs.split(":")[0] in STORAGES and \
                     STORAGES[rootfs.split(":")[0]]["type"] == "lvmthin":
                 t.log(f'  Logical volume "{rootfs.split(":", 1)[1]}" successfully removed.')
-            if o.get("purge") == "1":
-                t.log(f"purging CT {vmid} from related configurations..")
             shutil.rmtree(ct_dir(vmid), ignore_errors=True)
+            purge_related(t, vmid, o.get("purge") == "1")
             os.unlink(conf_path(vmid))
 
     run_task(task)
+
+
+def ha_configured(vmid):
+    """PVE::HA::Config::service_is_configured: a resource `ct:<vmid>` in any state."""
+    from .ha import read_resources  # noqa: PLC0415
+    return int(vmid) in read_resources()
+
+
+def purge_related(t, vmid, purge):
+    """What the real destroy task does after the disks (pve-container src/PVE/API2/LXC.pm
+    907-915): the firewall file always goes; with --purge also the CT's backup-job entries
+    (a job left without guests goes entirely, pve-guest-common src/PVE/VZDump/Plugin.pm
+    186-229) and its HA resource."""
+    try:
+        os.unlink(st("etc", "pve", "firewall", f"{vmid}.fw"))
+    except FileNotFoundError:
+        pass
+    if not purge:
+        return
+    t.log(f"purging CT {vmid} from related configurations..")
+    from .jobs import remove_vmid_from_backup_jobs  # noqa: PLC0415
+    remove_vmid_from_backup_jobs(vmid)
+    if ha_configured(vmid):
+        from .ha import crm_lock, read_resources, write_resources  # noqa: PLC0415
+        with crm_lock():
+            res = read_resources()
+            res.pop(int(vmid), None)
+            write_resources(res)
+        t.log(f"NOTE: removed CT {vmid} from HA resource configuration.")

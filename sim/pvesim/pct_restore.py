@@ -2,6 +2,9 @@
 (reference more §2): the checks before the task in their order, the task's output lines, a real
 extraction of the vzdump tar into new container folders, the old volumes (and snapshots)
 destroyed after the new ones exist, and a failed forced restore that leaves no container.
+A Proxmox Backup Server volume id (`<storage>:backup/ct/<vmid>/<time>Z`, pbs.py) is restored
+from the snapshot: its pct.conf blob first, then root.pxar (pve-container
+src/PVE/LXC/Create.pm:24-89, 293-346).
 """
 
 import os
@@ -16,6 +19,7 @@ from .containers import ct_dir, is_running
 from .tasks import run_task
 from .pct_lifecycle import do_start_task, mkfs_lines
 from .pct_config import SET_KEYS, validate_value
+from . import pbs
 
 
 def archive_path(volid):
@@ -121,9 +125,18 @@ def pct_restore(args):
             write_conf(vmid, conf)
         touched = False
         try:
-            if not path or not os.path.isfile(path):
+            snap = pbs.snapshot_of(volid)  # a PBS volume id: the snapshot on the server
+            if snap:
+                t.log(f"recovering backed-up configuration from '{volid}'")
+                try:
+                    with open(os.path.join(snap[2], "pct.conf")) as f:
+                        backed = parse_conf(f.read())
+                except OSError:
+                    raise pbs.client_failed(snap[1], "pct.conf -")
+            elif not path or not os.path.isfile(path):
                 raise TaskError(f"can't find file '{volid}'")
-            t.log(f"recovering backed-up configuration from '{volid}'")
+            else:
+                t.log(f"recovering backed-up configuration from '{volid}'")
             shown = "/var/lib/vz/dump/" + fname
             m = re.search(r"-disk-(\d+)", old_vol or "")
             index = int(m.group(1)) + 1 if m else 0
@@ -135,17 +148,22 @@ def pct_restore(args):
             if stype != "zfspool":
                 mkfs_lines(t, 8)
             t.log(f"restoring '{volid}' now..")
-            t.log(f"extracting archive '{shown}'")
-            total = extract(path, stage)
-            t.log(f"Total bytes read: {total} ({human(total)}, 210MiB/s)")
-            pconf = os.path.join(stage, "etc", "vzdump", "pct.conf")
-            try:
-                with open(pconf) as f:
-                    backed = parse_conf(f.read())
-            except OSError:
-                raise TaskError("rootfs configuration could not be recovered, please check "
-                                "and specify manually!")
-            os.unlink(pconf)
+            if snap:  # `proxmox-backup-client restore <name> root.pxar <rootdir>`: no output
+                if not os.path.isfile(os.path.join(snap[2], "root.tar")):
+                    raise pbs.client_failed(snap[1], "root.pxar")
+                extract(os.path.join(snap[2], "root.tar"), stage)
+            else:
+                t.log(f"extracting archive '{shown}'")
+                total = extract(path, stage)
+                t.log(f"Total bytes read: {total} ({human(total)}, 210MiB/s)")
+                pconf = os.path.join(stage, "etc", "vzdump", "pct.conf")
+                try:
+                    with open(pconf) as f:
+                        backed = parse_conf(f.read())
+                except OSError:
+                    raise TaskError("rootfs configuration could not be recovered, please "
+                                    "check and specify manually!")
+                os.unlink(pconf)
             reason = knob("restore_fail", vmid)
             if reason:
                 raise TaskError(str(reason))

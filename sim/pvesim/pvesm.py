@@ -1,5 +1,6 @@
-"""`pvesm`: `status`, `list` (backups, templates, container disks), `path` and
-`extractconfig`; plus the backup listing that vzdump's retention uses.
+"""`pvesm`: `status`, `list` (backups, templates, container disks, the snapshots of a
+Proxmox Backup Server storage), `path` and `extractconfig`; plus the backup listing that
+vzdump's retention uses.
 """
 
 import os
@@ -12,6 +13,7 @@ from .basics import Exit, STORAGES, die, out, st
 from .options import check_known, expand_cmd, parse_opts, usage_abort
 from .config import load_conf, local_vmids, parse_propstr, size_to_bytes
 from .pveam import storage_check
+from . import pbs
 
 
 def backup_list(storage, vmid=None):
@@ -52,7 +54,7 @@ def pvesm_main(args):
             die(f"storage '{o['storage']}' does not exist")
         maxlen = max([len(s) for s in sids] + [0]) + 1
         out(("%-" + str(maxlen) + "s %10s %10s %15s %15s %15s %8s") %
-            ("Name", "Type", "Status", "Total", "Used", "Available", "%"))
+            ("Name", "Type", "Status", "Total (KiB)", "Used (KiB)", "Available (KiB)", "%"))
         for s in sids:
             i = STORAGES[s]
             used = i["used"] + (dump_usage() if s == "local" else 0)
@@ -68,6 +70,8 @@ def pvesm_main(args):
         items = []
         if o.get("content") in (None, "backup"):
             items += backup_list(pos[0], o.get("vmid"))
+            if pbs.is_pbs(pos[0]):
+                items += pbs.list_backups(pos[0], o.get("vmid"))
             for b in items:
                 b["content"] = "backup"
         if o.get("content") in (None, "vztmpl") and pos[0] == "local" and not o.get("vmid"):

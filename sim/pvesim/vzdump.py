@@ -1,6 +1,7 @@
 """`vzdump` (reference §12): the backup job with its INFO lines, the global lock and the
 `lock: backup` of each guest, real tar archives (zstd/gzip/lzo), .log/.notes/.protected
-files, and pruning with PVE's retention algorithm.
+files, and pruning with PVE's retention algorithm; to a Proxmox Backup Server storage, a
+snapshot on the server instead (pbs.py).
 """
 
 import fcntl
@@ -23,9 +24,11 @@ from .containers import (
     ct_dir, is_running, kill_container, run_info, shutdown_container, start_container,
 )
 from .tasks import Task, run_task
+from .ha import ha_started
 from .pct_lifecycle import apply_pending
 from .pveam import storage_check
 from .pvesm import backup_list
+from . import pbs
 
 
 def format_size(size):
@@ -200,23 +203,34 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
     if not os.path.exists(conf_path(vmid)):
         out(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
         return False
-    dumpdir = st("var", "lib", "vz", "dump") if storage == "local" else o["dumpdir"]
-    shown_dir = "/var/lib/vz/dump" if storage == "local" else o["dumpdir"]
-    os.makedirs(dumpdir, exist_ok=True)
+    if mode == "stop" and ha_started(vmid):  # pve-manager PVE/VZDump.pm:939-945
+        out(f"ERROR: Backup of VM {vmid} failed - Cannot execute a backup with stop mode on a "
+            f"HA managed and enabled Service. Use snapshot mode or disable the Service.")
+        out(f"INFO: Failed at {fmt_time(now_local())}")
+        return False
+    on_pbs = pbs.is_pbs(storage)  # a PBS storage: no dump folder, a snapshot on the server
+    dumpdir = None if on_pbs else \
+        st("var", "lib", "vz", "dump") if storage == "local" else o["dumpdir"]
+    shown_dir = "/var/lib/vz/dump" if storage == "local" else o.get("dumpdir")
+    if dumpdir:
+        os.makedirs(dumpdir, exist_ok=True)
     # unique name: never two archives of one guest in the same second
     while True:
         start = now_local()
         stamp = start.strftime("%Y_%m_%d-%H_%M_%S")
         base = f"vzdump-lxc-{vmid}-{stamp}"
-        if not any(f.startswith(base) for f in os.listdir(dumpdir)):
+        epoch = int(start.timestamp())
+        if on_pbs and not os.path.exists(pbs.snapshot_dir(storage, vmid, epoch)):
+            break
+        if dumpdir and not any(f.startswith(base) for f in os.listdir(dumpdir)):
             break
         time.sleep(1.0 - (time.time() % 1.0) + 0.01)
     t0 = time.time()
     info(f"Starting Backup of VM {vmid} (lxc)")
     info(f"Backup started at {fmt_time(start)}")
     archive = f"{base}.tar{ext}"
-    path = os.path.join(dumpdir, archive)
-    tmp = re.sub(r"\.[^.]+$", ".dat", path)
+    path = os.path.join(dumpdir, archive) if dumpdir else None
+    tmp = re.sub(r"\.[^.]+$", ".dat", path) if path else None
     locked_by_us = False
 
     def fail(reason):
@@ -224,15 +238,19 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
         info(f"Failed at {fmt_time(now_local())}")
         for p in (tmp, path):
             try:
-                os.unlink(p)
+                os.unlink(p) if p else None
             except FileNotFoundError:
                 pass
         write_log()
         return False
 
-    def write_log():
-        with open(os.path.join(dumpdir, f"{base}.log"), "w") as f:
-            f.write("\n".join(log) + "\n")
+    def write_log(done=False):
+        # on PBS the log is uploaded to a good snapshot (upload-log), else kept nowhere
+        where = os.path.join(dumpdir, f"{base}.log") if dumpdir else \
+            os.path.join(pbs.snapshot_dir(storage, vmid, epoch), "client.log") if done else None
+        if where:
+            with open(where, "w") as f:
+                f.write("\n".join(log) + "\n")
 
     try:
         with ct_lock(vmid):
@@ -280,7 +298,10 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
             info("final sync finished - transferred 0 bytes in 0s")
             info("resuming guest")
             info("guest is online again after 1 seconds")
-        info(f"creating vzdump archive '{os.path.join(shown_dir, archive)}'")
+        if on_pbs:
+            info(f"creating Proxmox Backup Server archive 'ct/{vmid}/{pbs.iso(epoch)}'")
+        else:
+            info(f"creating vzdump archive '{os.path.join(shown_dir, archive)}'")
         reason = knob("vzdump_fail", vmid)
         if reason not in (None, False, 0, "0", ""):
             if running and eff == "snapshot":
@@ -294,24 +315,44 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
         delay = float(knob("vzdump_delay", vmid, 0) or 0)
         if delay > 0:
             time.sleep(delay)
-        total = make_archive(vmid, conf, tmp, ext)
-        os.rename(tmp, path)
-        info(f"Total bytes written: {total}")
-        info(f"archive file size: {format_size(os.path.getsize(path))}")
+        if on_pbs:
+            pbs.backup(info, vmid, storage, epoch, render_conf(backup_conf(conf)),
+                       os.path.join(ct_dir(vmid), "rootfs"), keys.get("unprivileged") == "1",
+                       "/mnt/vzsnap0" if running and eff == "snapshot" else
+                       f"/var/lib/lxc/{vmid}/rootfs")
+        else:
+            total = make_archive(vmid, conf, tmp, ext)
+            os.rename(tmp, path)
+            info(f"Total bytes written: {total}")
+            info(f"archive file size: {format_size(os.path.getsize(path))}")
         if o.get("notes-template"):
             info("adding notes to backup")
-            with open(path + ".notes", "w") as f:
-                f.write(render_notes(o["notes-template"], vmid, name))
+            notes = render_notes(o["notes-template"], vmid, name)
+            if on_pbs:
+                pbs.set_notes(storage, vmid, epoch, notes)
+            else:
+                with open(path + ".notes", "w") as f:
+                    f.write(notes)
         if o.get("protected") == "1":
-            open(path + ".protected", "w").close()
+            info("marking backup as protected")  # VZDump.pm:1240, before pruning
+            if on_pbs:
+                pbs.set_protected(storage, vmid, epoch)
+            else:
+                open(path + ".protected", "w").close()
         if remove and keep and keep.get("keep-all") != "1":
-            keepstr = ",".join(f"{k}={v}" for k, v in keep.items())
+            keepstr = ", ".join(f"{k}={v}" for k, v in sorted(keep.items()))  # VZDump.pm:1248
             info(f"prune older backups with retention: {keepstr}")
             pruned = 0
-            for b in prune_marks(backup_list(storage, vmid), keep):
+            if on_pbs:
+                info(f"running 'proxmox-backup-client prune' for 'ct/{vmid}'")
+            for b in prune_marks(pbs.list_backups(storage, vmid) if on_pbs else
+                                 backup_list(storage, vmid), keep):
                 if b["mark"] != "remove" or b["type"] != "lxc":
                     continue
                 pruned += 1
+                if on_pbs:  # the server prunes: no line per backup
+                    pbs.remove(b)
+                    continue
                 info(f"removing backup '{b['volid']}'")
                 for p in (b["path"], b["path"] + ".notes",
                           re.sub(r"\.(tar|vma)(\.\w+)?$", ".log", b["path"])):
@@ -332,7 +373,7 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
             info(f"guest is online again after {int(time.time() - t1)} seconds")
         info(f"Finished Backup of VM {vmid} ({format_duration(time.time() - t0)})")
         info(f"Backup finished at {fmt_time(now_local())}")
-        write_log()
+        write_log(done=True)
         return True
     except (OSError, subprocess.CalledProcessError, TaskError) as e:
         return fail(str(e))
@@ -345,16 +386,21 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
                     write_conf(vmid, c)
 
 
-def make_archive(vmid, conf, tmp, ext):
-    """A real tar of the container's folders (with ./etc/vzdump/pct.conf first)."""
-    stage = st("run", f"vzdump-{vmid}-{os.getpid()}")
-    os.makedirs(os.path.join(stage, "etc", "vzdump"), exist_ok=True)
+def backup_conf(conf):
+    """The configuration a backup carries: no lock, no pending changes, no snapshots."""
     c = dict(conf)
     c["keys"] = {k: v for k, v in conf["keys"].items() if k != "lock"}
     c["pending"] = None
     c["tail"] = ""
+    return c
+
+
+def make_archive(vmid, conf, tmp, ext):
+    """A real tar of the container's folders (with ./etc/vzdump/pct.conf first)."""
+    stage = st("run", f"vzdump-{vmid}-{os.getpid()}")
+    os.makedirs(os.path.join(stage, "etc", "vzdump"), exist_ok=True)
     with open(os.path.join(stage, "etc", "vzdump", "pct.conf"), "w") as f:
-        f.write(render_conf(c))
+        f.write(render_conf(backup_conf(conf)))
     rootfs = os.path.join(ct_dir(vmid), "rootfs")
     tar = ["tar", "-cpf", "-", "--totals", "--numeric-owner", "--sparse",
            "--warning=no-file-changed", "--warning=no-file-removed",

@@ -1,15 +1,19 @@
 //! Containers managed by Proxmox's HA manager (`[container] ha = true`, reference more §4):
 //! registering (`ha-manager add ct:<vmid> --state started`), requesting a state
 //! (`ha-manager set ct:<vmid> --state started|stopped`; a plain `pct stop` would only be a
-//! request too, or be undone) and waiting until `ha-manager status` shows it settled
-//! (`service ct:<vmid> (<node>, started|stopped)`), removing the resource.
+//! request too, or be undone), removing the resource, and the one wait ([`wait_for`]) until
+//! `ha-manager status` shows the request done (`service ct:<vmid> (<node>, started|stopped)`).
+//! Every start, stop and restart of an HA-managed container ends in that wait: the HA
+//! manager's own requests here, and `pct start|shutdown`, which for such a container only
+//! queue a request and exit 0 ([`queued`], `crate::container`).
 
 use std::time::{Duration, Instant};
 
 use crate::config::Container;
 use crate::error::{Error, Result};
-use crate::output::Output;
+use crate::output::{sanitize, Output};
 use crate::progress::{done, Reporter};
+use crate::proxmox::pct::CtState;
 use crate::remote::host::{ensure_success, Host};
 
 /// How long a requested state may take to settle (the CRM and LRM work in 10 s rounds,
@@ -27,10 +31,19 @@ pub enum Wanted {
 }
 
 impl Wanted {
+    /// The state `ha-manager status` shows once it is done (pve-ha-manager
+    /// src/PVE/HA/Tools.pm:216-251, `get_verbose_service_state`).
     pub fn as_str(self) -> &'static str {
         match self {
             Wanted::Started => "started",
             Wanted::Stopped => "stopped",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Wanted::Started => "start",
+            Wanted::Stopped => "stop",
         }
     }
 }
@@ -47,14 +60,15 @@ pub fn remove(vmid: u32) -> String {
     format!("ha-manager remove ct:{vmid}")
 }
 
-/// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state); `None` when
+/// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state), with
+/// control characters escaped (they come from the node and end up in messages); `None` when
 /// the container is not HA-managed.
 pub fn service(status: &str, vmid: u32) -> Option<(String, String)> {
     let prefix = format!("service ct:{vmid} (");
     status.lines().find_map(|l| {
         let rest = l.trim().strip_prefix(&prefix)?.strip_suffix(')')?;
         let (node, state) = rest.split_once(", ")?;
-        Some((node.to_string(), state.to_string()))
+        Some((sanitize(node), sanitize(state)))
     })
 }
 
@@ -89,12 +103,8 @@ pub fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool>
     )
 }
 
-/// Requests `wanted` and waits until the HA manager shows it settled.
+/// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
 pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
-    let verb = match wanted {
-        Wanted::Started => "start",
-        Wanted::Stopped => "stop",
-    };
     let command = set(vmid, wanted);
     if host.dry_run() {
         host.change(&command, CALL_TIMEOUT)?;
@@ -102,48 +112,170 @@ pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) 
     }
     reporter
         .step_with(
-            &format!("Asking the HA manager to {verb} container {vmid}"),
+            &format!(
+                "Asking the HA manager to {} container {vmid}",
+                wanted.verb()
+            ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
                 ensure_success(&command, host.change(&command, CALL_TIMEOUT)?)?;
-                settle(host, vmid, wanted)
+                wait_for(host, vmid, wanted)
             },
         )
         .map(|_| ())
 }
 
-/// Polls `ha-manager status` until the service shows `wanted`; returns its node.
-fn settle(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
+/// What a `pct start|stop|shutdown` printed when the container is HA-managed: it only
+/// queued a request (`Requesting HA start for CT <vmid>`, pve-container
+/// src/PVE/API2/LXC/Status.pm:171, 274, 369) and exited 0; the HA manager acts later.
+pub fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
+    stdout.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Requesting HA ")?;
+        let (verb, id) = rest.split_once(" for CT ")?;
+        if id.trim().parse::<u32>().ok()? != vmid {
+            return None;
+        }
+        match verb {
+            "start" => Some(Wanted::Started),
+            "stop" => Some(Wanted::Stopped),
+            _ => None,
+        }
+    })
+}
+
+/// After a `pct` command that only queued an HA request ([`queued`]): waits, as a step,
+/// until the HA manager has done it.
+pub fn await_queued(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
+    reporter
+        .step_with(
+            &format!(
+                "Waiting for the HA manager to {} container {vmid}",
+                wanted.verb()
+            ),
+            |node: &String| done(format!("{} on {node}", wanted.as_str())),
+            || wait_for(host, vmid, wanted),
+        )
+        .map(|_| ())
+}
+
+/// The one wait on the HA manager: polls `ha-manager status` until the container's service
+/// shows `wanted` and `pct status` agrees; returns its node. `error` (the HA manager gave up,
+/// e.g. on a start that failed), an unmanaged container and the timeout are errors that name
+/// the state seen.
+pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let now = state(host, vmid)?;
-        match &now {
-            Some((node, s)) if s == wanted.as_str() => return Ok(node.clone()),
-            Some((_, s)) if s == "error" => {
-                return Err(Error::remote(format!(
-                    "the HA manager put container {vmid} into the error state"
-                ))
-                .hint(format!(
-                    "look at `ha-manager status` and the task log; `ha-manager set ct:{vmid} --state disabled` clears it"
-                )))
-            }
-            None => {
-                return Err(Error::remote(format!(
-                    "container {vmid} is not managed by the HA manager (any more)"
-                )))
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            let shown = now.map(|(n, s)| format!("{s} on {n}")).unwrap_or_default();
-            return Err(Error::remote(format!(
-                "container {vmid} did not become {} within {}s (HA state: {shown})",
-                wanted.as_str(),
-                SETTLE_TIMEOUT.as_secs()
-            )));
+        let late = Instant::now() >= deadline;
+        match verdict(vmid, wanted, now.as_ref(), late) {
+            Verdict::Settled(node) => match agrees(host, vmid, wanted)? {
+                Ok(()) => return Ok(node),
+                Err(actual) if late => return Err(disagrees(vmid, wanted, &node, actual)),
+                Err(_) => {}
+            },
+            Verdict::Failed(err) => return Err(*err),
+            Verdict::Pending => {}
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Whether `pct status` agrees with the HA manager's `wanted`: `started` is reported by the
+/// LRM's last round (pve-ha-manager src/PVE/HA/Tools.pm:244 shows `starting` only once the
+/// LRM has seen it down), so right after a container stopped it can still say `started`.
+/// A container that is not on this node any more (the HA manager moved it) agrees.
+fn agrees(host: &Host, vmid: u32, wanted: Wanted) -> Result<std::result::Result<(), CtState>> {
+    Ok(match (wanted, crate::container::state(host, vmid)?) {
+        (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
+        (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
+        (_, Some(actual)) => Err(actual),
+    })
+}
+
+fn disagrees(vmid: u32, wanted: Wanted, node: &str, actual: CtState) -> Error {
+    Error::remote(format!(
+        "container {vmid} did not {} within {}s: the HA manager shows it `{}`, but it is {}",
+        wanted.verb(),
+        SETTLE_TIMEOUT.as_secs(),
+        wanted.as_str(),
+        actual.as_str()
+    ))
+    .cause(format!(
+        "`{STATUS}`: service ct:{vmid} ({node}, {}); `pct status {vmid}`: status: {}",
+        wanted.as_str(),
+        actual.as_str()
+    ))
+    .hint(format!(
+        "`journalctl -u pve-ha-lrm` on {node} says what the HA manager is doing with it"
+    ))
+}
+
+pub(crate) enum Verdict {
+    Settled(String),
+    Pending,
+    Failed(Box<Error>),
+}
+
+/// What one `ha-manager status` reading means while waiting for `wanted`.
+pub(crate) fn verdict(
+    vmid: u32,
+    wanted: Wanted,
+    now: Option<&(String, String)>,
+    late: bool,
+) -> Verdict {
+    let fail = |e: Error| Verdict::Failed(Box::new(e));
+    let Some((node, state)) = now else {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {}: it is not managed by the HA manager (any more)",
+                wanted.verb()
+            ))
+            .cause(format!("`{STATUS}` lists no `service ct:{vmid}`"))
+            .hint(format!(
+                "someone removed it meanwhile (`ha-manager remove ct:{vmid}`); `pxdeploy status` shows the container's state"
+            )),
+        );
+    };
+    let seen = || format!("`{STATUS}`: service ct:{vmid} ({node}, {state})");
+    if state == wanted.as_str() {
+        return Verdict::Settled(node.clone());
+    }
+    if state == "error" {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {}: the HA manager shows it in state `error`",
+                wanted.verb()
+            ))
+            .cause(seen())
+            .hint(format!(
+                "the HA manager gives up on a container it could not start or stop (a lock, a failed start): `journalctl -u pve-ha-lrm` on {node} says why; fix that, then `ha-manager set ct:{vmid} --state disabled` clears the error and `pxdeploy start` starts it again"
+            )),
+        );
+    }
+    if late {
+        return fail(
+            Error::remote(format!(
+                "container {vmid} did not {} within {}s: the HA manager still shows it in state `{state}`",
+                wanted.verb(),
+                SETTLE_TIMEOUT.as_secs()
+            ))
+            .cause(seen())
+            .hint(format!(
+                "the HA manager works in rounds of about 10 s; `ha-manager status` on {node} shows whether it is still at it, `journalctl -u pve-ha-crm -u pve-ha-lrm` why not"
+            )),
+        );
+    }
+    Verdict::Pending
+}
+
+/// vzdump's refusal of `--mode stop` for an HA-managed container whose requested state is
+/// `started` (pve-manager PVE/VZDump.pm:939-945): every such backup fails.
+const STOP_MODE_REFUSED: &str =
+    "Cannot execute a backup with stop mode on a HA managed and enabled Service.";
+
+/// Whether a vzdump failure reason is [`STOP_MODE_REFUSED`].
+pub fn refuses_stop_mode(reason: &str) -> bool {
+    reason.contains(STOP_MODE_REFUSED)
 }
 
 /// Removes the HA resource (before a destroy). Not managed: nothing to do.
@@ -221,5 +353,14 @@ mod tests {
             Some(("pve1".into(), "request_stop".into()))
         );
         assert_eq!(service("quorum OK\n", 100), None);
+    }
+
+    #[test]
+    fn control_characters_from_the_node_are_escaped() {
+        let hostile = "service ct:100 (pve1\x1b[2J, started\x07)\n";
+        assert_eq!(
+            service(hostile, 100),
+            Some(("pve1\\x1b[2J".into(), "started\\x07".into()))
+        );
     }
 }

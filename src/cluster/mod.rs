@@ -4,7 +4,9 @@
 //! reaching it through the node connected to ([`route`]), where `create` puts a new
 //! container ([`place`]) and the HA manager ([`ha`]).
 
+pub mod address;
 pub mod ha;
+pub mod host_keys;
 pub mod place;
 pub mod route;
 

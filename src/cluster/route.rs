@@ -4,13 +4,18 @@
 //! (`/cluster/resources` for the owner, `/cluster/status` for its address, in one shell),
 //! and the owner is reached through the first node over a `direct-tcpip` channel, its host
 //! key checked with the same rules as the first node's (same known_hosts, same
-//! `host_key_check`). A container on the node connected to costs nothing: the command that
-//! would have asked is the one that ran.
+//! `host_key_check`), and, when known_hosts has nothing for it, against the cluster's own
+//! record of its key ([`host_keys`]). The node's name and address come from the node
+//! connected to: both are checked ([`address`]) before anything uses them. A container on
+//! the node connected to costs nothing: the command that would have asked is the one that
+//! ran.
 
-use super::{owner, parse_resources, parse_status, Membership, RESOURCES, STATUS};
+use super::address::{self, shown, Address};
+use super::{host_keys, owner, parse_resources, parse_status, Membership, RESOURCES, STATUS};
 use crate::error::{Error, Result};
 use crate::proxmox::pct::{self, Said};
 use crate::remote::host::{ensure_success, Route, Router, PROBE_TIMEOUT};
+use crate::remote::host_key::Checker;
 use crate::remote::ssh::Session;
 use crate::remote::SshTarget;
 
@@ -42,14 +47,42 @@ pub fn view(session: &Session) -> Result<View> {
 
 /// The session target of cluster node `node` at `ip`: the first node's settings (user,
 /// keys, known_hosts, host key rules, port), its own address, no jump (it is reached
-/// through the first node).
-pub fn node_target(entry: &SshTarget, node: &str, ip: &str) -> SshTarget {
+/// through the first node), no `HostKeyAlias`: known_hosts names it `[ip]:port`, as
+/// `ssh -J first -p port ip` looks it up.
+pub fn node_target(entry: &SshTarget, node: &str, ip: &Address) -> SshTarget {
     let mut t = entry.clone();
     t.alias = format!("node {node} ({ip})");
     t.hostname = ip.to_string();
     t.host_key_alias = None;
     t.jump = Vec::new();
+    t.cluster_record = None;
     t
+}
+
+/// A node name from the cluster, checked: not one hostname label is exit 4.
+pub fn checked_node(node: &str) -> Result<&str> {
+    address::node_name(node).map_err(|why| {
+        Error::ssh(format!(
+            "the cluster names a node {}, which is not a node name; refusing to use it",
+            shown(node)
+        ))
+        .cause(format!("{why} (a Proxmox node name is one hostname label)"))
+    })
+}
+
+/// A node's address from `/cluster/status`, checked: not an IP literal or a hostname is
+/// exit 4, naming the node, and is used for nothing.
+pub fn checked_address(node: &str, ip: &str) -> Result<Address> {
+    address::parse(ip).map_err(|why| {
+        Error::ssh(format!(
+            "node {node} has the address {} in `{STATUS}`, which is not an IP address or a hostname; refusing to connect to it",
+            shown(ip)
+        ))
+        .cause(why)
+        .hint(format!(
+            "check node {node}'s address in the cluster (`pvecm status`, /etc/pve/corosync.conf); nothing was written to known_hosts"
+        ))
+    })
 }
 
 /// Connects to `node` through `entry` (the node connected to).
@@ -59,32 +92,40 @@ pub fn connect(
     membership: &Membership,
     node: &str,
 ) -> Result<Session> {
+    let node = checked_node(node)?;
     let Some(member) = membership.get(node) else {
         return Err(Error::remote(format!(
             "node {node} is not in the cluster's member list"
         )));
     };
+    // Checked first: whatever else happens, a bad address is reported as such.
+    let addr = (member.ip.as_deref())
+        .map(|ip| checked_address(node, ip))
+        .transpose()?;
     if !member.online {
         return Err(Error::ssh(format!("node {node} is offline")).hint(format!(
             "online nodes: {}",
             membership.online_names().join(", ")
         )));
     }
-    let Some(ip) = &member.ip else {
+    let Some(addr) = addr else {
         return Err(Error::ssh(format!(
             "`{STATUS}` gives no address for node {node}"
         )));
     };
-    let target = node_target(entry_target, node, ip);
+    let mut target = node_target(entry_target, node, &addr);
+    if !Checker::load(&target)?.has_entries() {
+        target.cluster_record = Some(host_keys::read(entry, node, &entry_target.alias));
+    }
     tracing::info!(
         node,
-        ip,
+        ip = %addr,
         "connecting to the node through {}",
         entry_target.alias
     );
     Session::connect_via(entry, &target).map_err(|e| {
         e.cause(format!(
-            "node {node} is reached through {} (a direct-tcpip channel to {ip}:{})",
+            "node {node} is reached through {} (a direct-tcpip channel to {addr}:{})",
             entry_target.alias, target.port
         ))
     })

@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
             "storage": config.backup.storage,
             "archive": report.archive,
             "pruned": report.pruned,
+            "pruned_count": report.pruned_count,
             "warnings": report.warnings,
             "duration_secs": started.elapsed().as_secs_f64(),
         }),
@@ -63,13 +64,19 @@ fn list(ctx: &Context) -> Result<()> {
         ));
     } else {
         let width = backups.iter().map(|b| b.volid.len()).max().unwrap_or(5);
+        // 19 for the node's local time, 23 for a Proxmox Backup Server's `… UTC`
+        let dw = backups
+            .iter()
+            .filter_map(|b| b.date.as_ref().map(String::len))
+            .max()
+            .unwrap_or(19);
         ctx.out.data(format!(
-            "{:<width$}  {:<19}  {:>10}",
+            "{:<width$}  {:<dw$}  {:>10}",
             "VOLID", "DATE", "SIZE"
         ));
         for b in &backups {
             ctx.out.data(format!(
-                "{:<width$}  {:<19}  {:>10}",
+                "{:<width$}  {:<dw$}  {:>10}",
                 sanitize(&b.volid),
                 b.date.as_deref().unwrap_or("-"),
                 size(b.size)

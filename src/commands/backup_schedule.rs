@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{display_path, sanitize};
 use crate::proxmox::backup_job::{self, Job};
+use crate::proxmox::calendar;
 use crate::remote::host::{Host, PROBE_TIMEOUT};
 
 /// `backup --schedule [CALENDAR]`: creates the job, or sets what differs; nothing when
@@ -90,6 +91,10 @@ pub fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
     });
     if !host.dry_run() {
         ctx.out.data(describe(&id, job.as_ref(), &config));
+        // the node accepted it: say so when it reads minutes where the text shows an hour
+        if let Some(reading) = calendar::reading(&schedule) {
+            ctx.out.warn(reading.warning());
+        }
     }
     ctx.succeed(
         Some(&host),
@@ -146,6 +151,16 @@ pub fn current(host: &Host, id: &str) -> Result<Option<Job>> {
         .map_err(|why| Error::remote("could not read the backup jobs").cause(why))
 }
 
+/// `disabled`, or when the job runs next. A real node gives a disabled job a `next-run`
+/// too (pve-manager `PVE/API2/Backup.pm` 224-230): it is not shown, the job does not run.
+fn next_run(job: &Job) -> String {
+    match job.next_run {
+        _ if job.get("enabled") == Some("0") => "disabled".to_string(),
+        Some(t) => format!("next run {}", utc(t)),
+        None => "next run unknown".to_string(),
+    }
+}
+
 /// The job line of `backup --list` and `--schedule`.
 pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
     let Some(job) = job else {
@@ -160,13 +175,14 @@ pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
         );
     };
     let get = |k: &str| sanitize(job.get(k).unwrap_or("-"));
-    let next = match job.next_run {
-        Some(t) => format!("next run {}", utc(t)),
-        None if job.get("enabled") == Some("0") => "disabled".to_string(),
-        None => "next run unknown".to_string(),
-    };
+    let reading = job
+        .get("schedule")
+        .and_then(calendar::reading)
+        .map(|r| format!(" (runs {})", r.words()))
+        .unwrap_or_default();
+    let next = next_run(job);
     format!(
-        "backup job {id}: schedule {:?}, {next}, storage {}, mode {}, {}",
+        "backup job {id}: schedule {:?}{reading}, {next}, storage {}, mode {}, {}",
         get("schedule"),
         get("storage"),
         get("mode"),
@@ -199,10 +215,17 @@ fn run(host: &Host, command: &str, schedule: &str, source: &str) -> Result<()> {
         return Ok(());
     }
     if let Some(reason) = backup_job::bad_schedule(&out.stderr_str()) {
+        let at = match calendar::stuck_at(&reason) {
+            Some(at) if !at.is_empty() => format!(
+                "Proxmox could not read the schedule from `{}` on; ",
+                sanitize(at)
+            ),
+            _ => String::new(),
+        };
         return Err(
             Error::config(format!("Proxmox rejected the backup schedule {schedule:?}"))
                 .cause(format!("{source}: {}", sanitize(&reason)))
-                .hint("a Proxmox calendar event: `02:00`, `sat 03:00`, `mon..fri 22:30`, `*/6:00`, `daily`"),
+                .hint(format!("{at}a Proxmox calendar event: `02:00`, `sat 03:00`, `mon..fri 22:30`, `*/6:00`, `daily`")),
         );
     }
     crate::remote::host::ensure_success(command, out).map(drop)
@@ -211,4 +234,21 @@ fn run(host: &Host, command: &str, schedule: &str, source: &str) -> Result<()> {
 /// Epoch seconds as `2026-12-01T02:00:00Z`.
 fn utc(secs: i64) -> String {
     crate::lock::rfc3339(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+}
+
+#[cfg(test)]
+mod next_run_tests {
+    use super::*;
+
+    #[test]
+    fn a_disabled_job_is_disabled_though_proxmox_gives_it_a_next_run() {
+        let job = |enabled: &str, next_run| Job {
+            id: "pxdeploy-210".into(),
+            settings: vec![("enabled".into(), enabled.into())],
+            next_run,
+        };
+        assert_eq!(next_run(&job("0", Some(1_796_004_000))), "disabled");
+        assert!(next_run(&job("1", Some(1_796_004_000))).starts_with("next run 20"));
+        assert_eq!(next_run(&job("1", None)), "next run unknown");
+    }
 }

@@ -1,5 +1,7 @@
 //! `pxdeploy destroy`: confirmation (type the hostname) or `--yes`, Proxmox's protection flag
-//! honoured, optional backup first, stop, then `pct destroy <vmid> --purge 1`.
+//! honoured, optional backup first, stop, then `pct destroy <vmid> --purge 1`, which also
+//! removes the container's firewall file, backup-job entries and HA resource: looked up
+//! first, said in the prompt and afterwards ([`crate::proxmox::purge`]).
 
 use std::time::Duration;
 
@@ -11,8 +13,9 @@ use crate::config::Config;
 use crate::container;
 use crate::error::Result;
 use crate::output::{sanitize, size};
-use crate::proxmox::{pct, pct::CtState, pct::PctConfig, pct::Said, pvesm};
+use crate::proxmox::{backup_job, pct, pct::CtState, pct::PctConfig, pct::Said, purge, pvesm};
 use crate::remote::host::Host;
+use crate::remote::quote::join;
 
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -48,8 +51,9 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
             config.path.display()
         ));
     }
+    let goes = goes_with(&host, vmid)?;
     if !host.dry_run() {
-        confirm(ctx, &host, &config, &actual, &hostname)?;
+        confirm(ctx, &host, &config, &actual, &hostname, &goes)?;
     }
 
     let mut archive = None;
@@ -69,29 +73,103 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     if state == CtState::Running {
         container::stop(&host, vmid, ctx.reporter.as_ref())?;
     }
-    ctx.reporter
+    let ha_removed = ctx
+        .reporter
         .step(&format!("Destroying container {vmid} ({hostname})"), || {
             destroy(&host, vmid)
         })?;
+    let goes = Goes { ha_removed, ..goes };
     if !host.dry_run() {
-        ctx.out.info(format!(
-            "container {vmid} ({}) destroyed",
-            sanitize(&hostname)
-        ));
+        let also = goes.describe(vmid);
+        ctx.out.info(match also.is_empty() {
+            true => format!("container {vmid} ({}) destroyed", sanitize(&hostname)),
+            false => format!(
+                "container {vmid} ({}) destroyed; also removed by Proxmox with it: {}",
+                sanitize(&hostname),
+                also.join(", ")
+            ),
+        });
     }
     ctx.succeed(
         Some(&host),
-        json!({ "vmid": vmid, "hostname": hostname, "destroyed": !host.dry_run(), "backup": archive }),
+        json!({
+            "vmid": vmid,
+            "hostname": hostname,
+            "destroyed": !host.dry_run(),
+            "backup": archive,
+            "also_removed": {
+                "firewall_file": goes.firewall_file,
+                "backup_jobs_deleted": goes.jobs.deleted,
+                "backup_jobs_changed": goes.jobs.changed,
+                "backup_jobs_unexcluded": goes.jobs.unexcluded,
+                "ha_resource": goes.ha_removed,
+            },
+        }),
     );
     Ok(())
 }
 
-/// `pct destroy --purge`; a container that is already gone is fine.
-fn destroy(host: &Host, vmid: u32) -> Result<()> {
+/// What `pct destroy --purge 1` removes besides the container. Proxmox says nothing about
+/// the firewall file and the backup jobs, so they are looked up before.
+#[derive(Debug, Default)]
+struct Goes {
+    firewall_file: Option<String>,
+    jobs: purge::JobsTouched,
+    ha_removed: bool,
+}
+
+impl Goes {
+    /// One phrase per thing, for messages.
+    fn describe(&self, vmid: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.firewall_file {
+            out.push(format!("firewall rules ({path})"));
+        }
+        for id in &self.jobs.deleted {
+            out.push(format!("backup job `{}`", sanitize(id)));
+        }
+        for id in &self.jobs.changed {
+            out.push(format!(
+                "container {vmid} from backup job `{}`",
+                sanitize(id)
+            ));
+        }
+        for id in &self.jobs.unexcluded {
+            out.push(format!(
+                "container {vmid} from the exclusions of backup job `{}`",
+                sanitize(id)
+            ));
+        }
+        if self.ha_removed {
+            out.push(format!("HA resource `ct:{vmid}`"));
+        }
+        out
+    }
+}
+
+fn goes_with(host: &Host, vmid: u32) -> Result<Goes> {
+    let path = crate::firewall::path(vmid);
+    let fw = host.probe(&join(&["test", "-e", &path]))?;
+    let jobs = host.probe(backup_job::LIST)?;
+    Ok(Goes {
+        firewall_file: fw.status.success().then_some(path),
+        jobs: jobs
+            .status
+            .success()
+            .then(|| purge::backup_jobs(&jobs.stdout_str(), vmid))
+            .flatten()
+            .unwrap_or_default(),
+        ha_removed: false,
+    })
+}
+
+/// `pct destroy --purge`; a container that is already gone is fine. Whether the task removed
+/// the container's HA resource.
+fn destroy(host: &Host, vmid: u32) -> Result<bool> {
     let command = pct::destroy(vmid);
     let out = host.change(&command, DESTROY_TIMEOUT)?;
     if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
-        return Ok(());
+        return Ok(purge::ha_removed(&out.stdout_str(), vmid));
     }
     Err(container::refused(host, vmid, &command, out))
 }
@@ -104,6 +182,7 @@ fn confirm(
     config: &Config,
     actual: &PctConfig,
     hostname: &str,
+    goes: &Goes,
 ) -> Result<()> {
     let vmid = config.container.vmid;
     super::confirm::by_hostname(ctx, vmid, hostname, "destroy", "destroyed", || {
@@ -141,5 +220,42 @@ fn confirm(
             }
             None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),
         });
+        let also = goes.describe(vmid);
+        if !also.is_empty() {
+            ctx.out.info(format!(
+                "  also:     {} (Proxmox removes them with the container)",
+                also.join(", ")
+            ));
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Job ids come from the node: a control sequence in one is shown escaped.
+    #[test]
+    fn what_goes_with_the_container_is_named_and_escaped() {
+        let goes = Goes {
+            firewall_file: Some(crate::firewall::path(210)),
+            jobs: purge::JobsTouched {
+                deleted: vec!["pxdeploy-210".into()],
+                changed: vec!["night\u{1b}[2Jly".into()],
+                unexcluded: vec!["all".into()],
+            },
+            ha_removed: true,
+        };
+        assert_eq!(
+            goes.describe(210),
+            [
+                "firewall rules (/etc/pve/firewall/210.fw)",
+                "backup job `pxdeploy-210`",
+                "container 210 from backup job `night\\x1b[2Jly`",
+                "container 210 from the exclusions of backup job `all`",
+                "HA resource `ct:210`",
+            ]
+        );
+        assert!(Goes::default().describe(210).is_empty());
+    }
 }

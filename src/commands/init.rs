@@ -15,9 +15,7 @@ pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
     let plan = crate::init::plan(args, global.config.as_deref(), &cwd, &|var: &str| {
         std::env::var(var).ok()
     })?;
-    std::fs::write(&plan.path, &plan.text).map_err(|e| {
-        Error::unexpected(format!("cannot write {}", plan.path.display())).cause(e.to_string())
-    })?;
+    crate::init::write(&plan, args.force)?;
     out.info(format!(
         "wrote {}: {} service(s) ({}), {} secret(s), {} value(s){}",
         plan.path.display(),

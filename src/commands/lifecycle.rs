@@ -1,5 +1,6 @@
 //! `pxdeploy stop`, `start`, `restart`: the container's state first, then the one change it
-//! needs; after a start, the services' health. The mechanics are in `crate::container`.
+//! needs; after a start, the services' health. A locked container is not restarted. The
+//! mechanics are in `crate::container` and, for HA-managed containers, `crate::cluster::ha`.
 
 use serde_json::json;
 
@@ -8,8 +9,9 @@ use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::container;
-use crate::error::Result;
-use crate::proxmox::pct::CtState;
+use crate::error::{Error, Result};
+use crate::output::sanitize;
+use crate::proxmox::pct::{self, CtState};
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
@@ -68,7 +70,9 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let warnings = match container::require_state(&host, vmid)? {
+    let state = container::require_state(&host, vmid)?;
+    refuse_if_locked(&host, vmid)?;
+    let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {
                 ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
@@ -110,4 +114,47 @@ fn finish_start(
     }
     ctx.succeed(Some(host), facts);
     Ok(())
+}
+
+/// A lock in `pct config` (`lock: <name>`), in plain words (pve-container
+/// src/PVE/LXC/Config.pm, the `lock` enum).
+fn lock_meaning(lock: &str) -> &'static str {
+    match lock {
+        "backup" => "a backup is running",
+        "create" => "the container is being created",
+        "destroyed" => "the container is being destroyed",
+        "disk" => "a disk is being moved or resized",
+        "fstrim" => "`pct fstrim` is running",
+        "migrate" => "a migration is running",
+        "mounted" => "its disks are mounted on the host (`pct mount`)",
+        "rollback" => "a snapshot rollback is running",
+        "snapshot" => "a snapshot is being taken",
+        "snapshot-delete" => "a snapshot is being deleted",
+        _ => "a Proxmox task holds it",
+    }
+}
+
+/// Before a restart: `pct reboot` stops the container without checking its lock, and the
+/// start that follows is refused on it (pve-container src/PVE/LXC.pm:3273-3286,
+/// src/lxc-pve-prestart-hook:59-60), leaving the app down; the HA manager's start of a locked
+/// container ends in `error`. So a locked container (other than `mounted`, which a start
+/// ignores) is refused here first (exit 5).
+fn refuse_if_locked(host: &Host, vmid: u32) -> Result<()> {
+    let command = pct::config(vmid);
+    let config = pct::parse_config(&host.probe_ok(&command)?.stdout_str());
+    match config.lock() {
+        Some(lock) if lock != "mounted" => Err(Error::remote(format!(
+            "container {vmid} is locked (`{}`): {}; not restarting it",
+            sanitize(lock),
+            lock_meaning(lock)
+        ))
+        .cause(format!(
+            "`{command}` shows `lock: {}`: a reboot would stop the container and Proxmox would then refuse to start it, leaving the app down",
+            sanitize(lock)
+        ))
+        .hint(format!(
+            "run `pxdeploy restart` again once it has finished; a lock left behind by a task that died: `pct unlock {vmid}` on the host"
+        ))),
+        _ => Ok(()),
+    }
 }

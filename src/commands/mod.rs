@@ -13,6 +13,7 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod diff;
 mod exec;
 mod init;
 mod lifecycle;
@@ -37,8 +38,11 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         Command::Schema => return init::schema(),
         _ => {}
     }
-    // `releases` and `rollback` work from the container alone: no app folder needed.
-    let source_optional = matches!(cli.command, Command::Releases | Command::Rollback(_));
+    // `releases`, `rollback` and `diff` work from the container alone: no app folder needed.
+    let source_optional = matches!(
+        cli.command,
+        Command::Releases | Command::Rollback(_) | Command::Diff
+    );
     let mut plan = crate::config::load_plan(&cli.global, source_optional)?;
     let chosen = targets::choose(&plan, &cli.global.targets)?;
     if chosen.len() > 1 && matches!(cli.command, Command::Exec(_) | Command::Shell) {
@@ -67,6 +71,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
         Command::Create => create::run(ctx),
         Command::Deploy(args) => deploy::run(ctx, args),
         Command::Releases => releases::run(ctx),
+        Command::Diff => diff::run(ctx),
         Command::Rollback(args) => match args.snapshot {
             Some(_) => rollback_snapshot::run(ctx, args),
             None => rollback::run(ctx, args),

@@ -1,6 +1,8 @@
-//! `pxdeploy rollback [ID]`: lock → read the releases → put back that release's files and
-//! `.env` from the store in the container (nothing from the local folder) → `docker compose
-//! up` → health wait → record it healthy and current → the `post_rollback` hook. Also what a deploy whose health wait
+//! `pxdeploy rollback [ID] [--with-env]`: lock → read the releases → `.env`: today's secrets
+//! kept, the release's values put back (`--with-env`: the release's as it was) → put back
+//! that release's files from the store in the container (nothing from the local folder) →
+//! `docker compose up` → health wait → record it healthy and current → the `post_rollback`
+//! hook. Also what a deploy whose health wait
 //! failed does under `[deploy] on_failure = "rollback"` is in [`crate::release::rollback`].
 
 use std::time::Instant;
@@ -31,6 +33,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         &config,
         reporter,
         Target::Requested(args.id.as_deref()),
+        args.with_env,
         &mut picked,
     )?;
     let verb = if host.dry_run() {
@@ -39,12 +42,13 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         "rolled"
     };
     ctx.out.info(format!(
-        "{}{verb} back container {vmid} from release {} to {}: {} files written, {} deleted, {}",
+        "{}{verb} back container {vmid} from release {} to {}: {} files written, {} deleted; .env: {}; {}",
         if host.dry_run() { "dry run: " } else { "" },
         r.from.as_deref().unwrap_or("(none)"),
         r.to,
         r.written,
         r.deleted,
+        r.env.summary(),
         match r.services.len() {
             0 => "no services waited for".to_string(),
             n => format!("{n} services healthy"),
@@ -59,6 +63,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         "to": r.to,
         "written": r.written,
         "deleted": r.deleted,
+        "env": r.env,
         "services": r.services,
         "duration_secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });

@@ -189,8 +189,8 @@ fn inside(
     from: &Path,
     key: &str,
 ) -> Result<PathBuf, String> {
-    let target = crate::config::normalize(&dir.join(path));
-    let root = crate::config::normalize(source);
+    let target = crate::paths::normalize(&dir.join(path));
+    let root = crate::paths::normalize(source);
     if !target.starts_with(&root) {
         return Err(format!(
             "{} (`{key}: {path}` in {}) is outside app.source {}: only app.source is pushed into the container",

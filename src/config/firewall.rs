@@ -210,6 +210,16 @@ mod tests {
             ("tcp/22 to 10.0.0.1", "is not `PROTO/PORT` or"),
             ("tcp/90:80", "the first port must be lower"),
             ("", "is empty"),
+            // Words that would become rule text or a section of the file are refused.
+            (
+                "tcp/80\nIN ACCEPT -p tcp -dport 1:65535",
+                "is not `PROTO/PORT` or",
+            ),
+            ("tcp/22 from 10.0.0.0/8 -i eth0", "is not `PROTO/PORT` or"),
+            (
+                "tcp/22 from 10.0.0.1,0.0.0.0/0",
+                "not an address or a network",
+            ),
         ] {
             let err = Rule::parse(text).unwrap_err();
             assert!(err.contains(says), "{text}: {err}");

@@ -140,7 +140,7 @@ fn absolute(path: &Path) -> PathBuf {
         path.to_path_buf()
     } else {
         std::env::current_dir()
-            .map(|cwd| super::normalize(&cwd.join(path)))
+            .map(|cwd| crate::paths::normalize(&cwd.join(path)))
             .unwrap_or_else(|_| path.to_path_buf())
     }
 }
@@ -161,7 +161,7 @@ fn expand_paths(cfg: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
         } else if from_env {
             absolute(&p)
         } else {
-            super::normalize(&config_dir.join(p))
+            crate::paths::normalize(&config_dir.join(p))
         }
     };
     if let Some(key) = &cfg.proxmox.identity_file {

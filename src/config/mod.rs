@@ -41,6 +41,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::paths::normalize;
+
 pub use app::{App, Env};
 pub use compose_files::ComposeFiles;
 pub use container::Container;
@@ -170,29 +172,6 @@ impl Config {
         }
         out
     }
-}
-
-/// Removes `.` components and folds `dir/..` without touching the filesystem.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for comp in path.components() {
-        match comp {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
-                    out.pop();
-                } else {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    if out.as_os_str().is_empty() {
-        out.push(".");
-    }
-    out
 }
 
 /// The storage named `local` (templates, backups).

@@ -75,6 +75,8 @@ pub(super) fn secret_lengths(_: &mut SchemaGenerator) -> Schema {
             "properties": { key: { "type": "string", "minLength": 1 } }
         })
     };
+    let mut from_env = source("from_env", "this local environment variable");
+    from_env["properties"]["from_env"]["pattern"] = "^[A-Za-z_][A-Za-z0-9_]*$".into();
     json_schema!({
         "type": "object",
         "description": "name = length (16–4096): generated once, then kept forever; or a source read on every deploy",
@@ -82,7 +84,7 @@ pub(super) fn secret_lengths(_: &mut SchemaGenerator) -> Schema {
         "additionalProperties": {
             "anyOf": [
                 { "type": "integer", "minimum": SECRET_MIN, "maximum": SECRET_MAX },
-                source("from_env", "this local environment variable"),
+                from_env,
                 source("from_file", "this local file (relative to the config file), one trailing newline dropped"),
                 source("command", "this local `sh -c` command's stdout, trimmed (30 s at most)")
             ]

@@ -64,11 +64,26 @@ pub(super) fn from_table(name: &str, table: toml::Table) -> Result<Secret, Strin
     if text.trim().is_empty() {
         return Err(format!("{name}: `{key}` is empty"));
     }
+    // A secret pasted where its variable's name belongs must not come back in the error.
+    if key == "from_env" && !is_variable_name(text) {
+        return Err(format!(
+            "{name}: `from_env` takes the name of an environment variable (letters, digits and _, not starting with a digit); the text given is not one, and is not shown: it may be the secret itself"
+        ));
+    }
     Ok(match key {
         "from_env" => Secret::FromEnv(text.clone()),
         "from_file" => Secret::FromFile(PathBuf::from(text)),
         _ => Secret::Command(text.clone()),
     })
+}
+
+/// A POSIX shell variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_variable_name(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -106,6 +121,11 @@ mod tests {
             ("value = \"hunter2\"", "unknown key `value`"),
             ("from_env = 42", "`from_env` takes text"),
             ("command = \"  \"", "`command` is empty"),
+            (
+                "from_env = \"hunter2-not-a-name!\"",
+                "`from_env` takes the name of an environment variable",
+            ),
+            ("from_env = \"9hunter2\"", "is not shown"),
         ] {
             let err = from_table("DB", table(text)).unwrap_err();
             assert!(

@@ -187,6 +187,36 @@ invalid! {
     hostname_missing: "hostname = \"myapp\"\n" => "", "hostname";
 }
 
+/// vzdump refuses stop mode for an HA-managed container (pve-manager PVE/VZDump.pm:939-945):
+/// `ha = true` with `mode = "stop"` is exit 3 with the fix; each alone is fine.
+#[test]
+fn ha_with_stop_mode_backups_is_refused_with_the_fix() {
+    let with_mode = |mode: &str| {
+        edited("ip = \"dhcp\"", "ip = \"dhcp\"\nha = true").replacen(
+            "keep_last = 7",
+            &format!("keep_last = 7\nmode = \"{mode}\""),
+            1,
+        )
+    };
+    let err = assert_config_error(Project::new(&with_mode("stop")).load(&[]), "backup.mode");
+    let text = err.render();
+    assert!(text.contains("ha = true"), "{text}");
+    assert!(
+        text.contains("mode = \"snapshot\" or \"suspend\""),
+        "{text}"
+    );
+    for mode in ["snapshot", "suspend"] {
+        let cfg = Project::new(&with_mode(mode)).load(&[]);
+        assert!(cfg.is_ok_and(|c| c.container.ha), "{mode}");
+    }
+    assert_eq!(
+        ok("keep_last = 7", "keep_last = 7\nmode = \"stop\"")
+            .backup
+            .mode,
+        BackupMode::Stop
+    );
+}
+
 #[test]
 fn base_config_is_valid_and_defaults_are_filled_in() {
     let cfg = Project::new(BASE).load(&[]).unwrap();

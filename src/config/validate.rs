@@ -357,6 +357,16 @@ fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
             "must be at least 1: 0 would delete every backup, including the new one",
         ));
     }
+    // pve-manager PVE/VZDump.pm:939-945: vzdump refuses stop mode for a started HA resource.
+    if cfg.container.ha && b.mode == super::BackupMode::Stop {
+        problems.push(
+            Problem::new(
+                "backup.mode",
+                "\"stop\" with `[container] ha = true`: Proxmox refuses to stop an HA-managed container for a backup, so every backup (and the scheduled job) would fail",
+            )
+            .hint("set `mode = \"snapshot\" or \"suspend\"` under [backup]: both back up a running container"),
+        );
+    }
 }
 
 /// A Proxmox storage id: `[a-z][a-z0-9._-]*[a-z0-9]` (pve-storage-id).

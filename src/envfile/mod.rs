@@ -8,11 +8,13 @@
 //!
 //! Secret values live in [`Redacted`], which never prints its content: reports carry names only.
 
+mod restore;
 mod syntax;
 
 #[cfg(test)]
 mod proptests;
 
+pub use self::restore::{restore_values, Restored};
 pub use self::syntax::{parse, render_value, unrepresentable, valid_key, ParseError, Statement};
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! the services (`[health]`) and the variables (`[env.secrets]`, `[env.values]`); flags, then
 //! the `PROXMOX_*` variables ([`crate::config::ENV_VARS`]), give the rest. The text is
 //! validated like any config before it is written, and an existing file is kept unless
-//! `--force` (exit 8, refused).
+//! `--force` (exit 8, refused); a symbolic link is refused even with `--force`.
 
 mod render;
 pub mod vars;
@@ -53,13 +53,7 @@ pub fn plan(
         Some(p) => cwd.join(p),
         None => cwd.join(FILE_NAME),
     };
-    if path.exists() && !args.force {
-        return Err(Error::refused(format!(
-            "{} exists; pxdeploy init does not overwrite it",
-            path.display()
-        ))
-        .hint("pass --force to replace it, or -c OTHER.toml to write another file"));
-    }
+    refuse_existing(&path, args.force)?;
     let compose = find_compose(args, cwd)?;
     let compose_dir = compose.parent().unwrap_or(cwd).to_path_buf();
     let model = crate::compose::model::Model::read(std::slice::from_ref(&compose), &compose_dir)
@@ -152,6 +146,69 @@ pub fn plan(
             .collect(),
         from_env,
     })
+}
+
+/// A file already at `path` is kept unless `force`; a symbolic link is refused even then
+/// (init never writes through one, dangling or not).
+fn refuse_existing(path: &Path, force: bool) -> Result<()> {
+    let Ok(meta) = path.symlink_metadata() else {
+        return Ok(());
+    };
+    if meta.is_symlink() {
+        let to = std::fs::read_link(path)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default();
+        return Err(Error::refused(format!(
+            "{} is a symbolic link{to}; pxdeploy init does not write through a link",
+            path.display()
+        ))
+        .hint("remove the link, or pass -c OTHER.toml to write another file"));
+    }
+    if !force {
+        return Err(Error::refused(format!(
+            "{} exists; pxdeploy init does not overwrite it",
+            path.display()
+        ))
+        .hint("pass --force to replace it, or -c OTHER.toml to write another file"));
+    }
+    Ok(())
+}
+
+/// Writes the planned file: a new file is created with `O_EXCL` (nothing already there,
+/// not even a dangling link, is written through); `force` replaces a file by renaming a new
+/// one over it, which replaces the name, never a link's target.
+pub fn write(plan: &Plan, force: bool) -> Result<()> {
+    use std::io::Write;
+    let cannot = |e: std::io::Error| {
+        Error::unexpected(format!("cannot write {}", plan.path.display())).cause(e.to_string())
+    };
+    let create = |path: &Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(plan.text.as_bytes()).and_then(|_| f.sync_all()))
+    };
+    refuse_existing(&plan.path, force)?;
+    if !force {
+        return create(&plan.path).map_err(|e| match e.kind() {
+            // Something appeared there since the plan was made.
+            std::io::ErrorKind::AlreadyExists => refuse_existing(&plan.path, false)
+                .err()
+                .unwrap_or_else(|| cannot(e)),
+            _ => cannot(e),
+        });
+    }
+    let name = plan.path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = plan
+        .path
+        .with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    create(&temp)
+        .and_then(|_| std::fs::rename(&temp, &plan.path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            cannot(e)
+        })
 }
 
 /// `--compose-file`, else the first of [`COMPOSE_NAMES`] in `cwd`.

@@ -111,6 +111,34 @@ fn an_existing_file_is_refused_without_force() {
 }
 
 #[test]
+fn a_link_is_refused_even_with_force_and_nothing_is_written_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "compose.yaml", COMPOSE);
+    let target = dir.path().join("elsewhere");
+    std::os::unix::fs::symlink(&target, dir.path().join("pxdeploy.toml")).unwrap();
+    for force in [false, true] {
+        let a = InitArgs { force, ..args() };
+        let err = plan(&a, None, dir.path(), &no_env).unwrap_err();
+        assert_eq!(err.exit_code(), 8);
+        assert!(err.render().contains("symbolic link"), "{}", err.render());
+    }
+    // A link that appears after the plan: the write refuses it too.
+    std::fs::remove_file(dir.path().join("pxdeploy.toml")).unwrap();
+    let planned = plan(&args(), None, dir.path(), &no_env).unwrap();
+    std::os::unix::fs::symlink(&target, &planned.path).unwrap();
+    for force in [false, true] {
+        assert_eq!(super::write(&planned, force).unwrap_err().exit_code(), 8);
+    }
+    assert!(!target.exists());
+    std::fs::remove_file(&planned.path).unwrap();
+    super::write(&planned, false).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&planned.path).unwrap(),
+        planned.text
+    );
+}
+
+#[test]
 fn an_invalid_value_is_refused_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "compose.yaml", COMPOSE);

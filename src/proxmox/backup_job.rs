@@ -67,7 +67,8 @@ pub struct Job {
     pub id: String,
     /// (key, value) sorted by key; `prune-backups` as `keep-last=N[,…]` (keys sorted).
     pub settings: Vec<(String, String)>,
-    /// When the scheduler runs it next (epoch seconds); none for a disabled job.
+    /// When the scheduler would run it next (epoch seconds); a real node gives a disabled
+    /// job one too.
     pub next_run: Option<i64>,
 }
 
@@ -202,10 +203,11 @@ mod tests {
 
     #[test]
     fn the_reason_of_a_bad_calendar_event() {
-        let stderr = "400 Parameter verification failed.\nschedule: invalid format - invalid calendar event '25:00' - unable to parse calendar event at '25' - time value too large\npvesh create <api_path> [OPTIONS] [FORMAT_OPTIONS]\n";
+        let stderr = "400 Parameter verification failed.\nschedule: invalid format - invalid calendar event 'sat 12:60' - unable to parse calendar event at '12:60' - Nom(Eof)\npvesh create <api_path> [OPTIONS] [FORMAT_OPTIONS]\n";
+        let reason = bad_schedule(stderr).unwrap();
         assert_eq!(
-            bad_schedule(stderr).as_deref(),
-            Some("invalid format - invalid calendar event '25:00' - unable to parse calendar event at '25' - time value too large")
+            reason,
+            "invalid format - invalid calendar event 'sat 12:60' - unable to parse calendar event at '12:60' - Nom(Eof)"
         );
         assert_eq!(bad_schedule("Job 'pxdeploy-210' already exists\n"), None);
     }

@@ -6,8 +6,12 @@
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
 
 pub mod backup_job;
+pub mod calendar;
+#[cfg(test)]
+mod conformance;
 pub mod node;
 pub mod pct;
+pub mod purge;
 pub mod pveam;
 pub mod pvesm;
 pub mod vzdump;

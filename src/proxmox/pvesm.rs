@@ -58,7 +58,9 @@ pub struct BackupEntry {
     pub format: String,
     pub size: u64,
     pub vmid: Option<u32>,
-    /// `YYYY-MM-DD HH:MM:SS` from the archive's name (local time of the backup's start).
+    /// When the backup started, from its name: `YYYY-MM-DD HH:MM:SS` (the node's local
+    /// time) for a vzdump archive, `YYYY-MM-DD HH:MM:SS UTC` for a Proxmox Backup Server
+    /// snapshot.
     pub date: Option<String>,
 }
 
@@ -83,9 +85,13 @@ pub fn parse_list(stdout: &str) -> Vec<BackupEntry> {
 }
 
 /// The date in a vzdump archive name: `…/vzdump-lxc-100-2026_01_11-14_47_17.tar.zst` →
-/// `2026-01-11 14:47:17`.
+/// `2026-01-11 14:47:17`; in a Proxmox Backup Server volume id
+/// `pbs:backup/ct/100/2026-01-11T13:47:17Z` → `2026-01-11 13:47:17 UTC`.
 pub fn backup_date(volid: &str) -> Option<String> {
     let file = volid.rsplit('/').next()?;
+    if let Some(t) = pbs_time(file) {
+        return Some(t);
+    }
     let rest = file.strip_prefix("vzdump-")?;
     // <type>-<vmid>-YYYY_MM_DD-HH_MM_SS.<ext>
     let mut parts = rest.splitn(4, '-');
@@ -106,6 +112,21 @@ pub fn backup_date(volid: &str) -> Option<String> {
         "{}-{}-{} {}:{}:{}",
         d[0], d[1], d[2], t[0], t[1], t[2]
     ))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the time part of a PBS snapshot (pve-storage PBSPlugin.pm:230
+/// `strftime("%FT%TZ", gmtime($btime))`) → `YYYY-MM-DD HH:MM:SS UTC`.
+fn pbs_time(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let shape = b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    shape.then(|| format!("{} {} UTC", &text[..10], &text[11..19]))
 }
 
 #[cfg(test)]
@@ -155,7 +176,7 @@ mod tests {
         assert_eq!(parse_list(""), vec![]);
         let approx = parse_list("pbs:backup/ct/100/2026-01-11T14:47:17Z tar backup ~1024 100\n");
         assert_eq!(approx[0].size, 1024);
-        assert_eq!(approx[0].date, None);
+        assert_eq!(approx[0].date.as_deref(), Some("2026-01-11 14:47:17 UTC"));
     }
 
     #[test]
@@ -169,5 +190,10 @@ mod tests {
             Some("2026-02-03 04:05:06")
         );
         assert_eq!(backup_date("local:backup/other.tar"), None);
+        assert_eq!(
+            backup_date("pbs:backup/ct/210/2026-02-03T04:05:06Z").as_deref(),
+            Some("2026-02-03 04:05:06 UTC")
+        );
+        assert_eq!(backup_date("pbs:backup/ct/210/2026-02-03T04:05:06"), None);
     }
 }

@@ -27,12 +27,16 @@ pub fn backup(vmid: u32, cfg: &Backup) -> String {
 /// What a vzdump run reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// The path of `creating vzdump archive '<path>'`.
+    /// The path of `creating vzdump archive '<path>'` (none on a Proxmox Backup Server).
     pub archive_path: Option<String>,
-    /// The archive's volume id, `<storage>:backup/<file>`.
+    /// The archive's volume id: `<storage>:backup/<file>`, or on a Proxmox Backup Server
+    /// storage `<storage>:backup/ct/<vmid>/<UTC time>Z`.
     pub archive: Option<String>,
-    /// Volume ids of `removing backup '<volid>'`.
+    /// Volume ids of `removing backup '<volid>'` (a Proxmox Backup Server prunes without
+    /// naming them).
     pub pruned: Vec<String>,
+    /// N of `pruned N backup(s)`.
+    pub pruned_count: Option<u32>,
     /// The reason of `ERROR: Backup of VM <vmid> failed - <reason>`.
     pub failure: Option<String>,
     /// `WARN:` lines.
@@ -49,6 +53,16 @@ pub fn parse_output(stdout: &str, storage: &str) -> Report {
             let file = path.rsplit('/').next().unwrap_or(path);
             r.archive = Some(format!("{storage}:backup/{file}"));
             r.archive_path = Some(path.to_string());
+        } else if let Some(rest) =
+            line.strip_prefix("INFO: creating Proxmox Backup Server archive '")
+        {
+            // the snapshot's name on the server, `ct/<vmid>/<time>Z` (VZDump.pm:926-934)
+            let name = rest.strip_suffix('\'').unwrap_or(rest);
+            r.archive = Some(format!("{storage}:backup/{name}"));
+        } else if let Some(rest) = line.strip_prefix("INFO: pruned ") {
+            r.pruned_count = rest
+                .split_once(" backup(s)")
+                .and_then(|(n, _)| n.parse().ok());
         } else if let Some(rest) = line.strip_prefix("INFO: removing backup '") {
             r.pruned
                 .push(rest.strip_suffix('\'').unwrap_or(rest).to_string());
@@ -134,6 +148,7 @@ INFO: Backup job finished successfully
             vec!["local:backup/vzdump-lxc-100-2026_01_08-02_00_01.tar.zst"]
         );
         assert_eq!(r.failure, None);
+        assert_eq!(r.pruned_count, Some(1));
         assert!(r.warnings.is_empty());
     }
 

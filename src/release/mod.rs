@@ -7,10 +7,12 @@
 //! send, what to change, what to keep, and which release to go back to. All pure.
 
 pub mod command;
+pub mod drift;
 pub mod manifest;
 pub mod plan;
 pub mod remote;
 pub mod rollback;
+pub mod rollback_env;
 pub mod store;
 pub mod up;
 

@@ -65,6 +65,12 @@ pub struct Diff {
 /// delete nothing) to `new`. Removals come first, deepest first; then the new tree in
 /// manifest order (a parent before its children).
 pub fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
+    diff_repairing(old, new, &BTreeSet::new())
+}
+
+/// [`diff`], also writing again the entries of `drifted` (changed inside the container
+/// since their switch: `drift.rs`) that the new tree keeps as they were.
+pub fn diff_repairing(old: Option<&Manifest>, new: &Manifest, drifted: &BTreeSet<String>) -> Diff {
     let empty = Manifest::default();
     let old = old.unwrap_or(&empty);
     let by_path: BTreeMap<&str, &Entry> =
@@ -86,7 +92,7 @@ pub fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
         }
     }
     for e in &new.entries {
-        if before.get(e.path.as_str()).is_some_and(|o| *o == e) {
+        if before.get(e.path.as_str()).is_some_and(|o| *o == e) && !drifted.contains(&e.path) {
             if e.kind != EntryKind::Dir {
                 d.unchanged += 1;
             }
@@ -264,6 +270,28 @@ mod tests {
             .position(|o| matches!(o, Op::File { path, .. } if path == "gone"))
             .unwrap();
         assert!(gone < file, "{:?}", d.ops);
+    }
+
+    #[test]
+    fn drifted_entries_are_written_again_in_tree_order() {
+        let m = Manifest {
+            entries: vec![
+                e(Dir, 0o755, '-', "api"),
+                e(File, 0o644, 'a', "api/Dockerfile"),
+                e(File, 0o644, 'b', "same"),
+            ],
+        };
+        let drifted = BTreeSet::from(["api".to_string(), "api/Dockerfile".to_string()]);
+        let d = diff_repairing(Some(&m), &m, &drifted);
+        assert_eq!((d.changed, d.unchanged, d.deleted), (1, 1, 0));
+        assert_eq!(
+            journal("ID", &d.ops),
+            format!(
+                "ID\nd 0755 api\nf 0644 {} api/Dockerfile\nend\n",
+                "a".repeat(64)
+            )
+        );
+        assert!(diff(Some(&m), &m).ops.is_empty());
     }
 
     #[test]

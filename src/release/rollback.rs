@@ -1,7 +1,9 @@
 //! Putting a release back: after a failed deploy (`[deploy] on_failure`) and for
 //! `pxdeploy rollback`.
 
+use super::drift;
 use super::plan::{self, Op};
+use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
 use super::up;
 use super::{remote, Store};
@@ -27,16 +29,21 @@ pub struct Rolled {
     pub to: String,
     pub written: u64,
     pub deleted: u64,
+    /// What happened to `.env`.
+    pub env: EnvOutcome,
     pub services: Vec<ServiceHealth>,
 }
 
-/// Puts back the release `target` names and waits for its health. `picked` is set as soon
-/// as the release is chosen (so a caller can name it when its health wait fails).
+/// Puts back the release `target` names and waits for its health. `.env` keeps today's
+/// secrets and gets the release's values back, or with `with_env` is the release's as it
+/// was ([`rollback_env`]). `picked` is set as soon as the release is chosen (so a caller
+/// can name it when its health wait fails).
 pub fn roll_back(
     host: &Host,
     cfg: &Config,
     reporter: &dyn Reporter,
     target: Target<'_>,
+    with_env: bool,
     picked: &mut Option<String>,
 ) -> Result<Rolled> {
     let project = cfg.project();
@@ -65,11 +72,38 @@ pub fn roll_back(
             to.id
         ))
     })?;
-    let mut diff = plan::diff(store.current_manifest(), manifest);
-    diff.ops.push(Op::Env {
-        id: to.id.clone(),
-        dir: project.dir(),
-    });
+    // Files changed by hand in the container since their switch are put back too.
+    let drifted = match store.current_manifest() {
+        Some(current) => drift::check(host, &project, current),
+        None => Vec::new(),
+    };
+    for d in &drifted {
+        reporter.note(&format!(
+            "{} {} in the container since the last switch ({}): putting it back",
+            crate::output::sanitize(&d.path),
+            if d.what == "missing" {
+                "went missing"
+            } else {
+                "was changed"
+            },
+            d.why
+        ));
+    }
+    let mut diff =
+        plan::diff_repairing(store.current_manifest(), manifest, &drift::paths(&drifted));
+    let env = if with_env {
+        diff.ops.push(Op::Env {
+            id: to.id.clone(),
+            dir: project.dir(),
+        });
+        EnvOutcome::release()
+    } else {
+        reporter.step_with(
+            "Keeping today's secrets in .env",
+            |e: &EnvOutcome| done(e.summary()),
+            || rollback_env::keep_secrets(host, &project, cfg, &to.id),
+        )?
+    };
     reporter.step(
         &format!(
             "Putting back release {} ({} files written, {} deleted)",
@@ -116,6 +150,7 @@ pub fn roll_back(
         to: to.id,
         written: diff.changed,
         deleted: diff.deleted,
+        env,
         services,
     })
 }
@@ -152,7 +187,8 @@ pub fn after_failed_deploy(
             "release {failed} is not healthy: rolling back ([deploy] on_failure = \"rollback\")"
         ));
         let mut picked = None;
-        match roll_back(host, cfg, reporter, Target::HealthyBefore(failed), &mut picked) {
+        let to = Target::HealthyBefore(failed);
+        match roll_back(host, cfg, reporter, to, false, &mut picked) {
             Ok(r) => {
                 *rolled = Some((r.to.clone(), true));
                 format!(

@@ -11,6 +11,12 @@
 //! (another key of the same type, or only keys of other types on record) → refuse in every
 //! mode; unknown → `accept-new` records it (one line appended), `strict` refuses. Every
 //! refusal is exit 4 and writes nothing.
+//!
+//! Unknown under `[host]:port` (port not 22, no `HostKeyAlias`) is looked up once more
+//! under the bare `host`, as OpenSSH does ("checking without port identifier"): only a
+//! match there counts (OpenSSH never records keys that way). A cluster node reached through
+//! the first node carries the cluster's own record of its key ([`vouched`]): an unknown key
+//! is trusted only when it matches that record.
 
 use std::path::{Path, PathBuf};
 
@@ -24,15 +30,14 @@ use crate::config::HostKeyCheck;
 use crate::error::{Error, Result};
 use crate::output::display_path;
 
-/// The first bytes of an OpenSSH key revocation list (`PROTOCOL.krl`).
-const KRL_MAGIC: &[u8] = b"SSHKRL\n\0";
-
 /// What is known about the host before the handshake.
 #[derive(Debug)]
 pub struct Checker {
     db: KnownHosts,
     /// The name looked up in known_hosts (`[host]:port`, or `HostKeyAlias`).
     name: String,
+    /// The bare `host` of a `[host]:port` name: looked up when `name` has no entry.
+    portless: Option<String>,
     /// Key blobs from `RevokedHostKeys`.
     revoked: Vec<Vec<u8>>,
 }
@@ -43,7 +48,11 @@ pub(crate) fn prepare(sess: &ssh2::Session, target: &SshTarget) -> Result<Checke
     let supported = sess
         .supported_algs(MethodType::HostKey)
         .map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
-    let recorded = checker.db.key_types(&checker.name);
+    let mut recorded = checker.db.key_types(&checker.name);
+    if let (true, Some(record)) = (recorded.is_empty(), &target.cluster_record) {
+        // Nothing on record here: ask for the type the cluster recorded (ssh-rsa).
+        recorded = record.key_types();
+    }
     if let Some(prefs) = offer(&recorded, target.host_key_algorithms.as_deref(), &supported)? {
         tracing::debug!(prefs, "host key algorithms");
         sess.method_pref(MethodType::HostKey, &prefs)
@@ -70,11 +79,38 @@ impl Checker {
             Some(file) => read_revoked(file)?,
             None => Vec::new(),
         };
+        let portless = (target.host_key_alias.is_none() && target.port != 22)
+            .then(|| target.hostname.to_ascii_lowercase());
         Ok(Checker {
             db: KnownHosts::load(&files),
             name,
+            portless,
             revoked,
         })
+    }
+
+    /// Has any known_hosts file an entry (of any type) for the name looked up?
+    pub fn has_entries(&self) -> bool {
+        !self.db.key_types(&self.name).is_empty()
+    }
+
+    /// The known_hosts verdict: under the name, then (only when that is unknown) under
+    /// the bare host, where only a match or a revocation counts.
+    fn status(&self, blob: &[u8]) -> HostKeyStatus {
+        let status = self.db.check(&self.name, blob);
+        let (HostKeyStatus::Unknown, Some(bare)) = (&status, &self.portless) else {
+            return status;
+        };
+        match self.db.check(bare, blob) {
+            HostKeyStatus::Known => {
+                tracing::debug!(name = %bare, "found a matching key without the port");
+                HostKeyStatus::Known
+            }
+            // Stricter than OpenSSH (which would go on as for an unknown key): a key
+            // revoked for the bare host is never accepted for one of its ports.
+            revoked @ HostKeyStatus::Revoked { .. } => revoked,
+            _ => status,
+        }
     }
 
     /// Checks the key the server presented in the handshake.
@@ -95,7 +131,7 @@ impl Checker {
                 display_path(file)
             )));
         }
-        match self.db.check(&self.name, blob) {
+        match self.status(blob) {
             HostKeyStatus::Known => Ok(()),
             HostKeyStatus::Revoked { line } => {
                 Err(offered.revoked(&format!("it is marked @revoked at {line}")))
@@ -108,7 +144,10 @@ impl Checker {
                 recorded,
                 other_type: true,
             } => Err(offered.other_type(&recorded)),
-            HostKeyStatus::Unknown => offered.unknown(),
+            HostKeyStatus::Unknown => match &target.cluster_record {
+                Some(record) => offered.vouched(record),
+                None => offered.unknown(),
+            },
         }
     }
 }
@@ -354,45 +393,9 @@ pub fn offer(
     Ok(Some(prefs.join(",")))
 }
 
-/// The keys of a `RevokedHostKeys` file: public keys, one a line (`type base64 [comment]`),
-/// as `ssh-keygen` writes them. A binary KRL is refused (pxdeploy cannot read one), and so
-/// is a file that cannot be read (OpenSSH does not connect then either).
-pub fn read_revoked(path: &Path) -> Result<Vec<Vec<u8>>> {
-    let shown = display_path(path);
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::config(format!(
-            "cannot read {shown}, the RevokedHostKeys file of ~/.ssh/config"
-        ))
-        .cause(e.to_string())
-        .hint("create the file (it may be empty), or remove RevokedHostKeys from ~/.ssh/config")
-    })?;
-    if bytes.starts_with(KRL_MAGIC) {
-        return Err(Error::config(format!(
-            "{shown} (RevokedHostKeys in ~/.ssh/config) is a binary key revocation list (KRL), which pxdeploy cannot read"
-        ))
-        .hint("list the revoked keys as plain public keys instead, one `type base64` line each (for example the .pub files, concatenated)"));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let key = words.windows(2).find_map(|w| {
-            let blob = STANDARD.decode(w[1]).ok()?;
-            (key_type(&blob).as_deref() == Some(w[0])).then_some(blob)
-        });
-        match key {
-            Some(blob) => keys.push(blob),
-            None => {
-                tracing::debug!(file = %shown, line = i + 1, "skipping a line that is not a public key")
-            }
-        }
-    }
-    Ok(keys)
-}
-
+mod revoked;
 #[cfg(test)]
 mod tests;
+pub mod vouched;
+
+pub use revoked::read_revoked;

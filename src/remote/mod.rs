@@ -59,6 +59,9 @@ pub struct SshTarget {
     /// each is reached through the one before, the target through the last. Their own
     /// `jump` is empty.
     pub jump: Vec<SshTarget>,
+    /// A cluster node's: the cluster's record of its host key, read through the first
+    /// node; an unknown key is trusted only when it matches (see [`host_key::vouched`]).
+    pub cluster_record: Option<host_key::vouched::ClusterRecord>,
 }
 
 impl SshTarget {
@@ -84,6 +87,7 @@ impl SshTarget {
             revoked_host_keys: None,
             keepalive_secs: 15,
             jump: Vec::new(),
+            cluster_record: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub fn example_app() -> tempfile::TempDir {
     dir
 }
 
+/// Copies the folder `from` into `to` (made if missing), files and subfolders; the one
+/// copy helper of the tests.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -16,6 +16,6 @@ pub mod command;
 pub mod screen;
 pub mod sim;
 
-pub use app::{create, deploy, example_app, small_app, unique_vmid, write};
+pub use app::{copy_dir, create, deploy, example_app, small_app, unique_vmid, write};
 pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};
 pub use sim::{known_hosts_trusting, repo_root, Call, SimBuilder, SimHost};

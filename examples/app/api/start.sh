@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # A stand-in API: needs its secret key, serves /health once it has it.
 if [ -z "$SECRET_KEY" ]; then
     echo "api: SECRET_KEY is not set" >&2

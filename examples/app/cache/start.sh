@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # A stand-in cache: answers PONG over HTTP.
 mkdir -p /www
 echo PONG > /www/index.html

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # A stand-in database: it refuses to start without its password, then says it is ready.
 if [ -z "$POSTGRES_PASSWORD" ]; then
     echo "db: POSTGRES_PASSWORD is not set" >&2

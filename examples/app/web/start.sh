@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # A stand-in web front: the page names the configured domain.
 mkdir -p /www
 printf '<!doctype html>\n<title>pxdeploy example</title>\n<p>Hello from %s</p>\n' "$DOMAIN" > /www/index.html

@@ -1,10 +1,12 @@
-//! `pxdeploy create`: template, `pct create`, start, network, Docker with Compose v2.
+//! `pxdeploy create`: template, `pct create`, the `[firewall]` rules, start, network, Docker
+//! with Compose v2.
 //! On an existing container: nothing changes; every setting that differs is listed.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod standalone;
 mod template;
 
 use super::context::Context;
@@ -53,6 +55,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
     let mut warnings = create_container(ctx, &host, &spec)?;
+    firewall_before_start(ctx, &host, &config)?;
     warnings.extend(container::start(
         &host,
         c.vmid,
@@ -185,6 +188,30 @@ fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec
     Ok(warnings)
 }
 
+/// `[firewall]`: the container is never up without its rules, so its firewall file and
+/// `firewall=1` on net0 are written before the first start (a dry run, which created
+/// nothing, shows the file).
+fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
+    let Some(fw) = &config.firewall else {
+        return Ok(());
+    };
+    if host.dry_run() {
+        let vmid = config.container.vmid;
+        ctx.out.info(format!(
+            "dry run: would write {}{}:\n{}",
+            crate::firewall::path(vmid),
+            if fw.enable {
+                " and set firewall=1 on net0"
+            } else {
+                ""
+            },
+            fw.file()
+        ));
+        return Ok(());
+    }
+    crate::firewall::apply(host, config, ctx.reporter.as_ref(), &ctx.out).map(|_| ())
+}
+
 /// Polls `ip -4 -o addr show dev eth0` inside the container until it has an address.
 fn wait_for_network(ctx: &Context, host: &Host, c: &Container) -> Result<String> {
     ctx.reporter.step_with(
@@ -286,20 +313,21 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
         let version = version.to_string();
         return Ok(version);
     }
-    let v1_out = host.probe(&pct::exec(vmid, &["docker-compose", "version"]))?;
-    let v1 = v1_out
+    let standalone = host.probe(&standalone::probe(vmid))?;
+    let found = standalone
         .status
         .success()
-        .then(|| compose::parse_version(&v1_out.stdout_str()))
+        .then(|| standalone::parse(&standalone.stdout_str()))
         .flatten();
     let fix = format!(
         "install the Compose v2 plugin inside the container, e.g. with Docker's script: `pct exec {vmid} -- sh -c 'curl -fsSL https://get.docker.com | sh'`; check with `{command}`"
     );
-    match v1 {
-        Some(v) => Err(Error::remote(format!(
-            "container {vmid} has only Compose v1 (`docker-compose` {v}); pxdeploy needs Compose v2 (`docker compose`)"
+    match found {
+        Some((path, v)) if v.major < 2 => Err(Error::remote(format!(
+            "container {vmid} has only Compose v1 (`{path}` {v}); pxdeploy needs Compose v2 (`docker compose`)"
         ))
         .hint(fix)),
+        Some((path, v)) => Err(standalone::not_the_plugin(vmid, path, v, &fix)),
         None => Err(Error::remote(format!("`docker compose` does not work in container {vmid}"))
             .cause(format!(
                 "`{command}` {}: {}",

@@ -18,15 +18,16 @@ const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The container, inspected; a stopped one is started first ([`container::start`], then
 /// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
-/// it was started.
+/// it was started. `thorough`: the drift check hashes every pushed file.
 pub fn inspect_running(
     host: &Host,
     project: &Project,
+    thorough: bool,
     reporter: &dyn Reporter,
     output: &Output,
 ) -> Result<(Inspection, bool)> {
     let vmid = project.vmid;
-    match reported(host, project, reporter)? {
+    match reported(host, project, thorough, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
@@ -39,7 +40,7 @@ pub fn inspect_running(
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
         wait_for_docker(host, vmid)
     })?;
-    match reported(host, project, reporter)? {
+    match reported(host, project, thorough, reporter)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
@@ -50,7 +51,12 @@ pub fn inspect_running(
 }
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
-fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<Found> {
+fn reported(
+    host: &Host,
+    project: &Project,
+    thorough: bool,
+    reporter: &dyn Reporter,
+) -> Result<Found> {
     reporter.step_with(
         &format!("Reading container {}", project.vmid),
         |found: &Found| match found {
@@ -66,7 +72,7 @@ fn reported(host: &Host, project: &Project, reporter: &dyn Reporter) -> Result<F
                 })
             }
         },
-        || inspect_once(host, project),
+        || inspect_once(host, project, thorough),
     )
 }
 
@@ -77,8 +83,8 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
-fn inspect_once(host: &Host, project: &Project) -> Result<Found> {
-    let command = inspect::command(project);
+fn inspect_once(host: &Host, project: &Project, thorough: bool) -> Result<Found> {
+    let command = inspect::command(project, thorough);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();

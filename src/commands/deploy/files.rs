@@ -1,16 +1,20 @@
-//! Steps 4 and 5 of a deploy: merge `.env`; read the app folder; then stage the new release
-//! (only what the container lacks), write `.env`, and switch the tree to the release.
+//! Steps 4 and 5 of a deploy: merge `.env`; read the app folder; the pushed files that
+//! drifted in the container; then stage the new release (only what the container lacks),
+//! write `.env`, and switch the tree to the release, putting back what drifted.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
+use crate::inspect::Inspection;
 use crate::lock::Holder;
 use crate::output::size;
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
+use crate::release::drift::{self, Drifted};
 use crate::release::manifest::Local;
 use crate::release::{self, plan, remote, Release, Store};
 use crate::remote::host::{ensure_success, Host};
@@ -66,6 +70,34 @@ fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Resu
     Ok(())
 }
 
+/// The current release's files that changed inside the container since their switch (the
+/// inspection's check, `release::drift`), each named in a note: this deploy puts them back.
+pub fn drifted(inspection: &Inspection, dry_run: bool, reporter: &dyn Reporter) -> Vec<Drifted> {
+    let (Some(manifest), Some(seen)) = (inspection.store.current_manifest(), &inspection.drift)
+    else {
+        return Vec::new();
+    };
+    let found = drift::drifted(manifest, seen);
+    for d in &found {
+        reporter.note(&format!(
+            "{} {} in the container since the last deploy ({}): {}",
+            crate::output::sanitize(&d.path),
+            if d.what == "missing" {
+                "went missing"
+            } else {
+                "was changed"
+            },
+            d.why,
+            if dry_run {
+                "it would be put back"
+            } else {
+                "putting it back"
+            }
+        ));
+    }
+    found
+}
+
 /// The facts of the release this deploy makes.
 pub fn new_release(fingerprint: &str) -> Release {
     let holder = Holder::current();
@@ -82,6 +114,7 @@ pub fn new_release(fingerprint: &str) -> Release {
 /// `.env` when it changed, then stage (only the contents the store lacks) and switch the
 /// tree from the current release to `new`, in one call: a connection dropped before the
 /// switch leaves the old release whole; one dropped during it is finished by the next deploy.
+/// The `drifted` paths are written again even where the source did not change.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     host: &Host,
@@ -89,10 +122,11 @@ pub fn push(
     new: &Release,
     local: &Local,
     store: &Store,
+    drifted: &BTreeSet<String>,
     env: (&Redacted<String>, bool),
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
-    let diff = plan::diff(store.current_manifest(), &local.manifest);
+    let diff = plan::diff_repairing(store.current_manifest(), &local.manifest, drifted);
     if env.1 {
         write_env(host, project, env.0)?;
     }

@@ -40,6 +40,8 @@ pub struct Outcome {
     pub release: Option<String>,
     /// After a failed health wait: the release rolled back to, and whether it is healthy.
     pub rolled_back: Option<(String, bool)>,
+    /// Pushed files changed in the container since the last deploy, put back.
+    pub drifted: Vec<crate::release::drift::Drifted>,
 }
 
 pub use crate::lock::SpawnLock;
@@ -86,11 +88,13 @@ pub fn deploy(
         if snapshot == When::Now {
             crate::snapshots::before_deploy(host, cfg, reporter)?;
         }
-        let (mut inspection, started) = container::inspect_running(host, &project, reporter, out)?;
+        let (mut inspection, started) =
+            container::inspect_running(host, &project, args.force, reporter, out)?;
         outcome.started_container = started;
         outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
         remote::check(&inspection.store, &project)?;
         release = inspection.store.current.clone().unwrap_or_default();
+        outcome.drifted = files::drifted(&inspection, host.dry_run(), reporter);
         crate::firewall::apply(host, cfg, reporter, out)?;
 
         let existing = inspection.env.take();
@@ -114,8 +118,9 @@ pub fn deploy(
             || manifest::read_local(&source),
         )?;
         let fingerprint = up::fingerprint(&project, &local.manifest.digest(), &env);
-        if let Some(services) =
-            up::unchanged(&inspection, &fingerprint, cfg).filter(|_| !args.force)
+        // A drifted file is a change: it is put back, and `up` runs on what was pushed.
+        let unchanged = !args.force && outcome.drifted.is_empty();
+        if let Some(services) = up::unchanged(&inspection, &fingerprint, cfg).filter(|_| unchanged)
         {
             reporter.note(if host.dry_run() {
                 "nothing changed since the last deploy and every service is healthy: nothing would be pushed, `docker compose up` would be skipped (`--force` runs it)"
@@ -139,6 +144,7 @@ pub fn deploy(
             &new,
             &local,
             &inspection.store,
+            &crate::release::drift::paths(&outcome.drifted),
             (&env, env_changed),
             reporter,
         )?;
@@ -223,6 +229,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "container_started": o.started_container,
         "pushed": o.pushed,
         "release": o.release,
+        "drifted": o.drifted,
         "rolled_back_to": o.rolled_back.as_ref().map(|(id, healthy)| json!({ "id": id, "healthy": healthy })),
         "env": o.env,
         "compose_version": o.compose_version,
@@ -252,8 +259,15 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
         ));
         return;
     }
+    let put_back = match o.drifted.len() {
+        0 => String::new(),
+        _ => format!(
+            "; put back what changed in the container: {}",
+            crate::release::drift::list(&o.drifted)
+        ),
+    };
     out.info(format!(
-        "{} deployed to container {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged; .env: {}; {}{}",
+        "{} deployed to container {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged{put_back}; .env: {}; {}{}",
         cfg.app.name,
         host.alias,
         elapsed.as_secs_f64(),

@@ -165,3 +165,156 @@ fn offer_puts_recorded_types_first_or_only_the_configured_ones() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 3);
 }
+
+/// OpenSSH's "checking without port identifier": for `[host]:port`, a key recorded for the
+/// bare host is found when nothing matches under the port name; never the other way round,
+/// never for port 22 or a HostKeyAlias, and a changed key under the port name stays changed.
+#[test]
+fn a_key_recorded_without_the_port_matches_as_in_openssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed = blob("ssh-ed25519", 1);
+    let other = blob("ssh-ed25519", 2);
+    let accepted = |text: &str, mode: HostKeyCheck| {
+        let t = target(dir.path(), text, mode);
+        Checker::load(&t).unwrap().check(&t, &ed)
+    };
+    for text in [
+        format!("127.0.0.1 {}\n", key_line(&ed)),
+        // the negation skips the line for `[127.0.0.1]:2222` only; the retry matches `*`
+        format!("![127.0.0.1]:2222,* {}\n", key_line(&ed)),
+        format!("{} {}\n", hash_of("127.0.0.1"), key_line(&ed)),
+    ] {
+        accepted(&text, HostKeyCheck::Strict).unwrap_or_else(|e| panic!("{text}{}", e.render()));
+        // nothing is written, even under accept-new (OpenSSH never records keys that way)
+        accepted(&text, HostKeyCheck::AcceptNew).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("known_hosts")).unwrap(),
+            text
+        );
+    }
+    // another key without the port: unknown, not changed (strict refuses it as unknown)
+    let err = accepted(
+        &format!("127.0.0.1 {}\n", key_line(&other)),
+        HostKeyCheck::Strict,
+    )
+    .unwrap_err();
+    assert!(err.render().contains("is unknown"), "{}", err.render());
+    // a changed key under the port name is not rescued by a match without it
+    let text = format!(
+        "[127.0.0.1]:2222 {}\n127.0.0.1 {}\n",
+        key_line(&other),
+        key_line(&ed)
+    );
+    assert!(accepted(&text, HostKeyCheck::Strict)
+        .unwrap_err()
+        .render()
+        .contains("CHANGED"));
+    // revoked without the port: refused (stricter than OpenSSH, which would go on)
+    let text = format!("@revoked 127.0.0.1 {}\n", key_line(&ed));
+    let err = accepted(&text, HostKeyCheck::AcceptNew).unwrap_err();
+    assert!(err.render().contains("revoked"), "{}", err.render());
+    // HostKeyAlias and port 22 look up one name only
+    let mut t = target(
+        dir.path(),
+        &format!("127.0.0.1 {}\n", key_line(&ed)),
+        HostKeyCheck::Strict,
+    );
+    t.host_key_alias = Some("pve".into());
+    assert!(Checker::load(&t).unwrap().check(&t, &ed).is_err());
+    let mut t = target(
+        dir.path(),
+        &format!("127.0.0.1:22 {}\n", key_line(&ed)),
+        HostKeyCheck::Strict,
+    );
+    t.port = 22;
+    assert!(Checker::load(&t).unwrap().check(&t, &ed).is_err());
+}
+
+fn hash_of(name: &str) -> String {
+    known_hosts::hash_name(name, b"0123456789abcdefghij")
+}
+
+fn record(keys: Vec<Vec<u8>>) -> vouched::ClusterRecord {
+    vouched::ClusterRecord {
+        node: "pve2".into(),
+        source: "/etc/pve/nodes/pve2/ssh_known_hosts (read through pve1)".into(),
+        keys,
+        revoked: Vec::new(),
+    }
+}
+
+/// A cluster node unknown to known_hosts: trusted only when the cluster's record has its
+/// key (recorded under the dialed name with accept-new, not with strict); another key or
+/// no key on record is exit 4 and writes nothing; known_hosts still decides first.
+#[test]
+fn an_unknown_cluster_node_is_trusted_only_when_the_clusters_record_has_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rsa = blob("ssh-rsa", 7);
+    let ed = blob("ssh-ed25519", 1);
+    for mode in [HostKeyCheck::AcceptNew, HostKeyCheck::Strict] {
+        let mut t = target(dir.path(), "# mine\n", mode);
+        t.cluster_record = Some(record(vec![rsa.clone()]));
+        Checker::load(&t).unwrap().check(&t, &rsa).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+        // recorded in both modes: the first node's record vouches, not first use
+        assert_eq!(
+            text,
+            format!("# mine\n[127.0.0.1]:2222 {}\n", key_line(&rsa))
+        );
+        // another key than the record's: refused as a changed key, nothing written
+        let t2 = {
+            let mut t2 = target(dir.path(), "", mode);
+            t2.cluster_record = t.cluster_record.clone();
+            t2
+        };
+        let err = Checker::load(&t2).unwrap().check(&t2, &ed).unwrap_err();
+        let msg = err.render();
+        assert_eq!(err.exit_code(), 4, "{msg}");
+        assert!(msg.contains("node pve2"), "{msg}");
+        assert!(msg.contains("does not match the cluster's record"), "{msg}");
+        assert!(msg.contains(&fingerprint(&rsa)), "{msg}");
+        assert!(msg.contains(&fingerprint(&ed)), "{msg}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("known_hosts")).unwrap(),
+            ""
+        );
+        // no key on record: no trust on first use either
+        let mut t3 = target(dir.path(), "", mode);
+        t3.cluster_record = Some(record(Vec::new()));
+        let err = Checker::load(&t3).unwrap().check(&t3, &ed).unwrap_err();
+        assert_eq!(err.exit_code(), 4);
+        assert!(
+            err.render().contains("the cluster has no record of it"),
+            "{}",
+            err.render()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("known_hosts")).unwrap(),
+            ""
+        );
+    }
+    // known_hosts wins: a changed key stays changed whatever the record says
+    let mut t = target(
+        dir.path(),
+        &format!("[127.0.0.1]:2222 {}\n", key_line(&blob("ssh-rsa", 8))),
+        HostKeyCheck::AcceptNew,
+    );
+    t.cluster_record = Some(record(vec![rsa.clone()]));
+    assert!(Checker::load(&t)
+        .unwrap()
+        .check(&t, &rsa)
+        .unwrap_err()
+        .render()
+        .contains("CHANGED"));
+    // a key the record marks @revoked is refused
+    let mut r = record(vec![rsa.clone()]);
+    r.revoked = vec![rsa.clone()];
+    let mut t = target(dir.path(), "", HostKeyCheck::AcceptNew);
+    t.cluster_record = Some(r);
+    assert!(Checker::load(&t)
+        .unwrap()
+        .check(&t, &rsa)
+        .unwrap_err()
+        .render()
+        .contains("revoked"));
+}

@@ -1,9 +1,21 @@
-//! Command-line interface: clap derive structs only.
+//! Command-line interface: clap derive structs only. Here the top level (`Cli`, the parse
+//! that counts every `-t`) and the list of commands; the options every command takes in
+//! [`global`], each group of commands' arguments in a file of its own.
 
-use std::path::PathBuf;
+mod container;
+mod global;
+mod release;
+mod services;
+mod setup;
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+pub use container::{BackupArgs, DestroyArgs, RestoreArgs, WaitArgs};
+pub use global::{ColorChoice, GlobalArgs, OutputFormat};
+pub use release::{DeployArgs, RollbackArgs};
+pub use services::{ExecArgs, LogsArgs};
+pub use setup::{CompletionsArgs, InitArgs, ManArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,80 +88,6 @@ fn from_command_line(matches: &ArgMatches) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    /// Human-readable text
-    #[default]
-    Text,
-    /// Exactly one JSON document on stdout
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorChoice {
-    /// Colour when stderr is a terminal and NO_COLOR is unset
-    #[default]
-    Auto,
-    /// Always colour
-    Always,
-    /// Never colour
-    Never,
-}
-
-#[derive(Debug, Clone, Args, Default)]
-#[command(next_help_heading = "Global options")]
-pub struct GlobalArgs {
-    /// Configuration file [default: pxdeploy.toml in this directory or the nearest parent]
-    #[arg(
-        short = 'c',
-        long,
-        global = true,
-        env = "PXDEPLOY_CONFIG",
-        value_name = "FILE"
-    )]
-    pub config: Option<PathBuf>,
-
-    /// Run on these targets of the file's [targets] (repeatable, comma lists, `all`)
-    #[arg(
-        short = 't',
-        long = "target",
-        global = true,
-        env = "PXDEPLOY_TARGET",
-        value_delimiter = ',',
-        value_name = "NAME"
-    )]
-    pub targets: Vec<String>,
-
-    /// At most this many targets at once
-    #[arg(long, global = true, default_value_t = 4, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub parallel: u32,
-
-    /// Print what would run on the host (secrets redacted) and change nothing
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-
-    /// Output format
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-
-    /// Answer yes to confirmations (required for `destroy` without a terminal)
-    #[arg(short = 'y', long, global = true)]
-    pub yes: bool,
-
-    /// More logging to stderr (-v, -vv, -vvv)
-    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
-    pub verbose: u8,
-
-    /// Print only errors
-    #[arg(short = 'q', long, global = true)]
-    pub quiet: bool,
-
-    /// When to use colours (NO_COLOR is honoured with `auto`)
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the LXC container and install Docker with Compose inside it
@@ -170,6 +108,12 @@ pub enum Command {
         ("pxdeploy releases -o json | jq -r .current", "the current release's id"),
     ]))]
     Releases,
+    /// Show the pushed files changed inside the container since they were deployed (changes nothing)
+    #[command(after_help = examples(&[
+        ("pxdeploy diff", "each changed or missing file; nothing when there is no drift"),
+        ("pxdeploy diff -o json | jq -r '.drifted[].path'", "their paths; `pxdeploy deploy` puts them back"),
+    ]))]
+    Diff,
     /// Show the container's state, IP address and each service's health
     #[command(after_help = examples(&[
         ("pxdeploy status", ""),
@@ -230,7 +174,8 @@ pub enum Command {
     /// Go back to an earlier release (default: the newest healthy one before the current), or
     /// to a Proxmox snapshot with `--snapshot [NAME]` (asks for confirmation)
     #[command(after_help = examples(&[
-        ("pxdeploy rollback", "the newest healthy release before the current one"),
+        ("pxdeploy rollback", "the newest healthy release before the current one; today's secrets stay in .env"),
+        ("pxdeploy rollback 20261129T191501Z-3fa9c2d1 --with-env", "that release, with its .env as it was (old secrets too)"),
         ("pxdeploy rollback --snapshot", "back to the newest pxdeploy_* snapshot (asks first)"),
         ("pxdeploy rollback --snapshot pxdeploy_20261129T191501Z --yes", "in CI: that snapshot, without asking"),
     ]))]
@@ -285,151 +230,6 @@ fn examples(lines: &[(&str, &str)]) -> String {
         }
     }
     text
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct LogsArgs {
-    /// Only this service
-    pub service: Option<String>,
-    /// Number of lines from the end of the logs
-    #[arg(long, value_name = "N")]
-    pub tail: Option<u32>,
-    /// Follow log output (Ctrl-C to stop)
-    #[arg(short = 'f', long)]
-    pub follow: bool,
-}
-
-#[derive(Debug, Clone, Args, Default)]
-pub struct DeployArgs {
-    /// Run `docker compose up` even when nothing changed since the last deploy
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Debug, Clone, Args, Default)]
-pub struct WaitArgs {
-    /// Do not wait for the services to be healthy
-    #[arg(long)]
-    pub no_wait: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DestroyArgs {
-    /// Run a backup first and destroy only if it succeeded
-    #[arg(long)]
-    pub backup_first: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct BackupArgs {
-    /// List this container's backups and its backup job instead of making one
-    #[arg(long)]
-    pub list: bool,
-    /// Create or update the Proxmox backup job `pxdeploy-<vmid>` instead: at CALENDAR (a
-    /// Proxmox calendar event), else at `[backup] schedule`
-    #[arg(long, value_name = "CALENDAR", num_args = 0..=1, conflicts_with_all = ["list", "unschedule"])]
-    pub schedule: Option<Option<String>>,
-    /// Remove the backup job `pxdeploy-<vmid>` instead
-    #[arg(long, conflicts_with = "list")]
-    pub unschedule: bool,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
-    /// The Compose service whose container runs the command
-    pub service: String,
-    /// The command and its arguments, after `--`
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
-}
-
-#[derive(Debug, Clone, Args, Default)]
-pub struct RollbackArgs {
-    /// The release to go back to (`pxdeploy releases` lists them)
-    pub id: Option<String>,
-    /// Roll back to a Proxmox snapshot instead: NAME, or the newest `pxdeploy_*` one
-    #[arg(long, value_name = "NAME", num_args = 0..=1, conflicts_with = "id")]
-    pub snapshot: Option<Option<String>>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct RestoreArgs {
-    /// The archive's volume id (`local:backup/vzdump-lxc-…`, as `backup --list` shows)
-    #[arg(value_name = "VOLID", required_unless_present = "latest")]
-    pub volid: Option<String>,
-    /// Restore the newest backup of the container on `[backup] storage`
-    #[arg(long, conflicts_with = "volid")]
-    pub latest: bool,
-}
-
-/// `pxdeploy init`: every value has a flag; the `PROXMOX_*` variables stand in for the
-/// flags they name. The file goes to `-c FILE`, else ./pxdeploy.toml.
-#[derive(Debug, Clone, Args, Default)]
-pub struct InitArgs {
-    /// The compose file [default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here]
-    #[arg(long, value_name = "FILE")]
-    pub compose_file: Option<PathBuf>,
-    /// Overwrite an existing pxdeploy.toml
-    #[arg(long)]
-    pub force: bool,
-    /// The Proxmox VE node: name, IP or ~/.ssh/config alias [env: PROXMOX_HOST]
-    #[arg(long)]
-    pub host: Option<String>,
-    /// SSH user [env: PROXMOX_USER; default: ~/.ssh/config, else root]
-    #[arg(long)]
-    pub user: Option<String>,
-    /// SSH port [default: ~/.ssh/config, else 22]
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// SSH private key [env: PROXMOX_SSH_KEY; default: ssh-agent, then ~/.ssh/id_*]
-    #[arg(long, value_name = "FILE")]
-    pub identity_file: Option<String>,
-    /// Container id, 100–999999999 [env: PROXMOX_CONTAINER_ID]
-    #[arg(long)]
-    pub vmid: Option<u32>,
-    /// Container hostname [default: the app name, `_` as `-`]
-    #[arg(long)]
-    pub hostname: Option<String>,
-    /// Compose project name [default: the compose file's `name:`, else its folder's name]
-    #[arg(long)]
-    pub name: Option<String>,
-    /// `dhcp` or a static a.b.c.d/n [env: PROXMOX_CONTAINER_IP; default: dhcp]
-    #[arg(long)]
-    pub ip: Option<String>,
-    /// Gateway of a static address [env: PROXMOX_CONTAINER_GATEWAY]
-    #[arg(long)]
-    pub gateway: Option<String>,
-    /// Network bridge [default: vmbr0]
-    #[arg(long)]
-    pub bridge: Option<String>,
-    /// Storage of the root disk [default: local-lvm]
-    #[arg(long)]
-    pub storage: Option<String>,
-    /// Template name prefix or volume id [default: debian-12-standard]
-    #[arg(long)]
-    pub template: Option<String>,
-    /// Root disk in GiB [default: 16]
-    #[arg(long, value_name = "GB")]
-    pub disk_gb: Option<u32>,
-    /// Memory in MiB [default: 4096]
-    #[arg(long, value_name = "MB")]
-    pub memory_mb: Option<u32>,
-    /// CPU cores [default: 2]
-    #[arg(long)]
-    pub cores: Option<u32>,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CompletionsArgs {
-    /// The shell to generate the script for
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ManArgs {
-    /// Write pxdeploy.1 and one pxdeploy-<command>.1 per command into this folder instead
-    #[arg(long, value_name = "DIR")]
-    pub out_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

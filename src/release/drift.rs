@@ -1,0 +1,291 @@
+//! Drift: pushed files changed inside the container since the switch that wrote them (an
+//! edit by hand, a file removed, a mode changed). A deploy checks the current release's
+//! files against its manifest inside its one read call (`inspect.rs`) and puts back what
+//! drifted; `pxdeploy diff` shows it and changes nothing.
+//!
+//! The check is cheap where nothing changed: one `stat` over the manifest's paths (kind,
+//! mode, size, mtime), compared with the manifest; a file whose kind, mode and size match is
+//! hashed only when its mtime is newer than `.pxdeploy/current`, which every switch writes
+//! after its last file. `thorough` (`pxdeploy diff`, `deploy --force`) hashes every file.
+//! Nothing is written, and nothing is read through a link in the store: a linked store,
+//! an unfinished switch or a malformed id give `drift -` (no check).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::manifest::{EntryKind, Manifest};
+use crate::compose::Project;
+
+/// `$1` = the folder (`remote_dir`), `$2` = `all` to hash every file. The manifest's safe
+/// paths, for `stat`.
+const PATHS_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, index(s, " ") + 1); return s }
+{ p = rest($0, 4); if (p !~ /^\// && p !~ /(^|\/)\.\.?(\/|$)/) print p }"#;
+
+/// Reads the manifest, then `stat`'s lines (the first one `.pxdeploy/current`). Prints a
+/// line per entry that differs in kind, mode or size (`kind mode size - path`, kind `-`
+/// when missing or under a folder that is no folder now), then, once stdout is flushed,
+/// hands the files to hash (mtime newer than `current`, or `all`) to one `sha256sum`. Modes
+/// are compared as text without leading zeros (BusyBox awk reads `0644` as octal).
+const COMPARE_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, index(s, " ") + 1); return s }
+function nz(x) { sub(/^0+/, "", x); return x == "" ? "0" : x }
+function under_bad(p,  q, j) { q = p; while ((j = match(q, /\/[^\/]*$/)) > 0) { q = substr(q, 1, j - 1); if (q in bad) return 1 } return 0 }
+NR == FNR { p = rest($0, 4); if (p ~ /^\// || p ~ /(^|\/)\.\.?(\/|$)/) next; n++; o[n] = p; k[p] = $1; m[p] = nz($2); z[p] = $3; next }
+{ p = rest($0, 4) }
+!got && p == ".pxdeploy/current" { ref = $4; exact = index(ref, ".") > 0; got = 1; next }
+{ t = substr($1, 1, 1); if (t == "-") t = "f"; else if (t != "l" && t != "d") t = "o"; kn[p] = t; a[p] = $2; s[p] = $3; y[p] = $4 }
+END {
+  for (i = 1; i <= n; i++) { p = o[i];
+    if (under_bad(p)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
+    if (!(p in kn)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
+    if (k[p] == "d") { if (kn[p] != "d") { bad[p] = 1; print kn[p] " " a[p] " " s[p] " - " p } continue }
+    if (kn[p] != k[p] || (k[p] == "f" && nz(a[p]) != m[p]) || s[p] != z[p]) { print kn[p] " " a[p] " " s[p] " - " p; continue }
+    newer = !got || (exact ? y[p] + 0 > ref + 0 : y[p] + 0 >= ref + 0);
+    if (k[p] == "l") { if (newer) print "l " a[p] " " s[p] " ? " p; continue }
+    if (all == "all" || newer) h[++nh] = p
+  }
+  fflush();
+  cmd = "tr \"\\n\" \"\\0\" | xargs -0 sha256sum --";
+  for (i = 1; i <= nh; i++) print h[i] | cmd;
+  close(cmd)
+}"#;
+
+/// The shell function `pxd DIR MODE` (see the module docs): prints `drift -`, or `drift`,
+/// the differing entries and the hashes, then `drift-end`. Runs in a subshell (`cd`).
+pub fn function() -> String {
+    format!(
+        "pxd() {{ ( S=\"$1/.pxdeploy\" A=$2 C=; \
+if [ ! -L \"$S\" ] && [ ! -L \"$S/current\" ] && [ ! -L \"$S/releases\" ] && [ ! -e \"$S/journal\" ]; then C=$(cat -- \"$S/current\" 2>/dev/null); fi; \
+case $C in ''|*[!0-9a-fTZ-]*) echo 'drift -'; exit 0 ;; esac; \
+M=\".pxdeploy/releases/$C/manifest\"; \
+cd -- \"$1\" 2>/dev/null && [ ! -L \".pxdeploy/releases/$C\" ] && [ ! -L \"$M\" ] && [ -f \"$M\" ] || {{ echo 'drift -'; exit 0; }}; \
+echo drift; \
+{{ echo .pxdeploy/current; awk {paths} \"$M\"; }} | tr '\\n' '\\0' | xargs -0 stat -c '%A %a %s %.9Y %n' -- 2>/dev/null \
+| awk -v all=\"$A\" {compare} \"$M\" -; \
+echo drift-end ) </dev/null; }}; ",
+        paths = crate::remote::quote::quote(PATHS_AWK),
+        compare = crate::remote::quote::quote(COMPARE_AWK),
+    )
+}
+
+/// `pxdeploy diff`'s one read call: the store's listing with the current manifest
+/// ([`super::store::READ_FN`], mode `current`), then the thorough check.
+/// `pct exec <vmid> -- sh -c '<READ_FN><pxd>pxr "$1" current; pxd "$1" all' sh <remote_dir>`
+pub fn command(project: &Project) -> String {
+    let script = format!(
+        "{}{}pxr \"$1\" current; pxd \"$1\" all",
+        super::store::READ_FN,
+        function()
+    );
+    crate::proxmox::pct::exec(
+        project.vmid,
+        &["sh", "-c", &script, "sh", &project.remote_dir],
+    )
+}
+
+/// The check alone, for a rollback (whose read is the store's own):
+/// `pct exec <vmid> -- sh -c '<pxd>pxd "$1" quick' sh <remote_dir>`
+pub fn check_command(project: &Project) -> String {
+    let script = format!("{}pxd \"$1\" quick", function());
+    crate::proxmox::pct::exec(
+        project.vmid,
+        &["sh", "-c", &script, "sh", &project.remote_dir],
+    )
+}
+
+/// Runs [`check_command`]: the entries of `manifest` (the current release's) that drifted.
+/// A check that cannot run or be read finds nothing (the rollback goes on as before).
+pub fn check(
+    host: &crate::remote::host::Host,
+    project: &Project,
+    manifest: &Manifest,
+) -> Vec<Drifted> {
+    let Ok(out) = host.probe(&check_command(project)) else {
+        return Vec::new();
+    };
+    match parse(&mut &out.stdout[..]) {
+        Ok(Some(seen)) if out.status.success() => drifted(manifest, &seen),
+        _ => Vec::new(),
+    }
+}
+
+/// The mode word of [`function`]: `all` hashes every file.
+pub fn mode(thorough: bool) -> &'static str {
+    if thorough {
+        "all"
+    } else {
+        "quick"
+    }
+}
+
+/// One line of the check's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// An entry whose kind, mode or size differs (kind `-`: missing; `?` hash: a link made
+    /// again since).
+    Stat {
+        kind: char,
+        mode: Option<u32>,
+        size: Option<u64>,
+        relinked: bool,
+        path: String,
+    },
+    /// A file's SHA-256 now.
+    Hash { hash: String, path: String },
+}
+
+/// Reads the `drift` section from the front of `rest`. `None`: no check was made.
+pub fn parse(rest: &mut &[u8]) -> Result<Option<Vec<Seen>>, String> {
+    let first = take_line(rest).ok_or("no `drift` section")?;
+    match first.as_str() {
+        "drift -" => return Ok(None),
+        "drift" => {}
+        _ => return Err(format!("expected the `drift` section, got {first:?}")),
+    }
+    let mut seen = Vec::new();
+    loop {
+        let line = take_line(rest).ok_or("the `drift` section ends early")?;
+        if line == "drift-end" {
+            return Ok(Some(seen));
+        }
+        seen.push(parse_line(&line).ok_or_else(|| format!("bad drift line {line:?}"))?);
+    }
+}
+
+fn parse_line(line: &str) -> Option<Seen> {
+    // sha256sum: `HASH  PATH`; GNU escapes a name with a backslash: `\HASH  PATH`.
+    let (escaped, l) = match line.strip_prefix('\\') {
+        Some(l) => (true, l),
+        None => (false, line),
+    };
+    if let Some((hash, path)) = l.split_once("  ") {
+        if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let path = match escaped {
+                true => path.replace("\\\\", "\\"),
+                false => path.to_string(),
+            };
+            return Some(Seen::Hash {
+                hash: hash.to_ascii_lowercase(),
+                path,
+            });
+        }
+    }
+    let mut parts = line.splitn(5, ' ');
+    let kind = parts.next()?.chars().next()?;
+    let mode = u32::from_str_radix(parts.next()?, 8).ok();
+    let size = parts.next()?.parse().ok();
+    let relinked = parts.next()? == "?";
+    let path = parts.next()?.to_string();
+    Some(Seen::Stat {
+        kind,
+        mode,
+        size,
+        relinked,
+        path,
+    })
+}
+
+fn take_line(rest: &mut &[u8]) -> Option<String> {
+    let nl = rest.iter().position(|&b| b == b'\n')?;
+    let line = String::from_utf8_lossy(&rest[..nl]).into_owned();
+    *rest = &rest[nl + 1..];
+    Some(line)
+}
+
+/// A pushed entry that is not as the manifest says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drifted {
+    pub path: String,
+    /// `missing` or `changed`.
+    pub what: &'static str,
+    /// In words: `content`, `permissions 0600 (pushed 0644)`, `now a folder`, …
+    pub why: String,
+}
+
+/// The entries of `manifest` that drifted, in manifest order.
+pub fn drifted(manifest: &Manifest, seen: &[Seen]) -> Vec<Drifted> {
+    let mut found: BTreeMap<&str, Drifted> = BTreeMap::new();
+    let entries: BTreeMap<&str, _> = manifest
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e))
+        .collect();
+    for s in seen {
+        let path = match s {
+            Seen::Stat { path, .. } | Seen::Hash { path, .. } => path.as_str(),
+        };
+        let Some(e) = entries.get(path) else { continue };
+        let (what, why) = match s {
+            Seen::Hash { hash, .. } if *hash == e.hash => continue,
+            Seen::Hash { .. } => ("changed", "content".to_string()),
+            Seen::Stat { kind: '-', .. } => ("missing", "not there".to_string()),
+            Seen::Stat {
+                kind,
+                mode,
+                size,
+                relinked,
+                ..
+            } => {
+                let pushed = match e.kind {
+                    EntryKind::File => 'f',
+                    EntryKind::Link => 'l',
+                    EntryKind::Dir => 'd',
+                };
+                let why = if *kind != pushed {
+                    match kind {
+                        'f' => "now a file",
+                        'l' => "now a symbolic link",
+                        'd' => "now a folder",
+                        _ => "now neither a file, a link nor a folder",
+                    }
+                    .to_string()
+                } else if *size != Some(e.size) {
+                    "content (size)".to_string()
+                } else if *mode != Some(e.mode) && e.kind == EntryKind::File {
+                    format!(
+                        "permissions {:04o} (pushed {:04o})",
+                        mode.unwrap_or(0),
+                        e.mode
+                    )
+                } else if *relinked {
+                    "link made again since the deploy".to_string()
+                } else {
+                    continue;
+                };
+                ("changed", why)
+            }
+        };
+        found.insert(
+            path,
+            Drifted {
+                path: path.to_string(),
+                what,
+                why,
+            },
+        );
+    }
+    manifest
+        .entries
+        .iter()
+        .filter_map(|e| found.remove(e.path.as_str()))
+        .collect()
+}
+
+/// The paths to write again.
+pub fn paths(drifted: &[Drifted]) -> BTreeSet<String> {
+    drifted.iter().map(|d| d.path.clone()).collect()
+}
+
+/// One line for people: `api/Dockerfile (changed: content), conf.d/x.conf (missing)`.
+pub fn list(drifted: &[Drifted]) -> String {
+    drifted
+        .iter()
+        .map(|d| match d.what {
+            "missing" => format!("{} (missing)", crate::output::sanitize(&d.path)),
+            _ => format!("{} (changed: {})", crate::output::sanitize(&d.path), d.why),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+#[path = "drift_tests.rs"]
+mod tests;

@@ -10,7 +10,11 @@
 //!
 //! The holder (`user@machine since <RFC3339>`) is written to a side file
 //! `/run/pxdeploy/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
-//! `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
+//! Its second line is a random token of this run: the deploy's last step checks, on the
+//! host and in the same call, that the lock is still held and still has this token
+//! ([`held`]). `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
+
+pub mod held;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -103,7 +107,8 @@ const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 
 /// The lock shell (POSIX sh: dash, busybox; `timeout` from coreutils). `$1` lock folder,
 /// `$2` lock file, `$3` holder file, `$4` holder line, `$5` seconds without a heartbeat
-/// after which the lock is given up.
+/// after which the lock is given up, `$6` this run's token (the holder file's second line;
+/// a second deploy is shown the first only).
 ///
 /// The folder is created (root, 0700) if missing; one that exists is used only when it is a
 /// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
@@ -129,7 +134,7 @@ esac
 exec 9>>"$2" || exit 1
 flock -n 9; rc=$?
 if [ "$rc" -eq 0 ]; then
-  tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n' "$4" > "$tmp" && mv -f -- "$tmp" "$3"
+  tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n%s\n' "$4" "$6" > "$tmp" && mv -f -- "$tmp" "$3"
   echo 'pxdeploy-lock: held'
   while :; do
     beat=$(timeout "$5" head -n 1 9>&-); rc=$?
@@ -140,12 +145,13 @@ if [ "$rc" -eq 0 ]; then
   done
 fi
 if [ "$rc" -eq 1 ]; then
-  echo 'pxdeploy-lock: busy'; [ -L "$3" ] || cat -- "$3" 2>/dev/null; exit 7
+  echo 'pxdeploy-lock: busy'; [ -L "$3" ] || head -n 1 -- "$3" 2>/dev/null; exit 7
 fi
 exit "$rc""#;
 
-/// The host command that takes (and holds) the lock of container `vmid`.
-pub fn command(vmid: u32, holder: &Holder) -> String {
+/// The host command that takes (and holds) the lock of container `vmid` for the run with
+/// `token` ([`held::token`]).
+pub fn command(vmid: u32, holder: &Holder, token: &str) -> String {
     join(&[
         "sh",
         "-c",
@@ -156,6 +162,7 @@ pub fn command(vmid: u32, holder: &Holder) -> String {
         &holder_path(vmid),
         &holder.line(),
         &GIVE_UP_AFTER.as_secs().to_string(),
+        token,
     ])
 }
 
@@ -175,11 +182,11 @@ exec "$@""#;
 
 /// [`command`], run only when container `vmid` lives on this node or nowhere (else it
 /// prints [`ELSEWHERE`]): costs no extra remote call.
-pub fn command_here(vmid: u32, holder: &Holder) -> String {
+pub fn command_here(vmid: u32, holder: &Holder, token: &str) -> String {
     format!(
         "{} {}",
         join(&["sh", "-c", HERE, "sh", &vmid.to_string()]),
-        command(vmid, holder)
+        command(vmid, holder, token)
     )
 }
 
@@ -201,6 +208,18 @@ pub trait Channel: Send {
 pub struct DeployLock {
     channel: Option<Box<dyn Channel>>,
     pub vmid: u32,
+    /// This run's token in the holder file.
+    pub token: String,
+}
+
+impl DeployLock {
+    /// What the deploy's last step checks on the host before it records anything.
+    pub fn held(&self) -> held::Held {
+        held::Held {
+            vmid: self.vmid,
+            token: self.token.clone(),
+        }
+    }
 }
 
 impl Drop for DeployLock {
@@ -213,8 +232,13 @@ impl Drop for DeployLock {
 
 /// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
 /// naming it; any other failure → exit 5 with the shell's stderr.
-pub fn acquire(channel: Box<dyn Channel>, vmid: u32, host: &str) -> Result<DeployLock> {
-    acquire_here(channel, vmid, host)?.ok_or_else(|| {
+pub fn acquire(
+    channel: Box<dyn Channel>,
+    vmid: u32,
+    host: &str,
+    token: &str,
+) -> Result<DeployLock> {
+    acquire_here(channel, vmid, host, token)?.ok_or_else(|| {
         Error::remote(format!(
             "cannot take the deploy lock of container {vmid} on {host}: the container lives on another node"
         ))
@@ -227,6 +251,7 @@ fn acquire_here(
     mut channel: Box<dyn Channel>,
     vmid: u32,
     host: &str,
+    token: &str,
 ) -> Result<Option<DeployLock>> {
     let failed = |ch: &dyn Channel, why: &str| {
         let stderr = ch.stderr();
@@ -251,6 +276,7 @@ fn acquire_here(
             Ok(Some(DeployLock {
                 channel: Some(channel),
                 vmid,
+                token: token.to_string(),
             }))
         }
         Line::Line(l) if l == ELSEWHERE => Ok(None),
@@ -338,12 +364,13 @@ pub fn take(
         return Ok(None);
     }
     let holder = Holder::current();
+    let token = held::token();
     reporter
         .step(
             &format!("Taking the deploy lock of container {vmid}"),
             || {
-                let here = spawn_lock(&command_here(vmid, &holder))?;
-                if let Some(lock) = acquire_here(here, vmid, &host.alias)? {
+                let here = spawn_lock(&command_here(vmid, &holder, &token))?;
+                if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
                     return Ok(lock);
                 }
                 // The container is another node's: take its lock there (`spawn_lock` runs
@@ -353,7 +380,12 @@ pub fn take(
                     false => None,
                 };
                 let on = owner.unwrap_or_else(|| host.alias.clone());
-                acquire(spawn_lock(&command(vmid, &holder))?, vmid, &on)
+                acquire(
+                    spawn_lock(&command(vmid, &holder, &token))?,
+                    vmid,
+                    &on,
+                    &token,
+                )
             },
         )
         .map(Some)
@@ -366,6 +398,8 @@ mod tests {
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::mpsc::{channel, Receiver};
     use std::sync::{Arc, Mutex};
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
     #[test]
     fn timestamps() {
@@ -387,10 +421,10 @@ mod tests {
             machine: "lap top".into(),
             since: "2026-11-25T20:40:20Z".into(),
         };
-        let c = command(210, &h);
+        let c = command(210, &h, "5eed");
         assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
-            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45"
+            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45 5eed"
         ), "{c}");
     }
 
@@ -406,9 +440,12 @@ mod tests {
             machine: "laptop".into(),
             since: "T1".into(),
         };
-        let c = command_here(210, &h);
+        let c = command_here(210, &h, TOKEN);
         assert!(c.starts_with("sh -c 'if [ ! -e "), "{c}");
-        assert!(c.ends_with(&format!(" sh 210 {}", command(210, &h))), "{c}");
+        assert!(
+            c.ends_with(&format!(" sh 210 {}", command(210, &h, TOKEN))),
+            "{c}"
+        );
     }
 
     /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the
@@ -471,6 +508,7 @@ mod tests {
             .arg(dir.join("x.holder"))
             .arg(who)
             .arg(give_up.to_string())
+            .arg(TOKEN)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -505,10 +543,11 @@ mod tests {
             ),
             210,
             "pve",
+            TOKEN,
         )
         .unwrap();
         std::thread::sleep(Duration::from_millis(2500));
-        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7, "{}", err.render());
@@ -518,22 +557,29 @@ mod tests {
             spawn_with(dir.path(), "alice@laptop since T3", 1, None),
             210,
             "pve",
+            TOKEN,
         )
         .unwrap();
-        let err = acquire(spawn(dir.path(), "bob@ci since T4"), 210, "pve")
+        let err = acquire(spawn(dir.path(), "bob@ci since T4"), 210, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7, "{}", err.render());
         std::thread::sleep(Duration::from_millis(2500));
-        let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve").unwrap();
+        let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve", TOKEN).unwrap();
         drop((frozen, next));
     }
 
     #[test]
     fn second_holder_is_refused_with_the_first_ones_name_and_the_lock_goes_away() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(spawn(dir.path(), "alice@laptop since T1"), 210, "pve").unwrap();
-        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve")
+        let first = acquire(
+            spawn(dir.path(), "alice@laptop since T1"),
+            210,
+            "pve",
+            TOKEN,
+        )
+        .unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7);
@@ -542,8 +588,9 @@ mod tests {
             "{}",
             err.message
         );
+        assert!(!err.render().contains(TOKEN), "{}", err.render());
         drop(first);
-        let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve").unwrap();
+        let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve", TOKEN).unwrap();
         drop(again);
     }
 
@@ -573,7 +620,7 @@ mod tests {
             (&other, "is owned by uid 1000, not root"),
             (&file, "is a regular empty file, not a directory"),
         ] {
-            let err = acquire(spawn(dir, "alice@laptop since T1"), 210, "pve")
+            let err = acquire(spawn(dir, "alice@laptop since T1"), 210, "pve", TOKEN)
                 .err()
                 .unwrap();
             assert_eq!(err.exit_code(), 5, "{}", err.render());
@@ -590,12 +637,12 @@ mod tests {
         }
         // A missing folder is created, root's alone.
         let fresh = base.path().join("fresh");
-        let held = acquire(spawn(&fresh, "alice@laptop since T1"), 210, "pve").unwrap();
+        let held = acquire(spawn(&fresh, "alice@laptop since T1"), 210, "pve", TOKEN).unwrap();
         let meta = std::fs::symlink_metadata(&fresh).unwrap();
         assert!(meta.is_dir());
         assert_eq!(meta.permissions().mode() & 0o777, 0o700);
         let holder = std::fs::read_to_string(fresh.join("x.holder")).unwrap();
-        assert_eq!(holder, "alice@laptop since T1\n");
+        assert_eq!(holder, format!("alice@laptop since T1\n{TOKEN}\n"));
         drop(held);
     }
 
@@ -609,6 +656,7 @@ mod tests {
             .arg(dir.path().join("x.holder"))
             .arg("alice@laptop since T1")
             .arg("45")
+            .arg(TOKEN)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -620,6 +668,6 @@ mod tests {
         assert_eq!(first.trim(), HELD);
         child.kill().unwrap();
         child.wait().unwrap();
-        acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve").unwrap();
+        acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN).unwrap();
     }
 }

@@ -1,5 +1,6 @@
 //! Pushing the app folder: walk `app.source` (honouring `.gitignore` and `.pxdeployignore`,
-//! even outside a git repository; never `.git`, never a local `.env`), and stream what the
+//! even outside a git repository; never `.git`, never a local `.env`, never a top-level
+//! `.pxdeploy`, the container's release store), and stream what the
 //! container lacks as a tar archive of objects (`objects/ab/cdef…`, named by content hash)
 //! through the SSH channel into the release store (`release::store`). The archive is written
 //! on a thread into a small bounded pipe, so memory stays flat whatever the folder's size.
@@ -12,6 +13,10 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+
+/// The release store's folder in `remote_dir` (`release::store`): never pushed from the
+/// source, whatever it holds.
+pub const STORE: &str = ".pxdeploy";
 
 /// The per-folder ignore file of pxdeploy (same syntax as `.gitignore`).
 pub const IGNORE_FILE: &str = ".pxdeployignore";
@@ -73,7 +78,8 @@ pub(crate) fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
         .filter_entry(|e| {
             let name = e.file_name();
             let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            !(name == ".git" || (name == ".env" && !is_dir))
+            // `.pxdeploy` at the top is where the container keeps its release store.
+            !(name == ".git" || (name == ".env" && !is_dir) || (name == STORE && e.depth() == 1))
         })
         .build();
     let mut entries = Vec::new();
@@ -362,11 +368,15 @@ mod tests {
         fs::write(p.join("api/.gitignore"), "!keep.log\n").unwrap();
         fs::write(p.join("api/keep.log"), "kept").unwrap();
         std::os::unix::fs::symlink("Dockerfile", p.join("api/link")).unwrap();
+        // A release store of the local folder (a copy of a container's, a test) would be
+        // pushed over the container's own.
+        fs::create_dir_all(p.join(".pxdeploy/releases")).unwrap();
+        fs::write(p.join(".pxdeploy/current"), "20200101T000000Z-00000000\n").unwrap();
         dir
     }
 
     #[test]
-    fn honours_ignore_files_outside_git_and_never_sends_git_or_env() {
+    fn honours_ignore_files_outside_git_and_never_sends_git_env_or_a_release_store() {
         let dir = app();
         assert_eq!(
             list(dir.path()).unwrap(),

@@ -18,6 +18,7 @@ mod lifecycle;
 mod lock;
 mod production;
 mod real_world;
+mod release_links;
 mod releases;
 mod scripts;
 mod shipping;

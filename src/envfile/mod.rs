@@ -228,8 +228,12 @@ pub fn generate_secret(len: usize) -> Result<String> {
 /// connection ends stdin early), flushed to disk (`sync FILE`: fsync), renamed over `.env`,
 /// then the folder flushed (`sync .`), so that a power cut leaves the old `.env` or the new
 /// one, never an empty one. `sync FILE` is in coreutils (8.24+) and BusyBox alike.
-/// `$1` = folder, `$2` = size.
-pub const WRITE_SCRIPT: &str = "umask 077; mkdir -p -- \"$1\" && cd -- \"$1\" || exit 1; \
+/// `$1` = folder, `$2` = size. A symbolic link at `.env` or on its way is refused (exit 65,
+/// naming it): a service that can write into the app folder could point it anywhere.
+pub const WRITE_SCRIPT: &str = "umask 077; p= r=${1#/}/.env; while :; do c=${r%%/*}; p=\"$p/$c\"; \
+if [ -L \"$p\" ]; then echo \"pxdeploy: $p is a symbolic link: refusing to write through it\" >&2; exit 65; fi; \
+[ \"$r\" = \"$c\" ] && break; r=${r#*/}; done; \
+mkdir -p -- \"$1\" && cd -- \"$1\" || exit 1; \
 rm -f -- .env.tmp.??????; \
 t=$(mktemp .env.tmp.XXXXXX) || exit 1; trap 'rm -f -- \"$t\"' EXIT; \
 cat > \"$t\" || exit 1; n=$(wc -c < \"$t\"); \
@@ -405,8 +409,27 @@ mod tests {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(content).unwrap();
+        // A script that refuses to start reads nothing: a broken pipe is its answer.
+        let _ = child.stdin.take().unwrap().write_all(content);
         child.wait_with_output().unwrap()
+    }
+
+    /// Issue 22: `.env`, or its folder, linked out of the app folder is refused; nothing is
+    /// written where the link points.
+    #[test]
+    fn write_script_never_writes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let path = std::env::var("PATH").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(".env")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("app")).unwrap();
+        for target in [dir.path().to_path_buf(), dir.path().join("app")] {
+            let out = run_write(&target, &path, b"A=1");
+            assert_eq!(out.status.code(), Some(65), "{out:?}");
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(said.contains("is a symbolic link"), "{said}");
+            assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        }
     }
 
     /// The new `.env` reaches the disk before it replaces the old one, and the rename

@@ -176,6 +176,7 @@ fn parse_line(line: &str) -> Option<Entry> {
     let path = parts.next()?.to_string();
     let safe = !path.is_empty()
         && !path.starts_with('/')
+        && path.split('/').next() != Some(crate::push::STORE)
         && path
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != "..");
@@ -271,9 +272,12 @@ mod tests {
             "f 0644 1 short a".to_string(),
             format!("x 0644 1 {h} a"),
             format!("f 99999 1 {h} a"),
+            format!("f 0644 1 {h} .pxdeploy/current"),
+            "d 0755 - - .pxdeploy".to_string(),
         ] {
             assert!(Manifest::parse(&bad).is_err(), "{bad}");
         }
         assert!(Manifest::parse(&format!("f 0644 1 {h} a b/c d")).is_ok());
+        assert!(Manifest::parse(&format!("f 0644 1 {h} a/.pxdeploy/x")).is_ok());
     }
 }

@@ -132,16 +132,29 @@ pub fn missing<'a>(new: &'a Manifest, have: &BTreeSet<String>) -> Vec<&'a Entry>
         .collect()
 }
 
-/// The releases kept after a healthy deploy of `new`: the newest `keep` by id (the new one
-/// among them).
+/// The releases kept after a healthy deploy of `new`, sorted by id: `new` itself, the
+/// release it replaced (the store's current one) when `keep` allows two, then the newest
+/// others by id, `keep` in all. Ids sort by the clock of the machine that deployed them, so
+/// a laptop whose clock is behind the node's makes a release that sorts before the ones
+/// already there: the current and the previous release are chosen by what they are, never
+/// by their ids.
 pub fn keep(store: &Store, new: &str, keep: u32) -> Vec<String> {
+    let keep = keep.max(1) as usize;
+    let mut kept = vec![new.to_string()];
+    let previous = store.current.iter().filter(|c| c.as_str() != new);
     let mut ids = store.ids();
-    if !ids.iter().any(|i| i == new) {
-        ids.push(new.to_string());
-    }
     ids.sort();
-    let skip = ids.len().saturating_sub(keep.max(1) as usize);
-    ids.split_off(skip)
+    let newest = ids.into_iter().rev();
+    for id in previous.cloned().chain(newest) {
+        if kept.len() >= keep {
+            break;
+        }
+        if !kept.contains(&id) {
+            kept.push(id);
+        }
+    }
+    kept.sort();
+    kept
 }
 
 /// The newest healthy release older than `before`.
@@ -346,5 +359,27 @@ mod tests {
         assert_eq!(keep(&s, "4", 2), ["3", "4"]);
         assert_eq!(keep(&s, "4", 0), ["4"]);
         assert_eq!(keep(&s, "3", 5), ["1", "2", "3"]);
+    }
+
+    /// The laptop's clock behind the node's: the new release's id sorts before the ones
+    /// already there. It (now current) and the one it replaced are kept all the same.
+    #[test]
+    fn the_current_and_the_previous_release_are_kept_whatever_their_ids() {
+        let late = "20261201T120000Z-00000003";
+        let s = store(
+            late,
+            &[
+                ("20261201T100000Z-00000001", "healthy"),
+                ("20261201T110000Z-00000002", "healthy"),
+                (late, "healthy"),
+            ],
+        );
+        let skewed = "20261130T090000Z-0000000a";
+        assert_eq!(keep(&s, skewed, 2), [skewed.to_string(), late.to_string()]);
+        assert_eq!(keep(&s, skewed, 1), [skewed]);
+        assert_eq!(
+            keep(&s, skewed, 3),
+            [skewed, "20261201T110000Z-00000002", late]
+        );
     }
 }

@@ -36,7 +36,7 @@ pub fn read(host: &Host, project: &Project, mode: ReadMode) -> Result<Store> {
 pub fn check(store: &Store, project: &Project) -> Result<()> {
     match &store.state {
         State::Unsafe(path) => Err(Error::remote(format!(
-            "the release store of container {} holds a symbolic link: {}",
+            "the release store of container {} is not safe to use: {} is a symbolic link",
             project.vmid,
             crate::output::sanitize(path)
         ))
@@ -63,7 +63,12 @@ pub fn stage_and_switch(
     env: &Redacted<String>,
     ops: &[Op],
 ) -> Result<u64> {
-    let command = store::stage_and_switch_command(project.vmid, &project.remote_dir, &release.id);
+    let command = store::stage_and_switch_command(
+        project.vmid,
+        &project.remote_dir,
+        &release.id,
+        have.current.as_deref(),
+    );
     let missing = plan::missing(&local.manifest, &have.objects);
     let sent = missing.iter().map(|e| e.size).sum();
     if host.dry_run() {
@@ -103,6 +108,14 @@ pub fn stage_and_switch(
     let out = out?;
     match out.status.code {
         store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
+        store::CHANGED_EXIT => {
+            ensure_success(&command, out).map_err(|e| {
+                e.hint(format!(
+                    "release {} is staged but the tree was not touched: deploy again (it reads the container anew)",
+                    release.id
+                ))
+            })?;
+        }
         store::SWITCH_FAILED_EXIT => {
             ensure_success(&command, out).map_err(|e| stopped_part_way(e, &release.id))?;
         }
@@ -125,11 +138,15 @@ fn stopped_part_way(e: Error, id: &str) -> Error {
 /// A non-zero exit as an error; a store refused for a symbolic link says how to fix it.
 fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
     let refused = out.status.code == store::UNSAFE_EXIT;
-    ensure_success(command, out).map_err(|e| match refused {
-        true => e.hint(
+    let journal = refused && out.stderr_str().contains("refusing it");
+    ensure_success(command, out).map_err(|e| match (refused, journal) {
+        (true, true) => e.hint(
+            "the switch journal left in the container (`.pxdeploy/journal` in the app folder) was not written by pxdeploy: look at it and at the tree, remove it, then try again",
+        ),
+        (true, false) => e.hint(
             "remove that link inside the container (pxdeploy never follows one), then try again",
         ),
-        false => e,
+        _ => e,
     })?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::release::{parse_read, State, Store};
 
 /// Runs `script` (after the guard) with `args`, feeding `stdin`; (status, stderr).
 fn run(script: &str, args: &[&str], stdin: &[u8]) -> (i32, String) {
-    run_script(&format!("{GUARD}{script}"), args, stdin)
+    run_script(&format!("{CHECKS}{GUARD}{LOCK}{script}"), args, stdin)
 }
 
 /// Runs the whole `script` with `args`, feeding `stdin`; (status, stderr).
@@ -58,7 +58,33 @@ fn read(dir: &Path, mode: ReadMode) -> Store {
 
 /// Stages and switches to the app folder `src` as release `id` (the deploy's steps).
 fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
-    let remote = dir.to_str().unwrap();
+    let (code, err, local) = try_deploy(dir, src, id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !dir.join(".pxdeploy/releases")
+            .join(id)
+            .join("journal")
+            .exists(),
+        "the journal stays in the release folder"
+    );
+    local
+}
+
+/// [`deploy`]'s steps; (status, stderr, the local manifest).
+fn try_deploy(dir: &Path, src: &Path, id: &str) -> (i32, String, Local) {
+    let (tar, local, base) = archive(dir, src, id);
+    let base = base.unwrap_or_else(|| "-".into());
+    let (code, err) = run_script(
+        &stage_and_switch_script(),
+        &[dir.to_str().unwrap(), id, &base],
+        &tar,
+    );
+    (code, err, local)
+}
+
+/// The push's archive for `src` as release `id` against the store in `dir`, and the release
+/// it was made against.
+fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>) {
     let store = read(dir, ReadMode::Objects);
     let local = read_local(src).unwrap();
     let mut items: Vec<Item> = plan::missing(&local.manifest, &store.objects)
@@ -91,16 +117,7 @@ fn deploy(dir: &Path, src: &Path, id: &str) -> Local {
     let mut archive = Archive::new(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
-    let (code, err) = run_script(&stage_and_switch_script(), &[remote, id], &tar);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        !dir.join(".pxdeploy/releases")
-            .join(id)
-            .join("journal")
-            .exists(),
-        "the journal stays in the release folder"
-    );
-    local
+    (tar, local, store.current)
 }
 
 const A: &str = "20261129T191501Z-00000001";
@@ -141,7 +158,7 @@ fn stage_switch_read_and_prune_through_a_real_shell() {
     let fresh = d.join("fresh/app");
     let made = Command::new("sh")
         .arg("-c")
-        .arg(format!("umask 022; {GUARD}{FINISH}"))
+        .arg(format!("umask 022; {CHECKS}{GUARD}{FINISH}"))
         .args(["sh", fresh.to_str().unwrap(), "-"])
         .status()
         .unwrap();
@@ -344,7 +361,7 @@ fn a_switch_failing_after_the_stage_is_its_own_exit_status() {
 #[test]
 fn command_lines() {
     let c = switch_command(210, "/opt/my app");
-    assert!(c.starts_with("pct exec 210 -- sh -c 'D=$1 "), "{c}");
+    assert!(c.starts_with("pct exec 210 -- sh -c 'bad() {"), "{c}");
     assert!(c.ends_with("' sh '/opt/my app'"), "{c}");
     let f = finish_command(210, "/opt/app", Some(&[A.to_string()]), &[(B, "failed")]);
     assert!(f.ends_with(&format!("' sh /opt/app {A} {B} failed")), "{f}");
@@ -353,3 +370,6 @@ fn command_lines() {
     let r = read_command(210, "/opt/app", ReadMode::All);
     assert!(r.ends_with("pxr \"$1\" \"$2\"' sh /opt/app all"), "{r}");
 }
+
+#[path = "store_links_tests.rs"]
+mod links;

@@ -16,6 +16,7 @@ use crate::envfile::Redacted;
 use crate::error::{Error, Result};
 use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
+use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
 use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host, Prepared, GATE};
@@ -95,26 +96,38 @@ pub fn unchanged(
     )
 }
 
-/// `pct exec <vmid> -- sh -c 'rm -f -- "$1" || exit; shift; exec "$@"' sh <marker>
-/// docker compose -p <name> -f <file> up -d --build --remove-orphans`
+/// Shell that refuses (exit 65, naming it) a symbolic link at `$1` or in any folder on its
+/// way: a service that can write into the app folder could point the marker anywhere.
+macro_rules! no_link {
+    () => {
+        "p= r=${1#/}; while [ -n \"$r\" ]; do c=${r%%/*}; p=\"$p/$c\"; if [ -L \"$p\" ]; then \
+echo \"pxdeploy: $p is a symbolic link: refusing to write through it\" >&2; exit 65; fi; \
+[ \"$r\" = \"$c\" ] && break; r=${r#*/}; done; "
+    };
+}
+
+/// `$1` = the marker, then the command: removes the marker (no link on its way), runs the
+/// command.
+pub const UP_SCRIPT: &str = concat!(no_link!(), "rm -f -- \"$1\" || exit; shift; exec \"$@\"");
+
+/// `pct exec <vmid> -- sh -c '<UP_SCRIPT>' sh <marker> docker compose -p <name> -f <file>
+/// up -d --build --remove-orphans`
 pub fn up_command(project: &Project) -> String {
     let marker = marker_path(project);
-    let mut argv = vec![
-        "sh",
-        "-c",
-        "rm -f -- \"$1\" || exit; shift; exec \"$@\"",
-        "sh",
-        &marker,
-    ];
+    let mut argv = vec!["sh", "-c", UP_SCRIPT, "sh", &marker];
     let up = project.up_argv();
     argv.extend(up.iter().map(String::as_str));
     pct::exec(project.vmid, &argv)
 }
 
-/// Writes stdin to `$1` durably: a temporary file beside it, flushed (`sync FILE`, in
-/// coreutils and BusyBox), renamed over it, then its folder flushed.
-pub const MARK_SCRIPT: &str = "umask 077; t=\"$1.tmp\"; trap 'rm -f -- \"$t\"' EXIT; \
-cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\"";
+/// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
+/// is removed and `set -C` refuses anything put there meanwhile), flushed (`sync FILE`, in
+/// coreutils and BusyBox), renamed over it, then its folder flushed. No link on the way.
+pub const MARK_SCRIPT: &str = concat!(
+    no_link!(),
+    "umask 077; t=\"$1.tmp\"; rm -f -- \"$t\" || exit 1; trap 'rm -f -- \"$t\"' EXIT; set -C; \
+cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\""
+);
 
 /// `pct exec <vmid> -- sh -c '<MARK_SCRIPT>' sh <marker>`: the fingerprint goes over stdin,
 /// so it is never on a command line, in a log or in a `--dry-run` plan (it is derived from
@@ -125,13 +138,16 @@ pub fn mark_command(project: &Project) -> String {
 }
 
 /// The end of a healthy deploy in one call: the release store's finish (results, pruning:
-/// [`store::finish_argv`]), then, only if that succeeded, [`mark_command`]'s script.
+/// [`store::finish_argv`]), then, only if that succeeded, [`mark_command`]'s script. With
+/// `held` (the run's lock; none under `--dry-run`) the host first checks that the lock is
+/// still this run's ([`held::CHECK`]: exit 7 otherwise, nothing recorded).
 ///
 /// [`store::finish_argv`]: crate::release::store::finish_argv
 pub fn finish_and_mark_command(
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
+    held: Option<&Held>,
 ) -> String {
     let finish = join(&crate::release::store::finish_argv(
         &project.remote_dir,
@@ -139,10 +155,11 @@ pub fn finish_and_mark_command(
         results,
     ));
     let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
-    pct::exec_sh(
-        project.vmid,
-        &format!("{GATE}{finish} </dev/null && exec {mark}"),
-    )
+    let script = format!("{finish} </dev/null && exec {mark}");
+    match held {
+        Some(held) => held.guard(GATE, &pct::exec_sh(project.vmid, &script)),
+        None => pct::exec_sh(project.vmid, &format!("{GATE}{script}")),
+    }
 }
 
 /// [`finish_and_mark`], its channel opened now (`Host::prepare`): the deploy does it when
@@ -153,17 +170,27 @@ pub fn prepare_finish(
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
+    held: Option<&Held>,
 ) -> Prepared {
-    host.prepare(finish_and_mark_command(project, keep, results))
+    host.prepare(finish_and_mark_command(project, keep, results, held))
 }
 
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and
 /// healthy, in one `pct exec` (the fingerprint over stdin), on its [`prepare_finish`]ed
 /// channel.
-pub fn finish_and_mark(host: &Host, prepared: Prepared, fingerprint: &str) -> Result<()> {
+pub fn finish_and_mark(
+    host: &Host,
+    vmid: u32,
+    prepared: Prepared,
+    fingerprint: &str,
+) -> Result<()> {
     let line = format!("{fingerprint}\n");
     let command = prepared.command().to_string();
     let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;
+    if out.status.code == held::LOST_EXIT && out.stderr_str().contains("pxdeploy: the deploy lock")
+    {
+        return Err(held::lost(vmid, &host.alias, &out.stderr_str()));
+    }
     let refused = out.status.code == crate::release::store::UNSAFE_EXIT;
     ensure_success(&command, out).map_err(|e| match refused {
         true => e.hint(
@@ -345,7 +372,10 @@ mod tests {
     fn command_lines() {
         assert_eq!(
             up_command(&project()),
-            "pct exec 210 -- sh -c 'rm -f -- \"$1\" || exit; shift; exec \"$@\"' sh /opt/app/.pxdeploy-deployed docker compose -p app -f /opt/app/docker-compose.yml up -d --build --remove-orphans"
+            format!(
+                "pct exec 210 -- sh -c {} sh /opt/app/.pxdeploy-deployed docker compose -p app -f /opt/app/docker-compose.yml up -d --build --remove-orphans",
+                crate::remote::quote::quote(UP_SCRIPT)
+            )
         );
         assert_eq!(
             mark_command(&project()),
@@ -392,3 +422,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "up_links_tests.rs"]
+mod links;

@@ -82,7 +82,7 @@ pub fn deploy(
     let mut release = String::new();
 
     let result = (|| -> Result<()> {
-        let _lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
+        let lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
         hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
         let snapshot = crate::snapshots::when(host, cfg)?;
         if snapshot == When::Now {
@@ -164,7 +164,9 @@ pub fn deploy(
         // The finish's channel opens as the wait starts; dropped unused on a failed wait
         // (before the rollback), it records nothing.
         let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| {
-            let finish = up::prepare_finish(host, &project, Some(&keep), &[(&new.id, "healthy")]);
+            let held = lock.as_ref().map(|l| l.held());
+            let results = [(new.id.as_str(), "healthy")];
+            let finish = up::prepare_finish(host, &project, Some(&keep), &results, held.as_ref());
             let services = match host.dry_run() {
                 true => Vec::new(),
                 false => health::wait_for(
@@ -193,7 +195,7 @@ pub fn deploy(
                 ));
             }
         };
-        up::finish_and_mark(host, finish, &fingerprint)
+        up::finish_and_mark(host, vmid, finish, &fingerprint)
     })();
 
     let facts = facts(cfg, host, &outcome, started.elapsed());

@@ -16,8 +16,6 @@ use crate::cli::InitArgs;
 use crate::config::{self, ENV_VARS, FILE_NAME};
 use crate::error::{Error, Result};
 
-pub use discover::COMPOSE_NAMES;
-
 /// The settings init fills from a `PROXMOX_*` variable: the key, and the flag that sets it.
 const FROM_VARS: &[(&str, &str)] = &[
     ("proxmox.host", "--host"),

@@ -114,7 +114,16 @@ pub fn plan(
         }
         let tasks = tasks.as_ref()?;
         if let Some(value) = tasks.value(var) {
-            return Some(given(value.to_string(), Some(var), true));
+            // The old scripts ran in the Taskfile's folder: a relative key path starts there.
+            let value = match (field, tasks.path.parent()) {
+                ("proxmox.identity_file", Some(dir))
+                    if !value.starts_with('~') && Path::new(value).is_relative() =>
+                {
+                    dir.join(value).display().to_string()
+                }
+                _ => value.to_string(),
+            };
+            return Some(given(value, Some(var), true));
         }
         if let Some(why) = tasks.skipped(var) {
             let flag = FROM_VARS

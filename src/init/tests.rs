@@ -256,3 +256,26 @@ fn a_taskfile_that_is_not_yaml_is_named_and_init_goes_on_without_it() {
         plan.taskfile_notes
     );
 }
+
+/// The old scripts ran in the Taskfile's folder, so a relative `PROXMOX_SSH_KEY` there
+/// names a file in that folder, not in the compose file's.
+#[test]
+fn a_relative_key_path_in_a_parent_taskfile_starts_at_the_taskfile() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("keys")).unwrap();
+    write(root.path(), "keys/deploy", "key\n");
+    write(
+        root.path(),
+        "Taskfile.yml",
+        "env:\n  PROXMOX_SSH_KEY: keys/deploy\n",
+    );
+    let app = root.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    write(&app, "compose.yaml", COMPOSE);
+    let plan = plan(&args(), None, &app, &no_env).unwrap();
+    let key = std::fs::canonicalize(root.path())
+        .unwrap()
+        .join("keys/deploy");
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.proxmox.identity_file.as_deref(), Some(key.as_path()));
+}

@@ -140,9 +140,13 @@ pub fn plan(
     let host = pick(args.host.clone(), "proxmox.host");
     let vmid = pick(args.vmid.map(|v| v.to_string()), "container.vmid");
     let (Some(host), Some(vmid)) = (host, vmid) else {
+        // What the Taskfile had for them, and why it was not used.
+        let err = notes.borrow().iter().fold(
+            Error::usage("pxdeploy init needs the Proxmox host and the container id"),
+            |err, note| err.cause(note.clone()),
+        );
         return Err(
-            Error::usage("pxdeploy init needs the Proxmox host and the container id")
-                .hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)"),
+            err.hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)")
         );
     };
     let name = args

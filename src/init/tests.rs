@@ -279,3 +279,24 @@ fn a_relative_key_path_in_a_parent_taskfile_starts_at_the_taskfile() {
     let cfg = loaded(&plan);
     assert_eq!(cfg.proxmox.identity_file.as_deref(), Some(key.as_path()));
 }
+
+/// The host only in a template: init cannot go on, and the error says why the Taskfile's
+/// line was not used.
+#[test]
+fn a_host_the_taskfile_only_templates_is_missing_and_the_error_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Taskfile.yml",
+        "env:\n  PROXMOX_HOST:\n    sh: cat host.txt\n  PROXMOX_CONTAINER_ID: 210\n",
+    );
+    write(dir.path(), "compose.yaml", COMPOSE);
+    let err = plan(&InitArgs::default(), None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.render();
+    assert!(
+        text.contains("PROXMOX_HOST skipped: a `sh:` command, which pxdeploy does not run"),
+        "{text}"
+    );
+    assert!(!dir.path().join("pxdeploy.toml").exists());
+}

@@ -236,3 +236,80 @@ fn the_committed_schema_is_what_pxdeploy_schema_prints() {
         "examples/pxdeploy.toml names the schema for taplo"
     );
 }
+
+/// Issue 27: a user of the old scripts runs `pxdeploy init` in the folder that holds only
+/// their `docker-compose.prod.yml`, with the old `Taskfile.yml` one folder up. init finds
+/// the compose file, takes the plain `PROXMOX_*` values of the Taskfile (`env:` before
+/// `vars:`; the environment before both), says which it took, and skips a template and an
+/// `sh:` value with a word why, never running the `sh:` command.
+#[test]
+fn init_in_the_old_scripts_folder_finds_the_prod_compose_file_and_the_taskfile_values() {
+    let root = tempfile::tempdir().unwrap();
+    let ran = root.path().join("sh-was-run");
+    let taskfile = format!(
+        "version: '3'\n\
+         env:\n  PROXMOX_HOST: 192.168.1.10\n  PROXMOX_CONTAINER_ID: 210\n  PROXMOX_USER: '{{{{.USER}}}}'\n  PROXMOX_SSH_KEY:\n    sh: touch {}\n\
+         vars:\n  PROXMOX_HOST: ignored.lan\n  PROXMOX_CONTAINER_IP: 192.168.1.50/24\n  PROXMOX_CONTAINER_GATEWAY: 192.168.1.1\n\
+         tasks:\n  deploy:\n    cmds: [./deploy.sh]\n",
+        ran.display()
+    );
+    std::fs::write(root.path().join("Taskfile.yml"), taskfile).unwrap();
+    let app = root.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::write(
+        app.join("docker-compose.prod.yml"),
+        "services:\n  web:\n    image: nginx\n",
+    )
+    .unwrap();
+
+    let r = pxdeploy()
+        .current_dir(&app)
+        .env("PROXMOX_CONTAINER_ID", "305")
+        .args(["init"])
+        .run();
+    r.assert_code(0)
+        .assert_stderr_contains("Taskfile.yml")
+        .assert_stderr_contains(
+            "Taskfile.yml: PROXMOX_HOST, PROXMOX_CONTAINER_IP, PROXMOX_CONTAINER_GATEWAY",
+        )
+        .assert_stderr_contains("PROXMOX_USER skipped: a template")
+        .assert_stderr_contains("PROXMOX_SSH_KEY skipped: a `sh:` command")
+        .assert_stderr_contains("from the environment: PROXMOX_CONTAINER_ID");
+    assert!(!ran.exists(), "init ran the Taskfile's sh: command");
+    let cfg = pxdeploy::config::load_from(&app.join("pxdeploy.toml"), &no_env).unwrap();
+    assert_eq!(&*cfg.app.compose_file, "docker-compose.prod.yml");
+    assert_eq!(cfg.proxmox.host, "192.168.1.10", "env: before vars:");
+    assert_eq!(cfg.proxmox.user, None, "a template is no value");
+    assert_eq!(
+        cfg.container.vmid, 305,
+        "the environment before the Taskfile"
+    );
+    assert_eq!(cfg.container.network.ip(), "192.168.1.50/24");
+    assert_eq!(cfg.health.services, Some(vec!["web".into()]));
+    let text = std::fs::read_to_string(app.join("pxdeploy.toml")).unwrap();
+    assert!(
+        text.contains("host = \"192.168.1.10\"  # from PROXMOX_HOST in the Taskfile"),
+        "{text}"
+    );
+}
+
+/// Two compose-ish files and none of Compose's own names: init cannot choose, so it lists
+/// both and asks for `--compose-file` (exit 3, nothing written); with it, init works.
+#[test]
+fn init_with_two_compose_files_lists_both_and_asks_for_compose_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["docker-compose.prod.yml", "docker-compose.dev.yaml"] {
+        std::fs::write(
+            dir.path().join(name),
+            "services:\n  web:\n    image: nginx\n",
+        )
+        .unwrap();
+    }
+    init(dir.path(), &[])
+        .assert_code(3)
+        .assert_stderr_contains("docker-compose.dev.yaml")
+        .assert_stderr_contains("docker-compose.prod.yml")
+        .assert_stderr_contains("--compose-file");
+    assert!(!dir.path().join("pxdeploy.toml").exists());
+    init(dir.path(), &["--compose-file", "docker-compose.prod.yml"]).assert_code(0);
+}

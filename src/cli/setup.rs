@@ -9,25 +9,25 @@ use clap::Args;
 /// flags they name. The file goes to `-c FILE`, else ./pxdeploy.toml.
 #[derive(Debug, Clone, Args, Default)]
 pub struct InitArgs {
-    /// The compose file [default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here]
+    /// The compose file [default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here, else the one *compose*.yml or *compose*.yaml]
     #[arg(long, value_name = "FILE")]
     pub compose_file: Option<PathBuf>,
     /// Overwrite an existing pxdeploy.toml
     #[arg(long)]
     pub force: bool,
-    /// The Proxmox VE node: name, IP or ~/.ssh/config alias [env: PROXMOX_HOST]
+    /// The Proxmox VE node: name, IP or ~/.ssh/config alias [env: PROXMOX_HOST, then Taskfile.yml]
     #[arg(long)]
     pub host: Option<String>,
-    /// SSH user [env: PROXMOX_USER; default: ~/.ssh/config, else root]
+    /// SSH user [env: PROXMOX_USER, then Taskfile.yml; default: ~/.ssh/config, else root]
     #[arg(long)]
     pub user: Option<String>,
     /// SSH port [default: ~/.ssh/config, else 22]
     #[arg(long)]
     pub port: Option<u16>,
-    /// SSH private key [env: PROXMOX_SSH_KEY; default: ssh-agent, then ~/.ssh/id_*]
+    /// SSH private key [env: PROXMOX_SSH_KEY, then Taskfile.yml; default: ssh-agent, then ~/.ssh/id_*]
     #[arg(long, value_name = "FILE")]
     pub identity_file: Option<String>,
-    /// Container id, 100–999999999 [env: PROXMOX_CONTAINER_ID]
+    /// Container id, 100–999999999 [env: PROXMOX_CONTAINER_ID, then Taskfile.yml]
     #[arg(long)]
     pub vmid: Option<u32>,
     /// Container hostname [default: the app name, `_` as `-`]
@@ -36,10 +36,10 @@ pub struct InitArgs {
     /// Compose project name [default: the compose file's `name:`, else its folder's name]
     #[arg(long)]
     pub name: Option<String>,
-    /// `dhcp` or a static a.b.c.d/n [env: PROXMOX_CONTAINER_IP; default: dhcp]
+    /// `dhcp` or a static a.b.c.d/n [env: PROXMOX_CONTAINER_IP, then Taskfile.yml; default: dhcp]
     #[arg(long)]
     pub ip: Option<String>,
-    /// Gateway of a static address [env: PROXMOX_CONTAINER_GATEWAY]
+    /// Gateway of a static address [env: PROXMOX_CONTAINER_GATEWAY, then Taskfile.yml]
     #[arg(long)]
     pub gateway: Option<String>,
     /// Network bridge [default: vmbr0]

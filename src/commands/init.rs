@@ -29,6 +29,16 @@ pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
             format!("; from the environment: {}", plan.from_env.join(", "))
         }
     ));
+    if let (Some(path), false) = (&plan.taskfile, plan.from_taskfile.is_empty()) {
+        out.info(format!(
+            "from {}: {}",
+            path.display(),
+            plan.from_taskfile.join(", ")
+        ));
+    }
+    for note in &plan.taskfile_notes {
+        out.warn(note);
+    }
     out.info("next: review it, then `pxdeploy check`, `pxdeploy create`, `pxdeploy deploy`");
     out.success_json(json!({
         "path": plan.path,
@@ -36,6 +46,8 @@ pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
         "secrets": plan.secrets,
         "values": plan.values.iter().map(|(k, _)| k).collect::<Vec<_>>(),
         "from_env": plan.from_env,
+        "taskfile": plan.taskfile,
+        "from_taskfile": plan.from_taskfile,
     }));
     Ok(())
 }

@@ -1,10 +1,13 @@
-//! `pxdeploy init`: a commented `pxdeploy.toml` for a compose file. The compose file gives
-//! the services (`[health]`) and the variables (`[env.secrets]`, `[env.values]`); flags, then
-//! the `PROXMOX_*` variables ([`crate::config::ENV_VARS`]), give the rest. The text is
+//! `pxdeploy init`: a commented `pxdeploy.toml` for a compose file ([`discover`]). The
+//! compose file gives the services (`[health]`) and the variables (`[env.secrets]`,
+//! `[env.values]`); flags, then the `PROXMOX_*` variables ([`crate::config::ENV_VARS`]), then
+//! the same names in the old scripts' `Taskfile.yml` ([`taskfile`]), give the rest. The text is
 //! validated like any config before it is written, and an existing file is kept unless
 //! `--force` (exit 8, refused); a symbolic link is refused even with `--force`.
 
+pub mod discover;
 mod render;
+pub mod taskfile;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
@@ -13,12 +16,14 @@ use crate::cli::InitArgs;
 use crate::config::{self, ENV_VARS, FILE_NAME};
 use crate::error::{Error, Result};
 
-/// The names looked for, in Compose's own order of preference.
-pub const COMPOSE_NAMES: &[&str] = &[
-    "compose.yaml",
-    "compose.yml",
-    "docker-compose.yaml",
-    "docker-compose.yml",
+/// The settings init fills from a `PROXMOX_*` variable: the key, and the flag that sets it.
+const FROM_VARS: &[(&str, &str)] = &[
+    ("proxmox.host", "--host"),
+    ("proxmox.user", "--user"),
+    ("proxmox.identity_file", "--identity-file"),
+    ("container.vmid", "--vmid"),
+    ("container.ip", "--ip"),
+    ("container.gateway", "--gateway"),
 ];
 
 /// What `init` writes, decided before anything is written.
@@ -33,12 +38,21 @@ pub struct Plan {
     pub values: Vec<(String, String)>,
     /// The `PROXMOX_*` variables that gave a value.
     pub from_env: Vec<&'static str>,
+    /// The Taskfile read, if any.
+    pub taskfile: Option<PathBuf>,
+    /// The variables the Taskfile gave a value.
+    pub from_taskfile: Vec<&'static str>,
+    /// What the user should know about the Taskfile: a variable skipped (and why) that no
+    /// flag or environment variable gave instead, or a Taskfile that could not be read.
+    pub taskfile_notes: Vec<String>,
 }
 
 /// One setting: its value and the variable it came from (`None`: a flag).
 pub(crate) struct Given {
     pub value: String,
     pub var: Option<&'static str>,
+    /// The variable's value was the Taskfile's, not the environment's.
+    pub taskfile: bool,
 }
 
 /// Decides the file: `config` is `-c FILE` (relative to `cwd`) or `None` for
@@ -54,7 +68,7 @@ pub fn plan(
         None => cwd.join(FILE_NAME),
     };
     refuse_existing(&path, args.force)?;
-    let compose = find_compose(args, cwd)?;
+    let compose = discover::find_compose(args.compose_file.as_deref(), cwd)?;
     let compose_dir = compose.parent().unwrap_or(cwd).to_path_buf();
     let model = crate::compose::model::Model::read(std::slice::from_ref(&compose), &compose_dir)
         .map_err(|why| Error::config(format!("cannot read {}", compose.display())).cause(why))?;
@@ -71,22 +85,68 @@ pub fn plan(
     let vars = vars::compose_vars(&text)
         .map_err(|why| Error::config(format!("cannot read {}", compose.display())).cause(why))?;
 
-    let pick = |flag: Option<String>, field: &str| -> Option<Given> {
-        flag.map(|value| Given { value, var: None }).or_else(|| {
-            let (var, _) = ENV_VARS.iter().find(|(_, f)| *f == field)?;
-            let value = env(var).filter(|v| !v.trim().is_empty())?;
-            Some(Given {
-                value: value.trim().to_string(),
-                var: Some(var),
+    let var_of = |field: &str| ENV_VARS.iter().find(|(_, f)| *f == field).map(|(v, _)| *v);
+    let names: Vec<&'static str> = FROM_VARS.iter().filter_map(|(f, _)| var_of(f)).collect();
+    let mut notes = Vec::new();
+    let tasks = taskfile::find(&compose_dir).and_then(|path| {
+        taskfile::read(&path, &names)
+            .map_err(|why| {
+                notes.push(format!(
+                    "{} is not read (its values are not used): {why}",
+                    path.display()
+                ))
             })
-        })
+            .ok()
+    });
+    let notes = std::cell::RefCell::new(notes);
+    let pick = |flag: Option<String>, field: &str| -> Option<Given> {
+        let given = |value: String, var, taskfile| Given {
+            value,
+            var,
+            taskfile,
+        };
+        if let Some(value) = flag {
+            return Some(given(value, None, false));
+        }
+        let var = var_of(field)?;
+        if let Some(value) = env(var).filter(|v| !v.trim().is_empty()) {
+            return Some(given(value.trim().to_string(), Some(var), false));
+        }
+        let tasks = tasks.as_ref()?;
+        if let Some(value) = tasks.value(var) {
+            // The old scripts ran in the Taskfile's folder: a relative key path starts there.
+            let value = match (field, tasks.path.parent()) {
+                ("proxmox.identity_file", Some(dir))
+                    if !value.starts_with('~') && Path::new(value).is_relative() =>
+                {
+                    dir.join(value).display().to_string()
+                }
+                _ => value.to_string(),
+            };
+            return Some(given(value, Some(var), true));
+        }
+        if let Some(why) = tasks.skipped(var) {
+            let flag = FROM_VARS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or("", |(_, f)| f);
+            notes.borrow_mut().push(format!(
+                "{}: {var} skipped: {why}; pass {flag} or set {var}",
+                tasks.path.display()
+            ));
+        }
+        None
     };
     let host = pick(args.host.clone(), "proxmox.host");
     let vmid = pick(args.vmid.map(|v| v.to_string()), "container.vmid");
     let (Some(host), Some(vmid)) = (host, vmid) else {
+        // What the Taskfile had for them, and why it was not used.
+        let err = notes.borrow().iter().fold(
+            Error::usage("pxdeploy init needs the Proxmox host and the container id"),
+            |err, note| err.cause(note.clone()),
+        );
         return Err(
-            Error::usage("pxdeploy init needs the Proxmox host and the container id")
-                .hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)"),
+            err.hint("pass --host and --vmid (or set PROXMOX_HOST and PROXMOX_CONTAINER_ID)")
         );
     };
     let name = args
@@ -112,7 +172,8 @@ pub fn plan(
             .unwrap_or_default(),
         name,
     };
-    let from_env = settings.env_vars_used();
+    let from_env = settings.vars_used(false);
+    let from_taskfile = settings.vars_used(true);
     let text = render::render(args, &settings, &services, &vars);
 
     // The file must load as it is: no environment but HOME (for `~`).
@@ -122,7 +183,7 @@ pub fn plan(
     })
     .map_err(|e| {
         let hint =
-            "the values come from the flags, PROXMOX_* and the compose file; fix the one named";
+            "the values come from the flags, PROXMOX_* (or the Taskfile) and the compose file; fix the one named";
         Error::config(format!(
             "pxdeploy init would write an invalid {FILE_NAME}, so it wrote nothing"
         ))
@@ -145,6 +206,9 @@ pub fn plan(
             .map(|v| (v.name.clone(), v.default.clone().unwrap_or_default()))
             .collect(),
         from_env,
+        taskfile: tasks.map(|t| t.path),
+        from_taskfile,
+        taskfile_notes: notes.into_inner(),
     })
 }
 
@@ -208,31 +272,6 @@ pub fn write(plan: &Plan, force: bool) -> Result<()> {
         .map_err(|e| {
             let _ = std::fs::remove_file(&temp);
             cannot(e)
-        })
-}
-
-/// `--compose-file`, else the first of [`COMPOSE_NAMES`] in `cwd`.
-fn find_compose(args: &InitArgs, cwd: &Path) -> Result<PathBuf> {
-    if let Some(file) = &args.compose_file {
-        let path = cwd.join(file);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::config(format!("{} does not exist", path.display()))
-                .hint("name the compose file with --compose-file"))
-        };
-    }
-    COMPOSE_NAMES
-        .iter()
-        .map(|n| cwd.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::config(format!(
-                "no compose file in {} (looked for {})",
-                cwd.display(),
-                COMPOSE_NAMES.join(", ")
-            ))
-            .hint("run pxdeploy init in the compose file's folder, or name it with --compose-file")
         })
 }
 

@@ -22,7 +22,8 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub fn env_vars_used(&self) -> Vec<&'static str> {
+    /// The variables that gave a value: from the Taskfile (`taskfile`) or the environment.
+    pub fn vars_used(&self, taskfile: bool) -> Vec<&'static str> {
         [
             Some(&self.host),
             self.user.as_ref(),
@@ -33,6 +34,7 @@ impl Settings {
         ]
         .into_iter()
         .flatten()
+        .filter(|g| g.taskfile == taskfile)
         .filter_map(|g| g.var)
         .collect()
     }
@@ -49,8 +51,14 @@ fn line(out: &mut String, key: &str, given: Option<&Given>, quote: bool, default
         Some(g) => {
             let value = if quote { q(&g.value) } else { g.value.clone() };
             let _ = write!(out, "{key} = {value}");
-            if let Some(var) = g.var {
-                let _ = write!(out, "  # from {var}");
+            match (g.var, g.taskfile) {
+                (Some(var), true) => {
+                    let _ = write!(out, "  # from {var} in the Taskfile");
+                }
+                (Some(var), false) => {
+                    let _ = write!(out, "  # from {var}");
+                }
+                (None, _) => {}
             }
             out.push('\n');
         }
@@ -64,6 +72,7 @@ fn opt<T: ToString>(out: &mut String, key: &str, value: Option<T>, default: &str
     let given = value.map(|v| Given {
         value: v.to_string(),
         var: None,
+        taskfile: false,
     });
     line(out, key, given.as_ref(), quote, default);
 }

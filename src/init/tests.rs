@@ -184,3 +184,119 @@ fn no_compose_file_names_what_was_looked_for() {
         err.render()
     );
 }
+
+/// Issue 27: flag > environment > Taskfile > default, the Taskfile one folder up, and the
+/// plan says which values came from where.
+#[test]
+fn taskfile_values_come_after_flags_and_the_environment() {
+    let root = tempfile::tempdir().unwrap();
+    let key = root.path().join("old_key");
+    write(root.path(), "old_key", "key\n");
+    write(
+        root.path(),
+        "Taskfile.yml",
+        &format!("version: '3'\nenv:\n  PROXMOX_HOST: task.lan\n  PROXMOX_CONTAINER_ID: 222\n  PROXMOX_USER: '{{{{.USER}}}}'\nvars:\n  PROXMOX_SSH_KEY: {}\n  PROXMOX_CONTAINER_IP:\n    sh: echo 10.0.0.9/24\n", key.display()),
+    );
+    let app = root.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    write(&app, "docker-compose.prod.yml", COMPOSE);
+    let env = |var: &str| (var == "PROXMOX_CONTAINER_ID").then(|| "333".to_string());
+    let a = InitArgs {
+        host: Some("flag.lan".into()),
+        ..InitArgs::default()
+    };
+    let plan = plan(&a, None, &app, &env).unwrap();
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.proxmox.host, "flag.lan", "the flag beats the Taskfile");
+    assert_eq!(
+        cfg.container.vmid, 333,
+        "the environment beats the Taskfile"
+    );
+    let line = format!(
+        "identity_file = \"{}\"  # from PROXMOX_SSH_KEY in the Taskfile",
+        key.display()
+    );
+    assert!(plan.text.contains(&line), "{}", plan.text);
+    assert_eq!(plan.from_taskfile, ["PROXMOX_SSH_KEY"]);
+    assert_eq!(plan.from_env, ["PROXMOX_CONTAINER_ID"]);
+    assert_eq!(
+        plan.taskfile.as_deref(),
+        Some(
+            std::fs::canonicalize(root.path())
+                .unwrap()
+                .join("Taskfile.yml")
+                .as_path()
+        )
+    );
+    // Skipped, and nothing else gave them: the user is told, with the flag to use.
+    let notes = plan.taskfile_notes.join("\n");
+    assert!(
+        notes.contains("PROXMOX_USER skipped: a template"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("PROXMOX_CONTAINER_IP skipped: a `sh:` command"),
+        "{notes}"
+    );
+    assert!(notes.contains("pass --ip"), "{notes}");
+    assert_eq!(cfg.container.network.ip(), "dhcp", "the default");
+}
+
+#[test]
+fn a_taskfile_that_is_not_yaml_is_named_and_init_goes_on_without_it() {
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "Taskfile.yml", "env: [unclosed\n");
+    write(root.path(), "compose.yaml", COMPOSE);
+    let plan = plan(&args(), None, root.path(), &no_env).unwrap();
+    assert!(plan.from_taskfile.is_empty());
+    assert_eq!(plan.taskfile_notes.len(), 1);
+    assert!(
+        plan.taskfile_notes[0].contains("Taskfile.yml is not read"),
+        "{:?}",
+        plan.taskfile_notes
+    );
+}
+
+/// The old scripts ran in the Taskfile's folder, so a relative `PROXMOX_SSH_KEY` there
+/// names a file in that folder, not in the compose file's.
+#[test]
+fn a_relative_key_path_in_a_parent_taskfile_starts_at_the_taskfile() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("keys")).unwrap();
+    write(root.path(), "keys/deploy", "key\n");
+    write(
+        root.path(),
+        "Taskfile.yml",
+        "env:\n  PROXMOX_SSH_KEY: keys/deploy\n",
+    );
+    let app = root.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    write(&app, "compose.yaml", COMPOSE);
+    let plan = plan(&args(), None, &app, &no_env).unwrap();
+    let key = std::fs::canonicalize(root.path())
+        .unwrap()
+        .join("keys/deploy");
+    let cfg = loaded(&plan);
+    assert_eq!(cfg.proxmox.identity_file.as_deref(), Some(key.as_path()));
+}
+
+/// The host only in a template: init cannot go on, and the error says why the Taskfile's
+/// line was not used.
+#[test]
+fn a_host_the_taskfile_only_templates_is_missing_and_the_error_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "Taskfile.yml",
+        "env:\n  PROXMOX_HOST:\n    sh: cat host.txt\n  PROXMOX_CONTAINER_ID: 210\n",
+    );
+    write(dir.path(), "compose.yaml", COMPOSE);
+    let err = plan(&InitArgs::default(), None, dir.path(), &no_env).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.render();
+    assert!(
+        text.contains("PROXMOX_HOST skipped: a `sh:` command, which pxdeploy does not run"),
+        "{text}"
+    );
+    assert!(!dir.path().join("pxdeploy.toml").exists());
+}

@@ -1,0 +1,90 @@
+//! The shell scripts pxdeploy runs on the node and in the guest, one `.sh` file each in this
+//! folder, embedded with `include_str!` by the module that runs them (the constant there
+//! keeps the script's name). Values reach a script only as positional parameters
+//! (`sh -c '<script>' sh ARGS…`), never spliced into its text. Each file starts with
+//! `#!/bin/sh` and a comment saying where it runs, its parameters and its exit codes;
+//! `scripts/test` runs `shellcheck` on every one (docs/architecture.md, "Remote scripts").
+//! Some are fragments that define functions or variables for the next one (the release
+//! store's `store-*.sh`); the module that composes them says in which order.
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    fn folder() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scripts")
+    }
+
+    fn files() -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(folder())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// `sh -n` and BusyBox's `sh -n` (the shell of Alpine guests) both parse `script`.
+    fn parses(name: &str, script: &str) {
+        for shell in [&["sh"][..], &["busybox", "sh"]] {
+            let out = Command::new(shell[0])
+                .args(&shell[1..])
+                .args(["-n", "-c", script])
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e}", shell.join(" ")));
+            assert!(
+                out.status.success(),
+                "{name}: `{} -n` refuses it: {}",
+                shell.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn every_script_parses_in_sh_and_busybox_sh() {
+        let files = files();
+        assert!(files.len() >= 6, "{files:?}");
+        for f in &files {
+            parses(&f.display().to_string(), &std::fs::read_to_string(f).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_script_file_has_a_header_and_is_embedded() {
+        let mut sources = String::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    sources.push_str(&std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        for f in files() {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let name = f.file_name().unwrap().to_str().unwrap();
+            assert!(text.starts_with("#!/bin/sh\n# Runs "), "{name}: no header");
+            assert!(text.ends_with('\n'), "{name}: no final newline");
+            assert!(
+                sources.contains(&format!("include_str!(\"../scripts/{name}\")"))
+                    || sources.contains(&format!("include_str!(\"../../scripts/{name}\")")),
+                "{name} is not embedded anywhere"
+            );
+        }
+    }
+
+    /// The scripts as they are composed and sent.
+    #[test]
+    fn composed_scripts_parse() {
+        use crate::release::store;
+        parses("stage and switch", &store::stage_and_switch_script());
+        let finish = store::finish_argv("/opt/app", None, &[]);
+        parses("finish", &finish[2]);
+    }
+}

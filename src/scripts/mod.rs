@@ -48,7 +48,10 @@ mod tests {
         let files = files();
         assert!(files.len() >= 6, "{files:?}");
         for f in &files {
-            parses(&f.display().to_string(), &std::fs::read_to_string(f).unwrap());
+            parses(
+                &f.display().to_string(),
+                &std::fs::read_to_string(f).unwrap(),
+            );
         }
     }
 
@@ -72,8 +75,7 @@ mod tests {
             assert!(text.starts_with("#!/bin/sh\n# Runs "), "{name}: no header");
             assert!(text.ends_with('\n'), "{name}: no final newline");
             assert!(
-                sources.contains(&format!("include_str!(\"../scripts/{name}\")"))
-                    || sources.contains(&format!("include_str!(\"../../scripts/{name}\")")),
+                sources.contains(&format!("scripts/{name}\")")),
                 "{name} is not embedded anywhere"
             );
         }
@@ -86,5 +88,7 @@ mod tests {
         parses("stage and switch", &store::stage_and_switch_script());
         let finish = store::finish_argv("/opt/app", None, &[]);
         parses("finish", &finish[2]);
+        let check = format!("{}{}", crate::remote::host::GATE, crate::lock::held::CHECK);
+        parses("lock check after the gate", &check);
     }
 }

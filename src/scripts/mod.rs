@@ -46,7 +46,7 @@ mod tests {
     #[test]
     fn every_script_parses_in_sh_and_busybox_sh() {
         let files = files();
-        assert!(files.len() >= 6, "{files:?}");
+        assert!(files.len() >= 15, "{files:?}");
         for f in &files {
             parses(
                 &f.display().to_string(),
@@ -90,5 +90,9 @@ mod tests {
         parses("finish", &finish[2]);
         let check = format!("{}{}", crate::remote::host::GATE, crate::lock::held::CHECK);
         parses("lock check after the gate", &check);
+        parses("up", crate::release::up::UP_SCRIPT);
+        parses("mark", crate::release::up::MARK_SCRIPT);
+        let drift = format!("{}{}", store::READ_FN, crate::release::drift::function());
+        parses("read and drift", &drift);
     }
 }

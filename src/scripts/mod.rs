@@ -46,7 +46,7 @@ mod tests {
     #[test]
     fn every_script_parses_in_sh_and_busybox_sh() {
         let files = files();
-        assert!(files.len() >= 17, "{files:?}");
+        assert!(files.len() >= 18, "{files:?}");
         for f in &files {
             parses(
                 &f.display().to_string(),

@@ -23,7 +23,7 @@ pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 /// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
 /// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode. Starts
 /// with [`store::READ_FN`] and [`drift::function`].
-const SCRIPT: &str = include_str!("scripts/inspect.sh");
+const SCRIPT: &str = crate::scripts::script!("inspect.sh");
 
 fn script() -> String {
     format!("{}{}{SCRIPT}", store::READ_FN, drift::function())

@@ -116,7 +116,7 @@ const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 /// anything, and still: the lock file is never a symlink, and the holder is written to a
 /// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
 /// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
-pub const SCRIPT: &str = include_str!("scripts/lock.sh");
+pub const SCRIPT: &str = crate::scripts::script!("lock.sh");
 
 /// The host command that takes (and holds) the lock of container `vmid` for the run with
 /// `token` ([`held::token`]).
@@ -141,7 +141,7 @@ pub fn command(vmid: u32, holder: &Holder, token: &str) -> String {
 /// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`) but another node's,
 /// print [`ELSEWHERE`] and stop; otherwise run [`SCRIPT`]. A container that is nowhere
 /// (yet) is locked here. `$1`: the vmid.
-const HERE: &str = include_str!("scripts/lock-here.sh");
+const HERE: &str = crate::scripts::script!("lock-here.sh");
 
 /// [`command`], run only when container `vmid` lives on this node or nowhere (else it
 /// prints [`ELSEWHERE`]): costs no extra remote call.
@@ -385,10 +385,7 @@ mod tests {
             since: "2026-11-25T20:40:20Z".into(),
         };
         let c = command(210, &h, "5eed");
-        assert!(
-            c.starts_with("sh -c '#!/bin/sh\n# Runs on the node (src/lock.rs: SCRIPT)"),
-            "{c}"
-        );
+        assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
         assert!(c.ends_with(
             " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45 5eed"
         ), "{c}");
@@ -407,10 +404,7 @@ mod tests {
             since: "T1".into(),
         };
         let c = command_here(210, &h, TOKEN);
-        assert!(
-            c.starts_with("sh -c '#!/bin/sh\n# Runs on the node (src/lock.rs: HERE)"),
-            "{c}"
-        );
+        assert!(c.starts_with("sh -c 'if [ ! -e "), "{c}");
         assert!(
             c.ends_with(&format!(" sh 210 {}", command(210, &h, TOKEN))),
             "{c}"

@@ -230,7 +230,7 @@ pub fn generate_secret(len: usize) -> Result<String> {
 /// one, never an empty one. `sync FILE` is in coreutils (8.24+) and BusyBox alike.
 /// `$1` = folder, `$2` = size. A symbolic link at `.env` or on its way is refused (exit 65,
 /// naming it): a service that can write into the app folder could point it anywhere.
-pub const WRITE_SCRIPT: &str = include_str!("../scripts/env-write.sh");
+pub const WRITE_SCRIPT: &str = crate::scripts::script!("env-write.sh");
 
 /// `pct exec <vmid> -- sh -c '<WRITE_SCRIPT>' sh <dir> <size>`: the content goes over stdin,
 /// never on a command line.
@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn remote_commands() {
         let w = write_command(210, "/opt/my app", 123);
-        assert!(w.starts_with("pct exec 210 -- sh -c '#!/bin/sh\n# Runs in the guest (src/envfile/mod.rs: WRITE_SCRIPT)"), "{w}");
+        assert!(w.starts_with("pct exec 210 -- sh -c 'umask 077; "), "{w}");
         assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");
     }
 

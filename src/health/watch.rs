@@ -28,7 +28,7 @@ const BURST: Duration = Duration::from_millis(30);
 /// Streams from one second before it started (`--since`), so an event between the first
 /// `ps` and the moment the stream is listening is not lost; `cat` holds it until its stdin
 /// ends (pxdeploy closes the channel), then stops it.
-const SCRIPT: &str = include_str!("../scripts/health-watch.sh");
+const SCRIPT: &str = crate::scripts::script!("health-watch.sh");
 
 /// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <project>`
 pub fn command(project: &Project) -> String {
@@ -252,7 +252,7 @@ mod tests {
         let p = Project::new(210, "app", "/opt/app", "docker-compose.yml");
         let c = command(&p);
         assert!(
-            c.starts_with("pct exec 210 -- sh -c '#!/bin/sh\n# Runs in the guest (src/health/watch.rs: SCRIPT)"),
+            c.starts_with("pct exec 210 -- sh -c 'docker events --since"),
             "{c}"
         );
         assert!(c.ends_with("' sh app"), "{c}");

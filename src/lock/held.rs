@@ -16,7 +16,7 @@ pub const LOST_EXIT: i32 = 7;
 
 /// `$1` lock file, `$2` holder file, `$3` token, then the command to run if the lock is
 /// still this run's. `flock -n` succeeds only on a lock no one holds (it is released at once).
-pub const CHECK: &str = include_str!("../scripts/lock-check.sh");
+pub const CHECK: &str = crate::scripts::script!("lock-check.sh");
 
 /// A new token for a run: 128 random bits, hex.
 pub fn token() -> String {
@@ -153,7 +153,7 @@ mod tests {
         };
         let c = held.guard("read -r go || exit 0; ", "pct exec 210 -- true");
         assert!(
-            c.starts_with("sh -c 'read -r go || exit 0; #!/bin/sh\n# Runs on the node (src/lock/held.rs: CHECK)"),
+            c.starts_with("sh -c 'read -r go || exit 0; if flock -n "),
             "{c}"
         );
         assert!(

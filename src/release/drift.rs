@@ -17,7 +17,7 @@ use crate::compose::Project;
 
 /// The shell function `pxd DIR MODE` (see the module docs): prints `drift -`, or `drift`,
 /// the differing entries and the hashes, then `drift-end`. Runs in a subshell (`cd`).
-const FUNCTION: &str = include_str!("../scripts/release-drift.sh");
+const FUNCTION: &str = crate::scripts::script!("release-drift.sh");
 
 /// [`FUNCTION`], to put before the call of `pxd`.
 pub fn function() -> &'static str {

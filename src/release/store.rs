@@ -34,12 +34,12 @@ pub const UNSAFE_EXIT: i32 = 65;
 /// relative, without `.`, `..` or empty components and not in the store (a journal line
 /// names only what a manifest may hold). `rid ID`: ID is a release id. `refuse WHY`: exit 65.
 /// `takelock`: [`LOCK`].
-const CHECKS: &str = include_str!("../scripts/store-checks.sh");
+const CHECKS: &str = crate::scripts::script!("store-checks.sh");
 
 /// `$1` = remote_dir. Sets `D` and `S`; refuses a link on the way to the store, as the store,
 /// or in it; makes `remote_dir` with the usual umask (services running as other users may
 /// need to enter it) and the store 0700.
-const GUARD: &str = include_str!("../scripts/store-guard.sh");
+const GUARD: &str = crate::scripts::script!("store-guard.sh");
 
 /// Holds the store's `flock` (on the folder itself: nothing to create) until the script
 /// ends, so that a change left running by a pxdeploy that vanished is finished before the
@@ -51,7 +51,7 @@ const LOCK: &str = "takelock\n";
 /// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,
 /// the manifests (`MODE` = `all`, or only the current one), object names (`MODE` =
 /// `objects`: `o HASH` lines), then `end`. Reads only; never follows a link.
-pub const READ_FN: &str = include_str!("../scripts/store-read.sh");
+pub const READ_FN: &str = crate::scripts::script!("store-read.sh");
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
 /// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`) before it takes the store's lock (a
@@ -61,7 +61,7 @@ pub const READ_FN: &str = include_str!("../scripts/store-read.sh");
 /// folder) and the release folder to `releases/<id>`. The tree is not touched. Every process
 /// start counts: ~4 ms each in a container, so one per object would cost more than the
 /// hashing of 200 MB of them.
-pub const STAGE: &str = include_str!("../scripts/store-stage.sh");
+pub const STAGE: &str = crate::scripts::script!("store-stage.sh");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
 /// Replays a journal left behind first, then applies the new one, writing `current` last.
@@ -79,12 +79,12 @@ pub const STAGE: &str = include_str!("../scripts/store-stage.sh");
 /// there removed first (`install` would copy into a folder a link there points to), by
 /// `install` or by `>` under `set -C` (which fails on anything put there meanwhile), then
 /// renamed into place (a rename replaces a link, never follows it).
-pub const SWITCH: &str = include_str!("../scripts/store-switch.sh");
+pub const SWITCH: &str = crate::scripts::script!("store-switch.sh");
 
 /// `$1` = remote_dir, `$2` = ids to keep (space-separated) or `-` to prune nothing, then
 /// `ID RESULT` pairs. Writes the results, removes the releases not kept and every object
 /// no kept manifest names.
-pub const FINISH: &str = include_str!("../scripts/store-finish.sh");
+pub const FINISH: &str = crate::scripts::script!("store-finish.sh");
 
 /// What a read asks for besides the releases' facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

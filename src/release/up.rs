@@ -99,10 +99,7 @@ pub fn unchanged(
 /// `$1` = the marker, then the command: refuses a symbolic link at the marker or on its
 /// way (exit 65: a service that can write into the app folder could point the marker
 /// anywhere), removes the marker, runs the command.
-pub const UP_SCRIPT: &str = concat!(
-    include_str!("../scripts/marker-no-link.sh"),
-    include_str!("../scripts/up.sh")
-);
+pub const UP_SCRIPT: &str = crate::scripts::script!("up.sh");
 
 /// `pct exec <vmid> -- sh -c '<UP_SCRIPT>' sh <marker> docker compose -p <name> -f <file>
 /// up -d --build --remove-orphans`
@@ -117,10 +114,7 @@ pub fn up_command(project: &Project) -> String {
 /// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
 /// is removed and `set -C` refuses anything put there meanwhile), flushed (`sync FILE`, in
 /// coreutils and BusyBox), renamed over it, then its folder flushed. No link on the way.
-pub const MARK_SCRIPT: &str = concat!(
-    include_str!("../scripts/marker-no-link.sh"),
-    include_str!("../scripts/mark.sh")
-);
+pub const MARK_SCRIPT: &str = crate::scripts::script!("mark.sh");
 
 /// `pct exec <vmid> -- sh -c '<MARK_SCRIPT>' sh <marker>`: the fingerprint goes over stdin,
 /// so it is never on a command line, in a log or in a `--dry-run` plan (it is derived from

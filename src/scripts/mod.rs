@@ -1,11 +1,42 @@
 //! The shell scripts pxdeploy runs on the node and in the guest, one `.sh` file each in this
-//! folder, embedded with `include_str!` by the module that runs them (the constant there
-//! keeps the script's name). Values reach a script only as positional parameters
+//! folder, embedded by the module that runs them with [`script!`] (`include_str!` without
+//! the header comment: the constant there keeps the script's name). Values reach a script only as positional parameters
 //! (`sh -c '<script>' sh ARGS…`), never spliced into its text. Each file starts with
 //! `#!/bin/sh` and a comment saying where it runs, its parameters and its exit codes;
 //! `scripts/test` runs `shellcheck` on every one (docs/architecture.md, "Remote scripts").
 //! Some are fragments that define functions or variables for the next one (the release
 //! store's `store-*.sh`); the module that composes them says in which order.
+
+/// The script `src/scripts/<file>` as it is sent: the file's text without its leading
+/// comment lines (the `#!/bin/sh` line and the header), at compile time.
+macro_rules! script {
+    ($file:literal) => {
+        $crate::scripts::body(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/scripts/",
+            $file
+        )))
+    };
+}
+pub(crate) use script;
+
+/// `text` without its leading lines that start with `#`.
+pub const fn body(text: &'static str) -> &'static str {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i] == b'#' {
+        while i < b.len() && b[i] != b'\n' {
+            i += 1;
+        }
+        if i < b.len() {
+            i += 1;
+        }
+    }
+    match std::str::from_utf8(b.split_at(i).1) {
+        Ok(rest) => rest,
+        Err(_) => panic!("a script is not UTF-8"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -46,7 +77,7 @@ mod tests {
     #[test]
     fn every_script_parses_in_sh_and_busybox_sh() {
         let files = files();
-        assert!(files.len() >= 18, "{files:?}");
+        assert!(files.len() >= 17, "{files:?}");
         for f in &files {
             parses(
                 &f.display().to_string(),
@@ -75,10 +106,22 @@ mod tests {
             assert!(text.starts_with("#!/bin/sh\n# Runs "), "{name}: no header");
             assert!(text.ends_with('\n'), "{name}: no final newline");
             assert!(
-                sources.contains(&format!("scripts/{name}\")")),
+                sources.contains(&format!("script!(\"{name}\")")),
                 "{name} is not embedded anywhere"
             );
         }
+    }
+
+    #[test]
+    fn the_header_stays_in_the_file_and_the_script_is_sent() {
+        assert_eq!(
+            super::body("#!/bin/sh\n# Runs here\nx=1\n# kept\necho \"$x\"\n"),
+            "x=1\n# kept\necho \"$x\"\n"
+        );
+        assert_eq!(super::body("#!/bin/sh\n# no newline at the end"), "");
+        let up = crate::release::up::UP_SCRIPT;
+        assert!(up.starts_with("p='' r=${1#/}\n"), "{up}");
+        assert!(!up.contains("Runs in the guest"), "{up}");
     }
 
     /// The scripts as they are composed and sent.

@@ -89,7 +89,7 @@ pub fn add_raw_line(vmid: u32, line: &str) -> String {
 }
 
 /// [`add_raw_line`]'s script: `$1` the config file, `$2` the line.
-const ADD_RAW_LINE: &str = include_str!("../../scripts/pct-add-raw-line.sh");
+const ADD_RAW_LINE: &str = crate::scripts::script!("pct-add-raw-line.sh");
 
 /// `ip -4 -o addr show dev eth0` inside the container: its IPv4 address, once it has one.
 pub fn ipv4_probe(vmid: u32) -> String {
@@ -197,9 +197,7 @@ mod tests {
         .unwrap();
         let cmd = add_raw_line(210, APPARMOR_UNCONFINED);
         assert!(
-            cmd.starts_with(
-                "sh -c '#!/bin/sh\n# Runs on the node (src/proxmox/pct/mod.rs: ADD_RAW_LINE)"
-            ),
+            cmd.starts_with("sh -c 'set -e; conf=$1; line=$2\n"),
             "{cmd}"
         );
         let local = cmd.replace("/etc/pve/lxc/210.conf", conf.to_str().unwrap());

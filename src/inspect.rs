@@ -23,14 +23,7 @@ pub const MARKER_FILE: &str = ".pxdeploy-deployed";
 /// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
 /// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode. Starts
 /// with [`store::READ_FN`] and [`drift::function`].
-const SCRIPT: &str = "d=$1 p=$2; \
-f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
-else printf '%s -\\n' \"$1\"; fi; }; \
-f env \"$d/.env\"; f marker \"$3\"; pxr \"$4\" objects; pxd \"$4\" \"$5\"; exec 3>&1; \
-o=$({ docker compose -p \"$p\" ps -a --format json </dev/null; echo \"pxdeploy-ps-exit $?\"; } & \
-v=$(docker compose version --short 2>&1); r=$?; \
-printf 'version %s %s\\n%s' \"$r\" \"$(printf %s \"$v\" | wc -c)\" \"$v\" >&3; wait); \
-printf '%s\\n' \"${o%pxdeploy-ps-exit *}\"; exit \"${o##*pxdeploy-ps-exit }\"";
+const SCRIPT: &str = crate::scripts::script!("inspect.sh");
 
 fn script() -> String {
     format!("{}{}{SCRIPT}", store::READ_FN, drift::function())

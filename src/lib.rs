@@ -26,6 +26,7 @@ pub(crate) mod proxmox;
 pub(crate) mod push;
 pub(crate) mod release;
 pub mod remote;
+pub(crate) mod scripts;
 pub(crate) mod secrets;
 pub(crate) mod snapshots;
 #[cfg(test)]

@@ -116,38 +116,7 @@ const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 /// anything, and still: the lock file is never a symlink, and the holder is written to a
 /// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
 /// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
-pub const SCRIPT: &str = r#"unsafe() { echo "pxdeploy-lock: unsafe $*"; exit 1; }
-umask 077
-[ -e "$1" ] || [ -L "$1" ] || mkdir -m 700 -- "$1" 2>/dev/null
-info=$(LC_ALL=C stat -c '%u %a %F' -- "$1" 2>/dev/null) || unsafe "cannot create the folder $1"
-owner=${info%% *}; rest=${info#* }; mode=${rest%% *}; kind=${rest#* }
-case $kind in
-  directory) ;;
-  'symbolic link') unsafe "$1 is a symbolic link, not a directory" ;;
-  *) unsafe "$1 is a $kind, not a directory" ;;
-esac
-[ "$owner" = 0 ] || unsafe "$1 is owned by uid $owner, not root"
-case $mode in
-  *[2367]? | *[2367]) unsafe "$1 can be written by group or others (mode $mode)" ;;
-esac
-[ -L "$2" ] && unsafe "$2 is a symbolic link"
-exec 9>>"$2" || exit 1
-flock -n 9; rc=$?
-if [ "$rc" -eq 0 ]; then
-  tmp=$(mktemp "$1/.holder.XXXXXX") && printf '%s\n%s\n' "$4" "$6" > "$tmp" && mv -f -- "$tmp" "$3"
-  echo 'pxdeploy-lock: held'
-  while :; do
-    beat=$(timeout "$5" head -n 1 9>&-); rc=$?
-    if [ "$rc" -eq 124 ]; then
-      echo "pxdeploy-lock: given up: no heartbeat from pxdeploy for $5s"; exit 8
-    fi
-    [ "$rc" -eq 0 ] && [ -n "$beat" ] || exit 0
-  done
-fi
-if [ "$rc" -eq 1 ]; then
-  echo 'pxdeploy-lock: busy'; [ -L "$3" ] || head -n 1 -- "$3" 2>/dev/null; exit 7
-fi
-exit "$rc""#;
+pub const SCRIPT: &str = crate::scripts::script!("lock.sh");
 
 /// The host command that takes (and holds) the lock of container `vmid` for the run with
 /// `token` ([`held::token`]).
@@ -172,13 +141,7 @@ pub fn command(vmid: u32, holder: &Holder, token: &str) -> String {
 /// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`) but another node's,
 /// print [`ELSEWHERE`] and stop; otherwise run [`SCRIPT`]. A container that is nowhere
 /// (yet) is locked here. `$1`: the vmid.
-const HERE: &str = r#"if [ ! -e "/etc/pve/lxc/$1.conf" ]; then
-  for f in /etc/pve/nodes/*/lxc/"$1".conf; do
-    [ -e "$f" ] && { echo 'pxdeploy-lock: elsewhere'; exit 0; }
-  done
-fi
-shift
-exec "$@""#;
+const HERE: &str = crate::scripts::script!("lock-here.sh");
 
 /// [`command`], run only when container `vmid` lives on this node or nowhere (else it
 /// prints [`ELSEWHERE`]): costs no extra remote call.

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::remote::host_key::vouched::ClusterRecord;
 use crate::remote::known_hosts::KnownHosts;
-use crate::remote::quote::quote;
+use crate::remote::quote::join;
 use crate::remote::ssh::Session;
 
 /// Starts each file's text in the output of [`command`].
@@ -26,14 +26,15 @@ fn node_file(node: &str) -> String {
     format!("/etc/pve/nodes/{node}/ssh_known_hosts")
 }
 
+/// Prints each file named by a parameter that exists, after a [`MARK`] line; never fails.
+const LIST: &str =
+    "for f; do if [ -f \"$f\" ]; then echo; echo \"==> pxdeploy: $f\"; cat \"$f\"; fi; done; true";
+
 /// One remote call printing both files (those that exist), each after a [`MARK`] line.
 /// `node` must be a checked node name (`address::node_name`).
 pub fn command(node: &str) -> String {
-    format!(
-        "for f in {} {}; do if [ -f \"$f\" ]; then echo; echo \"{MARK}$f\"; cat \"$f\"; fi; done; true",
-        quote(&node_file(node)),
-        quote(PRIV)
-    )
+    debug_assert!(LIST.contains(MARK));
+    join(&["sh", "-c", LIST, "sh", &node_file(node), PRIV])
 }
 
 /// What [`command`]'s output says about `node`; `via` names the node it was read through.
@@ -122,7 +123,7 @@ mod tests {
     fn the_command_reads_both_files_and_never_fails() {
         assert_eq!(
             command("pve2"),
-            "for f in /etc/pve/nodes/pve2/ssh_known_hosts /etc/pve/priv/known_hosts; do if [ -f \"$f\" ]; then echo; echo \"==> pxdeploy: $f\"; cat \"$f\"; fi; done; true"
+            "sh -c 'for f; do if [ -f \"$f\" ]; then echo; echo \"==> pxdeploy: $f\"; cat \"$f\"; fi; done; true' sh /etc/pve/nodes/pve2/ssh_known_hosts /etc/pve/priv/known_hosts"
         );
     }
 

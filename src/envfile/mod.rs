@@ -230,15 +230,7 @@ pub fn generate_secret(len: usize) -> Result<String> {
 /// one, never an empty one. `sync FILE` is in coreutils (8.24+) and BusyBox alike.
 /// `$1` = folder, `$2` = size. A symbolic link at `.env` or on its way is refused (exit 65,
 /// naming it): a service that can write into the app folder could point it anywhere.
-pub const WRITE_SCRIPT: &str = "umask 077; p= r=${1#/}/.env; while :; do c=${r%%/*}; p=\"$p/$c\"; \
-if [ -L \"$p\" ]; then echo \"pxdeploy: $p is a symbolic link: refusing to write through it\" >&2; exit 65; fi; \
-[ \"$r\" = \"$c\" ] && break; r=${r#*/}; done; \
-mkdir -p -- \"$1\" && cd -- \"$1\" || exit 1; \
-rm -f -- .env.tmp.??????; \
-t=$(mktemp .env.tmp.XXXXXX) || exit 1; trap 'rm -f -- \"$t\"' EXIT; \
-cat > \"$t\" || exit 1; n=$(wc -c < \"$t\"); \
-[ \"$n\" -eq \"$2\" ] || { echo \"pxdeploy: received $n of $2 bytes of .env, kept the old one\" >&2; exit 1; }; \
-chmod 600 \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" .env && sync -- .";
+pub const WRITE_SCRIPT: &str = crate::scripts::script!("env-write.sh");
 
 /// `pct exec <vmid> -- sh -c '<WRITE_SCRIPT>' sh <dir> <size>`: the content goes over stdin,
 /// never on a command line.

@@ -28,11 +28,7 @@ const BURST: Duration = Duration::from_millis(30);
 /// Streams from one second before it started (`--since`), so an event between the first
 /// `ps` and the moment the stream is listening is not lost; `cat` holds it until its stdin
 /// ends (pxdeploy closes the channel), then stops it.
-const SCRIPT: &str = "docker events --since \"$(($(date +%s) - 1))\" \
---filter type=container --filter \"label=com.docker.compose.project=$1\" \
---filter event=start --filter event=die --filter event=health_status --filter event=destroy \
---format '{{.TimeNano}} {{.Actor.Attributes.name}} {{.Action}}' </dev/null & \
-cat >/dev/null; kill $! 2>/dev/null";
+const SCRIPT: &str = crate::scripts::script!("health-watch.sh");
 
 /// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <project>`
 pub fn command(project: &Project) -> String {

@@ -16,11 +16,7 @@ pub const LOST_EXIT: i32 = 7;
 
 /// `$1` lock file, `$2` holder file, `$3` token, then the command to run if the lock is
 /// still this run's. `flock -n` succeeds only on a lock no one holds (it is released at once).
-pub const CHECK: &str = "if flock -n \"$1\" true; then \
-echo \"pxdeploy: the deploy lock ($1) is no longer held: the host gave it up\" >&2; exit 7; fi; \
-[ -L \"$2\" ] || { t=$(sed -n 2p -- \"$2\" 2>/dev/null); [ \"$t\" = \"$3\" ]; } || { \
-echo \"pxdeploy: the deploy lock ($1) is held by another run now: $(head -n 1 -- \"$2\" 2>/dev/null)\" >&2; exit 7; }; \
-shift 3; exec \"$@\"";
+pub const CHECK: &str = crate::scripts::script!("lock-check.sh");
 
 /// A new token for a run: 128 random bits, hex.
 pub fn token() -> String {

@@ -15,55 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::manifest::{EntryKind, Manifest};
 use crate::compose::Project;
 
-/// `$1` = the folder (`remote_dir`), `$2` = `all` to hash every file. The manifest's safe
-/// paths, for `stat`.
-const PATHS_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, index(s, " ") + 1); return s }
-{ p = rest($0, 4); if (p !~ /^\// && p !~ /(^|\/)\.\.?(\/|$)/) print p }"#;
-
-/// Reads the manifest, then `stat`'s lines (the first one `.pxdeploy/current`). Prints a
-/// line per entry that differs in kind, mode or size (`kind mode size - path`, kind `-`
-/// when missing or under a folder that is no folder now), then, once stdout is flushed,
-/// hands the files to hash (mtime newer than `current`, or `all`) to one `sha256sum`. Modes
-/// are compared as text without leading zeros (BusyBox awk reads `0644` as octal).
-const COMPARE_AWK: &str = r#"function rest(s, n) { while (n-- > 0) s = substr(s, index(s, " ") + 1); return s }
-function nz(x) { sub(/^0+/, "", x); return x == "" ? "0" : x }
-function under_bad(p,  q, j) { q = p; while ((j = match(q, /\/[^\/]*$/)) > 0) { q = substr(q, 1, j - 1); if (q in bad) return 1 } return 0 }
-NR == FNR { p = rest($0, 4); if (p ~ /^\// || p ~ /(^|\/)\.\.?(\/|$)/) next; n++; o[n] = p; k[p] = $1; m[p] = nz($2); z[p] = $3; next }
-{ p = rest($0, 4) }
-!got && p == ".pxdeploy/current" { ref = $4; exact = index(ref, ".") > 0; got = 1; next }
-{ t = substr($1, 1, 1); if (t == "-") t = "f"; else if (t != "l" && t != "d") t = "o"; kn[p] = t; a[p] = $2; s[p] = $3; y[p] = $4 }
-END {
-  for (i = 1; i <= n; i++) { p = o[i];
-    if (under_bad(p)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
-    if (!(p in kn)) { if (k[p] == "d") bad[p] = 1; print "- - - - " p; continue }
-    if (k[p] == "d") { if (kn[p] != "d") { bad[p] = 1; print kn[p] " " a[p] " " s[p] " - " p } continue }
-    if (kn[p] != k[p] || (k[p] == "f" && nz(a[p]) != m[p]) || s[p] != z[p]) { print kn[p] " " a[p] " " s[p] " - " p; continue }
-    newer = !got || (exact ? y[p] + 0 > ref + 0 : y[p] + 0 >= ref + 0);
-    if (k[p] == "l") { if (newer) print "l " a[p] " " s[p] " ? " p; continue }
-    if (all == "all" || newer) h[++nh] = p
-  }
-  fflush();
-  cmd = "tr \"\\n\" \"\\0\" | xargs -0 sha256sum --";
-  for (i = 1; i <= nh; i++) print h[i] | cmd;
-  close(cmd)
-}"#;
-
 /// The shell function `pxd DIR MODE` (see the module docs): prints `drift -`, or `drift`,
 /// the differing entries and the hashes, then `drift-end`. Runs in a subshell (`cd`).
-pub fn function() -> String {
-    format!(
-        "pxd() {{ ( S=\"$1/.pxdeploy\" A=$2 C=; \
-if [ ! -L \"$S\" ] && [ ! -L \"$S/current\" ] && [ ! -L \"$S/releases\" ] && [ ! -e \"$S/journal\" ]; then C=$(cat -- \"$S/current\" 2>/dev/null); fi; \
-case $C in ''|*[!0-9a-fTZ-]*) echo 'drift -'; exit 0 ;; esac; \
-M=\".pxdeploy/releases/$C/manifest\"; \
-cd -- \"$1\" 2>/dev/null && [ ! -L \".pxdeploy/releases/$C\" ] && [ ! -L \"$M\" ] && [ -f \"$M\" ] || {{ echo 'drift -'; exit 0; }}; \
-echo drift; \
-{{ echo .pxdeploy/current; awk {paths} \"$M\"; }} | tr '\\n' '\\0' | xargs -0 stat -c '%A %a %s %.9Y %n' -- 2>/dev/null \
-| awk -v all=\"$A\" {compare} \"$M\" -; \
-echo drift-end ) </dev/null; }}; ",
-        paths = crate::remote::quote::quote(PATHS_AWK),
-        compare = crate::remote::quote::quote(COMPARE_AWK),
-    )
+const FUNCTION: &str = crate::scripts::script!("release-drift.sh");
+
+/// [`FUNCTION`], to put before the call of `pxd`.
+pub fn function() -> &'static str {
+    FUNCTION
 }
 
 /// `pxdeploy diff`'s one read call: the store's listing with the current manifest

@@ -22,8 +22,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `$1` = the `.env`'s folder, `$2` = remote_dir, `$3` = release id. Prints `env <len>` and
 /// today's `.env` (or `env -`), then `old <len>` and the release's stored one (or `old -`).
-const READ_SCRIPT: &str = "f() { if [ -e \"$2\" ]; then printf '%s %s\\n' \"$1\" \"$(wc -c < \"$2\")\" && cat -- \"$2\" || exit 1; \
-else printf '%s -\\n' \"$1\"; fi; }; f env \"$1/.env\"; f old \"$2/.pxdeploy/releases/$3/env\"";
+const READ_SCRIPT: &str = crate::scripts::script!("rollback-env-read.sh");
 
 /// What happened to `.env`, names only.
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -33,54 +33,25 @@ pub const UNSAFE_EXIT: i32 = 65;
 /// pushed file removed: `rm`, `ln` and `mv` never follow one). `rel REL`: REL is
 /// relative, without `.`, `..` or empty components and not in the store (a journal line
 /// names only what a manifest may hold). `rid ID`: ID is a release id. `refuse WHY`: exit 65.
-const CHECKS: &str = "bad() { printf 'pxdeploy: %s is a symbolic link: refusing to write through it\\n' \"$1\" >&2; exit 65; }; \
-nolink() { _p= _r=${1#/}; while [ -n \"$_r\" ]; do _c=${_r%%/*}; _p=\"$_p/$_c\"; \
-[ -L \"$_p\" ] && bad \"$_p\"; [ \"$_r\" = \"$_c\" ] && return 0; _r=${_r#*/}; done; }; \
-inside() { _p=$D _r=$1; while :; do case $_r in */*) ;; *) return 0 ;; esac; \
-_p=\"$_p/${_r%%/*}\"; [ -L \"$_p\" ] && bad \"$_p\"; _r=${_r#*/}; done; }; \
-refuse() { printf 'pxdeploy: %s: refusing it\\n' \"$1\" >&2; exit 65; }; \
-rel() { case /$1/ in //*|*//*|*/./*|*/../*|/.pxdeploy/*) refuse \"$1 is not a path inside the app folder\" ;; esac; }; \
-rid() { case $1 in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;; \
-*) refuse \"$1 is not a release id\" ;; esac; }; ";
+/// `takelock`: [`LOCK`].
+const CHECKS: &str = crate::scripts::script!("store-checks.sh");
 
 /// `$1` = remote_dir. Sets `D` and `S`; refuses a link on the way to the store, as the store,
 /// or in it; makes `remote_dir` with the usual umask (services running as other users may
 /// need to enter it) and the store 0700.
-const GUARD: &str = "D=$1 S=\"$1/.pxdeploy\"; nolink \"$S\"; \
-if [ -d \"$S\" ]; then L=$(find \"$S\" -type l | head -n 1); if [ -n \"$L\" ]; then \
-echo \"pxdeploy: $L is a symbolic link inside the release store: refusing to use it\" >&2; exit 65; fi; fi; \
-mkdir -p -- \"$D\" || exit 1; umask 077; \
-mkdir -p -- \"$S/objects\" \"$S/releases\" && chmod 700 -- \"$S\" || exit 1; nolink \"$S/objects\"; nolink \"$S/releases\"; ";
+const GUARD: &str = crate::scripts::script!("store-guard.sh");
 
 /// Holds the store's `flock` (on the folder itself: nothing to create) until the script
 /// ends, so that a change left running by a pxdeploy that vanished is finished before the
 /// next one changes the store, and two never interleave. A guest without `flock`
-/// (util-linux, BusyBox) runs unlocked.
-macro_rules! lock {
-    () => {
-        "exec 9< \"$S\" || exit 1; if command -v flock >/dev/null 2>&1; then flock 9 || exit 1; fi; "
-    };
-}
-const LOCK: &str = lock!();
+/// (util-linux, BusyBox) runs unlocked. (`takelock` is defined in [`CHECKS`].)
+const LOCK: &str = "takelock\n";
 
 /// A shell function `pxr DIR MODE` that prints the store (see [`super::parse_read`]):
 /// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,
 /// the manifests (`MODE` = `all`, or only the current one), object names (`MODE` =
 /// `objects`: `o HASH` lines), then `end`. Reads only; never follows a link.
-pub const READ_FN: &str = "pxr() { S=\"$1/.pxdeploy\" M=$2; \
-if [ -L \"$S\" ]; then printf 'store unsafe %s\\n' \"$S\"; \
-elif [ ! -d \"$S\" ]; then echo 'store none'; \
-else L=$(find \"$S\" -type l | head -n 1); \
-if [ -n \"$L\" ]; then printf 'store unsafe %s\\n' \"$L\"; \
-else echo 'store ok'; C=$(cat -- \"$S/current\" 2>/dev/null); \
-[ -f \"$S/journal\" ] && C=$(head -n 1 -- \"$S/journal\"); printf 'current %s\\n' \"${C:--}\"; \
-for R in \"$S\"/releases/*; do I=${R##*/}; [ -f \"$R/facts\" ] && [ -f \"$R/manifest\" ] || continue; \
-printf 'release %s %s %s\\n' \"$I\" \"$(cat -- \"$R/result\" 2>/dev/null || echo pending)\" \"$(wc -c < \"$R/facts\")\"; \
-cat -- \"$R/facts\"; \
-if [ \"$M\" = all ] || [ \"$I\" = \"$C\" ]; then printf 'manifest %s %s\\n' \"$I\" \"$(wc -c < \"$R/manifest\")\"; cat -- \"$R/manifest\"; fi; \
-done; \
-if [ \"$M\" = objects ]; then (cd -- \"$S/objects\" && find . -type f) | sed -n 's|^\\./\\([0-9a-f][0-9a-f]\\)/\\([0-9a-f]*\\)$|o \\1\\2|p'; fi; \
-fi; fi; echo end; }; ";
+pub const READ_FN: &str = crate::scripts::script!("store-read.sh");
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
 /// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`) before it takes the store's lock (a
@@ -90,15 +61,7 @@ fi; fi; echo end; }; ";
 /// folder) and the release folder to `releases/<id>`. The tree is not touched. Every process
 /// start counts: ~4 ms each in a container, so one per object would cost more than the
 /// hashing of 200 MB of them.
-pub const STAGE: &str = concat!("I=$(mktemp -d \"$S/incoming.XXXXXX\") && tar -x -f - -C \"$I\" || exit 1; ", lock!(), "\
-for X in \"$S\"/incoming*; do [ \"$X\" = \"$I\" ] || rm -rf -- \"$X\"; done; \
-if [ -d \"$I/objects\" ]; then cd -- \"$I/objects\" && find . -type f > \"$I/list\" || exit 1; \
-if [ -s \"$I/list\" ]; then xargs sha256sum -- < \"$I/list\" > \"$I/sums\" || exit 1; else : > \"$I/sums\"; fi; \
-[ \"$(wc -l < \"$I/sums\")\" -eq \"$(wc -l < \"$I/list\")\" ] || { echo 'pxdeploy: not every object could be checked' >&2; exit 1; }; \
-while read -r H O; do O=${O#./}; \
-[ \"$H\" = \"${O%%/*}${O#*/}\" ] || { echo \"pxdeploy: object $O arrived damaged\" >&2; exit 1; }; done < \"$I/sums\"; \
-for P in *; do [ -d \"$P\" ] || continue; mkdir -p -- \"$S/objects/$P\" && mv -f -- \"$P\"/* \"$S/objects/$P/\" || exit 1; done; fi; \
-cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" && rm -rf -- \"$I\"");
+pub const STAGE: &str = crate::scripts::script!("store-stage.sh");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
 /// Replays a journal left behind first, then applies the new one, writing `current` last.
@@ -116,47 +79,12 @@ cd / && rm -rf -- \"$S/releases/$2\" && mv -- \"$I/release\" \"$S/releases/$2\" 
 /// there removed first (`install` would copy into a folder a link there points to), by
 /// `install` or by `>` under `set -C` (which fails on anything put there meanwhile), then
 /// renamed into place (a rename replaces a link, never follows it).
-pub const SWITCH: &str = "trap '' HUP PIPE; J=\"$S/journal\"; \
-obj() { case $1 in *[!0-9a-f]*) refuse \"$1 is not an object name\" ;; esac; [ ${#1} -eq 64 ] || refuse \"$1 is not an object name\"; \
-O=\"$S/objects/${1%\"${1#??}\"}/${1#??}\"; }; \
-mode() { case $1 in [0-7][0-7][0-7][0-7]) ;; *) refuse \"$1 is not a mode\" ;; esac; }; \
-nodir() { if [ -d \"$1\" ] && [ ! -L \"$1\" ]; then rmdir -- \"$1\" || return 1; fi; }; \
-apply() { { read -r T; rid \"$T\"; while IFS= read -r L; do K=${L%% *} A=${L#* }; case $K in \
-end) return 0 ;; \
-d) mode \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; [ -L \"$P\" ] && bad \"$P\"; \
-{ [ -d \"$P\" ] || { rm -f -- \"$P\" && mkdir -p -- \"$P\"; }; } && chmod \"${A%% *}\" -- \"$P\" ;; \
-f) M=${A%% *} A=${A#* }; mode \"$M\"; obj \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; \
-[ -L \"$P\" ] && bad \"$P\"; N=\"$P.pxdeploy-new\"; { { [ ! -e \"$N\" ] && [ ! -L \"$N\" ]; } || rm -f -- \"$N\"; } && \
-nodir \"$P\" && install -m \"$M\" -- \"$O\" \"$N\" && mv -f -- \"$N\" \"$P\" ;; \
-l) obj \"${A%% *}\"; R=${A#* }; rel \"$R\"; [ \"$1\" = run ] || continue; inside \"$R\"; P=\"$D/$R\"; \
-nodir \"$P\" && rm -f -- \"$P\" && ln -s -- \"$(cat -- \"$O\")\" \"$P\" ;; \
-r) rel \"$A\"; [ \"$1\" = run ] || continue; inside \"$A\"; rm -f -- \"$D/$A\" ;; \
-x) rel \"$A\"; [ \"$1\" = run ] || continue; inside \"$A\"; rmdir -- \"$D/$A\" 2>/dev/null; true ;; \
-e) I=${A%% *} P=${A#* }; rid \"$I\"; case $P in \"$D\") R=.env ;; \"$D\"/*) R=\"${P#\"$D\"/}/.env\"; rel \"$R\" ;; *) rel \"$P\" ;; esac; \
-[ \"$1\" = run ] || continue; inside \"$R\"; [ -L \"$P/.env\" ] && bad \"$P/.env\"; \
-rm -f -- \"$P/.env.pxdeploy-new\" && ( set -C; cat -- \"$S/releases/$I/env\" > \"$P/.env.pxdeploy-new\" ) \
-&& sync -- \"$P/.env.pxdeploy-new\" && mv -f -- \"$P/.env.pxdeploy-new\" \"$P/.env\" ;; \
-*) echo \"pxdeploy: bad journal line: $L\" >&2; false ;; \
-esac || return 1; done; echo 'pxdeploy: the journal has no end line' >&2; return 1; } < \"$J\"; }; \
-finish() { apply check && apply run && printf '%s\\n' \"$T\" > \"$S/current.tmp\" && mv -f -- \"$S/current.tmp\" \"$S/current\" && rm -f -- \"$J\"; }; \
-if [ -f \"$J\" ]; then finish || exit 1; fi; \
-if [ -n \"${B:-}\" ]; then C=; [ -f \"$S/current\" ] && read -r C < \"$S/current\"; \
-case $C in [0-9]*T*Z-*) ;; *) C= ;; esac; [ \"${C:--}\" = \"$B\" ] || { \
-echo \"pxdeploy: the tree is on release ${C:-none}, not $B as it was when this push was made: another push switched it meanwhile; nothing was changed\" >&2; exit 67; }; fi; \
-rm -f -- \"$J.tmp\"; cat > \"$J.tmp\" || exit 1; \
-[ \"$(tail -n 1 -- \"$J.tmp\")\" = end ] || { rm -f -- \"$J.tmp\"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }; \
-sync -- \"$J.tmp\" && mv -f -- \"$J.tmp\" \"$J\" && finish";
+pub const SWITCH: &str = crate::scripts::script!("store-switch.sh");
 
 /// `$1` = remote_dir, `$2` = ids to keep (space-separated) or `-` to prune nothing, then
 /// `ID RESULT` pairs. Writes the results, removes the releases not kept and every object
 /// no kept manifest names.
-pub const FINISH: &str = "K=$2; shift 2; while [ $# -ge 2 ]; do rid \"$1\"; R=\"$S/releases/$1\"; \
-if [ -d \"$R\" ]; then printf '%s\\n' \"$2\" > \"$R/result.tmp\" && mv -f -- \"$R/result.tmp\" \"$R/result\" || exit 1; fi; shift 2; done; \
-[ \"$K\" = - ] && exit 0; cd -- \"$S/releases\" || exit 1; \
-for R in *; do case \" $K \" in *\" $R \"*) ;; *) rm -rf -- \"$R\" ;; esac; done; \
-cd -- \"$S\" && cat releases/*/manifest 2>/dev/null | awk '$1 != \"d\" { print $4 }' > refs.tmp && \
-find objects -type f | awk 'NR == FNR { k[$0]; next } { h = $0; sub(\"^objects/\", \"\", h); sub(\"/\", \"\", h); if (!(h in k)) print }' refs.tmp - > drop.tmp && \
-while IFS= read -r O; do rm -f -- \"$O\"; done < drop.tmp; rm -f -- refs.tmp drop.tmp";
+pub const FINISH: &str = crate::scripts::script!("store-finish.sh");
 
 /// What a read asks for besides the releases' facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +136,7 @@ pub const CHANGED_EXIT: i32 = 67;
 /// opened, then unlinked, before the switch reads it.
 pub fn stage_and_switch_script() -> String {
     format!(
-        "{CHECKS}{GUARD}{STAGE} || exit 1; J0=\"$S/releases/$2/journal\"; B=$3; \
+        "{CHECKS}{GUARD}{STAGE}J0=\"$S/releases/$2/journal\"; B=$3; \
 exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ); R=$?; \
 case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED_EXIT} ;; esac"
     )

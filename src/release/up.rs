@@ -96,19 +96,10 @@ pub fn unchanged(
     )
 }
 
-/// Shell that refuses (exit 65, naming it) a symbolic link at `$1` or in any folder on its
-/// way: a service that can write into the app folder could point the marker anywhere.
-macro_rules! no_link {
-    () => {
-        "p= r=${1#/}; while [ -n \"$r\" ]; do c=${r%%/*}; p=\"$p/$c\"; if [ -L \"$p\" ]; then \
-echo \"pxdeploy: $p is a symbolic link: refusing to write through it\" >&2; exit 65; fi; \
-[ \"$r\" = \"$c\" ] && break; r=${r#*/}; done; "
-    };
-}
-
-/// `$1` = the marker, then the command: removes the marker (no link on its way), runs the
-/// command.
-pub const UP_SCRIPT: &str = concat!(no_link!(), "rm -f -- \"$1\" || exit; shift; exec \"$@\"");
+/// `$1` = the marker, then the command: refuses a symbolic link at the marker or on its
+/// way (exit 65: a service that can write into the app folder could point the marker
+/// anywhere), removes the marker, runs the command.
+pub const UP_SCRIPT: &str = crate::scripts::script!("up.sh");
 
 /// `pct exec <vmid> -- sh -c '<UP_SCRIPT>' sh <marker> docker compose -p <name> -f <file>
 /// up -d --build --remove-orphans`
@@ -123,11 +114,7 @@ pub fn up_command(project: &Project) -> String {
 /// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
 /// is removed and `set -C` refuses anything put there meanwhile), flushed (`sync FILE`, in
 /// coreutils and BusyBox), renamed over it, then its folder flushed. No link on the way.
-pub const MARK_SCRIPT: &str = concat!(
-    no_link!(),
-    "umask 077; t=\"$1.tmp\"; rm -f -- \"$t\" || exit 1; trap 'rm -f -- \"$t\"' EXIT; set -C; \
-cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\""
-);
+pub const MARK_SCRIPT: &str = crate::scripts::script!("mark.sh");
 
 /// `pct exec <vmid> -- sh -c '<MARK_SCRIPT>' sh <marker>`: the fingerprint goes over stdin,
 /// so it is never on a command line, in a log or in a `--dry-run` plan (it is derived from

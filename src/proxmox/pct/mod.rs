@@ -14,7 +14,7 @@ pub use self::config::{drift, parse_config, PctConfig};
 pub use self::create::{create, CreateSpec};
 pub use self::said::{said, Said};
 
-use crate::remote::quote::{join, quote};
+use crate::remote::quote::join;
 
 /// The raw line that turns AppArmor confinement off for a privileged container.
 pub const APPARMOR_UNCONFINED: &str = "lxc.apparmor.profile: unconfined";
@@ -85,19 +85,11 @@ pub fn conf_path(vmid: u32) -> String {
 /// the first `[section]` line (snapshot or pending section), or at the end if there is none.
 /// Nothing happens when the main section has the line already.
 pub fn add_raw_line(vmid: u32, line: &str) -> String {
-    let script = format!(
-        concat!(
-            "set -e; conf={conf}; line={line}; ",
-            "if awk -v line=\"$line\" '/^\\[/ {{ exit }} $0 == line {{ found = 1 }} END {{ exit !found }}' \"$conf\"; then exit 0; fi; ",
-            "tmp=$(mktemp); ",
-            "awk -v line=\"$line\" '!done && /^\\[/ {{ print line; done = 1 }} {{ print }} END {{ if (!done) print line }}' \"$conf\" > \"$tmp\"; ",
-            "cat \"$tmp\" > \"$conf\"; rm -f \"$tmp\""
-        ),
-        conf = quote(&conf_path(vmid)),
-        line = quote(line),
-    );
-    join(&["sh", "-c", &script])
+    join(&["sh", "-c", ADD_RAW_LINE, "sh", &conf_path(vmid), line])
 }
+
+/// [`add_raw_line`]'s script: `$1` the config file, `$2` the line.
+const ADD_RAW_LINE: &str = crate::scripts::script!("pct-add-raw-line.sh");
 
 /// `ip -4 -o addr show dev eth0` inside the container: its IPv4 address, once it has one.
 pub fn ipv4_probe(vmid: u32) -> String {
@@ -205,7 +197,7 @@ mod tests {
         .unwrap();
         let cmd = add_raw_line(210, APPARMOR_UNCONFINED);
         assert!(
-            cmd.starts_with("sh -c 'set -e; conf=/etc/pve/lxc/210.conf; line="),
+            cmd.starts_with("sh -c 'set -e; conf=$1; line=$2\n"),
             "{cmd}"
         );
         let local = cmd.replace("/etc/pve/lxc/210.conf", conf.to_str().unwrap());

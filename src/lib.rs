@@ -30,6 +30,7 @@ pub(crate) mod secrets;
 pub(crate) mod snapshots;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub(crate) mod timestamp;
 
 use std::ffi::OsString;
 

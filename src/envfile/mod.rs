@@ -24,7 +24,6 @@ use rand::distr::{Alphanumeric, Distribution};
 use rand::TryRngCore;
 
 use crate::error::{Error, Result};
-use crate::proxmox::pct::exec as pct_exec;
 
 /// A value that must not be printed: `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -240,13 +239,12 @@ cat > \"$t\" || exit 1; n=$(wc -c < \"$t\"); \
 [ \"$n\" -eq \"$2\" ] || { echo \"pxdeploy: received $n of $2 bytes of .env, kept the old one\" >&2; exit 1; }; \
 chmod 600 \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" .env && sync -- .";
 
-/// `pct exec <vmid> -- sh -c '<WRITE_SCRIPT>' sh <dir> <size>`: the content goes over stdin,
-/// never on a command line.
-pub fn write_command(vmid: u32, dir: &str, size: usize) -> String {
-    pct_exec(
-        vmid,
-        &["sh", "-c", WRITE_SCRIPT, "sh", dir, &size.to_string()],
-    )
+/// `sh -c '<WRITE_SCRIPT>' sh <dir> <size>`, to run in the container (`pct exec`): the
+/// content goes over stdin, never on a command line.
+pub fn write_argv(dir: &str, size: usize) -> Vec<String> {
+    ["sh", "-c", WRITE_SCRIPT, "sh", dir, &size.to_string()]
+        .map(String::from)
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -393,9 +391,9 @@ mod tests {
 
     #[test]
     fn remote_commands() {
-        let w = write_command(210, "/opt/my app", 123);
-        assert!(w.starts_with("pct exec 210 -- sh -c 'umask 077; "), "{w}");
-        assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");
+        let w = write_argv("/opt/my app", 123);
+        assert_eq!(w, ["sh", "-c", WRITE_SCRIPT, "sh", "/opt/my app", "123"]);
+        assert!(WRITE_SCRIPT.starts_with("umask 077; "), "{WRITE_SCRIPT}");
     }
 
     fn run_write(target: &Path, path: &str, content: &[u8]) -> std::process::Output {

@@ -50,7 +50,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             return code;
         }
     };
-    let out = Output::new(&cli.global);
+    let out = cli.global.output();
     init_logging(&cli.global);
 
     match run(cli, &out) {

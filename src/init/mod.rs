@@ -4,14 +4,16 @@
 //! validated like any config before it is written, and an existing file is kept unless
 //! `--force` (exit 8, refused); a symbolic link is refused even with `--force`.
 
+mod args;
 mod render;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::InitArgs;
 use crate::config::{self, ENV_VARS, FILE_NAME};
 use crate::error::{Error, Result};
+
+pub use self::args::InitArgs;
 
 /// The names looked for, in Compose's own order of preference.
 pub const COMPOSE_NAMES: &[&str] = &[

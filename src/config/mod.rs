@@ -21,6 +21,7 @@ mod production;
 mod proxmox;
 mod rules;
 mod schema;
+pub mod ssh;
 mod secret_source;
 mod targets;
 mod types;

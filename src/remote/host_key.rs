@@ -26,7 +26,7 @@ use ssh2::MethodType;
 
 use super::known_hosts::{self, fingerprint, key_type, HostKeyStatus, KnownHosts, Recorded};
 use super::SshTarget;
-use crate::config::HostKeyCheck;
+use super::HostKeyCheck;
 use crate::error::{Error, Result};
 use crate::output::display_path;
 

@@ -8,6 +8,8 @@ pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod compose;
+#[cfg(test)]
+mod conformance;
 pub mod config;
 pub(crate) mod container;
 pub mod envfile;

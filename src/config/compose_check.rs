@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::rules::compose_services;
-use super::validate::Problem;
+use super::problem::Problem;
 use super::Config;
 
 /// Fills `compose_services` (the services active with the profiles) and `compose`.

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::parse_error::{key_line, parse_error};
-use super::validate::{self, Problem};
+use super::problem::Problem;
+use super::validate;
 use super::{env, Config};
 use crate::error::{Error, Result};
 

@@ -17,6 +17,7 @@ mod jump;
 mod load;
 mod operations;
 mod parse_error;
+mod problem;
 mod production;
 mod proxmox;
 mod rules;

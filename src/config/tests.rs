@@ -774,7 +774,8 @@ fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// Every key of the model, as written in SPEC.md's example.
+/// Every key of the model: each is written in examples/pxdeploy.toml and documented in
+/// docs/configuration.md (both checked below).
 const EVERY_KEY: &[&str] = &[
     "host",
     "user",

@@ -1,5 +1,5 @@
-//! The scheduled backup job `pxdeploy-<vmid>` of `/cluster/backup` (reference
-//! proxmox-more §6): the `pvesh create|set|delete` command lines, the job as `pvesh get
+//! The scheduled backup job `pxdeploy-<vmid>` of `/cluster/backup` (pve-manager
+//! PVE/API2/Backup.pm; docs/backups-and-exec.md): the `pvesh create|set|delete` command lines, the job as `pvesh get
 //! /cluster/backup --output-format json` shows it, and what differs from the wanted one.
 
 use serde_json::Value;

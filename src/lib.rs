@@ -8,9 +8,9 @@ pub mod cli;
 pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod compose;
+pub mod config;
 #[cfg(test)]
 mod conformance;
-pub mod config;
 pub(crate) mod container;
 pub mod envfile;
 pub mod error;

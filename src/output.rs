@@ -32,7 +32,6 @@ pub enum ColorChoice {
     Never,
 }
 
-
 #[derive(Debug, Clone)]
 pub struct Output {
     pub format: OutputFormat,

@@ -539,7 +539,11 @@ fn a_connection_dropped_during_the_env_upload_leaves_the_old_env_whole() {
     let ct = Deployed::new(13, |vmid| config(vmid, "app.example.lan", false));
     let env = ct.env();
     let argv = pxdeploy::envfile::write_argv("/opt/app", 4096);
-    let upload = format!("pct exec {} -- {}", ct.vmid, pxdeploy::remote::quote::join(&argv));
+    let upload = format!(
+        "pct exec {} -- {}",
+        ct.vmid,
+        pxdeploy::remote::quote::join(&argv)
+    );
     let mut ssh = ct
         .sim
         .ssh_command(&upload)

@@ -44,10 +44,7 @@ pub fn check(project: &Project, ps: impl FnOnce(&str) -> Result<Option<String>>)
     let Some(out) = ps(&command(project))? else {
         return Ok(());
     };
-    let Some((name, owner)) = taken(&out, &project.name, &wanted)
-        .into_iter()
-        .next()
-    else {
+    let Some((name, owner)) = taken(&out, &project.name, &wanted).into_iter().next() else {
         return Ok(());
     };
     let whose = if owner.is_empty() {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::{parse_jump, Config, JumpHost, Proxmox};
 use crate::error::{Error, Result};
-use crate::remote::ssh_config::{self, HostConfig};
 pub use crate::remote::home_dir;
+use crate::remote::ssh_config::{self, HostConfig};
 use crate::remote::SshTarget;
 
 /// The default of `connect_timeout_secs`; a `ConnectTimeout` in ~/.ssh/config wins over it.

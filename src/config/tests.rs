@@ -706,7 +706,10 @@ fn load_with_discovers_or_takes_the_flag() {
 
     // An empty PXDEPLOY_CONFIG counts as unset.
     let global = Path::new("");
-    assert_eq!(load_with(Some(global), &sub, &no_env).unwrap().path, p.path());
+    assert_eq!(
+        load_with(Some(global), &sub, &no_env).unwrap().path,
+        p.path()
+    );
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use super::problem::Problem;
 use super::rules::{
     check_compose_file, check_dns_name, check_host, check_remote_dir, check_template,
     is_project_name, parse_ip_config,
 };
-use super::problem::Problem;
 use super::{Config, DockerInstall};
 use crate::envfile::valid_key;
 

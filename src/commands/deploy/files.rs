@@ -64,7 +64,10 @@ pub fn merge_env(
 /// Replaces `.env` with `content` (over stdin, never on a command line).
 fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Result<()> {
     let mut bytes = content.expose().as_bytes();
-    let write = pct::exec(project.vmid, &envfile::write_argv(&project.dir(), bytes.len()));
+    let write = pct::exec(
+        project.vmid,
+        &envfile::write_argv(&project.dir(), bytes.len()),
+    );
     let out = host.change_with_stdin(&write, &mut bytes, ENV_TIMEOUT)?;
     ensure_success(&write, out)
         .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;

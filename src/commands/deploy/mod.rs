@@ -132,7 +132,9 @@ pub fn deploy(
             return Ok(());
         }
         crate::compose::conflicts::check(&project, |ps| {
-            Ok(Some(host.probe(ps)?).filter(|o| o.status.success()).map(|o| o.stdout_str()))
+            Ok(Some(host.probe(ps)?)
+                .filter(|o| o.status.success())
+                .map(|o| o.stdout_str()))
         })?;
         if snapshot == When::IfChanged {
             crate::snapshots::before_deploy(host, cfg, reporter)?;

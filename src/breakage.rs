@@ -25,7 +25,7 @@ pub struct Breakage {
     pub avoided_by: (&'static str, &'static str),
 }
 
-/// The known breakages (reference/proxmox.md §10).
+/// The known breakages (docs/production.md, "Known breakage").
 pub const KNOWN: &[Breakage] = &[Breakage {
     signs: &["ip_unprivileged_port_start", "permission denied"],
     what: "runc's fix for CVE-2025-52881 (runc 1.2.8, 1.3.3 and later) opens /proc/sys through a path that the AppArmor profile of Proxmox containers refuses, so Docker cannot start any container inside container {vmid} (opencontainers/runc#4968, moby/moby#51405)",

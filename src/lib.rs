@@ -9,6 +9,8 @@ pub(crate) mod cluster;
 pub(crate) mod commands;
 pub(crate) mod compose;
 pub mod config;
+#[cfg(test)]
+mod conformance;
 pub(crate) mod container;
 pub mod envfile;
 pub mod error;
@@ -31,6 +33,7 @@ pub(crate) mod secrets;
 pub(crate) mod snapshots;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub(crate) mod timestamp;
 
 use std::ffi::OsString;
 
@@ -50,7 +53,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             return code;
         }
     };
-    let out = Output::new(&cli.global);
+    let out = cli.global.output();
     init_logging(&cli.global);
 
     match run(cli, &out) {

@@ -16,12 +16,13 @@
 
 pub mod held;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::progress::Reporter;
 use crate::remote::host::Host;
 use crate::remote::quote::join;
+use crate::timestamp::rfc3339;
 
 /// How long taking the lock may take (it never waits for another holder).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,28 +62,6 @@ impl Holder {
     pub fn line(&self) -> String {
         format!("{}@{} since {}", self.user, self.machine, self.since)
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for a point in time (UTC).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
 }
 
 /// The lock folder on the host: root's alone (0700), so no other local user can create,
@@ -363,19 +342,6 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_639_220)),
-            "2026-11-25T20:40:20Z"
-        );
-        assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-    }
 
     #[test]
     fn command_line_quotes_the_holder() {

@@ -6,8 +6,31 @@
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
-use crate::cli::{ColorChoice, GlobalArgs, OutputFormat};
+use clap::ValueEnum;
+
 use crate::error::Error;
+
+/// `-o/--output` (a clap value enum, defined here so that `cli` is the only user of `cli`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text
+    #[default]
+    Text,
+    /// Exactly one JSON document on stdout
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal and NO_COLOR is unset
+    #[default]
+    Auto,
+    /// Always colour
+    Always,
+    /// Never colour
+    Never,
+}
 
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -43,18 +66,19 @@ impl std::fmt::Debug for TargetSink {
 }
 
 impl Output {
-    pub fn new(global: &GlobalArgs) -> Self {
+    /// The output of `-o`, `--color`, `-q` and `-v` (`cli::GlobalArgs::output`).
+    pub fn new(format: OutputFormat, color: ColorChoice, quiet: bool, verbose: u8) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match global.color {
+        let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => stderr_tty && !no_color,
         };
         Output {
-            format: global.output,
-            quiet: global.quiet,
-            verbose: global.verbose,
+            format,
+            quiet,
+            verbose,
             color,
             interactive: stderr_tty,
             target: None,

@@ -60,7 +60,9 @@ impl dyn Reporter + '_ {
         run: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         self.start(Seal(()), title);
-        let result = run();
+        // `-v` lines logged inside carry `step=<title>` (and `target=<name>` in a run of
+        // several targets), so the interleaved lines of parallel targets can be told apart.
+        let result = tracing::info_span!("step", step = title).in_scope(run);
         let end = match &result {
             Ok(value) => ending(value),
             Err(e) => Ending::Failed(e.message.clone()),

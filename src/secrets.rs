@@ -243,7 +243,7 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
     }
 
-    /// The contract's bound (SPEC: 30 s); the mechanism is tested below with a short one.
+    /// The documented bound (docs/production.md, "Secrets from outside the file": 30 s); the mechanism is tested below with a short one.
     #[test]
     fn commands_get_thirty_seconds() {
         assert_eq!(COMMAND_TIMEOUT, Duration::from_secs(30));

@@ -48,7 +48,7 @@ fn section(sim: &SimHost, id: &str) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
-/// A job written by the GUI (reference proxmox-more §6.4) that pxdeploy must leave alone.
+/// A job written by the GUI (docs/backups-and-exec.md) that pxdeploy must leave alone.
 const GUI_JOB: &str = "vzdump: backup-07cdf241-8b56\n\tschedule 2:00\n\tall 1\n\tenabled 1\n\tfleecing 0\n\tmode snapshot\n\tnotes-template {{guestname}}\n\tprune-backups keep-daily=7\n\tstorage local\n\n";
 
 #[test]

@@ -133,7 +133,7 @@ fn the_simulated_cluster_answers_like_proxmox() {
             "elsewhere",
         ])
         .assert_success();
-    // pct only reads the local node's config (more §3.5)
+    // pct only reads the local node's config (docs/cluster.md, "How the container is found")
     let r = pct_status(c.node("pve1"), vmid);
     assert_eq!(r.status, 2, "{}", r.dump());
     assert_eq!(

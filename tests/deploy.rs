@@ -538,7 +538,12 @@ fn an_unchanged_redeploy_runs_no_up_and_keeps_the_containers() {
 fn a_connection_dropped_during_the_env_upload_leaves_the_old_env_whole() {
     let ct = Deployed::new(13, |vmid| config(vmid, "app.example.lan", false));
     let env = ct.env();
-    let upload = pxdeploy::envfile::write_command(ct.vmid, "/opt/app", 4096);
+    let argv = pxdeploy::envfile::write_argv("/opt/app", 4096);
+    let upload = format!(
+        "pct exec {} -- {}",
+        ct.vmid,
+        pxdeploy::remote::quote::join(&argv)
+    );
     let mut ssh = ct
         .sim
         .ssh_command(&upload)

@@ -1,5 +1,6 @@
-//! The simulated Proxmox node checks itself against `reference/proxmox.md` (formats, stderr
-//! texts, exit codes) and drives real Docker + Compose in a namespaced container.
+//! The simulated Proxmox node checks its formats, stderr texts and exit codes (the real
+//! sources' texts, with their lines, are in src/conformance/; docs/proxmox-compatibility.md)
+//! and drives real Docker + Compose in a namespaced container.
 
 use std::process::Command;
 

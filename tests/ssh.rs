@@ -755,7 +755,7 @@ fn a_host_alias_from_ssh_config_is_resolved() {
     std::fs::copy(sshd.client(), home.join(".ssh/pve_key")).unwrap();
     let proxmox: pxdeploy::config::Proxmox = toml::from_str("host = \"pve-test\"").unwrap();
     let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
-    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    let t = pxdeploy::config::ssh::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
     assert_eq!(
         (t.hostname.as_str(), t.port, t.user.as_str()),
         ("127.0.0.1", sshd.port, "root")
@@ -768,7 +768,7 @@ fn a_host_alias_from_ssh_config_is_resolved() {
     // pxdeploy.toml wins over ~/.ssh/config.
     let proxmox: pxdeploy::config::Proxmox =
         toml::from_str("host = \"pve-test\"\nport = 1\nuser = \"admin\"").unwrap();
-    let t = pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
+    let t = pxdeploy::config::ssh::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap();
     assert_eq!((t.port, t.user.as_str()), (1, "admin"));
 }
 
@@ -892,7 +892,7 @@ fn target_from_ssh_config(sshd: &Sshd, config: &str, toml: &str) -> SshTarget {
     let proxmox: pxdeploy::config::Proxmox =
         toml::from_str(&format!("host = \"pve-test\"\n{toml}")).unwrap();
     let ssh = pxdeploy::remote::ssh_config::query("pve-test", &home).expect("ssh -G works");
-    pxdeploy::remote::target::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap()
+    pxdeploy::config::ssh::resolve_with(&proxmox, Some(&ssh), None, &home).unwrap()
 }
 
 #[test]

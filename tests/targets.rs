@@ -183,9 +183,18 @@ fn deploy_to_three_nodes_in_parallel_one_failure_and_ctrl_c() {
     run(a, &["-t", "all", "create"]).assert_success();
     let since = now_secs();
     let started = Instant::now();
-    let r = run(a, &["-t", "all", "deploy", "-o", "json"]);
+    let r = run(a, &["-t", "all", "-vv", "deploy", "-o", "json"]);
     let all_three = started.elapsed();
     r.assert_success();
+    // -vv of a parallel run: the interleaved log lines each say their target and step.
+    for name in NAMES {
+        let span = format!("target{{target={name}}}:step{{step=");
+        assert!(
+            r.stderr.lines().any(|l| l.contains(&span)),
+            "no -vv line of {name} names its target and step:\n{}",
+            r.stderr
+        );
+    }
     let doc = r.json();
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(

@@ -1,7 +1,7 @@
 """A simulated cluster (reference more §3): the nodes of one cluster share one /etc/pve (as
 pmxcfs shares it; STATE/etc/pve of every member is the first member's), each has its own
 state folder (containers, LAN, knobs). Membership is etc/pve/.pxsim-cluster.json (written by
-launch.py). Here: running code against another member's state (`on_node`), the member facts
+launch.py). Here (the members themselves and `on_node` are in nodes.py): the member facts
 (`/cluster/status`, `/nodes`, online, memory from each member's knobs `offline`, `mem`,
 `maxmem`), the status of a guest on another node, `pct migrate` (§3.6), and the members'
 SSH host keys that pve-cluster keeps in /etc/pve (`updatecerts`, called by launch.py when a
@@ -9,7 +9,6 @@ node starts, as pveproxy.service runs `pvecm updatecerts --silent` first; see
 /work/shared/reference/pve-cluster-host-keys.md).
 """
 
-import contextlib
 import json
 import os
 import re
@@ -19,46 +18,16 @@ import time
 
 from .basics import (
     HOST_PY, SIM, Exit, Sim, TaskError, die, fmt_time, members, now_local, param_die,
-    read_json, truthy,
+    truthy,
 )
 from .options import check_known, check_vmid, parse_opts
 from .config import conf_path, load_conf, load_conf_or_die, parse_propstr, write_conf
 from .containers import ct_dir, is_running, kill_container, run_info, shutdown_container
 from .tasks import check_lock, run_task
+from .nodes import node_knob, node_names, on_node, online
+from .ha import ha_managed, ha_request
 
 GiB = 1024 ** 3
-
-
-@contextlib.contextmanager
-def on_node(node):
-    """Runs the body against another member's state (its containers, knobs, node name)."""
-    m = (members() or {}).get("nodes", {}).get(node)
-    if not m or node == Sim.node:
-        yield
-        return
-    saved = (Sim.state, Sim.node, Sim.cfg)
-    Sim.state = m["state"]
-    Sim.node = node
-    Sim.cfg = read_json(os.path.join(m["state"], "node.json"), {}) or {}
-    try:
-        yield
-    finally:
-        Sim.state, Sim.node, Sim.cfg = saved
-
-
-def node_knob(node, name, default=None):
-    m = (members() or {}).get("nodes", {}).get(node)
-    state = m["state"] if m else Sim.state
-    return (read_json(os.path.join(state, "knobs.json"), {}) or {}).get(name, default)
-
-
-def online(node):
-    return not truthy(node_knob(node, "offline", 0))
-
-
-def node_names():
-    m = members()
-    return list(m["nodes"]) if m else [Sim.node]
 
 
 def node_ip(node):
@@ -149,7 +118,6 @@ def pct_migrate(args):
     if not m or target not in m["nodes"]:
         die(f"no such cluster node '{target}'")
     conf = load_conf_or_die(vmid)
-    from .ha import ha_managed, ha_request  # noqa: PLC0415
     if ha_managed(vmid):
         print(f"Requesting HA migration for CT {vmid} to node {target}")
         ha_request(vmid, "migrate", target)

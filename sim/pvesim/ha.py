@@ -22,6 +22,7 @@ from .basics import Exit, Sim, die, knob, members, out, read_json, st, write_jso
 from .config import conf_path, owner_of
 from .containers import is_running, kill_container, shutdown_container
 from .tasks import Task
+from .nodes import node_names, on_node, online
 
 STATES = ("started", "stopped", "enabled", "disabled", "ignored")
 KEYS = ("comment", "failback", "group", "max_relocate", "max_restart", "state")
@@ -123,7 +124,6 @@ def owner(vmid):
 
 def actual(vmid):
     """Is the CT running on its owner node?"""
-    from .cluster import on_node  # noqa: PLC0415
     node = owner(vmid)
     if node is None:
         return None
@@ -131,12 +131,12 @@ def actual(vmid):
         return is_running(vmid)
 
 
-def tick():
-    """One CRM/LRM round: applies what is due."""
+def tick(start):
+    """One CRM/LRM round: applies what is due. `start(task, vmid)` starts a container (the
+    LRM's start task: `pct start`'s, given by the caller as it lives in a module above this
+    one)."""
     if not os.path.exists(ha_dir("resources.cfg")):
         return
-    from .cluster import on_node  # noqa: PLC0415
-    from .pct_lifecycle import do_start_task  # noqa: PLC0415
     with crm_lock():
         res = read_resources()
         c = crm()
@@ -180,7 +180,7 @@ def tick():
             with on_node(node), contextlib.redirect_stdout(lrm_log):
                 if want == "started":
                     try:
-                        do_start_task(Task(), vmid, skiplock=False)
+                        start(Task(), vmid)
                     except Exception:  # noqa: BLE001 - the CRM marks it `error`
                         failed = True
                 elif not shutdown_container(vmid, 10):
@@ -195,7 +195,6 @@ def tick():
 
 
 def migrate_now(vmid, src, target):
-    from .cluster import on_node  # noqa: PLC0415
     m = members()
     if not m or target not in m["nodes"]:
         return
@@ -313,7 +312,6 @@ def ha_main(args):
 
 
 def status():
-    from .cluster import node_names, online  # noqa: PLC0415
     out("quorum OK")
     res = read_resources()
     if not res:

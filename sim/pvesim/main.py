@@ -23,6 +23,12 @@ def handler(prog):
     return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
+def start_task(t, vmid):
+    """The HA manager's start of a container: `pct start`'s task (imported only when due)."""
+    from .pct_lifecycle import do_start_task  # noqa: PLC0415
+    do_start_task(t, vmid, skiplock=False)
+
+
 def main():
     prog = os.path.basename(sys.argv[0])
     args = sys.argv[1:]
@@ -37,7 +43,7 @@ def main():
         load_state()
         if os.geteuid() != 0:
             die("please run as root")
-        tick()
+        tick(start_task)
         handler(prog)(args)
     except Exit as e:
         code = e.code

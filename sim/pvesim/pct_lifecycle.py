@@ -19,7 +19,7 @@ from .containers import (
     ct_dir, ensure_ct_fs, is_running, kill_container, shutdown_container, start_container,
 )
 from .tasks import check_lock, run_task, systemd_warning
-from .ha import ha_managed, ha_request
+from .ha import crm_lock, ha_managed, ha_request, read_resources, write_resources
 from .pct_config import SET_KEYS, validate_value
 
 
@@ -228,7 +228,6 @@ def pct_start(args):
 
 def ha_handover(vmid, what, state):
     """pct start/stop/shutdown of an HA-managed CT only asks the HA manager (more §4.5)."""
-    from .ha import read_resources, write_resources  # noqa: PLC0415
     print(f"Requesting HA {what} for CT {vmid}")
     res = read_resources()
     res[vmid]["state"] = state
@@ -351,7 +350,6 @@ def pct_destroy(args):
 
 def ha_configured(vmid):
     """PVE::HA::Config::service_is_configured: a resource `ct:<vmid>` in any state."""
-    from .ha import read_resources  # noqa: PLC0415
     return int(vmid) in read_resources()
 
 
@@ -370,7 +368,6 @@ def purge_related(t, vmid, purge):
     from .jobs import remove_vmid_from_backup_jobs  # noqa: PLC0415
     remove_vmid_from_backup_jobs(vmid)
     if ha_configured(vmid):
-        from .ha import crm_lock, read_resources, write_resources  # noqa: PLC0415
         with crm_lock():
             res = read_resources()
             res.pop(int(vmid), None)

@@ -12,7 +12,8 @@ from .options import expand_cmd, parse_opts, usage_abort
 from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
 from .containers import bridges, run_info
 from .pct_config import vmstatus
-from .cluster import cluster_status, foreign_status, node_names, nodes_index, on_node
+from .nodes import node_names, on_node
+from .cluster import cluster_status, foreign_status, nodes_index
 from .ha import crm, hastate, read_resources, requested, verbose_state
 
 

@@ -3,27 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    /// Human-readable text
-    #[default]
-    Text,
-    /// Exactly one JSON document on stdout
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorChoice {
-    /// Colour when stderr is a terminal and NO_COLOR is unset
-    #[default]
-    Auto,
-    /// Always colour
-    Always,
-    /// Never colour
-    Never,
-}
+pub use crate::output::{ColorChoice, OutputFormat};
 
 #[derive(Debug, Clone, Args, Default)]
 #[command(next_help_heading = "Global options")]
@@ -77,4 +59,11 @@ pub struct GlobalArgs {
     /// When to use colours (NO_COLOR is honoured with `auto`)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+}
+
+impl GlobalArgs {
+    /// The terminal writer these options ask for.
+    pub fn output(&self) -> crate::output::Output {
+        crate::output::Output::new(self.output, self.color, self.quiet, self.verbose)
+    }
 }

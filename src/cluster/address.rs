@@ -1,4 +1,4 @@
-//! Names and addresses that come from a node (SPEC "Trust boundaries"): a cluster member's
+//! Names and addresses that come from a node (docs/security.md, "Who is trusted for what"): a cluster member's
 //! `ip` in `pvesh get /cluster/status` and its node name. They are data, used only when they
 //! are what they claim to be: an address is an IPv4 or IPv6 literal or an RFC 1123 hostname,
 //! a node name one RFC 1123 label (Proxmox's `pve-node` format). Anything else is refused

@@ -1,4 +1,4 @@
-//! Containers managed by Proxmox's HA manager (`[container] ha = true`, reference more §4):
+//! Containers managed by Proxmox's HA manager (`[container] ha = true`, docs/cluster.md, "HA"):
 //! registering (`ha-manager add ct:<vmid> --state started`), requesting a state
 //! (`ha-manager set ct:<vmid> --state started|stopped`; a plain `pct stop` would only be a
 //! request too, or be undone), removing the resource, and the one wait ([`wait_for`]) until

@@ -1,4 +1,4 @@
-//! Proxmox clusters (SPEC "Proxmox clusters", reference more §3/§4): what the cluster says
+//! Proxmox clusters (docs/cluster.md): what the cluster says
 //! about its guests and nodes (`pvesh get /cluster/resources|/cluster/status|/nodes`,
 //! fields that may be missing included), finding the node a container lives on and
 //! reaching it through the node connected to ([`route`]), where `create` puts a new

@@ -1,4 +1,4 @@
-//! Finding the container's node and reaching it (SPEC "Proxmox clusters"): the
+//! Finding the container's node and reaching it (docs/cluster.md, "How the container is found"): the
 //! [`Router`] of [`Host`](crate::remote::host::Host). When `pct` on the node connected to
 //! says the container's config is not there, one remote call asks the cluster
 //! (`/cluster/resources` for the owner, `/cluster/status` for its address, in one shell),

@@ -233,7 +233,7 @@ fn run(host: &Host, command: &str, schedule: &str, source: &str) -> Result<()> {
 
 /// Epoch seconds as `2026-12-01T02:00:00Z`.
 fn utc(secs: i64) -> String {
-    crate::lock::rfc3339(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+    crate::timestamp::rfc3339(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
 }
 
 #[cfg(test)]

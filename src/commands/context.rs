@@ -49,7 +49,7 @@ impl Context {
     /// In a cluster the host moves to the container's node when that is another one
     /// ([`crate::cluster::route`]).
     pub fn connect(&self, config: &Config) -> Result<Host> {
-        let target = crate::remote::target::resolve(config)?;
+        let target = crate::config::ssh::resolve(config)?;
         let session = self
             .reporter
             .step(&format!("Connecting to {}", target.route()), || {

@@ -64,7 +64,7 @@ fn known_service(config: &Config, service: &str) -> Result<()> {
 /// around the command's own output (errors are still said).
 fn attached(ctx: &Context, config: &Config, command: &str, tty: bool) -> Result<()> {
     let vmid = config.container.vmid;
-    let target = crate::remote::target::resolve(config)?;
+    let target = crate::config::ssh::resolve(config)?;
     let session = crate::remote::ssh::Session::connect(&target)?;
     let host = Host::new(session, target.alias, ctx.global.dry_run);
     running(&host, vmid)?;

@@ -43,7 +43,7 @@ pub fn execute(cli: Cli, out: Output) -> Result<()> {
         cli.command,
         Command::Releases | Command::Rollback(_) | Command::Diff
     );
-    let mut plan = crate::config::load_plan(&cli.global, source_optional)?;
+    let mut plan = crate::config::load_plan(cli.global.config.as_deref(), source_optional)?;
     let chosen = targets::choose(&plan, &cli.global.targets)?;
     if chosen.len() > 1 && matches!(cli.command, Command::Exec(_) | Command::Shell) {
         return Err(crate::error::Error::usage(

@@ -118,6 +118,7 @@ pub fn run_all(
                 if k >= names.len() {
                     break;
                 }
+                let _span = tracing::info_span!("target", target = %names[k]).entered();
                 let config = plan.targets[chosen[k]].1.clone();
                 let target_out = out.for_target(&names[k], board.printer());
                 let started = Instant::now();

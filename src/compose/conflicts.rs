@@ -5,7 +5,6 @@
 use super::Project;
 use crate::error::{Error, Result};
 use crate::proxmox::pct;
-use crate::remote::host::Host;
 
 const FORMAT: &str = "{{.Names}}\t{{.Label \"com.docker.compose.project\"}}";
 
@@ -27,8 +26,10 @@ pub fn taken(ps: &str, project: &str, wanted: &[String]) -> Vec<(String, String)
 }
 
 /// Exit 5 naming the container and the fix when a `container_name` of an active service is
-/// used by another project's container. Says nothing when Docker cannot be asked (`up` will).
-pub fn check(host: &Host, project: &Project) -> Result<()> {
+/// used by another project's container. `ps` runs [`command`] on the host and gives its
+/// stdout, or `None` when it failed: then this says nothing (Docker cannot be asked; `up`
+/// will).
+pub fn check(project: &Project, ps: impl FnOnce(&str) -> Result<Option<String>>) -> Result<()> {
     let active = project.model.active(&project.profiles);
     let wanted: Vec<String> = project
         .model
@@ -40,14 +41,10 @@ pub fn check(host: &Host, project: &Project) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
-    let out = host.probe(&command(project))?;
-    if !out.status.success() {
+    let Some(out) = ps(&command(project))? else {
         return Ok(());
-    }
-    let Some((name, owner)) = taken(&out.stdout_str(), &project.name, &wanted)
-        .into_iter()
-        .next()
-    else {
+    };
+    let Some((name, owner)) = taken(&out, &project.name, &wanted).into_iter().next() else {
         return Ok(());
     };
     let whose = if owner.is_empty() {

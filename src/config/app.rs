@@ -48,7 +48,7 @@ pub struct Env {
     #[schemars(schema_with = "schema::value_texts")]
     pub values: BTreeMap<String, String>,
     /// The sourced `[env.secrets]` entries' values, read before a deploy connects
-    /// ([`crate::secrets::read`]; not a TOML key).
+    /// (by `secrets::read`; not a TOML key).
     #[serde(skip)]
     pub sourced: BTreeMap<String, crate::envfile::Redacted<String>>,
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use super::problem::Problem;
 use super::rules::compose_services;
-use super::validate::Problem;
 use super::Config;
 
 /// Fills `compose_services` (the services active with the profiles) and `compose`.

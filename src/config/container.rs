@@ -7,6 +7,7 @@ use serde::Deserialize;
 use super::load;
 
 use super::{default_local, DockerInstall, IpConfig};
+use crate::proxmox::pct::CreateSpec;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -93,4 +94,24 @@ fn default_ip() -> String {
 
 fn default_true() -> bool {
     true
+}
+
+/// What `pct create` gets from this section.
+impl CreateSpec {
+    pub fn from_container(c: &Container, template: &str) -> Self {
+        CreateSpec {
+            vmid: c.vmid,
+            template: template.to_string(),
+            hostname: c.hostname.clone(),
+            memory_mb: c.memory_mb,
+            swap_mb: c.swap_mb,
+            cores: c.cores,
+            storage: c.storage.clone(),
+            disk_gb: c.disk_gb,
+            bridge: c.bridge.clone(),
+            network: c.network.clone(),
+            unprivileged: c.unprivileged,
+            onboot: c.onboot,
+        }
+    }
 }

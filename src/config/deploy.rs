@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::validate::Problem;
+use super::problem::Problem;
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,7 +1,7 @@
 //! Environment overrides: `PROXMOX_*` variables, for CI and for people coming from the
 //! Taskfile. Precedence: flag > environment > file > default. An empty value counts as unset.
 
-use super::validate::Problem;
+use super::problem::Problem;
 use super::Config;
 
 /// Every variable that overrides a key, with the key it overrides.

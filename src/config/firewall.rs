@@ -1,12 +1,12 @@
 //! `[firewall]`: the container's Proxmox firewall, as pxdeploy writes it into
-//! `/etc/pve/firewall/<vmid>.fw` (grammar: reference/proxmox-more.md §5.2). This is the model,
+//! `/etc/pve/firewall/<vmid>.fw` (as pve-firewall's `save_vmfw_conf` writes it: src/PVE/Firewall.pm:3744; docs/production.md, "Firewall"). This is the model,
 //! the rule parser and the file builder; every rule is checked when the config is loaded.
 
 use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::validate::Problem;
+use super::problem::Problem;
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

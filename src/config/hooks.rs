@@ -1,4 +1,4 @@
-//! `[hooks]`: local commands run around a deploy and a rollback (see `crate::hooks`).
+//! `[hooks]`: local commands run around a deploy and a rollback (run by the `hooks` module, above this one).
 
 use serde::Deserialize;
 

@@ -4,34 +4,34 @@
 use std::path::{Path, PathBuf};
 
 use super::parse_error::{key_line, parse_error};
-use super::validate::{self, Problem};
+use super::problem::Problem;
+use super::validate;
 use super::{env, Config};
-use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
 
 /// The file name looked for in the current directory and its parents.
 pub const FILE_NAME: &str = "pxdeploy.toml";
 
-/// What every command calls: the file named by `-c/--config` (or `PXDEPLOY_CONFIG`, which
-/// clap maps to the same flag), else `pxdeploy.toml` in the current directory or the nearest
+/// What every command calls: the file named by `-c/--config` (`config`; `PXDEPLOY_CONFIG`,
+/// which clap maps to the same flag), else `pxdeploy.toml` in the current directory or the nearest
 /// parent; then the process environment's `PROXMOX_*` overrides and validation.
-pub fn load(global: &GlobalArgs) -> Result<Config> {
+pub fn load(config: Option<&Path>) -> Result<Config> {
     let cwd = std::env::current_dir().map_err(|e| {
         Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
             .cause(e.to_string())
     })?;
-    load_with(global, &cwd, &|name: &str| std::env::var(name).ok())
+    load_with(config, &cwd, &|name: &str| std::env::var(name).ok())
 }
 
 /// [`load`] for a file that may name several targets (`[targets.<name>]`). With
 /// `source_optional` (`releases`, `rollback`: commands that work from the container alone),
 /// a missing `app.source` or compose file is not a problem.
-pub fn load_plan(global: &GlobalArgs, source_optional: bool) -> Result<super::Plan> {
+pub fn load_plan(config: Option<&Path>, source_optional: bool) -> Result<super::Plan> {
     let cwd = std::env::current_dir().map_err(|e| {
         Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
             .cause(e.to_string())
     })?;
-    let path = config_path(global, &cwd)?;
+    let path = config_path(config, &cwd)?;
     let text = read(&path)?;
     super::parse_plan(
         &text,
@@ -43,18 +43,18 @@ pub fn load_plan(global: &GlobalArgs, source_optional: bool) -> Result<super::Pl
 
 /// [`load`] with the current directory and the environment given (for tests).
 pub fn load_with(
-    global: &GlobalArgs,
+    config: Option<&Path>,
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config> {
-    load_from(&config_path(global, cwd)?, env)
+    load_from(&config_path(config, cwd)?, env)
 }
 
 /// The file named by `-c`, else the discovered one.
-fn config_path(global: &GlobalArgs, cwd: &Path) -> Result<PathBuf> {
-    Ok(match global.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+fn config_path(config: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
+    Ok(match config.filter(|p| !p.as_os_str().is_empty()) {
         Some(path) if path.is_relative() => cwd.join(path),
-        Some(path) => path.clone(),
+        Some(path) => path.to_path_buf(),
         None => discover(cwd).ok_or_else(|| {
             Error::config(format!(
                 "no {FILE_NAME} found in {} or any parent directory",

@@ -64,6 +64,17 @@ pub enum BackupMode {
     Stop,
 }
 
+impl<'a> From<&'a Backup> for crate::proxmox::vzdump::Options<'a> {
+    fn from(b: &'a Backup) -> Self {
+        crate::proxmox::vzdump::Options {
+            storage: &b.storage,
+            mode: b.mode.as_str(),
+            compress: &b.compress,
+            keep_last: b.keep_last,
+        }
+    }
+}
+
 impl BackupMode {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::validate::Problem;
+use super::problem::Problem;
 use super::Config;
 
 /// `[app] release_command = { service = "api", command = "./manage.py migrate" }`.

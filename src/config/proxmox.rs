@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::load;
 
 use super::JumpHost;
+pub use crate::remote::HostKeyCheck;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,14 +40,6 @@ pub struct Proxmox {
     pub jump_hosts: Option<Vec<JumpHost>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostKeyCheck {
-    #[default]
-    Strict,
-    AcceptNew,
-}
-
 impl Default for Proxmox {
     fn default() -> Self {
         Proxmox {
@@ -74,15 +67,6 @@ impl Proxmox {
                     .unwrap_or_default();
                 home.join(".ssh").join("known_hosts")
             }
-        }
-    }
-}
-
-impl HostKeyCheck {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostKeyCheck::Strict => "strict",
-            HostKeyCheck::AcceptNew => "accept-new",
         }
     }
 }

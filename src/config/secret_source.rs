@@ -1,6 +1,6 @@
 //! One `[env.secrets]` entry: a length (generated once, then preserved) or a source read on
 //! every deploy (`{ from_env = "…" }`, `{ from_file = "…" }`, `{ command = "…" }`). Reading
-//! the sources is [`crate::secrets`]; this is the model and its reader, which, like the other
+//! the sources is the `secrets` module's (above this one); this is the model and its reader, which, like the other
 //! `[env]` readers, never quotes a value.
 
 use std::path::PathBuf;

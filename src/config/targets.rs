@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::load::{checked, display_path, problems_error};
 use super::parse_error::{did_you_mean, key_line, parse_error, shown_message};
-use super::validate::Problem;
+use super::problem::Problem;
 use super::{env, Config};
 use crate::error::{Error, Result};
 

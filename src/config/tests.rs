@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::cli::GlobalArgs;
 use crate::error::Error;
 
 pub(super) const BASE: &str = r#"[proxmox]
@@ -690,39 +689,33 @@ fn load_with_discovers_or_takes_the_flag() {
     let sub = p.dir.path().join("app");
     let no_env = |_: &str| None;
 
-    let cfg = load_with(&GlobalArgs::default(), &sub, &no_env).unwrap();
+    let cfg = load_with(None, &sub, &no_env).unwrap();
     assert_eq!(cfg.path, p.path());
 
     // -c (or PXDEPLOY_CONFIG): relative to the current directory, wins over discovery.
     std::fs::write(sub.join("other.toml"), BASE.replace("\"app\"", "\".\"")).unwrap();
-    let global = GlobalArgs {
-        config: Some("other.toml".into()),
-        ..Default::default()
-    };
-    let cfg = load_with(&global, &sub, &no_env).unwrap();
+    let global = Path::new("other.toml");
+    let cfg = load_with(Some(global), &sub, &no_env).unwrap();
     assert_eq!(cfg.path, sub.join("other.toml"));
 
-    let global = GlobalArgs {
-        config: Some("missing.toml".into()),
-        ..Default::default()
-    };
-    let err = load_with(&global, &sub, &no_env).unwrap_err();
+    let global = Path::new("missing.toml");
+    let err = load_with(Some(global), &sub, &no_env).unwrap_err();
     assert_eq!(err.exit_code(), 3);
     assert!(err.message.contains("missing.toml"), "{}", err.message);
     assert!(err.hint.unwrap().contains("-c"));
 
     // An empty PXDEPLOY_CONFIG counts as unset.
-    let global = GlobalArgs {
-        config: Some("".into()),
-        ..Default::default()
-    };
-    assert_eq!(load_with(&global, &sub, &no_env).unwrap().path, p.path());
+    let global = Path::new("");
+    assert_eq!(
+        load_with(Some(global), &sub, &no_env).unwrap().path,
+        p.path()
+    );
 }
 
 #[test]
 fn no_config_anywhere_says_where_it_looked() {
     let empty = tempfile::tempdir().unwrap();
-    let err = load_with(&GlobalArgs::default(), empty.path(), &|_| None).unwrap_err();
+    let err = load_with(None, empty.path(), &|_| None).unwrap_err();
     assert_eq!(err.exit_code(), 3);
     assert!(
         err.message.contains(&empty.path().display().to_string()),
@@ -784,7 +777,8 @@ fn repo_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// Every key of the model, as written in SPEC.md's example.
+/// Every key of the model: each is written in examples/pxdeploy.toml and documented in
+/// docs/configuration.md (both checked below).
 const EVERY_KEY: &[&str] = &[
     "host",
     "user",

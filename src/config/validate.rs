@@ -4,37 +4,13 @@
 
 use std::collections::BTreeSet;
 
+use super::problem::Problem;
 use super::rules::{
     check_compose_file, check_dns_name, check_host, check_remote_dir, check_template,
     is_project_name, parse_ip_config,
 };
 use super::{Config, DockerInstall};
 use crate::envfile::valid_key;
-
-/// One thing wrong with the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    /// The key, dotted: `container.vmid`, `env.secrets.API_KEY`.
-    pub field: String,
-    /// What is wrong, in plain words (never a secret value).
-    pub detail: String,
-    /// The fix, when there is one worth saying.
-    pub hint: Option<String>,
-}
-
-impl Problem {
-    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Problem {
-            field: field.into(),
-            detail: detail.into(),
-            hint: None,
-        }
-    }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
 
 pub const VMID_MIN: u32 = 100;
 pub const VMID_MAX: u32 = 999_999_999;

@@ -24,7 +24,6 @@ use rand::distr::{Alphanumeric, Distribution};
 use rand::TryRngCore;
 
 use crate::error::{Error, Result};
-use crate::proxmox::pct::exec as pct_exec;
 
 /// A value that must not be printed: `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -232,13 +231,12 @@ pub fn generate_secret(len: usize) -> Result<String> {
 /// naming it): a service that can write into the app folder could point it anywhere.
 pub const WRITE_SCRIPT: &str = crate::scripts::script!("env-write.sh");
 
-/// `pct exec <vmid> -- sh -c '<WRITE_SCRIPT>' sh <dir> <size>`: the content goes over stdin,
-/// never on a command line.
-pub fn write_command(vmid: u32, dir: &str, size: usize) -> String {
-    pct_exec(
-        vmid,
-        &["sh", "-c", WRITE_SCRIPT, "sh", dir, &size.to_string()],
-    )
+/// `sh -c '<WRITE_SCRIPT>' sh <dir> <size>`, to run in the container (`pct exec`): the
+/// content goes over stdin, never on a command line.
+pub fn write_argv(dir: &str, size: usize) -> Vec<String> {
+    ["sh", "-c", WRITE_SCRIPT, "sh", dir, &size.to_string()]
+        .map(String::from)
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -385,9 +383,9 @@ mod tests {
 
     #[test]
     fn remote_commands() {
-        let w = write_command(210, "/opt/my app", 123);
-        assert!(w.starts_with("pct exec 210 -- sh -c 'umask 077; "), "{w}");
-        assert!(w.ends_with(" sh '/opt/my app' 123"), "{w}");
+        let w = write_argv("/opt/my app", 123);
+        assert_eq!(w, ["sh", "-c", WRITE_SCRIPT, "sh", "/opt/my app", "123"]);
+        assert!(WRITE_SCRIPT.starts_with("umask 077; "), "{WRITE_SCRIPT}");
     }
 
     fn run_write(target: &Path, path: &str, content: &[u8]) -> std::process::Output {

@@ -5,6 +5,7 @@
 //! validated like any config before it is written, and an existing file is kept unless
 //! `--force` (exit 8, refused); a symbolic link is refused even with `--force`.
 
+mod args;
 pub mod discover;
 mod render;
 pub mod taskfile;
@@ -12,9 +13,10 @@ pub mod vars;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::InitArgs;
 use crate::config::{self, ENV_VARS, FILE_NAME};
 use crate::error::{Error, Result};
+
+pub use self::args::InitArgs;
 
 /// The settings init fills from a `PROXMOX_*` variable: the key, and the flag that sets it.
 const FROM_VARS: &[(&str, &str)] = &[

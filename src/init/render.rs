@@ -4,8 +4,7 @@
 use std::fmt::Write;
 
 use super::vars::Var;
-use super::Given;
-use crate::cli::InitArgs;
+use super::{Given, InitArgs};
 
 /// The settings that do not come straight from a flag with a default.
 pub(crate) struct Settings {

@@ -1,11 +1,10 @@
-//! The scheduled backup job `pxdeploy-<vmid>` of `/cluster/backup` (reference
-//! proxmox-more §6): the `pvesh create|set|delete` command lines, the job as `pvesh get
+//! The scheduled backup job `pxdeploy-<vmid>` of `/cluster/backup` (pve-manager
+//! PVE/API2/Backup.pm; docs/backups-and-exec.md): the `pvesh create|set|delete` command lines, the job as `pvesh get
 //! /cluster/backup --output-format json` shows it, and what differs from the wanted one.
 
 use serde_json::Value;
 
-use super::vzdump::NOTES_TEMPLATE;
-use crate::config::Backup;
+use super::vzdump::{self, NOTES_TEMPLATE};
 use crate::remote::quote::join;
 
 /// `pvesh get /cluster/backup --output-format json`: every job, each with `next-run`.
@@ -18,13 +17,18 @@ pub fn id(vmid: u32) -> String {
 
 /// The job's settings as `pvesh` options, in the order they are passed: what pxdeploy
 /// manages (anything else set on the job by hand is left alone).
-pub fn wanted(vmid: u32, schedule: &str, cfg: &Backup) -> Vec<(&'static str, String)> {
+pub fn wanted<'a>(
+    vmid: u32,
+    schedule: &str,
+    options: impl Into<vzdump::Options<'a>>,
+) -> Vec<(&'static str, String)> {
+    let cfg = options.into();
     vec![
         ("schedule", schedule.to_string()),
         ("vmid", vmid.to_string()),
-        ("storage", cfg.storage.clone()),
-        ("mode", cfg.mode.as_str().to_string()),
-        ("compress", cfg.compress.clone()),
+        ("storage", cfg.storage.to_string()),
+        ("mode", cfg.mode.to_string()),
+        ("compress", cfg.compress.to_string()),
         ("prune-backups", format!("keep-last={}", cfg.keep_last)),
         ("notes-template", NOTES_TEMPLATE.to_string()),
         ("enabled", "1".to_string()),
@@ -147,21 +151,19 @@ pub fn bad_schedule(stderr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BackupMode;
 
-    fn cfg(keep_last: u32) -> Backup {
-        Backup {
-            storage: "local".into(),
-            mode: BackupMode::Snapshot,
-            compress: "zstd".into(),
+    fn cfg(keep_last: u32) -> vzdump::Options<'static> {
+        vzdump::Options {
+            storage: "local",
+            mode: "snapshot",
+            compress: "zstd",
             keep_last,
-            schedule: None,
         }
     }
 
     #[test]
     fn command_lines_quote_every_value() {
-        let w = wanted(210, "sat 03:00", &cfg(7));
+        let w = wanted(210, "sat 03:00", cfg(7));
         assert_eq!(
             create(210, &w),
             "pvesh create /cluster/backup --id pxdeploy-210 --schedule 'sat 03:00' --vmid 210 --storage local --mode snapshot --compress zstd --prune-backups keep-last=7 --notes-template '{{guestname}} pxdeploy' --enabled 1"
@@ -181,9 +183,9 @@ mod tests {
         assert_eq!(job.next_run, Some(1796004000));
         assert_eq!(job.get("prune-backups"), Some("keep-last=7"));
         assert_eq!(job.get("enabled"), Some("1"));
-        assert!(changes(&job, &wanted(210, "02:00", &cfg(7))).is_empty());
+        assert!(changes(&job, &wanted(210, "02:00", cfg(7))).is_empty());
         assert_eq!(
-            changes(&job, &wanted(210, "02:00", &cfg(3))),
+            changes(&job, &wanted(210, "02:00", cfg(3))),
             [(
                 "prune-backups",
                 Some("keep-last=7".into()),

@@ -7,8 +7,6 @@
 
 pub mod backup_job;
 pub mod calendar;
-#[cfg(test)]
-mod conformance;
 pub mod node;
 pub mod pct;
 pub mod purge;

@@ -1,22 +1,32 @@
 //! `vzdump`: the backup command line and what its output says (archive, pruned, failure).
 
-use crate::config::Backup;
 use crate::remote::quote::join;
 
 /// The notes every pxdeploy backup carries (`{{guestname}}` is expanded by vzdump).
 pub const NOTES_TEMPLATE: &str = "{{guestname}} pxdeploy";
 
+/// What a backup is made with: the `[backup]` section (`config::Backup` converts into it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options<'a> {
+    pub storage: &'a str,
+    /// `snapshot`, `suspend` or `stop`.
+    pub mode: &'a str,
+    pub compress: &'a str,
+    pub keep_last: u32,
+}
+
 /// `vzdump <vmid> --storage S --mode M --compress C --prune-backups keep-last=N --notes-template '{{guestname}} pxdeploy'`
-pub fn backup(vmid: u32, cfg: &Backup) -> String {
+pub fn backup<'a>(vmid: u32, options: impl Into<Options<'a>>) -> String {
+    let cfg = options.into();
     join(&[
         "vzdump",
         &vmid.to_string(),
         "--storage",
-        &cfg.storage,
+        cfg.storage,
         "--mode",
-        cfg.mode.as_str(),
+        cfg.mode,
         "--compress",
-        &cfg.compress,
+        cfg.compress,
         "--prune-backups",
         &format!("keep-last={}", cfg.keep_last),
         "--notes-template",
@@ -80,30 +90,27 @@ pub fn parse_output(stdout: &str, storage: &str) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BackupMode;
 
     #[test]
     fn command_line() {
-        let cfg = Backup {
-            storage: "local".into(),
-            mode: BackupMode::Snapshot,
-            compress: "zstd".into(),
+        let cfg = Options {
+            storage: "local",
+            mode: "snapshot",
+            compress: "zstd",
             keep_last: 7,
-            schedule: None,
         };
         assert_eq!(
-            backup(210, &cfg),
+            backup(210, cfg),
             "vzdump 210 --storage local --mode snapshot --compress zstd --prune-backups keep-last=7 --notes-template '{{guestname}} pxdeploy'"
         );
-        let cfg = Backup {
-            storage: "nfs backup".into(),
-            mode: BackupMode::Stop,
-            compress: "gzip".into(),
+        let cfg = Options {
+            storage: "nfs backup",
+            mode: "stop",
+            compress: "gzip",
             keep_last: 1,
-            schedule: None,
         };
         assert_eq!(
-            backup(210, &cfg),
+            backup(210, cfg),
             "vzdump 210 --storage 'nfs backup' --mode stop --compress gzip --prune-backups keep-last=1 --notes-template '{{guestname}} pxdeploy'"
         );
     }

@@ -75,7 +75,7 @@ impl Store {
 /// A new release id: UTC time to the second, then 8 random hex digits
 /// (`20261129T191501Z-3fa9c2d1`), so ids sort by time.
 pub fn new_id(now: SystemTime) -> String {
-    let stamp: String = crate::lock::rfc3339(now)
+    let stamp: String = crate::timestamp::rfc3339(now)
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();

@@ -111,7 +111,10 @@ pub fn keep_secrets(host: &Host, project: &Project, cfg: &Config, id: &str) -> R
     let r = envfile::restore_values(&today, &old, &value_keys(cfg))?;
     if r.content != today {
         let mut bytes = r.content.expose().as_bytes();
-        let write = envfile::write_command(project.vmid, &project.dir(), bytes.len());
+        let write = pct::exec(
+            project.vmid,
+            &envfile::write_argv(&project.dir(), bytes.len()),
+        );
         let out = host.change_with_stdin(&write, &mut bytes, WRITE_TIMEOUT)?;
         ensure_success(&write, out)
             .map_err(|e| e.hint("the previous .env and the tree are unchanged; roll back again"))?;

@@ -2,7 +2,7 @@
 //! Read-only probes always run; changes are printed instead of run under `--dry-run`.
 //!
 //! In a cluster the container may live on another node than the one connected to. A
-//! [`Router`] (`crate::cluster`) finds it: the first command whose output says "not on
+//! [`Router`] (implemented by the `cluster` module, above this one) finds it: the first command whose output says "not on
 //! this node" makes the host ask the router once, and from then on every command runs on
 //! the owner node's session (reached through the first); the refused command is run again
 //! there. A container on the node connected to costs nothing extra.
@@ -25,7 +25,7 @@ pub struct Route {
     pub session: Option<Session>,
 }
 
-/// Finds the node of the container (implemented by `crate::cluster`).
+/// Finds the node of the container (implemented by the `cluster` module).
 pub trait Router: Send + Sync {
     /// Does this stderr say the container is not on the node that ran the command?
     fn elsewhere(&self, stderr: &str) -> bool;

@@ -25,8 +25,8 @@ use base64::Engine;
 use ssh2::MethodType;
 
 use super::known_hosts::{self, fingerprint, key_type, HostKeyStatus, KnownHosts, Recorded};
+use super::HostKeyCheck;
 use super::SshTarget;
-use crate::config::HostKeyCheck;
 use crate::error::{Error, Result};
 use crate::output::display_path;
 

@@ -13,14 +13,32 @@ mod pump;
 pub mod quote;
 pub mod ssh;
 pub mod ssh_config;
-pub mod target;
 pub mod terminal;
 mod tunnel;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::HostKeyCheck;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `host_key_check` (of `[proxmox]`): an unknown host key is refused, or recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyCheck {
+    #[default]
+    Strict,
+    AcceptNew,
+}
+
+impl HostKeyCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKeyCheck::Strict => "strict",
+            HostKeyCheck::AcceptNew => "accept-new",
+        }
+    }
+}
 
 /// Where and how to connect, after `~/.ssh/config` and the environment were applied.
 #[derive(Debug, Clone)]
@@ -76,7 +94,7 @@ impl SshTarget {
             user: "root".into(),
             identity_files: Vec::new(),
             explicit_identity: false,
-            known_hosts: Some(target::home_dir().join(".ssh/known_hosts")),
+            known_hosts: Some(home_dir().join(".ssh/known_hosts")),
             host_key_check: HostKeyCheck::Strict,
             connect_timeout: Duration::from_secs(10),
             agent_socket: None,
@@ -155,4 +173,12 @@ impl Output {
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+}
+
+/// `$HOME` (tests point it at a temporary folder), else `/`.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }

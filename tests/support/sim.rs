@@ -97,9 +97,10 @@ pub struct SimBuilder {
 }
 
 impl SimBuilder {
-    /// A member of the simulated cluster `name` (more §3): the first member creates it;
-    /// `join` names the first member (shared /etc/pve, its client key and port), `listen`
-    /// this member's loopback address (its `ip` in `/cluster/status`).
+    /// A member of the simulated cluster `name` (sim/README.md, "A cluster of simulated
+    /// nodes"): the first member creates it; `join` names the first member (shared
+    /// /etc/pve, its client key and port), `listen` this member's loopback address (its
+    /// `ip` in `/cluster/status`).
     pub fn cluster(mut self, name: &str, join: Option<&SimHost>, listen: Option<&str>) -> Self {
         self.cluster = Some((
             name.into(),

@@ -42,7 +42,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         return existing(ctx, &host, &config, state);
     }
     if let Some(wanted) = &c.node {
-        let target = crate::remote::target::resolve(&config)?;
+        let target = crate::config::ssh::resolve(&config)?;
         ctx.reporter.step_with(
             "Choosing the node",
             |choice: &crate::cluster::place::Choice| {

@@ -13,6 +13,7 @@ use crate::inspect::Inspection;
 use crate::lock::Holder;
 use crate::output::size;
 use crate::progress::{done, Reporter};
+use crate::proxmox::pct;
 use crate::push::Stats;
 use crate::release::drift::{self, Drifted};
 use crate::release::manifest::Local;
@@ -63,7 +64,10 @@ pub fn merge_env(
 /// Replaces `.env` with `content` (over stdin, never on a command line).
 fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Result<()> {
     let mut bytes = content.expose().as_bytes();
-    let write = envfile::write_command(project.vmid, &project.dir(), bytes.len());
+    let write = pct::exec(
+        project.vmid,
+        &envfile::write_argv(&project.dir(), bytes.len()),
+    );
     let out = host.change_with_stdin(&write, &mut bytes, ENV_TIMEOUT)?;
     ensure_success(&write, out)
         .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;

@@ -131,7 +131,11 @@ pub fn deploy(
             outcome.services = services;
             return Ok(());
         }
-        crate::compose::conflicts::check(host, &project)?;
+        crate::compose::conflicts::check(&project, |ps| {
+            Ok(Some(host.probe(ps)?)
+                .filter(|o| o.status.success())
+                .map(|o| o.stdout_str()))
+        })?;
         if snapshot == When::IfChanged {
             crate::snapshots::before_deploy(host, cfg, reporter)?;
         }

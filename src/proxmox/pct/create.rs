@@ -1,10 +1,11 @@
 //! `pct create`: what it gets ([`CreateSpec`], from the `[container]` section), its command
 //! line, and the classifiers of its error messages.
 
-use crate::config::{Container, IpConfig};
+use std::net::Ipv4Addr;
+
 use crate::remote::quote::join;
 
-/// What `pct create` gets, taken from the `[container]` section.
+/// What `pct create` gets (from the `[container]` section: `config::Container`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateSpec {
     pub vmid: u32,
@@ -24,23 +25,6 @@ pub struct CreateSpec {
 }
 
 impl CreateSpec {
-    pub fn from_container(c: &Container, template: &str) -> Self {
-        CreateSpec {
-            vmid: c.vmid,
-            template: template.to_string(),
-            hostname: c.hostname.clone(),
-            memory_mb: c.memory_mb,
-            swap_mb: c.swap_mb,
-            cores: c.cores,
-            storage: c.storage.clone(),
-            disk_gb: c.disk_gb,
-            bridge: c.bridge.clone(),
-            network: c.network.clone(),
-            unprivileged: c.unprivileged,
-            onboot: c.onboot,
-        }
-    }
-
     /// `name=eth0,bridge=vmbr0,ip=dhcp` or `name=eth0,bridge=vmbr0,ip=<cidr>,gw=<gateway>`.
     pub fn net0(&self) -> String {
         let mut net = format!("name=eth0,bridge={}", self.bridge);
@@ -57,6 +41,45 @@ impl CreateSpec {
             "nesting=1,keyctl=1"
         } else {
             "nesting=1"
+        }
+    }
+}
+
+/// The container's network address (`net0`'s `ip=` and `gw=`; `container.ip` +
+/// `container.gateway` of the config).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum IpConfig {
+    #[default]
+    Dhcp,
+    Static {
+        addr: Ipv4Addr,
+        prefix: u8,
+        gateway: Ipv4Addr,
+    },
+}
+
+impl IpConfig {
+    /// The address as `pct` and the user write it: `dhcp` or `a.b.c.d/n`.
+    pub fn ip(&self) -> String {
+        match self {
+            IpConfig::Dhcp => "dhcp".into(),
+            IpConfig::Static { addr, prefix, .. } => format!("{addr}/{prefix}"),
+        }
+    }
+
+    /// The gateway of a static address; `None` with DHCP.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        match self {
+            IpConfig::Dhcp => None,
+            IpConfig::Static { gateway, .. } => Some(*gateway),
+        }
+    }
+
+    /// The static address without its prefix; `None` with DHCP.
+    pub fn static_addr(&self) -> Option<Ipv4Addr> {
+        match self {
+            IpConfig::Dhcp => None,
+            IpConfig::Static { addr, .. } => Some(*addr),
         }
     }
 }

@@ -11,7 +11,7 @@ mod said;
 pub mod snapshot;
 
 pub use self::config::{drift, parse_config, PctConfig};
-pub use self::create::{create, CreateSpec};
+pub use self::create::{create, CreateSpec, IpConfig};
 pub use self::said::{said, Said};
 
 use crate::remote::quote::join;

@@ -50,7 +50,7 @@ pub fn restore(vmid: u32, volid: &str, storage: &str) -> String {
 
 /// `pxdeploy_20261129T191501Z` for that instant (UTC).
 pub fn name_at(t: SystemTime) -> String {
-    let stamp = crate::lock::rfc3339(t); // 2026-11-29T19:15:01Z
+    let stamp = crate::timestamp::rfc3339(t); // 2026-11-29T19:15:01Z
     let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
     format!("{PREFIX}{compact}")
 }

@@ -1,4 +1,4 @@
-//! Beyond trust on first use for cluster nodes (SPEC "Trust boundaries"): Proxmox keeps its
+//! Beyond trust on first use for cluster nodes (docs/security.md, "Who is trusted for what"): Proxmox keeps its
 //! members' host keys in the cluster filesystem (`/etc/pve/nodes/<node>/ssh_known_hosts`,
 //! `/etc/pve/priv/known_hosts`; docs/cluster.md). A node reached through the first node,
 //! whose key is already verified, carries that record ([`ClusterRecord`], read by

@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::ssh_config::{self, HostConfig};
-use super::SshTarget;
-use crate::config::{parse_jump, Config, JumpHost, Proxmox};
+use super::{parse_jump, Config, JumpHost, Proxmox};
 use crate::error::{Error, Result};
+pub use crate::remote::home_dir;
+use crate::remote::ssh_config::{self, HostConfig};
+use crate::remote::SshTarget;
 
 /// The default of `connect_timeout_secs`; a `ConnectTimeout` in ~/.ssh/config wins over it.
 const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
@@ -170,7 +171,7 @@ fn local_user() -> String {
 
 /// [`resolve`] without the environment: what `ssh -G` said, `SSH_AUTH_SOCK`, and `$HOME`.
 pub fn resolve_with(
-    p: &crate::config::Proxmox,
+    p: &Proxmox,
     ssh: Option<&HostConfig>,
     agent_env: Option<PathBuf>,
     home: &Path,
@@ -263,14 +264,6 @@ fn known_hosts_files(ssh: &HostConfig, home: &Path) -> (Option<PathBuf>, Vec<Pat
     let first = (!user.is_empty()).then(|| user.remove(0));
     user.extend(global);
     (first, user)
-}
-
-/// `$HOME` (tests point it at a temporary folder), else `/`.
-pub fn home_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `~` and `~/…` against `home`; anything else unchanged.

@@ -27,7 +27,7 @@ mod pveversion;
 mod vzdump;
 
 /// The commits of the real sources the texts were read at (the audit of 2026-12-07,
-/// `real-source-audit.md`).
+/// docs/proxmox-compatibility.md).
 pub(crate) const COMMITS: &[(&str, &str)] = &[
     ("proxmox/pve-container", "94f558522ef6"),
     ("proxmox/pve-manager", "14a22df35955"),

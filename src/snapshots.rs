@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::container;
 use crate::output::sanitize;
 use crate::progress::{done, Reporter};
 use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};

@@ -8,8 +8,8 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::ExecArgs;
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::output::display_path;
 use crate::proxmox::pct::{self, CtState};
 use crate::remote::host::{Host, PROBE_TIMEOUT};
@@ -82,7 +82,7 @@ fn attached(ctx: &Context, config: &Config, command: &str, tty: bool) -> Result<
 }
 
 fn running(host: &Host, vmid: u32) -> Result<()> {
-    match container::require_state(host, vmid)? {
+    match Guest::container(host, vmid).require_state()? {
         CtState::Running => Ok(()),
         CtState::Stopped => Err(Error::remote(format!("container {vmid} is not running"))
             .hint("start it with `pxdeploy start`")),

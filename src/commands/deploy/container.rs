@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project};
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{container, Guest};
 use crate::inspect::{self, Inspection};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
@@ -16,29 +16,29 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The container, inspected; a stopped one is started first ([`container::start`], then
+/// The container, inspected; a stopped one is started first ([`Guest::start`], then
 /// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
 /// it was started. `thorough`: the drift check hashes every pushed file.
 pub fn inspect_running(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     thorough: bool,
     reporter: &dyn Reporter,
     output: &Output,
 ) -> Result<(Inspection, bool)> {
-    let vmid = project.vmid;
+    let (host, vmid) = (guest.host(), guest.id());
     match reported(host, project, thorough, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
     reporter.note(&format!("Container {vmid} is stopped: starting it"));
-    container::start(host, vmid, reporter, output)?;
+    guest.start(reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.
         return Ok((Inspection::default(), true));
     }
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
-        wait_for_docker(host, vmid)
+        wait_for_docker(guest)
     })?;
     match reported(host, project, thorough, reporter)? {
         Found::Running(i) => Ok((*i, true)),
@@ -122,11 +122,13 @@ fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why:
 }
 
 /// After `pct start`: Docker inside answers.
-fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
-    let command = pct::exec(vmid, &["docker", "info", "--format", "{{.ServerVersion}}"]);
+fn wait_for_docker(guest: Guest<'_>) -> Result<()> {
+    let vmid = guest.id();
+    let argv = ["docker", "info", "--format", "{{.ServerVersion}}"];
+    let command = guest.exec_line(&argv);
     let deadline = Instant::now() + DOCKER_READY_TIMEOUT;
     loop {
-        let out = host.probe(&command)?;
+        let out = guest.probe(&argv)?;
         if out.status.success() {
             return Ok(());
         }

@@ -1,6 +1,7 @@
-//! The container as the commands use it: its state, start / stop / reboot, its address, a
-//! backup, and
-//! the one mapping of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
+//! The LXC container as a [`super::Guest`]: the only place that builds the `pct` calls the
+//! guest's users need (with the pure builders of `crate::proxmox::pct`): exec in the
+//! container, its state, start / stop / reboot, its address, a backup, and the one mapping
+//! of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
 
 use std::time::Duration;
 
@@ -24,6 +25,31 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 const SLACK: Duration = Duration::from_secs(60);
 /// Bound of one vzdump run.
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+/// An LXC container on a node.
+#[derive(Clone, Copy)]
+pub struct Container<'h> {
+    pub(super) host: &'h Host,
+    pub(super) vmid: u32,
+}
+
+impl<'h> Container<'h> {
+    pub fn new(host: &'h Host, vmid: u32) -> Self {
+        Container { host, vmid }
+    }
+
+    /// `pct exec <vmid> -- argv`.
+    pub fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
+        pct::exec(self.vmid, argv)
+    }
+
+    /// `pct config`, parsed.
+    pub fn config(&self) -> Result<pct::PctConfig> {
+        Ok(pct::parse_config(
+            &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
+        ))
+    }
+}
 
 /// The container's state; `None` when it does not exist on this node.
 pub fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
@@ -339,58 +365,4 @@ pub fn show_task_warnings(out: &Output, command: &str, result: &RemoteOutput) ->
         out.warn(format!("`{command}` finished with {} warning(s)", w.count));
     }
     w.lines
-}
-
-/// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
-/// waits for its services. Returns the facts `warnings` and, when an app is deployed,
-/// `services`.
-pub fn start_and_wait(
-    out: &Output,
-    reporter: &dyn Reporter,
-    host: &Host,
-    config: &Config,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let warnings = start(host, config.container.vmid, reporter, out)?;
-    let mut facts = serde_json::Map::new();
-    facts.insert("warnings".into(), serde_json::json!(warnings));
-    if let serde_json::Value::Object(health) = wait_for_services(out, reporter, host, config)? {
-        facts.extend(health);
-    }
-    Ok(facts)
-}
-
-/// After `start`/`restart`: the container runs, then the services are healthy; their table
-/// goes to stdout (data), as in `deploy` and `status`.
-pub fn wait_for_services(
-    out: &crate::output::Output,
-    reporter: &dyn crate::progress::Reporter,
-    host: &Host,
-    config: &Config,
-) -> Result<serde_json::Value> {
-    let vmid = config.container.vmid;
-    if host.dry_run() {
-        return Ok(serde_json::json!({}));
-    }
-    let state = require_state(host, vmid)?;
-    if state != CtState::Running {
-        return Err(Error::remote(format!(
-            "container {vmid} is {} after starting",
-            state.as_str()
-        ))
-        .hint(format!("`pct start {vmid} --debug` on the host shows why")));
-    }
-    // A container created but never deployed to has no compose file: nothing to wait for.
-    let project = config.project();
-    let deployed = host.probe(&pct::exec(vmid, &["test", "-f", project.file.as_str()]))?;
-    if !deployed.status.success() {
-        out.info(format!(
-            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
-        ));
-        return Ok(serde_json::json!({ "services": [] }));
-    }
-    let services = crate::health::wait(host, config, reporter)?;
-    if !services.is_empty() {
-        out.data(crate::health::table(&services));
-    }
-    Ok(serde_json::json!({ "services": services }))
 }

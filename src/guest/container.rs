@@ -38,11 +38,6 @@ impl<'h> Container<'h> {
         Container { host, vmid }
     }
 
-    /// `pct exec <vmid> -- argv`.
-    pub fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
-        pct::exec(self.vmid, argv)
-    }
-
     /// `pct config`, parsed.
     pub fn config(&self) -> Result<pct::PctConfig> {
         Ok(pct::parse_config(

@@ -10,8 +10,10 @@
 //! implementations (`container.rs`) name `pct`; [`Host`] stays the node transport.
 
 pub mod container;
+pub mod inside;
 
 pub use container::Container;
+pub use inside::Inside;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -61,11 +63,16 @@ impl<'h> Guest<'h> {
 
     // ---- running in the guest ----
 
+    /// Where commands run inside the guest (pure: builds the lines).
+    pub fn inside(&self) -> Inside {
+        match self {
+            Guest::Container(c) => Inside::Container(c.vmid),
+        }
+    }
+
     /// The node's command line that runs `argv` in the guest.
     pub fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
-        match self {
-            Guest::Container(c) => c.exec_line(argv),
-        }
+        self.inside().exec(argv)
     }
 
     /// Runs `argv` in the guest as a read-only probe (also under `--dry-run`).

@@ -10,7 +10,6 @@ use crate::compose::Project;
 use crate::config::{Config, ReleaseCommand};
 use crate::error::{Error, Result};
 use crate::progress::Reporter;
-use crate::proxmox::pct;
 use crate::remote::host::Host;
 
 const TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -41,10 +40,7 @@ pub fn run_command(project: &Project, rc: &ReleaseCommand, words: &[String]) -> 
 }
 
 fn exec(project: &Project, argv: &[String]) -> String {
-    pct::exec(
-        project.vmid,
-        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
+    project.inside.exec(argv)
 }
 
 /// Builds the images, then runs the release command, when one is configured.

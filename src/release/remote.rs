@@ -19,7 +19,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The store as a read-only call finds it; a linked store is exit 5.
 pub fn read(host: &Host, project: &Project, mode: ReadMode) -> Result<Store> {
-    let command = store::read_command(project.vmid, &project.remote_dir, mode);
+    let command = store::read_command(project.inside, &project.remote_dir, mode);
     let out = host.probe_ok(&command)?;
     let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
         Error::remote(format!(
@@ -64,7 +64,7 @@ pub fn stage_and_switch(
     ops: &[Op],
 ) -> Result<u64> {
     let command = store::stage_and_switch_command(
-        project.vmid,
+        project.inside,
         &project.remote_dir,
         &release.id,
         have.current.as_deref(),
@@ -153,7 +153,7 @@ fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
 
 /// Makes the tree match release `id` by `ops` (journalled; `current` written last).
 pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
-    let command = store::switch_command(project.vmid, &project.remote_dir);
+    let command = store::switch_command(project.inside, &project.remote_dir);
     let journal = plan::journal(id, ops);
     let out = host.change_with_stdin(&command, &mut journal.as_bytes(), SWITCH_TIMEOUT)?;
     if out.status.code == store::UNSAFE_EXIT {
@@ -171,7 +171,7 @@ pub fn finish(
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> Result<()> {
-    let command = store::finish_command(project.vmid, &project.remote_dir, keep, results);
+    let command = store::finish_command(project.inside, &project.remote_dir, keep, results);
     let out = host.change(&command, FINISH_TIMEOUT)?;
     checked(&command, out)
 }
@@ -191,10 +191,7 @@ pub fn services(host: &Host, project: &Project, manifest: &super::Manifest) -> O
         &entry.hash[2..]
     );
     let out = host
-        .probe(&crate::proxmox::pct::exec(
-            project.vmid,
-            &["cat", "--", &object],
-        ))
+        .probe(&project.inside.exec(&["cat", "--", &object]))
         .ok()?;
     if !out.status.success() {
         return None;

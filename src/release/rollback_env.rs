@@ -14,7 +14,6 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted};
 use crate::error::{Error, Result};
-use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,10 +63,9 @@ impl EnvOutcome {
 /// `pct exec <vmid> -- sh -c '<READ_SCRIPT>' sh <dir> <remote_dir> <id>`
 pub fn read_command(project: &Project, id: &str) -> String {
     let dir = project.dir();
-    pct::exec(
-        project.vmid,
-        &["sh", "-c", READ_SCRIPT, "sh", &dir, &project.remote_dir, id],
-    )
+    project
+        .inside
+        .exec(&["sh", "-c", READ_SCRIPT, "sh", &dir, &project.remote_dir, id])
 }
 
 /// The keys whose value a rollback brings back: `[env.values]`, never a `[env.secrets]` key.

@@ -18,7 +18,6 @@ use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
-use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host, Prepared, GATE};
 use crate::remote::quote::join;
 
@@ -117,7 +116,7 @@ pub fn up_command(project: &Project) -> String {
     let mut argv = vec!["sh", "-c", UP_SCRIPT, "sh", &marker];
     let up = project.up_argv();
     argv.extend(up.iter().map(String::as_str));
-    pct::exec(project.vmid, &argv)
+    project.inside.exec(&argv)
 }
 
 /// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
@@ -134,7 +133,9 @@ cat > \"$t\" && sync -- \"$t\" && mv -f -- \"$t\" \"$1\" && sync -- \"${1%/*}/\"
 /// `.env`).
 pub fn mark_command(project: &Project) -> String {
     let marker = marker_path(project);
-    pct::exec(project.vmid, &["sh", "-c", MARK_SCRIPT, "sh", &marker])
+    project
+        .inside
+        .exec(&["sh", "-c", MARK_SCRIPT, "sh", &marker])
 }
 
 /// The end of a healthy deploy in one call: the release store's finish (results, pruning:
@@ -157,8 +158,8 @@ pub fn finish_and_mark_command(
     let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
     let script = format!("{finish} </dev/null && exec {mark}");
     match held {
-        Some(held) => held.guard(GATE, &pct::exec_sh(project.vmid, &script)),
-        None => pct::exec_sh(project.vmid, &format!("{GATE}{script}")),
+        Some(held) => held.guard(GATE, &project.inside.exec_sh(&script)),
+        None => project.inside.exec_sh(&format!("{GATE}{script}")),
     }
 }
 

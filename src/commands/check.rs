@@ -7,6 +7,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::config::{Config, IpConfig};
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::output::sanitize;
 use crate::proxmox::{node, pct, pveam, pvesm};
 use crate::remote::host::Host;
@@ -90,7 +91,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         ctx.out.warn(warning);
     }
     if existing.is_some() {
-        let known = crate::breakage::warnings(&host, config.container.vmid, existing.as_ref())?;
+        let known = crate::breakage::warnings(Guest::of(&host, &config), existing.as_ref())?;
         known.into_iter().for_each(|w| ctx.out.warn(w));
     }
     finish(ctx, &checks)

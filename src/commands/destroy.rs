@@ -12,9 +12,9 @@ use super::destructive::{self, Action, Found};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
 use crate::error::Result;
-use crate::guest::{container, Guest};
+use crate::guest::{container, Guest, Op};
 use crate::output::{sanitize, size};
-use crate::proxmox::{backup_job, pct, pct::CtState, pct::PctConfig, pct::Said, purge, pvesm};
+use crate::proxmox::{backup_job, pct::CtState, pct::PctConfig, purge, pvesm};
 use crate::remote::host::Host;
 use crate::remote::quote::join;
 
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         return Ok(());
     };
     let action = Action {
-        command: &pct::destroy(vmid),
+        command: &guest.line(Op::Destroy),
         protected: Some(container::protected(vmid)),
     };
     let Found { actual, hostname } =
@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let ha_removed = ctx
         .reporter
         .step(&format!("Destroying container {vmid} ({hostname})"), || {
-            destroy(&host, vmid)
+            guest.destroy(DESTROY_TIMEOUT)
         })?;
     let goes = Goes { ha_removed, ..goes };
     if !host.dry_run() {
@@ -158,17 +158,6 @@ fn goes_with(host: &Host, vmid: u32) -> Result<Goes> {
             .unwrap_or_default(),
         ha_removed: false,
     })
-}
-
-/// `pct destroy --purge`; a container that is already gone is fine. Whether the task removed
-/// the container's HA resource.
-fn destroy(host: &Host, vmid: u32) -> Result<bool> {
-    let command = pct::destroy(vmid);
-    let out = host.change(&command, DESTROY_TIMEOUT)?;
-    if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
-        return Ok(purge::ha_removed(&out.stdout_str(), vmid));
-    }
-    Err(container::refused(host, vmid, &command, out))
 }
 
 /// `--yes`, or on a terminal the hostname typed back after what is at stake; otherwise

@@ -9,9 +9,9 @@ use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::{self, CtState};
+use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
@@ -71,7 +71,7 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
     let state = Guest::of(&host, &config).require_state()?;
-    refuse_if_locked(&host, vmid)?;
+    refuse_if_locked(Guest::of(&host, &config))?;
     let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {
@@ -143,9 +143,10 @@ fn lock_meaning(lock: &str) -> &'static str {
 /// src/lxc-pve-prestart-hook:59-60), leaving the app down; the HA manager's start of a locked
 /// container ends in `error`. So a locked container (other than `mounted`, which a start
 /// ignores) is refused here first (exit 5).
-fn refuse_if_locked(host: &Host, vmid: u32) -> Result<()> {
-    let command = pct::config(vmid);
-    let config = pct::parse_config(&host.probe_ok(&command)?.stdout_str());
+fn refuse_if_locked(guest: Guest<'_>) -> Result<()> {
+    let vmid = guest.id();
+    let command = guest.line(Op::Config);
+    let config = guest.config()?;
     match config.lock() {
         Some(lock) if lock != "mounted" => Err(Error::remote(format!(
             "container {vmid} is locked (`{}`): {}; not restarting it",

@@ -11,9 +11,9 @@ use super::context::Context;
 use super::destructive::{self, Action};
 use crate::cli::RestoreArgs;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Op};
 use crate::output::{sanitize, size};
-use crate::proxmox::pct::{snapshot as snap, CtState};
+use crate::proxmox::pct::CtState;
 use crate::proxmox::pvesm::{self, BackupEntry};
 
 /// Bound of one `pct restore` (it extracts the whole archive).
@@ -72,7 +72,10 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     if state == Some(CtState::Running) {
         guest.stop(ctx.reporter.as_ref())?;
     }
-    let command = snap::restore(vmid, &archive.volid, &config.container.storage);
+    let command = guest.line(Op::Restore {
+        volid: &archive.volid,
+        storage: &config.container.storage,
+    });
     ctx.reporter.step(
         &format!(
             "Restoring container {vmid} from {}",

@@ -8,10 +8,10 @@ use super::context::Context;
 use super::destructive::{self, Action};
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::{snapshot as snap, snapshot::Snapshot};
-use crate::snapshots::{self, SNAPSHOT_TIMEOUT};
+use crate::proxmox::pct::snapshot::Snapshot;
+use crate::snapshots::SNAPSHOT_TIMEOUT;
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let Some(wanted) = &args.snapshot else {
@@ -22,9 +22,9 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
     guest.require_state()?;
-    let all = snapshots::list(&host, vmid)?;
+    let all = guest.snapshots()?;
     let target = choose(&all, wanted.as_deref(), vmid)?;
-    let rollback = snap::rollback(vmid, &target.name);
+    let rollback = guest.line(Op::Rollback(&target.name));
     let action = Action {
         command: &rollback,
         protected: None,

@@ -10,8 +10,10 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Ending, Reporter};
+use crate::proxmox::pct::snapshot as snap;
 use crate::proxmox::{self, pct, pct::CtState, pct::Said, vzdump};
 use crate::remote::host::{ensure_success, Host};
+use crate::remote::quote::join;
 use crate::remote::Output as RemoteOutput;
 
 /// How long `pct shutdown` lets the container stop by itself before `pct stop`.
@@ -36,6 +38,50 @@ pub struct Container<'h> {
 impl<'h> Container<'h> {
     pub fn new(host: &'h Host, vmid: u32) -> Self {
         Container { host, vmid }
+    }
+
+    /// The `pct` line of a lifecycle operation.
+    pub fn line(&self, op: super::Op<'_>) -> String {
+        use super::Op;
+        let vmid = self.vmid;
+        match op {
+            Op::Snapshot(name) => snap::snapshot(vmid, name),
+            Op::DeleteSnapshot(name) => snap::delete(vmid, name),
+            Op::Rollback(name) => snap::rollback(vmid, name),
+            Op::Restore { volid, storage } => snap::restore(vmid, volid, storage),
+            Op::Destroy => pct::destroy(vmid),
+            Op::Config => pct::config(vmid),
+            Op::Set { key, value } => {
+                join(&["pct", "set", &vmid.to_string(), &format!("--{key}"), value])
+            }
+            Op::Enter => pct::enter(vmid),
+        }
+    }
+
+    /// The mount points of `pct config`.
+    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+        Ok(snap::mount_points(
+            &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
+        ))
+    }
+
+    /// `pct listsnapshot`, parsed.
+    pub fn snapshots(&self) -> Result<Vec<snap::Snapshot>> {
+        Ok(snap::parse_list(
+            &self.host.probe_ok(&snap::list(self.vmid))?.stdout_str(),
+        ))
+    }
+
+    /// `pct destroy --purge`; a container that is already gone is fine. Whether the task
+    /// removed the container's HA resource.
+    pub fn destroy(&self, timeout: Duration) -> Result<bool> {
+        let (host, vmid) = (self.host, self.vmid);
+        let command = pct::destroy(vmid);
+        let out = host.change(&command, timeout)?;
+        if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
+            return Ok(proxmox::purge::ha_removed(&out.stdout_str(), vmid));
+        }
+        Err(refused(host, vmid, &command, out))
     }
 
     /// `pct config`, parsed.

@@ -20,10 +20,32 @@ use crate::error::{Error, Result};
 use crate::lock::DeployLock;
 use crate::output::Output;
 use crate::progress::Reporter;
+use crate::proxmox::pct::snapshot::Snapshot;
 use crate::proxmox::pct::{CtState, PctConfig};
 use crate::proxmox::vzdump;
 use crate::remote::host::Host;
 use crate::remote::Output as RemoteOutput;
+
+/// A lifecycle operation whose node command line [`Guest::line`] builds.
+#[derive(Clone, Copy, Debug)]
+pub enum Op<'a> {
+    /// Take the snapshot `name`.
+    Snapshot(&'a str),
+    /// Delete the snapshot `name`.
+    DeleteSnapshot(&'a str),
+    /// Roll back to the snapshot `name` (leaves the guest stopped).
+    Rollback(&'a str),
+    /// Replace the guest with the backup `volid`, its disks on `storage`.
+    Restore { volid: &'a str, storage: &'a str },
+    /// Destroy the guest and what the node keeps for it.
+    Destroy,
+    /// Print the guest's configuration.
+    Config,
+    /// Set one option of the guest's configuration (`--<key> <value>`).
+    Set { key: &'a str, value: &'a str },
+    /// The guest's shell, reading stdin.
+    Enter,
+}
 
 /// The guest a command works on.
 #[derive(Clone, Copy)]
@@ -150,6 +172,37 @@ impl<'h> Guest<'h> {
             Ok(Box::new(host.session().spawn(command)?))
         };
         crate::lock::take(host, self.id(), reporter, &spawn)
+    }
+
+    /// The node's command line of a lifecycle operation (the caller runs it with its
+    /// own bound and reads what the node said with [`Guest::refused`]).
+    pub fn line(&self, op: Op<'_>) -> String {
+        match self {
+            Guest::Container(c) => c.line(op),
+        }
+    }
+
+    /// The guest's volumes (`rootfs`, `mp0`…) and their storage volume ids.
+    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Guest::Container(c) => c.volumes(),
+        }
+    }
+
+    /// The guest's snapshots, oldest first in tree order.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        match self {
+            Guest::Container(c) => c.snapshots(),
+        }
+    }
+
+    /// Destroys the guest with what the node keeps for it (firewall file, backup-job
+    /// entries, HA resource); one that is already gone is fine. Whether its HA resource
+    /// went with it.
+    pub fn destroy(&self, timeout: std::time::Duration) -> Result<bool> {
+        match self {
+            Guest::Container(c) => c.destroy(timeout),
+        }
     }
 
     // ---- what the node refused, as errors that say what to do ----

@@ -50,6 +50,7 @@ impl<'h> Container<'h> {
             Op::Rollback(name) => snap::rollback(vmid, name),
             Op::Restore { volid, storage } => snap::restore(vmid, volid, storage),
             Op::Destroy => pct::destroy(vmid),
+            Op::Start => pct::start(vmid),
             Op::Config => pct::config(vmid),
             Op::Set { key, value } => {
                 join(&["pct", "set", &vmid.to_string(), &format!("--{key}"), value])
@@ -89,6 +90,15 @@ impl<'h> Container<'h> {
         Ok(pct::parse_config(
             &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
         ))
+    }
+}
+
+/// What `pct exec`'s stderr says when it did not run the command.
+pub fn not_run(stderr: &str) -> Option<super::NotRun> {
+    match pct::said(stderr) {
+        Some(Said::ExecNotRunning) => Some(super::NotRun::Stopped),
+        Some(Said::Missing) => Some(super::NotRun::Missing),
+        _ => None,
     }
 }
 

@@ -39,12 +39,23 @@ pub enum Op<'a> {
     Restore { volid: &'a str, storage: &'a str },
     /// Destroy the guest and what the node keeps for it.
     Destroy,
+    /// Start the guest.
+    Start,
     /// Print the guest's configuration.
     Config,
     /// Set one option of the guest's configuration (`--<key> <value>`).
     Set { key: &'a str, value: &'a str },
     /// The guest's shell, reading stdin.
     Enter,
+}
+
+/// Why the node did not run a command in the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRun {
+    /// The guest is stopped.
+    Stopped,
+    /// There is no such guest on the node.
+    Missing,
 }
 
 /// The guest a command works on.
@@ -205,6 +216,13 @@ impl<'h> Guest<'h> {
         }
     }
 
+    /// Why the node did not run a command in the guest, when its stderr says so.
+    pub fn not_run(&self, stderr: &str) -> Option<NotRun> {
+        match self {
+            Guest::Container(_) => container::not_run(stderr),
+        }
+    }
+
     // ---- what the node refused, as errors that say what to do ----
 
     /// A lifecycle command of the guest that exited non-zero, as the error that says what
@@ -213,6 +231,11 @@ impl<'h> Guest<'h> {
         match self {
             Guest::Container(c) => container::refused(c.host, c.vmid, command, out),
         }
+    }
+
+    /// The guest is not on this node (exit 5, with the `pxdeploy create` hint).
+    pub fn missing(&self, cause: String) -> Error {
+        container::missing(self.host(), self.id(), cause)
     }
 
     /// The guest is locked by a node task (`lock`) that refused `command`.

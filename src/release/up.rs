@@ -6,6 +6,7 @@
 //! (0600) only after the services were found healthy, and removed right before every `up`,
 //! so a failed or interrupted deploy never leaves one that would skip the next `up`.
 
+use crate::guest::Guest;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -179,12 +180,8 @@ pub fn prepare_finish(
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and
 /// healthy, in one `pct exec` (the fingerprint over stdin), on its [`prepare_finish`]ed
 /// channel.
-pub fn finish_and_mark(
-    host: &Host,
-    vmid: u32,
-    prepared: Prepared,
-    fingerprint: &str,
-) -> Result<()> {
+pub fn finish_and_mark(guest: Guest<'_>, prepared: Prepared, fingerprint: &str) -> Result<()> {
+    let (host, vmid) = (guest.host(), guest.id());
     let line = format!("{fingerprint}\n");
     let command = prepared.command().to_string();
     let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;

@@ -5,12 +5,10 @@ use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
-use crate::guest::{container, Guest};
+use crate::guest::{Guest, NotRun, Op};
 use crate::inspect::{self, Inspection};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct::{self, Said};
-use crate::remote::host::Host;
 
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
@@ -27,7 +25,7 @@ pub fn inspect_running(
     output: &Output,
 ) -> Result<(Inspection, bool)> {
     let (host, vmid) = (guest.host(), guest.id());
-    match reported(host, project, thorough, reporter)? {
+    match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
@@ -40,11 +38,11 @@ pub fn inspect_running(
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
         wait_for_docker(guest)
     })?;
-    match reported(host, project, thorough, reporter)? {
+    match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
-            pct::start(vmid)
+            guest.line(Op::Start)
         ))
         .hint(format!("look at `pct start {vmid} --debug` on the host"))),
     }
@@ -52,7 +50,7 @@ pub fn inspect_running(
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
 fn reported(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     thorough: bool,
     reporter: &dyn Reporter,
@@ -72,7 +70,7 @@ fn reported(
                 })
             }
         },
-        || inspect_once(host, project, thorough),
+        || inspect_once(guest, project, thorough),
     )
 }
 
@@ -83,20 +81,17 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
-fn inspect_once(host: &Host, project: &Project, thorough: bool) -> Result<Found> {
+fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<Found> {
+    let host = guest.host();
     let command = inspect::command(project, thorough);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(Box::new(i))),
-        Err(why) => match pct::said(&stderr) {
-            Some(Said::ExecNotRunning) => Ok(Found::Stopped),
-            Some(Said::Missing) => Err(container::missing(
-                host,
-                project.vmid,
-                sanitize(stderr.trim()),
-            )),
+        Err(why) => match guest.not_run(&stderr) {
+            Some(NotRun::Stopped) => Ok(Found::Stopped),
+            Some(NotRun::Missing) => Err(guest.missing(sanitize(stderr.trim()))),
             _ => Err(unreadable(project, &out, &stderr, why)),
         },
     }

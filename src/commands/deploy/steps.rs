@@ -267,7 +267,7 @@ impl<'a> Deploy<'a> {
 
     /// Remember the deploy: the release's result, pruning, the fingerprint.
     pub fn remember(&self, finish: Prepared, p: &Candidate) -> Result<()> {
-        up::finish_and_mark(self.host(), self.guest.id(), finish, &p.fingerprint)
+        up::finish_and_mark(self.guest, finish, &p.fingerprint)
     }
 
     /// The `post_deploy` hook (local), given the release now current.

@@ -1,4 +1,4 @@
-//! Steps 2 and 3a of a deploy: read the container's state in one call ([`inspect`]),
+//! Step 4 of a deploy (docs/deploy.md): read the container's state in one call ([`inspect`]),
 //! starting a stopped container first; and check its Compose version.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! Steps 4 and 5 of a deploy: merge `.env`; read the app folder; the pushed files that
+//! Steps 6 and 8 of a deploy (docs/deploy.md): merge `.env`; read the app folder; the pushed files that
 //! drifted in the container; then stage the new release (only what the container lacks),
 //! write `.env`, and switch the tree to the release, putting back what drifted.
 

@@ -1,7 +1,7 @@
-//! `pxdeploy deploy`: lock → inspect the container (starting it if stopped) → `.env` →
-//! push → `docker compose up` (skipped when nothing changed and every service is healthy)
-//! → health wait → summary. The mechanics are in `lock`, `inspect`, `push`, `envfile`,
-//! `compose` and `health`; the steps' details in the submodules; this file is the list.
+//! `pxdeploy deploy`: the list of its steps, numbered as in docs/deploy.md's table. Each
+//! step is a named method of the deploy context [`Deploy`] (`steps.rs`: the guest, the
+//! configuration, the flags, the reporter, the clock); their details are in the
+//! submodules and in `lock`, `inspect`, `push`, `envfile`, `compose` and `health`.
 
 mod container;
 mod files;

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let _lock = Guest::of(&host, &config).lock(reporter)?;
     let mut picked = None;
     let r = roll_back(
-        &host,
+        Guest::of(&host, &config),
         &config,
         reporter,
         Target::Requested(args.id.as_deref()),

@@ -57,7 +57,7 @@ pub fn wait_for_services(
         ));
         return Ok(serde_json::json!({ "services": [] }));
     }
-    let services = crate::health::wait(host, config, reporter)?;
+    let services = crate::health::wait(guest, config, reporter)?;
     if !services.is_empty() {
         out.data(crate::health::table(&services));
     }

@@ -65,7 +65,7 @@ fn services(
     }
     let project = config.project();
     let names = config.health_services();
-    match crate::health::snapshot(host, &project, &names) {
+    match crate::health::snapshot(Guest::of(host, config), &project, &names) {
         Ok(services) => {
             if !services.is_empty() {
                 ctx.out.data(crate::health::table(&services));

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::compose::Project;
 use crate::config::{Config, ReleaseCommand};
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::progress::Reporter;
 use crate::remote::host::Host;
 
@@ -44,7 +45,13 @@ fn exec(project: &Project, argv: &[String]) -> String {
 }
 
 /// Builds the images, then runs the release command, when one is configured.
-pub fn run(host: &Host, project: &Project, cfg: &Config, reporter: &dyn Reporter) -> Result<()> {
+pub fn run(
+    guest: Guest<'_>,
+    project: &Project,
+    cfg: &Config,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let host = guest.host();
     let Some(rc) = &cfg.app.release_command else {
         return Ok(());
     };

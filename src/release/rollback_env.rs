@@ -14,7 +14,8 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted};
 use crate::error::{Error, Result};
-use crate::remote::host::{ensure_success, Host};
+use crate::guest::Guest;
+use crate::remote::host::ensure_success;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,7 +82,13 @@ pub fn value_keys(cfg: &Config) -> BTreeSet<String> {
 /// Reads today's `.env` and release `id`'s, and writes today's with the release's values
 /// put back when that differs from today's (the atomic write of a deploy). Runs before the
 /// switch: a failure leaves the tree and the services as they were.
-pub fn keep_secrets(host: &Host, project: &Project, cfg: &Config, id: &str) -> Result<EnvOutcome> {
+pub fn keep_secrets(
+    guest: Guest<'_>,
+    project: &Project,
+    cfg: &Config,
+    id: &str,
+) -> Result<EnvOutcome> {
+    let host = guest.host();
     let command = read_command(project, id);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, READ_TIMEOUT)?;

@@ -19,7 +19,7 @@ use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
-use crate::remote::host::{ensure_success, Host, Prepared, GATE};
+use crate::remote::host::{ensure_success, Prepared, GATE};
 use crate::remote::quote::join;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -168,12 +168,13 @@ pub fn finish_and_mark_command(
 /// the health wait starts, so the `pct exec` has started by the time the services are
 /// healthy. Dropped without [`finish_and_mark`] (an unhealthy deploy) it records nothing.
 pub fn prepare_finish(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
     held: Option<&Held>,
 ) -> Prepared {
+    let host = guest.host();
     host.prepare(finish_and_mark_command(project, keep, results, held))
 }
 
@@ -200,7 +201,8 @@ pub fn finish_and_mark(guest: Guest<'_>, prepared: Prepared, fingerprint: &str) 
 }
 
 /// Remembers that this fingerprint is up and healthy.
-pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
+pub fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()> {
+    let host = guest.host();
     let command = mark_command(project);
     let line = format!("{fingerprint}\n");
     let out = host.change_with_stdin(&command, &mut line.as_bytes(), MARK_TIMEOUT)?;
@@ -211,7 +213,7 @@ pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
 /// `docker compose up -d --build --remove-orphans`. A dependency that Compose found
 /// unhealthy is a health failure (exit 6) with that service's logs; anything else exit 5.
 pub fn compose_up(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     cfg: &Config,
     reporter: &dyn Reporter,
@@ -221,11 +223,12 @@ pub fn compose_up(
             "Starting the services (`docker compose up` in container {})",
             project.vmid
         ),
-        || up(host, project, cfg),
+        || up(guest, project, cfg),
     )
 }
 
-fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
+fn up(guest: Guest<'_>, project: &Project, cfg: &Config) -> Result<()> {
+    let host = guest.host();
     let command = up_command(project);
     let out = host.change(&command, UP_TIMEOUT)?;
     if out.status.success() {
@@ -251,7 +254,7 @@ fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
         if !names.contains(&service) {
             names.push(service.clone());
         }
-        let snapshot = health::snapshot(host, project, &names).unwrap_or_default();
+        let snapshot = health::snapshot(guest, project, &names).unwrap_or_default();
         return Err(health::explain(
             host,
             project,

@@ -9,6 +9,7 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::inspect::Inspection;
 use crate::lock::Holder;
 use crate::output::size;
@@ -117,7 +118,7 @@ pub fn new_release(fingerprint: &str) -> Release {
 /// The `drifted` paths are written again even where the source did not change.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     new: &Release,
     local: &Local,
@@ -126,6 +127,7 @@ pub fn push(
     env: (&Redacted<String>, bool),
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
+    let host = guest.host();
     let diff = plan::diff_repairing(store.current_manifest(), &local.manifest, drifted);
     if env.1 {
         write_env(host, project, env.0)?;
@@ -143,7 +145,7 @@ pub fn push(
                 diff.deleted
             ))
         },
-        || remote::stage_and_switch(host, project, new, local, store, env.0, &diff.ops),
+        || remote::stage_and_switch(guest, project, new, local, store, env.0, &diff.ops),
     )?;
     Ok(Stats {
         files: diff.changed,

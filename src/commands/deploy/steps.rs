@@ -187,7 +187,7 @@ impl<'a> Deploy<'a> {
         let new = files::new_release(&p.fingerprint);
         o.release = Some(new.id.clone());
         o.pushed = files::push(
-            self.host(),
+            self.guest,
             &self.project,
             &new,
             &p.local,
@@ -206,9 +206,9 @@ impl<'a> Deploy<'a> {
         new: &Release,
         p: &Candidate,
     ) -> Result<()> {
-        command::run(self.host(), &self.project, self.cfg, self.reporter).map_err(|e| {
+        command::run(self.guest, &self.project, self.cfg, self.reporter).map_err(|e| {
             crate::release::rollback::after_failed_release_command(
-                self.host(),
+                self.guest,
                 self.cfg,
                 &inspection.store,
                 &new.id,
@@ -231,16 +231,16 @@ impl<'a> Deploy<'a> {
         o: &mut Outcome,
     ) -> Result<Prepared> {
         o.up = true;
-        let (host, project, cfg) = (self.host(), &self.project, self.cfg);
+        let (guest, host, project, cfg) = (self.guest, self.host(), &self.project, self.cfg);
         let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
-        let waited = up::compose_up(host, project, cfg, self.reporter).and_then(|()| {
+        let waited = up::compose_up(guest, project, cfg, self.reporter).and_then(|()| {
             let held = lock.map(|l| l.held());
             let results = [(new.id.as_str(), "healthy")];
-            let finish = up::prepare_finish(host, project, Some(&keep), &results, held.as_ref());
+            let finish = up::prepare_finish(guest, project, Some(&keep), &results, held.as_ref());
             let services = match host.dry_run() {
                 true => Vec::new(),
                 false => health::wait_for(
-                    host,
+                    guest,
                     project,
                     &cfg.health_services(),
                     Timing::from_config(cfg),
@@ -255,7 +255,7 @@ impl<'a> Deploy<'a> {
                 Ok(finish)
             }
             Err(e) => Err(crate::release::rollback::after_failed_deploy(
-                host,
+                guest,
                 cfg,
                 &new.id,
                 e,

@@ -186,7 +186,7 @@ pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
 /// A container that is not on this node any more (the HA manager moved it) agrees.
 fn agrees(host: &Host, vmid: u32, wanted: Wanted) -> Result<std::result::Result<(), CtState>> {
     Ok(
-        match (wanted, crate::guest::container::state(host, vmid)?) {
+        match (wanted, crate::guest::Guest::container(host, vmid).state()?) {
             (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
             (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
             (_, Some(actual)) => Err(actual),

@@ -1,17 +1,16 @@
 //! The LXC container as a [`super::Guest`]: the only place that builds the `pct` calls the
 //! guest's users need (with the pure builders of `crate::proxmox::pct`): exec in the
-//! container, its state, start / stop / reboot, its address, a backup, and the one mapping
+//! container, its state, start / stop / reboot, its address, and the one mapping
 //! of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
 
 use std::time::Duration;
 
 use crate::cluster::ha::{self, Wanted};
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::output::{sanitize, tail, Output};
+use crate::output::{sanitize, Output};
 use crate::progress::{done, Ending, Reporter};
 use crate::proxmox::pct::snapshot as snap;
-use crate::proxmox::{self, pct, pct::CtState, pct::Said, vzdump};
+use crate::proxmox::{self, pct, pct::CtState, pct::Said};
 use crate::remote::host::{ensure_success, Host};
 use crate::remote::quote::join;
 use crate::remote::Output as RemoteOutput;
@@ -25,8 +24,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Slack on top of the Proxmox-side timeouts before we give up on the command itself.
 const SLACK: Duration = Duration::from_secs(60);
-/// Bound of one vzdump run.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// An LXC container on a node.
 #[derive(Clone, Copy)]
@@ -264,77 +261,6 @@ fn reboot_failed(host: &Host, vmid: u32, command: &str, result: RemoteOutput) ->
     err.message =
         format!("container {vmid} is stopped: `{command}` stopped it, then its start failed");
     err
-}
-
-/// Runs vzdump; prints what was pruned and the warnings. The container must exist.
-pub fn backup(
-    host: &Host,
-    config: &Config,
-    reporter: &dyn Reporter,
-    out: &Output,
-) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let storage = &config.backup.storage;
-    let report = reporter.step_with(
-        &format!("Backing up container {vmid} to {storage}"),
-        |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
-        || run_vzdump(host, config),
-    )?;
-    for pruned in &report.pruned {
-        out.info(format!(
-            "pruned {pruned} (keep-last={})",
-            config.backup.keep_last
-        ));
-    }
-    // a Proxmox Backup Server prunes without naming what it removed: only the count
-    if let Some(n) = report
-        .pruned_count
-        .filter(|n| *n > 0 && report.pruned.is_empty())
-    {
-        out.info(format!(
-            "pruned {n} older backup(s) on {storage} (keep-last={})",
-            config.backup.keep_last
-        ));
-    }
-    for w in &report.warnings {
-        out.warn(format!("vzdump: {}", sanitize(w)));
-    }
-    Ok(report)
-}
-
-/// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
-/// gave (a lock is named as such).
-fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let command = vzdump::backup(vmid, &config.backup);
-    let out = host.change(&command, BACKUP_TIMEOUT)?;
-    if host.dry_run() {
-        return Ok(vzdump::Report::default());
-    }
-    let report = vzdump::parse_output(&out.stdout_str(), &config.backup.storage);
-    if report.archive.is_some() && out.status.success() && report.failure.is_none() {
-        return Ok(report);
-    }
-    let reason = report.failure.clone().unwrap_or_else(|| {
-        Some(tail(&out.stderr_str(), 1))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "vzdump created no archive".to_string())
-    });
-    if let Some(Said::Locked(lock)) = pct::said(&reason) {
-        return Err(locked(vmid, &lock, &command));
-    }
-    let err = Error::remote(format!("backup of container {vmid} failed")).cause(format!(
-        "`{command}` {}: {}",
-        out.status,
-        sanitize(&reason)
-    ));
-    Err(if ha::refuses_stop_mode(&reason) {
-        err.hint("the container is HA-managed, and Proxmox never stops one for a backup: set `[backup] mode = \"snapshot\"` (or `\"suspend\"`) in pxdeploy.toml")
-    } else {
-        err.hint(format!(
-            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-        ))
-    })
 }
 
 /// The container is not on this node (exit 5, with the `pxdeploy create` hint).

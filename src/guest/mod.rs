@@ -9,6 +9,7 @@
 //! value (no `Box<dyn …>`, no object-safety limits on the generic helpers). Only the
 //! implementations (`container.rs`) name `pct`; [`Host`] stays the node transport.
 
+pub mod backup;
 pub mod container;
 pub mod inside;
 
@@ -172,7 +173,7 @@ impl<'h> Guest<'h> {
         out: &Output,
     ) -> Result<vzdump::Report> {
         match self {
-            Guest::Container(c) => container::backup(c.host, config, reporter, out),
+            Guest::Container(c) => backup::backup(c.host, config, reporter, out),
         }
     }
 

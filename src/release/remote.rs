@@ -1,5 +1,5 @@
-//! The store scripts run on the host: read, stage and switch (a deploy), switch (a
-//! rollback), finish. Each is one `pct exec`.
+//! The store scripts run in the guest: read, stage and switch (a deploy), switch (a
+//! rollback), finish. Each is one call in the guest (`Guest`).
 
 use std::time::Duration;
 

@@ -1,12 +1,12 @@
-//! Steps 6 and 7 of a deploy: `docker compose up`, unless nothing changed since the last
-//! successful deploy and every service still runs healthy; then the health wait.
+//! Steps 10 to 12 of a deploy (docs/deploy.md): `docker compose up`, unless nothing changed
+//! since the last successful deploy and every service still runs healthy; the health wait;
+//! then the finish that records the release and the fingerprint.
 //!
 //! "Nothing changed" is a fingerprint: SHA-256 of the pushed tree's digest, the new `.env`,
 //! the project and compose file, and pxdeploy's version. It is written beside `.env`
 //! (0600) only after the services were found healthy, and removed right before every `up`,
 //! so a failed or interrupted deploy never leaves one that would skip the next `up`.
 
-use crate::guest::Guest;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -15,6 +15,7 @@ use crate::compose::{self, Project};
 use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};

@@ -12,7 +12,7 @@ use super::destructive::{self, Action, Found};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
 use crate::error::Result;
-use crate::guest::{container, Guest, Op};
+use crate::guest::{Guest, Op};
 use crate::output::{sanitize, size};
 use crate::proxmox::{backup_job, pct::CtState, pct::PctConfig, purge, pvesm};
 use crate::remote::host::Host;
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     };
     let action = Action {
         command: &guest.line(Op::Destroy),
-        protected: Some(container::protected(vmid)),
+        protected: Some(guest.protected()),
     };
     let Found { actual, hostname } =
         destructive::inspect(guest, &config.container.hostname, action)?;

@@ -239,6 +239,11 @@ impl<'h> Guest<'h> {
         container::missing(self.host(), self.id(), cause)
     }
 
+    /// `protection: 1`: the node refuses to destroy the guest (exit 8).
+    pub fn protected(&self) -> Error {
+        container::protected(self.id())
+    }
+
     /// The guest is locked by a node task (`lock`) that refused `command`.
     pub fn locked(&self, lock: &str, command: &str) -> Error {
         container::locked(self.id(), lock, command)

@@ -217,7 +217,8 @@ impl<'h> Guest<'h> {
         }
     }
 
-    /// Why the node did not run a command in the guest, when its stderr says so.
+    /// Why the node did not run a command in (or on) the guest, when its stderr says so:
+    /// the guest is stopped (a command inside), or there is no such guest.
     pub fn not_run(&self, stderr: &str) -> Option<NotRun> {
         match self {
             Guest::Container(_) => container::not_run(stderr),

@@ -6,14 +6,14 @@ use super::context::Context;
 use crate::error::Result;
 use crate::guest::Guest;
 use crate::output::sanitize;
-use crate::release::remote;
 use crate::release::store::ReadMode;
+use crate::release::store_calls;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let store = remote::read(
+    let store = store_calls::read(
         Guest::of(&host, &config),
         &config.project(),
         ReadMode::Current,

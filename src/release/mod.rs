@@ -10,10 +10,10 @@ pub mod command;
 pub mod drift;
 pub mod manifest;
 pub mod plan;
-pub mod remote;
 pub mod rollback;
 pub mod rollback_env;
 pub mod store;
+pub mod store_calls;
 pub mod up;
 
 use std::collections::{BTreeMap, BTreeSet};

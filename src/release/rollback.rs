@@ -6,7 +6,7 @@ use super::plan::{self, Op};
 use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
 use super::up;
-use super::{remote, Store};
+use super::{store_calls, Store};
 use crate::config::{Config, OnFailure};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guest::Guest;
@@ -58,7 +58,7 @@ pub fn roll_back(
                 s.current.as_deref().unwrap_or("none")
             ))
         },
-        || remote::read(guest, &project, ReadMode::All),
+        || store_calls::read(guest, &project, ReadMode::All),
     )?;
     let to = match target {
         Target::Requested(id) => plan::rollback_target(&store, id, vmid)?.clone(),
@@ -110,14 +110,14 @@ pub fn roll_back(
             "Putting back release {} ({} files written, {} deleted)",
             to.id, diff.changed, diff.deleted
         ),
-        || remote::switch(guest, &project, &to.id, &diff.ops),
+        || store_calls::switch(guest, &project, &to.id, &diff.ops),
     )?;
     let from = store.current.clone().filter(|c| *c != to.id);
     let services = cfg
         .health
         .services
         .clone()
-        .or_else(|| remote::services(guest, &project, manifest))
+        .or_else(|| store_calls::services(guest, &project, manifest))
         .unwrap_or_else(|| cfg.health_services());
     let waited = up::compose_up(guest, &project, cfg, reporter).and_then(|()| {
         if host.dry_run() {
@@ -141,7 +141,7 @@ pub fn roll_back(
         to.id.as_str(),
         if waited.is_ok() { "healthy" } else { "failed" },
     ));
-    remote::finish(guest, &project, None, &results)?;
+    store_calls::finish(guest, &project, None, &results)?;
     let services = waited?;
     if !to.fingerprint.is_empty() {
         up::mark(guest, &project, &to.fingerprint)?;
@@ -174,7 +174,7 @@ pub fn after_failed_deploy(
         return err;
     }
     let project = cfg.project();
-    if let Err(e) = remote::finish(guest, &project, None, &[(failed, "failed")]) {
+    if let Err(e) = store_calls::finish(guest, &project, None, &[(failed, "failed")]) {
         return err.cause(format!(
             "release {failed} could not be recorded as failed: {}",
             e.message
@@ -251,7 +251,7 @@ pub fn after_failed_release_command(
                     "Putting back the files of release {id} ({} written, {} deleted)",
                     diff.changed, diff.deleted
                 ),
-                || remote::switch(guest, &project, id, &diff.ops),
+                || store_calls::switch(guest, &project, id, &diff.ops),
             );
             match put_back {
                 Ok(()) => format!("the services still run release `{id}`, untouched, and its files are back in place"),
@@ -259,7 +259,7 @@ pub fn after_failed_release_command(
             }
         }
     };
-    if let Err(e) = remote::finish(guest, &project, None, &[(failed, "failed")]) {
+    if let Err(e) = store_calls::finish(guest, &project, None, &[(failed, "failed")]) {
         err = err.cause(format!(
             "release {failed} could not be recorded as failed: {}",
             e.message

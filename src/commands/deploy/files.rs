@@ -17,7 +17,7 @@ use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::release::drift::{self, Drifted};
 use crate::release::manifest::Local;
-use crate::release::{self, plan, remote, Release, Store};
+use crate::release::{self, plan, store_calls, Release, Store};
 use crate::remote::host::{ensure_success, Host};
 
 const ENV_TIMEOUT: Duration = Duration::from_secs(60);
@@ -145,7 +145,7 @@ pub fn push(
                 diff.deleted
             ))
         },
-        || remote::stage_and_switch(guest, project, new, local, store, env.0, &diff.ops),
+        || store_calls::stage_and_switch(guest, project, new, local, store, env.0, &diff.ops),
     )?;
     Ok(Stats {
         files: diff.changed,

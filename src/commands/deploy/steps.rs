@@ -17,7 +17,7 @@ use crate::lock::DeployLock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::release::manifest::{self, Local};
-use crate::release::{command, plan, remote, up, Release};
+use crate::release::{command, plan, store_calls, up, Release};
 use crate::remote::host::{Host, Prepared};
 use crate::snapshots::When;
 
@@ -107,7 +107,7 @@ impl<'a> Deploy<'a> {
         )?;
         o.started_container = started;
         o.compose_version = container::check_compose(&inspection, &self.project, dry_run)?;
-        remote::check(&inspection.store, &self.project)?;
+        store_calls::check(&inspection.store, &self.project)?;
         o.drifted = files::drifted(&inspection, dry_run, self.reporter);
         Ok(inspection)
     }

@@ -1,7 +1,7 @@
 //! Known real-world breakages of Docker inside an LXC container on Proxmox: how each one
 //! shows in an error and in the installed versions, what happened, and the ways out. One
 //! table ([`KNOWN`]): the next breakage of this kind is one more entry. `docker compose up`
-//! asks [`recognise`] about its error ([`crate::release::up`]); `check` asks [`warnings`]
+//! asks [`recognise`] about its error ([`crate::release::activate`]); `check` asks [`warnings`]
 //! about the container's versions.
 
 use crate::error::Result;

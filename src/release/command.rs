@@ -1,5 +1,5 @@
 //! `[app] release_command`: after the new release's files are in place and its images are
-//! built, and before `up` ([`super::up`]), `docker compose run --rm -T <service> <command…>`
+//! built, and before `up` ([`super::activate`]), `docker compose run --rm -T <service> <command…>`
 //! (migrations and the like). When the build or the command fails, `up` does not run: the
 //! running containers keep serving, exit 5 with its output; the deploy then puts the
 //! previous release's files back ([`super::rollback::after_failed_release_command`]).

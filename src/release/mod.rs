@@ -6,6 +6,7 @@
 //! [`manifest`]: the tree and its text; [`store`]: the remote scripts; [`plan`]: what to
 //! send, what to change, what to keep, and which release to go back to. All pure.
 
+pub mod activate;
 pub mod command;
 pub mod drift;
 pub mod manifest;
@@ -14,7 +15,6 @@ pub mod rollback;
 pub mod rollback_env;
 pub mod store;
 pub mod store_calls;
-pub mod up;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;

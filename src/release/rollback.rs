@@ -1,11 +1,11 @@
 //! Putting a release back: after a failed deploy (`[deploy] on_failure`) and for
 //! `pxdeploy rollback`.
 
+use super::activate;
 use super::drift;
 use super::plan::{self, Op};
 use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
-use super::up;
 use super::{store_calls, Store};
 use crate::config::{Config, OnFailure};
 use crate::error::{Error, ErrorKind, Result};
@@ -119,7 +119,7 @@ pub fn roll_back(
         .clone()
         .or_else(|| store_calls::services(guest, &project, manifest))
         .unwrap_or_else(|| cfg.health_services());
-    let waited = up::compose_up(guest, &project, cfg, reporter).and_then(|()| {
+    let waited = activate::compose_up(guest, &project, cfg, reporter).and_then(|()| {
         if host.dry_run() {
             return Ok(Vec::new());
         }
@@ -144,7 +144,7 @@ pub fn roll_back(
     store_calls::finish(guest, &project, None, &results)?;
     let services = waited?;
     if !to.fingerprint.is_empty() {
-        up::mark(guest, &project, &to.fingerprint)?;
+        activate::mark(guest, &project, &to.fingerprint)?;
     }
     Ok(Rolled {
         from,

@@ -17,7 +17,7 @@ use crate::lock::DeployLock;
 use crate::output::{size, Output};
 use crate::progress::{done, Reporter};
 use crate::release::manifest::{self, Local};
-use crate::release::{command, plan, store_calls, up, Release};
+use crate::release::{activate, command, plan, store_calls, Release};
 use crate::remote::host::{Host, Prepared};
 use crate::snapshots::When;
 
@@ -143,7 +143,7 @@ impl<'a> Deploy<'a> {
             },
             || manifest::read_local(&source),
         )?;
-        let fingerprint = up::fingerprint(&self.project, &local.manifest.digest(), &env);
+        let fingerprint = activate::fingerprint(&self.project, &local.manifest.digest(), &env);
         Ok(Candidate {
             env,
             env_changed,
@@ -158,7 +158,7 @@ impl<'a> Deploy<'a> {
         // A drifted file is a change: it is put back, and `up` runs on what was pushed.
         let unchanged = !self.args.force && o.drifted.is_empty();
         let Some(services) =
-            up::unchanged(inspection, &p.fingerprint, self.cfg).filter(|_| unchanged)
+            activate::unchanged(inspection, &p.fingerprint, self.cfg).filter(|_| unchanged)
         else {
             return false;
         };
@@ -233,10 +233,11 @@ impl<'a> Deploy<'a> {
         o.up = true;
         let (guest, host, project, cfg) = (self.guest, self.host(), &self.project, self.cfg);
         let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
-        let waited = up::compose_up(guest, project, cfg, self.reporter).and_then(|()| {
+        let waited = activate::compose_up(guest, project, cfg, self.reporter).and_then(|()| {
             let held = lock.map(|l| l.held());
             let results = [(new.id.as_str(), "healthy")];
-            let finish = up::prepare_finish(guest, project, Some(&keep), &results, held.as_ref());
+            let finish =
+                activate::prepare_finish(guest, project, Some(&keep), &results, held.as_ref());
             let services = match host.dry_run() {
                 true => Vec::new(),
                 false => health::wait_for(
@@ -267,7 +268,7 @@ impl<'a> Deploy<'a> {
 
     /// Remember the deploy: the release's result, pruning, the fingerprint.
     pub fn remember(&self, finish: Prepared, p: &Candidate) -> Result<()> {
-        up::finish_and_mark(self.guest, finish, &p.fingerprint)
+        activate::finish_and_mark(self.guest, finish, &p.fingerprint)
     }
 
     /// The `post_deploy` hook (local), given the release now current.

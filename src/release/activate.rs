@@ -426,5 +426,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "up_links_tests.rs"]
+#[path = "activate_links_tests.rs"]
 mod links;

@@ -1,12 +1,12 @@
 //! Known real-world breakages of Docker inside an LXC container on Proxmox: how each one
 //! shows in an error and in the installed versions, what happened, and the ways out. One
 //! table ([`KNOWN`]): the next breakage of this kind is one more entry. `docker compose up`
-//! asks [`recognise`] about its error ([`crate::release::up`]); `check` asks [`warnings`]
+//! asks [`recognise`] about its error ([`crate::release::activate`]); `check` asks [`warnings`]
 //! about the container's versions.
 
 use crate::error::Result;
+use crate::guest::Guest;
 use crate::proxmox::pct;
-use crate::remote::host::Host;
 
 /// One known breakage.
 #[derive(Debug)]
@@ -119,8 +119,9 @@ pub(crate) fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> 
 /// For `check`: the known breakages that hit the running container `vmid` with its runc
 /// version, unless the node has the fix or the container's config avoids it. A container
 /// that does not run (or has no runc yet) gives none.
-pub fn warnings(host: &Host, vmid: u32, config: Option<&pct::PctConfig>) -> Result<Vec<String>> {
-    let out = host.probe(&pct::exec(vmid, &["runc", "--version"]))?;
+pub fn warnings(guest: Guest<'_>, config: Option<&pct::PctConfig>) -> Result<Vec<String>> {
+    let (host, vmid) = (guest.host(), guest.id());
+    let out = guest.probe(&["runc", "--version"])?;
     let text = out.stdout_str();
     let Some(runc) = runc_version(&text).filter(|_| out.status.success()) else {
         return Ok(Vec::new());

@@ -1,9 +1,11 @@
-//! `docker compose` command lines (run inside the container through `pct exec`) and the
+//! `docker compose` command lines (run inside the guest: [`Inside`], `pct exec` for a container) and the
 //! parsers of their output: `ps --format json` in every format Compose ever printed (one
 //! JSON array up to 2.20, one object per line from 2.21, `null`, nothing at all), the
 //! `version --short` answer, and the `up` failure that is really a health failure.
 
 use serde::Deserialize;
+
+use crate::guest::Inside;
 
 pub mod conflicts;
 pub mod model;
@@ -12,7 +14,10 @@ pub mod up_errors;
 /// One Compose project inside one container: everything a command line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
+    /// The guest's id (for messages).
     pub vmid: u32,
+    /// Where the project's commands run: the guest's inside (builds their lines).
+    pub inside: Inside,
     /// The Compose project name (`app.name`).
     pub name: String,
     /// The compose file inside the container, absolute (`remote_dir/compose_file`). Compose
@@ -36,6 +41,7 @@ impl Project {
     pub fn new(vmid: u32, name: impl Into<String>, remote_dir: &str, compose_file: &str) -> Self {
         Project {
             vmid,
+            inside: Inside::Container(vmid),
             name: name.into(),
             file: remote_path(remote_dir, compose_file),
             remote_dir: remote_dir.to_string(),
@@ -80,10 +86,10 @@ impl Project {
         }
     }
 
-    /// `pct exec <vmid> -- docker compose -p <name> <args…>`: Compose finds the project's
+    /// `<in the guest> docker compose -p <name> <args…>`: Compose finds the project's
     /// containers by their labels, so this works before the first deploy (no file yet) too.
     fn by_name(&self, args: &[&str]) -> String {
-        crate::proxmox::pct::exec(self.vmid, &self.by_name_argv(args))
+        self.inside.exec(&self.by_name_argv(args))
     }
 
     /// The argv of [`Project::by_name`] inside the container.
@@ -96,8 +102,7 @@ impl Project {
 
     /// Builds and (re)creates every service, removes containers of services no longer in the file.
     pub fn up(&self) -> String {
-        crate::proxmox::pct::exec(
-            self.vmid,
+        self.inside.exec(
             &self
                 .up_argv()
                 .iter()
@@ -131,7 +136,7 @@ impl Project {
             .chain([service])
             .chain(command.iter().map(String::as_str))
             .collect();
-        crate::proxmox::pct::exec(self.vmid, &argv)
+        self.inside.exec(&argv)
     }
 
     /// Every container of the project, also stopped and one-off ones, as JSON.
@@ -144,7 +149,7 @@ impl Project {
     pub fn ps_stamped(&self) -> String {
         let mut argv = vec!["sh", "-c", "date +%s%N; exec \"$@\"", "sh"];
         argv.extend(self.by_name_argv(&PS));
-        crate::proxmox::pct::exec(self.vmid, &argv)
+        self.inside.exec(&argv)
     }
 
     /// `logs [--tail N] [--follow] --no-color [SERVICE]`

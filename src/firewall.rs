@@ -9,9 +9,9 @@ mod semantic;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::guest::{Guest, Op};
 use crate::output::Output;
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct;
 use crate::remote::host::{ensure_success, Host};
 use crate::remote::quote::join;
 
@@ -92,7 +92,8 @@ pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -
                 applied.file_written = true;
             }
             if fw.enable {
-                let config = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
+                let guest = Guest::of(host, cfg);
+                let config = guest.config()?;
                 if let Some(net) = config.net0().filter(|n| n.all.get("firewall").map(String::as_str) != Some("1")) {
                     let mut all = net.all.clone();
                     all.insert("firewall".into(), "1".into());
@@ -101,7 +102,7 @@ pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -
                     for (k, v) in &all {
                         value.push_str(&format!(",{k}={v}"));
                     }
-                    let command = join(&["pct", "set", &vmid.to_string(), "--net0", &value]);
+                    let command = guest.line(Op::Set { key: "net0", value: &value });
                     host.change_ok(&command, TIMEOUT)?;
                     applied.interface_switched_on = true;
                 }

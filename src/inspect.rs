@@ -14,7 +14,6 @@
 
 use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
-use crate::proxmox::pct;
 use crate::release::{self, drift, store, Store};
 
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
@@ -32,20 +31,17 @@ fn script() -> String {
 /// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker> <remote_dir> <mode>`;
 /// `thorough`: the drift check hashes every pushed file (`deploy --force`).
 pub fn command(project: &Project, thorough: bool) -> String {
-    pct::exec(
-        project.vmid,
-        &[
-            "sh",
-            "-c",
-            &script(),
-            "sh",
-            &project.dir(),
-            &project.name,
-            &marker_path(project),
-            &project.remote_dir,
-            drift::mode(thorough),
-        ],
-    )
+    project.inside.exec(&[
+        "sh",
+        "-c",
+        &script(),
+        "sh",
+        &project.dir(),
+        &project.name,
+        &marker_path(project),
+        &project.remote_dir,
+        drift::mode(thorough),
+    ])
 }
 
 /// The fingerprint file of `project` inside the container: [`MARKER_FILE`] beside `.env`.

@@ -11,10 +11,10 @@ pub(crate) mod compose;
 pub mod config;
 #[cfg(test)]
 mod conformance;
-pub(crate) mod container;
 pub mod envfile;
 pub mod error;
 pub(crate) mod firewall;
+pub(crate) mod guest;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod init;

@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
 use crate::progress::{done, Reporter};
 use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};
@@ -20,8 +20,9 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// `pct config` when it exists, else the configured `container.storage` (what `create` uses).
 pub fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
     let vmid = cfg.container.vmid;
-    let mounts = match container::state(host, vmid)? {
-        Some(_) => snap::mount_points(&host.probe_ok(&pct::config(vmid))?.stdout_str()),
+    let guest = Guest::of(host, cfg);
+    let mounts = match guest.state()? {
+        Some(_) => guest.volumes()?,
         None => vec![(
             "rootfs".to_string(),
             format!("{}:vm-{vmid}-disk-0", cfg.container.storage),
@@ -54,13 +55,6 @@ fn unsupported(vmid: u32, why: &str) -> Error {
     .hint(fix(vmid))
 }
 
-/// The container's snapshots (`pct listsnapshot`), oldest first in tree order.
-pub fn list(host: &Host, vmid: u32) -> Result<Vec<Snapshot>> {
-    Ok(snap::parse_list(
-        &host.probe_ok(&snap::list(vmid))?.stdout_str(),
-    ))
-}
-
 /// When a deploy takes its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
@@ -78,7 +72,7 @@ pub enum When {
 pub fn when(host: &Host, cfg: &Config) -> Result<When> {
     let vmid = cfg.container.vmid;
     let state = match cfg.deploy.snapshot {
-        true => container::state(host, vmid)?,
+        true => Guest::of(host, cfg).state()?,
         false => None,
     };
     let Some(state) = state else {
@@ -97,9 +91,10 @@ pub fn when(host: &Host, cfg: &Config) -> Result<When> {
 /// beyond `keep_snapshots`. Returns the new snapshot's name.
 pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<String> {
     let vmid = cfg.container.vmid;
-    let existing = list(host, vmid)?;
+    let guest = Guest::of(host, cfg);
+    let existing = guest.snapshots()?;
     let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);
-    let command = snap::snapshot(vmid, &name);
+    let command = guest.line(Op::Snapshot(&name));
     reporter.step(
         &format!("Taking snapshot {name} of container {vmid}"),
         || {
@@ -116,7 +111,7 @@ pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Resu
                     "`pct snapshot`: snapshot feature is not available",
                 ));
             }
-            Err(container::refused(host, vmid, &command, out))
+            Err(guest.refused(&command, out))
         },
     )?;
     let mut all = existing;
@@ -135,7 +130,7 @@ pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Resu
             |n: &usize| done(format!("{n} deleted")),
             || {
                 for old in &old {
-                    host.change_ok(&snap::delete(vmid, old), SNAPSHOT_TIMEOUT)?;
+                    host.change_ok(&guest.line(Op::DeleteSnapshot(old)), SNAPSHOT_TIMEOUT)?;
                 }
                 Ok(old.len())
             },

@@ -5,7 +5,7 @@
 //! `ha-manager status` shows the request done (`service ct:<vmid> (<node>, started|stopped)`).
 //! Every start, stop and restart of an HA-managed container ends in that wait: the HA
 //! manager's own requests here, and `pct start|shutdown`, which for such a container only
-//! queue a request and exit 0 ([`queued`], `crate::container`).
+//! queue a request and exit 0 ([`queued`], `crate::guest`).
 
 use std::time::{Duration, Instant};
 
@@ -185,11 +185,13 @@ pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
 /// LRM has seen it down), so right after a container stopped it can still say `started`.
 /// A container that is not on this node any more (the HA manager moved it) agrees.
 fn agrees(host: &Host, vmid: u32, wanted: Wanted) -> Result<std::result::Result<(), CtState>> {
-    Ok(match (wanted, crate::container::state(host, vmid)?) {
-        (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
-        (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
-        (_, Some(actual)) => Err(actual),
-    })
+    Ok(
+        match (wanted, crate::guest::Guest::container(host, vmid).state()?) {
+            (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
+            (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
+            (_, Some(actual)) => Err(actual),
+        },
+    )
 }
 
 fn disagrees(vmid: u32, wanted: Wanted, node: &str, actual: CtState) -> Error {

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::cli::BackupArgs;
-use crate::container;
 use crate::error::Result;
+use crate::guest::Guest;
 use crate::output::{sanitize, size};
 use crate::proxmox::pvesm;
 
@@ -26,8 +26,9 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    container::require_state(&host, config.container.vmid)?;
-    let report = container::backup(&host, &config, ctx.reporter.as_ref(), &ctx.out)?;
+    let guest = Guest::of(&host, &config);
+    guest.require_state()?;
+    let report = guest.backup(&config, ctx.reporter.as_ref(), &ctx.out)?;
     if let Some(archive) = &report.archive {
         ctx.out.data(archive);
     }

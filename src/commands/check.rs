@@ -7,6 +7,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::config::{Config, IpConfig};
 use crate::error::{Error, Result};
+use crate::guest::{Guest, NotRun, Op};
 use crate::output::sanitize;
 use crate::proxmox::{node, pct, pveam, pvesm};
 use crate::remote::host::Host;
@@ -90,7 +91,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         ctx.out.warn(warning);
     }
     if existing.is_some() {
-        let known = crate::breakage::warnings(&host, config.container.vmid, existing.as_ref())?;
+        let known = crate::breakage::warnings(Guest::of(&host, &config), existing.as_ref())?;
         known.into_iter().for_each(|w| ctx.out.warn(w));
     }
     finish(ctx, &checks)
@@ -307,9 +308,11 @@ fn template(host: &Host, config: &Config) -> Result<Check> {
 /// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
 fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)> {
     let c = &config.container;
-    let out = host.probe(&pct::config(c.vmid))?;
+    let guest = Guest::of(host, config);
+    let command = guest.line(Op::Config);
+    let out = host.probe(&command)?;
     if !out.status.success() {
-        if pct::said(&out.stderr_str()) == Some(pct::Said::Missing) {
+        if guest.not_run(&out.stderr_str()) == Some(NotRun::Missing) {
             return Ok((
                 Check::pass(
                     "vmid",
@@ -321,12 +324,7 @@ fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)>
         return Ok((
             Check::fail(
                 "vmid",
-                format!(
-                    "`{}` {}: {}",
-                    pct::config(c.vmid),
-                    out.status,
-                    out.stderr_str().trim()
-                ),
+                format!("`{command}` {}: {}", out.status, out.stderr_str().trim()),
                 "see the message above",
             ),
             None,

@@ -8,12 +8,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::context::Context;
+use super::destructive::{self, Action, Found};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
-use crate::container;
 use crate::error::Result;
+use crate::guest::{Guest, Op};
 use crate::output::{sanitize, size};
-use crate::proxmox::{backup_job, pct, pct::CtState, pct::PctConfig, pct::Said, purge, pvesm};
+use crate::proxmox::{backup_job, pct::CtState, pct::PctConfig, purge, pvesm};
 use crate::remote::host::Host;
 use crate::remote::quote::join;
 
@@ -24,7 +25,8 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
 
-    let Some(state) = container::state(&host, vmid)? else {
+    let guest = Guest::of(&host, &config);
+    let Some(state) = guest.state()? else {
         ctx.out.info(format!(
             "container {vmid} does not exist on {}: nothing to destroy",
             host.alias
@@ -32,17 +34,12 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         ctx.succeed(Some(&host), json!({ "vmid": vmid, "destroyed": false }));
         return Ok(());
     };
-    let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
-    let hostname = actual
-        .hostname()
-        .unwrap_or(&config.container.hostname)
-        .to_string();
-    if actual.protection() {
-        return Err(container::protected(vmid));
-    }
-    if let Some(lock) = actual.lock() {
-        return Err(container::locked(vmid, lock, &pct::destroy(vmid)));
-    }
+    let action = Action {
+        command: &guest.line(Op::Destroy),
+        protected: Some(guest.protected()),
+    };
+    let Found { actual, hostname } =
+        destructive::inspect(guest, &config.container.hostname, action)?;
     if hostname != config.container.hostname {
         ctx.out.warn(format!(
             "container {vmid} is named `{}`, not `{}` as in {}",
@@ -58,12 +55,12 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
 
     let mut archive = None;
     if args.backup_first {
-        let report = container::backup(&host, &config, ctx.reporter.as_ref(), &ctx.out).map_err(
-            |mut e| {
+        let report = guest
+            .backup(&config, ctx.reporter.as_ref(), &ctx.out)
+            .map_err(|mut e| {
                 e.message = format!("{}: container {vmid} was not destroyed", e.message);
                 e
-            },
-        )?;
+            })?;
         archive = report.archive;
     }
     if config.container.ha {
@@ -71,12 +68,12 @@ pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         crate::cluster::ha::unregister(&host, vmid, ctx.reporter.as_ref())?;
     }
     if state == CtState::Running {
-        container::stop(&host, vmid, ctx.reporter.as_ref())?;
+        guest.stop(ctx.reporter.as_ref())?;
     }
     let ha_removed = ctx
         .reporter
         .step(&format!("Destroying container {vmid} ({hostname})"), || {
-            destroy(&host, vmid)
+            guest.destroy(DESTROY_TIMEOUT)
         })?;
     let goes = Goes { ha_removed, ..goes };
     if !host.dry_run() {
@@ -161,17 +158,6 @@ fn goes_with(host: &Host, vmid: u32) -> Result<Goes> {
             .unwrap_or_default(),
         ha_removed: false,
     })
-}
-
-/// `pct destroy --purge`; a container that is already gone is fine. Whether the task removed
-/// the container's HA resource.
-fn destroy(host: &Host, vmid: u32) -> Result<bool> {
-    let command = pct::destroy(vmid);
-    let out = host.change(&command, DESTROY_TIMEOUT)?;
-    if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
-        return Ok(purge::ha_removed(&out.stdout_str(), vmid));
-    }
-    Err(container::refused(host, vmid, &command, out))
 }
 
 /// `--yes`, or on a terminal the hostname typed back after what is at stake; otherwise

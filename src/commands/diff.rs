@@ -8,7 +8,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::error::{Error, Result};
 use crate::output::sanitize;
-use crate::release::{self, drift, remote};
+use crate::release::{self, drift, store_calls};
 
 /// `pxdeploy diff`.
 pub fn run(ctx: &Context) -> Result<()> {
@@ -23,7 +23,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     };
     let mut rest = &out.stdout[..];
     let store = release::parse_read(&mut rest).map_err(unreadable)?;
-    remote::check(&store, &project)?;
+    store_calls::check(&store, &project)?;
     let seen = drift::parse(&mut rest).map_err(unreadable)?;
     let (Some(id), Some(manifest)) = (store.current.clone(), store.current_manifest()) else {
         ctx.out.info(format!(

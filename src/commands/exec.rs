@@ -8,10 +8,10 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::ExecArgs;
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, Op};
 use crate::output::display_path;
-use crate::proxmox::pct::{self, CtState};
+use crate::proxmox::pct::CtState;
 use crate::remote::host::{Host, PROBE_TIMEOUT};
 use crate::remote::{terminal, ExitStatus};
 
@@ -22,15 +22,19 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<()> {
     known_service(&config, &args.service)?;
     let tty = terminal::is_interactive();
     let command = config.project().exec(&args.service, &args.command, tty);
-    attached(ctx, &config, &command, tty)
+    attached(ctx, &config, |_| command, tty)
 }
 
 /// `pxdeploy shell`.
 pub fn shell(ctx: &Context) -> Result<()> {
     refuse_json(ctx, "shell")?;
     let config = ctx.config()?;
-    let command = pct::enter(config.container.vmid);
-    attached(ctx, &config, &command, terminal::is_interactive())
+    attached(
+        ctx,
+        &config,
+        |guest| guest.line(Op::Enter),
+        terminal::is_interactive(),
+    )
 }
 
 /// The command's output is the output: no JSON document can wrap it.
@@ -62,12 +66,20 @@ fn known_service(config: &Config, service: &str) -> Result<()> {
 /// Connects, checks that the container runs, and runs `command` attached to our
 /// terminal or streams; its exit code becomes ours. Quiet as `ssh` is: no progress lines
 /// around the command's own output (errors are still said).
-fn attached(ctx: &Context, config: &Config, command: &str, tty: bool) -> Result<()> {
+/// `command`: the node's command line, given the guest.
+fn attached(
+    ctx: &Context,
+    config: &Config,
+    command: impl FnOnce(Guest<'_>) -> String,
+    tty: bool,
+) -> Result<()> {
     let vmid = config.container.vmid;
     let target = crate::config::ssh::resolve(config)?;
     let session = crate::remote::ssh::Session::connect(&target)?;
     let host = Host::new(session, target.alias, ctx.global.dry_run);
-    running(&host, vmid)?;
+    let guest = Guest::of(&host, config);
+    running(guest)?;
+    let command = &command(guest);
     if host.dry_run() {
         host.change(command, PROBE_TIMEOUT)?;
         ctx.succeed(Some(&host), json!({ "vmid": vmid }));
@@ -81,8 +93,9 @@ fn attached(ctx: &Context, config: &Config, command: &str, tty: bool) -> Result<
     }
 }
 
-fn running(host: &Host, vmid: u32) -> Result<()> {
-    match container::require_state(host, vmid)? {
+fn running(guest: Guest<'_>) -> Result<()> {
+    let vmid = guest.id();
+    match guest.require_state()? {
         CtState::Running => Ok(()),
         CtState::Stopped => Err(Error::remote(format!("container {vmid} is not running"))
             .hint("start it with `pxdeploy start`")),

@@ -1,6 +1,6 @@
 //! `pxdeploy stop`, `start`, `restart`: the container's state first, then the one change it
 //! needs; after a start, the services' health. A locked container is not restarted. The
-//! mechanics are in `crate::container` and, for HA-managed containers, `crate::cluster::ha`.
+//! mechanics are in `crate::guest` and, for HA-managed containers, `crate::cluster::ha`.
 
 use serde_json::json;
 
@@ -8,17 +8,17 @@ use super::context::Context;
 use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::{self, CtState};
+use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let changed = match container::require_state(&host, vmid)? {
+    let changed = match Guest::of(&host, &config).require_state()? {
         CtState::Stopped => {
             ctx.out.info(format!(
                 "container {vmid} is already stopped: nothing to do"
@@ -32,7 +32,7 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             true
         }
         CtState::Running => {
-            container::stop(&host, vmid, ctx.reporter.as_ref())?;
+            Guest::of(&host, &config).stop(ctx.reporter.as_ref())?;
             ctx.out
                 .info(format!("container {vmid} stopped (data kept)"));
             true
@@ -49,7 +49,7 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let (changed, warnings) = match container::require_state(&host, vmid)? {
+    let (changed, warnings) = match Guest::of(&host, &config).require_state()? {
         CtState::Running => {
             ctx.out.info(format!("container {vmid} is already running"));
             (false, Vec::new())
@@ -60,7 +60,7 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
         }
         CtState::Stopped => (
             true,
-            container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?,
+            Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?,
         ),
     };
     finish_start(ctx, &host, &config, args, changed, warnings)
@@ -70,8 +70,8 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let state = container::require_state(&host, vmid)?;
-    refuse_if_locked(&host, vmid)?;
+    let state = Guest::of(&host, &config).require_state()?;
+    refuse_if_locked(Guest::of(&host, &config))?;
     let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {
@@ -83,9 +83,9 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
         CtState::Stopped => {
             ctx.out
                 .info(format!("container {vmid} is stopped: starting it"));
-            container::start(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?
+            Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?
         }
-        CtState::Running => container::reboot(&host, vmid, ctx.reporter.as_ref(), &ctx.out)?,
+        CtState::Running => Guest::of(&host, &config).reboot(ctx.reporter.as_ref(), &ctx.out)?,
     };
     finish_start(ctx, &host, &config, args, true, warnings)
 }
@@ -103,8 +103,12 @@ fn finish_start(
     let mut facts =
         json!({ "vmid": vmid, "state": "running", "changed": changed, "warnings": warnings });
     if !args.no_wait {
-        let health =
-            crate::container::wait_for_services(&ctx.out, ctx.reporter.as_ref(), host, config)?;
+        let health = super::started::wait_for_services(
+            &ctx.out,
+            ctx.reporter.as_ref(),
+            Guest::of(host, config),
+            config,
+        )?;
         if let (Some(map), serde_json::Value::Object(h)) = (facts.as_object_mut(), health) {
             map.extend(h);
         }
@@ -139,9 +143,10 @@ fn lock_meaning(lock: &str) -> &'static str {
 /// src/lxc-pve-prestart-hook:59-60), leaving the app down; the HA manager's start of a locked
 /// container ends in `error`. So a locked container (other than `mounted`, which a start
 /// ignores) is refused here first (exit 5).
-fn refuse_if_locked(host: &Host, vmid: u32) -> Result<()> {
-    let command = pct::config(vmid);
-    let config = pct::parse_config(&host.probe_ok(&command)?.stdout_str());
+fn refuse_if_locked(guest: Guest<'_>) -> Result<()> {
+    let vmid = guest.id();
+    let command = guest.line(Op::Config);
+    let config = guest.config()?;
     match config.lock() {
         Some(lock) if lock != "mounted" => Err(Error::remote(format!(
             "container {vmid} is locked (`{}`): {}; not restarting it",

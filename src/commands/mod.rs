@@ -13,6 +13,7 @@ pub mod context;
 mod create;
 pub mod deploy;
 mod destroy;
+mod destructive;
 mod diff;
 mod exec;
 mod init;
@@ -23,6 +24,7 @@ mod releases;
 mod restore;
 pub(crate) mod rollback;
 mod rollback_snapshot;
+mod started;
 mod status;
 mod targets;
 

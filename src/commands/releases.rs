@@ -4,15 +4,20 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::error::Result;
+use crate::guest::Guest;
 use crate::output::sanitize;
-use crate::release::remote;
 use crate::release::store::ReadMode;
+use crate::release::store_calls;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    let store = remote::read(&host, &config.project(), ReadMode::Current)?;
+    let store = store_calls::read(
+        Guest::of(&host, &config),
+        &config.project(),
+        ReadMode::Current,
+    )?;
     let current = store.current.as_deref();
     if store.releases.is_empty() {
         ctx.out.info(format!(

@@ -8,11 +8,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::context::Context;
+use super::destructive::{self, Action};
 use crate::cli::RestoreArgs;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, Op};
 use crate::output::{sanitize, size};
-use crate::proxmox::pct::{self, snapshot as snap, CtState};
+use crate::proxmox::pct::CtState;
 use crate::proxmox::pvesm::{self, BackupEntry};
 
 /// Bound of one `pct restore` (it extracts the whole archive).
@@ -23,7 +24,8 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let vmid = config.container.vmid;
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
-    let state = container::state(&host, vmid)?;
+    let guest = Guest::of(&host, &config);
+    let state = guest.state()?;
     let mut backups: Vec<BackupEntry> = pvesm::parse_list(
         &host
             .probe_ok(&pvesm::list_backups(storage, vmid))?
@@ -37,28 +39,27 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
 
     let mut hostname = config.container.hostname.clone();
     if state.is_some() {
-        let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
-        if let Some(h) = actual.hostname() {
-            hostname = h.to_string();
-        }
-        if actual.protection() {
-            return Err(Error::refused(format!(
+        let action = Action {
+            command: "pct restore",
+            protected: Some(Error::refused(format!(
                 "container {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
             ))
             .hint(format!(
                 "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy restore` again"
-            )));
-        }
-        if let Some(lock) = actual.lock() {
-            return Err(container::locked(vmid, lock, "pct restore"));
-        }
+            ))),
+        };
+        hostname = destructive::inspect(guest, &hostname, action)?.hostname;
     }
-    if !host.dry_run() {
-        super::confirm::by_hostname(ctx, vmid, &hostname, "restore", "restored", || {
+    let _lock = destructive::confirm_and_lock(
+        ctx,
+        guest,
+        &hostname,
+        ("restore", "restored"),
+        || {
             ctx.out.warn(format!(
-                "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
-                host.alias
-            ));
+            "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
+            host.alias
+        ));
             ctx.out
                 .info(format!("  archive: {}", sanitize(&archive.volid)));
             ctx.out.info(format!(
@@ -66,16 +67,15 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
                 archive.date.as_deref().unwrap_or("unknown"),
                 size(archive.size)
             ));
-        })?;
-    }
-    let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
-        Ok(Box::new(host.session().spawn(command)?))
-    };
-    let _lock = crate::lock::take(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
+        },
+    )?;
     if state == Some(CtState::Running) {
-        container::stop(&host, vmid, ctx.reporter.as_ref())?;
+        guest.stop(ctx.reporter.as_ref())?;
     }
-    let command = snap::restore(vmid, &archive.volid, &config.container.storage);
+    let command = guest.line(Op::Restore {
+        volid: &archive.volid,
+        storage: &config.container.storage,
+    });
     ctx.reporter.step(
         &format!(
             "Restoring container {vmid} from {}",
@@ -86,8 +86,8 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             if out.status.success() {
                 return Ok(());
             }
-            let err = container::refused(&host, vmid, &command, out);
-            if container::state(&host, vmid)?.is_none() {
+            let err = guest.refused(&command, out);
+            if guest.state()?.is_none() {
                 return Err(err.hint(format!(
                     "container {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
                 )));
@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         "storage": config.container.storage,
         "restored": !host.dry_run(),
     });
-    let started = container::start_and_wait(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+    let started = super::started::start_and_wait(&ctx.out, ctx.reporter.as_ref(), guest, &config)?;
     if let Some(map) = facts.as_object_mut() {
         map.extend(started);
     }

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
+use crate::guest::Guest;
 use crate::health;
-use crate::lock;
 use crate::release::rollback::{roll_back, Target};
 
 /// `pxdeploy rollback`.
@@ -21,15 +21,12 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
-        Ok(Box::new(host.session().spawn(command)?))
-    };
     let reporter = ctx.reporter.as_ref();
     let vmid = config.container.vmid;
-    let _lock = crate::lock::take(&host, vmid, reporter, &spawn)?;
+    let _lock = Guest::of(&host, &config).lock(reporter)?;
     let mut picked = None;
     let r = roll_back(
-        &host,
+        Guest::of(&host, &config),
         &config,
         reporter,
         Target::Requested(args.id.as_deref()),

@@ -5,12 +5,13 @@
 use serde_json::json;
 
 use super::context::Context;
+use super::destructive::{self, Action};
 use crate::cli::RollbackArgs;
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};
-use crate::snapshots::{self, SNAPSHOT_TIMEOUT};
+use crate::proxmox::pct::snapshot::Snapshot;
+use crate::snapshots::SNAPSHOT_TIMEOUT;
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let Some(wanted) = &args.snapshot else {
@@ -19,40 +20,30 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;
-    container::require_state(&host, vmid)?;
-    let all = snapshots::list(&host, vmid)?;
+    let guest = Guest::of(&host, &config);
+    guest.require_state()?;
+    let all = guest.snapshots()?;
     let target = choose(&all, wanted.as_deref(), vmid)?;
-    let actual = pct::parse_config(&host.probe_ok(&pct::config(vmid))?.stdout_str());
-    let hostname = actual
-        .hostname()
-        .unwrap_or(&config.container.hostname)
-        .to_string();
-    if let Some(lock) = actual.lock() {
-        return Err(container::locked(
-            vmid,
-            lock,
-            &snap::rollback(vmid, &target.name),
-        ));
-    }
-    if !host.dry_run() {
-        super::confirm::by_hostname(ctx, vmid, &hostname, "roll back", "rolled back", || {
-            ctx.out.warn(format!(
-                "this rolls container {vmid} on {} back to snapshot {}: everything written since is lost",
-                host.alias,
-                sanitize(&target.name)
-            ));
-            ctx.out.info(format!(
-                "  snapshot: {} (taken {})",
-                sanitize(&target.name),
-                target.time.as_deref().unwrap_or("at an unknown time")
-            ));
-        })?;
-    }
-    let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
-        Ok(Box::new(host.session().spawn(command)?))
+    let rollback = guest.line(Op::Rollback(&target.name));
+    let action = Action {
+        command: &rollback,
+        protected: None,
     };
-    let _lock = crate::lock::take(&host, vmid, ctx.reporter.as_ref(), &spawn)?;
-    let command = snap::rollback(vmid, &target.name);
+    let found = destructive::inspect(guest, &config.container.hostname, action)?;
+    let words = ("roll back", "rolled back");
+    let _lock = destructive::confirm_and_lock(ctx, guest, &found.hostname, words, || {
+        ctx.out.warn(format!(
+            "this rolls container {vmid} on {} back to snapshot {}: everything written since is lost",
+            host.alias,
+            sanitize(&target.name)
+        ));
+        ctx.out.info(format!(
+            "  snapshot: {} (taken {})",
+            sanitize(&target.name),
+            target.time.as_deref().unwrap_or("at an unknown time")
+        ));
+    })?;
+    let command = rollback;
     ctx.reporter.step(
         &format!(
             "Rolling container {vmid} back to snapshot {}",
@@ -64,7 +55,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
                 return Ok(());
             }
             let newer_exist = out.stderr_str().contains("is not most recent snapshot");
-            let err = container::refused(&host, vmid, &command, out);
+            let err = guest.refused(&command, out);
             Err(if newer_exist {
                 err.hint("ZFS rolls back only to the newest snapshot: delete the newer ones first (`pct delsnapshot`), or pick the newest")
             } else {
@@ -78,7 +69,7 @@ pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         "snapshot": target.name,
         "rolled_back": !host.dry_run(),
     });
-    let started = container::start_and_wait(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+    let started = super::started::start_and_wait(&ctx.out, ctx.reporter.as_ref(), guest, &config)?;
     if let Some(map) = facts.as_object_mut() {
         map.extend(started);
     }

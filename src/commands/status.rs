@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::context::Context;
-use crate::container;
 use crate::error::Result;
+use crate::guest::Guest;
 use crate::output::sanitize;
 use crate::proxmox::pct::CtState;
 
@@ -13,11 +13,11 @@ pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;
-    let state = container::require_state(&host, c.vmid)?;
+    let state = Guest::container(&host, c.vmid).require_state()?;
     let node = host.node()?;
 
     let ip = match state {
-        CtState::Running => container::current_ip(&host, c.vmid)?,
+        CtState::Running => Guest::container(&host, c.vmid).address()?,
         CtState::Stopped => None,
     };
     ctx.out.data(format!(
@@ -65,7 +65,7 @@ fn services(
     }
     let project = config.project();
     let names = config.health_services();
-    match crate::health::snapshot(host, &project, &names) {
+    match crate::health::snapshot(Guest::of(host, config), &project, &names) {
         Ok(services) => {
             if !services.is_empty() {
                 ctx.out.data(crate::health::table(&services));

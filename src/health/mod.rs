@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::compose::{self, Project, PsEntry};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::guest::Guest;
 use crate::output::{sanitize, tail};
 use crate::progress::{done, Reporter};
 use crate::remote::host::Host;
@@ -94,7 +95,12 @@ fn listing(
 
 /// One look at the services (for `status`): no waiting, a service without healthcheck
 /// passes as soon as it runs.
-pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<Vec<ServiceHealth>> {
+pub fn snapshot(
+    guest: Guest<'_>,
+    project: &Project,
+    services: &[String],
+) -> Result<Vec<ServiceHealth>> {
+    let host = guest.host();
     match poll(host, project, CALL_TIMEOUT)? {
         Ok(entries) => Ok(Tracker::new(services, false)
             .with_model(&project.model)
@@ -105,11 +111,11 @@ pub fn snapshot(host: &Host, project: &Project, services: &[String]) -> Result<V
 }
 
 /// [`wait_for`] with the configuration's project, services and timing.
-pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
+pub fn wait(guest: Guest<'_>, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
     let project = cfg.project();
     let services = cfg.health_services();
     wait_for(
-        host,
+        guest,
         &project,
         &services,
         Timing::from_config(cfg),
@@ -120,12 +126,13 @@ pub fn wait(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<Se
 /// Polls every `interval` until every service passes (Ok), one fails for good (exit 6 at
 /// once), or `timeout` passes (exit 6 with the table and the failing services' logs).
 pub fn wait_for(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     services: &[String],
     timing: Timing,
     reporter: &dyn Reporter,
 ) -> Result<Vec<ServiceHealth>> {
+    let host = guest.host();
     let started = Instant::now();
     reporter.step_with(
         &format!(

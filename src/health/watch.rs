@@ -13,7 +13,6 @@
 use std::time::{Duration, Instant};
 
 use crate::compose::{Project, PsEntry};
-use crate::proxmox::pct;
 use crate::remote::host::Host;
 use crate::remote::ssh::{ReadLine, RemoteProcess};
 
@@ -35,7 +34,9 @@ pub fn command(project: &Project) -> String {
     debug_assert!(EVENTS
         .iter()
         .all(|e| SCRIPT.contains(&format!("event={e}"))));
-    pct::exec(project.vmid, &["sh", "-c", SCRIPT, "sh", &project.name])
+    project
+        .inside
+        .exec(&["sh", "-c", SCRIPT, "sh", &project.name])
 }
 
 /// One line of the stream: `<nanoseconds> <container> <action>`, e.g.

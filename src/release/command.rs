@@ -1,5 +1,5 @@
 //! `[app] release_command`: after the new release's files are in place and its images are
-//! built, and before `up` ([`super::up`]), `docker compose run --rm -T <service> <command…>`
+//! built, and before `up` ([`super::activate`]), `docker compose run --rm -T <service> <command…>`
 //! (migrations and the like). When the build or the command fails, `up` does not run: the
 //! running containers keep serving, exit 5 with its output; the deploy then puts the
 //! previous release's files back ([`super::rollback::after_failed_release_command`]).
@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::compose::Project;
 use crate::config::{Config, ReleaseCommand};
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::progress::Reporter;
-use crate::proxmox::pct;
 use crate::remote::host::Host;
 
 const TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -41,14 +41,17 @@ pub fn run_command(project: &Project, rc: &ReleaseCommand, words: &[String]) -> 
 }
 
 fn exec(project: &Project, argv: &[String]) -> String {
-    pct::exec(
-        project.vmid,
-        &argv.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
+    project.inside.exec(argv)
 }
 
 /// Builds the images, then runs the release command, when one is configured.
-pub fn run(host: &Host, project: &Project, cfg: &Config, reporter: &dyn Reporter) -> Result<()> {
+pub fn run(
+    guest: Guest<'_>,
+    project: &Project,
+    cfg: &Config,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    let host = guest.host();
     let Some(rc) = &cfg.app.release_command else {
         return Ok(());
     };

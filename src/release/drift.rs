@@ -33,20 +33,18 @@ pub fn command(project: &Project) -> String {
         super::store::READ_FN,
         function()
     );
-    crate::proxmox::pct::exec(
-        project.vmid,
-        &["sh", "-c", &script, "sh", &project.remote_dir],
-    )
+    project
+        .inside
+        .exec(&["sh", "-c", &script, "sh", &project.remote_dir])
 }
 
 /// The check alone, for a rollback (whose read is the store's own):
 /// `pct exec <vmid> -- sh -c '<pxd>pxd "$1" quick' sh <remote_dir>`
 pub fn check_command(project: &Project) -> String {
     let script = format!("{}pxd \"$1\" quick", function());
-    crate::proxmox::pct::exec(
-        project.vmid,
-        &["sh", "-c", &script, "sh", &project.remote_dir],
-    )
+    project
+        .inside
+        .exec(&["sh", "-c", &script, "sh", &project.remote_dir])
 }
 
 /// Runs [`check_command`]: the entries of `manifest` (the current release's) that drifted.

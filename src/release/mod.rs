@@ -6,15 +6,15 @@
 //! [`manifest`]: the tree and its text; [`store`]: the remote scripts; [`plan`]: what to
 //! send, what to change, what to keep, and which release to go back to. All pure.
 
+pub mod activate;
 pub mod command;
 pub mod drift;
 pub mod manifest;
 pub mod plan;
-pub mod remote;
 pub mod rollback;
 pub mod rollback_env;
 pub mod store;
-pub mod up;
+pub mod store_calls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;

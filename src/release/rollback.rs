@@ -1,17 +1,17 @@
 //! Putting a release back: after a failed deploy (`[deploy] on_failure`) and for
 //! `pxdeploy rollback`.
 
+use super::activate;
 use super::drift;
 use super::plan::{self, Op};
 use super::rollback_env::{self, EnvOutcome};
 use super::store::ReadMode;
-use super::up;
-use super::{remote, Store};
+use super::{store_calls, Store};
 use crate::config::{Config, OnFailure};
 use crate::error::{Error, ErrorKind, Result};
+use crate::guest::Guest;
 use crate::health::{self, ServiceHealth, Timing};
 use crate::progress::{done, Reporter};
-use crate::remote::host::Host;
 
 /// Which release to go back to.
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +39,14 @@ pub struct Rolled {
 /// was ([`rollback_env`]). `picked` is set as soon as the release is chosen (so a caller
 /// can name it when its health wait fails).
 pub fn roll_back(
-    host: &Host,
+    guest: Guest<'_>,
     cfg: &Config,
     reporter: &dyn Reporter,
     target: Target<'_>,
     with_env: bool,
     picked: &mut Option<String>,
 ) -> Result<Rolled> {
+    let host = guest.host();
     let project = cfg.project();
     let vmid = project.vmid;
     let store = reporter.step_with(
@@ -57,7 +58,7 @@ pub fn roll_back(
                 s.current.as_deref().unwrap_or("none")
             ))
         },
-        || remote::read(host, &project, ReadMode::All),
+        || store_calls::read(guest, &project, ReadMode::All),
     )?;
     let to = match target {
         Target::Requested(id) => plan::rollback_target(&store, id, vmid)?.clone(),
@@ -101,7 +102,7 @@ pub fn roll_back(
         reporter.step_with(
             "Keeping today's secrets in .env",
             |e: &EnvOutcome| done(e.summary()),
-            || rollback_env::keep_secrets(host, &project, cfg, &to.id),
+            || rollback_env::keep_secrets(guest, &project, cfg, &to.id),
         )?
     };
     reporter.step(
@@ -109,21 +110,21 @@ pub fn roll_back(
             "Putting back release {} ({} files written, {} deleted)",
             to.id, diff.changed, diff.deleted
         ),
-        || remote::switch(host, &project, &to.id, &diff.ops),
+        || store_calls::switch(guest, &project, &to.id, &diff.ops),
     )?;
     let from = store.current.clone().filter(|c| *c != to.id);
     let services = cfg
         .health
         .services
         .clone()
-        .or_else(|| remote::services(host, &project, manifest))
+        .or_else(|| store_calls::services(guest, &project, manifest))
         .unwrap_or_else(|| cfg.health_services());
-    let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| {
+    let waited = activate::compose_up(guest, &project, cfg, reporter).and_then(|()| {
         if host.dry_run() {
             return Ok(Vec::new());
         }
         health::wait_for(
-            host,
+            guest,
             &project,
             &services,
             Timing::from_config(cfg),
@@ -140,10 +141,10 @@ pub fn roll_back(
         to.id.as_str(),
         if waited.is_ok() { "healthy" } else { "failed" },
     ));
-    remote::finish(host, &project, None, &results)?;
+    store_calls::finish(guest, &project, None, &results)?;
     let services = waited?;
     if !to.fingerprint.is_empty() {
-        up::mark(host, &project, &to.fingerprint)?;
+        activate::mark(guest, &project, &to.fingerprint)?;
     }
     Ok(Rolled {
         from,
@@ -160,19 +161,20 @@ pub fn roll_back(
 /// newest healthy release before it. Returns `err` saying what runs now; `rolled` gets the
 /// release rolled back to and whether it is healthy.
 pub fn after_failed_deploy(
-    host: &Host,
+    guest: Guest<'_>,
     cfg: &Config,
     failed: &str,
     mut err: Error,
     reporter: &dyn Reporter,
     rolled: &mut Option<(String, bool)>,
 ) -> Error {
+    let host = guest.host();
     // Ctrl-C, or a lost lock (another deploy may run now): no further remote command.
     if matches!(err.kind, ErrorKind::Interrupted | ErrorKind::Locked) {
         return err;
     }
     let project = cfg.project();
-    if let Err(e) = remote::finish(host, &project, None, &[(failed, "failed")]) {
+    if let Err(e) = store_calls::finish(guest, &project, None, &[(failed, "failed")]) {
         return err.cause(format!(
             "release {failed} could not be recorded as failed: {}",
             e.message
@@ -188,7 +190,7 @@ pub fn after_failed_deploy(
         ));
         let mut picked = None;
         let to = Target::HealthyBefore(failed);
-        match roll_back(host, cfg, reporter, to, false, &mut picked) {
+        match roll_back(guest, cfg, reporter, to, false, &mut picked) {
             Ok(r) => {
                 *rolled = Some((r.to.clone(), true));
                 format!(
@@ -220,7 +222,7 @@ pub fn after_failed_deploy(
 /// its files and `.env` go back into the tree (no `up`: nothing was restarted), and `failed`
 /// is recorded as failed. Returns `err` saying what runs now.
 pub fn after_failed_release_command(
-    host: &Host,
+    guest: Guest<'_>,
     cfg: &Config,
     before: &Store,
     failed: &str,
@@ -249,7 +251,7 @@ pub fn after_failed_release_command(
                     "Putting back the files of release {id} ({} written, {} deleted)",
                     diff.changed, diff.deleted
                 ),
-                || remote::switch(host, &project, id, &diff.ops),
+                || store_calls::switch(guest, &project, id, &diff.ops),
             );
             match put_back {
                 Ok(()) => format!("the services still run release `{id}`, untouched, and its files are back in place"),
@@ -257,7 +259,7 @@ pub fn after_failed_release_command(
             }
         }
     };
-    if let Err(e) = remote::finish(host, &project, None, &[(failed, "failed")]) {
+    if let Err(e) = store_calls::finish(guest, &project, None, &[(failed, "failed")]) {
         err = err.cause(format!(
             "release {failed} could not be recorded as failed: {}",
             e.message

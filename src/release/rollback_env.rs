@@ -14,8 +14,8 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted};
 use crate::error::{Error, Result};
-use crate::proxmox::pct;
-use crate::remote::host::{ensure_success, Host};
+use crate::guest::Guest;
+use crate::remote::host::ensure_success;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,10 +63,9 @@ impl EnvOutcome {
 /// `pct exec <vmid> -- sh -c '<READ_SCRIPT>' sh <dir> <remote_dir> <id>`
 pub fn read_command(project: &Project, id: &str) -> String {
     let dir = project.dir();
-    pct::exec(
-        project.vmid,
-        &["sh", "-c", READ_SCRIPT, "sh", &dir, &project.remote_dir, id],
-    )
+    project
+        .inside
+        .exec(&["sh", "-c", READ_SCRIPT, "sh", &dir, &project.remote_dir, id])
 }
 
 /// The keys whose value a rollback brings back: `[env.values]`, never a `[env.secrets]` key.
@@ -82,7 +81,13 @@ pub fn value_keys(cfg: &Config) -> BTreeSet<String> {
 /// Reads today's `.env` and release `id`'s, and writes today's with the release's values
 /// put back when that differs from today's (the atomic write of a deploy). Runs before the
 /// switch: a failure leaves the tree and the services as they were.
-pub fn keep_secrets(host: &Host, project: &Project, cfg: &Config, id: &str) -> Result<EnvOutcome> {
+pub fn keep_secrets(
+    guest: Guest<'_>,
+    project: &Project,
+    cfg: &Config,
+    id: &str,
+) -> Result<EnvOutcome> {
+    let host = guest.host();
     let command = read_command(project, id);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, READ_TIMEOUT)?;
@@ -111,10 +116,9 @@ pub fn keep_secrets(host: &Host, project: &Project, cfg: &Config, id: &str) -> R
     let r = envfile::restore_values(&today, &old, &value_keys(cfg))?;
     if r.content != today {
         let mut bytes = r.content.expose().as_bytes();
-        let write = pct::exec(
-            project.vmid,
-            &envfile::write_argv(&project.dir(), bytes.len()),
-        );
+        let write = project
+            .inside
+            .exec(&envfile::write_argv(&project.dir(), bytes.len()));
         let out = host.change_with_stdin(&write, &mut bytes, WRITE_TIMEOUT)?;
         ensure_success(&write, out)
             .map_err(|e| e.hint("the previous .env and the tree are unchanged; roll back again"))?;

@@ -19,7 +19,7 @@
 //! journal left by a dropped connection is replayed (every operation is idempotent) by the
 //! next switch, so the tree is on one release, old or new, never a mix.
 
-use crate::proxmox::pct;
+use crate::guest::Inside;
 
 /// Exit status of a script that found a symbolic link where it would write, or a journal
 /// line naming a path outside the app folder.
@@ -110,16 +110,16 @@ impl ReadMode {
 }
 
 /// `pct exec <vmid> -- sh -c '<READ_FN> pxr "$1" "$2"' sh <remote_dir> <mode>`
-pub fn read_command(vmid: u32, remote_dir: &str, mode: ReadMode) -> String {
+pub fn read_command(inside: Inside, remote_dir: &str, mode: ReadMode) -> String {
     let script = format!("{READ_FN}pxr \"$1\" \"$2\"");
-    pct::exec(vmid, &["sh", "-c", &script, "sh", remote_dir, mode.word()])
+    inside.exec(&["sh", "-c", &script, "sh", remote_dir, mode.word()])
 }
 
-fn guarded(vmid: u32, script: &str, args: &[&str]) -> String {
+fn guarded(inside: Inside, script: &str, args: &[&str]) -> String {
     let script = format!("{CHECKS}{GUARD}{LOCK}{script}");
     let mut argv = vec!["sh", "-c", script.as_str(), "sh"];
     argv.extend_from_slice(args);
-    pct::exec(vmid, &argv)
+    inside.exec(&argv)
 }
 
 /// Exit status of [`stage_and_switch_command`] when the stage succeeded and the switch
@@ -145,29 +145,29 @@ case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED
 /// The stage-and-switch script for release `id` made against release `base` (the tree's
 /// current one as read; `None`: no release) (stdin: the archive, with the journal).
 pub fn stage_and_switch_command(
-    vmid: u32,
+    inside: Inside,
     remote_dir: &str,
     id: &str,
     base: Option<&str>,
 ) -> String {
     let script = stage_and_switch_script();
     let base = base.unwrap_or("-");
-    pct::exec(vmid, &["sh", "-c", &script, "sh", remote_dir, id, base])
+    inside.exec(&["sh", "-c", &script, "sh", remote_dir, id, base])
 }
 
 /// The switch script (stdin: the journal).
-pub fn switch_command(vmid: u32, remote_dir: &str) -> String {
-    guarded(vmid, SWITCH, &[remote_dir])
+pub fn switch_command(inside: Inside, remote_dir: &str) -> String {
+    guarded(inside, SWITCH, &[remote_dir])
 }
 
 /// The finish script: results to write, and the releases to keep (`None`: prune nothing).
 pub fn finish_command(
-    vmid: u32,
+    inside: Inside,
     remote_dir: &str,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> String {
-    pct::exec(vmid, &finish_argv(remote_dir, keep, results))
+    inside.exec(&finish_argv(remote_dir, keep, results))
 }
 
 /// The finish script's command inside the container (for a call that runs more after it).

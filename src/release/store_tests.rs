@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::*;
+use crate::guest::Inside;
 use crate::push::{Archive, Item, Payload};
 use crate::release::manifest::{read_local, Local};
 use crate::release::plan::{self, Op};
@@ -360,14 +361,19 @@ fn a_switch_failing_after_the_stage_is_its_own_exit_status() {
 
 #[test]
 fn command_lines() {
-    let c = switch_command(210, "/opt/my app");
+    let c = switch_command(Inside::Container(210), "/opt/my app");
     assert!(c.starts_with("pct exec 210 -- sh -c 'bad() {"), "{c}");
     assert!(c.ends_with("' sh '/opt/my app'"), "{c}");
-    let f = finish_command(210, "/opt/app", Some(&[A.to_string()]), &[(B, "failed")]);
+    let f = finish_command(
+        Inside::Container(210),
+        "/opt/app",
+        Some(&[A.to_string()]),
+        &[(B, "failed")],
+    );
     assert!(f.ends_with(&format!("' sh /opt/app {A} {B} failed")), "{f}");
-    let f = finish_command(210, "/opt/app", None, &[]);
+    let f = finish_command(Inside::Container(210), "/opt/app", None, &[]);
     assert!(f.ends_with("' sh /opt/app -"), "{f}");
-    let r = read_command(210, "/opt/app", ReadMode::All);
+    let r = read_command(Inside::Container(210), "/opt/app", ReadMode::All);
     assert!(r.ends_with("pxr \"$1\" \"$2\"' sh /opt/app all"), "{r}");
 }
 

@@ -119,7 +119,7 @@ mod tests {
             "x=1\n# kept\necho \"$x\"\n"
         );
         assert_eq!(super::body("#!/bin/sh\n# no newline at the end"), "");
-        let up = crate::release::up::UP_SCRIPT;
+        let up = crate::release::activate::UP_SCRIPT;
         assert!(up.starts_with("p='' r=${1#/}\n"), "{up}");
         assert!(!up.contains("Runs in the guest"), "{up}");
     }
@@ -133,8 +133,8 @@ mod tests {
         parses("finish", &finish[2]);
         let check = format!("{}{}", crate::remote::host::GATE, crate::lock::held::CHECK);
         parses("lock check after the gate", &check);
-        parses("up", crate::release::up::UP_SCRIPT);
-        parses("mark", crate::release::up::MARK_SCRIPT);
+        parses("up", crate::release::activate::UP_SCRIPT);
+        parses("mark", crate::release::activate::MARK_SCRIPT);
         let drift = format!("{}{}", store::READ_FN, crate::release::drift::function());
         parses("read and drift", &drift);
     }

@@ -12,8 +12,8 @@ mod template;
 use super::context::Context;
 use crate::compose;
 use crate::config::{Config, Container, DockerInstall};
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{container, Guest};
 use crate::output::{sanitize, tail_of};
 use crate::progress::done;
 use crate::proxmox::{pct, pct::CreateSpec, pct::CtState};
@@ -38,7 +38,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;
-    if let Some(state) = container::state(&host, c.vmid)? {
+    if let Some(state) = Guest::of(&host, &config).state()? {
         return existing(ctx, &host, &config, state);
     }
     if let Some(wanted) = &c.node {
@@ -56,12 +56,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let spec = CreateSpec::from_container(c, &template);
     let mut warnings = create_container(ctx, &host, &spec)?;
     firewall_before_start(ctx, &host, &config)?;
-    warnings.extend(container::start(
-        &host,
-        c.vmid,
-        ctx.reporter.as_ref(),
-        &ctx.out,
-    )?);
+    warnings.extend(Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?);
 
     if host.dry_run() {
         for command in install_commands(c.vmid, &c.docker_install) {
@@ -129,7 +124,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
         ));
     }
     let ip = match state {
-        CtState::Running => container::current_ip(host, c.vmid)?,
+        CtState::Running => Guest::container(host, c.vmid).address()?,
         CtState::Stopped => static_address(c),
     };
     if let Some(ip) = &ip {

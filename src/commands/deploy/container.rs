@@ -1,50 +1,48 @@
-//! Steps 2 and 3a of a deploy: read the container's state in one call ([`inspect`]),
+//! Step 4 of a deploy (docs/deploy.md): read the container's state in one call ([`inspect`]),
 //! starting a stopped container first; and check its Compose version.
 
 use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project};
-use crate::container;
 use crate::error::{Error, Result};
+use crate::guest::{Guest, NotRun, Op};
 use crate::inspect::{self, Inspection};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct::{self, Said};
-use crate::remote::host::Host;
 
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The container, inspected; a stopped one is started first ([`container::start`], then
+/// The container, inspected; a stopped one is started first ([`Guest::start`], then
 /// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
 /// it was started. `thorough`: the drift check hashes every pushed file.
 pub fn inspect_running(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     thorough: bool,
     reporter: &dyn Reporter,
     output: &Output,
 ) -> Result<(Inspection, bool)> {
-    let vmid = project.vmid;
-    match reported(host, project, thorough, reporter)? {
+    let (host, vmid) = (guest.host(), guest.id());
+    match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
     reporter.note(&format!("Container {vmid} is stopped: starting it"));
-    container::start(host, vmid, reporter, output)?;
+    guest.start(reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.
         return Ok((Inspection::default(), true));
     }
     reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
-        wait_for_docker(host, vmid)
+        wait_for_docker(guest)
     })?;
-    match reported(host, project, thorough, reporter)? {
+    match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
             "container {vmid} stopped again right after `{}`",
-            pct::start(vmid)
+            guest.line(Op::Start)
         ))
         .hint(format!("look at `pct start {vmid} --debug` on the host"))),
     }
@@ -52,7 +50,7 @@ pub fn inspect_running(
 
 /// [`inspect_once`] as a progress step: "Reading container 210: done: Compose 2.40.3, 4 containers".
 fn reported(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     thorough: bool,
     reporter: &dyn Reporter,
@@ -72,7 +70,7 @@ fn reported(
                 })
             }
         },
-        || inspect_once(host, project, thorough),
+        || inspect_once(guest, project, thorough),
     )
 }
 
@@ -83,20 +81,17 @@ enum Found {
 
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
-fn inspect_once(host: &Host, project: &Project, thorough: bool) -> Result<Found> {
+fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<Found> {
+    let host = guest.host();
     let command = inspect::command(project, thorough);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
     let stderr = out.stderr_str();
     match inspect::parse(&out.stdout, out.status.success(), &stderr) {
         Ok(i) => Ok(Found::Running(Box::new(i))),
-        Err(why) => match pct::said(&stderr) {
-            Some(Said::ExecNotRunning) => Ok(Found::Stopped),
-            Some(Said::Missing) => Err(container::missing(
-                host,
-                project.vmid,
-                sanitize(stderr.trim()),
-            )),
+        Err(why) => match guest.not_run(&stderr) {
+            Some(NotRun::Stopped) => Ok(Found::Stopped),
+            Some(NotRun::Missing) => Err(guest.missing(sanitize(stderr.trim()))),
             _ => Err(unreadable(project, &out, &stderr, why)),
         },
     }
@@ -122,11 +117,13 @@ fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why:
 }
 
 /// After `pct start`: Docker inside answers.
-fn wait_for_docker(host: &Host, vmid: u32) -> Result<()> {
-    let command = pct::exec(vmid, &["docker", "info", "--format", "{{.ServerVersion}}"]);
+fn wait_for_docker(guest: Guest<'_>) -> Result<()> {
+    let vmid = guest.id();
+    let argv = ["docker", "info", "--format", "{{.ServerVersion}}"];
+    let command = guest.exec_line(&argv);
     let deadline = Instant::now() + DOCKER_READY_TIMEOUT;
     loop {
-        let out = host.probe(&command)?;
+        let out = guest.probe(&argv)?;
         if out.status.success() {
             return Ok(());
         }

@@ -1,4 +1,4 @@
-//! Steps 4 and 5 of a deploy: merge `.env`; read the app folder; the pushed files that
+//! Steps 6 and 8 of a deploy (docs/deploy.md): merge `.env`; read the app folder; the pushed files that
 //! drifted in the container; then stage the new release (only what the container lacks),
 //! write `.env`, and switch the tree to the release, putting back what drifted.
 
@@ -9,15 +9,15 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::inspect::Inspection;
 use crate::lock::Holder;
 use crate::output::size;
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct;
 use crate::push::Stats;
 use crate::release::drift::{self, Drifted};
 use crate::release::manifest::Local;
-use crate::release::{self, plan, remote, Release, Store};
+use crate::release::{self, plan, store_calls, Release, Store};
 use crate::remote::host::{ensure_success, Host};
 
 const ENV_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,10 +64,9 @@ pub fn merge_env(
 /// Replaces `.env` with `content` (over stdin, never on a command line).
 fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Result<()> {
     let mut bytes = content.expose().as_bytes();
-    let write = pct::exec(
-        project.vmid,
-        &envfile::write_argv(&project.dir(), bytes.len()),
-    );
+    let write = project
+        .inside
+        .exec(&envfile::write_argv(&project.dir(), bytes.len()));
     let out = host.change_with_stdin(&write, &mut bytes, ENV_TIMEOUT)?;
     ensure_success(&write, out)
         .map_err(|e| e.hint("the previous .env is unchanged; deploy again"))?;
@@ -121,7 +120,7 @@ pub fn new_release(fingerprint: &str) -> Release {
 /// The `drifted` paths are written again even where the source did not change.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     new: &Release,
     local: &Local,
@@ -130,6 +129,7 @@ pub fn push(
     env: (&Redacted<String>, bool),
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
+    let host = guest.host();
     let diff = plan::diff_repairing(store.current_manifest(), &local.manifest, drifted);
     if env.1 {
         write_env(host, project, env.0)?;
@@ -147,7 +147,7 @@ pub fn push(
                 diff.deleted
             ))
         },
-        || remote::stage_and_switch(host, project, new, local, store, env.0, &diff.ops),
+        || store_calls::stage_and_switch(guest, project, new, local, store, env.0, &diff.ops),
     )?;
     Ok(Stats {
         files: diff.changed,

@@ -1,12 +1,13 @@
-//! `pxdeploy deploy`: lock → inspect the container (starting it if stopped) → `.env` →
-//! push → `docker compose up` (skipped when nothing changed and every service is healthy)
-//! → health wait → summary. The mechanics are in `lock`, `inspect`, `push`, `envfile`,
-//! `compose` and `health`; the steps' details in the submodules; this file is the list.
+//! `pxdeploy deploy`: the list of its steps, numbered as in docs/deploy.md's table. Each
+//! step is a named method of the deploy context [`Deploy`] (`steps.rs`: the guest, the
+//! configuration, the flags, the reporter, the clock); their details are in the
+//! submodules and in `lock`, `inspect`, `push`, `envfile`, `compose` and `health`.
 
 mod container;
 mod files;
+mod steps;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -14,17 +15,12 @@ use crate::cli::DeployArgs;
 use crate::config::Config;
 use crate::envfile::Report;
 use crate::error::Result;
-use crate::health::{self, ServiceHealth, Timing};
-use crate::hooks::{self, Hook};
-use crate::lock;
+use crate::health::{self, ServiceHealth};
 use crate::output::{size, Output};
-use crate::progress::{done, Reporter};
 use crate::push::Stats;
-use crate::release::manifest::{self, Local};
-use crate::release::{command, up};
-use crate::release::{plan, remote};
 use crate::remote::host::Host;
-use crate::snapshots::When;
+
+pub use steps::Deploy;
 
 /// What a deploy did, for the summary and the JSON document.
 #[derive(Debug, Default)]
@@ -44,169 +40,47 @@ pub struct Outcome {
     pub drifted: Vec<crate::release::drift::Drifted>,
 }
 
-pub use crate::lock::SpawnLock;
-
 /// `pxdeploy deploy`.
 pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
     let mut config = ctx.config()?;
     config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
-    let spawn = |command: &str| -> Result<Box<dyn lock::Channel>> {
-        Ok(Box::new(host.session().spawn(command)?))
-    };
-    let facts = deploy(
-        &host,
-        &config,
-        args,
-        ctx.reporter.as_ref(),
-        &ctx.out,
-        &spawn,
-    )?;
+    let d = Deploy::new(&host, &config, args, ctx.reporter.as_ref(), &ctx.out);
+    let facts = deploy(&d)?;
     ctx.succeed(Some(&host), facts);
     Ok(())
 }
 
-/// Runs every step against an open host; returns the JSON facts of the deploy.
-pub fn deploy(
-    host: &Host,
-    cfg: &Config,
-    args: &DeployArgs,
-    reporter: &dyn Reporter,
-    out: &Output,
-    spawn_lock: SpawnLock<'_>,
-) -> Result<serde_json::Value> {
-    let started = Instant::now();
-    let vmid = cfg.container.vmid;
-    let project = cfg.project();
-    let mut outcome = Outcome::default();
-    let mut release = String::new();
-
+/// Runs every step (docs/deploy.md's table, in its order); returns the JSON facts of the
+/// deploy, on failure too.
+pub fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
+    let mut o = Outcome::default();
+    let mut current = None;
     let result = (|| -> Result<()> {
-        let lock = crate::lock::take(host, vmid, reporter, spawn_lock)?;
-        hooks::run(Hook::PreDeploy, cfg, host, "", "deploy", reporter)?;
-        let snapshot = crate::snapshots::when(host, cfg)?;
-        if snapshot == When::Now {
-            crate::snapshots::before_deploy(host, cfg, reporter)?;
-        }
-        let (mut inspection, started) =
-            container::inspect_running(host, &project, args.force, reporter, out)?;
-        outcome.started_container = started;
-        outcome.compose_version = container::check_compose(&inspection, &project, host.dry_run())?;
-        remote::check(&inspection.store, &project)?;
-        release = inspection.store.current.clone().unwrap_or_default();
-        outcome.drifted = files::drifted(&inspection, host.dry_run(), reporter);
-        crate::firewall::apply(host, cfg, reporter, out)?;
-
-        let existing = inspection.env.take();
-        let (report, env, env_changed) = reporter.step_with(
-            "Merging .env",
-            |(r, _, _): &(Report, _, _)| match r.changes() {
-                true => done(format!("changed: {}", r.summary())),
-                false => done(format!("unchanged: {}", r.summary())),
-            },
-            || files::merge_env(cfg, &project, existing),
-        )?;
-        outcome.env = report;
-
-        let source = cfg.source_dir();
-        let local = reporter.step_with(
-            &format!("Reading {}", source.display()),
-            |l: &Local| {
-                let (n, bytes) = l.manifest.totals();
-                done(format!("{n} files ({})", size(bytes)))
-            },
-            || manifest::read_local(&source),
-        )?;
-        let fingerprint = up::fingerprint(&project, &local.manifest.digest(), &env);
-        // A drifted file is a change: it is put back, and `up` runs on what was pushed.
-        let unchanged = !args.force && outcome.drifted.is_empty();
-        if let Some(services) = up::unchanged(&inspection, &fingerprint, cfg).filter(|_| unchanged)
-        {
-            reporter.note(if host.dry_run() {
-                "nothing changed since the last deploy and every service is healthy: nothing would be pushed, `docker compose up` would be skipped (`--force` runs it)"
-            } else {
-                "nothing changed since the last deploy and every service is healthy: nothing pushed, `docker compose up` skipped (`--force` runs it)"
-            });
-            outcome.pushed.unchanged = local.manifest.totals().0;
-            outcome.services = services;
+        let lock = d.lock()?; // 1
+        d.pre_deploy_hook()?; // 2
+        let snapshot = d.snapshot_first()?; // 3
+        let mut inspection = d.read_container(&mut o)?; // 4
+        current.clone_from(&inspection.store.current);
+        d.firewall()?; // 5
+        let next = d.merge_and_read(&mut inspection, &mut o)?; // 6
+        if d.nothing_changed(&inspection, &next, &mut o) {
             return Ok(());
         }
-        crate::compose::conflicts::check(&project, |ps| {
-            Ok(Some(host.probe(ps)?)
-                .filter(|o| o.status.success())
-                .map(|o| o.stdout_str()))
-        })?;
-        if snapshot == When::IfChanged {
-            crate::snapshots::before_deploy(host, cfg, reporter)?;
-        }
-        let new = files::new_release(&fingerprint);
-        outcome.release = Some(new.id.clone());
-        release.clone_from(&new.id);
-        outcome.pushed = files::push(
-            host,
-            &project,
-            &new,
-            &local,
-            &inspection.store,
-            &crate::release::drift::paths(&outcome.drifted),
-            (&env, env_changed),
-            reporter,
-        )?;
-        if let Err(e) = command::run(host, &project, cfg, reporter) {
-            return Err(crate::release::rollback::after_failed_release_command(
-                host,
-                cfg,
-                &inspection.store,
-                &new.id,
-                &local.manifest,
-                e,
-                reporter,
-            ));
-        }
-        outcome.up = true;
-        let keep = plan::keep(&inspection.store, &new.id, cfg.deploy.keep_releases);
-        // The finish's channel opens as the wait starts; dropped unused on a failed wait
-        // (before the rollback), it records nothing.
-        let waited = up::compose_up(host, &project, cfg, reporter).and_then(|()| {
-            let held = lock.as_ref().map(|l| l.held());
-            let results = [(new.id.as_str(), "healthy")];
-            let finish = up::prepare_finish(host, &project, Some(&keep), &results, held.as_ref());
-            let services = match host.dry_run() {
-                true => Vec::new(),
-                false => health::wait_for(
-                    host,
-                    &project,
-                    &cfg.health_services(),
-                    Timing::from_config(cfg),
-                    reporter,
-                )?,
-            };
-            Ok((services, finish))
-        });
-        let finish = match waited {
-            Ok((services, finish)) => {
-                outcome.services = services;
-                finish
-            }
-            Err(e) => {
-                return Err(crate::release::rollback::after_failed_deploy(
-                    host,
-                    cfg,
-                    &new.id,
-                    e,
-                    reporter,
-                    &mut outcome.rolled_back,
-                ));
-            }
-        };
-        up::finish_and_mark(host, vmid, finish, &fingerprint)
+        d.before_push(snapshot)?; // 7
+        let new = d.push(&inspection, &next, &mut o)?; // 8
+        d.release_command(&inspection, &new, &next)?; // 9
+        let finish = d.up_and_wait(lock.as_ref(), &inspection, &new, &mut o)?; // 10, 11
+        d.remember(finish, &next) // 12
     })();
 
-    let facts = facts(cfg, host, &outcome, started.elapsed());
+    let (cfg, host, elapsed) = (d.cfg, d.host(), d.clock.elapsed());
+    let facts = facts(cfg, host, &o, elapsed);
     match result {
         Ok(()) => {
-            summary(out, cfg, host, &outcome, started.elapsed());
-            hooks::run(Hook::PostDeploy, cfg, host, &release, "deploy", reporter)
+            summary(d.out, cfg, host, &o, elapsed); // 13
+            let release = o.release.clone().or(current).unwrap_or_default();
+            d.post_deploy_hook(&release) // 14
                 .map_err(|e| e.facts(facts.clone()))?;
             Ok(facts)
         }
@@ -243,7 +117,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
     })
 }
 
-/// Step 6: the summary for people (stderr) and the services table (stdout).
+/// Step 13: the summary for people (stderr) and the services table (stdout).
 fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) {
     let vmid = cfg.container.vmid;
     if host.dry_run() {

@@ -1,18 +1,18 @@
 //! `pct`: the simple command builders (list, status, config, start/stop/shutdown/reboot,
 //! destroy, exec, the raw `lxc.*` line), the parser of `pct status`; the one reader of
-//! `pct`'s refusals is `said.rs`. `pct create` is in `create.rs`; the parser of `pct config` and
+//! `pct`'s refusals is `refusal.rs`. `pct create` is in `create.rs`; the parser of `pct config` and
 //! the drift between a container and the config are in `config.rs`; snapshots and restore in
 //! `snapshot.rs` (named `pct::snapshot::X`). Everything is re-exported
 //! here, so callers name it `pct::X`.
 
 mod config;
 mod create;
-mod said;
+mod refusal;
 pub mod snapshot;
 
 pub use self::config::{drift, parse_config, PctConfig};
 pub use self::create::{create, CreateSpec, IpConfig};
-pub use self::said::{said, Said};
+pub use self::refusal::{said, Said};
 
 use crate::remote::quote::join;
 

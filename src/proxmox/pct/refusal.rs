@@ -1,6 +1,6 @@
 //! The one reader of what `pct` (and `vzdump`, for the lock) says on stderr when it refuses
 //! or fails, as Proxmox VE's pve-container writes it (`src/PVE/CLI/pct.pm`, `PVE::LXC`);
-//! the callers above (the container's commands) turn each verdict into an error.
+//! `crate::guest` turns each verdict into an error.
 
 /// A refusal or failure `pct` named, read from its stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]

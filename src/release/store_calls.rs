@@ -1,5 +1,5 @@
-//! The store scripts run on the host: read, stage and switch (a deploy), switch (a
-//! rollback), finish. Each is one `pct exec`.
+//! The store scripts run in the guest: read, stage and switch (a deploy), switch (a
+//! rollback), finish. Each is one call in the guest (`Guest`).
 
 use std::time::Duration;
 
@@ -10,16 +10,18 @@ use super::{parse_read, render_facts, Release, State, Store};
 use crate::compose::Project;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::push::{Archive, Item, Payload};
-use crate::remote::host::{ensure_success, Host};
+use crate::remote::host::ensure_success;
 
 const STAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The store as a read-only call finds it; a linked store is exit 5.
-pub fn read(host: &Host, project: &Project, mode: ReadMode) -> Result<Store> {
-    let command = store::read_command(project.vmid, &project.remote_dir, mode);
+pub fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store> {
+    let host = guest.host();
+    let command = store::read_command(project.inside, &project.remote_dir, mode);
     let out = host.probe_ok(&command)?;
     let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
         Error::remote(format!(
@@ -55,7 +57,7 @@ pub fn check(store: &Store, project: &Project) -> Result<()> {
 /// sent. A connection dropped before the switch leaves the old release whole; one dropped
 /// during it is finished by the next deploy.
 pub fn stage_and_switch(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     release: &Release,
     local: &Local,
@@ -63,8 +65,9 @@ pub fn stage_and_switch(
     env: &Redacted<String>,
     ops: &[Op],
 ) -> Result<u64> {
+    let host = guest.host();
     let command = store::stage_and_switch_command(
-        project.vmid,
+        project.inside,
         &project.remote_dir,
         &release.id,
         have.current.as_deref(),
@@ -152,8 +155,9 @@ fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
 }
 
 /// Makes the tree match release `id` by `ops` (journalled; `current` written last).
-pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
-    let command = store::switch_command(project.vmid, &project.remote_dir);
+pub fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
+    let host = guest.host();
+    let command = store::switch_command(project.inside, &project.remote_dir);
     let journal = plan::journal(id, ops);
     let out = host.change_with_stdin(&command, &mut journal.as_bytes(), SWITCH_TIMEOUT)?;
     if out.status.code == store::UNSAFE_EXIT {
@@ -166,19 +170,25 @@ pub fn switch(host: &Host, project: &Project, id: &str, ops: &[Op]) -> Result<()
 /// Writes `results` (`id`, `healthy|failed|rolled-back`) and, with `keep`, removes the
 /// other releases and the objects no kept release names.
 pub fn finish(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> Result<()> {
-    let command = store::finish_command(project.vmid, &project.remote_dir, keep, results);
+    let host = guest.host();
+    let command = store::finish_command(project.inside, &project.remote_dir, keep, results);
     let out = host.change(&command, FINISH_TIMEOUT)?;
     checked(&command, out)
 }
 
 /// The services of the compose file in `manifest`, read from the store (a release's own
 /// list, which may differ from the local file's, or there may be no local file at all).
-pub fn services(host: &Host, project: &Project, manifest: &super::Manifest) -> Option<Vec<String>> {
+pub fn services(
+    guest: Guest<'_>,
+    project: &Project,
+    manifest: &super::Manifest,
+) -> Option<Vec<String>> {
+    let host = guest.host();
     let prefix = format!("{}/", project.remote_dir.trim_end_matches('/'));
     let rel = project.file.strip_prefix(&prefix)?;
     let entry = manifest
@@ -191,10 +201,7 @@ pub fn services(host: &Host, project: &Project, manifest: &super::Manifest) -> O
         &entry.hash[2..]
     );
     let out = host
-        .probe(&crate::proxmox::pct::exec(
-            project.vmid,
-            &["cat", "--", &object],
-        ))
+        .probe(&project.inside.exec(&["cat", "--", &object]))
         .ok()?;
     if !out.status.success() {
         return None;

@@ -1,5 +1,6 @@
-//! Steps 6 and 7 of a deploy: `docker compose up`, unless nothing changed since the last
-//! successful deploy and every service still runs healthy; then the health wait.
+//! Steps 10 to 12 of a deploy (docs/deploy.md): `docker compose up`, unless nothing changed
+//! since the last successful deploy and every service still runs healthy; the health wait;
+//! then the finish that records the release and the fingerprint.
 //!
 //! "Nothing changed" is a fingerprint: SHA-256 of the pushed tree's digest, the new `.env`,
 //! the project and compose file, and pxdeploy's version. It is written beside `.env`
@@ -14,12 +15,12 @@ use crate::compose::{self, Project};
 use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
+use crate::guest::Guest;
 use crate::health::{self, ServiceHealth, Tracker};
 use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
-use crate::proxmox::pct;
-use crate::remote::host::{ensure_success, Host, Prepared, GATE};
+use crate::remote::host::{ensure_success, Prepared, GATE};
 use crate::remote::quote::join;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -108,7 +109,7 @@ pub fn up_command(project: &Project) -> String {
     let mut argv = vec!["sh", "-c", UP_SCRIPT, "sh", &marker];
     let up = project.up_argv();
     argv.extend(up.iter().map(String::as_str));
-    pct::exec(project.vmid, &argv)
+    project.inside.exec(&argv)
 }
 
 /// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
@@ -121,7 +122,9 @@ pub const MARK_SCRIPT: &str = crate::scripts::script!("mark.sh");
 /// `.env`).
 pub fn mark_command(project: &Project) -> String {
     let marker = marker_path(project);
-    pct::exec(project.vmid, &["sh", "-c", MARK_SCRIPT, "sh", &marker])
+    project
+        .inside
+        .exec(&["sh", "-c", MARK_SCRIPT, "sh", &marker])
 }
 
 /// The end of a healthy deploy in one call: the release store's finish (results, pruning:
@@ -144,8 +147,8 @@ pub fn finish_and_mark_command(
     let mark = join(&["sh", "-c", MARK_SCRIPT, "sh", &marker_path(project)]);
     let script = format!("{finish} </dev/null && exec {mark}");
     match held {
-        Some(held) => held.guard(GATE, &pct::exec_sh(project.vmid, &script)),
-        None => pct::exec_sh(project.vmid, &format!("{GATE}{script}")),
+        Some(held) => held.guard(GATE, &project.inside.exec_sh(&script)),
+        None => project.inside.exec_sh(&format!("{GATE}{script}")),
     }
 }
 
@@ -153,24 +156,21 @@ pub fn finish_and_mark_command(
 /// the health wait starts, so the `pct exec` has started by the time the services are
 /// healthy. Dropped without [`finish_and_mark`] (an unhealthy deploy) it records nothing.
 pub fn prepare_finish(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
     held: Option<&Held>,
 ) -> Prepared {
+    let host = guest.host();
     host.prepare(finish_and_mark_command(project, keep, results, held))
 }
 
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and
 /// healthy, in one `pct exec` (the fingerprint over stdin), on its [`prepare_finish`]ed
 /// channel.
-pub fn finish_and_mark(
-    host: &Host,
-    vmid: u32,
-    prepared: Prepared,
-    fingerprint: &str,
-) -> Result<()> {
+pub fn finish_and_mark(guest: Guest<'_>, prepared: Prepared, fingerprint: &str) -> Result<()> {
+    let (host, vmid) = (guest.host(), guest.id());
     let line = format!("{fingerprint}\n");
     let command = prepared.command().to_string();
     let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;
@@ -189,7 +189,8 @@ pub fn finish_and_mark(
 }
 
 /// Remembers that this fingerprint is up and healthy.
-pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
+pub fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()> {
+    let host = guest.host();
     let command = mark_command(project);
     let line = format!("{fingerprint}\n");
     let out = host.change_with_stdin(&command, &mut line.as_bytes(), MARK_TIMEOUT)?;
@@ -200,7 +201,7 @@ pub fn mark(host: &Host, project: &Project, fingerprint: &str) -> Result<()> {
 /// `docker compose up -d --build --remove-orphans`. A dependency that Compose found
 /// unhealthy is a health failure (exit 6) with that service's logs; anything else exit 5.
 pub fn compose_up(
-    host: &Host,
+    guest: Guest<'_>,
     project: &Project,
     cfg: &Config,
     reporter: &dyn Reporter,
@@ -210,11 +211,12 @@ pub fn compose_up(
             "Starting the services (`docker compose up` in container {})",
             project.vmid
         ),
-        || up(host, project, cfg),
+        || up(guest, project, cfg),
     )
 }
 
-fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
+fn up(guest: Guest<'_>, project: &Project, cfg: &Config) -> Result<()> {
+    let host = guest.host();
     let command = up_command(project);
     let out = host.change(&command, UP_TIMEOUT)?;
     if out.status.success() {
@@ -240,7 +242,7 @@ fn up(host: &Host, project: &Project, cfg: &Config) -> Result<()> {
         if !names.contains(&service) {
             names.push(service.clone());
         }
-        let snapshot = health::snapshot(host, project, &names).unwrap_or_default();
+        let snapshot = health::snapshot(guest, project, &names).unwrap_or_default();
         return Err(health::explain(
             host,
             project,
@@ -411,5 +413,5 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "up_links_tests.rs"]
+#[path = "activate_links_tests.rs"]
 mod links;

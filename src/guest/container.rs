@@ -1,16 +1,18 @@
-//! The container as the commands use it: its state, start / stop / reboot, its address, a
-//! backup, and
-//! the one mapping of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
+//! The LXC container as a [`super::Guest`]: the only place that builds the `pct` calls the
+//! guest's users need (with the pure builders of `crate::proxmox::pct`): exec in the
+//! container, its state, start / stop / reboot, its address, and the one mapping
+//! of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
 
 use std::time::Duration;
 
 use crate::cluster::ha::{self, Wanted};
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::output::{sanitize, tail, Output};
+use crate::output::{sanitize, Output};
 use crate::progress::{done, Ending, Reporter};
-use crate::proxmox::{self, pct, pct::CtState, pct::Said, vzdump};
+use crate::proxmox::pct::snapshot as snap;
+use crate::proxmox::{self, pct, pct::CtState, pct::Said};
 use crate::remote::host::{ensure_success, Host};
+use crate::remote::quote::join;
 use crate::remote::Output as RemoteOutput;
 
 /// How long `pct shutdown` lets the container stop by itself before `pct stop`.
@@ -22,8 +24,80 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Slack on top of the Proxmox-side timeouts before we give up on the command itself.
 const SLACK: Duration = Duration::from_secs(60);
-/// Bound of one vzdump run.
-const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+/// An LXC container on a node.
+#[derive(Clone, Copy)]
+pub struct Container<'h> {
+    pub(super) host: &'h Host,
+    pub(super) vmid: u32,
+}
+
+impl<'h> Container<'h> {
+    pub fn new(host: &'h Host, vmid: u32) -> Self {
+        Container { host, vmid }
+    }
+
+    /// The `pct` line of a lifecycle operation.
+    pub fn line(&self, op: super::Op<'_>) -> String {
+        use super::Op;
+        let vmid = self.vmid;
+        match op {
+            Op::Snapshot(name) => snap::snapshot(vmid, name),
+            Op::DeleteSnapshot(name) => snap::delete(vmid, name),
+            Op::Rollback(name) => snap::rollback(vmid, name),
+            Op::Restore { volid, storage } => snap::restore(vmid, volid, storage),
+            Op::Destroy => pct::destroy(vmid),
+            Op::Start => pct::start(vmid),
+            Op::Config => pct::config(vmid),
+            Op::Set { key, value } => {
+                join(&["pct", "set", &vmid.to_string(), &format!("--{key}"), value])
+            }
+            Op::Enter => pct::enter(vmid),
+        }
+    }
+
+    /// The mount points of `pct config`.
+    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+        Ok(snap::mount_points(
+            &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
+        ))
+    }
+
+    /// `pct listsnapshot`, parsed.
+    pub fn snapshots(&self) -> Result<Vec<snap::Snapshot>> {
+        Ok(snap::parse_list(
+            &self.host.probe_ok(&snap::list(self.vmid))?.stdout_str(),
+        ))
+    }
+
+    /// `pct destroy --purge`; a container that is already gone is fine. Whether the task
+    /// removed the container's HA resource.
+    pub fn destroy(&self, timeout: Duration) -> Result<bool> {
+        let (host, vmid) = (self.host, self.vmid);
+        let command = pct::destroy(vmid);
+        let out = host.change(&command, timeout)?;
+        if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
+            return Ok(proxmox::purge::ha_removed(&out.stdout_str(), vmid));
+        }
+        Err(refused(host, vmid, &command, out))
+    }
+
+    /// `pct config`, parsed.
+    pub fn config(&self) -> Result<pct::PctConfig> {
+        Ok(pct::parse_config(
+            &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
+        ))
+    }
+}
+
+/// What `pct exec`'s stderr says when it did not run the command.
+pub fn not_run(stderr: &str) -> Option<super::NotRun> {
+    match pct::said(stderr) {
+        Some(Said::ExecNotRunning) => Some(super::NotRun::Stopped),
+        Some(Said::Missing) => Some(super::NotRun::Missing),
+        _ => None,
+    }
+}
 
 /// The container's state; `None` when it does not exist on this node.
 pub fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
@@ -189,77 +263,6 @@ fn reboot_failed(host: &Host, vmid: u32, command: &str, result: RemoteOutput) ->
     err
 }
 
-/// Runs vzdump; prints what was pruned and the warnings. The container must exist.
-pub fn backup(
-    host: &Host,
-    config: &Config,
-    reporter: &dyn Reporter,
-    out: &Output,
-) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let storage = &config.backup.storage;
-    let report = reporter.step_with(
-        &format!("Backing up container {vmid} to {storage}"),
-        |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
-        || run_vzdump(host, config),
-    )?;
-    for pruned in &report.pruned {
-        out.info(format!(
-            "pruned {pruned} (keep-last={})",
-            config.backup.keep_last
-        ));
-    }
-    // a Proxmox Backup Server prunes without naming what it removed: only the count
-    if let Some(n) = report
-        .pruned_count
-        .filter(|n| *n > 0 && report.pruned.is_empty())
-    {
-        out.info(format!(
-            "pruned {n} older backup(s) on {storage} (keep-last={})",
-            config.backup.keep_last
-        ));
-    }
-    for w in &report.warnings {
-        out.warn(format!("vzdump: {}", sanitize(w)));
-    }
-    Ok(report)
-}
-
-/// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
-/// gave (a lock is named as such).
-fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
-    let command = vzdump::backup(vmid, &config.backup);
-    let out = host.change(&command, BACKUP_TIMEOUT)?;
-    if host.dry_run() {
-        return Ok(vzdump::Report::default());
-    }
-    let report = vzdump::parse_output(&out.stdout_str(), &config.backup.storage);
-    if report.archive.is_some() && out.status.success() && report.failure.is_none() {
-        return Ok(report);
-    }
-    let reason = report.failure.clone().unwrap_or_else(|| {
-        Some(tail(&out.stderr_str(), 1))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "vzdump created no archive".to_string())
-    });
-    if let Some(Said::Locked(lock)) = pct::said(&reason) {
-        return Err(locked(vmid, &lock, &command));
-    }
-    let err = Error::remote(format!("backup of container {vmid} failed")).cause(format!(
-        "`{command}` {}: {}",
-        out.status,
-        sanitize(&reason)
-    ));
-    Err(if ha::refuses_stop_mode(&reason) {
-        err.hint("the container is HA-managed, and Proxmox never stops one for a backup: set `[backup] mode = \"snapshot\"` (or `\"suspend\"`) in pxdeploy.toml")
-    } else {
-        err.hint(format!(
-            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
-        ))
-    })
-}
-
 /// The container is not on this node (exit 5, with the `pxdeploy create` hint).
 pub fn missing(host: &Host, vmid: u32, cause: String) -> Error {
     Error::remote(format!("container {vmid} does not exist on {}", host.alias))
@@ -339,58 +342,4 @@ pub fn show_task_warnings(out: &Output, command: &str, result: &RemoteOutput) ->
         out.warn(format!("`{command}` finished with {} warning(s)", w.count));
     }
     w.lines
-}
-
-/// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
-/// waits for its services. Returns the facts `warnings` and, when an app is deployed,
-/// `services`.
-pub fn start_and_wait(
-    out: &Output,
-    reporter: &dyn Reporter,
-    host: &Host,
-    config: &Config,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let warnings = start(host, config.container.vmid, reporter, out)?;
-    let mut facts = serde_json::Map::new();
-    facts.insert("warnings".into(), serde_json::json!(warnings));
-    if let serde_json::Value::Object(health) = wait_for_services(out, reporter, host, config)? {
-        facts.extend(health);
-    }
-    Ok(facts)
-}
-
-/// After `start`/`restart`: the container runs, then the services are healthy; their table
-/// goes to stdout (data), as in `deploy` and `status`.
-pub fn wait_for_services(
-    out: &crate::output::Output,
-    reporter: &dyn crate::progress::Reporter,
-    host: &Host,
-    config: &Config,
-) -> Result<serde_json::Value> {
-    let vmid = config.container.vmid;
-    if host.dry_run() {
-        return Ok(serde_json::json!({}));
-    }
-    let state = require_state(host, vmid)?;
-    if state != CtState::Running {
-        return Err(Error::remote(format!(
-            "container {vmid} is {} after starting",
-            state.as_str()
-        ))
-        .hint(format!("`pct start {vmid} --debug` on the host shows why")));
-    }
-    // A container created but never deployed to has no compose file: nothing to wait for.
-    let project = config.project();
-    let deployed = host.probe(&pct::exec(vmid, &["test", "-f", project.file.as_str()]))?;
-    if !deployed.status.success() {
-        out.info(format!(
-            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
-        ));
-        return Ok(serde_json::json!({ "services": [] }));
-    }
-    let services = crate::health::wait(host, config, reporter)?;
-    if !services.is_empty() {
-        out.data(crate::health::table(&services));
-    }
-    Ok(serde_json::json!({ "services": services }))
 }

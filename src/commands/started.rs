@@ -1,0 +1,65 @@
+//! After a start (`start`, `restart`, and the `rollback --snapshot` / `restore` that leave
+//! the guest stopped): the guest runs, then the services are healthy. Command-level: it
+//! joins the guest's lifecycle (`crate::guest`) and the health wait (`crate::health`).
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::guest::Guest;
+use crate::output::Output;
+use crate::progress::Reporter;
+use crate::proxmox::pct::CtState;
+
+/// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
+/// waits for its services. Returns the facts `warnings` and, when an app is deployed,
+/// `services`.
+pub fn start_and_wait(
+    out: &Output,
+    reporter: &dyn Reporter,
+    guest: Guest<'_>,
+    config: &Config,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let warnings = guest.start(reporter, out)?;
+    let mut facts = serde_json::Map::new();
+    facts.insert("warnings".into(), serde_json::json!(warnings));
+    if let serde_json::Value::Object(health) = wait_for_services(out, reporter, guest, config)? {
+        facts.extend(health);
+    }
+    Ok(facts)
+}
+
+/// After `start`/`restart`: the container runs, then the services are healthy; their table
+/// goes to stdout (data), as in `deploy` and `status`.
+pub fn wait_for_services(
+    out: &Output,
+    reporter: &dyn Reporter,
+    guest: Guest<'_>,
+    config: &Config,
+) -> Result<serde_json::Value> {
+    let vmid = guest.id();
+    let host = guest.host();
+    if host.dry_run() {
+        return Ok(serde_json::json!({}));
+    }
+    let state = guest.require_state()?;
+    if state != CtState::Running {
+        return Err(Error::remote(format!(
+            "container {vmid} is {} after starting",
+            state.as_str()
+        ))
+        .hint(format!("`pct start {vmid} --debug` on the host shows why")));
+    }
+    // A container created but never deployed to has no compose file: nothing to wait for.
+    let project = config.project();
+    let deployed = guest.probe(&["test", "-f", project.file.as_str()])?;
+    if !deployed.status.success() {
+        out.info(format!(
+            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
+        ));
+        return Ok(serde_json::json!({ "services": [] }));
+    }
+    let services = crate::health::wait(guest, config, reporter)?;
+    if !services.is_empty() {
+        out.data(crate::health::table(&services));
+    }
+    Ok(serde_json::json!({ "services": services }))
+}

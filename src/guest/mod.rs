@@ -1,0 +1,252 @@
+//! The guest: the machine the app runs in, as everything above sees it. What runs "in the
+//! guest" (a command line, a script, a file pushed on stdin) and the guest's lifecycle
+//! (state, start, stop, reboot, backup, the deploy lock) go through [`Guest`]; the
+//! release store, compose and health build their argv and the guest wraps it.
+//!
+//! An enum, not a trait: the kinds of guest are a closed set pxdeploy itself picks from
+//! the configuration (an LXC container now, a VM next), each operation's `match` makes
+//! the next kind say what it does for every one of them, and a `Guest` is a small `Copy`
+//! value (no `Box<dyn …>`, no object-safety limits on the generic helpers). Only the
+//! implementations (`container.rs`) name `pct`; [`Host`] stays the node transport.
+
+pub mod backup;
+pub mod container;
+pub mod inside;
+
+pub use container::Container;
+pub use inside::Inside;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lock::DeployLock;
+use crate::output::Output;
+use crate::progress::Reporter;
+use crate::proxmox::pct::snapshot::Snapshot;
+use crate::proxmox::pct::{CtState, PctConfig};
+use crate::proxmox::vzdump;
+use crate::remote::host::Host;
+use crate::remote::Output as RemoteOutput;
+
+/// A lifecycle operation whose node command line [`Guest::line`] builds.
+#[derive(Clone, Copy, Debug)]
+pub enum Op<'a> {
+    /// Take the snapshot `name`.
+    Snapshot(&'a str),
+    /// Delete the snapshot `name`.
+    DeleteSnapshot(&'a str),
+    /// Roll back to the snapshot `name` (leaves the guest stopped).
+    Rollback(&'a str),
+    /// Replace the guest with the backup `volid`, its disks on `storage`.
+    Restore { volid: &'a str, storage: &'a str },
+    /// Destroy the guest and what the node keeps for it.
+    Destroy,
+    /// Start the guest.
+    Start,
+    /// Print the guest's configuration.
+    Config,
+    /// Set one option of the guest's configuration (`--<key> <value>`).
+    Set { key: &'a str, value: &'a str },
+    /// The guest's shell, reading stdin.
+    Enter,
+}
+
+/// Why the node did not run a command in the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRun {
+    /// The guest is stopped.
+    Stopped,
+    /// There is no such guest on the node.
+    Missing,
+}
+
+/// The guest a command works on.
+#[derive(Clone, Copy)]
+pub enum Guest<'h> {
+    /// An LXC container (`pct`).
+    Container(Container<'h>),
+}
+
+impl<'h> Guest<'h> {
+    /// The guest of this configuration, reached through `host`.
+    pub fn of(host: &'h Host, config: &Config) -> Self {
+        Guest::Container(Container::new(host, config.container.vmid))
+    }
+
+    /// The container `vmid` on `host`.
+    pub fn container(host: &'h Host, vmid: u32) -> Self {
+        Guest::Container(Container::new(host, vmid))
+    }
+
+    /// The node transport the guest is reached through.
+    pub fn host(&self) -> &'h Host {
+        match self {
+            Guest::Container(c) => c.host,
+        }
+    }
+
+    /// The guest's id on the node (the vmid).
+    pub fn id(&self) -> u32 {
+        match self {
+            Guest::Container(c) => c.vmid,
+        }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.host().dry_run()
+    }
+
+    // ---- running in the guest ----
+
+    /// Where commands run inside the guest (pure: builds the lines).
+    pub fn inside(&self) -> Inside {
+        match self {
+            Guest::Container(c) => Inside::Container(c.vmid),
+        }
+    }
+
+    /// The node's command line that runs `argv` in the guest.
+    pub fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
+        self.inside().exec(argv)
+    }
+
+    /// Runs `argv` in the guest as a read-only probe (also under `--dry-run`).
+    pub fn probe<S: AsRef<str>>(&self, argv: &[S]) -> Result<RemoteOutput> {
+        self.host().probe(&self.exec_line(argv))
+    }
+
+    // ---- lifecycle ----
+
+    /// The guest's state; `None` when it does not exist on this node.
+    pub fn state(&self) -> Result<Option<CtState>> {
+        match self {
+            Guest::Container(c) => container::state(c.host, c.vmid),
+        }
+    }
+
+    /// The guest's state; a missing guest is an error with the `create` hint (exit 5).
+    pub fn require_state(&self) -> Result<CtState> {
+        match self {
+            Guest::Container(c) => container::require_state(c.host, c.vmid),
+        }
+    }
+
+    /// The guest's IPv4 address as seen from inside; `None` when it has none (yet).
+    pub fn address(&self) -> Result<Option<String>> {
+        match self {
+            Guest::Container(c) => container::current_ip(c.host, c.vmid),
+        }
+    }
+
+    /// The guest's configuration on the node (hostname, lock, protection, mount points).
+    pub fn config(&self) -> Result<PctConfig> {
+        match self {
+            Guest::Container(c) => c.config(),
+        }
+    }
+
+    /// Starts the guest ("already running" is success); returns the task warnings.
+    pub fn start(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+        match self {
+            Guest::Container(c) => container::start(c.host, c.vmid, reporter, out),
+        }
+    }
+
+    /// Shuts the guest down (stops it when it does not stop in time).
+    pub fn stop(&self, reporter: &dyn Reporter) -> Result<()> {
+        match self {
+            Guest::Container(c) => container::stop(c.host, c.vmid, reporter),
+        }
+    }
+
+    /// Reboots the guest (starts it when it was not running); returns the task warnings.
+    pub fn reboot(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+        match self {
+            Guest::Container(c) => container::reboot(c.host, c.vmid, reporter, out),
+        }
+    }
+
+    /// A backup to `[backup] storage`; prints what was pruned and the warnings.
+    pub fn backup(
+        &self,
+        config: &Config,
+        reporter: &dyn Reporter,
+        out: &Output,
+    ) -> Result<vzdump::Report> {
+        match self {
+            Guest::Container(c) => backup::backup(c.host, config, reporter, out),
+        }
+    }
+
+    /// Takes the deploy lock of the guest (none under `--dry-run`), held until dropped.
+    pub fn lock(&self, reporter: &dyn Reporter) -> Result<Option<DeployLock>> {
+        let host = self.host();
+        let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
+            Ok(Box::new(host.session().spawn(command)?))
+        };
+        crate::lock::take(host, self.id(), reporter, &spawn)
+    }
+
+    /// The node's command line of a lifecycle operation (the caller runs it with its
+    /// own bound and reads what the node said with [`Guest::refused`]).
+    pub fn line(&self, op: Op<'_>) -> String {
+        match self {
+            Guest::Container(c) => c.line(op),
+        }
+    }
+
+    /// The guest's volumes (`rootfs`, `mp0`…) and their storage volume ids.
+    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Guest::Container(c) => c.volumes(),
+        }
+    }
+
+    /// The guest's snapshots, oldest first in tree order.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        match self {
+            Guest::Container(c) => c.snapshots(),
+        }
+    }
+
+    /// Destroys the guest with what the node keeps for it (firewall file, backup-job
+    /// entries, HA resource); one that is already gone is fine. Whether its HA resource
+    /// went with it.
+    pub fn destroy(&self, timeout: std::time::Duration) -> Result<bool> {
+        match self {
+            Guest::Container(c) => c.destroy(timeout),
+        }
+    }
+
+    /// Why the node did not run a command in (or on) the guest, when its stderr says so:
+    /// the guest is stopped (a command inside), or there is no such guest.
+    pub fn not_run(&self, stderr: &str) -> Option<NotRun> {
+        match self {
+            Guest::Container(_) => container::not_run(stderr),
+        }
+    }
+
+    // ---- what the node refused, as errors that say what to do ----
+
+    /// A lifecycle command of the guest that exited non-zero, as the error that says what
+    /// to do (missing, locked, protected, …).
+    pub fn refused(&self, command: &str, out: RemoteOutput) -> Error {
+        match self {
+            Guest::Container(c) => container::refused(c.host, c.vmid, command, out),
+        }
+    }
+
+    /// The guest is not on this node (exit 5, with the `pxdeploy create` hint).
+    pub fn missing(&self, cause: String) -> Error {
+        container::missing(self.host(), self.id(), cause)
+    }
+
+    /// `protection: 1`: the node refuses to destroy the guest (exit 8).
+    pub fn protected(&self) -> Error {
+        container::protected(self.id())
+    }
+
+    /// The guest is locked by a node task (`lock`) that refused `command`.
+    pub fn locked(&self, lock: &str, command: &str) -> Error {
+        container::locked(self.id(), lock, command)
+    }
+}

@@ -479,6 +479,121 @@ fn the_firewall_file_is_written_idempotently_and_drift_is_reported() {
     let _ = sim.host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
+/// A `[firewall]` section added after `create` never lets a stopped container run without
+/// its rules (SPEC, "Trust boundaries"): `deploy --dry-run` shows the file it would write and
+/// writes nothing, starts nothing; `deploy` writes the `.fw` file and sets `firewall=1` on
+/// net0 before its `pct start`; `pxdeploy start` and `restart` put back a rules file deleted
+/// meanwhile before they start the container.
+#[test]
+fn a_stopped_container_is_started_only_after_its_firewall_is_written() {
+    let sim = node();
+    let app = small_app();
+    let vmid = unique_vmid(TEST_BASE + 7);
+    let id = vmid.to_string();
+    sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}\n"));
+    create(app.path());
+    let _ = sim.host_run(&["pct", "stop", &id]);
+    sim.write_config(
+        app.path(),
+        &format!("[container]\nvmid = {vmid}\n[firewall]\nenable = true\npolicy_in = \"DROP\"\nallow = [\"tcp/80\"]\n"),
+    );
+    let file = sim.state_dir().join(format!("etc/pve/firewall/{vmid}.fw"));
+    let _ = std::fs::remove_file(&file);
+    // Each call's first words: the scripts they carry are long.
+    let lines = |calls: &[crate::support::Call]| {
+        calls
+            .iter()
+            .map(|c| c.line().chars().take(100).collect())
+            .collect::<Vec<String>>()
+    };
+    let written_at = || {
+        std::fs::metadata(&file)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+
+    let before = sim.calls_of(vmid).len();
+    let dry = deploy_with(app.path(), &[], &["--dry-run"]);
+    dry.assert_success();
+    dry.assert_stderr_contains(&format!("would write /etc/pve/firewall/{vmid}.fw"));
+    assert!(!file.exists(), "--dry-run wrote the firewall file");
+    let after = sim.calls_of(vmid)[before..].to_vec();
+    assert!(
+        !after
+            .iter()
+            .any(|c| c.starts_with(&["pct", "start", &id]) || c.starts_with(&["pct", "set", &id])),
+        "--dry-run changed the container: {:#?}",
+        lines(&after)
+    );
+
+    let before = sim.calls_of(vmid).len();
+    deploy_with(app.path(), &[], &[]).assert_success();
+    let calls = sim.calls_of(vmid)[before..].to_vec();
+    let started_at = calls
+        .iter()
+        .position(|c| c.starts_with(&["pct", "start", &id]))
+        .expect("the deploy started the stopped container");
+    let switched_on = calls.iter().position(|c| {
+        c.starts_with(&["pct", "set", &id, "--net0"]) && c.line().contains("firewall=1")
+    });
+    assert!(
+        switched_on.is_some_and(|at| at < started_at),
+        "firewall=1 was not set on net0 before the deploy's `pct start`: {:#?}",
+        lines(&calls)
+    );
+    assert!(file.exists(), "the deploy did not write the firewall file");
+    assert!(
+        written_at() <= calls[started_at].time,
+        "the firewall file was written after the deploy's `pct start`"
+    );
+
+    let _ = sim.host_run(&["pct", "stop", &id]);
+    std::fs::remove_file(&file).unwrap();
+    let before = sim.calls_of(vmid).len();
+    pxdeploy()
+        .current_dir(app.path())
+        .args(["start", "--no-wait"])
+        .run()
+        .assert_success();
+    let calls = sim.calls_of(vmid)[before..].to_vec();
+    let started = calls
+        .iter()
+        .find(|c| c.starts_with(&["pct", "start", &id]))
+        .expect("`pxdeploy start` started the container");
+    assert!(
+        file.exists(),
+        "`pxdeploy start` started the container without its firewall file"
+    );
+    assert!(
+        written_at() <= started.time,
+        "`pxdeploy start` wrote the firewall file after its `pct start`"
+    );
+
+    // `restart` of a stopped container starts it: the same.
+    let _ = sim.host_run(&["pct", "stop", &id]);
+    std::fs::remove_file(&file).unwrap();
+    let before = sim.calls_of(vmid).len();
+    pxdeploy()
+        .current_dir(app.path())
+        .args(["restart", "--no-wait"])
+        .run()
+        .assert_success();
+    let calls = sim.calls_of(vmid)[before..].to_vec();
+    let started = calls
+        .iter()
+        .find(|c| c.starts_with(&["pct", "start", &id]))
+        .expect("`pxdeploy restart` started the stopped container");
+    assert!(
+        file.exists() && written_at() <= started.time,
+        "`pxdeploy restart` started the container before writing its firewall file"
+    );
+    let _ = sim.host_run(&["pct", "stop", &id]);
+}
+
 /// Invalid `allow` entries are configuration errors (exit 3) naming the entry, before any
 /// connection.
 #[test]

@@ -1,6 +1,8 @@
 //! `pxdeploy stop`, `start`, `restart`: the container's state first, then the one change it
-//! needs; after a start, the services' health. A locked container is not restarted. The
-//! mechanics are in `crate::guest` and, for HA-managed containers, `crate::cluster::ha`.
+//! needs; before a start, its `[firewall]` brought in line with pxdeploy.toml (it never
+//! starts without its rules); after a start, the services' health. A locked container is
+//! not restarted. The mechanics are in `crate::guest` and, for HA-managed containers,
+//! `crate::cluster::ha`.
 
 use serde_json::json;
 
@@ -55,13 +57,17 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
             (false, Vec::new())
         }
         CtState::Stopped if config.container.ha => {
+            super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
             ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
             (true, Vec::new())
         }
-        CtState::Stopped => (
-            true,
-            Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?,
-        ),
+        CtState::Stopped => {
+            super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
+            (
+                true,
+                Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?,
+            )
+        }
     };
     finish_start(ctx, &host, &config, args, changed, warnings)
 }
@@ -72,6 +78,7 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let host = ctx.connect(&config)?;
     let state = Guest::of(&host, &config).require_state()?;
     refuse_if_locked(Guest::of(&host, &config))?;
+    super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
     let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {

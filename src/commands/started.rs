@@ -1,5 +1,6 @@
-//! After a start (`start`, `restart`, and the `rollback --snapshot` / `restore` that leave
-//! the guest stopped): the guest runs, then the services are healthy. Command-level: it
+//! Around a start (`start`, `restart`, and the `rollback --snapshot` / `restore` that leave
+//! the guest stopped): its firewall rules first, then the guest runs, then the services are
+//! healthy. Command-level: it
 //! joins the guest's lifecycle (`crate::guest`) and the health wait (`crate::health`).
 
 use crate::config::Config;
@@ -8,16 +9,31 @@ use crate::guest::Guest;
 use crate::output::Output;
 use crate::progress::Reporter;
 use crate::proxmox::pct::CtState;
+use crate::remote::host::Host;
 
-/// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
-/// waits for its services. Returns the facts `warnings` and, when an app is deployed,
-/// `services`.
+/// Before any start: the guest's `[firewall]` brought in line with pxdeploy.toml (the
+/// `.fw` file written when missing or different, `firewall=1` on net0), as `deploy` does,
+/// so a guest is never started without its rules (SPEC, "Trust boundaries"). Nothing
+/// without a `[firewall]` section; under `--dry-run`, says what it would write.
+pub fn rules_first(
+    out: &Output,
+    reporter: &dyn Reporter,
+    host: &Host,
+    config: &Config,
+) -> Result<()> {
+    crate::firewall::apply(host, config, reporter, out).map(drop)
+}
+
+/// After `pct rollback` or `pct restore` (both leave the container stopped): its rules
+/// ([`rules_first`]), then starts it and waits for its services. Returns the facts
+/// `warnings` and, when an app is deployed, `services`.
 pub fn start_and_wait(
     out: &Output,
     reporter: &dyn Reporter,
     guest: Guest<'_>,
     config: &Config,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
+    rules_first(out, reporter, guest.host(), config)?;
     let warnings = guest.start(reporter, out)?;
     let mut facts = serde_json::Map::new();
     facts.insert("warnings".into(), serde_json::json!(warnings));

@@ -1,5 +1,6 @@
 //! Step 4 of a deploy (docs/deploy.md): read the container's state in one call ([`inspect`]),
-//! starting a stopped container first; and check its Compose version.
+//! starting a stopped container first (after `before_start`: its firewall); and check its
+//! Compose version.
 
 use std::time::{Duration, Instant};
 
@@ -14,13 +15,15 @@ const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The container, inspected; a stopped one is started first ([`Guest::start`], then
-/// Docker awaited). A missing one is exit 5 with the `pxdeploy create` hint. Returns whether
-/// it was started. `thorough`: the drift check hashes every pushed file.
+/// The container, inspected; a stopped one is started first (`before_start`, then
+/// [`Guest::start`], then Docker awaited): a running one costs one call, as before. A
+/// missing one is exit 5 with the `pxdeploy create` hint. Returns whether it was started.
+/// `thorough`: the drift check hashes every pushed file.
 pub fn inspect_running(
     guest: Guest<'_>,
     project: &Project,
     thorough: bool,
+    before_start: &dyn Fn() -> Result<()>,
     reporter: &dyn Reporter,
     output: &Output,
 ) -> Result<(Inspection, bool)> {
@@ -30,6 +33,7 @@ pub fn inspect_running(
         Found::Stopped => {}
     }
     reporter.note(&format!("Container {vmid} is stopped: starting it"));
+    before_start()?;
     guest.start(reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.

@@ -62,7 +62,7 @@ pub fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         let snapshot = d.snapshot_first()?; // 3
         let mut inspection = d.read_container(&mut o)?; // 4
         current.clone_from(&inspection.store.current);
-        d.firewall()?; // 5
+        d.firewall(&o)?; // 5
         let next = d.merge_and_read(&mut inspection, &mut o)?; // 6
         if d.nothing_changed(&inspection, &next, &mut o) {
             return Ok(());

@@ -94,14 +94,16 @@ impl<'a> Deploy<'a> {
         Ok(when)
     }
 
-    /// Read the container in one call (starting it if stopped); check its Compose and its
-    /// release store; the pushed files that drifted.
+    /// Read the container in one call (starting it if stopped, its `[firewall]` written
+    /// first: it never runs without its rules); check its Compose and its release store;
+    /// the pushed files that drifted.
     pub fn read_container(&self, o: &mut Outcome) -> Result<Inspection> {
         let dry_run = self.host().dry_run();
         let (inspection, started) = container::inspect_running(
             self.guest,
             &self.project,
             self.args.force,
+            &|| self.apply_firewall(),
             self.reporter,
             self.out,
         )?;
@@ -112,8 +114,16 @@ impl<'a> Deploy<'a> {
         Ok(inspection)
     }
 
-    /// `[firewall]` on the node.
-    pub fn firewall(&self) -> Result<()> {
+    /// `[firewall]` on the node; already done when step 4 started the container (before
+    /// its start), so not read twice.
+    pub fn firewall(&self, o: &Outcome) -> Result<()> {
+        match o.started_container {
+            true => Ok(()),
+            false => self.apply_firewall(),
+        }
+    }
+
+    fn apply_firewall(&self) -> Result<()> {
         crate::firewall::apply(self.host(), self.cfg, self.reporter, self.out).map(drop)
     }
 

@@ -1,7 +1,7 @@
 //! Around a start (`start`, `restart`, and the `rollback --snapshot` / `restore` that leave
 //! the guest stopped): its firewall rules first, then the guest runs, then the services are
-//! healthy. Command-level: it
-//! joins the guest's lifecycle (`crate::guest`) and the health wait (`crate::health`).
+//! healthy. Command-level: it joins the guest's lifecycle (`crate::guest`), the firewall
+//! (`crate::firewall`) and the health wait (`crate::health`).
 
 use crate::config::Config;
 use crate::error::{Error, Result};

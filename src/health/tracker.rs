@@ -3,6 +3,7 @@
 //! for good ([`Tracker`]). Pure: no host, no clock.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::compose::{self, PsEntry};
 
@@ -65,9 +66,13 @@ pub enum Phase {
 pub struct Tracker {
     services: Vec<String>,
     /// Services without healthcheck count as ready only when seen running at two polls in a
-    /// row (same container): a crash-looping one is caught restarting or exited meanwhile.
+    /// row (same container, not restarted in between): a crash-looping one is caught
+    /// restarting or exited meanwhile.
     require_steady: bool,
+    /// Containers seen running by the last poll (and not restarted since), by name: their id.
     running: HashMap<String, String>,
+    /// The current poll's listing began at least this long after the last one's came back.
+    apart: Duration,
     /// Services without healthcheck found steady (ready) by the last poll, by container.
     steady: HashMap<String, String>,
     restarts: HashMap<String, u32>,
@@ -115,6 +120,7 @@ impl Tracker {
             services: services.to_vec(),
             require_steady,
             running: HashMap::new(),
+            apart: Duration::ZERO,
             steady: HashMap::new(),
             restarts: HashMap::new(),
             peeking: false,
@@ -133,18 +139,37 @@ impl Tracker {
     /// that it counts neither towards a steady service nor towards a crash loop, so the
     /// rules keep the pace of the polls. A service without healthcheck is ready in a peek only
     /// if the last poll found it steady and it still runs the same container; a restarting
-    /// one waits for the next poll to be counted.
+    /// one waits for the next poll to be counted. A container a peek sees not running did
+    /// restart (or stop): the next poll's sighting of it is a first one.
     pub fn peek(&mut self, entries: &[PsEntry]) -> Observation {
-        let memory = (self.running.clone(), self.restarts.clone());
+        let restarts = self.restarts.clone();
         self.peeking = true;
         let observation = self.observe(entries);
         self.peeking = false;
-        (self.running, self.restarts) = memory;
+        self.restarts = restarts;
         observation
     }
 
-    /// One poll.
+    /// Docker reported that `container` (by name) died or started since the last poll's
+    /// listing began (`docker events`): whatever the next poll sees, it is not the run that
+    /// poll saw, so it is not steady (`restart: always` keeps the container's id).
+    pub fn restarted(&mut self, container: &str) {
+        self.running.remove(container);
+        self.steady.remove(container);
+    }
+
+    /// One poll, with nothing known of the time since the last one.
     pub fn observe(&mut self, entries: &[PsEntry]) -> Observation {
+        self.observe_apart(entries, Duration::ZERO)
+    }
+
+    /// One poll whose listing began at least `apart` after the last poll's listing came
+    /// back: a container whose `Status` says it has been up for less than that
+    /// ([`PsEntry::up_less_than`]) started in between, so it is not steady.
+    pub fn observe_apart(&mut self, entries: &[PsEntry], apart: Duration) -> Observation {
+        if !self.peeking {
+            self.apart = apart;
+        }
         let mut services = Vec::new();
         let mut changed = Vec::new();
         for name in self.services.clone() {
@@ -153,7 +178,9 @@ impl Tracker {
                 .filter(|e| e.service == name && !e.is_one_off())
                 .collect();
             let (health, phase) = if containers.is_empty() {
-                self.running.remove(&name);
+                if !self.peeking {
+                    self.running.remove(&name);
+                }
                 (
                     ServiceHealth {
                         service: name.clone(),
@@ -207,7 +234,9 @@ impl Tracker {
                     }
                 }
                 "" => {
-                    let steady = self.running.get(key) == Some(&c.id);
+                    // Up for less time than passed since the last poll: started since.
+                    let fresh = c.up_less_than().is_some_and(|up| up <= self.apart);
+                    let steady = !fresh && self.running.get(key) == Some(&c.id);
                     match steady {
                         true => self.steady.insert(key.to_string(), c.id.clone()),
                         false => self.steady.remove(key),
@@ -243,7 +272,8 @@ impl Tracker {
             }
             _ => Phase::Waiting,
         };
-        if c.state != "running" && !self.peeking {
+        // Not running (also in a peek): whatever runs next is another run.
+        if c.state != "running" {
             self.running.remove(key);
             self.steady.remove(key);
         }
@@ -409,3 +439,5 @@ mod tests {
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod restart_tests;

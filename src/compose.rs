@@ -213,6 +213,21 @@ pub struct PsEntry {
 }
 
 impl PsEntry {
+    /// How long a running container has been up, at most (exclusive), from `Status` as Docker
+    /// words it when listing: `Up Less than a second` (1 s), `Up 1 second` (2 s), `Up 42
+    /// seconds` (43 s), with or without a suffix like ` (healthy)`. `None` for anything else:
+    /// from a minute on Docker rounds (`Up About a minute`), and other states say other things.
+    pub fn up_less_than(&self) -> Option<std::time::Duration> {
+        let up = self.status.as_deref()?.strip_prefix("Up ")?;
+        let up = up.split_once(" (").map_or(up, |(before, _)| before).trim();
+        let secs = match up {
+            "Less than a second" => 0,
+            "1 second" => 1,
+            _ => up.strip_suffix(" seconds")?.parse::<u64>().ok()?,
+        };
+        Some(std::time::Duration::from_secs(secs + 1))
+    }
+
     /// A container made by `docker compose run`, not one of the service's own.
     pub fn is_one_off(&self) -> bool {
         if let Some(labels) = &self.labels {
@@ -401,6 +416,13 @@ mod tests {
             "{file}"
         );
         assert_eq!(worker.name, "fx-worker-1", "{file}");
+        // `Up 5 seconds` and `Up 5 seconds (healthy)` in every version: up less than 6 s.
+        let six = Some(std::time::Duration::from_secs(6));
+        assert_eq!(
+            (worker.up_less_than(), api.up_less_than()),
+            (six, six),
+            "{file}"
+        );
         match get("migrate") {
             Some(m) => {
                 assert!(with_exited, "{file}: migrate listed without -a");
@@ -473,6 +495,29 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
         assert!(!err.contains("secret-value"), "{err}");
         assert!(parse_ps("[{").is_err());
+    }
+
+    #[test]
+    fn uptime_from_status() {
+        let up = |status: &str| {
+            let e = PsEntry {
+                status: Some(status.into()),
+                ..Default::default()
+            };
+            e.up_less_than().map(|d| d.as_secs())
+        };
+        assert_eq!(up("Up Less than a second"), Some(1));
+        assert_eq!(up("Up 1 second (health: starting)"), Some(2));
+        assert_eq!(up("Up 59 seconds (Paused)"), Some(60));
+        for other in [
+            "Up About a minute",
+            "Up 3 hours",
+            "Restarting (0) 1 second ago",
+            "Created",
+            "",
+        ] {
+            assert_eq!(up(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -72,7 +72,9 @@ const ONE_SHOT: &str = r#"services:
 /// `service_completed_successfully`) is `completed`: deploy exits 0, `status` and `start`
 /// show it completed; the redeploy skips `up`. A `container_name` taken by a container
 /// outside the project stops the deploy before `up` (exit 5). A job that exits 1 still fails at once with
-/// its log line, and a long-running service (`restart: always`) that exits 0 still fails.
+/// its log line, and a long-running service (`restart: always`) that exits 0 still fails
+/// (however its polls land between restarts), while one restarted once that then stays up
+/// passes.
 #[test]
 fn one_shot_migration_completes_and_does_not_fail_the_deploy() {
     let sim = SimHost::builder().template_cached(true).start();
@@ -206,4 +208,30 @@ fn one_shot_migration_completes_and_does_not_fail_the_deploy() {
     let stopped = run(a, &["deploy"]);
     stopped.assert_code(6);
     stopped.assert_stderr_contains("server");
+
+    // One that exits 1 once (its database is not up yet), is restarted, then stays up:
+    // ready, though `restart: always` gave both runs the same container id.
+    write(
+        a.join("docker-compose.yml"),
+        r#"services:
+  server:
+    image: base:local
+    pull_policy: never
+    network_mode: none
+    restart: always
+    stop_grace_period: 1s
+    command: ["sh", "-c", "[ -e /tmp/tried ] || { touch /tmp/tried; echo server: no database yet; exit 1; }; exec sleep 100000"]
+"#,
+    );
+    let once = run(a, &["deploy"]);
+    once.assert_success();
+    once.assert_stderr_contains("all healthy");
+    let restarts = ct(&[
+        "docker",
+        "inspect",
+        "-f",
+        "{{.RestartCount}}",
+        "app-server-1",
+    ]);
+    assert_eq!(restarts.stdout.trim(), "1", "{}", once.dump());
 }

@@ -166,6 +166,10 @@ fn poll_until_ready(
     // The last listing with its clock, and the events of the last burst.
     let mut last: Option<(i128, Vec<PsEntry>)> = None;
     let mut events: Option<Vec<Option<watch::Event>>> = None;
+    // Of the last poll (not peek) that listed: when it came back, and its clock when it began.
+    let mut polled_back: Option<Instant> = None;
+    let mut polled_stamp: Option<i128> = None;
+    let mut apart = Duration::ZERO;
     loop {
         if Instant::now() >= next_poll {
             peek = false;
@@ -186,7 +190,8 @@ fn poll_until_ready(
                 Ok(entries)
             }
             None => {
-                let left = deadline.saturating_duration_since(Instant::now());
+                let asked = Instant::now();
+                let left = deadline.saturating_duration_since(asked);
                 let polled =
                     match poll_stamped(host, project, CALL_TIMEOUT.min(left + timing.interval)) {
                         // A poll that outlived the deadline (a slow host) is the timeout's
@@ -200,11 +205,17 @@ fn poll_until_ready(
                     Ok((Some(stamp), entries)) => Some((*stamp, entries.clone())),
                     _ => None,
                 };
+                if let (Ok((stamp, _)), false) = (&polled, peek) {
+                    apart = polled_back
+                        .map_or(Duration::ZERO, |back| asked.saturating_duration_since(back));
+                    polled_back = Some(Instant::now());
+                    polled_stamp = *stamp;
+                }
                 polled.map(|(_, entries)| entries)
             }
         };
         let obs = match (&polled, peek) {
-            (Ok(entries), false) => tracker.observe(entries),
+            (Ok(entries), false) => tracker.observe_apart(entries, apart),
             (Ok(entries), true) => tracker.peek(entries),
             (Err(_), false) => tracker.observe(&[]),
             (Err(_), true) => tracker.peek(&[]),
@@ -263,6 +274,7 @@ fn poll_until_ready(
             return Err(err);
         }
         events = watch.wait(next_poll.min(deadline));
+        restarts(&mut tracker, &events, polled_stamp);
         // Events the last listing holds already (replayed by `--since`, or sent while it
         // ran) change nothing: wait on.
         while let (Some(burst), Some((stamp, _))) = (&events, &last) {
@@ -270,8 +282,25 @@ fn poll_until_ready(
                 break;
             }
             events = watch.wait(next_poll.min(deadline));
+            restarts(&mut tracker, &events, polled_stamp);
         }
         peek = events.is_some();
+    }
+}
+
+/// Tells the tracker of the containers that died or started since the last poll's listing
+/// (a `restart: always` container keeps its id: two polls that each caught it running are
+/// not steady when it restarted in between).
+fn restarts(
+    tracker: &mut Tracker,
+    events: &Option<Vec<Option<watch::Event>>>,
+    since: Option<i128>,
+) {
+    for container in events
+        .as_deref()
+        .map_or(vec![], |b| watch::restarted(b, since))
+    {
+        tracker.restarted(container);
     }
 }
 

@@ -4,7 +4,9 @@
 //! that only changes the health of containers the last `docker compose ps` listed is applied
 //! to that listing ([`apply`]), so the verdict "all healthy" comes the moment Docker says
 //! the last one is healthy; any other event (start, die, destroy) makes the wait list the
-//! services again. Either way the [`Tracker`]'s rules judge (see [`Tracker::peek`]).
+//! services again. Either way the [`Tracker`]'s rules judge (see [`Tracker::peek`]). A `die`
+//! or `start` newer than the last poll's listing also tells the tracker that the container
+//! restarted since ([`restarted`]): `restart: always` keeps its id, the event does not lie.
 //! Without events (an old Docker, a broken stream) the wait polls at its interval as before.
 //!
 //! [`Tracker`]: super::Tracker
@@ -82,6 +84,21 @@ pub fn apply(listing: &[PsEntry], stamp: i128, events: &[Event]) -> Option<Vec<P
         entry.health = health.to_string();
     }
     Some(entries)
+}
+
+/// The containers that `burst` says died or started after `since` (when the last poll's
+/// listing began, on the container's clock; `None`: not known, every such event counts):
+/// they restarted since that poll ([`Tracker::restarted`]).
+///
+/// [`Tracker::restarted`]: super::Tracker::restarted
+pub fn restarted(burst: &[Option<Event>], since: Option<i128>) -> Vec<&str> {
+    burst
+        .iter()
+        .flatten()
+        .filter(|e| matches!(e.action.as_str(), "die" | "start"))
+        .filter(|e| !matches!(since, Some(since) if e.at <= since))
+        .map(|e| e.container.as_str())
+        .collect()
 }
 
 /// Every event of `burst` is older than a listing that began at `stamp`: it holds them.
@@ -226,6 +243,20 @@ mod tests {
             apply(&listed, 100, &[event(50, "web die")]),
             Some(listed.to_vec())
         );
+    }
+
+    #[test]
+    fn deaths_and_starts_after_the_last_poll_are_restarts() {
+        let burst = [
+            Some(event(90, "app-a-1 die")), // before the poll's listing: in it already
+            Some(event(110, "app-b-1 die")),
+            Some(event(120, "app-b-1 start")),
+            Some(event(130, "app-c-1 health_status: healthy")),
+            Some(event(140, "app-d-1 destroy")),
+            None,
+        ];
+        assert_eq!(restarted(&burst, Some(100)), ["app-b-1", "app-b-1"]);
+        assert_eq!(restarted(&burst, None), ["app-a-1", "app-b-1", "app-b-1"]);
     }
 
     #[test]

@@ -53,6 +53,8 @@ impl<'h> Container<'h> {
                 join(&["pct", "set", &vmid.to_string(), &format!("--{key}"), value])
             }
             Op::Enter => pct::enter(vmid),
+            Op::List => pct::list(),
+            Op::Address => pct::ipv4_probe(vmid),
         }
     }
 

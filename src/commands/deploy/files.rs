@@ -36,7 +36,7 @@ pub fn merge_env(
             Error::remote(format!(
                 "{}/.env in container {} is not UTF-8 text",
                 project.dir(),
-                project.vmid
+                project.inside.id()
             ))
             .hint("fix or remove that file inside the container, then deploy again")
         })?),

@@ -9,9 +9,8 @@ use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {

@@ -4,10 +4,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{CtState, Guest};
 use crate::output::Output;
 use crate::progress::Reporter;
-use crate::proxmox::pct::CtState;
 
 /// After `pct rollback` or `pct restore` (both leave the container stopped): starts it and
 /// waits for its services. Returns the facts `warnings` and, when an app is deployed,

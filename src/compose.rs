@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::guest::Inside;
+use crate::guest::inside::Inside;
 
 pub mod conflicts;
 pub mod model;

@@ -25,7 +25,9 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             false
         }
         CtState::Running if config.container.ha => {
-            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             ctx.out
                 .info(format!("container {vmid} stopped (data kept)"));
             true
@@ -54,7 +56,9 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
             (false, Vec::new())
         }
         CtState::Stopped if config.container.ha => {
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             (true, Vec::new())
         }
         CtState::Stopped => (
@@ -74,9 +78,13 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {
-                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
+                    Guest::of(&host, &config).state()
+                })?;
             }
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             Vec::new()
         }
         CtState::Stopped => {

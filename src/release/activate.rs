@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::inspect::{marker_path, Inspection};
 use crate::compose::{self, Project};
 use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
 use crate::guest::Guest;
 use crate::health::{self, ServiceHealth, Tracker};
-use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
 use crate::remote::host::{ensure_success, Prepared, GATE};

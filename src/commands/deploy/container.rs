@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, NotRun, Op};
-use crate::inspect::{self, Inspection};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
+use crate::release::inspect::{self, Inspection};
 
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.

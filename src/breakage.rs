@@ -5,8 +5,7 @@
 //! about the container's versions.
 
 use crate::error::Result;
-use crate::guest::Guest;
-use crate::proxmox::pct;
+use crate::guest::{Guest, PctConfig};
 
 /// One known breakage.
 #[derive(Debug)]
@@ -119,7 +118,7 @@ pub(crate) fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> 
 /// For `check`: the known breakages that hit the running container `vmid` with its runc
 /// version, unless the node has the fix or the container's config avoids it. A container
 /// that does not run (or has no runc yet) gives none.
-pub fn warnings(guest: Guest<'_>, config: Option<&pct::PctConfig>) -> Result<Vec<String>> {
+pub fn warnings(guest: Guest<'_>, config: Option<&PctConfig>) -> Result<Vec<String>> {
     let (host, vmid) = (guest.host(), guest.id());
     let out = guest.probe(&["runc", "--version"])?;
     let text = out.stdout_str();

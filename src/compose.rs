@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::guest::Inside;
+use crate::guest::inside::Inside;
 
 pub mod conflicts;
 pub mod model;
@@ -14,8 +14,6 @@ pub mod up_errors;
 /// One Compose project inside one container: everything a command line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
-    /// The guest's id (for messages).
-    pub vmid: u32,
     /// Where the project's commands run: the guest's inside (builds their lines).
     pub inside: Inside,
     /// The Compose project name (`app.name`).
@@ -40,7 +38,6 @@ const PS: [&str; 4] = ["ps", "-a", "--format", "json"];
 impl Project {
     pub fn new(vmid: u32, name: impl Into<String>, remote_dir: &str, compose_file: &str) -> Self {
         Project {
-            vmid,
             inside: Inside::Container(vmid),
             name: name.into(),
             file: remote_path(remote_dir, compose_file),

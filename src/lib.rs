@@ -18,7 +18,6 @@ pub(crate) mod guest;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod init;
-pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod lock;
 pub(crate) mod output;

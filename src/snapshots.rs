@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op, Snapshot};
 use crate::output::sanitize;
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct::{self, snapshot as snap, snapshot::Snapshot};
+use crate::proxmox::pct::snapshot as snap;
 use crate::proxmox::pvesm;
 use crate::remote::host::Host;
 
@@ -82,7 +82,7 @@ pub fn when(host: &Host, cfg: &Config) -> Result<When> {
         return Err(unsupported(vmid, &why));
     }
     Ok(match state {
-        pct::CtState::Running => When::IfChanged,
+        CtState::Running => When::IfChanged,
         _ => When::Now,
     })
 }

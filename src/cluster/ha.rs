@@ -103,8 +103,18 @@ pub fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool>
     )
 }
 
+/// How the wait reads the guest's own state (`pct status` for a container; `None`: not on
+/// this node): the guest's caller passes it in, so `ha` does not import `crate::guest`.
+pub type StateOf<'a> = &'a dyn Fn() -> Result<Option<CtState>>;
+
 /// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
-pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
+pub fn request(
+    host: &Host,
+    vmid: u32,
+    wanted: Wanted,
+    reporter: &dyn Reporter,
+    state_of: StateOf<'_>,
+) -> Result<()> {
     let command = set(vmid, wanted);
     if host.dry_run() {
         host.change(&command, CALL_TIMEOUT)?;
@@ -119,7 +129,7 @@ pub fn request(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) 
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
                 ensure_success(&command, host.change(&command, CALL_TIMEOUT)?)?;
-                wait_for(host, vmid, wanted)
+                wait_for(host, vmid, wanted, state_of)
             },
         )
         .map(|_| ())
@@ -145,7 +155,13 @@ pub fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
 
 /// After a `pct` command that only queued an HA request ([`queued`]): waits, as a step,
 /// until the HA manager has done it.
-pub fn await_queued(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Reporter) -> Result<()> {
+pub fn await_queued(
+    host: &Host,
+    vmid: u32,
+    wanted: Wanted,
+    reporter: &dyn Reporter,
+    state_of: StateOf<'_>,
+) -> Result<()> {
     reporter
         .step_with(
             &format!(
@@ -153,22 +169,22 @@ pub fn await_queued(host: &Host, vmid: u32, wanted: Wanted, reporter: &dyn Repor
                 wanted.verb()
             ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
-            || wait_for(host, vmid, wanted),
+            || wait_for(host, vmid, wanted, state_of),
         )
         .map(|_| ())
 }
 
 /// The one wait on the HA manager: polls `ha-manager status` until the container's service
-/// shows `wanted` and `pct status` agrees; returns its node. `error` (the HA manager gave up,
+/// shows `wanted` and `pct status` (`state_of`) agrees; returns its node. `error` (the HA manager gave up,
 /// e.g. on a start that failed), an unmanaged container and the timeout are errors that name
 /// the state seen.
-pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
+pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted, state_of: StateOf<'_>) -> Result<String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let now = state(host, vmid)?;
         let late = Instant::now() >= deadline;
         match verdict(vmid, wanted, now.as_ref(), late) {
-            Verdict::Settled(node) => match agrees(host, vmid, wanted)? {
+            Verdict::Settled(node) => match agrees(wanted, state_of)? {
                 Ok(()) => return Ok(node),
                 Err(actual) if late => return Err(disagrees(vmid, wanted, &node, actual)),
                 Err(_) => {}
@@ -184,14 +200,12 @@ pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted) -> Result<String> {
 /// LRM's last round (pve-ha-manager src/PVE/HA/Tools.pm:244 shows `starting` only once the
 /// LRM has seen it down), so right after a container stopped it can still say `started`.
 /// A container that is not on this node any more (the HA manager moved it) agrees.
-fn agrees(host: &Host, vmid: u32, wanted: Wanted) -> Result<std::result::Result<(), CtState>> {
-    Ok(
-        match (wanted, crate::guest::Guest::container(host, vmid).state()?) {
-            (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
-            (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
-            (_, Some(actual)) => Err(actual),
-        },
-    )
+fn agrees(wanted: Wanted, state_of: StateOf<'_>) -> Result<std::result::Result<(), CtState>> {
+    Ok(match (wanted, state_of()?) {
+        (_, None) | (Wanted::Started, Some(CtState::Running)) => Ok(()),
+        (Wanted::Stopped, Some(CtState::Stopped)) => Ok(()),
+        (_, Some(actual)) => Err(actual),
+    })
 }
 
 fn disagrees(vmid: u32, wanted: Wanted, node: &str, actual: CtState) -> Error {

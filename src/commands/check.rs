@@ -7,9 +7,9 @@ use serde_json::json;
 use super::context::Context;
 use crate::config::{Config, IpConfig};
 use crate::error::{Error, Result};
-use crate::guest::{Guest, NotRun, Op};
+use crate::guest::{Guest, NotRun, Op, PctConfig};
 use crate::output::sanitize;
-use crate::proxmox::{node, pct, pveam, pvesm};
+use crate::proxmox::{node, pveam, pvesm};
 use crate::remote::host::Host;
 
 /// One line of the report.
@@ -66,7 +66,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         format!("connected to {} (host key known, key accepted)", host.alias),
     ));
 
-    match proxmox_node(&host)? {
+    match proxmox_node(Guest::of(&host, &config))? {
         Ok(pass) => checks.push(pass),
         Err(fail) => {
             // Nothing else can be checked on a host without pct.
@@ -147,7 +147,8 @@ fn network_settings(config: &Config) -> Check {
 }
 
 /// `pveversion`: is this a Proxmox VE node at all?
-fn proxmox_node(host: &Host) -> Result<Result<Check, Check>> {
+fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
+    let host = guest.host();
     let out = host.probe(&node::pveversion())?;
     if out.status.code == 127 {
         return Ok(Err(Check::fail(
@@ -164,7 +165,7 @@ fn proxmox_node(host: &Host) -> Result<Result<Check, Check>> {
         )));
     }
     let version = node::parse_pveversion(&out.stdout_str()).unwrap_or_else(|| "unknown".into());
-    let pct = host.probe(&pct::list())?;
+    let pct = host.probe(&guest.line(Op::List))?;
     if !pct.status.success() {
         return Ok(Err(Check::fail(
             "proxmox",
@@ -306,7 +307,7 @@ fn template(host: &Host, config: &Config) -> Result<Check> {
 }
 
 /// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
-fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)> {
+fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<PctConfig>)> {
     let c = &config.container;
     let guest = Guest::of(host, config);
     let command = guest.line(Op::Config);
@@ -330,7 +331,7 @@ fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)>
             None,
         ));
     }
-    let existing = pct::parse_config(&out.stdout_str());
+    let existing = guest.parse_config(&out.stdout_str());
     let theirs = existing.hostname().unwrap_or("").to_string();
     let check = if theirs == c.hostname {
         Check::pass(
@@ -351,7 +352,7 @@ fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<pct::PctConfig>)>
 }
 
 /// Docker inside LXC needs nesting (and keyctl when unprivileged).
-fn docker_features(config: &Config, existing: Option<&pct::PctConfig>) -> Check {
+fn docker_features(config: &Config, existing: Option<&PctConfig>) -> Check {
     let c = &config.container;
     let Some(existing) = existing else {
         return Check::pass(

@@ -12,9 +12,9 @@ use super::destructive::{self, Action, Found};
 use crate::cli::DestroyArgs;
 use crate::config::Config;
 use crate::error::Result;
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op, PctConfig};
 use crate::output::{sanitize, size};
-use crate::proxmox::{backup_job, pct::CtState, pct::PctConfig, purge, pvesm};
+use crate::proxmox::{backup_job, purge, pvesm};
 use crate::remote::host::Host;
 use crate::remote::quote::join;
 

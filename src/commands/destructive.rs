@@ -5,9 +5,8 @@
 
 use super::context::Context;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, PctConfig};
 use crate::lock::DeployLock;
-use crate::proxmox::pct::PctConfig;
 
 /// What the command is about to do, for the refusals.
 pub(super) struct Action<'a> {

@@ -14,7 +14,7 @@ use crate::release::{self, drift, store_calls};
 pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let project = config.project();
-    let vmid = project.vmid;
+    let vmid = project.inside.id();
     let host = ctx.connect(&config)?;
     let command = drift::command(&project);
     let out = host.probe_ok(&command)?;

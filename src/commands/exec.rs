@@ -9,9 +9,8 @@ use super::context::Context;
 use crate::cli::ExecArgs;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op};
 use crate::output::display_path;
-use crate::proxmox::pct::CtState;
 use crate::remote::host::{Host, PROBE_TIMEOUT};
 use crate::remote::{terminal, ExitStatus};
 

@@ -11,9 +11,8 @@ use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
@@ -28,7 +27,9 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             false
         }
         CtState::Running if config.container.ha => {
-            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             ctx.out
                 .info(format!("container {vmid} stopped (data kept)"));
             true
@@ -58,7 +59,9 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
         }
         CtState::Stopped if config.container.ha => {
             super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             (true, Vec::new())
         }
         CtState::Stopped => {
@@ -82,9 +85,13 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let warnings = match state {
         state if config.container.ha => {
             if state == CtState::Running {
-                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref())?;
+                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
+                    Guest::of(&host, &config).state()
+                })?;
             }
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref())?;
+            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
+                Guest::of(&host, &config).state()
+            })?;
             Vec::new()
         }
         CtState::Stopped => {

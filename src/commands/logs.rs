@@ -79,7 +79,7 @@ fn failed(project: &Project, args: &LogsArgs, stderr: &str) -> Error {
     let (status, stderr) = stderr.split_once('\n').unwrap_or((stderr, ""));
     let mut err = Error::remote(format!(
         "`docker compose logs` failed in container {}",
-        project.vmid
+        project.inside.id()
     ))
     .cause(format!(
         "`{command}` {status}: {}",

@@ -11,9 +11,8 @@ use super::context::Context;
 use super::destructive::{self, Action};
 use crate::cli::RestoreArgs;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{CtState, Guest, Op};
 use crate::output::{sanitize, size};
-use crate::proxmox::pct::CtState;
 use crate::proxmox::pvesm::{self, BackupEntry};
 
 /// Bound of one `pct restore` (it extracts the whole archive).

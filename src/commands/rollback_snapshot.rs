@@ -8,9 +8,8 @@ use super::context::Context;
 use super::destructive::{self, Action};
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
-use crate::guest::{Guest, Op};
+use crate::guest::{Guest, Op, Snapshot};
 use crate::output::sanitize;
-use crate::proxmox::pct::snapshot::Snapshot;
 use crate::snapshots::SNAPSHOT_TIMEOUT;
 
 pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {

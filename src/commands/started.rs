@@ -5,10 +5,9 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{CtState, Guest};
 use crate::output::Output;
 use crate::progress::Reporter;
-use crate::proxmox::pct::CtState;
 use crate::remote::host::Host;
 
 /// Before any start: the guest's `[firewall]` brought in line with pxdeploy.toml (the

@@ -5,9 +5,8 @@ use serde_json::json;
 
 use super::context::Context;
 use crate::error::Result;
-use crate::guest::Guest;
+use crate::guest::{CtState, Guest};
 use crate::output::sanitize;
-use crate::proxmox::pct::CtState;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;

@@ -4,13 +4,14 @@
 
 use super::Project;
 use crate::error::{Error, Result};
-use crate::proxmox::pct;
 
 const FORMAT: &str = "{{.Names}}\t{{.Label \"com.docker.compose.project\"}}";
 
 /// `pct exec <vmid> -- docker ps -a --format '{{.Names}}\t{{.Label "com.docker.compose.project"}}'`
 pub fn command(project: &Project) -> String {
-    pct::exec(project.vmid, &["docker", "ps", "-a", "--format", FORMAT])
+    project
+        .inside
+        .exec(&["docker", "ps", "-a", "--format", FORMAT])
 }
 
 /// The wanted names already taken by a container outside `project`: (name, its project or "").
@@ -54,11 +55,11 @@ pub fn check(project: &Project, ps: impl FnOnce(&str) -> Result<Option<String>>)
     };
     Err(Error::remote(format!(
         "container name {name:?} (container_name in the compose file) is already used by {whose} in container {}; nothing was stopped",
-        project.vmid
+        project.inside.id()
     ))
     .hint(format!(
         "remove that container (`pct exec {} -- docker rm -f {name}`) or change container_name, then deploy again",
-        project.vmid
+        project.inside.id()
     )))
 }
 

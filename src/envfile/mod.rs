@@ -2,7 +2,7 @@
 //! the existing one (keep every existing key and value, set every `[env.values]` key,
 //! generate every missing `[env.secrets]` key with the operating system's CSPRNG), and the
 //! remote command that replaces it atomically (temporary file, then rename, 0600). A deploy
-//! reads it with the rest of the container's state (`inspect.rs`).
+//! reads it with the rest of the container's state (`release/inspect.rs`).
 //! Compose's `.env` syntax (parse the existing file with Compose's own rules, render values
 //! so that Compose reads them back verbatim) is in `syntax.rs`, re-exported here.
 //!

@@ -53,6 +53,8 @@ impl<'h> Container<'h> {
                 join(&["pct", "set", &vmid.to_string(), &format!("--{key}"), value])
             }
             Op::Enter => pct::enter(vmid),
+            Op::List => pct::list(),
+            Op::Address => pct::ipv4_probe(vmid),
         }
     }
 
@@ -146,7 +148,7 @@ pub fn start(host: &Host, vmid: u32, reporter: &dyn Reporter, out: &Output) -> R
         Err(with_debug_hint(vmid, refused(host, vmid, &command, result)))
     })?;
     if let Some(wanted) = ha::queued(&result.stdout_str(), vmid) {
-        ha::await_queued(host, vmid, wanted, reporter)?;
+        ha::await_queued(host, vmid, wanted, reporter, &|| state(host, vmid))?;
     }
     Ok(show_task_warnings(out, &command, &result))
 }
@@ -189,7 +191,9 @@ pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
     )?;
     match shutdown {
         Shutdown::Stopped => return Ok(()),
-        Shutdown::Queued(wanted) => return ha::await_queued(host, vmid, wanted, reporter),
+        Shutdown::Queued(wanted) => {
+            return ha::await_queued(host, vmid, wanted, reporter, &|| state(host, vmid))
+        }
         Shutdown::TimedOut => {}
     }
     let command = pct::stop(vmid);

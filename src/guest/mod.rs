@@ -11,23 +11,28 @@
 
 pub mod backup;
 pub mod container;
+mod create;
 pub mod inside;
 
 pub use container::Container;
 pub use inside::Inside;
+
+/// The guest's vocabulary above this module: its state, its configuration on the node,
+/// what creates it, its snapshots (the container's types for now).
+pub use crate::proxmox::pct::snapshot::Snapshot;
+pub use crate::proxmox::pct::{CreateSpec, CtState, Drift, PctConfig};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::lock::DeployLock;
 use crate::output::Output;
 use crate::progress::Reporter;
-use crate::proxmox::pct::snapshot::Snapshot;
-use crate::proxmox::pct::{CtState, PctConfig};
+use crate::proxmox::pct;
 use crate::proxmox::vzdump;
 use crate::remote::host::Host;
 use crate::remote::Output as RemoteOutput;
 
-/// A lifecycle operation whose node command line [`Guest::line`] builds.
+/// An operation whose node command line [`Guest::line`] builds.
 #[derive(Clone, Copy, Debug)]
 pub enum Op<'a> {
     /// Take the snapshot `name`.
@@ -48,6 +53,10 @@ pub enum Op<'a> {
     Set { key: &'a str, value: &'a str },
     /// The guest's shell, reading stdin.
     Enter,
+    /// The node's list of guests of this kind (whether the node can run them at all).
+    List,
+    /// The guest's IPv4 address as seen from inside (read with [`Guest::parse_address`]).
+    Address,
 }
 
 /// Why the node did not run a command in the guest.
@@ -141,6 +150,41 @@ impl<'h> Guest<'h> {
     pub fn config(&self) -> Result<PctConfig> {
         match self {
             Guest::Container(c) => c.config(),
+        }
+    }
+
+    /// The guest's configuration as printed by [`Op::Config`]'s line.
+    pub fn parse_config(&self, stdout: &str) -> PctConfig {
+        match self {
+            Guest::Container(_) => pct::parse_config(stdout),
+        }
+    }
+
+    /// Every setting of `wanted` that the existing guest (its `actual` configuration)
+    /// does not have.
+    pub fn drift(&self, actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
+        match self {
+            Guest::Container(_) => pct::drift(actual, wanted),
+        }
+    }
+
+    /// The address in what [`Op::Address`]'s line printed; `None` when it has none (yet).
+    pub fn parse_address(&self, stdout: &str) -> Option<String> {
+        match self {
+            Guest::Container(_) => pct::parse_ipv4(stdout),
+        }
+    }
+
+    /// Creates the guest `spec` describes (this guest's id); returns the task warnings.
+    pub fn create(
+        &self,
+        spec: &CreateSpec,
+        reporter: &dyn Reporter,
+        out: &Output,
+    ) -> Result<Vec<String>> {
+        debug_assert_eq!(spec.vmid, self.id());
+        match self {
+            Guest::Container(c) => create::container(c.host, spec, reporter, out),
         }
     }
 

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::inspect::{marker_path, Inspection};
 use crate::compose::{self, Project};
 use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
 use crate::guest::Guest;
 use crate::health::{self, ServiceHealth, Tracker};
-use crate::inspect::{marker_path, Inspection};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
 use crate::remote::host::{ensure_success, Prepared, GATE};
@@ -209,7 +209,7 @@ pub fn compose_up(
     reporter.step(
         &format!(
             "Starting the services (`docker compose up` in container {})",
-            project.vmid
+            project.inside.id()
         ),
         || up(guest, project, cfg),
     )
@@ -255,13 +255,13 @@ fn up(guest: Guest<'_>, project: &Project, cfg: &Config) -> Result<()> {
     if let Some(known) = crate::breakage::recognise(&stderr) {
         return Err(Error::remote(format!(
             "`docker compose up` failed in container {}: Docker cannot start containers there",
-            project.vmid
+            project.inside.id()
         ))
-        .cause(known.what(project.vmid))
+        .cause(known.what(project.inside.id()))
         .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
-        .hint(known.ways_out(project.vmid)));
+        .hint(known.ways_out(project.inside.id())));
     }
-    Err(Error::remote(format!("`docker compose up` failed in container {}", project.vmid))
+    Err(Error::remote(format!("`docker compose up` failed in container {}", project.inside.id()))
         .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
         .hint("fix the compose file or the build, then deploy again; `pxdeploy logs` shows the services' output"))
 }

@@ -59,7 +59,7 @@ pub fn run(
         Error::config("app.release_command.command is empty or its quotes do not close")
     })?;
     reporter.step(
-        &format!("Building the images in container {}", project.vmid),
+        &format!("Building the images in container {}", project.inside.id()),
         || step(host, &build_command(project), "building the images failed"),
     )?;
     reporter.step(

@@ -1,6 +1,6 @@
 //! Drift: pushed files changed inside the container since the switch that wrote them (an
 //! edit by hand, a file removed, a mode changed). A deploy checks the current release's
-//! files against its manifest inside its one read call (`inspect.rs`) and puts back what
+//! files against its manifest inside its one read call (`release/inspect.rs`) and puts back what
 //! drifted; `pxdeploy diff` shows it and changes nothing.
 //!
 //! The check is cheap where nothing changed: one `stat` over the manifest's paths (kind,

@@ -9,6 +9,7 @@
 pub mod activate;
 pub mod command;
 pub mod drift;
+pub mod inspect;
 pub mod manifest;
 pub mod plan;
 pub mod rollback;

@@ -48,7 +48,7 @@ pub fn roll_back(
 ) -> Result<Rolled> {
     let host = guest.host();
     let project = cfg.project();
-    let vmid = project.vmid;
+    let vmid = project.inside.id();
     let store = reporter.step_with(
         &format!("Reading the releases of container {vmid}"),
         |s: &Store| {

@@ -95,7 +95,7 @@ pub fn keep_secrets(
     let (today, old) = parse(&out.stdout).map_err(|why| {
         Error::remote(format!(
             "cannot read the .env files in container {}",
-            project.vmid
+            project.inside.id()
         ))
         .cause(why)
     })?;

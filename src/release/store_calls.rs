@@ -26,7 +26,7 @@ pub fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store
     let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
         Error::remote(format!(
             "cannot read the releases in container {}",
-            project.vmid
+            project.inside.id()
         ))
         .cause(why)
     })?;
@@ -39,13 +39,13 @@ pub fn check(store: &Store, project: &Project) -> Result<()> {
     match &store.state {
         State::Unsafe(path) => Err(Error::remote(format!(
             "the release store of container {} is not safe to use: {} is a symbolic link",
-            project.vmid,
+            project.inside.id(),
             crate::output::sanitize(path)
         ))
         .cause("pxdeploy never follows a link out of the app folder")
         .hint(format!(
             "remove the link inside the container (`pct exec {} -- rm {}`), then try again",
-            project.vmid,
+            project.inside.id(),
             crate::output::sanitize(path)
         ))),
         _ => Ok(()),

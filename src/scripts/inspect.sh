@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs in the guest (src/inspect.rs: SCRIPT), after store-read.sh and
+# Runs in the guest (src/release/inspect.rs: SCRIPT), after store-read.sh and
 # release-drift.sh: a deploy's one read call. $1: the compose file's folder; $2: the
 # project name; $3: the fingerprint marker; $4: remote_dir (the release store's
 # folder); $5: the drift check's mode. Prints `env <len>` + .env, `marker <len>` +

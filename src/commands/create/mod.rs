@@ -13,13 +13,11 @@ use super::context::Context;
 use crate::compose;
 use crate::config::{Config, Container, DockerInstall};
 use crate::error::{Error, Result};
-use crate::guest::{container, Guest};
+use crate::guest::{CreateSpec, CtState, Guest, Inside, Op};
 use crate::output::{sanitize, tail_of};
 use crate::progress::done;
-use crate::proxmox::{pct, pct::CreateSpec, pct::CtState};
-use crate::remote::host::{Host, PROBE_TIMEOUT};
+use crate::remote::host::Host;
 
-const CREATE_TIMEOUT: Duration = Duration::from_secs(900);
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
 const NETWORK_INTERVAL: Duration = Duration::from_secs(2);
 const DOCKER_INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -54,12 +52,13 @@ pub fn run(ctx: &Context) -> Result<()> {
 
     let template = template::resolve(ctx, &host, c)?;
     let spec = CreateSpec::from_container(c, &template);
-    let mut warnings = create_container(ctx, &host, &spec)?;
+    let guest = Guest::of(&host, &config);
+    let mut warnings = guest.create(&spec, ctx.reporter.as_ref(), &ctx.out)?;
     firewall_before_start(ctx, &host, &config)?;
-    warnings.extend(Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?);
+    warnings.extend(guest.start(ctx.reporter.as_ref(), &ctx.out)?);
 
     if host.dry_run() {
-        for command in install_commands(c.vmid, &c.docker_install) {
+        for command in install_commands(guest.inside(), &c.docker_install) {
             host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
         }
         ctx.succeed(
@@ -69,9 +68,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         return Ok(());
     }
 
-    let ip = wait_for_network(ctx, &host, c)?;
-    install_docker(ctx, &host, c)?;
-    let compose = verify_compose(ctx, &host, c.vmid)?;
+    let ip = wait_for_network(ctx, guest, c)?;
+    install_docker(ctx, guest, c)?;
+    let compose = verify_compose(ctx, guest)?;
     if c.ha {
         crate::cluster::ha::register(&host, c.vmid, ctx.reporter.as_ref())?;
     }
@@ -102,9 +101,9 @@ pub fn run(ctx: &Context) -> Result<()> {
 /// The container exists: change nothing, name every setting that differs from the config.
 fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Result<()> {
     let c = &config.container;
-    let out = host.probe_ok(&pct::config(c.vmid))?;
-    let actual = pct::parse_config(&out.stdout_str());
-    let drift = pct::drift(&actual, &CreateSpec::from_container(c, &c.template));
+    let guest = Guest::of(host, config);
+    let actual = guest.config()?;
+    let drift = guest.drift(&actual, &CreateSpec::from_container(c, &c.template));
     ctx.out.info(format!(
         "container {} already exists ({}): nothing changed",
         c.vmid,
@@ -124,7 +123,7 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
         ));
     }
     let ip = match state {
-        CtState::Running => Guest::container(host, c.vmid).address()?,
+        CtState::Running => guest.address()?,
         CtState::Stopped => static_address(c),
     };
     if let Some(ip) = &ip {
@@ -146,41 +145,6 @@ fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Resu
 
 fn static_address(c: &Container) -> Option<String> {
     c.network.static_addr().map(|a| a.to_string())
-}
-
-/// `pct create`; privileged: the AppArmor line and a warning. Returns the task warnings.
-fn create_container(ctx: &Context, host: &Host, spec: &CreateSpec) -> Result<Vec<String>> {
-    let command = pct::create(spec);
-    let out = ctx.reporter.step(
-        &format!("Creating container {} ({})", spec.vmid, spec.hostname),
-        || {
-            let out = host.change(&command, CREATE_TIMEOUT)?;
-            match out.status.success() {
-                true => Ok(out),
-                false => Err(container::refused(host, spec.vmid, &command, out)),
-            }
-        },
-    )?;
-    let warnings = container::show_task_warnings(&ctx.out, "pct create", &out);
-
-    if !spec.unprivileged {
-        ctx.out.warn(format!(
-            "container {} is privileged and runs without AppArmor confinement (`{}`): root in the container is root on the Proxmox host, and a process that escapes the container owns the node. Prefer `unprivileged = true`",
-            spec.vmid,
-            pct::APPARMOR_UNCONFINED
-        ));
-        ctx.reporter.step_with(
-            "Turning AppArmor confinement off",
-            |_| done(pct::conf_path(spec.vmid)),
-            || {
-                host.change_ok(
-                    &pct::add_raw_line(spec.vmid, pct::APPARMOR_UNCONFINED),
-                    PROBE_TIMEOUT,
-                )
-            },
-        )?;
-    }
-    Ok(warnings)
 }
 
 /// `[firewall]`: the container is never up without its rules, so its firewall file and
@@ -208,22 +172,22 @@ fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<
 }
 
 /// Polls `ip -4 -o addr show dev eth0` inside the container until it has an address.
-fn wait_for_network(ctx: &Context, host: &Host, c: &Container) -> Result<String> {
+fn wait_for_network(ctx: &Context, guest: Guest, c: &Container) -> Result<String> {
     ctx.reporter.step_with(
         "Waiting for the container's network",
         |ip: &String| done(ip.clone()),
-        || address(host, c),
+        || address(guest, c),
     )
 }
 
 /// The container's address, once it has one.
-fn address(host: &Host, c: &Container) -> Result<String> {
+fn address(guest: Guest, c: &Container) -> Result<String> {
     let deadline = Instant::now() + NETWORK_TIMEOUT;
-    let command = pct::ipv4_probe(c.vmid);
+    let command = guest.line(Op::Address);
     loop {
-        let out = host.probe(&command)?;
+        let out = guest.host().probe(&command)?;
         if out.status.success() {
-            if let Some(ip) = pct::parse_ipv4(&out.stdout_str()) {
+            if let Some(ip) = guest.parse_address(&out.stdout_str()) {
                 return Ok(ip);
             }
         }
@@ -255,26 +219,26 @@ fn address(host: &Host, c: &Container) -> Result<String> {
     }
 }
 
-/// The host commands that install Docker in the container.
-pub fn install_commands(vmid: u32, how: &DockerInstall) -> Vec<String> {
+/// The host commands that install Docker in the guest.
+pub fn install_commands(inside: Inside, how: &DockerInstall) -> Vec<String> {
     match how {
         DockerInstall::Script => vec![
-            pct::exec_sh(vmid, INSTALL_CURL),
-            pct::exec_sh(vmid, INSTALL_DOCKER_SCRIPT),
+            inside.exec_sh(INSTALL_CURL),
+            inside.exec_sh(INSTALL_DOCKER_SCRIPT),
         ],
-        DockerInstall::Apt => vec![pct::exec_sh(vmid, INSTALL_DOCKER_APT)],
-        DockerInstall::Custom(script) => vec![pct::exec_sh(vmid, script)],
+        DockerInstall::Apt => vec![inside.exec_sh(INSTALL_DOCKER_APT)],
+        DockerInstall::Custom(script) => vec![inside.exec_sh(script)],
     }
 }
 
-fn install_docker(ctx: &Context, host: &Host, c: &Container) -> Result<()> {
+fn install_docker(ctx: &Context, guest: Guest, c: &Container) -> Result<()> {
     ctx.reporter
-        .step("Installing Docker", || run_install(host, c))
+        .step("Installing Docker", || run_install(guest, c))
 }
 
-fn run_install(host: &Host, c: &Container) -> Result<()> {
-    for command in install_commands(c.vmid, &c.docker_install) {
-        let out = host.change(&command, DOCKER_INSTALL_TIMEOUT)?;
+fn run_install(guest: Guest, c: &Container) -> Result<()> {
+    for command in install_commands(guest.inside(), &c.docker_install) {
+        let out = guest.host().change(&command, DOCKER_INSTALL_TIMEOUT)?;
         if !out.status.success() {
             let why = tail_of(&out.stderr_str(), &out.stdout_str(), 15);
             return Err(Error::remote(format!("installing Docker in container {} failed", c.vmid))
@@ -288,16 +252,17 @@ fn run_install(host: &Host, c: &Container) -> Result<()> {
 }
 
 /// `docker compose version` inside; Compose v1 only (`docker-compose`) is an error with a fix.
-fn verify_compose(ctx: &Context, host: &Host, vmid: u32) -> Result<String> {
+fn verify_compose(ctx: &Context, guest: Guest) -> Result<String> {
     ctx.reporter.step_with(
         "Checking Docker Compose",
         |v: &String| done(v.clone()),
-        || compose_v2(host, vmid),
+        || compose_v2(guest),
     )
 }
 
-fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
-    let command = pct::exec(vmid, &["docker", "compose", "version"]);
+fn compose_v2(guest: Guest) -> Result<String> {
+    let (host, vmid) = (guest.host(), guest.id());
+    let command = guest.exec_line(&["docker", "compose", "version"]);
     let out = host.probe(&command)?;
     let usable = out
         .status
@@ -308,7 +273,7 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
         let version = version.to_string();
         return Ok(version);
     }
-    let standalone = host.probe(&standalone::probe(vmid))?;
+    let standalone = host.probe(&standalone::probe(guest.inside()))?;
     let found = standalone
         .status
         .success()
@@ -322,7 +287,7 @@ fn compose_v2(host: &Host, vmid: u32) -> Result<String> {
             "container {vmid} has only Compose v1 (`{path}` {v}); pxdeploy needs Compose v2 (`docker compose`)"
         ))
         .hint(fix)),
-        Some((path, v)) => Err(standalone::not_the_plugin(vmid, path, v, &fix)),
+        Some((path, v)) => Err(standalone::not_the_plugin(guest.inside(), path, v, &fix)),
         None => Err(Error::remote(format!("`docker compose` does not work in container {vmid}"))
             .cause(format!(
                 "`{command}` {}: {}",
@@ -345,18 +310,21 @@ mod tests {
     #[test]
     fn docker_install_commands() {
         assert_eq!(
-            install_commands(210, &DockerInstall::Script),
+            install_commands(Inside::Container(210), &DockerInstall::Script),
             vec![
                 "pct exec 210 -- sh -c 'export DEBIAN_FRONTEND=noninteractive && apt-get update && apt-get install -y curl'",
                 "pct exec 210 -- sh -c 'curl -fsSL https://get.docker.com -o /tmp/get-docker.sh && sh /tmp/get-docker.sh'",
             ]
         );
         assert_eq!(
-            install_commands(210, &DockerInstall::Apt),
+            install_commands(Inside::Container(210), &DockerInstall::Apt),
             vec!["pct exec 210 -- sh -c 'export DEBIAN_FRONTEND=noninteractive && apt-get update && apt-get install -y docker.io docker-compose-plugin'"]
         );
         assert_eq!(
-            install_commands(210, &DockerInstall::Custom("echo 'hi' && touch /x".into())),
+            install_commands(
+                Inside::Container(210),
+                &DockerInstall::Custom("echo 'hi' && touch /x".into())
+            ),
             vec!["pct exec 210 -- sh -c 'echo '\\''hi'\\'' && touch /x'"]
         );
     }

@@ -5,22 +5,23 @@
 
 use crate::compose;
 use crate::error::Error;
-use crate::proxmox::pct;
+use crate::guest::Inside;
 
-/// `pct exec <vmid> -- sh -c <PROBE>`
-pub fn probe(vmid: u32) -> String {
-    pct::exec(vmid, &["sh", "-c", PROBE])
+/// `pct exec <vmid> -- sh -c <PROBE>` (for a container)
+pub fn probe(inside: Inside) -> String {
+    inside.exec(&["sh", "-c", PROBE])
 }
 
 /// Compose v2 or later outside the plugin: the error, with the command that makes it the
 /// plugin (Docker finds plugins in `/usr/local/lib/docker/cli-plugins` whatever the PATH).
-pub fn not_the_plugin(vmid: u32, path: &str, v: compose::Version, fix: &str) -> Error {
+pub fn not_the_plugin(inside: Inside, path: &str, v: compose::Version, fix: &str) -> Error {
+    let vmid = inside.id();
     Error::remote(format!(
         "container {vmid} has Compose {v} only as a standalone `{path}`, not as the `docker compose` plugin pxdeploy runs"
     ))
     .hint(format!(
         "make it the plugin: `{}`, or {fix}",
-        pct::exec(vmid, &["sh", "-c", &link_plugin(path)])
+        inside.exec(&["sh", "-c", &link_plugin(path)])
     ))
 }
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, NotRun, Op};
-use crate::inspect::{self, Inspection};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
+use crate::release::inspect::{self, Inspection};
 
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
@@ -60,7 +60,7 @@ fn reported(
     reporter: &dyn Reporter,
 ) -> Result<Found> {
     reporter.step_with(
-        &format!("Reading container {}", project.vmid),
+        &format!("Reading container {}", project.inside.id()),
         |found: &Found| match found {
             Found::Stopped => done("stopped"),
             Found::Running(i) => {
@@ -105,11 +105,11 @@ fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<F
 fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why: String) -> Error {
     let err = Error::remote(format!(
         "cannot read the state of container {}",
-        project.vmid
+        project.inside.id()
     ))
     .cause(format!(
         "`pct exec {} -- sh -c …` {}: {}",
-        project.vmid,
+        project.inside.id(),
         out.status,
         sanitize(stderr.trim())
     ));
@@ -163,12 +163,12 @@ pub fn check_compose(
         Err(_) if dry_run => Ok(None),
         Ok(v) => Err(Error::remote(format!(
             "Docker Compose {v} in container {} is not supported",
-            project.vmid
+            project.inside.id()
         ))
         .hint("pxdeploy needs the Compose v2 plugin (`docker compose`); run `pxdeploy create` to install it")),
         Err(said) => Err(Error::remote(format!(
             "Docker Compose v2 is not available in container {}",
-            project.vmid
+            project.inside.id()
         ))
         .cause(format!("`docker compose version --short`: {said}"))
         .hint("run `pxdeploy create` to install Docker with the Compose plugin")),

@@ -10,12 +10,12 @@ use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
 use crate::guest::Guest;
-use crate::inspect::Inspection;
 use crate::lock::Holder;
 use crate::output::size;
 use crate::progress::{done, Reporter};
 use crate::push::Stats;
 use crate::release::drift::{self, Drifted};
+use crate::release::inspect::Inspection;
 use crate::release::manifest::Local;
 use crate::release::{self, plan, store_calls, Release, Store};
 use crate::remote::host::{ensure_success, Host};
@@ -36,7 +36,7 @@ pub fn merge_env(
             Error::remote(format!(
                 "{}/.env in container {} is not UTF-8 text",
                 project.dir(),
-                project.vmid
+                project.inside.id()
             ))
             .hint("fix or remove that file inside the container, then deploy again")
         })?),

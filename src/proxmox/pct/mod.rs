@@ -10,7 +10,7 @@ mod create;
 mod refusal;
 pub mod snapshot;
 
-pub use self::config::{drift, parse_config, PctConfig};
+pub use self::config::{drift, parse_config, Drift, PctConfig};
 pub use self::create::{create, CreateSpec, IpConfig};
 pub use self::refusal::{said, Said};
 

@@ -12,9 +12,9 @@
 //! printed. Nothing is written anywhere, not even a temporary file: the `.env` it prints
 //! holds secrets.
 
+use super::{drift, parse_read, store, Store};
 use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
-use crate::release::{self, drift, store, Store};
 
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
 pub const MARKER_FILE: &str = ".pxdeploy-deployed";
@@ -89,7 +89,7 @@ pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, S
     let marker = section(&mut rest, "marker")?
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|m| !m.is_empty());
-    let store = release::parse_read(&mut rest)?;
+    let store = parse_read(&mut rest)?;
     let drift = drift::parse(&mut rest)?;
     let (status, text) = version_section(&mut rest)?;
     let compose = match compose::parse_version(text.trim()) {

@@ -27,8 +27,8 @@ pub struct Project {
     pub more_files: Vec<String>,
     /// `--profile` of every command.
     pub profiles: Vec<String>,
-    /// The local compose file(s) as read at config load: which services are one-shot, how
-    /// many replicas each runs.
+    /// The local compose file(s) as read at config load (on a rollback: the release's own
+    /// stored compose file): which services are one-shot, how many replicas each runs.
     pub model: model::Model,
 }
 

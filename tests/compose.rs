@@ -208,6 +208,15 @@ fn one_shot_migration_completes_and_does_not_fail_the_deploy() {
     let stopped = run(a, &["deploy"]);
     stopped.assert_code(6);
     stopped.assert_stderr_contains("server");
+    // The automatic rollback goes back to the first release (one-shot `migrate`, exited 0)
+    // and judges it by that release's compose file, not today's (`server` only).
+    stopped.assert_stderr_contains("rolled back: release `");
+    stopped.assert_stderr_contains("is running now and healthy");
+    assert!(
+        !stopped.stderr.contains("not healthy either"),
+        "{}",
+        stopped.dump()
+    );
 
     // One that exits 1 once (its database is not up yet), is restarted, then stays up:
     // ready, though `restart: always` gave both runs the same container id.

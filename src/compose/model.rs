@@ -62,6 +62,15 @@ impl Model {
         Ok(model)
     }
 
+    /// The model of one compose file's `text` as stored in a release (`path` is only
+    /// shown). Files it references (`include:`, `extends.file`) are not read: the services
+    /// and keys they add are unknown to the model (judged long-running, one replica).
+    pub fn parse(text: &str, path: &Path) -> Result<Model, String> {
+        let mut model = Model::default();
+        model.add(parse(text, path)?, path, None, 0)?;
+        Ok(model)
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
@@ -105,9 +114,19 @@ impl Model {
         if depth > 16 {
             return Err(format!("{}: `include:` nests too deep", file.display()));
         }
-        let top = load(file)?;
+        self.add(load(file)?, file, Some(source), depth)
+    }
+
+    /// Adds the parsed compose file `top`; with `source`, also the files it references.
+    fn add(
+        &mut self,
+        top: Value,
+        file: &Path,
+        source: Option<&Path>,
+        depth: usize,
+    ) -> Result<(), String> {
         let dir = file.parent().unwrap_or_else(|| Path::new("."));
-        if let Some(inc) = top.get("include") {
+        if let (Some(inc), Some(source)) = (top.get("include"), source) {
             for path in include_paths(inc) {
                 let target = inside(source, dir, &path, file, "include")?;
                 self.referenced.push(target.clone());
@@ -124,7 +143,8 @@ impl Model {
             let Some(name) = key.as_str() else { continue };
             let mut def = def.clone();
             // `extends: {file, service}`: the keys of the base service, overridden by this one.
-            if let Some(Value::Mapping(ext)) = def.get("extends").cloned() {
+            if let (Some(Value::Mapping(ext)), Some(source)) = (def.get("extends").cloned(), source)
+            {
                 if let Some(path) = ext.get("file").and_then(Value::as_str) {
                     let target = inside(source, dir, path, file, "extends.file")?;
                     self.referenced.push(target.clone());
@@ -154,7 +174,12 @@ impl Model {
 fn load(file: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut value: Value = serde_norway::from_str(&text)
+    parse(&text, file)
+}
+
+/// Parses one compose file's text, YAML merge keys applied; `file` is only shown.
+fn parse(text: &str, file: &Path) -> Result<Value, String> {
+    let mut value: Value = serde_norway::from_str(text)
         .map_err(|e| format!("{}: not a valid compose file: {e}", file.display()))?;
     value
         .apply_merge()
@@ -314,6 +339,18 @@ mod tests {
             got,
             [true, true, true, true, false, false, true, false, false]
         );
+    }
+
+    #[test]
+    fn a_stored_file_parses_without_reading_what_it_references() {
+        let text = "include: [../../etc/x.yaml]\nx-job: &job {restart: \"no\"}\nservices:\n  migrate: {<<: *job, image: x}\n  web:\n    image: x\n    restart: always\n    extends: {file: /etc/passwd, service: web}\n    deploy: {replicas: 2}\n";
+        let m = Model::parse(text, Path::new("docker-compose.yml")).unwrap();
+        assert!(m.one_shot("migrate"));
+        assert!(!m.one_shot("web"));
+        assert_eq!(m.replicas("web"), 2);
+        assert!(m.referenced.is_empty());
+        let err = Model::parse("services: [", Path::new("c.yaml")).unwrap_err();
+        assert!(err.contains("c.yaml: not a valid compose file"), "{err}");
     }
 
     #[test]

@@ -113,12 +113,22 @@ pub fn roll_back(
         || store_calls::switch(guest, &project, &to.id, &diff.ops),
     )?;
     let from = store.current.clone().filter(|c| *c != to.id);
+    // The release's own compose file decides what to wait for and how to judge it (a
+    // one-shot job there may be a long-running service, or missing, in today's file).
+    let stored = store_calls::compose(guest, &project, manifest);
     let services = cfg
         .health
         .services
         .clone()
-        .or_else(|| store_calls::services(guest, &project, manifest))
+        .or_else(|| stored.as_ref().map(|c| c.services.clone()))
         .unwrap_or_else(|| cfg.health_services());
+    let project = match stored {
+        Some(c) => crate::compose::Project {
+            model: c.model,
+            ..project
+        },
+        None => project,
+    };
     let waited = activate::compose_up(guest, &project, cfg, reporter).and_then(|()| {
         if host.dry_run() {
             return Ok(Vec::new());

@@ -181,13 +181,22 @@ pub fn finish(
     checked(&command, out)
 }
 
-/// The services of the compose file in `manifest`, read from the store (a release's own
-/// list, which may differ from the local file's, or there may be no local file at all).
-pub fn services(
+/// A release's own compose file as stored, which may differ from the local file (or there
+/// may be no local file at all).
+#[derive(Debug)]
+pub struct StoredCompose {
+    /// Its `services:`, in file order.
+    pub services: Vec<String>,
+    /// Its model (one-shot jobs, replicas), for the health verdict on that release.
+    pub model: crate::compose::model::Model,
+}
+
+/// The compose file in `manifest`, read from the store in one remote command.
+pub fn compose(
     guest: Guest<'_>,
     project: &Project,
     manifest: &super::Manifest,
-) -> Option<Vec<String>> {
+) -> Option<StoredCompose> {
     let host = guest.host();
     let prefix = format!("{}/", project.remote_dir.trim_end_matches('/'));
     let rel = project.file.strip_prefix(&prefix)?;
@@ -206,5 +215,10 @@ pub fn services(
     if !out.status.success() {
         return None;
     }
-    crate::config::compose_services_in(&out.stdout_str(), std::path::Path::new(rel)).ok()
+    let text = out.stdout_str();
+    let path = std::path::Path::new(rel);
+    Some(StoredCompose {
+        services: crate::config::compose_services_in(&text, path).ok()?,
+        model: crate::compose::model::Model::parse(&text, path).ok()?,
+    })
 }

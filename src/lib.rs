@@ -1,6 +1,8 @@
 //! pxdeploy: deploy a Docker Compose application into an LXC container on a Proxmox VE host,
 //! over one SSH session.
 
+#![warn(unreachable_pub)]
+
 // Modules are private to the crate (as casey/just does), so the compiler shows what is
 // dead. The integration tests reach `config`, `envfile`, `error` and `remote` directly.
 pub(crate) mod breakage;

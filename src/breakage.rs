@@ -9,7 +9,7 @@ use crate::guest::{Guest, PctConfig};
 
 /// One known breakage.
 #[derive(Debug)]
-pub struct Breakage {
+pub(crate) struct Breakage {
     /// Every one of these appears in the error (case-insensitive).
     pub signs: &'static [&'static str],
     /// What happened, in a sentence.
@@ -25,7 +25,7 @@ pub struct Breakage {
 }
 
 /// The known breakages (docs/production.md, "Known breakage").
-pub const KNOWN: &[Breakage] = &[Breakage {
+pub(crate) const KNOWN: &[Breakage] = &[Breakage {
     signs: &["ip_unprivileged_port_start", "permission denied"],
     what: "runc's fix for CVE-2025-52881 (runc 1.2.8, 1.3.3 and later) opens /proc/sys through a path that the AppArmor profile of Proxmox containers refuses, so Docker cannot start any container inside container {vmid} (opencontainers/runc#4968, moby/moby#51405)",
     ways_out: &[
@@ -38,7 +38,7 @@ pub const KNOWN: &[Breakage] = &[Breakage {
 }];
 
 /// The known breakage `error` (an error's text) shows, if any.
-pub fn recognise(error: &str) -> Option<&'static Breakage> {
+pub(crate) fn recognise(error: &str) -> Option<&'static Breakage> {
     let error = error.to_lowercase();
     KNOWN
         .iter()
@@ -47,12 +47,12 @@ pub fn recognise(error: &str) -> Option<&'static Breakage> {
 
 impl Breakage {
     /// What happened, for container `vmid`.
-    pub fn what(&self, vmid: u32) -> String {
+    pub(crate) fn what(&self, vmid: u32) -> String {
         self.what.replace("{vmid}", &vmid.to_string())
     }
 
     /// The ways out, numbered, one a line.
-    pub fn ways_out(&self, vmid: u32) -> String {
+    pub(crate) fn ways_out(&self, vmid: u32) -> String {
         let ways: Vec<String> = self
             .ways_out
             .iter()
@@ -63,7 +63,7 @@ impl Breakage {
     }
 
     /// Whether this `runc` version breaks.
-    pub fn affects_runc(&self, version: &str) -> bool {
+    pub(crate) fn affects_runc(&self, version: &str) -> bool {
         self.runc.iter().any(|(from, to)| {
             newer_or_same(version, from) && (to.is_empty() || !newer_or_same(version, to))
         })
@@ -118,7 +118,7 @@ pub(crate) fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> 
 /// For `check`: the known breakages that hit the running container `vmid` with its runc
 /// version, unless the node has the fix or the container's config avoids it. A container
 /// that does not run (or has no runc yet) gives none.
-pub fn warnings(guest: Guest<'_>, config: Option<&PctConfig>) -> Result<Vec<String>> {
+pub(crate) fn warnings(guest: Guest<'_>, config: Option<&PctConfig>) -> Result<Vec<String>> {
     let (host, vmid) = (guest.host(), guest.id());
     let out = guest.probe(&["runc", "--version"])?;
     let text = out.stdout_str();

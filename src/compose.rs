@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use crate::guest::inside::Inside;
 
-pub mod conflicts;
-pub mod model;
-pub mod up_errors;
+pub(crate) mod conflicts;
+pub(crate) mod model;
+pub(crate) mod up_errors;
 
 /// One Compose project inside one container: everything a command line needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl Project {
 }
 
 /// `dir/file` inside the container; an absolute `file` stays as it is.
-pub fn remote_path(dir: &str, file: &str) -> String {
+pub(crate) fn remote_path(dir: &str, file: &str) -> String {
     if file.starts_with('/') {
         return file.to_string();
     }
@@ -184,7 +184,7 @@ pub fn remote_path(dir: &str, file: &str) -> String {
 /// version prints are used for decisions; everything else is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
-pub struct PsEntry {
+pub(crate) struct PsEntry {
     #[serde(rename = "ID")]
     pub id: String,
     #[serde(rename = "Name")]
@@ -214,7 +214,7 @@ impl PsEntry {
     /// words it when listing: `Up Less than a second` (1 s), `Up 1 second` (2 s), `Up 42
     /// seconds` (43 s), with or without a suffix like ` (healthy)`. `None` for anything else:
     /// from a minute on Docker rounds (`Up About a minute`), and other states say other things.
-    pub fn up_less_than(&self) -> Option<std::time::Duration> {
+    pub(crate) fn up_less_than(&self) -> Option<std::time::Duration> {
         let up = self.status.as_deref()?.strip_prefix("Up ")?;
         let up = up.split_once(" (").map_or(up, |(before, _)| before).trim();
         let secs = match up {
@@ -226,7 +226,7 @@ impl PsEntry {
     }
 
     /// A container made by `docker compose run`, not one of the service's own.
-    pub fn is_one_off(&self) -> bool {
+    pub(crate) fn is_one_off(&self) -> bool {
         if let Some(labels) = &self.labels {
             if labels.contains("com.docker.compose.oneoff=True") {
                 return true;
@@ -246,7 +246,7 @@ impl PsEntry {
 /// nothing → no containers; `[`…`]` (≤ 2.20) or `null` (≤ 2.20, nothing matched) → array;
 /// otherwise one object per line (≥ 2.21). The error text names the line, never its content
 /// (which is the container's command line and labels).
-pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
+pub(crate) fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
     let text = stdout.trim();
     if text.is_empty() || text == "null" {
         return Ok(Vec::new());
@@ -271,7 +271,7 @@ pub fn parse_ps(stdout: &str) -> Result<Vec<PsEntry>, String> {
 
 /// A Compose version as `docker compose version --short` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
+pub(crate) struct Version {
     pub major: u32,
     pub minor: u32,
     pub patch: u32,
@@ -287,7 +287,7 @@ impl std::fmt::Display for Version {
 /// or Compose v1's `docker-compose version 1.29.2, build 5becea4c` (the word after
 /// `version` when there is one, else the last word). The one reader of a Compose version:
 /// `create` and `deploy` both decide with it and [`supported`].
-pub fn parse_version(text: &str) -> Option<Version> {
+pub(crate) fn parse_version(text: &str) -> Option<Version> {
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let words: Vec<&str> = line.split_whitespace().collect();
     let word = match words.iter().position(|w| w.eq_ignore_ascii_case("version")) {
@@ -309,13 +309,13 @@ pub fn parse_version(text: &str) -> Option<Version> {
 }
 
 /// Compose v2 (plugin) and v5 are supported; v1 (`docker-compose` 1.x) is not.
-pub fn supported(version: Version) -> bool {
+pub(crate) fn supported(version: Version) -> bool {
     version.major == 2 || version.major >= 5
 }
 
 /// `up` gave up because a dependency's healthcheck failed
 /// (`dependency failed to start: container fx-db-1 is unhealthy`): returns the container name.
-pub fn unhealthy_dependency(stderr: &str) -> Option<String> {
+pub(crate) fn unhealthy_dependency(stderr: &str) -> Option<String> {
     stderr.lines().rev().find_map(|line| {
         let line = crate::output::strip_ansi(line);
         let rest = line
@@ -329,7 +329,7 @@ pub fn unhealthy_dependency(stderr: &str) -> Option<String> {
 }
 
 /// The service of a container named `<project>-<service>-<n>` (or with `_`, Compose v1 style).
-pub fn service_of_container(project: &str, container: &str) -> Option<String> {
+pub(crate) fn service_of_container(project: &str, container: &str) -> Option<String> {
     let rest = container
         .strip_prefix(project)
         .and_then(|r| r.strip_prefix('-').or_else(|| r.strip_prefix('_')))?;

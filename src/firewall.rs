@@ -16,10 +16,10 @@ use crate::remote::host::{ensure_success, Host};
 use crate::remote::quote::join;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
+pub(crate) const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
 
 /// `/etc/pve/firewall/<vmid>.fw`
-pub fn path(vmid: u32) -> String {
+pub(crate) fn path(vmid: u32) -> String {
     format!("/etc/pve/firewall/{vmid}.fw")
 }
 
@@ -47,7 +47,7 @@ fn write_command(path: &str) -> String {
 
 /// What changed, for the deploy's summary and JSON.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Applied {
+pub(crate) struct Applied {
     pub file_written: bool,
     /// Lines of the file found on the node that pxdeploy.toml does not have (`-`) and the
     /// reverse (`+`): drift, empty for a new file.
@@ -56,7 +56,12 @@ pub struct Applied {
 }
 
 /// Brings the node in line with `[firewall]`; nothing when the table is absent.
-pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -> Result<Applied> {
+pub(crate) fn apply(
+    host: &Host,
+    cfg: &Config,
+    reporter: &dyn Reporter,
+    out: &Output,
+) -> Result<Applied> {
     let Some(fw) = &cfg.firewall else {
         return Ok(Applied::default());
     };
@@ -114,12 +119,12 @@ pub fn apply(host: &Host, cfg: &Config, reporter: &dyn Reporter, out: &Output) -
 
 /// What `old` (the file on the node) says that `new` does not (`-`), and the reverse (`+`):
 /// options, rules and other sections compared by meaning, never by layout.
-pub fn drift(old: &str, new: &str) -> Vec<String> {
+pub(crate) fn drift(old: &str, new: &str) -> Vec<String> {
     semantic::drift(&semantic::parse(old), &semantic::parse(new))
 }
 
 /// Whether `cluster.fw` switches the datacenter firewall on (`[OPTIONS] enable: 1`).
-pub fn datacenter_enabled(cluster_fw: &str) -> bool {
+pub(crate) fn datacenter_enabled(cluster_fw: &str) -> bool {
     let mut in_options = false;
     for line in cluster_fw.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -136,7 +141,7 @@ pub fn datacenter_enabled(cluster_fw: &str) -> bool {
 }
 
 /// A warning for `check` when `[firewall]` is on but the datacenter firewall is off.
-pub fn check_datacenter(host: &Host, cfg: &Config) -> Result<Option<String>> {
+pub(crate) fn check_datacenter(host: &Host, cfg: &Config) -> Result<Option<String>> {
     if !cfg.firewall.as_ref().is_some_and(|f| f.enable) {
         return Ok(None);
     }

@@ -12,21 +12,21 @@ use crate::progress::Reporter;
 use crate::remote::host::Host;
 
 /// `PXDEPLOY_TARGET` of a file without `[targets]`.
-pub const DEFAULT_TARGET: &str = "default";
+pub(crate) const DEFAULT_TARGET: &str = "default";
 
 /// The most of a failing hook's output that an error shows (its end: where errors are).
 const OUTPUT_SHOWN: usize = 4000;
 
 /// One of the three hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hook {
+pub(crate) enum Hook {
     PreDeploy,
     PostDeploy,
     PostRollback,
 }
 
 impl Hook {
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Hook::PreDeploy => "pre_deploy",
             Hook::PostDeploy => "post_deploy",
@@ -44,7 +44,7 @@ impl Hook {
 }
 
 /// The `PXDEPLOY_*` variables of a hook.
-pub fn variables(
+pub(crate) fn variables(
     cfg: &Config,
     host: &str,
     release: &str,
@@ -64,7 +64,7 @@ pub fn variables(
 
 /// Runs `hook` when it is configured. `release` is the release being deployed or rolled back
 /// to (may be empty); `command` the pxdeploy command (`deploy`, `rollback`).
-pub fn run(
+pub(crate) fn run(
     hook: Hook,
     cfg: &Config,
     host: &Host,
@@ -95,7 +95,7 @@ pub fn run(
 
 /// The post_rollback hook, for the rollback command: call it after a successful rollback
 /// with the release now running.
-pub fn post_rollback(
+pub(crate) fn post_rollback(
     cfg: &Config,
     host: &Host,
     release: &str,

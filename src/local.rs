@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// What a local command did.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// `None` when it was stopped at the timeout.
     pub status: Option<ExitStatus>,
     pub stdout: Vec<u8>,
@@ -17,13 +17,13 @@ pub struct Finished {
 }
 
 impl Finished {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
 
     /// How it ended, in words: `exited with status 3`, `was killed by signal 9`, `did not
     /// finish within 30 s and was stopped`.
-    pub fn ending(&self, timeout: Option<Duration>) -> String {
+    pub(crate) fn ending(&self, timeout: Option<Duration>) -> String {
         match (self.status, timeout) {
             (Some(s), _) if s.code().is_some() => {
                 format!("exited with status {}", s.code().unwrap_or_default())
@@ -37,7 +37,7 @@ impl Finished {
 
 /// Runs `sh -c command` in `dir` with `env` added, stdin closed, stdout and stderr captured.
 /// With a timeout, the command's process group is killed when it runs out.
-pub fn run(
+pub(crate) fn run(
     command: &str,
     dir: &Path,
     env: &[(&str, String)],

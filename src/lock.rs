@@ -14,7 +14,7 @@
 //! host and in the same call, that the lock is still held and still has this token
 //! ([`held`]). `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
 
-pub mod held;
+pub(crate) mod held;
 
 use std::time::{Duration, SystemTime};
 
@@ -25,18 +25,18 @@ use crate::remote::quote::join;
 use crate::timestamp::rfc3339;
 
 /// How long taking the lock may take (it never waits for another holder).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often pxdeploy tells the lock shell it is still there.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 /// After this long without a heartbeat the host gives the lock up (a frozen or vanished
 /// pxdeploy; its TCP connection could take hours to time out).
-pub const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
+pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
 
 /// Who holds the lock, as a second deploy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holder {
+pub(crate) struct Holder {
     pub user: String,
     pub machine: String,
     /// RFC 3339, UTC.
@@ -45,7 +45,7 @@ pub struct Holder {
 
 impl Holder {
     /// This process: `$USER` (or `$LOGNAME`) at this machine's host name, now.
-    pub fn current() -> Holder {
+    pub(crate) fn current() -> Holder {
         let user = ["USER", "LOGNAME", "USERNAME"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
@@ -59,20 +59,20 @@ impl Holder {
     }
 
     /// `alice@laptop since 2026-11-25T23:16:05Z`
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!("{}@{} since {}", self.user, self.machine, self.since)
     }
 }
 
 /// The lock folder on the host: root's alone (0700), so no other local user can create,
 /// fake or redirect a lock or holder file (unlike the world-writable `/run/lock`).
-pub const DIR: &str = "/run/pxdeploy";
+pub(crate) const DIR: &str = "/run/pxdeploy";
 
-pub fn lock_path(vmid: u32) -> String {
+pub(crate) fn lock_path(vmid: u32) -> String {
     format!("{DIR}/pxdeploy-{vmid}.lock")
 }
 
-pub fn holder_path(vmid: u32) -> String {
+pub(crate) fn holder_path(vmid: u32) -> String {
     format!("{DIR}/pxdeploy-{vmid}.holder")
 }
 
@@ -95,11 +95,11 @@ const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 /// anything, and still: the lock file is never a symlink, and the holder is written to a
 /// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
 /// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
-pub const SCRIPT: &str = crate::scripts::script!("lock.sh");
+pub(crate) const SCRIPT: &str = crate::scripts::script!("lock.sh");
 
 /// The host command that takes (and holds) the lock of container `vmid` for the run with
 /// `token` ([`held::token`]).
-pub fn command(vmid: u32, holder: &Holder, token: &str) -> String {
+pub(crate) fn command(vmid: u32, holder: &Holder, token: &str) -> String {
     join(&[
         "sh",
         "-c",
@@ -124,7 +124,7 @@ const HERE: &str = crate::scripts::script!("lock-here.sh");
 
 /// [`command`], run only when container `vmid` lives on this node or nowhere (else it
 /// prints [`ELSEWHERE`]): costs no extra remote call.
-pub fn command_here(vmid: u32, holder: &Holder, token: &str) -> String {
+pub(crate) fn command_here(vmid: u32, holder: &Holder, token: &str) -> String {
     format!(
         "{} {}",
         join(&["sh", "-c", HERE, "sh", &vmid.to_string()]),
@@ -133,11 +133,11 @@ pub fn command_here(vmid: u32, holder: &Holder, token: &str) -> String {
 }
 
 /// One line of the lock shell's output: what the transport reads.
-pub use crate::remote::ssh::ReadLine as Line;
+pub(crate) use crate::remote::ssh::ReadLine as Line;
 
 /// The long-lived remote process that holds the lock (an SSH channel whose stdin stays
 /// open; `Session::spawn`). Dropping it closes the channel, which releases the lock.
-pub trait Channel: Send {
+pub(crate) trait Channel: Send {
     fn read_line(&mut self, timeout: Duration) -> Result<Line>;
     /// What the process wrote on stderr so far.
     fn stderr(&self) -> String;
@@ -147,7 +147,7 @@ pub trait Channel: Send {
 }
 
 /// A held deploy lock. Released when dropped.
-pub struct DeployLock {
+pub(crate) struct DeployLock {
     channel: Option<Box<dyn Channel>>,
     pub vmid: u32,
     /// This run's token in the holder file.
@@ -156,7 +156,7 @@ pub struct DeployLock {
 
 impl DeployLock {
     /// What the deploy's last step checks on the host before it records anything.
-    pub fn held(&self) -> held::Held {
+    pub(crate) fn held(&self) -> held::Held {
         held::Held {
             vmid: self.vmid,
             token: self.token.clone(),
@@ -174,7 +174,7 @@ impl Drop for DeployLock {
 
 /// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
 /// naming it; any other failure → exit 5 with the shell's stderr.
-pub fn acquire(
+pub(crate) fn acquire(
     channel: Box<dyn Channel>,
     vmid: u32,
     host: &str,
@@ -293,10 +293,10 @@ impl Channel for crate::remote::ssh::RemoteProcess {
 }
 
 /// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
-pub type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + Sync);
+pub(crate) type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + Sync);
 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-pub fn take(
+pub(crate) fn take(
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,

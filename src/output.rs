@@ -55,7 +55,7 @@ pub struct TargetSink {
 }
 
 /// Prints one line above a live progress display.
-pub type Printer = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type Printer = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for TargetSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,7 +254,7 @@ impl Output {
 
 /// Remote text escaped before it reaches a terminal: control characters (other than
 /// newline and tab) become visible `\x..` escapes, so a hostile remote cannot move the cursor.
-pub fn sanitize(text: &str) -> String {
+pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() && c != '\n' && c != '\t' {
@@ -292,7 +292,7 @@ fn sanitize_keeping_paint(text: &str, keep_paint: bool) -> String {
 /// Where the log (`-v`, `tracing`) goes: stderr, each event [`sanitize`]d on its way (the
 /// formatter escapes only some fields; a remote command's stdout and stderr, logged at
 /// `-vvv`, are fields like any other).
-pub struct LogWriter;
+pub(crate) struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

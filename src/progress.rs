@@ -19,22 +19,22 @@ use crate::error::Result;
 use crate::output::{sanitize, Output};
 
 mod board;
-pub use board::Board;
+pub(crate) use board::Board;
 
 /// Only this module can open or close a step: the trait's step methods take a `Seal`.
-pub struct Seal(());
+pub(crate) struct Seal(());
 
 /// How a step that returned a value ended: ✓ with a detail, or ✗ with a reason (a step that
 /// did not reach its goal but let the command go on, e.g. a shutdown that timed out before
 /// `pct stop`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     Done(String),
     Failed(String),
 }
 
 /// What the engine reports; the engine never imports indicatif.
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// A step starts ("Creating container 210"). Called by [`Reporter::step`] only.
     fn start(&self, seal: Seal, step: &str);
     /// The innermost open step ends. Called by [`Reporter::step`] only.
@@ -47,13 +47,13 @@ pub trait Reporter: Send + Sync {
 
 impl dyn Reporter + '_ {
     /// Runs one step: ✓ when `run` succeeds, ✗ with the error's message when it fails.
-    pub fn step<T>(&self, title: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn step<T>(&self, title: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
         self.step_with(title, |_| Ending::Done(String::new()), run)
     }
 
     /// Runs one step whose ending depends on its result (`Ending::Done(detail)` shows
     /// `✓ title: detail`); an error ends it ✗ with the error's message.
-    pub fn step_with<T>(
+    pub(crate) fn step_with<T>(
         &self,
         title: &str,
         ending: impl FnOnce(&T) -> Ending,
@@ -73,13 +73,13 @@ impl dyn Reporter + '_ {
 }
 
 /// `✓ detail` for [`Reporter::step_with`].
-pub fn done(detail: impl Into<String>) -> Ending {
+pub(crate) fn done(detail: impl Into<String>) -> Ending {
     Ending::Done(detail.into())
 }
 
 /// Picks the reporter for this run: spinners on a terminal that can show them, plain lines
 /// otherwise and under `-v`, nothing with `--quiet`.
-pub fn reporter(out: &Output) -> Box<dyn Reporter> {
+pub(crate) fn reporter(out: &Output) -> Box<dyn Reporter> {
     if out.quiet {
         Box::new(Silent)
     } else if out.interactive && out.verbose == 0 && !ProgressDrawTarget::stderr().is_hidden() {
@@ -89,7 +89,7 @@ pub fn reporter(out: &Output) -> Box<dyn Reporter> {
     }
 }
 
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Reporter for Silent {
     fn start(&self, _: Seal, _: &str) {}
@@ -99,14 +99,14 @@ impl Reporter for Silent {
 }
 
 /// Plain timestamped lines for CI logs.
-pub struct Plain {
+pub(crate) struct Plain {
     open: Mutex<Vec<(String, Instant)>>,
     /// `[name] ` for one target of several, else empty.
     prefix: String,
 }
 
 impl Plain {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::prefixed(String::new())
     }
 
@@ -184,7 +184,7 @@ impl Reporter for Plain {
 /// indicatif spinners: one per open step, one line per service. A step that ends becomes a
 /// line printed above the live area, with its services' lines under it, so no later redraw
 /// (a note, the next step) can erase it.
-pub struct Spinners {
+pub(crate) struct Spinners {
     multi: MultiProgress,
     open: Mutex<Vec<ProgressBar>>,
     services: Mutex<Vec<Service>>,
@@ -201,7 +201,7 @@ struct Service {
 }
 
 impl Spinners {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Spinners {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             open: Mutex::new(Vec::new()),

@@ -16,14 +16,14 @@ use crate::error::{Error, Result};
 
 /// The release store's folder in `remote_dir` (`release::store`): never pushed from the
 /// source, whatever it holds.
-pub const STORE: &str = ".pxdeploy";
+pub(crate) const STORE: &str = ".pxdeploy";
 
 /// The per-folder ignore file of pxdeploy (same syntax as `.gitignore`).
-pub const IGNORE_FILE: &str = ".pxdeployignore";
+pub(crate) const IGNORE_FILE: &str = ".pxdeployignore";
 
 /// What a push did (for a walk: the files found and their size).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Regular files and symbolic links written.
     pub files: u64,
     /// Bytes of content sent.
@@ -164,7 +164,7 @@ pub(crate) struct Item {
 }
 
 /// A tar archive of items, produced on a thread while it is read.
-pub struct Archive {
+pub(crate) struct Archive {
     rx: Receiver<Vec<u8>>,
     current: Vec<u8>,
     pos: usize,
@@ -189,7 +189,7 @@ impl Archive {
 
     /// After the upload: the archive thread's own error, if any (a file that vanished,
     /// could not be read, or changed since it was hashed). Call after the remote side finished.
-    pub fn finish(mut self) -> Result<()> {
+    pub(crate) fn finish(mut self) -> Result<()> {
         // Unblock the thread if the reader stopped early.
         drop(std::mem::replace(&mut self.rx, sync_channel(1).1));
         match self.thread.take().map(|t| t.join()) {

@@ -12,14 +12,14 @@ use crate::envfile::{unrepresentable, Redacted};
 use crate::error::{Error, Result};
 
 /// How long a `command` source may run.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most of a failing command's stderr that an error shows.
 const STDERR_SHOWN: usize = 2000;
 
 /// Every sourced entry of `cfg`, read now: name → value. `env` answers for environment
 /// variables (the process environment outside tests).
-pub fn read(
+pub(crate) fn read(
     cfg: &Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<String, Redacted<String>>> {

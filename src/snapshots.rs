@@ -14,11 +14,11 @@ use crate::proxmox::pvesm;
 use crate::remote::host::Host;
 
 /// Bound of one `pct snapshot` / `pct delsnapshot` / `pct rollback`.
-pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Why the container's volumes cannot be snapshotted, if they cannot. The container's own
 /// `pct config` when it exists, else the configured `container.storage` (what `create` uses).
-pub fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
+pub(crate) fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
     let vmid = cfg.container.vmid;
     let guest = Guest::of(host, cfg);
     let mounts = match guest.state()? {
@@ -39,7 +39,7 @@ pub fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
 }
 
 /// The fix for a container that cannot be snapshotted.
-pub fn fix(vmid: u32) -> String {
+pub(crate) fn fix(vmid: u32) -> String {
     format!(
         "set `snapshot = false` under [deploy], or move the container's volumes to a storage that can snapshot ({}), e.g. `pct move-volume {vmid} rootfs local-lvm` on the host",
         snap::SNAPSHOT_TYPES.join(", ")
@@ -57,7 +57,7 @@ fn unsupported(vmid: u32, why: &str) -> Error {
 
 /// When a deploy takes its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
+pub(crate) enum When {
     /// Snapshots are off, or there is no container yet (the deploy fails on that by itself).
     Never,
     /// Now: the container is stopped, and starting it is the deploy's first change.
@@ -69,7 +69,7 @@ pub enum When {
 
 /// When a deploy takes a snapshot (`[deploy] snapshot = true`), decided before the deploy
 /// changes anything: a container that cannot be snapshotted is refused here (exit 5).
-pub fn when(host: &Host, cfg: &Config) -> Result<When> {
+pub(crate) fn when(host: &Host, cfg: &Config) -> Result<When> {
     let vmid = cfg.container.vmid;
     let state = match cfg.deploy.snapshot {
         true => Guest::of(host, cfg).state()?,
@@ -89,7 +89,7 @@ pub fn when(host: &Host, cfg: &Config) -> Result<When> {
 
 /// The deploy's snapshot step, at the moment [`when`] said: takes `pxdeploy_<UTC stamp>`, then deletes the oldest `pxdeploy_*`
 /// beyond `keep_snapshots`. Returns the new snapshot's name.
-pub fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<String> {
+pub(crate) fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<String> {
     let vmid = cfg.container.vmid;
     let guest = Guest::of(host, cfg);
     let existing = guest.snapshots()?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// A `sync` that logs instead of syncing, first on a `PATH`: the host scripts' order of
 /// writes, flushes and renames made visible.
-pub struct SyncShim {
+pub(crate) struct SyncShim {
     bin: tempfile::TempDir,
     /// `PATH` with the shim's folder first.
     pub path: String,
@@ -13,14 +13,14 @@ pub struct SyncShim {
 
 impl SyncShim {
     /// One line per call: its arguments, ` | `, and what the watched file held then.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.bin.path().join("log")).unwrap_or_default()
     }
 }
 
 /// A [`SyncShim`] that logs what `watched` (relative: to the caller's folder) held at each
 /// call.
-pub fn sync_shim(watched: &Path) -> SyncShim {
+pub(crate) fn sync_shim(watched: &Path) -> SyncShim {
     let bin = tempfile::tempdir().unwrap();
     let shim = bin.path().join("sync");
     std::fs::write(
@@ -38,6 +38,6 @@ pub fn sync_shim(watched: &Path) -> SyncShim {
 }
 
 /// This process's `PATH` with `dir` first.
-pub fn path_with(dir: &Path) -> String {
+pub(crate) fn path_with(dir: &Path) -> String {
     format!("{}:{}", dir.display(), std::env::var("PATH").unwrap())
 }

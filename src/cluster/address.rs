@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A checked address: what pxdeploy may dial and write into known_hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
+pub(crate) enum Address {
     V4(Ipv4Addr),
     /// Without brackets (`fd00::2`), as `/cluster/status` gives it; known_hosts gets
     /// `[fd00::2]:port` or the bare form for port 22, as OpenSSH writes.
@@ -33,7 +33,7 @@ const MAX_NAME: usize = 253;
 const MAX_LABEL: usize = 63;
 
 /// Checks `text` as an address; `Err` says why not (for messages).
-pub fn parse(text: &str) -> Result<Address, &'static str> {
+pub(crate) fn parse(text: &str) -> Result<Address, &'static str> {
     if text.is_empty() {
         return Err("it is empty");
     }
@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Result<Address, &'static str> {
 /// An RFC 1123 hostname: dot-separated labels of letters, digits and inner hyphens, each
 /// 1-63 characters, 253 in all; the last label not all digits (so `10.0.0.300` or
 /// `1.2.3` is neither an IPv4 address nor a name).
-pub fn hostname(text: &str) -> Result<String, &'static str> {
+pub(crate) fn hostname(text: &str) -> Result<String, &'static str> {
     if text.len() > MAX_NAME {
         return Err("it is longer than 253 characters");
     }
@@ -68,7 +68,7 @@ pub fn hostname(text: &str) -> Result<String, &'static str> {
 }
 
 /// A Proxmox node name: one RFC 1123 label (`pve-node` in pve-common's JSONSchema.pm).
-pub fn node_name(text: &str) -> Result<&str, &'static str> {
+pub(crate) fn node_name(text: &str) -> Result<&str, &'static str> {
     label(text)?;
     Ok(text)
 }
@@ -91,7 +91,7 @@ fn label(l: &str) -> Result<(), &'static str> {
 
 /// How a refused value is shown: quoted with every control character, quote and
 /// backslash escaped, so the message cannot move a terminal's cursor.
-pub fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     format!("\"{}\"", text.escape_debug())
 }
 

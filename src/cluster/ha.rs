@@ -21,11 +21,11 @@ use crate::remote::host::{ensure_success, Host};
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(240);
 const POLL: Duration = Duration::from_millis(500);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-pub const STATUS: &str = "ha-manager status";
+pub(crate) const STATUS: &str = "ha-manager status";
 
 /// The two states pxdeploy requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wanted {
+pub(crate) enum Wanted {
     Started,
     Stopped,
 }
@@ -33,7 +33,7 @@ pub enum Wanted {
 impl Wanted {
     /// The state `ha-manager status` shows once it is done (pve-ha-manager
     /// src/PVE/HA/Tools.pm:216-251, `get_verbose_service_state`).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Wanted::Started => "started",
             Wanted::Stopped => "stopped",
@@ -48,22 +48,22 @@ impl Wanted {
     }
 }
 
-pub fn add(vmid: u32) -> String {
+pub(crate) fn add(vmid: u32) -> String {
     format!("ha-manager add ct:{vmid} --state started")
 }
 
-pub fn set(vmid: u32, wanted: Wanted) -> String {
+pub(crate) fn set(vmid: u32, wanted: Wanted) -> String {
     format!("ha-manager set ct:{vmid} --state {}", wanted.as_str())
 }
 
-pub fn remove(vmid: u32) -> String {
+pub(crate) fn remove(vmid: u32) -> String {
     format!("ha-manager remove ct:{vmid}")
 }
 
 /// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state), with
 /// control characters escaped (they come from the node and end up in messages); `None` when
 /// the container is not HA-managed.
-pub fn service(status: &str, vmid: u32) -> Option<(String, String)> {
+pub(crate) fn service(status: &str, vmid: u32) -> Option<(String, String)> {
     let prefix = format!("service ct:{vmid} (");
     status.lines().find_map(|l| {
         let rest = l.trim().strip_prefix(&prefix)?.strip_suffix(')')?;
@@ -73,13 +73,13 @@ pub fn service(status: &str, vmid: u32) -> Option<(String, String)> {
 }
 
 /// The container's HA service (node, state) now.
-pub fn state(host: &Host, vmid: u32) -> Result<Option<(String, String)>> {
+pub(crate) fn state(host: &Host, vmid: u32) -> Result<Option<(String, String)>> {
     let out = host.probe_ok(STATUS)?;
     Ok(service(&out.stdout_str(), vmid))
 }
 
 /// Registers the container (started). Already registered: nothing to do.
-pub fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool> {
+pub(crate) fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool> {
     if host.dry_run() {
         host.change(&add(vmid), CALL_TIMEOUT)?;
         return Ok(true);
@@ -105,10 +105,10 @@ pub fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool>
 
 /// How the wait reads the guest's own state (`pct status` for a container; `None`: not on
 /// this node): the guest's caller passes it in, so `ha` does not import `crate::guest`.
-pub type StateOf<'a> = &'a dyn Fn() -> Result<Option<CtState>>;
+pub(crate) type StateOf<'a> = &'a dyn Fn() -> Result<Option<CtState>>;
 
 /// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
-pub fn request(
+pub(crate) fn request(
     host: &Host,
     vmid: u32,
     wanted: Wanted,
@@ -138,7 +138,7 @@ pub fn request(
 /// What a `pct start|stop|shutdown` printed when the container is HA-managed: it only
 /// queued a request (`Requesting HA start for CT <vmid>`, pve-container
 /// src/PVE/API2/LXC/Status.pm:171, 274, 369) and exited 0; the HA manager acts later.
-pub fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
+pub(crate) fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
     stdout.lines().find_map(|l| {
         let rest = l.trim().strip_prefix("Requesting HA ")?;
         let (verb, id) = rest.split_once(" for CT ")?;
@@ -155,7 +155,7 @@ pub fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
 
 /// After a `pct` command that only queued an HA request ([`queued`]): waits, as a step,
 /// until the HA manager has done it.
-pub fn await_queued(
+pub(crate) fn await_queued(
     host: &Host,
     vmid: u32,
     wanted: Wanted,
@@ -178,7 +178,12 @@ pub fn await_queued(
 /// shows `wanted` and `pct status` (`state_of`) agrees; returns its node. `error` (the HA manager gave up,
 /// e.g. on a start that failed), an unmanaged container and the timeout are errors that name
 /// the state seen.
-pub fn wait_for(host: &Host, vmid: u32, wanted: Wanted, state_of: StateOf<'_>) -> Result<String> {
+pub(crate) fn wait_for(
+    host: &Host,
+    vmid: u32,
+    wanted: Wanted,
+    state_of: StateOf<'_>,
+) -> Result<String> {
     let deadline = Instant::now() + SETTLE_TIMEOUT;
     loop {
         let now = state(host, vmid)?;
@@ -290,12 +295,12 @@ const STOP_MODE_REFUSED: &str =
     "Cannot execute a backup with stop mode on a HA managed and enabled Service.";
 
 /// Whether a vzdump failure reason is [`STOP_MODE_REFUSED`].
-pub fn refuses_stop_mode(reason: &str) -> bool {
+pub(crate) fn refuses_stop_mode(reason: &str) -> bool {
     reason.contains(STOP_MODE_REFUSED)
 }
 
 /// Removes the HA resource (before a destroy). Not managed: nothing to do.
-pub fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+pub(crate) fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
     if host.dry_run() {
         host.change(&remove(vmid), CALL_TIMEOUT)?;
         return Ok(());
@@ -322,7 +327,7 @@ const STORAGES: &str = "pvesh get /nodes/localhost/storage --output-format json"
 /// What `check` says about a HA container: its HA state (returned), and a warning (printed)
 /// when its storage is not shared: the HA manager cannot recover it on another node when
 /// its node fails.
-pub fn check(host: &Host, c: &Container, out: &Output) -> Result<String> {
+pub(crate) fn check(host: &Host, c: &Container, out: &Output) -> Result<String> {
     let (vmid, storage) = (c.vmid, c.storage.as_str());
     let detail = match state(host, vmid)? {
         Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),

@@ -32,13 +32,13 @@ const LIST: &str =
 
 /// One remote call printing both files (those that exist), each after a [`MARK`] line.
 /// `node` must be a checked node name (`address::node_name`).
-pub fn command(node: &str) -> String {
+pub(crate) fn command(node: &str) -> String {
     debug_assert!(LIST.contains(MARK));
     join(&["sh", "-c", LIST, "sh", &node_file(node), PRIV])
 }
 
 /// What [`command`]'s output says about `node`; `via` names the node it was read through.
-pub fn parse(out: &str, node: &str, via: &str) -> ClusterRecord {
+pub(crate) fn parse(out: &str, node: &str, via: &str) -> ClusterRecord {
     let mut files: Vec<(String, String)> = Vec::new();
     for line in out.lines() {
         if let Some(file) = line.strip_prefix(MARK) {
@@ -86,7 +86,7 @@ pub fn parse(out: &str, node: &str, via: &str) -> ClusterRecord {
 
 /// Reads the record of `node` through `entry` (one remote call). A failed call is an
 /// empty record: the node's key is then trusted only if known_hosts has it.
-pub fn read(entry: &Session, node: &str, via: &str) -> ClusterRecord {
+pub(crate) fn read(entry: &Session, node: &str, via: &str) -> ClusterRecord {
     let cmd = command(node);
     tracing::debug!(command = %cmd, "reading the cluster's record of node {node}'s host key");
     let out = match entry.exec(&cmd, None, crate::remote::host::PROBE_TIMEOUT) {

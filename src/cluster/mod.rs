@@ -4,27 +4,27 @@
 //! reaching it through the node connected to ([`route`]), where `create` puts a new
 //! container ([`place`]) and the HA manager ([`ha`]).
 
-pub mod address;
-pub mod ha;
-pub mod host_keys;
-pub mod place;
-pub mod route;
+pub(crate) mod address;
+pub(crate) mod ha;
+pub(crate) mod host_keys;
+pub(crate) mod place;
+pub(crate) mod route;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
 /// `pvesh get /cluster/resources --type vm --output-format json`.
-pub const RESOURCES: &str = "pvesh get /cluster/resources --type vm --output-format json";
+pub(crate) const RESOURCES: &str = "pvesh get /cluster/resources --type vm --output-format json";
 /// `pvesh get /cluster/status --output-format json`.
-pub const STATUS: &str = "pvesh get /cluster/status --output-format json";
+pub(crate) const STATUS: &str = "pvesh get /cluster/status --output-format json";
 /// `pvesh get /nodes --output-format json`.
-pub const NODES: &str = "pvesh get /nodes --output-format json";
+pub(crate) const NODES: &str = "pvesh get /nodes --output-format json";
 
 /// One guest of `/cluster/resources`. Without RRD data (a node offline for minutes, a
 /// guest created seconds ago) there is no `name` and `status` is `unknown`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Guest {
+pub(crate) struct Guest {
     pub vmid: u32,
     pub node: String,
     #[serde(rename = "type", default)]
@@ -40,7 +40,7 @@ pub struct Guest {
 /// One entry of `/cluster/status`: the cluster (`type: cluster`, absent on a standalone
 /// node) or a node. Flags are numbers (`1`/`0`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct StatusEntry {
+pub(crate) struct StatusEntry {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -57,7 +57,7 @@ pub struct StatusEntry {
 
 /// A node of `/cluster/status`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Member {
+pub(crate) struct Member {
     pub name: String,
     pub ip: Option<String>,
     pub local: bool,
@@ -66,22 +66,22 @@ pub struct Member {
 
 /// What `/cluster/status` says: the cluster's name (`None`: a standalone node) and the nodes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Membership {
+pub(crate) struct Membership {
     pub cluster: Option<String>,
     pub members: Vec<Member>,
 }
 
 impl Membership {
-    pub fn local(&self) -> Option<&Member> {
+    pub(crate) fn local(&self) -> Option<&Member> {
         self.members.iter().find(|m| m.local)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Member> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.name == name)
     }
 
     /// The names of the online nodes, sorted (for messages).
-    pub fn online_names(&self) -> Vec<String> {
+    pub(crate) fn online_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .members
             .iter()
@@ -96,7 +96,7 @@ impl Membership {
 /// One node of `/nodes`. An offline node has only `status` (plus, for 5 minutes, stale
 /// `max*`); `mem`/`maxmem` are there only with RRD data.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct NodeUsage {
+pub(crate) struct NodeUsage {
     pub node: String,
     #[serde(default)]
     pub status: String,
@@ -106,11 +106,11 @@ pub struct NodeUsage {
     pub maxmem: Option<u64>,
 }
 
-pub fn parse_resources(text: &str) -> Result<Vec<Guest>> {
+pub(crate) fn parse_resources(text: &str) -> Result<Vec<Guest>> {
     parse_json(text, RESOURCES)
 }
 
-pub fn parse_status(text: &str) -> Result<Membership> {
+pub(crate) fn parse_status(text: &str) -> Result<Membership> {
     let entries: Vec<StatusEntry> = parse_json(text, STATUS)?;
     let cluster = entries
         .iter()
@@ -132,7 +132,7 @@ pub fn parse_status(text: &str) -> Result<Membership> {
     Ok(Membership { cluster, members })
 }
 
-pub fn parse_nodes(text: &str) -> Result<Vec<NodeUsage>> {
+pub(crate) fn parse_nodes(text: &str) -> Result<Vec<NodeUsage>> {
     parse_json(text, NODES)
 }
 
@@ -146,7 +146,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str, command: &str) -> Resu
 }
 
 /// The node a vmid lives on, from `/cluster/resources`.
-pub fn owner(guests: &[Guest], vmid: u32) -> Option<&Guest> {
+pub(crate) fn owner(guests: &[Guest], vmid: u32) -> Option<&Guest> {
     guests.iter().find(|g| g.vmid == vmid)
 }
 

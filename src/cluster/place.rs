@@ -11,14 +11,14 @@ use crate::remote::host::{ensure_success, Host, Route, PROBE_TIMEOUT};
 use crate::remote::SshTarget;
 
 /// The node chosen and why (for the progress line).
-pub struct Choice {
+pub(crate) struct Choice {
     pub node: String,
     pub why: &'static str,
 }
 
 /// Chooses the node for `wanted` (`"auto"` or a name) and moves `host` there when it is not
 /// the node connected to.
-pub fn place(host: &Host, entry_target: &SshTarget, wanted: &str) -> Result<Choice> {
+pub(crate) fn place(host: &Host, entry_target: &SshTarget, wanted: &str) -> Result<Choice> {
     let view = route::view(host.entry())?;
     let choice = if wanted == "auto" {
         let out = host.entry().exec(NODES, None, PROBE_TIMEOUT)?;
@@ -70,7 +70,7 @@ fn check_named(view: &View, wanted: &str) -> Result<()> {
 }
 
 /// The online node with the most free memory (ties: the first name).
-pub fn most_free_memory(view: &View, nodes: &[NodeUsage]) -> Result<String> {
+pub(crate) fn most_free_memory(view: &View, nodes: &[NodeUsage]) -> Result<String> {
     let mut best: Option<(u64, &str)> = None;
     let mut sorted: Vec<&NodeUsage> = nodes.iter().collect();
     sorted.sort_by(|a, b| a.node.cmp(&b.node));

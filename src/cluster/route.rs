@@ -20,16 +20,16 @@ use crate::remote::ssh::Session;
 use crate::remote::SshTarget;
 
 /// The cluster read in one call: the guests and the membership.
-pub const LOCATE: &str = "pvesh get /cluster/resources --type vm --output-format json && echo && pvesh get /cluster/status --output-format json";
+pub(crate) const LOCATE: &str = "pvesh get /cluster/resources --type vm --output-format json && echo && pvesh get /cluster/status --output-format json";
 
 /// What the cluster says, read with [`LOCATE`].
-pub struct View {
+pub(crate) struct View {
     pub guests: Vec<super::Guest>,
     pub membership: Membership,
 }
 
 /// Runs [`LOCATE`] on `session`.
-pub fn view(session: &Session) -> Result<View> {
+pub(crate) fn view(session: &Session) -> Result<View> {
     tracing::debug!(command = LOCATE, "asking the cluster where the guests are");
     let out = ensure_success(LOCATE, session.exec(LOCATE, None, PROBE_TIMEOUT)?)?;
     let text = out.stdout_str();
@@ -49,7 +49,7 @@ pub fn view(session: &Session) -> Result<View> {
 /// keys, known_hosts, host key rules, port), its own address, no jump (it is reached
 /// through the first node), no `HostKeyAlias`: known_hosts names it `[ip]:port`, as
 /// `ssh -J first -p port ip` looks it up.
-pub fn node_target(entry: &SshTarget, node: &str, ip: &Address) -> SshTarget {
+pub(crate) fn node_target(entry: &SshTarget, node: &str, ip: &Address) -> SshTarget {
     let mut t = entry.clone();
     t.alias = format!("node {node} ({ip})");
     t.hostname = ip.to_string();
@@ -60,7 +60,7 @@ pub fn node_target(entry: &SshTarget, node: &str, ip: &Address) -> SshTarget {
 }
 
 /// A node name from the cluster, checked: not one hostname label is exit 4.
-pub fn checked_node(node: &str) -> Result<&str> {
+pub(crate) fn checked_node(node: &str) -> Result<&str> {
     address::node_name(node).map_err(|why| {
         Error::ssh(format!(
             "the cluster names a node {}, which is not a node name; refusing to use it",
@@ -72,7 +72,7 @@ pub fn checked_node(node: &str) -> Result<&str> {
 
 /// A node's address from `/cluster/status`, checked: not an IP literal or a hostname is
 /// exit 4, naming the node, and is used for nothing.
-pub fn checked_address(node: &str, ip: &str) -> Result<Address> {
+pub(crate) fn checked_address(node: &str, ip: &str) -> Result<Address> {
     address::parse(ip).map_err(|why| {
         Error::ssh(format!(
             "node {node} has the address {} in `{STATUS}`, which is not an IP address or a hostname; refusing to connect to it",
@@ -86,7 +86,7 @@ pub fn checked_address(node: &str, ip: &str) -> Result<Address> {
 }
 
 /// Connects to `node` through `entry` (the node connected to).
-pub fn connect(
+pub(crate) fn connect(
     entry: &Session,
     entry_target: &SshTarget,
     membership: &Membership,
@@ -132,7 +132,7 @@ pub fn connect(
 }
 
 /// The [`Router`] of one command: where container `vmid` lives.
-pub struct Locator {
+pub(crate) struct Locator {
     pub target: SshTarget,
     pub vmid: u32,
 }

@@ -13,7 +13,7 @@ use crate::guest::Guest;
 use crate::output::{sanitize, size};
 use crate::proxmox::pvesm;
 
-pub fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
+pub(super) fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     if args.list {
         return list(ctx);
     }

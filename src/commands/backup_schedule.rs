@@ -16,7 +16,7 @@ use crate::remote::host::{Host, PROBE_TIMEOUT};
 
 /// `backup --schedule [CALENDAR]`: creates the job, or sets what differs; nothing when
 /// it is as wanted.
-pub fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
+pub(super) fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let schedule = match calendar.or(config.backup.schedule.as_deref()) {
@@ -113,7 +113,7 @@ pub fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
 }
 
 /// `backup --unschedule`: removes the job; no job is success too.
-pub fn unschedule(ctx: &Context) -> Result<()> {
+pub(super) fn unschedule(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let id = backup_job::id(vmid);
@@ -145,7 +145,7 @@ pub fn unschedule(ctx: &Context) -> Result<()> {
 }
 
 /// The job of this container as `pvesh` lists it (with its next run).
-pub fn current(host: &Host, id: &str) -> Result<Option<Job>> {
+pub(super) fn current(host: &Host, id: &str) -> Result<Option<Job>> {
     let out = host.probe_ok(backup_job::LIST)?;
     backup_job::find(&out.stdout_str(), id)
         .map_err(|why| Error::remote("could not read the backup jobs").cause(why))
@@ -162,7 +162,7 @@ fn next_run(job: &Job) -> String {
 }
 
 /// The job line of `backup --list` and `--schedule`.
-pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
+pub(super) fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
     let Some(job) = job else {
         return format!(
             "backup job {id}: none (`pxdeploy backup --schedule` creates it{})",
@@ -191,7 +191,7 @@ pub fn describe(id: &str, job: Option<&Job>, config: &Config) -> String {
 }
 
 /// The JSON facts of the job for `backup --list`.
-pub fn facts(job: Option<&Job>) -> Value {
+pub(super) fn facts(job: Option<&Job>) -> Value {
     match job {
         None => Value::Null,
         Some(j) => {

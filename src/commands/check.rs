@@ -14,7 +14,7 @@ use crate::remote::host::Host;
 
 /// One line of the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(super) struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
@@ -41,7 +41,7 @@ impl Check {
     }
 }
 
-pub fn run(ctx: &Context) -> Result<()> {
+pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let mut checks = vec![Check::pass(
         "config",

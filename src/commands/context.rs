@@ -11,7 +11,7 @@ use crate::progress::Reporter;
 use crate::remote::host::Host;
 use crate::remote::ssh::Session;
 
-pub struct Context {
+pub(crate) struct Context {
     pub out: Output,
     pub reporter: Box<dyn Reporter>,
     pub global: GlobalArgs,
@@ -21,7 +21,7 @@ pub struct Context {
 
 impl Context {
     /// The context of one target: its configuration is already loaded.
-    pub fn new(
+    pub(crate) fn new(
         global: GlobalArgs,
         out: Output,
         reporter: Box<dyn Reporter>,
@@ -37,7 +37,7 @@ impl Context {
 
     /// The validated configuration of this target (flags > environment > file > defaults),
     /// its warnings printed.
-    pub fn config(&self) -> Result<Config> {
+    pub(crate) fn config(&self) -> Result<Config> {
         let config = self.config.clone();
         for warning in config.warnings() {
             self.out.warn(warning);
@@ -48,7 +48,7 @@ impl Context {
     /// Opens the one SSH connection of this run; `--dry-run` is honoured by the returned [`Host`].
     /// In a cluster the host moves to the container's node when that is another one
     /// ([`crate::cluster::route`]).
-    pub fn connect(&self, config: &Config) -> Result<Host> {
+    pub(crate) fn connect(&self, config: &Config) -> Result<Host> {
         let target = crate::config::ssh::resolve(config)?;
         let session = self
             .reporter
@@ -65,7 +65,7 @@ impl Context {
     /// Ends a successful command: under `--dry-run` prints the commands that were not run
     /// (stdout, one per line) and adds them to the JSON document; then prints the JSON
     /// document of `facts` when `-o json`.
-    pub fn succeed(&self, host: Option<&Host>, mut facts: serde_json::Value) {
+    pub(crate) fn succeed(&self, host: Option<&Host>, mut facts: serde_json::Value) {
         if let Some(host) = host.filter(|h| h.dry_run()) {
             let planned = host.planned();
             if planned.is_empty() {
@@ -89,13 +89,13 @@ impl Context {
     }
 
     /// True when stdin is a terminal a person can answer a question on.
-    pub fn can_prompt(&self) -> bool {
+    pub(crate) fn can_prompt(&self) -> bool {
         std::io::stdin().is_terminal()
     }
 
     /// Asks a question on stderr and reads one line from stdin (without its newline).
     #[allow(clippy::print_stderr)]
-    pub fn prompt(&self, question: &str) -> Result<String> {
+    pub(crate) fn prompt(&self, question: &str) -> Result<String> {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{question} ");
         let _ = err.flush();

@@ -20,7 +20,7 @@ use crate::remote::quote::join;
 
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
+pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;

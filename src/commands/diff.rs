@@ -11,7 +11,7 @@ use crate::output::sanitize;
 use crate::release::{self, drift, store_calls};
 
 /// `pxdeploy diff`.
-pub fn run(ctx: &Context) -> Result<()> {
+pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let project = config.project();
     let vmid = project.inside.id();

@@ -15,7 +15,7 @@ use crate::remote::host::{Host, PROBE_TIMEOUT};
 use crate::remote::{terminal, ExitStatus};
 
 /// `pxdeploy exec`.
-pub fn run(ctx: &Context, args: &ExecArgs) -> Result<()> {
+pub(super) fn run(ctx: &Context, args: &ExecArgs) -> Result<()> {
     refuse_json(ctx, "exec")?;
     let config = ctx.config()?;
     known_service(&config, &args.service)?;
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &ExecArgs) -> Result<()> {
 }
 
 /// `pxdeploy shell`.
-pub fn shell(ctx: &Context) -> Result<()> {
+pub(super) fn shell(ctx: &Context) -> Result<()> {
     refuse_json(ctx, "shell")?;
     let config = ctx.config()?;
     attached(

@@ -9,7 +9,7 @@ use crate::cli::{GlobalArgs, InitArgs};
 use crate::error::{Error, Result};
 use crate::output::Output;
 
-pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
+pub(super) fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::config("the current directory is unreadable").cause(e.to_string()))?;
     let plan = crate::init::plan(args, global.config.as_deref(), &cwd, &|var: &str| {
@@ -53,7 +53,7 @@ pub fn run(global: &GlobalArgs, args: &InitArgs, out: &Output) -> Result<()> {
 }
 
 /// The schema, pretty-printed, on stdout.
-pub fn schema() -> Result<()> {
+pub(super) fn schema() -> Result<()> {
     let text = serde_json::to_string_pretty(&crate::config::schema())
         .map_err(|e| Error::unexpected(format!("cannot render the schema: {e}")))?;
     // A closed pipe is not an error.

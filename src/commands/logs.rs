@@ -16,13 +16,13 @@ use crate::remote::ssh::Stream;
 const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `pxdeploy logs`.
-pub fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
+pub(crate) fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
     logs(&host, &config.project(), args, &ctx.out)
 }
 
-pub fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
+pub(crate) fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
     loop {
         match logs_once(host, project, args, out)? {
             Some(stderr) if host.moved(&stderr)? => continue,

@@ -12,7 +12,7 @@ use clap_mangen::Man;
 use crate::cli::{Cli, ManArgs};
 use crate::error::{Error, Result};
 
-pub fn run(args: &ManArgs) -> Result<()> {
+pub(super) fn run(args: &ManArgs) -> Result<()> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     match &args.out_dir {

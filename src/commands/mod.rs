@@ -9,16 +9,16 @@ mod backup_schedule;
 mod check;
 mod completions;
 mod confirm;
-pub mod context;
+pub(crate) mod context;
 mod create;
-pub mod deploy;
+pub(crate) mod deploy;
 mod destroy;
 mod destructive;
 mod diff;
 mod exec;
 mod init;
 mod lifecycle;
-pub mod logs;
+pub(crate) mod logs;
 mod man;
 mod releases;
 mod restore;
@@ -32,7 +32,7 @@ use context::Context;
 
 /// Runs one subcommand to completion: on the one target of the file, or on each chosen
 /// target (several in parallel).
-pub fn execute(cli: Cli, out: Output) -> Result<()> {
+pub(crate) fn execute(cli: Cli, out: Output) -> Result<()> {
     match &cli.command {
         Command::Completions(args) => return completions::run(args),
         Command::Man(args) => return man::run(args),

@@ -9,7 +9,7 @@ use crate::output::sanitize;
 use crate::release::store::ReadMode;
 use crate::release::store_calls;
 
-pub fn run(ctx: &Context) -> Result<()> {
+pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let host = ctx.connect(&config)?;

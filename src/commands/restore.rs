@@ -18,7 +18,7 @@ use crate::proxmox::pvesm::{self, BackupEntry};
 /// Bound of one `pct restore` (it extracts the whole archive).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
-pub fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
+pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.container.vmid;
     let storage = &config.backup.storage;

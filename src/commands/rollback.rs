@@ -17,7 +17,7 @@ use crate::health;
 use crate::release::rollback::{roll_back, Target};
 
 /// `pxdeploy rollback`.
-pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
+pub(crate) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;

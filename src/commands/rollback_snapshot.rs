@@ -12,7 +12,7 @@ use crate::guest::{Guest, Op, Snapshot};
 use crate::output::sanitize;
 use crate::snapshots::SNAPSHOT_TIMEOUT;
 
-pub fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
+pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let Some(wanted) = &args.snapshot else {
         return Err(Error::usage("`--snapshot [NAME]` is required here"));
     };

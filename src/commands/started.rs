@@ -14,7 +14,7 @@ use crate::remote::host::Host;
 /// `.fw` file written when missing or different, `firewall=1` on net0), as `deploy` does,
 /// so a guest is never started without its rules (SPEC, "Trust boundaries"). Nothing
 /// without a `[firewall]` section; under `--dry-run`, says what it would write.
-pub fn rules_first(
+pub(super) fn rules_first(
     out: &Output,
     reporter: &dyn Reporter,
     host: &Host,
@@ -26,7 +26,7 @@ pub fn rules_first(
 /// After `pct rollback` or `pct restore` (both leave the container stopped): its rules
 /// ([`rules_first`]), then starts it and waits for its services. Returns the facts
 /// `warnings` and, when an app is deployed, `services`.
-pub fn start_and_wait(
+pub(super) fn start_and_wait(
     out: &Output,
     reporter: &dyn Reporter,
     guest: Guest<'_>,
@@ -44,7 +44,7 @@ pub fn start_and_wait(
 
 /// After `start`/`restart`: the container runs, then the services are healthy; their table
 /// goes to stdout (data), as in `deploy` and `status`.
-pub fn wait_for_services(
+pub(super) fn wait_for_services(
     out: &Output,
     reporter: &dyn Reporter,
     guest: Guest<'_>,

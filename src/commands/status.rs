@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::guest::{CtState, Guest};
 use crate::output::sanitize;
 
-pub fn run(ctx: &Context) -> Result<()> {
+pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let c = &config.container;
     let host = ctx.connect(&config)?;

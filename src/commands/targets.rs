@@ -17,7 +17,7 @@ use crate::progress::{Board, Ending};
 
 /// The indexes into `plan.targets` to run, in file order. A file without `[targets]` has
 /// one unnamed target, which `-t all` also names.
-pub fn choose(plan: &Plan, asked: &[String]) -> Result<Vec<usize>> {
+pub(super) fn choose(plan: &Plan, asked: &[String]) -> Result<Vec<usize>> {
     let names = plan.names();
     let asked: Vec<&str> = asked
         .iter()
@@ -74,7 +74,7 @@ struct Outcome {
 
 /// Runs `command` on each chosen target, `--parallel` at once; the summary (text) or the
 /// one JSON document; the first failed target's exit code in file order.
-pub fn run_all(
+pub(super) fn run_all(
     command: &Command,
     global: &GlobalArgs,
     out: &Output,

@@ -8,14 +8,14 @@ use crate::error::{Error, Result};
 const FORMAT: &str = "{{.Names}}\t{{.Label \"com.docker.compose.project\"}}";
 
 /// `pct exec <vmid> -- docker ps -a --format '{{.Names}}\t{{.Label "com.docker.compose.project"}}'`
-pub fn command(project: &Project) -> String {
+pub(crate) fn command(project: &Project) -> String {
     project
         .inside
         .exec(&["docker", "ps", "-a", "--format", FORMAT])
 }
 
 /// The wanted names already taken by a container outside `project`: (name, its project or "").
-pub fn taken(ps: &str, project: &str, wanted: &[String]) -> Vec<(String, String)> {
+pub(crate) fn taken(ps: &str, project: &str, wanted: &[String]) -> Vec<(String, String)> {
     ps.lines()
         .filter_map(|line| {
             let (name, owner) = line.split_once('\t').unwrap_or((line, ""));
@@ -30,7 +30,10 @@ pub fn taken(ps: &str, project: &str, wanted: &[String]) -> Vec<(String, String)
 /// used by another project's container. `ps` runs [`command`] on the host and gives its
 /// stdout, or `None` when it failed: then this says nothing (Docker cannot be asked; `up`
 /// will).
-pub fn check(project: &Project, ps: impl FnOnce(&str) -> Result<Option<String>>) -> Result<()> {
+pub(crate) fn check(
+    project: &Project,
+    ps: impl FnOnce(&str) -> Result<Option<String>>,
+) -> Result<()> {
     let active = project.model.active(&project.profiles);
     let wanted: Vec<String> = project
         .model

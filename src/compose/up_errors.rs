@@ -4,7 +4,7 @@ use crate::output::strip_ansi;
 
 /// `up` gave up because a one-shot dependency failed
 /// (`service "migrate" didn't complete successfully: exit 1`): returns the service and code.
-pub fn incomplete_dependency(stderr: &str) -> Option<(String, i64)> {
+pub(crate) fn incomplete_dependency(stderr: &str) -> Option<(String, i64)> {
     stderr.lines().rev().find_map(|line| {
         let line = strip_ansi(line);
         let rest = line.split("service \"").nth(1)?;

@@ -98,7 +98,7 @@ fn default_true() -> bool {
 
 /// What `pct create` gets from this section.
 impl CreateSpec {
-    pub fn from_container(c: &Container, template: &str) -> Self {
+    pub(crate) fn from_container(c: &Container, template: &str) -> Self {
         CreateSpec {
             vmid: c.vmid,
             template: template.to_string(),

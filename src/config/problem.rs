@@ -13,14 +13,14 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(super) fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Problem {
             field: field.into(),
             detail: detail.into(),
             hint: None,
         }
     }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }

@@ -12,16 +12,16 @@ use super::rules::{
 use super::{Config, DockerInstall};
 use crate::envfile::valid_key;
 
-pub const VMID_MIN: u32 = 100;
-pub const VMID_MAX: u32 = 999_999_999;
-pub const SECRET_MIN: usize = 16;
-pub const SECRET_MAX: usize = 4096;
-pub const COMPRESS: &[&str] = &["0", "1", "gzip", "lzo", "zstd"];
+pub(super) const VMID_MIN: u32 = 100;
+pub(super) const VMID_MAX: u32 = 999_999_999;
+pub(super) const SECRET_MIN: usize = 16;
+pub(super) const SECRET_MAX: usize = 4096;
+pub(super) const COMPRESS: &[&str] = &["0", "1", "gzip", "lzo", "zstd"];
 /// Upper bounds of the time settings, in seconds (docs/configuration.md): far above any
 /// sensible value, far below what overflows a deadline.
 pub const CONNECT_TIMEOUT_MAX: u64 = 600;
-pub const HEALTH_TIMEOUT_MAX: u64 = 86_400;
-pub const HEALTH_INTERVAL_MAX: u64 = 3_600;
+pub(super) const HEALTH_TIMEOUT_MAX: u64 = 86_400;
+pub(super) const HEALTH_INTERVAL_MAX: u64 = 3_600;
 
 /// Checks every rule; fills `compose_services` and the `remote_dir` default on the way.
 /// `vmid_given`: whether the file or the environment gave `container.vmid` at all.

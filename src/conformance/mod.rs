@@ -52,7 +52,7 @@ pub(crate) struct Real {
 }
 
 impl Real {
-    pub const fn new(text: &'static str, source: &'static str) -> Self {
+    pub(crate) const fn new(text: &'static str, source: &'static str) -> Self {
         Real {
             text,
             source,
@@ -60,7 +60,7 @@ impl Real {
         }
     }
 
-    pub const fn sim(self, file: &'static str, fragment: &'static str) -> Self {
+    pub(crate) const fn sim(self, file: &'static str, fragment: &'static str) -> Self {
         Real {
             sim: Some((file, fragment)),
             ..self

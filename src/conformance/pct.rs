@@ -5,12 +5,12 @@ use super::{sim_says, Real};
 use crate::proxmox::pct::{self, CtState, Said};
 use crate::proxmox::{purge, task_warnings};
 
-pub const STATUS_RUNNING: Real =
+pub(super) const STATUS_RUNNING: Real =
     Real::new("status: running\n", "pve-container src/PVE/CLI/pct.pm:81").sim(
         "pct_config.py",
         "out(f\"status: {'running' if info else 'stopped'}\")",
     );
-pub const MISSING: Real = Real::new(
+pub(super) const MISSING: Real = Real::new(
     "Configuration file 'nodes/pve/lxc/210.conf' does not exist\n",
     "pve-guest-common src/PVE/AbstractConfig.pm:57",
 )
@@ -18,27 +18,27 @@ pub const MISSING: Real = Real::new(
     "config.py",
     "f\"Configuration file '{conf_rel(vmid)}' does not exist\"",
 );
-pub const ALREADY_RUNNING: Real = Real::new(
+pub(super) const ALREADY_RUNNING: Real = Real::new(
     "CT 210 already running\n",
     "pve-container src/PVE/API2/LXC/Status.pm:162",
 )
 .sim("pct_lifecycle.py", "f\"CT {vmid} already running\"");
-pub const NOT_RUNNING: Real = Real::new(
+pub(super) const NOT_RUNNING: Real = Real::new(
     "CT 210 not running\n",
     "pve-container src/PVE/API2/LXC/Status.pm:264",
 )
 .sim("pct_lifecycle.py", "f\"CT {vmid} not running\"");
-pub const REBOOT_NOT_RUNNING: Real = Real::new(
+pub(super) const REBOOT_NOT_RUNNING: Real = Real::new(
     "VM 210 not running\n",
     "pve-container src/PVE/API2/LXC/Status.pm:542",
 )
 .sim("pct_lifecycle.py", "f\"VM {vmid} not running\"");
-pub const LOCKED: Real = Real::new(
+pub(super) const LOCKED: Real = Real::new(
     "CT is locked (backup)\n",
     "pve-guest-common src/PVE/AbstractConfig.pm:339",
 )
 .sim("tasks.py", "f\"CT is locked ({keys['lock']})\"");
-pub const PROTECTED: Real = Real::new(
+pub(super) const PROTECTED: Real = Real::new(
     "can't remove CT 210 - protection mode enabled\n",
     "pve-container src/PVE/API2/LXC.pm:859",
 )
@@ -46,12 +46,12 @@ pub const PROTECTED: Real = Real::new(
     "pct_lifecycle.py",
     "f\"can't remove CT {vmid} - protection mode enabled\"",
 );
-pub const EXEC_NOT_RUNNING: Real = Real::new(
+pub(super) const EXEC_NOT_RUNNING: Real = Real::new(
     "container '210' not running!\n",
     "pve-container src/PVE/CLI/pct.pm:244",
 )
 .sim("pct_exec.py", "f\"container '{vmid}' not running!\"");
-pub const ALREADY_EXISTS: Real = Real::new(
+pub(super) const ALREADY_EXISTS: Real = Real::new(
     "CT 210 already exists on node 'pve'\n",
     "pve-cluster src/PVE/Cluster.pm:795",
 )
@@ -59,18 +59,18 @@ pub const ALREADY_EXISTS: Real = Real::new(
     "pct_lifecycle.py",
     "{vmid} already exists on node '{own[1]}'",
 );
-pub const CREATE_FAILED: Real = Real::new(
+pub(super) const CREATE_FAILED: Real = Real::new(
     "unable to create CT 210 - can't find file 'local:vztmpl/x.tar.zst'\n",
     "pve-container src/PVE/API2/LXC.pm:417",
 )
 .sim("pct_lifecycle.py", "f\"unable to create CT {vmid} - {e}\"");
 /// Inside the create task (stderr goes to stdout there), then the task's summary on stderr.
-pub const NESTING_WARNING: Real = Real::new(
+pub(super) const NESTING_WARNING: Real = Real::new(
     "WARN: Systemd 252 detected. You may need to enable nesting.\n",
     "pve-container src/PVE/LXC/Setup/Base.pm:675",
 )
 .sim("tasks.py", "You may need to enable nesting.");
-pub const WARNINGS_SUMMARY: Real = Real::new(
+pub(super) const WARNINGS_SUMMARY: Real = Real::new(
     "Task finished with 1 warning(s)!\n",
     "pve-common src/PVE/RESTEnvironment.pm:497",
 )
@@ -79,7 +79,7 @@ pub const WARNINGS_SUMMARY: Real = Real::new(
     "f\"Task finished with {t.warnings} warning(s)!\"",
 );
 /// Not classified: pxdeploy stops the container first and shows this as the error.
-pub const DESTROY_RUNNING: Real = Real::new(
+pub(super) const DESTROY_RUNNING: Real = Real::new(
     "unable to destroy CT 210 - container is running\n",
     "pve-container src/PVE/API2/LXC.pm:879",
 )
@@ -87,7 +87,7 @@ pub const DESTROY_RUNNING: Real = Real::new(
     "pct_lifecycle.py",
     "f\"unable to destroy CT {vmid} - container is running\"",
 );
-pub const PURGING: Real = Real::new(
+pub(super) const PURGING: Real = Real::new(
     "purging CT 210 from related configurations..\n",
     "pve-container src/PVE/API2/LXC.pm:909",
 )
@@ -95,7 +95,7 @@ pub const PURGING: Real = Real::new(
     "pct_lifecycle.py",
     "f\"purging CT {vmid} from related configurations..\"",
 );
-pub const HA_REMOVED: Real = Real::new(
+pub(super) const HA_REMOVED: Real = Real::new(
     "NOTE: removed CT 210 from HA resource configuration.\n",
     "pve-container src/PVE/API2/LXC.pm:915",
 )
@@ -103,7 +103,7 @@ pub const HA_REMOVED: Real = Real::new(
     "pct_lifecycle.py",
     "f\"NOTE: removed CT {vmid} from HA resource configuration.\"",
 );
-pub const HA_WITHOUT_PURGE: Real = Real::new(
+pub(super) const HA_WITHOUT_PURGE: Real = Real::new(
     "unable to remove CT 210 - used in HA resources and purge parameter not set.\n",
     "pve-container src/PVE/API2/LXC.pm:866",
 )
@@ -113,7 +113,7 @@ pub const HA_WITHOUT_PURGE: Real = Real::new(
 );
 /// The PATH every `pct exec` command runs with (`$ENV{'PATH'} = …` in the CLI handler, kept
 /// by `lxc-attach --keep-env`): nothing under `/usr/local` is found by name.
-pub const EXEC_PATH: Real = Real::new(
+pub(super) const EXEC_PATH: Real = Real::new(
     "/sbin:/bin:/usr/sbin:/usr/bin",
     "pve-common src/PVE/CLIHandler.pm:688",
 )
@@ -122,12 +122,12 @@ pub const EXEC_PATH: Real = Real::new(
     "env[\"PATH\"] = \"/sbin:/bin:/usr/sbin:/usr/bin\"",
 );
 /// `pct config`: keys sorted, then the raw `lxc.*` lines (`print "$lxc_opt->[0]: …"`).
-pub const CONFIG: Real = Real::new(
+pub(super) const CONFIG: Real = Real::new(
     "arch: amd64\ncores: 2\nfeatures: nesting=1,keyctl=1\nhostname: app\nmemory: 4096\nnet0: name=eth0,bridge=vmbr0,firewall=1,hwaddr=BC:24:11:2E:3F:40,ip=dhcp,type=veth\nonboot: 1\nostype: debian\nprotection: 1\nrootfs: local-lvm:vm-210-disk-0,size=16G\nswap: 512\nunprivileged: 1\nlxc.apparmor.profile: unconfined\n",
     "pve-container src/PVE/CLI/pct.pm:1090",
 );
 
-pub const ALL: &[Real] = &[
+pub(super) const ALL: &[Real] = &[
     STATUS_RUNNING,
     MISSING,
     ALREADY_RUNNING,

@@ -7,33 +7,33 @@ use crate::cluster;
 use crate::proxmox::{backup_job, node, purge};
 
 /// `vmid => $vmid + 0`; a guest without RRD data has `status: unknown` and no name.
-pub const RESOURCES: Real = Real::new(
+pub(super) const RESOURCES: Real = Real::new(
     r#"[{"id":"lxc/210","node":"pve","status":"running","type":"lxc","vmid":210,"name":"app","maxmem":4294967296},{"id":"lxc/211","node":"pve2","status":"unknown","type":"lxc","vmid":211}]"#,
     "pve-manager PVE/API2Tools.pm:86",
 );
 /// A standalone node: one entry, `nodeid 0`, `online 1`, `local` a number.
-pub const STATUS_STANDALONE: Real = Real::new(
+pub(super) const STATUS_STANDALONE: Real = Real::new(
     r#"[{"id":"node/pve","ip":"192.0.2.10","level":"","local":1,"name":"pve","nodeid":0,"online":1,"type":"node"}]"#,
     "pve-manager PVE/API2/Cluster.pm:1003",
 )
 .sim("cluster.py", r#""name": Sim.node, "nodeid": 0, "online": 1, "type": "node""#);
-pub const STATUS_CLUSTER: Real = Real::new(
+pub(super) const STATUS_CLUSTER: Real = Real::new(
     r#"[{"id":"cluster","name":"lab","nodes":2,"quorate":1,"type":"cluster","version":4},{"id":"node/pve2","ip":"192.0.2.12","level":"","local":0,"name":"pve2","nodeid":2,"online":0,"type":"node"},{"id":"node/pve","ip":"192.0.2.11","level":"","local":1,"name":"pve","nodeid":1,"online":1,"type":"node"}]"#,
     "pve-manager PVE/API2/Cluster.pm:960",
 );
-pub const NETWORK: Real = Real::new(
+pub(super) const NETWORK: Real = Real::new(
     r#"[{"active":1,"bridge_ports":"eno1","iface":"vmbr0","type":"bridge"},{"active":1,"iface":"eno1","type":"eth"},{"iface":"vmbr1","type":"OVSBridge"}]"#,
     "pve-manager PVE/API2/Network.pm:444",
 );
 /// `next-run` for every job with a schedule, a disabled one too; `vmid` a string,
 /// `enabled` a number, `prune-backups` an object.
-pub const BACKUP_JOBS: Real = Real::new(
+pub(super) const BACKUP_JOBS: Real = Real::new(
     r#"[{"enabled":0,"id":"pxdeploy-210","mode":"snapshot","next-run":1796004000,"prune-backups":{"keep-last":"7"},"schedule":"02:00","storage":"local","type":"vzdump","vmid":"210"},{"all":1,"enabled":1,"exclude":"210,330","id":"nightly","next-run":1796004000,"schedule":"daily","type":"vzdump"}]"#,
     "pve-manager PVE/API2/Backup.pm:224",
 )
 .sim("jobs.py", r#"if with_next_run and "schedule" in job:"#);
 
-pub const ALL: &[Real] = &[
+pub(super) const ALL: &[Real] = &[
     RESOURCES,
     STATUS_STANDALONE,
     STATUS_CLUSTER,

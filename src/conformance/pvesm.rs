@@ -5,7 +5,7 @@ use crate::proxmox::pvesm;
 
 /// `"%-${maxlen}s %10s %10s %15s %15s %15s %8s\n"` with `Total (KiB)`…, rows with `%15d`
 /// and `% 7.2f%%` (a disabled storage: `N/A` with `% 8s`).
-pub const STATUS: Real = Real::new(
+pub(super) const STATUS: Real = Real::new(
     "Name             Type     Status     Total (KiB)      Used (KiB) Available (KiB)        %\nlocal             dir     active        98497780        12345678        81085752   12.53%\nlocal-lvm     lvmthin     active       832888832        44089934       788798898    5.29%\nold               nfs   disabled               0               0               0      N/A\n",
     "pve-storage src/PVE/CLI/pvesm.pm:251",
 )
@@ -14,7 +14,7 @@ pub const STATUS: Real = Real::new(
     "(\"Name\", \"Type\", \"Status\", \"Total (KiB)\", \"Used (KiB)\", \"Available (KiB)\", \"%\")",
 );
 /// `"%-${maxlenname}s %-7s %-9s %${sizemaxdigits}s"` + ` %s\n` (header) / ` %d\n` (VMID).
-pub const LIST: Real = Real::new(
+pub(super) const LIST: Real = Real::new(
     "Volid                                                   Format  Type          Size VMID\nlocal:backup/vzdump-lxc-210-2026_11_29-19_15_01.tar.zst tar.zst backup    52428800 210\n",
     "pve-storage src/PVE/CLI/pvesm.pm:218",
 )
@@ -23,7 +23,7 @@ pub const LIST: Real = Real::new(
     "(\"Volid\", \"Format\", \"Type\", \"Size\", \"VMID\")",
 );
 
-pub const ALL: &[Real] = &[STATUS, LIST];
+pub(super) const ALL: &[Real] = &[STATUS, LIST];
 
 #[test]
 fn status_and_list_are_read() {

@@ -4,7 +4,7 @@ use super::{sim_says, Real};
 use crate::proxmox::node;
 
 /// `print "$ver (running kernel: $kver)\n"`
-pub const PLAIN: Real = Real::new(
+pub(super) const PLAIN: Real = Real::new(
     "pve-manager/9.2.11/14a22df35955d97d (running kernel: 6.14.11-4-pve)\n",
     "pve-manager bin/pveversion:64",
 )
@@ -13,7 +13,7 @@ pub const PLAIN: Real = Real::new(
     "out(f\"pve-manager/{v}/{rid} (running kernel: {kern})\")",
 );
 /// `print "$pkg: $version\n"` per package (the first two with their running versions).
-pub const VERBOSE: Real = Real::new(
+pub(super) const VERBOSE: Real = Real::new(
     "proxmox-ve: 9.2.0 (running kernel: 6.14.11-4-pve)\npve-manager: 9.2.11 (running version: 9.2.11/14a22df35955d97d)\nlxc-pve: 6.0.5-3\nlxcfs: 6.0.4-pve1\n",
     "pve-manager bin/pveversion:36",
 )
@@ -22,7 +22,7 @@ pub const VERBOSE: Real = Real::new(
     "out(f\"lxc-pve: {knob('lxc_pve_version', None, LXC_PVE)}\")",
 );
 
-pub const ALL: &[Real] = &[PLAIN, VERBOSE];
+pub(super) const ALL: &[Real] = &[PLAIN, VERBOSE];
 
 #[test]
 fn the_release_and_lxc_pve_are_read() {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// What a `.fw` file says.
 #[derive(Debug, Clone, Default)]
-pub struct FwFile {
+pub(super) struct FwFile {
     options: BTreeMap<String, String>,
     rules: Vec<Rule>,
     /// Other sections (`[ALIASES]`, `[IPSET x]`, …): their non-empty lines, trimmed.
@@ -54,7 +54,7 @@ impl PartialEq for FwFile {
 }
 
 /// Reads a `.fw` file; nothing in it is an error (an unreadable line is kept as text).
-pub fn parse(text: &str) -> FwFile {
+pub(super) fn parse(text: &str) -> FwFile {
     let mut file = FwFile::default();
     let mut section = String::new();
     for line in text.lines().map(str::trim) {
@@ -158,7 +158,7 @@ fn rule(line: &str) -> RuleMeaning {
 
 /// What differs between the file on the node (`old`) and the wanted one (`new`): `-` for
 /// what only `old` says, `+` for what only `new` says. Empty when both say the same.
-pub fn drift(old: &FwFile, new: &FwFile) -> Vec<String> {
+pub(super) fn drift(old: &FwFile, new: &FwFile) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in &old.options {
         if new.options.get(k) != Some(v) {

@@ -17,7 +17,7 @@ use crate::remote::host::Host;
 const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// Runs vzdump; prints what was pruned and the warnings. The container must exist.
-pub fn backup(
+pub(crate) fn backup(
     host: &Host,
     config: &Config,
     reporter: &dyn Reporter,

@@ -27,18 +27,18 @@ const SLACK: Duration = Duration::from_secs(60);
 
 /// An LXC container on a node.
 #[derive(Clone, Copy)]
-pub struct Container<'h> {
+pub(crate) struct Container<'h> {
     pub(super) host: &'h Host,
     pub(super) vmid: u32,
 }
 
 impl<'h> Container<'h> {
-    pub fn new(host: &'h Host, vmid: u32) -> Self {
+    pub(crate) fn new(host: &'h Host, vmid: u32) -> Self {
         Container { host, vmid }
     }
 
     /// The `pct` line of a lifecycle operation.
-    pub fn line(&self, op: super::Op<'_>) -> String {
+    pub(crate) fn line(&self, op: super::Op<'_>) -> String {
         use super::Op;
         let vmid = self.vmid;
         match op {
@@ -59,14 +59,14 @@ impl<'h> Container<'h> {
     }
 
     /// The mount points of `pct config`.
-    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn volumes(&self) -> Result<Vec<(String, String)>> {
         Ok(snap::mount_points(
             &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
         ))
     }
 
     /// `pct listsnapshot`, parsed.
-    pub fn snapshots(&self) -> Result<Vec<snap::Snapshot>> {
+    pub(crate) fn snapshots(&self) -> Result<Vec<snap::Snapshot>> {
         Ok(snap::parse_list(
             &self.host.probe_ok(&snap::list(self.vmid))?.stdout_str(),
         ))
@@ -74,7 +74,7 @@ impl<'h> Container<'h> {
 
     /// `pct destroy --purge`; a container that is already gone is fine. Whether the task
     /// removed the container's HA resource.
-    pub fn destroy(&self, timeout: Duration) -> Result<bool> {
+    pub(crate) fn destroy(&self, timeout: Duration) -> Result<bool> {
         let (host, vmid) = (self.host, self.vmid);
         let command = pct::destroy(vmid);
         let out = host.change(&command, timeout)?;
@@ -85,7 +85,7 @@ impl<'h> Container<'h> {
     }
 
     /// `pct config`, parsed.
-    pub fn config(&self) -> Result<pct::PctConfig> {
+    pub(crate) fn config(&self) -> Result<pct::PctConfig> {
         Ok(pct::parse_config(
             &self.host.probe_ok(&pct::config(self.vmid))?.stdout_str(),
         ))
@@ -93,7 +93,7 @@ impl<'h> Container<'h> {
 }
 
 /// What `pct exec`'s stderr says when it did not run the command.
-pub fn not_run(stderr: &str) -> Option<super::NotRun> {
+pub(crate) fn not_run(stderr: &str) -> Option<super::NotRun> {
     match pct::said(stderr) {
         Some(Said::ExecNotRunning) => Some(super::NotRun::Stopped),
         Some(Said::Missing) => Some(super::NotRun::Missing),
@@ -102,12 +102,12 @@ pub fn not_run(stderr: &str) -> Option<super::NotRun> {
 }
 
 /// The container's state; `None` when it does not exist on this node.
-pub fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
+pub(crate) fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
     Ok(probe(host, vmid)?.ok())
 }
 
 /// The container's state; a missing container is an error with the `create` hint (exit 5).
-pub fn require_state(host: &Host, vmid: u32) -> Result<CtState> {
+pub(crate) fn require_state(host: &Host, vmid: u32) -> Result<CtState> {
     probe(host, vmid)?
 }
 
@@ -129,7 +129,7 @@ fn probe(host: &Host, vmid: u32) -> Result<Result<CtState>> {
 
 /// The container's IPv4 address as seen from inside (`ip -4 -o addr show dev eth0`);
 /// `None` when it has none (yet).
-pub fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
+pub(crate) fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
     let probe = host.probe(&pct::ipv4_probe(vmid))?;
     Ok(pct::parse_ipv4(&probe.stdout_str()))
 }
@@ -137,7 +137,12 @@ pub fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
 /// `pct start`; "already running" is success. An HA-managed container's `pct start` only
 /// asks the HA manager: then this waits until it has started it ([`ha::wait_for`]).
 /// Returns the task warnings.
-pub fn start(host: &Host, vmid: u32, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+pub(crate) fn start(
+    host: &Host,
+    vmid: u32,
+    reporter: &dyn Reporter,
+    out: &Output,
+) -> Result<Vec<String>> {
     let command = pct::start(vmid);
     let result = reporter.step(&format!("Starting container {vmid}"), || {
         let result = host.change(&command, START_TIMEOUT)?;
@@ -164,7 +169,7 @@ enum Shutdown {
 /// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time; an HA-managed
 /// container's shutdown only asks the HA manager, then this waits until it has stopped it.
 /// "not running" is success.
-pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+pub(crate) fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
     let command = pct::shutdown(vmid, SHUTDOWN_TIMEOUT_SECS);
     let shutdown = reporter.step_with(
         &format!("Shutting down container {vmid}"),
@@ -209,7 +214,7 @@ pub fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
 /// `pct reboot`; its `VM <vmid> not running` (the container stopped meanwhile) means start.
 /// A reboot that failed may have left the container stopped (Proxmox stops it before the
 /// start that fails, e.g. on a lock): the error says so. Returns the task warnings.
-pub fn reboot(
+pub(crate) fn reboot(
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,
@@ -268,7 +273,7 @@ fn reboot_failed(host: &Host, vmid: u32, command: &str, result: RemoteOutput) ->
 }
 
 /// The container is not on this node (exit 5, with the `pxdeploy create` hint).
-pub fn missing(host: &Host, vmid: u32, cause: String) -> Error {
+pub(crate) fn missing(host: &Host, vmid: u32, cause: String) -> Error {
     Error::remote(format!("container {vmid} does not exist on {}", host.alias))
         .cause(cause)
         .hint("run `pxdeploy create` first")
@@ -277,7 +282,7 @@ pub fn missing(host: &Host, vmid: u32, cause: String) -> Error {
 /// A `pct` (or `vzdump`) command that exited non-zero, as the error that says what to do:
 /// the container is missing, locked or protected, the vmid is taken, the create task
 /// failed, or else the command and its stderr.
-pub fn refused(host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Error {
+pub(crate) fn refused(host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Error {
     let stderr = out.stderr_str();
     let said = sanitize(stderr.trim());
     match pct::said(&stderr) {
@@ -303,14 +308,14 @@ pub fn refused(host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Erro
 }
 
 /// A remote step that exited non-zero: the command and its stderr (exit 5).
-pub fn failed(command: &str, out: RemoteOutput) -> Error {
+pub(crate) fn failed(command: &str, out: RemoteOutput) -> Error {
     ensure_success(command, out)
         .err()
         .unwrap_or_else(|| Error::remote(format!("`{command}` failed")))
 }
 
 /// `CT is locked (<lock>)` as an error that says what to do.
-pub fn locked(vmid: u32, lock: &str, command: &str) -> Error {
+pub(crate) fn locked(vmid: u32, lock: &str, command: &str) -> Error {
     Error::remote(format!("container {vmid} is locked (`{lock}`)"))
         .cause(format!("`{command}`: CT is locked ({lock})"))
         .hint(format!(
@@ -319,7 +324,7 @@ pub fn locked(vmid: u32, lock: &str, command: &str) -> Error {
 }
 
 /// `protection: 1`: Proxmox refuses to destroy the container (exit 8).
-pub fn protected(vmid: u32) -> Error {
+pub(crate) fn protected(vmid: u32) -> Error {
     Error::refused(format!(
         "container {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
     ))
@@ -337,7 +342,11 @@ fn with_debug_hint(vmid: u32, err: Error) -> Error {
 }
 
 /// Shows the `WARN:` lines and the `Task finished with N warning(s)!` of a task as warnings.
-pub fn show_task_warnings(out: &Output, command: &str, result: &RemoteOutput) -> Vec<String> {
+pub(crate) fn show_task_warnings(
+    out: &Output,
+    command: &str,
+    result: &RemoteOutput,
+) -> Vec<String> {
     let w = proxmox::task_warnings(&result.stdout_str(), &result.stderr_str());
     for line in &w.lines {
         out.warn(format!("`{command}`: {}", sanitize(line)));

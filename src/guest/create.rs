@@ -14,7 +14,7 @@ use crate::remote::host::{Host, PROBE_TIMEOUT};
 const CREATE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// `pct create`; privileged: the AppArmor line and a warning. Returns the task warnings.
-pub fn container(
+pub(super) fn container(
     host: &Host,
     spec: &CreateSpec,
     reporter: &dyn Reporter,

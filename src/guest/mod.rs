@@ -9,18 +9,18 @@
 //! value (no `Box<dyn …>`, no object-safety limits on the generic helpers). Only the
 //! implementations (`container.rs`) name `pct`; [`Host`] stays the node transport.
 
-pub mod backup;
-pub mod container;
+pub(crate) mod backup;
+pub(crate) mod container;
 mod create;
-pub mod inside;
+pub(crate) mod inside;
 
-pub use container::Container;
-pub use inside::Inside;
+pub(crate) use container::Container;
+pub(crate) use inside::Inside;
 
 /// The guest's vocabulary above this module: its state, its configuration on the node,
 /// what creates it, its snapshots (the container's types for now).
-pub use crate::proxmox::pct::snapshot::Snapshot;
-pub use crate::proxmox::pct::{CreateSpec, CtState, Drift, PctConfig};
+pub(crate) use crate::proxmox::pct::snapshot::Snapshot;
+pub(crate) use crate::proxmox::pct::{CreateSpec, CtState, Drift, PctConfig};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ use crate::remote::Output as RemoteOutput;
 
 /// An operation whose node command line [`Guest::line`] builds.
 #[derive(Clone, Copy, Debug)]
-pub enum Op<'a> {
+pub(crate) enum Op<'a> {
     /// Take the snapshot `name`.
     Snapshot(&'a str),
     /// Delete the snapshot `name`.
@@ -61,7 +61,7 @@ pub enum Op<'a> {
 
 /// Why the node did not run a command in the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NotRun {
+pub(crate) enum NotRun {
     /// The guest is stopped.
     Stopped,
     /// There is no such guest on the node.
@@ -70,91 +70,91 @@ pub enum NotRun {
 
 /// The guest a command works on.
 #[derive(Clone, Copy)]
-pub enum Guest<'h> {
+pub(crate) enum Guest<'h> {
     /// An LXC container (`pct`).
     Container(Container<'h>),
 }
 
 impl<'h> Guest<'h> {
     /// The guest of this configuration, reached through `host`.
-    pub fn of(host: &'h Host, config: &Config) -> Self {
+    pub(crate) fn of(host: &'h Host, config: &Config) -> Self {
         Guest::Container(Container::new(host, config.container.vmid))
     }
 
     /// The container `vmid` on `host`.
-    pub fn container(host: &'h Host, vmid: u32) -> Self {
+    pub(crate) fn container(host: &'h Host, vmid: u32) -> Self {
         Guest::Container(Container::new(host, vmid))
     }
 
     /// The node transport the guest is reached through.
-    pub fn host(&self) -> &'h Host {
+    pub(crate) fn host(&self) -> &'h Host {
         match self {
             Guest::Container(c) => c.host,
         }
     }
 
     /// The guest's id on the node (the vmid).
-    pub fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         match self {
             Guest::Container(c) => c.vmid,
         }
     }
 
-    pub fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.host().dry_run()
     }
 
     // ---- running in the guest ----
 
     /// Where commands run inside the guest (pure: builds the lines).
-    pub fn inside(&self) -> Inside {
+    pub(crate) fn inside(&self) -> Inside {
         match self {
             Guest::Container(c) => Inside::Container(c.vmid),
         }
     }
 
     /// The node's command line that runs `argv` in the guest.
-    pub fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
+    pub(crate) fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
         self.inside().exec(argv)
     }
 
     /// Runs `argv` in the guest as a read-only probe (also under `--dry-run`).
-    pub fn probe<S: AsRef<str>>(&self, argv: &[S]) -> Result<RemoteOutput> {
+    pub(crate) fn probe<S: AsRef<str>>(&self, argv: &[S]) -> Result<RemoteOutput> {
         self.host().probe(&self.exec_line(argv))
     }
 
     // ---- lifecycle ----
 
     /// The guest's state; `None` when it does not exist on this node.
-    pub fn state(&self) -> Result<Option<CtState>> {
+    pub(crate) fn state(&self) -> Result<Option<CtState>> {
         match self {
             Guest::Container(c) => container::state(c.host, c.vmid),
         }
     }
 
     /// The guest's state; a missing guest is an error with the `create` hint (exit 5).
-    pub fn require_state(&self) -> Result<CtState> {
+    pub(crate) fn require_state(&self) -> Result<CtState> {
         match self {
             Guest::Container(c) => container::require_state(c.host, c.vmid),
         }
     }
 
     /// The guest's IPv4 address as seen from inside; `None` when it has none (yet).
-    pub fn address(&self) -> Result<Option<String>> {
+    pub(crate) fn address(&self) -> Result<Option<String>> {
         match self {
             Guest::Container(c) => container::current_ip(c.host, c.vmid),
         }
     }
 
     /// The guest's configuration on the node (hostname, lock, protection, mount points).
-    pub fn config(&self) -> Result<PctConfig> {
+    pub(crate) fn config(&self) -> Result<PctConfig> {
         match self {
             Guest::Container(c) => c.config(),
         }
     }
 
     /// The guest's configuration as printed by [`Op::Config`]'s line.
-    pub fn parse_config(&self, stdout: &str) -> PctConfig {
+    pub(crate) fn parse_config(&self, stdout: &str) -> PctConfig {
         match self {
             Guest::Container(_) => pct::parse_config(stdout),
         }
@@ -162,21 +162,21 @@ impl<'h> Guest<'h> {
 
     /// Every setting of `wanted` that the existing guest (its `actual` configuration)
     /// does not have.
-    pub fn drift(&self, actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
+    pub(crate) fn drift(&self, actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
         match self {
             Guest::Container(_) => pct::drift(actual, wanted),
         }
     }
 
     /// The address in what [`Op::Address`]'s line printed; `None` when it has none (yet).
-    pub fn parse_address(&self, stdout: &str) -> Option<String> {
+    pub(crate) fn parse_address(&self, stdout: &str) -> Option<String> {
         match self {
             Guest::Container(_) => pct::parse_ipv4(stdout),
         }
     }
 
     /// Creates the guest `spec` describes (this guest's id); returns the task warnings.
-    pub fn create(
+    pub(crate) fn create(
         &self,
         spec: &CreateSpec,
         reporter: &dyn Reporter,
@@ -189,28 +189,28 @@ impl<'h> Guest<'h> {
     }
 
     /// Starts the guest ("already running" is success); returns the task warnings.
-    pub fn start(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+    pub(crate) fn start(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
         match self {
             Guest::Container(c) => container::start(c.host, c.vmid, reporter, out),
         }
     }
 
     /// Shuts the guest down (stops it when it does not stop in time).
-    pub fn stop(&self, reporter: &dyn Reporter) -> Result<()> {
+    pub(crate) fn stop(&self, reporter: &dyn Reporter) -> Result<()> {
         match self {
             Guest::Container(c) => container::stop(c.host, c.vmid, reporter),
         }
     }
 
     /// Reboots the guest (starts it when it was not running); returns the task warnings.
-    pub fn reboot(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
+    pub(crate) fn reboot(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
         match self {
             Guest::Container(c) => container::reboot(c.host, c.vmid, reporter, out),
         }
     }
 
     /// A backup to `[backup] storage`; prints what was pruned and the warnings.
-    pub fn backup(
+    pub(crate) fn backup(
         &self,
         config: &Config,
         reporter: &dyn Reporter,
@@ -222,7 +222,7 @@ impl<'h> Guest<'h> {
     }
 
     /// Takes the deploy lock of the guest (none under `--dry-run`), held until dropped.
-    pub fn lock(&self, reporter: &dyn Reporter) -> Result<Option<DeployLock>> {
+    pub(crate) fn lock(&self, reporter: &dyn Reporter) -> Result<Option<DeployLock>> {
         let host = self.host();
         let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
             Ok(Box::new(host.session().spawn(command)?))
@@ -232,21 +232,21 @@ impl<'h> Guest<'h> {
 
     /// The node's command line of a lifecycle operation (the caller runs it with its
     /// own bound and reads what the node said with [`Guest::refused`]).
-    pub fn line(&self, op: Op<'_>) -> String {
+    pub(crate) fn line(&self, op: Op<'_>) -> String {
         match self {
             Guest::Container(c) => c.line(op),
         }
     }
 
     /// The guest's volumes (`rootfs`, `mp0`…) and their storage volume ids.
-    pub fn volumes(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn volumes(&self) -> Result<Vec<(String, String)>> {
         match self {
             Guest::Container(c) => c.volumes(),
         }
     }
 
     /// The guest's snapshots, oldest first in tree order.
-    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+    pub(crate) fn snapshots(&self) -> Result<Vec<Snapshot>> {
         match self {
             Guest::Container(c) => c.snapshots(),
         }
@@ -255,7 +255,7 @@ impl<'h> Guest<'h> {
     /// Destroys the guest with what the node keeps for it (firewall file, backup-job
     /// entries, HA resource); one that is already gone is fine. Whether its HA resource
     /// went with it.
-    pub fn destroy(&self, timeout: std::time::Duration) -> Result<bool> {
+    pub(crate) fn destroy(&self, timeout: std::time::Duration) -> Result<bool> {
         match self {
             Guest::Container(c) => c.destroy(timeout),
         }
@@ -263,7 +263,7 @@ impl<'h> Guest<'h> {
 
     /// Why the node did not run a command in (or on) the guest, when its stderr says so:
     /// the guest is stopped (a command inside), or there is no such guest.
-    pub fn not_run(&self, stderr: &str) -> Option<NotRun> {
+    pub(crate) fn not_run(&self, stderr: &str) -> Option<NotRun> {
         match self {
             Guest::Container(_) => container::not_run(stderr),
         }
@@ -273,24 +273,24 @@ impl<'h> Guest<'h> {
 
     /// A lifecycle command of the guest that exited non-zero, as the error that says what
     /// to do (missing, locked, protected, …).
-    pub fn refused(&self, command: &str, out: RemoteOutput) -> Error {
+    pub(crate) fn refused(&self, command: &str, out: RemoteOutput) -> Error {
         match self {
             Guest::Container(c) => container::refused(c.host, c.vmid, command, out),
         }
     }
 
     /// The guest is not on this node (exit 5, with the `pxdeploy create` hint).
-    pub fn missing(&self, cause: String) -> Error {
+    pub(crate) fn missing(&self, cause: String) -> Error {
         container::missing(self.host(), self.id(), cause)
     }
 
     /// `protection: 1`: the node refuses to destroy the guest (exit 8).
-    pub fn protected(&self) -> Error {
+    pub(crate) fn protected(&self) -> Error {
         container::protected(self.id())
     }
 
     /// The guest is locked by a node task (`lock`) that refused `command`.
-    pub fn locked(&self, lock: &str, command: &str) -> Error {
+    pub(crate) fn locked(&self, lock: &str, command: &str) -> Error {
         container::locked(self.id(), lock, command)
     }
 }

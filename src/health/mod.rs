@@ -16,22 +16,22 @@ use crate::remote::host::Host;
 mod tracker;
 mod watch;
 
-pub use self::tracker::{ServiceHealth, Tracker};
+pub(crate) use self::tracker::{ServiceHealth, Tracker};
 
 /// Log lines shown for each failing service.
-pub const LOG_LINES: u32 = 20;
+pub(crate) const LOG_LINES: u32 = 20;
 /// Bound of one `ps` or `logs` call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long and how often.
 #[derive(Debug, Clone, Copy)]
-pub struct Timing {
+pub(crate) struct Timing {
     pub timeout: Duration,
     pub interval: Duration,
 }
 
 impl Timing {
-    pub fn from_config(cfg: &Config) -> Self {
+    pub(crate) fn from_config(cfg: &Config) -> Self {
         Timing {
             timeout: Duration::from_secs(cfg.health.timeout_secs),
             interval: Duration::from_secs(cfg.health.interval_secs.max(1)),
@@ -95,7 +95,7 @@ fn listing(
 
 /// One look at the services (for `status`): no waiting, a service without healthcheck
 /// passes as soon as it runs.
-pub fn snapshot(
+pub(crate) fn snapshot(
     guest: Guest<'_>,
     project: &Project,
     services: &[String],
@@ -111,7 +111,11 @@ pub fn snapshot(
 }
 
 /// [`wait_for`] with the configuration's project, services and timing.
-pub fn wait(guest: Guest<'_>, cfg: &Config, reporter: &dyn Reporter) -> Result<Vec<ServiceHealth>> {
+pub(crate) fn wait(
+    guest: Guest<'_>,
+    cfg: &Config,
+    reporter: &dyn Reporter,
+) -> Result<Vec<ServiceHealth>> {
     let project = cfg.project();
     let services = cfg.health_services();
     wait_for(
@@ -125,7 +129,7 @@ pub fn wait(guest: Guest<'_>, cfg: &Config, reporter: &dyn Reporter) -> Result<V
 
 /// Polls every `interval` until every service passes (Ok), one fails for good (exit 6 at
 /// once), or `timeout` passes (exit 6 with the table and the failing services' logs).
-pub fn wait_for(
+pub(crate) fn wait_for(
     guest: Guest<'_>,
     project: &Project,
     services: &[String],
@@ -305,7 +309,7 @@ fn restarts(
 }
 
 /// The exit-6 error: a table of the services, then the last log lines of each failing one.
-pub fn explain(
+pub(crate) fn explain(
     host: &Host,
     project: &Project,
     services: &[ServiceHealth],
@@ -336,7 +340,7 @@ pub fn explain(
 }
 
 /// `SERVICE  STATE  HEALTH` lines; what Compose reported is [`sanitize`]d.
-pub fn table(services: &[ServiceHealth]) -> String {
+pub(crate) fn table(services: &[ServiceHealth]) -> String {
     let w = services
         .iter()
         .map(|s| s.service.len())

@@ -9,11 +9,11 @@ use crate::compose::{self, PsEntry};
 
 mod replicas;
 use replicas::replicas;
-pub use replicas::Replicas;
+pub(super) use replicas::Replicas;
 
 /// One service as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ServiceHealth {
+pub(crate) struct ServiceHealth {
     pub service: String,
     /// created, running, restarting, exited, dead, paused, removing, `missing` (no container),
     /// or `completed`: a one-shot service (see [`compose::model::Model::one_shot`]) that exited 0.
@@ -32,7 +32,7 @@ pub struct ServiceHealth {
 
 impl ServiceHealth {
     /// `healthy`, `running`, `starting`, `exited (3)`, … for progress lines and tables.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let one = self.label_of_one();
         match self.replicas {
             Some(r) => format!("{}/{} {one}", r.ready, r.wanted),
@@ -55,7 +55,7 @@ impl ServiceHealth {
 
 /// How one service looks at one poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
+pub(crate) enum Phase {
     Ready,
     Waiting,
     /// Exited, dead, or restarting again: no point in waiting.
@@ -63,7 +63,7 @@ pub enum Phase {
 }
 
 /// Remembers what earlier polls saw, to tell a steady service from a crash loop.
-pub struct Tracker {
+pub(crate) struct Tracker {
     services: Vec<String>,
     /// Services without healthcheck count as ready only when seen running at two polls in a
     /// row (same container, not restarted in between): a crash-looping one is caught
@@ -85,37 +85,37 @@ pub struct Tracker {
 
 /// The verdict of one poll.
 #[derive(Debug, Clone)]
-pub struct Observation {
+pub(crate) struct Observation {
     pub services: Vec<(ServiceHealth, Phase)>,
     /// Services whose label changed since the previous poll.
     pub changed: Vec<(String, String)>,
 }
 
 impl Observation {
-    pub fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         self.services.iter().all(|(_, p)| *p == Phase::Ready)
     }
-    pub fn failed(&self) -> Vec<&ServiceHealth> {
+    pub(crate) fn failed(&self) -> Vec<&ServiceHealth> {
         self.services
             .iter()
             .filter(|(_, p)| *p == Phase::Failed)
             .map(|(s, _)| s)
             .collect()
     }
-    pub fn not_ready(&self) -> Vec<&ServiceHealth> {
+    pub(crate) fn not_ready(&self) -> Vec<&ServiceHealth> {
         self.services
             .iter()
             .filter(|(_, p)| *p != Phase::Ready)
             .map(|(s, _)| s)
             .collect()
     }
-    pub fn health(&self) -> Vec<ServiceHealth> {
+    pub(crate) fn health(&self) -> Vec<ServiceHealth> {
         self.services.iter().map(|(s, _)| s.clone()).collect()
     }
 }
 
 impl Tracker {
-    pub fn new(services: &[String], require_steady: bool) -> Self {
+    pub(crate) fn new(services: &[String], require_steady: bool) -> Self {
         Tracker {
             services: services.to_vec(),
             require_steady,
@@ -130,7 +130,7 @@ impl Tracker {
     }
 
     /// Judges with what the compose file says of each service (one-shot, replicas).
-    pub fn with_model(mut self, model: &compose::model::Model) -> Self {
+    pub(crate) fn with_model(mut self, model: &compose::model::Model) -> Self {
         self.model = model.clone();
         self
     }
@@ -141,7 +141,7 @@ impl Tracker {
     /// if the last poll found it steady and it still runs the same container; a restarting
     /// one waits for the next poll to be counted. A container a peek sees not running did
     /// restart (or stop): the next poll's sighting of it is a first one.
-    pub fn peek(&mut self, entries: &[PsEntry]) -> Observation {
+    pub(crate) fn peek(&mut self, entries: &[PsEntry]) -> Observation {
         let restarts = self.restarts.clone();
         self.peeking = true;
         let observation = self.observe(entries);
@@ -153,20 +153,20 @@ impl Tracker {
     /// Docker reported that `container` (by name) died or started since the last poll's
     /// listing began (`docker events`): whatever the next poll sees, it is not the run that
     /// poll saw, so it is not steady (`restart: always` keeps the container's id).
-    pub fn restarted(&mut self, container: &str) {
+    pub(crate) fn restarted(&mut self, container: &str) {
         self.running.remove(container);
         self.steady.remove(container);
     }
 
     /// One poll, with nothing known of the time since the last one.
-    pub fn observe(&mut self, entries: &[PsEntry]) -> Observation {
+    pub(crate) fn observe(&mut self, entries: &[PsEntry]) -> Observation {
         self.observe_apart(entries, Duration::ZERO)
     }
 
     /// One poll whose listing began at least `apart` after the last poll's listing came
     /// back: a container whose `Status` says it has been up for less than that
     /// ([`PsEntry::up_less_than`]) started in between, so it is not steady.
-    pub fn observe_apart(&mut self, entries: &[PsEntry], apart: Duration) -> Observation {
+    pub(crate) fn observe_apart(&mut self, entries: &[PsEntry], apart: Duration) -> Observation {
         if !self.peeking {
             self.apart = apart;
         }

@@ -32,7 +32,7 @@ const BURST: Duration = Duration::from_millis(30);
 const SCRIPT: &str = crate::scripts::script!("health-watch.sh");
 
 /// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <project>`
-pub fn command(project: &Project) -> String {
+pub(super) fn command(project: &Project) -> String {
     debug_assert!(EVENTS
         .iter()
         .all(|e| SCRIPT.contains(&format!("event={e}"))));
@@ -44,7 +44,7 @@ pub fn command(project: &Project) -> String {
 /// One line of the stream: `<nanoseconds> <container> <action>`, e.g.
 /// `1764470000123456789 app-web-1 health_status: healthy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub(super) struct Event {
     /// When Docker saw it, on the container's clock (nanoseconds since the epoch).
     pub at: i128,
     pub container: String,
@@ -74,7 +74,7 @@ impl Event {
 /// the health changes of `events` newer than it applied, in order. `None` when an event
 /// is anything else, or names a container the listing does not show running: only a new
 /// listing can tell what that did. Events older than the listing are in it already.
-pub fn apply(listing: &[PsEntry], stamp: i128, events: &[Event]) -> Option<Vec<PsEntry>> {
+pub(super) fn apply(listing: &[PsEntry], stamp: i128, events: &[Event]) -> Option<Vec<PsEntry>> {
     let mut entries = listing.to_vec();
     for event in events.iter().filter(|e| e.at > stamp) {
         let health = event.health()?;
@@ -91,7 +91,7 @@ pub fn apply(listing: &[PsEntry], stamp: i128, events: &[Event]) -> Option<Vec<P
 /// they restarted since that poll ([`Tracker::restarted`]).
 ///
 /// [`Tracker::restarted`]: super::Tracker::restarted
-pub fn restarted(burst: &[Option<Event>], since: Option<i128>) -> Vec<&str> {
+pub(super) fn restarted(burst: &[Option<Event>], since: Option<i128>) -> Vec<&str> {
     burst
         .iter()
         .flatten()
@@ -102,14 +102,14 @@ pub fn restarted(burst: &[Option<Event>], since: Option<i128>) -> Vec<&str> {
 }
 
 /// Every event of `burst` is older than a listing that began at `stamp`: it holds them.
-pub fn stale(burst: &[Option<Event>], stamp: i128) -> bool {
+pub(super) fn stale(burst: &[Option<Event>], stamp: i128) -> bool {
     burst.iter().all(|e| matches!(e, Some(e) if e.at <= stamp))
 }
 
 /// The container's clock before a listing: the first line of [`crate::compose::Project::ps_stamped`]'s
 /// output, and the rest (the listing). No clock (`date` without `%N`): `None`, and the
 /// listing is whatever is not the clock's line.
-pub fn split_stamp(stdout: &str) -> (Option<i128>, &str) {
+pub(super) fn split_stamp(stdout: &str) -> (Option<i128>, &str) {
     let (first, rest) = stdout.split_once('\n').unwrap_or((stdout, ""));
     let first = first.trim();
     if !first.is_empty() && first.len() >= 19 && first.bytes().all(|b| b.is_ascii_digit()) {
@@ -122,13 +122,13 @@ pub fn split_stamp(stdout: &str) -> (Option<i128>, &str) {
 }
 
 /// The running event stream; closed when dropped.
-pub struct Watch {
+pub(super) struct Watch {
     process: Option<RemoteProcess>,
 }
 
 impl Watch {
     /// Starts the stream (none under `--dry-run`, or when the channel cannot be opened).
-    pub fn start(host: &Host, project: &Project) -> Watch {
+    pub(super) fn start(host: &Host, project: &Project) -> Watch {
         if host.dry_run() {
             return Watch { process: None };
         }
@@ -145,7 +145,7 @@ impl Watch {
     /// Waits until `until` or an event, whichever comes first, and returns the events of
     /// that burst (none: the time is up). Without a stream (or once it ended) it just sleeps.
     /// A line that is not an event still counts as one (look now), with no content.
-    pub fn wait(&mut self, until: Instant) -> Option<Vec<Option<Event>>> {
+    pub(super) fn wait(&mut self, until: Instant) -> Option<Vec<Option<Event>>> {
         let Some(p) = self.process.as_mut() else {
             std::thread::sleep(until.saturating_duration_since(Instant::now()));
             return None;

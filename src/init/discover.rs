@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The names looked for first, in Compose's own order of preference.
-pub const COMPOSE_NAMES: &[&str] = &[
+pub(crate) const COMPOSE_NAMES: &[&str] = &[
     "compose.yaml",
     "compose.yml",
     "docker-compose.yaml",
@@ -16,7 +16,7 @@ pub const COMPOSE_NAMES: &[&str] = &[
 ];
 
 /// `explicit` (relative to `cwd`), else the compose file of `cwd`.
-pub fn find_compose(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
+pub(crate) fn find_compose(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     if let Some(file) = explicit {
         let path = cwd.join(file);
         return if path.is_file() {

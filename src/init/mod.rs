@@ -6,10 +6,10 @@
 //! `--force` (exit 8, refused); a symbolic link is refused even with `--force`.
 
 mod args;
-pub mod discover;
+pub(crate) mod discover;
 mod render;
-pub mod taskfile;
-pub mod vars;
+pub(crate) mod taskfile;
+pub(crate) mod vars;
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ const FROM_VARS: &[(&str, &str)] = &[
 
 /// What `init` writes, decided before anything is written.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Where the file goes.
     pub path: PathBuf,
     /// The file's text (already validated).
@@ -59,7 +59,7 @@ pub(crate) struct Given {
 
 /// Decides the file: `config` is `-c FILE` (relative to `cwd`) or `None` for
 /// `./pxdeploy.toml`; `env` answers for environment variables.
-pub fn plan(
+pub(crate) fn plan(
     args: &InitArgs,
     config: Option<&Path>,
     cwd: &Path,
@@ -243,7 +243,7 @@ fn refuse_existing(path: &Path, force: bool) -> Result<()> {
 /// Writes the planned file: a new file is created with `O_EXCL` (nothing already there,
 /// not even a dangling link, is written through); `force` replaces a file by renaming a new
 /// one over it, which replaces the name, never a link's target.
-pub fn write(plan: &Plan, force: bool) -> Result<()> {
+pub(crate) fn write(plan: &Plan, force: bool) -> Result<()> {
     use std::io::Write;
     let cannot = |e: std::io::Error| {
         Error::unexpected(format!("cannot write {}", plan.path.display())).cause(e.to_string())

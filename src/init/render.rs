@@ -22,7 +22,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// The variables that gave a value: from the Taskfile (`taskfile`) or the environment.
-    pub fn vars_used(&self, taskfile: bool) -> Vec<&'static str> {
+    pub(super) fn vars_used(&self, taskfile: bool) -> Vec<&'static str> {
         [
             Some(&self.host),
             self.user.as_ref(),

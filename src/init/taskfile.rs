@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 /// go-task's own names, in its order.
-pub const NAMES: &[&str] = &[
+pub(crate) const NAMES: &[&str] = &[
     "Taskfile.yml",
     "taskfile.yml",
     "Taskfile.yaml",
@@ -16,7 +16,7 @@ pub const NAMES: &[&str] = &[
 
 /// What one Taskfile gives.
 #[derive(Debug, Default)]
-pub struct Taskfile {
+pub(crate) struct Taskfile {
     pub path: PathBuf,
     /// Plain values, by variable name.
     pub values: Vec<(&'static str, String)>,
@@ -25,14 +25,14 @@ pub struct Taskfile {
 }
 
 impl Taskfile {
-    pub fn value(&self, var: &str) -> Option<&str> {
+    pub(crate) fn value(&self, var: &str) -> Option<&str> {
         self.values
             .iter()
             .find(|(v, _)| *v == var)
             .map(|(_, s)| s.as_str())
     }
 
-    pub fn skipped(&self, var: &str) -> Option<&'static str> {
+    pub(crate) fn skipped(&self, var: &str) -> Option<&'static str> {
         self.skipped
             .iter()
             .find(|(v, _)| *v == var)
@@ -41,7 +41,7 @@ impl Taskfile {
 }
 
 /// The nearest Taskfile: in `dir`, else in its parents.
-pub fn find(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn find(dir: &Path) -> Option<PathBuf> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     dir.ancestors()
         .flat_map(|d| NAMES.iter().map(move |n| d.join(n)))
@@ -49,7 +49,7 @@ pub fn find(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Reads the Taskfile at `path` for the variables `names`.
-pub fn read(path: &Path, names: &[&'static str]) -> Result<Taskfile, String> {
+pub(crate) fn read(path: &Path, names: &[&'static str]) -> Result<Taskfile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let (values, skipped) = parse(&text, names)?;
     Ok(Taskfile {
@@ -66,7 +66,7 @@ type Parsed = (
 
 /// The plain values of `names` in the YAML `text` (`env:` first, then `vars:`), and the
 /// names found with no plain value in either, with why.
-pub fn parse(text: &str, names: &[&'static str]) -> Result<Parsed, String> {
+pub(crate) fn parse(text: &str, names: &[&'static str]) -> Result<Parsed, String> {
     use serde_norway::Value;
     let doc: Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     if !matches!(doc, Value::Mapping(_) | Value::Null) {

@@ -4,7 +4,7 @@
 
 /// One variable, first use in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Var {
+pub(crate) struct Var {
     pub name: String,
     /// The `:-default` / `-default` text, if the file gives one.
     pub default: Option<String>,
@@ -14,7 +14,7 @@ pub struct Var {
 
 impl Var {
     /// PASSWORD, SECRET, KEY or TOKEN in the name: generate it, never write it.
-    pub fn is_secret(&self) -> bool {
+    pub(crate) fn is_secret(&self) -> bool {
         let upper = self.name.to_ascii_uppercase();
         ["PASSWORD", "SECRET", "KEY", "TOKEN"]
             .iter()
@@ -24,7 +24,7 @@ impl Var {
 
 /// Every variable used in the string values of the YAML `text`, deduplicated (a later use
 /// adds a default or `required` that an earlier use lacked).
-pub fn compose_vars(text: &str) -> Result<Vec<Var>, String> {
+pub(crate) fn compose_vars(text: &str) -> Result<Vec<Var>, String> {
     let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     walk(&doc, &mut out);
@@ -43,7 +43,7 @@ fn walk(value: &serde_norway::Value, out: &mut Vec<Var>) {
 }
 
 /// The variables of one string.
-pub fn scan(s: &str, out: &mut Vec<Var>) {
+pub(crate) fn scan(s: &str, out: &mut Vec<Var>) {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {

@@ -12,20 +12,20 @@ use crate::remote::quote::join;
 
 /// Exit status of [`CHECK`] when the lock is not this run's any more (as the lock shell's
 /// "busy": the deploy's exit code 7).
-pub const LOST_EXIT: i32 = 7;
+pub(crate) const LOST_EXIT: i32 = 7;
 
 /// `$1` lock file, `$2` holder file, `$3` token, then the command to run if the lock is
 /// still this run's. `flock -n` succeeds only on a lock no one holds (it is released at once).
-pub const CHECK: &str = crate::scripts::script!("lock-check.sh");
+pub(crate) const CHECK: &str = crate::scripts::script!("lock-check.sh");
 
 /// A new token for a run: 128 random bits, hex.
-pub fn token() -> String {
+pub(crate) fn token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
 /// What identifies the lock of a run ([`super::DeployLock::held`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
+pub(crate) struct Held {
     pub vmid: u32,
     pub token: String,
 }
@@ -34,7 +34,7 @@ impl Held {
     /// The host command that runs `command` (already quoted for the host's shell) only while
     /// the lock is this run's; `gate` goes first (a prepared command waits for its `go`
     /// before it checks anything).
-    pub fn guard(&self, gate: &str, command: &str) -> String {
+    pub(crate) fn guard(&self, gate: &str, command: &str) -> String {
         let check = format!("{gate}{CHECK}");
         format!(
             "{} {command}",
@@ -52,7 +52,7 @@ impl Held {
 }
 
 /// The error of a finish refused by [`CHECK`] (exit 7), with what the host said.
-pub fn lost(vmid: u32, host: &str, said: &str) -> Error {
+pub(crate) fn lost(vmid: u32, host: &str, said: &str) -> Error {
     Error::locked(format!(
         "the deploy lock of container {vmid} on {host} was lost before the deploy finished: its result was not recorded"
     ))

@@ -12,13 +12,13 @@ use crate::output::Output;
 /// Progress of several targets run together (uv's reporter: one `MultiProgress`, a group
 /// of lines per job, finished lines kept): on a terminal one header line per target with
 /// its live steps under it; otherwise plain lines prefixed `[name]`; nothing with `--quiet`.
-pub struct Board {
+pub(crate) struct Board {
     multi: Option<MultiProgress>,
     quiet: bool,
 }
 
 /// One target's place on the [`Board`]: closed by [`Lane::finish`].
-pub struct Lane {
+pub(crate) struct Lane {
     name: String,
     header: Option<ProgressBar>,
     quiet: bool,
@@ -26,7 +26,7 @@ pub struct Lane {
 }
 
 impl Board {
-    pub fn new(out: &Output) -> Board {
+    pub(crate) fn new(out: &Output) -> Board {
         let live = !out.quiet
             && out.interactive
             && out.verbose == 0
@@ -38,7 +38,7 @@ impl Board {
     }
 
     /// Where a target's message lines go: above the live display, or `None` (plain stderr).
-    pub fn printer(&self) -> Option<crate::output::Printer> {
+    pub(crate) fn printer(&self) -> Option<crate::output::Printer> {
         let multi = self.multi.clone()?;
         Some(std::sync::Arc::new(move |line: &str| {
             let _ = multi.println(line);
@@ -46,7 +46,7 @@ impl Board {
     }
 
     /// A lane per target, in the order given (their header lines appear in that order).
-    pub fn lane(&self, name: &str) -> Lane {
+    pub(crate) fn lane(&self, name: &str) -> Lane {
         let header = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(
@@ -67,7 +67,7 @@ impl Board {
     }
 
     /// The reporter for the work of `lane`, which starts now.
-    pub fn reporter(&self, lane: &Lane) -> Box<dyn Reporter> {
+    pub(crate) fn reporter(&self, lane: &Lane) -> Box<dyn Reporter> {
         *lane.started.lock().unwrap() = Instant::now();
         if self.quiet {
             return Box::new(Silent);
@@ -90,7 +90,7 @@ impl Board {
 
 impl Lane {
     /// The target's work ended: its header line (or a plain line) says how, and how long it took.
-    pub fn finish(&self, ending: &Ending) {
+    pub(crate) fn finish(&self, ending: &Ending) {
         let secs = self.started.lock().unwrap().elapsed().as_secs_f64();
         let text = match ending {
             Ending::Done(detail) => format!("✓ done{} ({secs:.1}s)", suffix(detail)),

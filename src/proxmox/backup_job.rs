@@ -8,16 +8,16 @@ use super::vzdump::{self, NOTES_TEMPLATE};
 use crate::remote::quote::join;
 
 /// `pvesh get /cluster/backup --output-format json`: every job, each with `next-run`.
-pub const LIST: &str = "pvesh get /cluster/backup --output-format json";
+pub(crate) const LIST: &str = "pvesh get /cluster/backup --output-format json";
 
 /// The id of the container's job (a `pve-configid`: letters, digits, `-`, at most 50).
-pub fn id(vmid: u32) -> String {
+pub(crate) fn id(vmid: u32) -> String {
     format!("pxdeploy-{vmid}")
 }
 
 /// The job's settings as `pvesh` options, in the order they are passed: what pxdeploy
 /// manages (anything else set on the job by hand is left alone).
-pub fn wanted<'a>(
+pub(crate) fn wanted<'a>(
     vmid: u32,
     schedule: &str,
     options: impl Into<vzdump::Options<'a>>,
@@ -43,7 +43,7 @@ fn options(settings: &[(&str, String)]) -> Vec<String> {
 }
 
 /// `pvesh create /cluster/backup --id pxdeploy-<vmid> --schedule … --vmid … …`
-pub fn create(vmid: u32, settings: &[(&str, String)]) -> String {
+pub(crate) fn create(vmid: u32, settings: &[(&str, String)]) -> String {
     let id = id(vmid);
     let mut argv = vec!["pvesh", "create", "/cluster/backup", "--id", &id];
     let opts = options(settings);
@@ -52,7 +52,7 @@ pub fn create(vmid: u32, settings: &[(&str, String)]) -> String {
 }
 
 /// `pvesh set /cluster/backup/pxdeploy-<vmid> --<key> <value> …` (only what changed).
-pub fn set(vmid: u32, settings: &[(&str, String)]) -> String {
+pub(crate) fn set(vmid: u32, settings: &[(&str, String)]) -> String {
     let path = format!("/cluster/backup/{}", id(vmid));
     let mut argv = vec!["pvesh", "set", &path];
     let opts = options(settings);
@@ -61,13 +61,13 @@ pub fn set(vmid: u32, settings: &[(&str, String)]) -> String {
 }
 
 /// `pvesh delete /cluster/backup/pxdeploy-<vmid>`
-pub fn delete(vmid: u32) -> String {
+pub(crate) fn delete(vmid: u32) -> String {
     join(&["pvesh", "delete", &format!("/cluster/backup/{}", id(vmid))])
 }
 
 /// One job of the list, its values as the `pvesh` options spell them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     pub id: String,
     /// (key, value) sorted by key; `prune-backups` as `keep-last=N[,…]` (keys sorted).
     pub settings: Vec<(String, String)>,
@@ -77,7 +77,7 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.settings
             .iter()
             .find(|(k, _)| k == key)
@@ -86,7 +86,7 @@ impl Job {
 }
 
 /// The job `id` from the JSON list; `Err` when the output is not a JSON list.
-pub fn find(json: &str, id: &str) -> Result<Option<Job>, String> {
+pub(crate) fn find(json: &str, id: &str) -> Result<Option<Job>, String> {
     let list: Vec<Value> = serde_json::from_str(json.trim())
         .map_err(|e| format!("`{LIST}` did not print a JSON list: {e}"))?;
     Ok(list
@@ -128,10 +128,10 @@ fn text(v: &Value) -> String {
 }
 
 /// One setting that differs: (key, what the job has, what is wanted).
-pub type Change = (&'static str, Option<String>, String);
+pub(crate) type Change = (&'static str, Option<String>, String);
 
 /// The wanted settings the job does not have (as it has them).
-pub fn changes(job: &Job, wanted: &[(&'static str, String)]) -> Vec<Change> {
+pub(crate) fn changes(job: &Job, wanted: &[(&'static str, String)]) -> Vec<Change> {
     wanted
         .iter()
         .filter(|(k, v)| job.get(k) != Some(v.as_str()))
@@ -141,7 +141,7 @@ pub fn changes(job: &Job, wanted: &[(&'static str, String)]) -> Vec<Change> {
 
 /// The reason of a rejected calendar event in `pvesh`'s stderr (`schedule: invalid format -
 /// invalid calendar event '…' - …`), if that is why it failed.
-pub fn bad_schedule(stderr: &str) -> Option<String> {
+pub(crate) fn bad_schedule(stderr: &str) -> Option<String> {
     stderr
         .lines()
         .find_map(|l| l.trim().strip_prefix("schedule: "))

@@ -5,7 +5,7 @@
 
 /// Where Proxmox stopped reading a calendar event: `<rest>` of its `unable to parse calendar
 /// event at '<rest>' - …` (proxmox-time parse_helpers.rs parse_complete_line).
-pub fn stuck_at(reason: &str) -> Option<&str> {
+pub(crate) fn stuck_at(reason: &str) -> Option<&str> {
     let (_, rest) = reason.split_once("unable to parse calendar event at '")?;
     rest.split_once("' - ").map(|(at, _)| at)
 }
@@ -13,7 +13,7 @@ pub fn stuck_at(reason: &str) -> Option<&str> {
 /// The time of a schedule as the node reads it, when that is minutes where the text looks
 /// like an hour (see [`reading`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// The time as written (`25:00`, `22`).
     pub time: String,
     /// What the node takes as the minute(s) (`25`, `8,30`).
@@ -24,7 +24,7 @@ pub struct Reading {
 
 impl Reading {
     /// `every hour at minute 25` (`, second 30`).
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         let what = match self.minutes.parse::<u32>() {
             Ok(n) => format!("minute {n}"),
             Err(_) => format!("minutes {}", self.minutes),
@@ -40,7 +40,7 @@ impl Reading {
     }
 
     /// The warning after a schedule was set: what the node reads and why.
-    pub fn warning(&self) -> String {
+    pub(crate) fn warning(&self) -> String {
         if self.time.contains(':') {
             format!(
                 "Proxmox reads `{}` as {} of every hour, not as a time of day (hours go from 0 to 23): the job runs {}",
@@ -65,7 +65,7 @@ impl Reading {
 /// 25, second 0, of every hour: calendar_event.rs parse_time_spec); a time without `:` is a
 /// minute too (`mon..fri 22`). None when the hour is read as written, for keywords and
 /// dates, and for minutes written as `*` or repetitions (`*/5`: clearly minutes).
-pub fn reading(schedule: &str) -> Option<Reading> {
+pub(crate) fn reading(schedule: &str) -> Option<Reading> {
     let s = schedule.trim();
     let s = s.strip_suffix("UTC").map_or(s, |r| r.trim_end_matches(' '));
     let token = s.split_whitespace().last()?;

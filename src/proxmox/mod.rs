@@ -5,21 +5,21 @@
 //! Every builder returns a complete command line with each value quoted by
 //! [`crate::remote::quote`], ready for `Host::probe`/`Host::change`.
 
-pub mod backup_job;
-pub mod calendar;
-pub mod node;
-pub mod pct;
-pub mod purge;
-pub mod pveam;
-pub mod pvesm;
-pub mod vzdump;
+pub(crate) mod backup_job;
+pub(crate) mod calendar;
+pub(crate) mod node;
+pub(crate) mod pct;
+pub(crate) mod purge;
+pub(crate) mod pveam;
+pub(crate) mod pvesm;
+pub(crate) mod vzdump;
 
 use std::cmp::Ordering;
 
 /// What a foreground task reported besides success: the `WARN: …` lines of its output and
 /// the `Task finished with N warning(s)!` line on stderr. Such a task still exits 0.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TaskWarnings {
+pub(crate) struct TaskWarnings {
     /// N of `Task finished with N warning(s)!`, or the number of `WARN:` lines.
     pub count: u32,
     /// The `WARN:` lines, without the prefix.
@@ -27,7 +27,7 @@ pub struct TaskWarnings {
 }
 
 /// Reads the warnings of a task from its stdout (task output) and stderr.
-pub fn task_warnings(stdout: &str, stderr: &str) -> TaskWarnings {
+pub(crate) fn task_warnings(stdout: &str, stderr: &str) -> TaskWarnings {
     let lines: Vec<String> = stdout
         .lines()
         .chain(stderr.lines())
@@ -50,7 +50,7 @@ pub fn task_warnings(stdout: &str, stderr: &str) -> TaskWarnings {
 
 /// Compares two version strings the way a person reads them: runs of digits numerically,
 /// everything else as text. `12.12-1` > `12.7-1` > `12.2-1`.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
     let (ta, tb) = (version_tokens(a), version_tokens(b));
     for (x, y) in ta.iter().zip(tb.iter()) {
         let ord = match (x, y) {
@@ -93,7 +93,7 @@ fn version_tokens(s: &str) -> Vec<Token<'_>> {
 }
 
 /// Parses a Proxmox size (`format_size`: `512`, `300K`, `8G`, `1.5T`) into bytes.
-pub fn parse_size(text: &str) -> Option<u64> {
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let (num, unit) = match text.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => (&text[..i], &text[i..]),

@@ -3,28 +3,28 @@
 use crate::remote::quote::join;
 
 /// `pveversion`: `pve-manager/9.2.11/<hash> (running kernel: 6.8.12-1-pve)`
-pub fn pveversion() -> String {
+pub(crate) fn pveversion() -> String {
     "pveversion".to_string()
 }
 
 /// The pve-manager version of `pveversion` output (`9.2.11`).
-pub fn parse_pveversion(stdout: &str) -> Option<String> {
+pub(crate) fn parse_pveversion(stdout: &str) -> Option<String> {
     let rest = stdout.trim().strip_prefix("pve-manager/")?;
     Some(rest.split(['/', ' ']).next()?.to_string())
 }
 
 /// `hostname`: the node name is its first label.
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     "hostname".to_string()
 }
 
-pub fn parse_node_name(stdout: &str) -> Option<String> {
+pub(crate) fn parse_node_name(stdout: &str) -> Option<String> {
     let name = stdout.trim().split('.').next()?.trim();
     (!name.is_empty()).then(|| name.to_string())
 }
 
 /// `pvesh get /nodes/<node>/network --output-format json`
-pub fn network(node: &str) -> String {
+pub(crate) fn network(node: &str) -> String {
     join(&[
         "pvesh",
         "get",
@@ -36,7 +36,7 @@ pub fn network(node: &str) -> String {
 
 /// The names of the bridges in `pvesh get /nodes/<node>/network --output-format json`
 /// (objects with `"type": "bridge"` or `"OVSBridge"`), sorted.
-pub fn parse_bridges(stdout: &str) -> Option<Vec<String>> {
+pub(crate) fn parse_bridges(stdout: &str) -> Option<Vec<String>> {
     let items: Vec<serde_json::Value> = serde_json::from_str(stdout.trim()).ok()?;
     let mut names: Vec<String> = items
         .iter()

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// The backup jobs `pct destroy --purge` changes for a container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct JobsTouched {
+pub(crate) struct JobsTouched {
     /// Jobs that back up only this container: deleted.
     pub deleted: Vec<String>,
     /// Jobs that lose it from their `vmid` list (other guests stay).
@@ -34,7 +34,7 @@ fn split_list(text: &str) -> Vec<&str> {
 
 /// The jobs of `pvesh get /cluster/backup --output-format json` that `pct destroy --purge`
 /// changes for `vmid`; `None` when the output is not a JSON list.
-pub fn backup_jobs(json: &str, vmid: u32) -> Option<JobsTouched> {
+pub(crate) fn backup_jobs(json: &str, vmid: u32) -> Option<JobsTouched> {
     let list: Vec<Value> = serde_json::from_str(json.trim()).ok()?;
     let id = vmid.to_string();
     let mut touched = JobsTouched::default();
@@ -68,7 +68,7 @@ pub fn backup_jobs(json: &str, vmid: u32) -> Option<JobsTouched> {
 }
 
 /// Whether the destroy task's output says it removed the container's HA resource.
-pub fn ha_removed(stdout: &str, vmid: u32) -> bool {
+pub(crate) fn ha_removed(stdout: &str, vmid: u32) -> bool {
     let note = format!("NOTE: removed CT {vmid} from HA resource configuration.");
     stdout.lines().any(|l| l.trim() == note)
 }

@@ -4,48 +4,48 @@
 use crate::remote::quote::{join, quote};
 
 /// `pveam update`
-pub fn update() -> String {
+pub(crate) fn update() -> String {
     "pveam update".to_string()
 }
 
 /// `pveam available --section system`
-pub fn available_system() -> String {
+pub(crate) fn available_system() -> String {
     "pveam available --section system".to_string()
 }
 
 /// `pveam list <storage>`
-pub fn list(storage: &str) -> String {
+pub(crate) fn list(storage: &str) -> String {
     format!("pveam list {}", quote(storage))
 }
 
 /// `pveam download <storage> <template>`
-pub fn download(storage: &str, template: &str) -> String {
+pub(crate) fn download(storage: &str, template: &str) -> String {
     join(&["pveam", "download", storage, template])
 }
 
 /// The volume id of a template file on a storage: `local:vztmpl/<file>`.
-pub fn volid(storage: &str, template: &str) -> String {
+pub(crate) fn volid(storage: &str, template: &str) -> String {
     format!("{storage}:vztmpl/{template}")
 }
 
 /// The file name of a template volume id (`local:vztmpl/x.tar.zst` → `x.tar.zst`).
-pub fn template_file(volid: &str) -> &str {
+pub(crate) fn template_file(volid: &str) -> &str {
     volid.split_once(":vztmpl/").map_or(volid, |(_, f)| f)
 }
 
 /// True when a template setting is a full volume id rather than a name prefix.
-pub fn is_volid(template: &str) -> bool {
+pub(crate) fn is_volid(template: &str) -> bool {
     template.contains(':')
 }
 
 /// `update successful` on stdout; failure prints `update failed - see /var/log/pveam.log for
 /// details` on stderr and still exits 0.
-pub fn update_succeeded(stdout: &str, stderr: &str) -> bool {
+pub(crate) fn update_succeeded(stdout: &str, stderr: &str) -> bool {
     stdout.lines().any(|l| l.trim() == "update successful") && !stderr.contains("update failed")
 }
 
 /// The volume ids of `pveam list <storage>` (header `NAME … SIZE` skipped).
-pub fn parse_list(stdout: &str) -> Vec<String> {
+pub(crate) fn parse_list(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter_map(|l| l.split_whitespace().next())
@@ -56,7 +56,7 @@ pub fn parse_list(stdout: &str) -> Vec<String> {
 
 /// One line of `pveam available`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Available {
+pub(crate) struct Available {
     pub section: String,
     pub template: String,
     /// Only in the ≥ 9.2.7 three-column format (`unknown` when the index has none).
@@ -65,7 +65,7 @@ pub struct Available {
 
 /// Parses `pveam available` in both formats: `system          <template>` (< 9.2.7) and
 /// `system          <template padded to 60> <arch>` (≥ 9.2.7).
-pub fn parse_available(stdout: &str) -> Vec<Available> {
+pub(crate) fn parse_available(stdout: &str) -> Vec<Available> {
     stdout
         .lines()
         .filter_map(|l| {
@@ -83,13 +83,13 @@ pub fn parse_available(stdout: &str) -> Vec<Available> {
 }
 
 /// The version field of a template file name: `debian-12-standard_12.7-1_amd64.tar.zst` → `12.7-1`.
-pub fn template_version(file: &str) -> Option<&str> {
+pub(crate) fn template_version(file: &str) -> Option<&str> {
     file.split('_').nth(1)
 }
 
 /// The newest template whose file name starts with `prefix`, comparing versions numerically
 /// (`12.12-1` is newer than `12.7-1`). Takes file names or volume ids.
-pub fn newest_match<'a, I>(prefix: &str, candidates: I) -> Option<&'a str>
+pub(crate) fn newest_match<'a, I>(prefix: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {

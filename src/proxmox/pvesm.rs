@@ -3,12 +3,12 @@
 use crate::remote::quote::quote;
 
 /// `pvesm status`
-pub fn status() -> String {
+pub(crate) fn status() -> String {
     "pvesm status".to_string()
 }
 
 /// `pvesm list <storage> --content backup --vmid <vmid>`
-pub fn list_backups(storage: &str, vmid: u32) -> String {
+pub(crate) fn list_backups(storage: &str, vmid: u32) -> String {
     format!(
         "pvesm list {} --content backup --vmid {vmid}",
         quote(storage)
@@ -17,7 +17,7 @@ pub fn list_backups(storage: &str, vmid: u32) -> String {
 
 /// One row of `pvesm status` (sizes in KiB, as printed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Storage {
+pub(crate) struct Storage {
     pub name: String,
     /// `dir`, `lvmthin`, `zfspool`, `nfs`, …
     pub kind: String,
@@ -29,7 +29,7 @@ pub struct Storage {
 }
 
 /// Parses the `Name Type Status Total Used Available %` table.
-pub fn parse_status(stdout: &str) -> Vec<Storage> {
+pub(crate) fn parse_status(stdout: &str) -> Vec<Storage> {
     stdout
         .lines()
         .filter_map(|l| {
@@ -52,7 +52,7 @@ pub fn parse_status(stdout: &str) -> Vec<Storage> {
 
 /// One backup archive of `pvesm list … --content backup`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BackupEntry {
+pub(crate) struct BackupEntry {
     pub volid: String,
     /// `tar.zst`, `tar.gz`, …
     pub format: String,
@@ -65,7 +65,7 @@ pub struct BackupEntry {
 }
 
 /// Parses `Volid Format Type Size VMID` rows (a `~` before the size marks an estimate).
-pub fn parse_list(stdout: &str) -> Vec<BackupEntry> {
+pub(crate) fn parse_list(stdout: &str) -> Vec<BackupEntry> {
     stdout
         .lines()
         .filter_map(|l| {
@@ -87,7 +87,7 @@ pub fn parse_list(stdout: &str) -> Vec<BackupEntry> {
 /// The date in a vzdump archive name: `…/vzdump-lxc-100-2026_01_11-14_47_17.tar.zst` →
 /// `2026-01-11 14:47:17`; in a Proxmox Backup Server volume id
 /// `pbs:backup/ct/100/2026-01-11T13:47:17Z` → `2026-01-11 13:47:17 UTC`.
-pub fn backup_date(volid: &str) -> Option<String> {
+pub(crate) fn backup_date(volid: &str) -> Option<String> {
     let file = volid.rsplit('/').next()?;
     if let Some(t) = pbs_time(file) {
         return Some(t);

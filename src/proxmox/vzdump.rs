@@ -3,11 +3,11 @@
 use crate::remote::quote::join;
 
 /// The notes every pxdeploy backup carries (`{{guestname}}` is expanded by vzdump).
-pub const NOTES_TEMPLATE: &str = "{{guestname}} pxdeploy";
+pub(crate) const NOTES_TEMPLATE: &str = "{{guestname}} pxdeploy";
 
 /// What a backup is made with: the `[backup]` section (`config::Backup` converts into it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     pub storage: &'a str,
     /// `snapshot`, `suspend` or `stop`.
     pub mode: &'a str,
@@ -16,7 +16,7 @@ pub struct Options<'a> {
 }
 
 /// `vzdump <vmid> --storage S --mode M --compress C --prune-backups keep-last=N --notes-template '{{guestname}} pxdeploy'`
-pub fn backup<'a>(vmid: u32, options: impl Into<Options<'a>>) -> String {
+pub(crate) fn backup<'a>(vmid: u32, options: impl Into<Options<'a>>) -> String {
     let cfg = options.into();
     join(&[
         "vzdump",
@@ -36,7 +36,7 @@ pub fn backup<'a>(vmid: u32, options: impl Into<Options<'a>>) -> String {
 
 /// What a vzdump run reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// The path of `creating vzdump archive '<path>'` (none on a Proxmox Backup Server).
     pub archive_path: Option<String>,
     /// The archive's volume id: `<storage>:backup/<file>`, or on a Proxmox Backup Server
@@ -54,7 +54,7 @@ pub struct Report {
 }
 
 /// Reads vzdump's stdout (its task output); `storage` names the archive's volume id.
-pub fn parse_output(stdout: &str, storage: &str) -> Report {
+pub(crate) fn parse_output(stdout: &str, storage: &str) -> Report {
     let mut r = Report::default();
     for line in stdout.lines() {
         let line = line.trim();

@@ -29,7 +29,7 @@ const MARK_TIMEOUT: Duration = Duration::from_secs(60);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(6 * 60);
 
 /// The fingerprint of a deploy's inputs.
-pub fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> String {
+pub(crate) fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> String {
     let mut h = Sha256::new();
     for part in [
         concat!("pxdeploy ", env!("CARGO_PKG_VERSION")),
@@ -56,7 +56,7 @@ pub fn fingerprint(project: &Project, tree: &str, env: &Redacted<String>) -> Str
 /// The services as they are, when the last deploy had the same fingerprint and every
 /// service of the compose file (and of `[health] services`) runs, healthy where it has a
 /// healthcheck. `None`: run `up`.
-pub fn unchanged(
+pub(crate) fn unchanged(
     inspection: &Inspection,
     fingerprint: &str,
     cfg: &Config,
@@ -100,11 +100,11 @@ pub fn unchanged(
 /// `$1` = the marker, then the command: refuses a symbolic link at the marker or on its
 /// way (exit 65: a service that can write into the app folder could point the marker
 /// anywhere), removes the marker, runs the command.
-pub const UP_SCRIPT: &str = crate::scripts::script!("up.sh");
+pub(crate) const UP_SCRIPT: &str = crate::scripts::script!("up.sh");
 
 /// `pct exec <vmid> -- sh -c '<UP_SCRIPT>' sh <marker> docker compose -p <name> -f <file>
 /// up -d --build --remove-orphans`
-pub fn up_command(project: &Project) -> String {
+pub(crate) fn up_command(project: &Project) -> String {
     let marker = marker_path(project);
     let mut argv = vec!["sh", "-c", UP_SCRIPT, "sh", &marker];
     let up = project.up_argv();
@@ -115,12 +115,12 @@ pub fn up_command(project: &Project) -> String {
 /// Writes stdin to `$1` durably: a temporary file beside it (made afresh: whatever was there
 /// is removed and `set -C` refuses anything put there meanwhile), flushed (`sync FILE`, in
 /// coreutils and BusyBox), renamed over it, then its folder flushed. No link on the way.
-pub const MARK_SCRIPT: &str = crate::scripts::script!("mark.sh");
+pub(crate) const MARK_SCRIPT: &str = crate::scripts::script!("mark.sh");
 
 /// `pct exec <vmid> -- sh -c '<MARK_SCRIPT>' sh <marker>`: the fingerprint goes over stdin,
 /// so it is never on a command line, in a log or in a `--dry-run` plan (it is derived from
 /// `.env`).
-pub fn mark_command(project: &Project) -> String {
+pub(crate) fn mark_command(project: &Project) -> String {
     let marker = marker_path(project);
     project
         .inside
@@ -133,7 +133,7 @@ pub fn mark_command(project: &Project) -> String {
 /// still this run's ([`held::CHECK`]: exit 7 otherwise, nothing recorded).
 ///
 /// [`store::finish_argv`]: crate::release::store::finish_argv
-pub fn finish_and_mark_command(
+pub(crate) fn finish_and_mark_command(
     project: &Project,
     keep: Option<&[String]>,
     results: &[(&str, &str)],
@@ -155,7 +155,7 @@ pub fn finish_and_mark_command(
 /// [`finish_and_mark`], its channel opened now (`Host::prepare`): the deploy does it when
 /// the health wait starts, so the `pct exec` has started by the time the services are
 /// healthy. Dropped without [`finish_and_mark`] (an unhealthy deploy) it records nothing.
-pub fn prepare_finish(
+pub(crate) fn prepare_finish(
     guest: Guest<'_>,
     project: &Project,
     keep: Option<&[String]>,
@@ -169,7 +169,11 @@ pub fn prepare_finish(
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and
 /// healthy, in one `pct exec` (the fingerprint over stdin), on its [`prepare_finish`]ed
 /// channel.
-pub fn finish_and_mark(guest: Guest<'_>, prepared: Prepared, fingerprint: &str) -> Result<()> {
+pub(crate) fn finish_and_mark(
+    guest: Guest<'_>,
+    prepared: Prepared,
+    fingerprint: &str,
+) -> Result<()> {
     let (host, vmid) = (guest.host(), guest.id());
     let line = format!("{fingerprint}\n");
     let command = prepared.command().to_string();
@@ -189,7 +193,7 @@ pub fn finish_and_mark(guest: Guest<'_>, prepared: Prepared, fingerprint: &str) 
 }
 
 /// Remembers that this fingerprint is up and healthy.
-pub fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()> {
+pub(crate) fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()> {
     let host = guest.host();
     let command = mark_command(project);
     let line = format!("{fingerprint}\n");
@@ -200,7 +204,7 @@ pub fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()
 
 /// `docker compose up -d --build --remove-orphans`. A dependency that Compose found
 /// unhealthy is a health failure (exit 6) with that service's logs; anything else exit 5.
-pub fn compose_up(
+pub(crate) fn compose_up(
     guest: Guest<'_>,
     project: &Project,
     cfg: &Config,

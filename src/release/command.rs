@@ -27,12 +27,12 @@ fn compose_argv(project: &Project, args: &[String]) -> Vec<String> {
 }
 
 /// `pct exec <vmid> -- docker compose … build`
-pub fn build_command(project: &Project) -> String {
+pub(crate) fn build_command(project: &Project) -> String {
     exec(project, &compose_argv(project, &["build".to_string()]))
 }
 
 /// `pct exec <vmid> -- docker compose … run --rm -T <service> <words…>`
-pub fn run_command(project: &Project, rc: &ReleaseCommand, words: &[String]) -> String {
+pub(crate) fn run_command(project: &Project, rc: &ReleaseCommand, words: &[String]) -> String {
     let mut args: Vec<String> = ["run", "--rm", "-T", rc.service.as_str()]
         .map(str::to_string)
         .to_vec();
@@ -45,7 +45,7 @@ fn exec(project: &Project, argv: &[String]) -> String {
 }
 
 /// Builds the images, then runs the release command, when one is configured.
-pub fn run(
+pub(crate) fn run(
     guest: Guest<'_>,
     project: &Project,
     cfg: &Config,

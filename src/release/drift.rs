@@ -20,14 +20,14 @@ use crate::compose::Project;
 const FUNCTION: &str = crate::scripts::script!("release-drift.sh");
 
 /// [`FUNCTION`], to put before the call of `pxd`.
-pub fn function() -> &'static str {
+pub(crate) fn function() -> &'static str {
     FUNCTION
 }
 
 /// `pxdeploy diff`'s one read call: the store's listing with the current manifest
 /// ([`super::store::READ_FN`], mode `current`), then the thorough check.
 /// `pct exec <vmid> -- sh -c '<READ_FN><pxd>pxr "$1" current; pxd "$1" all' sh <remote_dir>`
-pub fn command(project: &Project) -> String {
+pub(crate) fn command(project: &Project) -> String {
     let script = format!(
         "{}{}pxr \"$1\" current; pxd \"$1\" all",
         super::store::READ_FN,
@@ -40,7 +40,7 @@ pub fn command(project: &Project) -> String {
 
 /// The check alone, for a rollback (whose read is the store's own):
 /// `pct exec <vmid> -- sh -c '<pxd>pxd "$1" quick' sh <remote_dir>`
-pub fn check_command(project: &Project) -> String {
+pub(crate) fn check_command(project: &Project) -> String {
     let script = format!("{}pxd \"$1\" quick", function());
     project
         .inside
@@ -49,7 +49,7 @@ pub fn check_command(project: &Project) -> String {
 
 /// Runs [`check_command`]: the entries of `manifest` (the current release's) that drifted.
 /// A check that cannot run or be read finds nothing (the rollback goes on as before).
-pub fn check(
+pub(crate) fn check(
     host: &crate::remote::host::Host,
     project: &Project,
     manifest: &Manifest,
@@ -64,7 +64,7 @@ pub fn check(
 }
 
 /// The mode word of [`function`]: `all` hashes every file.
-pub fn mode(thorough: bool) -> &'static str {
+pub(crate) fn mode(thorough: bool) -> &'static str {
     if thorough {
         "all"
     } else {
@@ -74,7 +74,7 @@ pub fn mode(thorough: bool) -> &'static str {
 
 /// One line of the check's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// An entry whose kind, mode or size differs (kind `-`: missing; `?` hash: a link made
     /// again since).
     Stat {
@@ -89,7 +89,7 @@ pub enum Seen {
 }
 
 /// Reads the `drift` section from the front of `rest`. `None`: no check was made.
-pub fn parse(rest: &mut &[u8]) -> Result<Option<Vec<Seen>>, String> {
+pub(crate) fn parse(rest: &mut &[u8]) -> Result<Option<Vec<Seen>>, String> {
     let first = take_line(rest).ok_or("no `drift` section")?;
     match first.as_str() {
         "drift -" => return Ok(None),
@@ -148,7 +148,7 @@ fn take_line(rest: &mut &[u8]) -> Option<String> {
 
 /// A pushed entry that is not as the manifest says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Drifted {
+pub(crate) struct Drifted {
     pub path: String,
     /// `missing` or `changed`.
     pub what: &'static str,
@@ -157,7 +157,7 @@ pub struct Drifted {
 }
 
 /// The entries of `manifest` that drifted, in manifest order.
-pub fn drifted(manifest: &Manifest, seen: &[Seen]) -> Vec<Drifted> {
+pub(crate) fn drifted(manifest: &Manifest, seen: &[Seen]) -> Vec<Drifted> {
     let mut found: BTreeMap<&str, Drifted> = BTreeMap::new();
     let entries: BTreeMap<&str, _> = manifest
         .entries
@@ -226,12 +226,12 @@ pub fn drifted(manifest: &Manifest, seen: &[Seen]) -> Vec<Drifted> {
 }
 
 /// The paths to write again.
-pub fn paths(drifted: &[Drifted]) -> BTreeSet<String> {
+pub(crate) fn paths(drifted: &[Drifted]) -> BTreeSet<String> {
     drifted.iter().map(|d| d.path.clone()).collect()
 }
 
 /// One line for people: `api/Dockerfile (changed: content), conf.d/x.conf (missing)`.
-pub fn list(drifted: &[Drifted]) -> String {
+pub(crate) fn list(drifted: &[Drifted]) -> String {
     drifted
         .iter()
         .map(|d| match d.what {

@@ -17,7 +17,7 @@ use crate::compose::{self, Project, PsEntry, Version};
 use crate::envfile::Redacted;
 
 /// Where the fingerprint of the last successful `up` is kept, beside `.env` (0600).
-pub const MARKER_FILE: &str = ".pxdeploy-deployed";
+pub(crate) const MARKER_FILE: &str = ".pxdeploy-deployed";
 
 /// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
 /// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode. Starts
@@ -30,7 +30,7 @@ fn script() -> String {
 
 /// `pct exec <vmid> -- sh -c '<SCRIPT>' sh <dir> <project> <marker> <remote_dir> <mode>`;
 /// `thorough`: the drift check hashes every pushed file (`deploy --force`).
-pub fn command(project: &Project, thorough: bool) -> String {
+pub(crate) fn command(project: &Project, thorough: bool) -> String {
     project.inside.exec(&[
         "sh",
         "-c",
@@ -45,13 +45,13 @@ pub fn command(project: &Project, thorough: bool) -> String {
 }
 
 /// The fingerprint file of `project` inside the container: [`MARKER_FILE`] beside `.env`.
-pub fn marker_path(project: &Project) -> String {
+pub(crate) fn marker_path(project: &Project) -> String {
     compose::remote_path(&project.dir(), MARKER_FILE)
 }
 
 /// The container as the deploy found it.
 #[derive(Debug)]
-pub struct Inspection {
+pub(crate) struct Inspection {
     /// The `.env` beside the compose file, as bytes; `None` when there is none yet.
     pub env: Option<Redacted<Vec<u8>>>,
     /// The fingerprint stored by the last successful `up`.
@@ -83,7 +83,7 @@ impl Default for Inspection {
 /// Reads the script's stdout; `exit_ok` and `stderr` are those of the whole call (that is,
 /// of `docker compose ps`). `Err` when the output is not what the script prints: the
 /// caller then reports the call's stderr (e.g. `pct exec` refused to run at all).
-pub fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, String> {
+pub(crate) fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspection, String> {
     let mut rest = stdout;
     let env = section(&mut rest, "env")?.map(|b| Redacted::new(b.to_vec()));
     let marker = section(&mut rest, "marker")?

@@ -23,7 +23,7 @@ use crate::push::{self, Kind};
 
 /// One entry of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub kind: EntryKind,
     /// Permission bits (`& 0o7777`).
     pub mode: u32,
@@ -36,7 +36,7 @@ pub struct Entry {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     Dir,
     File,
     Link,
@@ -54,20 +54,20 @@ impl EntryKind {
 
 /// The pushed tree, sorted by path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub entries: Vec<Entry>,
 }
 
 /// A manifest read from the app folder, with where each entry's content is read from.
 #[derive(Debug, Default)]
-pub struct Local {
+pub(crate) struct Local {
     pub manifest: Manifest,
     /// path in the manifest → the local file or link.
     pub sources: BTreeMap<String, PathBuf>,
 }
 
 /// Walks `source` (the push's ignore rules) and hashes every file and link target.
-pub fn read_local(source: &Path) -> Result<Local> {
+pub(crate) fn read_local(source: &Path) -> Result<Local> {
     let (entries, _) = push::walk(source)?;
     let mut local = Local::default();
     for e in entries {
@@ -122,7 +122,7 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 
 impl Manifest {
     /// The text stored in the container (see the module docs).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         for e in &self.entries {
             let (size, hash) = match e.kind {
@@ -140,7 +140,7 @@ impl Manifest {
     }
 
     /// Reads [`Manifest::render`]'s text; `Err` names the first bad line.
-    pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
+    pub(crate) fn parse(text: &str) -> std::result::Result<Manifest, String> {
         let mut entries = Vec::new();
         for line in text.lines().filter(|l| !l.is_empty()) {
             entries.push(parse_line(line).ok_or_else(|| format!("bad manifest line {line:?}"))?);
@@ -149,12 +149,12 @@ impl Manifest {
     }
 
     /// SHA-256 of the rendered manifest: the tree's identity (content, modes, names).
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         format!("sha256:{}", hex(self.render().as_bytes()))
     }
 
     /// Files and links (not folders), and their total size.
-    pub fn totals(&self) -> (u64, u64) {
+    pub(crate) fn totals(&self) -> (u64, u64) {
         self.entries
             .iter()
             .filter(|e| e.kind != EntryKind::Dir)

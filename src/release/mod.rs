@@ -6,25 +6,25 @@
 //! [`manifest`]: the tree and its text; [`store`]: the remote scripts; [`plan`]: what to
 //! send, what to change, what to keep, and which release to go back to. All pure.
 
-pub mod activate;
-pub mod command;
-pub mod drift;
-pub mod inspect;
-pub mod manifest;
-pub mod plan;
-pub mod rollback;
-pub mod rollback_env;
-pub mod store;
-pub mod store_calls;
+pub(crate) mod activate;
+pub(crate) mod command;
+pub(crate) mod drift;
+pub(crate) mod inspect;
+pub(crate) mod manifest;
+pub(crate) mod plan;
+pub(crate) mod rollback;
+pub(crate) mod rollback_env;
+pub(crate) mod store;
+pub(crate) mod store_calls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-pub use manifest::Manifest;
+pub(crate) use manifest::Manifest;
 
 /// A release as the store lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Release {
+pub(crate) struct Release {
     pub id: String,
     /// `healthy`, `failed`, `rolled-back`, or `pending` (interrupted before its health wait
     /// ended).
@@ -39,7 +39,7 @@ pub struct Release {
 
 /// The store's state as one read found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// No `.pxdeploy` folder yet.
     #[default]
     None,
@@ -50,7 +50,7 @@ pub enum State {
 
 /// What [`store::READ_FN`] printed.
 #[derive(Debug, Clone, Default)]
-pub struct Store {
+pub(crate) struct Store {
     pub state: State,
     /// The release the tree holds (the journal's target while a switch is unfinished).
     pub current: Option<String>,
@@ -62,20 +62,20 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn release(&self, id: &str) -> Option<&Release> {
+    pub(crate) fn release(&self, id: &str) -> Option<&Release> {
         self.releases.iter().find(|r| r.id == id)
     }
-    pub fn current_manifest(&self) -> Option<&Manifest> {
+    pub(crate) fn current_manifest(&self) -> Option<&Manifest> {
         self.current.as_ref().and_then(|c| self.manifests.get(c))
     }
-    pub fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         self.releases.iter().map(|r| r.id.clone()).collect()
     }
 }
 
 /// A new release id: UTC time to the second, then 8 random hex digits
 /// (`20261129T191501Z-3fa9c2d1`), so ids sort by time.
-pub fn new_id(now: SystemTime) -> String {
+pub(crate) fn new_id(now: SystemTime) -> String {
     let stamp: String = crate::timestamp::rfc3339(now)
         .chars()
         .filter(|c| !matches!(c, '-' | ':'))
@@ -84,7 +84,7 @@ pub fn new_id(now: SystemTime) -> String {
 }
 
 /// Ids are used in paths and command lines: only what [`new_id`] makes.
-pub fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     let b = id.as_bytes();
     b.len() == 25
         && b[8] == b'T'
@@ -98,7 +98,7 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// The facts file of a release (`key=value` lines).
-pub fn render_facts(r: &Release) -> String {
+pub(crate) fn render_facts(r: &Release) -> String {
     format!(
         "id={}\ntime={}\nby={}\nversion={}\nfingerprint={}\n",
         r.id, r.deployed, r.by, r.version, r.fingerprint
@@ -124,7 +124,7 @@ fn parse_facts(id: &str, result: &str, text: &str) -> Release {
 
 /// Reads [`store::READ_FN`]'s output from the front of `rest`, up to and with its `end`
 /// line; `rest` is left after it. `Err` says what was not as expected.
-pub fn parse_read(rest: &mut &[u8]) -> Result<Store, String> {
+pub(crate) fn parse_read(rest: &mut &[u8]) -> Result<Store, String> {
     let mut store = Store::default();
     loop {
         let line = take_line(rest).ok_or("the release store listing ends early")?;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// One line of the switch journal ([`super::store::SWITCH`]); paths are relative to
 /// `remote_dir`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Dir {
         mode: u32,
         path: String,
@@ -51,7 +51,7 @@ impl Op {
 
 /// The operations from one tree to another, and what they amount to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
+pub(crate) struct Diff {
     pub ops: Vec<Op>,
     /// Files and links written.
     pub changed: u64,
@@ -64,13 +64,17 @@ pub struct Diff {
 /// From `old` (the container's current release; `None`: unknown, write everything and
 /// delete nothing) to `new`. Removals come first, deepest first; then the new tree in
 /// manifest order (a parent before its children).
-pub fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
+pub(crate) fn diff(old: Option<&Manifest>, new: &Manifest) -> Diff {
     diff_repairing(old, new, &BTreeSet::new())
 }
 
 /// [`diff`], also writing again the entries of `drifted` (changed inside the container
 /// since their switch: `drift.rs`) that the new tree keeps as they were.
-pub fn diff_repairing(old: Option<&Manifest>, new: &Manifest, drifted: &BTreeSet<String>) -> Diff {
+pub(crate) fn diff_repairing(
+    old: Option<&Manifest>,
+    new: &Manifest,
+    drifted: &BTreeSet<String>,
+) -> Diff {
     let empty = Manifest::default();
     let old = old.unwrap_or(&empty);
     let by_path: BTreeMap<&str, &Entry> =
@@ -112,7 +116,7 @@ pub fn diff_repairing(old: Option<&Manifest>, new: &Manifest, drifted: &BTreeSet
 }
 
 /// The journal's text: the target id, one operation a line, `end`.
-pub fn journal(target: &str, ops: &[Op]) -> String {
+pub(crate) fn journal(target: &str, ops: &[Op]) -> String {
     let mut text = format!("{target}\n");
     for op in ops {
         text.push_str(&op.line());
@@ -123,7 +127,7 @@ pub fn journal(target: &str, ops: &[Op]) -> String {
 }
 
 /// The entries whose content the store lacks, one per hash.
-pub fn missing<'a>(new: &'a Manifest, have: &BTreeSet<String>) -> Vec<&'a Entry> {
+pub(crate) fn missing<'a>(new: &'a Manifest, have: &BTreeSet<String>) -> Vec<&'a Entry> {
     let mut seen = BTreeSet::new();
     new.entries
         .iter()
@@ -138,7 +142,7 @@ pub fn missing<'a>(new: &'a Manifest, have: &BTreeSet<String>) -> Vec<&'a Entry>
 /// a laptop whose clock is behind the node's makes a release that sorts before the ones
 /// already there: the current and the previous release are chosen by what they are, never
 /// by their ids.
-pub fn keep(store: &Store, new: &str, keep: u32) -> Vec<String> {
+pub(crate) fn keep(store: &Store, new: &str, keep: u32) -> Vec<String> {
     let keep = keep.max(1) as usize;
     let mut kept = vec![new.to_string()];
     let previous = store.current.iter().filter(|c| c.as_str() != new);
@@ -158,7 +162,7 @@ pub fn keep(store: &Store, new: &str, keep: u32) -> Vec<String> {
 }
 
 /// The newest healthy release older than `before`.
-pub fn previous_healthy<'a>(store: &'a Store, before: &str) -> Option<&'a Release> {
+pub(crate) fn previous_healthy<'a>(store: &'a Store, before: &str) -> Option<&'a Release> {
     store
         .releases
         .iter()
@@ -168,7 +172,7 @@ pub fn previous_healthy<'a>(store: &'a Store, before: &str) -> Option<&'a Releas
 
 /// The release a rollback goes to: `requested`, or the newest healthy one before the
 /// current one. Exit 3 for an unknown id or when there is none.
-pub fn rollback_target<'a>(
+pub(crate) fn rollback_target<'a>(
     store: &'a Store,
     requested: Option<&str>,
     vmid: u32,

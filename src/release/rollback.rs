@@ -15,7 +15,7 @@ use crate::progress::{done, Reporter};
 
 /// Which release to go back to.
 #[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// This id, or the newest healthy one before the current one.
     Requested(Option<&'a str>),
     /// The newest healthy one before this (failed) release.
@@ -24,7 +24,7 @@ pub enum Target<'a> {
 
 /// What a rollback did.
 #[derive(Debug)]
-pub struct Rolled {
+pub(crate) struct Rolled {
     pub from: Option<String>,
     pub to: String,
     pub written: u64,
@@ -38,7 +38,7 @@ pub struct Rolled {
 /// secrets and gets the release's values back, or with `with_env` is the release's as it
 /// was ([`rollback_env`]). `picked` is set as soon as the release is chosen (so a caller
 /// can name it when its health wait fails).
-pub fn roll_back(
+pub(crate) fn roll_back(
     guest: Guest<'_>,
     cfg: &Config,
     reporter: &dyn Reporter,
@@ -170,7 +170,7 @@ pub fn roll_back(
 /// and, when its health wait failed and `[deploy] on_failure = "rollback"`, go back to the
 /// newest healthy release before it. Returns `err` saying what runs now; `rolled` gets the
 /// release rolled back to and whether it is healthy.
-pub fn after_failed_deploy(
+pub(crate) fn after_failed_deploy(
     guest: Guest<'_>,
     cfg: &Config,
     failed: &str,
@@ -231,7 +231,7 @@ pub fn after_failed_deploy(
 /// switch and before `up`: the services still run the release `before` had as current, so
 /// its files and `.env` go back into the tree (no `up`: nothing was restarted), and `failed`
 /// is recorded as failed. Returns `err` saying what runs now.
-pub fn after_failed_release_command(
+pub(crate) fn after_failed_release_command(
     guest: Guest<'_>,
     cfg: &Config,
     before: &Store,

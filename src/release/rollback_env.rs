@@ -26,7 +26,7 @@ const READ_SCRIPT: &str = crate::scripts::script!("rollback-env-read.sh");
 
 /// What happened to `.env`, names only.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct EnvOutcome {
+pub(crate) struct EnvOutcome {
     /// `"values"` (today's secrets kept) or `"release"` (`--with-env`).
     pub from: &'static str,
     /// Values put back from the release.
@@ -37,7 +37,7 @@ pub struct EnvOutcome {
 
 impl EnvOutcome {
     /// `--with-env`: the release's `.env` as it was.
-    pub fn release() -> Self {
+    pub(crate) fn release() -> Self {
         EnvOutcome {
             from: "release",
             ..EnvOutcome::default()
@@ -45,7 +45,7 @@ impl EnvOutcome {
     }
 
     /// One line for people.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.from == "release" {
             return "the release's .env as it was (--with-env)".into();
         }
@@ -61,7 +61,7 @@ impl EnvOutcome {
 }
 
 /// `pct exec <vmid> -- sh -c '<READ_SCRIPT>' sh <dir> <remote_dir> <id>`
-pub fn read_command(project: &Project, id: &str) -> String {
+pub(crate) fn read_command(project: &Project, id: &str) -> String {
     let dir = project.dir();
     project
         .inside
@@ -69,7 +69,7 @@ pub fn read_command(project: &Project, id: &str) -> String {
 }
 
 /// The keys whose value a rollback brings back: `[env.values]`, never a `[env.secrets]` key.
-pub fn value_keys(cfg: &Config) -> BTreeSet<String> {
+pub(crate) fn value_keys(cfg: &Config) -> BTreeSet<String> {
     cfg.env
         .values
         .keys()
@@ -81,7 +81,7 @@ pub fn value_keys(cfg: &Config) -> BTreeSet<String> {
 /// Reads today's `.env` and release `id`'s, and writes today's with the release's values
 /// put back when that differs from today's (the atomic write of a deploy). Runs before the
 /// switch: a failure leaves the tree and the services as they were.
-pub fn keep_secrets(
+pub(crate) fn keep_secrets(
     guest: Guest<'_>,
     project: &Project,
     cfg: &Config,

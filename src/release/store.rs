@@ -23,7 +23,7 @@ use crate::guest::Inside;
 
 /// Exit status of a script that found a symbolic link where it would write, or a journal
 /// line naming a path outside the app folder.
-pub const UNSAFE_EXIT: i32 = 65;
+pub(crate) const UNSAFE_EXIT: i32 = 65;
 
 /// Shell functions every changing script starts with (builtins only: no process per path).
 /// `bad PATH`: refuse a link there (exit 65, naming it). `nolink ABS`: every component of the
@@ -51,7 +51,7 @@ const LOCK: &str = "takelock\n";
 /// `store ok|none|unsafe PATH`, `current ID|-`, per release `release ID RESULT LEN` + facts,
 /// the manifests (`MODE` = `all`, or only the current one), object names (`MODE` =
 /// `objects`: `o HASH` lines), then `end`. Reads only; never follows a link.
-pub const READ_FN: &str = crate::scripts::script!("store-read.sh");
+pub(crate) const READ_FN: &str = crate::scripts::script!("store-read.sh");
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
 /// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`) before it takes the store's lock (a
@@ -61,7 +61,7 @@ pub const READ_FN: &str = crate::scripts::script!("store-read.sh");
 /// folder) and the release folder to `releases/<id>`. The tree is not touched. Every process
 /// start counts: ~4 ms each in a container, so one per object would cost more than the
 /// hashing of 200 MB of them.
-pub const STAGE: &str = crate::scripts::script!("store-stage.sh");
+pub(crate) const STAGE: &str = crate::scripts::script!("store-stage.sh");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
 /// Replays a journal left behind first, then applies the new one, writing `current` last.
@@ -79,16 +79,16 @@ pub const STAGE: &str = crate::scripts::script!("store-stage.sh");
 /// there removed first (`install` would copy into a folder a link there points to), by
 /// `install` or by `>` under `set -C` (which fails on anything put there meanwhile), then
 /// renamed into place (a rename replaces a link, never follows it).
-pub const SWITCH: &str = crate::scripts::script!("store-switch.sh");
+pub(crate) const SWITCH: &str = crate::scripts::script!("store-switch.sh");
 
 /// `$1` = remote_dir, `$2` = ids to keep (space-separated) or `-` to prune nothing, then
 /// `ID RESULT` pairs. Writes the results, removes the releases not kept and every object
 /// no kept manifest names.
-pub const FINISH: &str = crate::scripts::script!("store-finish.sh");
+pub(crate) const FINISH: &str = crate::scripts::script!("store-finish.sh");
 
 /// What a read asks for besides the releases' facts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadMode {
+pub(crate) enum ReadMode {
     /// The current manifest and the names of the stored objects (a deploy: `inspect.rs`
     /// asks for it inside its own script).
     #[allow(dead_code)]
@@ -110,7 +110,7 @@ impl ReadMode {
 }
 
 /// `pct exec <vmid> -- sh -c '<READ_FN> pxr "$1" "$2"' sh <remote_dir> <mode>`
-pub fn read_command(inside: Inside, remote_dir: &str, mode: ReadMode) -> String {
+pub(crate) fn read_command(inside: Inside, remote_dir: &str, mode: ReadMode) -> String {
     let script = format!("{READ_FN}pxr \"$1\" \"$2\"");
     inside.exec(&["sh", "-c", &script, "sh", remote_dir, mode.word()])
 }
@@ -124,17 +124,17 @@ fn guarded(inside: Inside, script: &str, args: &[&str]) -> String {
 
 /// Exit status of [`stage_and_switch_command`] when the stage succeeded and the switch
 /// stopped part-way (the next switch finishes it from the journal).
-pub const SWITCH_FAILED_EXIT: i32 = 66;
+pub(crate) const SWITCH_FAILED_EXIT: i32 = 66;
 
 /// Exit status of [`stage_and_switch_command`] when the tree is not on the release the push
 /// was made against (another push switched it meanwhile): nothing was changed.
-pub const CHANGED_EXIT: i32 = 67;
+pub(crate) const CHANGED_EXIT: i32 = 67;
 
 /// [`STAGE`], then [`SWITCH`] reading the journal that came in the archive as
 /// `release/journal`: a deploy's push is one `pct exec`, not two. `$1` = remote_dir, `$2` =
 /// release id, `$3` = the release the journal was made against (`-`: none). The journal is
 /// opened, then unlinked, before the switch reads it.
-pub fn stage_and_switch_script() -> String {
+pub(crate) fn stage_and_switch_script() -> String {
     format!(
         "{CHECKS}{GUARD}{STAGE}J0=\"$S/releases/$2/journal\"; B=$3; \
 exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ); R=$?; \
@@ -144,7 +144,7 @@ case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED
 
 /// The stage-and-switch script for release `id` made against release `base` (the tree's
 /// current one as read; `None`: no release) (stdin: the archive, with the journal).
-pub fn stage_and_switch_command(
+pub(crate) fn stage_and_switch_command(
     inside: Inside,
     remote_dir: &str,
     id: &str,
@@ -156,12 +156,12 @@ pub fn stage_and_switch_command(
 }
 
 /// The switch script (stdin: the journal).
-pub fn switch_command(inside: Inside, remote_dir: &str) -> String {
+pub(crate) fn switch_command(inside: Inside, remote_dir: &str) -> String {
     guarded(inside, SWITCH, &[remote_dir])
 }
 
 /// The finish script: results to write, and the releases to keep (`None`: prune nothing).
-pub fn finish_command(
+pub(crate) fn finish_command(
     inside: Inside,
     remote_dir: &str,
     keep: Option<&[String]>,
@@ -171,7 +171,7 @@ pub fn finish_command(
 }
 
 /// The finish script's command inside the container (for a call that runs more after it).
-pub fn finish_argv(
+pub(crate) fn finish_argv(
     remote_dir: &str,
     keep: Option<&[String]>,
     results: &[(&str, &str)],

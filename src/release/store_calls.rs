@@ -19,7 +19,7 @@ const SWITCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The store as a read-only call finds it; a linked store is exit 5.
-pub fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store> {
+pub(crate) fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store> {
     let host = guest.host();
     let command = store::read_command(project.inside, &project.remote_dir, mode);
     let out = host.probe_ok(&command)?;
@@ -35,7 +35,7 @@ pub fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store
 }
 
 /// A store that is or holds a symbolic link is refused (exit 5), before anything is written.
-pub fn check(store: &Store, project: &Project) -> Result<()> {
+pub(crate) fn check(store: &Store, project: &Project) -> Result<()> {
     match &store.state {
         State::Unsafe(path) => Err(Error::remote(format!(
             "the release store of container {} is not safe to use: {} is a symbolic link",
@@ -56,7 +56,7 @@ pub fn check(store: &Store, project: &Project) -> Result<()> {
 /// journal (`ops`), then switches the tree to it, in one call. Returns the bytes of content
 /// sent. A connection dropped before the switch leaves the old release whole; one dropped
 /// during it is finished by the next deploy.
-pub fn stage_and_switch(
+pub(crate) fn stage_and_switch(
     guest: Guest<'_>,
     project: &Project,
     release: &Release,
@@ -155,7 +155,7 @@ fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
 }
 
 /// Makes the tree match release `id` by `ops` (journalled; `current` written last).
-pub fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
+pub(crate) fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
     let host = guest.host();
     let command = store::switch_command(project.inside, &project.remote_dir);
     let journal = plan::journal(id, ops);
@@ -169,7 +169,7 @@ pub fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) -> Resu
 
 /// Writes `results` (`id`, `healthy|failed|rolled-back`) and, with `keep`, removes the
 /// other releases and the objects no kept release names.
-pub fn finish(
+pub(crate) fn finish(
     guest: Guest<'_>,
     project: &Project,
     keep: Option<&[String]>,
@@ -184,7 +184,7 @@ pub fn finish(
 /// A release's own compose file as stored, which may differ from the local file (or there
 /// may be no local file at all).
 #[derive(Debug)]
-pub struct StoredCompose {
+pub(crate) struct StoredCompose {
     /// Its `services:`, in file order.
     pub services: Vec<String>,
     /// Its model (one-shot jobs, replicas), for the health verdict on that release.
@@ -192,7 +192,7 @@ pub struct StoredCompose {
 }
 
 /// The compose file in `manifest`, read from the store in one remote command.
-pub fn compose(
+pub(crate) fn compose(
     guest: Guest<'_>,
     project: &Project,
     manifest: &super::Manifest,

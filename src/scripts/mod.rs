@@ -21,7 +21,7 @@ macro_rules! script {
 pub(crate) use script;
 
 /// `text` without its leading lines that start with `#`.
-pub const fn body(text: &'static str) -> &'static str {
+pub(crate) const fn body(text: &'static str) -> &'static str {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() && b[i] == b'#' {

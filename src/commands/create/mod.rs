@@ -23,15 +23,15 @@ const NETWORK_INTERVAL: Duration = Duration::from_secs(2);
 const DOCKER_INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Installs curl; Docker's convenience script needs it.
-pub const INSTALL_CURL: &str =
+pub(super) const INSTALL_CURL: &str =
     "export DEBIAN_FRONTEND=noninteractive && apt-get update && apt-get install -y curl";
 /// Docker's convenience script: Docker Engine with the Compose v2 plugin.
-pub const INSTALL_DOCKER_SCRIPT: &str =
+pub(super) const INSTALL_DOCKER_SCRIPT: &str =
     "curl -fsSL https://get.docker.com -o /tmp/get-docker.sh && sh /tmp/get-docker.sh";
 /// The distribution's packages.
-pub const INSTALL_DOCKER_APT: &str = "export DEBIAN_FRONTEND=noninteractive && apt-get update && apt-get install -y docker.io docker-compose-plugin";
+pub(super) const INSTALL_DOCKER_APT: &str = "export DEBIAN_FRONTEND=noninteractive && apt-get update && apt-get install -y docker.io docker-compose-plugin";
 
-pub fn run(ctx: &Context) -> Result<()> {
+pub(super) fn run(ctx: &Context) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
     let c = &config.container;
@@ -220,7 +220,7 @@ fn address(guest: Guest, c: &Container) -> Result<String> {
 }
 
 /// The host commands that install Docker in the guest.
-pub fn install_commands(inside: Inside, how: &DockerInstall) -> Vec<String> {
+pub(super) fn install_commands(inside: Inside, how: &DockerInstall) -> Vec<String> {
     match how {
         DockerInstall::Script => vec![
             inside.exec_sh(INSTALL_CURL),

@@ -8,13 +8,13 @@ use crate::error::Error;
 use crate::guest::Inside;
 
 /// `pct exec <vmid> -- sh -c <PROBE>` (for a container)
-pub fn probe(inside: Inside) -> String {
+pub(super) fn probe(inside: Inside) -> String {
     inside.exec(&["sh", "-c", PROBE])
 }
 
 /// Compose v2 or later outside the plugin: the error, with the command that makes it the
 /// plugin (Docker finds plugins in `/usr/local/lib/docker/cli-plugins` whatever the PATH).
-pub fn not_the_plugin(inside: Inside, path: &str, v: compose::Version, fix: &str) -> Error {
+pub(super) fn not_the_plugin(inside: Inside, path: &str, v: compose::Version, fix: &str) -> Error {
     let vmid = inside.id();
     Error::remote(format!(
         "container {vmid} has Compose {v} only as a standalone `{path}`, not as the `docker compose` plugin pxdeploy runs"
@@ -32,7 +32,7 @@ const PATHS: [&str; 2] = ["/usr/bin/docker-compose", "/usr/local/bin/docker-comp
 
 /// The path and version printed by [`PROBE`] (a path it did not look at is
 /// not believed: the container's output is not trusted).
-pub fn parse(stdout: &str) -> Option<(&'static str, compose::Version)> {
+pub(super) fn parse(stdout: &str) -> Option<(&'static str, compose::Version)> {
     let (path, rest) = stdout.split_once('\n')?;
     let path = PATHS.into_iter().find(|p| *p == path.trim())?;
     Some((path, compose::parse_version(rest)?))

@@ -19,7 +19,7 @@ const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// [`Guest::start`], then Docker awaited): a running one costs one call, as before. A
 /// missing one is exit 5 with the `pxdeploy create` hint. Returns whether it was started.
 /// `thorough`: the drift check hashes every pushed file.
-pub fn inspect_running(
+pub(super) fn inspect_running(
     guest: Guest<'_>,
     project: &Project,
     thorough: bool,
@@ -150,7 +150,7 @@ fn wait_for_docker(guest: Guest<'_>) -> Result<()> {
 }
 
 /// Compose v2 (or v5) answered `version --short`; anything else is a clear error.
-pub fn check_compose(
+pub(super) fn check_compose(
     inspection: &Inspection,
     project: &Project,
     dry_run: bool,

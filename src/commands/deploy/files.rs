@@ -25,7 +25,7 @@ const ENV_TIMEOUT: Duration = Duration::from_secs(60);
 /// Merges the configuration into the container's `.env` (as read by the inspection).
 /// Returns the report, the new content and whether it differs from the container's;
 /// secret values stay inside [`Redacted`].
-pub fn merge_env(
+pub(super) fn merge_env(
     cfg: &Config,
     project: &Project,
     existing: Option<Redacted<Vec<u8>>>,
@@ -75,7 +75,11 @@ fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Resu
 
 /// The current release's files that changed inside the container since their switch (the
 /// inspection's check, `release::drift`), each named in a note: this deploy puts them back.
-pub fn drifted(inspection: &Inspection, dry_run: bool, reporter: &dyn Reporter) -> Vec<Drifted> {
+pub(super) fn drifted(
+    inspection: &Inspection,
+    dry_run: bool,
+    reporter: &dyn Reporter,
+) -> Vec<Drifted> {
     let (Some(manifest), Some(seen)) = (inspection.store.current_manifest(), &inspection.drift)
     else {
         return Vec::new();
@@ -102,7 +106,7 @@ pub fn drifted(inspection: &Inspection, dry_run: bool, reporter: &dyn Reporter) 
 }
 
 /// The facts of the release this deploy makes.
-pub fn new_release(fingerprint: &str) -> Release {
+pub(super) fn new_release(fingerprint: &str) -> Release {
     let holder = Holder::current();
     Release {
         id: release::new_id(SystemTime::now()),
@@ -119,7 +123,7 @@ pub fn new_release(fingerprint: &str) -> Release {
 /// switch leaves the old release whole; one dropped during it is finished by the next deploy.
 /// The `drifted` paths are written again even where the source did not change.
 #[allow(clippy::too_many_arguments)]
-pub fn push(
+pub(super) fn push(
     guest: Guest<'_>,
     project: &Project,
     new: &Release,

@@ -20,11 +20,11 @@ use crate::output::{size, Output};
 use crate::push::Stats;
 use crate::remote::host::Host;
 
-pub use steps::Deploy;
+pub(crate) use steps::Deploy;
 
 /// What a deploy did, for the summary and the JSON document.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub started_container: bool,
     pub pushed: Stats,
     pub env: Report,
@@ -41,7 +41,7 @@ pub struct Outcome {
 }
 
 /// `pxdeploy deploy`.
-pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
+pub(crate) fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
     let mut config = ctx.config()?;
     config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
@@ -53,7 +53,7 @@ pub fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
 
 /// Runs every step (docs/deploy.md's table, in its order); returns the JSON facts of the
 /// deploy, on failure too.
-pub fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
+pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
     let mut o = Outcome::default();
     let mut current = None;
     let result = (|| -> Result<()> {

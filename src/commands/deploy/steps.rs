@@ -24,7 +24,7 @@ use crate::snapshots::When;
 use super::{container, files, Outcome};
 
 /// One deploy: what every step takes.
-pub struct Deploy<'a> {
+pub(crate) struct Deploy<'a> {
     /// The container deployed to (and, through it, the node's host).
     pub guest: Guest<'a>,
     pub cfg: &'a Config,
@@ -38,7 +38,7 @@ pub struct Deploy<'a> {
 
 /// What the steps before the push learned: the new `.env`, the app folder and the
 /// fingerprint of both.
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub env: Redacted<String>,
     pub env_changed: bool,
     pub local: Local,
@@ -46,7 +46,7 @@ pub struct Candidate {
 }
 
 impl<'a> Deploy<'a> {
-    pub fn new(
+    pub(crate) fn new(
         host: &'a Host,
         cfg: &'a Config,
         args: &'a DeployArgs,
@@ -64,17 +64,17 @@ impl<'a> Deploy<'a> {
         }
     }
 
-    pub fn host(&self) -> &'a Host {
+    pub(crate) fn host(&self) -> &'a Host {
         self.guest.host()
     }
 
     /// Take the deploy lock (none under `--dry-run`).
-    pub fn lock(&self) -> Result<Option<DeployLock>> {
+    pub(crate) fn lock(&self) -> Result<Option<DeployLock>> {
         self.guest.lock(self.reporter)
     }
 
     /// The `pre_deploy` hook (local).
-    pub fn pre_deploy_hook(&self) -> Result<()> {
+    pub(crate) fn pre_deploy_hook(&self) -> Result<()> {
         hooks::run(
             Hook::PreDeploy,
             self.cfg,
@@ -86,7 +86,7 @@ impl<'a> Deploy<'a> {
     }
 
     /// Whether and when to snapshot; a snapshot of a stopped container is taken now.
-    pub fn snapshot_first(&self) -> Result<When> {
+    pub(crate) fn snapshot_first(&self) -> Result<When> {
         let when = crate::snapshots::when(self.host(), self.cfg)?;
         if when == When::Now {
             crate::snapshots::before_deploy(self.host(), self.cfg, self.reporter)?;
@@ -97,7 +97,7 @@ impl<'a> Deploy<'a> {
     /// Read the container in one call (starting it if stopped, its `[firewall]` written
     /// first: it never runs without its rules); check its Compose and its release store;
     /// the pushed files that drifted.
-    pub fn read_container(&self, o: &mut Outcome) -> Result<Inspection> {
+    pub(crate) fn read_container(&self, o: &mut Outcome) -> Result<Inspection> {
         let dry_run = self.host().dry_run();
         let (inspection, started) = container::inspect_running(
             self.guest,
@@ -116,7 +116,7 @@ impl<'a> Deploy<'a> {
 
     /// `[firewall]` on the node; already done when step 4 started the container (before
     /// its start), so not read twice.
-    pub fn firewall(&self, o: &Outcome) -> Result<()> {
+    pub(crate) fn firewall(&self, o: &Outcome) -> Result<()> {
         match o.started_container {
             true => Ok(()),
             false => self.apply_firewall(),
@@ -129,7 +129,7 @@ impl<'a> Deploy<'a> {
 
     /// Merge `.env` (local), read the app folder (every file hashed into the new
     /// manifest), and their fingerprint.
-    pub fn merge_and_read(
+    pub(crate) fn merge_and_read(
         &self,
         inspection: &mut Inspection,
         o: &mut Outcome,
@@ -164,7 +164,12 @@ impl<'a> Deploy<'a> {
 
     /// Nothing changed since the last deploy and every service is healthy: says so, and
     /// fills the outcome (true: the deploy ends here).
-    pub fn nothing_changed(&self, inspection: &Inspection, p: &Candidate, o: &mut Outcome) -> bool {
+    pub(crate) fn nothing_changed(
+        &self,
+        inspection: &Inspection,
+        p: &Candidate,
+        o: &mut Outcome,
+    ) -> bool {
         // A drifted file is a change: it is put back, and `up` runs on what was pushed.
         let unchanged = !self.args.force && o.drifted.is_empty();
         let Some(services) =
@@ -184,7 +189,7 @@ impl<'a> Deploy<'a> {
 
     /// Before changing anything in the container: no `container_name` taken outside the
     /// project; the snapshot of a running container.
-    pub fn before_push(&self, snapshot: When) -> Result<()> {
+    pub(crate) fn before_push(&self, snapshot: When) -> Result<()> {
         let host = self.host();
         crate::compose::conflicts::check(&self.project, |ps| {
             Ok(Some(host.probe(ps)?)
@@ -198,7 +203,12 @@ impl<'a> Deploy<'a> {
     }
 
     /// Push the release: `.env` if it changed, stage, switch.
-    pub fn push(&self, inspection: &Inspection, p: &Candidate, o: &mut Outcome) -> Result<Release> {
+    pub(crate) fn push(
+        &self,
+        inspection: &Inspection,
+        p: &Candidate,
+        o: &mut Outcome,
+    ) -> Result<Release> {
         let new = files::new_release(&p.fingerprint);
         o.release = Some(new.id.clone());
         o.pushed = files::push(
@@ -215,7 +225,7 @@ impl<'a> Deploy<'a> {
     }
 
     /// The `[production]` release command; when it fails, the tree goes back.
-    pub fn release_command(
+    pub(crate) fn release_command(
         &self,
         inspection: &Inspection,
         new: &Release,
@@ -238,7 +248,7 @@ impl<'a> Deploy<'a> {
     /// rollback `[deploy] on_failure` asks for. Returns the finish, prepared: its channel
     /// opens as the wait starts; dropped unused on a failed wait (before the rollback), it
     /// records nothing.
-    pub fn up_and_wait(
+    pub(crate) fn up_and_wait(
         &self,
         lock: Option<&DeployLock>,
         inspection: &Inspection,
@@ -282,12 +292,12 @@ impl<'a> Deploy<'a> {
     }
 
     /// Remember the deploy: the release's result, pruning, the fingerprint.
-    pub fn remember(&self, finish: Prepared, p: &Candidate) -> Result<()> {
+    pub(crate) fn remember(&self, finish: Prepared, p: &Candidate) -> Result<()> {
         activate::finish_and_mark(self.guest, finish, &p.fingerprint)
     }
 
     /// The `post_deploy` hook (local), given the release now current.
-    pub fn post_deploy_hook(&self, release: &str) -> Result<()> {
+    pub(crate) fn post_deploy_hook(&self, release: &str) -> Result<()> {
         hooks::run(
             Hook::PostDeploy,
             self.cfg,

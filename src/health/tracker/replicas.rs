@@ -5,7 +5,7 @@ use super::{Phase, ServiceHealth};
 
 /// How many of a service's containers pass, of how many it should run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Replicas {
+pub(crate) struct Replicas {
     pub ready: u32,
     pub wanted: u32,
 }

@@ -8,7 +8,7 @@ use super::APPARMOR_UNCONFINED;
 
 /// Splits a property string (`name=eth0,bridge=vmbr0,ip=dhcp`) into key/value pairs. A part
 /// without `=` is the value of `default_key` (`local-lvm:vm-100-disk-0,size=8G`).
-pub fn parse_property_string(text: &str, default_key: &str) -> BTreeMap<String, String> {
+pub(super) fn parse_property_string(text: &str, default_key: &str) -> BTreeMap<String, String> {
     text.split(',')
         .filter(|p| !p.is_empty())
         .map(|part| match part.split_once('=') {
@@ -20,7 +20,7 @@ pub fn parse_property_string(text: &str, default_key: &str) -> BTreeMap<String, 
 
 /// `net0: name=eth0,bridge=vmbr0,gw=…,hwaddr=BC:24:11:…,ip=…,type=veth`
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Net {
+pub(crate) struct Net {
     pub name: Option<String>,
     pub bridge: Option<String>,
     pub ip: Option<String>,
@@ -30,7 +30,7 @@ pub struct Net {
     pub all: BTreeMap<String, String>,
 }
 
-pub fn parse_net(text: &str) -> Net {
+pub(super) fn parse_net(text: &str) -> Net {
     let all = parse_property_string(text, "name");
     Net {
         name: all.get("name").cloned(),
@@ -44,7 +44,7 @@ pub fn parse_net(text: &str) -> Net {
 
 /// `rootfs: local-lvm:vm-100-disk-0,size=16G`
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rootfs {
+pub(crate) struct Rootfs {
     pub volume: String,
     /// The storage part of the volume id (`local-lvm`).
     pub storage: String,
@@ -55,7 +55,7 @@ pub struct Rootfs {
 
 /// The output of `pct config <vmid>`: `key: value` lines, then the raw `lxc.*` lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PctConfig {
+pub(crate) struct PctConfig {
     pub entries: BTreeMap<String, String>,
     /// Raw `lxc.*` lines in file order.
     pub lxc: Vec<(String, String)>,
@@ -63,7 +63,7 @@ pub struct PctConfig {
 
 /// Parses `pct config` output (also accepts the on-disk format's `lxc.key = value`). Stops at
 /// the first `[section]`, so snapshot and pending sections are not mixed in.
-pub fn parse_config(text: &str) -> PctConfig {
+pub(crate) fn parse_config(text: &str) -> PctConfig {
     let mut cfg = PctConfig::default();
     for line in text.lines() {
         let line = line.trim_end();
@@ -102,53 +102,53 @@ fn parse_bool(v: &str) -> bool {
 }
 
 impl PctConfig {
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(String::as_str)
     }
-    pub fn hostname(&self) -> Option<&str> {
+    pub(crate) fn hostname(&self) -> Option<&str> {
         self.get("hostname")
     }
     fn number(&self, key: &str) -> Option<u32> {
         self.get(key)?.parse().ok()
     }
     /// MiB; Proxmox writes 512 when unset.
-    pub fn memory_mb(&self) -> Option<u32> {
+    pub(crate) fn memory_mb(&self) -> Option<u32> {
         self.number("memory")
     }
     /// MiB; Proxmox writes 512 when unset.
-    pub fn swap_mb(&self) -> Option<u32> {
+    pub(crate) fn swap_mb(&self) -> Option<u32> {
         self.number("swap")
     }
     /// None means every host core.
-    pub fn cores(&self) -> Option<u32> {
+    pub(crate) fn cores(&self) -> Option<u32> {
         self.number("cores")
     }
     fn flag(&self, key: &str) -> bool {
         self.get(key).is_some_and(parse_bool)
     }
-    pub fn onboot(&self) -> bool {
+    pub(crate) fn onboot(&self) -> bool {
         self.flag("onboot")
     }
     /// Absent means privileged.
-    pub fn unprivileged(&self) -> bool {
+    pub(crate) fn unprivileged(&self) -> bool {
         self.flag("unprivileged")
     }
-    pub fn protection(&self) -> bool {
+    pub(crate) fn protection(&self) -> bool {
         self.flag("protection")
     }
-    pub fn lock(&self) -> Option<&str> {
+    pub(crate) fn lock(&self) -> Option<&str> {
         self.get("lock")
     }
-    pub fn net0(&self) -> Option<Net> {
+    pub(crate) fn net0(&self) -> Option<Net> {
         self.get("net0").map(parse_net)
     }
     /// `features: nesting=1,keyctl=1` as a map.
-    pub fn features(&self) -> BTreeMap<String, String> {
+    pub(crate) fn features(&self) -> BTreeMap<String, String> {
         self.get("features")
             .map(|f| parse_property_string(f, "features"))
             .unwrap_or_default()
     }
-    pub fn rootfs(&self) -> Option<Rootfs> {
+    pub(crate) fn rootfs(&self) -> Option<Rootfs> {
         let props = parse_property_string(self.get("rootfs")?, "volume");
         let volume = props.get("volume")?.clone();
         let size = props.get("size").cloned();
@@ -160,14 +160,14 @@ impl PctConfig {
         })
     }
     /// True when a raw `lxc.*` line with this key and value is present.
-    pub fn has_lxc(&self, key: &str, value: &str) -> bool {
+    pub(crate) fn has_lxc(&self, key: &str, value: &str) -> bool {
         self.lxc.iter().any(|(k, v)| k == key && v == value)
     }
 }
 
 /// One setting where the container differs from the config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Drift {
+pub(crate) struct Drift {
     /// The config key (`memory_mb`, `ip`, …).
     pub setting: &'static str,
     /// What the container has.
@@ -187,7 +187,7 @@ impl std::fmt::Display for Drift {
 }
 
 /// Every setting of `wanted` that the existing container (`actual`) does not have.
-pub fn drift(actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
+pub(crate) fn drift(actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
     let mut out = Vec::new();
     let mut diff = |setting: &'static str, container: String, config: String| {
         if container != config {

@@ -7,7 +7,7 @@ use crate::remote::quote::join;
 
 /// What `pct create` gets (from the `[container]` section: `config::Container`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateSpec {
+pub(crate) struct CreateSpec {
     pub vmid: u32,
     /// A volume id, `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
     pub template: String,
@@ -26,7 +26,7 @@ pub struct CreateSpec {
 
 impl CreateSpec {
     /// `name=eth0,bridge=vmbr0,ip=dhcp` or `name=eth0,bridge=vmbr0,ip=<cidr>,gw=<gateway>`.
-    pub fn net0(&self) -> String {
+    pub(crate) fn net0(&self) -> String {
         let mut net = format!("name=eth0,bridge={}", self.bridge);
         net.push_str(&format!(",ip={}", self.network.ip()));
         if let Some(gw) = self.network.gateway() {
@@ -36,7 +36,7 @@ impl CreateSpec {
     }
 
     /// Docker needs `nesting=1,keyctl=1` unprivileged; keyctl has no effect privileged.
-    pub fn features(&self) -> &'static str {
+    pub(crate) fn features(&self) -> &'static str {
         if self.unprivileged {
             "nesting=1,keyctl=1"
         } else {
@@ -86,7 +86,7 @@ impl IpConfig {
 
 /// `pct create <vmid> <template> --hostname … --unprivileged 1 --features nesting=1,keyctl=1`:
 /// every boolean with an explicit value (older Proxmox defaults to privileged).
-pub fn create(spec: &CreateSpec) -> String {
+pub(crate) fn create(spec: &CreateSpec) -> String {
     let vmid = spec.vmid.to_string();
     let memory = spec.memory_mb.to_string();
     let swap = spec.swap_mb.to_string();

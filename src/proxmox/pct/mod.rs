@@ -8,83 +8,85 @@
 mod config;
 mod create;
 mod refusal;
-pub mod snapshot;
+pub(crate) mod snapshot;
 
-pub use self::config::{drift, parse_config, Drift, PctConfig};
-pub use self::create::{create, CreateSpec, IpConfig};
-pub use self::refusal::{said, Said};
+pub(crate) use self::config::{drift, parse_config, Drift, PctConfig};
+pub(crate) use self::create::{create, CreateSpec};
+// `pub`: `config` (a `pub` module, for the integration tests) re-exports it.
+pub use self::create::IpConfig;
+pub(crate) use self::refusal::{said, Said};
 
 use crate::remote::quote::join;
 
 /// The raw line that turns AppArmor confinement off for a privileged container.
-pub const APPARMOR_UNCONFINED: &str = "lxc.apparmor.profile: unconfined";
+pub(crate) const APPARMOR_UNCONFINED: &str = "lxc.apparmor.profile: unconfined";
 
 /// `pct list`
-pub fn list() -> String {
+pub(crate) fn list() -> String {
     "pct list".to_string()
 }
 
 /// `pct status <vmid>`
-pub fn status(vmid: u32) -> String {
+pub(crate) fn status(vmid: u32) -> String {
     format!("pct status {vmid}")
 }
 
 /// `pct config <vmid>`
-pub fn config(vmid: u32) -> String {
+pub(crate) fn config(vmid: u32) -> String {
     format!("pct config {vmid}")
 }
 
 /// `pct start <vmid>`
-pub fn start(vmid: u32) -> String {
+pub(crate) fn start(vmid: u32) -> String {
     format!("pct start {vmid}")
 }
 
 /// `pct stop <vmid>`: immediate, no grace period.
-pub fn stop(vmid: u32) -> String {
+pub(crate) fn stop(vmid: u32) -> String {
     format!("pct stop {vmid}")
 }
 
 /// `pct shutdown <vmid> --timeout <secs>`: graceful; fails with `container did not stop`.
-pub fn shutdown(vmid: u32, timeout_secs: u64) -> String {
+pub(crate) fn shutdown(vmid: u32, timeout_secs: u64) -> String {
     format!("pct shutdown {vmid} --timeout {timeout_secs}")
 }
 
 /// `pct reboot <vmid> --timeout <secs>`
-pub fn reboot(vmid: u32, timeout_secs: u64) -> String {
+pub(crate) fn reboot(vmid: u32, timeout_secs: u64) -> String {
     format!("pct reboot {vmid} --timeout {timeout_secs}")
 }
 
 /// `pct destroy <vmid> --purge 1`
-pub fn destroy(vmid: u32) -> String {
+pub(crate) fn destroy(vmid: u32) -> String {
     format!("pct destroy {vmid} --purge 1")
 }
 
 /// `pct exec <vmid> -- <argv…>`: argv arrives verbatim inside the container.
-pub fn exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
+pub(crate) fn exec<S: AsRef<str>>(vmid: u32, argv: &[S]) -> String {
     format!("pct exec {vmid} -- {}", join(argv))
 }
 
 /// `pct enter <vmid>`: the container's shell (from its passwd, else /bin/sh), reading
 /// stdin; interactive when the channel has a PTY.
-pub fn enter(vmid: u32) -> String {
+pub(crate) fn enter(vmid: u32) -> String {
     format!("pct enter {vmid}")
 }
 
 /// `pct exec <vmid> -- sh -c <script>`: the script is parsed by `sh` inside the container
 /// (two shells deep: the host's login shell removes one layer of quoting).
-pub fn exec_sh(vmid: u32, script: &str) -> String {
+pub(crate) fn exec_sh(vmid: u32, script: &str) -> String {
     exec(vmid, &["sh", "-c", script])
 }
 
 /// The container's config file on the host (`/etc/pve/lxc` → `nodes/<node>/lxc`).
-pub fn conf_path(vmid: u32) -> String {
+pub(crate) fn conf_path(vmid: u32) -> String {
     format!("/etc/pve/lxc/{vmid}.conf")
 }
 
 /// A host command that inserts a raw `lxc.*` line into the container's config file, before
 /// the first `[section]` line (snapshot or pending section), or at the end if there is none.
 /// Nothing happens when the main section has the line already.
-pub fn add_raw_line(vmid: u32, line: &str) -> String {
+pub(crate) fn add_raw_line(vmid: u32, line: &str) -> String {
     join(&["sh", "-c", ADD_RAW_LINE, "sh", &conf_path(vmid), line])
 }
 
@@ -92,13 +94,13 @@ pub fn add_raw_line(vmid: u32, line: &str) -> String {
 const ADD_RAW_LINE: &str = crate::scripts::script!("pct-add-raw-line.sh");
 
 /// `ip -4 -o addr show dev eth0` inside the container: its IPv4 address, once it has one.
-pub fn ipv4_probe(vmid: u32) -> String {
+pub(crate) fn ipv4_probe(vmid: u32) -> String {
     exec(vmid, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
 }
 
 /// The first address of `ip -4 -o addr show` output (`2: eth0    inet 10.0.0.5/24 brd …`),
 /// without its prefix length.
-pub fn parse_ipv4(stdout: &str) -> Option<String> {
+pub(crate) fn parse_ipv4(stdout: &str) -> Option<String> {
     stdout.lines().find_map(|line| {
         let mut words = line.split_whitespace();
         words.find(|w| *w == "inet")?;
@@ -110,13 +112,13 @@ pub fn parse_ipv4(stdout: &str) -> Option<String> {
 /// What `pct status` says about a container that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CtState {
+pub(crate) enum CtState {
     Running,
     Stopped,
 }
 
 impl CtState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CtState::Running => "running",
             CtState::Stopped => "stopped",
@@ -125,7 +127,7 @@ impl CtState {
 }
 
 /// Parses `status: running` / `status: stopped` (also from `--verbose` output).
-pub fn parse_status(stdout: &str) -> Option<CtState> {
+pub(crate) fn parse_status(stdout: &str) -> Option<CtState> {
     stdout
         .lines()
         .find_map(|line| match line.trim().strip_prefix("status:")?.trim() {

@@ -4,7 +4,7 @@
 
 /// A refusal or failure `pct` named, read from its stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Said {
+pub(crate) enum Said {
     /// `Configuration file 'nodes/<node>/lxc/<vmid>.conf' does not exist`
     Missing,
     /// `can't remove CT <vmid> - protection mode enabled`
@@ -25,7 +25,7 @@ pub enum Said {
 }
 
 /// What stderr says, if it is one of the texts above.
-pub fn said(stderr: &str) -> Option<Said> {
+pub(crate) fn said(stderr: &str) -> Option<Said> {
     let lines = || stderr.lines().map(str::trim);
     if lines().any(|l| {
         l.starts_with("Configuration file 'nodes/")

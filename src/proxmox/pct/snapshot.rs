@@ -7,35 +7,35 @@ use std::time::SystemTime;
 use crate::remote::quote::join;
 
 /// Every snapshot pxdeploy takes is named `pxdeploy_<UTC stamp>`; only these are ever deleted.
-pub const PREFIX: &str = "pxdeploy_";
+pub(crate) const PREFIX: &str = "pxdeploy_";
 
 /// Storage types whose container volumes can be snapshotted (zfspool, lvmthin, rbd, btrfs);
 /// `dir`, `nfs`, `cifs` and thick `lvm` cannot.
-pub const SNAPSHOT_TYPES: &[&str] = &["zfspool", "lvmthin", "rbd", "btrfs"];
+pub(crate) const SNAPSHOT_TYPES: &[&str] = &["zfspool", "lvmthin", "rbd", "btrfs"];
 
 /// `pct snapshot <vmid> <name>`
-pub fn snapshot(vmid: u32, name: &str) -> String {
+pub(crate) fn snapshot(vmid: u32, name: &str) -> String {
     join(&["pct", "snapshot", &vmid.to_string(), name])
 }
 
 /// `pct listsnapshot <vmid>`
-pub fn list(vmid: u32) -> String {
+pub(crate) fn list(vmid: u32) -> String {
     format!("pct listsnapshot {vmid}")
 }
 
 /// `pct rollback <vmid> <name>`: kills a running container and leaves it stopped.
-pub fn rollback(vmid: u32, name: &str) -> String {
+pub(crate) fn rollback(vmid: u32, name: &str) -> String {
     join(&["pct", "rollback", &vmid.to_string(), name])
 }
 
 /// `pct delsnapshot <vmid> <name>`
-pub fn delete(vmid: u32, name: &str) -> String {
+pub(crate) fn delete(vmid: u32, name: &str) -> String {
     join(&["pct", "delsnapshot", &vmid.to_string(), name])
 }
 
 /// `pct restore <vmid> <volid> --force 1 --storage <storage>` (the container must be stopped;
 /// without `--storage` Proxmox would use `local`, not the container's storage).
-pub fn restore(vmid: u32, volid: &str, storage: &str) -> String {
+pub(crate) fn restore(vmid: u32, volid: &str, storage: &str) -> String {
     join(&[
         "pct",
         "restore",
@@ -49,14 +49,14 @@ pub fn restore(vmid: u32, volid: &str, storage: &str) -> String {
 }
 
 /// `pxdeploy_20261129T191501Z` for that instant (UTC).
-pub fn name_at(t: SystemTime) -> String {
+pub(crate) fn name_at(t: SystemTime) -> String {
     let stamp = crate::timestamp::rfc3339(t); // 2026-11-29T19:15:01Z
     let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
     format!("{PREFIX}{compact}")
 }
 
 /// A name not in `taken`: `base`, else `base-2`, `base-3`, … (two deploys in one second).
-pub fn unique_name(base: &str, taken: &[Snapshot]) -> String {
+pub(crate) fn unique_name(base: &str, taken: &[Snapshot]) -> String {
     let used = |n: &str| taken.iter().any(|s| s.name == n);
     if !used(base) {
         return base.to_string();
@@ -69,7 +69,7 @@ pub fn unique_name(base: &str, taken: &[Snapshot]) -> String {
 
 /// One line of `pct listsnapshot` (not `current`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub name: String,
     /// `YYYY-MM-DD HH:MM:SS`, the node's local time.
     pub time: Option<String>,
@@ -78,14 +78,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn is_ours(&self) -> bool {
+    pub(crate) fn is_ours(&self) -> bool {
         self.name.starts_with(PREFIX)
     }
 }
 
 /// Parses the tree `` `-> name  2026-01-11 14:47:17     description `` (one more leading space
 /// per level); the `current` line is left out.
-pub fn parse_list(stdout: &str) -> Vec<Snapshot> {
+pub(crate) fn parse_list(stdout: &str) -> Vec<Snapshot> {
     stdout
         .lines()
         .filter_map(|line| {
@@ -121,7 +121,7 @@ fn looks_like_time(t: &str) -> bool {
 
 /// pxdeploy's snapshots beyond the newest `keep`, oldest first (names sort by time).
 /// Snapshots not named `pxdeploy_*` are never in the list.
-pub fn to_prune(snapshots: &[Snapshot], keep: u32) -> Vec<String> {
+pub(crate) fn to_prune(snapshots: &[Snapshot], keep: u32) -> Vec<String> {
     let mut ours: Vec<&str> = snapshots
         .iter()
         .filter(|s| s.is_ours())
@@ -133,7 +133,7 @@ pub fn to_prune(snapshots: &[Snapshot], keep: u32) -> Vec<String> {
 }
 
 /// The mount points of a `pct config` text: (key, volume) for `rootfs` and `mpN`.
-pub fn mount_points(config_text: &str) -> Vec<(String, String)> {
+pub(crate) fn mount_points(config_text: &str) -> Vec<(String, String)> {
     config_text
         .lines()
         .take_while(|l| !l.starts_with('['))
@@ -157,7 +157,7 @@ pub fn mount_points(config_text: &str) -> Vec<(String, String)> {
 /// Why `pct snapshot` would answer `snapshot feature is not available`, if it would:
 /// a mount point that is a bind mount, or on a storage whose type cannot snapshot.
 /// `kind_of` gives a storage's type (`pvesm status`), `None` when unknown.
-pub fn blocker(
+pub(crate) fn blocker(
     mounts: &[(String, String)],
     kind_of: &dyn Fn(&str) -> Option<String>,
 ) -> Option<String> {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-pub use crate::output::{ColorChoice, OutputFormat};
+pub(crate) use crate::output::ColorChoice;
+pub use crate::output::OutputFormat;
 
 #[derive(Debug, Clone, Args, Default)]
 #[command(next_help_heading = "Global options")]

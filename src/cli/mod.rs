@@ -12,7 +12,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use container::{BackupArgs, DestroyArgs, RestoreArgs, WaitArgs};
-pub use global::{ColorChoice, GlobalArgs, OutputFormat};
+pub use global::{GlobalArgs, OutputFormat};
 pub use release::{DeployArgs, RollbackArgs};
 pub use services::{ExecArgs, LogsArgs};
 pub use setup::{CompletionsArgs, InitArgs, ManArgs};

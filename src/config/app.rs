@@ -28,7 +28,7 @@ pub struct App {
     #[serde(rename = "remote_dir")]
     pub(super) remote_dir_key: Option<String>,
     /// The directory inside the container, normalised, without a trailing `/`: `remote_dir`,
-    /// default `/opt/<name>` (filled by [`load`]; not a TOML key).
+    /// default `/opt/<name>` (filled by [`load_plan`]; not a TOML key).
     #[serde(skip)]
     pub remote_dir: String,
     /// Run with `docker compose run --rm` after the build, before `up`.

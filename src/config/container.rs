@@ -37,7 +37,7 @@ pub struct Container {
     pub(super) ip: String,
     /// The raw `gateway` key; read [`Container::network`].
     pub(super) gateway: Option<String>,
-    /// `ip` + `gateway`, parsed once by [`load`] (not a TOML key).
+    /// `ip` + `gateway`, parsed once by [`load_plan`] (not a TOML key).
     #[serde(skip)]
     pub network: IpConfig,
     #[serde(default = "default_true")]

@@ -14,16 +14,8 @@ pub const FILE_NAME: &str = "pxdeploy.toml";
 
 /// What every command calls: the file named by `-c/--config` (`config`; `PXDEPLOY_CONFIG`,
 /// which clap maps to the same flag), else `pxdeploy.toml` in the current directory or the nearest
-/// parent; then the process environment's `PROXMOX_*` overrides and validation.
-pub fn load(config: Option<&Path>) -> Result<Config> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        Error::config("cannot look for pxdeploy.toml: the current directory is unreadable")
-            .cause(e.to_string())
-    })?;
-    load_with(config, &cwd, &|name: &str| std::env::var(name).ok())
-}
-
-/// [`load`] for a file that may name several targets (`[targets.<name>]`). With
+/// parent; then the process environment's `PROXMOX_*` overrides and validation. The file may
+/// name several targets (`[targets.<name>]`). With
 /// `source_optional` (`releases`, `rollback`: commands that work from the container alone),
 /// a missing `app.source` or compose file is not a problem.
 pub fn load_plan(config: Option<&Path>, source_optional: bool) -> Result<super::Plan> {
@@ -41,7 +33,8 @@ pub fn load_plan(config: Option<&Path>, source_optional: bool) -> Result<super::
     )
 }
 
-/// [`load`] with the current directory and the environment given (for tests).
+/// [`load_plan`]'s lookup with the current directory and the environment given, for a file
+/// without targets (for tests).
 pub fn load_with(
     config: Option<&Path>,
     cwd: &Path,
@@ -74,7 +67,7 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
 }
 
 /// Reads, parses and validates one file. `env` answers for environment variables (the
-/// process environment in [`load`]; a table in tests).
+/// process environment in [`load_plan`]; a table in tests).
 pub fn load_from(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
     parse_str(&read(path)?, path, env)
 }

@@ -1,7 +1,7 @@
 //! The `pxdeploy.toml` model (unknown keys rejected), discovery, environment overrides and
 //! validation. Everything here runs before any connection is opened.
 //!
-//! Entry points: [`load`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
+//! Entry points: [`load_plan`] (what the commands call: `-c`/`PXDEPLOY_CONFIG`, else discovery)
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
 mod app;
@@ -53,7 +53,7 @@ pub use env::{EnvOverride, ENV_VARS};
 pub use firewall::{Firewall, Policy, Rule};
 pub use hooks::Hooks;
 pub use jump::{parse_jump, JumpHost};
-pub use load::{discover, load, load_from, load_plan, load_with, parse_str, FILE_NAME};
+pub use load::{discover, load_from, load_plan, load_with, parse_str, FILE_NAME};
 pub use operations::{Backup, BackupMode, Health};
 pub use production::ReleaseCommand;
 pub use proxmox::{HostKeyCheck, Proxmox};
@@ -70,13 +70,13 @@ pub struct Config {
     /// The file this was read from, absolute (not a TOML key).
     #[serde(skip)]
     pub path: PathBuf,
-    /// The top-level service names of the compose file, in file order (filled by [`load`]).
+    /// The top-level service names of the compose file, in file order (filled by [`load_plan`]).
     #[serde(skip)]
     pub compose_services: Vec<String>,
-    /// The local compose file(s) as far as pxdeploy reads them (filled by [`load`]).
+    /// The local compose file(s) as far as pxdeploy reads them (filled by [`load_plan`]).
     #[serde(skip)]
     pub compose: crate::compose::model::Model,
-    /// Which keys the environment overrode (filled by [`load`]), for `check` and `-v`.
+    /// Which keys the environment overrode (filled by [`load_plan`]), for `check` and `-v`.
     #[serde(skip)]
     pub env_overrides: Vec<EnvOverride>,
     /// Loaded for a command that works from the container alone (`releases`, `rollback`):

@@ -22,9 +22,9 @@ pub struct Proxmox {
     pub user: Option<String>,
     /// Default 22 (or the ~/.ssh/config value).
     pub port: Option<u16>,
-    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
+    /// After [`load_plan`]: `~` expanded, relative paths taken from the config file's folder.
     pub identity_file: Option<PathBuf>,
-    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
+    /// After [`load_plan`]: `~` expanded, relative paths taken from the config file's folder.
     /// `None` means `~/.ssh/known_hosts` (see [`Proxmox::known_hosts_path`]).
     pub known_hosts: Option<PathBuf>,
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct Proxmox {
     /// The raw `jump` key (`user@host:port`, a comma list, or `none`); read
     /// [`Proxmox::jump_hosts`].
     pub jump: Option<String>,
-    /// `jump`, parsed once by [`load`] (not a TOML key). `None`: not set (a `ProxyJump`
+    /// `jump`, parsed once by [`load_plan`] (not a TOML key). `None`: not set (a `ProxyJump`
     /// in ~/.ssh/config applies); empty: `none`, connect directly.
     #[serde(skip)]
     pub jump_hosts: Option<Vec<JumpHost>>,

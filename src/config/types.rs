@@ -1,4 +1,4 @@
-//! The settings that `load` decides once: the container's network and how Docker is
+//! The settings that `load_plan` decides once: the container's network and how Docker is
 //! installed. Commands read these, never the strings they came from.
 
 use serde::Deserialize;

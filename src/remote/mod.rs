@@ -31,15 +31,6 @@ pub enum HostKeyCheck {
     AcceptNew,
 }
 
-impl HostKeyCheck {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostKeyCheck::Strict => "strict",
-            HostKeyCheck::AcceptNew => "accept-new",
-        }
-    }
-}
-
 /// Where and how to connect, after `~/.ssh/config` and the environment were applied.
 #[derive(Debug, Clone)]
 pub struct SshTarget {
@@ -121,16 +112,6 @@ impl SshTarget {
         }
         let hops: Vec<&str> = self.jump.iter().map(|h| h.alias.as_str()).collect();
         format!("{} through {}", self.alias, hops.join(", "))
-    }
-
-    /// `host` for port 22, `[host]:port` otherwise: how OpenSSH names the host in
-    /// known_hosts and how messages name it.
-    pub fn host_port(&self) -> String {
-        if self.port == 22 {
-            self.hostname.clone()
-        } else {
-            format!("[{}]:{}", self.hostname, self.port)
-        }
     }
 }
 

@@ -34,6 +34,7 @@ impl Plan {
 /// The shape of a file with targets, read with the parser's positions: unknown top-level
 /// keys and unknown tables under a target are reported at their line. Read for its shape
 /// only: the merge works on the plain table.
+// dead_code: serde fills the fields to check the shape (`deny_unknown_fields`); nothing reads them.
 #[allow(dead_code)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +50,7 @@ struct Layers {
     backup: Option<toml::Value>,
 }
 
+// dead_code: read for its shape only, as `Layers`.
 #[allow(dead_code)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +61,7 @@ struct TargetLayer {
     env: Option<TargetEnv>,
 }
 
+// dead_code: read for its shape only, as `Layers`.
 #[allow(dead_code)]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

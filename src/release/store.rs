@@ -91,6 +91,8 @@ pub(crate) const FINISH: &str = crate::scripts::script!("store-finish.sh");
 pub(crate) enum ReadMode {
     /// The current manifest and the names of the stored objects (a deploy: `inspect.rs`
     /// asks for it inside its own script).
+    // dead_code: outside the unit tests (`store_tests.rs`), only `inspect.rs`'s own script
+    // asks for `objects`, so nothing else builds this variant.
     #[allow(dead_code)]
     Objects,
     /// The current manifest only (`releases`).

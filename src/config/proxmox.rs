@@ -22,11 +22,9 @@ pub struct Proxmox {
     pub user: Option<String>,
     /// Default 22 (or the ~/.ssh/config value).
     pub port: Option<u16>,
-    // "After [`load`]" (loading; `config::load_plan` since `load` went) is printed by
-    // `pxdeploy schema`: kept word for word so the schema does not change.
-    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
+    /// Once loaded: `~` expanded, relative paths taken from the config file's folder.
     pub identity_file: Option<PathBuf>,
-    /// After [`load`]: `~` expanded, relative paths taken from the config file's folder.
+    /// Once loaded: `~` expanded, relative paths taken from the config file's folder.
     /// `None` means `~/.ssh/known_hosts` (see [`Proxmox::known_hosts_path`]).
     pub known_hosts: Option<PathBuf>,
     #[serde(default)]

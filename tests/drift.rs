@@ -35,7 +35,7 @@ fn run(root: &Path, token: &str, args: &[&str]) -> Run {
 
 #[track_caller]
 fn in_ct(sim: &SimHost, vmid: u32, script: &str) -> Run {
-    let r = sim.in_container(vmid, &["sh", "-c", script]);
+    let r = sim.sh_in_container(vmid, script);
     r.assert_success();
     r
 }

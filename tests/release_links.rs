@@ -46,14 +46,8 @@ fn run(root: &Path, args: &[&str]) -> Run {
 }
 
 #[track_caller]
-fn in_ct(sim: &SimHost, vmid: u32, script: &str) -> Run {
-    let vmid = vmid.to_string();
-    sim.host_run(&["pct", "exec", &vmid, "--", "sh", "-c", script])
-}
-
-#[track_caller]
 fn ok_in_ct(sim: &SimHost, vmid: u32, script: &str) -> String {
-    let r = in_ct(sim, vmid, script);
+    let r = sim.sh_in_container(vmid, script);
     r.assert_success();
     r.stdout
 }
@@ -138,7 +132,9 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
     let result = list.iter().find(|(i, _)| *i == c).map(|(_, r)| r.as_str());
     assert_eq!(result, Some("pending"), "{list:?}");
     assert!(
-        in_ct(&sim, vmid, "test -e /opt/app/.pxdeploy-deployed").status != 0,
+        sim.sh_in_container(vmid, "test -e /opt/app/.pxdeploy-deployed")
+            .status
+            != 0,
         "the fingerprint marker was written"
     );
     // The next deploy records its own.

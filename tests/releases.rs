@@ -54,17 +54,10 @@ fn run(root: &Path, args: &[&str]) -> Run {
         .run()
 }
 
-#[track_caller]
-fn in_ct(sim: &SimHost, vmid: u32, script: &str) -> Run {
-    let vmid = vmid.to_string();
-    sim.host_run(&["pct", "exec", &vmid, "--", "sh", "-c", script])
-}
-
 /// What the web service serves now.
 #[track_caller]
 fn served(sim: &SimHost, vmid: u32) -> String {
-    let r = in_ct(
-        sim,
+    let r = sim.sh_in_container(
         vmid,
         "docker compose -p app exec -T web wget -qO- http://127.0.0.1:80/",
     );
@@ -74,7 +67,9 @@ fn served(sim: &SimHost, vmid: u32) -> String {
 
 #[track_caller]
 fn exists(sim: &SimHost, vmid: u32, path: &str) -> bool {
-    in_ct(sim, vmid, &format!("test -e '{path}'")).status == 0
+    sim.sh_in_container(vmid, &format!("test -e '{path}'"))
+        .status
+        == 0
 }
 
 /// (id, result, current) of each release, oldest first.
@@ -124,11 +119,10 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert_eq!(doc["pushed"]["files"], 6, "{doc:#}");
     assert_eq!(doc["pushed"]["deleted"], 0, "{doc:#}");
     assert_eq!(served(&sim, vmid), "A");
-    let mode = in_ct(&sim, vmid, "stat -c %a /opt/app/.pxdeploy");
+    let mode = sim.sh_in_container(vmid, "stat -c %a /opt/app/.pxdeploy");
     assert_eq!(mode.stdout.trim(), "700", "{}", mode.dump());
     assert!(exists(&sim, vmid, "/opt/app/data/service.txt"));
-    in_ct(
-        &sim,
+    sim.sh_in_container(
         vmid,
         "echo mine > /opt/app/conf.d/made-in-the-container.conf",
     )
@@ -242,12 +236,8 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     // Kill once the archive is arriving in the container (the stage has begun).
     let arriving = std::time::Instant::now();
     let staging = |what: &str| {
-        in_ct(
-            &sim,
-            vmid,
-            &format!("ls -d /opt/app/.pxdeploy/incoming.*{what}"),
-        )
-        .status
+        sim.sh_in_container(vmid, &format!("ls -d /opt/app/.pxdeploy/incoming.*{what}"))
+            .status
             == 0
     };
     while !staging("/objects") {
@@ -264,7 +254,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     std::thread::sleep(Duration::from_secs(1));
     // The kill came mid-push (what this part tests): the staging area is left over.
     assert!(staging(""), "{}", k.dump());
-    let version = in_ct(&sim, vmid, "cat /opt/app/web/version").stdout;
+    let version = sim.sh_in_container(vmid, "cat /opt/app/web/version").stdout;
     let has_big = exists(&sim, vmid, "/opt/app/big/big.bin");
     assert!(
         version == "A\n" && !has_big && exists(&sim, vmid, "/opt/app/conf.d/old.conf"),
@@ -279,8 +269,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert!(!exists(&sim, vmid, "/opt/app/.pxdeploy/journal"));
 
     // A link planted in the store is never followed: exit 5, nothing written through it.
-    in_ct(
-        &sim,
+    sim.sh_in_container(
         vmid,
         "mkdir -p /tmp/outside && ln -s /tmp/outside /opt/app/.pxdeploy/objects/zz",
     )
@@ -289,6 +278,6 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     let refused = run(root, &["deploy"]);
     refused.assert_code(5);
     refused.assert_stderr_contains("symbolic link");
-    assert_eq!(in_ct(&sim, vmid, "ls -A /tmp/outside").stdout, "");
+    assert_eq!(sim.sh_in_container(vmid, "ls -A /tmp/outside").stdout, "");
     assert_eq!(served(&sim, vmid), "D");
 }

@@ -479,6 +479,11 @@ impl SimHost {
         self.host_run(&all)
     }
 
+    /// `sh -c script` inside container `vmid` (`pct exec … -- sh -c script`).
+    pub fn sh_in_container(&self, vmid: u32, script: &str) -> Run {
+        self.in_container(vmid, &["sh", "-c", script])
+    }
+
     /// The text of `path` inside container `vmid`, which must be readable.
     #[track_caller]
     pub fn container_file(&self, vmid: u32, path: &str) -> String {

@@ -1,6 +1,6 @@
 #!/bin/bash
-# shellcheck disable=SC2015,SC2054,SC2012
-# (SC2015: `test && ok || bad` is meant; SC2054: commas inside qm options; SC2012: ls of dump names pxsim made.)
+# shellcheck disable=SC2015,SC2054,SC2010,SC2009
+# (SC2015: `test && ok || bad` is meant; SC2054: commas inside qm options; SC2010: ls of dump names pxsim made; SC2009: ps | grep of whole command lines.)
 # Self-test of the simulated node's VMs (qm, cloud-init, the guest agent, the VM's own sshd,
 # download-url, vzdump/qmrestore of a VM). Called by sim/selftest.sh; alone: as root,
 #   sim/selftest_vm.sh            (exit 0 when every check passes; one line per check)

@@ -184,7 +184,7 @@ qm start 220 >/dev/null
 run qm guest exec 220 --timeout 30 -- cloud-init status --wait; check "second boot: cloud-init done again" 0 '"exitcode" : 0'
 run vzdump 220 --storage local --compress zstd; check "vzdump of a running VM with the agent" 0 "INFO: issuing guest-agent 'fs-freeze' command"
 ARCHIVE="$(ls "$STATE/var/lib/vz/dump/" | grep 'vma.zst$' | tail -1)"
-run qmrestore "local:backup/$ARCHIVE" 220; check "qmrestore over an existing VM" 255 "" "unable to restore VM 220 - VM 220 already exists on node 'pve'"
+run qmrestore "local:backup/$ARCHIVE" 220; check "qmrestore over an existing VM" 2 "" "unable to restore VM 220 - VM 220 already exists on node 'pve'"
 run qm shutdown 220 --timeout 30; check "qm shutdown" 0
 run qmrestore "local:backup/$ARCHIVE" 222 --unique 1; check "qmrestore to a new id" 0 "restore vma archive"
 run qm config 222; check "restored config" 0 "name: app1"

@@ -88,7 +88,7 @@ def backup_vm(vmid, info, shown_path, tmp, path, ext, mode):
                 info("issuing guest-agent 'fs-freeze' command")
                 info("issuing guest-agent 'fs-thaw' command")
             else:
-                info("skipping guest-agent 'fs-freeze', agent configured but not running?")
+                info("skipping guest filesystem freeze - agent configured but not running?")
         reason = knob("vzdump_fail", vmid)
         if reason not in (None, False, 0, "0", ""):
             raise TaskError(str(reason) if str(reason) not in ("1", "true", "yes") else
@@ -140,17 +140,20 @@ def qmrestore_main(args):
     if storage and (storage not in STORAGES or "images" not in STORAGES[storage]["content"]):
         die(f"storage '{storage}' does not support vm images")
     path, shown = archive_path(archive)
+    # create_vm with an archive (qemu-server API2/Qemu.pm): the archive, then
+    # create_and_lock_config and the running check, all before the task
+    if not path or not os.path.isfile(path):
+        die(f"can't find file '{archive}'")
+    own = owner_of(vmid)
+    if own and not (own[0] == "qemu" and o.get("force") == "1"):
+        die(f"unable to restore VM {vmid} - {'CT' if own[0] == 'lxc' else 'VM'} {vmid} already "
+            f"exists on node '{own[1]}'")
+    if own and load_vm(vmid)["keys"].get("protection") == "1":
+        die(f"unable to restore VM {vmid} - protection mode enabled")
+    if own and is_running(vmid):
+        die(f"unable to restore VM {vmid} - vm is running")
 
     def task(t):
-        if not path or not os.path.isfile(path):
-            raise TaskError(f"can't find archive file '{archive}'")  # UNCONFIRMED text
-        own = owner_of(vmid)
-        if own and not (own[0] == "qemu" and own[1] and o.get("force") == "1"):
-            what = "CT" if own[0] == "lxc" else "VM"
-            raise TaskError(f"unable to restore VM {vmid} - {what} {vmid} already exists on "
-                            f"node '{own[1]}'")
-        if own and is_running(vmid):
-            raise TaskError(f"unable to restore VM {vmid} - vm is running")
         zst = path.endswith(".zst")
         t.log(f"restore vma archive: {'zstd -q -d -c ' + shown + ' | ' if zst else ''}vma "
               f"extract -v -r /var/tmp/vzdumptmp{os.getpid()}.fifo "

@@ -143,6 +143,9 @@ check "status/current" 0 '"qmpstatus":"running"'
 run pvesh get /cluster/resources --type vm --output-format json; check "cluster resources" 0 '"id":"qemu/220"'
 
 # ---------------------------------------------------------------- cloud-init error, agent texts
+qm create 223 --ide2 local-lvm:cloudinit --cicustom user=local:snippets/missing.yaml >/dev/null
+run qm start 223; check "a missing snippet fails the start" 255 "generating cloud-init ISO" "can't find file 'local:snippets/missing.yaml'"
+run qm destroy 223; check "destroy 223" 0
 printf '#cloud-config\nruncmd:\n  - [sh, -c, "echo boom; exit 7"]\n' >"$SN/bad.yaml"
 qm create 221 --agent 1 --net0 virtio,bridge=vmbr0 --ipconfig0 ip=127.0.211.9/8 --ide2 local-lvm:cloudinit \
     --cicustom user=local:snippets/bad.yaml >/dev/null
@@ -177,6 +180,14 @@ run qm rollback 220 s1; check "rollback" 0
 run qm status 220; check "rollback leaves it stopped" 0 "status: stopped"
 [ ! -e "$STATE/ct/220/rootfs/root/marker" ] && ok "rollback restored the data" || bad "marker survived"
 run qm delsnapshot 220 s1; check "delsnapshot" 0
+run qm disk resize 220 scsi0 +2G; check "disk resize +2G" 0
+run qm config 220; check "resized" 0 "scsi0: local-lvm:vm-220-disk-0,size=5G"
+run qm resize 220 scsi0 4G; check "shrinking refused, exit 0" 0 "" "shrinking disks is not supported"
+run qm disk resize 220 ide2 +1G; check "a cdrom cannot be resized" 0 "" "you can't resize a cdrom"
+run qm disk import 220 /var/lib/vz/import/local-http.qcow2 local-lvm
+check "qm disk import" 0 "unused0: successfully imported disk 'local-lvm:vm-220-disk-1'"
+run qm cloudinit dump 220 user; check "cloudinit dump (generated, cicustom ignored)" 0 $'#cloud-config\nhostname: app1\nmanage_etc_hosts: true\nfqdn: app1\nchpasswd:\n  expire: False\nusers:\n  - default'
+run qm set 220 --memory 1024 --delete unused0; check "qm set" 0 "update VM 220: -memory 1024 -delete unused0"
 run vzdump 220 --storage local --compress zstd --mode snapshot
 check "vzdump of a stopped VM" 0 "INFO: starting kvm to execute backup task"
 [[ "$OUT" == *"INFO: stopping kvm after backup task"* && "$OUT" == *"vzdump-qemu-220-"*".vma.zst'"* ]] && ok "vzdump VM lines" || bad "vzdump: $OUT"

@@ -20,12 +20,14 @@ mod init;
 mod lifecycle;
 pub(crate) mod logs;
 mod man;
+mod metrics;
 mod releases;
 mod restore;
 pub(crate) mod rollback;
 mod rollback_snapshot;
 mod started;
 mod status;
+mod status_watch;
 mod targets;
 
 use context::Context;
@@ -69,7 +71,8 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
         Command::Init(args) => init::run(&ctx.global, args, &ctx.out),
         Command::Schema => init::schema(),
         Command::Check => check::run(ctx),
-        Command::Status => status::run(ctx),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Metrics(args) => metrics::run(ctx, args),
         Command::Create => create::run(ctx),
         Command::Deploy(args) => deploy::run(ctx, args),
         Command::Releases => releases::run(ctx),

@@ -215,6 +215,7 @@ def measure(vmid, keys, info):
         return d
     procs = members(info["init_pid"])
     d["boot"] = info["init_start"]
+    d["mem"] = sum(_status_kb(p, ("RssAnon", "RssShmem")) for p in procs)
     d["procs"] = {}
     for p, v in procs.items():
         r, w = _io(p)

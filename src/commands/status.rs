@@ -53,25 +53,32 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     let running = state == CtState::Running;
     let project = config.project();
     let read = docker::read_argv(&project.name, &project.ps_argv(), guest.kind() == "qemu");
-    let mut command = format!(
-        "{}; {}; {} 2>/dev/null",
+    // The node's reads run meanwhile into a `mktemp` file (after the rest without one).
+    let node_reads = format!(
+        "{}; {}; {}; {} 2>/dev/null",
+        figures::echo_mark("resources"),
         crate::cluster::RESOURCES,
         figures::echo_mark("rrd"),
         figures::rrddata(guest.kind(), guest.id(), "hour"),
     );
-    if running {
-        command.push_str(&format!(
-            "; {}; {}; {}",
+    let inside = match running {
+        true => format!(
+            "{}; {}; {}; ",
             figures::echo_mark("addr"),
             guest.line(Op::Address),
             guest.exec_line(&read),
-        ));
-    }
+        ),
+        false => String::new(),
+    };
+    let command = format!(
+        "t=$(mktemp 2>/dev/null) && {{ {{ {node_reads}; }} >\"$t\" & }}; {inside}\
+         if [ -n \"$t\" ]; then wait; cat \"$t\"; rm -f \"$t\"; else {node_reads}; fi"
+    );
     let out = host.probe(&command)?;
     let stdout = out.stdout_str();
     let stderr = out.stderr_str();
     let parts = figures::sections(&stdout);
-    let resources = figures::section(&parts, "");
+    let resources = figures::section(&parts, "resources");
     let guests = crate::cluster::parse_resources(resources).map_err(|e| {
         Error::remote(format!(
             "`{}` printed no JSON",

@@ -16,14 +16,19 @@ pub(crate) const INSPECT_FORMAT: &str =
     "{{.Id}} {{.Name}} {{.RestartCount}} {{index .Config.Labels \"com.docker.compose.service\"}}";
 
 /// The script (`sh -c`) of the read; its arguments: project, the two formats, `1` for
-/// `df`, then the argv of `docker compose ps`.
+/// `df`, then the argv of `docker compose ps`. `docker stats --no-stream` takes a second
+/// or more (it waits for a second sample to compute CPU): it runs meanwhile into a
+/// `mktemp` file (in the foreground when there is none).
 const SCRIPT: &str = "p=$1 sf=$2 inf=$3 df=$4; shift 4
+ids=$(docker ps -q --filter \"label=com.docker.compose.project=$p\" 2>/dev/null)
+stats() { [ -z \"$ids\" ] || docker stats --no-stream --format \"$sf\" $ids; }
+t=$(mktemp 2>/dev/null) && { stats >\"$t\" 2>/dev/null & }
 ECHO_PS; \"$@\"; echo \"MARK ps-exit $?\"
-ECHO_STATS; ids=$(docker ps -q --filter \"label=com.docker.compose.project=$p\" 2>/dev/null)
-[ -z \"$ids\" ] || docker stats --no-stream --format \"$sf\" $ids
 ECHO_INSPECT; all=$(docker ps -aq --filter \"label=com.docker.compose.project=$p\" 2>/dev/null)
 [ -z \"$all\" ] || docker inspect --format \"$inf\" $all
 [ \"$df\" != 1 ] || { ECHO_DF; df -B1 -P /; }
+ECHO_STATS
+if [ -n \"$t\" ]; then wait; cat \"$t\"; rm -f \"$t\"; else stats; fi
 true";
 
 /// The argv (in the guest) of the read of project `project` whose `ps` argv is `ps`.

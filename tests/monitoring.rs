@@ -77,7 +77,10 @@ fn rrddata(vmid: u32, timeframe: &str) -> Vec<serde_json::Value> {
 fn wait_for_a_complete_minute(vmid: u32) {
     let deadline = Instant::now() + Duration::from_secs(200);
     loop {
-        if rrddata(vmid, "hour").iter().any(|p| p.get("netin").is_some()) {
+        if rrddata(vmid, "hour")
+            .iter()
+            .any(|p| p.get("netin").is_some())
+        {
             return;
         }
         assert!(
@@ -106,7 +109,16 @@ fn status_shows_the_guests_and_the_services_figures() {
 
     // burn in `worker` (a shell loop, for 60 s) while `status` looks
     let container = node()
-        .in_container(vmid, &["docker", "ps", "-q", "--filter", "label=com.docker.compose.service=worker"])
+        .in_container(
+            vmid,
+            &[
+                "docker",
+                "ps",
+                "-q",
+                "--filter",
+                "label=com.docker.compose.service=worker",
+            ],
+        )
         .stdout
         .trim()
         .to_string();
@@ -114,7 +126,17 @@ fn status_shows_the_guests_and_the_services_figures() {
     node()
         .in_container(
             vmid,
-            &["docker", "exec", "-d", &container, "timeout", "60", "sh", "-c", "while :; do :; done"],
+            &[
+                "docker",
+                "exec",
+                "-d",
+                &container,
+                "timeout",
+                "60",
+                "sh",
+                "-c",
+                "while :; do :; done",
+            ],
         )
         .assert_success();
     let r = px(a, &["-o", "json", "status"]);
@@ -145,14 +167,28 @@ fn status_shows_the_guests_and_the_services_figures() {
 
     let text = px(a, &["status"]);
     text.assert_success();
-    for label in ["cpu:     ", "memory:  ", "disk:    ", "network: in ", "uptime:  "] {
+    for label in [
+        "cpu:     ",
+        "memory:  ",
+        "disk:    ",
+        "network: in ",
+        "uptime:  ",
+    ] {
         assert!(text.stdout.contains(label), "{}", text.dump());
     }
     assert!(text.stdout.contains(" of 768.0 MiB"), "{}", text.dump());
     assert!(text.stdout.contains(" of 2 cores"), "{}", text.dump());
     assert!(!text.stdout.contains("cpu:     -"), "{}", text.dump());
-    let header = text.stdout.lines().find(|l| l.starts_with("SERVICE")).unwrap();
-    assert!(header.ends_with("CPU     MEMORY  RESTARTS"), "{}", text.dump());
+    let header = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("SERVICE"))
+        .unwrap();
+    assert!(
+        header.ends_with("CPU     MEMORY  RESTARTS"),
+        "{}",
+        text.dump()
+    );
     node().host_run(&["pct", "stop", &vmid.to_string()]);
 }
 
@@ -175,12 +211,23 @@ fn a_stopped_container_shows_nulls_not_made_up_numbers() {
         "net_out_bytes_per_s",
         "uptime_s",
     ] {
-        assert!(doc[key].is_null(), "`{key}` of a stopped container: {doc:#}");
+        assert!(
+            doc[key].is_null(),
+            "`{key}` of a stopped container: {doc:#}"
+        );
     }
     assert_eq!(number(&doc, "mem_limit_bytes"), 768.0 * 1048576.0);
     let text = px(a, &["status"]);
-    assert!(text.stdout.contains("cpu:     - of 2 cores"), "{}", text.dump());
-    assert!(text.stdout.contains("memory:  - of 768.0 MiB"), "{}", text.dump());
+    assert!(
+        text.stdout.contains("cpu:     - of 2 cores"),
+        "{}",
+        text.dump()
+    );
+    assert!(
+        text.stdout.contains("memory:  - of 768.0 MiB"),
+        "{}",
+        text.dump()
+    );
     assert!(text.stdout.contains("uptime:  -"), "{}", text.dump());
     let _ = vmid;
 }
@@ -213,11 +260,16 @@ fn metrics_prints_the_nodes_history_as_a_table_and_json() {
         .collect();
     assert!(!with_rates.is_empty(), "{doc:#}");
     for p in &with_rates {
-        assert!(p["cpu_percent"].is_number() && p["mem_used_bytes"].is_number(), "{p:#}");
+        assert!(
+            p["cpu_percent"].is_number() && p["mem_used_bytes"].is_number(),
+            "{p:#}"
+        );
         assert_eq!(p["mem_limit_bytes"], 768.0 * 1048576.0, "{p:#}");
         let t = p["time"].as_i64().unwrap();
         assert!(
-            node_points.iter().any(|n| n["time"] == t && n.get("netin").is_some()),
+            node_points
+                .iter()
+                .any(|n| n["time"] == t && n.get("netin").is_some()),
             "{t} is not a minute the node recorded: {node_points:?}"
         );
     }
@@ -236,8 +288,16 @@ fn metrics_prints_the_nodes_history_as_a_table_and_json() {
         table.dump()
     );
     assert_eq!(lines.len(), 1 + points.len() + 3, "{}", table.dump());
-    assert!(lines[lines.len() - 3].starts_with("min "), "{}", table.dump());
-    assert!(lines[lines.len() - 1].starts_with("max "), "{}", table.dump());
+    assert!(
+        lines[lines.len() - 3].starts_with("min "),
+        "{}",
+        table.dump()
+    );
+    assert!(
+        lines[lines.len() - 1].starts_with("max "),
+        "{}",
+        table.dump()
+    );
 
     let day = px(a, &["-o", "json", "metrics", "--since", "day"]);
     day.assert_success();
@@ -276,14 +336,27 @@ fn status_watch_redraws_in_place_until_ctrl_c() {
         screen.join("\n")
     );
     assert_eq!(
-        screen.iter().filter(|l| l.starts_with("container ")).count(),
+        screen
+            .iter()
+            .filter(|l| l.starts_with("container "))
+            .count(),
         1,
         "{}",
         screen.join("\n")
     );
-    assert!(screen.iter().any(|l| l.starts_with("memory:  ")), "{}", screen.join("\n"));
-    let hidden = run.stdout.rfind("\x1b[?25l").expect("the cursor was hidden");
-    let shown = run.stdout.rfind("\x1b[?25h").expect("the cursor is shown again");
+    assert!(
+        screen.iter().any(|l| l.starts_with("memory:  ")),
+        "{}",
+        screen.join("\n")
+    );
+    let hidden = run
+        .stdout
+        .rfind("\x1b[?25l")
+        .expect("the cursor was hidden");
+    let shown = run
+        .stdout
+        .rfind("\x1b[?25h")
+        .expect("the cursor is shown again");
     assert!(shown > hidden, "{:?}", run.stdout);
 
     let plain = pxdeploy()
@@ -300,7 +373,11 @@ fn status_watch_redraws_in_place_until_ctrl_c() {
     let run = plain.wait();
     run.assert_code(130);
     assert!(run.stdout.starts_with("--- "), "{}", run.dump());
-    assert!(run.stdout.matches("container ").count() >= 2, "{}", run.dump());
+    assert!(
+        run.stdout.matches("container ").count() >= 2,
+        "{}",
+        run.dump()
+    );
     assert!(!run.stdout.contains('\x1b'), "{}", run.dump());
     node().host_run(&["pct", "stop", &vmid.to_string()]);
 }
@@ -313,8 +390,12 @@ fn descendant_named(pid: u32, name: &str) -> i32 {
         if p != pid && comm.trim() == name {
             return p as i32;
         }
-        let kids = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
-        todo.extend(kids.split_whitespace().filter_map(|k| k.parse::<u32>().ok()));
+        let kids =
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        todo.extend(
+            kids.split_whitespace()
+                .filter_map(|k| k.parse::<u32>().ok()),
+        );
     }
     panic!("no process {name} under {pid}");
 }

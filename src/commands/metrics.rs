@@ -46,7 +46,11 @@ pub(super) fn run(ctx: &Context, args: &MetricsArgs) -> Result<()> {
         let width = crate::output::terminal_width().unwrap_or(80);
         ctx.out.data(format!(
             "{} {}, last {}: {known} of {} points (one every {})",
-            if guest.kind() == "qemu" { "VM" } else { "container" },
+            if guest.kind() == "qemu" {
+                "VM"
+            } else {
+                "container"
+            },
             guest.id(),
             args.since,
             points.len(),

@@ -80,12 +80,9 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     let parts = figures::sections(&stdout);
     let resources = figures::section(&parts, "resources");
     let guests = crate::cluster::parse_resources(resources).map_err(|e| {
-        Error::remote(format!(
-            "`{}` printed no JSON",
-            crate::cluster::RESOURCES
-        ))
-        .cause(e.to_string())
-        .cause(tail(&stderr, 3))
+        Error::remote(format!("`{}` printed no JSON", crate::cluster::RESOURCES))
+            .cause(e.to_string())
+            .cause(tail(&stderr, 3))
     })?;
     let node = crate::cluster::owner(&guests, guest.id()).map(|g| g.node.clone());
     let mut figures = figures::guest_figures(
@@ -220,7 +217,11 @@ fn service_table(services: &[(ServiceHealth, ServiceFigures)]) -> String {
     let health: Vec<ServiceHealth> = services.iter().map(|(h, _)| h.clone()).collect();
     let table = crate::health::table(&health);
     let width = table.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    let mut rows = vec![("CPU".to_string(), "MEMORY".to_string(), "RESTARTS".to_string())];
+    let mut rows = vec![(
+        "CPU".to_string(),
+        "MEMORY".to_string(),
+        "RESTARTS".to_string(),
+    )];
     rows.extend(services.iter().map(|(_, f)| {
         (
             figures::show_percent(f.cpu_percent),

@@ -53,10 +53,7 @@ fn frames(
             }
             let text = sanitize(&text);
             let frame = if live {
-                let header = format!(
-                    "every {}s, Ctrl-C to stop  {now}",
-                    interval.as_secs()
-                );
+                let header = format!("every {}s, Ctrl-C to stop  {now}", interval.as_secs());
                 let width = terminal_width().unwrap_or(80).max(2);
                 // Each line cut to the width: a wrapped line would take two rows and the
                 // next frame would not go up far enough.

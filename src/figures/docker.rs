@@ -41,9 +41,14 @@ pub(crate) fn read_argv<'a>(project: &'a str, ps: &[&'a str], df: bool) -> Vec<S
         .replace("MARK", super::MARK);
     let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), script, "sh".into()];
     argv.extend(
-        [project, STATS_FORMAT, INSPECT_FORMAT, if df { "1" } else { "0" }]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            project,
+            STATS_FORMAT,
+            INSPECT_FORMAT,
+            if df { "1" } else { "0" },
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     argv.extend(ps.iter().map(|s| s.to_string()));
     argv
@@ -165,7 +170,8 @@ mod tests {
 {"BlockIO":"--","CPUPerc":"--","Container":"ffee","ID":"ffee","MemPerc":"--","MemUsage":"-- / --","Name":"--","NetIO":"--","PIDs":"--"}
 "#;
 
-    const INSPECT: &str = "1f2e3d4c5b6a7980aabbccddeeff00112233445566778899aabbccddeeff0011 /app-worker-1 3 worker
+    const INSPECT: &str =
+        "1f2e3d4c5b6a7980aabbccddeeff00112233445566778899aabbccddeeff0011 /app-worker-1 3 worker
 aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44 /app-web-1 0 web
 aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44ee55ff66aa11bb22cc33dd45 /app-web-2 1 web
 0000000000000000000000000000000000000000000000000000000000000001 /app-migrate-1 0 migrate
@@ -245,10 +251,25 @@ aa11bb22cc33dd44ee55ff66aa11bb22cc33dd44ee55ff66aa11bb22cc33dd45 /app-web-2 1 we
         let argv = read_argv("myapp", &["docker", "compose", "-p", "myapp", "ps"], false);
         assert_eq!(argv[0..2], ["sh", "-c"]);
         assert!(argv[2].contains("echo '@@pxdeploy stats'"), "{}", argv[2]);
-        assert!(argv[2].contains("echo \"@@pxdeploy ps-exit $?\""), "{}", argv[2]);
+        assert!(
+            argv[2].contains("echo \"@@pxdeploy ps-exit $?\""),
+            "{}",
+            argv[2]
+        );
         assert_eq!(
             argv[3..],
-            ["sh", "myapp", STATS_FORMAT, INSPECT_FORMAT, "0", "docker", "compose", "-p", "myapp", "ps"]
+            [
+                "sh",
+                "myapp",
+                STATS_FORMAT,
+                INSPECT_FORMAT,
+                "0",
+                "docker",
+                "compose",
+                "-p",
+                "myapp",
+                "ps"
+            ]
         );
     }
 }

@@ -228,14 +228,20 @@ mod tests {
         let v = [Some(0.0), Some(1.0), None, Some(4.0), Some(8.0)];
         assert_eq!(sparkline(&v, 10), "▁▂ ▅█");
         // more points than columns: each column the average of its points
-        assert_eq!(sparkline(&[Some(0.0), Some(2.0), Some(8.0), Some(8.0)], 2), "▂█");
+        assert_eq!(
+            sparkline(&[Some(0.0), Some(2.0), Some(8.0), Some(8.0)], 2),
+            "▂█"
+        );
         assert_eq!(sparkline(&[Some(0.0), Some(0.0)], 5), "▁▁");
         assert_eq!(sparkline(&[None, None], 5), "  ");
     }
 
     #[test]
     fn summaries_count_only_known_values() {
-        assert_eq!(summary(&[None, Some(1.0), Some(3.0)]), Some((1.0, 2.0, 3.0)));
+        assert_eq!(
+            summary(&[None, Some(1.0), Some(3.0)]),
+            Some((1.0, 2.0, 3.0))
+        );
         assert_eq!(summary(&[None]), None);
     }
 
@@ -266,7 +272,10 @@ mod tests {
         assert_eq!(doc["summary"]["cpu_percent"]["max"], 25.0);
         assert_eq!(doc["summary"]["disk_read_bytes_per_s"], Value::Null);
         let s = sparklines(&points, 4);
-        assert!(s.starts_with("cpu          █    min 25.0%  avg 25.0%  max 25.0%"), "{s}");
+        assert!(
+            s.starts_with("cpu          █    min 25.0%  avg 25.0%  max 25.0%"),
+            "{s}"
+        );
         assert!(s.contains("disk read         no data"), "{s}");
     }
 }

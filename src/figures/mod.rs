@@ -65,7 +65,10 @@ pub(crate) fn section<'a>(sections: &'a [(String, String, String)], name: &str) 
 }
 
 /// The argument of the marker `name` (`@@pxdeploy ps-exit 0` → `0`).
-pub(crate) fn marker_arg<'a>(sections: &'a [(String, String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn marker_arg<'a>(
+    sections: &'a [(String, String, String)],
+    name: &str,
+) -> Option<&'a str> {
     sections
         .iter()
         .find(|(n, _, _)| n == name)
@@ -113,9 +116,9 @@ pub(crate) fn guest_lines(f: &GuestFigures) -> String {
         "-" => used,
         _ => format!("{used} of {all}"),
     };
-    let cores = f
-        .cores
-        .map_or(String::new(), |c| format!(" of {c} core{}", if c == 1 { "" } else { "s" }));
+    let cores = f.cores.map_or(String::new(), |c| {
+        format!(" of {c} core{}", if c == 1 { "" } else { "s" })
+    });
     [
         ("cpu", format!("{}{cores}", show_percent(f.cpu_percent))),
         (

@@ -67,7 +67,9 @@ pub(crate) fn guest_figures(kind: &str, vmid: u32, resources: &str, rrd: &str) -
     let entries: Vec<Value> = serde_json::from_str(resources.trim()).unwrap_or_default();
     let Some(e) = entries.iter().find(|e| {
         e.get("vmid").and_then(Value::as_u64) == Some(u64::from(vmid))
-            && e.get("type").and_then(Value::as_str).is_none_or(|t| t == kind)
+            && e.get("type")
+                .and_then(Value::as_str)
+                .map_or(true, |t| t == kind)
     }) else {
         return GuestFigures::default();
     };
@@ -170,18 +172,29 @@ mod tests {
         assert_eq!(f.mem_limit_bytes, Some(536870912));
         assert_eq!(f.disk_size_bytes, Some(4294967296));
         // a VM of the same vmid elsewhere, without RRD data: nothing known
-        assert_eq!(guest_figures("qemu", 100, RESOURCES, RRD), GuestFigures::default());
-        assert_eq!(guest_figures("lxc", 999, RESOURCES, RRD), GuestFigures::default());
-        assert_eq!(guest_figures("lxc", 100, "not json", ""), GuestFigures::default());
+        assert_eq!(
+            guest_figures("qemu", 100, RESOURCES, RRD),
+            GuestFigures::default()
+        );
+        assert_eq!(
+            guest_figures("lxc", 999, RESOURCES, RRD),
+            GuestFigures::default()
+        );
+        assert_eq!(
+            guest_figures("lxc", 100, "not json", ""),
+            GuestFigures::default()
+        );
     }
 
     #[test]
     fn a_vms_disk_use_is_not_taken_from_the_node() {
-        let vm = RESOURCES.replace(r#""id":"lxc/100""#, r#""id":"qemu/100""#).replacen(
-            r#""type":"lxc","uptime":3600"#,
-            r#""type":"qemu","uptime":3600"#,
-            1,
-        );
+        let vm = RESOURCES
+            .replace(r#""id":"lxc/100""#, r#""id":"qemu/100""#)
+            .replacen(
+                r#""type":"lxc","uptime":3600"#,
+                r#""type":"qemu","uptime":3600"#,
+                1,
+            );
         let f = guest_figures("qemu", 100, &vm, "");
         assert_eq!(f.disk_used_bytes, None);
         assert_eq!(f.disk_size_bytes, Some(8589934592));

@@ -399,3 +399,24 @@ fn descendant_named(pid: u32, name: &str) -> i32 {
     }
     panic!("no process {name} under {pid}");
 }
+
+/// No node needed: `--watch` on several targets is refused before connecting (exit 2), and
+/// `--interval` below 1 or without `--watch` is a usage error.
+#[test]
+fn watch_needs_one_target_and_an_interval_of_a_second_or_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("docker-compose.yml"), COMPOSE);
+    write(
+        d.join("pxdeploy.toml"),
+        "[proxmox]\nhost = \"127.0.0.1\"\nport = 1\n[container]\nhostname = \"app\"\n[app]\nname = \"app\"\n\
+         [targets.staging.container]\nvmid = 301\n[targets.prod.container]\nvmid = 302\n",
+    );
+    let r = px(d, &["-t", "all", "status", "--watch"]);
+    r.assert_code(2)
+        .assert_stderr_contains("`status --watch` runs on one target: choose it with `-t NAME`");
+    px(d, &["-t", "prod", "status", "--watch", "--interval", "0"]).assert_code(2);
+    px(d, &["-t", "prod", "status", "--interval", "5"]).assert_code(2);
+    // one target: it tries to connect (port 1 is closed: exit 4), so the choice was fine
+    px(d, &["-t", "prod", "status", "--watch"]).assert_code(4);
+}

@@ -54,6 +54,11 @@ pub(crate) fn execute(cli: Cli, out: Output) -> Result<()> {
             "`exec` and `shell` run on one target: choose it with `-t NAME`",
         ));
     }
+    if chosen.len() > 1 && matches!(&cli.command, Command::Status(args) if args.watch) {
+        return Err(crate::error::Error::usage(
+            "`status --watch` runs on one target: choose it with `-t NAME`",
+        ));
+    }
     if let [only] = chosen[..] {
         let (_, config) = plan.targets.swap_remove(only);
         let reporter = crate::progress::reporter(&out);

@@ -78,7 +78,8 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     let stdout = out.stdout_str();
     let stderr = out.stderr_str();
     let parts = figures::sections(&stdout);
-    let resources = figures::section(&parts, "resources");
+    // The node's reads come last (after the guest's output): the last of their sections.
+    let resources = figures::last_section(&parts, "resources");
     let guests = crate::cluster::parse_resources(resources).map_err(|e| {
         Error::remote(format!("`{}` printed no JSON", crate::cluster::RESOURCES))
             .cause(e.to_string())
@@ -89,7 +90,7 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
         guest.kind(),
         guest.id(),
         resources,
-        figures::section(&parts, "rrd"),
+        figures::last_section(&parts, "rrd"),
     );
     let mut report = Report {
         vmid: guest.id(),

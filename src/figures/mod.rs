@@ -64,6 +64,16 @@ pub(crate) fn section<'a>(sections: &'a [(String, String, String)], name: &str) 
         .map_or("", |(_, _, text)| text.as_str())
 }
 
+/// The text of the last section `name`: for what the node prints after the guest's output
+/// (a guest that prints a marker line of its own cannot replace it).
+pub(crate) fn last_section<'a>(sections: &'a [(String, String, String)], name: &str) -> &'a str {
+    sections
+        .iter()
+        .rev()
+        .find(|(n, _, _)| n == name)
+        .map_or("", |(_, _, text)| text.as_str())
+}
+
 /// The argument of the marker `name` (`@@pxdeploy ps-exit 0` → `0`).
 pub(crate) fn marker_arg<'a>(
     sections: &'a [(String, String, String)],
@@ -159,6 +169,19 @@ mod tests {
         assert_eq!(section(&s, "stats"), "{\"a\":1}\n{\"b\":2}\n");
         assert_eq!(section(&s, "df"), "");
         assert_eq!(marker_arg(&s, "df"), None);
+    }
+
+    /// The node's reads are printed after the guest's output: a guest that prints their
+    /// marker (its `docker` replaced) cannot make up the node's figures.
+    #[test]
+    fn the_node_sections_are_the_last_ones() {
+        let text = "@@pxdeploy stats\n@@pxdeploy resources\n[{\"vmid\":1,\"cpu\":9}]\n@@pxdeploy resources\n[{\"vmid\":1,\"cpu\":0.5}]\n@@pxdeploy rrd\n[]\n";
+        let s = sections(text);
+        assert_eq!(
+            last_section(&s, "resources"),
+            "[{\"vmid\":1,\"cpu\":0.5}]\n"
+        );
+        assert_eq!(section(&s, "resources"), "[{\"vmid\":1,\"cpu\":9}]\n");
     }
 
     #[test]

@@ -359,6 +359,35 @@ fn status_watch_redraws_in_place_until_ctrl_c() {
         .expect("the cursor is shown again");
     assert!(shown > hidden, "{:?}", run.stdout);
 
+    // `metrics` on a terminal: a sparkline per series, with min/avg/max or `no data`
+    let run = pxdeploy().on_pty().current_dir(a).arg("metrics").run();
+    run.assert_success();
+    let screen = crate::support::screen::render(run.stdout.as_bytes(), 100);
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.starts_with(&format!("container {vmid}, last hour: "))),
+        "{}",
+        screen.join("\n")
+    );
+    for series in [
+        "cpu",
+        "memory",
+        "net in",
+        "net out",
+        "disk read",
+        "disk write",
+    ] {
+        let line = screen
+            .iter()
+            .find(|l| l.starts_with(&format!("{series:<10}  ")))
+            .unwrap_or_else(|| panic!("no {series} line: {}", screen.join("\n")));
+        assert!(
+            line.contains("  min ") || line.ends_with("no data"),
+            "{line}"
+        );
+    }
+
     let plain = pxdeploy()
         .current_dir(a)
         .args(["status", "--watch", "--interval", "1"])

@@ -70,15 +70,7 @@ def members(init_pid):
         ns = os.readlink(f"/proc/{init_pid}/ns/pid")
     except OSError:
         return {}
-    procs = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            s = _stat(int(name))
-            if s:
-                procs[int(name)] = s
-    kids = {}
-    for pid, s in procs.items():
-        kids.setdefault(s[0], []).append(pid)
+    procs, kids, nss = _table()
     found, todo = set(), [init_pid]
     while todo:
         pid = todo.pop()
@@ -87,15 +79,36 @@ def members(init_pid):
         found.add(pid)
         todo.extend(kids.get(pid, []))
     for pid in procs:
-        if pid not in found:
-            try:
-                if os.readlink(f"/proc/{pid}/ns/pid") == ns:
-                    found.add(pid)
-                    if procs[pid][0] in procs:
-                        found.add(procs[pid][0])
-            except OSError:
-                pass
+        if pid not in found and nss.get(pid) == ns:
+            found.add(pid)
+            if procs[pid][0] in procs:
+                found.add(procs[pid][0])
     return {pid: procs[pid] for pid in found}
+
+
+_TABLE = []
+
+
+def _table():
+    """The host's processes, read once per simulated call (every container's share of
+    them is taken from the same reading): pid -> stat, ppid -> children, pid -> PID
+    namespace."""
+    if not _TABLE:
+        procs, nss = {}, {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                s = _stat(int(name))
+                if s:
+                    procs[int(name)] = s
+                    try:
+                        nss[int(name)] = os.readlink(f"/proc/{name}/ns/pid")
+                    except OSError:
+                        pass
+        kids = {}
+        for pid, s in procs.items():
+            kids.setdefault(s[0], []).append(pid)
+        _TABLE.append((procs, kids, nss))
+    return _TABLE[0]
 
 
 def account(prev, procs):

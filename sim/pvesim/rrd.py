@@ -193,12 +193,12 @@ def _du(paths):
     return total
 
 
-def disk_used(vmid):
+def disk_used(vmid, max_age=10):
     """The blocks of the container's own folders (what `df` in it would count as used),
-    measured at most every 10 s."""
+    measured when the last measurement is `max_age` seconds old."""
     cache = st("rrd", f"disk-{vmid}.json")
     c = read_json(cache)
-    if c and time.time() - c["time"] < 10:
+    if c and time.time() - c["time"] < max_age:
         return c["used"]
     d = os.path.join(Sim.state, "ct", str(vmid))
     used = _du([os.path.join(d, "rootfs"), os.path.join(d, "usr-upper")])
@@ -218,7 +218,7 @@ def maxdisk(keys):
     return size_to_bytes(parse_propstr(keys.get("rootfs", ""), "volume").get("size", "4G"))
 
 
-def measure(vmid, keys, info):
+def measure(vmid, keys, info, disk_age=10):
     """The live counters of `vmstatus` (zeros for a stopped container), plus `procs` (the
     container's processes, for [`account`]) and `boot` (which start they belong to)."""
     d = {"time": time.time(), "maxcpu": cpus(keys), "maxmem": int(keys.get("memory", 512))
@@ -236,7 +236,7 @@ def measure(vmid, keys, info):
         d["diskwrite"] += w
         d["procs"][str(p)] = list(v) + [r, w]
     d["netin"], d["netout"] = _veth(vmid)
-    d["disk"] = disk_used(vmid)
+    d["disk"] = disk_used(vmid, disk_age)
     return d
 
 
@@ -259,7 +259,7 @@ def _samples(vmid, since=0.0):
     return res
 
 
-def record(vmid, keys, info, min_age):
+def record(vmid, keys, info, min_age, disk_age=10):
     """pvestatd's update of one container: a sample when the newest is `min_age` seconds
     old, with the `cpu` computed against the previous sample of the same start (pid 1's
     start, usage 0, when none: the cgroup is new); returns the newest sample."""
@@ -271,7 +271,7 @@ def record(vmid, keys, info, min_age):
         prev = (_samples(vmid) or [None])[-1]
         if prev and time.time() - prev["time"] < min_age:
             return prev
-        s = measure(vmid, keys, info)
+        s = measure(vmid, keys, info, disk_age)
         procs = {int(p): v for p, v in s.pop("procs", {}).items()}
         last = read_json(st("rrd", f"procs-{vmid}.json")) or {}
         s["cpu"] = 0
@@ -323,7 +323,9 @@ def tick():
     for vmid in local_vmids():
         conf = load_conf(vmid, missing_ok=True)
         if conf:
-            record(vmid, conf["keys"], run_info(vmid), interval)
+            # the disk as last measured (walking every container's folders would slow
+            # down whichever call runs the round); a `pvesh` read measures it again
+            record(vmid, conf["keys"], run_info(vmid), interval, disk_age=3600)
 
 
 def resource(vmid, keys, info):

@@ -14,7 +14,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 pub use container::{BackupArgs, DestroyArgs, RestoreArgs, WaitArgs};
 pub use global::{GlobalArgs, OutputFormat};
 pub use release::{DeployArgs, RollbackArgs};
-pub use services::{ExecArgs, LogsArgs};
+pub use services::{ExecArgs, LogsArgs, MetricsArgs, StatusArgs};
 pub use setup::{CompletionsArgs, InitArgs, ManArgs};
 
 #[derive(Debug, Parser)]
@@ -114,12 +114,19 @@ pub enum Command {
         ("pxdeploy diff -o json | jq -r '.drifted[].path'", "their paths; `pxdeploy deploy` puts them back"),
     ]))]
     Diff,
-    /// Show the container's state, IP address and each service's health
+    /// Show the container's state, IP address, what it uses, and each service's health and use
     #[command(after_help = examples(&[
-        ("pxdeploy status", ""),
-        ("pxdeploy status -o json | jq '.services[] | {service, health}'", "each service's health"),
+        ("pxdeploy status", "state, CPU, memory, disk, network, uptime; each service's health, CPU, memory, restarts"),
+        ("pxdeploy status -o json | jq '.services[] | {service, health, cpu_percent}'", "each service's health and CPU"),
+        ("pxdeploy status --watch --interval 5", "redraw every 5 seconds until Ctrl-C"),
     ]))]
-    Status,
+    Status(StatusArgs),
+    /// Show the node's history of the container (CPU, memory, network, disk I/O)
+    #[command(after_help = examples(&[
+        ("pxdeploy metrics", "the last hour: sparklines with min/avg/max on a terminal, a table otherwise"),
+        ("pxdeploy metrics --since week -o json | jq .summary.cpu_percent", "the week's CPU min/avg/max"),
+    ]))]
+    Metrics(MetricsArgs),
     /// Show the services' logs (`docker compose logs`)
     #[command(after_help = examples(&[
         ("pxdeploy logs web --tail 50", "the last 50 lines of the web service"),

@@ -81,15 +81,18 @@ impl<'h> Guest<'h> {
         Guest::Container(Container::new(host, config.container.vmid))
     }
 
-    /// The container `vmid` on `host`.
-    pub(crate) fn container(host: &'h Host, vmid: u32) -> Self {
-        Guest::Container(Container::new(host, vmid))
-    }
-
     /// The node transport the guest is reached through.
     pub(crate) fn host(&self) -> &'h Host {
         match self {
             Guest::Container(c) => c.host,
+        }
+    }
+
+    /// The guest's kind as the node's API paths name it (`/nodes/<node>/<kind>/<vmid>/…`):
+    /// `lxc` for a container, `qemu` for a VM.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Guest::Container(_) => "lxc",
         }
     }
 

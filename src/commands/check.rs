@@ -5,11 +5,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::context::Context;
-use crate::config::{Config, IpConfig};
+use crate::config::{Config, GuestSpec, IpConfig};
 use crate::error::{Error, Result};
-use crate::guest::{Guest, NotRun, Op, PctConfig};
+use crate::guest::{Guest, Op};
 use crate::output::sanitize;
-use crate::proxmox::{node, pveam, pvesm};
+use crate::proxmox::{node, pvesm};
 use crate::remote::host::Host;
 
 /// One line of the report.
@@ -23,7 +23,7 @@ pub(super) struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn pass(name: &'static str, detail: impl Into<String>) -> Self {
         Check {
             name,
             ok: true,
@@ -31,7 +31,11 @@ impl Check {
             fix: None,
         }
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(super) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Check {
             name,
             ok: false,
@@ -66,25 +70,58 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
         format!("connected to {} (host key known, key accepted)", host.alias),
     ));
 
-    match proxmox_node(Guest::of(&host, &config))? {
-        Ok(pass) => checks.push(pass),
+    let version = match proxmox_node(&host, &config)? {
+        Ok((pass, version)) => {
+            checks.push(pass);
+            version
+        }
         Err(fail) => {
-            // Nothing else can be checked on a host without pct.
+            // Nothing else can be checked on a host without pct/qm.
             checks.push(fail);
             return finish(ctx, &checks);
         }
+    };
+    let mut existing = None;
+    match &config.guest {
+        GuestSpec::Container(c) => {
+            checks.extend(storages(
+                &host,
+                &[
+                    ("storage", "container.storage", &c.storage),
+                    (
+                        "template storage",
+                        "container.template_storage",
+                        &c.template_storage,
+                    ),
+                    ("backup storage", "backup.storage", &config.backup.storage),
+                ],
+            )?);
+            checks.push(bridge(&host, &config)?);
+            checks.push(super::check_ct::template(&host, c)?);
+            let (vmid_check, found) = super::check_ct::vmid(&host, &config, c)?;
+            checks.push(vmid_check);
+            checks.push(super::check_ct::docker_features(c, found.as_ref()));
+            if config.deploy.snapshot {
+                checks.push(snapshots(&host, &config)?);
+            }
+            existing = found;
+        }
+        GuestSpec::Vm(v) => {
+            checks.extend(super::check_vm::checks(
+                &host,
+                &config,
+                v,
+                version.as_deref(),
+            )?);
+            checks.push(bridge(&host, &config)?);
+            checks.extend(storages(
+                &host,
+                &[("backup storage", "backup.storage", &config.backup.storage)],
+            )?);
+        }
     }
-    checks.extend(storages(&host, &config)?);
-    checks.push(bridge(&host, &config)?);
-    checks.push(template(&host, &config)?);
-    let (vmid_check, existing) = vmid(&host, &config)?;
-    checks.push(vmid_check);
-    checks.push(docker_features(&config, existing.as_ref()));
-    if config.deploy.snapshot {
-        checks.push(snapshots(&host, &config)?);
-    }
-    if config.container.ha {
-        let detail = crate::cluster::ha::check(&host, &config.container, &ctx.out)?;
+    if config.ha() {
+        let detail = crate::cluster::ha::check(&host, config.vmid(), config.storage(), &ctx.out)?;
         checks.push(Check::pass("ha", detail));
     }
     if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {
@@ -132,28 +169,38 @@ fn report(ctx: &Context, checks: &[Check]) {
 
 /// Static IP inside the gateway's subnet (validated with the config), or DHCP.
 fn network_settings(config: &Config) -> Check {
-    let c = &config.container;
-    match &c.network {
-        IpConfig::Dhcp => Check::pass("network", format!("DHCP on {}", c.bridge)),
-        IpConfig::Static { gateway, .. } => Check::pass(
+    let (network, bridge) = (config.network(), config.bridge());
+    match network {
+        IpConfig::Dhcp => Check::pass("network", format!("DHCP on {bridge}")),
+        IpConfig::Static {
+            gateway: Some(gateway),
+            ..
+        } => Check::pass(
             "network",
             format!(
-                "static {} via gateway {gateway} on {} (gateway inside the subnet)",
-                c.network.ip(),
-                c.bridge
+                "static {} via gateway {gateway} on {bridge} (gateway inside the subnet)",
+                network.ip(),
             ),
+        ),
+        IpConfig::Static { gateway: None, .. } => Check::pass(
+            "network",
+            format!("static {} without a gateway on {bridge}", network.ip()),
         ),
     }
 }
 
-/// `pveversion`: is this a Proxmox VE node at all?
-fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
-    let host = guest.host();
+/// `pveversion`: is this a Proxmox VE node at all? And does `pct` (`qm` for a VM) work?
+/// The pass comes with pve-manager's version.
+fn proxmox_node(host: &Host, config: &Config) -> Result<Result<(Check, Option<String>), Check>> {
+    let (tool, list) = match config.vm() {
+        Some(_) => ("qm", "qm list".to_string()),
+        None => ("pct", Guest::of(host, config).line(Op::List)),
+    };
     let out = host.probe(&node::pveversion())?;
     if out.status.code == 127 {
         return Ok(Err(Check::fail(
             "proxmox",
-            format!("`pveversion` and `pct` were not found on {}", host.alias),
+            format!("`pveversion` and `{tool}` were not found on {}", host.alias),
             "is this a Proxmox VE node? Point `[proxmox] host` at the node itself (pxdeploy runs `pct` there, as root)",
         )));
     }
@@ -161,40 +208,40 @@ fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
         return Ok(Err(Check::fail(
             "proxmox",
             format!("`pveversion` {}: {}", out.status, out.stderr_str().trim()),
-            "log in as root (`[proxmox] user = \"root\"`): pct and vzdump need it",
+            format!("log in as root (`[proxmox] user = \"root\"`): {tool} and vzdump need it"),
         )));
     }
-    let version = node::parse_pveversion(&out.stdout_str()).unwrap_or_else(|| "unknown".into());
-    let pct = host.probe(&guest.line(Op::List))?;
-    if !pct.status.success() {
+    let version = node::parse_pveversion(&out.stdout_str());
+    let listed = host.probe(&list)?;
+    if !listed.status.success() {
         return Ok(Err(Check::fail(
             "proxmox",
-            format!("`pct list` {}: {}", pct.status, pct.stderr_str().trim()),
+            format!(
+                "`{tool} list` {}: {}",
+                listed.status,
+                listed.stderr_str().trim()
+            ),
             "run pxdeploy against a Proxmox VE node as root",
         )));
     }
-    Ok(Ok(Check::pass(
-        "proxmox",
-        format!("Proxmox VE node (pve-manager {version}), `pct` works"),
+    let shown = version.as_deref().unwrap_or("unknown");
+    Ok(Ok((
+        Check::pass(
+            "proxmox",
+            format!("Proxmox VE node (pve-manager {shown}), `{tool}` works"),
+        ),
+        version,
     )))
 }
 
-/// The root-disk, template and backup storages exist and are active.
-fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
+/// These storages (check name, config key, id) exist and are active.
+fn storages(host: &Host, wanted: &[(&'static str, &str, &String)]) -> Result<Vec<Check>> {
     let out = host.probe_ok(&pvesm::status())?;
     let all = pvesm::parse_status(&out.stdout_str());
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-    let wanted = [
-        ("storage", "container.storage", &config.container.storage),
-        (
-            "template storage",
-            "container.template_storage",
-            &config.container.template_storage,
-        ),
-        ("backup storage", "backup.storage", &config.backup.storage),
-    ];
     Ok(wanted
-        .into_iter()
+        .iter()
+        .copied()
         .map(|(name, key, id)| match all.iter().find(|s| &s.name == id) {
             Some(s) if s.status == "active" => {
                 let free = s
@@ -221,7 +268,7 @@ fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
 
 /// `[deploy] snapshot = true`: every volume of the container can be snapshotted.
 fn snapshots(host: &Host, config: &Config) -> Result<Check> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     Ok(match crate::snapshots::blocker(host, config)? {
         None => Check::pass("snapshots", "the container's storage can take snapshots"),
         Some(why) => Check::fail(
@@ -240,7 +287,7 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
         .and_then(|o| node::parse_node_name(&o.stdout_str()))
         .unwrap_or_else(|| "localhost".into());
     let out = host.probe_ok(&node::network(&node_name))?;
-    let wanted = &config.container.bridge;
+    let wanted = config.bridge();
     let Some(bridges) = node::parse_bridges(&out.stdout_str()) else {
         return Ok(Check::fail(
             "bridge",
@@ -255,7 +302,8 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
             "bridge",
             format!("there is no bridge `{wanted}` on node {node_name}"),
             format!(
-                "set `container.bridge` to one of: {}",
+                "set `{}.bridge` to one of: {}",
+                config.kind().as_str(),
                 if bridges.is_empty() {
                     "(none: create one in the Proxmox GUI under System > Network)".to_string()
                 } else {
@@ -264,143 +312,4 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
             ),
         )
     })
-}
-
-/// The template is on the template storage, or can be downloaded.
-fn template(host: &Host, config: &Config) -> Result<Check> {
-    let c = &config.container;
-    let listed = host.probe_ok(&pveam::list(&c.template_storage))?;
-    let present = pveam::parse_list(&listed.stdout_str());
-    if pveam::is_volid(&c.template) {
-        return Ok(if present.iter().any(|v| v == &c.template) {
-            Check::pass("template", format!("`{}` is present", c.template))
-        } else {
-            Check::fail(
-                "template",
-                format!("`{}` is not on storage `{}`", c.template, c.template_storage),
-                "use a template name prefix such as `debian-12-standard` (pxdeploy downloads the newest), or `pveam download` it",
-            )
-        });
-    }
-    let files: Vec<&str> = present.iter().map(|v| pveam::template_file(v)).collect();
-    if let Some(found) = pveam::newest_match(&c.template, files.iter().copied()) {
-        return Ok(Check::pass(
-            "template",
-            format!("`{found}` is on storage `{}`", c.template_storage),
-        ));
-    }
-    let available = host.probe_ok(&pveam::available_system())?;
-    let offered = pveam::parse_available(&available.stdout_str());
-    Ok(
-        match pveam::newest_match(&c.template, offered.iter().map(|a| a.template.as_str())) {
-            Some(found) => Check::pass(
-                "template",
-                format!("`{found}` will be downloaded by `pxdeploy create`"),
-            ),
-            None => Check::fail(
-                "template",
-                format!("no template matching `{}` is available", c.template),
-                "run `pveam update` on the host, then `pveam available --section system` to pick a name",
-            ),
-        },
-    )
-}
-
-/// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
-fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<PctConfig>)> {
-    let c = &config.container;
-    let guest = Guest::of(host, config);
-    let command = guest.line(Op::Config);
-    let out = host.probe(&command)?;
-    if !out.status.success() {
-        if guest.not_run(&out.stderr_str()) == Some(NotRun::Missing) {
-            return Ok((
-                Check::pass(
-                    "vmid",
-                    format!("{} is free: `pxdeploy create` will create it", c.vmid),
-                ),
-                None,
-            ));
-        }
-        return Ok((
-            Check::fail(
-                "vmid",
-                format!("`{command}` {}: {}", out.status, out.stderr_str().trim()),
-                "see the message above",
-            ),
-            None,
-        ));
-    }
-    let existing = guest.parse_config(&out.stdout_str());
-    let theirs = existing.hostname().unwrap_or("").to_string();
-    let check = if theirs == c.hostname {
-        Check::pass(
-            "vmid",
-            format!("{} exists and is ours (hostname `{}`)", c.vmid, c.hostname),
-        )
-    } else {
-        Check::fail(
-            "vmid",
-            format!(
-                "{} is taken by another container (hostname `{theirs}`)",
-                c.vmid
-            ),
-            "choose a free vmid (`pvesh get /cluster/nextid` on the host suggests one) for `container.vmid`",
-        )
-    };
-    Ok((check, Some(existing)))
-}
-
-/// Docker inside LXC needs nesting (and keyctl when unprivileged).
-fn docker_features(config: &Config, existing: Option<&PctConfig>) -> Check {
-    let c = &config.container;
-    let Some(existing) = existing else {
-        return Check::pass(
-            "docker features",
-            if c.unprivileged {
-                "will be created unprivileged with nesting=1,keyctl=1"
-            } else {
-                "will be created privileged with nesting=1 (less isolation: see docs)"
-            },
-        );
-    };
-    let features = existing.features();
-    let on = |k: &str| features.get(k).is_some_and(|v| v == "1");
-    let unprivileged = existing.unprivileged();
-    let missing: Vec<&str> = ["nesting", "keyctl"]
-        .into_iter()
-        .filter(|k| !on(k) && (*k == "nesting" || unprivileged))
-        .collect();
-    if missing.is_empty() {
-        Check::pass(
-            "docker features",
-            format!(
-                "{} container with {}",
-                if unprivileged {
-                    "unprivileged"
-                } else {
-                    "privileged"
-                },
-                if unprivileged {
-                    "nesting=1,keyctl=1"
-                } else {
-                    "nesting=1"
-                }
-            ),
-        )
-    } else {
-        let wanted = if unprivileged {
-            "nesting=1,keyctl=1"
-        } else {
-            "nesting=1"
-        };
-        Check::fail(
-            "docker features",
-            format!("container {} lacks {}", c.vmid, missing.join(" and ")),
-            format!(
-                "`pct set {vmid} --features {wanted}` then `pct reboot {vmid}` on the host",
-                vmid = c.vmid
-            ),
-        )
-    }
 }

@@ -94,7 +94,7 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     );
     let mut report = Report {
         vmid: guest.id(),
-        hostname: config.container.hostname.clone(),
+        hostname: config.hostname().to_string(),
         state,
         node,
         ip: None,

@@ -23,7 +23,7 @@ pub(crate) fn backup(
     reporter: &dyn Reporter,
     out: &Output,
 ) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let storage = &config.backup.storage;
     let report = reporter.step_with(
         &format!("Backing up container {vmid} to {storage}"),
@@ -55,7 +55,7 @@ pub(crate) fn backup(
 /// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
 /// gave (a lock is named as such).
 fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let command = vzdump::backup(vmid, &config.backup);
     let out = host.change(&command, BACKUP_TIMEOUT)?;
     if host.dry_run() {

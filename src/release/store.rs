@@ -139,7 +139,7 @@ pub(crate) const CHANGED_EXIT: i32 = 67;
 pub(crate) fn stage_and_switch_script() -> String {
     format!(
         "{CHECKS}{GUARD}{STAGE}J0=\"$S/releases/$2/journal\"; B=$3; \
-exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ); R=$?; \
+exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( Z=$I; {SWITCH} ); R=$?; rm -rf -- \"$I\"; \
 case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED_EXIT} ;; esac"
     )
 }

@@ -43,7 +43,10 @@ fn a_fresh_push_renames_what_arrived_into_the_tree_and_copies_nothing_from_the_s
     assert_eq!(code, 0, "{err}");
     // run.sh, conf.d/old.conf, conf.d/keep.conf: each written once, where it arrived.
     assert_eq!(counted(&err), (3, 0), "{err}");
-    assert_eq!(fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(), "keep\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
     let mode = |p: &str| fs::metadata(d.join(p)).unwrap().mode() & 0o7777;
     assert_eq!((mode("run.sh"), mode("conf.d/old.conf")), (0o755, 0o644));
     assert_eq!(fs::metadata(d.join("run.sh")).unwrap().nlink(), 1);
@@ -63,7 +66,10 @@ fn a_fresh_push_renames_what_arrived_into_the_tree_and_copies_nothing_from_the_s
     let (code, err, _) = try_deploy(d, s.path(), B);
     assert_eq!(code, 0, "{err}");
     assert_eq!(counted(&err), (1, 1), "{err}");
-    assert_eq!(fs::read_to_string(d.join("conf.d/twin.conf")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/twin.conf")).unwrap(),
+        "new\n"
+    );
     objects_intact(d);
 }
 
@@ -91,5 +97,54 @@ fn a_service_writing_into_the_live_tree_changes_no_stored_release() {
         plan::journal(A, &back.ops).as_bytes(),
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(), "keep\n");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+}
+
+/// The stage and switch of pxdeploy before this layout (commit d311fd3), as it ran.
+fn old_stage_and_switch() -> String {
+    const STAGE_0: &str = crate::scripts::body(include_str!("testdata/store-stage-0.1.sh"));
+    const SWITCH_0: &str = crate::scripts::body(include_str!("testdata/store-switch-0.1.sh"));
+    format!(
+        "{CHECKS}{GUARD}{STAGE_0}J0=\"$S/releases/$2/journal\"; B=$3; \
+exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH_0} )"
+    )
+}
+
+/// A container deployed by the previous pxdeploy: the first deploy after the upgrade works
+/// (its objects join the old store's folders), and the old release is still one to go back to.
+#[test]
+fn a_store_written_by_the_previous_version_is_deployed_over_and_rolled_back_to() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let remote = d.to_str().unwrap();
+    let (tar, _, _) = archive(d, s.path(), A);
+    let (code, err) = run_script(&old_stage_and_switch(), &[remote, A, "-"], &tar);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
+    fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
+    // The new object's `ab/` folder is there already (the old store's): merged into.
+    let h = format!("{:x}", Sha256::digest(b"changed\n"));
+    fs::create_dir_all(d.join(".pxdeploy/objects").join(&h[..2])).unwrap();
+    let (code, err, _) = try_deploy(d, s.path(), B);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counted(&err), (1, 0), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "changed\n"
+    );
+    objects_intact(d);
+    let store = read(d, ReadMode::All);
+    assert_eq!(store.ids(), [A, B]);
+    let back = plan::diff(store.manifests.get(B), &store.manifests[A]);
+    let (code, err) = run(SWITCH, &[remote], plan::journal(A, &back.ops).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
 }

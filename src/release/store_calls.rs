@@ -130,7 +130,10 @@ pub(crate) fn stage_and_switch(
     }
     produced?;
     // The switch's count of files renamed into the tree and copied from the store (`-vv`).
-    for line in out_stderr.lines().filter(|l| l.contains("made live by rename")) {
+    for line in out_stderr
+        .lines()
+        .filter(|l| l.contains("made live by rename"))
+    {
         tracing::debug!("{}", crate::output::sanitize(line.trim()));
     }
     Ok(sent)

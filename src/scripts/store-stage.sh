@@ -4,7 +4,9 @@
 # `release/`. Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock
 # (mtimes not restored: a file made live from it is as new as its arrival), hashing
 # each object while the archive still streams (tar names a member before it writes it,
-# so a name is handed to sha256sum once the next one appears, the last one at the end).
+# so a name is handed to the hasher once the next one appears, the last one at the end;
+# `openssl dgst -sha256` where it works, which uses the CPU's SHA instructions and was
+# 3.6x faster than coreutils' sha256sum in a Debian 12 guest, else sha256sum).
 # Then, locked: removes staging folders left by pushes that ended early, checks every
 # object's hash, copies the objects into the store (`cp --reflink=auto`: shared blocks
 # on Btrfs, XFS and ZFS; a copy elsewhere; into incoming/copy/ first, then renamed
@@ -14,15 +16,17 @@
 # objects stay in $I (I) for the switch to rename into the tree.
 # Exit: 0 staged; 1 anything failed (an object arrived damaged, no space, …).
 I=$(mktemp -d "$S/incoming.XXXXXX") || exit 1
+A=sha256sum; if openssl dgst -sha256 -r /dev/null > /dev/null 2>&1; then A='openssl dgst -sha256 -r'; fi
+# shellcheck disable=SC2086 # $A: the hasher's command and options, split on purpose
 { tar -x -m -v -f - -C "$I"; echo $? > "$I/rc"; } |
 awk '/^objects\/[0-9a-f][0-9a-f]\/[0-9a-f][0-9a-f]*$/ { if (p != "") { print p; fflush() } p = $0 } END { if (p != "") print p }' |
-(cd -- "$I" && xargs -r -n 16 sha256sum --) > "$I/sums"; H=$?
+(cd -- "$I" && xargs -r -n 16 $A) > "$I/sums"; H=$?
 takelock
 for X in "$S"/incoming*; do [ "$X" = "$I" ] || rm -rf -- "$X"; done
 [ "$(cat -- "$I/rc")" = 0 ] && [ "$H" = 0 ] || exit 1
 if [ -d "$I/objects" ]; then (cd -- "$I" && find objects -type f) > "$I/list" || exit 1
 [ "$(wc -l < "$I/sums")" -eq "$(wc -l < "$I/list")" ] || { echo 'pxdeploy: not every object could be checked' >&2; exit 1; }
-while read -r H O; do O=${O#objects/}
+while read -r H O; do O=${O#\*}; O=${O#objects/}
 [ "$H" = "${O%%/*}${O#*/}" ] || { echo "pxdeploy: object $O arrived damaged" >&2; exit 1; }; done < "$I/sums"
 { cp -R --reflink=auto -- "$I/objects" "$I/copy" 2>/dev/null || { rm -rf -- "$I/copy" && cp -R -- "$I/objects" "$I/copy"; }; } || exit 1
 ( cd -- "$I/copy" && set -- && for P in *; do if [ -d "$S/objects/$P" ]; then mv -f -- "$P"/* "$S/objects/$P/" || exit 1
@@ -30,6 +34,6 @@ else set -- "$@" "$P"; fi; done; [ $# -eq 0 ] || mv -- "$@" "$S/objects/" ) || e
 if [ -f "$I/release/journal" ]; then
 awk 'NR == FNR { s[$0]; next } $1 == "f" && $2 ~ /^[0-7][0-7][0-7][0-7]$/ && length($3) == 64 && $3 !~ /[^0-9a-f]/ {
 o = "objects/" substr($3, 1, 2) "/" substr($3, 3); if ((o in s) && !(o in done)) { done[o]; print $2, o } }' "$I/list" "$I/release/journal" > "$I/modes" || exit 1
-for M in $(cut -d ' ' -f 1 < "$I/modes" | sort -u); do
-(cd -- "$I" && awk -v m="$M" '$1 == m { print $2 }' modes | xargs chmod "$M" --) || exit 1; done; fi; fi
+cut -d ' ' -f 1 < "$I/modes" | sort -u > "$I/mlist" || exit 1; while read -r M; do
+(cd -- "$I" && awk -v m="$M" '$1 == m { print $2 }' modes | xargs chmod "$M" --) || exit 1; done < "$I/mlist"; fi; fi
 cd / && rm -rf -- "$S/releases/$2" && mv -- "$I/release" "$S/releases/$2" || exit 1

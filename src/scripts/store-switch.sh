@@ -9,7 +9,7 @@
 # applies the new one, writing `current` last.
 # Exit: 0 switched; 65 a link or a bad path on the way; 67 the tree is not on
 # release B (nothing changed); 1 anything else (the next switch replays the journal).
-trap '' HUP PIPE; J="$S/journal" Z0=${Z:-} Z= W=0 C=0
+trap '' HUP PIPE; J="$S/journal" Z0=${Z:-} Z='' W=0 C=0
 obj() { case $1 in *[!0-9a-f]*) refuse "$1 is not an object name" ;; esac; [ ${#1} -eq 64 ] || refuse "$1 is not an object name"
 O="$S/objects/${1%"${1#??}"}/${1#??}"; }
 mode() { case $1 in [0-7][0-7][0-7][0-7]) ;; *) refuse "$1 is not a mode" ;; esac; }

@@ -15,6 +15,7 @@ mod firewall;
 mod hooks;
 mod jump;
 mod load;
+mod monitor;
 mod operations;
 mod parse_error;
 mod problem;
@@ -52,6 +53,8 @@ pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
 pub use firewall::{Firewall, Policy, Rule};
 pub use hooks::Hooks;
+pub use monitor::{Channel, Monitor, WebhookFormat};
+pub(crate) use monitor::url_problem;
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load_from, load_plan, load_with, parse_str, FILE_NAME};
 pub use operations::{Backup, BackupMode, Health};
@@ -100,6 +103,8 @@ pub struct Config {
     pub hooks: Hooks,
     /// Absent: pxdeploy leaves the container's firewall alone.
     pub firewall: Option<Firewall>,
+    /// Absent: no watcher in the guest (`deploy` removes one it installed).
+    pub monitor: Option<Monitor>,
     /// The `[targets.<name>]` this configuration is for (none: a file without targets).
     #[serde(skip)]
     pub target: Option<String>,

@@ -1,0 +1,507 @@
+//! The watcher's transition logic, run for real: `watch.sh once|test` under `sh` (dash)
+//! and under BusyBox's `sh` with BusyBox's tools (the shell and tools of Alpine guests),
+//! with a fake `docker`, `df` and `curl` on PATH and a fake clock
+//! (`PXDEPLOY_MONITOR_NOW`). The fake curl records each request: its command line, the
+//! config it read on stdin (where the URL is), its headers and body.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const DOCKER: &str = r#"#!/bin/sh
+case $1 in
+ps) [ -e "$FAKE/docker-down" ] && { echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1; }
+    [ -s "$FAKE/inspect" ] && echo c1 ;;
+inspect) cat "$FAKE/inspect" ;;
+esac
+"#;
+
+const DF: &str = r#"#!/bin/sh
+echo 'Filesystem 1024-blocks Used Available Capacity Mounted on'
+echo "/dev/root 1000 500 500 $(cat "$FAKE/disk")% /"
+"#;
+
+/// Records `argv`, the `-K -` config from stdin, headers and the body; answers with the
+/// HTTP code in $FAKE/code, or fails like curl with the exit code in $FAKE/curl-exit.
+const CURL: &str = r#"#!/bin/sh
+args="$*"; cfg=$(cat); body=''; hdrs=''
+while [ $# -gt 0 ]; do
+  case $1 in --data-binary) body=$(cat "${2#@}"); shift ;; -H) hdrs="$hdrs$2|"; shift ;; esac; shift
+done
+{ printf 'ARGS %s\n' "$args"; printf 'CFG %s\n' "$cfg"; printf 'HDRS %s\n' "$hdrs"; printf 'BODY %s\n' "$body"; echo END; } >> "$FAKE/requests"
+e=$(cat "$FAKE/curl-exit" 2>/dev/null); [ -n "$e" ] && [ "$e" != 0 ] && exit "$e"
+printf '%s' "$(cat "$FAKE/code" 2>/dev/null || echo 200)"
+"#;
+
+const SETTINGS: &str = "project=app\ninterval=60\ndisk_percent=90\nrepeat_secs=21600\nformat=json\nversion=1.0+test\ntitle=app\ntext='app on web (210, node pve1)'\nbase='\"target\":\"app\",\"guest\":\"web\",\"vmid\":210,\"node\":\"pve1\"'\n";
+
+const URLS: &str = "webhook http://hooks.example/SECRET-w\nntfy http://ntfy.example/SECRET-n\nping http://hc.example/SECRET-p\n";
+
+/// One request the fake curl received.
+#[derive(Debug, Clone)]
+struct Req {
+    args: String,
+    url: String,
+    headers: String,
+    body: String,
+}
+
+impl Req {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+struct Fake {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    busybox: bool,
+}
+
+impl Fake {
+    fn new(busybox: bool) -> Fake {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(root.join("m")).unwrap();
+        for (name, text) in [("docker", DOCKER), ("df", DF), ("curl", CURL)] {
+            let p = bin.join(name);
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        if busybox {
+            for tool in [
+                "date", "awk", "sed", "tr", "wc", "mv", "rm", "mkdir", "cat", "head", "sleep",
+            ] {
+                std::os::unix::fs::symlink("/bin/busybox", bin.join(tool)).unwrap();
+            }
+        }
+        let f = Fake {
+            _tmp: tmp,
+            root,
+            busybox,
+        };
+        std::fs::write(
+            f.root.join("m/watch.sh"),
+            format!("#!/bin/sh\n{}", super::WATCHER),
+        )
+        .unwrap();
+        f.settings(SETTINGS);
+        std::fs::write(f.root.join("m/channels"), URLS).unwrap();
+        f.disk(50);
+        f.services("web running healthy 0 0 unless-stopped\ndb running healthy 0 0 always");
+        f
+    }
+
+    fn settings(&self, text: &str) {
+        std::fs::write(self.root.join("m/settings"), text).unwrap();
+    }
+    fn services(&self, lines: &str) {
+        std::fs::write(self.root.join("inspect"), format!("{lines}\n")).unwrap();
+    }
+    fn disk(&self, pct: u32) {
+        std::fs::write(self.root.join("disk"), pct.to_string()).unwrap();
+    }
+    fn docker_down(&self, down: bool) {
+        let p = self.root.join("docker-down");
+        match down {
+            true => std::fs::write(p, "").unwrap(),
+            false => drop(std::fs::remove_file(p)),
+        }
+    }
+    /// The receivers: `Ok(code)` answers with that HTTP code, `Err(exit)` fails like curl.
+    fn receiver(&self, answer: Result<u16, u8>) {
+        let (code, exit) = match answer {
+            Ok(code) => (code, 0),
+            Err(exit) => (0, exit),
+        };
+        std::fs::write(self.root.join("code"), code.to_string()).unwrap();
+        std::fs::write(self.root.join("curl-exit"), exit.to_string()).unwrap();
+    }
+
+    fn run(&self, mode: &str, now: u64) -> std::process::Output {
+        let shell: &[&str] = if self.busybox {
+            &["busybox", "sh"]
+        } else {
+            &["sh"]
+        };
+        let path = format!("{}:/usr/bin:/bin", self.root.join("bin").display());
+        let out = Command::new(shell[0])
+            .args(&shell[1..])
+            .arg(self.root.join("m/watch.sh"))
+            .arg(mode)
+            .env("PATH", path)
+            .env("FAKE", &self.root)
+            .env("PXDEPLOY_MONITOR_NOW", now.to_string())
+            .env("PXDEPLOY_MONITOR_PROC", self.root.join("proc"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.trim().is_empty(), "{mode} at {now}: stderr: {stderr}");
+        out
+    }
+
+    /// One check at `now`; the requests it made (drained).
+    fn check(&self, now: u64) -> Vec<Req> {
+        let out = self.run("once", now);
+        assert!(out.status.success(), "{out:?}");
+        self.requests()
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        let p = self.root.join("requests");
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let _ = std::fs::remove_file(&p);
+        text.split("END\n")
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| {
+                let field = |name: &str| {
+                    r.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let cfg = field("CFG");
+                Req {
+                    args: field("ARGS"),
+                    url: cfg
+                        .trim_start_matches("url = \"")
+                        .trim_end_matches('"')
+                        .to_string(),
+                    headers: field("HDRS"),
+                    body: r
+                        .split_once("BODY ")
+                        .map(|(_, b)| b.trim_end().to_string())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("m/log")).unwrap_or_default()
+    }
+}
+
+fn webhook(reqs: &[Req]) -> Vec<Value> {
+    reqs.iter()
+        .filter(|r| r.url.contains("hooks.example"))
+        .map(Req::json)
+        .collect()
+}
+
+fn events(reqs: &[Req]) -> Vec<(String, String)> {
+    webhook(reqs)
+        .iter()
+        .map(|v| {
+            (
+                v["event"].as_str().unwrap().to_string(),
+                v["service"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pings(reqs: &[Req]) -> Vec<String> {
+    reqs.iter()
+        .filter(|r| r.url.contains("hc.example"))
+        .map(|r| r.url.clone())
+        .collect()
+}
+
+const T0: u64 = 1_800_000_000;
+
+fn both(test: fn(&Fake)) {
+    for busybox in [false, true] {
+        test(&Fake::new(busybox));
+    }
+}
+
+#[test]
+fn a_killed_service_is_reported_once_as_exited_then_recovered() {
+    both(|f| {
+        let quiet = f.check(T0);
+        assert!(events(&quiet).is_empty(), "{quiet:?}");
+        assert_eq!(pings(&quiet), ["http://hc.example/SECRET-p"]);
+
+        f.services("web exited - 0 137 unless-stopped\ndb running healthy 0 0 always");
+        let reqs = f.check(T0 + 60);
+        let hook = webhook(&reqs);
+        assert_eq!(hook.len(), 1, "{reqs:?}");
+        let v = &hook[0];
+        assert_eq!(v["event"], "exited");
+        assert_eq!(v["service"], "web");
+        assert_eq!(v["detail"], "web exited with code 137");
+        assert_eq!(v["target"], "app");
+        assert_eq!(v["guest"], "web");
+        assert_eq!(v["vmid"], 210);
+        assert_eq!(v["node"], "pve1");
+        assert_eq!(v["time"], "2027-01-15T08:01:00Z");
+        let ntfy: Vec<&Req> = reqs.iter().filter(|r| r.url.contains("ntfy")).collect();
+        assert_eq!(ntfy.len(), 1);
+        assert!(
+            ntfy[0].headers.contains("Title: app: exited web|")
+                && ntfy[0].headers.contains("Priority: high|")
+                && ntfy[0].headers.contains("Tags: warning,exited|"),
+            "{:?}",
+            ntfy[0]
+        );
+        assert_eq!(
+            ntfy[0].body,
+            "app on web (210, node pve1): exited web: web exited with code 137"
+        );
+        assert_eq!(pings(&reqs), ["http://hc.example/SECRET-p/fail"]);
+
+        // Still exited: no new notification, only the failing heartbeat.
+        let again = f.check(T0 + 120);
+        assert!(events(&again).is_empty(), "{again:?}");
+
+        f.services("web running healthy 1 0 unless-stopped\ndb running healthy 0 0 always");
+        let back = f.check(T0 + 180);
+        assert_eq!(events(&back), [("recovered".into(), "web".into())]);
+        assert_eq!(pings(&back), ["http://hc.example/SECRET-p"]);
+        let log = f.log();
+        assert!(log.contains("event exited web") && log.contains("event recovered web"), "{log}");
+    });
+}
+
+#[test]
+fn a_flapping_service_alternates_and_never_repeats_a_transition() {
+    both(|f| {
+        let mut seen = Vec::new();
+        for i in 0..6u64 {
+            let state = if i % 2 == 1 { "exited - 0 1" } else { "running healthy 0 0" };
+            f.services(&format!("web {state} unless-stopped"));
+            seen.extend(events(&f.check(T0 + i * 60)));
+        }
+        let kinds: Vec<&str> = seen.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["exited", "recovered", "exited", "recovered", "exited"]
+        );
+    });
+}
+
+#[test]
+fn an_open_alert_is_repeated_every_repeat_hours() {
+    both(|f| {
+        f.services("web running unhealthy 0 0 always");
+        assert_eq!(events(&f.check(T0)), [("unhealthy".into(), "web".into())]);
+        assert!(events(&f.check(T0 + 3600)).is_empty());
+        let repeat = webhook(&f.check(T0 + 6 * 3600));
+        assert_eq!(repeat.len(), 1);
+        assert_eq!(repeat[0]["event"], "unhealthy");
+        assert_eq!(repeat[0]["detail"], "still open after 6 h: web is unhealthy");
+        assert!(events(&f.check(T0 + 7 * 3600)).is_empty(), "once per period");
+        assert_eq!(webhook(&f.check(T0 + 12 * 3600)).len(), 1);
+        // repeat_hours = 0: never.
+        f.settings(&SETTINGS.replace("repeat_secs=21600", "repeat_secs=0"));
+        assert!(events(&f.check(T0 + 100 * 3600)).is_empty());
+    });
+}
+
+#[test]
+fn restarts_more_than_twice_within_three_intervals_are_a_crash_loop() {
+    both(|f| {
+        let at = |count: u32| format!("web running - {count} 0 always");
+        // Two restarts within three intervals: not a loop.
+        for (i, n) in [0, 1, 1, 2, 2, 2].iter().enumerate() {
+            f.services(&at(*n));
+            assert!(events(&f.check(T0 + i as u64 * 60)).is_empty(), "{n}");
+        }
+        // Three more within three intervals.
+        let mut seen = Vec::new();
+        for (i, n) in [3, 4, 5, 5, 5, 5].iter().enumerate() {
+            f.services(&at(*n));
+            seen.push(webhook(&f.check(T0 + (10 + i as u64) * 60)));
+        }
+        let opened: Vec<&Value> = seen.iter().flatten().collect();
+        assert_eq!(opened.len(), 2, "{opened:?}");
+        assert_eq!(opened[0]["event"], "crash_loop");
+        assert_eq!(opened[0]["service"], "web");
+        assert_eq!(
+            opened[0]["detail"],
+            "web restarted 3 times within 3 checks"
+        );
+        assert!(seen[2].len() == 1 && seen[0].is_empty(), "opened at the third");
+        assert_eq!(opened[1]["event"], "recovered", "once no restart for three intervals");
+        assert!(seen[5].len() == 1);
+        // A recreated container (its count starts again) is not a loop.
+        f.services(&at(0));
+        assert!(events(&f.check(T0 + 30 * 60)).is_empty());
+    });
+}
+
+#[test]
+fn docker_down_is_reported_and_keeps_the_services_alerts_open() {
+    both(|f| {
+        f.services("web exited - 0 137 always");
+        assert_eq!(events(&f.check(T0)), [("exited".into(), "web".into())]);
+        f.docker_down(true);
+        let down = webhook(&f.check(T0 + 60));
+        assert_eq!(down.len(), 1, "no `recovered` for web while Docker is down");
+        assert_eq!(down[0]["event"], "docker_down");
+        assert_eq!(down[0]["service"], Value::Null);
+        assert!(down[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Docker does not answer: Cannot connect"));
+        f.docker_down(false);
+        f.services("web running - 0 0 always");
+        let mut back = events(&f.check(T0 + 120));
+        back.sort();
+        assert_eq!(
+            back,
+            [
+                ("recovered".into(), "-".into()),
+                ("recovered".into(), "web".into())
+            ]
+        );
+    });
+}
+
+/// Under dash only: BusyBox's `sh` runs its own `df` applet, not the fake one on PATH.
+#[test]
+fn disk_alerts_open_past_the_limit_and_close_two_points_under_it() {
+    let f = Fake::new(false);
+    f.disk(90);
+    assert!(events(&f.check(T0)).is_empty(), "at the limit: not past it");
+    f.disk(91);
+    let disk = webhook(&f.check(T0 + 60));
+    assert_eq!(disk[0]["event"], "disk");
+    assert_eq!(disk[0]["service"], Value::Null);
+    assert_eq!(disk[0]["detail"], "root filesystem 91% full (limit 90%)");
+    f.disk(89);
+    assert!(events(&f.check(T0 + 120)).is_empty(), "within 2 points: still open");
+    f.disk(80);
+    let back = webhook(&f.check(T0 + 180));
+    assert_eq!(back[0]["event"], "recovered");
+    assert_eq!(back[0]["detail"], "resolved: root filesystem 89% full (limit 90%)", "the last state seen");
+}
+
+#[test]
+fn a_finished_one_shot_job_is_not_an_alert() {
+    both(|f| {
+        f.services("migrate exited - 0 0 no\nweb running - 0 0 always\nbatch exited - 0 0 on-failure");
+        assert!(events(&f.check(T0)).is_empty());
+        f.services("migrate exited - 0 2 no");
+        assert_eq!(events(&f.check(T0 + 60)), [("exited".into(), "migrate".into())]);
+    });
+}
+
+#[test]
+fn an_unreachable_receiver_gets_the_notifications_late_in_order() {
+    both(|f| {
+        f.receiver(Err(7));
+        f.services("web exited - 0 137 always");
+        let tried = f.check(T0);
+        assert_eq!(tried.len(), 3, "each channel tried once: {tried:?}");
+        f.services("web running - 0 0 always");
+        // Backing off: the next check is at T0 + 60, the first retry due then.
+        let retry = f.check(T0 + 30);
+        assert!(webhook(&retry).is_empty(), "{retry:?}");
+        let log = f.log();
+        assert!(
+            log.contains("channel webhook: exited not delivered: could not connect (attempt 1, next in 60s)"),
+            "{log}"
+        );
+        assert!(!log.contains("SECRET"), "{log}");
+        f.receiver(Ok(200));
+        let late = f.check(T0 + 60);
+        assert_eq!(
+            events(&late),
+            [
+                ("exited".into(), "web".into()),
+                ("recovered".into(), "web".into())
+            ]
+        );
+        assert_eq!(webhook(&late)[0]["time"], "2027-01-15T08:00:00Z", "the time of the event");
+        assert!(f.check(T0 + 120).iter().all(|r| r.url.contains("hc.example")));
+    });
+}
+
+#[test]
+fn backoff_doubles_up_to_ten_intervals() {
+    let f = Fake::new(false);
+    f.receiver(Ok(503));
+    f.services("web exited - 0 137 always");
+    let mut t = T0;
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        f.check(t);
+        let b = std::fs::read_to_string(f.root.join("m/state/backoff-webhook")).unwrap();
+        let next: u64 = b.split_whitespace().nth(1).unwrap().parse().unwrap();
+        waits.push(next - t);
+        t = next;
+    }
+    assert_eq!(waits, [60, 120, 240, 480, 600, 600]);
+    assert!(f.log().contains("the receiver answered HTTP 503"));
+}
+
+#[test]
+fn urls_never_reach_a_command_line_and_slack_gets_text() {
+    let f = Fake::new(false);
+    f.settings(&SETTINGS.replace("format=json", "format=slack"));
+    f.services("web exited - 0 137 always");
+    let reqs = f.check(T0);
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert!(!r.args.contains("SECRET"), "URL on the command line: {}", r.args);
+        assert!(r.url.contains("SECRET"), "URL from the config on stdin: {r:?}");
+    }
+    let slack = reqs.iter().find(|r| r.url.contains("hooks")).unwrap().json();
+    assert_eq!(
+        slack,
+        serde_json::json!({"text": "app on web (210, node pve1): exited web: web exited with code 137"})
+    );
+}
+
+#[test]
+fn test_mode_reports_each_channel_and_exits_5_when_one_failed() {
+    both(|f| {
+        let out = f.run("test", T0);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "webhook ok\nntfy ok\nping ok\n"
+        );
+        assert!(out.status.success());
+        let reqs = f.requests();
+        let v = webhook(&reqs);
+        assert_eq!(v[0]["event"], "test");
+        assert_eq!(v[0]["service"], Value::Null);
+        assert_eq!(pings(&reqs), ["http://hc.example/SECRET-p"]);
+        f.receiver(Ok(404));
+        let out = f.run("test", T0 + 1);
+        assert_eq!(out.status.code(), Some(5));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("webhook failed the receiver answered HTTP 404\n"), "{text}");
+        assert!(!text.contains("SECRET"));
+        let state = String::from_utf8_lossy(&f.run("state", T0 + 2).stdout).to_string();
+        let s = crate::monitor::state::parse(&state);
+        assert_eq!(s.version, "1.0+test");
+        assert_eq!(s.channels.len(), 3);
+        let last = s.channels[0].last.clone().unwrap();
+        assert_eq!((last.event.as_str(), last.ok), ("test", false));
+        assert!(!state.contains("SECRET"), "{state}");
+    });
+}
+
+#[test]
+fn no_alert_while_a_deploy_recreates_the_containers() {
+    both(|f| {
+        // A process as `docker compose -p app up` is: comm `docker-compose`.
+        let p = f.root.join("proc/4242");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("comm"), "docker-compose\n").unwrap();
+        let cmdline = "/usr/libexec/docker/cli-plugins/docker-compose\0compose\0-p\0app\0-f\0/opt/app/docker-compose.yml\0up\0-d\0";
+        std::fs::write(p.join("cmdline"), cmdline).unwrap();
+        f.services("web exited - 0 0 always");
+        assert!(events(&f.check(T0)).is_empty());
+        // Another project's deploy does not count.
+        std::fs::write(p.join("cmdline"), cmdline.replace("\0app\0", "\0other\0")).unwrap();
+        assert_eq!(events(&f.check(T0 + 60)), [("exited".into(), "web".into())]);
+    });
+}

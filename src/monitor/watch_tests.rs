@@ -259,7 +259,7 @@ fn a_killed_service_is_reported_once_as_exited_then_recovered() {
         let again = f.check(T0 + 120);
         assert!(events(&again).is_empty(), "{again:?}");
 
-        f.services("web running healthy 1 0 unless-stopped\ndb running healthy 0 0 always");
+        f.services("web running healthy 0 0 unless-stopped\ndb running healthy 0 0 always");
         let back = f.check(T0 + 180);
         assert_eq!(events(&back), [("recovered".into(), "web".into())]);
         assert_eq!(pings(&back), ["http://hc.example/SECRET-p"]);
@@ -304,31 +304,50 @@ fn an_open_alert_is_repeated_every_repeat_hours() {
 }
 
 #[test]
+fn a_crash_docker_restarted_is_an_exit_until_a_check_without_one() {
+    both(|f| {
+        let at = |count: u32| format!("web running - {count} 0 always");
+        f.services(&at(0));
+        assert!(events(&f.check(T0)).is_empty());
+        f.services(&at(1));
+        let crash = webhook(&f.check(T0 + 60));
+        assert_eq!(crash.len(), 1);
+        assert_eq!(crash[0]["event"], "exited");
+        assert_eq!(
+            crash[0]["detail"],
+            "web exited and Docker restarted it (1 restarts)"
+        );
+        assert_eq!(events(&f.check(T0 + 120)), [("recovered".into(), "web".into())]);
+    });
+}
+
+#[test]
 fn restarts_more_than_twice_within_three_intervals_are_a_crash_loop() {
     both(|f| {
         let at = |count: u32| format!("web running - {count} 0 always");
-        // Two restarts within three intervals: not a loop.
+        // Two restarts within three intervals: two exits, not a loop.
+        let mut calm = Vec::new();
         for (i, n) in [0, 1, 1, 2, 2, 2].iter().enumerate() {
             f.services(&at(*n));
-            assert!(events(&f.check(T0 + i as u64 * 60)).is_empty(), "{n}");
+            calm.extend(events(&f.check(T0 + i as u64 * 60)));
         }
+        assert!(calm.iter().all(|(e, _)| e != "crash_loop"), "{calm:?}");
         // Three more within three intervals.
         let mut seen = Vec::new();
         for (i, n) in [3, 4, 5, 5, 5, 5].iter().enumerate() {
             f.services(&at(*n));
-            seen.push(webhook(&f.check(T0 + (10 + i as u64) * 60)));
+            seen.push(events(&f.check(T0 + (10 + i as u64) * 60)));
         }
-        let opened: Vec<&Value> = seen.iter().flatten().collect();
-        assert_eq!(opened.len(), 2, "{opened:?}");
-        assert_eq!(opened[0]["event"], "crash_loop");
-        assert_eq!(opened[0]["service"], "web");
+        let w = |e: &str| (e.to_string(), "web".to_string());
+        assert_eq!(seen[0], [w("exited")]);
+        assert!(seen[1].is_empty(), "{seen:?}");
+        assert_eq!(seen[2], [w("crash_loop")], "at the third restart within three intervals");
+        assert!(seen[3].is_empty() && seen[4].is_empty(), "{seen:?}");
         assert_eq!(
-            opened[0]["detail"],
-            "web restarted 3 times within 3 checks"
+            seen[5],
+            [w("recovered"), w("recovered")],
+            "the loop and its exit end after three intervals without a restart"
         );
-        assert!(seen[2].len() == 1 && seen[0].is_empty(), "opened at the third");
-        assert_eq!(opened[1]["event"], "recovered", "once no restart for three intervals");
-        assert!(seen[5].len() == 1);
         // A recreated container (its count starts again) is not a loop.
         f.services(&at(0));
         assert!(events(&f.check(T0 + 30 * 60)).is_empty());

@@ -191,9 +191,13 @@ conditions() {
         for (s in seen) {
           n = split(h[s], a, " "); k = 0
           if (n >= 2 && a[n] + 0 <= tot[s]) for (i = 2; i <= n; i++) c[++k] = a[i]
-          oldest = (k > 0 ? c[1] : tot[s]); d = tot[s] - oldest
-          if (d > 2 || (d > 0 && ("crash_loop:" s) in open))
-            print "crash_loop:" s, s, s " restarted " d " times within " (k > 0 ? k : 1) " checks"
+          oldest = (k > 0 ? c[1] : tot[s]); d = tot[s] - oldest; up = tot[s] - (k > 0 ? c[k] : tot[s])
+          loop = d > 2 || (d > 0 && ("crash_loop:" s) in open)
+          if (loop) print "crash_loop:" s, s, s " restarted " d " times within " (k > 0 ? k : 1) " checks"
+          # A crash Docker restarted at once is an exit too (open until a check without one,
+          # or until the crash loop it began ends).
+          if (!(s in ex) && ((up > 0 && !loop) || (loop && ("exited:" s) in open)))
+            ex[s] = s " exited and Docker restarted it (" tot[s] " restarts)"
           if (s in ex) print "exited:" s, s, ex[s]
           if (s in un) print "unhealthy:" s, s, un[s]
           line = s; for (i = (k >= 3 ? k - 1 : 1); i <= k; i++) line = line " " c[i]

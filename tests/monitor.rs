@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{create, deploy, example_app, pxdeploy, unique_vmid, Run, SimHost};
+use crate::support::{create, deploy, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
 fn shared_node() -> &'static SimHost {
     static NODE: OnceLock<SimHost> = OnceLock::new();
@@ -171,9 +171,10 @@ fn config(vmid: u32, u: &Urls, app: &Path, monitor: bool) -> String {
     format!("{}{section}", base(vmid))
 }
 
-/// The example app's settings in container `vmid`.
+/// The small app (one service `web`, no health check: the test does not depend on the
+/// machine's load) in container `vmid`.
 fn base(vmid: u32) -> String {
-    format!("[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 32\nSECRET_KEY = 64\n")
+    format!("[container]\nvmid = {vmid}\n")
 }
 
 /// `pxdeploy ARGS` in `app` with ntfy's URL in the environment; no token in its output.
@@ -199,7 +200,7 @@ fn px(app: &Path, u: &Urls, args: &[&str]) -> Run {
 #[test]
 fn alerts_reach_every_channel_from_inside_the_guest() {
     let sim = shared_node();
-    let app = example_app();
+    let app = small_app();
     let vmid = unique_vmid(1);
     sim.write_config(app.path(), &base(vmid));
     create(app.path());
@@ -276,7 +277,11 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     });
     rx.wait_for(10, "ntfy exited", |r| r["headers"]["Title"] == "app: exited web");
     let open = px(app.path(), &u, &["monitor", "-o", "json"]).json();
-    assert_eq!(open["open_alerts"][0]["event"], "exited", "{open}");
+    let alerts = open["open_alerts"].as_array().unwrap();
+    assert!(
+        alerts.iter().any(|a| a["event"] == "exited" && a["service"] == "web"),
+        "{open}"
+    );
     sim.in_container(vmid, &["docker", "start", "app-web-1"]).assert_success();
     rx.wait_for(30, "recovered web", |r| is_event(r, "recovered", Some("web")));
 
@@ -287,8 +292,8 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     loop {
         let s = px(app.path(), &u, &["monitor", "-o", "json"]).json();
         let webhook = &s["channels"][0];
-        if webhook["pending"].as_u64().unwrap_or(0) >= 1 {
-            assert_eq!(webhook["last"]["ok"], false, "{s}");
+        if webhook["pending"].as_u64().unwrap_or(0) >= 1 && webhook["last"]["ok"] == false {
+            assert_eq!(webhook["last"]["error"], "could not connect", "{s}");
             break;
         }
         assert!(Instant::now() < deadline, "nothing pending: {s}");
@@ -307,16 +312,24 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
 
     // It survives a reboot: the unit starts with the container.
     sim.in_container(vmid, &["docker", "start", "app-web-1"]).assert_success();
-    px(app.path(), &u, &["restart"]).assert_success();
-    let after = pings(&rx);
-    rx.wait_for(30, "pings after the reboot", |_| pings(&rx) >= after + 2);
+    // (The small app has no restart policy: its service stays stopped; the watcher runs.)
+    px(app.path(), &u, &["restart", "--no-wait"]).assert_success();
+    // Its heartbeats go on (`/fail`: `web` did not come back, the small app has no restart policy).
+    let beats = |rx: &Receiver| {
+        rx.requests()
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with(&format!("/ping/{}", TOKENS[2])))
+            .count()
+    };
+    let after = beats(&rx);
+    rx.wait_for(40, "heartbeats after the reboot", |_| beats(&rx) >= after + 2);
     assert_eq!(px(app.path(), &u, &["monitor", "-o", "json"]).json()["running"], true);
 }
 
 #[test]
 fn an_unchanged_redeploy_costs_no_call_more_and_removing_the_section_removes_the_watcher() {
     let sim = shared_node();
-    let app = example_app();
+    let app = small_app();
     let vmid = unique_vmid(2);
     sim.write_config(app.path(), &base(vmid));
     create(app.path());

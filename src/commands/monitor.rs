@@ -44,14 +44,13 @@ fn output(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<St
         .hint("add a [monitor] section to pxdeploy.toml and run `pxdeploy deploy` (docs/monitoring.md)"));
     }
     if !out.status.success() && (what == "state" || stdout.trim().is_empty()) {
-        return Err(Error::remote(format!(
-            "could not read the watcher in container {id}"
-        ))
-        .cause(format!(
-            "`pct exec {id} -- sh -c …` {}: {}",
-            out.status,
-            sanitize(&tail(&stderr, 5))
-        )));
+        return Err(
+            Error::remote(format!("could not read the watcher in container {id}")).cause(format!(
+                "`pct exec {id} -- sh -c …` {}: {}",
+                out.status,
+                sanitize(&tail(&stderr, 5))
+            )),
+        );
     }
     Ok(stdout)
 }
@@ -135,7 +134,9 @@ fn test(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     let results = state::parse_test(&output(guest, "test", out)?);
     for r in &results {
         match &r.error {
-            None => ctx.out.data(format!("{}: {}", r.channel, ctx.out.green("ok"))),
+            None => ctx
+                .out
+                .data(format!("{}: {}", r.channel, ctx.out.green("ok"))),
             Some(why) => ctx
                 .out
                 .data(format!("{}: {} ({why})", r.channel, ctx.out.red("failed"))),

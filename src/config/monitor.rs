@@ -145,7 +145,9 @@ pub(crate) fn url_problem(url: &str) -> Option<&'static str> {
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
     {
-        return Some("holds a space, a quote, a backslash or a control character (percent-encode them)");
+        return Some(
+            "holds a space, a quote, a backslash or a control character (percent-encode them)",
+        );
     }
     None
 }
@@ -188,5 +190,79 @@ pub(super) fn validate(m: &Monitor, problems: &mut Vec<Problem>) {
             "monitor.webhook_format",
             "is set but there is no `webhook` to use it",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn load(monitor: &str) -> Result<crate::config::Config, crate::error::Error> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  web:\n    image: x\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[proxmox]\nhost = \"pve\"\n[container]\nvmid = 120\nhostname = \"app\"\n[app]\nname = \"app\"\n[monitor]\n{monitor}"
+        );
+        crate::config::parse_str(&text, &dir.path().join("pxdeploy.toml"), &|_| None)
+    }
+
+    #[track_caller]
+    fn refused(monitor: &str, says: &str) {
+        let err = load(monitor).unwrap_err();
+        let text = err.render();
+        assert_eq!(err.exit_code(), 3, "{text}");
+        assert!(text.contains(says), "{monitor}: {text}");
+        assert!(!text.contains("tok-S3cret"), "a URL shown: {text}");
+    }
+
+    #[test]
+    fn defaults_and_every_source() {
+        let c = load("ping = \"https://hc/tok-S3cret\"\nntfy = { from_env = \"N\" }\nwebhook = { command = \"pass show hook\" }\n").unwrap();
+        let m = c.monitor.unwrap();
+        assert_eq!(
+            (m.interval_secs, m.disk_percent, m.repeat_hours),
+            (60, 90, 6)
+        );
+        assert_eq!(m.webhook_format, super::WebhookFormat::Json);
+        let names: Vec<&str> = m.channels().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["webhook", "ntfy", "ping"]);
+        assert!(!format!("{m:?}").contains("tok-S3cret"));
+    }
+
+    #[test]
+    fn bad_settings_and_urls_are_refused_without_showing_a_url() {
+        refused(
+            "interval_secs = 0\nping = \"https://h/x\"\n",
+            "monitor.interval_secs",
+        );
+        refused(
+            "disk_percent = 101\nping = \"https://h/x\"\n",
+            "monitor.disk_percent",
+        );
+        refused("interval_secs = 5\n", "names no channel");
+        refused("ping = \"ftp://h/tok-S3cret\"\n", "monitor.ping");
+        refused("ping = \"https://h/tok-S3cret x\"\n", "holds a space");
+        refused(
+            "webhook_format = \"slack\"\nping = \"https://h/x\"\n",
+            "no `webhook`",
+        );
+        refused(
+            "webhook_format = \"xml\"\nping = \"https://h/x\"\n",
+            "webhook_format",
+        );
+        refused(
+            "ping = { from_evn = \"https://h/tok-S3cret\" }\n",
+            "unknown key `from_evn`",
+        );
+        refused("ping = 42\n", "takes a URL in quotes");
+        refused("ping = \"https://h/tok-S3cret\n", "");
+        refused("pong = \"https://h/tok-S3cret\"\n", "unknown field `pong`");
+        // A URL typed into the wrong key: the parser's "invalid type: string …" would quote it.
+        refused(
+            "interval_secs = \"https://h/tok-S3cret\"\nping = \"https://h/x\"\n",
+            "interval_secs",
+        );
     }
 }

@@ -30,10 +30,7 @@ pub(crate) enum Done {
 }
 
 /// The watcher `cfg` wants (its channel URLs read now), or `None` without `[monitor]`.
-pub(crate) fn wanted(
-    cfg: &Config,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Wanted>> {
+pub(crate) fn wanted(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Wanted>> {
     let Some(m) = &cfg.monitor else {
         return Ok(None);
     };
@@ -105,9 +102,7 @@ fn install(guest: Guest<'_>, w: &Wanted) -> Result<()> {
     ];
     let line = guest.exec_line(&argv);
     let mut stdin = w.channels.expose().as_bytes();
-    let out = guest
-        .host()
-        .change_with_stdin(&line, &mut stdin, TIMEOUT)?;
+    let out = guest.host().change_with_stdin(&line, &mut stdin, TIMEOUT)?;
     checked(guest, "install the watcher in", out)
 }
 
@@ -133,11 +128,70 @@ fn checked(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<(
         sanitize(&tail(&stderr, 5))
     ));
     Err(match out.status.code {
-        65 => err.hint("a service in the guest may have planted the link: look at it before deploying again"),
-        69 => err.hint("the watcher needs systemd in the guest; remove [monitor] for a guest without it"),
+        65 => err.hint(
+            "a service in the guest may have planted the link: look at it before deploying again",
+        ),
+        69 => err.hint(
+            "the watcher needs systemd in the guest; remove [monitor] for a guest without it",
+        ),
         _ => match guest.not_run(&stderr) {
             Some(_) => err.hint("start the guest with `pxdeploy start`, then deploy again"),
-            None => err.hint("`pxdeploy deploy -vv` shows the call; the rest of the deploy is done"),
+            None => {
+                err.hint("`pxdeploy deploy -vv` shows the call; the rest of the deploy is done")
+            }
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    /// Runs the real install script against `dir` (no systemctl needed: it stops before).
+    fn install(dir: &std::path::Path) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new("sh")
+            .args(["-c", super::SCRIPT, "sh", "install"])
+            .arg(dir)
+            .args([
+                "pxdeploy-monitor-t.service",
+                "hash",
+                "echo w",
+                "x=1",
+                "[Unit]",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"webhook https://h/SECRET\n").unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn a_link_planted_on_the_way_or_at_a_file_is_refused_and_nothing_is_written_through_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        // The watcher's folder is a link.
+        let dir = tmp.path().join("monitor");
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        let out = install(&dir.join("app"));
+        assert_eq!(out.status.code(), Some(65), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is a symbolic link"));
+        // The channels file is a link.
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(elsewhere.join("stolen"), real.join("channels")).unwrap();
+        let out = install(&real);
+        assert_eq!(out.status.code(), Some(65), "{out:?}");
+        assert_eq!(
+            std::fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing written there"
+        );
+    }
 }

@@ -176,7 +176,11 @@ mod tests {
 
     fn cfg(monitor: &str) -> Config {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  web:\n    image: x\n").unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  web:\n    image: x\n",
+        )
+        .unwrap();
         let text = format!(
             "[proxmox]\nhost = \"pve\"\n[container]\nvmid = 120\nhostname = \"app\"\n[app]\nname = \"app\"\n[monitor]\n{monitor}"
         );
@@ -212,7 +216,10 @@ mod tests {
         let env = |v: &str| (v == "NTFY").then(|| "ftp://hunter2".to_string());
         let err = read_urls(&c, &m, &env).unwrap_err();
         let text = err.render();
-        assert!(text.contains("[monitor] ntfy") && text.contains("not an http"), "{text}");
+        assert!(
+            text.contains("[monitor] ntfy") && text.contains("not an http"),
+            "{text}"
+        );
         assert!(!text.contains("hunter2"), "{text}");
         assert_eq!(err.exit_code(), 3);
         let err = read_urls(&c, &m, &|_| None).unwrap_err().render();

@@ -140,7 +140,10 @@ impl Fake {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.trim().is_empty(), "{mode} at {now}: stderr: {stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "{mode} at {now}: stderr: {stderr}"
+        );
         out
     }
 
@@ -264,7 +267,10 @@ fn a_killed_service_is_reported_once_as_exited_then_recovered() {
         assert_eq!(events(&back), [("recovered".into(), "web".into())]);
         assert_eq!(pings(&back), ["http://hc.example/SECRET-p"]);
         let log = f.log();
-        assert!(log.contains("event exited web") && log.contains("event recovered web"), "{log}");
+        assert!(
+            log.contains("event exited web") && log.contains("event recovered web"),
+            "{log}"
+        );
     });
 }
 
@@ -273,7 +279,11 @@ fn a_flapping_service_alternates_and_never_repeats_a_transition() {
     both(|f| {
         let mut seen = Vec::new();
         for i in 0..6u64 {
-            let state = if i % 2 == 1 { "exited - 0 1" } else { "running healthy 0 0" };
+            let state = if i % 2 == 1 {
+                "exited - 0 1"
+            } else {
+                "running healthy 0 0"
+            };
             f.services(&format!("web {state} unless-stopped"));
             seen.extend(events(&f.check(T0 + i * 60)));
         }
@@ -294,8 +304,14 @@ fn an_open_alert_is_repeated_every_repeat_hours() {
         let repeat = webhook(&f.check(T0 + 6 * 3600));
         assert_eq!(repeat.len(), 1);
         assert_eq!(repeat[0]["event"], "unhealthy");
-        assert_eq!(repeat[0]["detail"], "still open after 6 h: web is unhealthy");
-        assert!(events(&f.check(T0 + 7 * 3600)).is_empty(), "once per period");
+        assert_eq!(
+            repeat[0]["detail"],
+            "still open after 6 h: web is unhealthy"
+        );
+        assert!(
+            events(&f.check(T0 + 7 * 3600)).is_empty(),
+            "once per period"
+        );
         assert_eq!(webhook(&f.check(T0 + 12 * 3600)).len(), 1);
         // repeat_hours = 0: never.
         f.settings(&SETTINGS.replace("repeat_secs=21600", "repeat_secs=0"));
@@ -317,7 +333,10 @@ fn a_crash_docker_restarted_is_an_exit_until_a_check_without_one() {
             crash[0]["detail"],
             "web exited and Docker restarted it (1 restarts)"
         );
-        assert_eq!(events(&f.check(T0 + 120)), [("recovered".into(), "web".into())]);
+        assert_eq!(
+            events(&f.check(T0 + 120)),
+            [("recovered".into(), "web".into())]
+        );
     });
 }
 
@@ -341,7 +360,11 @@ fn restarts_more_than_twice_within_three_intervals_are_a_crash_loop() {
         let w = |e: &str| (e.to_string(), "web".to_string());
         assert_eq!(seen[0], [w("exited")]);
         assert!(seen[1].is_empty(), "{seen:?}");
-        assert_eq!(seen[2], [w("crash_loop")], "at the third restart within three intervals");
+        assert_eq!(
+            seen[2],
+            [w("crash_loop")],
+            "at the third restart within three intervals"
+        );
         assert!(seen[3].is_empty() && seen[4].is_empty(), "{seen:?}");
         assert_eq!(
             seen[5],
@@ -394,20 +417,31 @@ fn disk_alerts_open_past_the_limit_and_close_two_points_under_it() {
     assert_eq!(disk[0]["service"], Value::Null);
     assert_eq!(disk[0]["detail"], "root filesystem 91% full (limit 90%)");
     f.disk(89);
-    assert!(events(&f.check(T0 + 120)).is_empty(), "within 2 points: still open");
+    assert!(
+        events(&f.check(T0 + 120)).is_empty(),
+        "within 2 points: still open"
+    );
     f.disk(80);
     let back = webhook(&f.check(T0 + 180));
     assert_eq!(back[0]["event"], "recovered");
-    assert_eq!(back[0]["detail"], "resolved: root filesystem 89% full (limit 90%)", "the last state seen");
+    assert_eq!(
+        back[0]["detail"], "resolved: root filesystem 89% full (limit 90%)",
+        "the last state seen"
+    );
 }
 
 #[test]
 fn a_finished_one_shot_job_is_not_an_alert() {
     both(|f| {
-        f.services("migrate exited - 0 0 no\nweb running - 0 0 always\nbatch exited - 0 0 on-failure");
+        f.services(
+            "migrate exited - 0 0 no\nweb running - 0 0 always\nbatch exited - 0 0 on-failure",
+        );
         assert!(events(&f.check(T0)).is_empty());
         f.services("migrate exited - 0 2 no");
-        assert_eq!(events(&f.check(T0 + 60)), [("exited".into(), "migrate".into())]);
+        assert_eq!(
+            events(&f.check(T0 + 60)),
+            [("exited".into(), "migrate".into())]
+        );
     });
 }
 
@@ -424,7 +458,9 @@ fn an_unreachable_receiver_gets_the_notifications_late_in_order() {
         assert!(webhook(&retry).is_empty(), "{retry:?}");
         let log = f.log();
         assert!(
-            log.contains("channel webhook: exited not delivered: could not connect (attempt 1, next in 60s)"),
+            log.contains(
+                "channel webhook: exited not delivered: could not connect (attempt 1, next in 60s)"
+            ),
             "{log}"
         );
         assert!(!log.contains("SECRET"), "{log}");
@@ -437,8 +473,15 @@ fn an_unreachable_receiver_gets_the_notifications_late_in_order() {
                 ("recovered".into(), "web".into())
             ]
         );
-        assert_eq!(webhook(&late)[0]["time"], "2027-01-15T08:00:00Z", "the time of the event");
-        assert!(f.check(T0 + 120).iter().all(|r| r.url.contains("hc.example")));
+        assert_eq!(
+            webhook(&late)[0]["time"],
+            "2027-01-15T08:00:00Z",
+            "the time of the event"
+        );
+        assert!(f
+            .check(T0 + 120)
+            .iter()
+            .all(|r| r.url.contains("hc.example")));
     });
 }
 
@@ -468,10 +511,21 @@ fn urls_never_reach_a_command_line_and_slack_gets_text() {
     let reqs = f.check(T0);
     assert_eq!(reqs.len(), 3);
     for r in &reqs {
-        assert!(!r.args.contains("SECRET"), "URL on the command line: {}", r.args);
-        assert!(r.url.contains("SECRET"), "URL from the config on stdin: {r:?}");
+        assert!(
+            !r.args.contains("SECRET"),
+            "URL on the command line: {}",
+            r.args
+        );
+        assert!(
+            r.url.contains("SECRET"),
+            "URL from the config on stdin: {r:?}"
+        );
     }
-    let slack = reqs.iter().find(|r| r.url.contains("hooks")).unwrap().json();
+    let slack = reqs
+        .iter()
+        .find(|r| r.url.contains("hooks"))
+        .unwrap()
+        .json();
     assert_eq!(
         slack,
         serde_json::json!({"text": "app on web (210, node pve1): exited web: web exited with code 137"})
@@ -496,7 +550,10 @@ fn test_mode_reports_each_channel_and_exits_5_when_one_failed() {
         let out = f.run("test", T0 + 1);
         assert_eq!(out.status.code(), Some(5));
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.starts_with("webhook failed the receiver answered HTTP 404\n"), "{text}");
+        assert!(
+            text.starts_with("webhook failed the receiver answered HTTP 404\n"),
+            "{text}"
+        );
         assert!(!text.contains("SECRET"));
         let state = String::from_utf8_lossy(&f.run("state", T0 + 2).stdout).to_string();
         let s = crate::monitor::state::parse(&state);

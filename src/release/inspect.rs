@@ -321,7 +321,10 @@ esac"#,
             .arg(dir.path())
             .arg("quick")
             .arg(&marker)
-            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().join("bin").display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", dir.path().join("bin").display()),
+            )
             .output()
             .unwrap();
         let i = parse(&out.stdout, out.status.success(), "").unwrap();

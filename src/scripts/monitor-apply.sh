@@ -21,10 +21,10 @@ if [ "$1" = remove ]; then
   fi
   rm -rf -- "$2"; exit 0
 fi
+for f in channels watch.sh settings installed; do [ -L "$2/$f" ] && refuse "$2/$f"; done
 command -v systemctl >/dev/null 2>&1 || {
   echo "pxdeploy: the guest has no systemctl: the watcher runs as a systemd service" >&2; exit 69; }
 mkdir -p -- "$2" && chmod 700 -- "$2" || exit 1
-for f in channels watch.sh settings installed; do [ -L "$2/$f" ] && refuse "$2/$f"; done
 put() { rm -f -- "$2/.$1.tmp" && cat > "$2/.$1.tmp" && chmod "$3" -- "$2/.$1.tmp" && mv -f -- "$2/.$1.tmp" "$2/$1"; }
 put channels "$2" 600 || exit 1
 printf '#!/bin/sh\n%s' "$5" | put watch.sh "$2" 700 || exit 1

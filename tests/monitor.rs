@@ -212,7 +212,10 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     let dry = px(app.path(), &u, &["deploy", "--dry-run", "-o", "json"]);
     dry.assert_success();
     let planned = dry.json()["planned"].to_string();
-    assert!(planned.contains("monitor-") || planned.contains("pxdeploy-monitor-app.service"), "{planned}");
+    assert!(
+        planned.contains("monitor-") || planned.contains("pxdeploy-monitor-app.service"),
+        "{planned}"
+    );
 
     let first = px(app.path(), &u, &["deploy", "-vvv", "-o", "json"]);
     first.assert_success();
@@ -221,9 +224,17 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     // The channels file is root's alone; no URL on any command line in the guest.
     let perms = sim.sh_in_container(vmid, "stat -c '%a %U' /var/lib/pxdeploy/monitor/app /var/lib/pxdeploy/monitor/app/channels; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '");
     perms.assert_success();
-    assert!(perms.stdout.starts_with("700 root\n600 root\n"), "{}", perms.dump());
+    assert!(
+        perms.stdout.starts_with("700 root\n600 root\n"),
+        "{}",
+        perms.dump()
+    );
     for t in TOKENS {
-        assert!(!perms.stdout.contains(t), "a URL on a command line: {}", perms.stdout);
+        assert!(
+            !perms.stdout.contains(t),
+            "a URL on a command line: {}",
+            perms.stdout
+        );
     }
 
     // `monitor test` from inside the guest, through every channel.
@@ -240,13 +251,20 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     assert_eq!(v["node"], "pve");
     assert!(v["detail"].as_str().unwrap().contains("test"), "{v}");
     let time = v["time"].as_str().unwrap();
-    assert!(time.len() == 20 && time.ends_with('Z') && &time[10..11] == "T", "{time}");
-    let ntfy = rx.wait_for(10, "ntfy test", |r| r["path"] == format!("/ntfy/{}", TOKENS[1]));
+    assert!(
+        time.len() == 20 && time.ends_with('Z') && &time[10..11] == "T",
+        "{time}"
+    );
+    let ntfy = rx.wait_for(10, "ntfy test", |r| {
+        r["path"] == format!("/ntfy/{}", TOKENS[1])
+    });
     assert_eq!(ntfy["method"], "POST");
     assert_eq!(ntfy["headers"]["Title"], "app: test");
     assert_eq!(ntfy["headers"]["Priority"], "low");
     assert_eq!(ntfy["headers"]["Tags"], "test_tube,test");
-    rx.wait_for(10, "ping", |r| r["path"] == format!("/ping/{}", TOKENS[2]) && r["method"] == "GET");
+    rx.wait_for(10, "ping", |r| {
+        r["path"] == format!("/ping/{}", TOKENS[2]) && r["method"] == "GET"
+    });
 
     // Heartbeats every interval.
     let pings = |rx: &Receiver| {
@@ -262,32 +280,46 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     state.assert_success();
     let s = state.json();
     assert_eq!(s["running"], true, "{s}");
-    assert!(s["version"].as_str().unwrap().starts_with(env!("CARGO_PKG_VERSION")));
+    assert!(s["version"]
+        .as_str()
+        .unwrap()
+        .starts_with(env!("CARGO_PKG_VERSION")));
     assert!(s["last_check"].is_string(), "{s}");
     assert_eq!(s["open_alerts"], serde_json::json!([]));
     let text = px(app.path(), &u, &["monitor"]);
-    text.assert_stdout_contains("running").assert_stdout_contains("webhook: test at");
+    text.assert_stdout_contains("running")
+        .assert_stdout_contains("webhook: test at");
 
     // A service killed: `exited` naming it, `/fail` on the heartbeat; started: `recovered`.
-    sim.in_container(vmid, &["docker", "kill", "app-web-1"]).assert_success();
+    sim.in_container(vmid, &["docker", "kill", "app-web-1"])
+        .assert_success();
     let exited = rx.wait_for(30, "exited web", |r| is_event(r, "exited", Some("web")));
     assert_eq!(hook(&exited).unwrap()["detail"], "web exited with code 137");
     rx.wait_for(10, "ping /fail", |r| {
-        r["path"] == format!("/ping/{}/fail", TOKENS[2]) && r["body"].as_str().unwrap().contains("web exited")
+        r["path"] == format!("/ping/{}/fail", TOKENS[2])
+            && r["body"].as_str().unwrap().contains("web exited")
     });
-    rx.wait_for(10, "ntfy exited", |r| r["headers"]["Title"] == "app: exited web");
+    rx.wait_for(10, "ntfy exited", |r| {
+        r["headers"]["Title"] == "app: exited web"
+    });
     let open = px(app.path(), &u, &["monitor", "-o", "json"]).json();
     let alerts = open["open_alerts"].as_array().unwrap();
     assert!(
-        alerts.iter().any(|a| a["event"] == "exited" && a["service"] == "web"),
+        alerts
+            .iter()
+            .any(|a| a["event"] == "exited" && a["service"] == "web"),
         "{open}"
     );
-    sim.in_container(vmid, &["docker", "start", "app-web-1"]).assert_success();
-    rx.wait_for(30, "recovered web", |r| is_event(r, "recovered", Some("web")));
+    sim.in_container(vmid, &["docker", "start", "app-web-1"])
+        .assert_success();
+    rx.wait_for(30, "recovered web", |r| {
+        is_event(r, "recovered", Some("web"))
+    });
 
     // The receiver down: the notification waits in the guest, then arrives late.
     rx.down();
-    sim.in_container(vmid, &["docker", "kill", "app-web-1"]).assert_success();
+    sim.in_container(vmid, &["docker", "kill", "app-web-1"])
+        .assert_success();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let s = px(app.path(), &u, &["monitor", "-o", "json"]).json();
@@ -301,29 +333,44 @@ fn alerts_reach_every_channel_from_inside_the_guest() {
     }
     // `monitor test` names the channels that failed, never their URLs (exit 5).
     let failed = px(app.path(), &u, &["monitor", "test"]);
-    failed.assert_code(5).assert_stderr_contains("webhook (could not connect)");
+    failed
+        .assert_code(5)
+        .assert_stderr_contains("webhook (could not connect)");
     let seen = rx.requests().len();
     rx.up();
-    let late = rx.wait_for(60, "the late exited", |r| is_event(r, "exited", Some("web")) && {
-        let all = rx.requests();
-        all.iter().position(|x| x == r).unwrap() >= seen
+    let late = rx.wait_for(60, "the late exited", |r| {
+        is_event(r, "exited", Some("web")) && {
+            let all = rx.requests();
+            all.iter().position(|x| x == r).unwrap() >= seen
+        }
     });
     assert_eq!(hook(&late).unwrap()["service"], "web");
 
     // It survives a reboot: the unit starts with the container.
-    sim.in_container(vmid, &["docker", "start", "app-web-1"]).assert_success();
+    sim.in_container(vmid, &["docker", "start", "app-web-1"])
+        .assert_success();
     // (The small app has no restart policy: its service stays stopped; the watcher runs.)
     px(app.path(), &u, &["restart", "--no-wait"]).assert_success();
     // Its heartbeats go on (`/fail`: `web` did not come back, the small app has no restart policy).
     let beats = |rx: &Receiver| {
         rx.requests()
             .iter()
-            .filter(|r| r["path"].as_str().unwrap().starts_with(&format!("/ping/{}", TOKENS[2])))
+            .filter(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("/ping/{}", TOKENS[2]))
+            })
             .count()
     };
     let after = beats(&rx);
-    rx.wait_for(40, "heartbeats after the reboot", |_| beats(&rx) >= after + 2);
-    assert_eq!(px(app.path(), &u, &["monitor", "-o", "json"]).json()["running"], true);
+    rx.wait_for(40, "heartbeats after the reboot", |_| {
+        beats(&rx) >= after + 2
+    });
+    assert_eq!(
+        px(app.path(), &u, &["monitor", "-o", "json"]).json()["running"],
+        true
+    );
 }
 
 #[test]
@@ -338,7 +385,8 @@ fn an_unchanged_redeploy_costs_no_call_more_and_removing_the_section_removes_the
     deploy(app.path(), &[]).assert_success();
     let calls = || sim.calls_of(vmid).len();
     let n = calls();
-    px(app.path(), &u, &["deploy"]).assert_success();
+    let plain = px(app.path(), &u, &["deploy", "-vv"]);
+    plain.assert_success();
     let without = calls() - n;
 
     sim.write_config(app.path(), &config(vmid, &u, app.path(), true));
@@ -347,7 +395,15 @@ fn an_unchanged_redeploy_costs_no_call_more_and_removing_the_section_removes_the
     let n = calls();
     let again = px(app.path(), &u, &["deploy", "-vv", "-o", "json"]);
     assert_eq!(again.json()["monitor"], "unchanged");
-    assert_eq!(calls() - n, without, "an unchanged redeploy with [monitor] costs no call more");
+    assert_eq!(
+        calls() - n,
+        without,
+        "an unchanged redeploy with [monitor] costs no call more"
+    );
+    // The same in pxdeploy's own log: as many commands sent at `-vv`.
+    let sent = |r: &Run| r.stderr.matches(" command=").count();
+    assert!(sent(&plain) >= 1, "{}", plain.dump());
+    assert_eq!(sent(&again), sent(&plain), "{}", again.dump());
 
     // A changed URL (from the environment) updates it.
     let moved = Urls {
@@ -365,8 +421,17 @@ fn an_unchanged_redeploy_costs_no_call_more_and_removing_the_section_removes_the
         vmid,
         "ls /var/lib/pxdeploy/monitor/app /etc/systemd/system/pxdeploy-monitor-app.service 2>&1; systemctl is-active pxdeploy-monitor-app.service",
     );
-    assert_eq!(gone.stdout.matches("No such file").count(), 2, "{}", gone.dump());
-    assert!(gone.stdout.trim_end().ends_with("inactive"), "{}", gone.dump());
+    assert_eq!(
+        gone.stdout.matches("No such file").count(),
+        2,
+        "{}",
+        gone.dump()
+    );
+    assert!(
+        gone.stdout.trim_end().ends_with("inactive"),
+        "{}",
+        gone.dump()
+    );
     let none = px(app.path(), &u, &["monitor"]);
     none.assert_code(5)
         .assert_stderr_contains("no watcher is installed in container")

@@ -13,6 +13,8 @@
 pub(crate) mod apply;
 pub(crate) mod state;
 #[cfg(test)]
+mod watch_fake;
+#[cfg(test)]
 mod watch_tests;
 
 use std::path::Path;

@@ -270,7 +270,9 @@ case ${1:-} in
     done
     exit "$rc" ;;
   state)
-    channels; p=-; [ -r "$S/pid" ] && read -r p < "$S/pid" && { kill -0 "$p" 2>/dev/null || p=-; }
+    # running: the pid it wrote is alive and still the watcher (not reused since a reboot)
+    channels; p=-; [ -r "$S/pid" ] && read -r p < "$S/pid"
+    case $(tr '\000' ' ' 2>/dev/null < "/proc/$p/cmdline") in *watch.sh\ run*) ;; *) p=- ;; esac
     printf 'version %s\ninterval %s\nrunning %s\n' "$version" "$interval" "$p"
     [ -r "$S/last-check" ] && { read -r t < "$S/last-check"; echo "last_check $t"; }
     [ -r "$S/alerts" ] && while IFS=$TAB read -r k since _ svc det; do

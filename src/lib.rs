@@ -24,6 +24,7 @@ pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod local;
 pub(crate) mod lock;
+pub(crate) mod monitor;
 pub(crate) mod output;
 pub(crate) mod paths;
 pub(crate) mod progress;

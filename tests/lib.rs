@@ -16,6 +16,7 @@ mod harness;
 mod init;
 mod lifecycle;
 mod lock;
+mod monitor;
 mod monitoring;
 mod production;
 mod real_world;

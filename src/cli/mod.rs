@@ -4,6 +4,7 @@
 
 mod container;
 mod global;
+mod monitor;
 mod release;
 mod services;
 mod setup;
@@ -13,6 +14,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use container::{BackupArgs, DestroyArgs, RestoreArgs, WaitArgs};
 pub use global::{GlobalArgs, OutputFormat};
+pub use monitor::{MonitorAction, MonitorArgs};
 pub use release::{DeployArgs, RollbackArgs};
 pub use services::{ExecArgs, LogsArgs, MetricsArgs, StatusArgs};
 pub use setup::{CompletionsArgs, InitArgs, ManArgs};
@@ -133,6 +135,13 @@ pub enum Command {
         ("pxdeploy logs -f", "follow every service (Ctrl-C to stop)"),
     ]))]
     Logs(LogsArgs),
+    /// Show the watcher in the guest (`[monitor]`): version, last check, open alerts, each channel's last result
+    #[command(after_help = examples(&[
+        ("pxdeploy monitor", "is it running, when did it last check, what is wrong now"),
+        ("pxdeploy monitor -o json | jq .open_alerts", "the open alerts as JSON"),
+        ("pxdeploy monitor test", "a test notification through every channel, from inside the guest"),
+    ]))]
+    Monitor(MonitorArgs),
     /// Shut the container down gracefully (data is kept)
     #[command(after_help = examples(&[
         ("pxdeploy stop", "pct shutdown; `pxdeploy start` brings it back"),

@@ -23,6 +23,7 @@ mod lifecycle;
 pub(crate) mod logs;
 mod man;
 mod metrics;
+mod monitor;
 mod releases;
 mod restore;
 pub(crate) mod rollback;
@@ -89,6 +90,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
             None => rollback::run(ctx, args),
         },
         Command::Logs(args) => logs::run(ctx, args),
+        Command::Monitor(args) => monitor::run(ctx, args),
         Command::Stop => lifecycle::stop(ctx),
         Command::Start(args) => lifecycle::start(ctx, args),
         Command::Restart(args) => lifecycle::restart(ctx, args),

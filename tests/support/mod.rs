@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod command;
+pub mod receiver;
 pub mod screen;
 pub mod sim;
 

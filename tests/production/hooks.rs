@@ -16,7 +16,10 @@ fn config(domain: &str) -> String {
 fn hooks_run_around_a_deploy() {
     let s = session(2, example_app());
     let hooks = |domain: &str, hooks: &str| format!("{}[hooks]\n{hooks}", config(domain));
-    s.config(&hooks("one.lan", "")).create().deploy().expect_ok();
+    s.config(&hooks("one.lan", ""))
+        .create()
+        .deploy()
+        .expect_ok();
     let env_before = s.env_file();
     let releases = || s.sh("ls /opt/app/.pxdeploy/releases");
     let releases_before = releases();

@@ -74,7 +74,9 @@ impl<'n> Session<'n> {
             .parse()
             .unwrap_or_else(|e| panic!("the session's extra TOML is invalid: {e}\n{extra}"));
         super::sim::merge(&mut table, extra);
-        let vmid: toml::Table = format!("[container]\nvmid = {}", self.vmid).parse().unwrap();
+        let vmid: toml::Table = format!("[container]\nvmid = {}", self.vmid)
+            .parse()
+            .unwrap();
         super::sim::merge(&mut table, vmid);
         let text = toml::to_string(&table).expect("serialize the session's config");
         super::write(self.path().join("pxdeploy.toml"), &text);

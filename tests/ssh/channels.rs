@@ -334,4 +334,3 @@ fn too_many_open_channels_is_explained() {
     b.close().unwrap();
     assert_eq!(run(&s, "echo fine").stdout_str(), "fine\n");
 }
-

@@ -182,4 +182,3 @@ fn a_listener_that_never_speaks_fails_within_the_connect_timeout() {
     assert_eq!(err.exit_code(), 4);
     assert!(err.render().contains("timed out"), "{}", err.render());
 }
-

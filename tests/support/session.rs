@@ -358,14 +358,21 @@ impl Outcome<'_, '_> {
     /// No call of this run contains any of `words` (` up `, `tar`, `.env`, …).
     #[track_caller]
     pub fn expect_no_call_with(self, words: &[&str]) -> Self {
-        let lines = self.call_lines();
-        let hits: Vec<&String> = lines
-            .iter()
-            .filter(|l| words.iter().any(|w| l.contains(w)))
+        let hits: Vec<String> = self
+            .call_lines()
+            .into_iter()
+            .filter_map(|l| {
+                let word = words.iter().find(|w| l.contains(*w))?;
+                // The first words of the call: the scripts they carry are long.
+                Some(format!(
+                    "{word:?} in: {}",
+                    l.chars().take(100).collect::<String>()
+                ))
+            })
             .collect();
         assert!(
             hits.is_empty(),
-            "`{}` ran {hits:#?} (none of {words:?} expected)",
+            "`{}` ran what it must not: {hits:#?}",
             self.run.what
         );
         self

@@ -1,6 +1,6 @@
 //! The simulated Proxmox host: a real OpenSSH sshd on 127.0.0.1 (started by `sim/launch.py`)
-//! in front of the simulated node (`sim/pve.py`, `sim/bin/`). One per test; `Drop` tears it
-//! down, so tests run in parallel safely. `builder.rs` starts one, `calls.rs` reads its logs,
+//! in front of the simulated node (`sim/pve.py`, `sim/bin/`). One per test (or per file); `Drop`
+//! tears it down, so tests run in parallel safely. `builder.rs` starts one, `calls.rs` reads its logs,
 //! `config.rs` writes the `pxdeploy.toml` that points at it.
 
 mod builder;
@@ -11,8 +11,9 @@ pub use self::builder::SimBuilder;
 pub use self::calls::Call;
 pub use self::config::{known_hosts_trusting, merge};
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::command::{run_bounded, try_run_bounded, Run};
@@ -66,7 +67,8 @@ fn need_tools() {
 }
 
 /// A running simulated Proxmox host. Dropping it stops sshd and the simulated containers
-/// and removes its folder (set `PXSIM_KEEP=1` to keep the folder of a failed test).
+/// and removes its folder: in the background when the test passed, before the failure is
+/// shown when it failed (set `PXSIM_KEEP=1` to keep the folder of a failed test).
 pub struct SimHost {
     dir: PathBuf,
     host: String,
@@ -305,6 +307,29 @@ impl Drop for SimHost {
         cmd.arg(launch_py()).arg("down").arg("--dir").arg(&self.dir);
         if keep {
             cmd.arg("--keep");
+        }
+        if !failed {
+            // A passing test does not wait for the teardown (about a second of stopping
+            // processes and removing files): `launch.py down` runs in the background, in a
+            // process group of its own, and a thread reaps it and reports a failure.
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            match cmd.spawn() {
+                Ok(child) => {
+                    std::thread::spawn(move || match child.wait_with_output() {
+                        Ok(out) if out.status.success() => {}
+                        Ok(out) => eprintln!(
+                            "warning: tearing down the simulated host failed: {}",
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        ),
+                        Err(e) => eprintln!("warning: tearing down the simulated host: {e}"),
+                    });
+                }
+                Err(e) => eprintln!("warning: tearing down the simulated host failed: {e}"),
+            }
+            return;
         }
         // Never panic in drop (a panic while panicking aborts): report instead.
         match try_run_bounded(cmd, "sim/launch.py down".into(), None, LAUNCH_TIMEOUT) {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::command::{run_bounded, try_run_bounded};
+use crate::support::process::{run_bounded, try_run_bounded};
 use crate::support::{pxdeploy, SimHost};
 
 #[test]

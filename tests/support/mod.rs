@@ -13,11 +13,15 @@
 
 pub mod app;
 pub mod command;
+pub mod outcome;
+pub mod process;
 pub mod screen;
 pub mod session;
 pub mod sim;
 
 pub use app::{copy_dir, create, deploy, example_app, small_app, unique_vmid, write};
-pub use command::{pxdeploy, run_bounded, Pxdeploy, Run, Running};
-pub use session::{Outcome, Session};
+pub use command::{pxdeploy, Pxdeploy};
+pub use outcome::Outcome;
+pub use process::{run_bounded, Run, Running};
+pub use session::Session;
 pub use sim::{known_hosts_trusting, repo_root, Call, SimBuilder, SimHost};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::command::{run_bounded, try_run_bounded, Run};
+use super::process::{run_bounded, try_run_bounded, Run};
 
 /// How a `sim/launch.py up` or `down` may take at most before the test fails.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(90);

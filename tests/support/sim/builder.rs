@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::{launch_py, need_tools, python, SimHost, INSTALL_HINT, LAUNCH_TIMEOUT};
-use crate::support::command::run_bounded;
+use crate::support::process::run_bounded;
 
 /// Options for [`SimHost::builder()`].
 #[must_use]

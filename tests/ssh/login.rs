@@ -143,21 +143,7 @@ fn a_rejected_key_fails_with_the_ssh_copy_id_fix() {
 #[test]
 fn a_refused_port_fails_fast() {
     let port = free_port();
-    let mut t = SshTarget::new("127.0.0.1", port);
-    t.connect_timeout = Duration::from_secs(10);
-    let started = Instant::now();
-    let err = Session::connect(&t).err().expect("nothing listens there");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
-    assert_eq!(err.exit_code(), 4);
-    assert!(
-        err.render().contains("connection refused"),
-        "{}",
-        err.render()
-    );
+    fails_within(port, 10, 2, "connection refused");
 }
 
 #[test]
@@ -170,15 +156,22 @@ fn a_listener_that_never_speaks_fails_within_the_connect_timeout() {
             held.push(conn);
         }
     });
+    fails_within(port, 2, 4, "timed out");
+}
+
+/// Connecting to `port` (connect timeout `timeout` s) fails with exit 4 saying `says`,
+/// within `bound` s.
+#[track_caller]
+fn fails_within(port: u16, timeout: u64, bound: u64, says: &str) {
     let mut t = SshTarget::new("127.0.0.1", port);
-    t.connect_timeout = Duration::from_secs(2);
+    t.connect_timeout = Duration::from_secs(timeout);
     let started = Instant::now();
     let err = Session::connect(&t).err().expect("no SSH server there");
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(bound),
         "took {:?}",
         started.elapsed()
     );
     assert_eq!(err.exit_code(), 4);
-    assert!(err.render().contains("timed out"), "{}", err.render());
+    assert!(err.render().contains(says), "{}", err.render());
 }

@@ -15,33 +15,8 @@ enum Verdict {
 /// The real OpenSSH client's verdict on `file` (strict checking, the file as the only
 /// known_hosts), from its exit and its own words.
 fn openssh_verdict(sshd: &Sshd, home: &Path, file: &Path) -> (Verdict, String) {
-    let mut cmd = Command::new("/usr/bin/ssh");
-    cmd.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .args(["-F", "/dev/null", "-T", "-i"])
-        .arg(sshd.client())
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", file.display()))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            "ConnectTimeout=10",
-            "-p",
-            &sshd.port.to_string(),
-            "root@127.0.0.1",
-            "echo",
-            "in",
-        ]);
+    let mut cmd = crate::support::sim::strict_ssh(home, &sshd.client(), file, sshd.port);
+    cmd.args(["root@127.0.0.1", "echo", "in"]);
     let r = crate::support::run_bounded(cmd, "ssh".into(), None, Duration::from_secs(60));
     let verdict = if r.status == 0 && r.stdout.trim() == "in" {
         Verdict::Accepted

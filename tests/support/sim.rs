@@ -66,6 +66,37 @@ fn need_tools() {
     python();
 }
 
+/// The system `ssh` client with strict host key checking and nothing of the user's (no
+/// config, no agent, no other key): `identity` only, `known_hosts` the only file of host
+/// keys, HOME `home`, to 127.0.0.1's `port`; the destination and the command are the caller's.
+pub fn strict_ssh(home: &Path, identity: &Path, known_hosts: &Path, port: u16) -> Command {
+    let mut cmd = Command::new("/usr/bin/ssh");
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", home)
+        .args(["-F", "/dev/null", "-T", "-i"])
+        .arg(identity)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ConnectTimeout=10",
+            "-p",
+        ])
+        .arg(port.to_string());
+    cmd
+}
+
 /// A running simulated Proxmox host. Dropping it stops sshd and the simulated containers
 /// and removes its folder: in the background when the test passed, before the failure is
 /// shown when it failed (set `PXSIM_KEEP=1` to keep the folder of a failed test).
@@ -147,32 +178,8 @@ impl SimHost {
     }
 
     pub fn ssh_command(&self, remote: &str) -> Command {
-        let mut cmd = Command::new("/usr/bin/ssh");
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("HOME", &self.dir)
-            .args(["-F", "/dev/null", "-T", "-i"])
-            .arg(&self.identity_file)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "IdentityAgent=none",
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "LogLevel=ERROR",
-                "-p",
-            ])
-            .arg(self.port.to_string())
+        let mut cmd = strict_ssh(&self.dir, &self.identity_file, &self.known_hosts, self.port);
+        cmd.args(["-o", "LogLevel=ERROR"])
             .arg(format!("{}@{}", self.user, self.host))
             .arg("--")
             .arg(remote);

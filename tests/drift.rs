@@ -89,8 +89,9 @@ fn diff_shows_files_changed_in_the_container_and_deploy_puts_them_back() {
         .change("app/conf/app.conf", "setting=1\n")
         .change("app/conf/other.conf", "other\n")
         .create()
-        .deploy()
-        .expect_ok();
+        .deploy_json()
+        .expect_ok()
+        .expect_pushed(3);
 
     let clean = s.run(&["diff"]).expect_ok();
     assert_eq!(clean.run().stdout, "", "{}", clean.run().dump());

@@ -38,6 +38,7 @@ fn sourced_secrets_reach_env_and_never_the_output() {
         .env("PG_PW", "EnV-SeCrEt-two-a0f2")
         .deploy_with(&["-vvv", "-o", "json"])
         .expect_ok()
+        .expect_healthy()
         .expect_hides(&values);
     let env = s.env_file();
     assert!(env

@@ -1,6 +1,7 @@
 //! `.env` as pxdeploy renders it, read back by the real Compose (`docker compose config`
-//! inside the container `exec.rs` deploys: no create of its own): a few hundred generated values with quotes,
-//! `$`, `#`, backslashes, newlines, spaces and unicode must come back exactly.
+//! inside the container `exec.rs` deploys: no create of its own): a few hundred generated
+//! values with quotes, `$`, `#`, backslashes, newlines, spaces and unicode must come back
+//! exactly.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! The integration tests' fixture: [`SimHost`] (a real sshd on 127.0.0.1 in front of the
 //! simulated Proxmox node) and [`pxdeploy()`] (the binary under test, scrubbed environment,
-//! hard timeout).
+//! hard timeout); and on top of them [`Session`], a user's story told in a few words
+//! (`session.rs`).
 //!
 //! ```ignore
 //! let sim = SimHost::builder().template_cached(true).start();

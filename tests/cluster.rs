@@ -7,6 +7,9 @@
 //! migration, the owner's lock, placement); `node_keys.rs`: the host keys of the other
 //! nodes (the cluster's record, a wrong key at the second hop, a member whose address is a
 //! pattern).
+//!
+//! The cluster is shared, so the container ids of all three files differ: `unique_vmid` 1–3,
+//! 5, 6, 8 in `routing.rs`, 4 and 11–13 in `node_keys.rs`, 7, 9, 10 in `ha.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -119,7 +119,7 @@ fn real_ssh_through_pve1(c: &Cluster, dir: &Path, kh: &Path, ip: &str) -> Run {
 #[test]
 fn a_member_whose_address_is_a_pattern_is_refused_and_nothing_is_written() {
     let c = cluster();
-    let vmid = unique_vmid(9);
+    let vmid = unique_vmid(12);
     container_on(c, "pve4", vmid);
     let members = c
         .node("pve1")
@@ -158,7 +158,7 @@ fn a_member_whose_address_is_a_pattern_is_refused_and_nothing_is_written() {
 #[test]
 fn an_unknown_node_key_matching_the_clusters_record_is_trusted_and_recorded() {
     let c = cluster();
-    let vmid = unique_vmid(10);
+    let vmid = unique_vmid(13);
     container_on(c, "pve2", vmid);
     let dir = tempfile::tempdir().unwrap();
     let (app, kh) = app_knowing_pve1_only(c, dir.path(), vmid);

@@ -106,14 +106,7 @@ fn an_encrypted_key_without_agent_fails_with_the_ssh_add_fix() {
     let sshd = Sshd::start();
     keygen(&sshd.path("locked"), "secret pass");
     std::fs::copy(sshd.path("locked.pub"), sshd.path("authorized_keys")).unwrap();
-    let mut t = sshd.target();
-    t.identity_files = vec![sshd.path("locked")];
-    let err = Session::connect(&t)
-        .err()
-        .expect("no way to use an encrypted key");
-    let text = err.render();
-    assert_eq!(err.exit_code(), 4, "{text}");
-    let key = sshd.path("locked").display().to_string();
+    let (key, text) = login_fails_with(&sshd, "locked");
     assert!(text.contains(&format!("key {key} is encrypted")), "{text}");
     assert!(text.contains(&format!("ssh-add {key}")), "{text}");
     assert!(!text.contains("Unsupported private key format"), "{text}");
@@ -123,14 +116,7 @@ fn an_encrypted_key_without_agent_fails_with_the_ssh_add_fix() {
 fn a_rejected_key_fails_with_the_ssh_copy_id_fix() {
     let sshd = Sshd::start();
     keygen(&sshd.path("stranger"), "");
-    let mut t = sshd.target();
-    t.identity_files = vec![sshd.path("stranger")];
-    let err = Session::connect(&t)
-        .err()
-        .expect("an unauthorized key must fail");
-    let text = err.render();
-    assert_eq!(err.exit_code(), 4, "{text}");
-    let key = sshd.path("stranger").display().to_string();
+    let (key, text) = login_fails_with(&sshd, "stranger");
     assert!(
         text.contains(&format!(
             "ssh-copy-id -i {key}.pub -p {} root@127.0.0.1",
@@ -138,6 +124,18 @@ fn a_rejected_key_fails_with_the_ssh_copy_id_fix() {
         )),
         "{text}"
     );
+}
+
+/// Logging in with the key `name` of the server's folder alone fails with exit 4: the key's
+/// path and the error's text.
+#[track_caller]
+fn login_fails_with(sshd: &Sshd, name: &str) -> (String, String) {
+    let mut t = sshd.target();
+    t.identity_files = vec![sshd.path(name)];
+    let err = Session::connect(&t).err().expect("the login must fail");
+    let text = err.render();
+    assert_eq!(err.exit_code(), 4, "{text}");
+    (sshd.path(name).display().to_string(), text)
 }
 
 #[test]

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Runs in the guest after store-checks.sh and store-guard.sh (src/release/store.rs:
-# STAGE). $1: remote_dir; $2: the release id; stdin: a tar of `objects/ab/cdef…` and
-# `release/`. Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock,
-# then, locked: removes staging folders left by pushes that ended early, checks every
-# object's hash (one sha256sum for all), moves the objects into the store and the
-# release folder to releases/<id>. The tree is not touched.
+# STAGE). $1: remote_dir; $2: the release id; stdin: a gzip stream (src/push/gzip.rs;
+# `tar -z` of GNU tar and BusyBox) of a tar of `objects/ab/cdef…` and `release/`.
+# Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock, then, locked:
+# removes staging folders left by pushes that ended early, checks every object's hash
+# (one sha256sum for all), moves the objects into the store and the release folder to
+# releases/<id>. The tree is not touched.
 # Exit: 0 staged; 1 anything failed (an object arrived damaged, no space, …).
-I=$(mktemp -d "$S/incoming.XXXXXX") && tar -x -f - -C "$I" || exit 1
+I=$(mktemp -d "$S/incoming.XXXXXX") && tar -x -z -f - -C "$I" || exit 1
 takelock
 for X in "$S"/incoming*; do [ "$X" = "$I" ] || rm -rf -- "$X"; done
 if [ -d "$I/objects" ]; then cd -- "$I/objects" && find . -type f > "$I/list" || exit 1

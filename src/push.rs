@@ -174,7 +174,8 @@ pub(crate) struct Archive {
 }
 
 impl Archive {
-    /// Starts writing the archive of `items` on a thread.
+    /// Starts writing the archive of `items` on a thread (a plain tar: the tests read it).
+    #[cfg(test)]
     pub(crate) fn new(items: Vec<Item>) -> Result<Archive> {
         Archive::start(items, false)
     }

@@ -8,9 +8,10 @@
 //! on bytes that would not shrink). The order of the members does not matter to the store:
 //! it unpacks the whole archive before it looks at any file.
 //!
-//! Chosen by measurement (docs/performance.md, 2026-12-07): on a 10 Mbit/s link pxdeploy's
-//! own gzip beat libssh2's transport compression (zlib level 1 on every packet, also on the
-//! images) and costs nothing on a fast link when the files do not compress.
+//! Chosen by measurement (docs/performance.md, 2026-12-07): through a 10 Mbit/s, 50 ms link
+//! this stream sent 19.5 MB of the bench's 41 MB tree where libssh2's own transport
+//! compression (zlib level 1 on every packet, the images too) sent 28.7 MB, and the first
+//! deploy was 5 s faster; files that do not compress cost no deflate CPU on a fast link.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -18,9 +19,10 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-/// The level of what is compressed: zlib's 6 (gzip's default) shrank the bench's source
-/// tree 4 % more than 1 at a third of the speed, still ~25 MB/s on one core here, 20 times a
-/// 10 Mbit/s uplink.
+/// The level of what is compressed. On the compressible part of the bench's tree (25.5 MB
+/// of code, docs and data) gzip's 6 wrote 6.97 MB, 1 wrote 9.01 MB (23 % more to send) at
+/// 17 against 51 MB/s on one core of this loaded machine: 6 is still 14 times a 10 Mbit/s
+/// uplink.
 pub(crate) const LEVEL: u32 = 6;
 
 /// How much of a file is looked at to decide: the first block.

@@ -60,13 +60,24 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let out = cli.global.output();
     init_logging(&cli.global);
 
-    match run(cli, &out) {
+    let code = match run(cli, &out) {
         Ok(()) => 0,
         Err(err) => {
             out.failure(&err, err.facts.clone());
             err.exit_code()
         }
+    };
+    let connections = remote::round_trips::connections();
+    if connections > 0 {
+        // What a far node makes slow: each one costs a whole round-trip time (`-vv`).
+        tracing::debug!(
+            target: "pxdeploy::round_trips",
+            connections,
+            "round trips: {}",
+            remote::round_trips::total()
+        );
     }
+    code
 }
 
 /// What ends the run first: the command, or Ctrl-C.

@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+mod gzip;
+
 /// The release store's folder in `remote_dir` (`release::store`): never pushed from the
 /// source, whatever it holds.
 pub(crate) const STORE: &str = ".pxdeploy";
@@ -172,12 +174,27 @@ pub(crate) struct Archive {
 }
 
 impl Archive {
-    /// Starts writing the archive of `items` on a thread.
+    /// Starts writing the archive of `items` on a thread (a plain tar: the tests read it).
+    #[cfg(test)]
     pub(crate) fn new(items: Vec<Item>) -> Result<Archive> {
+        Archive::start(items, false)
+    }
+
+    /// Starts writing the archive of `items` on a thread, as a gzip stream (`tar -xz`
+    /// unpacks it): what shrinks compressed, what is compressed already stored (see
+    /// [`gzip`]).
+    pub(crate) fn gzip(items: Vec<Item>) -> Result<Archive> {
+        Archive::start(items, true)
+    }
+
+    fn start(items: Vec<Item>, gzip: bool) -> Result<Archive> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let thread = std::thread::Builder::new()
             .name("pxdeploy-tar".into())
-            .spawn(move || write_archive(items, tx))
+            .spawn(move || match gzip {
+                true => write_gzip_archive(items, tx),
+                false => write_archive(items, tx),
+            })
             .map_err(|e| Error::unexpected(format!("cannot start the archive thread: {e}")))?;
         Ok(Archive {
             rx,
@@ -268,6 +285,38 @@ fn write_archive(items: Vec<Item>, tx: SyncSender<Vec<u8>>) -> Result<()> {
         .map_err(|e| Error::unexpected(format!("cannot finish the archive: {e}")))
 }
 
+fn archive_failed(e: io::Error) -> Error {
+    Error::unexpected(format!("cannot write the archive: {e}"))
+}
+
+/// The archive as a gzip stream: each item worth compressing as it comes, the files stored
+/// as they are (already compressed) at the end, in a second member.
+fn write_gzip_archive(items: Vec<Item>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+    let writer = ChannelWriter {
+        tx,
+        buf: Vec::with_capacity(CHUNK),
+    };
+    let mut tar = tar::Builder::new(gzip::Members::new(writer));
+    let mut stored = Vec::new();
+    for item in &items {
+        match &item.payload {
+            Payload::File(path, _) if gzip::class_of_file(path) == gzip::Class::Store => {
+                stored.push(item)
+            }
+            _ => append(&mut tar, item)?,
+        }
+    }
+    tar.get_mut().store().map_err(archive_failed)?;
+    for item in stored {
+        append(&mut tar, item)?;
+    }
+    let members = tar.into_inner().map_err(archive_failed)?;
+    let (mut writer, sent) = members.finish().map_err(archive_failed)?;
+    writer.flush().map_err(archive_failed)?;
+    tracing::debug!(sent, "the push's gzip stream");
+    Ok(())
+}
+
 /// The SHA-256 (hex) of what is read through it.
 struct Hashing<R> {
     inner: R,
@@ -282,7 +331,7 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn append(tar: &mut tar::Builder<ChannelWriter>, item: &Item) -> Result<()> {
+fn append<W: Write>(tar: &mut tar::Builder<W>, item: &Item) -> Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_mode(item.mode);
     header.set_uid(0);

@@ -226,8 +226,10 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     // release (A, what it had), and the next deploy completes.
     app(root, "D");
     std::fs::create_dir_all(root.join("app/big")).unwrap();
-    let big = std::fs::File::create(root.join("app/big/big.bin")).unwrap();
-    big.set_len(120 << 20).unwrap();
+    // Random bytes: the push is compressed, and 120 MB of zeros would arrive in a moment.
+    let mut big = std::fs::File::create(root.join("app/big/big.bin")).unwrap();
+    let mut noise = std::fs::File::open("/dev/urandom").unwrap();
+    std::io::copy(&mut std::io::Read::take(&mut noise, 120 << 20), &mut big).unwrap();
     drop(big);
     let mut killed = pxdeploy()
         .current_dir(root)

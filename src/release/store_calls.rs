@@ -104,7 +104,7 @@ pub(crate) fn stage_and_switch(
             payload: Payload::Bytes(bytes.into_bytes()),
         });
     }
-    let mut archive = Archive::new(items)?;
+    let mut archive = Archive::gzip(items)?;
     let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT + SWITCH_TIMEOUT);
     let produced = archive.finish();
     // The remote side's failure first: it explains an archive thread stopped by it.

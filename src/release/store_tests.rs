@@ -115,7 +115,7 @@ fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>)
         });
     }
     let mut tar = Vec::new();
-    let mut archive = Archive::new(items).unwrap();
+    let mut archive = Archive::gzip(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
     (tar, local, store.current)
@@ -318,7 +318,7 @@ fn a_damaged_object_is_not_stored() {
         },
     ];
     let mut tar = Vec::new();
-    let mut archive = Archive::new(items).unwrap();
+    let mut archive = Archive::gzip(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
     let (code, err) = run(STAGE, &[dir.path().to_str().unwrap(), A], &tar);
@@ -343,7 +343,7 @@ fn a_switch_failing_after_the_stage_is_its_own_exit_status() {
         })
         .collect();
     let mut tar = Vec::new();
-    let mut archive = Archive::new(items).unwrap();
+    let mut archive = Archive::gzip(items).unwrap();
     archive.read_to_end(&mut tar).unwrap();
     archive.finish().unwrap();
     let remote = dir.path().to_str().unwrap();

@@ -36,6 +36,8 @@ pub(crate) struct Conn {
     sess: ssh2::Session,
     /// The same socket libssh2 uses: for `poll()` and for dropping the connection.
     socket: Socket,
+    /// The descriptor libssh2 itself uses (`socket` is a copy): its round trips are counted.
+    turns: RawFd,
     /// The bastion's connection this one runs through (kept open while this one lives).
     _via: Option<Arc<Conn>>,
     /// `user@host:port`, for messages.
@@ -83,12 +85,14 @@ impl Conn {
     pub(crate) fn new(
         sess: ssh2::Session,
         socket: Socket,
+        turns: RawFd,
         name: String,
         via: Option<Arc<Conn>>,
     ) -> Conn {
         Conn {
             sess,
             socket,
+            turns,
             _via: via,
             name,
             tunnels: Mutex::new(tunnel::Tunnels::default()),
@@ -270,6 +274,9 @@ impl Conn {
         if want_out {
             events |= libc::POLLOUT;
         }
+        if events == libc::POLLIN {
+            super::round_trips::waiting(self.turns);
+        }
         let mut wait = max;
         if let Some(d) = deadline {
             wait = wait.min(d.saturating_duration_since(Instant::now()));
@@ -371,6 +378,7 @@ impl Drop for Conn {
             });
         }
         self.socket.shutdown();
+        super::round_trips::forget(self.turns);
     }
 }
 

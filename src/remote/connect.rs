@@ -97,7 +97,9 @@ fn establish(
     let deadline = started + target.connect_timeout;
     let where_ = target.address();
     let mut sess = ssh2::Session::new().map_err(|e| Error::unexpected(format!("libssh2: {e}")))?;
+    let fd = stream.as_raw_fd();
     sess.set_tcp_stream(stream);
+    super::round_trips::watch(&sess, fd);
     sess.set_timeout(remaining_ms(deadline));
 
     // Which host key algorithms to offer (recorded types first, or HostKeyAlgorithms).
@@ -132,9 +134,10 @@ fn establish(
     sess.set_keepalive(false, target.keepalive_secs.max(1));
     sess.set_timeout(0);
     sess.set_blocking(false);
+    super::round_trips::non_blocking(fd);
     let name = format!("{}@{}", target.user, where_);
     Ok(Session {
-        conn: Arc::new(Conn::new(sess, socket, name, via)),
+        conn: Arc::new(Conn::new(sess, socket, fd, name, via)),
     })
 }
 

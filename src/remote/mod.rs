@@ -11,6 +11,7 @@ mod interactive;
 pub mod known_hosts;
 mod pump;
 pub mod quote;
+pub mod round_trips;
 pub mod ssh;
 pub mod ssh_config;
 pub mod terminal;

@@ -39,6 +39,7 @@ fn first_deploy() -> &'static FirstDeploy {
         write(a.join("debug.log"), "ignored by *.log\n");
         write(a.join("tmp/cache.bin"), "ignored by tmp/\n");
         write(a.join("extra/keep.txt"), "pushed\n");
+        mixed_tree(&a.join("mixed"));
 
         let pid = std::process::id();
         let pwned = [
@@ -238,3 +239,75 @@ fn logs_follow_until_ctrl_c_and_status_shows_the_services() {
     status.assert_success();
     assert_all_healthy(&status.json());
 }
+
+/// Files the push compresses and files it stores as they are (src/push/gzip.rs), by
+/// name and by their first block: `mixed/` of the first deploy's app.
+fn mixed_tree(dir: &Path) {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(27);
+    let mut noise = |n: usize| {
+        let mut b = vec![0u8; n];
+        rng.fill_bytes(&mut b);
+        b
+    };
+    let text: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i}: the release store keeps each file once\n").into_bytes())
+        .collect();
+    let mut half = text[..70_000].to_vec();
+    half.extend(noise(100_000));
+    let mut late = noise(70_000);
+    late.extend(&text[..100_000]);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in [
+        ("photo.jpg", noise(300_000)),
+        ("noise.bin", noise(200_000)),
+        ("notes.md", text.clone()),
+        ("text-then-noise.dat", half),
+        ("noise-then-text.dat", late),
+        ("tiny.png", b"\x89PNG".to_vec()),
+        ("empty.txt", Vec::new()),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// The push is a gzip stream: text compressed, images and noise stored as they are (a
+/// second member). Every file lands byte for byte, whichever way it went. `-vv` counts the
+/// SSH round trips of a command.
+#[test]
+fn a_mixed_tree_lands_byte_for_byte_and_vv_counts_round_trips() {
+    let fx = first_deploy();
+    fx.first.assert_success();
+    let local = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && sha256sum -- * | sort")
+        .arg("sh")
+        .arg(fx.app.path().join("mixed"))
+        .output()
+        .unwrap();
+    assert!(local.status.success());
+    let local = String::from_utf8(local.stdout).unwrap();
+    assert_eq!(local.lines().count(), 7, "{local}");
+    let remote = fx
+        .sim
+        .sh_in_container(fx.vmid, "cd /opt/app/mixed && sha256sum -- * | sort");
+    remote.assert_success();
+    assert_eq!(remote.stdout, local, "the files in the container differ");
+
+    let status = pxdeploy()
+        .current_dir(fx.app.path())
+        .args(["-vv", "status"])
+        .timeout(Duration::from_secs(120))
+        .run();
+    status.assert_success();
+    let trips: u64 = status
+        .stderr
+        .lines()
+        .find_map(|l| l.split("round trips: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no round-trip count:\n{}", status.stderr));
+    // At least the handshake, the authentication and one command's channel.
+    assert!(trips >= 4, "{trips} round trips:\n{}", status.stderr);
+}
+

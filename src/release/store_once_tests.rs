@@ -121,7 +121,10 @@ fn a_store_written_by_the_previous_version_is_deployed_over_and_rolled_back_to()
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let remote = d.to_str().unwrap();
-    let (tar, _, _) = archive(d, s.path(), A);
+    let (gz, _, _) = archive(d, s.path(), A);
+    // The previous version read a plain tar: the same archive without today's gzip.
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut tar).unwrap();
     let (code, err) = run_script(&old_stage_and_switch(), &[remote, A, "-"], &tar);
     assert_eq!(code, 0, "{err}");
     assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));

@@ -310,4 +310,3 @@ fn a_mixed_tree_lands_byte_for_byte_and_vv_counts_round_trips() {
     // At least the handshake, the authentication and one command's channel.
     assert!(trips >= 4, "{trips} round trips:\n{}", status.stderr);
 }
-

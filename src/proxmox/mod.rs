@@ -12,6 +12,7 @@ pub(crate) mod pct;
 pub(crate) mod purge;
 pub(crate) mod pveam;
 pub(crate) mod pvesm;
+pub(crate) mod qm;
 pub(crate) mod vzdump;
 
 use std::cmp::Ordering;

@@ -59,7 +59,11 @@ impl Context {
             target: target.clone(),
             vmid: config.container.vmid,
         };
-        Ok(Host::new(session, target.alias, self.global.dry_run).with_router(Box::new(locator)))
+        Ok(
+            Host::new(session, target.alias.clone(), self.global.dry_run)
+                .with_router(Box::new(locator))
+                .with_target(target),
+        )
     }
 
     /// Ends a successful command: under `--dry-run` prints the commands that were not run

@@ -155,6 +155,26 @@ impl<'h> Guest<'h> {
         }
     }
 
+    /// [`Guest::inside_host`], waiting up to `limit` for a VM that is still booting (no
+    /// address, no sshd, no user yet); a host key that does not match ends the wait at once.
+    pub(crate) fn wait_inside(&self, limit: std::time::Duration) -> Result<&'h Host> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.inside_host() {
+                Ok(host) => return Ok(host),
+                Err(e)
+                    if self.kind() == Kind::Vm
+                        && !e.message.starts_with("the host key of")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(error = %e.message, "the VM does not answer yet");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The command line that runs `argv` in the guest (on [`Guest::inside_host`]).
     pub(crate) fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
         self.inside().exec(argv)

@@ -51,7 +51,7 @@ pub(crate) fn run(
     cfg: &Config,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let Some(rc) = &cfg.app.release_command else {
         return Ok(());
     };

@@ -71,7 +71,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         let new = d.push(&inspection, &next, &mut o)?; // 8
         d.release_command(&inspection, &new, &next)?; // 9
         let finish = d.up_and_wait(lock.as_ref(), &inspection, &new, &mut o)?; // 10, 11
-        d.remember(finish, &next) // 12
+        d.remember(lock.as_ref(), finish, &next) // 12
     })();
 
     let (cfg, host, elapsed) = (d.cfg, d.host(), d.clock.elapsed());

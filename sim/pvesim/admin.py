@@ -44,6 +44,9 @@ def admin_main(argv):
     if cmd == "_init":
         init_main(rest)
         return 0
+    if cmd == "_cloudinit":
+        from .cloudinit_run import run_main  # noqa: PLC0415
+        return run_main(rest)
     if cmd == "init":
         return admin_init(rest)
     if cmd in ("set", "unset", "get"):
@@ -93,7 +96,8 @@ def admin_init(rest):
         "assets": opt_value(rest, "--assets", os.environ.get("PXSIM_ASSETS", DEFAULT_ASSETS)),
         "cluster": "",
     }
-    for d in (f"etc/pve/nodes/{node}/lxc", "etc/pve/firewall", "var/lib/vz/template/cache", "var/lib/vz/dump",
+    for d in (f"etc/pve/nodes/{node}/lxc", f"etc/pve/nodes/{node}/qemu-server",
+              "var/lib/vz/snippets", "var/lib/vz/import", "etc/pve/firewall", "var/lib/vz/template/cache", "var/lib/vz/dump",
               "var/lib/vz/template/iso", "var/lib/pve-manager/apl-info", "var/log", "run/lock",
               "ct"):
         os.makedirs(os.path.join(state, d), exist_ok=True)
@@ -105,11 +109,12 @@ def admin_init(rest):
         write_json(os.path.join(state, "knobs.json"), {})
     open(os.path.join(state, "calls.log"), "a").close()
     with open(os.path.join(state, "etc", "pve", "storage.cfg"), "w") as f:
-        f.write("dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\n"
+        f.write("dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,import,snippets\n\n"
                 "lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n")
-    link = os.path.join(state, "etc", "pve", "lxc")
-    if not os.path.lexists(link):
-        os.symlink(f"nodes/{node}/lxc", link)
+    for kind in ("lxc", "qemu-server"):
+        link = os.path.join(state, "etc", "pve", kind)
+        if not os.path.lexists(link):
+            os.symlink(f"nodes/{node}/{kind}", link)
     if tc:
         name = tc if isinstance(tc, str) else "debian-12-standard_12.7-1_amd64.tar.zst"
         make_template_file(os.path.join(state, "var", "lib", "vz", "template", "cache", name))

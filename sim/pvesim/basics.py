@@ -40,7 +40,8 @@ CT_STANDINS = {"bin/apt-get": "apt-get", "bin/apt": "apt-get", "bin/systemctl": 
                "sbin/service": "service"}
 
 STORAGES = {
-    "local": {"type": "dir", "path": "/var/lib/vz", "content": ["backup", "iso", "vztmpl"],
+    "local": {"type": "dir", "path": "/var/lib/vz",
+              "content": ["backup", "import", "iso", "snippets", "vztmpl"],
               "total": 100861726720, "used": 9126805504},
     "local-lvm": {"type": "lvmthin", "content": ["images", "rootdir"],
                   "total": 374538764288, "used": 4494465171},
@@ -102,6 +103,28 @@ USAGE = {
     "pct rollback": "pct rollback <vmid> <snapname> [OPTIONS]",
     "pct delsnapshot": "pct delsnapshot <vmid> <snapname> [OPTIONS]",
     "pct restore": "pct restore <vmid> <ostemplate> [OPTIONS]",
+    "qm create": "qm create <vmid> [OPTIONS]",
+    "qm set": "qm set <vmid> [OPTIONS]",
+    "qm start": "qm start <vmid> [OPTIONS]",
+    "qm stop": "qm stop <vmid> [OPTIONS]",
+    "qm shutdown": "qm shutdown <vmid> [OPTIONS]",
+    "qm reboot": "qm reboot <vmid> [OPTIONS]",
+    "qm destroy": "qm destroy <vmid> [OPTIONS]",
+    "qm status": "qm status <vmid> [OPTIONS]",
+    "qm config": "qm config <vmid> [OPTIONS]",
+    "qm list": "qm list  [OPTIONS]",
+    "qm unlock": "qm unlock <vmid>",
+    "qm pending": "qm pending <vmid>",
+    "qm disk resize": "qm disk resize <vmid> <disk> <size> [OPTIONS]",
+    "qm disk import": "qm disk import <vmid> <source> <storage> [OPTIONS]",
+    "qm guest cmd": "qm guest cmd <vmid> <command>",
+    "qm guest exec": "qm guest exec <vmid> [<extra-args>] [OPTIONS]",
+    "qm guest exec-status": "qm guest exec-status <vmid> <pid>",
+    "qm snapshot": "qm snapshot <vmid> <snapname> [OPTIONS]",
+    "qm listsnapshot": "qm listsnapshot <vmid>",
+    "qm rollback": "qm rollback <vmid> <snapname> [OPTIONS]",
+    "qm delsnapshot": "qm delsnapshot <vmid> <snapname> [OPTIONS]",
+    "qmrestore": "qmrestore <archive> <vmid> [OPTIONS]",
 }
 
 # Storage types whose container volumes can be snapshotted (reference more §1.3).
@@ -182,6 +205,7 @@ def load_state():
 def apply_storage_knobs():
     """Knob `storage_zfs` 1: a `local-zfs` zfspool storage for containers; knob
     `local_rootdir` 1: the `local` dir storage also holds container volumes; knob
+    `local_vm_content` 0: `local` has neither `import` nor `snippets` (a VM's needs); knob
     `storage_pbs` 1: a Proxmox Backup Server storage `pbs` (content backup, see pbs.py)."""
     if truthy(knob("storage_pbs", default=0)):
         STORAGES.setdefault("pbs", {"type": "pbs", "content": ["backup"],
@@ -189,6 +213,10 @@ def apply_storage_knobs():
     if truthy(knob("storage_zfs", default=0)):
         STORAGES.setdefault("local-zfs", {"type": "zfspool", "content": ["images", "rootdir"],
                                           "total": 240518168576, "used": 2147483648})
+    if not truthy(knob("local_vm_content", default=1)):
+        for c in ("import", "snippets"):
+            if c in STORAGES["local"]["content"]:
+                STORAGES["local"]["content"].remove(c)
     if truthy(knob("local_rootdir", default=0)):
         for c in ("images", "rootdir"):
             if c not in STORAGES["local"]["content"]:

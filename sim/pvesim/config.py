@@ -31,6 +31,20 @@ def conf_rel(vmid):
     return f"nodes/{Sim.node}/lxc/{vmid}.conf"
 
 
+def qemu_conf_path(vmid, node=None):
+    """A VM's config (qemu-server), beside the containers' lxc/ folder."""
+    return st("etc", "pve", "nodes", node or Sim.node, "qemu-server", f"{vmid}.conf")
+
+
+def local_qemu_vmids():
+    d = os.path.dirname(qemu_conf_path(0))
+    try:
+        names = os.listdir(d)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n[:-5]) for n in names if re.fullmatch(r"\d+\.conf", n))
+
+
 def parse_conf(text):
     conf = {"keys": {}, "raw": [], "pending": None, "tail": ""}
     descr = []
@@ -136,16 +150,19 @@ def foreign_guests():
     for node in sorted((members() or {}).get("nodes", {})):
         if node == Sim.node:
             continue
-        d = os.path.dirname(conf_path(0, node))
-        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-            if re.fullmatch(r"\d+\.conf", n):
-                try:
-                    with open(os.path.join(d, n)) as f:
-                        keys = parse_conf(f.read())["keys"]
-                except OSError:
-                    continue
-                v.append({"vmid": int(n[:-5]), "node": node, "type": "lxc",
-                          "name": keys.get("hostname") or f"CT{n[:-5]}", "member": True})
+        for typ, d in (("lxc", os.path.dirname(conf_path(0, node))),
+                       ("qemu", os.path.dirname(qemu_conf_path(0, node)))):
+            for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+                if re.fullmatch(r"\d+\.conf", n):
+                    try:
+                        with open(os.path.join(d, n)) as f:
+                            keys = parse_conf(f.read())["keys"]
+                    except OSError:
+                        continue
+                    name = (keys.get("hostname") or f"CT{n[:-5]}") if typ == "lxc" else \
+                        (keys.get("name") or f"VM{n[:-5]}")
+                    v.append({"vmid": int(n[:-5]), "node": node, "type": typ,
+                              "name": name, "member": True})
     return v
 
 
@@ -153,6 +170,8 @@ def owner_of(vmid):
     """(type, node) of a vmid anywhere in the cluster, or None."""
     if os.path.exists(conf_path(vmid)):
         return ("lxc", Sim.node)
+    if os.path.exists(qemu_conf_path(vmid)):
+        return ("qemu", Sim.node)
     for g in foreign_guests():
         if int(g.get("vmid", 0)) == int(vmid):
             return (g.get("type", "lxc"), g.get("node", "pve2"))

@@ -144,20 +144,23 @@ def check_ct_tools():
     need_tool("mount", "mount")
 
 
-def start_container(vmid, conf, t):
+def start_container(vmid, conf, t, keys=None, extra_args=(), pass_fds=(), fail=None):
     """Start the simulated container: a detached `unshare` whose child (pid 1 of a
-    new PID namespace, with its own mount, net and UTS namespaces) is `pve.py _init`."""
+    new PID namespace, with its own mount, net and UTS namespaces) is `pve.py _init`.
+    A VM (vms.py) passes its own keys, `--kind vm`, its SSH socket and failure text."""
     check_ct_tools()
-    keys = current_keys(conf)
+    keys = keys or current_keys(conf)
+    fail = fail or f"startup for container '{vmid}' failed"
     for k, net in net_confs(keys):
         br = net.get("bridge")
         if br and br not in bridges():
             raise TaskError(f"bridge '{br}' does not exist")
-    if truthy(knob("start_fail", vmid, "0")):
+    if not extra_args and truthy(knob("start_fail", vmid, "0")):
         out(f"lxc-start: {vmid}: ../src/lxc/lxccontainer.c: wait_on_daemonized_start: "
             f"870 Received container state \"ABORTING\" instead of \"RUNNING\"")
-        raise TaskError(f"startup for container '{vmid}' failed")
-    ensure_ct_fs(vmid)
+        raise TaskError(fail)
+    if not extra_args:
+        ensure_ct_fs(vmid)
     lanpid = ensure_lan()
     d = ct_dir(vmid)
     for f in ("ready", "run.json", "failed"):
@@ -169,9 +172,9 @@ def start_container(vmid, conf, t):
     p = subprocess.Popen(
         ["unshare", "--pid", "--fork", "--mount", "--propagation", "private", "--mount-proc",
          "--net", "--uts", "--", HOST_PY, os.path.join(SIM, "pve.py"), "_init",
-         "--state", Sim.state, "--vmid", str(vmid)],
+         "--state", Sim.state, "--vmid", str(vmid), *extra_args],
         stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, start_new_session=True,
-        close_fds=True, cwd="/")
+        close_fds=True, pass_fds=tuple(pass_fds), cwd="/")
     logf.close()
     init_pid = None
     deadline = time.time() + 10
@@ -188,7 +191,7 @@ def start_container(vmid, conf, t):
         if init_pid is None:
             time.sleep(0.01)
     if init_pid is None:
-        raise TaskError(f"startup for container '{vmid}' failed")
+        raise TaskError(fail)
     info = {"init_pid": init_pid, "init_start": proc_start_time(init_pid),
             "unshare_pid": p.pid, "started": time.time()}
     write_json(os.path.join(d, "run.json"), info)
@@ -207,8 +210,7 @@ def start_container(vmid, conf, t):
             lan_ip("link", "set", host_if, "up")
     except subprocess.CalledProcessError as e:
         kill_container(vmid)
-        raise TaskError(f"startup for container '{vmid}' failed - "
-                        f"{e.stderr.decode(errors='replace').strip()}")
+        raise TaskError(f"{fail} - {e.stderr.decode(errors='replace').strip()}")
     # wait for the init to report that the system is up
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -226,7 +228,7 @@ def start_container(vmid, conf, t):
     kill_container(vmid)
     if tail:
         out(tail)
-    raise TaskError(f"startup for container '{vmid}' failed")
+    raise TaskError(fail)
 
 
 def wait_gone(info, timeout):

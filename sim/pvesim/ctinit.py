@@ -7,6 +7,7 @@ and the graceful shutdown on SIGTERM.
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -32,6 +33,8 @@ def init_main(argv):
     """pid 1 of a simulated container (runs inside the new namespaces)."""
     state = argv[argv.index("--state") + 1]
     vmid = int(argv[argv.index("--vmid") + 1])
+    vm = "--kind" in argv and argv[argv.index("--kind") + 1] == "vm"
+    sshfd = int(argv[argv.index("--sshfd") + 1]) if "--sshfd" in argv else None
     os.environ["PXSIM_STATE"] = state
     load_state()
     d = ct_dir(vmid)
@@ -48,8 +51,17 @@ def init_main(argv):
     signal.signal(signal.SIGPWR, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    conf = load_conf(vmid)
-    keys = current_keys(conf)
+    binds = list(CT_BINDS)
+    if vm:
+        from .qm_config import agent_enabled, load_vm  # noqa: PLC0415
+        from .vms import VM_BINDS, vm_keys_for_init  # noqa: PLC0415
+        conf = load_vm(vmid)
+        keys = vm_keys_for_init(vmid, current_keys(conf))
+        agent_port = bool(agent_enabled(current_keys(conf)))
+        binds += VM_BINDS
+    else:
+        conf = load_conf(vmid)
+        keys = current_keys(conf)
     tools = {}
     for fn in os.listdir(CT_TOOLS):
         with open(os.path.join(CT_TOOLS, fn), "rb") as f:
@@ -74,7 +86,7 @@ def init_main(argv):
             sh("mount", "-t", "sysfs", "sysfs", "/sys")
         sh("mount", "-t", "overlay", "overlay", "-o",
            f"lowerdir=/usr,upperdir={d}/usr-upper,workdir={d}/usr-work", "/usr")
-        for sub in CT_BINDS:
+        for sub in binds:
             target = "/" + sub
             os.makedirs(target, exist_ok=True)
             sh("mount", "--bind", os.path.join(rootfs, sub), target)
@@ -82,9 +94,17 @@ def init_main(argv):
             sh("mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", "/dev/shm")
         sh("mount", "--bind", os.path.join(rootfs, "tmp"), "/tmp")
         os.chdir("/")
-        hostname = keys.get("hostname", f"CT{vmid}")
-        socket.sethostname(hostname)
-        setup_etc(vmid, keys, hostname)
+        if vm:
+            try:
+                with open("/etc/hostname") as f:
+                    hostname = f.read().strip() or "localhost"
+            except OSError:
+                hostname = "localhost"
+            socket.sethostname(hostname)
+        else:
+            hostname = keys.get("hostname", f"CT{vmid}")
+            socket.sethostname(hostname)
+            setup_etc(vmid, keys, hostname)
         os.makedirs("/usr/lib/pxsim", exist_ok=True)
         for fn, data in tools.items():
             p = os.path.join("/usr/lib/pxsim", fn)
@@ -98,7 +118,8 @@ def init_main(argv):
                "dockerd_log": os.path.join(d, "dockerd.log"),
                "features": parse_propstr(keys.get("features", "")),
                "unprivileged": keys.get("unprivileged") == "1",
-               "features_check": truthy(knob("docker_features_check", vmid, "1")),
+               "features_check": (not vm) and truthy(knob("docker_features_check", vmid, "1")),
+               "kind": "vm" if vm else "ct", "agent_port": vm and agent_port,
                # runc's CVE-2025-52881 breakage (sim/ct/runc): the version `runc --version`
                # reports (unset: the host's runc, untouched), the node's lxc-pve, and whether
                # the container runs without AppArmor.
@@ -130,6 +151,8 @@ def init_main(argv):
                     sh("ip", "route", "add", "default", "via", net["gw"], "dev", name, "onlink")
             elif ip == "dhcp":
                 dhcp.append(name)
+        if vm:
+            vm_boot(state, vmid, agent_port)
         # docker.service, if installed and enabled, comes up with the system
         docker_enabled = (os.path.exists("/etc/systemd/system/multi-user.target.wants/docker.service")
                           and os.path.exists("/usr/sbin/dockerd"))
@@ -148,8 +171,16 @@ def init_main(argv):
     t0 = time.time()
     dhcp_delay = float(knob("dhcp_delay", vmid, "1") or 0)
     docker_pending = docker_enabled and delay > 0
+    listener = None
     while not flags["term"]:
         reap()
+        if sshfd is not None and listener is None and os.path.exists("/run/pxsim/sshd-ready"):
+            listener = socket.socket(fileno=sshfd)
+            listener.set_inheritable(False)
+            listener.listen(128)
+            listener.setblocking(False)
+        if listener is not None:
+            serve_ssh(listener)
         now = time.time()
         if dhcp and now - t0 >= dhcp_delay and not truthy(knob("dhcp_fail", vmid, "0")):
             addr = dhcp_lease(vmid)
@@ -160,7 +191,8 @@ def init_main(argv):
         if docker_pending and now - t0 >= delay:
             docker_pending = False
             subprocess.Popen(["/usr/lib/pxsim/pxsim-service", "start", "docker"])
-        time.sleep(0.1)
+        if listener is None:
+            time.sleep(0.1)
     # graceful shutdown: stop dockerd (it stops the Docker containers), then the rest
     print("init: shutting down", flush=True)
     subprocess.run(["/usr/lib/pxsim/pxsim-service", "stop", "docker"])
@@ -175,6 +207,53 @@ def init_main(argv):
             break
         time.sleep(0.05)
     sys.exit(0)
+
+
+def vm_boot(state, vmid, agent_port):
+    """A VM's boot after the mounts: sshd's folders, the guest agent when installed (its
+    udev rule starts it once the virtio port is there), then cloud-init in the background."""
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    os.makedirs("/run/cloud-init", exist_ok=True)
+    try:
+        with open("/etc/pxsim/installed-packages") as f:
+            pkgs = f.read().split()
+    except OSError:
+        pkgs = []
+    if agent_port:
+        open("/run/pxsim/qga-port", "w").close()
+        if "qemu-guest-agent" in pkgs:
+            open("/run/pxsim/qga-running", "w").close()
+    subprocess.Popen([sys.executable, os.path.join(SIM, "pve.py"), "_cloudinit", "--state",
+                      state, "--vmid", str(vmid)], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=open("/run/cloud-init/runner.err", "w"),
+                     cwd="/")
+
+
+def serve_ssh(listener):
+    """Waits up to 0.1 s for a connection; each is served by `sshd -i` (inetd mode)."""
+    try:
+        ready, _, _ = select.select([listener], [], [], 0.1)
+    except (OSError, ValueError):
+        time.sleep(0.1)
+        return
+    if not ready:
+        return
+    try:
+        conn, _addr = listener.accept()
+    except OSError:
+        return
+    conn.setblocking(True)
+    log = open("/var/log/sshd.log", "ab")
+    try:
+        subprocess.Popen(["/usr/sbin/sshd", "-i", "-e", "-f", "/etc/ssh/sshd_config"],
+                         stdin=conn.fileno(), stdout=conn.fileno(), stderr=log,
+                         start_new_session=True, close_fds=True, cwd="/",
+                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+    except OSError as e:
+        print(f"init: sshd -i failed: {e}", flush=True)
+    finally:
+        conn.close()
+        log.close()
 
 
 def reap():

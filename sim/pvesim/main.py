@@ -15,7 +15,7 @@ from .ha import tick
 HANDLERS = {"pct": ("pct", "pct_main"), "pveam": ("pveam", "pveam_main"),
             "vzdump": ("vzdump", "vzdump_main"), "pvesm": ("pvesm", "pvesm_main"),
             "pvesh": ("pvesh", "pvesh_main"), "pveversion": ("pvesh", "pveversion_main"),
-            "ha-manager": ("ha", "ha_main")}
+            "ha-manager": ("ha", "ha_main"), "qm": ("qm", "qm_main")}
 
 
 def handler(prog):

@@ -8,6 +8,7 @@ use serde_json::json;
 
 mod standalone;
 mod template;
+pub(crate) mod vm;
 
 use super::context::Context;
 use crate::compose;
@@ -150,7 +151,7 @@ fn static_address(c: &Container) -> Option<String> {
 /// `[firewall]`: the container is never up without its rules, so its firewall file and
 /// `firewall=1` on net0 are written before the first start (a dry run, which created
 /// nothing, shows the file).
-fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
+pub(super) fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
     let Some(fw) = &config.firewall else {
         return Ok(());
     };
@@ -260,8 +261,8 @@ fn verify_compose(ctx: &Context, guest: Guest) -> Result<String> {
     )
 }
 
-fn compose_v2(guest: Guest) -> Result<String> {
-    let (host, vmid) = (guest.host(), guest.id());
+pub(super) fn compose_v2(guest: Guest) -> Result<String> {
+    let (host, vmid) = (guest.inside_host()?, guest.id());
     let command = guest.exec_line(&["docker", "compose", "version"]);
     let out = host.probe(&command)?;
     let usable = out

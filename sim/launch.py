@@ -200,6 +200,12 @@ mkdir -p /etc/pve
 mount --bind "$2" /etc/pve
 # A cluster member's /etc/pve/lxc is its own nodes/<node>/lxc (pmxcfs' magic link).
 if [ -n "$3" ]; then mount --bind "/etc/pve/nodes/$3/lxc" /etc/pve/lxc; fi
+if [ -n "$3" ] && [ -d "/etc/pve/nodes/$3/qemu-server" ] && [ ! -L /etc/pve/qemu-server ]; then
+  mount --bind "/etc/pve/nodes/$3/qemu-server" /etc/pve/qemu-server
+fi
+# The node's /var/lib/vz is the state's: snippets, import images, dumps at their real paths.
+mkdir -p /var/lib/vz "$4"
+mount --bind "$4" /var/lib/vz
 mkdir "$1/run-upper" "$1/run-work"
 mount -t overlay pxsim-run -o lowerdir=/run,upperdir="$1/run-upper",workdir="$1/run-work" /run
 # bash sources root's ~/.bashrc for every command sshd runs (Debian's SSH_SOURCE_BASHRC).
@@ -209,7 +215,7 @@ if [ -f /root/.bashrc ]; then
   if [ -f /etc/skel/.bashrc ]; then mount --bind /etc/skel/.bashrc /root/.bashrc
   else : > "$1/bashrc"; mount --bind "$1/bashrc" /root/.bashrc; fi
 fi
-shift 3
+shift 4
 exec "$@"
 """
 
@@ -219,8 +225,9 @@ def private_etc_pve(d, member=""):
     pve = os.path.realpath(os.path.join(d, "state", "etc", "pve"))
     os.makedirs(ovl, exist_ok=True)
     os.makedirs(pve, exist_ok=True)
+    vz = os.path.join(d, "state", "var", "lib", "vz")
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-            PRIVATE_ETC_PVE, "sh", ovl, pve, member]
+            PRIVATE_ETC_PVE, "sh", ovl, pve, member, vz]
 
 
 def start_sshd(d, cfg, port, listen="127.0.0.1", member=""):
@@ -297,6 +304,7 @@ def up(args):
     if args.cluster:
         # the node's own lxc/ is bound on /etc/pve/lxc by each sshd (not a shared symlink)
         os.makedirs(os.path.join(state, "etc", "pve", "lxc"), exist_ok=True)
+        os.makedirs(os.path.join(state, "etc", "pve", "qemu-server"), exist_ok=True)
         init_sim(args, d, state)
 
     pid = None

@@ -81,10 +81,16 @@ def foreign_status(g):
     """The /cluster/resources entry of a guest on another member (no RRD data when its node
     is offline: no name, no numbers, status unknown)."""
     node = g["node"]
-    e = {"id": f"lxc/{g['vmid']}", "vmid": g["vmid"], "node": node, "type": "lxc"}
+    typ = g.get("type", "lxc")
+    e = {"id": f"{typ}/{g['vmid']}", "vmid": g["vmid"], "node": node, "type": typ}
     if not online(node) or truthy(node_knob(node, f"rrd_missing.{g['vmid']}", 0)):
         e["status"] = "unknown"
         return e
+    if typ == "qemu":
+        from .pvesh_qemu import resources  # noqa: PLC0415
+        with on_node(node):
+            mine = [r for r in resources() if r["vmid"] == g["vmid"]]
+        return mine[0] if mine else dict(e, status="unknown")
     from .pct_config import vmstatus  # noqa: PLC0415 - pct_config imports this module's users
     with on_node(node):
         conf = load_conf(g["vmid"], missing_ok=True)

@@ -15,7 +15,9 @@ from .ha import tick
 HANDLERS = {"pct": ("pct", "pct_main"), "pveam": ("pveam", "pveam_main"),
             "vzdump": ("vzdump", "vzdump_main"), "pvesm": ("pvesm", "pvesm_main"),
             "pvesh": ("pvesh", "pvesh_main"), "pveversion": ("pvesh", "pveversion_main"),
-            "ha-manager": ("ha", "ha_main"), "qm": ("qm", "qm_main")}
+            "ha-manager": ("ha", "ha_main"), "qm": ("qm", "qm_main"),
+            "qmrestore": ("qm_backup", "qmrestore_main"), "curl": ("netfetch", "curl_main"),
+            "wget": ("netfetch", "wget_main")}
 
 
 def handler(prog):

@@ -9,7 +9,9 @@ import re
 from . import jobs
 from .basics import Exit, STORAGES, Sim, die, knob, out, param_die
 from .options import expand_cmd, parse_opts, usage_abort
-from .config import current_keys, foreign_guests, load_conf, load_conf_or_die, local_vmids
+from .config import (
+    current_keys, foreign_guests, load_conf, load_conf_or_die, local_qemu_vmids, local_vmids,
+)
 from .containers import bridges, run_info
 from .pct_config import vmstatus
 from .nodes import node_names, on_node
@@ -26,6 +28,17 @@ def pvesh_main(args):
     fmt_bools = ("noborder", "noheader", "quiet", "human-readable")
     pos, opts = parse_opts(args[1:], f"pvesh {cmd}", bools=fmt_bools + jobs.BOOLS, positional=1)
     path = "/" + pos[0].strip("/")
+    if cmd == "create" and re.fullmatch(r"/nodes/[^/]+/storage/[^/]+/download-url", path):
+        from .download import download_url  # noqa: PLC0415
+        parts = path.split("/")
+        opts = [(k, v) for k, v in opts if k not in fmt_bools and k != "output-format"]
+        if parts[2] not in node_names() and parts[2] != "localhost":
+            die(f"hostname lookup '{parts[2]}' failed - failed to get address info for: "
+                f"{parts[2]}: Name or service not known")
+        if parts[2] in node_names() and parts[2] != Sim.node:
+            with on_node(parts[2]):
+                download_url(parts[2], parts[4], opts)
+        download_url(parts[2], parts[4], opts)
     if cmd != "get":
         if not path.startswith("/cluster/backup"):
             die(f"pxsim: 'pvesh {cmd} {path}' is not simulated", 1)
@@ -44,7 +57,8 @@ def pvesh_main(args):
     if res is not None:
         pass
     elif path == "/cluster/nextid":
-        used = set(local_vmids()) | {int(g["vmid"]) for g in foreign_guests()}
+        used = set(local_vmids()) | set(local_qemu_vmids()) | \
+            {int(g["vmid"]) for g in foreign_guests()}
         if o.get("vmid"):
             v = int(o["vmid"])
             if v in used:
@@ -70,6 +84,8 @@ def pvesh_main(args):
                     if keys.get(k):
                         g[k] = keys[k]
                 guests.append(g)
+            from .pvesh_qemu import resources  # noqa: PLC0415
+            guests += resources()
             for f in foreign_guests():
                 if f.get("member"):
                     guests.append(foreign_status(f))
@@ -169,6 +185,11 @@ def pvesh_main(args):
                             "active": 1, "enabled": 1, "shared": 0, "total": i["total"],
                             "used": i["used"], "avail": i["total"] - i["used"],
                             "used_fraction": i["used"] / i["total"]})
+        elif re.fullmatch(r"/qemu(/.*)?|/tasks/.*", sub):
+            from .pvesh_qemu import qemu_get  # noqa: PLC0415
+            res = qemu_get(sub, o)
+            if res is None:
+                die(f"No 'get' handler defined for '{path}'")
         elif re.fullmatch(r"/lxc/\d+/(status/current|config)", sub):
             vmid = int(sub.split("/")[2])
             conf = load_conf_or_die(vmid)

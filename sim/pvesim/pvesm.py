@@ -80,6 +80,15 @@ def pvesm_main(args):
                 items.append({"volid": f"local:vztmpl/{fn}", "format": "tzst" if
                               fn.endswith(".zst") else "tgz", "content": "vztmpl",
                               "size": os.path.getsize(os.path.join(d, fn)), "vmid": None})
+        for ctype, sub in (("import", "import"), ("snippets", "snippets"), ("iso", "template/iso")):
+            if o.get("content") in (None, ctype) and pos[0] == "local" and not o.get("vmid") \
+                    and ctype in STORAGES["local"]["content"]:
+                d = st("var", "lib", "vz", *sub.split("/"))
+                for fn in sorted(os.listdir(d) if os.path.isdir(d) else []):
+                    fmt = fn.rsplit(".", 1)[-1] if ctype != "snippets" else "snippet"
+                    items.append({"volid": f"local:{ctype}/{fn}", "format": fmt,
+                                  "content": ctype, "vmid": None,
+                                  "size": os.path.getsize(os.path.join(d, fn))})
         if o.get("content") in (None, "rootdir", "images") and pos[0] == "local-lvm":
             for vmid in local_vmids():
                 if o.get("vmid") and int(o["vmid"]) != vmid:
@@ -105,9 +114,10 @@ def pvesm_main(args):
     if cmd == "path":
         pos, _ = parse_opts(rest, "pvesm path", positional=1)
         v = pos[0]
-        m = re.fullmatch(r"local:(backup|vztmpl|iso)/(.+)", v)
+        m = re.fullmatch(r"local:(backup|vztmpl|iso|snippets|import)/(.+)", v)
         if m:
-            sub = {"backup": "dump", "vztmpl": "template/cache", "iso": "template/iso"}[m.group(1)]
+            sub = {"backup": "dump", "vztmpl": "template/cache", "iso": "template/iso",
+                   "snippets": "snippets", "import": "import"}[m.group(1)]
             out(f"/var/lib/vz/{sub}/{m.group(2)}")
             raise Exit(0)
         m = re.fullmatch(r"local-lvm:(.+)", v)

@@ -64,9 +64,17 @@ pub(crate) fn remove(vmid: u32) -> String {
 /// control characters escaped (they come from the node and end up in messages); `None` when
 /// the container is not HA-managed.
 pub(crate) fn service(status: &str, vmid: u32) -> Option<(String, String)> {
-    let prefix = format!("service ct:{vmid} (");
+    // `ct:` for a container, `vm:` for a VM: a vmid is one guest in the whole cluster.
+    let prefixes = [
+        format!("service ct:{vmid} ("),
+        format!("service vm:{vmid} ("),
+    ];
     status.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix(&prefix)?.strip_suffix(')')?;
+        let l = l.trim();
+        let rest = prefixes
+            .iter()
+            .find_map(|p| l.strip_prefix(p.as_str()))?
+            .strip_suffix(')')?;
         let (node, state) = rest.split_once(", ")?;
         Some((sanitize(node), sanitize(state)))
     })
@@ -141,7 +149,9 @@ pub(crate) fn request(
 pub(crate) fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
     stdout.lines().find_map(|l| {
         let rest = l.trim().strip_prefix("Requesting HA ")?;
-        let (verb, id) = rest.split_once(" for CT ")?;
+        let (verb, id) = rest
+            .split_once(" for CT ")
+            .or_else(|| rest.split_once(" for VM "))?;
         if id.trim().parse::<u32>().ok()? != vmid {
             return None;
         }
@@ -374,6 +384,23 @@ mod tests {
             Some(("pve1".into(), "request_stop".into()))
         );
         assert_eq!(service("quorum OK\n", 100), None);
+    }
+
+    #[test]
+    fn a_vms_service_and_request_are_read_too() {
+        let status = "quorum OK\nservice vm:220 (pve1, started)\nservice ct:210 (pve2, stopped)\n";
+        assert_eq!(
+            service(status, 220),
+            Some(("pve1".into(), "started".into()))
+        );
+        assert_eq!(
+            service(status, 210),
+            Some(("pve2".into(), "stopped".into()))
+        );
+        assert_eq!(
+            queued("Requesting HA start for VM 220\n", 220),
+            Some(Wanted::Started)
+        );
     }
 
     #[test]

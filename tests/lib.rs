@@ -26,3 +26,4 @@ mod sim;
 mod snapshots;
 mod ssh;
 mod targets;
+mod vm;

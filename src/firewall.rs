@@ -65,7 +65,7 @@ pub(crate) fn apply(
     let Some(fw) = &cfg.firewall else {
         return Ok(Applied::default());
     };
-    let vmid = cfg.container.vmid;
+    let vmid = cfg.vmid();
     let path = path(vmid);
     let wanted = fw.file();
     reporter.step_with(

@@ -55,7 +55,7 @@ pub(crate) fn variables(
             "PXDEPLOY_TARGET",
             cfg.target.as_deref().unwrap_or(DEFAULT_TARGET).to_string(),
         ),
-        ("PXDEPLOY_VMID", cfg.container.vmid.to_string()),
+        ("PXDEPLOY_VMID", cfg.vmid().to_string()),
         ("PXDEPLOY_HOST", host.to_string()),
         ("PXDEPLOY_RELEASE", release.to_string()),
         ("PXDEPLOY_COMMAND", command.to_string()),

@@ -19,13 +19,13 @@ pub(crate) const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Why the container's volumes cannot be snapshotted, if they cannot. The container's own
 /// `pct config` when it exists, else the configured `container.storage` (what `create` uses).
 pub(crate) fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
-    let vmid = cfg.container.vmid;
+    let vmid = cfg.vmid();
     let guest = Guest::of(host, cfg);
     let mounts = match guest.state()? {
         Some(_) => guest.volumes()?,
         None => vec![(
             "rootfs".to_string(),
-            format!("{}:vm-{vmid}-disk-0", cfg.container.storage),
+            format!("{}:vm-{vmid}-disk-0", cfg.storage()),
         )],
     };
     let storages = pvesm::parse_status(&host.probe_ok(&pvesm::status())?.stdout_str());
@@ -70,7 +70,7 @@ pub(crate) enum When {
 /// When a deploy takes a snapshot (`[deploy] snapshot = true`), decided before the deploy
 /// changes anything: a container that cannot be snapshotted is refused here (exit 5).
 pub(crate) fn when(host: &Host, cfg: &Config) -> Result<When> {
-    let vmid = cfg.container.vmid;
+    let vmid = cfg.vmid();
     let state = match cfg.deploy.snapshot {
         true => Guest::of(host, cfg).state()?,
         false => None,
@@ -90,7 +90,7 @@ pub(crate) fn when(host: &Host, cfg: &Config) -> Result<When> {
 /// The deploy's snapshot step, at the moment [`when`] said: takes `pxdeploy_<UTC stamp>`, then deletes the oldest `pxdeploy_*`
 /// beyond `keep_snapshots`. Returns the new snapshot's name.
 pub(crate) fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) -> Result<String> {
-    let vmid = cfg.container.vmid;
+    let vmid = cfg.vmid();
     let guest = Guest::of(host, cfg);
     let existing = guest.snapshots()?;
     let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);

@@ -215,11 +215,8 @@ fn the_written_config_points_at_the_sim_host_and_parses() {
         Some(sim.identity_file())
     );
     assert_eq!(cfg.proxmox.known_hosts.as_deref(), Some(sim.known_hosts()));
-    assert_eq!(cfg.container.vmid, 300);
-    assert_eq!(
-        cfg.container.hostname, "app",
-        "merging keeps the other keys"
-    );
+    assert_eq!(cfg.vmid(), 300);
+    assert_eq!(cfg.hostname(), "app", "merging keeps the other keys");
     assert_eq!(
         cfg.env.values.get("DOMAIN").map(String::as_str),
         Some("x.lan")

@@ -59,7 +59,7 @@ fn init_in_the_example_app_writes_a_valid_file_and_never_overwrites_without_forc
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "# my own edits\n");
     init(app.path(), &["--force"]).assert_code(0);
     let cfg = pxdeploy::config::load_from(&path, &no_env).unwrap();
-    assert_eq!(cfg.container.vmid, 210);
+    assert_eq!(cfg.vmid(), 210);
 }
 
 /// A `pxdeploy.toml` that is a symbolic link (dangling, or to a file elsewhere) is refused,
@@ -113,7 +113,7 @@ fn init_turns_compose_variables_into_secrets_and_values_and_reads_proxmox_variab
     );
     assert_eq!(cfg.env.values.get("PORT").map(String::as_str), Some("8080"));
     assert_eq!(cfg.proxmox.host, "pve.example");
-    assert_eq!(cfg.container.vmid, 305);
+    assert_eq!(cfg.vmid(), 305);
     assert_eq!(cfg.health.services, Some(vec!["db".into(), "web".into()]));
 
     // Without a host it says what is missing, and writes nothing.
@@ -280,11 +280,8 @@ fn init_in_the_old_scripts_folder_finds_the_prod_compose_file_and_the_taskfile_v
     assert_eq!(&*cfg.app.compose_file, "docker-compose.prod.yml");
     assert_eq!(cfg.proxmox.host, "192.168.1.10", "env: before vars:");
     assert_eq!(cfg.proxmox.user, None, "a template is no value");
-    assert_eq!(
-        cfg.container.vmid, 305,
-        "the environment before the Taskfile"
-    );
-    assert_eq!(cfg.container.network.ip(), "192.168.1.50/24");
+    assert_eq!(cfg.vmid(), 305, "the environment before the Taskfile");
+    assert_eq!(cfg.network().ip(), "192.168.1.50/24");
     assert_eq!(cfg.health.services, Some(vec!["web".into()]));
     let text = std::fs::read_to_string(app.join("pxdeploy.toml")).unwrap();
     assert!(

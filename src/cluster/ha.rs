@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::Container;
 use crate::error::{Error, Result};
 use crate::output::{sanitize, Output};
 use crate::progress::{done, Reporter};
@@ -337,8 +336,7 @@ const STORAGES: &str = "pvesh get /nodes/localhost/storage --output-format json"
 /// What `check` says about a HA container: its HA state (returned), and a warning (printed)
 /// when its storage is not shared: the HA manager cannot recover it on another node when
 /// its node fails.
-pub(crate) fn check(host: &Host, c: &Container, out: &Output) -> Result<String> {
-    let (vmid, storage) = (c.vmid, c.storage.as_str());
+pub(crate) fn check(host: &Host, vmid: u32, storage: &str, out: &Output) -> Result<String> {
     let detail = match state(host, vmid)? {
         Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),
         None => format!(

@@ -35,7 +35,7 @@ pub(super) fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
     ctx.succeed(
         Some(&host),
         json!({
-            "vmid": config.container.vmid,
+            "vmid": config.vmid(),
             "storage": config.backup.storage,
             "archive": report.archive,
             "pruned": report.pruned,
@@ -49,7 +49,7 @@ pub(super) fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
 
 fn list(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let out = host.probe_ok(&pvesm::list_backups(storage, vmid))?;

@@ -18,7 +18,7 @@ use crate::remote::host::{Host, PROBE_TIMEOUT};
 /// it is as wanted.
 pub(super) fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let schedule = match calendar.or(config.backup.schedule.as_deref()) {
         Some(s) => s.to_string(),
         None => return Err(Error::config("no backup schedule given")
@@ -115,7 +115,7 @@ pub(super) fn schedule(ctx: &Context, calendar: Option<&str>) -> Result<()> {
 /// `backup --unschedule`: removes the job; no job is success too.
 pub(super) fn unschedule(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let id = backup_job::id(vmid);
     let host = ctx.connect(&config)?;
     let existing = ctx

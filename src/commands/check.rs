@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::context::Context;
-use crate::config::{Config, IpConfig};
+use crate::config::{Config, Container, IpConfig};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, NotRun, Op, PctConfig};
 use crate::output::sanitize;
@@ -43,6 +43,7 @@ impl Check {
 
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
+    let c = config.require_container("check")?;
     let mut checks = vec![Check::pass(
         "config",
         format!("{} is valid", config.path.display()),
@@ -79,12 +80,12 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     checks.push(template(&host, &config)?);
     let (vmid_check, existing) = vmid(&host, &config)?;
     checks.push(vmid_check);
-    checks.push(docker_features(&config, existing.as_ref()));
+    checks.push(docker_features(c, existing.as_ref()));
     if config.deploy.snapshot {
         checks.push(snapshots(&host, &config)?);
     }
-    if config.container.ha {
-        let detail = crate::cluster::ha::check(&host, &config.container, &ctx.out)?;
+    if config.ha() {
+        let detail = crate::cluster::ha::check(&host, config.vmid(), config.storage(), &ctx.out)?;
         checks.push(Check::pass("ha", detail));
     }
     if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {
@@ -132,16 +133,22 @@ fn report(ctx: &Context, checks: &[Check]) {
 
 /// Static IP inside the gateway's subnet (validated with the config), or DHCP.
 fn network_settings(config: &Config) -> Check {
-    let c = &config.container;
-    match &c.network {
-        IpConfig::Dhcp => Check::pass("network", format!("DHCP on {}", c.bridge)),
-        IpConfig::Static { gateway, .. } => Check::pass(
+    let (network, bridge) = (config.network(), config.bridge());
+    match network {
+        IpConfig::Dhcp => Check::pass("network", format!("DHCP on {bridge}")),
+        IpConfig::Static {
+            gateway: Some(gateway),
+            ..
+        } => Check::pass(
             "network",
             format!(
-                "static {} via gateway {gateway} on {} (gateway inside the subnet)",
-                c.network.ip(),
-                c.bridge
+                "static {} via gateway {gateway} on {bridge} (gateway inside the subnet)",
+                network.ip(),
             ),
+        ),
+        IpConfig::Static { gateway: None, .. } => Check::pass(
+            "network",
+            format!("static {} without a gateway on {bridge}", network.ip()),
         ),
     }
 }
@@ -181,15 +188,16 @@ fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
 
 /// The root-disk, template and backup storages exist and are active.
 fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
+    let c = config.require_container("check")?;
     let out = host.probe_ok(&pvesm::status())?;
     let all = pvesm::parse_status(&out.stdout_str());
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
     let wanted = [
-        ("storage", "container.storage", &config.container.storage),
+        ("storage", "container.storage", &c.storage),
         (
             "template storage",
             "container.template_storage",
-            &config.container.template_storage,
+            &c.template_storage,
         ),
         ("backup storage", "backup.storage", &config.backup.storage),
     ];
@@ -221,7 +229,7 @@ fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
 
 /// `[deploy] snapshot = true`: every volume of the container can be snapshotted.
 fn snapshots(host: &Host, config: &Config) -> Result<Check> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     Ok(match crate::snapshots::blocker(host, config)? {
         None => Check::pass("snapshots", "the container's storage can take snapshots"),
         Some(why) => Check::fail(
@@ -240,7 +248,7 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
         .and_then(|o| node::parse_node_name(&o.stdout_str()))
         .unwrap_or_else(|| "localhost".into());
     let out = host.probe_ok(&node::network(&node_name))?;
-    let wanted = &config.container.bridge;
+    let wanted = &config.bridge();
     let Some(bridges) = node::parse_bridges(&out.stdout_str()) else {
         return Ok(Check::fail(
             "bridge",
@@ -268,7 +276,7 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
 
 /// The template is on the template storage, or can be downloaded.
 fn template(host: &Host, config: &Config) -> Result<Check> {
-    let c = &config.container;
+    let c = config.require_container("check")?;
     let listed = host.probe_ok(&pveam::list(&c.template_storage))?;
     let present = pveam::parse_list(&listed.stdout_str());
     if pveam::is_volid(&c.template) {
@@ -308,7 +316,7 @@ fn template(host: &Host, config: &Config) -> Result<Check> {
 
 /// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
 fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<PctConfig>)> {
-    let c = &config.container;
+    let c = config.require_container("check")?;
     let guest = Guest::of(host, config);
     let command = guest.line(Op::Config);
     let out = host.probe(&command)?;
@@ -352,8 +360,7 @@ fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<PctConfig>)> {
 }
 
 /// Docker inside LXC needs nesting (and keyctl when unprivileged).
-fn docker_features(config: &Config, existing: Option<&PctConfig>) -> Check {
-    let c = &config.container;
+fn docker_features(c: &Container, existing: Option<&PctConfig>) -> Check {
     let Some(existing) = existing else {
         return Check::pass(
             "docker features",

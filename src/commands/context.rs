@@ -57,7 +57,7 @@ impl Context {
             })?;
         let locator = crate::cluster::route::Locator {
             target: target.clone(),
-            vmid: config.container.vmid,
+            vmid: config.vmid(),
         };
         Ok(
             Host::new(session, target.alias.clone(), self.global.dry_run)

@@ -22,7 +22,7 @@ const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
 
     let guest = Guest::of(&host, &config);
@@ -38,13 +38,12 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         command: &guest.line(Op::Destroy),
         protected: Some(guest.protected()),
     };
-    let Found { actual, hostname } =
-        destructive::inspect(guest, &config.container.hostname, action)?;
-    if hostname != config.container.hostname {
+    let Found { actual, hostname } = destructive::inspect(guest, config.hostname(), action)?;
+    if hostname != config.hostname() {
         ctx.out.warn(format!(
             "container {vmid} is named `{}`, not `{}` as in {}",
             sanitize(&hostname),
-            config.container.hostname,
+            config.hostname(),
             config.path.display()
         ));
     }
@@ -63,7 +62,7 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
             })?;
         archive = report.archive;
     }
-    if config.container.ha {
+    if config.ha() {
         // first: the HA manager would start a stopped `started` resource again
         crate::cluster::ha::unregister(&host, vmid, ctx.reporter.as_ref())?;
     }
@@ -170,7 +169,7 @@ fn confirm(
     hostname: &str,
     goes: &Goes,
 ) -> Result<()> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     super::confirm::by_hostname(ctx, vmid, hostname, "destroy", "destroyed", || {
         let disk = actual.rootfs().map_or_else(
             || "unknown".to_string(),

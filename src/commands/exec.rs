@@ -73,7 +73,7 @@ fn attached(
     command: impl FnOnce(Guest<'_>) -> String,
     tty: bool,
 ) -> Result<()> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let target = crate::config::ssh::resolve(config)?;
     let session = crate::remote::ssh::Session::connect(&target)?;
     let host = Host::new(session, target.alias.clone(), ctx.global.dry_run).with_target(target);

@@ -17,7 +17,7 @@ use crate::remote::host::Host;
 
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
     let changed = match Guest::of(&host, &config).require_state()? {
         CtState::Stopped => {
@@ -26,7 +26,7 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             ));
             false
         }
-        CtState::Running if config.container.ha => {
+        CtState::Running if config.ha() => {
             ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
                 Guest::of(&host, &config).state()
             })?;
@@ -50,14 +50,14 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
 
 pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
     let (changed, warnings) = match Guest::of(&host, &config).require_state()? {
         CtState::Running => {
             ctx.out.info(format!("container {vmid} is already running"));
             (false, Vec::new())
         }
-        CtState::Stopped if config.container.ha => {
+        CtState::Stopped if config.ha() => {
             super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
             ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
                 Guest::of(&host, &config).state()
@@ -77,13 +77,13 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
 
 pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
     let state = Guest::of(&host, &config).require_state()?;
     refuse_if_locked(Guest::of(&host, &config))?;
     super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
     let warnings = match state {
-        state if config.container.ha => {
+        state if config.ha() => {
             if state == CtState::Running {
                 ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
                     Guest::of(&host, &config).state()
@@ -113,7 +113,7 @@ fn finish_start(
     changed: bool,
     warnings: Vec<String>,
 ) -> Result<()> {
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let mut facts =
         json!({ "vmid": vmid, "state": "running", "changed": changed, "warnings": warnings });
     if !args.no_wait {

@@ -11,7 +11,7 @@ use crate::release::store_calls;
 
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
     let store = store_calls::read(
         Guest::of(&host, &config),

@@ -20,7 +20,7 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
@@ -36,7 +36,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     backups.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.volid.cmp(&b.volid)));
     let archive = choose(&backups, args.volid.as_deref(), vmid, storage)?;
 
-    let mut hostname = config.container.hostname.clone();
+    let mut hostname = config.hostname().to_string();
     if state.is_some() {
         let action = Action {
             command: "pct restore",
@@ -73,7 +73,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     }
     let command = guest.line(Op::Restore {
         volid: &archive.volid,
-        storage: &config.container.storage,
+        storage: config.storage(),
     });
     ctx.reporter.step(
         &format!(
@@ -97,7 +97,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let mut facts = json!({
         "vmid": vmid,
         "archive": archive.volid,
-        "storage": config.container.storage,
+        "storage": config.storage(),
         "restored": !host.dry_run(),
     });
     let started = super::started::start_and_wait(&ctx.out, ctx.reporter.as_ref(), guest, &config)?;

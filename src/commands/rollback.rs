@@ -22,7 +22,7 @@ pub(crate) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
     let reporter = ctx.reporter.as_ref();
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let _lock = Guest::of(&host, &config).lock(reporter)?;
     let mut picked = None;
     let r = roll_back(

@@ -17,7 +17,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         return Err(Error::usage("`--snapshot [NAME]` is required here"));
     };
     let config = ctx.config()?;
-    let vmid = config.container.vmid;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
     guest.require_state()?;
@@ -28,7 +28,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         command: &rollback,
         protected: None,
     };
-    let found = destructive::inspect(guest, &config.container.hostname, action)?;
+    let found = destructive::inspect(guest, config.hostname(), action)?;
     let words = ("roll back", "rolled back");
     let _lock = destructive::confirm_and_lock(ctx, guest, &found.hostname, words, || {
         ctx.out.warn(format!(

@@ -10,19 +10,19 @@ use crate::output::sanitize;
 
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let c = &config.container;
+    let vmid = config.vmid();
     let host = ctx.connect(&config)?;
-    let state = Guest::container(&host, c.vmid).require_state()?;
+    let state = Guest::container(&host, vmid).require_state()?;
     let node = host.node()?;
 
     let ip = match state {
-        CtState::Running => Guest::container(&host, c.vmid).address()?,
+        CtState::Running => Guest::container(&host, vmid).address()?,
         CtState::Stopped => None,
     };
     ctx.out.data(format!(
         "container {} ({}): {}",
-        c.vmid,
-        sanitize(&c.hostname),
+        vmid,
+        sanitize(config.hostname()),
         state.as_str()
     ));
     if let Some(node) = &node {
@@ -40,8 +40,8 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     ctx.succeed(
         None,
         json!({
-            "vmid": c.vmid,
-            "hostname": c.hostname,
+            "vmid": vmid,
+            "hostname": config.hostname(),
             "state": state,
             "node": node,
             "ip": ip,

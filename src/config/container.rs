@@ -32,6 +32,9 @@ pub struct Container {
     pub cores: u32,
     #[serde(default = "default_bridge")]
     pub bridge: String,
+    /// The VLAN tag of net0 (1–4094); none: untagged.
+    #[serde(default)]
+    pub vlan: Option<u16>,
     /// The raw `ip` key ("dhcp" or a static address in CIDR form); read [`Container::network`].
     #[serde(default = "default_ip")]
     pub(super) ip: String,
@@ -44,6 +47,16 @@ pub struct Container {
     pub unprivileged: bool,
     #[serde(default = "default_true")]
     pub onboot: bool,
+    /// DNS servers, space-separated IP addresses (`"1.1.1.1 9.9.9.9"`); none: the node's.
+    #[serde(default)]
+    pub nameserver: Option<String>,
+    /// Proxmox's `protection` flag: the container and its disks cannot be removed until it
+    /// is off (`destroy` refuses, exit 8).
+    #[serde(default)]
+    pub protection: bool,
+    /// Proxmox tags (each `[a-z0-9_][a-z0-9_\-+.]*`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// "script", "apt", or a shell command of your own; surrounding spaces are ignored
     /// (`"apt "` is the apt path).
     #[serde(default)]
@@ -109,7 +122,11 @@ impl CreateSpec {
             storage: c.storage.clone(),
             disk_gb: c.disk_gb,
             bridge: c.bridge.clone(),
+            vlan: c.vlan,
             network: c.network.clone(),
+            nameserver: c.nameserver.clone(),
+            protection: c.protection,
+            tags: c.tags.clone(),
             unprivileged: c.unprivileged,
             onboot: c.onboot,
         }

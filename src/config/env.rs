@@ -2,9 +2,10 @@
 //! Taskfile. Precedence: flag > environment > file > default. An empty value counts as unset.
 
 use super::problem::Problem;
-use super::Config;
+use super::{Config, GuestSpec};
 
-/// Every variable that overrides a key, with the key it overrides.
+/// Every variable that overrides a key, with the key it overrides. The `PROXMOX_CONTAINER_*`
+/// ones set the guest's key: under `[vm]` they override `vm.vmid`, `vm.ip`, `vm.gateway`.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("PROXMOX_HOST", "proxmox.host"),
     ("PROXMOX_USER", "proxmox.user"),
@@ -32,9 +33,14 @@ pub(super) fn apply(
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<Problem>,
 ) {
+    let vm = cfg.vm().is_some();
     for &(var, field) in ENV_VARS {
         let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
             continue;
+        };
+        let field = match field.strip_prefix("container.") {
+            Some(key) if vm => vm_field(key),
+            _ => field,
         };
         let value = value.trim().to_string();
         match var {
@@ -43,22 +49,43 @@ pub(super) fn apply(
             "PROXMOX_SSH_KEY" => cfg.proxmox.identity_file = Some(value.into()),
             "PROXMOX_JUMP" => cfg.proxmox.jump = Some(value),
             "PROXMOX_CONTAINER_ID" => match value.parse::<u32>() {
-                Ok(vmid) => cfg.container.vmid = vmid,
+                Ok(vmid) => match &mut cfg.guest {
+                    GuestSpec::Container(c) => c.vmid = vmid,
+                    GuestSpec::Vm(v) => v.vmid = vmid,
+                },
                 Err(_) => {
                     problems.push(Problem::new(
                         field,
-                        format!("{value:?} is not a container id (a number 100–999999999)"),
+                        format!(
+                            "{value:?} is not a {} id (a number 100–999999999)",
+                            cfg.kind().noun()
+                        ),
                     ));
                     // Keep the file's value out of later checks' way: the variable was meant.
                     cfg.env_overrides.push(EnvOverride { var, field });
                     continue;
                 }
             },
-            "PROXMOX_CONTAINER_IP" => cfg.container.ip = value,
-            "PROXMOX_CONTAINER_GATEWAY" => cfg.container.gateway = Some(value),
+            "PROXMOX_CONTAINER_IP" => match &mut cfg.guest {
+                GuestSpec::Container(c) => c.ip = value,
+                GuestSpec::Vm(v) => v.ip = value,
+            },
+            "PROXMOX_CONTAINER_GATEWAY" => match &mut cfg.guest {
+                GuestSpec::Container(c) => c.gateway = Some(value),
+                GuestSpec::Vm(v) => v.gateway = Some(value),
+            },
             _ => unreachable!("every ENV_VARS entry is handled"),
         }
         cfg.env_overrides.push(EnvOverride { var, field });
+    }
+}
+
+/// `vm.<key>` for the keys the `PROXMOX_CONTAINER_*` variables set.
+fn vm_field(key: &str) -> &'static str {
+    match key {
+        "vmid" => "vm.vmid",
+        "ip" => "vm.ip",
+        _ => "vm.gateway",
     }
 }
 

@@ -10,12 +10,15 @@ use super::*;
 #[test]
 fn docker_install_with_spaces_is_the_apt_path() {
     let cfg = ok("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt \"");
-    assert_eq!(cfg.container.docker_install, DockerInstall::Apt);
+    assert_eq!(cfg.container().unwrap().docker_install, DockerInstall::Apt);
     let cfg = ok(
         "ip = \"dhcp\"",
         "ip = \"dhcp\"\ndocker_install = \" script\"",
     );
-    assert_eq!(cfg.container.docker_install, DockerInstall::Script);
+    assert_eq!(
+        cfg.container().unwrap().docker_install,
+        DockerInstall::Script
+    );
 }
 
 /// The network is parsed once; `dhcp` is the only spelling of DHCP.
@@ -25,9 +28,9 @@ fn network_is_typed_once() {
         "ip = \"dhcp\"",
         "ip = \"192.168.1.100/24\"\ngateway = \"192.168.1.1\"",
     );
-    assert_eq!(cfg.container.network.ip(), "192.168.1.100/24");
+    assert_eq!(cfg.network().ip(), "192.168.1.100/24");
     assert_eq!(
-        cfg.container.network.gateway(),
+        cfg.network().gateway(),
         Some(std::net::Ipv4Addr::new(192, 168, 1, 1))
     );
     assert_config_error(

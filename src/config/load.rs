@@ -118,11 +118,13 @@ pub(super) fn checked(
     cfg.source_optional = source_optional;
     let mut problems = Vec::new();
     nul_problems(table, "", &mut problems);
+    let guest_given = super::guest::resolve(&mut cfg, &mut problems);
     env::apply(&mut cfg, env, &mut problems);
     expand_paths(&mut cfg, env);
-    let vmid_given = env::source_of(&cfg, "container.vmid").is_some()
-        || table.get("container").and_then(|c| c.get("vmid")).is_some();
-    validate::validate(&mut cfg, vmid_given, &mut problems);
+    let section = cfg.kind().as_str();
+    let vmid_given = env::source_of(&cfg, &format!("{section}.vmid")).is_some()
+        || table.get(section).and_then(|c| c.get("vmid")).is_some();
+    validate::validate(&mut cfg, guest_given.then_some(vmid_given), &mut problems);
     (cfg, problems)
 }
 

@@ -5,6 +5,7 @@
 //! and [`load_from`] (a known file, with an injectable environment for tests).
 
 mod app;
+pub mod catalogue;
 mod compose_check;
 mod compose_files;
 mod container;
@@ -12,6 +13,7 @@ mod deploy;
 mod env;
 mod env_table;
 mod firewall;
+mod guest;
 mod hooks;
 mod jump;
 mod load;
@@ -27,6 +29,8 @@ pub mod ssh;
 mod targets;
 mod types;
 mod validate;
+mod vm;
+mod vm_rules;
 pub use validate::CONNECT_TIMEOUT_MAX;
 
 #[cfg(test)]
@@ -37,6 +41,8 @@ mod hardening_tests;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vm_tests;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +57,7 @@ pub use container::Container;
 pub use deploy::{Deploy, OnFailure};
 pub use env::{EnvOverride, ENV_VARS};
 pub use firewall::{Firewall, Policy, Rule};
+pub use guest::{GuestKind, GuestSpec};
 pub use hooks::Hooks;
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load_from, load_plan, load_with, parse_str, FILE_NAME};
@@ -62,6 +69,7 @@ pub use schema::schema;
 pub use secret_source::Secret;
 pub use targets::{parse_plan, Plan};
 pub use types::{DockerInstall, IpConfig};
+pub use vm::{ChecksumAlgorithm, Vm, VmImage};
 
 /// The whole configuration, after discovery, environment overrides and validation.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -86,7 +94,19 @@ pub struct Config {
     /// Optional in the file when `PROXMOX_HOST` gives the host.
     #[serde(default)]
     pub proxmox: Proxmox,
-    pub container: Container,
+    // `[container]` / `[vm]` as parsed, moved into `guest` by `load_plan` (one of the two).
+    #[serde(default, rename = "container")]
+    #[schemars(description = "An LXC container (a target has [container] or [vm], not both)")]
+    container_table: Option<Container>,
+    #[serde(default, rename = "vm")]
+    #[schemars(
+        description = "A QEMU virtual machine from a cloud image (a target has [container] or [vm], not both): docs/vm.md"
+    )]
+    vm_table: Option<Vm>,
+    /// The target's guest: its `[container]` or its `[vm]` (exactly one; not a TOML key).
+    /// Read the common settings with the accessors (`vmid()`, `hostname()`, …).
+    #[serde(skip)]
+    pub guest: GuestSpec,
     pub app: App,
     #[serde(default)]
     pub env: Env,
@@ -135,7 +155,7 @@ impl Config {
     /// The Compose project: `app.name`, run in `remote_dir` from `compose_file`.
     pub fn project(&self) -> crate::compose::Project {
         crate::compose::Project::new(
-            self.container.vmid,
+            self.vmid(),
             &self.app.name,
             &self.app.remote_dir,
             &self.app.compose_file,
@@ -160,7 +180,7 @@ impl Config {
     /// Valid but noteworthy settings, for the commands to print as warnings.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if !self.container.unprivileged {
+        if self.container().is_some_and(|c| !c.unprivileged) {
             out.push(format!(
                 "container.unprivileged = false in {}: the container will be privileged (root inside is root on the host)",
                 load::display_path(&self.path)

@@ -136,23 +136,28 @@ pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `ip` ("dhcp" or `a.b.c.d/n`) and `gateway` → [`IpConfig`]; on error, the key at fault and why.
+/// `ip` ("dhcp" or `a.b.c.d/n`) and `gateway` of `[<section>]` (`container` or `vm`) →
+/// [`IpConfig`]; on error, the key at fault and why. A container's static ip needs its
+/// gateway (`pct`'s `gw=`); a VM's may go without (cloud-init's `ipconfig0` `gw` is optional).
 pub(crate) fn parse_ip_config(
+    section: &str,
     ip: &str,
     gateway: Option<&str>,
-) -> Result<IpConfig, (&'static str, String)> {
+) -> Result<IpConfig, (String, String)> {
+    let (ip_key, gw_key) = (format!("{section}.ip"), format!("{section}.gateway"));
+    let guest = if section == "vm" { "VM" } else { "container" };
     if ip == "dhcp" {
         return match gateway {
             None => Ok(IpConfig::Dhcp),
             Some(_) => Err((
-                "container.gateway",
-                "set, but container.ip is \"dhcp\": DHCP brings its own gateway; remove the gateway or give a static ip".into(),
+                gw_key,
+                format!("set, but {ip_key} is \"dhcp\": DHCP brings its own gateway; remove the gateway or give a static ip"),
             )),
         };
     }
     let bad_ip = || {
         (
-            "container.ip",
+            ip_key.clone(),
             format!("{ip:?} is neither \"dhcp\" nor an IPv4 address in CIDR form like \"192.168.1.100/24\""),
         )
     };
@@ -163,32 +168,34 @@ pub(crate) fn parse_ip_config(
     }
     let prefix: u8 = match prefix.parse() {
         Ok(n @ 1..=32) => n,
-        _ => {
-            return Err((
-                "container.ip",
-                format!("{ip:?}: the prefix length must be 1–32"),
-            ))
-        }
+        _ => return Err((ip_key, format!("{ip:?}: the prefix length must be 1–32"))),
     };
     let mask = u32::MAX << (32 - u32::from(prefix));
     let net = u32::from(addr) & mask;
     if prefix <= 30 {
         if u32::from(addr) == net {
             return Err((
-                "container.ip",
+                ip_key,
                 format!("{ip:?} is the network address of its subnet, not a host address"),
             ));
         }
         if u32::from(addr) == net | !mask {
             return Err((
-                "container.ip",
+                ip_key,
                 format!("{ip:?} is the broadcast address of its subnet, not a host address"),
             ));
         }
     }
     let Some(gw) = gateway else {
+        if section == "vm" {
+            return Ok(IpConfig::Static {
+                addr,
+                prefix,
+                gateway: None,
+            });
+        }
         return Err((
-            "container.gateway",
+            gw_key,
             format!(
                 "required with a static ip ({ip}): set it to the router's address in that subnet"
             ),
@@ -196,29 +203,26 @@ pub(crate) fn parse_ip_config(
     };
     let gw_addr: Ipv4Addr = gw.parse().map_err(|_| {
         (
-            "container.gateway",
+            gw_key.clone(),
             format!("{gw:?} is not an IPv4 address (no /prefix: like \"192.168.1.1\")"),
         )
     })?;
     if u32::from(gw_addr) & mask != net {
         return Err((
-            "container.gateway",
+            gw_key,
             format!(
-                "{gw} is outside the container's subnet {}/{prefix} (from container.ip {ip})",
+                "{gw} is outside the {guest}'s subnet {}/{prefix} (from {ip_key} {ip})",
                 Ipv4Addr::from(net)
             ),
         ));
     }
     if gw_addr == addr {
-        return Err((
-            "container.gateway",
-            format!("{gw} is the container's own address"),
-        ));
+        return Err((gw_key, format!("{gw} is the {guest}'s own address")));
     }
     Ok(IpConfig::Static {
         addr,
         prefix,
-        gateway: gw_addr,
+        gateway: Some(gw_addr),
     })
 }
 

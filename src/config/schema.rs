@@ -17,17 +17,23 @@ pub fn schema() -> serde_json::Value {
         .into_generator()
         .into_root_schema_for::<Config>();
     add_targets(&mut schema);
+    guest_sections(&mut schema);
+    schema.insert(
+        "not".into(),
+        serde_json::json!({ "required": ["container", "vm"] }),
+    );
     schema.insert("title".into(), "pxdeploy.toml".into());
     schema.insert(
         "description".into(),
-        "The configuration of pxdeploy: deploy a Docker Compose application into an LXC container on a Proxmox VE host. Every key: docs/configuration.md.".into(),
+        "The configuration of pxdeploy: deploy a Docker Compose application into an LXC container or a QEMU VM on a Proxmox VE host. Every key: docs/configuration.md.".into(),
     );
     schema.to_value()
 }
 
 /// `default_targets` and `[targets.<name>]` (read by [`super::targets`], not by the typed
-/// `Config`): each target table may set keys of `proxmox`, `container`, `health` and
-/// `env.values`, each checked by the top-level section's own schema.
+/// `Config`): each target table may set keys of `proxmox`, `container`, `vm`, `health` and
+/// `env.values`, each checked by the top-level section's own schema. A file has `[container]`
+/// or `[vm]`, not both (each target too: checked when loading).
 fn add_targets(schema: &mut Schema) {
     let section = |name: &str| serde_json::json!({ "$ref": format!("#/properties/{name}") });
     let target = serde_json::json!({
@@ -36,6 +42,7 @@ fn add_targets(schema: &mut Schema) {
         "properties": {
             "proxmox": { "type": "object" },
             "container": { "type": "object" },
+            "vm": { "type": "object" },
             "health": section("health"),
             "env": {
                 "type": "object",
@@ -61,6 +68,25 @@ fn add_targets(schema: &mut Schema) {
             "default_targets".into(),
             serde_json::json!({ "type": "array", "items": { "type": "string" } }),
         );
+    }
+}
+
+/// `[container]` and `[vm]` are optional tables (one of them per target, checked when
+/// loading), never `null`: TOML has none, and a wrong key inside must be reported at its
+/// own path (`/container/vmid`), not as "matches none of" the `Option`'s `anyOf`.
+fn guest_sections(schema: &mut Schema) {
+    let Some(props) = schema
+        .as_object_mut()
+        .and_then(|o| o.get_mut("properties"))
+        .and_then(|p| p.as_object_mut())
+    else {
+        return;
+    };
+    for (key, def) in [("container", "Container"), ("vm", "Vm")] {
+        if let Some(prop) = props.get_mut(key).and_then(|p| p.as_object_mut()) {
+            prop.remove("anyOf");
+            prop.insert("$ref".into(), format!("#/definitions/{def}").into());
+        }
     }
 }
 
@@ -144,6 +170,7 @@ mod tests {
         for table in [
             "Proxmox",
             "Container",
+            "Vm",
             "App",
             "Env",
             "Health",

@@ -1,4 +1,4 @@
-//! Several targets in one file: `[targets.<name>.proxmox|container|health|env.values]`
+//! Several targets in one file: `[targets.<name>.proxmox|container|vm|health|env.values]`
 //! tables override the top-level sections key by key. The tables are merged as TOML first;
 //! each target's merged table then goes through the typed parse and every check of a file
 //! without targets, and its problems name the target (`targets.prod.container.vmid`).
@@ -44,6 +44,7 @@ struct Layers {
     targets: Option<BTreeMap<String, TargetLayer>>,
     proxmox: Option<toml::Table>,
     container: Option<toml::Table>,
+    vm: Option<toml::Table>,
     app: Option<toml::Value>,
     env: Option<toml::Table>,
     health: Option<toml::Table>,
@@ -57,6 +58,7 @@ struct Layers {
 struct TargetLayer {
     proxmox: Option<toml::Table>,
     container: Option<toml::Table>,
+    vm: Option<toml::Table>,
     health: Option<toml::Table>,
     env: Option<TargetEnv>,
 }
@@ -159,20 +161,21 @@ pub fn parse_plan(
     }
     for (i, (a, ca)) in targets.iter().enumerate() {
         for (b, cb) in &targets[i + 1..] {
-            if ca.container.vmid == cb.container.vmid
+            if ca.vmid() == cb.vmid()
                 && ca.proxmox.host.eq_ignore_ascii_case(&cb.proxmox.host)
                 && ca.proxmox.port.unwrap_or(22) == cb.proxmox.port.unwrap_or(22)
             {
                 push(
                     format!(
-                        "{shown}: targets.{} and targets.{} are the same container: {} on {}",
+                        "{shown}: targets.{} and targets.{} are the same {}: {} on {}",
                         a.as_deref().unwrap_or_default(),
                         b.as_deref().unwrap_or_default(),
-                        ca.container.vmid,
+                        ca.kind().noun(),
+                        ca.vmid(),
                         ca.proxmox.host
                     ),
                     Some(
-                        "give each target its own [targets.<name>.container] vmid, or its own host"
+                        "give each target its own [targets.<name>.container] (or .vm) vmid, or its own host"
                             .into(),
                     ),
                 );
@@ -343,14 +346,11 @@ mod tests {
         assert_eq!(plan.names(), ["zeta", "alpha"]);
         assert_eq!(plan.default_targets, ["zeta"]);
         let (_, zeta) = &plan.targets[0];
-        assert_eq!(
-            (zeta.container.vmid, zeta.proxmox.host.as_str()),
-            (310, "pve.lan")
-        );
-        assert_eq!(zeta.container.hostname, "app");
+        assert_eq!((zeta.vmid(), zeta.proxmox.host.as_str()), (310, "pve.lan"));
+        assert_eq!(zeta.hostname(), "app");
         let (_, alpha) = &plan.targets[1];
         assert_eq!(
-            (alpha.container.vmid, alpha.proxmox.host.as_str()),
+            (alpha.vmid(), alpha.proxmox.host.as_str()),
             (200, "other.lan")
         );
         assert_eq!(alpha.env.values["A"], "1");

@@ -206,7 +206,7 @@ fn ha_with_stop_mode_backups_is_refused_with_the_fix() {
     );
     for mode in ["snapshot", "suspend"] {
         let cfg = Project::new(&with_mode(mode)).load(&[]);
-        assert!(cfg.is_ok_and(|c| c.container.ha), "{mode}");
+        assert!(cfg.is_ok_and(|c| c.ha()), "{mode}");
     }
     assert_eq!(
         ok("keep_last = 7", "keep_last = 7\nmode = \"stop\"")
@@ -225,23 +225,26 @@ fn base_config_is_valid_and_defaults_are_filled_in() {
     assert_eq!(cfg.proxmox.host_key_check, HostKeyCheck::Strict);
     assert_eq!(cfg.proxmox.connect_timeout_secs, 10);
     assert!(cfg.proxmox.known_hosts_path().ends_with(".ssh/known_hosts"));
-    assert_eq!(cfg.container.vmid, 210);
-    assert_eq!(cfg.container.template, "debian-12-standard");
-    assert_eq!(cfg.container.storage, "local-lvm");
-    assert_eq!(cfg.container.template_storage, "local");
+    assert_eq!(cfg.vmid(), 210);
+    assert_eq!(cfg.container().unwrap().template, "debian-12-standard");
+    assert_eq!(cfg.storage(), "local-lvm");
+    assert_eq!(cfg.container().unwrap().template_storage, "local");
     assert_eq!(
         (
-            cfg.container.disk_gb,
-            cfg.container.memory_mb,
-            cfg.container.swap_mb,
-            cfg.container.cores
+            cfg.container().unwrap().disk_gb,
+            cfg.container().unwrap().memory_mb,
+            cfg.container().unwrap().swap_mb,
+            cfg.container().unwrap().cores
         ),
         (16, 4096, 512, 2)
     );
-    assert_eq!(cfg.container.bridge, "vmbr0");
-    assert!(cfg.container.unprivileged && cfg.container.onboot);
-    assert_eq!(cfg.container.network, IpConfig::Dhcp);
-    assert_eq!(cfg.container.docker_install, DockerInstall::Script);
+    assert_eq!(cfg.bridge(), "vmbr0");
+    assert!(cfg.container().unwrap().unprivileged && cfg.container().unwrap().onboot);
+    assert_eq!(cfg.network(), &IpConfig::Dhcp);
+    assert_eq!(
+        cfg.container().unwrap().docker_install,
+        DockerInstall::Script
+    );
     assert_eq!(cfg.app.remote_dir, "/opt/myapp");
     assert_eq!(cfg.app.remote_dir, "/opt/myapp");
     assert_eq!(cfg.app.compose_file, "docker-compose.yml");
@@ -289,11 +292,11 @@ fn valid_variants() {
         "ip = \"192.168.1.100/24\"\ngateway = \"192.168.1.1\"",
     );
     assert_eq!(
-        cfg.container.network,
-        IpConfig::Static {
+        cfg.network(),
+        &IpConfig::Static {
             addr: "192.168.1.100".parse().unwrap(),
             prefix: 24,
-            gateway: "192.168.1.1".parse().unwrap()
+            gateway: Some("192.168.1.1".parse().unwrap())
         }
     );
     // /31 and /32: no network or broadcast address to refuse.
@@ -307,18 +310,18 @@ fn valid_variants() {
     );
 
     let cfg = ok("ip = \"dhcp\"", "ip = \"dhcp\"\ndocker_install = \"apt\"");
-    assert_eq!(cfg.container.docker_install, DockerInstall::Apt);
+    assert_eq!(cfg.container().unwrap().docker_install, DockerInstall::Apt);
     let cfg = ok(
         "ip = \"dhcp\"",
         "ip = \"dhcp\"\ndocker_install = \"apk add docker\"",
     );
     assert_eq!(
-        cfg.container.docker_install,
+        cfg.container().unwrap().docker_install,
         DockerInstall::Custom("apk add docker".into())
     );
 
     let cfg = ok("hostname = \"myapp\"", "hostname = \"app-1.lan\"");
-    assert_eq!(cfg.container.hostname, "app-1.lan");
+    assert_eq!(cfg.hostname(), "app-1.lan");
     ok(
         "hostname = \"myapp\"",
         &format!("hostname = \"{}\"", "a".repeat(63)),
@@ -328,7 +331,7 @@ fn valid_variants() {
         "ip = \"dhcp\"",
         "ip = \"dhcp\"\nunprivileged = false\nswap_mb = 0",
     );
-    assert!(!cfg.container.unprivileged);
+    assert!(!cfg.container().unwrap().unprivileged);
     assert_eq!(cfg.warnings().len(), 1);
     assert!(cfg.warnings()[0].contains("container.unprivileged"));
 
@@ -336,7 +339,11 @@ fn valid_variants() {
         "ip = \"dhcp\"",
         "ip = \"dhcp\"\ntemplate = \"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\"",
     );
-    assert!(cfg.container.template.starts_with("local:vztmpl/"));
+    assert!(cfg
+        .container()
+        .unwrap()
+        .template
+        .starts_with("local:vztmpl/"));
 
     let cfg = ok(
         "timeout_secs = 120",
@@ -553,17 +560,17 @@ fn environment_overrides_the_file() {
         ),
         (
             &[("PROXMOX_CONTAINER_ID", "345")],
-            |c| c.container.vmid.to_string(),
+            |c| c.vmid().to_string(),
             "345",
         ),
         (
             &[("PROXMOX_CONTAINER_ID", " 345 ")],
-            |c| c.container.vmid.to_string(),
+            |c| c.vmid().to_string(),
             "345",
         ),
         (
             &[("PROXMOX_CONTAINER_ID", "")],
-            |c| c.container.vmid.to_string(),
+            |c| c.vmid().to_string(),
             "210",
         ),
         (
@@ -571,8 +578,8 @@ fn environment_overrides_the_file() {
                 ("PROXMOX_CONTAINER_IP", "10.1.2.3/16"),
                 ("PROXMOX_CONTAINER_GATEWAY", "10.1.0.1"),
             ],
-            |c| format!("{:?}", c.container.network),
-            "Static { addr: 10.1.2.3, prefix: 16, gateway: 10.1.0.1 }",
+            |c| format!("{:?}", c.network()),
+            "Static { addr: 10.1.2.3, prefix: 16, gateway: Some(10.1.0.1) }",
         ),
     ];
     for (env, get, want) in table {
@@ -622,7 +629,7 @@ fn required_keys_may_come_from_the_environment_alone() {
         .load(&[("PROXMOX_HOST", "ci-pve"), ("PROXMOX_CONTAINER_ID", "777")])
         .unwrap();
     assert_eq!(cfg.proxmox.host, "ci-pve");
-    assert_eq!(cfg.container.vmid, 777);
+    assert_eq!(cfg.vmid(), 777);
 
     let err = assert_config_error(p.load(&[]), "proxmox.host");
     assert!(
@@ -798,10 +805,14 @@ const EVERY_KEY: &[&str] = &[
     "swap_mb",
     "cores",
     "bridge",
+    "vlan",
     "ip",
     "gateway",
+    "nameserver",
     "unprivileged",
     "onboot",
+    "protection",
+    "tags",
     "docker_install",
     "name",
     "source",
@@ -823,7 +834,7 @@ fn the_shipped_example_is_valid_and_complete() {
     let cfg = load_from(&path, &|_| None).unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(cfg.source_dir(), repo_file("examples/app"));
     assert_eq!(cfg.health_services(), ["db", "cache", "api", "web"]);
-    assert_eq!(cfg.container.network, IpConfig::Dhcp);
+    assert_eq!(cfg.network(), &IpConfig::Dhcp);
 
     let text = std::fs::read_to_string(&path).unwrap();
     for key in EVERY_KEY {

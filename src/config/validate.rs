@@ -9,7 +9,7 @@ use super::rules::{
     check_compose_file, check_dns_name, check_host, check_remote_dir, check_template,
     is_project_name, parse_ip_config,
 };
-use super::{Config, DockerInstall};
+use super::{Config, DockerInstall, GuestSpec};
 use crate::envfile::valid_key;
 
 pub(super) const VMID_MIN: u32 = 100;
@@ -24,10 +24,14 @@ pub(super) const HEALTH_TIMEOUT_MAX: u64 = 86_400;
 pub(super) const HEALTH_INTERVAL_MAX: u64 = 3_600;
 
 /// Checks every rule; fills `compose_services` and the `remote_dir` default on the way.
-/// `vmid_given`: whether the file or the environment gave `container.vmid` at all.
-pub(super) fn validate(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
+/// `vmid_given`: whether the file or the environment gave the guest's `vmid` at all; `None`
+/// when the target has no guest section (reported already: its checks are skipped).
+pub(super) fn validate(cfg: &mut Config, vmid_given: Option<bool>, problems: &mut Vec<Problem>) {
     proxmox(cfg, problems);
-    container(cfg, vmid_given, problems);
+    if let Some(vmid_given) = vmid_given {
+        container(cfg, vmid_given, problems);
+        super::vm_rules::validate(cfg, vmid_given, problems);
+    }
     app(cfg, problems);
     env(cfg, problems);
     health(cfg, problems);
@@ -95,87 +99,116 @@ fn proxmox(cfg: &mut Config, problems: &mut Vec<Problem>) {
 }
 
 fn container(cfg: &mut Config, vmid_given: bool, problems: &mut Vec<Problem>) {
-    let c = &cfg.container;
-    // A bad PROXMOX_CONTAINER_ID was reported already.
-    if !problems.iter().any(|p| p.field == "container.vmid") {
-        if !vmid_given {
-            problems.push(
-                Problem::new("container.vmid", "missing: set `vmid` under [container], or PROXMOX_CONTAINER_ID")
-                    .hint("pick a free id, 100–999999999 (`pvesh get /cluster/nextid` on the node prints one)"),
-            );
-        } else if !(VMID_MIN..=VMID_MAX).contains(&c.vmid) {
-            problems.push(Problem::new(
-                "container.vmid",
-                format!(
-                    "{} is out of range: Proxmox ids are {VMID_MIN}–{VMID_MAX}",
-                    c.vmid
-                ),
-            ));
-        }
-    }
+    let GuestSpec::Container(c) = &mut cfg.guest else {
+        return;
+    };
+    vmid("container", c.vmid, vmid_given, problems);
     if let Err(why) = check_dns_name(&c.hostname) {
         problems.push(Problem::new(
             "container.hostname",
             format!("{:?} is not a valid DNS name: {why}", c.hostname),
         ));
     }
-    if let Some(node) = &c.node {
-        if node != "auto" && check_dns_name(node).is_err() {
-            problems.push(Problem::new(
-                "container.node",
-                format!("{node:?} is not a node name (a host name) or \"auto\""),
-            ));
-        }
-    }
+    node("container", c.node.as_deref(), problems);
     if let Err(why) = check_template(&c.template) {
         problems.push(Problem::new("container.template", why));
     }
     storage_id("container.template_storage", &c.template_storage, problems);
     storage_id("container.storage", &c.storage, problems);
-    if c.disk_gb == 0 {
-        problems.push(Problem::new(
-            "container.disk_gb",
-            "must be greater than 0 (GiB)",
-        ));
-    }
-    if c.memory_mb < 16 {
-        problems.push(Problem::new(
-            "container.memory_mb",
-            format!(
-                "{} is too small: Proxmox needs at least 16 (MiB)",
-                c.memory_mb
-            ),
-        ));
-    }
-    if c.cores == 0 || c.cores > 8192 {
-        problems.push(Problem::new(
-            "container.cores",
-            format!("{} is out of range: Proxmox allows 1–8192", c.cores),
-        ));
-    }
-    let bridge_ok = !c.bridge.is_empty()
-        && c.bridge.len() <= 15
-        && c.bridge
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
-    if !bridge_ok {
-        problems.push(Problem::new(
-            "container.bridge",
-            format!(
-                "{:?} is not a bridge name (1–15 letters, digits, `-`, `_`, `.`; e.g. vmbr0)",
-                c.bridge
-            ),
-        ));
-    }
+    disk_gb("container", c.disk_gb, problems);
+    memory_mb("container", c.memory_mb, problems);
+    cores("container", c.cores, problems);
+    bridge("container", &c.bridge, problems);
+    super::vm_rules::shared(
+        "container",
+        c.vlan,
+        c.nameserver.as_deref(),
+        &c.tags,
+        problems,
+    );
     if c.docker_install == DockerInstall::Custom(String::new()) {
         problems.push(Problem::new(
             "container.docker_install",
             "empty: use \"script\", \"apt\", or a shell command of your own",
         ));
     }
-    match parse_ip_config(&c.ip, c.gateway.as_deref()) {
-        Ok(network) => cfg.container.network = network,
+    match parse_ip_config("container", &c.ip, c.gateway.as_deref()) {
+        Ok(network) => c.network = network,
         Err((field, why)) => problems.push(Problem::new(field, why)),
+    }
+}
+
+/// `<section>.vmid`: given, and a Proxmox id. A bad `PROXMOX_CONTAINER_ID` was reported already.
+pub(super) fn vmid(section: &str, vmid: u32, given: bool, problems: &mut Vec<Problem>) {
+    let field = format!("{section}.vmid");
+    if problems.iter().any(|p| p.field == field) {
+        return;
+    }
+    if !given {
+        problems.push(
+            Problem::new(field, format!("missing: set `vmid` under [{section}], or PROXMOX_CONTAINER_ID"))
+                .hint("pick a free id, 100–999999999 (`pvesh get /cluster/nextid` on the node prints one)"),
+        );
+    } else if !(VMID_MIN..=VMID_MAX).contains(&vmid) {
+        problems.push(Problem::new(
+            field,
+            format!("{vmid} is out of range: Proxmox ids are {VMID_MIN}–{VMID_MAX}"),
+        ));
+    }
+}
+
+/// `<section>.node`: a node name or `"auto"`.
+pub(super) fn node(section: &str, node: Option<&str>, problems: &mut Vec<Problem>) {
+    if let Some(node) = node {
+        if node != "auto" && check_dns_name(node).is_err() {
+            problems.push(Problem::new(
+                format!("{section}.node"),
+                format!("{node:?} is not a node name (a host name) or \"auto\""),
+            ));
+        }
+    }
+}
+
+pub(super) fn disk_gb(section: &str, gb: u32, problems: &mut Vec<Problem>) {
+    if gb == 0 {
+        problems.push(Problem::new(
+            format!("{section}.disk_gb"),
+            "must be greater than 0 (GiB)",
+        ));
+    }
+}
+
+pub(super) fn memory_mb(section: &str, mb: u32, problems: &mut Vec<Problem>) {
+    if mb < 16 {
+        problems.push(Problem::new(
+            format!("{section}.memory_mb"),
+            format!("{mb} is too small: Proxmox needs at least 16 (MiB)"),
+        ));
+    }
+}
+
+pub(super) fn cores(section: &str, cores: u32, problems: &mut Vec<Problem>) {
+    if cores == 0 || cores > 8192 {
+        problems.push(Problem::new(
+            format!("{section}.cores"),
+            format!("{cores} is out of range: Proxmox allows 1–8192"),
+        ));
+    }
+}
+
+pub(super) fn bridge(section: &str, bridge: &str, problems: &mut Vec<Problem>) {
+    let ok = !bridge.is_empty()
+        && bridge.len() <= 15
+        && bridge
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch));
+    if !ok {
+        problems.push(Problem::new(
+            format!("{section}.bridge"),
+            format!(
+                "{bridge:?} is not a bridge name (1–15 letters, digits, `-`, `_`, `.`; e.g. vmbr0)"
+            ),
+        ));
     }
 }
 
@@ -334,19 +367,20 @@ fn backup(cfg: &Config, problems: &mut Vec<Problem>) {
         ));
     }
     // pve-manager PVE/VZDump.pm:939-945: vzdump refuses stop mode for a started HA resource.
-    if cfg.container.ha && b.mode == super::BackupMode::Stop {
+    if cfg.ha() && b.mode == super::BackupMode::Stop {
+        let (section, noun) = (cfg.kind().as_str(), cfg.kind().noun());
         problems.push(
             Problem::new(
                 "backup.mode",
-                "\"stop\" with `[container] ha = true`: Proxmox refuses to stop an HA-managed container for a backup, so every backup (and the scheduled job) would fail",
+                format!("\"stop\" with `[{section}] ha = true`: Proxmox refuses to stop an HA-managed {noun} for a backup, so every backup (and the scheduled job) would fail"),
             )
-            .hint("set `mode = \"snapshot\" or \"suspend\"` under [backup]: both back up a running container"),
+            .hint(format!("set `mode = \"snapshot\" or \"suspend\"` under [backup]: both back up a running {noun}")),
         );
     }
 }
 
 /// A Proxmox storage id: `[a-z][a-z0-9._-]*[a-z0-9]` (pve-storage-id).
-fn storage_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
+pub(super) fn storage_id(field: &str, id: &str, problems: &mut Vec<Problem>) {
     let bytes = id.as_bytes();
     let ok = bytes.len() >= 2
         && bytes[0].is_ascii_lowercase()

@@ -89,7 +89,7 @@ pub(crate) enum Guest<'h> {
 impl<'h> Guest<'h> {
     /// The guest of this configuration, reached through `host`.
     pub(crate) fn of(host: &'h Host, config: &Config) -> Self {
-        Guest::Container(Container::new(host, config.container.vmid))
+        Guest::Container(Container::new(host, config.vmid()))
     }
 
     /// The container `vmid` on `host`.

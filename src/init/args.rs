@@ -27,10 +27,10 @@ pub struct InitArgs {
     /// SSH private key [env: PROXMOX_SSH_KEY, then Taskfile.yml; default: ssh-agent, then ~/.ssh/id_*]
     #[arg(long, value_name = "FILE")]
     pub identity_file: Option<String>,
-    /// Container id, 100–999999999 [env: PROXMOX_CONTAINER_ID, then Taskfile.yml]
+    /// Container (or VM) id, 100–999999999 [env: PROXMOX_CONTAINER_ID, then Taskfile.yml]
     #[arg(long)]
     pub vmid: Option<u32>,
-    /// Container hostname [default: the app name, `_` as `-`]
+    /// Container hostname (VM name) [default: the app name, `_` as `-`]
     #[arg(long)]
     pub hostname: Option<String>,
     /// Compose project name [default: the compose file's `name:`, else its folder's name]
@@ -49,9 +49,15 @@ pub struct InitArgs {
     #[arg(long)]
     pub storage: Option<String>,
     /// Template name prefix or volume id [default: debian-12-standard]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "vm")]
     pub template: Option<String>,
-    /// Root disk in GiB [default: 16]
+    /// Write a [vm] section (a QEMU VM from a cloud image) instead of [container]
+    #[arg(long)]
+    pub vm: bool,
+    /// With --vm: the cloud image, debian-12, debian-13, ubuntu-24.04 or a volume id [default: debian-12]
+    #[arg(long, requires = "vm")]
+    pub image: Option<String>,
+    /// Root disk in GiB [default: 16; a VM's 32]
     #[arg(long, value_name = "GB")]
     pub disk_gb: Option<u32>,
     /// Memory in MiB [default: 4096]

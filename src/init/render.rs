@@ -99,39 +99,12 @@ pub(crate) fn render(args: &InitArgs, s: &Settings, services: &[String], vars: &
     );
     o.push_str("# \"strict\" (default) or \"accept-new\" (trust an unknown host key once and pin it).\n# host_key_check = \"strict\"\n\n");
 
-    o.push_str("[container]\n# Proxmox id of the container, 100–999999999.\n");
-    line(&mut o, "vmid", Some(&s.vmid), false, "");
-    o.push_str("# DNS name: lowercase letters, digits and `-`.\n");
-    let _ = writeln!(o, "hostname = {}", q(&s.hostname));
-    o.push_str("# Template (name prefix or volume id), storage, size and network.\n");
-    opt(
-        &mut o,
-        "template",
-        args.template.as_deref(),
-        "\"debian-12-standard\"",
-        true,
-    );
-    opt(
-        &mut o,
-        "storage",
-        args.storage.as_deref(),
-        "\"local-lvm\"",
-        true,
-    );
-    opt(&mut o, "disk_gb", args.disk_gb, "16", false);
-    opt(&mut o, "memory_mb", args.memory_mb, "4096", false);
-    opt(&mut o, "cores", args.cores, "2", false);
-    opt(&mut o, "bridge", args.bridge.as_deref(), "\"vmbr0\"", true);
-    o.push_str("# \"dhcp\" (default) or a static a.b.c.d/n with a gateway in its subnet.\n");
-    line(&mut o, "ip", s.ip.as_ref(), true, "\"dhcp\"");
-    line(
-        &mut o,
-        "gateway",
-        s.gateway.as_ref(),
-        true,
-        "\"192.168.1.1\"",
-    );
-    o.push_str("# How Docker is installed: \"script\" (default), \"apt\", or a command of your own.\n# docker_install = \"script\"\n\n");
+    if args.vm {
+        vm_section(&mut o, args, s);
+    } else {
+        container_section(&mut o, args, s);
+    }
+    o.push('\n');
 
     o.push_str("[app]\n# Compose project name.\n");
     let _ = writeln!(o, "name = {}", q(&s.name));
@@ -189,4 +162,54 @@ fn env_tables(o: &mut String, vars: &[Var]) {
         }
     }
     o.push('\n');
+}
+
+/// `[container]`: an LXC container.
+fn container_section(o: &mut String, args: &InitArgs, s: &Settings) {
+    o.push_str("[container]\n# Proxmox id of the container, 100–999999999.\n");
+    line(o, "vmid", Some(&s.vmid), false, "");
+    o.push_str("# DNS name: lowercase letters, digits and `-`.\n");
+    let _ = writeln!(o, "hostname = {}", q(&s.hostname));
+    o.push_str("# Template (name prefix or volume id), storage, size and network.\n");
+    opt(
+        o,
+        "template",
+        args.template.as_deref(),
+        "\"debian-12-standard\"",
+        true,
+    );
+    opt(o, "storage", args.storage.as_deref(), "\"local-lvm\"", true);
+    opt(o, "disk_gb", args.disk_gb, "16", false);
+    opt(o, "memory_mb", args.memory_mb, "4096", false);
+    opt(o, "cores", args.cores, "2", false);
+    opt(o, "bridge", args.bridge.as_deref(), "\"vmbr0\"", true);
+    o.push_str("# \"dhcp\" (default) or a static a.b.c.d/n with a gateway in its subnet.\n");
+    line(o, "ip", s.ip.as_ref(), true, "\"dhcp\"");
+    line(o, "gateway", s.gateway.as_ref(), true, "\"192.168.1.1\"");
+    o.push_str("# How Docker is installed: \"script\" (default), \"apt\", or a command of your own.\n# docker_install = \"script\"\n");
+}
+
+/// `[vm]` (`init --vm`): a QEMU VM from a cloud image.
+fn vm_section(o: &mut String, args: &InitArgs, s: &Settings) {
+    o.push_str("[vm]\n# Proxmox id of the VM, 100–999999999.\n");
+    line(o, "vmid", Some(&s.vmid), false, "");
+    o.push_str("# The VM's name and hostname: lowercase letters, digits and `-`.\n");
+    let _ = writeln!(o, "name = {}", q(&s.hostname));
+    o.push_str("# The cloud image: debian-12 (default), debian-13, ubuntu-24.04, { url = \"https://…\", sha512 = \"…\" }\n# or a volume id on the node. It is downloaded to image_storage (content `import`).\n");
+    opt(o, "image", args.image.as_deref(), "\"debian-12\"", true);
+    o.push_str(
+        "# image_storage = \"local\"\n# Storage of the boot disk, its size, memory and cores.\n",
+    );
+    opt(o, "storage", args.storage.as_deref(), "\"local-lvm\"", true);
+    opt(o, "disk_gb", args.disk_gb, "32", false);
+    opt(o, "memory_mb", args.memory_mb, "4096", false);
+    opt(o, "cores", args.cores, "2", false);
+    o.push_str(
+        "# Where the cloud-init files go (content `snippets`).\n# snippets_storage = \"local\"\n",
+    );
+    opt(o, "bridge", args.bridge.as_deref(), "\"vmbr0\"", true);
+    o.push_str("# \"dhcp\" (default) or a static a.b.c.d/n (the gateway is optional).\n");
+    line(o, "ip", s.ip.as_ref(), true, "\"dhcp\"");
+    line(o, "gateway", s.gateway.as_ref(), true, "\"192.168.1.1\"");
+    o.push_str("# The user cloud-init creates and pxdeploy logs in as (key only, sudo, docker group).\n# user = \"pxdeploy\"\n");
 }

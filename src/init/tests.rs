@@ -42,7 +42,7 @@ fn the_file_names_services_secrets_and_values_and_loads() {
         .text
         .contains("DOMAIN = \"\"  # required by the compose file"));
     assert_eq!(cfg.proxmox.host, "pve.lan");
-    assert_eq!(cfg.container.vmid, 210);
+    assert_eq!(cfg.vmid(), 210);
     assert_eq!(&*cfg.app.compose_file, "compose.yaml");
     assert!(plan.from_env.is_empty());
 }
@@ -66,8 +66,8 @@ fn proxmox_variables_fill_what_no_flag_gives() {
     let plan = plan(&a, None, dir.path(), &env).unwrap();
     let cfg = loaded(&plan);
     assert_eq!(cfg.proxmox.host, "flag.lan", "a flag beats the variable");
-    assert_eq!(cfg.container.vmid, 321);
-    assert_eq!(cfg.container.network.ip(), "192.168.7.20/24");
+    assert_eq!(cfg.vmid(), 321);
+    assert_eq!(cfg.network().ip(), "192.168.7.20/24");
     assert_eq!(cfg.proxmox.user, None, "an empty variable counts as unset");
     assert_eq!(
         plan.from_env,
@@ -168,7 +168,7 @@ fn a_compose_file_elsewhere_becomes_the_source_and_a_folder_name_the_app_name() 
     let plan = plan(&a, None, dir.path(), &no_env).unwrap();
     let cfg = loaded(&plan);
     assert_eq!(cfg.app.name, "my-app");
-    assert_eq!(cfg.container.hostname, "my-app");
+    assert_eq!(cfg.hostname(), "my-app");
     assert_eq!(cfg.compose_path(), app.join("stack.yaml"));
     assert!(cfg.env.secrets.is_empty() && cfg.env.values.is_empty());
 }
@@ -208,10 +208,7 @@ fn taskfile_values_come_after_flags_and_the_environment() {
     let plan = plan(&a, None, &app, &env).unwrap();
     let cfg = loaded(&plan);
     assert_eq!(cfg.proxmox.host, "flag.lan", "the flag beats the Taskfile");
-    assert_eq!(
-        cfg.container.vmid, 333,
-        "the environment beats the Taskfile"
-    );
+    assert_eq!(cfg.vmid(), 333, "the environment beats the Taskfile");
     let line = format!(
         "identity_file = \"{}\"  # from PROXMOX_SSH_KEY in the Taskfile",
         key.display()
@@ -239,7 +236,7 @@ fn taskfile_values_come_after_flags_and_the_environment() {
         "{notes}"
     );
     assert!(notes.contains("pass --ip"), "{notes}");
-    assert_eq!(cfg.container.network.ip(), "dhcp", "the default");
+    assert_eq!(cfg.network().ip(), "dhcp", "the default");
 }
 
 #[test]
@@ -299,4 +296,38 @@ fn a_host_the_taskfile_only_templates_is_missing_and_the_error_says_why() {
         "{text}"
     );
     assert!(!dir.path().join("pxdeploy.toml").exists());
+}
+
+#[test]
+fn init_vm_writes_a_vm_section_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: nginx\n",
+    )
+    .unwrap();
+    let args = InitArgs {
+        host: Some("pve.lan".into()),
+        vmid: Some(230),
+        vm: true,
+        image: Some("ubuntu-24.04".into()),
+        ..InitArgs::default()
+    };
+    let plan = plan(&args, None, dir.path(), &|_| None).unwrap();
+    assert!(plan.text.contains("\n[vm]\n"), "{}", plan.text);
+    assert!(plan.text.contains("\nvmid = 230\n"), "{}", plan.text);
+    assert!(plan.text.contains("\n\n[app]\n"), "{}", plan.text);
+    assert!(
+        plan.text.contains("image = \"ubuntu-24.04\""),
+        "{}",
+        plan.text
+    );
+    assert!(!plan.text.contains("[container]"), "{}", plan.text);
+    let cfg = crate::config::parse_str(&plan.text, &plan.path, &|_| None).unwrap();
+    assert_eq!(cfg.kind(), crate::config::GuestKind::Vm);
+    assert_eq!(cfg.vmid(), 230);
+    assert_eq!(
+        cfg.vm().unwrap().image,
+        crate::config::VmImage::Catalogue("ubuntu-24.04".into())
+    );
 }

@@ -35,7 +35,7 @@ pub(super) const INSTALL_DOCKER_APT: &str = "export DEBIAN_FRONTEND=noninteracti
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
-    let c = &config.container;
+    let c = config.require_container("create")?;
     let host = ctx.connect(&config)?;
     if let Some(state) = Guest::of(&host, &config).state()? {
         return existing(ctx, &host, &config, state);
@@ -101,7 +101,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
 
 /// The container exists: change nothing, name every setting that differs from the config.
 fn existing(ctx: &Context, host: &Host, config: &Config, state: CtState) -> Result<()> {
-    let c = &config.container;
+    let c = config.require_container("create")?;
     let guest = Guest::of(host, config);
     let actual = guest.config()?;
     let drift = guest.drift(&actual, &CreateSpec::from_container(c, &c.template));
@@ -156,7 +156,7 @@ pub(super) fn firewall_before_start(ctx: &Context, host: &Host, config: &Config)
         return Ok(());
     };
     if host.dry_run() {
-        let vmid = config.container.vmid;
+        let vmid = config.vmid();
         ctx.out.info(format!(
             "dry run: would write {}{}:\n{}",
             crate::firewall::path(vmid),

@@ -100,7 +100,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
 /// The JSON facts of a deploy (also attached to a failure).
 fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_json::Value {
     json!({
-        "vmid": cfg.container.vmid,
+        "vmid": cfg.vmid(),
         "host": host.alias,
         "project": cfg.app.name,
         "remote_dir": cfg.app.remote_dir.clone(),
@@ -119,7 +119,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
 
 /// Step 13: the summary for people (stderr) and the services table (stdout).
 fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) {
-    let vmid = cfg.container.vmid;
+    let vmid = cfg.vmid();
     if host.dry_run() {
         out.info(format!(
             "dry run: would write {} files ({} to send), delete {}, keep {} unchanged in {} in container {vmid}; .env: {}; {}",

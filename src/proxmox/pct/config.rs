@@ -216,6 +216,33 @@ pub(crate) fn drift(actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
     let want_gw = wanted.network.gateway().map(|gw| gw.to_string());
     diff("gateway", show(net.gw.as_deref()), show(want_gw.as_deref()));
     diff("bridge", show(net.bridge.as_deref()), wanted.bridge.clone());
+    let want_tag = wanted.vlan.map(|t| t.to_string());
+    diff(
+        "vlan",
+        show(net.all.get("tag").map(String::as_str)),
+        show(want_tag.as_deref()),
+    );
+    // Unset in the config: the node's DNS (and no tags) is not a wish, so not drift.
+    if let Some(ns) = &wanted.nameserver {
+        diff("nameserver", show(actual.get("nameserver")), ns.clone());
+    }
+    diff(
+        "protection",
+        actual.protection().to_string(),
+        wanted.protection.to_string(),
+    );
+    let mut have_tags: Vec<&str> = actual
+        .get("tags")
+        .unwrap_or_default()
+        .split([';', ',', ' '])
+        .filter(|t| !t.is_empty())
+        .collect();
+    have_tags.sort_unstable();
+    let mut want_tags: Vec<&str> = wanted.tags.iter().map(String::as_str).collect();
+    want_tags.sort_unstable();
+    if !want_tags.is_empty() && have_tags != want_tags {
+        diff("tags", show(actual.get("tags")), wanted.tags_value());
+    }
 
     let want_features = parse_property_string(wanted.features(), "features");
     let have_features = actual.features();
@@ -378,6 +405,37 @@ lxc.apparmor.profile: unconfined
         assert_eq!(
             settings,
             vec!["features", "unprivileged", "lxc.apparmor.profile"]
+        );
+    }
+
+    #[test]
+    fn drift_names_vlan_nameserver_protection_and_tags() {
+        let c = parse_config(
+            "cores: 2\nfeatures: keyctl=1,nesting=1\nhostname: myapp\nmemory: 4096\nnameserver: 1.1.1.1\nnet0: name=eth0,bridge=vmbr0,ip=dhcp,tag=10\nonboot: 1\nrootfs: local-lvm:vm-210-disk-0,size=16G\nswap: 512\ntags: web;pxdeploy\nunprivileged: 1\n",
+        );
+        let same = CreateSpec {
+            vlan: Some(10),
+            nameserver: Some("1.1.1.1".into()),
+            tags: vec!["pxdeploy".into(), "web".into()],
+            ..spec()
+        };
+        assert_eq!(drift(&c, &same), vec![], "tags compare as a set");
+        let wanted = CreateSpec {
+            vlan: Some(20),
+            nameserver: Some("9.9.9.9".into()),
+            protection: true,
+            tags: vec!["pxdeploy".into()],
+            ..spec()
+        };
+        let d: Vec<String> = drift(&c, &wanted).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            d,
+            vec![
+                "vlan: container has `10`, config says `20`",
+                "nameserver: container has `1.1.1.1`, config says `9.9.9.9`",
+                "protection: container has `false`, config says `true`",
+                "tags: container has `web;pxdeploy`, config says `pxdeploy`",
+            ]
         );
     }
 }

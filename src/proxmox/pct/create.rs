@@ -18,21 +18,36 @@ pub(crate) struct CreateSpec {
     pub storage: String,
     pub disk_gb: u32,
     pub bridge: String,
+    /// net0's VLAN tag.
+    pub vlan: Option<u16>,
     /// DHCP, or a static address in CIDR form with its gateway.
     pub network: IpConfig,
+    /// Space-separated DNS servers; none: the node's.
+    pub nameserver: Option<String>,
+    pub protection: bool,
+    pub tags: Vec<String>,
     pub unprivileged: bool,
     pub onboot: bool,
 }
 
 impl CreateSpec {
-    /// `name=eth0,bridge=vmbr0,ip=dhcp` or `name=eth0,bridge=vmbr0,ip=<cidr>,gw=<gateway>`.
+    /// `name=eth0,bridge=vmbr0,ip=dhcp` or `name=eth0,bridge=vmbr0,ip=<cidr>,gw=<gateway>`,
+    /// then `,tag=<vlan>` when set.
     pub(crate) fn net0(&self) -> String {
         let mut net = format!("name=eth0,bridge={}", self.bridge);
         net.push_str(&format!(",ip={}", self.network.ip()));
         if let Some(gw) = self.network.gateway() {
             net.push_str(&format!(",gw={gw}"));
         }
+        if let Some(tag) = self.vlan {
+            net.push_str(&format!(",tag={tag}"));
+        }
         net
+    }
+
+    /// `tags` as Proxmox writes them: `a;b`.
+    pub(crate) fn tags_value(&self) -> String {
+        self.tags.join(";")
     }
 
     /// Docker needs `nesting=1,keyctl=1` unprivileged; keyctl has no effect privileged.
@@ -54,7 +69,8 @@ pub enum IpConfig {
     Static {
         addr: Ipv4Addr,
         prefix: u8,
-        gateway: Ipv4Addr,
+        /// Always set for a container (validation); optional for a VM.
+        gateway: Option<Ipv4Addr>,
     },
 }
 
@@ -71,7 +87,7 @@ impl IpConfig {
     pub fn gateway(&self) -> Option<Ipv4Addr> {
         match self {
             IpConfig::Dhcp => None,
-            IpConfig::Static { gateway, .. } => Some(*gateway),
+            IpConfig::Static { gateway, .. } => *gateway,
         }
     }
 
@@ -94,7 +110,18 @@ pub(crate) fn create(spec: &CreateSpec) -> String {
     let rootfs = format!("{}:{}", spec.storage, spec.disk_gb);
     let net0 = spec.net0();
     let flag = |b: bool| if b { "1" } else { "0" };
-    join(&[
+    let tags = spec.tags_value();
+    let mut optional: Vec<&str> = Vec::new();
+    if let Some(ns) = &spec.nameserver {
+        optional.extend(["--nameserver", ns]);
+    }
+    if !spec.tags.is_empty() {
+        optional.extend(["--tags", &tags]);
+    }
+    if spec.protection {
+        optional.extend(["--protection", "1"]);
+    }
+    let mut argv = vec![
         "pct",
         "create",
         &vmid,
@@ -117,7 +144,9 @@ pub(crate) fn create(spec: &CreateSpec) -> String {
         flag(spec.unprivileged),
         "--features",
         spec.features(),
-    ])
+    ];
+    argv.extend(optional);
+    join(&argv)
 }
 
 #[cfg(test)]
@@ -135,7 +164,11 @@ pub(super) mod tests {
             storage: "local-lvm".into(),
             disk_gb: 16,
             bridge: "vmbr0".into(),
+            vlan: None,
             network: IpConfig::Dhcp,
+            nameserver: None,
+            protection: false,
+            tags: Vec::new(),
             unprivileged: true,
             onboot: true,
         }
@@ -145,7 +178,7 @@ pub(super) mod tests {
         IpConfig::Static {
             addr: [192, 168, 1, 100].into(),
             prefix: 24,
-            gateway: [192, 168, 1, 1].into(),
+            gateway: Some([192, 168, 1, 1].into()),
         }
     }
 
@@ -174,6 +207,25 @@ pub(super) mod tests {
              --memory 4096 --swap 512 --cores 2 --rootfs local-lvm:16 \
              --net0 name=eth0,bridge=vmbr0,ip=192.168.1.100/24,gw=192.168.1.1 --onboot 0 \
              --unprivileged 0 --features nesting=1"
+        );
+    }
+
+    #[test]
+    fn create_with_vlan_nameserver_tags_and_protection() {
+        let s = CreateSpec {
+            vlan: Some(20),
+            nameserver: Some("1.1.1.1 9.9.9.9".into()),
+            tags: vec!["pxdeploy".into(), "web".into()],
+            protection: true,
+            ..spec()
+        };
+        assert_eq!(
+            create(&s),
+            "pct create 210 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --hostname myapp \
+             --memory 4096 --swap 512 --cores 2 --rootfs local-lvm:16 \
+             --net0 name=eth0,bridge=vmbr0,ip=dhcp,tag=20 --onboot 1 --unprivileged 1 \
+             --features nesting=1,keyctl=1 --nameserver '1.1.1.1 9.9.9.9' --tags 'pxdeploy;web' \
+             --protection 1"
         );
     }
 

@@ -21,6 +21,7 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
@@ -41,7 +42,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         let action = Action {
             command: "pct restore",
             protected: Some(Error::refused(format!(
-                "container {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
+                "{noun} {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
             ))
             .hint(format!(
                 "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy restore` again"
@@ -56,7 +57,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         ("restore", "restored"),
         || {
             ctx.out.warn(format!(
-            "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
+            "this replaces {noun} {vmid} on {} and all data on its disks (and its snapshots) with the archive",
             host.alias
         ));
             ctx.out
@@ -77,7 +78,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     });
     ctx.reporter.step(
         &format!(
-            "Restoring container {vmid} from {}",
+            "Restoring {noun} {vmid} from {}",
             sanitize(&archive.volid)
         ),
         || {
@@ -88,7 +89,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             let err = guest.refused(&command, out);
             if guest.state()?.is_none() {
                 return Err(err.hint(format!(
-                    "container {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
+                    "{noun} {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
                 )));
             }
             Err(err)
@@ -106,7 +107,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     }
     if !host.dry_run() {
         ctx.out.info(format!(
-            "container {vmid} restored from {} and running",
+            "{noun} {vmid} restored from {} and running",
             sanitize(&archive.volid)
         ));
     }

@@ -18,6 +18,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     };
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
     guest.require_state()?;
@@ -32,7 +33,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let words = ("roll back", "rolled back");
     let _lock = destructive::confirm_and_lock(ctx, guest, &found.hostname, words, || {
         ctx.out.warn(format!(
-            "this rolls container {vmid} on {} back to snapshot {}: everything written since is lost",
+            "this rolls {noun} {vmid} on {} back to snapshot {}: everything written since is lost",
             host.alias,
             sanitize(&target.name)
         ));
@@ -45,7 +46,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let command = rollback;
     ctx.reporter.step(
         &format!(
-            "Rolling container {vmid} back to snapshot {}",
+            "Rolling {noun} {vmid} back to snapshot {}",
             sanitize(&target.name)
         ),
         || {
@@ -74,7 +75,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     }
     if !host.dry_run() {
         ctx.out.info(format!(
-            "container {vmid} rolled back to snapshot {} and running",
+            "{noun} {vmid} rolled back to snapshot {} and running",
             sanitize(&target.name)
         ));
     }

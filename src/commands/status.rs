@@ -1,4 +1,4 @@
-//! `pxdeploy status`: the container's state, its IP address, and each Compose service's
+//! `pxdeploy status`: the guest's state (container or VM), its IP address, and each Compose service's
 //! state and health. Read-only.
 
 use serde_json::json;
@@ -12,16 +12,17 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
     let host = ctx.connect(&config)?;
-    let state = Guest::container(&host, vmid).require_state()?;
+    let guest = Guest::of(&host, &config);
+    let state = guest.require_state()?;
     let node = host.node()?;
 
     let ip = match state {
-        CtState::Running => Guest::container(&host, vmid).address()?,
+        CtState::Running => guest.address()?,
         CtState::Stopped => None,
     };
     ctx.out.data(format!(
-        "container {} ({}): {}",
-        vmid,
+        "{} ({}): {}",
+        guest.named(),
         sanitize(config.hostname()),
         state.as_str()
     ));
@@ -41,6 +42,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
         None,
         json!({
             "vmid": vmid,
+            "guest": guest.kind().key(),
             "hostname": config.hostname(),
             "state": state,
             "node": node,

@@ -88,8 +88,19 @@ pub(crate) enum Guest<'h> {
 
 impl<'h> Guest<'h> {
     /// The guest of this configuration, reached through `host`.
-    pub(crate) fn of(host: &'h Host, config: &Config) -> Self {
-        Guest::Container(Container::new(host, config.vmid()))
+    pub(crate) fn of(host: &'h Host, config: &'h Config) -> Self {
+        match config.vm() {
+            Some(vm) => Guest::Vm(Vm::new(
+                host,
+                vm.vmid,
+                Access {
+                    user: &vm.user,
+                    address: vm.network.static_addr(),
+                    snippets: &vm.snippets_storage,
+                },
+            )),
+            None => Guest::Container(Container::new(host, config.vmid())),
+        }
     }
 
     /// The container `vmid` on `host`.

@@ -292,7 +292,12 @@ mod tests {
     use crate::compose::PsEntry;
 
     fn project() -> Project {
-        Project::new(210, "app", "/opt/app", "docker-compose.yml")
+        Project::new(
+            crate::guest::Inside::Container(210),
+            "app",
+            "/opt/app",
+            "docker-compose.yml",
+        )
     }
 
     fn cfg() -> Config {
@@ -330,7 +335,12 @@ mod tests {
             fp,
             fingerprint(&project(), "sha256:t", &Redacted::new("A=2\n".into()))
         );
-        let other = Project::new(210, "app", "/opt/app", "compose.prod.yml");
+        let other = Project::new(
+            crate::guest::Inside::Container(210),
+            "app",
+            "/opt/app",
+            "compose.prod.yml",
+        );
         assert_ne!(fp, fingerprint(&other, "sha256:t", &env));
     }
 

@@ -101,6 +101,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
 fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_json::Value {
     json!({
         "vmid": cfg.vmid(),
+        "guest": cfg.kind().as_str(),
         "host": host.alias,
         "project": cfg.app.name,
         "remote_dir": cfg.app.remote_dir.clone(),

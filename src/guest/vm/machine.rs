@@ -21,7 +21,7 @@ pub(crate) struct Access<'h> {
     pub user: &'h str,
     /// The static address (`ip = "10.0.0.5/24"`, without the prefix); `None`: DHCP, ask
     /// the guest agent.
-    pub address: Option<&'h str>,
+    pub address: Option<std::net::Ipv4Addr>,
     /// `[vm] snippets_storage`: where the cloud-init snippet files are.
     pub snippets: &'h str,
 }

@@ -419,9 +419,14 @@ assert any(l["argv"][:2] == ["pct", "create"] and l["exit"] == 255 for l in line
 assert any(l["argv"][:3] == ["pct", "exec", "101"] and l["exit"] == 127 for l in lines)
 EOF
 
+# VMs (qm, cloud-init, the agent, the VM's own sshd, download-url, vzdump/qmrestore of a VM)
+VM_T0=$(date +%s.%N)
+if "$SIM/selftest_vm.sh"; then ok "VM self-test (sim/selftest_vm.sh)"; else bad "VM self-test (sim/selftest_vm.sh)"; fi
+VM_S=$(elapsed "$VM_T0")
+
 echo
 echo "timings: create+start+docker install ${CREATE_TO_DOCKER_S}s (install alone ${INSTALL_S}s);"
 echo "         compose up -d --build ${UP_S}s, healthy after ${HEALTHY_S}s; start -> healthy again ${RESTART_S}s;"
-echo "         whole self-test $(elapsed "$T0")s"
+echo "         VM self-test ${VM_S}s; whole self-test $(elapsed "$T0")s"
 if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) FAILED"; exit 1; fi
 echo "all checks passed"

@@ -248,7 +248,8 @@ def admin_doctor(rest):
     for tool, pkg in (("unshare", "util-linux"), ("nsenter", "util-linux"), ("ip", "iproute2"),
                       ("dockerd", "docker.io"), ("docker", "docker.io"),
                       ("containerd", "containerd"), ("runc", "runc"), ("tar", "tar"),
-                      ("zstd", "zstd")):
+                      ("zstd", "zstd"), ("sudo", "sudo"), ("sshd", "openssh-server"),
+                      ("ssh-keygen", "openssh-client")):
         if not shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin"):
             missing.append(pkg)
     bb = shutil.which("busybox", path="/usr/bin:/bin")

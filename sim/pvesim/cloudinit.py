@@ -44,11 +44,11 @@ def read_snippet(volid):
     path, shown, typ = volume_path(volid)
     if typ != "snippets":
         raise TaskError(f"{volid} is not in the snippets directory")
+    if not os.path.isfile(path):  # abs_filesystem_path (pve-storage Storage.pm)
+        raise TaskError(f"can't find file '{volid}'")
     try:
         with open(path, "rb") as f:
             data = f.read(MIB + 1)
-    except FileNotFoundError:
-        raise TaskError(f"can't open '{shown}' - No such file or directory")
     except OSError as e:
         raise TaskError(f"can't open '{shown}' - {e.strerror}")
     if len(data) > MIB:

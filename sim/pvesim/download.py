@@ -50,12 +50,15 @@ def task_status(u):
     return t
 
 
-def fetch(url):
-    """The bytes at url, or TaskError with wget's words."""
+def fetch(url, tmp_shown):
+    """The bytes at url, or TaskError with wget's words (run_command errmsg "download
+    failed")."""
+    wget = f"command 'wget --progress=dot:giga -O {tmp_shown} {url}' failed: exit code"
     if is_catalogue_host(url):
         hit = lookup(url)
         if not hit:
-            raise TaskError(f"download failed: 404 Not Found")
+            out(f"ERROR 404: Not Found.")
+            raise TaskError(f"download failed: {wget} 8")
         return hit[1]
     m = re.match(r"(https?)://(\[[^\]]+\]|[^/:]+)", url)
     if url.startswith("file://") and truthy(knob("download_file_url", default=0)):
@@ -64,13 +67,13 @@ def fetch(url):
     if not m or not (m.group(2).startswith("127.") or m.group(2) in ("localhost", "[::1]")):
         host = m.group(2) if m else url
         out(f"wget: unable to resolve host address '{host}'")
-        raise TaskError("download failed: wget exited with exit code 4")  # UNCONFIRMED
+        raise TaskError(f"download failed: {wget} 4")
     try:
         with urllib.request.urlopen(url, timeout=30) as r:
             return r.read()
     except OSError as e:
         out(f"ERROR {getattr(e, 'code', '')} {getattr(e, 'reason', e)}.")
-        raise TaskError("download failed: wget exited with exit code 8")  # UNCONFIRMED
+        raise TaskError(f"download failed: {wget} 8")
 
 
 def download_url(node, storage, opts):
@@ -94,8 +97,6 @@ def download_url(node, storage, opts):
     if algo and algo not in ALGOS:
         param_die([("checksum-algorithm", f"value '{algo}' does not have a value in the "
                                           f"enumeration '{', '.join(ALGOS)}'")], u)
-    if o.get("compression") and content != "iso":
-        die(f"decompression not supported for {content}")
     if storage not in STORAGES:
         die(f"storage '{storage}' does not exist")
     scfg = STORAGES[storage]
@@ -105,13 +106,16 @@ def download_url(node, storage, opts):
         die(f"storage '{storage}' is not configured for content-type '{content}'")
     filename = re.sub(r"[^a-zA-Z0-9_.-]", "_", os.path.basename(o["filename"]))
     if not re.fullmatch(EXT[content], filename):
-        param_die([("filename", "invalid filename or wrong extension")], u)
+        param_die([("filename", "invalid filename or wrong extension" if content == "import"
+                     else "wrong file extension")], u)
     shown = f"/var/lib/vz/{SUB[content]}/{filename}"
     dest = st("var", "lib", "vz", SUB[content], filename)
     want = o.get("checksum", "").lower()
     tid = upid("download", filename)
     save_task(tid, "download", filename, "running", None)
     try:
+        if o.get("compression") and content != "iso":
+            raise TaskError(f"decompression not supported for {content}")
         run_download(url, dest, shown, algo, want, content)
         save_task(tid, "download", filename, "stopped", "OK")
     except TaskError as e:
@@ -123,36 +127,41 @@ def download_url(node, storage, opts):
 
 
 def run_download(url, dest, shown, algo, want, content):
-    if os.path.exists(dest):
-        if not want:
-            raise TaskError(f"refusing to override existing file '{shown}'")
-        with open(dest, "rb") as f:
-            got = hashlib.new(algo, f.read()).hexdigest()
-        if got != want:
-            raise TaskError(f"checksum mismatch: got '{got}' != expect '{want}', aborting")
-        out("OK, got correct file already, no need to download")
-        return
+    """PVE::Tools::download_file_from_url (pve-common), its lines and errors."""
     out(f"downloading {url} to {shown}")
-    data = fetch(url)
+    if os.path.exists(dest):
+        if want:
+            with open(dest, "rb") as f:
+                got = hashlib.new(algo, f.read()).hexdigest()
+            if got == want:
+                out("calculating checksum of existing file...OK, got correct file already, "
+                    "no need to download")
+                return
+            out("calculating checksum of existing file...")
+            raise TaskError(f"checksum mismatch: got '{got}' != expect '{want}', aborting")
+        raise TaskError(f"refusing to override existing file '{shown}'")
     tmp = f"{dest}.tmp_dwnl.{os.getpid()}"
+    tmp_shown = f"{shown}.tmp_dwnl.{os.getpid()}"
+    data = fetch(url, tmp_shown)
     out(f"--{time.strftime('%Y-%m-%d %H:%M:%S')}--  {url}")
     out("HTTP request sent, awaiting response... 200 OK")
     out(f"Length: {len(data)} ({len(data) // 1024}K) [application/octet-stream]")
-    out(f"Saving to: '{shown}.tmp_dwnl.{os.getpid()}'")
+    out(f"Saving to: '{tmp_shown}'")
     out(f"     0K ........ ........ ........ ........ 100% {len(data) // 1024}K=0s")
-    out(f"{time.strftime('%Y-%m-%d %H:%M:%S')} (100 MB/s) - '{shown}.tmp_dwnl.{os.getpid()}' "
+    out(f"{time.strftime('%Y-%m-%d %H:%M:%S')} (100 MB/s) - '{tmp_shown}' "
         f"saved [{len(data)}/{len(data)}]")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     try:
+        with open(tmp, "wb") as f:
+            f.write(data)
         if want:
             got = hashlib.new(algo, data).hexdigest()
             if got != want:
+                out("calculating checksum...")
                 raise TaskError(f"checksum mismatch: got '{got}' != expect '{want}'")
             out("calculating checksum...OK, checksum verified")
         if content == "import":
-            verify(data, shown, filename_ext=dest.rsplit(".", 1)[-1])
-        with open(tmp, "wb") as f:
-            f.write(data)
+            verify(data, tmp_shown, dest.rsplit(".", 1)[-1])
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -164,6 +173,9 @@ def verify(data, shown, filename_ext):
     """file_size_info in untrusted mode for the format the extension names."""
     if filename_ext == "qcow2":
         if data[:4] != b"QFI\xfb":
-            raise TaskError(f"failed to verify file: {shown}.tmp: not a qcow2 image")
+            # qemu-img info -f qcow2 fails on it (Plugin.pm file_size_info)
+            raise TaskError("failed to verify file: failed to query file information with "
+                            "qemu-img")
         if int.from_bytes(data[8:16], "big"):
-            raise TaskError(f"failed to verify file: {shown}.tmp: backing file not allowed")
+            raise TaskError(f"failed to verify file: backing file not allowed for untrusted "
+                            f"image '{shown}'!")

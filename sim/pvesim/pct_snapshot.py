@@ -178,7 +178,11 @@ def pct_listsnapshot(args):
     pos, opts = parse_opts(args, u, positional=1)
     check_known(opts, set(), u)
     vmid = check_vmid(pos[0], u)
-    conf = load_conf_or_die(vmid)
+    print_snapshot_tree(load_conf_or_die(vmid))
+
+
+def print_snapshot_tree(conf):
+    """print_snapshot_tree (also `qm listsnapshot`)."""
     snaps = parse_snaps(conf["tail"])
     entries = {n: {"parent": s["keys"].get("parent"), "time": int(s["keys"].get("snaptime", 0)),
                    "descr": s["descr"]} for n, s in snaps.items()}

@@ -131,7 +131,8 @@ def pvesm_main(args):
         p = st("var", "lib", "vz", "dump", m.group(1)) if m else None
         if not p or not os.path.exists(p):
             die(f"volume '{pos[0]}' does not exist")
-        r = subprocess.run(["tar", "-xOf", p, "./etc/vzdump/pct.conf"], stdout=subprocess.PIPE,
+        inner = "./etc/vzdump/qemu-server.conf" if "vzdump-qemu-" in p else "./etc/vzdump/pct.conf"
+        r = subprocess.run(["tar", "-xOf", p, inner], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
         if r.returncode != 0:
             die("unable to extract configuration for container")

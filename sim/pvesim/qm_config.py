@@ -274,14 +274,26 @@ def qm_status(args):
     if dict(opts).get("verbose") == "1":
         s = vmstatus(vmid, conf["keys"], info)
         for k in sorted(s):
-            if k == "cpu":
-                continue
-            v = s[k]
-            if isinstance(v, dict):
-                continue
-            out(f"{k}: {v}")
+            if k not in ("cpu", "relcpu"):  # always 0
+                print_recursive_hash("", s[k], k)
     else:
         out(f"status: {'running' if info else 'stopped'}")
+
+
+def print_recursive_hash(prefix, v, key=None):
+    """qm.pm print_recursive_hash: nested hashes and lists indented with tabs."""
+    if isinstance(v, dict):
+        if key is not None:
+            out(f"{prefix}{key}:")
+        for k in sorted(v):
+            print_recursive_hash("\t" + prefix, v[k], k)
+    elif isinstance(v, list):
+        if key is not None:
+            out(f"{prefix}{key}:")
+        for item in v:
+            print_recursive_hash("\t" + prefix, item)
+    elif v is not None:
+        out(f"{prefix}{key}: {v}" if key is not None else f"{prefix}{v}")
 
 
 def qm_config(args):

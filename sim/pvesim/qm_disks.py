@@ -40,19 +40,11 @@ def image_path(src):
     (/var/lib/vz/… means the state's). → (path, format) or TaskError."""
     if src.startswith("/"):
         path = st(src.lstrip("/")) if src.startswith("/var/lib/vz/") else src
-        if not os.path.isfile(path):
-            raise TaskError(f"{src}: non-existent or non-regular file")
     else:
-        m = re.fullmatch(r"([^:\s]+):(import|iso)/(.+)", src)
-        if not m:
-            raise TaskError(f"'import-from': volume '{src}' must be of content type 'images' "
-                            f"or 'import'")  # UNCONFIRMED text
-        if m.group(2) != "import":
-            raise TaskError(f"'import-from': volume '{src}' must be of content type 'images' "
-                            f"or 'import'")
-        path = st("var", "lib", "vz", "import", m.group(3))
-        if not os.path.isfile(path):
-            raise TaskError(f"volume '{src}' does not exist")
+        m = re.fullmatch(r"([^:\s]+):import/(.+)", src)
+        path = st("var", "lib", "vz", "import", m.group(2)) if m else None
+    if not path or not os.path.isfile(path):  # abs_filesystem_path (pve-storage)
+        raise TaskError(f"can't find file '{src}'")
     ext = path.rsplit(".", 1)[-1].lower()
     return path, {"qcow2": "qcow2", "raw": "raw", "vmdk": "vmdk", "img": "qcow2"}.get(ext, "raw")
 
@@ -64,10 +56,10 @@ def image_info(path, fmt):
     if head[:4] == b"QFI\xfb":
         (_magic, _ver, backing_off, _bsize, _cbits, size) = struct.unpack(">IIQIIQ", head[:32])
         if backing_off:
-            raise TaskError(f"failed to verify file: {path}: backing file not allowed")
+            raise TaskError(f"backing file not allowed for untrusted image '{path}'!")
         return "qcow2", size
     if fmt == "qcow2":
-        raise TaskError(f"failed to verify file: {path}: not a qcow2 image")
+        raise TaskError("failed to query file information with qemu-img")
     return "raw", os.path.getsize(path)
 
 
@@ -85,10 +77,24 @@ def volume_name(storage, vmid, keys, suffix=None):
 
 
 def check_images(storage, u):
+    """check_storage_access (qemu-server API2/Qemu.pm)."""
     if storage not in STORAGES:
         param_die([("storage", f"storage '{storage}' does not exist")], u)
     if "images" not in STORAGES[storage]["content"]:
-        die(f"storage '{storage}' does not support vm images")
+        param_die([("storage", f"storage '{storage}' does not support vm images")], u)
+
+
+def check_import_source(k, src, u):
+    """A volid source must be of type images or import (check_storage_access)."""
+    m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9\-_.]*):(.+)", src)
+    if not m or src.startswith("/"):
+        return
+    vol = m.group(2)
+    vtype = vol.split("/")[0] if "/" in vol and vol.split("/")[0] in (
+        "iso", "vztmpl", "backup", "snippets", "import") else "images"
+    if vtype not in ("images", "import"):
+        param_die([(k, f"{src} has wrong type '{vtype}' - needs to be 'images' or 'import'")],
+                  u)
 
 
 def check_drive(k, v, u):
@@ -101,6 +107,7 @@ def check_drive(k, v, u):
             param_die([(k, "'import-from' requires special syntax - use <storage ID>:0,"
                            "import-from=<source>")], u)
         check_images(m.group(1), u)
+        check_import_source(k, opts["import-from"], u)
     elif parts[0].endswith(":cloudinit"):
         check_images(parts[0].split(":")[0], u)
     elif m:

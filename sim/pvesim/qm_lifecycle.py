@@ -12,7 +12,7 @@ import shutil
 import time
 from urllib.parse import quote
 
-from .basics import STORAGES, Exit, Sim, TaskError, die, knob, truthy
+from .basics import STORAGES, Exit, Sim, TaskError, die, err, knob, truthy
 from .options import check_known, check_vmid, parse_opts
 from .config import current_keys, owner_of, qemu_conf_path
 from .containers import ct_dir, is_running, kill_container, shutdown_container
@@ -151,11 +151,12 @@ def qm_stop(args):
     load_vm_or_die(vmid)
 
     def task(t):
-        keys = load_vm(vmid)["keys"]
+        # _do_vm_stop (QemuServer.pm): a stopped VM returns at once, the lock is checked after
+        if not is_running(vmid):
+            return
         if dict(opts).get("skiplock") != "1":
-            check_vm_lock(keys)
-        if is_running(vmid):
-            kill_container(vmid)
+            check_vm_lock(load_vm(vmid)["keys"])
+        kill_container(vmid)
 
     run_task(task)
 
@@ -171,13 +172,13 @@ def qm_shutdown(args):
     timeout = int(o.get("timeout", 60))
 
     def task(t):
-        keys = load_vm(vmid)["keys"]
-        if o.get("skiplock") != "1":
-            check_vm_lock(keys)
         if not is_running(vmid):
             return
+        if o.get("skiplock") != "1":
+            check_vm_lock(load_vm(vmid)["keys"])
         if not shutdown_vm(vmid, timeout):
             if o.get("forceStop") == "1":
+                err("VM still running - terminating now with SIGTERM")
                 kill_container(vmid)
                 return
             raise TaskError("VM quit/powerdown failed - got timeout")

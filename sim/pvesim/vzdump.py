@@ -18,7 +18,8 @@ from .basics import (
 )
 from .options import check_known, check_vmid, parse_opts
 from .config import (
-    conf_path, load_conf, local_vmids, owner_of, parse_propstr, render_conf, write_conf,
+    conf_path, load_conf, local_qemu_vmids, local_vmids, owner_of, parse_propstr, qemu_conf_path,
+    render_conf, write_conf,
 )
 from .containers import (
     ct_dir, is_running, kill_container, run_info, shutdown_container, start_container,
@@ -119,7 +120,7 @@ def vzdump_main(args):
             if v:
                 vmids.append(check_vmid(v, u))
     if o.get("all") == "1":
-        vmids = local_vmids()
+        vmids = sorted(local_vmids() + local_qemu_vmids())
     if not vmids:
         param_die([("vmid", "property is missing and it is not optional")], u)
     mode = o.get("mode", "snapshot")
@@ -152,7 +153,8 @@ def vzdump_main(args):
                 param_die([(f"prune-backups.{k}", "invalid format - format error")], u)
             keep[k] = v
     remove = o.get("remove", "1") == "1"
-    local = [v for v in vmids if os.path.exists(conf_path(v))]
+    local = [v for v in vmids if os.path.exists(conf_path(v)) or
+             os.path.exists(qemu_conf_path(v))]
     foreign = [v for v in vmids if v not in local and owner_of(v)]
     if foreign and not local and len(foreign) == len(vmids):
         raise Exit(0)
@@ -200,7 +202,8 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
         out(line)
         log.append(f"{fmt_time(now_local())} {line}")
 
-    if not os.path.exists(conf_path(vmid)):
+    vm = not os.path.exists(conf_path(vmid)) and os.path.exists(qemu_conf_path(vmid))
+    if not os.path.exists(conf_path(vmid)) and not vm:
         out(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
         return False
     if mode == "stop" and ha_started(vmid):  # pve-manager PVE/VZDump.pm:939-945
@@ -218,7 +221,7 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
     while True:
         start = now_local()
         stamp = start.strftime("%Y_%m_%d-%H_%M_%S")
-        base = f"vzdump-lxc-{vmid}-{stamp}"
+        base = f"vzdump-{'qemu' if vm else 'lxc'}-{vmid}-{stamp}"
         epoch = int(start.timestamp())
         if on_pbs and not os.path.exists(pbs.snapshot_dir(storage, vmid, epoch)):
             break
@@ -226,9 +229,9 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
             break
         time.sleep(1.0 - (time.time() % 1.0) + 0.01)
     t0 = time.time()
-    info(f"Starting Backup of VM {vmid} (lxc)")
+    info(f"Starting Backup of VM {vmid} ({'qemu' if vm else 'lxc'})")
     info(f"Backup started at {fmt_time(start)}")
-    archive = f"{base}.tar{ext}"
+    archive = f"{base}.{'vma' if vm else 'tar'}{ext}"
     path = os.path.join(dumpdir, archive) if dumpdir else None
     tmp = re.sub(r"\.[^.]+$", ".dat", path) if path else None
     locked_by_us = False
@@ -252,7 +255,58 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
             with open(where, "w") as f:
                 f.write("\n".join(log) + "\n")
 
+    def post(name, typ):
+        """Notes, protection and pruning, after the archive."""
+        if o.get("notes-template"):
+            info("adding notes to backup")
+            notes = render_notes(o["notes-template"], vmid, name)
+            if on_pbs:
+                pbs.set_notes(storage, vmid, epoch, notes)
+            else:
+                with open(path + ".notes", "w") as f:
+                    f.write(notes)
+        if o.get("protected") == "1":
+            info("marking backup as protected")  # VZDump.pm:1240, before pruning
+            if on_pbs:
+                pbs.set_protected(storage, vmid, epoch)
+            else:
+                open(path + ".protected", "w").close()
+        if remove and keep and keep.get("keep-all") != "1":
+            keepstr = ", ".join(f"{k}={v}" for k, v in sorted(keep.items()))  # VZDump.pm:1248
+            info(f"prune older backups with retention: {keepstr}")
+            pruned = 0
+            if on_pbs:
+                info(f"running 'proxmox-backup-client prune' for 'ct/{vmid}'")
+            for b in prune_marks(pbs.list_backups(storage, vmid) if on_pbs else
+                                 backup_list(storage, vmid), keep):
+                if b["mark"] != "remove" or b["type"] != typ:
+                    continue
+                pruned += 1
+                if on_pbs:  # the server prunes: no line per backup
+                    pbs.remove(b)
+                    continue
+                info(f"removing backup '{b['volid']}'")
+                for p in (b["path"], b["path"] + ".notes",
+                          re.sub(r"\.(tar|vma)(\.\w+)?$", ".log", b["path"])):
+                    try:
+                        os.unlink(p)
+                    except FileNotFoundError:
+                        pass
+            extra = " not covered by keep-retention policy" if pruned else ""
+            info(f"pruned {pruned} backup(s){extra}")
+
     try:
+        if vm:
+            if on_pbs:
+                return fail("pxsim: VM backups to a Proxmox Backup Server are not simulated")
+            from .qm_backup import backup_vm  # noqa: PLC0415
+            conf = backup_vm(vmid, info, os.path.join(shown_dir, archive), tmp, path, ext, mode)
+            info(f"archive file size: {format_size(os.path.getsize(path))}")
+            post(conf["keys"].get("name", f"VM{vmid}"), "qemu")
+            info(f"Finished Backup of VM {vmid} ({format_duration(time.time() - t0)})")
+            info(f"Backup finished at {fmt_time(now_local())}")
+            write_log(done=True)
+            return True
         with ct_lock(vmid):
             conf = load_conf(vmid)
             keys = conf["keys"]
@@ -325,43 +379,7 @@ def backup_one(vmid, storage, o, mode, ext, keep, remove):
             os.rename(tmp, path)
             info(f"Total bytes written: {total}")
             info(f"archive file size: {format_size(os.path.getsize(path))}")
-        if o.get("notes-template"):
-            info("adding notes to backup")
-            notes = render_notes(o["notes-template"], vmid, name)
-            if on_pbs:
-                pbs.set_notes(storage, vmid, epoch, notes)
-            else:
-                with open(path + ".notes", "w") as f:
-                    f.write(notes)
-        if o.get("protected") == "1":
-            info("marking backup as protected")  # VZDump.pm:1240, before pruning
-            if on_pbs:
-                pbs.set_protected(storage, vmid, epoch)
-            else:
-                open(path + ".protected", "w").close()
-        if remove and keep and keep.get("keep-all") != "1":
-            keepstr = ", ".join(f"{k}={v}" for k, v in sorted(keep.items()))  # VZDump.pm:1248
-            info(f"prune older backups with retention: {keepstr}")
-            pruned = 0
-            if on_pbs:
-                info(f"running 'proxmox-backup-client prune' for 'ct/{vmid}'")
-            for b in prune_marks(pbs.list_backups(storage, vmid) if on_pbs else
-                                 backup_list(storage, vmid), keep):
-                if b["mark"] != "remove" or b["type"] != "lxc":
-                    continue
-                pruned += 1
-                if on_pbs:  # the server prunes: no line per backup
-                    pbs.remove(b)
-                    continue
-                info(f"removing backup '{b['volid']}'")
-                for p in (b["path"], b["path"] + ".notes",
-                          re.sub(r"\.(tar|vma)(\.\w+)?$", ".log", b["path"])):
-                    try:
-                        os.unlink(p)
-                    except FileNotFoundError:
-                        pass
-            extra = " not covered by keep-retention policy" if pruned else ""
-            info(f"pruned {pruned} backup(s){extra}")
+        post(name, "lxc")
         if running and eff == "snapshot":
             info("cleanup temporary 'vzdump' snapshot")
             if lvm:

@@ -43,7 +43,16 @@ fn px(dir: &Path, args: &[&str]) -> Run {
 fn in_vm(sim: &SimHost, vmid: u32, script: &str) -> (i64, String) {
     let id = vmid.to_string();
     let r = sim.host_run(&[
-        "qm", "guest", "exec", &id, "--timeout", "60", "--", "sh", "-c", script,
+        "qm",
+        "guest",
+        "exec",
+        &id,
+        "--timeout",
+        "60",
+        "--",
+        "sh",
+        "-c",
+        script,
     ]);
     r.assert_success();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("qm guest exec JSON");
@@ -90,7 +99,11 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     ] {
         r.assert_stdout_contains(line);
     }
-    assert!(sim.calls_matching(&["qm", "create"]).is_empty(), "{:#?}", sim.call_argvs());
+    assert!(
+        sim.calls_matching(&["qm", "create"]).is_empty(),
+        "{:#?}",
+        sim.call_argvs()
+    );
     assert!(!known_hosts(&sim).contains(ALIAS));
 
     // create: named steps, the image once, the key recorded before the first start.
@@ -104,8 +117,12 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     }
     assert_eq!(sim.calls_matching(&["qm", "create", "220"]).len(), 1);
     assert!(known_hosts(&sim).contains(&format!("{ALIAS} ssh-ed25519 ")));
-    let user = snippet(&sim, "user").expect("the user snippet stays (Proxmox rebuilds the drive at every start)");
-    assert!(!user.contains("ssh_keys"), "the private host key is still on the node:\n{user}");
+    let user = snippet(&sim, "user")
+        .expect("the user snippet stays (Proxmox rebuilds the drive at every start)");
+    assert!(
+        !user.contains("ssh_keys"),
+        "the private host key is still on the node:\n{user}"
+    );
     assert!(!user.contains("PRIVATE KEY"), "{user}");
 
     // A second create changes nothing.
@@ -118,12 +135,21 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let r = px(app.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
     assert_eq!(doc["services"][0]["name"], "web", "{}", r.dump());
-    let (code, ps) = in_vm(&sim, VMID, "docker compose -p app ps --format '{{.Service}} {{.State}}'");
+    let (code, ps) = in_vm(
+        &sim,
+        VMID,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
     assert_eq!((code, ps.trim()), (0, "web running"));
     let r = px(app.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
     assert_eq!(doc["pushed"]["files"], 0, "{}", r.dump());
-    assert_eq!(doc["compose_up"], "skipped: nothing changed", "{}", r.dump());
+    assert_eq!(
+        doc["compose_up"],
+        "skipped: nothing changed",
+        "{}",
+        r.dump()
+    );
 
     // A change is pushed and becomes the current release; rollback goes back.
     write(app.path().join("extra.txt"), "v2\n");
@@ -139,7 +165,10 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     // stop / start / restart through qm.
     px(app.path(), &["stop"]).assert_success();
     assert_eq!(sim.calls_matching(&["qm", "shutdown", "220"]).len(), 1);
-    assert!(sim.host_run(&["qm", "status", "220"]).stdout.contains("stopped"));
+    assert!(sim
+        .host_run(&["qm", "status", "220"])
+        .stdout
+        .contains("stopped"));
     px(app.path(), &["start"]).assert_success();
     px(app.path(), &["restart"]).assert_success();
     assert_eq!(sim.calls_matching(&["qm", "reboot", "220"]).len(), 1);
@@ -151,7 +180,12 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     assert!(archive.contains("vzdump-qemu-220-"), "{}", r.dump());
     let r = px(app.path(), &["restore", "--latest", "--yes"]);
     r.assert_success();
-    assert_eq!(sim.calls_matching(&["qmrestore"]).len(), 1, "{:#?}", sim.call_argvs());
+    assert_eq!(
+        sim.calls_matching(&["qmrestore"]).len(),
+        1,
+        "{:#?}",
+        sim.call_argvs()
+    );
 
     // The VM presents another host key: refused, exit 4, nothing run inside.
     let (code, _) = in_vm(

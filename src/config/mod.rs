@@ -31,6 +31,7 @@ mod types;
 mod validate;
 mod vm;
 mod vm_rules;
+mod vm_specs;
 pub use validate::CONNECT_TIMEOUT_MAX;
 
 #[cfg(test)]

@@ -12,9 +12,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::sim::merge;
-use crate::support::{pxdeploy, small_app, write, Run, SimHost};
+use crate::support::{pxdeploy, write, Run, SimHost};
 
 const VMID: u32 = 220;
+
+/// One service from `base:local` that comes back after the VM restarts.
+const COMPOSE: &str = "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    restart: unless-stopped\n    command: [\"sleep\", \"3600\"]\n    stop_grace_period: 1s\n";
 const ALIAS: &str = "pxdeploy-vm-220.pve";
 
 /// The test config with `[vm]` instead of `[container]` (plus `extra`).
@@ -85,7 +88,8 @@ fn ok_json(r: &Run) -> serde_json::Value {
 #[test]
 fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let sim = SimHost::start();
-    let app = small_app();
+    let app = tempfile::tempdir().unwrap();
+    write(app.path().join("docker-compose.yml"), COMPOSE);
     vm_config(&sim, app.path(), "");
 
     // --dry-run: every qm call listed, nothing made, nothing recorded.
@@ -134,7 +138,8 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     // deploy, then the unchanged redeploy pushes nothing.
     let r = px(app.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
-    assert_eq!(doc["services"][0]["name"], "web", "{}", r.dump());
+    assert_eq!(doc["services"][0]["service"], "web", "{}", r.dump());
+    assert_eq!(doc["guest"], "vm");
     let (code, ps) = in_vm(
         &sim,
         VMID,

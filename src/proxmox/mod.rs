@@ -7,7 +7,6 @@
 
 pub(crate) mod backup_job;
 pub(crate) mod calendar;
-pub(crate) mod download;
 pub(crate) mod node;
 pub(crate) mod pct;
 pub(crate) mod purge;

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod seed;
 mod standalone;
 mod template;
-pub(crate) mod vm;
+mod vm;
 
 use super::context::Context;
 use crate::compose;
@@ -35,6 +36,9 @@ pub(super) const INSTALL_DOCKER_APT: &str = "export DEBIAN_FRONTEND=noninteracti
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
+    if let Some(v) = config.vm() {
+        return vm::run(ctx, &config, v);
+    }
     let c = config.require_container("create")?;
     let host = ctx.connect(&config)?;
     if let Some(state) = Guest::of(&host, &config).state()? {

@@ -1,26 +1,32 @@
-//! `pxdeploy create` for `[vm]` (contract §2, §3): the image on the node once (checksum
-//! verified), the cloud-init snippets and the VM's host key in known_hosts before the first
-//! start, `qm create`, the disk resized, the `[firewall]` file, `qm start`, then named,
-//! timed steps until the VM is usable: the guest agent answers, cloud-init is done, the
-//! address, SSH answers (the recorded key), `docker compose version`; then the user
-//! snippet is written again without the private host key.
+//! `pxdeploy create` for `[vm]` (contract §2, §3): the image on the node once (its checksum
+//! verified: `qm::download`), the cloud-init snippets and the VM's host key in known_hosts
+//! before the first start, `qm create`, the disk resized, the `[firewall]` file, `qm
+//! start`, then named, timed steps until the VM is usable: the guest agent answers,
+//! cloud-init is done, the address, SSH answers (the recorded key), `docker compose
+//! version`; then the user snippet is written again without the private host key.
+//! On an existing VM: nothing changes; every setting that differs is listed.
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use super::super::context::Context;
+use crate::config::{Config, Vm, VmImage};
 use crate::error::{Error, Result};
 use crate::guest::vm::boot::{self, CloudInit};
-use crate::guest::Guest;
+use crate::guest::vm::link;
+use crate::guest::{CtState, Guest};
 use crate::output::{sanitize, tail};
 use crate::progress::done;
-use crate::proxmox::download::{self, Task};
-use crate::proxmox::qm;
+use crate::proxmox::qm::create::{self as qm_create, VmCreateSpec};
+use crate::proxmox::qm::download::{self, DownloadSpec};
+use crate::proxmox::qm::{self, config as qm_config};
 use crate::remote::host::{ensure_success, Host, PROBE_TIMEOUT};
 use crate::remote::quote::join;
 
 /// Bound of `qm create` (the image is imported onto the storage).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(1800);
-/// Bound of a download task (the image is fetched by the node).
+/// Bound of the image download (fetched by the node).
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How long the guest agent may take to answer after the first start (cloud-init
 /// installs it).
@@ -28,38 +34,8 @@ const AGENT_LIMIT: Duration = Duration::from_secs(900);
 /// How long SSH may take to answer once cloud-init is done.
 const SSH_LIMIT: Duration = Duration::from_secs(120);
 
-/// Where the image comes from.
-pub(crate) enum Image<'a> {
-    /// A volume already on the node.
-    Volume(&'a str),
-    /// Downloaded, its checksum read from the published list on the node.
-    Listed {
-        url: &'a str,
-        sums_url: &'a str,
-        listed_as: &'a str,
-        algorithm: &'a str,
-    },
-    /// Downloaded with the checksum the config gives.
-    Given {
-        url: &'a str,
-        algorithm: &'a str,
-        checksum: &'a str,
-    },
-}
-
-/// What `create` makes, from `[vm]` and the pure builders (cloud-init data, the host key,
-/// the `qm create` line).
-pub(crate) struct Plan<'a> {
-    pub vmid: u32,
-    pub name: &'a str,
-    pub node: &'a str,
-    pub image: Image<'a>,
-    pub image_storage: &'a str,
-    /// The image's file name on the storage (`<image_storage>:import/<file>`).
-    pub image_file: &'a str,
-    pub snippets_storage: &'a str,
-    pub disk_gb: u32,
-    pub create_line: String,
+/// The cloud-init data of a new VM and its host key.
+pub(crate) struct Seed {
     /// user-data with `ssh_keys` (first boot), and without (afterwards).
     pub user_data: String,
     pub user_data_later: String,
@@ -68,14 +44,128 @@ pub(crate) struct Plan<'a> {
     pub host_public_key: String,
 }
 
+/// `pxdeploy create` of a `[vm]` target.
+pub(crate) fn run(ctx: &Context, config: &Config, v: &Vm) -> Result<()> {
+    let started = Instant::now();
+    let host = ctx.connect(config)?;
+    let guest = Guest::of(&host, config);
+    if let Some(state) = guest.state()? {
+        return existing(ctx, &host, config, v, guest, state);
+    }
+    if let Some(wanted) = &v.node {
+        let target = crate::config::ssh::resolve(config)?;
+        ctx.reporter.step_with(
+            "Choosing the node",
+            |choice: &crate::cluster::place::Choice| {
+                done(format!("{} ({})", choice.node, choice.why))
+            },
+            || crate::cluster::place::place(&host, &target, wanted),
+        )?;
+    }
+    let node = link::node_name(&host)?;
+    let seed = super::seed::seed(config, v, &node)?;
+    let (ip, compose) = create(ctx, config, guest, v, &node, &seed)?;
+    if host.dry_run() {
+        ctx.succeed(
+            Some(&host),
+            json!({ "vmid": v.vmid, "hostname": v.name, "created": false }),
+        );
+        return Ok(());
+    }
+    if v.ha {
+        crate::cluster::ha::register(&host, v.vmid, ctx.reporter.as_ref())?;
+    }
+    ctx.out.info(format!(
+        "VM {} ({}) is ready with Docker Compose {compose}: {}",
+        v.vmid,
+        v.name,
+        ctx.out.bold(&ip)
+    ));
+    ctx.out.data(&ip);
+    ctx.succeed(
+        Some(&host),
+        json!({
+            "vmid": v.vmid,
+            "hostname": v.name,
+            "created": true,
+            "node": node,
+            "ip": ip,
+            "compose_version": compose,
+            "host_key_alias": link::alias(v.vmid, &node),
+            "duration_secs": started.elapsed().as_secs_f64(),
+        }),
+    );
+    Ok(())
+}
+
+/// The VM exists: change nothing, name every setting that differs from the config.
+fn existing(
+    ctx: &Context,
+    host: &Host,
+    config: &Config,
+    v: &Vm,
+    guest: Guest<'_>,
+    state: CtState,
+) -> Result<()> {
+    let text = host.probe_ok(&qm::config(v.vmid))?.stdout_str();
+    let actual = qm_config::parse_config(&text);
+    let drift = qm_config::drift(&actual, &VmCreateSpec::from_vm(v, ""));
+    ctx.out.info(format!(
+        "VM {} already exists ({}): nothing changed",
+        v.vmid,
+        state.as_str()
+    ));
+    for d in &drift {
+        ctx.out.warn(format!(
+            "VM {} differs from the config: {}",
+            v.vmid,
+            sanitize(&d.to_string())
+        ));
+    }
+    if !drift.is_empty() {
+        ctx.out.info(format!(
+            "pxdeploy does not change an existing VM: adjust it with `qm set {}` on the host, or destroy and create it again",
+            v.vmid
+        ));
+    }
+    let ip = match state {
+        CtState::Running => guest.address()?,
+        CtState::Stopped => v.network.static_addr().map(|a| a.to_string()),
+    };
+    if let Some(ip) = &ip {
+        ctx.out.data(ip);
+    }
+    let drift: Vec<String> = drift.iter().map(ToString::to_string).collect();
+    ctx.succeed(
+        Some(host),
+        json!({
+            "vmid": v.vmid,
+            "hostname": actual.name().unwrap_or(&v.name),
+            "created": false,
+            "state": state,
+            "ip": ip,
+            "drift": drift,
+        }),
+    );
+    let _ = config;
+    Ok(())
+}
+
 /// Makes the VM and waits until it is usable; returns its address and Compose version.
-pub(crate) fn create(ctx: &Context, guest: Guest<'_>, plan: &Plan<'_>) -> Result<(String, String)> {
+fn create(
+    ctx: &Context,
+    config: &Config,
+    guest: Guest<'_>,
+    v: &Vm,
+    node: &str,
+    seed: &Seed,
+) -> Result<(String, String)> {
     let host = guest.host();
     let reporter = ctx.reporter.as_ref();
-    image(ctx, host, plan)?;
+    let image = image(ctx, host, v, node)?;
     reporter.step("Writing the cloud-init snippets", || {
-        write_snippet(host, plan, "user", &plan.user_data)?;
-        write_snippet(host, plan, "meta", &plan.meta_data)
+        write_snippet(host, v, &qm_create::user_snippet(v.vmid), &seed.user_data)?;
+        write_snippet(host, v, &qm_create::meta_snippet(v.vmid), &seed.meta_data)
     })?;
     if !host.dry_run() {
         let Some(target) = host.target() else {
@@ -83,38 +173,31 @@ pub(crate) fn create(ctx: &Context, guest: Guest<'_>, plan: &Plan<'_>) -> Result
                 "the VM's host key needs the node's SSH settings",
             ));
         };
-        crate::guest::vm::link::record_host_key(
-            target,
-            plan.vmid,
-            plan.node,
-            &plan.host_public_key,
-        )?;
-        ctx.out.info(format!(
-            "recorded the VM's host key in known_hosts as `{}` (pxdeploy generated it: the first connection is verified)",
-            crate::guest::vm::link::alias(plan.vmid, plan.node)
+        link::record_host_key(target, v.vmid, node, &seed.host_public_key)?;
+        reporter.note(&format!(
+            "recorded the VM's host key in known_hosts as `{}` before its first start (pxdeploy generated it: the first connection is verified)",
+            link::alias(v.vmid, node)
         ));
     }
-    reporter.step(
-        &format!("Creating VM {} ({})", plan.vmid, plan.name),
-        || {
-            let out = host.change(&plan.create_line, CREATE_TIMEOUT)?;
-            match out.status.success() {
-                true => Ok(()),
-                false => Err(guest.refused(&plan.create_line, out)),
-            }
-        },
-    )?;
-    let resize = qm::disk_resize(plan.vmid, "scsi0", &format!("{}G", plan.disk_gb));
-    reporter.step(
-        &format!("Resizing its disk to {} GiB", plan.disk_gb),
-        || host.change_ok(&resize, PROBE_TIMEOUT).map(drop),
-    )?;
-    super::firewall_before_start(ctx, host, &ctx.config()?)?;
+    let line = qm_create::create(&VmCreateSpec::from_vm(v, &image));
+    reporter.step(&format!("Creating VM {} ({})", v.vmid, v.name), || {
+        let out = host.change(&line, CREATE_TIMEOUT)?;
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(guest.refused(&line, out)),
+        }
+    })?;
+    let resize = qm_create::resize(v.vmid, v.disk_gb);
+    reporter.step(&format!("Resizing its disk to {} GiB", v.disk_gb), || {
+        host.change_ok(&resize, PROBE_TIMEOUT).map(drop)
+    })?;
+    super::firewall_before_start(ctx, host, config)?;
     guest.start(reporter, &ctx.out)?;
     if host.dry_run() {
         for line in [
-            boot::status_line(plan.vmid),
-            qm::guest_cmd(plan.vmid, "ping"),
+            qm::guest_cmd(v.vmid, "ping"),
+            boot::status_line(v.vmid),
+            qm::guest_cmd(v.vmid, "network-get-interfaces"),
         ] {
             host.change(&line, PROBE_TIMEOUT)?;
         }
@@ -123,25 +206,27 @@ pub(crate) fn create(ctx: &Context, guest: Guest<'_>, plan: &Plan<'_>) -> Result
     reporter.step_with(
         "Waiting for the guest agent",
         |t: &Duration| done(format!("answered after {:.1}s", t.as_secs_f64())),
-        || agent_answers(host, plan.vmid),
+        || agent_answers(host, v.vmid),
     )?;
-    reporter.step(
-        "Waiting for cloud-init (`cloud-init status --wait`)",
-        || cloud_init(ctx, host, plan.vmid),
-    )?;
+    reporter.step("Waiting for cloud-init (`cloud-init status --wait`)", || {
+        cloud_init(ctx, host, v.vmid)
+    })?;
     let address = reporter.step_with(
         "Reading the VM's address",
         |a: &String| done(a.clone()),
         || {
             guest.address()?.ok_or_else(|| {
-                Error::remote(format!("VM {} has no IPv4 address on net0", plan.vmid)).hint(
+                Error::remote(format!("VM {} has no IPv4 address on net0", v.vmid)).hint(
                     "check the bridge's DHCP server, or set a static `ip` and `gateway` in `[vm]`",
                 )
             })
         },
     )?;
     reporter.step(
-        "Connecting to the VM over SSH (its recorded host key)",
+        &format!(
+            "Connecting over SSH (host key `{}`)",
+            link::alias(v.vmid, node)
+        ),
         || guest.wait_inside(SSH_LIMIT).map(drop),
     )?;
     let compose = reporter.step_with(
@@ -151,109 +236,86 @@ pub(crate) fn create(ctx: &Context, guest: Guest<'_>, plan: &Plan<'_>) -> Result
     )?;
     reporter.step(
         "Removing the private host key from the node's snippet",
-        || write_snippet(host, plan, "user", &plan.user_data_later),
+        || {
+            write_snippet(
+                host,
+                v,
+                &qm_create::user_snippet(v.vmid),
+                &seed.user_data_later,
+            )
+        },
     )?;
     Ok((address, compose))
 }
 
-/// The image on the node: already there (listed on its storage), or downloaded with its
-/// checksum; the download task's status decides, not `pvesh`'s exit code.
-fn image(ctx: &Context, host: &Host, plan: &Plan<'_>) -> Result<()> {
-    let volid = match plan.image {
-        Image::Volume(v) => v.to_string(),
-        _ => format!("{}:import/{}", plan.image_storage, plan.image_file),
+/// The image on the node: a volume named in the config as it is, else downloaded with its
+/// checksum (`download-url` finds it there already when it is); the task's status decides,
+/// not `pvesh`'s exit code. Returns its volume id.
+fn image(ctx: &Context, host: &Host, v: &Vm, node: &str) -> Result<String> {
+    let spec = match &v.image {
+        VmImage::Volume(volid) => return Ok(volid.clone()),
+        image => DownloadSpec::from_image(image).ok_or_else(|| {
+            Error::config("`vm.image` names no image of the catalogue")
+                .hint("use debian-12, debian-13, ubuntu-24.04, { url, sha512 } or a volume id")
+        })?,
     };
-    let listed = host.probe_ok(&download::list_images(plan.image_storage))?;
-    if download::listed(&listed.stdout_str(), &volid) || matches!(plan.image, Image::Volume(_)) {
-        ctx.reporter
-            .note(&format!("image {volid} is on the node already"));
-        return Ok(());
-    }
-    let line = match plan.image {
-        Image::Volume(_) => unreachable!("a volume is used as it is"),
-        Image::Listed {
-            url,
-            sums_url,
-            listed_as,
-            algorithm,
-        } => download::with_checksum_list(
-            plan.node,
-            plan.image_storage,
-            url,
-            plan.image_file,
-            sums_url,
-            listed_as,
-            algorithm,
-        ),
-        Image::Given {
-            url,
-            algorithm,
-            checksum,
-        } => download::with_checksum(
-            plan.node,
-            plan.image_storage,
-            url,
-            plan.image_file,
-            algorithm,
-            checksum,
-        ),
-    };
-    ctx.reporter.step(
-        &format!("Downloading the image to {volid} (checksum verified)"),
+    let line = download::line(&spec, node, &v.image_storage, "import");
+    ctx.reporter.step_with(
+        &format!("Getting the image onto {} (checksum verified)", v.image_storage),
+        |volid: &String| done(volid.clone()),
         || {
             let out = host.change(&line, DOWNLOAD_TIMEOUT)?;
             if host.dry_run() {
-                return Ok(());
+                return Ok(format!("{}:import/{}.{}", v.image_storage, spec.stem, spec.extension));
             }
-            let said = format!("{}{}", out.stdout_str(), out.stderr_str());
-            if out.status.code == 3 {
-                return Err(
-                    Error::remote("the image's checksum list does not name the image")
-                        .cause(sanitize(&tail(&out.stderr_str(), 2))),
-                );
+            if !out.status.success() {
+                let why = sanitize(&tail(&out.stderr_str(), 3));
+                return Err(match out.status.code {
+                    3 => Error::remote("the image's checksum list does not name the image").cause(why),
+                    4 => Error::remote("the image's checksum is not one").cause(why),
+                    _ => Error::remote("downloading the image failed")
+                        .cause(format!("exit {}: {why}", out.status.code)),
+                });
             }
-            let Some(upid) = download::upid(&out.stdout_str()) else {
-                return Err(ensure_success(&line, out).err().unwrap_or_else(|| {
-                    Error::remote("`download-url` printed no task id")
-                        .cause(sanitize(&tail(&said, 3)))
-                }));
-            };
-            wait_task(host, plan.node, &upid)
+            let got = download::parse(&out.stdout_str())
+                .map_err(|why| Error::remote("downloading the image failed").cause(why))?;
+            wait_task(host, node, &got)?;
+            Ok(got.volid)
         },
     )
 }
 
-/// Polls the task until it stopped; a failed task is exit 5 with its exit status.
-fn wait_task(host: &Host, node: &str, upid: &str) -> Result<()> {
-    let command = download::task_status(node, upid);
+/// The download task until it stopped; a failed task is exit 5 with its exit status.
+fn wait_task(host: &Host, node: &str, got: &download::Downloaded) -> Result<()> {
     let deadline = Instant::now() + DOWNLOAD_TIMEOUT;
+    let mut status = got.status.clone();
     loop {
-        let out = host.probe_ok(&command)?;
-        match download::parse_task(&out.stdout_str()) {
-            Some(Task::Ok) => return Ok(()),
-            Some(Task::Failed(why)) => {
-                return Err(Error::remote("downloading the image failed")
-                    .cause(format!("task {upid}: {}", sanitize(&why)))
-                    .hint("the node keeps nothing of a failed download; check the image's URL and checksum, then run `pxdeploy create` again"))
+        match &status {
+            Some(s) if s.running() && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_secs(2));
+                let out = host.probe_ok(&download::task_status(node, &got.upid))?;
+                status = download::parse_task_status(&out.stdout_str());
             }
-            Some(Task::Running) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_secs(2))
+            Some(s) => {
+                return match s.failure() {
+                    None => Ok(()),
+                    Some(why) => Err(Error::remote("downloading the image failed")
+                        .cause(format!("task {}: {}", got.upid, sanitize(why)))
+                        .hint("check the image's URL and checksum, then run `pxdeploy create` again")),
+                }
             }
-            _ => {
-                return Err(Error::remote(format!("cannot read the state of task {upid}"))
-                    .cause(format!("`{command}`: {}", sanitize(&tail(&out.stdout_str(), 2)))))
+            None => {
+                return Err(Error::remote("cannot read the state of the download task")
+                    .cause(format!("task `{}`", sanitize(&got.upid))))
             }
         }
     }
 }
 
-/// Writes one snippet (`user` or `meta`) through stdin (the private host key is never on
-/// a command line), readable by root only, where `pvesm path` puts it.
-fn write_snippet(host: &Host, plan: &Plan<'_>, which: &str, text: &str) -> Result<()> {
-    let volid = format!(
-        "{}:snippets/pxdeploy-{}-{which}.yaml",
-        plan.snippets_storage, plan.vmid
-    );
+/// Writes one snippet file through stdin (the private host key is never on a command
+/// line), readable by root only, where `pvesm path` puts it.
+fn write_snippet(host: &Host, v: &Vm, file: &str, text: &str) -> Result<()> {
+    let volid = qm_create::snippet_volid(&v.snippets_storage, file);
     let script = "p=$(pvesm path \"$1\") || exit 1; mkdir -p \"$(dirname \"$p\")\" && umask 077 && cat > \"$p.pxdeploy-tmp\" && mv -f \"$p.pxdeploy-tmp\" \"$p\"";
     let line = join(&["sh", "-c", script, "sh", &volid]);
     let out = host.change_with_stdin(&line, &mut text.as_bytes(), PROBE_TIMEOUT)?;
@@ -276,7 +338,11 @@ fn agent_answers(host: &Host, vmid: u32) -> Result<Duration> {
                 "the guest agent of VM {vmid} did not answer within {}s",
                 started.elapsed().as_secs()
             ))
-            .cause(format!("`{command}` {}: {}", out.status, sanitize(&tail(&stderr, 2))))
+            .cause(format!(
+                "`{command}` {}: {}",
+                out.status,
+                sanitize(&tail(&stderr, 2))
+            ))
             .hint(format!(
                 "cloud-init installs and starts `qemu-guest-agent`: the VM's serial console shows how far it got (`qm terminal {vmid}` on the host)"
             )));
@@ -323,7 +389,7 @@ fn cloud_init(ctx: &Context, host: &Host, vmid: u32) -> Result<()> {
                 ));
             }
             Err(err.hint(format!(
-                "the VM is kept: look inside with `qm guest exec {vmid} -- cat /var/log/cloud-init-output.log` on the host; fix the cause, then `pxdeploy destroy` and `pxdeploy create` again"
+                "the VM is kept: `qm guest exec {vmid} -- cat /var/log/cloud-init-output.log` on the host shows the whole log; fix the cause, then `pxdeploy destroy` and `pxdeploy create` again"
             )))
         }
     }

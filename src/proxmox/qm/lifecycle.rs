@@ -85,11 +85,6 @@ pub(crate) fn restore(vmid: u32, volid: &str, storage: &str) -> String {
     ])
 }
 
-/// `qm disk resize <vmid> <disk> <size>` (a size like `32G`; never shrinks).
-pub(crate) fn disk_resize(vmid: u32, disk: &str, size: &str) -> String {
-    join(&["qm", "disk", "resize", &vmid.to_string(), disk, size])
-}
-
 /// `qm guest cmd <vmid> <command>` (`ping` prints nothing when the agent answers).
 pub(crate) fn guest_cmd(vmid: u32, command: &str) -> String {
     join(&["qm", "guest", "cmd", &vmid.to_string(), command])

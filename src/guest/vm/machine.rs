@@ -117,6 +117,8 @@ impl<'h> Vm<'h> {
     /// the task removed the VM's HA resource.
     pub(crate) fn destroy(&self, timeout: Duration) -> Result<bool> {
         let (host, vmid) = (self.host, self.vmid);
+        // Asked first: the alias names the node the VM was on.
+        let node = super::link::node_name(host)?;
         let command = qm::destroy(vmid);
         let out = host.change(&command, timeout)?;
         let ok = out.status.success() || qm::said(&out.stderr_str()) == Some(Said::Missing);
@@ -131,7 +133,7 @@ impl<'h> Vm<'h> {
         }
         host.change_ok(&remove_snippets(self.access.snippets, vmid), AGENT_TIMEOUT)?;
         if !host.dry_run() {
-            if let (Some(target), Some(node)) = (host.target(), host.node().ok().flatten()) {
+            if let Some(target) = host.target() {
                 super::link::forget_host_key(target, vmid, &node)?;
             }
         }

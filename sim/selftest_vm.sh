@@ -143,6 +143,9 @@ check "status/current" 0 '"qmpstatus":"running"'
 run pvesh get /cluster/resources --type vm --output-format json; check "cluster resources" 0 '"id":"qemu/220"'
 
 # ---------------------------------------------------------------- cloud-init error, agent texts
+qm create 223 --ide2 local-lvm:cloudinit --cicustom user=local:snippets/missing.yaml >/dev/null
+run qm start 223; check "a missing snippet fails the start" 255 "generating cloud-init ISO" "can't find file 'local:snippets/missing.yaml'"
+run qm destroy 223; check "destroy 223" 0
 printf '#cloud-config\nruncmd:\n  - [sh, -c, "echo boom; exit 7"]\n' >"$SN/bad.yaml"
 qm create 221 --agent 1 --net0 virtio,bridge=vmbr0 --ipconfig0 ip=127.0.211.9/8 --ide2 local-lvm:cloudinit \
     --cicustom user=local:snippets/bad.yaml >/dev/null
@@ -153,7 +156,7 @@ python3 - "$STATE" <<'PY'
 import json, sys, time
 st = sys.argv[1]
 pid = json.load(open(f"{st}/ct/221/run.json"))["init_pid"]
-for _ in range(100):
+for _ in range(600):
     try:
         if json.load(open(f"/proc/{pid}/root/run/cloud-init/status.json"))["status"] in ("done", "error"):
             break
@@ -177,6 +180,14 @@ run qm rollback 220 s1; check "rollback" 0
 run qm status 220; check "rollback leaves it stopped" 0 "status: stopped"
 [ ! -e "$STATE/ct/220/rootfs/root/marker" ] && ok "rollback restored the data" || bad "marker survived"
 run qm delsnapshot 220 s1; check "delsnapshot" 0
+run qm disk resize 220 scsi0 +2G; check "disk resize +2G" 0
+run qm config 220; check "resized" 0 "scsi0: local-lvm:vm-220-disk-0,size=5G"
+run qm resize 220 scsi0 4G; check "shrinking refused, exit 0" 0 "" "shrinking disks is not supported"
+run qm disk resize 220 ide2 +1G; check "a cdrom cannot be resized" 0 "" "you can't resize a cdrom"
+run qm disk import 220 /var/lib/vz/import/local-http.qcow2 local-lvm
+check "qm disk import" 0 "unused0: successfully imported disk 'local-lvm:vm-220-disk-1'"
+run qm cloudinit dump 220 user; check "cloudinit dump (generated, cicustom ignored)" 0 $'#cloud-config\nhostname: app1\nmanage_etc_hosts: true\nfqdn: app1\nchpasswd:\n  expire: False\nusers:\n  - default'
+run qm set 220 --memory 1024 --delete unused0; check "qm set" 0 "update VM 220: -memory 1024 -delete unused0"
 run vzdump 220 --storage local --compress zstd --mode snapshot
 check "vzdump of a stopped VM" 0 "INFO: starting kvm to execute backup task"
 [[ "$OUT" == *"INFO: stopping kvm after backup task"* && "$OUT" == *"vzdump-qemu-220-"*".vma.zst'"* ]] && ok "vzdump VM lines" || bad "vzdump: $OUT"
@@ -203,6 +214,34 @@ run qm stop 222; run qm destroy 222 --purge 1; check "destroy --purge" 0 "purgin
 [ ! -e "$STATE/ct/222" ] && ok "VM folders gone" || bad "STATE/ct/222 left"
 run qm destroy 220 --purge 1 --destroy-unreferenced-disks 1; check "destroy 220" 0
 ps -eo args | grep -q "[_]init --state $STATE" && bad "a VM init survived" || ok "no VM left running"
+
+# ---------------------------------------------------------------- through a node's sshd (launch.py)
+# The node's /var/lib/vz is the state's; the VM is reached with direct-tcpip from the node.
+NODE_DIR="$(mktemp -d /var/tmp/pxsim-selftest-vm-node.XXXXXX)"
+if python3 "$SIM/launch.py" up --dir "$NODE_DIR" >"$WORK/launch.json" 2>"$WORK/launch.err"; then
+    NPORT="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$WORK/launch.json")"
+    NODE=(ssh -p "$NPORT" -i "$NODE_DIR/client_ed25519" -o IdentitiesOnly=yes -o BatchMode=yes
+        -o UserKnownHostsFile="$NODE_DIR/known_hosts" root@127.0.0.1)
+    sed "s|$(cat "$WORK/client.pub")|$(cat "$NODE_DIR/client_ed25519.pub")|" "$SN/pxdeploy-220-user.yaml" \
+        | grep -v 'curl -fsSL\|usermod' | "${NODE[@]}" 'cat >/var/lib/vz/snippets/u.yaml &&
+        printf "instance-id: x-240\n" >/var/lib/vz/snippets/m.yaml'
+    run "${NODE[@]}" "curl -fsSL $B/debian-12-genericcloud-amd64.qcow2 -o /var/lib/vz/import/d.qcow2 &&
+        qm create 240 --scsi0 local-lvm:0,import-from=local:import/d.qcow2 --ide2 local-lvm:cloudinit --agent 1 \
+        --net0 virtio,bridge=vmbr0 --ipconfig0 ip=127.0.211.40/8 --cicustom user=local:snippets/u.yaml,meta=local:snippets/m.yaml \
+        --start 1 && for i in \$(seq 100); do qm guest cmd 240 ping 2>/dev/null && break; sleep 0.1; done &&
+        qm guest exec 240 --timeout 60 -- cloud-init status --wait"
+    check "through the node: snippets and image at /var/lib/vz, create, agent, cloud-init" 0 '"exitcode" : 0'
+    echo "pxdeploy-vm-240.pve $(cat "$WORK/hostkey.pub")" >"$WORK/kh240"
+    run ssh -o ProxyCommand="${NODE[*]} -W %h:%p" -i "$NODE_DIR/client_ed25519" -o IdentitiesOnly=yes -o BatchMode=yes \
+        -o UserKnownHostsFile="$WORK/kh240" -o StrictHostKeyChecking=yes -o HostKeyAlias=pxdeploy-vm-240.pve \
+        pxdeploy@127.0.211.40 'sudo -n -- id -u'
+    check "ssh to the VM through the node (direct-tcpip)" 0 "0"
+    python3 "$SIM/launch.py" down --dir "$NODE_DIR" 2>/dev/null
+    ps -eo args | grep -q "[_]init --state $NODE_DIR" && bad "launch.py down left a VM" || ok "launch.py down stops the VM"
+else
+    bad "launch.py up: $(cat "$WORK/launch.err")"
+fi
+rm -rf "$NODE_DIR"
 
 echo "selftest_vm: $FAILS failure(s)"
 [ "$FAILS" = 0 ]

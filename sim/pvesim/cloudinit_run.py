@@ -294,6 +294,19 @@ def run_main(argv):
     os.environ["PXSIM_STATE"] = argv[argv.index("--state") + 1]
     vmid = int(argv[argv.index("--vmid") + 1])
     load_state()
+    try:
+        return run(vmid)
+    except Exception as e:  # noqa: BLE001 - a simulator bug: cloud-init ends in error, SSH up
+        import traceback  # noqa: PLC0415
+        traceback.print_exc()
+        r = Run.__new__(Run)
+        r.errors = [f"pxsim: cloud-init run failed: {type(e).__name__}: {e}"]
+        r.status("error")
+        open("/run/pxsim/sshd-ready", "w").close()
+        return 1
+
+
+def run(vmid):
     d = os.path.join(ct_dir(vmid), "cidata")
     if not os.path.isdir(d):
         # no cloud-init drive: ds-identify finds no datasource, cloud-init stays disabled

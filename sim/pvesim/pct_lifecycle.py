@@ -353,7 +353,7 @@ def ha_configured(vmid):
     return int(vmid) in read_resources()
 
 
-def purge_related(t, vmid, purge, what="CT"):
+def purge_related(t, vmid, purge, what="CT"):  # what: "VM" for qm destroy
     """What the real destroy task does after the disks (pve-container src/PVE/API2/LXC.pm
     907-915): the firewall file always goes; with --purge also the CT's backup-job entries
     (a job left without guests goes entirely, pve-guest-common src/PVE/VZDump/Plugin.pm
@@ -364,7 +364,8 @@ def purge_related(t, vmid, purge, what="CT"):
         pass
     if not purge:
         return
-    t.log(f"purging {what} {vmid} from related configurations..")
+    t.log(f"purging CT {vmid} from related configurations.." if what == "CT" else
+          f"purging VM {vmid} from related configurations..")
     from .jobs import remove_vmid_from_backup_jobs  # noqa: PLC0415
     remove_vmid_from_backup_jobs(vmid)
     if ha_configured(vmid):
@@ -372,4 +373,5 @@ def purge_related(t, vmid, purge, what="CT"):
             res = read_resources()
             res.pop(int(vmid), None)
             write_resources(res)
-        t.log(f"NOTE: removed {what} {vmid} from HA resource configuration.")
+        t.log(f"NOTE: removed CT {vmid} from HA resource configuration." if what == "CT" else
+              f"NOTE: removed VM {vmid} from HA resource configuration.")

@@ -17,9 +17,9 @@ QM_COMMANDS = ["agent", "cleanup", "clone", "cloudinit", "config", "create", "de
                "suspend", "template", "terminal", "unlink", "unlock", "vncproxy", "wait"]
 
 COMMANDS = {
-    "list": ("qm_config", "qm_list"), "status": ("qm_config", "qm_status"),
-    "config": ("qm_config", "qm_config"), "set": ("qm_config", "qm_set"),
-    "unlock": ("qm_config", "qm_unlock"), "pending": ("qm_config", "qm_pending"),
+    "list": ("qm_show", "qm_list"), "status": ("qm_show", "qm_status"),
+    "config": ("qm_show", "qm_config"), "set": ("qm_config", "qm_set"),
+    "unlock": ("qm_config", "qm_unlock"), "pending": ("qm_show", "qm_pending"),
     "create": ("qm_lifecycle", "qm_create"), "start": ("qm_lifecycle", "qm_start"),
     "stop": ("qm_lifecycle", "qm_stop"), "shutdown": ("qm_lifecycle", "qm_shutdown"),
     "reboot": ("qm_lifecycle", "qm_reboot"), "destroy": ("qm_lifecycle", "qm_destroy"),

@@ -50,7 +50,10 @@ impl Inside {
 
     /// The command line that runs the shell `script` in the guest.
     pub fn exec_sh(self, script: &str) -> String {
-        self.exec(&["sh", "-c", script])
+        match self {
+            Inside::Container(vmid) => pct::exec_sh(vmid, script),
+            Inside::Vm(_) => self.exec(&["sh", "-c", script]),
+        }
     }
 }
 

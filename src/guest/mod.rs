@@ -103,16 +103,6 @@ impl<'h> Guest<'h> {
         }
     }
 
-    /// The container `vmid` on `host`.
-    pub(crate) fn container(host: &'h Host, vmid: u32) -> Self {
-        Guest::Container(Container::new(host, vmid))
-    }
-
-    /// The VM `vmid` on `host`, reached as `access` says.
-    pub(crate) fn vm(host: &'h Host, vmid: u32, access: Access<'h>) -> Self {
-        Guest::Vm(Vm::new(host, vmid, access))
-    }
-
     /// The node transport the guest is reached through.
     pub(crate) fn host(&self) -> &'h Host {
         match self {
@@ -253,7 +243,8 @@ impl<'h> Guest<'h> {
             Guest::Vm(v) => match v.access.address {
                 Some(a) => Some(a.to_string()),
                 None => {
-                    let mac = qm::net0_mac(&v.host.probe(&qm::config(v.vmid)).ok()?.stdout_str())?;
+                    let text = v.host.probe(&qm::config(v.vmid)).ok()?.stdout_str();
+                    let mac = qm::config::parse_config(&text).net0()?.mac()?.to_string();
                     qm::agent::address_of(stdout, &mac)
                 }
             },

@@ -105,7 +105,12 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        let project = Project::new(120, "shop", "/opt/shop", "docker-compose.yml");
+        let project = Project::new(
+            crate::guest::Inside::Container(120),
+            "shop",
+            "/opt/shop",
+            "docker-compose.yml",
+        );
         let rc = ReleaseCommand {
             service: "api".into(),
             command: "./manage.py migrate 'main db'".into(),

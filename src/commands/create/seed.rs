@@ -37,7 +37,10 @@ fn client_keys(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
     let mut keys = Vec::new();
     for f in files {
         if let Ok(text) = std::fs::read_to_string(pub_path(f)) {
-            if let Some(line) = text.lines().find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-")) {
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-"))
+            {
                 keys.push(line.trim().to_string());
                 continue;
             }
@@ -87,14 +90,19 @@ fn made_key(dir: &Path, comment: &str) -> Result<(String, String)> {
         .output()
         .map_err(|e| Error::unexpected("cannot run `ssh-keygen`").cause(e.to_string()))?;
     if !out.status.success() {
-        return Err(Error::unexpected("`ssh-keygen` could not make the VM's host key")
-            .cause(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(
+            Error::unexpected("`ssh-keygen` could not make the VM's host key")
+                .cause(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        );
     }
     let read = |p: std::path::PathBuf| {
         std::fs::read_to_string(p)
             .map_err(|e| Error::unexpected("cannot read the VM's host key").cause(e.to_string()))
     };
-    Ok((read(file.clone())?, read(pub_path(&file))?.trim().to_string()))
+    Ok((
+        read(file.clone())?,
+        read(pub_path(&file))?.trim().to_string(),
+    ))
 }
 
 /// A YAML double-quoted scalar.

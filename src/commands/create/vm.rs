@@ -208,9 +208,10 @@ fn create(
         |t: &Duration| done(format!("answered after {:.1}s", t.as_secs_f64())),
         || agent_answers(host, v.vmid),
     )?;
-    reporter.step("Waiting for cloud-init (`cloud-init status --wait`)", || {
-        cloud_init(ctx, host, v.vmid)
-    })?;
+    reporter.step(
+        "Waiting for cloud-init (`cloud-init status --wait`)",
+        || cloud_init(ctx, host, v.vmid),
+    )?;
     let address = reporter.step_with(
         "Reading the VM's address",
         |a: &String| done(a.clone()),
@@ -261,17 +262,24 @@ fn image(ctx: &Context, host: &Host, v: &Vm, node: &str) -> Result<String> {
     };
     let line = download::line(&spec, node, &v.image_storage, "import");
     ctx.reporter.step_with(
-        &format!("Getting the image onto {} (checksum verified)", v.image_storage),
+        &format!(
+            "Getting the image onto {} (checksum verified)",
+            v.image_storage
+        ),
         |volid: &String| done(volid.clone()),
         || {
             let out = host.change(&line, DOWNLOAD_TIMEOUT)?;
             if host.dry_run() {
-                return Ok(format!("{}:import/{}.{}", v.image_storage, spec.stem, spec.extension));
+                return Ok(format!(
+                    "{}:import/{}.{}",
+                    v.image_storage, spec.stem, spec.extension
+                ));
             }
             if !out.status.success() {
                 let why = sanitize(&tail(&out.stderr_str(), 3));
                 return Err(match out.status.code {
-                    3 => Error::remote("the image's checksum list does not name the image").cause(why),
+                    3 => Error::remote("the image's checksum list does not name the image")
+                        .cause(why),
                     4 => Error::remote("the image's checksum is not one").cause(why),
                     _ => Error::remote("downloading the image failed")
                         .cause(format!("exit {}: {why}", out.status.code)),
@@ -301,7 +309,9 @@ fn wait_task(host: &Host, node: &str, got: &download::Downloaded) -> Result<()> 
                     None => Ok(()),
                     Some(why) => Err(Error::remote("downloading the image failed")
                         .cause(format!("task {}: {}", got.upid, sanitize(why)))
-                        .hint("check the image's URL and checksum, then run `pxdeploy create` again")),
+                        .hint(
+                            "check the image's URL and checksum, then run `pxdeploy create` again",
+                        )),
                 }
             }
             None => {

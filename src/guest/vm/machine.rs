@@ -93,7 +93,8 @@ impl<'h> Vm<'h> {
         if let Some(a) = self.access.address {
             return Ok(Some(a.to_string()));
         }
-        let Some(mac) = qm::net0_mac(&self.config_text()?) else {
+        let net0 = qm::config::parse_config(&self.config_text()?).net0();
+        let Some(mac) = net0.as_ref().and_then(|n| n.mac()) else {
             return Err(
                 Error::remote(format!("VM {} has no `net0`", self.vmid)).cause(format!(
                     "`{}` shows no MAC address on net0",
@@ -109,7 +110,7 @@ impl<'h> Vm<'h> {
             }
             return Err(crate::guest::container::failed(&command, out));
         }
-        Ok(qm::agent::address_of(&out.stdout_str(), &mac))
+        Ok(qm::agent::address_of(&out.stdout_str(), mac))
     }
 
     /// `qm destroy --purge --destroy-unreferenced-disks`, then its cloud-init snippets on

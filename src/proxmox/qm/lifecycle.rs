@@ -99,24 +99,6 @@ pub(crate) fn guest_exec<S: AsRef<str>>(vmid: u32, timeout_secs: u64, argv: &[S]
     )
 }
 
-/// The VM's config file on the node (`/etc/pve/qemu-server` → `nodes/<node>/qemu-server`).
-pub(crate) fn conf_path(vmid: u32) -> String {
-    format!("/etc/pve/qemu-server/{vmid}.conf")
-}
-
-/// The MAC of `net0` in a `qm config` text (`net0: virtio=BC:24:11:…,bridge=vmbr0`): the
-/// value of the model key.
-pub(crate) fn net0_mac(config: &str) -> Option<String> {
-    const MODELS: &[&str] = &["virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"];
-    let line = config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("net0:"))?;
-    line.trim().split(',').find_map(|part| {
-        let (k, v) = part.split_once('=')?;
-        (MODELS.contains(&k.trim()) || k.trim() == "macaddr").then(|| v.trim().to_string())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,7 +117,6 @@ mod tests {
             "qm destroy 220 --purge 1 --destroy-unreferenced-disks 1"
         );
         assert_eq!(set(220, "protection", "0"), "qm set 220 --protection 0");
-        assert_eq!(conf_path(220), "/etc/pve/qemu-server/220.conf");
     }
 
     #[test]
@@ -155,10 +136,6 @@ mod tests {
 
     #[test]
     fn disks_and_agent() {
-        assert_eq!(
-            disk_resize(220, "scsi0", "32G"),
-            "qm disk resize 220 scsi0 32G"
-        );
         assert_eq!(guest_cmd(220, "ping"), "qm guest cmd 220 ping");
         assert_eq!(
             guest_cmd(220, "network-get-interfaces"),
@@ -180,16 +157,5 @@ mod tests {
             ),
             "qm guest exec 220 --timeout 30 -- tail -n 40 /var/log/cloud-init-output.log"
         );
-    }
-
-    #[test]
-    fn mac_of_net0() {
-        let cfg = "agent: enabled=1\nboot: order=scsi0\nnet0: virtio=BC:24:11:0A:1B:2C,bridge=vmbr0,firewall=1\nnet1: virtio=BC:24:11:00:00:01,bridge=vmbr1\n";
-        assert_eq!(net0_mac(cfg).as_deref(), Some("BC:24:11:0A:1B:2C"));
-        assert_eq!(
-            net0_mac("net0: bridge=vmbr0,e1000=AA:BB:CC:DD:EE:FF\n").as_deref(),
-            Some("AA:BB:CC:DD:EE:FF")
-        );
-        assert_eq!(net0_mac("memory: 2048\n"), None);
     }
 }

@@ -210,7 +210,15 @@ run qm set 222 --protection 1; run qm destroy 222; check "protection" 2 "" "can'
 run qm destroy 222 --purge 1; check "running" 2 "" "can't remove VM 222 - protection mode enabled"
 qm set 222 --protection 0 >/dev/null
 run qm destroy 222; check "destroy a running VM" 2 "" "VM 222 is running - destroy failed"
-run qm stop 222; run qm destroy 222 --purge 1; check "destroy --purge" 0 "purging VM 222 from related configurations.."
+python3 "$SIM/pve.py" set "$STATE" ha_delay 0
+run ha-manager add vm:222 --state started; check "ha-manager add vm:222" 0
+run ha-manager config; check "HA config lists vm:222" 0 "vm:222"
+run qm destroy 222; check "destroy of an HA resource" 2 "" "unable to remove VM 222 - used in HA resources and purge parameter not set."
+run qm shutdown 222; check "qm shutdown of an HA VM only requests" 0 "Requesting HA stop for VM 222"
+run ha-manager status; check "HA status (the CRM round stops it)" 0 "service vm:222 (pve, "
+run qm status 222; check "stopped by HA" 0 "status: stopped"
+run qm destroy 222 --purge 1; check "destroy --purge" 0 "purging VM 222 from related configurations.."
+[[ "$OUT" == *"NOTE: removed VM 222 from HA resource configuration."* ]] && ok "HA resource purged" || bad "purge: $OUT"
 [ ! -e "$STATE/ct/222" ] && ok "VM folders gone" || bad "STATE/ct/222 left"
 run qm destroy 220 --purge 1 --destroy-unreferenced-disks 1; check "destroy 220" 0
 ps -eo args | grep -q "[_]init --state $STATE" && bad "a VM init survived" || ok "no VM left running"

@@ -7,7 +7,8 @@ behind HA's back (a `started` one that was killed is started again). A start tha
 the service into `error` (pve-ha-manager src/PVE/HA/Manager.pm, next_state_started: after
 max_restart/max_relocate), where it stays whatever is requested, until the requested state
 is `disabled` (next_state_error). `pct start/stop/shutdown/migrate` of a managed CT only
-request (`Requesting HA ... for CT <vmid>`, §4.5).
+request (`Requesting HA ... for CT <vmid>`, §4.5); a VM is `vm:<vmid>` (start/stop through
+qm's task; HA migration of a VM is not simulated).
 """
 
 import contextlib
@@ -26,6 +27,12 @@ from .nodes import node_names, on_node, online
 
 STATES = ("started", "stopped", "enabled", "disabled", "ignored")
 KEYS = ("comment", "failback", "group", "max_relocate", "max_restart", "state")
+
+
+def sid(vmid):
+    """The HA resource id: `vm:<vmid>` for a VM, `ct:<vmid>` for a container."""
+    o = owner_of(vmid)
+    return f"{'vm' if o and o[0] == 'qemu' else 'ct'}:{vmid}"
 
 
 def ha_dir(*p):
@@ -68,7 +75,7 @@ def write_resources(res):
     os.makedirs(ha_dir(), exist_ok=True)
     s = ""
     for vmid, keys in res.items():
-        s += f"ct: {vmid}\n"
+        s += f"{sid(vmid).split(':')[0]}: {vmid}\n"
         if "comment" in keys:
             s += f"\tcomment {keys['comment']}\n"
         for k in sorted(keys):
@@ -232,11 +239,11 @@ def verbose_state(vmid, keys, c):
 
 
 def sid_of(word, usage):
-    m = re.fullmatch(r"(?:ct:)?(\d+)", word or "")
+    m = re.fullmatch(r"(?:(ct|vm):)?(\d+)", word or "")
     if not m:
         die(f"400 Parameter verification failed.\nsid: invalid format - "
             f"value does not look like a valid ha resource id\n{usage}")
-    return int(m.group(1)), word.startswith("ct:")
+    return int(m.group(2)), bool(m.group(1))
 
 
 def parse(args, usage, positional):
@@ -257,16 +264,16 @@ def ha_main(args):
                 f"have a value in the enumeration '{', '.join(STATES)}'")
         res = read_resources()
         if cmd == "add":
-            if owner(vmid) is None:
+            if owner(vmid) is None or (prefixed and pos[0] != sid(vmid)):
                 if prefixed:
-                    die(f"resource 'ct:{vmid}' does not exist in cluster")
+                    die(f"resource '{pos[0]}' does not exist in cluster")
                 die(f"unable to detect SID from VMID - VM/CT {vmid} does not exist")
             if vmid in res:
-                die(f"create resource failed: resource ID 'ct:{vmid}' already defined")
+                die(f"create resource failed: resource ID '{sid(vmid)}' already defined")
             res[vmid] = {k: v for k, v in opts if k in KEYS}
         else:
             if vmid not in res:
-                die(f"update resources config failed: no such resource 'ct:{vmid}'")
+                die(f"update resources config failed: no such resource '{sid(vmid)}'")
             for k in (o.get("delete") or "").split(","):
                 res[vmid].pop(k, None)
             res[vmid].update({k: v for k, v in opts if k in KEYS})
@@ -278,13 +285,13 @@ def ha_main(args):
         vmid, _ = sid_of(pos[0], "ha-manager remove <sid>")
         res = read_resources()
         if vmid not in res:
-            die(f"cannot delete service 'ct:{vmid}', not HA managed!")
+            die(f"cannot delete service '{sid(vmid)}', not HA managed!")
         del res[vmid]
         write_resources(res)
         raise Exit(0)
     if cmd == "config":
-        for vmid, keys in sorted(read_resources().items(), key=lambda kv: f"ct:{kv[0]}"):
-            out(f"ct:{vmid}")
+        for vmid, keys in sorted(read_resources().items(), key=lambda kv: sid(kv[0])):
+            out(sid(vmid))
             for k in sorted(keys):
                 out(f"\t{k} {keys[k]}")
             out("")
@@ -300,7 +307,9 @@ def ha_main(args):
         vmid, _ = sid_of(pos[0], f"ha-manager {cmd} <sid> <node>")
         res = read_resources()
         if vmid not in res:
-            die(f"resource 'ct:{vmid}' is not HA managed")
+            die(f"resource '{sid(vmid)}' is not HA managed")
+        if cmd != "stop" and sid(vmid).startswith("vm:"):
+            die("pxsim: HA migration of a VM is not simulated", 1)
         if cmd == "stop":
             res[vmid]["state"] = "stopped"
             write_resources(res)
@@ -324,8 +333,8 @@ def status():
         busy = any(owner(v) == n for v in res)
         out(f"lrm {n} ({'active' if busy and online(n) else 'idle'}, {t})" if online(n)
             else f"lrm {n} (old timestamp - dead?, {t})")
-    for vmid, keys in sorted(res.items(), key=lambda kv: f"ct:{kv[0]}"):
-        out(f"service ct:{vmid} ({owner(vmid) or Sim.node}, {verbose_state(vmid, keys, c)})")
+    for vmid, keys in sorted(res.items(), key=lambda kv: sid(kv[0])):
+        out(f"service {sid(vmid)} ({owner(vmid) or Sim.node}, {verbose_state(vmid, keys, c)})")
 
 
 def hastate(vmid):

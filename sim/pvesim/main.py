@@ -26,7 +26,13 @@ def handler(prog):
 
 
 def start_task(t, vmid):
-    """The HA manager's start of a container: `pct start`'s task (imported only when due)."""
+    """The HA manager's start of a guest: `pct start`'s or `qm start`'s task (imported only
+    when due)."""
+    from .config import owner_of  # noqa: PLC0415
+    if (owner_of(vmid) or ("lxc",))[0] == "qemu":
+        from .qm_lifecycle import do_start  # noqa: PLC0415
+        do_start(t, vmid)
+        return
     from .pct_lifecycle import do_start_task  # noqa: PLC0415
     do_start_task(t, vmid, skiplock=False)
 

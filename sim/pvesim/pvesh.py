@@ -16,7 +16,7 @@ from .containers import bridges, run_info
 from .pct_config import vmstatus
 from .nodes import node_names, on_node
 from .cluster import cluster_status, foreign_status, nodes_index
-from .ha import crm, hastate, read_resources, requested, verbose_state
+from .ha import crm, hastate, read_resources, requested, sid, verbose_state
 
 
 def pvesh_main(args):
@@ -117,18 +117,19 @@ def pvesh_main(args):
     elif path == "/cluster/ha/resources":
         res = []
         for vmid, keys in read_resources().items():
-            e = {"sid": f"ct:{vmid}", "type": "ct", "digest": "%040x" % abs(hash(str(keys)))}
+            e = {"sid": sid(vmid), "type": sid(vmid).split(":")[0],
+                 "digest": "%040x" % abs(hash(str(keys)))}
             e.update({k: (int(v) if v.isdigit() else v) for k, v in keys.items()})
             res.append(e)
     elif path == "/cluster/ha/status/current":
         res = [{"id": "quorum", "node": Sim.node, "quorate": 1, "status": "OK",
                 "type": "quorum"}]
         c = crm()
-        for vmid, keys in sorted(read_resources().items(), key=lambda kv: f"ct:{kv[0]}"):
+        for vmid, keys in sorted(read_resources().items(), key=lambda kv: sid(kv[0])):
             v = verbose_state(vmid, keys, c)
             owner = next((g["node"] for g in foreign_guests() if g["vmid"] == vmid), Sim.node)
-            e = {"id": f"service:ct:{vmid}", "sid": f"ct:{vmid}", "type": "service",
-                 "node": owner, "state": v, "status": f"ct:{vmid} ({owner}, {v})",
+            e = {"id": f"service:{sid(vmid)}", "sid": sid(vmid), "type": "service",
+                 "node": owner, "state": v, "status": f"{sid(vmid)} ({owner}, {v})",
                  "request_state": requested(keys), "max_restart": 1, "max_relocate": 1,
                  "failback": 1}
             if v != "queued":

@@ -12,7 +12,7 @@ import shutil
 import time
 from urllib.parse import quote
 
-from .basics import STORAGES, Exit, Sim, TaskError, die, err, knob, truthy
+from .basics import STORAGES, Exit, Sim, TaskError, die, err, knob, param_die, truthy
 from .options import check_known, check_vmid, parse_opts
 from .config import current_keys, owner_of, qemu_conf_path
 from .containers import ct_dir, is_running, kill_container, shutdown_container
@@ -131,6 +131,23 @@ def do_start(t, vmid, skiplock=False):
     start_vm(t, vmid, conf)
 
 
+def ha_handover(vmid, what, state):
+    """qm start/stop/shutdown of an HA-managed VM only ask the HA manager (Qemu.pm: `ha-manager
+    set vm:<vmid> --state started`, `crm-command stop vm:<vmid>`)."""
+    from .ha import ha_request, read_resources, write_resources  # noqa: PLC0415
+    print(f"Requesting HA {what} for VM {vmid}")
+    res = read_resources()
+    res[vmid]["state"] = state
+    write_resources(res)
+    ha_request(vmid, "state")
+    raise Exit(0)
+
+
+def ha_managed_vm(vmid):
+    from .ha import ha_managed  # noqa: PLC0415
+    return ha_managed(vmid)
+
+
 def qm_start(args):
     u = "qm start"
     pos, opts = parse_opts(args, u, bools=("skiplock",), positional=1)
@@ -138,6 +155,8 @@ def qm_start(args):
                        "force-cpu"}, u)
     vmid = check_vmid(pos[0], u)
     load_vm_or_die(vmid)
+    if ha_managed_vm(vmid):
+        ha_handover(vmid, "start", "started")
     run_task(lambda t: do_start(t, vmid, dict(opts).get("skiplock") == "1"))
 
 
@@ -149,6 +168,10 @@ def qm_stop(args):
                        "migratedfrom"}, u)
     vmid = check_vmid(pos[0], u)
     load_vm_or_die(vmid)
+    if ha_managed_vm(vmid):
+        if dict(opts).get("overrule-shutdown") == "1":
+            param_die([("overrule-shutdown", "Not applicable for HA resources.")], u)
+        ha_handover(vmid, "stop", "stopped")
 
     def task(t):
         # _do_vm_stop (QemuServer.pm): a stopped VM returns at once, the lock is checked after
@@ -169,6 +192,8 @@ def qm_shutdown(args):
     vmid = check_vmid(pos[0], u)
     o = dict(opts)
     load_vm_or_die(vmid)
+    if ha_managed_vm(vmid):
+        ha_handover(vmid, "stop", "stopped")
     timeout = int(o.get("timeout", 60))
 
     def task(t):

@@ -14,7 +14,7 @@ use super::super::context::Context;
 use crate::config::{Config, Vm, VmImage};
 use crate::error::{Error, Result};
 use crate::guest::vm::boot::{self, CloudInit};
-use crate::guest::vm::link;
+use crate::guest::vm::{host_key, link};
 use crate::guest::{CtState, Guest};
 use crate::output::{sanitize, tail};
 use crate::progress::done;
@@ -40,8 +40,8 @@ pub(crate) struct Seed {
     pub user_data: String,
     pub user_data_later: String,
     pub meta_data: String,
-    /// The VM's host key, public half (an OpenSSH line).
-    pub host_public_key: String,
+    /// The VM's host key (its public half goes into known_hosts before the first start).
+    pub host_key: crate::guest::vm::host_key::HostKey,
 }
 
 /// `pxdeploy create` of a `[vm]` target.
@@ -173,7 +173,21 @@ fn create(
                 "the VM's host key needs the node's SSH settings",
             ));
         };
-        link::record_host_key(target, v.vmid, node, &seed.host_public_key)?;
+        let Some(file) = &target.known_hosts else {
+            return Err(
+                Error::config("the VM's host key cannot be recorded: no known_hosts file")
+                    .cause("`UserKnownHostsFile none` in ~/.ssh/config")
+                    .hint("pxdeploy checks a VM's host key against known_hosts: name a file"),
+            );
+        };
+        let alias = link::alias(v.vmid, node);
+        host_key::record(file, &alias, &seed.host_key, target.hash_known_hosts).map_err(|e| {
+            Error::unexpected(format!(
+                "cannot write {}",
+                crate::output::display_path(file)
+            ))
+            .cause(e.to_string())
+        })?;
         reporter.note(&format!(
             "recorded the VM's host key in known_hosts as `{}` before its first start (pxdeploy generated it: the first connection is verified)",
             link::alias(v.vmid, node)

@@ -21,7 +21,7 @@ use crate::remote::{HostKeyCheck, SshTarget};
 
 /// The name the VM's host key has in known_hosts (like OpenSSH's `HostKeyAlias`).
 pub(crate) fn alias(vmid: u32, node: &str) -> String {
-    format!("pxdeploy-vm-{vmid}.{node}")
+    super::host_key::alias(vmid, node)
 }
 
 /// The session target of VM `vmid` at `address`: the node's identity, agent and
@@ -98,35 +98,6 @@ pub(crate) fn open(vm: &Vm<'_>, host: &Host) -> Result<(Session, String)> {
         ))
     })?;
     Ok((session, t.alias))
-}
-
-/// Records the VM's host key (an OpenSSH public key line) under its alias in the node's
-/// known_hosts file, before the VM's first start; a line for the alias already there with
-/// the same key is kept, one with another key is replaced (a VM made again with this vmid).
-pub(crate) fn record_host_key(
-    node_target: &SshTarget,
-    vmid: u32,
-    node: &str,
-    public_key: &str,
-) -> Result<()> {
-    let Some(file) = &node_target.known_hosts else {
-        return Err(
-            Error::config("the VM's host key cannot be recorded: no known_hosts file")
-                .cause("`UserKnownHostsFile none` in ~/.ssh/config")
-                .hint("pxdeploy checks a VM's host key against known_hosts: name a file"),
-        );
-    };
-    let blob = ssh_key::PublicKey::from_openssh(public_key.trim())
-        .and_then(|k| k.to_bytes())
-        .map_err(|e| {
-            Error::unexpected("the VM's host key is not an OpenSSH public key").cause(e.to_string())
-        })?;
-    let name = alias(vmid, node);
-    remove_alias(file, &name)?;
-    crate::remote::known_hosts::append(file, &name, &blob, false).map_err(|e| {
-        Error::unexpected(format!("cannot write {}", display_path(file))).cause(e.to_string())
-    })?;
-    Ok(())
 }
 
 /// Removes the VM's line from the node's known_hosts file (`destroy`).
@@ -207,29 +178,21 @@ mod tests {
     }
 
     #[test]
-    fn recording_replaces_the_old_line_and_forgetting_removes_it() {
+    fn forgetting_removes_only_the_vms_line() {
         let dir = tempfile::tempdir().unwrap();
         let mut node = SshTarget::new("pve", 22);
         let file = dir.path().join("known_hosts");
         node.known_hosts = Some(file.clone());
+        let k = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc0b3QdGxnV0sCvqPcyj6ABgVUGtAZCVb0ug9ImgNKR";
         std::fs::write(
             &file,
-            "pve ssh-ed25519 AAAA\npxdeploy-vm-2200.pve ssh-ed25519 BBBB\n",
+            format!("pve {k}\npxdeploy-vm-2200.pve {k}\npxdeploy-vm-220.pve {k}\n"),
         )
         .unwrap();
-        let k1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc0b3QdGxnV0sCvqPcyj6ABgVUGtAZCVb0ug9ImgNKR";
-        let k2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-        record_host_key(&node, 220, "pve", k1).unwrap();
-        record_host_key(&node, 220, "pve", k2).unwrap();
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert_eq!(
-            text,
-            format!("pve ssh-ed25519 AAAA\npxdeploy-vm-2200.pve ssh-ed25519 BBBB\npxdeploy-vm-220.pve {k2}\n")
-        );
         forget_host_key(&node, 220, "pve").unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
-            "pve ssh-ed25519 AAAA\npxdeploy-vm-2200.pve ssh-ed25519 BBBB\n"
+            format!("pve {k}\npxdeploy-vm-2200.pve {k}\n")
         );
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::context::Context;
-use crate::config::{Config, Container, IpConfig};
+use crate::config::{Config, Container, GuestSpec, IpConfig};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, NotRun, Op, PctConfig};
 use crate::output::sanitize;
@@ -23,7 +23,7 @@ pub(super) struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+    pub(super) fn pass(name: &'static str, detail: impl Into<String>) -> Self {
         Check {
             name,
             ok: true,
@@ -31,7 +31,11 @@ impl Check {
             fix: None,
         }
     }
-    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(super) fn fail(
+        name: &'static str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Check {
             name,
             ok: false,
@@ -43,7 +47,6 @@ impl Check {
 
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
-    let c = config.require_container("check")?;
     let mut checks = vec![Check::pass(
         "config",
         format!("{} is valid", config.path.display()),
@@ -67,22 +70,55 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
         format!("connected to {} (host key known, key accepted)", host.alias),
     ));
 
-    match proxmox_node(Guest::of(&host, &config))? {
-        Ok(pass) => checks.push(pass),
+    let version = match proxmox_node(&host, &config)? {
+        Ok((pass, version)) => {
+            checks.push(pass);
+            version
+        }
         Err(fail) => {
-            // Nothing else can be checked on a host without pct.
+            // Nothing else can be checked on a host without pct/qm.
             checks.push(fail);
             return finish(ctx, &checks);
         }
-    }
-    checks.extend(storages(&host, &config)?);
-    checks.push(bridge(&host, &config)?);
-    checks.push(template(&host, &config)?);
-    let (vmid_check, existing) = vmid(&host, &config)?;
-    checks.push(vmid_check);
-    checks.push(docker_features(c, existing.as_ref()));
-    if config.deploy.snapshot {
-        checks.push(snapshots(&host, &config)?);
+    };
+    let mut existing = None;
+    match &config.guest {
+        GuestSpec::Container(c) => {
+            checks.extend(storages(
+                &host,
+                &[
+                    ("storage", "container.storage", &c.storage),
+                    (
+                        "template storage",
+                        "container.template_storage",
+                        &c.template_storage,
+                    ),
+                    ("backup storage", "backup.storage", &config.backup.storage),
+                ],
+            )?);
+            checks.push(bridge(&host, &config)?);
+            checks.push(template(&host, c)?);
+            let (vmid_check, found) = vmid(&host, &config, c)?;
+            checks.push(vmid_check);
+            checks.push(docker_features(c, found.as_ref()));
+            if config.deploy.snapshot {
+                checks.push(snapshots(&host, &config)?);
+            }
+            existing = found;
+        }
+        GuestSpec::Vm(v) => {
+            checks.extend(super::check_vm::checks(
+                &host,
+                &config,
+                v,
+                version.as_deref(),
+            )?);
+            checks.push(bridge(&host, &config)?);
+            checks.extend(storages(
+                &host,
+                &[("backup storage", "backup.storage", &config.backup.storage)],
+            )?);
+        }
     }
     if config.ha() {
         let detail = crate::cluster::ha::check(&host, config.vmid(), config.storage(), &ctx.out)?;
@@ -153,14 +189,18 @@ fn network_settings(config: &Config) -> Check {
     }
 }
 
-/// `pveversion`: is this a Proxmox VE node at all?
-fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
-    let host = guest.host();
+/// `pveversion`: is this a Proxmox VE node at all? And does `pct` (`qm` for a VM) work?
+/// The pass comes with pve-manager's version.
+fn proxmox_node(host: &Host, config: &Config) -> Result<Result<(Check, Option<String>), Check>> {
+    let (tool, list) = match config.vm() {
+        Some(_) => ("qm", "qm list".to_string()),
+        None => ("pct", Guest::of(host, config).line(Op::List)),
+    };
     let out = host.probe(&node::pveversion())?;
     if out.status.code == 127 {
         return Ok(Err(Check::fail(
             "proxmox",
-            format!("`pveversion` and `pct` were not found on {}", host.alias),
+            format!("`pveversion` and `{tool}` were not found on {}", host.alias),
             "is this a Proxmox VE node? Point `[proxmox] host` at the node itself (pxdeploy runs `pct` there, as root)",
         )));
     }
@@ -168,41 +208,40 @@ fn proxmox_node(guest: Guest) -> Result<Result<Check, Check>> {
         return Ok(Err(Check::fail(
             "proxmox",
             format!("`pveversion` {}: {}", out.status, out.stderr_str().trim()),
-            "log in as root (`[proxmox] user = \"root\"`): pct and vzdump need it",
+            format!("log in as root (`[proxmox] user = \"root\"`): {tool} and vzdump need it"),
         )));
     }
-    let version = node::parse_pveversion(&out.stdout_str()).unwrap_or_else(|| "unknown".into());
-    let pct = host.probe(&guest.line(Op::List))?;
-    if !pct.status.success() {
+    let version = node::parse_pveversion(&out.stdout_str());
+    let listed = host.probe(&list)?;
+    if !listed.status.success() {
         return Ok(Err(Check::fail(
             "proxmox",
-            format!("`pct list` {}: {}", pct.status, pct.stderr_str().trim()),
+            format!(
+                "`{tool} list` {}: {}",
+                listed.status,
+                listed.stderr_str().trim()
+            ),
             "run pxdeploy against a Proxmox VE node as root",
         )));
     }
-    Ok(Ok(Check::pass(
-        "proxmox",
-        format!("Proxmox VE node (pve-manager {version}), `pct` works"),
+    let shown = version.as_deref().unwrap_or("unknown");
+    Ok(Ok((
+        Check::pass(
+            "proxmox",
+            format!("Proxmox VE node (pve-manager {shown}), `{tool}` works"),
+        ),
+        version,
     )))
 }
 
-/// The root-disk, template and backup storages exist and are active.
-fn storages(host: &Host, config: &Config) -> Result<Vec<Check>> {
-    let c = config.require_container("check")?;
+/// These storages (check name, config key, id) exist and are active.
+fn storages(host: &Host, wanted: &[(&'static str, &str, &String)]) -> Result<Vec<Check>> {
     let out = host.probe_ok(&pvesm::status())?;
     let all = pvesm::parse_status(&out.stdout_str());
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-    let wanted = [
-        ("storage", "container.storage", &c.storage),
-        (
-            "template storage",
-            "container.template_storage",
-            &c.template_storage,
-        ),
-        ("backup storage", "backup.storage", &config.backup.storage),
-    ];
     Ok(wanted
-        .into_iter()
+        .iter()
+        .copied()
         .map(|(name, key, id)| match all.iter().find(|s| &s.name == id) {
             Some(s) if s.status == "active" => {
                 let free = s
@@ -248,7 +287,7 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
         .and_then(|o| node::parse_node_name(&o.stdout_str()))
         .unwrap_or_else(|| "localhost".into());
     let out = host.probe_ok(&node::network(&node_name))?;
-    let wanted = &config.bridge();
+    let wanted = config.bridge();
     let Some(bridges) = node::parse_bridges(&out.stdout_str()) else {
         return Ok(Check::fail(
             "bridge",
@@ -263,7 +302,8 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
             "bridge",
             format!("there is no bridge `{wanted}` on node {node_name}"),
             format!(
-                "set `container.bridge` to one of: {}",
+                "set `{}.bridge` to one of: {}",
+                config.kind().as_str(),
                 if bridges.is_empty() {
                     "(none: create one in the Proxmox GUI under System > Network)".to_string()
                 } else {
@@ -275,8 +315,7 @@ fn bridge(host: &Host, config: &Config) -> Result<Check> {
 }
 
 /// The template is on the template storage, or can be downloaded.
-fn template(host: &Host, config: &Config) -> Result<Check> {
-    let c = config.require_container("check")?;
+fn template(host: &Host, c: &Container) -> Result<Check> {
     let listed = host.probe_ok(&pveam::list(&c.template_storage))?;
     let present = pveam::parse_list(&listed.stdout_str());
     if pveam::is_volid(&c.template) {
@@ -315,8 +354,7 @@ fn template(host: &Host, config: &Config) -> Result<Check> {
 }
 
 /// The vmid is free, or it is our container (same hostname). Returns its config if it exists.
-fn vmid(host: &Host, config: &Config) -> Result<(Check, Option<PctConfig>)> {
-    let c = config.require_container("check")?;
+fn vmid(host: &Host, config: &Config, c: &Container) -> Result<(Check, Option<PctConfig>)> {
     let guest = Guest::of(host, config);
     let command = guest.line(Op::Config);
     let out = host.probe(&command)?;

@@ -13,6 +13,8 @@
 
 use std::fmt::Write;
 
+use zeroize::Zeroizing;
+
 use super::host_key::HostKey;
 
 /// What the user-data says.
@@ -60,10 +62,13 @@ pub(crate) fn quoted(s: &str) -> String {
     out
 }
 
-/// The `#cloud-config` user-data.
-pub(crate) fn user_data(d: &UserData) -> String {
+/// The `#cloud-config` user-data; wiped from memory when dropped (it may hold the private
+/// host key).
+pub(crate) fn user_data(d: &UserData) -> Zeroizing<String> {
     let user = quoted(d.user);
-    let mut o = String::from("#cloud-config\n");
+    // Room for all of it up front: a reallocation would leave a copy of the key behind.
+    let mut o = Zeroizing::new(String::with_capacity(16 * 1024));
+    o.push_str("#cloud-config\n");
     let _ = writeln!(o, "hostname: {}", quoted(d.hostname));
     o.push_str("manage_etc_hosts: true\n");
     o.push_str("users:\n");
@@ -142,7 +147,7 @@ mod tests {
             host_key: None,
         });
         assert_eq!(
-            text,
+            text.as_str(),
             format!(
                 "#cloud-config\n\
                  hostname: \"myapp\"\n\

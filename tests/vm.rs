@@ -5,8 +5,8 @@
 //! before the first start, named steps, the private key gone from the snippet afterwards),
 //! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
 //! a change, `rollback`, `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
-//! another host key (exit 4), `destroy`; then a second VM whose cloud-init fails (exit 5
-//! with the log's tail).
+//! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
+//! fails (exit 5 with the log's tail).
 
 use std::path::Path;
 use std::time::Duration;
@@ -128,6 +128,12 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "the private host key is still on the node:\n{user}"
     );
     assert!(!user.contains("PRIVATE KEY"), "{user}");
+    // … and the cloud-init drive was rebuilt from it at once.
+    assert_eq!(
+        sim.calls_matching(&["qm", "cloudinit", "update", "220"])
+            .len(),
+        1
+    );
 
     // A second create changes nothing.
     let r = px(app.path(), &["create"]);
@@ -210,4 +216,13 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     assert!(sim.host_run(&["qm", "status", "220"]).status != 0);
     assert!(snippet(&sim, "user").is_none() && snippet(&sim, "meta").is_none());
     assert!(!known_hosts(&sim).contains(ALIAS), "{}", known_hosts(&sim));
+
+    // A VM whose cloud-init fails (its runcmd): exit 5, with the end of its log.
+    sim.set_knob("runcmd_fail.220", "1");
+    let r = px(app.path(), &["create"]);
+    r.assert_code(5);
+    r.assert_stderr_contains("cloud-init failed in VM 220");
+    r.assert_stderr_contains("pxsim: runcmd failed (knob runcmd_fail)");
+    r.assert_stderr_contains("/var/log/cloud-init-output.log");
+    px(app.path(), &["destroy", "--yes"]).assert_success();
 }

@@ -36,9 +36,10 @@ const SSH_LIMIT: Duration = Duration::from_secs(120);
 
 /// The cloud-init data of a new VM and its host key.
 pub(crate) struct Seed {
-    /// user-data with `ssh_keys` (first boot), and without (afterwards).
-    pub user_data: String,
-    pub user_data_later: String,
+    /// user-data with `ssh_keys` (first boot; wiped from memory when dropped), and
+    /// without (afterwards).
+    pub user_data: zeroize::Zeroizing<String>,
+    pub user_data_later: zeroize::Zeroizing<String>,
     pub meta_data: String,
     /// The VM's host key (its public half goes into known_hosts before the first start).
     pub host_key: crate::guest::vm::host_key::HostKey,
@@ -249,15 +250,18 @@ fn create(
         |v: &String| done(v.clone()),
         || super::compose_v2(guest),
     )?;
+    // The fixed instance id: cloud-init never runs cc_ssh again, the keys in the VM stay.
     reporter.step(
-        "Removing the private host key from the node's snippet",
+        "Removing the private host key from the node (snippet and cloud-init drive)",
         || {
             write_snippet(
                 host,
                 v,
                 &qm_create::user_snippet(v.vmid),
                 &seed.user_data_later,
-            )
+            )?;
+            host.change_ok(&qm::cloudinit_update(v.vmid), PROBE_TIMEOUT)
+                .map(drop)
         },
     )?;
     Ok((address, compose))

@@ -85,6 +85,12 @@ pub(crate) fn restore(vmid: u32, volid: &str, storage: &str) -> String {
     ])
 }
 
+/// `qm cloudinit update <vmid>`: rebuilds the cloud-init drive from the snippets now (not
+/// only at the next start).
+pub(crate) fn cloudinit_update(vmid: u32) -> String {
+    format!("qm cloudinit update {vmid}")
+}
+
 /// `qm guest cmd <vmid> <command>` (`ping` prints nothing when the agent answers).
 pub(crate) fn guest_cmd(vmid: u32, command: &str) -> String {
     join(&["qm", "guest", "cmd", &vmid.to_string(), command])
@@ -137,6 +143,7 @@ mod tests {
     #[test]
     fn disks_and_agent() {
         assert_eq!(guest_cmd(220, "ping"), "qm guest cmd 220 ping");
+        assert_eq!(cloudinit_update(220), "qm cloudinit update 220");
         assert_eq!(
             guest_cmd(220, "network-get-interfaces"),
             "qm guest cmd 220 network-get-interfaces"

@@ -47,16 +47,34 @@ impl Wanted {
     }
 }
 
-pub(crate) fn add(vmid: u32) -> String {
-    format!("ha-manager add ct:{vmid} --state started")
+/// The HA resource id of guest `vmid`: `vm:<vmid>` for a VM, `ct:<vmid>` for a container.
+pub(crate) fn sid(vmid: u32, vm: bool) -> String {
+    format!("{}:{vmid}", if vm { "vm" } else { "ct" })
 }
 
-pub(crate) fn set(vmid: u32, wanted: Wanted) -> String {
-    format!("ha-manager set ct:{vmid} --state {}", wanted.as_str())
+pub(crate) fn add(vmid: u32, vm: bool) -> String {
+    format!("ha-manager add {} --state started", sid(vmid, vm))
 }
 
-pub(crate) fn remove(vmid: u32) -> String {
-    format!("ha-manager remove ct:{vmid}")
+pub(crate) fn set(vmid: u32, vm: bool, wanted: Wanted) -> String {
+    format!(
+        "ha-manager set {} --state {}",
+        sid(vmid, vm),
+        wanted.as_str()
+    )
+}
+
+pub(crate) fn remove(vmid: u32, vm: bool) -> String {
+    format!("ha-manager remove {}", sid(vmid, vm))
+}
+
+/// "container" / "VM".
+fn noun(vm: bool) -> &'static str {
+    if vm {
+        "VM"
+    } else {
+        "container"
+    }
 }
 
 /// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state), with
@@ -86,16 +104,17 @@ pub(crate) fn state(host: &Host, vmid: u32) -> Result<Option<(String, String)>> 
 }
 
 /// Registers the container (started). Already registered: nothing to do.
-pub(crate) fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool> {
+pub(crate) fn register(host: &Host, vmid: u32, vm: bool, reporter: &dyn Reporter) -> Result<bool> {
+    let add = add(vmid, vm);
     if host.dry_run() {
-        host.change(&add(vmid), CALL_TIMEOUT)?;
+        host.change(&add, CALL_TIMEOUT)?;
         return Ok(true);
     }
     reporter.step_with(
-        &format!("Registering container {vmid} with the HA manager"),
+        &format!("Registering {} {vmid} with the HA manager", noun(vm)),
         |added: &bool| {
             done(if *added {
-                format!("ct:{vmid} started")
+                format!("{} started", sid(vmid, vm))
             } else {
                 "already registered".into()
             })
@@ -104,7 +123,7 @@ pub(crate) fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Resul
             if state(host, vmid)?.is_some() {
                 return Ok(false);
             }
-            ensure_success(&add(vmid), host.change(&add(vmid), CALL_TIMEOUT)?)?;
+            ensure_success(&add, host.change(&add, CALL_TIMEOUT)?)?;
             Ok(true)
         },
     )
@@ -117,12 +136,12 @@ pub(crate) type StateOf<'a> = &'a dyn Fn() -> Result<Option<CtState>>;
 /// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
 pub(crate) fn request(
     host: &Host,
-    vmid: u32,
+    (vmid, vm): (u32, bool),
     wanted: Wanted,
     reporter: &dyn Reporter,
     state_of: StateOf<'_>,
 ) -> Result<()> {
-    let command = set(vmid, wanted);
+    let command = set(vmid, vm, wanted);
     if host.dry_run() {
         host.change(&command, CALL_TIMEOUT)?;
         return Ok(());
@@ -130,8 +149,9 @@ pub(crate) fn request(
     reporter
         .step_with(
             &format!(
-                "Asking the HA manager to {} container {vmid}",
-                wanted.verb()
+                "Asking the HA manager to {} {} {vmid}",
+                wanted.verb(),
+                noun(vm)
             ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
@@ -309,18 +329,18 @@ pub(crate) fn refuses_stop_mode(reason: &str) -> bool {
 }
 
 /// Removes the HA resource (before a destroy). Not managed: nothing to do.
-pub(crate) fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+pub(crate) fn unregister(host: &Host, vmid: u32, vm: bool, reporter: &dyn Reporter) -> Result<()> {
     if host.dry_run() {
-        host.change(&remove(vmid), CALL_TIMEOUT)?;
+        host.change(&remove(vmid, vm), CALL_TIMEOUT)?;
         return Ok(());
     }
     if state(host, vmid)?.is_none() {
         return Ok(());
     }
     reporter.step(
-        &format!("Removing container {vmid} from the HA manager"),
+        &format!("Removing {} {vmid} from the HA manager", noun(vm)),
         || {
-            let command = remove(vmid);
+            let command = remove(vmid, vm);
             let out = host.change(&command, CALL_TIMEOUT)?;
             if out.status.success() || out.stderr_str().contains("not HA managed") {
                 return Ok(());
@@ -336,12 +356,19 @@ const STORAGES: &str = "pvesh get /nodes/localhost/storage --output-format json"
 /// What `check` says about a HA container: its HA state (returned), and a warning (printed)
 /// when its storage is not shared: the HA manager cannot recover it on another node when
 /// its node fails.
-pub(crate) fn check(host: &Host, vmid: u32, storage: &str, out: &Output) -> Result<String> {
+pub(crate) fn check(
+    host: &Host,
+    (vmid, vm): (u32, bool),
+    storage: &str,
+    out: &Output,
+) -> Result<String> {
+    let id = sid(vmid, vm);
     let detail = match state(host, vmid)? {
-        Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),
+        Some((node, s)) => format!("{id} is HA-managed: {s} on {node}"),
         None => format!(
-            "ct:{vmid} is not HA-managed (`pxdeploy create` registers a new container; an existing one: `{}` on the host)",
-            add(vmid)
+            "{id} is not HA-managed (`pxdeploy create` registers a new {}; an existing one: `{}` on the host)",
+            noun(vm),
+            add(vmid, vm)
         ),
     };
     let listed = host.probe_ok(STORAGES)?;
@@ -382,6 +409,17 @@ mod tests {
             Some(("pve1".into(), "request_stop".into()))
         );
         assert_eq!(service("quorum OK\n", 100), None);
+    }
+
+    #[test]
+    fn a_vm_is_vm_colon_a_container_ct_colon() {
+        assert_eq!(add(220, true), "ha-manager add vm:220 --state started");
+        assert_eq!(add(210, false), "ha-manager add ct:210 --state started");
+        assert_eq!(
+            set(220, true, Wanted::Stopped),
+            "ha-manager set vm:220 --state stopped"
+        );
+        assert_eq!(remove(220, true), "ha-manager remove vm:220");
     }
 
     #[test]

@@ -65,7 +65,12 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     }
     if config.ha() {
         // first: the HA manager would start a stopped `started` resource again
-        crate::cluster::ha::unregister(&host, vmid, ctx.reporter.as_ref())?;
+        crate::cluster::ha::unregister(
+            &host,
+            vmid,
+            config.kind() == crate::config::GuestKind::Vm,
+            ctx.reporter.as_ref(),
+        )?;
     }
     if state == CtState::Running {
         guest.stop(ctx.reporter.as_ref())?;

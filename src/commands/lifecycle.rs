@@ -9,7 +9,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
-use crate::config::Config;
+use crate::config::{Config, GuestKind};
 use crate::error::{Error, Result};
 use crate::guest::{CtState, Guest, Op};
 use crate::output::sanitize;
@@ -27,9 +27,13 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             false
         }
         CtState::Running if config.ha() => {
-            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Stopped,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
             ctx.out.info(format!("{noun} {vmid} stopped (data kept)"));
             true
         }
@@ -58,9 +62,13 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
         }
         CtState::Stopped if config.ha() => {
             super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Started,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
             (true, Vec::new())
         }
         CtState::Stopped => {
@@ -85,13 +93,21 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let warnings = match state {
         state if config.ha() => {
             if state == CtState::Running {
-                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
-                    Guest::of(&host, &config).state()
-                })?;
+                ha::request(
+                    &host,
+                    (vmid, config.kind() == GuestKind::Vm),
+                    Wanted::Stopped,
+                    ctx.reporter.as_ref(),
+                    &|| Guest::of(&host, &config).state(),
+                )?;
             }
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Started,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
             Vec::new()
         }
         CtState::Stopped => {

@@ -77,7 +77,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     install_docker(ctx, guest, c)?;
     let compose = verify_compose(ctx, guest)?;
     if c.ha {
-        crate::cluster::ha::register(&host, c.vmid, ctx.reporter.as_ref())?;
+        crate::cluster::ha::register(&host, c.vmid, false, ctx.reporter.as_ref())?;
     }
 
     ctx.out.info(format!(

@@ -74,7 +74,7 @@ pub(crate) fn run(ctx: &Context, config: &Config, v: &Vm) -> Result<()> {
         return Ok(());
     }
     if v.ha {
-        crate::cluster::ha::register(&host, v.vmid, ctx.reporter.as_ref())?;
+        crate::cluster::ha::register(&host, v.vmid, true, ctx.reporter.as_ref())?;
     }
     ctx.out.info(format!(
         "VM {} ({}) is ready with Docker Compose {compose}: {}",

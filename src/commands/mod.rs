@@ -7,6 +7,7 @@ use crate::output::Output;
 mod backup;
 mod backup_schedule;
 mod check;
+mod check_ct;
 mod check_vm;
 mod completions;
 mod confirm;

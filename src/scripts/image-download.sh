@@ -4,7 +4,8 @@
 # or `iso` before PVE 8.2); $4: image URL; $5: sha256|sha512; $6: the checksum (hex), or
 # empty to read it from $7, the distribution's checksum list (fetched with curl), on the line
 # that names $8 (`<hex>  <file>` or `<hex> *<file>`); $9: the file name without extension;
-# $10: the extension. The file is stored as `<$9>-<first 16 hex digits>.<$10>`, so the same
+# $10: the extension (`iso` content: always `img`, the only image name it takes; such a
+# volume cannot be `import-from` by volume id: use its `pvesm path`). The file is stored as `<$9>-<first 16 hex digits>.<$10>`, so the same
 # image is found again and a newer one is a new file. `download-url` with the checksum
 # verifies it, or finds the file there already with that checksum ("no need to download").
 # Prints `volid=<storage>:<content>/<file>`, `upid=<UPID>` and `status=<task status JSON>`
@@ -14,6 +15,7 @@
 set -e
 node=$1 storage=$2 content=$3 url=$4 algorithm=$5 checksum=$6 list=$7 listed=$8 stem=$9
 shift 9; extension=$1
+if [ "$content" = iso ]; then extension=img; fi
 if [ -z "$checksum" ]; then
   sums=$(curl -fsSL --proto '=https,http' --max-time 120 -- "$list")
   checksum=$(printf '%s\n' "$sums" | listed="$listed" awk '{ f = $2; sub(/^\*/, "", f); if (f == ENVIRON["listed"]) { print $1; exit } }')

@@ -26,8 +26,9 @@ pub(crate) struct DownloadSpec {
     pub extension: String,
 }
 
-/// The line that downloads `spec` to `storage` (content `import`, or `iso` on PVE < 8.2)
-/// of `node`; its output is read by [`parse`].
+/// The line that downloads `spec` to `storage` (content `import`, or `iso` on PVE < 8.2,
+/// where the file is named `.img` and `qm create` needs its `pvesm path`, not its volume
+/// id) of `node`; its output is read by [`parse`].
 pub(crate) fn line(spec: &DownloadSpec, node: &str, storage: &str, content: &str) -> String {
     let (list, listed) = spec
         .checksum_list

@@ -165,10 +165,17 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     // status, exec and logs go through the VM's session too.
     let doc = ok_json(&px(app.path(), &["-o", "json", "status"]));
     assert_eq!(
-        (doc["guest"].as_str(), doc["state"].as_str(), doc["ip"].as_str()),
+        (
+            doc["guest"].as_str(),
+            doc["state"].as_str(),
+            doc["ip"].as_str()
+        ),
         (Some("vm"), Some("running"), Some(ip.as_str()))
     );
-    let r = px(app.path(), &["exec", "web", "--", "sh", "-c", "echo in-$((40+2))"]);
+    let r = px(
+        app.path(),
+        &["exec", "web", "--", "sh", "-c", "echo in-$((40+2))"],
+    );
     r.assert_success();
     assert_eq!(r.stdout.trim(), "in-42", "{}", r.dump());
     px(app.path(), &["logs", "--tail", "5"]).assert_success();

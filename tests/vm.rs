@@ -6,7 +6,8 @@
 //! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
 //! a change, `rollback`, `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
 //! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
-//! fails (exit 5 with the log's tail).
+//! fails (exit 5 with the log's tail); then one config with a container target and a VM
+//! target, both created and deployed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -243,4 +244,53 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     r.assert_stderr_contains("pxsim: runcmd failed (knob runcmd_fail)");
     r.assert_stderr_contains("/var/log/cloud-init-output.log");
     px(app.path(), &["destroy", "--yes"]).assert_success();
+    sim.unset_knob("runcmd_fail.220");
+
+    // One config, a container target and a VM target: both are made and deployed.
+    let mixed = tempfile::tempdir().unwrap();
+    write(mixed.path().join("docker-compose.yml"), COMPOSE);
+    let mut t = sim.config_table();
+    let mut ct = t.remove("container").unwrap();
+    ct.as_table_mut()
+        .unwrap()
+        .insert("vmid".into(), toml::Value::Integer(211));
+    let vm: toml::Table = "vmid = 221\nname = \"vmtwo\"\nimage = \"debian-12\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\n"
+        .parse()
+        .unwrap();
+    let mut targets = toml::Table::new();
+    let one = |key: &str, v: toml::Value| {
+        let mut t = toml::Table::new();
+        t.insert(key.into(), v);
+        toml::Value::Table(t)
+    };
+    targets.insert("ct".into(), one("container", ct));
+    targets.insert("vm".into(), one("vm", toml::Value::Table(vm)));
+    t.insert("targets".into(), toml::Value::Table(targets));
+    write(
+        mixed.path().join("pxdeploy.toml"),
+        &toml::to_string(&t).unwrap(),
+    );
+    px(mixed.path(), &["-t", "all", "create"]).assert_success();
+    let r = px(mixed.path(), &["-t", "all", "-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    let text = doc.to_string();
+    for want in [
+        "\"guest\":\"container\"",
+        "\"guest\":\"vm\"",
+        "\"vmid\":211",
+        "\"vmid\":221",
+    ] {
+        assert!(text.contains(want), "{want} not in {}", r.dump());
+    }
+    let (code, ps) = in_vm(
+        &sim,
+        221,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!((code, ps.trim()), (0, "web running"));
+    let ct_ps = sim.sh_in_container(
+        211,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!(ct_ps.stdout.trim(), "web running", "{}", ct_ps.dump());
 }

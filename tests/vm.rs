@@ -192,6 +192,12 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let (code, _) = in_vm(&sim, VMID, "test -e /opt/app/extra.txt");
     assert_ne!(code, 0, "the rollback left the changed file");
 
+    // --dry-run of a lifecycle command names its qm call and runs none.
+    let r = px(app.path(), &["stop", "--dry-run"]);
+    r.assert_success();
+    r.assert_stdout_contains("qm shutdown 220 --timeout 60");
+    assert!(sim.calls_matching(&["qm", "shutdown", "220"]).is_empty());
+
     // stop / start / restart through qm.
     px(app.path(), &["stop"]).assert_success();
     assert_eq!(sim.calls_matching(&["qm", "shutdown", "220"]).len(), 1);
@@ -202,6 +208,15 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     px(app.path(), &["start"]).assert_success();
     px(app.path(), &["restart"]).assert_success();
     assert_eq!(sim.calls_matching(&["qm", "reboot", "220"]).len(), 1);
+
+    // A backup job for the VM (the same job code as a container's).
+    let doc = ok_json(&px(
+        app.path(),
+        &["-o", "json", "backup", "--schedule", "02:00"],
+    ));
+    assert_eq!(doc["guest"], "vm", "{doc}");
+    let jobs = sim.host_run(&["pvesh", "get", "/cluster/backup", "--output-format", "json"]);
+    assert!(jobs.stdout.contains("220"), "{}", jobs.dump());
 
     // backup, then restore from it.
     let r = px(app.path(), &["-o", "json", "backup"]);

@@ -153,9 +153,12 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "docker compose -p app ps --format '{{.Service}} {{.State}}'",
     );
     assert_eq!((code, ps.trim()), (0, "web running"));
+    let connections = sim.connection_count();
     let r = px(app.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
     assert_eq!(doc["pushed"]["files"], 0, "{}", r.dump());
+    // The VM's session rides the node's one connection (a direct-tcpip channel).
+    assert_eq!(sim.connection_count(), connections + 1);
     assert_eq!(
         doc["compose_up"],
         "skipped: nothing changed",

@@ -10,6 +10,7 @@ mod seed;
 mod standalone;
 mod template;
 mod vm;
+mod vm_boot;
 
 use super::context::Context;
 use crate::compose;

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::super::context::Context;
 use crate::config::{Config, Vm, VmImage};
 use crate::error::{Error, Result};
-use crate::guest::vm::boot::{self, CloudInit};
+use crate::guest::vm::boot;
 use crate::guest::vm::{host_key, link};
 use crate::guest::{CtState, Guest};
 use crate::output::{sanitize, tail};
@@ -28,9 +28,6 @@ use crate::remote::quote::join;
 const CREATE_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Bound of the image download (fetched by the node).
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
-/// How long the guest agent may take to answer after the first start (cloud-init
-/// installs it).
-const AGENT_LIMIT: Duration = Duration::from_secs(900);
 /// How long SSH may take to answer once cloud-init is done.
 const SSH_LIMIT: Duration = Duration::from_secs(120);
 
@@ -221,11 +218,11 @@ fn create(
     reporter.step_with(
         "Waiting for the guest agent",
         |t: &Duration| done(format!("answered after {:.1}s", t.as_secs_f64())),
-        || agent_answers(host, v.vmid),
+        || super::vm_boot::agent_answers(host, v.vmid),
     )?;
     reporter.step(
         "Waiting for cloud-init (`cloud-init status --wait`)",
-        || cloud_init(ctx, host, v.vmid),
+        || super::vm_boot::cloud_init(ctx, host, v.vmid),
     )?;
     let address = reporter.step_with(
         "Reading the VM's address",
@@ -348,77 +345,4 @@ fn write_snippet(host: &Host, v: &Vm, file: &str, text: &str) -> Result<()> {
     let line = join(&["sh", "-c", script, "sh", &volid]);
     let out = host.change_with_stdin(&line, &mut text.as_bytes(), PROBE_TIMEOUT)?;
     ensure_success(&line, out).map(drop)
-}
-
-/// Polls `qm guest cmd <vmid> ping` with backoff until the agent answers.
-fn agent_answers(host: &Host, vmid: u32) -> Result<Duration> {
-    let started = Instant::now();
-    let command = qm::guest_cmd(vmid, "ping");
-    let mut wait = Duration::from_millis(500);
-    loop {
-        let out = host.probe(&command)?;
-        if out.status.success() {
-            return Ok(started.elapsed());
-        }
-        let stderr = out.stderr_str();
-        if !qm::agent::not_answering(&stderr) || started.elapsed() >= AGENT_LIMIT {
-            return Err(Error::remote(format!(
-                "the guest agent of VM {vmid} did not answer within {}s",
-                started.elapsed().as_secs()
-            ))
-            .cause(format!(
-                "`{command}` {}: {}",
-                out.status,
-                sanitize(&tail(&stderr, 2))
-            ))
-            .hint(format!(
-                "cloud-init installs and starts `qemu-guest-agent`: the VM's serial console shows how far it got (`qm terminal {vmid}` on the host)"
-            )));
-        }
-        std::thread::sleep(wait);
-        wait = (wait * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// `cloud-init status --wait` through the agent; an error is exit 5 with the tail of
-/// `/var/log/cloud-init-output.log`.
-fn cloud_init(ctx: &Context, host: &Host, vmid: u32) -> Result<()> {
-    let command = boot::status_line(vmid);
-    let limit = Duration::from_secs(boot::CLOUD_INIT_TIMEOUT_SECS + 60);
-    let out = ensure_success(&command, host.probe_quiet(&command, limit)?)?;
-    let exec = qm::agent::parse_exec(&out.stdout_str()).map_err(|why| {
-        Error::remote(format!("cloud-init in VM {vmid} did not finish"))
-            .cause(format!("`{command}`: {why:?}"))
-    })?;
-    match boot::parse_status(exec.exitcode, &exec.stdout) {
-        CloudInit::Done => Ok(()),
-        CloudInit::Degraded(warnings) => {
-            for w in warnings {
-                ctx.out
-                    .warn(format!("cloud-init in VM {vmid}: {}", sanitize(&w)));
-            }
-            Ok(())
-        }
-        CloudInit::Failed(errors) => {
-            let log = host
-                .probe_quiet(&boot::log_tail_line(vmid), PROBE_TIMEOUT)
-                .ok()
-                .and_then(|o| qm::agent::parse_exec(&o.stdout_str()).ok())
-                .map(|e| e.stdout)
-                .unwrap_or_default();
-            let mut err = Error::remote(format!("cloud-init failed in VM {vmid}"));
-            for e in errors {
-                err = err.cause(sanitize(&e));
-            }
-            if !log.trim().is_empty() {
-                err = err.cause(format!(
-                    "the end of /var/log/cloud-init-output.log:\n{}",
-                    sanitize(&tail(&log, 20))
-                ));
-            }
-            Err(err.hint(format!(
-                "the VM is kept: `qm guest exec {vmid} -- cat /var/log/cloud-init-output.log` on the host shows the whole log; fix the cause, then `pxdeploy destroy` and `pxdeploy create` again"
-            )))
-        }
-    }
 }

@@ -30,7 +30,7 @@ APP_DIR/pxdeploy.toml when it exists) over small defaults, with [proxmox] pointi
 simulated host and app.source the absolute APP_DIR.
 
 DIR must not be under a folder the simulated containers cover (/tmp, /etc, /opt, /srv,
-/root, /home, /run, /usr, /var/lib/docker, /var/run); the default is a new folder
+/root, /home, /run, /usr, /var/lib/docker, /var/lib/pxdeploy, /var/run); the default is a new folder
 /var/tmp/pxsim-XXXXXXXX. Stdlib only; runs as root.
 """
 
@@ -53,7 +53,7 @@ INSTALL = ("apt-get install -y --no-install-recommends openssh-server openssh-cl
            "(or run scripts/install-test-deps)")
 # Folders that every simulated container covers with its own copy: the state must not be there.
 COVERED = ["/tmp", "/etc", "/opt", "/srv", "/root", "/home", "/run", "/usr",
-           "/var/lib/docker", "/var/run"]
+           "/var/lib/docker", "/var/lib/pxdeploy", "/var/run"]
 READY_TIMEOUT = 10.0
 PORT_ATTEMPTS = 5
 

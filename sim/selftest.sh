@@ -214,6 +214,12 @@ wait_healthy 101 && ok "both services healthy" || bad "services not healthy: $(c
 HEALTHY_S=$(elapsed "$TU")
 run pct exec 101 -- docker exec app-web-1 wget -qO- http://127.0.0.1:8131/; check "web answers" 0 "hello from pxsim"
 
+# A unit of its own (sim/ct/systemctl): started, enabled, started again at boot.
+run pct exec 101 -- sh -c 'printf "[Unit]\nDescription=selftest\n\n[Service]\nExecStart=/bin/sleep 100102\n\n[Install]\nWantedBy=multi-user.target\n" > /etc/systemd/system/pxsim-selftest.service && systemctl daemon-reload && systemctl enable --now pxsim-selftest.service'
+check "a unit of its own: enable --now" 0 "" "Created symlink"
+run pct exec 101 -- systemctl is-active pxsim-selftest.service; check "its unit is active" 0 "active"
+run pct exec 101 -- systemctl is-active nothing-here.service; check "a unit without a file is inactive" 3 "inactive"
+run pct exec 101 -- systemctl start nothing-here.service; check "a unit without a file is not found" 5 "" "Unit nothing-here.service not found."
 run pct stop 101; check "pct stop" 0
 sleep 0.3
 if ps -eo args | grep -v grep | grep -q -e 'pxsim-selftest-worker' -e 'sleep 100101' -e 'httpd -f -p 8131 -h /www'; then
@@ -226,6 +232,9 @@ run pct start 101; check "pct start again" 0
 wait_healthy 101 && ok "services back after start (unless-stopped)" || bad "services not back: $(cat "$WORK/ps")"
 RESTART_S=$(elapsed "$TS")
 run pct exec 101 -- cat /root/pushed.txt; check "files persist across restart" 0 "hello push"
+run pct exec 101 -- systemctl is-active pxsim-selftest.service; check "an enabled unit starts at boot" 0 "active"
+run pct exec 101 -- systemctl disable --now pxsim-selftest.service; check "disable --now" 0
+run pct exec 101 -- systemctl is-active pxsim-selftest.service; check "stopped by disable --now" 3 "inactive"
 
 python3 "$SIM/pve.py" set "$STATE" ignore_shutdown.101 1
 run pct shutdown 101 --timeout 2; check "shutdown ignored -> container did not stop" 255 "command 'lxc-stop -n 101 --nokill --timeout 2' failed" "container did not stop"

@@ -146,6 +146,11 @@ impl Project {
         self.by_name(&PS)
     }
 
+    /// The argv of [`Project::ps`] inside the guest (for a script that runs it with others).
+    pub fn ps_argv(&self) -> Vec<&str> {
+        self.by_name_argv(&PS)
+    }
+
     /// [`Project::ps`] after a line with the container's clock (`date +%s%N`): Docker
     /// events newer than that are not in the listing yet (the health wait's `watch`).
     pub fn ps_stamped(&self) -> String {

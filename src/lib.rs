@@ -16,6 +16,7 @@ pub mod config;
 mod conformance;
 pub mod envfile;
 pub mod error;
+pub(crate) mod figures;
 pub(crate) mod firewall;
 pub(crate) mod guest;
 pub(crate) mod health;
@@ -23,6 +24,7 @@ pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod local;
 pub(crate) mod lock;
+pub(crate) mod monitor;
 pub(crate) mod output;
 pub(crate) mod paths;
 pub(crate) mod progress;
@@ -108,7 +110,10 @@ fn run(cli: Cli, out: &Output) -> error::Result<()> {
     match rx.recv() {
         Ok(Ended::Done(result)) => result,
         Ok(Ended::CtrlC) if follow => Ok(()),
-        Ok(Ended::CtrlC) => Err(Error::interrupted()),
+        Ok(Ended::CtrlC) => {
+            output::show_cursor(); // a live display (`status --watch`) hid it
+            Err(Error::interrupted())
+        }
         Err(e) => Err(Error::unexpected(format!("internal error: {e}"))),
     }
 }

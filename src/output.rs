@@ -367,6 +367,36 @@ pub(crate) fn size(bytes: u64) -> String {
     }
 }
 
+/// Set while a live display (`status --watch`) has hidden the cursor of stdout's terminal.
+static CURSOR_HIDDEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Hides the cursor of stdout's terminal until [`show_cursor`] (called at Ctrl-C too).
+pub(crate) fn hide_cursor() {
+    CURSOR_HIDDEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(b"\x1b[?25l");
+    let _ = out.flush();
+}
+
+/// Shows the cursor again if [`hide_cursor`] hid it.
+pub(crate) fn show_cursor() {
+    if CURSOR_HIDDEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        // Not through the stdout lock: the command's thread may hold it mid-frame.
+        // SAFETY: write(2) of a static buffer to fd 1.
+        unsafe {
+            libc::write(1, b"\x1b[?25h".as_ptr().cast(), 6);
+        }
+    }
+}
+
+/// The width of stdout's terminal in columns (`None` when it is not one).
+pub(crate) fn terminal_width() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ fills the `winsize` it is given.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 /// A local path as people read it: relative to the working folder when it is inside it,
 /// else `~/…` under the home folder, else as it is.
 pub(crate) fn display_path(path: &std::path::Path) -> String {

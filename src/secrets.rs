@@ -26,21 +26,14 @@ pub(crate) fn read(
     let dir = cfg.path.parent().unwrap_or(Path::new("."));
     let mut values = BTreeMap::new();
     for (name, secret) in &cfg.env.secrets {
-        let value = match secret {
-            Secret::Generate(_) => continue,
-            Secret::FromEnv(var) => from_env(name, var, env)?,
-            Secret::FromFile(path) => from_file(name, dir, path)?,
-            Secret::Command(command) => from_command(name, command, dir, COMMAND_TIMEOUT)?,
-        };
-        if value.expose().is_empty() {
-            return Err(
-                entry_error(name, format!("{} gave an empty value", secret.describe()))
-                    .hint("a secret cannot be empty; check its source"),
-            );
+        if matches!(secret, Secret::Generate(_)) {
+            continue;
         }
+        let label = &format!("[env.secrets] {name}");
+        let value = read_one(label, secret, dir, env)?;
         if let Some(why) = unrepresentable(value.expose()) {
             return Err(entry_error(
-                name,
+                label,
                 format!(
                     "the value from {} cannot be written to .env: {why}",
                     secret.describe()
@@ -52,8 +45,31 @@ pub(crate) fn read(
     Ok(values)
 }
 
-fn entry_error(name: &str, message: String) -> Error {
-    Error::config(format!("[env.secrets] {name}: {message}"))
+/// The value of one sourced secret, not empty; errors start with `label` (`[env.secrets]
+/// DB`, `[monitor] webhook`) and never show the value.
+pub(crate) fn read_one(
+    label: &str,
+    secret: &Secret,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Redacted<String>> {
+    let value = match secret {
+        Secret::Generate(_) => return Err(entry_error(label, "is not read from a source".into())),
+        Secret::FromEnv(var) => from_env(label, var, env)?,
+        Secret::FromFile(path) => from_file(label, dir, path)?,
+        Secret::Command(command) => from_command(label, command, dir, COMMAND_TIMEOUT)?,
+    };
+    if value.expose().is_empty() {
+        return Err(
+            entry_error(label, format!("{} gave an empty value", secret.describe()))
+                .hint("a secret cannot be empty; check its source"),
+        );
+    }
+    Ok(value)
+}
+
+fn entry_error(label: &str, message: String) -> Error {
+    Error::config(format!("{label}: {message}"))
 }
 
 fn from_env(

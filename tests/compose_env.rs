@@ -1,12 +1,13 @@
 //! `.env` as pxdeploy renders it, read back by the real Compose (`docker compose config`
-//! inside a container of the simulated node): a few hundred generated values with quotes,
-//! `$`, `#`, backslashes, newlines, spaces and unicode must come back exactly.
+//! inside the container `exec.rs` deploys: no create of its own): a few hundred generated
+//! values with quotes, `$`, `#`, backslashes, newlines, spaces and unicode must come back
+//! exactly.
 
 use std::collections::BTreeMap;
 
 use pxdeploy::envfile::{merge, Redacted};
 
-use crate::support::{pxdeploy, SimHost};
+use crate::support::SimHost;
 
 /// Pieces that each exercise a rule of Compose's `.env` reader or its interpolation.
 const PIECES: &[&str] = &[
@@ -62,20 +63,9 @@ fn put(sim: &SimHost, vmid: u32, file: &str, content: &str) {
 
 #[test]
 fn compose_reads_back_every_rendered_value_exactly() {
-    let sim = SimHost::builder().template_cached(true).start();
-    let vmid = 100_000 + (std::process::id() % 100_000) * 10 + 9;
-    let app = tempfile::tempdir().unwrap();
-    std::fs::write(
-        app.path().join("docker-compose.yml"),
-        "services:\n  s:\n    image: base:local\n",
-    )
-    .unwrap();
-    sim.write_config(app.path(), &format!("[container]\nvmid = {vmid}"));
-    pxdeploy()
-        .current_dir(app.path())
-        .arg("create")
-        .run()
-        .assert_success();
+    // A container with Docker and Compose: the one `exec.rs` deploys (this test writes only
+    // in /opt/envcheck).
+    let (sim, vmid) = (&crate::exec::deployed().sim, crate::exec::deployed().vmid);
 
     let values = values(300);
     let merged = merge(
@@ -89,8 +79,8 @@ fn compose_reads_back_every_rendered_value_exactly() {
     for key in values.keys() {
         compose.push_str(&format!("      {key}: ${{{key}}}\n"));
     }
-    put(&sim, vmid, "/opt/envcheck/.env", merged.content.expose());
-    put(&sim, vmid, "/opt/envcheck/docker-compose.yml", &compose);
+    put(sim, vmid, "/opt/envcheck/.env", merged.content.expose());
+    put(sim, vmid, "/opt/envcheck/docker-compose.yml", &compose);
 
     let vmid_s = vmid.to_string();
     let out = sim.host_run(&[

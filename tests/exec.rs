@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use crate::support::{create, deploy, pxdeploy, small_app, unique_vmid, Run, SimHost};
 
-struct Deployed {
-    sim: SimHost,
+pub(crate) struct Deployed {
+    pub(crate) sim: SimHost,
     app: tempfile::TempDir,
-    vmid: u32,
+    pub(crate) vmid: u32,
 }
 
-/// One container with the small app (service `web`) deployed, shared by the tests here.
-fn deployed() -> &'static Deployed {
+/// One container with the small app (service `web`) deployed, shared by the tests here and
+/// by `compose_env.rs` (which needs a container with Docker and Compose, not a create).
+pub(crate) fn deployed() -> &'static Deployed {
     static APP: OnceLock<Deployed> = OnceLock::new();
     APP.get_or_init(|| {
         let sim = SimHost::builder()

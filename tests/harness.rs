@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::command::{run_bounded, try_run_bounded};
+use crate::support::process::{run_bounded, try_run_bounded};
 use crate::support::{pxdeploy, SimHost};
 
 #[test]
@@ -159,9 +159,14 @@ fn dropping_the_host_stops_sshd_and_its_sessions_and_removes_the_folder() {
     }
     let sleepers = processes_with_arg(&marker);
 
+    // The teardown of a passing test's host runs in the background: wait for it (bounded).
     drop(sim);
+    let end = Instant::now() + Duration::from_secs(60);
+    while (!gone(pid) || dir.exists()) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
-    assert!(gone(pid), "sshd {pid} still runs after teardown");
+    assert!(gone(pid), "sshd {pid} still runs a minute after teardown");
     for s in sleepers {
         assert!(gone(s), "remote command {s} still runs after teardown");
     }

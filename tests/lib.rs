@@ -16,6 +16,8 @@ mod harness;
 mod init;
 mod lifecycle;
 mod lock;
+mod monitor;
+mod monitoring;
 mod production;
 mod real_world;
 mod release_links;

@@ -1,11 +1,11 @@
 //! The deploy lock on the simulated node (issue 8): it lives in a folder that is root's
-//! alone, and a hostile one is refused; a frozen holder loses it to the heartbeat.
+//! alone, and a hostile one is refused; a frozen holder loses it to the heartbeat. The lock
+//! folder is the node's, so each test has a node of its own.
 
 use std::time::{Duration, Instant};
 
-use crate::deploy::sim_and_app;
 use crate::support::app::{deploy_holding_the_lock, lock_taken, now_secs};
-use crate::support::{create, deploy, pxdeploy, unique_vmid};
+use crate::support::{example_app, unique_vmid, Session, SimHost};
 
 const TEST_BASE: u32 = 50;
 
@@ -14,10 +14,9 @@ const TEST_BASE: u32 = 50;
 /// written through it. Without it, the deploy creates it, root's alone.
 #[test]
 fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it() {
-    let (sim, app) = sim_and_app("2.40.3");
-    let a = app.path();
-    let vmid = unique_vmid(TEST_BASE);
-    sim.write_config(a, &format!("[container]\nvmid = {vmid}\n"));
+    let sim = SimHost::start_cached();
+    let s = Session::new(&sim, unique_vmid(TEST_BASE), example_app());
+    let vmid = s.vmid();
     let cases = [
         (
             "mkdir -m 700 /run/elsewhere && ln -s /run/elsewhere /run/pxdeploy",
@@ -42,13 +41,13 @@ fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it()
     ];
     for (plant, says) in cases {
         sim.ssh_ok(&format!("rm -rf /run/pxdeploy /run/elsewhere; {plant}"));
-        let run = deploy(a, &[]);
-        run.assert_code(5);
-        run.assert_stderr_contains(&format!(
-            "cannot take the deploy lock of container {vmid} on"
-        ));
-        run.assert_stderr_contains(says);
-        run.assert_stderr_contains("rm -rf /run/pxdeploy");
+        s.deploy()
+            .expect_exit(5)
+            .expect_says(&format!(
+                "cannot take the deploy lock of container {vmid} on"
+            ))
+            .expect_says(says)
+            .expect_says("rm -rf /run/pxdeploy");
         // Nothing written in it, or through it.
         let left = sim.ssh_ok("ls -A /run/elsewhere /run/pxdeploy 2>/dev/null; true");
         assert!(!left.contains("pxdeploy-"), "{plant}: {left}");
@@ -58,8 +57,7 @@ fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it()
     assert!(!std::path::Path::new("/run/elsewhere").exists());
 
     sim.ssh_ok("rm -rf /run/pxdeploy /run/elsewhere");
-    let run = deploy(a, &[]);
-    run.assert_stderr_contains(&lock_taken(vmid));
+    s.deploy().expect_says(&lock_taken(vmid));
     assert_eq!(
         sim.ssh_ok("stat -c '%u %a %F' /run/pxdeploy").trim(),
         "0 700 directory"
@@ -74,18 +72,13 @@ fn a_hostile_lock_folder_is_refused_with_exit_5_and_nothing_written_through_it()
 /// lost the lock and fails with exit 7 before running anything more on the host.
 #[test]
 fn a_frozen_deploy_loses_the_lock_to_the_next_one_and_fails_cleanly_when_it_wakes() {
-    let (sim, app) = sim_and_app("2.40.3");
-    let a = app.path();
-    let vmid = unique_vmid(TEST_BASE + 1);
-    sim.write_config(
-        a,
-        &format!(
-            "[container]\nvmid = {vmid}\n[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n"
-        ),
-    );
-    create(a);
+    let sim = SimHost::start_cached();
+    let s = Session::new(&sim, unique_vmid(TEST_BASE + 1), example_app());
+    let vmid = s.vmid();
+    s.config("[env.secrets]\nPOSTGRES_PASSWORD = 24\nSECRET_KEY = 24\n")
+        .create();
 
-    let frozen = deploy_holding_the_lock(a, vmid, Duration::from_secs(300));
+    let frozen = deploy_holding_the_lock(s.path(), vmid, Duration::from_secs(300));
     frozen.signal(libc::SIGSTOP);
     let stopped = Instant::now();
 
@@ -97,12 +90,11 @@ fn a_frozen_deploy_loses_the_lock_to_the_next_one_and_fails_cleanly_when_it_wake
             attempt < Duration::from_secs(90),
             "still locked {attempt:?} after the holder froze"
         );
-        let run = deploy(a, &[]);
-        if run.status == 0 {
+        let next = s.deploy();
+        if next.run().status == 0 {
             break attempt;
         }
-        run.assert_code(7);
-        run.assert_stderr_contains("alice@");
+        next.expect_exit(7).expect_says("alice@");
         refused += 1;
         std::thread::sleep(Duration::from_secs(3));
     };
@@ -128,9 +120,5 @@ fn a_frozen_deploy_loses_the_lock_to_the_next_one_and_fails_cleanly_when_it_wake
         .collect();
     assert!(after.is_empty(), "ran after waking: {after:?}");
     // The second deploy's result stands.
-    let status = pxdeploy()
-        .current_dir(a)
-        .args(["status", "-o", "json"])
-        .run();
-    status.assert_success();
+    s.run(&["status", "-o", "json"]).expect_ok();
 }

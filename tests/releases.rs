@@ -112,9 +112,11 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     app(root, "A");
     create(root);
 
-    // A: everything is new.
-    let a = run(root, &["-o", "json", "deploy"]);
+    // A: everything is new, and written once: what arrived is renamed into the tree, nothing
+    // is copied back out of the store (`-vv` shows the switch's count).
+    let a = run(root, &["-vv", "-o", "json", "deploy"]);
     a.assert_success();
+    a.assert_stderr_contains("6 files made live by rename, 0 copied from the store");
     let doc = a.json();
     assert_eq!(doc["pushed"]["files"], 6, "{doc:#}");
     assert_eq!(doc["pushed"]["deleted"], 0, "{doc:#}");
@@ -267,6 +269,30 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert!(exists(&sim, vmid, "/opt/app/big/big.bin"));
     assert!(!staging(""), "a staging folder left over");
     assert!(!exists(&sim, vmid, "/opt/app/.pxdeploy/journal"));
+
+    // A service writing into pushed files in place (its bind mount covers the app folder):
+    // no stored release changes, and a rollback brings back the stored bytes (A shares
+    // conf.d/old.conf with D; only web/version differs).
+    sim.sh_in_container(
+        vmid,
+        "printf EVIL > /opt/app/conf.d/old.conf && printf EVIL > /opt/app/web/version",
+    )
+    .assert_success();
+    let sums = sim.sh_in_container(
+        vmid,
+        "cd /opt/app/.pxdeploy/objects && sha256sum */* | awk '{ split($2, n, \"/\"); if ($1 != n[1] n[2]) print $2 }'",
+    );
+    sums.assert_success();
+    assert_eq!(sums.stdout, "", "stored objects changed: {}", sums.dump());
+    let back = run(root, &["-o", "json", "rollback", &id_a]);
+    back.assert_success();
+    assert_eq!(served(&sim, vmid), "A");
+    assert_eq!(
+        sim.container_file(vmid, "/opt/app/conf.d/old.conf"),
+        "loaded\n"
+    );
+    run(root, &["deploy"]).assert_success();
+    assert_eq!(served(&sim, vmid), "D");
 
     // A link planted in the store is never followed: exit 5, nothing written through it.
     sim.sh_in_container(

@@ -18,7 +18,8 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         std::fs::write(
             &path,
             format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\ncase \" $* \" in *' --list '*) for a; do case $a in *::*) echo \"$a: test\";; esac; done;; esac\nexit 0\n",
+                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n[ \"$1\" = test ] && echo \"threads ${{RUST_TEST_THREADS:-unset}}\" >> '{}.threads'\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\ncase \" $* \" in *' --list '*) for a; do case $a in *::*) echo \"$a: test\";; esac; done;; esac\nexit 0\n",
+                log.display(),
                 log.display()
             ),
         )
@@ -33,7 +34,9 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         stubs.path().display(),
         std::env::var("PATH").unwrap()
     );
-    cmd.env("PATH", path).current_dir(root);
+    cmd.env("PATH", path)
+        .env_remove("RUST_TEST_THREADS")
+        .current_dir(root);
     let r = run_bounded(cmd, "scripts/test".into(), None, Duration::from_secs(300));
     r.assert_code(0)
         .assert_stdout_contains("install-test-deps")
@@ -49,6 +52,9 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         ],
         "scripts/test runs fmt, clippy and the whole suite, in that order"
     );
+    // Three tests at a time unless the caller says otherwise (docs/testing.md).
+    let threads = stubs.path().join("calls.log.threads");
+    assert_eq!(std::fs::read_to_string(&threads).unwrap(), "threads 3\n");
 
     // With arguments: only those tests, after the install.
     std::fs::write(&log, "").unwrap();

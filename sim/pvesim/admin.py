@@ -26,7 +26,7 @@ Behaviour and texts follow /work/shared/reference/proxmox.md.
 """
 
 COVERED = ["/tmp", "/etc", "/opt", "/srv", "/root", "/home", "/run", "/usr", "/var/lib/docker",
-           "/var/run"]
+           "/var/lib/pxdeploy", "/var/run"]
 
 
 def admin_main(argv):

@@ -23,7 +23,7 @@ PCT_PM = "/usr/share/perl5/PVE/CLI/pct.pm"
 
 # Folders that belong to each container (bind-mounted from STATE/ct/<vmid>/rootfs).
 # /tmp is bound last. /run is a fresh tmpfs on every start, /usr an overlay.
-CT_BINDS = ["etc", "opt", "srv", "root", "home", "var/lib/docker"]
+CT_BINDS = ["etc", "opt", "srv", "root", "home", "var/lib/docker", "var/lib/pxdeploy"]
 
 # Host files hidden in a fresh container (a fresh Debian template has none of them).
 HIDE_IN_CT = [

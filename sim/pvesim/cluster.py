@@ -26,6 +26,7 @@ from .containers import ct_dir, is_running, kill_container, run_info, shutdown_c
 from .tasks import check_lock, run_task
 from .nodes import node_knob, node_names, on_node, online
 from .ha import ha_managed, ha_request
+from .rrd import resource
 
 GiB = 1024 ** 3
 
@@ -91,18 +92,12 @@ def foreign_status(g):
         with on_node(node):
             mine = [r for r in resources() if r["vmid"] == g["vmid"]]
         return mine[0] if mine else dict(e, status="unknown")
-    from .pct_config import vmstatus  # noqa: PLC0415 - pct_config imports this module's users
     with on_node(node):
         conf = load_conf(g["vmid"], missing_ok=True)
         if conf is None:
             e["status"] = "unknown"
             return e
-        s = vmstatus(g["vmid"], conf["keys"], run_info(g["vmid"]))
-    e.update({"status": s["status"], "uptime": s["uptime"], "name": s["name"],
-              "template": int(conf["keys"].get("template", 0)), "maxcpu": s["cpus"],
-              "cpu": s.get("cpu", 0), "maxmem": s["maxmem"], "mem": s["mem"],
-              "maxdisk": s["maxdisk"], "disk": s["disk"], "netin": 0, "netout": 0,
-              "diskread": 0, "diskwrite": 0, "memhost": 0})
+        e.update(resource(g["vmid"], conf["keys"], run_info(g["vmid"])))
     for k in ("lock", "tags"):
         if conf["keys"].get(k):
             e[k] = conf["keys"][k]

@@ -160,6 +160,13 @@ def init_main(argv):
         if docker_enabled and delay <= 0:
             subprocess.run(["/usr/lib/pxsim/pxsim-service", "start", "docker"],
                            stdout=sys.stdout, stderr=sys.stdout)
+        # the other enabled units (sim/ct/systemctl plays them), after docker.service
+        wants = "/etc/systemd/system/multi-user.target.wants"
+        for unit in sorted(os.listdir(wants)) if os.path.isdir(wants) else []:
+            f = os.path.join("/etc/systemd/system", unit)
+            if unit != "docker.service" and os.path.isfile(f) and not os.path.islink(f):
+                subprocess.run(["/usr/lib/pxsim/systemctl", "start", unit],
+                               stdout=sys.stdout, stderr=sys.stdout)
     except Exception as e:  # noqa: BLE001 - report any setup failure to `pct start`
         with open(os.path.join(d, "failed"), "w") as f:
             f.write(f"init: {e}\n")

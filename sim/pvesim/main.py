@@ -9,6 +9,7 @@ import sys
 
 from .basics import Exit, die, load_state, log_call
 from .ha import tick
+from .rrd import tick as rrd_tick
 
 # program -> (module, function). A module is imported only when its program runs: every
 # simulated call is a new Python process, and importing all of them cost ~20 ms a call.
@@ -52,6 +53,10 @@ def main():
         if os.geteuid() != 0:
             die("please run as root")
         tick(start_task)
+        try:
+            rrd_tick()  # pvestatd: a failed round never fails the command
+        except Exception:  # noqa: BLE001
+            pass
         handler(prog)(args)
     except Exit as e:
         code = e.code

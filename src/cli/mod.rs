@@ -4,6 +4,7 @@
 
 mod container;
 mod global;
+mod monitor;
 mod release;
 mod services;
 mod setup;
@@ -13,8 +14,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use container::{BackupArgs, DestroyArgs, RestoreArgs, WaitArgs};
 pub use global::{GlobalArgs, OutputFormat};
+pub use monitor::{MonitorAction, MonitorArgs};
 pub use release::{DeployArgs, RollbackArgs};
-pub use services::{ExecArgs, LogsArgs};
+pub use services::{ExecArgs, LogsArgs, MetricsArgs, StatusArgs};
 pub use setup::{CompletionsArgs, InitArgs, ManArgs};
 
 #[derive(Debug, Parser)]
@@ -114,18 +116,32 @@ pub enum Command {
         ("pxdeploy diff -o json | jq -r '.drifted[].path'", "their paths; `pxdeploy deploy` puts them back"),
     ]))]
     Diff,
-    /// Show the container's state, IP address and each service's health
+    /// Show the container's state, IP address, what it uses, and each service's health and use
     #[command(after_help = examples(&[
-        ("pxdeploy status", ""),
-        ("pxdeploy status -o json | jq '.services[] | {service, health}'", "each service's health"),
+        ("pxdeploy status", "state, CPU, memory, disk, network, uptime; each service's health, CPU, memory, restarts"),
+        ("pxdeploy status -o json | jq '.services[] | {service, health, cpu_percent}'", "each service's health and CPU"),
+        ("pxdeploy status --watch --interval 5", "redraw every 5 seconds until Ctrl-C"),
     ]))]
-    Status,
+    Status(StatusArgs),
+    /// Show the node's history of the container (CPU, memory, network, disk I/O)
+    #[command(after_help = examples(&[
+        ("pxdeploy metrics", "the last hour: sparklines with min/avg/max on a terminal, a table otherwise"),
+        ("pxdeploy metrics --since week -o json | jq .summary.cpu_percent", "the week's CPU min/avg/max"),
+    ]))]
+    Metrics(MetricsArgs),
     /// Show the services' logs (`docker compose logs`)
     #[command(after_help = examples(&[
         ("pxdeploy logs web --tail 50", "the last 50 lines of the web service"),
         ("pxdeploy logs -f", "follow every service (Ctrl-C to stop)"),
     ]))]
     Logs(LogsArgs),
+    /// Show the watcher in the guest (`[monitor]`): version, last check, open alerts, each channel's last result
+    #[command(after_help = examples(&[
+        ("pxdeploy monitor", "is it running, when did it last check, what is wrong now"),
+        ("pxdeploy monitor -o json | jq .open_alerts", "the open alerts as JSON"),
+        ("pxdeploy monitor test", "a test notification through every channel, from inside the guest"),
+    ]))]
+    Monitor(MonitorArgs),
     /// Shut the container down gracefully (data is kept)
     #[command(after_help = examples(&[
         ("pxdeploy stop", "pct shutdown; `pxdeploy start` brings it back"),

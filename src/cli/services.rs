@@ -1,4 +1,5 @@
-//! The arguments of the commands on the app's services: `logs` and `exec`.
+//! The arguments of the commands on the app's services: `status`, `metrics`, `logs` and
+//! `exec`.
 
 use clap::Args;
 
@@ -21,4 +22,21 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Redraw every --interval seconds until Ctrl-C (plain repeated blocks when stdout is not a terminal)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Seconds between two redraws of --watch
+    #[arg(long, value_name = "SECS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..), requires = "watch")]
+    pub interval: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// How far back: the node's RRD timeframe (a point a minute for hour and day, every 30 minutes for week and month, every 6 hours for year)
+    #[arg(long, value_name = "SPAN", default_value = "hour", value_parser = ["hour", "day", "week", "month", "year"])]
+    pub since: String,
 }

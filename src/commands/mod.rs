@@ -22,12 +22,15 @@ mod init;
 mod lifecycle;
 pub(crate) mod logs;
 mod man;
+mod metrics;
+mod monitor;
 mod releases;
 mod restore;
 pub(crate) mod rollback;
 mod rollback_snapshot;
 mod started;
 mod status;
+mod status_watch;
 mod targets;
 
 use context::Context;
@@ -54,6 +57,11 @@ pub(crate) fn execute(cli: Cli, out: Output) -> Result<()> {
             "`exec` and `shell` run on one target: choose it with `-t NAME`",
         ));
     }
+    if chosen.len() > 1 && matches!(&cli.command, Command::Status(args) if args.watch) {
+        return Err(crate::error::Error::usage(
+            "`status --watch` runs on one target: choose it with `-t NAME`",
+        ));
+    }
     if let [only] = chosen[..] {
         let (_, config) = plan.targets.swap_remove(only);
         let reporter = crate::progress::reporter(&out);
@@ -71,7 +79,8 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
         Command::Init(args) => init::run(&ctx.global, args, &ctx.out),
         Command::Schema => init::schema(),
         Command::Check => check::run(ctx),
-        Command::Status => status::run(ctx),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Metrics(args) => metrics::run(ctx, args),
         Command::Create => create::run(ctx),
         Command::Deploy(args) => deploy::run(ctx, args),
         Command::Releases => releases::run(ctx),
@@ -81,6 +90,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<()> {
             None => rollback::run(ctx, args),
         },
         Command::Logs(args) => logs::run(ctx, args),
+        Command::Monitor(args) => monitor::run(ctx, args),
         Command::Stop => lifecycle::stop(ctx),
         Command::Start(args) => lifecycle::start(ctx, args),
         Command::Restart(args) => lifecycle::restart(ctx, args),

@@ -17,6 +17,7 @@ mod guest;
 mod hooks;
 mod jump;
 mod load;
+mod monitor;
 mod operations;
 mod parse_error;
 mod problem;
@@ -62,6 +63,8 @@ pub use guest::{GuestKind, GuestSpec};
 pub use hooks::Hooks;
 pub use jump::{parse_jump, JumpHost};
 pub use load::{discover, load_from, load_plan, load_with, parse_str, FILE_NAME};
+pub(crate) use monitor::url_problem;
+pub use monitor::{Channel, Monitor, WebhookFormat};
 pub use operations::{Backup, BackupMode, Health};
 pub use production::ReleaseCommand;
 pub use proxmox::{HostKeyCheck, Proxmox};
@@ -121,6 +124,8 @@ pub struct Config {
     pub hooks: Hooks,
     /// Absent: pxdeploy leaves the container's firewall alone.
     pub firewall: Option<Firewall>,
+    /// Absent: no watcher in the guest (`deploy` removes one it installed).
+    pub monitor: Option<Monitor>,
     /// The `[targets.<name>]` this configuration is for (none: a file without targets).
     #[serde(skip)]
     pub target: Option<String>,

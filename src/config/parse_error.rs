@@ -78,7 +78,7 @@ fn own_key(message: &str) -> Option<String> {
 
 /// `env` or a key or table under it.
 fn is_env(key: &str) -> bool {
-    key == "env" || key.starts_with("env.")
+    key == "env" || key.starts_with("env.") || key == "monitor" || key.starts_with("monitor.")
 }
 
 /// What of a parser message may be shown. Outside `env`, all of it. Under `env` (or where
@@ -88,6 +88,7 @@ fn is_env(key: &str) -> bool {
 pub(super) fn shown_message(message: &str, sensitive: bool) -> String {
     if !sensitive
         || message.starts_with(env_table::OWN_PREFIX)
+        || message.starts_with(super::monitor::OWN_PREFIX)
         || message.starts_with("unknown field `")
         || message.starts_with("missing field `")
     {

@@ -38,6 +38,9 @@ pub(super) fn validate(cfg: &mut Config, vmid_given: Option<bool>, problems: &mu
     backup(cfg, problems);
     super::deploy::validate(&cfg.deploy, problems);
     super::production::validate(cfg, problems);
+    if let Some(m) = &cfg.monitor {
+        super::monitor::validate(m, problems);
+    }
 }
 
 fn proxmox(cfg: &mut Config, problems: &mut Vec<Problem>) {

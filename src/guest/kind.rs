@@ -29,6 +29,15 @@ impl Kind {
         }
     }
 
+    /// The kind as the node's API paths name it (`/nodes/<node>/<kind>/<vmid>/…`): `lxc`
+    /// for a container, `qemu` for a VM.
+    pub(crate) fn api(self) -> &'static str {
+        match self {
+            Kind::Container => "lxc",
+            Kind::Vm => "qemu",
+        }
+    }
+
     /// `pct` / `qm`, in hints.
     pub(crate) fn tool(self) -> &'static str {
         match self {

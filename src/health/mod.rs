@@ -110,6 +110,21 @@ pub(crate) fn snapshot(
     }
 }
 
+/// [`snapshot`] of a listing already read (`docker compose ps -a --format json`'s stdout).
+pub(crate) fn from_listing(
+    project: &Project,
+    services: &[String],
+    stdout: &str,
+) -> Result<Vec<ServiceHealth>> {
+    let entries = compose::parse_ps(stdout).map_err(|e| {
+        Error::remote(format!("cannot read the output of `{}`", project.ps())).cause(e)
+    })?;
+    Ok(Tracker::new(services, false)
+        .with_model(&project.model)
+        .observe(&entries)
+        .health())
+}
+
 /// [`wait_for`] with the configuration's project, services and timing.
 pub(crate) fn wait(
     guest: Guest<'_>,

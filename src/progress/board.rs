@@ -75,13 +75,11 @@ impl Board {
         match (&self.multi, &lane.header) {
             (Some(multi), Some(header)) => {
                 header.set_message("running");
-                Box::new(Spinners {
-                    multi: multi.clone(),
-                    open: Mutex::new(Vec::new()),
-                    services: Mutex::new(Vec::new()),
-                    prefix: format!("{} ", lane.name),
-                    anchor: Some(header.clone()),
-                })
+                Box::new(Spinners::lane(
+                    multi.clone(),
+                    format!("{} ", lane.name),
+                    header.clone(),
+                ))
             }
             _ => Box::new(Plain::prefixed(format!("[{}] ", lane.name))),
         }

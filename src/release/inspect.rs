@@ -20,7 +20,9 @@ use crate::envfile::Redacted;
 pub(crate) const MARKER_FILE: &str = ".pxdeploy-deployed";
 
 /// `$1` = the compose file's folder, `$2` = the project name, `$3` = [`marker_path`],
-/// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode. Starts
+/// `$4` = `remote_dir` (the release store's folder), `$5` = the drift check's mode, `$6` =
+/// the watcher's marker ([`crate::monitor::marker`]: an unchanged redeploy with
+/// `[monitor]` learns here, in the same call, that the watcher is up to date). Starts
 /// with [`store::READ_FN`] and [`drift::function`].
 const SCRIPT: &str = crate::scripts::script!("inspect.sh");
 
@@ -41,6 +43,7 @@ pub(crate) fn command(project: &Project, thorough: bool) -> String {
         &marker_path(project),
         &project.remote_dir,
         drift::mode(thorough),
+        &crate::monitor::marker(&project.name),
     ])
 }
 
@@ -56,6 +59,8 @@ pub(crate) struct Inspection {
     pub env: Option<Redacted<Vec<u8>>>,
     /// The fingerprint stored by the last successful `up`.
     pub marker: Option<String>,
+    /// The hash of the watcher installed for this project (`[monitor]`), if any.
+    pub monitor: Option<String>,
     /// The release store: current release, its manifest, the stored objects.
     pub store: Store,
     /// What the drift check saw (`None`: no check, e.g. no release yet).
@@ -72,6 +77,7 @@ impl Default for Inspection {
         Inspection {
             env: None,
             marker: None,
+            monitor: None,
             store: Store::default(),
             drift: None,
             compose: Err("not asked".into()),
@@ -89,6 +95,9 @@ pub(crate) fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspec
     let marker = section(&mut rest, "marker")?
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|m| !m.is_empty());
+    let monitor = section(&mut rest, "monitor")?
+        .map(|b| String::from_utf8_lossy(b).trim().to_string())
+        .filter(|m| !m.is_empty());
     let store = parse_read(&mut rest)?;
     let drift = drift::parse(&mut rest)?;
     let (status, text) = version_section(&mut rest)?;
@@ -104,6 +113,7 @@ pub(crate) fn parse(stdout: &[u8], exit_ok: bool, stderr: &str) -> Result<Inspec
     Ok(Inspection {
         env,
         marker,
+        monitor,
         store,
         drift,
         compose,
@@ -294,8 +304,36 @@ esac"#,
         let c = command(&p, false);
         assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
         assert!(
-            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed /opt/app quick"),
+            c.ends_with(" sh /opt/app app /opt/app/.pxdeploy-deployed /opt/app quick /var/lib/pxdeploy/monitor/app/installed"),
             "{c}"
         );
+    }
+
+    /// The watcher's marker comes back from the same call, so that an unchanged redeploy
+    /// with `[monitor]` costs no call more than one without.
+    #[test]
+    fn reads_the_watchers_marker_in_the_same_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, ok, err) = run_script(dir.path(), DOCKER);
+        assert!(parse(&out, ok, &err).unwrap().monitor.is_none());
+        let marker = dir.path().join("installed");
+        std::fs::write(&marker, "abc123\n").unwrap();
+        let out = Command::new("sh")
+            .args(["-c", &script(), "sh"])
+            .arg(dir.path())
+            .arg("proj")
+            .arg(dir.path().join(MARKER_FILE))
+            .arg(dir.path())
+            .arg("quick")
+            .arg(&marker)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", dir.path().join("bin").display()),
+            )
+            .output()
+            .unwrap();
+        let i = parse(&out.stdout, out.status.success(), "").unwrap();
+        assert_eq!(i.monitor.as_deref(), Some("abc123"));
+        assert!(i.services.is_ok());
     }
 }

@@ -54,13 +54,17 @@ const LOCK: &str = "takelock\n";
 pub(crate) const READ_FN: &str = crate::scripts::script!("store-read.sh");
 
 /// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
-/// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`) before it takes the store's lock (a
-/// push whose connection hangs never keeps the next one waiting), then, locked: removes the
-/// staging folders of pushes that ended before they got here, checks every object's hash
-/// (one `sha256sum` for all of them), moves the objects into the store (one `mv` per `ab/`
-/// folder) and the release folder to `releases/<id>`. The tree is not touched. Every process
-/// start counts: ~4 ms each in a container, so one per object would cost more than the
-/// hashing of 200 MB of them.
+/// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`; `$I`) before it takes the store's
+/// lock (a push whose connection hangs never keeps the next one waiting), hashing the
+/// objects as they arrive (`tar -v` names a member before writing it: `sha256sum` gets a
+/// name once the next one appears). Then, locked: removes the staging folders of pushes that
+/// ended before they got here, checks every object's hash, copies the objects into the store
+/// (one `cp -R --reflink=auto` into `$I/copy`, then renamed into `objects/`: one `mv` for the
+/// `ab/` folders the store lacks, one per folder it has), sets each staged object's mode to
+/// that of the journal's first `f` line for it (one `chmod` per mode) and moves the release
+/// folder to `releases/<id>`. The tree is not touched: the switch renames the staged objects
+/// into it ([`stage_and_switch_script`]). Every process start counts: ~4 ms each in a
+/// container, so one per object would cost more than the hashing of 200 MB of them.
 pub(crate) const STAGE: &str = crate::scripts::script!("store-stage.sh");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).
@@ -135,11 +139,14 @@ pub(crate) const CHANGED_EXIT: i32 = 67;
 /// [`STAGE`], then [`SWITCH`] reading the journal that came in the archive as
 /// `release/journal`: a deploy's push is one `pct exec`, not two. `$1` = remote_dir, `$2` =
 /// release id, `$3` = the release the journal was made against (`-`: none). The journal is
-/// opened, then unlinked, before the switch reads it.
+/// opened, then unlinked, before the switch reads it. The switch gets the staging folder
+/// (`Z`): each file this push brought is renamed from there into the tree, so the bytes
+/// received are written once (the store holds its own copy, never a hard link a service
+/// writing into the tree would change); the folder is removed after the switch.
 pub(crate) fn stage_and_switch_script() -> String {
     format!(
         "{CHECKS}{GUARD}{STAGE}J0=\"$S/releases/$2/journal\"; B=$3; \
-exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH} ); R=$?; \
+exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( Z=$I; {SWITCH} ); R=$?; rm -rf -- \"$I\"; \
 case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED_EXIT} ;; esac"
     )
 }

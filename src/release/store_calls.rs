@@ -109,6 +109,7 @@ pub(crate) fn stage_and_switch(
     let produced = archive.finish();
     // The remote side's failure first: it explains an archive thread stopped by it.
     let out = out?;
+    let out_stderr = out.stderr_str();
     match out.status.code {
         store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
         store::CHANGED_EXIT => {
@@ -128,6 +129,13 @@ pub(crate) fn stage_and_switch(
         }
     }
     produced?;
+    // The switch's count of files renamed into the tree and copied from the store (`-vv`).
+    for line in out_stderr
+        .lines()
+        .filter(|l| l.contains("made live by rename"))
+    {
+        tracing::debug!("{}", crate::output::sanitize(line.trim()));
+    }
     Ok(sent)
 }
 

@@ -379,3 +379,6 @@ fn command_lines() {
 
 #[path = "store_links_tests.rs"]
 mod links;
+
+#[path = "store_once_tests.rs"]
+mod once;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs in the guest (src/envfile/mod.rs: WRITE_SCRIPT). $1: the .env's folder; $2:
+# Runs in the guest (src/envfile/write.rs: WRITE_SCRIPT). $1: the .env's folder; $2:
 # its size in bytes; stdin: the content. Writes a temporary file in the folder (0600),
 # checks its size (a dropped connection ends stdin early), flushes it, renames it over
 # .env, then flushes the folder: a power cut leaves the old .env or the new one.

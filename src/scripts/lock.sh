@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs on the node (src/lock.rs: SCRIPT): takes and holds the deploy lock of one
+# Runs on the node (src/lock/shell.rs: SCRIPT): takes and holds the deploy lock of one
 # container while pxdeploy's heartbeats arrive on stdin (POSIX sh: dash, BusyBox;
 # `timeout` from coreutils). $1 lock folder, $2 lock file, $3 holder file, $4 holder
 # line, $5 seconds without a heartbeat after which the lock is given up, $6 this

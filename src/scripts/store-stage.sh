@@ -1,18 +1,39 @@
 #!/bin/sh
 # Runs in the guest after store-checks.sh and store-guard.sh (src/release/store.rs:
 # STAGE). $1: remote_dir; $2: the release id; stdin: a tar of `objects/ab/cdef…` and
-# `release/`. Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock,
-# then, locked: removes staging folders left by pushes that ended early, checks every
-# object's hash (one sha256sum for all), moves the objects into the store and the
-# release folder to releases/<id>. The tree is not touched.
+# `release/`. Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock
+# (mtimes not restored: a file made live from it is as new as its arrival), hashing
+# each object while the archive still streams (tar names a member before it writes it,
+# so a name is handed to the hasher once the next one appears, the last one at the end;
+# `openssl dgst -sha256` where it works, which uses the CPU's SHA instructions and was
+# 3.6x faster than coreutils' sha256sum in a Debian 12 guest, else sha256sum).
+# Then, locked: removes staging folders left by pushes that ended early, checks every
+# object's hash, copies the objects into the store (`cp --reflink=auto`: shared blocks
+# on Btrfs, XFS and ZFS; a copy elsewhere; into incoming/copy/ first, then renamed
+# into objects/, so the store never holds a partly copied object), sets the mode of
+# each staged object the journal writes first to that line's mode (one chmod per mode),
+# and moves the release folder to releases/<id>. The tree is not touched: the staged
+# objects stay in $I (I) for the switch to rename into the tree.
 # Exit: 0 staged; 1 anything failed (an object arrived damaged, no space, …).
-I=$(mktemp -d "$S/incoming.XXXXXX") && tar -x -f - -C "$I" || exit 1
+I=$(mktemp -d "$S/incoming.XXXXXX") || exit 1
+A=sha256sum; if openssl dgst -sha256 -r /dev/null > /dev/null 2>&1; then A='openssl dgst -sha256 -r'; fi
+# shellcheck disable=SC2086 # $A: the hasher's command and options, split on purpose
+{ tar -x -m -v -f - -C "$I"; echo $? > "$I/rc"; } |
+awk '/^objects\/[0-9a-f][0-9a-f]\/[0-9a-f][0-9a-f]*$/ { if (p != "") { print p; fflush() } p = $0 } END { if (p != "") print p }' |
+(cd -- "$I" && xargs -r -n 16 $A) > "$I/sums"; H=$?
 takelock
 for X in "$S"/incoming*; do [ "$X" = "$I" ] || rm -rf -- "$X"; done
-if [ -d "$I/objects" ]; then cd -- "$I/objects" && find . -type f > "$I/list" || exit 1
-if [ -s "$I/list" ]; then xargs sha256sum -- < "$I/list" > "$I/sums" || exit 1; else : > "$I/sums"; fi
+[ "$(cat -- "$I/rc")" = 0 ] && [ "$H" = 0 ] || exit 1
+if [ -d "$I/objects" ]; then (cd -- "$I" && find objects -type f) > "$I/list" || exit 1
 [ "$(wc -l < "$I/sums")" -eq "$(wc -l < "$I/list")" ] || { echo 'pxdeploy: not every object could be checked' >&2; exit 1; }
-while read -r H O; do O=${O#./}
+while read -r H O; do O=${O#\*}; O=${O#objects/}
 [ "$H" = "${O%%/*}${O#*/}" ] || { echo "pxdeploy: object $O arrived damaged" >&2; exit 1; }; done < "$I/sums"
-for P in *; do [ -d "$P" ] || continue; mkdir -p -- "$S/objects/$P" && mv -f -- "$P"/* "$S/objects/$P/" || exit 1; done; fi
-cd / && rm -rf -- "$S/releases/$2" && mv -- "$I/release" "$S/releases/$2" && rm -rf -- "$I" || exit 1
+{ cp -R --reflink=auto -- "$I/objects" "$I/copy" 2>/dev/null || { rm -rf -- "$I/copy" && cp -R -- "$I/objects" "$I/copy"; }; } || exit 1
+( cd -- "$I/copy" && set -- && for P in *; do if [ -d "$S/objects/$P" ]; then mv -f -- "$P"/* "$S/objects/$P/" || exit 1
+else set -- "$@" "$P"; fi; done; [ $# -eq 0 ] || mv -- "$@" "$S/objects/" ) || exit 1
+if [ -f "$I/release/journal" ]; then
+awk 'NR == FNR { s[$0]; next } $1 == "f" && $2 ~ /^[0-7][0-7][0-7][0-7]$/ && length($3) == 64 && $3 !~ /[^0-9a-f]/ {
+o = "objects/" substr($3, 1, 2) "/" substr($3, 3); if ((o in s) && !(o in done)) { done[o]; print $2, o } }' "$I/list" "$I/release/journal" > "$I/modes" || exit 1
+cut -d ' ' -f 1 < "$I/modes" | sort -u > "$I/mlist" || exit 1; while read -r M; do
+(cd -- "$I" && awk -v m="$M" '$1 == m { print $2 }' modes | xargs chmod "$M" --) || exit 1; done < "$I/mlist"; fi; fi
+cd / && rm -rf -- "$S/releases/$2" && mv -- "$I/release" "$S/releases/$2" || exit 1

@@ -2,11 +2,14 @@
 # Runs in the guest after store-checks.sh, store-guard.sh and takelock
 # (src/release/store.rs: SWITCH). $1: remote_dir; stdin: the journal (target id,
 # operations, `end`); B (a variable): the release the journal was made against,
-# `-` for none, unset for no check. Replays a journal left behind, then applies
-# the new one, writing `current` last.
+# `-` for none, unset for no check; Z (a variable): the stage's folder, whose
+# staged objects are renamed into the tree (not copied from the store) by the new
+# journal's first `f` line for each (never by a journal left behind); it then says on
+# stderr how many files it renamed and copied. Replays a journal left behind, then
+# applies the new one, writing `current` last.
 # Exit: 0 switched; 65 a link or a bad path on the way; 67 the tree is not on
 # release B (nothing changed); 1 anything else (the next switch replays the journal).
-trap '' HUP PIPE; J="$S/journal"
+trap '' HUP PIPE; J="$S/journal" Z0=${Z:-} Z='' W=0 C=0
 obj() { case $1 in *[!0-9a-f]*) refuse "$1 is not an object name" ;; esac; [ ${#1} -eq 64 ] || refuse "$1 is not an object name"
 O="$S/objects/${1%"${1#??}"}/${1#??}"; }
 mode() { case $1 in [0-7][0-7][0-7][0-7]) ;; *) refuse "$1 is not a mode" ;; esac; }
@@ -16,8 +19,10 @@ end) return 0 ;;
 d) mode "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"; [ -L "$P" ] && bad "$P"
 { [ -d "$P" ] || { rm -f -- "$P" && mkdir -p -- "$P"; }; } && chmod "${A%% *}" -- "$P" ;;
 f) M=${A%% *} A=${A#* }; mode "$M"; obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"
-[ -L "$P" ] && bad "$P"; N="$P.pxdeploy-new"; { { [ ! -e "$N" ] && [ ! -L "$N" ]; } || rm -f -- "$N"; } &&
-nodir "$P" && install -m "$M" -- "$O" "$N" && mv -f -- "$N" "$P" ;;
+[ -L "$P" ] && bad "$P"; Y="$Z/objects/${O#"$S/objects/"}"
+if [ -n "$Z" ] && [ -f "$Y" ] && [ ! -L "$Y" ]; then nodir "$P" && mv -f -- "$Y" "$P" && W=$((W + 1)); else
+N="$P.pxdeploy-new"; { { [ ! -e "$N" ] && [ ! -L "$N" ]; } || rm -f -- "$N"; } &&
+nodir "$P" && install -m "$M" -- "$O" "$N" && mv -f -- "$N" "$P" && C=$((C + 1)); fi ;;
 l) obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"
 nodir "$P" && rm -f -- "$P" && ln -s -- "$(cat -- "$O")" "$P" ;;
 r) rel "$A"; [ "$1" = run ] || continue; inside "$A"; rm -f -- "$D/$A" ;;
@@ -35,4 +40,5 @@ case $C in [0-9]*T*Z-*) ;; *) C= ;; esac; [ "${C:--}" = "$B" ] || {
 echo "pxdeploy: the tree is on release ${C:-none}, not $B as it was when this push was made: another push switched it meanwhile; nothing was changed" >&2; exit 67; }; fi
 rm -f -- "$J.tmp"; cat > "$J.tmp" || exit 1
 [ "$(tail -n 1 -- "$J.tmp")" = end ] || { rm -f -- "$J.tmp"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }
-sync -- "$J.tmp" && mv -f -- "$J.tmp" "$J" && finish
+sync -- "$J.tmp" && mv -f -- "$J.tmp" "$J" && Z=$Z0 W=0 C=0 && finish || exit 1
+[ -z "$Z0" ] || echo "pxdeploy: $W files made live by rename, $C copied from the store" >&2

@@ -1,12 +1,22 @@
 //! The simulated Proxmox host: a real OpenSSH sshd on 127.0.0.1 (started by `sim/launch.py`)
-//! in front of the simulated node (`sim/pve.py`, `sim/bin/`). One per test; `Drop` tears it
-//! down, so tests run in parallel safely.
+//! in front of the simulated node (`sim/pve.py`, `sim/bin/`). One per test (or per file); `Drop`
+//! tears it down, so tests run in parallel safely. `builder.rs` starts one, `calls.rs` reads its logs,
+//! `config.rs` writes the `pxdeploy.toml` that points at it.
 
+mod builder;
+mod calls;
+mod config;
+
+pub use self::builder::SimBuilder;
+pub use self::calls::Call;
+pub use self::config::{known_hosts_trusting, merge};
+
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::command::{run_bounded, try_run_bounded, Run};
+use super::process::{run_bounded, try_run_bounded, Run};
 
 /// How a `sim/launch.py up` or `down` may take at most before the test fails.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(90);
@@ -56,167 +66,40 @@ fn need_tools() {
     python();
 }
 
-/// One call of a simulated Proxmox tool, from `STATE/calls.log`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Call {
-    pub time: f64,
-    pub argv: Vec<String>,
-    pub exit: i32,
-    /// The SSH connection it came through (`SSH_CLIENT`'s address and port; empty for a
-    /// call made on the host itself): one per pxdeploy run.
-    pub ssh: String,
-}
-
-impl Call {
-    /// The program (`pct`, `pveam`, …).
-    pub fn program(&self) -> &str {
-        self.argv.first().map(String::as_str).unwrap_or("")
-    }
-
-    /// `argv` joined with spaces, for `contains` checks and messages.
-    pub fn line(&self) -> String {
-        self.argv.join(" ")
-    }
-
-    /// Does argv start with these words (e.g. `["pct", "create"]`)?
-    pub fn starts_with(&self, prefix: &[&str]) -> bool {
-        self.argv.len() >= prefix.len() && self.argv.iter().zip(prefix).all(|(a, b)| a == b)
-    }
-}
-
-/// Options for [`SimHost::builder()`].
-#[must_use]
-pub struct SimBuilder {
-    node: Option<String>,
-    compose_version: Option<String>,
-    template_cached: bool,
-    sshd_extra: Vec<String>,
-    no_sim: bool,
-    host_keys: Vec<String>,
-    cluster: Option<(String, Option<PathBuf>, Option<String>)>,
-}
-
-impl SimBuilder {
-    /// A member of the simulated cluster `name` (sim/README.md, "A cluster of simulated
-    /// nodes"): the first member creates it; `join` names the first member (shared
-    /// /etc/pve, its client key and port), `listen` this member's loopback address (its
-    /// `ip` in `/cluster/status`).
-    pub fn cluster(mut self, name: &str, join: Option<&SimHost>, listen: Option<&str>) -> Self {
-        self.cluster = Some((
-            name.into(),
-            join.map(|h| h.dir().to_path_buf()),
-            listen.map(str::to_string),
-        ));
-        self
-    }
-
-    /// Proxmox node name (default `pve`).
-    pub fn node(mut self, n: &str) -> Self {
-        self.node = Some(n.into());
-        self
-    }
-
-    /// Compose version installed inside containers (default 2.40.3; 2.20.3 for the JSON-array format).
-    pub fn compose_version(mut self, v: &str) -> Self {
-        self.compose_version = Some(v.into());
-        self
-    }
-
-    /// The Debian 12 template is already in the `local` storage (no `pveam download`).
-    pub fn template_cached(mut self, yes: bool) -> Self {
-        self.template_cached = yes;
-        self
-    }
-
-    /// An extra sshd_config line (`"MaxSessions 1"`); it wins over the defaults.
-    pub fn sshd_extra(mut self, line: &str) -> Self {
-        self.sshd_extra.push(line.into());
-        self
-    }
-
-    /// The types of sshd's host keys (`"ed25519"`, `"ecdsa"`, `"rsa"`; default ed25519 only).
-    /// [`SimHost::known_hosts`] has a line for each.
-    pub fn host_keys(mut self, types: &[&str]) -> Self {
-        self.host_keys = types.iter().map(|t| t.to_string()).collect();
-        self
-    }
-
-    /// sshd only, without initialising the simulated node.
-    pub fn without_sim(mut self) -> Self {
-        self.no_sim = true;
-        self
-    }
-
-    #[track_caller]
-    pub fn start(self) -> SimHost {
-        need_tools();
-        let mut cmd = Command::new(python());
-        // The watchdog tears the host down if this test binary dies without dropping it.
-        cmd.arg(launch_py())
-            .arg("up")
-            .arg(format!("--owner-pid={}", std::process::id()));
-        if let Some(n) = &self.node {
-            cmd.args(["--node", n]);
-        }
-        if let Some(v) = &self.compose_version {
-            cmd.args(["--compose-version", v]);
-        }
-        if self.template_cached {
-            cmd.arg("--template-cached");
-        }
-        for e in &self.sshd_extra {
-            cmd.arg(format!("--sshd-extra={e}"));
-        }
-        if self.no_sim {
-            cmd.arg("--no-sim");
-        }
-        for t in &self.host_keys {
-            cmd.arg(format!("--host-key={t}"));
-        }
-        if let Some((name, join, listen)) = &self.cluster {
-            cmd.args(["--cluster", name]);
-            if let Some(j) = join {
-                cmd.arg("--join").arg(j);
-            }
-            if let Some(l) = listen {
-                cmd.args(["--listen", l]);
-            }
-        }
-        let run = run_bounded(cmd, "sim/launch.py up".into(), None, LAUNCH_TIMEOUT);
-        if run.status != 0 {
-            panic!(
-                "the simulated Proxmox host did not start\n{}\n{INSTALL_HINT}",
-                run.dump()
-            );
-        }
-        let v: serde_json::Value = serde_json::from_str(run.stdout.trim())
-            .unwrap_or_else(|e| panic!("sim/launch.py up printed no JSON ({e})\n{}", run.dump()));
-        let s = |k: &str| -> String {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("launch.py JSON lacks {k}: {v}"))
-                .to_string()
-        };
-        SimHost {
-            dir: s("dir").into(),
-            host: s("host"),
-            user: s("user"),
-            port: v["port"].as_u64().expect("port") as u16,
-            identity_file: s("identity_file").into(),
-            known_hosts: s("known_hosts").into(),
-            state: s("state").into(),
-            sshd_pid: v["sshd_pid"].as_u64().expect("sshd_pid") as u32,
-            sim: v["sim"].as_bool().unwrap_or(false),
-            host_keys: if self.host_keys.is_empty() {
-                vec!["ed25519".into()]
-            } else {
-                self.host_keys.clone()
-            },
-        }
-    }
+/// The system `ssh` client with strict host key checking and nothing of the user's (no
+/// config, no agent, no other key): `identity` only, `known_hosts` the only file of host
+/// keys, HOME `home`, to 127.0.0.1's `port`; the destination and the command are the caller's.
+pub fn strict_ssh(home: &Path, identity: &Path, known_hosts: &Path, port: u16) -> Command {
+    let mut cmd = Command::new("/usr/bin/ssh");
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", home)
+        .args(["-F", "/dev/null", "-T", "-i"])
+        .arg(identity)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ConnectTimeout=10",
+            "-p",
+        ])
+        .arg(port.to_string());
+    cmd
 }
 
 /// A running simulated Proxmox host. Dropping it stops sshd and the simulated containers
-/// and removes its folder (set `PXSIM_KEEP=1` to keep the folder of a failed test).
+/// and removes its folder: in the background when the test passed, before the failure is
+/// shown when it failed (set `PXSIM_KEEP=1` to keep the folder of a failed test).
 pub struct SimHost {
     dir: PathBuf,
     host: String,
@@ -232,31 +115,6 @@ pub struct SimHost {
 }
 
 impl SimHost {
-    /// Defaults: node `pve`, Compose 2.40.3, template not cached.
-    #[track_caller]
-    pub fn start() -> SimHost {
-        SimHost::builder().start()
-    }
-
-    /// The defaults (node `pve`, Compose 2.40.3) with the template already cached: the node
-    /// most tests deploy to (a test file shares one).
-    #[track_caller]
-    pub fn start_cached() -> SimHost {
-        SimHost::builder().template_cached(true).start()
-    }
-
-    pub fn builder() -> SimBuilder {
-        SimBuilder {
-            node: None,
-            compose_version: None,
-            template_cached: false,
-            sshd_extra: Vec::new(),
-            no_sim: false,
-            host_keys: Vec::new(),
-            cluster: None,
-        }
-    }
-
     pub fn host(&self) -> &str {
         &self.host
     }
@@ -319,101 +177,9 @@ impl SimHost {
         self.sim
     }
 
-    /// Every call of a simulated tool so far, oldest first.
-    pub fn calls(&self) -> Vec<Call> {
-        let text = std::fs::read_to_string(self.state.join("calls.log")).unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("calls.log line is not JSON ({e}): {l}"));
-                Call {
-                    time: v["time"].as_f64().unwrap_or(0.0),
-                    argv: v["argv"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|x| x.as_str().unwrap_or_default().to_string())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    exit: v["exit"].as_i64().unwrap_or(-1) as i32,
-                    ssh: v["ssh"].as_str().unwrap_or_default().to_string(),
-                }
-            })
-            .collect()
-    }
-
-    /// Just the argv of every call.
-    pub fn call_argvs(&self) -> Vec<Vec<String>> {
-        self.calls().into_iter().map(|c| c.argv).collect()
-    }
-
-    /// Calls whose argv starts with `prefix`, e.g. `&["pct", "create"]`.
-    pub fn calls_matching(&self, prefix: &[&str]) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.starts_with(prefix))
-            .collect()
-    }
-
-    /// sshd's log (LogLevel VERBOSE).
-    pub fn sshd_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
-    }
-
-    /// TCP connections sshd accepted so far (`Connection from …` lines), whether or not they
-    /// authenticated. Connections made by [`SimHost::ssh`] count too.
-    pub fn connection_count(&self) -> usize {
-        self.sshd_log()
-            .lines()
-            .filter(|l| l.starts_with("Connection from "))
-            .count()
-    }
-
-    /// Successful logins so far (`Accepted publickey for …` lines).
-    pub fn auth_count(&self) -> usize {
-        self.sshd_log()
-            .lines()
-            .filter(|l| l.starts_with("Accepted publickey for "))
-            .count()
-    }
-
-    /// Sessions (channels running a command or subsystem) so far (`Starting session:` lines).
-    pub fn session_count(&self) -> usize {
-        self.sshd_log()
-            .lines()
-            .filter(|l| l.starts_with("Starting session: "))
-            .count()
-    }
-
     pub fn ssh_command(&self, remote: &str) -> Command {
-        let mut cmd = Command::new("/usr/bin/ssh");
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("HOME", &self.dir)
-            .args(["-F", "/dev/null", "-T", "-i"])
-            .arg(&self.identity_file)
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "IdentityAgent=none",
-                "-o",
-                "ConnectTimeout=10",
-                "-o",
-                "LogLevel=ERROR",
-                "-p",
-            ])
-            .arg(self.port.to_string())
+        let mut cmd = strict_ssh(&self.dir, &self.identity_file, &self.known_hosts, self.port);
+        cmd.args(["-o", "LogLevel=ERROR"])
             .arg(format!("{}@{}", self.user, self.host))
             .arg("--")
             .arg(remote);
@@ -492,15 +258,6 @@ impl SimHost {
         r.stdout
     }
 
-    /// Calls that concern container `vmid` (its id is one of their arguments), oldest first.
-    pub fn calls_of(&self, vmid: u32) -> Vec<Call> {
-        let id = vmid.to_string();
-        self.calls()
-            .into_iter()
-            .filter(|c| c.argv.contains(&id))
-            .collect()
-    }
-
     /// Sets a simulator knob (`pve.py set STATE KEY VALUE`; VALUE is JSON or a string).
     #[track_caller]
     pub fn set_knob(&self, key: &str, value: &str) {
@@ -522,74 +279,6 @@ impl SimHost {
         r
     }
 
-    /// The `[proxmox]` table pointing at this host, plus a small complete app config
-    /// (vmid 210, hostname `app`, DHCP, Compose project `app`, `docker-compose.yml`,
-    /// remote dir `/opt/app`, health timeout 90 s polled every second).
-    pub fn config_table(&self) -> toml::Table {
-        let text = format!(
-            r#"
-[proxmox]
-host = "{host}"
-port = {port}
-user = "{user}"
-identity_file = "{id}"
-known_hosts = "{kh}"
-host_key_check = "strict"
-connect_timeout_secs = 10
-
-[container]
-vmid = 210
-hostname = "app"
-template = "debian-12-standard"
-template_storage = "local"
-storage = "local-lvm"
-disk_gb = 4
-memory_mb = 512
-swap_mb = 0
-cores = 1
-bridge = "vmbr0"
-ip = "dhcp"
-
-[app]
-name = "app"
-source = "."
-compose_file = "docker-compose.yml"
-remote_dir = "/opt/app"
-
-[health]
-timeout_secs = 90
-interval_secs = 1
-"#,
-            host = self.host,
-            port = self.port,
-            user = self.user,
-            id = self.identity_file.display(),
-            kh = self.known_hosts.display(),
-        );
-        text.parse().expect("default test config is valid TOML")
-    }
-
-    /// The config text: [`SimHost::config_table`] with `extra_toml` merged in (tables
-    /// merge key by key, so `"[container]\nvmid = 300"` changes only the vmid).
-    #[track_caller]
-    pub fn config_toml(&self, extra_toml: &str) -> String {
-        let mut base = self.config_table();
-        let extra: toml::Table = extra_toml
-            .parse()
-            .unwrap_or_else(|e| panic!("extra TOML for the test config is invalid: {e}"));
-        merge(&mut base, extra);
-        toml::to_string(&base).expect("serialize test config")
-    }
-
-    /// Writes `dir/pxdeploy.toml` (see [`SimHost::config_toml`]) and returns its path.
-    #[track_caller]
-    pub fn write_config(&self, dir: impl AsRef<Path>, extra_toml: &str) -> PathBuf {
-        let path = dir.as_ref().join("pxdeploy.toml");
-        std::fs::write(&path, self.config_toml(extra_toml))
-            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        path
-    }
-
     /// What to show when a test failed: the ends of sshd.log and calls.log.
     fn failure_report(&self) -> String {
         let tail = |text: String, n: usize| {
@@ -603,29 +292,6 @@ interval_secs = 1
             tail(self.sshd_log(), 30),
             tail(std::fs::read_to_string(self.state.join("calls.log")).unwrap_or_default(), 30)
         )
-    }
-}
-
-/// Writes `path`: one known_hosts file trusting every host of `hosts` (for a node reached
-/// through a bastion, or every node of a cluster). Returns `path`.
-pub fn known_hosts_trusting(path: PathBuf, hosts: &[&SimHost]) -> PathBuf {
-    let text: String = hosts
-        .iter()
-        .map(|h| std::fs::read_to_string(h.known_hosts()).unwrap())
-        .collect();
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Deep merge: tables merge key by key, anything else is replaced.
-pub fn merge(base: &mut toml::Table, extra: toml::Table) {
-    for (k, v) in extra {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
     }
 }
 
@@ -648,6 +314,29 @@ impl Drop for SimHost {
         cmd.arg(launch_py()).arg("down").arg("--dir").arg(&self.dir);
         if keep {
             cmd.arg("--keep");
+        }
+        if !failed {
+            // A passing test does not wait for the teardown (about a second of stopping
+            // processes and removing files): `launch.py down` runs in the background, in a
+            // process group of its own, and a thread reaps it and reports a failure.
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .process_group(0);
+            match cmd.spawn() {
+                Ok(child) => {
+                    std::thread::spawn(move || match child.wait_with_output() {
+                        Ok(out) if out.status.success() => {}
+                        Ok(out) => eprintln!(
+                            "warning: tearing down the simulated host failed: {}",
+                            String::from_utf8_lossy(&out.stderr).trim()
+                        ),
+                        Err(e) => eprintln!("warning: tearing down the simulated host: {e}"),
+                    });
+                }
+                Err(e) => eprintln!("warning: tearing down the simulated host failed: {e}"),
+            }
+            return;
         }
         // Never panic in drop (a panic while panicking aborts): report instead.
         match try_run_bounded(cmd, "sim/launch.py down".into(), None, LAUNCH_TIMEOUT) {

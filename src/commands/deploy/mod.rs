@@ -38,14 +38,20 @@ pub(crate) struct Outcome {
     pub rolled_back: Option<(String, bool)>,
     /// Pushed files changed in the container since the last deploy, put back.
     pub drifted: Vec<crate::release::drift::Drifted>,
+    /// The marker of the watcher the read call found (`[monitor]`).
+    pub monitor_installed: Option<String>,
+    /// What the deploy did to the watcher (none: no `[monitor]`, none installed).
+    pub monitor: Option<crate::monitor::apply::Done>,
 }
 
 /// `pxdeploy deploy`.
 pub(crate) fn run(ctx: &super::context::Context, args: &DeployArgs) -> Result<()> {
     let mut config = ctx.config()?;
     config.env.sourced = crate::secrets::read(&config, &|v| std::env::var(v).ok())?;
+    let monitor = crate::monitor::apply::wanted(&config, &|v| std::env::var(v).ok())?;
     let host = ctx.connect(&config)?;
-    let d = Deploy::new(&host, &config, args, ctx.reporter.as_ref(), &ctx.out);
+    let mut d = Deploy::new(&host, &config, args, ctx.reporter.as_ref(), &ctx.out);
+    d.monitor = monitor;
     let facts = deploy(&d)?;
     ctx.succeed(Some(&host), facts);
     Ok(())
@@ -65,13 +71,14 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         d.firewall(&o)?; // 5
         let next = d.merge_and_read(&mut inspection, &mut o)?; // 6
         if d.nothing_changed(&inspection, &next, &mut o) {
-            return Ok(());
+            return d.monitor(&mut o); // 12b
         }
         d.before_push(snapshot)?; // 7
         let new = d.push(&inspection, &next, &mut o)?; // 8
         d.release_command(&inspection, &new, &next)?; // 9
         let finish = d.up_and_wait(lock.as_ref(), &inspection, &new, &mut o)?; // 10, 11
-        d.remember(lock.as_ref(), finish, &next) // 12
+        d.remember(lock.as_ref(), finish, &next)?; // 12
+        d.monitor(&mut o) // 12b
     })();
 
     let (cfg, host, elapsed) = (d.cfg, d.host(), d.clock.elapsed());
@@ -114,6 +121,7 @@ fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_jso
         "compose_version": o.compose_version,
         "compose_up": if o.up { "ran" } else { "skipped: nothing changed" },
         "services": o.services,
+        "monitor": o.monitor,
         "duration_secs": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
     })
 }

@@ -34,6 +34,8 @@ pub(crate) struct Deploy<'a> {
     pub out: &'a Output,
     /// When the deploy began (the summary's and the JSON's duration).
     pub clock: Instant,
+    /// The watcher `[monitor]` wants in the guest (its URLs read before connecting).
+    pub monitor: Option<crate::monitor::Wanted>,
 }
 
 /// What the steps before the push learned: the new `.env`, the app folder and the
@@ -61,6 +63,7 @@ impl<'a> Deploy<'a> {
             reporter,
             out,
             clock: Instant::now(),
+            monitor: None,
         }
     }
 
@@ -108,6 +111,7 @@ impl<'a> Deploy<'a> {
             self.out,
         )?;
         o.started_container = started;
+        o.monitor_installed.clone_from(&inspection.monitor);
         o.compose_version = container::check_compose(&inspection, &self.project, dry_run)?;
         store_calls::check(&inspection.store, &self.project)?;
         o.drifted = files::drifted(&inspection, dry_run, self.reporter);
@@ -300,6 +304,19 @@ impl<'a> Deploy<'a> {
     ) -> Result<()> {
         let held = lock.map(|l| l.held());
         activate::finish_and_mark(self.guest, finish, &p.fingerprint, held.as_ref())
+    }
+
+    /// The watcher in the guest brought to what `[monitor]` wants: nothing when the marker
+    /// the read call found says it is (no call), else installed, updated or removed.
+    pub(crate) fn monitor(&self, o: &mut Outcome) -> Result<()> {
+        o.monitor = crate::monitor::apply::sync(
+            self.guest,
+            &self.cfg.app.name,
+            self.monitor.as_ref(),
+            o.monitor_installed.as_deref(),
+            self.reporter,
+        )?;
+        Ok(())
     }
 
     /// The `post_deploy` hook (local), given the release now current.

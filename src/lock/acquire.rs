@@ -1,136 +1,12 @@
-//! The deploy lock: at most one deploy per container at a time.
-//!
-//! The lock is a `flock` on `/run/pxdeploy/pxdeploy-<vmid>.lock` on the Proxmox host, held by a
-//! small shell on its own channel of the run's one SSH session. After taking the lock the
-//! shell becomes `cat`, reading the channel's stdin: the lock lives exactly as long as that
-//! stdin stays open. When pxdeploy finishes, is interrupted, is killed with SIGKILL, or its
-//! connection drops, sshd closes the channel, `cat` sees end-of-file and exits, and the
-//! kernel releases the `flock` with the process's last file descriptor. No lock file ever
-//! has to be cleaned by hand: the file stays, the lock on it does not.
-//!
-//! The holder (`user@machine since <RFC3339>`) is written to a side file
-//! `/run/pxdeploy/pxdeploy-<vmid>.holder` once the lock is taken; a second deploy prints it.
-//! Its second line is a random token of this run: the deploy's last step checks, on the
-//! host and in the same call, that the lock is still held and still has this token
-//! ([`held`]). `/run/pxdeploy` is root's alone (see [`SCRIPT`]).
+//! Taking the lock: the lock shell's first answer, read through the long-lived [`Channel`]
+//! that runs it, becomes a held [`DeployLock`], "another deploy is running" (exit 7) or a
+//! failure (exit 5).
 
-pub(crate) mod held;
+use std::time::Duration;
 
-use std::time::{Duration, SystemTime};
-
+use super::shell::{BUSY, ELSEWHERE, HELD, UNSAFE};
+use super::{lock_path, DeployLock, ACQUIRE_TIMEOUT, DIR, GIVE_UP_AFTER, HEARTBEAT_EVERY};
 use crate::error::{Error, Result};
-use crate::progress::Reporter;
-use crate::remote::host::Host;
-use crate::remote::quote::join;
-use crate::timestamp::rfc3339;
-
-/// How long taking the lock may take (it never waits for another holder).
-pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often pxdeploy tells the lock shell it is still there.
-pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-
-/// After this long without a heartbeat the host gives the lock up (a frozen or vanished
-/// pxdeploy; its TCP connection could take hours to time out).
-pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
-
-/// Who holds the lock, as a second deploy sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Holder {
-    pub user: String,
-    pub machine: String,
-    /// RFC 3339, UTC.
-    pub since: String,
-}
-
-impl Holder {
-    /// This process: `$USER` (or `$LOGNAME`) at this machine's host name, now.
-    pub(crate) fn current() -> Holder {
-        let user = ["USER", "LOGNAME", "USERNAME"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| "unknown".into());
-        let machine = gethostname::gethostname().to_string_lossy().into_owned();
-        Holder {
-            user,
-            machine,
-            since: rfc3339(SystemTime::now()),
-        }
-    }
-
-    /// `alice@laptop since 2026-11-25T23:16:05Z`
-    pub(crate) fn line(&self) -> String {
-        format!("{}@{} since {}", self.user, self.machine, self.since)
-    }
-}
-
-/// The lock folder on the host: root's alone (0700), so no other local user can create,
-/// fake or redirect a lock or holder file (unlike the world-writable `/run/lock`).
-pub(crate) const DIR: &str = "/run/pxdeploy";
-
-pub(crate) fn lock_path(vmid: u32) -> String {
-    format!("{DIR}/pxdeploy-{vmid}.lock")
-}
-
-pub(crate) fn holder_path(vmid: u32) -> String {
-    format!("{DIR}/pxdeploy-{vmid}.holder")
-}
-
-/// What the lock shell prints first.
-const HELD: &str = "pxdeploy-lock: held";
-/// What [`command_here`] prints instead when the container lives on another node.
-const ELSEWHERE: &str = "pxdeploy-lock: elsewhere";
-const BUSY: &str = "pxdeploy-lock: busy";
-/// Followed by what is wrong with the lock folder.
-const UNSAFE: &str = "pxdeploy-lock: unsafe ";
-
-/// The lock shell (POSIX sh: dash, busybox; `timeout` from coreutils). `$1` lock folder,
-/// `$2` lock file, `$3` holder file, `$4` holder line, `$5` seconds without a heartbeat
-/// after which the lock is given up, `$6` this run's token (the holder file's second line;
-/// a second deploy is shown the first only).
-///
-/// The folder is created (root, 0700) if missing; one that exists is used only when it is a
-/// real directory (not a symlink: `stat` does not follow it) owned by root that neither group
-/// nor others can write; otherwise `unsafe …` and exit 1. Inside it only root can create
-/// anything, and still: the lock file is never a symlink, and the holder is written to a
-/// fresh `mktemp` file renamed over the old one (a rename replaces a symlink, never follows
-/// it). Exit 7 when another process holds the lock; anything else is a failure to take it.
-pub(crate) const SCRIPT: &str = crate::scripts::script!("lock.sh");
-
-/// The host command that takes (and holds) the lock of container `vmid` for the run with
-/// `token` ([`held::token`]).
-pub(crate) fn command(vmid: u32, holder: &Holder, token: &str) -> String {
-    join(&[
-        "sh",
-        "-c",
-        SCRIPT,
-        "sh",
-        DIR,
-        &lock_path(vmid),
-        &holder_path(vmid),
-        &holder.line(),
-        &GIVE_UP_AFTER.as_secs().to_string(),
-        token,
-    ])
-}
-
-/// In a cluster the lock must be on the node that owns the container (deploys entering
-/// through different nodes must exclude each other), and the lock is the first thing a
-/// deploy runs. So first: when the container's config is not this node's
-/// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`) but another node's,
-/// print [`ELSEWHERE`] and stop; otherwise run [`SCRIPT`]. A container that is nowhere
-/// (yet) is locked here. `$1`: the vmid.
-const HERE: &str = crate::scripts::script!("lock-here.sh");
-
-/// [`command`], run only when container `vmid` lives on this node or nowhere (else it
-/// prints [`ELSEWHERE`]): costs no extra remote call.
-pub(crate) fn command_here(vmid: u32, holder: &Holder, token: &str) -> String {
-    format!(
-        "{} {}",
-        join(&["sh", "-c", HERE, "sh", &vmid.to_string()]),
-        command(vmid, holder, token)
-    )
-}
 
 /// One line of the lock shell's output: what the transport reads.
 pub(crate) use crate::remote::ssh::ReadLine as Line;
@@ -146,33 +22,7 @@ pub(crate) trait Channel: Send {
     fn keep_alive(&mut self, every: Duration, lost: Error);
 }
 
-/// A held deploy lock. Released when dropped.
-pub(crate) struct DeployLock {
-    channel: Option<Box<dyn Channel>>,
-    pub vmid: u32,
-    /// This run's token in the holder file.
-    pub token: String,
-}
-
-impl DeployLock {
-    /// What the deploy's last step checks on the host before it records anything.
-    pub(crate) fn held(&self) -> held::Held {
-        held::Held {
-            vmid: self.vmid,
-            token: self.token.clone(),
-        }
-    }
-}
-
-impl Drop for DeployLock {
-    fn drop(&mut self) {
-        if self.channel.take().is_some() {
-            tracing::debug!(vmid = self.vmid, "deploy lock released");
-        }
-    }
-}
-
-/// Takes the lock through `channel`, which runs [`command`]. Another holder → exit 7
+/// Takes the lock through `channel`, which runs [`super::command`]. Another holder → exit 7
 /// naming it; any other failure → exit 5 with the shell's stderr.
 pub(crate) fn acquire(
     channel: Box<dyn Channel>,
@@ -187,9 +37,9 @@ pub(crate) fn acquire(
     })
 }
 
-/// [`acquire`], through a channel that may run [`command_here`]: `None` when the container
+/// [`acquire`], through a channel that may run [`super::command_here`]: `None` when the container
 /// lives on another node of the cluster (no lock taken).
-fn acquire_here(
+pub(super) fn acquire_here(
     mut channel: Box<dyn Channel>,
     vmid: u32,
     host: &str,
@@ -292,90 +142,16 @@ impl Channel for crate::remote::ssh::RemoteProcess {
     }
 }
 
-/// Opens the long-lived channel that holds the deploy lock (`Session::spawn`).
-pub(crate) type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + Sync);
-
-/// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
-pub(crate) fn take(
-    host: &Host,
-    vmid: u32,
-    reporter: &dyn Reporter,
-    spawn_lock: SpawnLock<'_>,
-) -> Result<Option<DeployLock>> {
-    if host.dry_run() {
-        return Ok(None);
-    }
-    let holder = Holder::current();
-    let token = held::token();
-    reporter
-        .step(
-            &format!("Taking the deploy lock of container {vmid}"),
-            || {
-                let here = spawn_lock(&command_here(vmid, &holder, &token))?;
-                if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
-                    return Ok(lock);
-                }
-                // The container is another node's: take its lock there (`spawn_lock` runs
-                // on `host.session()`, which is the owner's once routed).
-                let owner = match host.to_owner()? {
-                    true => host.node()?.map(|n| format!("node {n}")),
-                    false => None,
-                };
-                let on = owner.unwrap_or_else(|| host.alias.clone());
-                acquire(
-                    spawn_lock(&command(vmid, &holder, &token))?,
-                    vmid,
-                    &on,
-                    &token,
-                )
-            },
-        )
-        .map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::shell::{HELD, SCRIPT};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::mpsc::{channel, Receiver};
     use std::sync::{Arc, Mutex};
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn command_line_quotes_the_holder() {
-        let h = Holder {
-            user: "o'brien".into(),
-            machine: "lap top".into(),
-            since: "2026-11-25T20:40:20Z".into(),
-        };
-        let c = command(210, &h, "5eed");
-        assert!(c.starts_with("sh -c 'unsafe() {"), "{c}");
-        assert!(c.ends_with(
-            " sh /run/pxdeploy /run/pxdeploy/pxdeploy-210.lock /run/pxdeploy/pxdeploy-210.holder 'o'\\''brien@lap top since 2026-11-25T20:40:20Z' 45 5eed"
-        ), "{c}");
-    }
-
-    #[test]
-    fn the_node_check_runs_the_lock_command_for_a_container_no_node_has() {
-        let out = Command::new("sh")
-            .args(["-c", HERE, "sh", "4000000", "echo", "locking"])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "locking\n");
-        let h = Holder {
-            user: "alice".into(),
-            machine: "laptop".into(),
-            since: "T1".into(),
-        };
-        let c = command_here(210, &h, TOKEN);
-        assert!(c.starts_with("sh -c 'if [ ! -e "), "{c}");
-        assert!(
-            c.ends_with(&format!(" sh 210 {}", command(210, &h, TOKEN))),
-            "{c}"
-        );
-    }
 
     /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the
     /// heartbeat it sends once the lock is held (none: a frozen pxdeploy).

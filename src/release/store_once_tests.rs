@@ -1,0 +1,150 @@
+//! A push writes each byte it receives once: the staged files become the tree's by rename,
+//! the store keeps its own copy (never a hard link a service could write through).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+/// The switch's own count: (files made live by rename, files copied from the store).
+fn counted(err: &str) -> (u32, u32) {
+    let line = err
+        .lines()
+        .find(|l| l.contains("made live by rename"))
+        .unwrap_or_else(|| panic!("no count in: {err}"));
+    let n: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (n[0], n[1])
+}
+
+/// Every stored object still hashes to its name.
+fn objects_intact(d: &Path) {
+    let store = read(d, ReadMode::Objects);
+    assert!(!store.objects.is_empty());
+    for h in &store.objects {
+        let o = d.join(".pxdeploy/objects").join(&h[..2]).join(&h[2..]);
+        let bytes = fs::read(&o).unwrap();
+        assert_eq!(&format!("{:x}", Sha256::digest(&bytes)), h, "{o:?} changed");
+        assert_eq!(fs::metadata(&o).unwrap().nlink(), 1, "{o:?} is linked");
+    }
+}
+
+#[test]
+fn a_fresh_push_renames_what_arrived_into_the_tree_and_copies_nothing_from_the_store() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, err, _) = try_deploy(d, s.path(), A);
+    assert_eq!(code, 0, "{err}");
+    // run.sh, conf.d/old.conf, conf.d/keep.conf: each written once, where it arrived.
+    assert_eq!(counted(&err), (3, 0), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+    let mode = |p: &str| fs::metadata(d.join(p)).unwrap().mode() & 0o7777;
+    assert_eq!((mode("run.sh"), mode("conf.d/old.conf")), (0o755, 0o644));
+    assert_eq!(fs::metadata(d.join("run.sh")).unwrap().nlink(), 1);
+    objects_intact(d);
+    assert!(
+        fs::read_dir(d.join(".pxdeploy")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("incoming")),
+        "the staging folder stays"
+    );
+    // One changed file: one rename; two paths with the same new content: the second is
+    // copied from the store (one object travels).
+    fs::write(s.path().join("conf.d/keep.conf"), "new\n").unwrap();
+    fs::write(s.path().join("conf.d/twin.conf"), "new\n").unwrap();
+    let (code, err, _) = try_deploy(d, s.path(), B);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counted(&err), (1, 1), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/twin.conf")).unwrap(),
+        "new\n"
+    );
+    objects_intact(d);
+}
+
+/// A service whose bind mount covers the app folder writes into a pushed file in place
+/// (same inode): the stored release keeps its bytes, and switching back to it puts them back.
+#[test]
+fn a_service_writing_into_the_live_tree_changes_no_stored_release() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    deploy(d, s.path(), A);
+    for p in ["conf.d/keep.conf", "conf.d/old.conf", "run.sh"] {
+        let mut f = fs::OpenOptions::new().write(true).open(d.join(p)).unwrap();
+        std::io::Write::write_all(&mut f, b"EVIL").unwrap();
+    }
+    objects_intact(d);
+    fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
+    deploy(d, s.path(), B);
+    objects_intact(d);
+    let store = read(d, ReadMode::All);
+    let back = plan::diff(store.manifests.get(B), &store.manifests[A]);
+    let (code, err) = run(
+        SWITCH,
+        &[d.to_str().unwrap()],
+        plan::journal(A, &back.ops).as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+}
+
+/// The stage and switch of pxdeploy before this layout (commit d311fd3), as it ran.
+fn old_stage_and_switch() -> String {
+    const STAGE_0: &str = crate::scripts::body(include_str!("testdata/store-stage-0.1.sh"));
+    const SWITCH_0: &str = crate::scripts::body(include_str!("testdata/store-switch-0.1.sh"));
+    format!(
+        "{CHECKS}{GUARD}{STAGE_0}J0=\"$S/releases/$2/journal\"; B=$3; \
+exec < \"$J0\" && rm -f -- \"$J0\" || exit 1; ( {SWITCH_0} )"
+    )
+}
+
+/// A container deployed by the previous pxdeploy: the first deploy after the upgrade works
+/// (its objects join the old store's folders), and the old release is still one to go back to.
+#[test]
+fn a_store_written_by_the_previous_version_is_deployed_over_and_rolled_back_to() {
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let remote = d.to_str().unwrap();
+    let (tar, _, _) = archive(d, s.path(), A);
+    let (code, err) = run_script(&old_stage_and_switch(), &[remote, A, "-"], &tar);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
+    fs::write(s.path().join("conf.d/keep.conf"), "changed\n").unwrap();
+    // The new object's `ab/` folder is there already (the old store's): merged into.
+    let h = format!("{:x}", Sha256::digest(b"changed\n"));
+    fs::create_dir_all(d.join(".pxdeploy/objects").join(&h[..2])).unwrap();
+    let (code, err, _) = try_deploy(d, s.path(), B);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counted(&err), (1, 0), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "changed\n"
+    );
+    objects_intact(d);
+    let store = read(d, ReadMode::All);
+    assert_eq!(store.ids(), [A, B]);
+    let back = plan::diff(store.manifests.get(B), &store.manifests[A]);
+    let (code, err) = run(SWITCH, &[remote], plan::journal(A, &back.ops).as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+    assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# pxdeploy's store script before the write-once push (commit d311fd3), kept as it ran
+# then: src/release/store_once_tests.rs deploys with it, then over it with today's.
+# Runs in the guest after store-checks.sh, store-guard.sh and takelock
+# (src/release/store.rs: SWITCH). $1: remote_dir; stdin: the journal (target id,
+# operations, `end`); B (a variable): the release the journal was made against,
+# `-` for none, unset for no check. Replays a journal left behind, then applies
+# the new one, writing `current` last.
+# Exit: 0 switched; 65 a link or a bad path on the way; 67 the tree is not on
+# release B (nothing changed); 1 anything else (the next switch replays the journal).
+trap '' HUP PIPE; J="$S/journal"
+obj() { case $1 in *[!0-9a-f]*) refuse "$1 is not an object name" ;; esac; [ ${#1} -eq 64 ] || refuse "$1 is not an object name"
+O="$S/objects/${1%"${1#??}"}/${1#??}"; }
+mode() { case $1 in [0-7][0-7][0-7][0-7]) ;; *) refuse "$1 is not a mode" ;; esac; }
+nodir() { if [ -d "$1" ] && [ ! -L "$1" ]; then rmdir -- "$1" || return 1; fi; }
+apply() { { read -r T; rid "$T"; while IFS= read -r L; do K=${L%% *} A=${L#* }; case $K in
+end) return 0 ;;
+d) mode "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"; [ -L "$P" ] && bad "$P"
+{ [ -d "$P" ] || { rm -f -- "$P" && mkdir -p -- "$P"; }; } && chmod "${A%% *}" -- "$P" ;;
+f) M=${A%% *} A=${A#* }; mode "$M"; obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"
+[ -L "$P" ] && bad "$P"; N="$P.pxdeploy-new"; { { [ ! -e "$N" ] && [ ! -L "$N" ]; } || rm -f -- "$N"; } &&
+nodir "$P" && install -m "$M" -- "$O" "$N" && mv -f -- "$N" "$P" ;;
+l) obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"
+nodir "$P" && rm -f -- "$P" && ln -s -- "$(cat -- "$O")" "$P" ;;
+r) rel "$A"; [ "$1" = run ] || continue; inside "$A"; rm -f -- "$D/$A" ;;
+x) rel "$A"; [ "$1" = run ] || continue; inside "$A"; rmdir -- "$D/$A" 2>/dev/null; true ;;
+e) I=${A%% *} P=${A#* }; rid "$I"; case $P in "$D") R=.env ;; "$D"/*) R="${P#"$D"/}/.env"; rel "$R" ;; *) rel "$P" ;; esac
+[ "$1" = run ] || continue; inside "$R"; [ -L "$P/.env" ] && bad "$P/.env"
+rm -f -- "$P/.env.pxdeploy-new" && ( set -C; cat -- "$S/releases/$I/env" > "$P/.env.pxdeploy-new" ) &&
+sync -- "$P/.env.pxdeploy-new" && mv -f -- "$P/.env.pxdeploy-new" "$P/.env" ;;
+*) echo "pxdeploy: bad journal line: $L" >&2; false ;;
+esac || return 1; done; echo 'pxdeploy: the journal has no end line' >&2; return 1; } < "$J"; }
+finish() { apply check && apply run && printf '%s\n' "$T" > "$S/current.tmp" && mv -f -- "$S/current.tmp" "$S/current" && rm -f -- "$J"; }
+if [ -f "$J" ]; then finish || exit 1; fi
+if [ -n "${B:-}" ]; then C=; [ -f "$S/current" ] && read -r C < "$S/current"
+case $C in [0-9]*T*Z-*) ;; *) C= ;; esac; [ "${C:--}" = "$B" ] || {
+echo "pxdeploy: the tree is on release ${C:-none}, not $B as it was when this push was made: another push switched it meanwhile; nothing was changed" >&2; exit 67; }; fi
+rm -f -- "$J.tmp"; cat > "$J.tmp" || exit 1
+[ "$(tail -n 1 -- "$J.tmp")" = end ] || { rm -f -- "$J.tmp"; echo 'pxdeploy: the switch list arrived incomplete: nothing was changed' >&2; exit 1; }
+sync -- "$J.tmp" && mv -f -- "$J.tmp" "$J" && finish

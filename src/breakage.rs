@@ -119,6 +119,9 @@ pub(crate) fn node_package<'a>(text: &'a str, package: &str) -> Option<&'a str> 
 /// version, unless the node has the fix or the container's config avoids it. A container
 /// that does not run (or has no runc yet) gives none.
 pub(crate) fn warnings(guest: Guest<'_>, config: Option<&PctConfig>) -> Result<Vec<String>> {
+    if guest.kind() == crate::guest::Kind::Vm {
+        return Ok(Vec::new()); // a VM's runc runs under its own kernel, no AppArmor of the node
+    }
     let (host, vmid) = (guest.host(), guest.id());
     let out = guest.probe(&["runc", "--version"])?;
     let text = out.stdout_str();

@@ -36,9 +36,14 @@ pub struct Project {
 const PS: [&str; 4] = ["ps", "-a", "--format", "json"];
 
 impl Project {
-    pub fn new(vmid: u32, name: impl Into<String>, remote_dir: &str, compose_file: &str) -> Self {
+    pub fn new(
+        inside: Inside,
+        name: impl Into<String>,
+        remote_dir: &str,
+        compose_file: &str,
+    ) -> Self {
         Project {
-            inside: Inside::Container(vmid),
+            inside,
             name: name.into(),
             file: remote_path(remote_dir, compose_file),
             remote_dir: remote_dir.to_string(),
@@ -354,7 +359,12 @@ mod tests {
     }
 
     fn project() -> Project {
-        Project::new(210, "myapp", "/opt/myapp", "docker-compose.prod.yml")
+        Project::new(
+            Inside::Container(210),
+            "myapp",
+            "/opt/myapp",
+            "docker-compose.prod.yml",
+        )
     }
 
     #[test]
@@ -381,13 +391,18 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_quoted() {
-        let p = Project::new(210, "app", "/opt/my app;$(reboot)", "sub/compose.yml");
+        let p = Project::new(
+            Inside::Container(210),
+            "app",
+            "/opt/my app;$(reboot)",
+            "sub/compose.yml",
+        );
         assert_eq!(p.file, "/opt/my app;$(reboot)/sub/compose.yml");
         assert_eq!(p.dir(), "/opt/my app;$(reboot)/sub");
         assert!(p
             .up()
             .contains("-f '/opt/my app;$(reboot)/sub/compose.yml' up"));
-        let p = Project::new(210, "app", "/srv/", "./compose.yml");
+        let p = Project::new(Inside::Container(210), "app", "/srv/", "./compose.yml");
         assert_eq!(p.file, "/srv/compose.yml");
     }
 

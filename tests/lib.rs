@@ -28,3 +28,4 @@ mod sim;
 mod snapshots;
 mod ssh;
 mod targets;
+mod vm;

@@ -264,6 +264,9 @@ def runcmd_script(cfg):
     lines = ["#!/bin/sh"]
     for c in cfg.get("runcmd") or []:
         lines.append(c if isinstance(c, str) else " ".join(shlex.quote(str(x)) for x in c))
+    if os.environ.get("PXSIM_RUNCMD_FAIL"):
+        # knob runcmd_fail[.vmid]: the user's last command fails (after the agent started)
+        lines.append("echo 'pxsim: runcmd failed (knob runcmd_fail)'; exit 1")
     return "\n".join(lines) + "\n"
 
 
@@ -307,6 +310,9 @@ def run_main(argv):
 
 
 def run(vmid):
+    from .basics import knob, truthy  # noqa: PLC0415
+    if truthy(knob("runcmd_fail", vmid, 0)):
+        os.environ["PXSIM_RUNCMD_FAIL"] = "1"
     d = os.path.join(ct_dir(vmid), "cidata")
     if not os.path.isdir(d):
         # no cloud-init drive: ds-identify finds no datasource, cloud-init stays disabled

@@ -192,7 +192,8 @@ if msg:
     open(d + "/spawnerr", "w").write(msg)
     os.waitpid(pid, 0)
     sys.exit(0)
-open(d + "/started", "w").write(str(pid))
+open(d + "/started.tmp", "w").write(str(pid))
+os.rename(d + "/started.tmp", d + "/started")
 _, status = os.waitpid(pid, 0)
 res = {"exited": 1}
 if os.WIFSIGNALED(status):

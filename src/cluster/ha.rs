@@ -47,25 +47,51 @@ impl Wanted {
     }
 }
 
-pub(crate) fn add(vmid: u32) -> String {
-    format!("ha-manager add ct:{vmid} --state started")
+/// The HA resource id of guest `vmid`: `vm:<vmid>` for a VM, `ct:<vmid>` for a container.
+pub(crate) fn sid(vmid: u32, vm: bool) -> String {
+    format!("{}:{vmid}", if vm { "vm" } else { "ct" })
 }
 
-pub(crate) fn set(vmid: u32, wanted: Wanted) -> String {
-    format!("ha-manager set ct:{vmid} --state {}", wanted.as_str())
+pub(crate) fn add(vmid: u32, vm: bool) -> String {
+    format!("ha-manager add {} --state started", sid(vmid, vm))
 }
 
-pub(crate) fn remove(vmid: u32) -> String {
-    format!("ha-manager remove ct:{vmid}")
+pub(crate) fn set(vmid: u32, vm: bool, wanted: Wanted) -> String {
+    format!(
+        "ha-manager set {} --state {}",
+        sid(vmid, vm),
+        wanted.as_str()
+    )
+}
+
+pub(crate) fn remove(vmid: u32, vm: bool) -> String {
+    format!("ha-manager remove {}", sid(vmid, vm))
+}
+
+/// "container" / "VM".
+fn noun(vm: bool) -> &'static str {
+    if vm {
+        "VM"
+    } else {
+        "container"
+    }
 }
 
 /// `service ct:<vmid> (<node>, <state>)` of `ha-manager status`: (node, state), with
 /// control characters escaped (they come from the node and end up in messages); `None` when
 /// the container is not HA-managed.
 pub(crate) fn service(status: &str, vmid: u32) -> Option<(String, String)> {
-    let prefix = format!("service ct:{vmid} (");
+    // `ct:` for a container, `vm:` for a VM: a vmid is one guest in the whole cluster.
+    let prefixes = [
+        format!("service ct:{vmid} ("),
+        format!("service vm:{vmid} ("),
+    ];
     status.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix(&prefix)?.strip_suffix(')')?;
+        let l = l.trim();
+        let rest = prefixes
+            .iter()
+            .find_map(|p| l.strip_prefix(p.as_str()))?
+            .strip_suffix(')')?;
         let (node, state) = rest.split_once(", ")?;
         Some((sanitize(node), sanitize(state)))
     })
@@ -78,16 +104,17 @@ pub(crate) fn state(host: &Host, vmid: u32) -> Result<Option<(String, String)>> 
 }
 
 /// Registers the container (started). Already registered: nothing to do.
-pub(crate) fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<bool> {
+pub(crate) fn register(host: &Host, vmid: u32, vm: bool, reporter: &dyn Reporter) -> Result<bool> {
+    let add = add(vmid, vm);
     if host.dry_run() {
-        host.change(&add(vmid), CALL_TIMEOUT)?;
+        host.change(&add, CALL_TIMEOUT)?;
         return Ok(true);
     }
     reporter.step_with(
-        &format!("Registering container {vmid} with the HA manager"),
+        &format!("Registering {} {vmid} with the HA manager", noun(vm)),
         |added: &bool| {
             done(if *added {
-                format!("ct:{vmid} started")
+                format!("{} started", sid(vmid, vm))
             } else {
                 "already registered".into()
             })
@@ -96,7 +123,7 @@ pub(crate) fn register(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Resul
             if state(host, vmid)?.is_some() {
                 return Ok(false);
             }
-            ensure_success(&add(vmid), host.change(&add(vmid), CALL_TIMEOUT)?)?;
+            ensure_success(&add, host.change(&add, CALL_TIMEOUT)?)?;
             Ok(true)
         },
     )
@@ -109,12 +136,12 @@ pub(crate) type StateOf<'a> = &'a dyn Fn() -> Result<Option<CtState>>;
 /// Requests `wanted` (`ha-manager set`) and waits until the HA manager shows it settled.
 pub(crate) fn request(
     host: &Host,
-    vmid: u32,
+    (vmid, vm): (u32, bool),
     wanted: Wanted,
     reporter: &dyn Reporter,
     state_of: StateOf<'_>,
 ) -> Result<()> {
-    let command = set(vmid, wanted);
+    let command = set(vmid, vm, wanted);
     if host.dry_run() {
         host.change(&command, CALL_TIMEOUT)?;
         return Ok(());
@@ -122,8 +149,9 @@ pub(crate) fn request(
     reporter
         .step_with(
             &format!(
-                "Asking the HA manager to {} container {vmid}",
-                wanted.verb()
+                "Asking the HA manager to {} {} {vmid}",
+                wanted.verb(),
+                noun(vm)
             ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
@@ -140,7 +168,9 @@ pub(crate) fn request(
 pub(crate) fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
     stdout.lines().find_map(|l| {
         let rest = l.trim().strip_prefix("Requesting HA ")?;
-        let (verb, id) = rest.split_once(" for CT ")?;
+        let (verb, id) = rest
+            .split_once(" for CT ")
+            .or_else(|| rest.split_once(" for VM "))?;
         if id.trim().parse::<u32>().ok()? != vmid {
             return None;
         }
@@ -299,18 +329,18 @@ pub(crate) fn refuses_stop_mode(reason: &str) -> bool {
 }
 
 /// Removes the HA resource (before a destroy). Not managed: nothing to do.
-pub(crate) fn unregister(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+pub(crate) fn unregister(host: &Host, vmid: u32, vm: bool, reporter: &dyn Reporter) -> Result<()> {
     if host.dry_run() {
-        host.change(&remove(vmid), CALL_TIMEOUT)?;
+        host.change(&remove(vmid, vm), CALL_TIMEOUT)?;
         return Ok(());
     }
     if state(host, vmid)?.is_none() {
         return Ok(());
     }
     reporter.step(
-        &format!("Removing container {vmid} from the HA manager"),
+        &format!("Removing {} {vmid} from the HA manager", noun(vm)),
         || {
-            let command = remove(vmid);
+            let command = remove(vmid, vm);
             let out = host.change(&command, CALL_TIMEOUT)?;
             if out.status.success() || out.stderr_str().contains("not HA managed") {
                 return Ok(());
@@ -326,12 +356,19 @@ const STORAGES: &str = "pvesh get /nodes/localhost/storage --output-format json"
 /// What `check` says about a HA container: its HA state (returned), and a warning (printed)
 /// when its storage is not shared: the HA manager cannot recover it on another node when
 /// its node fails.
-pub(crate) fn check(host: &Host, vmid: u32, storage: &str, out: &Output) -> Result<String> {
+pub(crate) fn check(
+    host: &Host,
+    (vmid, vm): (u32, bool),
+    storage: &str,
+    out: &Output,
+) -> Result<String> {
+    let id = sid(vmid, vm);
     let detail = match state(host, vmid)? {
-        Some((node, s)) => format!("ct:{vmid} is HA-managed: {s} on {node}"),
+        Some((node, s)) => format!("{id} is HA-managed: {s} on {node}"),
         None => format!(
-            "ct:{vmid} is not HA-managed (`pxdeploy create` registers a new container; an existing one: `{}` on the host)",
-            add(vmid)
+            "{id} is not HA-managed (`pxdeploy create` registers a new {}; an existing one: `{}` on the host)",
+            noun(vm),
+            add(vmid, vm)
         ),
     };
     let listed = host.probe_ok(STORAGES)?;
@@ -357,29 +394,5 @@ pub(crate) fn check(host: &Host, vmid: u32, storage: &str, out: &Output) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_line_of_both_status_formats() {
-        let old = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nlrm pve1 (active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, started)\nservice ct:1001 (pve2, stopping)\n";
-        assert_eq!(service(old, 100), Some(("pve1".into(), "started".into())));
-        assert_eq!(service(old, 1001), Some(("pve2".into(), "stopping".into())));
-        assert_eq!(service(old, 10), None);
-        let new = "quorum OK\nmaster pve1 (active, Wed Dec 18 19:56:46 2024)\nfencing armed (CRM watchdog active)\nlrm pve1 (active, watchdog active, Wed Dec 18 19:56:46 2024)\nservice ct:100 (pve1, request_stop)\n";
-        assert_eq!(
-            service(new, 100),
-            Some(("pve1".into(), "request_stop".into()))
-        );
-        assert_eq!(service("quorum OK\n", 100), None);
-    }
-
-    #[test]
-    fn control_characters_from_the_node_are_escaped() {
-        let hostile = "service ct:100 (pve1\x1b[2J, started\x07)\n";
-        assert_eq!(
-            service(hostile, 100),
-            Some(("pve1\\x1b[2J".into(), "started\\x07".into()))
-        );
-    }
-}
+#[path = "ha_tests.rs"]
+mod tests;

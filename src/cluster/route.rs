@@ -140,6 +140,7 @@ pub(crate) struct Locator {
 impl Router for Locator {
     fn elsewhere(&self, stderr: &str) -> bool {
         pct::said(stderr) == Some(Said::Missing)
+            || crate::proxmox::qm::said(stderr) == Some(Said::Missing)
     }
 
     fn route(&self, entry: &Session) -> Result<Route> {

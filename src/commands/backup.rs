@@ -50,6 +50,7 @@ pub(super) fn run(ctx: &Context, args: &BackupArgs) -> Result<()> {
 fn list(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let out = host.probe_ok(&pvesm::list_backups(storage, vmid))?;
@@ -60,9 +61,8 @@ fn list(ctx: &Context) -> Result<()> {
     backups.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.volid.cmp(&b.volid)));
 
     if backups.is_empty() {
-        ctx.out.info(format!(
-            "no backups of container {vmid} on storage {storage}"
-        ));
+        ctx.out
+            .info(format!("no backups of {noun} {vmid} on storage {storage}"));
     } else {
         let width = backups.iter().map(|b| b.volid.len()).max().unwrap_or(5);
         // 19 for the node's local time, 23 for a Proxmox Backup Server's `… UTC`

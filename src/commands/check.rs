@@ -121,7 +121,12 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
         }
     }
     if config.ha() {
-        let detail = crate::cluster::ha::check(&host, config.vmid(), config.storage(), &ctx.out)?;
+        let detail = crate::cluster::ha::check(
+            &host,
+            (config.vmid(), config.kind() == crate::config::GuestKind::Vm),
+            config.storage(),
+            &ctx.out,
+        )?;
         checks.push(Check::pass("ha", detail));
     }
     if let Some(warning) = crate::firewall::check_datacenter(&host, &config)? {

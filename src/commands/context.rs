@@ -59,13 +59,23 @@ impl Context {
             target: target.clone(),
             vmid: config.vmid(),
         };
-        Ok(Host::new(session, target.alias, self.global.dry_run).with_router(Box::new(locator)))
+        Ok(
+            Host::new(session, target.alias.clone(), self.global.dry_run)
+                .with_router(Box::new(locator))
+                .with_target(target),
+        )
     }
 
     /// Ends a successful command: under `--dry-run` prints the commands that were not run
     /// (stdout, one per line) and adds them to the JSON document; then prints the JSON
     /// document of `facts` when `-o json`.
     pub(crate) fn succeed(&self, host: Option<&Host>, mut facts: serde_json::Value) {
+        // Every document about a guest says which kind it is.
+        if let serde_json::Value::Object(map) = &mut facts {
+            if map.contains_key("vmid") && !map.contains_key("guest") {
+                map.insert("guest".into(), self.config.kind().as_str().into());
+            }
+        }
         if let Some(host) = host.filter(|h| h.dry_run()) {
             let planned = host.planned();
             if planned.is_empty() {

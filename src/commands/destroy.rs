@@ -23,12 +23,13 @@ const DESTROY_TIMEOUT: Duration = Duration::from_secs(600);
 pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
 
     let guest = Guest::of(&host, &config);
     let Some(state) = guest.state()? else {
         ctx.out.info(format!(
-            "container {vmid} does not exist on {}: nothing to destroy",
+            "{noun} {vmid} does not exist on {}: nothing to destroy",
             host.alias
         ));
         ctx.succeed(Some(&host), json!({ "vmid": vmid, "destroyed": false }));
@@ -41,7 +42,7 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
     let Found { actual, hostname } = destructive::inspect(guest, config.hostname(), action)?;
     if hostname != config.hostname() {
         ctx.out.warn(format!(
-            "container {vmid} is named `{}`, not `{}` as in {}",
+            "{noun} {vmid} is named `{}`, not `{}` as in {}",
             sanitize(&hostname),
             config.hostname(),
             config.path.display()
@@ -57,30 +58,35 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         let report = guest
             .backup(&config, ctx.reporter.as_ref(), &ctx.out)
             .map_err(|mut e| {
-                e.message = format!("{}: container {vmid} was not destroyed", e.message);
+                e.message = format!("{}: {noun} {vmid} was not destroyed", e.message);
                 e
             })?;
         archive = report.archive;
     }
     if config.ha() {
         // first: the HA manager would start a stopped `started` resource again
-        crate::cluster::ha::unregister(&host, vmid, ctx.reporter.as_ref())?;
+        crate::cluster::ha::unregister(
+            &host,
+            vmid,
+            config.kind() == crate::config::GuestKind::Vm,
+            ctx.reporter.as_ref(),
+        )?;
     }
     if state == CtState::Running {
         guest.stop(ctx.reporter.as_ref())?;
     }
     let ha_removed = ctx
         .reporter
-        .step(&format!("Destroying container {vmid} ({hostname})"), || {
+        .step(&format!("Destroying {noun} {vmid} ({hostname})"), || {
             guest.destroy(DESTROY_TIMEOUT)
         })?;
     let goes = Goes { ha_removed, ..goes };
     if !host.dry_run() {
         let also = goes.describe(vmid);
         ctx.out.info(match also.is_empty() {
-            true => format!("container {vmid} ({}) destroyed", sanitize(&hostname)),
+            true => format!("{noun} {vmid} ({}) destroyed", sanitize(&hostname)),
             false => format!(
-                "container {vmid} ({}) destroyed; also removed by Proxmox with it: {}",
+                "{noun} {vmid} ({}) destroyed; also removed by Proxmox with it: {}",
                 sanitize(&hostname),
                 also.join(", ")
             ),
@@ -170,6 +176,7 @@ fn confirm(
     goes: &Goes,
 ) -> Result<()> {
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     super::confirm::by_hostname(ctx, vmid, hostname, "destroy", "destroyed", || {
         let disk = actual.rootfs().map_or_else(
             || "unknown".to_string(),
@@ -188,7 +195,7 @@ fn confirm(
             .filter(|o| o.status.success())
             .map(|o| pvesm::parse_list(&o.stdout_str()));
         ctx.out.warn(format!(
-            "this destroys container {vmid} on {} and all data on its disks",
+            "this destroys {noun} {vmid} on {} and all data on its disks",
             host.alias
         ));
         ctx.out.info(format!("  vmid:     {vmid}"));

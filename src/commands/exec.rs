@@ -1,6 +1,7 @@
 //! `pxdeploy exec SERVICE -- CMD…`: the command in the service's running container
 //! (`docker compose exec`, with a terminal when pxdeploy has one, else `-T`), and
-//! `pxdeploy shell`: the container's shell (`pct enter`). Both pass the user's stdin,
+//! `pxdeploy shell`: the guest's shell (`pct enter`; in a VM a root login shell over its
+//! SSH session). Both pass the user's stdin,
 //! stdout and stderr through and exit with the remote command's code.
 
 use serde_json::json;
@@ -75,17 +76,21 @@ fn attached(
     let vmid = config.vmid();
     let target = crate::config::ssh::resolve(config)?;
     let session = crate::remote::ssh::Session::connect(&target)?;
-    let host = Host::new(session, target.alias, ctx.global.dry_run);
+    let host = Host::new(session, target.alias.clone(), ctx.global.dry_run).with_target(target);
     let guest = Guest::of(&host, config);
     running(guest)?;
     let command = &command(guest);
+    let inside = guest.inside_host()?;
     if host.dry_run() {
-        host.change(command, PROBE_TIMEOUT)?;
-        ctx.succeed(Some(&host), json!({ "vmid": vmid }));
+        inside.change(command, PROBE_TIMEOUT)?;
+        ctx.succeed(
+            Some(&host),
+            json!({ "vmid": vmid, "guest": guest.kind().key() }),
+        );
         return Ok(());
     }
     tracing::debug!(command, tty, "attached");
-    let status = host.session().interactive(command, tty)?;
+    let status = inside.session().interactive(command, tty)?;
     match exit_code(&status) {
         0 => Ok(()),
         code => Err(Error::exited(code)),
@@ -93,10 +98,9 @@ fn attached(
 }
 
 fn running(guest: Guest<'_>) -> Result<()> {
-    let vmid = guest.id();
     match guest.require_state()? {
         CtState::Running => Ok(()),
-        CtState::Stopped => Err(Error::remote(format!("container {vmid} is not running"))
+        CtState::Stopped => Err(Error::remote(format!("{} is not running", guest.named()))
             .hint("start it with `pxdeploy start`")),
     }
 }

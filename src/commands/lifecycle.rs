@@ -9,7 +9,7 @@ use serde_json::json;
 use super::context::Context;
 use crate::cli::WaitArgs;
 use crate::cluster::ha::{self, Wanted};
-use crate::config::Config;
+use crate::config::{Config, GuestKind};
 use crate::error::{Error, Result};
 use crate::guest::{CtState, Guest, Op};
 use crate::output::sanitize;
@@ -18,26 +18,28 @@ use crate::remote::host::Host;
 pub(crate) fn stop(ctx: &Context) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
     let changed = match Guest::of(&host, &config).require_state()? {
         CtState::Stopped => {
-            ctx.out.info(format!(
-                "container {vmid} is already stopped: nothing to do"
-            ));
+            ctx.out
+                .info(format!("{noun} {vmid} is already stopped: nothing to do"));
             false
         }
         CtState::Running if config.ha() => {
-            ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
-            ctx.out
-                .info(format!("container {vmid} stopped (data kept)"));
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Stopped,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
+            ctx.out.info(format!("{noun} {vmid} stopped (data kept)"));
             true
         }
         CtState::Running => {
             Guest::of(&host, &config).stop(ctx.reporter.as_ref())?;
-            ctx.out
-                .info(format!("container {vmid} stopped (data kept)"));
+            ctx.out.info(format!("{noun} {vmid} stopped (data kept)"));
             true
         }
     };
@@ -51,17 +53,22 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
 pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
     let (changed, warnings) = match Guest::of(&host, &config).require_state()? {
         CtState::Running => {
-            ctx.out.info(format!("container {vmid} is already running"));
+            ctx.out.info(format!("{noun} {vmid} is already running"));
             (false, Vec::new())
         }
         CtState::Stopped if config.ha() => {
             super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Started,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
             (true, Vec::new())
         }
         CtState::Stopped => {
@@ -78,6 +85,7 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
 pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
     let state = Guest::of(&host, &config).require_state()?;
     refuse_if_locked(Guest::of(&host, &config))?;
@@ -85,18 +93,26 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let warnings = match state {
         state if config.ha() => {
             if state == CtState::Running {
-                ha::request(&host, vmid, Wanted::Stopped, ctx.reporter.as_ref(), &|| {
-                    Guest::of(&host, &config).state()
-                })?;
+                ha::request(
+                    &host,
+                    (vmid, config.kind() == GuestKind::Vm),
+                    Wanted::Stopped,
+                    ctx.reporter.as_ref(),
+                    &|| Guest::of(&host, &config).state(),
+                )?;
             }
-            ha::request(&host, vmid, Wanted::Started, ctx.reporter.as_ref(), &|| {
-                Guest::of(&host, &config).state()
-            })?;
+            ha::request(
+                &host,
+                (vmid, config.kind() == GuestKind::Vm),
+                Wanted::Started,
+                ctx.reporter.as_ref(),
+                &|| Guest::of(&host, &config).state(),
+            )?;
             Vec::new()
         }
         CtState::Stopped => {
             ctx.out
-                .info(format!("container {vmid} is stopped: starting it"));
+                .info(format!("{noun} {vmid} is stopped: starting it"));
             Guest::of(&host, &config).start(ctx.reporter.as_ref(), &ctx.out)?
         }
         CtState::Running => Guest::of(&host, &config).reboot(ctx.reporter.as_ref(), &ctx.out)?,
@@ -114,6 +130,7 @@ fn finish_start(
     warnings: Vec<String>,
 ) -> Result<()> {
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let mut facts =
         json!({ "vmid": vmid, "state": "running", "changed": changed, "warnings": warnings });
     if !args.no_wait {
@@ -128,7 +145,7 @@ fn finish_start(
         }
     }
     if changed && args.no_wait {
-        ctx.out.info(format!("container {vmid} is running"));
+        ctx.out.info(format!("{noun} {vmid} is running"));
     }
     ctx.succeed(Some(host), facts);
     Ok(())
@@ -158,21 +175,21 @@ fn lock_meaning(lock: &str) -> &'static str {
 /// container ends in `error`. So a locked container (other than `mounted`, which a start
 /// ignores) is refused here first (exit 5).
 fn refuse_if_locked(guest: Guest<'_>) -> Result<()> {
-    let vmid = guest.id();
+    let (vmid, noun, tool) = (guest.id(), guest.kind().noun(), guest.kind().tool());
     let command = guest.line(Op::Config);
     let config = guest.config()?;
     match config.lock() {
         Some(lock) if lock != "mounted" => Err(Error::remote(format!(
-            "container {vmid} is locked (`{}`): {}; not restarting it",
+            "{noun} {vmid} is locked (`{}`): {}; not restarting it",
             sanitize(lock),
             lock_meaning(lock)
         ))
         .cause(format!(
-            "`{command}` shows `lock: {}`: a reboot would stop the container and Proxmox would then refuse to start it, leaving the app down",
+            "`{command}` shows `lock: {}`: a reboot would stop the {noun} and Proxmox would then refuse to start it, leaving the app down",
             sanitize(lock)
         ))
         .hint(format!(
-            "run `pxdeploy restart` again once it has finished; a lock left behind by a task that died: `pct unlock {vmid}` on the host"
+            "run `pxdeploy restart` again once it has finished; a lock left behind by a task that died: `{tool} unlock {vmid}` on the host"
         ))),
         _ => Ok(()),
     }

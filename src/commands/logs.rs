@@ -1,5 +1,5 @@
 //! `pxdeploy logs [SERVICE] [--tail N] [--follow]`: `docker compose logs` from inside the
-//! container, streamed line by line to stdout (control characters escaped). With
+//! guest (on [`crate::guest::Guest::inside_host`]), streamed line by line to stdout (control characters escaped). With
 //! `--follow` it runs until Ctrl-C, which ends the run and, with the connection, the remote
 //! command.
 
@@ -19,7 +19,8 @@ const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
 pub(crate) fn run(ctx: &super::context::Context, args: &LogsArgs) -> Result<()> {
     let config = ctx.config()?;
     let host = ctx.connect(&config)?;
-    logs(&host, &config.project(), args, &ctx.out)
+    let guest = crate::guest::Guest::of(&host, &config);
+    logs(guest.inside_host()?, &config.project(), args, &ctx.out)
 }
 
 pub(crate) fn logs(host: &Host, project: &Project, args: &LogsArgs, out: &Output) -> Result<()> {
@@ -78,8 +79,8 @@ fn failed(project: &Project, args: &LogsArgs, stderr: &str) -> Error {
     let command = project.logs(args.service.as_deref(), args.tail, args.follow);
     let (status, stderr) = stderr.split_once('\n').unwrap_or((stderr, ""));
     let mut err = Error::remote(format!(
-        "`docker compose logs` failed in container {}",
-        project.inside.id()
+        "`docker compose logs` failed in {}",
+        project.inside.named()
     ))
     .cause(format!(
         "`{command}` {status}: {}",

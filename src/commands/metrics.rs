@@ -20,14 +20,14 @@ pub(super) fn run(ctx: &Context, args: &MetricsArgs) -> Result<()> {
     // `pct status` first: a guest on another node of the cluster is found (the host moves
     // there, so `localhost` below is its node); a missing one is the usual exit 5.
     guest.require_state()?;
-    let command = figures::rrddata(guest.kind(), guest.id(), &args.since);
+    let command = figures::rrddata(guest.kind().api(), guest.id(), &args.since);
     let out = host.probe(&command)?;
     let points = match (out.status.success(), figures::parse_rrddata(&out.stdout_str())) {
         (true, Some(points)) => points,
         _ => {
             return Err(Error::remote(format!(
                 "the node has no history of {} {} yet",
-                if guest.kind() == "qemu" { "VM" } else { "container" },
+                if guest.kind() == crate::guest::Kind::Vm { "VM" } else { "container" },
                 guest.id()
             ))
             .cause(format!("`{command}`: {}", tail(&out.stderr_str(), 3)))
@@ -46,7 +46,7 @@ pub(super) fn run(ctx: &Context, args: &MetricsArgs) -> Result<()> {
         let width = crate::output::terminal_width().unwrap_or(80);
         ctx.out.data(format!(
             "{} {}, last {}: {known} of {} points (one every {})",
-            if guest.kind() == "qemu" {
+            if guest.kind() == crate::guest::Kind::Vm {
                 "VM"
             } else {
                 "container"

@@ -21,6 +21,7 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let storage = &config.backup.storage;
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
@@ -34,14 +35,19 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     .filter(|b| b.vmid.map_or(true, |v| v == vmid))
     .collect();
     backups.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.volid.cmp(&b.volid)));
-    let archive = choose(&backups, args.volid.as_deref(), vmid, storage)?;
+    let archive = choose(
+        &backups,
+        args.volid.as_deref(),
+        &format!("{noun} {vmid}"),
+        storage,
+    )?;
 
     let mut hostname = config.hostname().to_string();
     if state.is_some() {
         let action = Action {
             command: "pct restore",
             protected: Some(Error::refused(format!(
-                "container {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
+                "{noun} {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
             ))
             .hint(format!(
                 "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy restore` again"
@@ -56,7 +62,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
         ("restore", "restored"),
         || {
             ctx.out.warn(format!(
-            "this replaces container {vmid} on {} and all data on its disks (and its snapshots) with the archive",
+            "this replaces {noun} {vmid} on {} and all data on its disks (and its snapshots) with the archive",
             host.alias
         ));
             ctx.out
@@ -77,7 +83,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     });
     ctx.reporter.step(
         &format!(
-            "Restoring container {vmid} from {}",
+            "Restoring {noun} {vmid} from {}",
             sanitize(&archive.volid)
         ),
         || {
@@ -88,7 +94,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
             let err = guest.refused(&command, out);
             if guest.state()?.is_none() {
                 return Err(err.hint(format!(
-                    "container {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
+                    "{noun} {vmid} is gone: a forced restore that fails after Proxmox touched the disks removes the old ones; fix the cause and run `pxdeploy restore` again"
                 )));
             }
             Err(err)
@@ -106,7 +112,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     }
     if !host.dry_run() {
         ctx.out.info(format!(
-            "container {vmid} restored from {} and running",
+            "{noun} {vmid} restored from {} and running",
             sanitize(&archive.volid)
         ));
     }
@@ -119,7 +125,7 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
 fn choose(
     backups: &[BackupEntry],
     volid: Option<&str>,
-    vmid: u32,
+    named: &str,
     storage: &str,
 ) -> Result<BackupEntry> {
     let found = match volid {
@@ -129,13 +135,13 @@ fn choose(
     found.cloned().ok_or_else(|| {
         let what = match volid {
             Some(v) => format!(
-                "there is no archive `{}` of container {vmid} on storage {storage}",
+                "there is no archive `{}` of {named} on storage {storage}",
                 sanitize(v)
             ),
-            None => format!("there is no backup of container {vmid} on storage {storage}"),
+            None => format!("there is no backup of {named} on storage {storage}"),
         };
         let cause = if backups.is_empty() {
-            format!("storage {storage} holds no backup of container {vmid}")
+            format!("storage {storage} holds no backup of {named}")
         } else {
             let list: Vec<String> = backups.iter().map(|b| sanitize(&b.volid)).collect();
             format!("archives on {storage}: {}", list.join(", "))
@@ -168,13 +174,27 @@ mod tests {
             entry(a, "2026-01-11 14:47:17"),
             entry(b, "2026-01-12 09:00:00"),
         ];
-        assert_eq!(choose(&all, Some(a), 210, "local").unwrap().volid, a);
-        assert_eq!(choose(&all, None, 210, "local").unwrap().volid, b);
-        let err = choose(&all, Some("local:backup/nope.tar.zst"), 210, "local").unwrap_err();
+        assert_eq!(
+            choose(&all, Some(a), "container 210", "local")
+                .unwrap()
+                .volid,
+            a
+        );
+        assert_eq!(
+            choose(&all, None, "container 210", "local").unwrap().volid,
+            b
+        );
+        let err = choose(
+            &all,
+            Some("local:backup/nope.tar.zst"),
+            "container 210",
+            "local",
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), 3);
         let text = err.render();
         assert!(text.contains(a) && text.contains(b), "{text}");
-        let err = choose(&[], None, 210, "local").unwrap_err();
+        let err = choose(&[], None, "container 210", "local").unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(err.render().contains("holds no backup of container 210"));
     }

@@ -18,11 +18,12 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     };
     let config = ctx.config()?;
     let vmid = config.vmid();
+    let noun = config.kind().noun();
     let host = ctx.connect(&config)?;
     let guest = Guest::of(&host, &config);
     guest.require_state()?;
     let all = guest.snapshots()?;
-    let target = choose(&all, wanted.as_deref(), vmid)?;
+    let target = choose(&all, wanted.as_deref(), &format!("{noun} {vmid}"))?;
     let rollback = guest.line(Op::Rollback(&target.name));
     let action = Action {
         command: &rollback,
@@ -32,7 +33,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let words = ("roll back", "rolled back");
     let _lock = destructive::confirm_and_lock(ctx, guest, &found.hostname, words, || {
         ctx.out.warn(format!(
-            "this rolls container {vmid} on {} back to snapshot {}: everything written since is lost",
+            "this rolls {noun} {vmid} on {} back to snapshot {}: everything written since is lost",
             host.alias,
             sanitize(&target.name)
         ));
@@ -45,7 +46,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let command = rollback;
     ctx.reporter.step(
         &format!(
-            "Rolling container {vmid} back to snapshot {}",
+            "Rolling {noun} {vmid} back to snapshot {}",
             sanitize(&target.name)
         ),
         || {
@@ -74,7 +75,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     }
     if !host.dry_run() {
         ctx.out.info(format!(
-            "container {vmid} rolled back to snapshot {} and running",
+            "{noun} {vmid} rolled back to snapshot {} and running",
             sanitize(&target.name)
         ));
     }
@@ -85,7 +86,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
 }
 
 /// NAME among the snapshots, or the newest `pxdeploy_*` one; else exit 3 listing them.
-fn choose(all: &[Snapshot], wanted: Option<&str>, vmid: u32) -> Result<Snapshot> {
+fn choose(all: &[Snapshot], wanted: Option<&str>, named: &str) -> Result<Snapshot> {
     let names = || {
         if all.is_empty() {
             "it has none".to_string()
@@ -103,8 +104,8 @@ fn choose(all: &[Snapshot], wanted: Option<&str>, vmid: u32) -> Result<Snapshot>
     };
     found.cloned().ok_or_else(|| {
         let what = match wanted {
-            Some(name) => format!("container {vmid} has no snapshot `{}`", sanitize(name)),
-            None => format!("container {vmid} has no pxdeploy snapshot"),
+            Some(name) => format!("{named} has no snapshot `{}`", sanitize(name)),
+            None => format!("{named} has no pxdeploy snapshot"),
         };
         Error::config(what).cause(names()).hint(
             "`[deploy] snapshot = true` takes one before every deploy; `--snapshot NAME` picks any",
@@ -132,17 +133,19 @@ mod tests {
             s("pxdeploy_20261129T191502Z"),
         ];
         assert_eq!(
-            choose(&all, None, 210).unwrap().name,
+            choose(&all, None, "container 210").unwrap().name,
             "pxdeploy_20261129T191502Z"
         );
         assert_eq!(
-            choose(&all, Some("zzz-manual"), 210).unwrap().name,
+            choose(&all, Some("zzz-manual"), "container 210")
+                .unwrap()
+                .name,
             "zzz-manual"
         );
-        let err = choose(&all, Some("nope"), 210).unwrap_err();
+        let err = choose(&all, Some("nope"), "container 210").unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(err.render().contains("zzz-manual"));
-        let err = choose(&[s("manual")], None, 210).unwrap_err();
+        let err = choose(&[s("manual")], None, "container 210").unwrap_err();
         assert_eq!(err.exit_code(), 3);
         assert!(
             err.render().contains("no pxdeploy snapshot"),

@@ -42,6 +42,9 @@ pub(super) fn start_and_wait(
     Ok(facts)
 }
 
+/// How long a VM may take to boot and answer over SSH after its start.
+const BOOT_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// After `start`/`restart`: the container runs, then the services are healthy; their table
 /// goes to stdout (data), as in `deploy` and `status`.
 pub(super) fn wait_for_services(
@@ -50,25 +53,26 @@ pub(super) fn wait_for_services(
     guest: Guest<'_>,
     config: &Config,
 ) -> Result<serde_json::Value> {
-    let vmid = guest.id();
+    let (vmid, named) = (guest.id(), guest.named());
     let host = guest.host();
     if host.dry_run() {
         return Ok(serde_json::json!({}));
     }
     let state = guest.require_state()?;
     if state != CtState::Running {
-        return Err(Error::remote(format!(
-            "container {vmid} is {} after starting",
-            state.as_str()
-        ))
-        .hint(format!("`pct start {vmid} --debug` on the host shows why")));
+        return Err(
+            Error::remote(format!("{named} is {} after starting", state.as_str()))
+                .hint(guest.kind().debug_hint(vmid)),
+        );
     }
-    // A container created but never deployed to has no compose file: nothing to wait for.
+    // A VM boots first: its SSH session answers once it has.
+    guest.wait_inside(BOOT_LIMIT)?;
+    // A guest created but never deployed to has no compose file: nothing to wait for.
     let project = config.project();
     let deployed = guest.probe(&["test", "-f", project.file.as_str()])?;
     if !deployed.status.success() {
         out.info(format!(
-            "no app deployed in container {vmid} yet (`pxdeploy deploy`): no services to wait for"
+            "no app deployed in {named} yet (`pxdeploy deploy`): no services to wait for"
         ));
         return Ok(serde_json::json!({ "services": [] }));
     }

@@ -1,4 +1,4 @@
-//! `pxdeploy status`: the container's state, its IP address, what it uses (CPU, memory,
+//! `pxdeploy status`: the guest's state (container or VM), its IP address, what it uses (CPU, memory,
 //! disk, network, uptime), and each Compose service's state, health, CPU, memory and
 //! restart count. Read-only, in two round trips: `pct status`, then one node command that
 //! reads the node's figures (`/cluster/resources`, `rrddata`), the address, and inside
@@ -36,6 +36,8 @@ pub(super) fn run(ctx: &Context, args: &StatusArgs) -> Result<()> {
 /// One look at the guest and its services.
 pub(super) struct Report {
     pub vmid: u32,
+    /// `container` or `VM`.
+    pub noun: &'static str,
     pub hostname: String,
     pub state: CtState,
     pub node: Option<String>,
@@ -52,21 +54,30 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     let state = guest.require_state()?;
     let running = state == CtState::Running;
     let project = config.project();
-    let read = docker::read_argv(&project.name, &project.ps_argv(), guest.kind() == "qemu");
+    let read = docker::read_argv(
+        &project.name,
+        &project.ps_argv(),
+        guest.kind() == crate::guest::Kind::Vm,
+    );
     // The node's reads run meanwhile into a `mktemp` file (after the rest without one).
     let node_reads = format!(
         "{}; {}; {}; {} 2>/dev/null",
         figures::echo_mark("resources"),
         crate::cluster::RESOURCES,
         figures::echo_mark("rrd"),
-        figures::rrddata(guest.kind(), guest.id(), "hour"),
+        figures::rrddata(guest.kind().api(), guest.id(), "hour"),
     );
+    // A VM's inside runs on its own session (one more call), a container's in this one.
+    let vm = guest.kind() == crate::guest::Kind::Vm;
     let inside = match running {
         true => format!(
-            "{}; {}; {}; ",
+            "{}; {}; {}",
             figures::echo_mark("addr"),
             guest.line(Op::Address),
-            guest.exec_line(&read),
+            match vm {
+                true => String::new(),
+                false => format!("{}; ", guest.exec_line(&read)),
+            },
         ),
         false => String::new(),
     };
@@ -75,7 +86,12 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
          if [ -n \"$t\" ]; then wait; cat \"$t\"; rm -f \"$t\"; else {node_reads}; fi"
     );
     let out = host.probe(&command)?;
-    let stdout = out.stdout_str();
+    let mut stdout = out.stdout_str();
+    if vm && running {
+        let inner = guest.inside_host()?.probe(&guest.exec_line(&read))?;
+        // Before the node's output: the node's reads stay the last sections.
+        stdout = format!("{}{stdout}", inner.stdout_str());
+    }
     let stderr = out.stderr_str();
     let parts = figures::sections(&stdout);
     // The node's reads come last (after the guest's output): the last of their sections.
@@ -87,13 +103,14 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     })?;
     let node = crate::cluster::owner(&guests, guest.id()).map(|g| g.node.clone());
     let mut figures = figures::guest_figures(
-        guest.kind(),
+        guest.kind().api(),
         guest.id(),
         resources,
         figures::last_section(&parts, "rrd"),
     );
     let mut report = Report {
         vmid: guest.id(),
+        noun: guest.kind().noun(),
         hostname: config.hostname().to_string(),
         state,
         node,
@@ -104,7 +121,7 @@ pub(super) fn read(config: &Config, host: &Host) -> Result<Report> {
     };
     if running {
         report.ip = guest.parse_address(figures::section(&parts, "addr"));
-        if guest.kind() == "qemu" {
+        if guest.kind() == crate::guest::Kind::Vm {
             let df = docker::parse_df(figures::section(&parts, "df"));
             figures.disk_used_bytes = df.map(|(used, _)| used);
             figures.disk_size_bytes = df.map(|(_, size)| size).or(figures.disk_size_bytes);
@@ -159,7 +176,8 @@ impl Report {
     /// The human text: state, node, address, the guest's figures, the services' table.
     pub(super) fn text(&self) -> String {
         let mut lines = vec![format!(
-            "container {} ({}): {}",
+            "{} {} ({}): {}",
+            self.noun,
             self.vmid,
             sanitize(&self.hostname),
             self.state.as_str()

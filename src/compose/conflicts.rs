@@ -85,7 +85,12 @@ mod tests {
                 ("handmade".into(), String::new())
             ]
         );
-        let p = Project::new(210, "shop", "/opt/shop", "compose.yaml");
+        let p = Project::new(
+            crate::guest::Inside::Container(210),
+            "shop",
+            "/opt/shop",
+            "compose.yaml",
+        );
         assert_eq!(
             command(&p),
             "pct exec 210 -- docker ps -a --format '{{.Names}}\t{{.Label \"com.docker.compose.project\"}}'"

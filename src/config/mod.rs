@@ -159,9 +159,18 @@ impl Config {
     }
 
     /// The Compose project: `app.name`, run in `remote_dir` from `compose_file`.
+    /// Where the guest's commands run: `pct exec` into the container, or `sudo` on the VM's
+    /// own session (the one place a configuration becomes a [`crate::guest::Inside`]).
+    pub(crate) fn inside(&self) -> crate::guest::Inside {
+        match self.kind() {
+            GuestKind::Container => crate::guest::Inside::Container(self.vmid()),
+            GuestKind::Vm => crate::guest::Inside::Vm(self.vmid()),
+        }
+    }
+
     pub fn project(&self) -> crate::compose::Project {
         crate::compose::Project::new(
-            self.vmid(),
+            self.inside(),
             &self.app.name,
             &self.app.remote_dir,
             &self.app.compose_file,

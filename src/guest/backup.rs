@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use super::container::locked;
+use super::kind::Kind;
 use crate::cluster::ha;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
-use crate::proxmox::pct::{self, Said};
+use crate::proxmox::pct::Said;
 use crate::proxmox::vzdump;
 use crate::remote::host::Host;
 
@@ -18,17 +19,18 @@ const BACKUP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 /// Runs vzdump; prints what was pruned and the warnings. The container must exist.
 pub(crate) fn backup(
+    k: Kind,
     host: &Host,
+    vmid: u32,
     config: &Config,
     reporter: &dyn Reporter,
     out: &Output,
 ) -> Result<vzdump::Report> {
-    let vmid = config.vmid();
     let storage = &config.backup.storage;
     let report = reporter.step_with(
-        &format!("Backing up container {vmid} to {storage}"),
+        &format!("Backing up {} {vmid} to {storage}", k.noun()),
         |r: &vzdump::Report| done(r.archive.clone().unwrap_or_default()),
-        || run_vzdump(host, config),
+        || run_vzdump(k, host, vmid, config),
     )?;
     for pruned in &report.pruned {
         out.info(format!(
@@ -54,8 +56,7 @@ pub(crate) fn backup(
 
 /// `vzdump`, and its report; a run without an archive is an error with the reason vzdump
 /// gave (a lock is named as such).
-fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
-    let vmid = config.vmid();
+fn run_vzdump(k: Kind, host: &Host, vmid: u32, config: &Config) -> Result<vzdump::Report> {
     let command = vzdump::backup(vmid, &config.backup);
     let out = host.change(&command, BACKUP_TIMEOUT)?;
     if host.dry_run() {
@@ -70,19 +71,24 @@ fn run_vzdump(host: &Host, config: &Config) -> Result<vzdump::Report> {
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "vzdump created no archive".to_string())
     });
-    if let Some(Said::Locked(lock)) = pct::said(&reason) {
-        return Err(locked(vmid, &lock, &command));
+    if let Some(Said::Locked(lock)) = k.said(&reason) {
+        return Err(locked(k, vmid, &lock, &command));
     }
-    let err = Error::remote(format!("backup of container {vmid} failed")).cause(format!(
+    let noun = k.noun();
+    let err = Error::remote(format!("backup of {noun} {vmid} failed")).cause(format!(
         "`{command}` {}: {}",
         out.status,
         sanitize(&reason)
     ));
     Err(if ha::refuses_stop_mode(&reason) {
-        err.hint("the container is HA-managed, and Proxmox never stops one for a backup: set `[backup] mode = \"snapshot\"` (or `\"suspend\"`) in pxdeploy.toml")
+        err.hint(format!("the {noun} is HA-managed, and Proxmox never stops one for a backup: set `[backup] mode = \"snapshot\"` (or `\"suspend\"`) in pxdeploy.toml"))
     } else {
+        let log = match k {
+            Kind::Container => "lxc",
+            Kind::Vm => "qemu",
+        };
         err.hint(format!(
-            "the whole log is on the host: `cat /var/log/vzdump/lxc-{vmid}.log`"
+            "the whole log is on the host: `cat /var/log/vzdump/{log}-{vmid}.log`"
         ))
     })
 }

@@ -1,10 +1,11 @@
-//! The LXC container as a [`super::Guest`]: the only place that builds the `pct` calls the
-//! guest's users need (with the pure builders of `crate::proxmox::pct`): exec in the
-//! container, its state, start / stop / reboot, its address, and the one mapping
-//! of what `pct` refused ([`pct::said`]) to an [`Error`] that says what to do.
+//! The LXC container as a [`super::Guest`], and the lifecycle both kinds of guest share
+//! (state, start / stop / reboot, the one mapping of what `pct` or `qm` refused to an
+//! [`Error`] that says what to do): those functions take the [`Kind`], which gives the
+//! tool's lines and words (`pct` for a container, `qm` for a VM: `vm.rs`).
 
 use std::time::Duration;
 
+use super::kind::Kind;
 use crate::cluster::ha::{self, Wanted};
 use crate::error::{Error, Result};
 use crate::output::{sanitize, Output};
@@ -81,7 +82,7 @@ impl<'h> Container<'h> {
         if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::Missing) {
             return Ok(proxmox::purge::ha_removed(&out.stdout_str(), vmid));
         }
-        Err(refused(host, vmid, &command, out))
+        Err(refused(Kind::Container, host, vmid, &command, out))
     }
 
     /// `pct config`, parsed.
@@ -93,31 +94,32 @@ impl<'h> Container<'h> {
 }
 
 /// What `pct exec`'s stderr says when it did not run the command.
-pub(crate) fn not_run(stderr: &str) -> Option<super::NotRun> {
-    match pct::said(stderr) {
+pub(crate) fn not_run(k: Kind, stderr: &str) -> Option<super::NotRun> {
+    match k.said(stderr) {
         Some(Said::ExecNotRunning) => Some(super::NotRun::Stopped),
         Some(Said::Missing) => Some(super::NotRun::Missing),
         _ => None,
     }
 }
 
-/// The container's state; `None` when it does not exist on this node.
-pub(crate) fn state(host: &Host, vmid: u32) -> Result<Option<CtState>> {
-    Ok(probe(host, vmid)?.ok())
+/// The guest's state; `None` when it does not exist on this node.
+pub(crate) fn state(k: Kind, host: &Host, vmid: u32) -> Result<Option<CtState>> {
+    Ok(probe(k, host, vmid)?.ok())
 }
 
-/// The container's state; a missing container is an error with the `create` hint (exit 5).
-pub(crate) fn require_state(host: &Host, vmid: u32) -> Result<CtState> {
-    probe(host, vmid)?
+/// The guest's state; a missing guest is an error with the `create` hint (exit 5).
+pub(crate) fn require_state(k: Kind, host: &Host, vmid: u32) -> Result<CtState> {
+    probe(k, host, vmid)?
 }
 
-/// `pct status`: Ok(Ok(state)), Ok(Err(missing-container error)), or Err for anything else.
-fn probe(host: &Host, vmid: u32) -> Result<Result<CtState>> {
-    let command = pct::status(vmid);
+/// `pct status` / `qm status`: Ok(Ok(state)), Ok(Err(missing-guest error)), or Err for
+/// anything else.
+fn probe(k: Kind, host: &Host, vmid: u32) -> Result<Result<CtState>> {
+    let command = k.status(vmid);
     let out = host.probe(&command)?;
     if !out.status.success() {
-        let missing = pct::said(&out.stderr_str()) == Some(Said::Missing);
-        let err = refused(host, vmid, &command, out);
+        let missing = k.said(&out.stderr_str()) == Some(Said::Missing);
+        let err = refused(k, host, vmid, &command, out);
         return if missing { Ok(Err(err)) } else { Err(err) };
     }
     match pct::parse_status(&out.stdout_str()) {
@@ -138,22 +140,26 @@ pub(crate) fn current_ip(host: &Host, vmid: u32) -> Result<Option<String>> {
 /// asks the HA manager: then this waits until it has started it ([`ha::wait_for`]).
 /// Returns the task warnings.
 pub(crate) fn start(
+    k: Kind,
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,
     out: &Output,
 ) -> Result<Vec<String>> {
-    let command = pct::start(vmid);
-    let result = reporter.step(&format!("Starting container {vmid}"), || {
+    let command = k.start(vmid);
+    let result = reporter.step(&format!("Starting {} {vmid}", k.noun()), || {
         let result = host.change(&command, START_TIMEOUT)?;
-        if result.status.success() || pct::said(&result.stderr_str()) == Some(Said::AlreadyRunning)
-        {
+        if result.status.success() || k.said(&result.stderr_str()) == Some(Said::AlreadyRunning) {
             return Ok(result);
         }
-        Err(with_debug_hint(vmid, refused(host, vmid, &command, result)))
+        Err(with_debug_hint(
+            k,
+            vmid,
+            refused(k, host, vmid, &command, result),
+        ))
     })?;
     if let Some(wanted) = ha::queued(&result.stdout_str(), vmid) {
-        ha::await_queued(host, vmid, wanted, reporter, &|| state(host, vmid))?;
+        ha::await_queued(host, vmid, wanted, reporter, &|| state(k, host, vmid))?;
     }
     Ok(show_task_warnings(out, &command, &result))
 }
@@ -169,10 +175,10 @@ enum Shutdown {
 /// `pct shutdown --timeout N`, then `pct stop` if it did not stop in time; an HA-managed
 /// container's shutdown only asks the HA manager, then this waits until it has stopped it.
 /// "not running" is success.
-pub(crate) fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
-    let command = pct::shutdown(vmid, SHUTDOWN_TIMEOUT_SECS);
+pub(crate) fn stop(k: Kind, host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()> {
+    let command = k.shutdown(vmid, SHUTDOWN_TIMEOUT_SECS);
     let shutdown = reporter.step_with(
-        &format!("Shutting down container {vmid}"),
+        &format!("Shutting down {} {vmid}", k.noun()),
         |s: &Shutdown| match s {
             Shutdown::Stopped => done(""),
             Shutdown::Queued(_) => done("asked the HA manager"),
@@ -183,13 +189,13 @@ pub(crate) fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()
         || {
             let timeout = Duration::from_secs(SHUTDOWN_TIMEOUT_SECS) + SLACK;
             let out = host.change(&command, timeout)?;
-            match pct::said(&out.stderr_str()) {
+            match k.said(&out.stderr_str()) {
                 _ if out.status.success() => Ok(match ha::queued(&out.stdout_str(), vmid) {
                     Some(wanted) => Shutdown::Queued(wanted),
                     None => Shutdown::Stopped,
                 }),
                 Some(Said::NotRunning) => Ok(Shutdown::Stopped),
-                Some(Said::Locked(lock)) => Err(locked(vmid, &lock, &command)),
+                Some(Said::Locked(lock)) => Err(locked(k, vmid, &lock, &command)),
                 _ => Ok(Shutdown::TimedOut),
             }
         },
@@ -197,17 +203,17 @@ pub(crate) fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()
     match shutdown {
         Shutdown::Stopped => return Ok(()),
         Shutdown::Queued(wanted) => {
-            return ha::await_queued(host, vmid, wanted, reporter, &|| state(host, vmid))
+            return ha::await_queued(host, vmid, wanted, reporter, &|| state(k, host, vmid))
         }
         Shutdown::TimedOut => {}
     }
-    let command = pct::stop(vmid);
-    reporter.step(&format!("Stopping container {vmid}"), || {
+    let command = k.stop(vmid);
+    reporter.step(&format!("Stopping {} {vmid}", k.noun()), || {
         let out = host.change(&command, STOP_TIMEOUT)?;
-        if out.status.success() || pct::said(&out.stderr_str()) == Some(Said::NotRunning) {
+        if out.status.success() || k.said(&out.stderr_str()) == Some(Said::NotRunning) {
             return Ok(());
         }
-        Err(refused(host, vmid, &command, out))
+        Err(refused(k, host, vmid, &command, out))
     })
 }
 
@@ -215,14 +221,15 @@ pub(crate) fn stop(host: &Host, vmid: u32, reporter: &dyn Reporter) -> Result<()
 /// A reboot that failed may have left the container stopped (Proxmox stops it before the
 /// start that fails, e.g. on a lock): the error says so. Returns the task warnings.
 pub(crate) fn reboot(
+    k: Kind,
     host: &Host,
     vmid: u32,
     reporter: &dyn Reporter,
     out: &Output,
 ) -> Result<Vec<String>> {
-    let command = pct::reboot(vmid, REBOOT_TIMEOUT_SECS);
+    let command = k.reboot(vmid, REBOOT_TIMEOUT_SECS);
     let rebooted = reporter.step_with(
-        &format!("Rebooting container {vmid}"),
+        &format!("Rebooting {} {vmid}", k.noun()),
         |r: &Option<RemoteOutput>| {
             done(if r.is_some() {
                 ""
@@ -236,65 +243,73 @@ pub(crate) fn reboot(
             if result.status.success() {
                 return Ok(Some(result));
             }
-            match pct::said(&result.stderr_str()) {
+            match k.said(&result.stderr_str()) {
                 Some(Said::NotRunning) => Ok(None),
-                _ => Err(reboot_failed(host, vmid, &command, result)),
+                _ => Err(reboot_failed(k, host, vmid, &command, result)),
             }
         },
     )?;
     match rebooted {
         Some(result) => Ok(show_task_warnings(out, &command, &result)),
-        None => start(host, vmid, reporter, out),
+        None => start(k, host, vmid, reporter, out),
     }
 }
 
 /// A failed `pct reboot`: when the container is stopped now, the error says so first (the
 /// app is down), with the lock that refused the start if there is one.
-fn reboot_failed(host: &Host, vmid: u32, command: &str, result: RemoteOutput) -> Error {
-    let err = refused(host, vmid, command, result);
-    if !matches!(state(host, vmid), Ok(Some(CtState::Stopped))) {
+fn reboot_failed(k: Kind, host: &Host, vmid: u32, command: &str, result: RemoteOutput) -> Error {
+    let err = refused(k, host, vmid, command, result);
+    if !matches!(state(k, host, vmid), Ok(Some(CtState::Stopped))) {
         return err;
     }
-    let lock = host.probe_ok(&pct::config(vmid)).ok().and_then(|o| {
+    let lock = host.probe_ok(&k.config(vmid)).ok().and_then(|o| {
         pct::parse_config(&o.stdout_str())
             .lock()
             .map(str::to_string)
     });
     let mut err = err.hint(match &lock {
         Some(lock) => format!(
-            "Proxmox refused the start: the container is locked (`{}`); `pxdeploy start` once that task has finished",
+            "Proxmox refused the start: the {} is locked (`{}`); `pxdeploy start` once that task has finished",
+            k.noun(),
             sanitize(lock)
         ),
-        None => format!("`pct start {vmid} --debug` on the host shows why"),
+        None => k.debug_hint(vmid),
     });
-    err.message =
-        format!("container {vmid} is stopped: `{command}` stopped it, then its start failed");
+    err.message = format!(
+        "{} {vmid} is stopped: `{command}` stopped it, then its start failed",
+        k.noun()
+    );
     err
 }
 
 /// The container is not on this node (exit 5, with the `pxdeploy create` hint).
-pub(crate) fn missing(host: &Host, vmid: u32, cause: String) -> Error {
-    Error::remote(format!("container {vmid} does not exist on {}", host.alias))
-        .cause(cause)
-        .hint("run `pxdeploy create` first")
+pub(crate) fn missing(k: Kind, host: &Host, vmid: u32, cause: String) -> Error {
+    Error::remote(format!(
+        "{} {vmid} does not exist on {}",
+        k.noun(),
+        host.alias
+    ))
+    .cause(cause)
+    .hint("run `pxdeploy create` first")
 }
 
 /// A `pct` (or `vzdump`) command that exited non-zero, as the error that says what to do:
 /// the container is missing, locked or protected, the vmid is taken, the create task
 /// failed, or else the command and its stderr.
-pub(crate) fn refused(host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Error {
+pub(crate) fn refused(k: Kind, host: &Host, vmid: u32, command: &str, out: RemoteOutput) -> Error {
     let stderr = out.stderr_str();
     let said = sanitize(stderr.trim());
-    match pct::said(&stderr) {
-        Some(Said::Missing) => missing(host, vmid, format!("`{command}` {}: {said}", out.status)),
-        Some(Said::Locked(lock)) => locked(vmid, &lock, command),
-        Some(Said::Protected) => protected(vmid),
+    let noun = k.noun();
+    match k.said(&stderr) {
+        Some(Said::Missing) => missing(k, host, vmid, format!("`{command}` {}: {said}", out.status)),
+        Some(Said::Locked(lock)) => locked(k, vmid, &lock, command),
+        Some(Said::Protected) => protected(k, vmid),
         Some(Said::AlreadyExists) => Error::remote(format!("vmid {vmid} is already taken"))
             .cause(said)
-            .hint("choose another `container.vmid`; `pvesh get /cluster/nextid` on the host prints a free one"),
-        Some(Said::CreateFailed(reason)) => Error::remote(format!("could not create container {vmid}"))
+            .hint(format!("choose another `{}.vmid`; `pvesh get /cluster/nextid` on the host prints a free one", k.key())),
+        Some(Said::CreateFailed(reason)) => Error::remote(format!("could not create {noun} {vmid}"))
             .cause(sanitize(&reason))
-            .hint("nothing was left behind: Proxmox removes a half-created container; fix the cause and run `pxdeploy create` again"),
+            .hint(format!("nothing was left behind: Proxmox removes a half-created {noun}; fix the cause and run `pxdeploy create` again")),
         _ => {
             let code = out.status.code;
             let err = failed(command, out);
@@ -314,31 +329,37 @@ pub(crate) fn failed(command: &str, out: RemoteOutput) -> Error {
         .unwrap_or_else(|| Error::remote(format!("`{command}` failed")))
 }
 
-/// `CT is locked (<lock>)` as an error that says what to do.
-pub(crate) fn locked(vmid: u32, lock: &str, command: &str) -> Error {
-    Error::remote(format!("container {vmid} is locked (`{lock}`)"))
-        .cause(format!("`{command}`: CT is locked ({lock})"))
+/// `CT is locked (<lock>)` / `VM is locked (<lock>)` as an error that says what to do.
+pub(crate) fn locked(k: Kind, vmid: u32, lock: &str, command: &str) -> Error {
+    let (noun, tool) = (k.noun(), k.tool());
+    let short = match k {
+        Kind::Container => "CT",
+        Kind::Vm => "VM",
+    };
+    Error::remote(format!("{noun} {vmid} is locked (`{lock}`)"))
+        .cause(format!("`{command}`: {short} is locked ({lock})"))
         .hint(format!(
-            "wait for the `{lock}` task to finish, or remove a stale lock with `pct unlock {vmid}` on the host"
+            "wait for the `{lock}` task to finish, or remove a stale lock with `{tool} unlock {vmid}` on the host"
         ))
 }
 
-/// `protection: 1`: Proxmox refuses to destroy the container (exit 8).
-pub(crate) fn protected(vmid: u32) -> Error {
+/// `protection: 1`: Proxmox refuses to destroy the guest (exit 8).
+pub(crate) fn protected(k: Kind, vmid: u32) -> Error {
+    let (noun, tool) = (k.noun(), k.tool());
     Error::refused(format!(
-        "container {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
+        "{noun} {vmid} has `protection: 1`: Proxmox refuses to destroy it, nothing was done"
     ))
     .hint(format!(
-        "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy destroy` again"
+        "turn protection off on the host with `{tool} set {vmid} --protection 0`, then run `pxdeploy destroy` again"
     ))
 }
 
-/// A start that failed for no named reason: `--debug` on the host shows why.
-fn with_debug_hint(vmid: u32, err: Error) -> Error {
+/// A start that failed for no named reason: where the node says why.
+fn with_debug_hint(k: Kind, vmid: u32, err: Error) -> Error {
     if err.hint.is_some() {
         return err;
     }
-    err.hint(format!("`pct start {vmid} --debug` on the host shows why"))
+    err.hint(k.debug_hint(vmid))
 }
 
 /// Shows the `WARN:` lines and the `Task finished with N warning(s)!` of a task as warnings.

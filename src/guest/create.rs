@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::container::{refused, show_task_warnings};
+use super::kind::Kind;
 use crate::error::Result;
 use crate::output::Output;
 use crate::progress::{done, Reporter};
@@ -27,7 +28,7 @@ pub(super) fn container(
             let result = host.change(&command, CREATE_TIMEOUT)?;
             match result.status.success() {
                 true => Ok(result),
-                false => Err(refused(host, spec.vmid, &command, result)),
+                false => Err(refused(Kind::Container, host, spec.vmid, &command, result)),
             }
         },
     )?;

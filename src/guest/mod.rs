@@ -4,21 +4,27 @@
 //! release store, compose and health build their argv and the guest wraps it.
 //!
 //! An enum, not a trait: the kinds of guest are a closed set pxdeploy itself picks from
-//! the configuration (an LXC container now, a VM next), each operation's `match` makes
-//! the next kind say what it does for every one of them, and a `Guest` is a small `Copy`
-//! value (no `Box<dyn …>`, no object-safety limits on the generic helpers). Only the
-//! implementations (`container.rs`) name `pct`; [`Host`] stays the node transport.
+//! the configuration (an LXC container, a QEMU VM), each operation's `match` makes
+//! every kind say what it does, and a `Guest` is a small `Copy` value (no `Box<dyn …>`,
+//! no object-safety limits on the generic helpers). Only the implementations
+//! (`container.rs`, `vm.rs`, `kind.rs`) name `pct` and `qm`; [`Host`] stays the transport.
+//!
+//! The transport of what runs inside: a container's lines (`pct exec`) run on the node's
+//! session, a VM's (`sudo -n --`) on an SSH session inside the VM, reached through the
+//! node's one connection (`vm_link.rs`); [`Guest::inside_host`] gives the [`Host`] of
+//! either, so the release store, compose and health never ask which kind it is.
 
 pub(crate) mod backup;
 pub(crate) mod container;
 mod create;
 pub(crate) mod inside;
-// dead_code: the VM's create flow (branch vm-guest) uses these.
-#[allow(dead_code)]
+pub(crate) mod kind;
 pub(crate) mod vm;
 
 pub(crate) use container::Container;
 pub(crate) use inside::Inside;
+pub(crate) use kind::Kind;
+pub(crate) use vm::{Access, Vm};
 
 /// The guest's vocabulary above this module: its state, its configuration on the node,
 /// what creates it, its snapshots (the container's types for now).
@@ -31,7 +37,7 @@ use crate::lock::DeployLock;
 use crate::output::Output;
 use crate::progress::Reporter;
 use crate::proxmox::pct;
-use crate::proxmox::vzdump;
+use crate::proxmox::{qm, vzdump};
 use crate::remote::host::Host;
 use crate::remote::Output as RemoteOutput;
 
@@ -76,26 +82,32 @@ pub(crate) enum NotRun {
 pub(crate) enum Guest<'h> {
     /// An LXC container (`pct`).
     Container(Container<'h>),
+    /// A QEMU VM (`qm`), reached over SSH through the node.
+    Vm(Vm<'h>),
 }
 
 impl<'h> Guest<'h> {
     /// The guest of this configuration, reached through `host`.
-    pub(crate) fn of(host: &'h Host, config: &Config) -> Self {
-        Guest::Container(Container::new(host, config.vmid()))
+    pub(crate) fn of(host: &'h Host, config: &'h Config) -> Self {
+        match config.vm() {
+            Some(vm) => Guest::Vm(Vm::new(
+                host,
+                vm.vmid,
+                Access {
+                    user: &vm.user,
+                    address: vm.network.static_addr(),
+                    snippets: &vm.snippets_storage,
+                },
+            )),
+            None => Guest::Container(Container::new(host, config.vmid())),
+        }
     }
 
     /// The node transport the guest is reached through.
     pub(crate) fn host(&self) -> &'h Host {
         match self {
             Guest::Container(c) => c.host,
-        }
-    }
-
-    /// The guest's kind as the node's API paths name it (`/nodes/<node>/<kind>/<vmid>/…`):
-    /// `lxc` for a container, `qemu` for a VM.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Guest::Container(_) => "lxc",
+            Guest::Vm(v) => v.host,
         }
     }
 
@@ -103,6 +115,30 @@ impl<'h> Guest<'h> {
     pub(crate) fn id(&self) -> u32 {
         match self {
             Guest::Container(c) => c.vmid,
+            Guest::Vm(v) => v.vmid,
+        }
+    }
+
+    /// Container or VM.
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Guest::Container(_) => Kind::Container,
+            Guest::Vm(_) => Kind::Vm,
+        }
+    }
+
+    /// `container 210` / `VM 220`, for messages.
+    pub(crate) fn named(&self) -> String {
+        format!("{} {}", self.kind().noun(), self.id())
+    }
+
+    /// The host that the lines of [`Guest::inside`] run on: the node's for a container
+    /// (`pct exec`), the SSH session inside the VM for a VM (opened on first use, once
+    /// per command; the VM must be running).
+    pub(crate) fn inside_host(&self) -> Result<&'h Host> {
+        match self {
+            Guest::Container(c) => Ok(c.host),
+            Guest::Vm(v) => v.host.inside(|host| vm::link::open(v, host)),
         }
     }
 
@@ -116,17 +152,38 @@ impl<'h> Guest<'h> {
     pub(crate) fn inside(&self) -> Inside {
         match self {
             Guest::Container(c) => Inside::Container(c.vmid),
+            Guest::Vm(v) => Inside::Vm(v.vmid),
         }
     }
 
-    /// The node's command line that runs `argv` in the guest.
+    /// [`Guest::inside_host`], waiting up to `limit` for a VM that is still booting (no
+    /// address, no sshd, no user yet); a host key that does not match ends the wait at once.
+    pub(crate) fn wait_inside(&self, limit: std::time::Duration) -> Result<&'h Host> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.inside_host() {
+                Ok(host) => return Ok(host),
+                Err(e)
+                    if self.kind() == Kind::Vm
+                        && !e.message.starts_with("the host key of")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(error = %e.message, "the VM does not answer yet");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The command line that runs `argv` in the guest (on [`Guest::inside_host`]).
     pub(crate) fn exec_line<S: AsRef<str>>(&self, argv: &[S]) -> String {
         self.inside().exec(argv)
     }
 
     /// Runs `argv` in the guest as a read-only probe (also under `--dry-run`).
     pub(crate) fn probe<S: AsRef<str>>(&self, argv: &[S]) -> Result<RemoteOutput> {
-        self.host().probe(&self.exec_line(argv))
+        self.inside_host()?.probe(&self.exec_line(argv))
     }
 
     // ---- lifecycle ----
@@ -134,14 +191,16 @@ impl<'h> Guest<'h> {
     /// The guest's state; `None` when it does not exist on this node.
     pub(crate) fn state(&self) -> Result<Option<CtState>> {
         match self {
-            Guest::Container(c) => container::state(c.host, c.vmid),
+            Guest::Container(c) => container::state(Kind::Container, c.host, c.vmid),
+            Guest::Vm(v) => container::state(Kind::Vm, v.host, v.vmid),
         }
     }
 
     /// The guest's state; a missing guest is an error with the `create` hint (exit 5).
     pub(crate) fn require_state(&self) -> Result<CtState> {
         match self {
-            Guest::Container(c) => container::require_state(c.host, c.vmid),
+            Guest::Container(c) => container::require_state(Kind::Container, c.host, c.vmid),
+            Guest::Vm(v) => container::require_state(Kind::Vm, v.host, v.vmid),
         }
     }
 
@@ -149,6 +208,7 @@ impl<'h> Guest<'h> {
     pub(crate) fn address(&self) -> Result<Option<String>> {
         match self {
             Guest::Container(c) => container::current_ip(c.host, c.vmid),
+            Guest::Vm(v) => v.address(),
         }
     }
 
@@ -156,13 +216,14 @@ impl<'h> Guest<'h> {
     pub(crate) fn config(&self) -> Result<PctConfig> {
         match self {
             Guest::Container(c) => c.config(),
+            Guest::Vm(v) => v.config(),
         }
     }
 
     /// The guest's configuration as printed by [`Op::Config`]'s line.
     pub(crate) fn parse_config(&self, stdout: &str) -> PctConfig {
         match self {
-            Guest::Container(_) => pct::parse_config(stdout),
+            Guest::Container(_) | Guest::Vm(_) => pct::parse_config(stdout),
         }
     }
 
@@ -171,6 +232,7 @@ impl<'h> Guest<'h> {
     pub(crate) fn drift(&self, actual: &PctConfig, wanted: &CreateSpec) -> Vec<Drift> {
         match self {
             Guest::Container(_) => pct::drift(actual, wanted),
+            Guest::Vm(_) => Vec::new(),
         }
     }
 
@@ -178,6 +240,14 @@ impl<'h> Guest<'h> {
     pub(crate) fn parse_address(&self, stdout: &str) -> Option<String> {
         match self {
             Guest::Container(_) => pct::parse_ipv4(stdout),
+            Guest::Vm(v) => match v.access.address {
+                Some(a) => Some(a.to_string()),
+                None => {
+                    let text = v.host.probe(&qm::config(v.vmid)).ok()?.stdout_str();
+                    let mac = qm::config::parse_config(&text).net0()?.mac()?.to_string();
+                    qm::agent::address_of(stdout, &mac)
+                }
+            },
         }
     }
 
@@ -191,27 +261,35 @@ impl<'h> Guest<'h> {
         debug_assert_eq!(spec.vmid, self.id());
         match self {
             Guest::Container(c) => create::container(c.host, spec, reporter, out),
+            Guest::Vm(_) => Err(Error::unexpected(
+                "a VM is created by `pxdeploy create` from `[vm]`, not from a container spec",
+            )),
         }
     }
 
     /// Starts the guest ("already running" is success); returns the task warnings.
     pub(crate) fn start(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
         match self {
-            Guest::Container(c) => container::start(c.host, c.vmid, reporter, out),
+            Guest::Container(c) => container::start(Kind::Container, c.host, c.vmid, reporter, out),
+            Guest::Vm(v) => container::start(Kind::Vm, v.host, v.vmid, reporter, out),
         }
     }
 
     /// Shuts the guest down (stops it when it does not stop in time).
     pub(crate) fn stop(&self, reporter: &dyn Reporter) -> Result<()> {
         match self {
-            Guest::Container(c) => container::stop(c.host, c.vmid, reporter),
+            Guest::Container(c) => container::stop(Kind::Container, c.host, c.vmid, reporter),
+            Guest::Vm(v) => container::stop(Kind::Vm, v.host, v.vmid, reporter),
         }
     }
 
     /// Reboots the guest (starts it when it was not running); returns the task warnings.
     pub(crate) fn reboot(&self, reporter: &dyn Reporter, out: &Output) -> Result<Vec<String>> {
         match self {
-            Guest::Container(c) => container::reboot(c.host, c.vmid, reporter, out),
+            Guest::Container(c) => {
+                container::reboot(Kind::Container, c.host, c.vmid, reporter, out)
+            }
+            Guest::Vm(v) => container::reboot(Kind::Vm, v.host, v.vmid, reporter, out),
         }
     }
 
@@ -222,9 +300,7 @@ impl<'h> Guest<'h> {
         reporter: &dyn Reporter,
         out: &Output,
     ) -> Result<vzdump::Report> {
-        match self {
-            Guest::Container(c) => backup::backup(c.host, config, reporter, out),
-        }
+        backup::backup(self.kind(), self.host(), self.id(), config, reporter, out)
     }
 
     /// Takes the deploy lock of the guest (none under `--dry-run`), held until dropped.
@@ -241,6 +317,7 @@ impl<'h> Guest<'h> {
     pub(crate) fn line(&self, op: Op<'_>) -> String {
         match self {
             Guest::Container(c) => c.line(op),
+            Guest::Vm(v) => v.line(op),
         }
     }
 
@@ -248,6 +325,7 @@ impl<'h> Guest<'h> {
     pub(crate) fn volumes(&self) -> Result<Vec<(String, String)>> {
         match self {
             Guest::Container(c) => c.volumes(),
+            Guest::Vm(v) => v.volumes(),
         }
     }
 
@@ -255,6 +333,7 @@ impl<'h> Guest<'h> {
     pub(crate) fn snapshots(&self) -> Result<Vec<Snapshot>> {
         match self {
             Guest::Container(c) => c.snapshots(),
+            Guest::Vm(v) => v.snapshots(),
         }
     }
 
@@ -264,15 +343,14 @@ impl<'h> Guest<'h> {
     pub(crate) fn destroy(&self, timeout: std::time::Duration) -> Result<bool> {
         match self {
             Guest::Container(c) => c.destroy(timeout),
+            Guest::Vm(v) => v.destroy(timeout),
         }
     }
 
     /// Why the node did not run a command in (or on) the guest, when its stderr says so:
     /// the guest is stopped (a command inside), or there is no such guest.
     pub(crate) fn not_run(&self, stderr: &str) -> Option<NotRun> {
-        match self {
-            Guest::Container(_) => container::not_run(stderr),
-        }
+        container::not_run(self.kind(), stderr)
     }
 
     // ---- what the node refused, as errors that say what to do ----
@@ -280,23 +358,21 @@ impl<'h> Guest<'h> {
     /// A lifecycle command of the guest that exited non-zero, as the error that says what
     /// to do (missing, locked, protected, …).
     pub(crate) fn refused(&self, command: &str, out: RemoteOutput) -> Error {
-        match self {
-            Guest::Container(c) => container::refused(c.host, c.vmid, command, out),
-        }
+        container::refused(self.kind(), self.host(), self.id(), command, out)
     }
 
     /// The guest is not on this node (exit 5, with the `pxdeploy create` hint).
     pub(crate) fn missing(&self, cause: String) -> Error {
-        container::missing(self.host(), self.id(), cause)
+        container::missing(self.kind(), self.host(), self.id(), cause)
     }
 
     /// `protection: 1`: the node refuses to destroy the guest (exit 8).
     pub(crate) fn protected(&self) -> Error {
-        container::protected(self.id())
+        container::protected(self.kind(), self.id())
     }
 
     /// The guest is locked by a node task (`lock`) that refused `command`.
     pub(crate) fn locked(&self, lock: &str, command: &str) -> Error {
-        container::locked(self.id(), lock, command)
+        container::locked(self.kind(), self.id(), lock, command)
     }
 }

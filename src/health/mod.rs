@@ -100,7 +100,7 @@ pub(crate) fn snapshot(
     project: &Project,
     services: &[String],
 ) -> Result<Vec<ServiceHealth>> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     match poll(host, project, CALL_TIMEOUT)? {
         Ok(entries) => Ok(Tracker::new(services, false)
             .with_model(&project.model)
@@ -151,7 +151,7 @@ pub(crate) fn wait_for(
     timing: Timing,
     reporter: &dyn Reporter,
 ) -> Result<Vec<ServiceHealth>> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let started = Instant::now();
     reporter.step_with(
         &format!(

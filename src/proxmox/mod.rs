@@ -9,11 +9,9 @@ pub(crate) mod backup_job;
 pub(crate) mod calendar;
 pub(crate) mod node;
 pub(crate) mod pct;
-// dead_code: the VM's create flow (branch vm-guest) calls these builders.
 pub(crate) mod purge;
 pub(crate) mod pveam;
 pub(crate) mod pvesm;
-#[allow(dead_code)]
 pub(crate) mod qm;
 pub(crate) mod vzdump;
 

@@ -16,7 +16,7 @@ use crate::compose::{self, Project};
 use crate::config::Config;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Kind};
 use crate::health::{self, ServiceHealth, Tracker};
 use crate::lock::held::{self, Held};
 use crate::progress::Reporter;
@@ -161,9 +161,14 @@ pub(crate) fn prepare_finish(
     keep: Option<&[String]>,
     results: &[(&str, &str)],
     held: Option<&Held>,
-) -> Prepared {
-    let host = guest.host();
-    host.prepare(finish_and_mark_command(project, keep, results, held))
+) -> Result<Prepared> {
+    // A VM's store is behind another session than the lock's: its check is a call of its
+    // own on the node, just before ([`finish_and_mark`]).
+    let (host, held) = match guest.kind() {
+        Kind::Container => (guest.host(), held),
+        Kind::Vm => (guest.inside_host()?, None),
+    };
+    Ok(host.prepare(finish_and_mark_command(project, keep, results, held)))
 }
 
 /// Records the results of a healthy deploy and remembers that this fingerprint is up and
@@ -173,14 +178,25 @@ pub(crate) fn finish_and_mark(
     guest: Guest<'_>,
     prepared: Prepared,
     fingerprint: &str,
+    held: Option<&Held>,
 ) -> Result<()> {
-    let (host, vmid) = (guest.host(), guest.id());
+    let vmid = guest.id();
+    if let (Kind::Vm, Some(held)) = (guest.kind(), held) {
+        let node = guest.host();
+        let check = held.guard("", "true");
+        let out = node.change(&check, FINISH_TIMEOUT)?;
+        if out.status.code == held::LOST_EXIT {
+            return Err(held::lost(vmid, &node.alias, &out.stderr_str()));
+        }
+        ensure_success(&check, out)?;
+    }
+    let host = guest.inside_host()?;
     let line = format!("{fingerprint}\n");
     let command = prepared.command().to_string();
     let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;
     if out.status.code == held::LOST_EXIT && out.stderr_str().contains("pxdeploy: the deploy lock")
     {
-        return Err(held::lost(vmid, &host.alias, &out.stderr_str()));
+        return Err(held::lost(vmid, &guest.host().alias, &out.stderr_str()));
     }
     let refused = out.status.code == crate::release::store::UNSAFE_EXIT;
     ensure_success(&command, out).map_err(|e| match refused {
@@ -194,7 +210,7 @@ pub(crate) fn finish_and_mark(
 
 /// Remembers that this fingerprint is up and healthy.
 pub(crate) fn mark(guest: Guest<'_>, project: &Project, fingerprint: &str) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = mark_command(project);
     let line = format!("{fingerprint}\n");
     let out = host.change_with_stdin(&command, &mut line.as_bytes(), MARK_TIMEOUT)?;
@@ -220,7 +236,7 @@ pub(crate) fn compose_up(
 }
 
 fn up(guest: Guest<'_>, project: &Project, cfg: &Config) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = up_command(project);
     let out = host.change(&command, UP_TIMEOUT)?;
     if out.status.success() {
@@ -276,7 +292,12 @@ mod tests {
     use crate::compose::PsEntry;
 
     fn project() -> Project {
-        Project::new(210, "app", "/opt/app", "docker-compose.yml")
+        Project::new(
+            crate::guest::Inside::Container(210),
+            "app",
+            "/opt/app",
+            "docker-compose.yml",
+        )
     }
 
     fn cfg() -> Config {
@@ -314,7 +335,12 @@ mod tests {
             fp,
             fingerprint(&project(), "sha256:t", &Redacted::new("A=2\n".into()))
         );
-        let other = Project::new(210, "app", "/opt/app", "compose.prod.yml");
+        let other = Project::new(
+            crate::guest::Inside::Container(210),
+            "app",
+            "/opt/app",
+            "compose.prod.yml",
+        );
         assert_ne!(fp, fingerprint(&other, "sha256:t", &env));
     }
 

@@ -51,7 +51,7 @@ pub(crate) fn run(
     cfg: &Config,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let Some(rc) = &cfg.app.release_command else {
         return Ok(());
     };
@@ -105,7 +105,12 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        let project = Project::new(120, "shop", "/opt/shop", "docker-compose.yml");
+        let project = Project::new(
+            crate::guest::Inside::Container(120),
+            "shop",
+            "/opt/shop",
+            "docker-compose.yml",
+        );
         let rc = ReleaseCommand {
             service: "api".into(),
             command: "./manage.py migrate 'main db'".into(),

@@ -295,7 +295,12 @@ esac"#,
 
     #[test]
     fn command_line() {
-        let p = Project::new(210, "app", "/opt/app", "docker-compose.yml");
+        let p = Project::new(
+            crate::guest::Inside::Container(210),
+            "app",
+            "/opt/app",
+            "docker-compose.yml",
+        );
         let c = command(&p, false);
         assert!(c.starts_with("pct exec 210 -- sh -c '"), "{c}");
         assert!(

@@ -46,7 +46,7 @@ pub(crate) fn roll_back(
     with_env: bool,
     picked: &mut Option<String>,
 ) -> Result<Rolled> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let project = cfg.project();
     let vmid = project.inside.id();
     let store = reporter.step_with(

@@ -87,7 +87,7 @@ pub(crate) fn keep_secrets(
     cfg: &Config,
     id: &str,
 ) -> Result<EnvOutcome> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = read_command(project, id);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, READ_TIMEOUT)?;

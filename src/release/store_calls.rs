@@ -20,7 +20,7 @@ const FINISH_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// The store as a read-only call finds it; a linked store is exit 5.
 pub(crate) fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Result<Store> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = store::read_command(project.inside, &project.remote_dir, mode);
     let out = host.probe_ok(&command)?;
     let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
@@ -65,7 +65,7 @@ pub(crate) fn stage_and_switch(
     env: &Redacted<String>,
     ops: &[Op],
 ) -> Result<u64> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = store::stage_and_switch_command(
         project.inside,
         &project.remote_dir,
@@ -164,7 +164,7 @@ fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
 
 /// Makes the tree match release `id` by `ops` (journalled; `current` written last).
 pub(crate) fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = store::switch_command(project.inside, &project.remote_dir);
     let journal = plan::journal(id, ops);
     let out = host.change_with_stdin(&command, &mut journal.as_bytes(), SWITCH_TIMEOUT)?;
@@ -183,7 +183,7 @@ pub(crate) fn finish(
     keep: Option<&[String]>,
     results: &[(&str, &str)],
 ) -> Result<()> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let command = store::finish_command(project.inside, &project.remote_dir, keep, results);
     let out = host.change(&command, FINISH_TIMEOUT)?;
     checked(&command, out)
@@ -205,7 +205,7 @@ pub(crate) fn compose(
     project: &Project,
     manifest: &super::Manifest,
 ) -> Option<StoredCompose> {
-    let host = guest.host();
+    let host = guest.inside_host().ok()?;
     let prefix = format!("{}/", project.remote_dir.trim_end_matches('/'));
     let rel = project.file.strip_prefix(&prefix)?;
     let entry = manifest

@@ -8,11 +8,11 @@
 //! there. A container on the node connected to costs nothing extra.
 
 use std::io::Read;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::ssh::Session;
-use super::Output;
+use super::{Output, SshTarget};
 use crate::error::{Error, Result};
 
 /// Default bound for a quick remote step (pct status, pvesm status, …).
@@ -45,8 +45,14 @@ pub struct Host {
     /// The host name as the user wrote it, for messages.
     pub alias: String,
     dry_run: bool,
-    /// Commands that were printed instead of run (dry-run), in order.
-    planned: std::sync::Mutex<Vec<String>>,
+    /// Commands that were printed instead of run (dry-run), in order; shared with the
+    /// session inside the guest ([`Host::inside`]), so the plan keeps one order.
+    planned: Arc<Mutex<Vec<String>>>,
+    /// Where and how the first session was opened (the client identity and known_hosts
+    /// that the session inside a VM uses too).
+    target: Option<SshTarget>,
+    /// The session inside the guest (a VM's), opened on first use.
+    inner: OnceLock<Box<Host>>,
 }
 
 impl Host {
@@ -59,7 +65,39 @@ impl Host {
             alias: alias.into(),
             dry_run,
             planned: Default::default(),
+            target: None,
+            inner: OnceLock::new(),
         }
+    }
+
+    /// Remembers how the first session was opened (see [`Host::target`]).
+    pub fn with_target(mut self, target: SshTarget) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// How the first session was opened, when known.
+    pub fn target(&self) -> Option<&SshTarget> {
+        self.target.as_ref()
+    }
+
+    /// The host of the session inside the guest (a VM's SSH session), opened with `open`
+    /// the first time (once per command), then the same one. It shares `--dry-run` and its
+    /// plan with this host.
+    pub fn inside(&self, open: impl FnOnce(&Host) -> Result<(Session, String)>) -> Result<&Host> {
+        if let Some(inner) = self.inner.get() {
+            return Ok(inner);
+        }
+        let (session, alias) = open(self)?;
+        let mut inner = Host::new(session, alias, self.dry_run);
+        inner.planned = self.planned.clone();
+        let _ = self.inner.set(Box::new(inner));
+        Ok(self.inner.get().expect("set just now"))
+    }
+
+    /// The session inside the guest, if one was opened.
+    pub fn inside_opened(&self) -> Option<&Host> {
+        self.inner.get().map(|b| b.as_ref())
     }
 
     /// Lets `router` move this host to the container's node (see the module docs).

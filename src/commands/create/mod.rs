@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+mod seed;
 mod standalone;
 mod template;
+mod vm;
+mod vm_boot;
 
 use super::context::Context;
 use crate::compose;
@@ -34,6 +37,9 @@ pub(super) const INSTALL_DOCKER_APT: &str = "export DEBIAN_FRONTEND=noninteracti
 pub(super) fn run(ctx: &Context) -> Result<()> {
     let started = Instant::now();
     let config = ctx.config()?;
+    if let Some(v) = config.vm() {
+        return vm::run(ctx, &config, v);
+    }
     let c = config.require_container("create")?;
     let host = ctx.connect(&config)?;
     if let Some(state) = Guest::of(&host, &config).state()? {
@@ -72,7 +78,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     install_docker(ctx, guest, c)?;
     let compose = verify_compose(ctx, guest)?;
     if c.ha {
-        crate::cluster::ha::register(&host, c.vmid, ctx.reporter.as_ref())?;
+        crate::cluster::ha::register(&host, c.vmid, false, ctx.reporter.as_ref())?;
     }
 
     ctx.out.info(format!(
@@ -150,7 +156,7 @@ fn static_address(c: &Container) -> Option<String> {
 /// `[firewall]`: the container is never up without its rules, so its firewall file and
 /// `firewall=1` on net0 are written before the first start (a dry run, which created
 /// nothing, shows the file).
-fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
+pub(super) fn firewall_before_start(ctx: &Context, host: &Host, config: &Config) -> Result<()> {
     let Some(fw) = &config.firewall else {
         return Ok(());
     };
@@ -260,8 +266,8 @@ fn verify_compose(ctx: &Context, guest: Guest) -> Result<String> {
     )
 }
 
-fn compose_v2(guest: Guest) -> Result<String> {
-    let (host, vmid) = (guest.host(), guest.id());
+pub(super) fn compose_v2(guest: Guest) -> Result<String> {
+    let (host, vmid) = (guest.inside_host()?, guest.id());
     let command = guest.exec_line(&["docker", "compose", "version"]);
     let out = host.probe(&command)?;
     let usable = out

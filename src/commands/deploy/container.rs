@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
-use crate::guest::{Guest, NotRun, Op};
+use crate::guest::{CtState, Guest, Kind, NotRun, Op};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
 use crate::release::inspect::{self, Inspection};
@@ -14,6 +14,8 @@ use crate::release::inspect::{self, Inspection};
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long Docker may take to answer after the container was started.
 const DOCKER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// A VM boots a kernel and sshd first: how long it may take to answer over SSH.
+const VM_READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The container, inspected; a stopped one is started first (`before_start`, then
 /// [`Guest::start`], then Docker awaited): a running one costs one call, as before. A
@@ -27,28 +29,38 @@ pub(super) fn inspect_running(
     reporter: &dyn Reporter,
     output: &Output,
 ) -> Result<(Inspection, bool)> {
-    let (host, vmid) = (guest.host(), guest.id());
+    let host = guest.host();
     match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => return Ok((*i, false)),
         Found::Stopped => {}
     }
-    reporter.note(&format!("Container {vmid} is stopped: starting it"));
+    let named = guest.named();
+    reporter.note(&format!("{} is stopped: starting it", capitalized(&named)));
     before_start()?;
     guest.start(reporter, output)?;
     if host.dry_run() {
         // Nothing can be read from a container that stays stopped: everything is new.
         return Ok((Inspection::default(), true));
     }
-    reporter.step(&format!("Waiting for Docker in container {vmid}"), || {
+    reporter.step(&format!("Waiting for Docker in {named}"), || {
         wait_for_docker(guest)
     })?;
     match reported(guest, project, thorough, reporter)? {
         Found::Running(i) => Ok((*i, true)),
         Found::Stopped => Err(Error::remote(format!(
-            "container {vmid} stopped again right after `{}`",
+            "{named} stopped again right after `{}`",
             guest.line(Op::Start)
         ))
-        .hint(format!("look at `pct start {vmid} --debug` on the host"))),
+        .hint(guest.kind().debug_hint(guest.id()))),
+    }
+}
+
+/// `VM 220` → `VM 220`, `container 210` → `Container 210`.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 
@@ -60,7 +72,7 @@ fn reported(
     reporter: &dyn Reporter,
 ) -> Result<Found> {
     reporter.step_with(
-        &format!("Reading container {}", project.inside.id()),
+        &format!("Reading {}", project.inside.named()),
         |found: &Found| match found {
             Found::Stopped => done("stopped"),
             Found::Running(i) => {
@@ -86,7 +98,11 @@ enum Found {
 /// One [`inspect::command`]. Its stdout holds `.env`: not `host.probe`, whose trace log
 /// would show it.
 fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<Found> {
-    let host = guest.host();
+    // A VM says it is stopped through `qm status`, before its SSH session is tried.
+    if guest.kind() == Kind::Vm && guest.require_state()? == CtState::Stopped {
+        return Ok(Found::Stopped);
+    }
+    let host = guest.inside_host()?;
     let command = inspect::command(project, thorough);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;
@@ -104,12 +120,12 @@ fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<F
 /// The inspection failed for another reason: its command and stderr.
 fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why: String) -> Error {
     let err = Error::remote(format!(
-        "cannot read the state of container {}",
-        project.inside.id()
+        "cannot read the state of {}",
+        project.inside.named()
     ))
     .cause(format!(
-        "`pct exec {} -- sh -c …` {}: {}",
-        project.inside.id(),
+        "`{}` {}: {}",
+        project.inside.exec(&["sh", "-c", "…"]),
         out.status,
         sanitize(stderr.trim())
     ));
@@ -122,19 +138,25 @@ fn unreadable(project: &Project, out: &crate::remote::Output, stderr: &str, why:
 
 /// After `pct start`: Docker inside answers.
 fn wait_for_docker(guest: Guest<'_>) -> Result<()> {
-    let vmid = guest.id();
+    let named = guest.named();
     let argv = ["docker", "info", "--format", "{{.ServerVersion}}"];
     let command = guest.exec_line(&argv);
-    let deadline = Instant::now() + DOCKER_READY_TIMEOUT;
+    let limit = match guest.kind() {
+        Kind::Container => DOCKER_READY_TIMEOUT,
+        Kind::Vm => VM_READY_TIMEOUT,
+    };
+    let deadline = Instant::now() + limit;
     loop {
+        // A booting VM has no address or no sshd yet.
+        guest.wait_inside(deadline.saturating_duration_since(Instant::now()))?;
         let out = guest.probe(&argv)?;
         if out.status.success() {
             return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(Error::remote(format!(
-                "Docker in container {vmid} did not answer within {}s of starting it",
-                DOCKER_READY_TIMEOUT.as_secs()
+                "Docker in {named} did not answer within {}s of starting it",
+                limit.as_secs()
             ))
             .cause(format!(
                 "`{command}` {}: {}",
@@ -142,7 +164,8 @@ fn wait_for_docker(guest: Guest<'_>) -> Result<()> {
                 tail(&out.stderr_str(), 20)
             ))
             .hint(format!(
-                "look at `pct exec {vmid} -- journalctl -u docker` on the host"
+                "look at `{}` on the host",
+                guest.exec_line(&["journalctl", "-u", "docker"])
             )));
         }
         std::thread::sleep(Duration::from_secs(1));

@@ -133,7 +133,7 @@ pub(super) fn push(
     env: (&Redacted<String>, bool),
     reporter: &dyn Reporter,
 ) -> Result<Stats> {
-    let host = guest.host();
+    let host = guest.inside_host()?;
     let diff = plan::diff_repairing(store.current_manifest(), &local.manifest, drifted);
     if env.1 {
         write_env(host, project, env.0)?;

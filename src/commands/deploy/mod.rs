@@ -77,7 +77,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         let new = d.push(&inspection, &next, &mut o)?; // 8
         d.release_command(&inspection, &new, &next)?; // 9
         let finish = d.up_and_wait(lock.as_ref(), &inspection, &new, &mut o)?; // 10, 11
-        d.remember(finish, &next)?; // 12
+        d.remember(lock.as_ref(), finish, &next)?; // 12
         d.monitor(&mut o) // 12b
     })();
 
@@ -108,6 +108,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
 fn facts(cfg: &Config, host: &Host, o: &Outcome, elapsed: Duration) -> serde_json::Value {
     json!({
         "vmid": cfg.vmid(),
+        "guest": cfg.kind().as_str(),
         "host": host.alias,
         "project": cfg.app.name,
         "remote_dir": cfg.app.remote_dir.clone(),

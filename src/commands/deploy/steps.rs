@@ -194,7 +194,7 @@ impl<'a> Deploy<'a> {
     /// Before changing anything in the container: no `container_name` taken outside the
     /// project; the snapshot of a running container.
     pub(crate) fn before_push(&self, snapshot: When) -> Result<()> {
-        let host = self.host();
+        let host = self.guest.inside_host()?;
         crate::compose::conflicts::check(&self.project, |ps| {
             Ok(Some(host.probe(ps)?)
                 .filter(|o| o.status.success())
@@ -266,7 +266,7 @@ impl<'a> Deploy<'a> {
             let held = lock.map(|l| l.held());
             let results = [(new.id.as_str(), "healthy")];
             let finish =
-                activate::prepare_finish(guest, project, Some(&keep), &results, held.as_ref());
+                activate::prepare_finish(guest, project, Some(&keep), &results, held.as_ref())?;
             let services = match host.dry_run() {
                 true => Vec::new(),
                 false => health::wait_for(
@@ -296,8 +296,14 @@ impl<'a> Deploy<'a> {
     }
 
     /// Remember the deploy: the release's result, pruning, the fingerprint.
-    pub(crate) fn remember(&self, finish: Prepared, p: &Candidate) -> Result<()> {
-        activate::finish_and_mark(self.guest, finish, &p.fingerprint)
+    pub(crate) fn remember(
+        &self,
+        lock: Option<&DeployLock>,
+        finish: Prepared,
+        p: &Candidate,
+    ) -> Result<()> {
+        let held = lock.map(|l| l.held());
+        activate::finish_and_mark(self.guest, finish, &p.fingerprint, held.as_ref())
     }
 
     /// The watcher in the guest brought to what `[monitor]` wants: nothing when the marker

@@ -1,7 +1,17 @@
-//! Pure builders of the `qm` command lines (and the `pvesh` download of a VM image) and
-//! parsers of their output, for the QEMU VM guest. Facts: reference
-//! `proxmox-vm-and-monitoring.md` §1–§3.
+//! `qm` (and `qmrestore`, and the `pvesh` download of a VM image): the builders of a QEMU
+//! VM's lifecycle lines (`lifecycle.rs`), of `qm create` and the disk resize (`create.rs`),
+//! of the image download (`download.rs`); the readers of `qm config` and its drift from
+//! `[vm]` (`config.rs`), of `qm`'s refusals (`refusal.rs`) and of the guest agent's JSON
+//! answers (`agent.rs`: `qm guest exec`, `network-get-interfaces`). Facts: reference
+//! `proxmox-vm-and-monitoring.md` §1–§4. The lifecycle builders and the refusal reader are
+//! re-exported here, so callers name them `qm::X`.
 
+pub(crate) mod agent;
 pub(crate) mod config;
 pub(crate) mod create;
 pub(crate) mod download;
+mod lifecycle;
+mod refusal;
+
+pub(crate) use self::lifecycle::*;
+pub(crate) use self::refusal::said;

@@ -1,0 +1,198 @@
+//! The SSH session inside a VM (contract §3, §4): over the node's one connection, a
+//! `direct-tcpip` channel to `<address>:22` and an SSH session in it
+//! ([`Session::connect_via`], the bastion mechanism), as `[vm] user` with the client
+//! identity pxdeploy uses for the node. The VM's host key is checked against the
+//! known_hosts alias `pxdeploy-vm-<vmid>.<node>` that `create` recorded before the VM's
+//! first start (never by address: addresses on a LAN are reused), with strict checking:
+//! no key recorded, or another key, is refused (exit 4). Opened once per command, on the
+//! first command that runs inside ([`crate::guest::Guest::inside_host`]).
+
+use std::path::Path;
+
+use super::Vm;
+use crate::cluster::address;
+use crate::error::{Error, Result};
+use crate::guest::kind::Kind;
+use crate::output::display_path;
+use crate::proxmox::pct::CtState;
+use crate::remote::host::Host;
+use crate::remote::ssh::Session;
+use crate::remote::{HostKeyCheck, SshTarget};
+
+/// The name the VM's host key has in known_hosts (like OpenSSH's `HostKeyAlias`).
+pub(crate) fn alias(vmid: u32, node: &str) -> String {
+    super::host_key::alias(vmid, node)
+}
+
+/// The session target of VM `vmid` at `address`: the node's identity, agent and
+/// known_hosts files, `[vm] user`, port 22, the alias, strict checking, no jump (the VM is
+/// reached through the node's session).
+pub(crate) fn target(
+    node_target: &SshTarget,
+    vmid: u32,
+    node: &str,
+    address: &str,
+    user: &str,
+) -> SshTarget {
+    let mut t = node_target.clone();
+    t.alias = format!("VM {vmid} ({address})");
+    t.hostname = address.to_string();
+    t.port = 22;
+    t.user = user.to_string();
+    t.host_key_alias = Some(alias(vmid, node));
+    t.host_key_check = HostKeyCheck::Strict;
+    t.host_key_algorithms = None;
+    t.jump = Vec::new();
+    t.cluster_record = None;
+    t
+}
+
+/// The node's name as Proxmox knows it (`hostname` on the node the VM is on: the host has
+/// moved there by the time this is asked), checked as a node name.
+pub(crate) fn node_name(host: &Host) -> Result<String> {
+    let out = host.probe_ok("hostname")?;
+    let name = out.stdout_str().trim().to_string();
+    address::node_name(&name).map_err(|why| {
+        Error::ssh(format!(
+            "the node calls itself {}, which is not a node name",
+            address::shown(&name)
+        ))
+        .cause(why)
+    })?;
+    Ok(name)
+}
+
+/// Opens the session inside `vm` (it must be running and have an address).
+pub(crate) fn open(vm: &Vm<'_>, host: &Host) -> Result<(Session, String)> {
+    let vmid = vm.vmid;
+    // Also moves the host to the VM's node in a cluster (before `hostname`).
+    if crate::guest::container::require_state(Kind::Vm, host, vmid)? != CtState::Running {
+        return Err(Error::remote(format!("VM {vmid} is not running"))
+            .hint("start it with `pxdeploy start`"));
+    }
+    let Some(addr) = vm.address()? else {
+        return Err(Error::remote(format!("VM {vmid} has no address yet"))
+            .cause("the QEMU guest agent reports no IPv4 address on the interface with net0's MAC")
+            .hint(
+                "wait until the VM has booted (`pxdeploy status`), or set a static `ip` in `[vm]`",
+            ));
+    };
+    if addr.parse::<std::net::IpAddr>().is_err() {
+        return Err(Error::ssh(format!(
+            "VM {vmid}'s address {} is not an IP address; refusing to connect to it",
+            address::shown(&addr)
+        )));
+    }
+    let node = node_name(host)?;
+    let Some(node_target) = host.target() else {
+        return Err(Error::unexpected(
+            "the session inside the VM needs the node's SSH settings",
+        ));
+    };
+    let t = target(node_target, vmid, &node, &addr, vm.access.user);
+    let session = Session::connect_via(host.session(), &t).map_err(|e| {
+        e.cause(format!(
+            "VM {vmid} is reached through {} (a direct-tcpip channel to {addr}:22), its host key checked against `{}` in known_hosts",
+            host.alias,
+            alias(vmid, &node)
+        ))
+    })?;
+    Ok((session, t.alias))
+}
+
+/// Removes the VM's line from the node's known_hosts file (`destroy`).
+pub(crate) fn forget_host_key(node_target: &SshTarget, vmid: u32, node: &str) -> Result<()> {
+    match &node_target.known_hosts {
+        Some(file) => remove_alias(file, &alias(vmid, node)),
+        None => Ok(()),
+    }
+}
+
+/// Rewrites `file` without the lines whose host field is exactly `name` (atomically: a
+/// temporary file beside it, renamed over it). A missing file is fine.
+fn remove_alias(file: &Path, name: &str) -> Result<()> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(
+                Error::unexpected(format!("cannot read {}", display_path(file)))
+                    .cause(e.to_string()),
+            )
+        }
+    };
+    let kept = without_alias(&text, name);
+    if kept == text {
+        return Ok(());
+    }
+    let tmp = file.with_extension("pxdeploy-tmp");
+    let write = || -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        std::io::Write::write_all(&mut f, kept.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    };
+    write().map_err(|e| {
+        Error::unexpected(format!("cannot rewrite {}", display_path(file))).cause(e.to_string())
+    })
+}
+
+/// `text` without the lines whose first field is exactly `name`.
+fn without_alias(text: &str, name: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| l.split_whitespace().next() != Some(name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alias_names_vm_and_node() {
+        assert_eq!(alias(220, "pve"), "pxdeploy-vm-220.pve");
+    }
+
+    #[test]
+    fn the_target_is_the_nodes_identity_with_the_alias() {
+        let mut node = SshTarget::new("pve.lan", 2222);
+        node.identity_files = vec!["/home/me/.ssh/id_ed25519".into()];
+        node.host_key_check = HostKeyCheck::AcceptNew;
+        node.host_key_alias = Some("other".into());
+        node.jump = vec![SshTarget::new("bastion", 22)];
+        let t = target(&node, 220, "pve", "127.0.200.1", "pxdeploy");
+        assert_eq!(t.hostname, "127.0.200.1");
+        assert_eq!(t.port, 22);
+        assert_eq!(t.user, "pxdeploy");
+        assert_eq!(t.host_key_alias.as_deref(), Some("pxdeploy-vm-220.pve"));
+        assert_eq!(t.host_key_check, HostKeyCheck::Strict);
+        assert!(t.jump.is_empty());
+        assert_eq!(t.identity_files, node.identity_files);
+        assert_eq!(t.known_hosts, node.known_hosts);
+    }
+
+    #[test]
+    fn forgetting_removes_only_the_vms_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut node = SshTarget::new("pve", 22);
+        let file = dir.path().join("known_hosts");
+        node.known_hosts = Some(file.clone());
+        let k = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc0b3QdGxnV0sCvqPcyj6ABgVUGtAZCVb0ug9ImgNKR";
+        std::fs::write(
+            &file,
+            format!("pve {k}\npxdeploy-vm-2200.pve {k}\npxdeploy-vm-220.pve {k}\n"),
+        )
+        .unwrap();
+        forget_host_key(&node, 220, "pve").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("pve {k}\npxdeploy-vm-2200.pve {k}\n")
+        );
+    }
+}

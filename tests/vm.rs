@@ -1,0 +1,314 @@
+//! Issue 25: an app in a QEMU VM, end to end against the simulated node (vm-sim's `qm`: a
+//! real `sshd` and a real `dockerd` in the VM, the cloud-init data pxdeploy writes applied
+//! in it). One node and one VM for the whole file: `create --dry-run` (every `qm` call
+//! listed, nothing made), `create` (image downloaded with its checksum, host key recorded
+//! before the first start, named steps, the private key gone from the snippet afterwards),
+//! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
+//! a change, `rollback`, `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
+//! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
+//! fails (exit 5 with the log's tail); then one config with a container target and a VM
+//! target, both created and deployed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::sim::merge;
+use crate::support::{pxdeploy, write, Run, SimHost};
+
+const VMID: u32 = 220;
+
+/// One service from `base:local` that comes back after the VM restarts.
+const COMPOSE: &str = "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    restart: unless-stopped\n    command: [\"sleep\", \"3600\"]\n    stop_grace_period: 1s\n";
+const ALIAS: &str = "pxdeploy-vm-220.pve";
+
+/// The test config with `[vm]` instead of `[container]` (plus `extra`).
+fn vm_config(sim: &SimHost, dir: &Path, extra: &str) {
+    let mut t = sim.config_table();
+    t.remove("container");
+    let vm: toml::Table = format!(
+        "[vm]\nvmid = {VMID}\nname = \"vmapp\"\nimage = \"debian-12\"\nimage_storage = \"local\"\nstorage = \"local-lvm\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\nbridge = \"vmbr0\"\nip = \"dhcp\"\n{extra}"
+    )
+    .parse()
+    .unwrap();
+    merge(&mut t, vm);
+    write(dir.join("pxdeploy.toml"), &toml::to_string(&t).unwrap());
+}
+
+fn px(dir: &Path, args: &[&str]) -> Run {
+    pxdeploy()
+        .current_dir(dir)
+        .args(args)
+        .timeout(Duration::from_secs(600))
+        .run()
+}
+
+/// `sh -c script` inside the VM through the guest agent (as root): (exit code, stdout).
+#[track_caller]
+fn in_vm(sim: &SimHost, vmid: u32, script: &str) -> (i64, String) {
+    let id = vmid.to_string();
+    let r = sim.host_run(&[
+        "qm",
+        "guest",
+        "exec",
+        &id,
+        "--timeout",
+        "60",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    r.assert_success();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("qm guest exec JSON");
+    (
+        v["exitcode"].as_i64().unwrap_or(-1),
+        v["out-data"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn known_hosts(sim: &SimHost) -> String {
+    std::fs::read_to_string(sim.known_hosts()).unwrap()
+}
+
+fn snippet(sim: &SimHost, which: &str) -> Option<String> {
+    std::fs::read_to_string(
+        sim.state_dir()
+            .join(format!("var/lib/vz/snippets/pxdeploy-{VMID}-{which}.yaml")),
+    )
+    .ok()
+}
+
+#[track_caller]
+fn ok_json(r: &Run) -> serde_json::Value {
+    r.assert_success();
+    let doc = r.json();
+    assert_eq!(doc["ok"], serde_json::json!(true), "{}", r.dump());
+    doc
+}
+
+#[test]
+fn vm_from_nothing_to_deployed_and_back_to_nothing() {
+    let sim = SimHost::start();
+    let app = tempfile::tempdir().unwrap();
+    write(app.path().join("docker-compose.yml"), COMPOSE);
+    vm_config(&sim, app.path(), "");
+
+    // --dry-run: every qm call listed, nothing made, nothing recorded.
+    let r = px(app.path(), &["create", "--dry-run"]);
+    r.assert_success();
+    for line in [
+        "download-url",
+        &format!("qm create {VMID} "),
+        &format!("qm disk resize {VMID} scsi0 8G"),
+        &format!("qm start {VMID}"),
+    ] {
+        r.assert_stdout_contains(line);
+    }
+    assert!(
+        sim.calls_matching(&["qm", "create"]).is_empty(),
+        "{:#?}",
+        sim.call_argvs()
+    );
+    assert!(!known_hosts(&sim).contains(ALIAS));
+
+    // create: named steps, the image once, the key recorded before the first start.
+    let r = px(app.path(), &["-o", "json", "create"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["guest"], "vm", "{}", r.dump());
+    let ip = doc["ip"].as_str().unwrap_or_default().to_string();
+    assert!(ip.starts_with("127."), "{}", r.dump());
+    for step in ["guest agent", "cloud-init", "SSH", "Docker Compose"] {
+        r.assert_stderr_contains(step);
+    }
+    assert_eq!(sim.calls_matching(&["qm", "create", "220"]).len(), 1);
+    assert!(known_hosts(&sim).contains(&format!("{ALIAS} ssh-ed25519 ")));
+    let user = snippet(&sim, "user")
+        .expect("the user snippet stays (Proxmox rebuilds the drive at every start)");
+    assert!(
+        !user.contains("ssh_keys"),
+        "the private host key is still on the node:\n{user}"
+    );
+    assert!(!user.contains("PRIVATE KEY"), "{user}");
+    // … and the cloud-init drive was rebuilt from it at once.
+    assert_eq!(
+        sim.calls_matching(&["qm", "cloudinit", "update", "220"])
+            .len(),
+        1
+    );
+
+    // A second create changes nothing.
+    let r = px(app.path(), &["create"]);
+    r.assert_success();
+    r.assert_stderr_contains("already exists");
+    assert_eq!(sim.calls_matching(&["qm", "create", "220"]).len(), 1);
+
+    // deploy, then the unchanged redeploy pushes nothing.
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["services"][0]["service"], "web", "{}", r.dump());
+    assert_eq!(doc["guest"], "vm");
+    let (code, ps) = in_vm(
+        &sim,
+        VMID,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!((code, ps.trim()), (0, "web running"));
+    let connections = sim.connection_count();
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["pushed"]["files"], 0, "{}", r.dump());
+    // The VM's session rides the node's one connection (a direct-tcpip channel).
+    assert_eq!(sim.connection_count(), connections + 1);
+    assert_eq!(
+        doc["compose_up"],
+        "skipped: nothing changed",
+        "{}",
+        r.dump()
+    );
+
+    // status, exec and logs go through the VM's session too.
+    let doc = ok_json(&px(app.path(), &["-o", "json", "status"]));
+    assert_eq!(
+        (
+            doc["guest"].as_str(),
+            doc["state"].as_str(),
+            doc["ip"].as_str()
+        ),
+        (Some("vm"), Some("running"), Some(ip.as_str()))
+    );
+    let r = px(
+        app.path(),
+        &["exec", "web", "--", "sh", "-c", "echo in-$((40+2))"],
+    );
+    r.assert_success();
+    assert_eq!(r.stdout.trim(), "in-42", "{}", r.dump());
+    px(app.path(), &["logs", "--tail", "5"]).assert_success();
+
+    // A change is pushed and becomes the current release; rollback goes back.
+    write(app.path().join("extra.txt"), "v2\n");
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["pushed"]["files"], 1, "{}", r.dump());
+    let (_, content) = in_vm(&sim, VMID, "cat /opt/app/extra.txt");
+    assert_eq!(content, "v2\n");
+    px(app.path(), &["rollback"]).assert_success();
+    let (code, _) = in_vm(&sim, VMID, "test -e /opt/app/extra.txt");
+    assert_ne!(code, 0, "the rollback left the changed file");
+
+    // --dry-run of a lifecycle command names its qm call and runs none.
+    let r = px(app.path(), &["stop", "--dry-run"]);
+    r.assert_success();
+    r.assert_stdout_contains("qm shutdown 220 --timeout 60");
+    assert!(sim.calls_matching(&["qm", "shutdown", "220"]).is_empty());
+
+    // stop / start / restart through qm.
+    px(app.path(), &["stop"]).assert_success();
+    assert_eq!(sim.calls_matching(&["qm", "shutdown", "220"]).len(), 1);
+    assert!(sim
+        .host_run(&["qm", "status", "220"])
+        .stdout
+        .contains("stopped"));
+    px(app.path(), &["start"]).assert_success();
+    px(app.path(), &["restart"]).assert_success();
+    assert_eq!(sim.calls_matching(&["qm", "reboot", "220"]).len(), 1);
+
+    // A backup job for the VM (the same job code as a container's).
+    let doc = ok_json(&px(
+        app.path(),
+        &["-o", "json", "backup", "--schedule", "02:00"],
+    ));
+    assert_eq!(doc["guest"], "vm", "{doc}");
+    let jobs = sim.host_run(&["pvesh", "get", "/cluster/backup", "--output-format", "json"]);
+    assert!(jobs.stdout.contains("220"), "{}", jobs.dump());
+
+    // backup, then restore from it.
+    let r = px(app.path(), &["-o", "json", "backup"]);
+    let doc = ok_json(&r);
+    let archive = doc["archive"].as_str().unwrap_or_default().to_string();
+    assert!(archive.contains("vzdump-qemu-220-"), "{}", r.dump());
+    let r = px(app.path(), &["restore", "--latest", "--yes"]);
+    r.assert_success();
+    assert_eq!(
+        sim.calls_matching(&["qmrestore"]).len(),
+        1,
+        "{:#?}",
+        sim.call_argvs()
+    );
+
+    // The VM presents another host key: refused, exit 4, nothing run inside.
+    let (code, _) = in_vm(
+        &sim,
+        VMID,
+        "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
+    );
+    assert_eq!(code, 0);
+    let r = px(app.path(), &["deploy"]);
+    r.assert_code(4);
+    r.assert_stderr_contains("host key");
+    r.assert_stderr_contains(ALIAS);
+
+    // destroy: the VM, its snippets and its known_hosts line.
+    let r = px(app.path(), &["destroy", "--yes"]);
+    r.assert_success();
+    assert!(sim.host_run(&["qm", "status", "220"]).status != 0);
+    assert!(snippet(&sim, "user").is_none() && snippet(&sim, "meta").is_none());
+    assert!(!known_hosts(&sim).contains(ALIAS), "{}", known_hosts(&sim));
+
+    // A VM whose cloud-init fails (its runcmd): exit 5, with the end of its log.
+    sim.set_knob("runcmd_fail.220", "1");
+    let r = px(app.path(), &["create"]);
+    r.assert_code(5);
+    r.assert_stderr_contains("cloud-init failed in VM 220");
+    r.assert_stderr_contains("pxsim: runcmd failed (knob runcmd_fail)");
+    r.assert_stderr_contains("/var/log/cloud-init-output.log");
+    px(app.path(), &["destroy", "--yes"]).assert_success();
+    sim.unset_knob("runcmd_fail.220");
+
+    // One config, a container target and a VM target: both are made and deployed.
+    let mixed = tempfile::tempdir().unwrap();
+    write(mixed.path().join("docker-compose.yml"), COMPOSE);
+    let mut t = sim.config_table();
+    let mut ct = t.remove("container").unwrap();
+    ct.as_table_mut()
+        .unwrap()
+        .insert("vmid".into(), toml::Value::Integer(211));
+    let vm: toml::Table = "vmid = 221\nname = \"vmtwo\"\nimage = \"debian-12\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\n"
+        .parse()
+        .unwrap();
+    let mut targets = toml::Table::new();
+    let one = |key: &str, v: toml::Value| {
+        let mut t = toml::Table::new();
+        t.insert(key.into(), v);
+        toml::Value::Table(t)
+    };
+    targets.insert("ct".into(), one("container", ct));
+    targets.insert("vm".into(), one("vm", toml::Value::Table(vm)));
+    t.insert("targets".into(), toml::Value::Table(targets));
+    write(
+        mixed.path().join("pxdeploy.toml"),
+        &toml::to_string(&t).unwrap(),
+    );
+    px(mixed.path(), &["-t", "all", "create"]).assert_success();
+    let r = px(mixed.path(), &["-t", "all", "-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    let text = doc.to_string();
+    for want in [
+        "\"guest\":\"container\"",
+        "\"guest\":\"vm\"",
+        "\"vmid\":211",
+        "\"vmid\":221",
+    ] {
+        assert!(text.contains(want), "{want} not in {}", r.dump());
+    }
+    let (code, ps) = in_vm(
+        &sim,
+        221,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!((code, ps.trim()), (0, "web running"));
+    let ct_ps = sim.sh_in_container(
+        211,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!(ct_ps.stdout.trim(), "web running", "{}", ct_ps.dump());
+}

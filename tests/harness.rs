@@ -211,8 +211,14 @@ fn the_written_config_points_at_the_sim_host_and_parses() {
     );
     assert_eq!(path, app.path().join("pxdeploy.toml"));
     let text = std::fs::read_to_string(&path).unwrap();
-    let cfg: pxdeploy::config::Config =
-        toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // The loader checks the compose file is there (its contents are read at deploy).
+    std::fs::write(
+        app.path().join("docker-compose.yml"),
+        "services:\n  web:\n    image: x\n",
+    )
+    .unwrap();
+    let cfg = pxdeploy::config::parse_str(&text, &path, &|_| None)
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
     assert_eq!(cfg.proxmox.host, "127.0.0.1");
     assert_eq!(cfg.proxmox.port, Some(sim.port()));
     assert_eq!(

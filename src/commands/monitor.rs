@@ -124,7 +124,11 @@ fn test(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     let host = guest.host();
     let line = state::line(guest.inside(), project, "test");
     let out = ctx.reporter.step(
-        &format!("Sending a test notification from container {}", guest.id()),
+        &format!(
+            "Sending a test notification from {} {}",
+            guest.kind().noun(),
+            guest.id()
+        ),
         || host.change(&line, std::time::Duration::from_secs(120)),
     )?;
     if host.dry_run() {

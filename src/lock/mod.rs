@@ -118,7 +118,7 @@ pub(crate) type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
 pub(crate) fn take(
     host: &Host,
-    vmid: u32,
+    (noun, vmid): (&str, u32),
     reporter: &dyn Reporter,
     spawn_lock: SpawnLock<'_>,
 ) -> Result<Option<DeployLock>> {
@@ -129,7 +129,7 @@ pub(crate) fn take(
     let token = held::token();
     reporter
         .step(
-            &format!("Taking the deploy lock of container {vmid}"),
+            &format!("Taking the deploy lock of {noun} {vmid}"),
             || {
                 let here = spawn_lock(&command_here(vmid, &holder, &token))?;
                 if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {

@@ -68,14 +68,17 @@ pub(crate) fn sync(
                 Done::Updated => "Updating the watcher",
                 _ => "Installing the watcher",
             };
-            reporter.step(&format!("{what} in container {}", guest.id()), || {
-                install(guest, w)
-            })?;
+            let (noun, id) = (guest.kind().noun(), guest.id());
+            reporter.step(&format!("{what} in {noun} {id}"), || install(guest, w))?;
             Ok(Some(done))
         }
         (None, Some(_)) => {
             reporter.step(
-                &format!("Removing the watcher from container {}", guest.id()),
+                &format!(
+                    "Removing the watcher from {} {}",
+                    guest.kind().noun(),
+                    guest.id()
+                ),
                 || remove(guest, project),
             )?;
             Ok(Some(Done::Removed))

@@ -128,27 +128,24 @@ pub(crate) fn take(
     let holder = Holder::current();
     let token = held::token();
     reporter
-        .step(
-            &format!("Taking the deploy lock of {noun} {vmid}"),
-            || {
-                let here = spawn_lock(&command_here(vmid, &holder, &token))?;
-                if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
-                    return Ok(lock);
-                }
-                // The container is another node's: take its lock there (`spawn_lock` runs
-                // on `host.session()`, which is the owner's once routed).
-                let owner = match host.to_owner()? {
-                    true => host.node()?.map(|n| format!("node {n}")),
-                    false => None,
-                };
-                let on = owner.unwrap_or_else(|| host.alias.clone());
-                acquire(
-                    spawn_lock(&command(vmid, &holder, &token))?,
-                    vmid,
-                    &on,
-                    &token,
-                )
-            },
-        )
+        .step(&format!("Taking the deploy lock of {noun} {vmid}"), || {
+            let here = spawn_lock(&command_here(vmid, &holder, &token))?;
+            if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
+                return Ok(lock);
+            }
+            // The container is another node's: take its lock there (`spawn_lock` runs
+            // on `host.session()`, which is the owner's once routed).
+            let owner = match host.to_owner()? {
+                true => host.node()?.map(|n| format!("node {n}")),
+                false => None,
+            };
+            let on = owner.unwrap_or_else(|| host.alias.clone());
+            acquire(
+                spawn_lock(&command(vmid, &holder, &token))?,
+                vmid,
+                &on,
+                &token,
+            )
+        })
         .map(Some)
 }

@@ -105,7 +105,10 @@ fn install(guest: Guest<'_>, w: &Wanted) -> Result<()> {
     ];
     let line = guest.exec_line(&argv);
     let mut stdin = w.channels.expose().as_bytes();
-    let out = guest.host().change_with_stdin(&line, &mut stdin, TIMEOUT)?;
+    // In the guest: a VM's own session (the node's would install it on the node).
+    let out = guest
+        .inside_host()?
+        .change_with_stdin(&line, &mut stdin, TIMEOUT)?;
     checked(guest, "install the watcher in", out)
 }
 
@@ -113,7 +116,9 @@ fn install(guest: Guest<'_>, w: &Wanted) -> Result<()> {
 pub(crate) fn remove(guest: Guest<'_>, project: &str) -> Result<()> {
     let (dir, unit) = (super::dir(project), super::unit(project));
     let argv = ["sh", "-c", SCRIPT, "sh", "remove", &dir, &unit];
-    let out = guest.host().change(&guest.exec_line(&argv), TIMEOUT)?;
+    let out = guest
+        .inside_host()?
+        .change(&guest.exec_line(&argv), TIMEOUT)?;
     checked(guest, "remove the watcher from", out)
 }
 
@@ -125,11 +130,13 @@ fn checked(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<(
     }
     let id = guest.id();
     let stderr = out.stderr_str();
-    let err = Error::remote(format!("could not {what} container {id}")).cause(format!(
-        "`pct exec {id} -- sh -c …` {}: {}",
-        out.status,
-        sanitize(&tail(&stderr, 5))
-    ));
+    let err =
+        Error::remote(format!("could not {what} {} {id}", guest.kind().noun())).cause(format!(
+            "{} {}: {}",
+            super::ran(guest),
+            out.status,
+            sanitize(&tail(&stderr, 5))
+        ));
     Err(match out.status.code {
         65 => err.hint(
             "a service in the guest may have planted the link: look at it before deploying again",

@@ -4,14 +4,17 @@
 //! listed, nothing made), `create` (image downloaded with its checksum, host key recorded
 //! before the first start, named steps, the private key gone from the snippet afterwards),
 //! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
-//! a change, `rollback`, `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
+//! a change, `rollback`, a `[deploy] snapshot` and `rollback --snapshot`, `[monitor]` (the
+//! watcher in the VM), `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
 //! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
 //! fails (exit 5 with the log's tail); then one config with a container target and a VM
-//! target, both created and deployed.
+//! target, both created and deployed, the VM one with `ha = true` (stop/start through the
+//! HA manager, `vm:<vmid>` removed with it).
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::receiver::Receiver;
 use crate::support::sim::merge;
 use crate::support::{pxdeploy, write, Run, SimHost};
 
@@ -227,8 +230,40 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "docker compose -p app ps --format '{{.Service}} {{.State}}'",
     );
     assert_eq!((code, ps.trim()), (0, "web running"));
-    vm_config(&sim, app.path(), "");
     std::fs::remove_file(app.path().join("extra.txt")).unwrap();
+
+    // `[monitor]`: the watcher installed inside the VM over its session, its state read by
+    // `pxdeploy monitor`, and `monitor test` reaching a receiver on the node's LAN.
+    let rx = Receiver::start(&sim, 18081);
+    vm_config(
+        &sim,
+        app.path(),
+        &format!(
+            "[monitor]\ninterval_secs = 2\nwebhook = \"{}\"\n",
+            rx.url("hook/vm")
+        ),
+    );
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["monitor"], "installed", "{}", r.dump());
+    r.assert_stderr_contains("watcher in VM 220");
+    let (code, _) = in_vm(
+        &sim,
+        VMID,
+        "systemctl is-active pxdeploy-monitor-app.service",
+    );
+    assert_eq!(code, 0, "the watcher's unit is not active in the VM");
+    let doc = ok_json(&px(app.path(), &["-o", "json", "monitor"]));
+    assert_eq!(doc["running"], true, "{doc}");
+    // `monitor test` runs in the VM (over its session) and reports each channel. The
+    // simulated VM has no address on the node's LAN (its eth0 is on vmbr0 without one; its
+    // DHCP address is a loopback address of the node's namespace, for SSH only), so the
+    // receiver on 192.0.2.1 is out of its reach: the webhook fails to connect, exit 5.
+    let r = px(app.path(), &["monitor", "test"]);
+    r.assert_code(5);
+    r.assert_stdout_contains("webhook: failed (could not connect)");
+    r.assert_stderr_contains("from VM 220");
+    assert!(rx.requests().is_empty(), "{:#?}", rx.requests());
 
     // --dry-run of a lifecycle command names its qm call and runs none.
     let r = px(app.path(), &["stop", "--dry-run"]);
@@ -352,7 +387,7 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
 
     // The VM target has `ha = true`: registered as `vm:221`; stop and start only ask the HA
     // manager (`Requesting HA … for VM 221`) and pxdeploy waits until it has acted; destroy
-    // names the HA resource Proxmox removes with the VM.
+    // takes the VM out of the HA manager first.
     let resources = || {
         std::fs::read_to_string(sim.state_dir().join("etc/pve/ha/resources.cfg"))
             .unwrap_or_default()
@@ -378,7 +413,11 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let r = px(mixed.path(), &["-t", "vm", "destroy", "--yes"]);
     r.assert_success();
     let said = format!("{}{}", r.stdout, r.stderr);
-    assert!(said.contains("HA resource `vm:221`"), "{}", r.dump());
+    assert!(
+        said.contains("Removing VM 221 from the HA manager"),
+        "{}",
+        r.dump()
+    );
     assert!(!said.contains("container 221"), "{}", r.dump());
     assert!(!resources().contains("vm: 221"), "{}", resources());
 }

@@ -96,7 +96,7 @@ pub(crate) fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) 
     let name = snap::unique_name(&snap::name_at(SystemTime::now()), &existing);
     let command = guest.line(Op::Snapshot(&name));
     reporter.step(
-        &format!("Taking snapshot {name} of container {vmid}"),
+        &format!("Taking snapshot {name} of {} {vmid}", cfg.kind().noun()),
         || {
             let out = host.change(&command, SNAPSHOT_TIMEOUT)?;
             if out.status.success() {

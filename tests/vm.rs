@@ -4,14 +4,17 @@
 //! listed, nothing made), `create` (image downloaded with its checksum, host key recorded
 //! before the first start, named steps, the private key gone from the snippet afterwards),
 //! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
-//! a change, `rollback`, `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
+//! a change, `rollback`, a `[deploy] snapshot` and `rollback --snapshot`, `[monitor]` (the
+//! watcher in the VM), `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
 //! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
 //! fails (exit 5 with the log's tail); then one config with a container target and a VM
-//! target, both created and deployed.
+//! target, both created and deployed, the VM one with `ha = true` (stop/start through the
+//! HA manager, `vm:<vmid>` removed with it).
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::receiver::Receiver;
 use crate::support::sim::merge;
 use crate::support::{pxdeploy, write, Run, SimHost};
 
@@ -195,6 +198,73 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let (code, _) = in_vm(&sim, VMID, "test -e /opt/app/extra.txt");
     assert_ne!(code, 0, "the rollback left the changed file");
 
+    // `[deploy] snapshot = true`: a `qm snapshot` before the deploy; `rollback --snapshot`
+    // lists its `qm` line under --dry-run, then rolls the VM back and starts it again.
+    vm_config(&sim, app.path(), "[deploy]\nsnapshot = true\n");
+    write(app.path().join("extra.txt"), "v3\n");
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    ok_json(&r);
+    r.assert_stderr_contains("of VM 220");
+    assert!(!r.stderr.contains("container 220"), "{}", r.dump());
+    let taken = sim.calls_matching(&["qm", "snapshot", "220"]);
+    assert_eq!(taken.len(), 1, "{}", r.dump());
+    let list = sim.host_run(&["qm", "listsnapshot", "220"]);
+    assert!(list.stdout.contains("pxdeploy_"), "{}", list.dump());
+    let r = px(app.path(), &["rollback", "--snapshot", "--dry-run"]);
+    r.assert_success();
+    r.assert_stdout_contains("qm rollback 220 pxdeploy_");
+    assert!(sim.calls_matching(&["qm", "rollback"]).is_empty());
+    let r = px(app.path(), &["rollback", "--snapshot", "--yes"]);
+    r.assert_success();
+    r.assert_stderr_contains("VM 220");
+    assert_eq!(sim.calls_matching(&["qm", "rollback", "220"]).len(), 1);
+    assert!(sim
+        .host_run(&["qm", "status", "220"])
+        .stdout
+        .contains("running"));
+    let (code, _) = in_vm(&sim, VMID, "test -e /opt/app/extra.txt");
+    assert_ne!(code, 0, "the snapshot rollback left the v3 file");
+    let (code, ps) = in_vm(
+        &sim,
+        VMID,
+        "docker compose -p app ps --format '{{.Service}} {{.State}}'",
+    );
+    assert_eq!((code, ps.trim()), (0, "web running"));
+    std::fs::remove_file(app.path().join("extra.txt")).unwrap();
+
+    // `[monitor]`: the watcher installed inside the VM over its session, its state read by
+    // `pxdeploy monitor`, and `monitor test` reaching a receiver on the node's LAN.
+    let rx = Receiver::start(&sim, 18081);
+    vm_config(
+        &sim,
+        app.path(),
+        &format!(
+            "[monitor]\ninterval_secs = 2\nwebhook = \"{}\"\n",
+            rx.url("hook/vm")
+        ),
+    );
+    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(doc["monitor"], "installed", "{}", r.dump());
+    r.assert_stderr_contains("watcher in VM 220");
+    let (code, _) = in_vm(
+        &sim,
+        VMID,
+        "systemctl is-active pxdeploy-monitor-app.service",
+    );
+    assert_eq!(code, 0, "the watcher's unit is not active in the VM");
+    let doc = ok_json(&px(app.path(), &["-o", "json", "monitor"]));
+    assert_eq!(doc["running"], true, "{doc}");
+    // `monitor test` runs in the VM (over its session) and reports each channel. The
+    // simulated VM has no address on the node's LAN (its eth0 is on vmbr0 without one; its
+    // DHCP address is a loopback address of the node's namespace, for SSH only), so the
+    // receiver on 192.0.2.1 is out of its reach: the webhook fails to connect, exit 5.
+    let r = px(app.path(), &["monitor", "test"]);
+    r.assert_code(5);
+    r.assert_stdout_contains("webhook: failed (could not connect)");
+    r.assert_stderr_contains("from VM 220");
+    assert!(rx.requests().is_empty(), "{:#?}", rx.requests());
+
     // --dry-run of a lifecycle command names its qm call and runs none.
     let r = px(app.path(), &["stop", "--dry-run"]);
     r.assert_success();
@@ -209,6 +279,9 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         .stdout
         .contains("stopped"));
     px(app.path(), &["start"]).assert_success();
+    let r = px(app.path(), &["restart", "--dry-run"]);
+    r.assert_success();
+    r.assert_stdout_contains("qm reboot 220 --timeout 60");
     px(app.path(), &["restart"]).assert_success();
     assert_eq!(sim.calls_matching(&["qm", "reboot", "220"]).len(), 1);
 
@@ -272,7 +345,7 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     ct.as_table_mut()
         .unwrap()
         .insert("vmid".into(), toml::Value::Integer(211));
-    let vm: toml::Table = "vmid = 221\nname = \"vmtwo\"\nimage = \"debian-12\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\n"
+    let vm: toml::Table = "vmid = 221\nname = \"vmtwo\"\nimage = \"debian-12\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\nha = true\n"
         .parse()
         .unwrap();
     let mut targets = toml::Table::new();
@@ -311,4 +384,40 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "docker compose -p app ps --format '{{.Service}} {{.State}}'",
     );
     assert_eq!(ct_ps.stdout.trim(), "web running", "{}", ct_ps.dump());
+
+    // The VM target has `ha = true`: registered as `vm:221`; stop and start only ask the HA
+    // manager (`Requesting HA … for VM 221`) and pxdeploy waits until it has acted; destroy
+    // takes the VM out of the HA manager first.
+    let resources = || {
+        std::fs::read_to_string(sim.state_dir().join("etc/pve/ha/resources.cfg"))
+            .unwrap_or_default()
+    };
+    assert!(resources().contains("vm: 221"), "{}", resources());
+    let r = px(mixed.path(), &["-t", "vm", "stop"]);
+    r.assert_success();
+    r.assert_stderr_contains("HA manager");
+    assert!(
+        sim.host_run(&["qm", "status", "221"])
+            .stdout
+            .contains("stopped"),
+        "{}",
+        r.dump()
+    );
+    let r = px(mixed.path(), &["-t", "vm", "start"]);
+    r.assert_success();
+    r.assert_stderr_contains("HA manager");
+    assert!(sim
+        .host_run(&["qm", "status", "221"])
+        .stdout
+        .contains("running"));
+    let r = px(mixed.path(), &["-t", "vm", "destroy", "--yes"]);
+    r.assert_success();
+    let said = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        said.contains("Removing VM 221 from the HA manager"),
+        "{}",
+        r.dump()
+    );
+    assert!(!said.contains("container 221"), "{}", r.dump());
+    assert!(!resources().contains("vm: 221"), "{}", resources());
 }

@@ -156,7 +156,7 @@ pub(crate) fn request(
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
             || {
                 ensure_success(&command, host.change(&command, CALL_TIMEOUT)?)?;
-                wait_for(host, vmid, wanted, state_of)
+                wait_for(host, (vmid, vm), wanted, state_of)
             },
         )
         .map(|_| ())
@@ -186,7 +186,7 @@ pub(crate) fn queued(stdout: &str, vmid: u32) -> Option<Wanted> {
 /// until the HA manager has done it.
 pub(crate) fn await_queued(
     host: &Host,
-    vmid: u32,
+    (vmid, vm): (u32, bool),
     wanted: Wanted,
     reporter: &dyn Reporter,
     state_of: StateOf<'_>,
@@ -194,11 +194,12 @@ pub(crate) fn await_queued(
     reporter
         .step_with(
             &format!(
-                "Waiting for the HA manager to {} container {vmid}",
-                wanted.verb()
+                "Waiting for the HA manager to {} {} {vmid}",
+                wanted.verb(),
+                noun(vm)
             ),
             |node: &String| done(format!("{} on {node}", wanted.as_str())),
-            || wait_for(host, vmid, wanted, state_of),
+            || wait_for(host, (vmid, vm), wanted, state_of),
         )
         .map(|_| ())
 }
@@ -209,7 +210,7 @@ pub(crate) fn await_queued(
 /// the state seen.
 pub(crate) fn wait_for(
     host: &Host,
-    vmid: u32,
+    (vmid, vm): (u32, bool),
     wanted: Wanted,
     state_of: StateOf<'_>,
 ) -> Result<String> {
@@ -217,10 +218,10 @@ pub(crate) fn wait_for(
     loop {
         let now = state(host, vmid)?;
         let late = Instant::now() >= deadline;
-        match verdict(vmid, wanted, now.as_ref(), late) {
+        match verdict((vmid, vm), wanted, now.as_ref(), late) {
             Verdict::Settled(node) => match agrees(wanted, state_of)? {
                 Ok(()) => return Ok(node),
-                Err(actual) if late => return Err(disagrees(vmid, wanted, &node, actual)),
+                Err(actual) if late => return Err(disagrees((vmid, vm), wanted, &node, actual)),
                 Err(_) => {}
             },
             Verdict::Failed(err) => return Err(*err),
@@ -242,16 +243,18 @@ fn agrees(wanted: Wanted, state_of: StateOf<'_>) -> Result<std::result::Result<(
     })
 }
 
-fn disagrees(vmid: u32, wanted: Wanted, node: &str, actual: CtState) -> Error {
+fn disagrees((vmid, vm): (u32, bool), wanted: Wanted, node: &str, actual: CtState) -> Error {
+    let (sid, tool) = (sid(vmid, vm), if vm { "qm" } else { "pct" });
     Error::remote(format!(
-        "container {vmid} did not {} within {}s: the HA manager shows it `{}`, but it is {}",
+        "{} {vmid} did not {} within {}s: the HA manager shows it `{}`, but it is {}",
+        noun(vm),
         wanted.verb(),
         SETTLE_TIMEOUT.as_secs(),
         wanted.as_str(),
         actual.as_str()
     ))
     .cause(format!(
-        "`{STATUS}`: service ct:{vmid} ({node}, {}); `pct status {vmid}`: status: {}",
+        "`{STATUS}`: service {sid} ({node}, {}); `{tool} status {vmid}`: status: {}",
         wanted.as_str(),
         actual.as_str()
     ))
@@ -268,44 +271,45 @@ pub(crate) enum Verdict {
 
 /// What one `ha-manager status` reading means while waiting for `wanted`.
 pub(crate) fn verdict(
-    vmid: u32,
+    (vmid, vm): (u32, bool),
     wanted: Wanted,
     now: Option<&(String, String)>,
     late: bool,
 ) -> Verdict {
     let fail = |e: Error| Verdict::Failed(Box::new(e));
+    let (noun, sid) = (noun(vm), sid(vmid, vm));
     let Some((node, state)) = now else {
         return fail(
             Error::remote(format!(
-                "container {vmid} did not {}: it is not managed by the HA manager (any more)",
+                "{noun} {vmid} did not {}: it is not managed by the HA manager (any more)",
                 wanted.verb()
             ))
-            .cause(format!("`{STATUS}` lists no `service ct:{vmid}`"))
+            .cause(format!("`{STATUS}` lists no `service {sid}`"))
             .hint(format!(
-                "someone removed it meanwhile (`ha-manager remove ct:{vmid}`); `pxdeploy status` shows the container's state"
+                "someone removed it meanwhile (`ha-manager remove {sid}`); `pxdeploy status` shows the {noun}'s state"
             )),
         );
     };
-    let seen = || format!("`{STATUS}`: service ct:{vmid} ({node}, {state})");
+    let seen = || format!("`{STATUS}`: service {sid} ({node}, {state})");
     if state == wanted.as_str() {
         return Verdict::Settled(node.clone());
     }
     if state == "error" {
         return fail(
             Error::remote(format!(
-                "container {vmid} did not {}: the HA manager shows it in state `error`",
+                "{noun} {vmid} did not {}: the HA manager shows it in state `error`",
                 wanted.verb()
             ))
             .cause(seen())
             .hint(format!(
-                "the HA manager gives up on a container it could not start or stop (a lock, a failed start): `journalctl -u pve-ha-lrm` on {node} says why; fix that, then `ha-manager set ct:{vmid} --state disabled` clears the error and `pxdeploy start` starts it again"
+                "the HA manager gives up on a {noun} it could not start or stop (a lock, a failed start): `journalctl -u pve-ha-lrm` on {node} says why; fix that, then `ha-manager set {sid} --state disabled` clears the error and `pxdeploy start` starts it again"
             )),
         );
     }
     if late {
         return fail(
             Error::remote(format!(
-                "container {vmid} did not {} within {}s: the HA manager still shows it in state `{state}`",
+                "{noun} {vmid} did not {} within {}s: the HA manager still shows it in state `{state}`",
                 wanted.verb(),
                 SETTLE_TIMEOUT.as_secs()
             ))

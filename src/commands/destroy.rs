@@ -10,7 +10,7 @@ use serde_json::json;
 use super::context::Context;
 use super::destructive::{self, Action, Found};
 use crate::cli::DestroyArgs;
-use crate::config::Config;
+use crate::config::{Config, GuestKind};
 use crate::error::Result;
 use crate::guest::{CtState, Guest, Op, PctConfig};
 use crate::output::{sanitize, size};
@@ -68,7 +68,7 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         crate::cluster::ha::unregister(
             &host,
             vmid,
-            config.kind() == crate::config::GuestKind::Vm,
+            config.kind() == GuestKind::Vm,
             ctx.reporter.as_ref(),
         )?;
     }
@@ -82,7 +82,7 @@ pub(super) fn run(ctx: &Context, args: &DestroyArgs) -> Result<()> {
         })?;
     let goes = Goes { ha_removed, ..goes };
     if !host.dry_run() {
-        let also = goes.describe(vmid);
+        let also = goes.describe(vmid, config.kind());
         ctx.out.info(match also.is_empty() {
             true => format!("{noun} {vmid} ({}) destroyed", sanitize(&hostname)),
             false => format!(
@@ -122,7 +122,8 @@ struct Goes {
 
 impl Goes {
     /// One phrase per thing, for messages.
-    fn describe(&self, vmid: u32) -> Vec<String> {
+    fn describe(&self, vmid: u32, kind: GuestKind) -> Vec<String> {
+        let noun = kind.noun();
         let mut out = Vec::new();
         if let Some(path) = &self.firewall_file {
             out.push(format!("firewall rules ({path})"));
@@ -131,19 +132,17 @@ impl Goes {
             out.push(format!("backup job `{}`", sanitize(id)));
         }
         for id in &self.jobs.changed {
-            out.push(format!(
-                "container {vmid} from backup job `{}`",
-                sanitize(id)
-            ));
+            out.push(format!("{noun} {vmid} from backup job `{}`", sanitize(id)));
         }
         for id in &self.jobs.unexcluded {
             out.push(format!(
-                "container {vmid} from the exclusions of backup job `{}`",
+                "{noun} {vmid} from the exclusions of backup job `{}`",
                 sanitize(id)
             ));
         }
         if self.ha_removed {
-            out.push(format!("HA resource `ct:{vmid}`"));
+            let sid = crate::cluster::ha::sid(vmid, kind == GuestKind::Vm);
+            out.push(format!("HA resource `{sid}`"));
         }
         out
     }
@@ -212,10 +211,10 @@ fn confirm(
             }
             None => format!("  backups:  unknown (`pvesm list {storage}` failed)"),
         });
-        let also = goes.describe(vmid);
+        let also = goes.describe(vmid, config.kind());
         if !also.is_empty() {
             ctx.out.info(format!(
-                "  also:     {} (Proxmox removes them with the container)",
+                "  also:     {} (Proxmox removes them with the {noun})",
                 also.join(", ")
             ));
         }
@@ -239,7 +238,7 @@ mod tests {
             ha_removed: true,
         };
         assert_eq!(
-            goes.describe(210),
+            goes.describe(210, GuestKind::Container),
             [
                 "firewall rules (/etc/pve/firewall/210.fw)",
                 "backup job `pxdeploy-210`",
@@ -248,6 +247,20 @@ mod tests {
                 "HA resource `ct:210`",
             ]
         );
-        assert!(Goes::default().describe(210).is_empty());
+        assert!(Goes::default()
+            .describe(210, GuestKind::Container)
+            .is_empty());
+        let vm = Goes {
+            jobs: purge::JobsTouched {
+                changed: vec!["nightly".into()],
+                ..Default::default()
+            },
+            ha_removed: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            vm.describe(220, GuestKind::Vm),
+            ["VM 220 from backup job `nightly`", "HA resource `vm:220`"]
+        );
     }
 }

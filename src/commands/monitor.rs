@@ -29,7 +29,8 @@ fn output(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<St
     match guest.not_run(&stderr) {
         Some(NotRun::Stopped) => {
             return Err(Error::remote(format!(
-                "container {id} is stopped: its watcher does not run"
+                "{} {id} is stopped: its watcher does not run",
+                guest.kind().noun()
             ))
             .hint("`pxdeploy start` starts it (the watcher starts with it)"))
         }
@@ -39,25 +40,29 @@ fn output(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<St
     let stdout = out.stdout_str();
     if state::none(&stdout) {
         return Err(Error::remote(format!(
-            "no watcher is installed in container {id}"
+            "no watcher is installed in {} {id}",
+            guest.kind().noun()
         ))
         .hint("add a [monitor] section to pxdeploy.toml and run `pxdeploy deploy` (docs/monitoring.md)"));
     }
     if !out.status.success() && (what == "state" || stdout.trim().is_empty()) {
-        return Err(
-            Error::remote(format!("could not read the watcher in container {id}")).cause(format!(
-                "`pct exec {id} -- sh -c …` {}: {}",
-                out.status,
-                sanitize(&tail(&stderr, 5))
-            )),
-        );
+        return Err(Error::remote(format!(
+            "could not read the watcher in {} {id}",
+            guest.kind().noun()
+        ))
+        .cause(format!(
+            "{} {}: {}",
+            crate::monitor::ran(guest),
+            out.status,
+            sanitize(&tail(&stderr, 5))
+        )));
     }
     Ok(stdout)
 }
 
 fn show(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     let out = guest
-        .host()
+        .inside_host()?
         .probe(&state::line(guest.inside(), project, "state"))?;
     let s = state::parse(&output(guest, "state", out)?);
     print(ctx, guest.id(), &s);
@@ -122,10 +127,15 @@ fn print(ctx: &Context, vmid: u32, s: &State) {
 
 fn test(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     let host = guest.host();
+    let inside = guest.inside_host()?;
     let line = state::line(guest.inside(), project, "test");
     let out = ctx.reporter.step(
-        &format!("Sending a test notification from container {}", guest.id()),
-        || host.change(&line, std::time::Duration::from_secs(120)),
+        &format!(
+            "Sending a test notification from {} {}",
+            guest.kind().noun(),
+            guest.id()
+        ),
+        || inside.change(&line, std::time::Duration::from_secs(120)),
     )?;
     if host.dry_run() {
         ctx.succeed(Some(host), json!({ "vmid": guest.id() }));

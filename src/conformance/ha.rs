@@ -59,7 +59,7 @@ fn every_verbose_service_state_is_read_and_only_the_wanted_one_ends_the_wait() {
         assert_eq!(now, Some(("pve1".into(), state.into())), "{state}");
         assert!(
             matches!(
-                ha::verdict(210, Wanted::Started, now.as_ref(), false),
+                ha::verdict((210, false), Wanted::Started, now.as_ref(), false),
                 Verdict::Pending
             ),
             "{state}"
@@ -67,16 +67,16 @@ fn every_verbose_service_state_is_read_and_only_the_wanted_one_ends_the_wait() {
     }
     let now = ha::service(&status_with("started"), 210);
     assert!(matches!(
-        ha::verdict(210, Wanted::Started, now.as_ref(), false),
+        ha::verdict((210, false), Wanted::Started, now.as_ref(), false),
         Verdict::Settled(node) if node == "pve1"
     ));
     assert!(matches!(
-        ha::verdict(210, Wanted::Stopped, now.as_ref(), false),
+        ha::verdict((210, false), Wanted::Stopped, now.as_ref(), false),
         Verdict::Pending
     ));
     let now = ha::service(&status_with("stopped"), 210);
     assert!(matches!(
-        ha::verdict(210, Wanted::Stopped, now.as_ref(), false),
+        ha::verdict((210, false), Wanted::Stopped, now.as_ref(), false),
         Verdict::Settled(_)
     ));
 }
@@ -86,7 +86,8 @@ fn a_failed_ha_start_is_an_error_that_names_the_state() {
     // pve-ha-manager src/PVE/HA/Tools.pm:246-249: `error` is shown as it is (the manager gave
     // up: src/PVE/HA/Manager.pm next_state_error, cleared only by `disabled`).
     let now = ha::service(&status_with("error"), 210);
-    let Verdict::Failed(err) = ha::verdict(210, Wanted::Started, now.as_ref(), false) else {
+    let Verdict::Failed(err) = ha::verdict((210, false), Wanted::Started, now.as_ref(), false)
+    else {
         panic!("`error` must end the wait");
     };
     assert_eq!(err.exit_code(), 5);
@@ -102,7 +103,8 @@ fn a_failed_ha_start_is_an_error_that_names_the_state() {
     );
     // the timeout names the last state seen
     let now = ha::service(&status_with("starting"), 210);
-    let Verdict::Failed(err) = ha::verdict(210, Wanted::Started, now.as_ref(), true) else {
+    let Verdict::Failed(err) = ha::verdict((210, false), Wanted::Started, now.as_ref(), true)
+    else {
         panic!("the deadline must end the wait");
     };
     assert!(
@@ -111,10 +113,24 @@ fn a_failed_ha_start_is_an_error_that_names_the_state() {
         err.render()
     );
     // gone from the HA manager meanwhile
-    let Verdict::Failed(err) = ha::verdict(210, Wanted::Stopped, None, false) else {
+    let Verdict::Failed(err) = ha::verdict((210, false), Wanted::Stopped, None, false) else {
         panic!("an unmanaged container must end the wait");
     };
     assert!(err.render().contains("not managed by the HA manager"));
+    // a VM is named as one, with its `vm:` resource id
+    let Verdict::Failed(err) = ha::verdict((220, true), Wanted::Stopped, None, false) else {
+        panic!("an unmanaged VM must end the wait");
+    };
+    assert!(
+        err.message.starts_with("VM 220 did not stop"),
+        "{}",
+        err.render()
+    );
+    assert!(
+        err.render().contains("ha-manager remove vm:220"),
+        "{}",
+        err.render()
+    );
 }
 
 #[test]

@@ -159,7 +159,9 @@ pub(crate) fn start(
         ))
     })?;
     if let Some(wanted) = ha::queued(&result.stdout_str(), vmid) {
-        ha::await_queued(host, vmid, wanted, reporter, &|| state(k, host, vmid))?;
+        ha::await_queued(host, (vmid, k == Kind::Vm), wanted, reporter, &|| {
+            state(k, host, vmid)
+        })?;
     }
     Ok(show_task_warnings(out, &command, &result))
 }
@@ -203,7 +205,9 @@ pub(crate) fn stop(k: Kind, host: &Host, vmid: u32, reporter: &dyn Reporter) -> 
     match shutdown {
         Shutdown::Stopped => return Ok(()),
         Shutdown::Queued(wanted) => {
-            return ha::await_queued(host, vmid, wanted, reporter, &|| state(k, host, vmid))
+            return ha::await_queued(host, (vmid, k == Kind::Vm), wanted, reporter, &|| {
+                state(k, host, vmid)
+            })
         }
         Shutdown::TimedOut => {}
     }

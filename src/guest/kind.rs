@@ -92,7 +92,7 @@ impl Kind {
     pub(crate) fn reboot(self, vmid: u32, timeout_secs: u64) -> String {
         match self {
             Kind::Container => pct::reboot(vmid, timeout_secs),
-            Kind::Vm => qm::reboot(vmid),
+            Kind::Vm => qm::reboot(vmid, timeout_secs),
         }
     }
 

@@ -309,7 +309,7 @@ impl<'h> Guest<'h> {
         let spawn = |command: &str| -> Result<Box<dyn crate::lock::Channel>> {
             Ok(Box::new(host.session().spawn(command)?))
         };
-        crate::lock::take(host, self.id(), reporter, &spawn)
+        crate::lock::take(host, (self.kind().noun(), self.id()), reporter, &spawn)
     }
 
     /// The node's command line of a lifecycle operation (the caller runs it with its

@@ -118,7 +118,7 @@ pub(crate) type SpawnLock<'a> = &'a (dyn Fn(&str) -> Result<Box<dyn Channel>> + 
 /// Step 1: the deploy lock (not taken under `--dry-run`, which changes nothing).
 pub(crate) fn take(
     host: &Host,
-    vmid: u32,
+    (noun, vmid): (&str, u32),
     reporter: &dyn Reporter,
     spawn_lock: SpawnLock<'_>,
 ) -> Result<Option<DeployLock>> {
@@ -128,27 +128,24 @@ pub(crate) fn take(
     let holder = Holder::current();
     let token = held::token();
     reporter
-        .step(
-            &format!("Taking the deploy lock of container {vmid}"),
-            || {
-                let here = spawn_lock(&command_here(vmid, &holder, &token))?;
-                if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
-                    return Ok(lock);
-                }
-                // The container is another node's: take its lock there (`spawn_lock` runs
-                // on `host.session()`, which is the owner's once routed).
-                let owner = match host.to_owner()? {
-                    true => host.node()?.map(|n| format!("node {n}")),
-                    false => None,
-                };
-                let on = owner.unwrap_or_else(|| host.alias.clone());
-                acquire(
-                    spawn_lock(&command(vmid, &holder, &token))?,
-                    vmid,
-                    &on,
-                    &token,
-                )
-            },
-        )
+        .step(&format!("Taking the deploy lock of {noun} {vmid}"), || {
+            let here = spawn_lock(&command_here(vmid, &holder, &token))?;
+            if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
+                return Ok(lock);
+            }
+            // The container is another node's: take its lock there (`spawn_lock` runs
+            // on `host.session()`, which is the owner's once routed).
+            let owner = match host.to_owner()? {
+                true => host.node()?.map(|n| format!("node {n}")),
+                false => None,
+            };
+            let on = owner.unwrap_or_else(|| host.alias.clone());
+            acquire(
+                spawn_lock(&command(vmid, &holder, &token))?,
+                vmid,
+                &on,
+                &token,
+            )
+        })
         .map(Some)
 }

@@ -68,14 +68,17 @@ pub(crate) fn sync(
                 Done::Updated => "Updating the watcher",
                 _ => "Installing the watcher",
             };
-            reporter.step(&format!("{what} in container {}", guest.id()), || {
-                install(guest, w)
-            })?;
+            let (noun, id) = (guest.kind().noun(), guest.id());
+            reporter.step(&format!("{what} in {noun} {id}"), || install(guest, w))?;
             Ok(Some(done))
         }
         (None, Some(_)) => {
             reporter.step(
-                &format!("Removing the watcher from container {}", guest.id()),
+                &format!(
+                    "Removing the watcher from {} {}",
+                    guest.kind().noun(),
+                    guest.id()
+                ),
                 || remove(guest, project),
             )?;
             Ok(Some(Done::Removed))
@@ -102,7 +105,10 @@ fn install(guest: Guest<'_>, w: &Wanted) -> Result<()> {
     ];
     let line = guest.exec_line(&argv);
     let mut stdin = w.channels.expose().as_bytes();
-    let out = guest.host().change_with_stdin(&line, &mut stdin, TIMEOUT)?;
+    // In the guest: a VM's own session (the node's would install it on the node).
+    let out = guest
+        .inside_host()?
+        .change_with_stdin(&line, &mut stdin, TIMEOUT)?;
     checked(guest, "install the watcher in", out)
 }
 
@@ -110,7 +116,9 @@ fn install(guest: Guest<'_>, w: &Wanted) -> Result<()> {
 pub(crate) fn remove(guest: Guest<'_>, project: &str) -> Result<()> {
     let (dir, unit) = (super::dir(project), super::unit(project));
     let argv = ["sh", "-c", SCRIPT, "sh", "remove", &dir, &unit];
-    let out = guest.host().change(&guest.exec_line(&argv), TIMEOUT)?;
+    let out = guest
+        .inside_host()?
+        .change(&guest.exec_line(&argv), TIMEOUT)?;
     checked(guest, "remove the watcher from", out)
 }
 
@@ -122,11 +130,13 @@ fn checked(guest: Guest<'_>, what: &str, out: crate::remote::Output) -> Result<(
     }
     let id = guest.id();
     let stderr = out.stderr_str();
-    let err = Error::remote(format!("could not {what} container {id}")).cause(format!(
-        "`pct exec {id} -- sh -c …` {}: {}",
-        out.status,
-        sanitize(&tail(&stderr, 5))
-    ));
+    let err =
+        Error::remote(format!("could not {what} {} {id}", guest.kind().noun())).cause(format!(
+            "{} {}: {}",
+            super::ran(guest),
+            out.status,
+            sanitize(&tail(&stderr, 5))
+        ));
     Err(match out.status.code {
         65 => err.hint(
             "a service in the guest may have planted the link: look at it before deploying again",

@@ -172,6 +172,15 @@ impl Wanted {
     }
 }
 
+/// How the watcher's script ran, for messages: `pct exec <id> -- sh -c …` on the node, or
+/// `sh -c …` on a VM's own session.
+pub(crate) fn ran(guest: crate::guest::Guest<'_>) -> String {
+    match guest.kind() {
+        crate::guest::Kind::Container => format!("`pct exec {} -- sh -c …`", guest.id()),
+        crate::guest::Kind::Vm => format!("`sh -c …` in VM {}", guest.id()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -228,7 +228,8 @@ pub(crate) fn compose_up(
 ) -> Result<()> {
     reporter.step(
         &format!(
-            "Starting the services (`docker compose up` in container {})",
+            "Starting the services (`docker compose up` in {} {})",
+            project.inside.noun(),
             project.inside.id()
         ),
         || up(guest, project, cfg),
@@ -274,14 +275,15 @@ fn up(guest: Guest<'_>, project: &Project, cfg: &Config) -> Result<()> {
     let tail = crate::output::tail_of(&stderr, &out.stdout_str(), 20);
     if let Some(known) = crate::breakage::recognise(&stderr) {
         return Err(Error::remote(format!(
-            "`docker compose up` failed in container {}: Docker cannot start containers there",
+            "`docker compose up` failed in {} {}: Docker cannot start containers there",
+            project.inside.noun(),
             project.inside.id()
         ))
         .cause(known.what(project.inside.id()))
         .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
         .hint(known.ways_out(project.inside.id())));
     }
-    Err(Error::remote(format!("`docker compose up` failed in container {}", project.inside.id()))
+    Err(Error::remote(format!("`docker compose up` failed in {} {}", project.inside.noun(), project.inside.id()))
         .cause(format!("`{}` {}:\n{}", project.up(), out.status, tail))
         .hint("fix the compose file or the build, then deploy again; `pxdeploy logs` shows the services' output"))
 }

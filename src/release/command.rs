@@ -59,7 +59,11 @@ pub(crate) fn run(
         Error::config("app.release_command.command is empty or its quotes do not close")
     })?;
     reporter.step(
-        &format!("Building the images in container {}", project.inside.id()),
+        &format!(
+            "Building the images in {} {}",
+            project.inside.noun(),
+            project.inside.id()
+        ),
         || step(host, &build_command(project), "building the images failed"),
     )?;
     reporter.step(

@@ -175,15 +175,16 @@ pub(crate) fn previous_healthy<'a>(store: &'a Store, before: &str) -> Option<&'a
 pub(crate) fn rollback_target<'a>(
     store: &'a Store,
     requested: Option<&str>,
-    vmid: u32,
+    inside: crate::guest::Inside,
 ) -> Result<&'a Release> {
+    let (noun, vmid) = (inside.noun(), inside.id());
     let listed = || match store.releases.len() {
         0 => "none".to_string(),
         _ => store.ids().join(", "),
     };
     if let Some(id) = requested {
         return store.release(id).ok_or_else(|| {
-            Error::config(format!("container {vmid} has no release `{id}`"))
+            Error::config(format!("{noun} {vmid} has no release `{id}`"))
                 .cause(format!("kept releases: {}", listed()))
                 .hint("`pxdeploy releases` lists them")
         });
@@ -191,7 +192,7 @@ pub(crate) fn rollback_target<'a>(
     let current = store.current.clone().unwrap_or_else(|| "~".into());
     previous_healthy(store, &current).ok_or_else(|| {
         Error::config(format!(
-            "container {vmid} has no healthy release before the current one to roll back to"
+            "{noun} {vmid} has no healthy release before the current one to roll back to"
         ))
         .cause(format!(
             "current: {}; kept releases: {}",
@@ -332,6 +333,7 @@ mod tests {
 
     #[test]
     fn rollback_goes_to_the_newest_healthy_release_before_the_current_one() {
+        let ct = crate::guest::Inside::Container(210);
         let s = store(
             "4",
             &[
@@ -341,13 +343,13 @@ mod tests {
                 ("4", "healthy"),
             ],
         );
-        assert_eq!(rollback_target(&s, None, 210).unwrap().id, "2");
-        assert_eq!(rollback_target(&s, Some("3"), 210).unwrap().id, "3");
-        let unknown = rollback_target(&s, Some("9"), 210).unwrap_err();
+        assert_eq!(rollback_target(&s, None, ct).unwrap().id, "2");
+        assert_eq!(rollback_target(&s, Some("3"), ct).unwrap().id, "3");
+        let unknown = rollback_target(&s, Some("9"), ct).unwrap_err();
         assert_eq!(unknown.exit_code(), 3);
         assert_eq!(unknown.causes, ["kept releases: 1, 2, 3, 4"]);
         let only = store("2", &[("1", "failed"), ("2", "healthy")]);
-        let none = rollback_target(&only, None, 210).unwrap_err();
+        let none = rollback_target(&only, None, ct).unwrap_err();
         assert_eq!(none.exit_code(), 3);
         assert!(
             none.message
@@ -355,6 +357,8 @@ mod tests {
             "{}",
             none.message
         );
+        let vm = rollback_target(&only, Some("9"), crate::guest::Inside::Vm(220)).unwrap_err();
+        assert_eq!(vm.message, "VM 220 has no release `9`");
     }
 
     #[test]

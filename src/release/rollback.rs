@@ -50,7 +50,7 @@ pub(crate) fn roll_back(
     let project = cfg.project();
     let vmid = project.inside.id();
     let store = reporter.step_with(
-        &format!("Reading the releases of container {vmid}"),
+        &format!("Reading the releases of {} {vmid}", project.inside.noun()),
         |s: &Store| {
             done(format!(
                 "{} kept, current {}",
@@ -61,7 +61,7 @@ pub(crate) fn roll_back(
         || store_calls::read(guest, &project, ReadMode::All),
     )?;
     let to = match target {
-        Target::Requested(id) => plan::rollback_target(&store, id, vmid)?.clone(),
+        Target::Requested(id) => plan::rollback_target(&store, id, project.inside)?.clone(),
         Target::HealthyBefore(id) => plan::previous_healthy(&store, id)
             .cloned()
             .ok_or_else(|| Error::config("no earlier healthy release"))?,
@@ -69,8 +69,9 @@ pub(crate) fn roll_back(
     *picked = Some(to.id.clone());
     let manifest = store.manifests.get(&to.id).ok_or_else(|| {
         Error::remote(format!(
-            "release `{}` in container {vmid} has no manifest",
-            to.id
+            "release `{}` in {} {vmid} has no manifest",
+            to.id,
+            project.inside.noun()
         ))
     })?;
     // Files changed by hand in the container since their switch are put back too.

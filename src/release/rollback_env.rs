@@ -94,7 +94,8 @@ pub(crate) fn keep_secrets(
     let out = ensure_success(&command, out)?;
     let (today, old) = parse(&out.stdout).map_err(|why| {
         Error::remote(format!(
-            "cannot read the .env files in container {}",
+            "cannot read the .env files in {} {}",
+            project.inside.noun(),
             project.inside.id()
         ))
         .cause(why)

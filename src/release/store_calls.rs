@@ -25,7 +25,8 @@ pub(crate) fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Resul
     let out = host.probe_ok(&command)?;
     let store = parse_read(&mut &out.stdout[..]).map_err(|why| {
         Error::remote(format!(
-            "cannot read the releases in container {}",
+            "cannot read the releases in {} {}",
+            project.inside.noun(),
             project.inside.id()
         ))
         .cause(why)
@@ -38,7 +39,8 @@ pub(crate) fn read(guest: Guest<'_>, project: &Project, mode: ReadMode) -> Resul
 pub(crate) fn check(store: &Store, project: &Project) -> Result<()> {
     match &store.state {
         State::Unsafe(path) => Err(Error::remote(format!(
-            "the release store of container {} is not safe to use: {} is a symbolic link",
+            "the release store of {} {} is not safe to use: {} is a symbolic link",
+            project.inside.noun(),
             project.inside.id(),
             crate::output::sanitize(path)
         ))

@@ -185,12 +185,14 @@ pub(super) fn check_compose(
         }
         Err(_) if dry_run => Ok(None),
         Ok(v) => Err(Error::remote(format!(
-            "Docker Compose {v} in container {} is not supported",
+            "Docker Compose {v} in {} {} is not supported",
+            project.inside.noun(),
             project.inside.id()
         ))
         .hint("pxdeploy needs the Compose v2 plugin (`docker compose`); run `pxdeploy create` to install it")),
         Err(said) => Err(Error::remote(format!(
-            "Docker Compose v2 is not available in container {}",
+            "Docker Compose v2 is not available in {} {}",
+            project.inside.noun(),
             project.inside.id()
         ))
         .cause(format!("`docker compose version --short`: {said}"))

@@ -34,8 +34,9 @@ pub(super) fn merge_env(
         None => Redacted::default(),
         Some(bytes) => Redacted::new(String::from_utf8(bytes.expose().clone()).map_err(|_| {
             Error::remote(format!(
-                "{}/.env in container {} is not UTF-8 text",
+                "{}/.env in {} {} is not UTF-8 text",
                 project.dir(),
+                project.inside.noun(),
                 project.inside.id()
             ))
             .hint("fix or remove that file inside the container, then deploy again")

@@ -131,12 +131,13 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
     let vmid = cfg.vmid();
     if host.dry_run() {
         out.info(format!(
-            "dry run: would write {} files ({} to send), delete {}, keep {} unchanged in {} in container {vmid}; .env: {}; {}",
+            "dry run: would write {} files ({} to send), delete {}, keep {} unchanged in {} in {} {vmid}; .env: {}; {}",
             o.pushed.files,
             size(o.pushed.bytes),
             o.pushed.deleted,
             o.pushed.unchanged,
             cfg.app.remote_dir,
+            cfg.kind().noun(),
             o.env.summary(),
             if o.up {
                 "would run `docker compose up`"
@@ -149,13 +150,15 @@ fn summary(out: &Output, cfg: &Config, host: &Host, o: &Outcome, elapsed: Durati
     let put_back = match o.drifted.len() {
         0 => String::new(),
         _ => format!(
-            "; put back what changed in the container: {}",
+            "; put back what changed in the {}: {}",
+            cfg.kind().noun(),
             crate::release::drift::list(&o.drifted)
         ),
     };
     out.info(format!(
-        "{} deployed to container {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged{put_back}; .env: {}; {}{}",
+        "{} deployed to {} {vmid} on {} in {:.1}s{}: {} files written ({} sent), {} deleted, {} unchanged{put_back}; .env: {}; {}{}",
         cfg.app.name,
+        cfg.kind().noun(),
         host.alias,
         elapsed.as_secs_f64(),
         o.release

@@ -36,9 +36,10 @@ pub(crate) fn shutdown(vmid: u32, timeout_secs: u64) -> String {
     format!("qm shutdown {vmid} --timeout {timeout_secs}")
 }
 
-/// `qm reboot <vmid>`: a shutdown, then qmeventd starts it again.
-pub(crate) fn reboot(vmid: u32) -> String {
-    format!("qm reboot {vmid}")
+/// `qm reboot <vmid> --timeout <secs>`: a shutdown (waited for at most `timeout_secs`, as
+/// `qm shutdown --timeout`), then qmeventd starts it again.
+pub(crate) fn reboot(vmid: u32, timeout_secs: u64) -> String {
+    format!("qm reboot {vmid} --timeout {timeout_secs}")
 }
 
 /// `qm destroy <vmid> --purge 1 --destroy-unreferenced-disks 1`: also its backup-job
@@ -117,7 +118,7 @@ mod tests {
         assert_eq!(start(220), "qm start 220");
         assert_eq!(stop(220), "qm stop 220");
         assert_eq!(shutdown(220, 60), "qm shutdown 220 --timeout 60");
-        assert_eq!(reboot(220), "qm reboot 220");
+        assert_eq!(reboot(220, 60), "qm reboot 220 --timeout 60");
         assert_eq!(
             destroy(220),
             "qm destroy 220 --purge 1 --destroy-unreferenced-disks 1"

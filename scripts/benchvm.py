@@ -77,7 +77,7 @@ def round_trips(stderr):
     return int(m[-1]) if m else None
 
 
-def vv_timeline(stderr, t0_wall):
+def vv_timeline(stderr):
     """The `-vv` lines about connecting, with seconds since the first line."""
     rows, first = [], None
     keep = ("handshake", "connect", "direct-tcpip", "authenticat", "host key", "channel",
@@ -167,6 +167,6 @@ def vm_scenario(b, h, info, px, env, work, app, ct_cfg, runs, interval, step_don
     out += [f"| the rest (connecting, checks between steps, exiting) | {rest:.1f} s |", "",
             "The VM's unchanged redeploy under `-vv`, the lines about connecting (seconds since "
             "the first line):", ""]
-    for t, msg in vv_timeline(vv["unchanged"], None):
+    for t, msg in vv_timeline(vv["unchanged"]):
         out.append(f"    {t:6.3f} s  {msg}")
     return "\n".join(out) + "\n"

@@ -142,9 +142,15 @@ pub(crate) fn walk(source: &Path) -> Result<(Vec<Entry>, Stats)> {
     Ok((entries, stats))
 }
 
-const CHUNK: usize = 64 * 1024;
-/// Chunks in flight between the archive thread and the SSH channel: memory ≈ 4 × 64 KiB.
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the archive thread and the SSH channel: memory ≈ 4 × 256 KiB.
 const DEPTH: usize = 4;
+
+/// Below this share of the bytes worth compressing (1 / `PLAIN_BELOW`), the archive goes as
+/// a plain tar: gzip would save under 1 % of the bytes on a slow link, and on a fast one its
+/// stored blocks cost the guest a `gzip -d` pass over every byte (1.2 s of CPU per 200 MB
+/// here; docs/performance.md, 2026-12-07, third section).
+const PLAIN_BELOW: u64 = 100;
 
 /// What one archive member holds.
 #[derive(Debug, Clone)]
@@ -165,6 +171,43 @@ pub(crate) struct Item {
     pub payload: Payload,
 }
 
+/// The items of an archive, each with its class (compressed or stored), and whether the
+/// archive is worth a gzip stream: what [`Archive::start`] writes, and what the guest's
+/// `tar` must be told (`-z` or not) before the first byte.
+pub(crate) struct Packed {
+    items: Vec<(Item, gzip::Class)>,
+    /// A gzip stream (else a plain tar).
+    pub(crate) gzip: bool,
+}
+
+/// Judges each item once (a file by its name, else its first block; see [`gzip::class_of`]):
+/// a gzip stream when at least 1 / [`PLAIN_BELOW`] of the bytes would shrink, else a plain tar.
+pub(crate) fn pack(items: Vec<Item>) -> Packed {
+    let (mut shrinks, mut total) = (0u64, 0u64);
+    let items: Vec<(Item, gzip::Class)> = items
+        .into_iter()
+        .map(|item| {
+            let (class, size) = match &item.payload {
+                Payload::File(path, _) => (
+                    gzip::class_of_file(path),
+                    std::fs::metadata(path).map_or(0, |m| m.len()),
+                ),
+                Payload::Link(_) => (gzip::Class::Compress, 0),
+                Payload::Bytes(b) => (gzip::Class::Compress, b.len() as u64),
+            };
+            total += size;
+            if class == gzip::Class::Compress {
+                shrinks += size;
+            }
+            (item, class)
+        })
+        .collect();
+    Packed {
+        gzip: shrinks * PLAIN_BELOW >= total,
+        items,
+    }
+}
+
 /// A tar archive of items, produced on a thread while it is read.
 pub(crate) struct Archive {
     rx: Receiver<Vec<u8>>,
@@ -177,17 +220,35 @@ impl Archive {
     /// Starts writing the archive of `items` on a thread (a plain tar: the tests read it).
     #[cfg(test)]
     pub(crate) fn new(items: Vec<Item>) -> Result<Archive> {
-        Archive::start(items, false)
+        Archive::start_plain(items)
     }
 
     /// Starts writing the archive of `items` on a thread, as a gzip stream (`tar -xz`
     /// unpacks it): what shrinks compressed, what is compressed already stored (see
     /// [`gzip`]).
+    #[cfg(test)]
     pub(crate) fn gzip(items: Vec<Item>) -> Result<Archive> {
-        Archive::start(items, true)
+        let mut packed = pack(items);
+        packed.gzip = true;
+        Archive::packed(packed)
     }
 
-    fn start(items: Vec<Item>, gzip: bool) -> Result<Archive> {
+    /// Starts writing the archive of `packed` on a thread: a gzip stream or a plain tar, as
+    /// `packed.gzip` says.
+    pub(crate) fn packed(packed: Packed) -> Result<Archive> {
+        Archive::start(packed.items, packed.gzip)
+    }
+
+    #[cfg(test)]
+    fn start_plain(items: Vec<Item>) -> Result<Archive> {
+        let items = items
+            .into_iter()
+            .map(|i| (i, gzip::Class::Compress))
+            .collect();
+        Archive::start(items, false)
+    }
+
+    fn start(items: Vec<(Item, gzip::Class)>, gzip: bool) -> Result<Archive> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let thread = std::thread::Builder::new()
             .name("pxdeploy-tar".into())
@@ -268,13 +329,13 @@ impl Write for ChannelWriter {
     }
 }
 
-fn write_archive(items: Vec<Item>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+fn write_archive(items: Vec<(Item, gzip::Class)>, tx: SyncSender<Vec<u8>>) -> Result<()> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut tar = tar::Builder::new(writer);
-    for item in &items {
+    for (item, _) in &items {
         append(&mut tar, item)?;
     }
     let mut writer = tar
@@ -291,19 +352,17 @@ fn archive_failed(e: io::Error) -> Error {
 
 /// The archive as a gzip stream: each item worth compressing as it comes, the files stored
 /// as they are (already compressed) at the end, in a second member.
-fn write_gzip_archive(items: Vec<Item>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+fn write_gzip_archive(items: Vec<(Item, gzip::Class)>, tx: SyncSender<Vec<u8>>) -> Result<()> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
     };
     let mut tar = tar::Builder::new(gzip::Members::new(writer));
     let mut stored = Vec::new();
-    for item in &items {
-        match &item.payload {
-            Payload::File(path, _) if gzip::class_of_file(path) == gzip::Class::Store => {
-                stored.push(item)
-            }
-            _ => append(&mut tar, item)?,
+    for (item, class) in &items {
+        match class {
+            gzip::Class::Store => stored.push(item),
+            gzip::Class::Compress => append(&mut tar, item)?,
         }
     }
     tar.get_mut().store().map_err(archive_failed)?;

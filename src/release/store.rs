@@ -152,16 +152,19 @@ case $R in 0) ;; {UNSAFE_EXIT}|{CHANGED_EXIT}) exit $R ;; *) exit {SWITCH_FAILED
 }
 
 /// The stage-and-switch script for release `id` made against release `base` (the tree's
-/// current one as read; `None`: no release) (stdin: the archive, with the journal).
+/// current one as read; `None`: no release) (stdin: the archive, with the journal; a gzip
+/// stream if `gzip`, else a plain tar: see [`crate::push::pack`]).
 pub(crate) fn stage_and_switch_command(
     inside: Inside,
     remote_dir: &str,
     id: &str,
     base: Option<&str>,
+    gzip: bool,
 ) -> String {
     let script = stage_and_switch_script();
     let base = base.unwrap_or("-");
-    inside.exec(&["sh", "-c", &script, "sh", remote_dir, id, base])
+    let unpack = if gzip { "gzip" } else { "plain" };
+    inside.exec(&["sh", "-c", &script, "sh", remote_dir, id, base, unpack])
 }
 
 /// The switch script (stdin: the journal).

@@ -11,7 +11,7 @@ use crate::compose::Project;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
 use crate::guest::Guest;
-use crate::push::{Archive, Item, Payload};
+use crate::push::{pack, Archive, Item, Payload};
 use crate::remote::host::ensure_success;
 
 const STAGE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -68,16 +68,19 @@ pub(crate) fn stage_and_switch(
     ops: &[Op],
 ) -> Result<u64> {
     let host = guest.inside_host()?;
-    let command = store::stage_and_switch_command(
-        project.inside,
-        &project.remote_dir,
-        &release.id,
-        have.current.as_deref(),
-    );
+    let command = |gzip: bool| {
+        store::stage_and_switch_command(
+            project.inside,
+            &project.remote_dir,
+            &release.id,
+            have.current.as_deref(),
+            gzip,
+        )
+    };
     let missing = plan::missing(&local.manifest, &have.objects);
     let sent = missing.iter().map(|e| e.size).sum();
     if host.dry_run() {
-        host.change(&command, STAGE_TIMEOUT)?;
+        host.change(&command(true), STAGE_TIMEOUT)?;
         return Ok(sent);
     }
     let mut items: Vec<Item> = missing
@@ -106,7 +109,10 @@ pub(crate) fn stage_and_switch(
             payload: Payload::Bytes(bytes.into_bytes()),
         });
     }
-    let mut archive = Archive::gzip(items)?;
+    let packed = pack(items);
+    tracing::debug!(gzip = packed.gzip, "the push's archive");
+    let command = command(packed.gzip);
+    let mut archive = Archive::packed(packed)?;
     let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT + SWITCH_TIMEOUT);
     let produced = archive.finish();
     // The remote side's failure first: it explains an archive thread stopped by it.

@@ -151,3 +151,49 @@ fn a_store_written_by_the_previous_version_is_deployed_over_and_rolled_back_to()
     );
     assert_eq!(read(d, ReadMode::Current).current.as_deref(), Some(A));
 }
+
+/// A push of files that do not compress (random bytes: media, archives) goes as a plain tar,
+/// the script told so by its fourth argument (no `gzip -d` pass over every byte in the
+/// guest), and lands byte for byte; a tree of text still goes as a gzip stream.
+#[test]
+fn an_incompressible_push_goes_as_a_plain_tar_and_lands_byte_identical() {
+    use rand::RngCore;
+    let s = tempfile::tempdir().unwrap();
+    let mut blobs = Vec::new();
+    for i in 0..3 {
+        let mut b = vec![0u8; 300 * 1024];
+        rand::rng().fill_bytes(&mut b);
+        fs::write(s.path().join(format!("blob-{i}.bin")), &b).unwrap();
+        blobs.push(b);
+    }
+    fs::write(s.path().join("compose.yml"), "services: {}\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (members, _, _) = items(d, s.path(), A);
+    let packed = crate::push::pack(members);
+    assert!(!packed.gzip, "random bytes sent through gzip");
+    let mut tar = Vec::new();
+    let mut archive = crate::push::Archive::packed(packed).unwrap();
+    std::io::Read::read_to_end(&mut archive, &mut tar).unwrap();
+    archive.finish().unwrap();
+    assert_ne!(tar[..2], [0x1f, 0x8b], "a gzip stream");
+    let remote = d.to_str().unwrap();
+    let (code, err) = run_script(&stage_and_switch_script(), &[remote, A, "-", "plain"], &tar);
+    assert_eq!(code, 0, "{err}");
+    for (i, b) in blobs.iter().enumerate() {
+        assert!(
+            fs::read(d.join(format!("blob-{i}.bin"))).unwrap() == *b,
+            "blob {i}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(d.join("compose.yml")).unwrap(),
+        "services: {}\n"
+    );
+    objects_intact(d);
+    // Text shrinks: a gzip stream, which the script unpacks by default.
+    let t = src();
+    let empty = tempfile::tempdir().unwrap();
+    let (members, _, _) = items(empty.path(), t.path(), A);
+    assert!(crate::push::pack(members).gzip, "text sent plain");
+}

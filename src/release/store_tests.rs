@@ -86,6 +86,17 @@ fn try_deploy(dir: &Path, src: &Path, id: &str) -> (i32, String, Local) {
 /// The push's archive for `src` as release `id` against the store in `dir`, and the release
 /// it was made against.
 fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>) {
+    let (items, local, base) = items(dir, src, id);
+    let mut tar = Vec::new();
+    let mut archive = Archive::gzip(items).unwrap();
+    archive.read_to_end(&mut tar).unwrap();
+    archive.finish().unwrap();
+    (tar, local, base)
+}
+
+/// The members of the push's archive for `src` as release `id` against the store in `dir`,
+/// and the release it was made against.
+fn items(dir: &Path, src: &Path, id: &str) -> (Vec<Item>, Local, Option<String>) {
     let store = read(dir, ReadMode::Objects);
     let local = read_local(src).unwrap();
     let mut items: Vec<Item> = plan::missing(&local.manifest, &store.objects)
@@ -114,11 +125,7 @@ fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>)
             payload: Payload::Bytes(bytes.into_bytes()),
         });
     }
-    let mut tar = Vec::new();
-    let mut archive = Archive::gzip(items).unwrap();
-    archive.read_to_end(&mut tar).unwrap();
-    archive.finish().unwrap();
-    (tar, local, store.current)
+    (items, local, store.current)
 }
 
 const A: &str = "20261129T191501Z-00000001";

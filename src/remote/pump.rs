@@ -10,6 +10,10 @@ use super::channel::{is_code, is_transport, plain, RawChannel as Channel, EAGAIN
 
 pub(crate) const CHUNK: usize = 32 * 1024;
 
+/// How much of local stdin is read at once: several SSH packets (libssh2 sends at most
+/// 32 KiB per write), all sent in one round before the streams are read again.
+const STDIN_CHUNK: usize = 256 * 1024;
+
 /// Marks the first stderr line of every command: the PID of the remote shell, which
 /// sshd made a session (and process group) leader. A command that must be stopped is killed
 /// through it.
@@ -116,7 +120,7 @@ impl Pump {
         if !self.stdin_open || !self.idle_out() {
             return Ok(());
         }
-        self.pending.resize(CHUNK, 0);
+        self.pending.resize(STDIN_CHUNK, 0);
         let n = match stdin.as_mut() {
             Some(r) => loop {
                 match r.read(&mut self.pending) {
@@ -141,11 +145,22 @@ impl Pump {
         Ok(())
     }
 
-    /// Sends what is pending (or finishes a half-sent packet).
+    /// Sends what is pending (or finishes a half-sent packet), packet after packet until
+    /// all is sent or the session would block.
     pub(crate) fn write_pending(&mut self, sess: &ssh2::Session) -> bool {
-        if self.offset >= self.pending.len() {
-            return false;
+        let mut progress = false;
+        while self.offset < self.pending.len() {
+            if !self.write_once(sess) {
+                break;
+            }
+            progress = true;
         }
+        progress
+    }
+
+    /// One write of what is pending (at most one packet; finishes a half-sent one): whether
+    /// anything was sent.
+    pub(crate) fn write_once(&mut self, sess: &ssh2::Session) -> bool {
         match self.channel.write(&self.pending[self.offset..]) {
             Ok(0) => {
                 self.write_in_flight = false;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs in the guest after store-checks.sh and store-guard.sh (src/release/store.rs:
-# STAGE). $1: remote_dir; $2: the release id; stdin: a gzip stream (src/push/gzip.rs;
+# STAGE). $1: remote_dir; $2: the release id; $4: `plain` when stdin is a plain tar (next
+# to nothing in it would shrink: src/push.rs, pack), else stdin is a gzip stream (src/push/gzip.rs;
 # `tar -z` of GNU tar and BusyBox) of a tar of `objects/ab/cdef…` and `release/`. Unpacks into a fresh incoming.XXXXXX/ before it takes the store's lock
 # (mtimes not restored: a file made live from it is as new as its arrival), hashing
 # each object while the archive still streams (tar names a member before it writes it,
@@ -17,8 +18,9 @@
 # Exit: 0 staged; 1 anything failed (an object arrived damaged, no space, …).
 I=$(mktemp -d "$S/incoming.XXXXXX") || exit 1
 A=sha256sum; if openssl dgst -sha256 -r /dev/null > /dev/null 2>&1; then A='openssl dgst -sha256 -r'; fi
-# shellcheck disable=SC2086 # $A: the hasher's command and options, split on purpose
-{ tar -x -z -m -v -f - -C "$I"; echo $? > "$I/rc"; } |
+case ${4:-} in plain) G= ;; *) G=-z ;; esac
+# shellcheck disable=SC2086 # $A: the hasher's command and options, $G: -z or nothing; split on purpose
+{ tar -x $G -m -v -f - -C "$I"; echo $? > "$I/rc"; } |
 awk '/^objects\/[0-9a-f][0-9a-f]\/[0-9a-f][0-9a-f]*$/ { if (p != "") { print p; fflush() } p = $0 } END { if (p != "") print p }' |
 (cd -- "$I" && xargs -r -n 16 $A) > "$I/sums"; H=$?
 takelock

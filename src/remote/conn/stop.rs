@@ -24,7 +24,7 @@ impl Conn {
         let mut buf = vec![0u8; CHUNK];
         // A half-sent packet blocks every other send: finish it first.
         while pump.write_in_flight && Instant::now() < end {
-            pump.write_pending(&self.sess);
+            pump.write_once(&self.sess);
             if pump.write_in_flight {
                 self.wait(Some(end), Duration::from_millis(100), true);
             }

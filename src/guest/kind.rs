@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(Kind::Container.status(210), "pct status 210");
         assert_eq!(Kind::Vm.status(220), "qm status 220");
         assert_eq!(Kind::Vm.shutdown(220, 60), "qm shutdown 220 --timeout 60");
-        assert_eq!(Kind::Vm.reboot(220, 60), "qm reboot 220");
+        assert_eq!(Kind::Vm.reboot(220, 60), "qm reboot 220 --timeout 60");
         assert_eq!(
             Kind::Container.reboot(210, 60),
             "pct reboot 210 --timeout 60"

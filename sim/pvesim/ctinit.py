@@ -55,6 +55,9 @@ def init_main(argv):
     if vm:
         from .qm_config import agent_enabled, load_vm  # noqa: PLC0415
         from .vms import VM_BINDS, vm_keys_for_init  # noqa: PLC0415
+        # Imported now: once the VM's own /tmp is bound, a simulator checked out under /tmp
+        # is out of sight, so cloud-init runs in a fork of this process (vm_boot).
+        from .cloudinit_run import run_main  # noqa: PLC0415, F401
         conf = load_vm(vmid)
         keys = vm_keys_for_init(vmid, current_keys(conf))
         agent_port = bool(agent_enabled(current_keys(conf)))
@@ -230,10 +233,27 @@ def vm_boot(state, vmid, agent_port):
         open("/run/pxsim/qga-port", "w").close()
         if "qemu-guest-agent" in pkgs:
             open("/run/pxsim/qga-running", "w").close()
-    subprocess.Popen([sys.executable, os.path.join(SIM, "pve.py"), "_cloudinit", "--state",
-                      state, "--vmid", str(vmid)], stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=open("/run/cloud-init/runner.err", "w"),
-                     cwd="/")
+    # A fork, not `pve.py _cloudinit`: the simulator's files may be under the host's /tmp,
+    # which the VM's own /tmp now covers (the module was imported before the mounts).
+    from .cloudinit_run import run_main  # noqa: PLC0415
+    if os.fork() == 0:
+        rc = 1
+        try:
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            err = os.open("/run/cloud-init/runner.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(err, 2)
+            os.chdir("/")
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            rc = run_main(["--state", state, "--vmid", str(vmid)]) or 0
+        except BaseException:  # noqa: BLE001 - the runner's own errors go to runner.err
+            import traceback  # noqa: PLC0415
+            traceback.print_exc()
+        finally:
+            os._exit(rc)
 
 
 def serve_ssh(listener):

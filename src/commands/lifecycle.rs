@@ -27,13 +27,7 @@ pub(crate) fn stop(ctx: &Context) -> Result<()> {
             false
         }
         CtState::Running if config.ha() => {
-            ha::request(
-                &host,
-                (vmid, config.kind() == GuestKind::Vm),
-                Wanted::Stopped,
-                ctx.reporter.as_ref(),
-                &|| Guest::of(&host, &config).state(),
-            )?;
+            ha_request(ctx, &host, &config, Wanted::Stopped)?;
             ctx.out.info(format!("{noun} {vmid} stopped (data kept)"));
             true
         }
@@ -62,13 +56,7 @@ pub(crate) fn start(ctx: &Context, args: &WaitArgs) -> Result<()> {
         }
         CtState::Stopped if config.ha() => {
             super::started::rules_first(&ctx.out, ctx.reporter.as_ref(), &host, &config)?;
-            ha::request(
-                &host,
-                (vmid, config.kind() == GuestKind::Vm),
-                Wanted::Started,
-                ctx.reporter.as_ref(),
-                &|| Guest::of(&host, &config).state(),
-            )?;
+            ha_request(ctx, &host, &config, Wanted::Started)?;
             (true, Vec::new())
         }
         CtState::Stopped => {
@@ -93,21 +81,9 @@ pub(crate) fn restart(ctx: &Context, args: &WaitArgs) -> Result<()> {
     let warnings = match state {
         state if config.ha() => {
             if state == CtState::Running {
-                ha::request(
-                    &host,
-                    (vmid, config.kind() == GuestKind::Vm),
-                    Wanted::Stopped,
-                    ctx.reporter.as_ref(),
-                    &|| Guest::of(&host, &config).state(),
-                )?;
+                ha_request(ctx, &host, &config, Wanted::Stopped)?;
             }
-            ha::request(
-                &host,
-                (vmid, config.kind() == GuestKind::Vm),
-                Wanted::Started,
-                ctx.reporter.as_ref(),
-                &|| Guest::of(&host, &config).state(),
-            )?;
+            ha_request(ctx, &host, &config, Wanted::Started)?;
             Vec::new()
         }
         CtState::Stopped => {
@@ -153,6 +129,17 @@ fn finish_start(
 
 /// A lock in `pct config` (`lock: <name>`), in plain words (pve-container
 /// src/PVE/LXC/Config.pm, the `lock` enum).
+/// Asks the HA manager for `wanted` and waits until the guest is there.
+fn ha_request(ctx: &Context, host: &Host, config: &Config, wanted: Wanted) -> Result<()> {
+    ha::request(
+        host,
+        (config.vmid(), config.kind() == GuestKind::Vm),
+        wanted,
+        ctx.reporter.as_ref(),
+        &|| Guest::of(host, config).state(),
+    )
+}
+
 fn lock_meaning(lock: &str) -> &'static str {
     match lock {
         "backup" => "a backup is running",

@@ -8,33 +8,67 @@ use std::time::Duration;
 
 use crate::support::run_bounded;
 
-#[test]
-fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let stubs = tempfile::tempdir().unwrap();
-    let log = stubs.path().join("calls.log");
-    for tool in ["cargo", "rustup"] {
-        let path = stubs.path().join(tool);
+/// A `cargo`, a `rustup` and three test executables in `dir` that record their arguments in
+/// `dir/calls.log`. The stub cargo's `--no-run --message-format=json…` names the test
+/// executables as cargo does; `--list` answers every `a::b` name as a test.
+fn stubs(dir: &std::path::Path) -> std::path::PathBuf {
+    let log = dir.join("calls.log");
+    let record = |name: &str, body: &str| {
+        let path = dir.join(name);
         std::fs::write(
             &path,
             format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> '{}'\n[ \"$1\" = test ] && echo \"threads ${{RUST_TEST_THREADS:-unset}}\" >> '{}.threads'\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\ncase \" $* \" in *' --list '*) for a; do case $a in *::*) echo \"$a: test\";; esac; done;; esac\nexit 0\n",
-                log.display(),
-                log.display()
+                "#!/bin/sh\necho \"{name} $*\" >> '{log}'\n{body}\nexit 0\n",
+                log = log.display()
             ),
         )
         .unwrap();
         let mut perm = std::fs::metadata(&path).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
         std::fs::set_permissions(&path, perm).unwrap();
+    };
+    let list = "case \" $* \" in *' --list '*) for a; do case $a in *::*) echo \"$a: test\";; esac; done;; esac";
+    let threads = format!(
+        "echo \"threads ${{RUST_TEST_THREADS:-unset}}\" >> '{}.threads'",
+        log.display()
+    );
+    let mut artifacts = String::new();
+    for (kind, name, exe) in [
+        ("lib", "pxdeploy", "unit-lib"),
+        ("bin", "pxdeploy", "unit-bin"),
+        ("test", "integration", "integration"),
+    ] {
+        artifacts += &format!(
+            r#"echo '{{"reason":"compiler-artifact","target":{{"kind":["{kind}"],"name":"{name}"}},"profile":{{"test":true}},"executable":"{}"}}'
+"#,
+            dir.join(exe).display()
+        );
     }
+    record(
+        "cargo",
+        &format!(
+            "[ \"$1\" = test ] && {threads}\n[ \"$1 $2\" = 'component list' ] && printf 'rustfmt\\nclippy\\n'\ncase \" $* \" in *' --message-format='*) {artifacts};; esac\n{list}"
+        ),
+    );
+    record("rustup", "");
+    record("unit-lib", "");
+    record("unit-bin", "");
+    record("integration", &format!("{threads}\n{list}"));
+    log
+}
+
+#[test]
+fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let stubs_dir = tempfile::tempdir().unwrap();
+    let log = stubs(stubs_dir.path());
     let mut cmd = Command::new(format!("{root}/scripts/test"));
     let path = format!(
         "{}:{}",
-        stubs.path().display(),
+        stubs_dir.path().display(),
         std::env::var("PATH").unwrap()
     );
-    cmd.env("PATH", path)
+    cmd.env("PATH", &path)
         .env_remove("RUST_TEST_THREADS")
         .current_dir(root);
     let r = run_bounded(cmd, "scripts/test".into(), None, Duration::from_secs(300));
@@ -47,21 +81,46 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         cargo,
         [
             "cargo fmt --all --check",
+            "cargo test --locked --no-run --message-format=json-render-diagnostics",
             "cargo clippy --locked --all-targets -- -D warnings",
-            "cargo test --locked",
+            "cargo test --locked --doc",
         ],
-        "scripts/test runs fmt, clippy and the whole suite, in that order"
+        "scripts/test runs fmt, builds the tests, clippy beside them and the doc tests last\n{calls}"
     );
-    // Three tests at a time unless the caller says otherwise (docs/testing.md).
-    let threads = stubs.path().join("calls.log.threads");
-    assert_eq!(std::fs::read_to_string(&threads).unwrap(), "threads 3\n");
+    // Every test executable cargo named runs: the unit tests whole, the integration tests in
+    // two lanes that together leave none out (each long one alone, the rest skipping them).
+    let exe = |name: &str| -> Vec<&str> {
+        calls
+            .lines()
+            .filter(|l| l.split(' ').next() == Some(name))
+            .collect()
+    };
+    assert_eq!(exe("unit-lib"), ["unit-lib "], "{calls}");
+    assert_eq!(exe("unit-bin"), ["unit-bin "], "{calls}");
+    let integration = exe("integration");
+    let long: Vec<&str> = integration
+        .iter()
+        .filter(|l| !l.contains("--list") && !l.contains("--skip"))
+        .map(|l| l.trim_start_matches("integration --exact "))
+        .collect();
+    assert!(long.contains(&"sim::simulator_self_test_passes"), "{calls}");
+    let rest: Vec<&&str> = integration.iter().filter(|l| l.contains("--skip")).collect();
+    assert_eq!(rest.len(), 1, "{calls}");
+    for name in &long {
+        assert!(!name.contains(' '), "one long test per run: {name}");
+        assert!(rest[0].contains(&format!("--skip {name}")), "{calls}");
+    }
+    assert!(rest[0].starts_with("integration --exact --skip"), "{calls}");
+    // The rest three at a time unless the caller says otherwise (docs/testing.md).
+    let threads = std::fs::read_to_string(stubs_dir.path().join("calls.log.threads")).unwrap();
+    assert!(threads.lines().all(|l| l == "threads 3"), "{threads}");
 
     // With arguments: only those tests, after the install.
     std::fs::write(&log, "").unwrap();
     let mut cmd = Command::new(format!("{root}/scripts/test"));
     let path = format!(
         "{}:{}",
-        stubs.path().display(),
+        stubs_dir.path().display(),
         std::env::var("PATH").unwrap()
     );
     cmd.env("PATH", path).current_dir(root).arg("harness");
@@ -81,7 +140,7 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
     let mut cmd = Command::new(format!("{root}/scripts/test"));
     let path = format!(
         "{}:{}",
-        stubs.path().display(),
+        stubs_dir.path().display(),
         std::env::var("PATH").unwrap()
     );
     cmd.env("PATH", path).current_dir(root).arg("--fast");

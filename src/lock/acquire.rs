@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::shell::{BUSY, ELSEWHERE, HELD, UNSAFE};
-use super::{lock_path, DeployLock, ACQUIRE_TIMEOUT, DIR, GIVE_UP_AFTER, HEARTBEAT_EVERY};
+use super::{lock_path, DeployLock, Guest, ACQUIRE_TIMEOUT, DIR, GIVE_UP_AFTER, HEARTBEAT_EVERY};
 use crate::error::{Error, Result};
 
 /// One line of the lock shell's output: what the transport reads.
@@ -22,35 +22,37 @@ pub(crate) trait Channel: Send {
     fn keep_alive(&mut self, every: Duration, lost: Error);
 }
 
-/// Takes the lock through `channel`, which runs [`super::command`]. Another holder → exit 7
-/// naming it; any other failure → exit 5 with the shell's stderr.
+/// Takes the lock of `guest` (its noun, "container" or "VM", and vmid) through `channel`,
+/// which runs [`super::command`]. Another holder → exit 7 naming it; any other failure →
+/// exit 5 with the shell's stderr.
 pub(crate) fn acquire(
     channel: Box<dyn Channel>,
-    vmid: u32,
+    guest: Guest<'_>,
     host: &str,
     token: &str,
 ) -> Result<DeployLock> {
-    acquire_here(channel, vmid, host, token)?.ok_or_else(|| {
+    acquire_here(channel, guest, host, token)?.ok_or_else(|| {
         Error::remote(format!(
-            "cannot take the deploy lock of container {vmid} on {host}: the container lives on another node"
+            "cannot take the deploy lock of {} on {host}: the {} lives on another node",
+            guest.named(),
+            guest.noun
         ))
     })
 }
 
-/// [`acquire`], through a channel that may run [`super::command_here`]: `None` when the container
+/// [`acquire`], through a channel that may run [`super::command_here`]: `None` when the guest
 /// lives on another node of the cluster (no lock taken).
 pub(super) fn acquire_here(
     mut channel: Box<dyn Channel>,
-    vmid: u32,
+    guest: Guest<'_>,
     host: &str,
     token: &str,
 ) -> Result<Option<DeployLock>> {
+    let (vmid, named) = (guest.vmid, guest.named());
     let failed = |ch: &dyn Channel, why: &str| {
         let stderr = ch.stderr();
-        let mut e = Error::remote(format!(
-            "cannot take the deploy lock of container {vmid} on {host}"
-        ))
-        .cause(why.to_string());
+        let mut e = Error::remote(format!("cannot take the deploy lock of {named} on {host}"))
+            .cause(why.to_string());
         let detail = crate::output::sanitize(stderr.trim());
         if !detail.is_empty() {
             e = e.cause(detail);
@@ -64,7 +66,7 @@ pub(super) fn acquire_here(
     };
     match channel.read_line(ACQUIRE_TIMEOUT)? {
         Line::Line(l) if l == HELD => {
-            channel.keep_alive(HEARTBEAT_EVERY, lost(vmid, host));
+            channel.keep_alive(HEARTBEAT_EVERY, lost(guest, host));
             Ok(Some(DeployLock {
                 channel: Some(channel),
                 vmid,
@@ -78,7 +80,7 @@ pub(super) fn acquire_here(
                 _ => "another pxdeploy run".to_string(),
             };
             Err(Error::locked(format!(
-                "another deploy of container {vmid} is running: {holder}"
+                "another deploy of {named} is running: {holder}"
             ))
             .hint(format!(
                 "wait for it to finish; the lock goes away by itself when that run ends (`{}` on {host})",
@@ -89,7 +91,7 @@ pub(super) fn acquire_here(
         Line::Line(l) if l.starts_with(UNSAFE) => {
             let what = crate::output::sanitize(&l[UNSAFE.len()..]);
             Err(Error::remote(format!(
-                "cannot take the deploy lock of container {vmid} on {host}: {what}"
+                "cannot take the deploy lock of {named} on {host}: {what}"
             ))
             .cause(format!(
                 "the lock folder {DIR} must be a directory owned by root that no one else can write, \
@@ -116,9 +118,11 @@ pub(super) fn acquire_here(
 }
 
 /// What every step after losing the lock fails with (exit 7).
-fn lost(vmid: u32, host: &str) -> Error {
+fn lost(guest: Guest<'_>, host: &str) -> Error {
+    let vmid = guest.vmid;
     Error::locked(format!(
-        "the deploy lock of container {vmid} on {host} was lost; stopped before changing anything more"
+        "the deploy lock of {} on {host} was lost; stopped before changing anything more",
+        guest.named()
     ))
     .hint(format!(
         "another deploy may have taken it meanwhile: check `pxdeploy status`, then deploy again. \
@@ -145,13 +149,17 @@ impl Channel for crate::remote::ssh::RemoteProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::shell::{HELD, SCRIPT};
+    use crate::lock::shell::{ELSEWHERE, HELD, SCRIPT};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::mpsc::{channel, Receiver};
     use std::sync::{Arc, Mutex};
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    const CT: Guest = Guest {
+        noun: "container",
+        vmid: 210,
+    };
 
     /// The lock shell run by a local `sh`, standing in for the SSH channel. `beat`: the
     /// heartbeat it sends once the lock is held (none: a frozen pxdeploy).
@@ -246,13 +254,13 @@ mod tests {
                 1,
                 Some(Duration::from_millis(200)),
             ),
-            210,
+            CT,
             "pve",
             TOKEN,
         )
         .unwrap();
         std::thread::sleep(Duration::from_millis(2500));
-        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN)
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), CT, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7, "{}", err.render());
@@ -260,31 +268,92 @@ mod tests {
 
         let frozen = acquire(
             spawn_with(dir.path(), "alice@laptop since T3", 1, None),
-            210,
+            CT,
             "pve",
             TOKEN,
         )
         .unwrap();
-        let err = acquire(spawn(dir.path(), "bob@ci since T4"), 210, "pve", TOKEN)
+        let err = acquire(spawn(dir.path(), "bob@ci since T4"), CT, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7, "{}", err.render());
         std::thread::sleep(Duration::from_millis(2500));
-        let next = acquire(spawn(dir.path(), "bob@ci since T5"), 210, "pve", TOKEN).unwrap();
+        let next = acquire(spawn(dir.path(), "bob@ci since T5"), CT, "pve", TOKEN).unwrap();
         drop((frozen, next));
+    }
+
+    /// A channel that answers with canned lines (then end-of-file).
+    struct Canned(Vec<String>);
+
+    impl Channel for Canned {
+        fn read_line(&mut self, _timeout: Duration) -> Result<Line> {
+            Ok(match self.0.is_empty() {
+                true => Line::Eof,
+                false => Line::Line(self.0.remove(0)),
+            })
+        }
+        fn stderr(&self) -> String {
+            String::new()
+        }
+        fn keep_alive(&mut self, _every: Duration, _lost: Error) {}
+    }
+
+    fn canned(lines: &[&str]) -> Box<dyn Channel> {
+        Box::new(Canned(lines.iter().map(|l| l.to_string()).collect()))
+    }
+
+    #[test]
+    fn a_vms_lock_is_named_as_the_vms() {
+        let vm = Guest {
+            noun: "VM",
+            vmid: 220,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(spawn(dir.path(), "alice@laptop since T1"), vm, "pve", TOKEN).unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), vm, "pve", TOKEN)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.message,
+            "another deploy of VM 220 is running: alice@laptop since T1"
+        );
+        drop(first);
+        let err = acquire(canned(&[ELSEWHERE]), vm, "node pve2", TOKEN)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.message,
+            "cannot take the deploy lock of VM 220 on node pve2: the VM lives on another node"
+        );
+        let err = acquire(canned(&["what?"]), vm, "pve", TOKEN).err().unwrap();
+        assert_eq!(err.message, "cannot take the deploy lock of VM 220 on pve");
+        let err = acquire(
+            canned(&["pxdeploy-lock: unsafe is a symbolic link"]),
+            vm,
+            "pve",
+            TOKEN,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err.message,
+            "cannot take the deploy lock of VM 220 on pve: is a symbolic link"
+        );
+        assert_eq!(
+            lost(vm, "pve").message,
+            "the deploy lock of VM 220 on pve was lost; stopped before changing anything more"
+        );
+        assert_eq!(
+            lost(CT, "pve").message,
+            "the deploy lock of container 210 on pve was lost; stopped before changing anything more"
+        );
     }
 
     #[test]
     fn second_holder_is_refused_with_the_first_ones_name_and_the_lock_goes_away() {
         let dir = tempfile::tempdir().unwrap();
-        let first = acquire(
-            spawn(dir.path(), "alice@laptop since T1"),
-            210,
-            "pve",
-            TOKEN,
-        )
-        .unwrap();
-        let err = acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN)
+        let first = acquire(spawn(dir.path(), "alice@laptop since T1"), CT, "pve", TOKEN).unwrap();
+        let err = acquire(spawn(dir.path(), "bob@ci since T2"), CT, "pve", TOKEN)
             .err()
             .unwrap();
         assert_eq!(err.exit_code(), 7);
@@ -295,7 +364,7 @@ mod tests {
         );
         assert!(!err.render().contains(TOKEN), "{}", err.render());
         drop(first);
-        let again = acquire(spawn(dir.path(), "bob@ci since T3"), 210, "pve", TOKEN).unwrap();
+        let again = acquire(spawn(dir.path(), "bob@ci since T3"), CT, "pve", TOKEN).unwrap();
         drop(again);
     }
 
@@ -325,7 +394,7 @@ mod tests {
             (&other, "is owned by uid 1000, not root"),
             (&file, "is a regular empty file, not a directory"),
         ] {
-            let err = acquire(spawn(dir, "alice@laptop since T1"), 210, "pve", TOKEN)
+            let err = acquire(spawn(dir, "alice@laptop since T1"), CT, "pve", TOKEN)
                 .err()
                 .unwrap();
             assert_eq!(err.exit_code(), 5, "{}", err.render());
@@ -342,7 +411,7 @@ mod tests {
         }
         // A missing folder is created, root's alone.
         let fresh = base.path().join("fresh");
-        let held = acquire(spawn(&fresh, "alice@laptop since T1"), 210, "pve", TOKEN).unwrap();
+        let held = acquire(spawn(&fresh, "alice@laptop since T1"), CT, "pve", TOKEN).unwrap();
         let meta = std::fs::symlink_metadata(&fresh).unwrap();
         assert!(meta.is_dir());
         assert_eq!(meta.permissions().mode() & 0o777, 0o700);
@@ -373,6 +442,6 @@ mod tests {
         assert_eq!(first.trim(), HELD);
         child.kill().unwrap();
         child.wait().unwrap();
-        acquire(spawn(dir.path(), "bob@ci since T2"), 210, "pve", TOKEN).unwrap();
+        acquire(spawn(dir.path(), "bob@ci since T2"), CT, "pve", TOKEN).unwrap();
     }
 }

@@ -57,8 +57,14 @@ fn a_vm_on_another_node_is_made_deployed_and_destroyed_through_the_first() {
         "{}",
         r.dump()
     );
-    assert_eq!(c.node("pve2").calls_matching(&["qm", "create", &id]).len(), 1);
-    assert!(c.node("pve1").calls_matching(&["qm", "create", &id]).is_empty());
+    assert_eq!(
+        c.node("pve2").calls_matching(&["qm", "create", &id]).len(),
+        1
+    );
+    assert!(c
+        .node("pve1")
+        .calls_matching(&["qm", "create", &id])
+        .is_empty());
 
     let r = run(app.path(), &["-o", "json", "deploy"]);
     r.assert_success();
@@ -72,7 +78,11 @@ fn a_vm_on_another_node_is_made_deployed_and_destroyed_through_the_first() {
     r.assert_success();
     let doc = r.json();
     assert_eq!(
-        (doc["guest"].as_str(), doc["node"].as_str(), doc["state"].as_str()),
+        (
+            doc["guest"].as_str(),
+            doc["node"].as_str(),
+            doc["state"].as_str()
+        ),
         (Some("vm"), Some("pve2"), Some("running")),
         "{}",
         r.dump()

@@ -118,6 +118,8 @@ check "cloud-init status --wait via the agent" 0 '"exitcode" : 0'
 run qm guest cmd 220 network-get-interfaces
 ADDR="$(json '[i for i in d if i.get("hardware-address") == "'"${MAC,,}"'"][0]["ip-addresses"][0]["ip-address"]')"
 [[ "$ADDR" =~ ^127\.0\.20[0-7]\.[0-9]+$ ]] && ok "address from the agent by MAC: $ADDR" || bad "address: $OUT"
+LAN="$(json '[a["ip-address"] for i in d if i.get("hardware-address") == "'"${MAC,,}"'" for a in i["ip-addresses"]][1:]')"
+[[ "$LAN" =~ ^\[\'192\.0\.2\.[0-9]+\'\]$ ]] && ok "the VM's LAN lease on vmbr0, listed after it: $LAN" || bad "LAN lease: $OUT"
 echo "pxdeploy-vm-220.pve $(cat "$WORK/hostkey.pub")" >"$WORK/known_hosts"
 SSH=(ssh -i "$WORK/client" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$WORK/known_hosts"
     -o StrictHostKeyChecking=yes -o HostKeyAlias=pxdeploy-vm-220.pve -o ConnectTimeout=5)

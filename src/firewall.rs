@@ -66,13 +66,21 @@ pub(crate) fn apply(
         return Ok(Applied::default());
     };
     let vmid = cfg.vmid();
+    let named = format!("{} {vmid}", cfg.kind().noun());
     let path = path(vmid);
     let wanted = fw.file();
     reporter.step_with(
-        &format!("Firewall of container {vmid}"),
+        &format!("Firewall of {named}"),
         |a: &Applied| match (a.file_written, a.interface_switched_on) {
             (false, false) => done("unchanged"),
-            _ => done(format!("{path} written{}", if a.interface_switched_on { "; firewall=1 on net0" } else { "" })),
+            _ => done(format!(
+                "{path} written{}",
+                if a.interface_switched_on {
+                    "; firewall=1 on net0"
+                } else {
+                    ""
+                }
+            )),
         },
         || {
             let mut applied = Applied::default();
@@ -83,10 +91,7 @@ pub(crate) fn apply(
             if now.as_ref() != Some(&semantic::parse(&wanted)) {
                 if let Some(old) = &current {
                     applied.drift = drift(old, &wanted);
-                    out.warn(format!(
-                        "the firewall of container {vmid} differs from pxdeploy.toml ({}): rewriting {path}",
-                        applied.drift.join("; ")
-                    ));
+                    out.warn(drift_warning(&named, &applied.drift, &path));
                 }
                 if host.dry_run() {
                     out.info(format!("dry run: would write {path}:\n{wanted}"));
@@ -99,7 +104,10 @@ pub(crate) fn apply(
             if fw.enable {
                 let guest = Guest::of(host, cfg);
                 let config = guest.config()?;
-                if let Some(net) = config.net0().filter(|n| n.all.get("firewall").map(String::as_str) != Some("1")) {
+                if let Some(net) = config
+                    .net0()
+                    .filter(|n| n.all.get("firewall").map(String::as_str) != Some("1"))
+                {
                     let mut all = net.all.clone();
                     all.insert("firewall".into(), "1".into());
                     let name = all.remove("name").unwrap_or_else(|| "eth0".into());
@@ -107,7 +115,10 @@ pub(crate) fn apply(
                     for (k, v) in &all {
                         value.push_str(&format!(",{k}={v}"));
                     }
-                    let command = guest.line(Op::Set { key: "net0", value: &value });
+                    let command = guest.line(Op::Set {
+                        key: "net0",
+                        value: &value,
+                    });
                     host.change_ok(&command, TIMEOUT)?;
                     applied.interface_switched_on = true;
                 }
@@ -119,6 +130,14 @@ pub(crate) fn apply(
 
 /// What `old` (the file on the node) says that `new` does not (`-`), and the reverse (`+`):
 /// options, rules and other sections compared by meaning, never by layout.
+/// The warning of a firewall file that is not what pxdeploy.toml says (it is rewritten).
+fn drift_warning(guest: &str, drift: &[String], path: &str) -> String {
+    format!(
+        "the firewall of {guest} differs from pxdeploy.toml ({}): rewriting {path}",
+        drift.join("; ")
+    )
+}
+
 pub(crate) fn drift(old: &str, new: &str) -> Vec<String> {
     semantic::drift(&semantic::parse(old), &semantic::parse(new))
 }
@@ -167,6 +186,14 @@ mod tests {
         assert!(!datacenter_enabled(""));
         assert!(!datacenter_enabled("[RULES]\nenable: 1\n"));
         assert!(datacenter_enabled("[options]\npolicy_in: DROP\nenable:1\n"));
+    }
+
+    #[test]
+    fn the_drift_warning_names_the_guest_as_it_is() {
+        assert_eq!(
+            drift_warning("VM 220", &["policy_in: DROP → ACCEPT".into()], "/etc/pve/firewall/220.fw"),
+            "the firewall of VM 220 differs from pxdeploy.toml (policy_in: DROP → ACCEPT): rewriting /etc/pve/firewall/220.fw"
+        );
     }
 
     #[test]

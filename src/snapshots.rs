@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest::{CtState, Guest, Op, Snapshot};
+use crate::guest::{CtState, Guest, Kind, Op, Snapshot};
 use crate::output::sanitize;
 use crate::progress::{done, Reporter};
 use crate::proxmox::pct::snapshot as snap;
@@ -38,21 +38,28 @@ pub(crate) fn blocker(host: &Host, cfg: &Config) -> Result<Option<String>> {
     Ok(snap::blocker(&mounts, &kind_of).map(|why| sanitize(&why)))
 }
 
-/// The fix for a container that cannot be snapshotted.
-pub(crate) fn fix(vmid: u32) -> String {
+/// The fix for a guest that cannot be snapshotted: the move of its root volume (a VM's
+/// boot disk is `scsi0`) with the kind's own tool.
+pub(crate) fn fix(kind: Kind, vmid: u32) -> String {
+    let example = match kind {
+        Kind::Container => format!("pct move-volume {vmid} rootfs local-lvm"),
+        Kind::Vm => format!("qm disk move {vmid} scsi0 local-lvm"),
+    };
     format!(
-        "set `snapshot = false` under [deploy], or move the container's volumes to a storage that can snapshot ({}), e.g. `pct move-volume {vmid} rootfs local-lvm` on the host",
+        "set `snapshot = false` under [deploy], or move the {}'s volumes to a storage that can snapshot ({}), e.g. `{example}` on the host",
+        kind.noun(),
         snap::SNAPSHOT_TYPES.join(", ")
     )
 }
 
-/// `[deploy] snapshot = true` on a container that cannot be snapshotted (exit 5).
-fn unsupported(vmid: u32, why: &str) -> Error {
+/// `[deploy] snapshot = true` on a guest that cannot be snapshotted (exit 5).
+fn unsupported(kind: Kind, vmid: u32, why: &str) -> Error {
     Error::remote(format!(
-        "container {vmid} cannot be snapshotted, and `[deploy] snapshot = true`: nothing was changed"
+        "{} {vmid} cannot be snapshotted, and `[deploy] snapshot = true`: nothing was changed",
+        kind.noun()
     ))
     .cause(why.to_string())
-    .hint(fix(vmid))
+    .hint(fix(kind, vmid))
 }
 
 /// When a deploy takes its snapshot.
@@ -71,15 +78,16 @@ pub(crate) enum When {
 /// changes anything: a container that cannot be snapshotted is refused here (exit 5).
 pub(crate) fn when(host: &Host, cfg: &Config) -> Result<When> {
     let vmid = cfg.vmid();
+    let guest = Guest::of(host, cfg);
     let state = match cfg.deploy.snapshot {
-        true => Guest::of(host, cfg).state()?,
+        true => guest.state()?,
         false => None,
     };
     let Some(state) = state else {
         return Ok(When::Never);
     };
     if let Some(why) = blocker(host, cfg)? {
-        return Err(unsupported(vmid, &why));
+        return Err(unsupported(guest.kind(), vmid, &why));
     }
     Ok(match state {
         CtState::Running => When::IfChanged,
@@ -107,8 +115,12 @@ pub(crate) fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) 
                 .contains("snapshot feature is not available")
             {
                 return Err(unsupported(
+                    guest.kind(),
                     vmid,
-                    "`pct snapshot`: snapshot feature is not available",
+                    &format!(
+                        "`{} snapshot`: snapshot feature is not available",
+                        guest.kind().tool()
+                    ),
                 ));
             }
             Err(guest.refused(&command, out))
@@ -137,4 +149,29 @@ pub(crate) fn before_deploy(host: &Host, cfg: &Config, reporter: &dyn Reporter) 
         )?;
     }
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_and_its_fix_speak_of_the_guests_kind() {
+        let e = unsupported(Kind::Vm, 220, "storage `local` (dir) cannot snapshot");
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.message,
+            "VM 220 cannot be snapshotted, and `[deploy] snapshot = true`: nothing was changed"
+        );
+        let hint = fix(Kind::Vm, 220);
+        assert!(hint.contains("move the VM's volumes"), "{hint}");
+        assert!(
+            hint.contains("`qm disk move 220 scsi0 local-lvm`"),
+            "{hint}"
+        );
+        assert!(!hint.contains("pct"), "{hint}");
+        let e = unsupported(Kind::Container, 210, "why");
+        assert!(e.message.starts_with("container 210 cannot be snapshotted"));
+        assert!(fix(Kind::Container, 210).contains("`pct move-volume 210 rootfs local-lvm`"));
+    }
 }

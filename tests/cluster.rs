@@ -6,10 +6,10 @@
 //! `routing.rs`: what the simulated cluster answers, containers on other nodes (deploy,
 //! migration, the owner's lock, placement); `node_keys.rs`: the host keys of the other
 //! nodes (the cluster's record, a wrong key at the second hop, a member whose address is a
-//! pattern).
+//! pattern); `vm.rs`: a VM on another node, made, deployed and destroyed through the first.
 //!
-//! The cluster is shared, so the container ids of all three files differ: `unique_vmid` 1–3,
-//! 5, 6, 8 in `routing.rs`, 4 and 11–13 in `node_keys.rs`, 7, 9, 10 in `ha.rs`.
+//! The cluster is shared, so the guest ids of all four files differ: `unique_vmid` 1–3,
+//! 5, 6, 8 in `routing.rs`, 4 and 11–13 in `node_keys.rs`, 7, 9, 10 in `ha.rs`, 14 in `vm.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -22,6 +22,7 @@ use crate::support::{
 mod ha;
 mod node_keys;
 mod routing;
+mod vm;
 
 /// A one-service app that comes back after a container restart.
 fn small_app() -> tempfile::TempDir {

@@ -5,7 +5,8 @@
 //! before the first start, named steps, the private key gone from the snippet afterwards),
 //! a second `create` (nothing changes), `deploy`, the unchanged redeploy (nothing pushed),
 //! a change, `rollback`, a `[deploy] snapshot` and `rollback --snapshot`, `[monitor]` (the
-//! watcher in the VM), `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
+//! watcher in the VM: a killed service's `exited` reaches a receiver on the node's LAN),
+//! `stop`/`start`/`restart`, `backup`, `restore`, a VM that presents
 //! another host key (exit 4), `destroy`; then the VM made again with a cloud-init that
 //! fails (exit 5 with the log's tail); then one config with a container target and a VM
 //! target, both created and deployed, the VM one with `ha = true` (stop/start through the
@@ -255,15 +256,38 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     assert_eq!(code, 0, "the watcher's unit is not active in the VM");
     let doc = ok_json(&px(app.path(), &["-o", "json", "monitor"]));
     assert_eq!(doc["running"], true, "{doc}");
-    // `monitor test` runs in the VM (over its session) and reports each channel. The
-    // simulated VM has no address on the node's LAN (its eth0 is on vmbr0 without one; its
-    // DHCP address is a loopback address of the node's namespace, for SSH only), so the
-    // receiver on 192.0.2.1 is out of its reach: the webhook fails to connect, exit 5.
+    // `monitor test` runs in the VM (over its session) and reports each channel: the VM's
+    // eth0 has a DHCP lease on the node's LAN (vmbr0, as a container's), where the
+    // receiver listens on 192.0.2.1.
     let r = px(app.path(), &["monitor", "test"]);
-    r.assert_code(5);
-    r.assert_stdout_contains("webhook: failed (could not connect)");
+    r.assert_success();
+    r.assert_stdout_contains("webhook: ok");
     r.assert_stderr_contains("from VM 220");
-    assert!(rx.requests().is_empty(), "{:#?}", rx.requests());
+    let hook = |r: &serde_json::Value, event: &str| -> Option<serde_json::Value> {
+        let body: serde_json::Value = serde_json::from_str(r["body"].as_str()?).ok()?;
+        (r["path"] == "/hook/vm" && body["event"] == event).then_some(body)
+    };
+    let test = rx.wait_for(10, "the test webhook", |r| hook(r, "test").is_some());
+    let test = hook(&test, "test").unwrap();
+    assert_eq!(
+        (test["guest"].as_str(), test["vmid"].as_u64()),
+        (Some("vmapp"), Some(220)),
+        "{test}"
+    );
+    // A service killed in the VM: the watcher's `exited` arrives; started again: `recovered`.
+    let (code, _) = in_vm(&sim, VMID, "docker kill app-web-1");
+    assert_eq!(code, 0, "docker kill in the VM");
+    let exited = rx.wait_for(30, "exited web", |r| {
+        hook(r, "exited").is_some_and(|b| b["service"] == "web")
+    });
+    let exited = hook(&exited, "exited").unwrap();
+    assert_eq!(exited["detail"], "web exited with code 137", "{exited}");
+    assert_eq!(exited["vmid"], 220, "{exited}");
+    let (code, _) = in_vm(&sim, VMID, "docker start app-web-1");
+    assert_eq!(code, 0, "docker start in the VM");
+    rx.wait_for(30, "recovered web", |r| {
+        hook(r, "recovered").is_some_and(|b| b["service"] == "web")
+    });
 
     // --dry-run of a lifecycle command names its qm call and runs none.
     let r = px(app.path(), &["stop", "--dry-run"]);

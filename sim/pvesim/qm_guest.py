@@ -11,6 +11,7 @@ reached, returning pid` and `{"pid": N}`; `exec-status <vmid> <pid>` reads it la
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -62,14 +63,33 @@ def interfaces(vmid, info):
     eth = {"name": "eth0", "statistics": stats()}
     if v.get("mac"):
         eth["hardware-address"] = v["mac"].lower()
+    addrs = []
     if v.get("address"):
-        eth["ip-addresses"] = [{"ip-address": v["address"], "ip-address-type": "ipv4",
-                                "prefix": v.get("prefix") or 8}]
+        addrs.append({"ip-address": v["address"], "ip-address-type": "ipv4",
+                      "prefix": v.get("prefix") or 8})
+    addrs += lan_addresses(info)
+    if addrs:
+        eth["ip-addresses"] = addrs
     res.append(eth)
     if os.path.exists(in_vm(info, "/usr/sbin/dockerd")):
         res.append({"name": "docker0", "hardware-address": "02:42:5e:1c:7a:09",
                     "ip-addresses": [{"ip-address": "172.17.0.1", "ip-address-type": "ipv4",
                                       "prefix": 16}], "statistics": stats()})
+    return res
+
+
+def lan_addresses(info):
+    """The IPv4 addresses eth0 has in the VM's own network namespace (its DHCP lease on the
+    node's LAN, vms.py), as the agent lists them."""
+    r = subprocess.run(["nsenter", f"--net=/proc/{info['init_pid']}/ns/net", "ip", "-o",
+                        "-4", "addr", "show", "dev", "eth0"], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    res = []
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if "inet" in f and f.index("inet") + 1 < len(f):
+            a, _, n = f[f.index("inet") + 1].partition("/")
+            res.append({"ip-address": a, "ip-address-type": "ipv4", "prefix": int(n or 32)})
     return res
 
 

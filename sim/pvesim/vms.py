@@ -3,7 +3,11 @@
 installed) with `pve.py _init --kind vm`, plus:
 - its address (VM contract §5): `ipconfig0 ip=dhcp` gets a loopback address 127.0.200.x-
   127.0.207.x (a lease in STATE/vm-leases.json, kept across starts while free), a static
-  `ip=127.x.y.z/n` is used as it is;
+  `ip=127.x.y.z/n` is used as it is: where the node (its sshd, in the host's network
+  namespace) reaches the VM's sshd;
+- with `ip=dhcp`, also a LAN address on its eth0 like a container's (192.0.2.x from
+  STATE/dhcp-leases.json, `dhcp_delay` after the start; ctinit.py), for what the guest
+  reaches on the node's LAN; the agent lists it after the loopback address;
 - a TCP socket bound to `<address>:22` in the host's network namespace, made here and
   inherited by the VM's pid 1, which listens once cloud-init has set up SSH and serves each
   connection with a real OpenSSH `sshd -i` inside the VM's namespaces;
@@ -37,13 +41,19 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 
 def vm_keys_for_init(vmid, keys):
-    """The container-style keys pid 1 needs: hostname, and netN as veth with net0's MAC."""
+    """The container-style keys pid 1 needs: hostname, and netN as veth with netN's MAC on
+    its bridge in the node's LAN; `ipconfigN ip=dhcp` also gets a LAN lease there (as a
+    container's `ip=dhcp`: 192.0.2.x, default route via 192.0.2.1), so the guest reaches
+    the LAN (a webhook receiver on 192.0.2.1) as a real VM would. The node itself reaches
+    the VM's sshd at its loopback address (address_and_socket), which stays first."""
     res = {"hostname": "localhost"}
     for k, v in keys.items():
         if k.startswith("net") and k[3:].isdigit():
             _model, mac, rest = parse_net(v)
             res[k] = f"name=eth{k[3:]},hwaddr={mac}" + (f",bridge={rest['bridge']}"
                                                          if rest.get("bridge") else "")
+            if parse_propstr(keys.get(f"ipconfig{k[3:]}", "")).get("ip") == "dhcp":
+                res[k] += ",ip=dhcp"
     return res
 
 

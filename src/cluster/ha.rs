@@ -382,19 +382,25 @@ pub(crate) fn check(
         .iter()
         .find(|s| s["storage"] == storage)
         .map(|s| s["shared"].as_u64() == Some(1));
-    let warning = match shared {
-        Some(true) => None,
-        Some(false) => Some(format!(
-            "`ha = true`, but storage `{storage}` is not shared: if its node fails, the HA manager cannot start container {vmid} on another node"
-        )),
-        None => Some(format!(
-            "`ha = true`, but storage `{storage}` is not on this node: shared storage is what lets the HA manager recover container {vmid}"
-        )),
-    };
-    if let Some(w) = warning {
+    if let Some(w) = storage_warning(shared, storage, vmid, vm) {
         out.warn(w);
     }
     Ok(detail)
+}
+
+/// The warning of `check` when the guest's storage is not shared (`Some(false)`) or not on
+/// this node (`None`).
+fn storage_warning(shared: Option<bool>, storage: &str, vmid: u32, vm: bool) -> Option<String> {
+    let guest = format!("{} {vmid}", noun(vm));
+    match shared {
+        Some(true) => None,
+        Some(false) => Some(format!(
+            "`ha = true`, but storage `{storage}` is not shared: if its node fails, the HA manager cannot start {guest} on another node"
+        )),
+        None => Some(format!(
+            "`ha = true`, but storage `{storage}` is not on this node: shared storage is what lets the HA manager recover {guest}"
+        )),
+    }
 }
 
 #[cfg(test)]

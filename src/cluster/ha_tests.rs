@@ -52,3 +52,15 @@ fn control_characters_from_the_node_are_escaped() {
         Some(("pve1\\x1b[2J".into(), "started\\x07".into()))
     );
 }
+
+#[test]
+fn the_storage_warning_names_the_guest_as_it_is() {
+    assert_eq!(
+        storage_warning(Some(false), "local-lvm", 220, true).as_deref(),
+        Some("`ha = true`, but storage `local-lvm` is not shared: if its node fails, the HA manager cannot start VM 220 on another node")
+    );
+    assert!(storage_warning(None, "x", 210, false)
+        .unwrap()
+        .ends_with("shared storage is what lets the HA manager recover container 210"));
+    assert_eq!(storage_warning(Some(true), "ceph", 220, true), None);
+}

@@ -150,9 +150,29 @@ pub(crate) fn owner(guests: &[Guest], vmid: u32) -> Option<&Guest> {
     guests.iter().find(|g| g.vmid == vmid)
 }
 
+impl Guest {
+    /// `container 210` / `VM 220` (by `type`: `qemu` is a VM, anything else a container),
+    /// for messages.
+    pub(crate) fn named(&self) -> String {
+        let noun = match self.kind.as_str() {
+            "qemu" => "VM",
+            _ => "container",
+        };
+        format!("{noun} {}", self.vmid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_is_named_by_its_type() {
+        let text = r#"[{"id":"qemu/220","node":"pve2","type":"qemu","vmid":220},{"id":"lxc/210","node":"pve3","type":"lxc","vmid":210}]"#;
+        let guests = parse_resources(text).unwrap();
+        assert_eq!(owner(&guests, 220).unwrap().named(), "VM 220");
+        assert_eq!(owner(&guests, 210).unwrap().named(), "container 210");
+    }
 
     #[test]
     fn resources_with_and_without_rrd_data() {

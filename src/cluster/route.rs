@@ -131,7 +131,12 @@ pub(crate) fn connect(
     })
 }
 
-/// The [`Router`] of one command: where container `vmid` lives.
+/// `VM 220 lives on node pve2`: the cause under a failure to reach the guest's node.
+fn lives_on(guest: &super::Guest) -> String {
+    format!("{} lives on node {}", guest.named(), guest.node)
+}
+
+/// The [`Router`] of one command: where guest `vmid` lives.
 pub(crate) struct Locator {
     pub target: SshTarget,
     pub vmid: u32,
@@ -158,8 +163,9 @@ impl Router for Locator {
                 session: None,
             });
         }
-        let session = connect(entry, &self.target, &view.membership, &node)
-            .map_err(|e| e.cause(format!("container {} lives on node {node}", self.vmid)))?;
+        let lives = lives_on(guest);
+        let session =
+            connect(entry, &self.target, &view.membership, &node).map_err(|e| e.cause(lives))?;
         Ok(Route {
             node: Some(node),
             session: Some(session),
@@ -170,5 +176,20 @@ impl Router for Locator {
         let out = ensure_success(RESOURCES, entry.exec(RESOURCES, None, PROBE_TIMEOUT)?)?;
         let guests = parse_resources(&out.stdout_str())?;
         Ok(owner(&guests, self.vmid).map(|g| g.node.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_whose_node_cannot_be_reached_is_named_by_its_kind() {
+        let guests = super::super::parse_resources(
+            r#"[{"node":"pve2","type":"qemu","vmid":220},{"node":"pve3","type":"lxc","vmid":210}]"#,
+        )
+        .unwrap();
+        assert_eq!(lives_on(&guests[0]), "VM 220 lives on node pve2");
+        assert_eq!(lives_on(&guests[1]), "container 210 lives on node pve3");
     }
 }

@@ -271,7 +271,8 @@ fn storages(host: &Host, wanted: &[(&'static str, &str, &String)]) -> Result<Vec
         .collect())
 }
 
-/// `[deploy] snapshot = true`: every volume of the container can be snapshotted.
+/// `[deploy] snapshot = true`: every volume of the container can be snapshotted (a
+/// container's check; a VM's are in `check_vm`).
 fn snapshots(host: &Host, config: &Config) -> Result<Check> {
     let vmid = config.vmid();
     Ok(match crate::snapshots::blocker(host, config)? {
@@ -279,7 +280,7 @@ fn snapshots(host: &Host, config: &Config) -> Result<Check> {
         Some(why) => Check::fail(
             "snapshots",
             format!("`[deploy] snapshot = true`, but {why}: deploys would be refused"),
-            crate::snapshots::fix(vmid),
+            crate::snapshots::fix(crate::guest::Kind::Container, vmid),
         ),
     })
 }

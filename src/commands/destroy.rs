@@ -176,7 +176,8 @@ fn confirm(
 ) -> Result<()> {
     let vmid = config.vmid();
     let noun = config.kind().noun();
-    super::confirm::by_hostname(ctx, vmid, hostname, "destroy", "destroyed", || {
+    let named = format!("{noun} {vmid}");
+    super::confirm::by_hostname(ctx, &named, hostname, "destroy", "destroyed", || {
         let disk = actual.rootfs().map_or_else(
             || "unknown".to_string(),
             |r| {

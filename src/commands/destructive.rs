@@ -47,7 +47,7 @@ pub(super) fn confirm_and_lock(
     warn: impl FnOnce(),
 ) -> Result<Option<DeployLock>> {
     if !guest.dry_run() {
-        super::confirm::by_hostname(ctx, guest.id(), hostname, verb, done, warn)?;
+        super::confirm::by_hostname(ctx, &guest.named(), hostname, verb, done, warn)?;
     }
     guest.lock(ctx.reporter.as_ref())
 }

@@ -127,8 +127,6 @@ fn finish_start(
     Ok(())
 }
 
-/// A lock in `pct config` (`lock: <name>`), in plain words (pve-container
-/// src/PVE/LXC/Config.pm, the `lock` enum).
 /// Asks the HA manager for `wanted` and waits until the guest is there.
 fn ha_request(ctx: &Context, host: &Host, config: &Config, wanted: Wanted) -> Result<()> {
     ha::request(
@@ -140,19 +138,21 @@ fn ha_request(ctx: &Context, host: &Host, config: &Config, wanted: Wanted) -> Re
     )
 }
 
-fn lock_meaning(lock: &str) -> &'static str {
+/// A lock in the guest's config, in plain words (pve-container src/PVE/LXC/Config.pm and
+/// qemu-server's `lock` enums), with the guest's `noun` and `tool`.
+fn lock_meaning(lock: &str, noun: &str, tool: &str) -> String {
     match lock {
-        "backup" => "a backup is running",
-        "create" => "the container is being created",
-        "destroyed" => "the container is being destroyed",
-        "disk" => "a disk is being moved or resized",
-        "fstrim" => "`pct fstrim` is running",
-        "migrate" => "a migration is running",
-        "mounted" => "its disks are mounted on the host (`pct mount`)",
-        "rollback" => "a snapshot rollback is running",
-        "snapshot" => "a snapshot is being taken",
-        "snapshot-delete" => "a snapshot is being deleted",
-        _ => "a Proxmox task holds it",
+        "backup" => "a backup is running".into(),
+        "create" => format!("the {noun} is being created"),
+        "destroyed" => format!("the {noun} is being destroyed"),
+        "disk" => "a disk is being moved or resized".into(),
+        "fstrim" => format!("`{tool} fstrim` is running"),
+        "migrate" => "a migration is running".into(),
+        "mounted" => format!("its disks are mounted on the host (`{tool} mount`)"),
+        "rollback" => "a snapshot rollback is running".into(),
+        "snapshot" => "a snapshot is being taken".into(),
+        "snapshot-delete" => "a snapshot is being deleted".into(),
+        _ => "a Proxmox task holds it".into(),
     }
 }
 
@@ -169,7 +169,7 @@ fn refuse_if_locked(guest: Guest<'_>) -> Result<()> {
         Some(lock) if lock != "mounted" => Err(Error::remote(format!(
             "{noun} {vmid} is locked (`{}`): {}; not restarting it",
             sanitize(lock),
-            lock_meaning(lock)
+            lock_meaning(lock, noun, tool)
         ))
         .cause(format!(
             "`{command}` shows `lock: {}`: a reboot would stop the {noun} and Proxmox would then refuse to start it, leaving the app down",
@@ -179,5 +179,23 @@ fn refuse_if_locked(guest: Guest<'_>) -> Result<()> {
             "run `pxdeploy restart` again once it has finished; a lock left behind by a task that died: `{tool} unlock {vmid}` on the host"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_is_explained_in_the_guests_words() {
+        assert_eq!(
+            lock_meaning("create", "VM", "qm"),
+            "the VM is being created"
+        );
+        assert_eq!(
+            lock_meaning("destroyed", "container", "pct"),
+            "the container is being destroyed"
+        );
+        assert_eq!(lock_meaning("backup", "VM", "qm"), "a backup is running");
     }
 }

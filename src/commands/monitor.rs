@@ -65,7 +65,7 @@ fn show(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
         .inside_host()?
         .probe(&state::line(guest.inside(), project, "state"))?;
     let s = state::parse(&output(guest, "state", out)?);
-    print(ctx, guest.id(), &s);
+    print(ctx, &guest.named(), &s);
     let mut facts = serde_json::to_value(&s).unwrap_or_default();
     if let Some(map) = facts.as_object_mut() {
         map.insert("vmid".into(), guest.id().into());
@@ -74,16 +74,21 @@ fn show(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     Ok(())
 }
 
-fn print(ctx: &Context, vmid: u32, s: &State) {
+/// `watcher 0.1.0 in VM 220: running, a check every 60s` (`running` as shown).
+fn headline(guest: &str, s: &State, running: &str) -> String {
+    format!(
+        "watcher {} in {guest}: {running}, a check every {}s",
+        s.version, s.interval_secs
+    )
+}
+
+fn print(ctx: &Context, guest: &str, s: &State) {
     let o = &ctx.out;
     let running = match s.running {
         true => o.green("running"),
         false => o.red("not running"),
     };
-    o.data(format!(
-        "watcher {} in container {vmid}: {running}, a check every {}s",
-        s.version, s.interval_secs
-    ));
+    o.data(headline(guest, s, &running));
     o.data(format!(
         "last check: {}",
         s.last_check.as_deref().unwrap_or("none yet")
@@ -174,4 +179,26 @@ fn test(ctx: &Context, guest: Guest<'_>, project: &str) -> Result<()> {
     ))
     .hint("the guest must reach the receiver: check its URL in pxdeploy.toml (it is never printed), the guest's DNS and firewall; `pxdeploy monitor` shows each channel's last result")
     .facts(facts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_names_the_guest_as_it_is() {
+        let s = State {
+            version: "0.1.0".into(),
+            interval_secs: 60,
+            ..State::default()
+        };
+        assert_eq!(
+            headline("VM 220", &s, "running"),
+            "watcher 0.1.0 in VM 220: running, a check every 60s"
+        );
+        assert_eq!(
+            headline("container 210", &s, "not running"),
+            "watcher 0.1.0 in container 210: not running, a check every 60s"
+        );
+    }
 }

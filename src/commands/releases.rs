@@ -1,4 +1,4 @@
-//! `pxdeploy releases`: the releases kept in the container, oldest first.
+//! `pxdeploy releases`: the releases kept in the guest, oldest first.
 
 use serde_json::json;
 
@@ -20,9 +20,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
     )?;
     let current = store.current.as_deref();
     if store.releases.is_empty() {
-        ctx.out.info(format!(
-            "no releases in container {vmid} yet: `pxdeploy deploy` records one"
-        ));
+        ctx.out.info(none_yet(&Guest::of(&host, &config).named()));
     } else {
         let by = store
             .releases
@@ -64,4 +62,20 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
         json!({ "vmid": vmid, "current": current, "releases": list }),
     );
     Ok(())
+}
+
+/// What `releases` says before the first deploy.
+fn none_yet(guest: &str) -> String {
+    format!("no releases in {guest} yet: `pxdeploy deploy` records one")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn none_yet_names_the_guest_as_it_is() {
+        assert_eq!(
+            super::none_yet("VM 220"),
+            "no releases in VM 220 yet: `pxdeploy deploy` records one"
+        );
+    }
 }

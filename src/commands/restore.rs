@@ -11,7 +11,7 @@ use super::context::Context;
 use super::destructive::{self, Action};
 use crate::cli::RestoreArgs;
 use crate::error::{Error, Result};
-use crate::guest::{CtState, Guest, Op};
+use crate::guest::{CtState, Guest, Kind, Op};
 use crate::output::{sanitize, size};
 use crate::proxmox::pvesm::{self, BackupEntry};
 
@@ -45,13 +45,11 @@ pub(super) fn run(ctx: &Context, args: &RestoreArgs) -> Result<()> {
     let mut hostname = config.hostname().to_string();
     if state.is_some() {
         let action = Action {
-            command: "pct restore",
-            protected: Some(Error::refused(format!(
-                "{noun} {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done"
-            ))
-            .hint(format!(
-                "turn protection off on the host with `pct set {vmid} --protection 0`, then run `pxdeploy restore` again"
-            ))),
+            command: match guest.kind() {
+                Kind::Container => "pct restore",
+                Kind::Vm => "qmrestore",
+            },
+            protected: Some(protected(guest.kind(), vmid)),
         };
         hostname = destructive::inspect(guest, &hostname, action)?.hostname;
     }
@@ -152,9 +150,45 @@ fn choose(
     })
 }
 
+/// Restoring over a guest with `protection: 1` (exit 8), with the kind's own command to
+/// turn it off.
+fn protected(kind: Kind, vmid: u32) -> Error {
+    Error::refused(format!(
+        "{} {vmid} has `protection: 1`: Proxmox refuses to restore over it, nothing was done",
+        kind.noun()
+    ))
+    .hint(format!(
+        "turn protection off on the host with `{} set {vmid} --protection 0`, then run `pxdeploy restore` again",
+        kind.tool()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_protected_vm_is_unprotected_with_qm() {
+        let e = protected(Kind::Vm, 220);
+        assert_eq!(e.exit_code(), 8);
+        assert!(
+            e.message.starts_with("VM 220 has `protection: 1`"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("`qm set 220 --protection 0`"),
+            "{:?}",
+            e.hint
+        );
+        assert!(protected(Kind::Container, 210)
+            .hint
+            .unwrap_or_default()
+            .contains("`pct set 210 --protection 0`"));
+    }
 
     fn entry(volid: &str, date: &str) -> BackupEntry {
         BackupEntry {

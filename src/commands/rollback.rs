@@ -33,14 +33,9 @@ pub(crate) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         args.with_env,
         &mut picked,
     )?;
-    let verb = if host.dry_run() {
-        "would roll"
-    } else {
-        "rolled"
-    };
     ctx.out.info(format!(
-        "{}{verb} back container {vmid} from release {} to {}: {} files written, {} deleted; .env: {}; {}",
-        if host.dry_run() { "dry run: " } else { "" },
+        "{} from release {} to {}: {} files written, {} deleted; .env: {}; {}",
+        rolled_back(host.dry_run(), &Guest::of(&host, &config).named()),
         r.from.as_deref().unwrap_or("(none)"),
         r.to,
         r.written,
@@ -68,4 +63,24 @@ pub(crate) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
         .map_err(|e| e.facts(facts.clone()))?;
     ctx.succeed(Some(&host), facts);
     Ok(())
+}
+
+/// `rolled back VM 220` (`dry run: would roll back …`): how the summary starts.
+fn rolled_back(dry_run: bool, guest: &str) -> String {
+    match dry_run {
+        true => format!("dry run: would roll back {guest}"),
+        false => format!("rolled back {guest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_summary_names_the_guest_as_it_is() {
+        assert_eq!(super::rolled_back(false, "VM 220"), "rolled back VM 220");
+        assert_eq!(
+            super::rolled_back(true, "container 210"),
+            "dry run: would roll back container 210"
+        );
+    }
 }

@@ -57,7 +57,7 @@ pub(super) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
             let newer_exist = out.stderr_str().contains("is not most recent snapshot");
             let err = guest.refused(&command, out);
             Err(if newer_exist {
-                err.hint("ZFS rolls back only to the newest snapshot: delete the newer ones first (`pct delsnapshot`), or pick the newest")
+                err.hint(newest_only(guest.kind().tool()))
             } else {
                 err
             })
@@ -113,8 +113,18 @@ fn choose(all: &[Snapshot], wanted: Option<&str>, named: &str) -> Result<Snapsho
     })
 }
 
+/// The hint of a rollback that ZFS refuses because newer snapshots exist.
+fn newest_only(tool: &str) -> String {
+    format!("ZFS rolls back only to the newest snapshot: delete the newer ones first (`{tool} delsnapshot`), or pick the newest")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_zfs_hint_names_the_kinds_tool() {
+        assert!(super::newest_only("qm").contains("(`qm delsnapshot`)"));
+    }
+
     use super::*;
 
     fn s(name: &str) -> Snapshot {

@@ -4,6 +4,7 @@
 
 use super::Project;
 use crate::error::{Error, Result};
+use crate::guest::Inside;
 
 const FORMAT: &str = "{{.Names}}\t{{.Label \"com.docker.compose.project\"}}";
 
@@ -51,24 +52,53 @@ pub(crate) fn check(
     let Some((name, owner)) = taken(&out, &project.name, &wanted).into_iter().next() else {
         return Ok(());
     };
+    Err(refusal(project.inside, &name, &owner))
+}
+
+/// Exit 5: `name` is taken by a container of project `owner` ("": of none) in the guest.
+fn refusal(inside: Inside, name: &str, owner: &str) -> Error {
     let whose = if owner.is_empty() {
         "a container that is not part of any Compose project".to_string()
     } else {
         format!("a container of the Compose project {owner:?}")
     };
-    Err(Error::remote(format!(
-        "container name {name:?} (container_name in the compose file) is already used by {whose} in container {}; nothing was stopped",
-        project.inside.id()
+    Error::remote(format!(
+        "container name {name:?} (container_name in the compose file) is already used by {whose} in {}; nothing was stopped",
+        inside.named()
     ))
     .hint(format!(
-        "remove that container (`pct exec {} -- docker rm -f {name}`) or change container_name, then deploy again",
-        project.inside.id()
-    )))
+        "remove that container ({}) or change container_name, then deploy again",
+        inside.by_hand(&["docker", "rm", "-f", name])
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refusal_names_the_guest_and_the_fix_of_its_kind() {
+        let e = refusal(Inside::Vm(220), "prometheus", "monitoring");
+        assert_eq!(e.exit_code(), 5);
+        assert_eq!(
+            e.message,
+            "container name \"prometheus\" (container_name in the compose file) is already used by a container of the Compose project \"monitoring\" in VM 220; nothing was stopped"
+        );
+        let hint = e.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("`sudo docker rm -f prometheus` in VM 220"),
+            "{hint}"
+        );
+        assert!(!hint.contains("pct"), "{hint}");
+        let e = refusal(Inside::Container(210), "handmade", "");
+        assert!(e.message.ends_with(
+            "already used by a container that is not part of any Compose project in container 210; nothing was stopped"
+        ));
+        assert!(e
+            .hint
+            .unwrap_or_default()
+            .contains("`pct exec 210 -- docker rm -f handmade` on the host"));
+    }
 
     #[test]
     fn only_names_of_other_projects_are_taken() {

@@ -218,7 +218,7 @@ fn inside(
     let root = crate::paths::normalize(source);
     if !target.starts_with(&root) {
         return Err(format!(
-            "{} (`{key}: {path}` in {}) is outside app.source {}: only app.source is pushed into the container",
+            "{} (`{key}: {path}` in {}) is outside app.source {}: only app.source is pushed into the guest",
             target.display(),
             from.display(),
             root.display()

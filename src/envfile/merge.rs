@@ -90,7 +90,7 @@ pub fn merge(
     let text = existing.expose();
     let statements = parse(text).map_err(|e| {
         Error::remote(format!("the existing .env cannot be read: {e}"))
-            .hint("fix that line of .env inside the container (Compose cannot read it either), then deploy again")
+            .hint("fix that line of the .env in the guest's app folder (Compose cannot read it either), then deploy again")
     })?;
     // Compose keeps the last assignment of a key.
     let mut last: BTreeMap<&str, &Statement> = BTreeMap::new();

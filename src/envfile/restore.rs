@@ -29,7 +29,7 @@ pub fn restore_values(
 ) -> Result<Restored> {
     let unreadable = |which: &str, e: super::ParseError| {
         Error::remote(format!("{which} cannot be read: {e}")).hint(
-            "fix that line inside the container, or bring the release's .env back as it was: `pxdeploy rollback --with-env`",
+            "fix that line of the .env in the guest's app folder, or bring the release's .env back as it was: `pxdeploy rollback --with-env`",
         )
     };
     let text = today.expose();

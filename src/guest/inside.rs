@@ -40,6 +40,18 @@ impl Inside {
         format!("{} {}", self.noun(), self.id())
     }
 
+    /// How a person runs `argv` in the guest, for hints: on the node with `pct exec` for a
+    /// container; with `sudo` inside a VM (`pxdeploy shell` opens a shell there).
+    pub fn by_hand<S: AsRef<str>>(self, argv: &[S]) -> String {
+        match self {
+            Inside::Container(vmid) => format!("`{}` on the host", pct::exec(vmid, argv)),
+            Inside::Vm(vmid) => format!(
+                "`sudo {}` in VM {vmid} (`pxdeploy shell` opens a shell there)",
+                join(argv)
+            ),
+        }
+    }
+
     /// The command line that runs `argv` verbatim in the guest.
     pub fn exec<S: AsRef<str>>(self, argv: &[S]) -> String {
         match self {
@@ -60,6 +72,19 @@ impl Inside {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_person_runs_by_hand_in_each_kind() {
+        let argv = ["docker", "rm", "-f", "my db"];
+        assert_eq!(
+            Inside::Container(210).by_hand(&argv),
+            "`pct exec 210 -- docker rm -f 'my db'` on the host"
+        );
+        assert_eq!(
+            Inside::Vm(220).by_hand(&argv),
+            "`sudo docker rm -f 'my db'` in VM 220 (`pxdeploy shell` opens a shell there)"
+        );
+    }
 
     #[test]
     fn lines_of_both_kinds() {

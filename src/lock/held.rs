@@ -52,9 +52,11 @@ impl Held {
 }
 
 /// The error of a finish refused by [`CHECK`] (exit 7), with what the host said.
-pub(crate) fn lost(vmid: u32, host: &str, said: &str) -> Error {
+pub(crate) fn lost(guest: super::Guest<'_>, host: &str, said: &str) -> Error {
+    let vmid = guest.vmid;
     Error::locked(format!(
-        "the deploy lock of container {vmid} on {host} was lost before the deploy finished: its result was not recorded"
+        "the deploy lock of {} on {host} was lost before the deploy finished: its result was not recorded",
+        guest.named()
     ))
     .cause(crate::output::sanitize(said.trim()))
     .hint(format!(
@@ -143,6 +145,31 @@ mod tests {
         assert!(out.stdout.is_empty(), "ran the finish");
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(said.contains("is no longer held"), "{said}");
+    }
+
+    #[test]
+    fn a_lost_lock_names_the_guest_by_its_kind() {
+        let vm = super::super::Guest {
+            noun: "VM",
+            vmid: 220,
+        };
+        let e = lost(
+            vm,
+            "node pve2",
+            "pxdeploy: the deploy lock is no longer held\n",
+        );
+        assert_eq!(e.exit_code(), 7);
+        assert_eq!(
+            e.message,
+            "the deploy lock of VM 220 on node pve2 was lost before the deploy finished: its result was not recorded"
+        );
+        let ct = super::super::Guest {
+            noun: "container",
+            vmid: 210,
+        };
+        assert!(lost(ct, "pve", "")
+            .message
+            .starts_with("the deploy lock of container 210 on pve was lost"));
     }
 
     #[test]

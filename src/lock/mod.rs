@@ -86,6 +86,20 @@ pub(crate) fn holder_path(vmid: u32) -> String {
     format!("{DIR}/pxdeploy-{vmid}.holder")
 }
 
+/// The guest a lock is for, as messages name it: its noun ("container" / "VM") and vmid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Guest<'a> {
+    pub noun: &'a str,
+    pub vmid: u32,
+}
+
+impl Guest<'_> {
+    /// `container 210` / `VM 220`.
+    pub(crate) fn named(&self) -> String {
+        format!("{} {}", self.noun, self.vmid)
+    }
+}
+
 /// A held deploy lock. Released when dropped.
 pub(crate) struct DeployLock {
     channel: Option<Box<dyn Channel>>,
@@ -127,13 +141,14 @@ pub(crate) fn take(
     }
     let holder = Holder::current();
     let token = held::token();
+    let guest = Guest { noun, vmid };
     reporter
         .step(&format!("Taking the deploy lock of {noun} {vmid}"), || {
             let here = spawn_lock(&command_here(vmid, &holder, &token))?;
-            if let Some(lock) = acquire_here(here, vmid, &host.alias, &token)? {
+            if let Some(lock) = acquire_here(here, guest, &host.alias, &token)? {
                 return Ok(lock);
             }
-            // The container is another node's: take its lock there (`spawn_lock` runs
+            // The guest is another node's: take its lock there (`spawn_lock` runs
             // on `host.session()`, which is the owner's once routed).
             let owner = match host.to_owner()? {
                 true => host.node()?.map(|n| format!("node {n}")),
@@ -142,7 +157,7 @@ pub(crate) fn take(
             let on = owner.unwrap_or_else(|| host.alias.clone());
             acquire(
                 spawn_lock(&command(vmid, &holder, &token))?,
-                vmid,
+                guest,
                 &on,
                 &token,
             )

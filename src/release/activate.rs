@@ -181,12 +181,16 @@ pub(crate) fn finish_and_mark(
     held: Option<&Held>,
 ) -> Result<()> {
     let vmid = guest.id();
+    let locked = crate::lock::Guest {
+        noun: guest.kind().noun(),
+        vmid,
+    };
     if let (Kind::Vm, Some(held)) = (guest.kind(), held) {
         let node = guest.host();
         let check = held.guard("", "true");
         let out = node.change(&check, FINISH_TIMEOUT)?;
         if out.status.code == held::LOST_EXIT {
-            return Err(held::lost(vmid, &node.alias, &out.stderr_str()));
+            return Err(held::lost(locked, &node.alias, &out.stderr_str()));
         }
         ensure_success(&check, out)?;
     }
@@ -196,13 +200,14 @@ pub(crate) fn finish_and_mark(
     let out = host.run_prepared(prepared, &mut line.as_bytes(), FINISH_TIMEOUT)?;
     if out.status.code == held::LOST_EXIT && out.stderr_str().contains("pxdeploy: the deploy lock")
     {
-        return Err(held::lost(vmid, &guest.host().alias, &out.stderr_str()));
+        return Err(held::lost(locked, &guest.host().alias, &out.stderr_str()));
     }
     let refused = out.status.code == crate::release::store::UNSAFE_EXIT;
     ensure_success(&command, out).map_err(|e| match refused {
-        true => e.hint(
-            "remove that link inside the container (pxdeploy never follows one), then try again",
-        ),
+        true => e.hint(format!(
+            "remove that link inside the {} (pxdeploy never follows one), then try again",
+            guest.kind().noun()
+        )),
         false => e,
     })?;
     Ok(())

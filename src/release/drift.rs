@@ -242,6 +242,24 @@ pub(crate) fn list(drifted: &[Drifted]) -> String {
         .join(", ")
 }
 
+impl Drifted {
+    /// The note of a file put back: `compose.yaml was changed in the VM since the last
+    /// deploy (content): putting it back`. `since`: `deploy` or `switch`; `then`: what
+    /// happens to it now.
+    pub(crate) fn note(&self, inside: crate::guest::Inside, since: &str, then: &str) -> String {
+        format!(
+            "{} {} in the {} since the last {since} ({}): {then}",
+            crate::output::sanitize(&self.path),
+            match self.what {
+                "missing" => "went missing",
+                _ => "was changed",
+            },
+            inside.noun(),
+            self.why
+        )
+    }
+}
+
 #[cfg(test)]
 #[path = "drift_tests.rs"]
 mod tests;

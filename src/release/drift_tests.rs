@@ -244,3 +244,24 @@ fn reads_hash_lines_with_gnu_escapes() {
     assert!(parse(&mut &b"drift\nf 644\n"[..]).is_err());
     assert!(parse(&mut &b"drift\n"[..]).is_err());
 }
+
+#[test]
+fn the_note_of_a_file_put_back_names_the_guests_kind() {
+    let d = Drifted {
+        path: "compose.yaml".into(),
+        what: "changed",
+        why: "content".into(),
+    };
+    assert_eq!(
+        d.note(crate::guest::Inside::Vm(220), "deploy", "putting it back"),
+        "compose.yaml was changed in the VM since the last deploy (content): putting it back"
+    );
+    let gone = Drifted {
+        what: "missing",
+        ..d
+    };
+    assert_eq!(
+        gone.note(crate::guest::Inside::Container(210), "switch", "putting it back"),
+        "compose.yaml went missing in the container since the last switch (content): putting it back"
+    );
+}

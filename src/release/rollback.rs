@@ -74,22 +74,13 @@ pub(crate) fn roll_back(
             project.inside.noun()
         ))
     })?;
-    // Files changed by hand in the container since their switch are put back too.
+    // Files changed by hand in the guest since their switch are put back too.
     let drifted = match store.current_manifest() {
         Some(current) => drift::check(host, &project, current),
         None => Vec::new(),
     };
     for d in &drifted {
-        reporter.note(&format!(
-            "{} {} in the container since the last switch ({}): putting it back",
-            crate::output::sanitize(&d.path),
-            if d.what == "missing" {
-                "went missing"
-            } else {
-                "was changed"
-            },
-            d.why
-        ));
+        reporter.note(&d.note(project.inside, "switch", "putting it back"));
     }
     let mut diff =
         plan::diff_repairing(store.current_manifest(), manifest, &drift::paths(&drifted));

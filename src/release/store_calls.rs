@@ -10,7 +10,7 @@ use super::{parse_read, render_facts, Release, State, Store};
 use crate::compose::Project;
 use crate::envfile::Redacted;
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Inside};
 use crate::push::{pack, Archive, Item, Payload};
 use crate::remote::host::ensure_success;
 
@@ -46,9 +46,10 @@ pub(crate) fn check(store: &Store, project: &Project) -> Result<()> {
         ))
         .cause("pxdeploy never follows a link out of the app folder")
         .hint(format!(
-            "remove the link inside the container (`pct exec {} -- rm {}`), then try again",
-            project.inside.id(),
-            crate::output::sanitize(path)
+            "remove the link ({}), then try again",
+            project
+                .inside
+                .by_hand(&["rm", &crate::output::sanitize(path)])
         ))),
         _ => Ok(()),
     }
@@ -119,21 +120,27 @@ pub(crate) fn stage_and_switch(
     let out = out?;
     let out_stderr = out.stderr_str();
     match out.status.code {
-        store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
+        store::UNSAFE_EXIT => return checked(project.inside, &command, out).map(|()| 0),
         store::CHANGED_EXIT => {
             ensure_success(&command, out).map_err(|e| {
                 e.hint(format!(
-                    "release {} is staged but the tree was not touched: deploy again (it reads the container anew)",
-                    release.id
+                    "release {} is staged but the tree was not touched: deploy again (it reads the {} anew)",
+                    release.id,
+                    project.inside.noun()
                 ))
             })?;
         }
         store::SWITCH_FAILED_EXIT => {
-            ensure_success(&command, out).map_err(|e| stopped_part_way(e, &release.id))?;
+            ensure_success(&command, out)
+                .map_err(|e| stopped_part_way(e, &release.id, project.inside))?;
         }
         _ => {
-            ensure_success(&command, out)
-                .map_err(|e| e.hint("the container still runs the release it had; deploy again"))?;
+            ensure_success(&command, out).map_err(|e| {
+                e.hint(format!(
+                    "the {} still runs the release it had; deploy again",
+                    project.inside.noun()
+                ))
+            })?;
         }
     }
     produced?;
@@ -148,23 +155,26 @@ pub(crate) fn stage_and_switch(
 }
 
 /// The hint of a switch that failed.
-fn stopped_part_way(e: Error, id: &str) -> Error {
+fn stopped_part_way(e: Error, id: &str, inside: Inside) -> Error {
     e.hint(format!(
-        "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the container, then run it again"
+        "the switch to release {id} stopped part-way; the next deploy or rollback finishes it first: fix what the message says inside the {}, then run it again",
+        inside.noun()
     ))
 }
 
 /// A non-zero exit as an error; a store refused for a symbolic link says how to fix it.
-fn checked(command: &str, out: crate::remote::Output) -> Result<()> {
+fn checked(inside: Inside, command: &str, out: crate::remote::Output) -> Result<()> {
     let refused = out.status.code == store::UNSAFE_EXIT;
     let journal = refused && out.stderr_str().contains("refusing it");
     ensure_success(command, out).map_err(|e| match (refused, journal) {
-        (true, true) => e.hint(
-            "the switch journal left in the container (`.pxdeploy/journal` in the app folder) was not written by pxdeploy: look at it and at the tree, remove it, then try again",
-        ),
-        (true, false) => e.hint(
-            "remove that link inside the container (pxdeploy never follows one), then try again",
-        ),
+        (true, true) => e.hint(format!(
+            "the switch journal left in the {} (`.pxdeploy/journal` in the app folder) was not written by pxdeploy: look at it and at the tree, remove it, then try again",
+            inside.noun()
+        )),
+        (true, false) => e.hint(format!(
+            "remove that link inside the {} (pxdeploy never follows one), then try again",
+            inside.noun()
+        )),
         _ => e,
     })?;
     Ok(())
@@ -177,9 +187,9 @@ pub(crate) fn switch(guest: Guest<'_>, project: &Project, id: &str, ops: &[Op]) 
     let journal = plan::journal(id, ops);
     let out = host.change_with_stdin(&command, &mut journal.as_bytes(), SWITCH_TIMEOUT)?;
     if out.status.code == store::UNSAFE_EXIT {
-        return checked(&command, out);
+        return checked(project.inside, &command, out);
     }
-    ensure_success(&command, out).map_err(|e| stopped_part_way(e, id))?;
+    ensure_success(&command, out).map_err(|e| stopped_part_way(e, id, project.inside))?;
     Ok(())
 }
 
@@ -194,7 +204,7 @@ pub(crate) fn finish(
     let host = guest.inside_host()?;
     let command = store::finish_command(project.inside, &project.remote_dir, keep, results);
     let out = host.change(&command, FINISH_TIMEOUT)?;
-    checked(&command, out)
+    checked(project.inside, &command, out)
 }
 
 /// A release's own compose file as stored, which may differ from the local file (or there
@@ -237,4 +247,70 @@ pub(crate) fn compose(
         services: crate::config::compose_services_in(&text, path).ok()?,
         model: crate::compose::model::Model::parse(&text, path).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(inside: Inside) -> Project {
+        Project::new(inside, "app", "/opt/app", "compose.yaml")
+    }
+
+    #[test]
+    fn a_linked_store_is_refused_with_the_fix_of_the_guests_kind() {
+        let store = Store {
+            state: State::Unsafe("/opt/app/.pxdeploy/objects".into()),
+            ..Store::default()
+        };
+        let e = check(&store, &project(Inside::Vm(220))).unwrap_err();
+        assert!(
+            e.message.starts_with("the release store of VM 220"),
+            "{}",
+            e.message
+        );
+        let hint = e.hint.unwrap_or_default();
+        assert!(
+            hint.contains("`sudo rm /opt/app/.pxdeploy/objects` in VM 220"),
+            "{hint}"
+        );
+        assert!(!hint.contains("pct"), "{hint}");
+        let e = check(&store, &project(Inside::Container(210))).unwrap_err();
+        assert!(e
+            .hint
+            .unwrap_or_default()
+            .contains("`pct exec 210 -- rm /opt/app/.pxdeploy/objects` on the host"));
+    }
+
+    #[test]
+    fn the_store_scripts_failures_speak_of_the_guests_kind() {
+        let refused = |stderr: &str| crate::remote::Output {
+            stderr: stderr.as_bytes().to_vec(),
+            status: crate::remote::ExitStatus {
+                code: store::UNSAFE_EXIT,
+                signal: None,
+            },
+            ..Default::default()
+        };
+        let vm = Inside::Vm(220);
+        let e = checked(vm, "store", refused("a link\n")).unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("remove that link inside the VM (pxdeploy never follows one), then try again")
+        );
+        let e = checked(vm, "store", refused("journal: refusing it\n")).unwrap_err();
+        assert!(
+            e.hint
+                .unwrap_or_default()
+                .starts_with("the switch journal left in the VM "),
+            "journal"
+        );
+        let e = stopped_part_way(Error::remote("x"), "R1", vm);
+        assert!(e
+            .hint
+            .unwrap_or_default()
+            .contains("fix what the message says inside the VM, then"));
+        let e = checked(Inside::Container(210), "store", refused("a link\n")).unwrap_err();
+        assert!(e.hint.unwrap_or_default().contains("inside the container"));
+    }
 }

@@ -52,7 +52,7 @@ pub(super) fn run(ctx: &Context) -> Result<()> {
             |choice: &crate::cluster::place::Choice| {
                 done(format!("{} ({})", choice.node, choice.why))
             },
-            || crate::cluster::place::place(&host, &target, wanted),
+            || crate::cluster::place::place(&host, &target, ("[container] node", wanted)),
         )?;
     }
 

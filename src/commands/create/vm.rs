@@ -57,7 +57,7 @@ pub(crate) fn run(ctx: &Context, config: &Config, v: &Vm) -> Result<()> {
             |choice: &crate::cluster::place::Choice| {
                 done(format!("{} ({})", choice.node, choice.why))
             },
-            || crate::cluster::place::place(&host, &target, wanted),
+            || crate::cluster::place::place(&host, &target, ("[vm] node", wanted)),
         )?;
     }
     let node = link::node_name(&host)?;

@@ -9,7 +9,7 @@ use crate::compose::Project;
 use crate::config::Config;
 use crate::envfile::{self, Redacted, Report};
 use crate::error::{Error, Result};
-use crate::guest::Guest;
+use crate::guest::{Guest, Inside};
 use crate::lock::Holder;
 use crate::output::size;
 use crate::progress::{done, Reporter};
@@ -39,7 +39,10 @@ pub(super) fn merge_env(
                 project.inside.noun(),
                 project.inside.id()
             ))
-            .hint("fix or remove that file inside the container, then deploy again")
+            .hint(format!(
+                "fix or remove that file inside the {}, then deploy again",
+                project.inside.noun()
+            ))
         })?),
     };
     // Sourced secrets are set on every deploy, like values (their names only are reported).
@@ -74,10 +77,11 @@ fn write_env(host: &Host, project: &Project, content: &Redacted<String>) -> Resu
     Ok(())
 }
 
-/// The current release's files that changed inside the container since their switch (the
+/// The current release's files that changed inside the guest since their switch (the
 /// inspection's check, `release::drift`), each named in a note: this deploy puts them back.
 pub(super) fn drifted(
     inspection: &Inspection,
+    inside: Inside,
     dry_run: bool,
     reporter: &dyn Reporter,
 ) -> Vec<Drifted> {
@@ -86,22 +90,12 @@ pub(super) fn drifted(
         return Vec::new();
     };
     let found = drift::drifted(manifest, seen);
+    let then = match dry_run {
+        true => "it would be put back",
+        false => "putting it back",
+    };
     for d in &found {
-        reporter.note(&format!(
-            "{} {} in the container since the last deploy ({}): {}",
-            crate::output::sanitize(&d.path),
-            if d.what == "missing" {
-                "went missing"
-            } else {
-                "was changed"
-            },
-            d.why,
-            if dry_run {
-                "it would be put back"
-            } else {
-                "putting it back"
-            }
-        ));
+        reporter.note(&d.note(inside, "deploy", then));
     }
     found
 }

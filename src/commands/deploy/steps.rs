@@ -114,7 +114,7 @@ impl<'a> Deploy<'a> {
         o.monitor_installed.clone_from(&inspection.monitor);
         o.compose_version = container::check_compose(&inspection, &self.project, dry_run)?;
         store_calls::check(&inspection.store, &self.project)?;
-        o.drifted = files::drifted(&inspection, dry_run, self.reporter);
+        o.drifted = files::drifted(&inspection, self.project.inside, dry_run, self.reporter);
         Ok(inspection)
     }
 

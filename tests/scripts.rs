@@ -104,7 +104,10 @@ fn scripts_test_installs_then_runs_fmt_clippy_and_the_suite() {
         .map(|l| l.trim_start_matches("integration --exact "))
         .collect();
     assert!(long.contains(&"sim::simulator_self_test_passes"), "{calls}");
-    let rest: Vec<&&str> = integration.iter().filter(|l| l.contains("--skip")).collect();
+    let rest: Vec<&&str> = integration
+        .iter()
+        .filter(|l| l.contains("--skip"))
+        .collect();
     assert_eq!(rest.len(), 1, "{calls}");
     for name in &long {
         assert!(!name.contains(' '), "one long test per run: {name}");

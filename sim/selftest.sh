@@ -29,7 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok   $*"; }
+T0_US=${EPOCHREALTIME/./}
+# one line per passed check, with the seconds since the start (bash's clock: no process)
+ok() { local t=$(( (${EPOCHREALTIME/./} - T0_US) / 100000 )); echo "ok   $*  [$((t / 10)).$((t % 10))s]"; }
 bad() { echo "FAIL $*"; FAILS=$((FAILS + 1)); }
 
 # run CMD...: captures $OUT, $ERR, $RC

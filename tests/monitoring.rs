@@ -12,9 +12,18 @@ use crate::support::{create, deploy, pxdeploy, unique_vmid, write, Run, SimHost}
 /// Container ids of this file: 60–69.
 const TEST_BASE: u32 = 60;
 
+/// The "minute" of this file's node: its RRD step in seconds (sim knob `rrd_step`; a real
+/// node's is 60, and pxdeploy takes the step from the points it reads), so a test sees its
+/// first complete step within seconds instead of up to two minutes.
+const RRD_STEP: i64 = 5;
+
 fn node() -> &'static SimHost {
     static NODE: OnceLock<SimHost> = OnceLock::new();
-    NODE.get_or_init(SimHost::start_cached)
+    NODE.get_or_init(|| {
+        let node = SimHost::start_cached();
+        node.set_knob("rrd_step", &RRD_STEP.to_string());
+        node
+    })
 }
 
 /// Two long-running services (busybox `sleep`), no health checks.
@@ -71,11 +80,12 @@ fn rrddata(vmid: u32, timeframe: &str) -> Vec<serde_json::Value> {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
-/// Waits (asking the node every 5 s, which also has its pvestatd sample the container)
-/// until the node's history of `vmid` has a minute with network rates: RRD consolidates a
-/// minute once it is over, so this takes up to two minutes after the container started.
-fn wait_for_a_complete_minute(vmid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(200);
+/// Waits (asking the node every second, which also has its pvestatd sample the container)
+/// until the node's history of `vmid` has a step with network rates: RRD consolidates a
+/// step once it is over, so this takes up to two steps ([`RRD_STEP`]) after the container
+/// started.
+fn wait_for_a_complete_step(vmid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if rrddata(vmid, "hour")
             .iter()
@@ -85,10 +95,10 @@ fn wait_for_a_complete_minute(vmid: u32) {
         }
         assert!(
             Instant::now() < deadline,
-            "no minute with rates in the node's rrddata: {:?}",
+            "no step with rates in the node's rrddata: {:?}",
             rrddata(vmid, "hour")
         );
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
@@ -99,13 +109,13 @@ fn number(doc: &serde_json::Value, key: &str) -> f64 {
 }
 
 /// A running container with services: every figure of the guest is a number (the rates
-/// once the node has a complete minute), each service has CPU, memory and a restart count;
+/// once the node has a complete step), each service has CPU, memory and a restart count;
 /// CPU burned in one service shows as that service's CPU; the text shows the same figures.
 #[test]
 fn status_shows_the_guests_and_the_services_figures() {
     let (app, vmid) = app(0, true);
     let a = app.path();
-    wait_for_a_complete_minute(vmid);
+    wait_for_a_complete_step(vmid);
 
     // burn in `worker` (a shell loop, for 60 s) while `status` looks
     let container = node()
@@ -238,7 +248,7 @@ fn a_stopped_container_shows_nulls_not_made_up_numbers() {
 fn metrics_prints_the_nodes_history_as_a_table_and_json() {
     let (app, vmid) = app(2, true);
     let a = app.path();
-    wait_for_a_complete_minute(vmid);
+    wait_for_a_complete_step(vmid);
 
     let r = px(a, &["-o", "json", "metrics"]);
     r.assert_success();
@@ -246,8 +256,13 @@ fn metrics_prints_the_nodes_history_as_a_table_and_json() {
     let node_points = rrddata(vmid, "hour");
     let points = doc["points"].as_array().unwrap();
     assert_eq!(doc["since"], "hour");
-    assert_eq!(doc["step_s"], 60);
-    // the same minutes as the node's (one may have been completed in between)
+    // the node's step, read off its points (a real node's `hour` has one a minute)
+    assert_eq!(doc["step_s"], RRD_STEP);
+    assert_eq!(
+        node_points[1]["time"].as_i64().unwrap() - node_points[0]["time"].as_i64().unwrap(),
+        RRD_STEP
+    );
+    // the same steps as the node's (one may have been completed in between)
     assert!(
         points.len().abs_diff(node_points.len()) <= 1 && points.len() >= 59,
         "{} points, the node has {}",
@@ -270,10 +285,10 @@ fn metrics_prints_the_nodes_history_as_a_table_and_json() {
             node_points
                 .iter()
                 .any(|n| n["time"] == t && n.get("netin").is_some()),
-            "{t} is not a minute the node recorded: {node_points:?}"
+            "{t} is not a step the node recorded: {node_points:?}"
         );
     }
-    // most of the hour is before the container existed: gaps, as `null`
+    // most of the "hour" (60 steps) is before the container existed: gaps, as `null`
     assert!(points[0]["cpu_percent"].is_null(), "{doc:#}");
     let cpu = &doc["summary"]["cpu_percent"];
     assert!(cpu["min"].as_f64().unwrap() <= cpu["avg"].as_f64().unwrap());
@@ -282,8 +297,11 @@ fn metrics_prints_the_nodes_history_as_a_table_and_json() {
     let table = px(a, &["metrics"]);
     table.assert_success();
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert!(
-        lines[0].starts_with("TIME") && lines[0].ends_with("DISK READ  DISK WRITE"),
+    // the header's columns (their widths follow the widest value: the unit test pins them)
+    let header = lines[0].split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        header,
+        "TIME CPU MEMORY NET IN NET OUT DISK READ DISK WRITE",
         "{}",
         table.dump()
     );

@@ -13,7 +13,7 @@ host side of its veth pairs (`veth<vmid>i<n>`, received = the guest's `netout`),
 the blocks of its own folders.
 
 pvestatd: every simulated call (main.py) records a sample of every local container when
-the last is `pvestatd_interval` seconds old (knob; real: 10); `/cluster/resources` and
+the last is `pvestatd_interval` seconds old (knob; real: 10; a sixth of `rrd_step`); `/cluster/resources` and
 `rrddata` record one first when the last is more than a second old (as if pvestatd had
 just run). Samples are JSON lines in STATE/rrd/pve-vm-9.0/<vmid> (kept for a day; the
 real RRD keeps consolidated rows for ten years). `rrddata` consolidates them like rrdtool:
@@ -21,7 +21,9 @@ real RRD keeps consolidated rows for ten years). `rrddata` consolidates them lik
 between them unknown; a point at least half unknown is unknown), DERIVE fields as bytes/s
 (a counter that went down is unknown), rows of `reso` seconds by AVERAGE or MAX (unknown
 when more than half their points are, xff 0.5), the running bucket left out, a last row
-with only `time` dropped. Pressure fields are never recorded (no PSI per simulated CT):
+with only `time` dropped. Test knob `rrd_step` (seconds, default 60) shortens the
+"minute": the step, the heartbeat and every timeframe's resolution scale with it (the
+same number of rows), so a test sees its first complete step in seconds. Pressure fields are never recorded (no PSI per simulated CT):
 their keys are missing, as RRD leaves unknown values out.
 """
 
@@ -34,8 +36,7 @@ import time
 from .basics import Sim, knob, read_json, st, truthy, write_json
 from .config import load_conf, local_vmids, parse_propstr, size_to_bytes
 
-STEP = 60
-HEARTBEAT = 120
+STEP = 60  # pmxcfs' step; the heartbeat is twice it
 # timeframe -> (resolution in seconds, rows) (RRD.pm `$setup`, PVE 9)
 TIMEFRAMES = {"hour": (60, 60), "day": (60, 1440), "week": (1800, 336),
               "month": (1800, 1440), "year": (21600, 1440)}
@@ -43,6 +44,11 @@ GAUGES = ("maxcpu", "cpu", "maxmem", "mem", "maxdisk", "disk", "memhost")
 DERIVES = ("netin", "netout", "diskread", "diskwrite")
 KEEP = 86400
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def step():
+    """The RRD's step: 60 s, or knob `rrd_step` (a whole number of seconds, at least 1)."""
+    return max(1, int(knob("rrd_step", None, STEP)))
 
 
 def rrd_file(vmid):
@@ -309,7 +315,7 @@ def record(vmid, keys, info, min_age, disk_age=10):
 def tick():
     """pvestatd's loop, run at every simulated call: samples every local container when
     the last round is `pvestatd_interval` seconds old."""
-    interval = float(knob("pvestatd_interval", None, 10))
+    interval = float(knob("pvestatd_interval", None, step() / 6))
     mark = st("rrd", "last-round")
     try:
         if time.time() - os.stat(mark).st_mtime < interval:
@@ -345,12 +351,12 @@ def resource(vmid, keys, info):
 
 # ----------------------------------------------------------------------------- rrddata
 
-def _intervals(samples):
+def _intervals(samples, heartbeat):
     """Known (from, to, values) intervals between consecutive samples."""
     res = []
     for a, b in zip(samples, samples[1:]):
         dt = b["time"] - a["time"]
-        if dt <= 0 or dt > HEARTBEAT:
+        if dt <= 0 or dt > heartbeat:
             continue
         v = {k: b[k] for k in GAUGES if k in b}
         for k in DERIVES:
@@ -360,37 +366,39 @@ def _intervals(samples):
     return res
 
 
-def _pdps(intervals, first, last):
-    """60-s primary points between minute `first` and `last` (exclusive): name -> value,
+def _pdps(intervals, first, last, step):
+    """Primary points (60 s: `step`) between `first` and `last` (exclusive): name -> value,
     for the points at least half known."""
     sums = {}
     for lo, hi, v in intervals:
-        m = max(first, int(lo // STEP) * STEP)
+        m = max(first, int(lo // step) * step)
         while m < min(hi, last):
-            part = min(hi, m + STEP) - max(lo, m)
+            part = min(hi, m + step) - max(lo, m)
             if part > 0:
                 cell = sums.setdefault(m, {})
                 for k, x in v.items():
                     t, w = cell.get(k, (0.0, 0.0))
                     cell[k] = (t + x * part, w + part)
-            m += STEP
-    return {m: {k: t / w for k, (t, w) in cell.items() if w >= STEP / 2}
+            m += step
+    return {m: {k: t / w for k, (t, w) in cell.items() if w >= step / 2}
             for m, cell in sums.items()}
 
 
 def rrddata(vmid, timeframe, cf):
+    one = step()
     reso, count = TIMEFRAMES[timeframe]
+    reso = reso * one // STEP
     now = time.time()
     ctime = reso * int(now // reso)
     start = ctime - reso * count
-    samples = _samples(vmid, start - HEARTBEAT)
-    pdps = _pdps(_intervals(samples), start, ctime)
-    per_row = reso // STEP
+    samples = _samples(vmid, start - 2 * one)
+    pdps = _pdps(_intervals(samples, 2 * one), start, ctime, one)
+    per_row = reso // one
     rows = []
     for i in range(count):
         t0 = start + i * reso
         entry = {"time": t0}
-        cells = [pdps[m] for m in range(t0, t0 + reso, STEP) if m in pdps]
+        cells = [pdps[m] for m in range(t0, t0 + reso, one) if m in pdps]
         for k in GAUGES + DERIVES:
             vals = [c[k] for c in cells if k in c]
             if vals and len(vals) * 2 >= per_row:

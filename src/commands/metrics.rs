@@ -34,10 +34,7 @@ pub(super) fn run(ctx: &Context, args: &MetricsArgs) -> Result<()> {
             .hint("Proxmox records a guest's figures every minute once pvestatd has seen it: try again in a few minutes"))
         }
     };
-    let step = history::TIMEFRAMES
-        .iter()
-        .find(|(name, _)| *name == args.since)
-        .map_or(60, |(_, step)| *step);
+    let step = history::step(&points, &args.since);
     let known = points
         .iter()
         .filter(|p| p.cpu.is_some() || p.mem.is_some() || p.netin.is_some())

@@ -16,6 +16,19 @@ pub(crate) const TIMEFRAMES: [(&str, u64); 5] = [
     ("year", 21600),
 ];
 
+/// The step of `points` as the node recorded them (RRD.pm's resolution: a real node's
+/// `hour` has one a minute): the distance of the first two, or the step of timeframe
+/// `since` in [`TIMEFRAMES`] when there are fewer.
+pub(crate) fn step(points: &[RrdPoint], since: &str) -> u64 {
+    match points {
+        [a, b, ..] if b.time > a.time => (b.time - a.time) as u64,
+        _ => TIMEFRAMES
+            .iter()
+            .find(|(name, _)| *name == since)
+            .map_or(60, |(_, step)| *step),
+    }
+}
+
 /// How a series' values are shown.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -234,6 +247,22 @@ mod tests {
         );
         assert_eq!(sparkline(&[Some(0.0), Some(0.0)], 5), "▁▁");
         assert_eq!(sparkline(&[None, None], 5), "  ");
+    }
+
+    #[test]
+    fn the_step_is_read_off_the_points() {
+        let hour = [point(1796660160, None, None), point(1796660220, None, None)];
+        assert_eq!(step(&hour, "hour"), 60);
+        let week = [point(1796659200, None, None), point(1796661000, None, None)];
+        assert_eq!(step(&week, "week"), 1800);
+        // a node with a shorter step (the simulator's test knob) is taken at its word
+        assert_eq!(
+            step(&[point(100, None, None), point(105, None, None)], "hour"),
+            5
+        );
+        // fewer than two points: the timeframe's step
+        assert_eq!(step(&hour[..1], "year"), 21600);
+        assert_eq!(step(&[], "day"), 60);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::shell::{BUSY, ELSEWHERE, HELD, UNSAFE};
-use super::{lock_path, DeployLock, Guest, ACQUIRE_TIMEOUT, DIR, GIVE_UP_AFTER, HEARTBEAT_EVERY};
+use super::{give_up_after, heartbeat_every, lock_path, DeployLock, Guest, ACQUIRE_TIMEOUT, DIR};
 use crate::error::{Error, Result};
 
 /// One line of the lock shell's output: what the transport reads.
@@ -66,7 +66,7 @@ pub(super) fn acquire_here(
     };
     match channel.read_line(ACQUIRE_TIMEOUT)? {
         Line::Line(l) if l == HELD => {
-            channel.keep_alive(HEARTBEAT_EVERY, lost(guest, host));
+            channel.keep_alive(heartbeat_every(give_up_after()), lost(guest, host));
             Ok(Some(DeployLock {
                 channel: Some(channel),
                 vmid,
@@ -128,7 +128,7 @@ fn lost(guest: Guest<'_>, host: &str) -> Error {
         "another deploy may have taken it meanwhile: check `pxdeploy status`, then deploy again. \
          The host gives the lock up when no heartbeat came for {}s (pxdeploy suspended or frozen, \
          the network gone)",
-        GIVE_UP_AFTER.as_secs()
+        give_up_after().as_secs()
     ))
     .facts(serde_json::json!({ "vmid": vmid, "lock_lost": true }))
 }

@@ -1,6 +1,6 @@
 //! The last step of a deploy records its result only while the run still holds its lock.
 //!
-//! The lock shell can give the lock up (no heartbeat for [`super::GIVE_UP_AFTER`]: a laptop
+//! The lock shell can give the lock up (no heartbeat for [`super::give_up_after`]: a laptop
 //! suspended, the network gone) while the deploy waits for health, and another deploy can
 //! take it meanwhile. So the finishing call first checks on the host, in the same call, that
 //! the lock file is still locked and that the holder file still has this run's token; only
@@ -62,7 +62,7 @@ pub(crate) fn lost(guest: super::Guest<'_>, host: &str, said: &str) -> Error {
     .hint(format!(
         "another deploy may be running now: check `pxdeploy status` and `pxdeploy releases`, then deploy again. \
          The host gives the lock up when no heartbeat came for {}s (pxdeploy suspended or frozen, the network gone)",
-        super::GIVE_UP_AFTER.as_secs()
+        super::give_up_after().as_secs()
     ))
     .facts(serde_json::json!({ "vmid": vmid, "lock_lost": true }))
 }

@@ -37,12 +37,38 @@ use crate::timestamp::rfc3339;
 /// How long taking the lock may take (it never waits for another holder).
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often pxdeploy tells the lock shell it is still there.
-pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
-
 /// After this long without a heartbeat the host gives the lock up (a frozen or vanished
-/// pxdeploy; its TCP connection could take hours to time out).
+/// pxdeploy; its TCP connection could take hours to time out). The most a holder asks for.
 pub(crate) const GIVE_UP_AFTER: Duration = Duration::from_secs(45);
+
+/// The least a holder asks for (see [`give_up_after`]).
+const GIVE_UP_AT_LEAST: Duration = Duration::from_secs(5);
+
+/// For tests only, not a user option (docs/testing.md, "The frozen-lock test"): this run's
+/// give-up time in whole seconds, clamped to 5–45 s.
+const GIVE_UP_ENV: &str = "PXDEPLOY_LOCK_GIVE_UP_SECS";
+
+/// This run's give-up time: [`GIVE_UP_AFTER`], or a shorter one from `PXDEPLOY_LOCK_GIVE_UP_SECS`.
+/// The holder's own lock shell enforces it ([`shell::command`] passes it), so only the
+/// holder's value counts and a waiter never waits for it: a second deploy is refused at once
+/// (exit 7) either way. It can only shorten the real limit, never lengthen it.
+pub(crate) fn give_up_after() -> Duration {
+    give_up_from(std::env::var(GIVE_UP_ENV).ok().as_deref())
+}
+
+fn give_up_from(value: Option<&str>) -> Duration {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(GIVE_UP_AFTER, |secs| {
+            Duration::from_secs(secs).clamp(GIVE_UP_AT_LEAST, GIVE_UP_AFTER)
+        })
+}
+
+/// How often pxdeploy tells the lock shell it is still there: 2/9 of the give-up time
+/// (10 s of 45 s): four heartbeats in a row can go missing before the lock is lost.
+pub(crate) fn heartbeat_every(give_up: Duration) -> Duration {
+    give_up * 2 / 9
+}
 
 /// Who holds the lock, as a second deploy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,4 +189,22 @@ pub(crate) fn take(
             )
         })
         .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_give_up_time_is_45_s_unless_a_test_shortens_it_within_5_to_45_s() {
+        assert_eq!(give_up_from(None), Duration::from_secs(45));
+        assert_eq!(give_up_from(Some("10")), Duration::from_secs(10));
+        assert_eq!(give_up_from(Some(" 12 ")), Duration::from_secs(12));
+        assert_eq!(give_up_from(Some("0")), Duration::from_secs(5));
+        assert_eq!(give_up_from(Some("99999999999")), Duration::from_secs(45));
+        assert_eq!(give_up_from(Some("-3")), Duration::from_secs(45));
+        assert_eq!(give_up_from(Some("soon")), Duration::from_secs(45));
+        assert_eq!(heartbeat_every(GIVE_UP_AFTER), Duration::from_secs(10));
+        assert!(heartbeat_every(Duration::from_secs(5)) * 2 < Duration::from_secs(5));
+    }
 }

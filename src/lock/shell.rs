@@ -1,7 +1,7 @@
 //! The lock shell (`src/scripts/lock.sh`, and `lock-here.sh` before it in a cluster) and the
 //! host command lines that run it; the first line it prints is one of the markers below.
 
-use super::{holder_path, lock_path, Holder, DIR, GIVE_UP_AFTER};
+use super::{give_up_after, holder_path, lock_path, Holder, DIR};
 use crate::remote::quote::join;
 
 /// What the lock shell prints first.
@@ -26,7 +26,8 @@ pub(super) const UNSAFE: &str = "pxdeploy-lock: unsafe ";
 pub(crate) const SCRIPT: &str = crate::scripts::script!("lock.sh");
 
 /// The host command that takes (and holds) the lock of container `vmid` for the run with
-/// `token` ([`super::held::token`]).
+/// `token` ([`super::held::token`]); its lock shell gives the lock up after this run's
+/// [`give_up_after`] without a heartbeat.
 pub(crate) fn command(vmid: u32, holder: &Holder, token: &str) -> String {
     join(&[
         "sh",
@@ -37,7 +38,7 @@ pub(crate) fn command(vmid: u32, holder: &Holder, token: &str) -> String {
         &lock_path(vmid),
         &holder_path(vmid),
         &holder.line(),
-        &GIVE_UP_AFTER.as_secs().to_string(),
+        &give_up_after().as_secs().to_string(),
         token,
     ])
 }

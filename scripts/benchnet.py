@@ -38,12 +38,14 @@ class Link:
         self.free = 0.0
         self.lock = threading.Lock()
         self.bytes = 0
+        self.reads = []  # (when, bytes so far) of every read: where a push's time goes
 
     def arrival(self, n):
         """When `n` bytes read now reach the other side."""
         now = time.monotonic()
         with self.lock:
             self.bytes += n
+            self.reads.append((now, self.bytes))
             if not self.rate:
                 return now + self.delay
             start = max(now, self.free)
@@ -75,6 +77,24 @@ class LinkProxy:
         """(turns, connections, bytes up, bytes down) so far."""
         with self.lock:
             return self.turns, self.connections, self.up.bytes, self.down.bytes
+
+    # The commands before and after a push send a few KiB each; the upload is where the bytes
+    # from the start pass EDGE, until the last EDGE bytes before the end.
+    EDGE = 128 * 1024
+
+    def upload(self, since, base=0):
+        """(start, end) monotonic times of the bulk upload since `since`, `base` bytes having
+        gone up before (None: under 3 x EDGE sent), and forgets the reads."""
+        with self.up.lock:
+            reads, self.up.reads = [r for r in self.up.reads if r[0] >= since], []
+        if not reads:
+            return None
+        total = reads[-1][1] - base
+        if total < 3 * self.EDGE:
+            return None
+        start = next(t for t, c in reads if c - base >= self.EDGE)
+        end = next(t for t, c in reads if c - base >= total - self.EDGE)
+        return start, end
 
     def _accept(self):
         while True:
@@ -278,6 +298,7 @@ class Runner:
         self.turns = {}
         self.up = {}
         self.rss = {}
+        self.phases = {}
 
     def config(self, source, name, remote, env=False):
         path = os.path.join(self.work, f"{name}.toml")
@@ -291,12 +312,19 @@ class Runner:
     def measured(self, label, fn):
         """Runs fn, noting the proxy's turns and bytes; returns the seconds."""
         t0, _, up0, _ = self.proxy.counters()
+        self.proxy.upload(float("inf"))  # forget the reads so far
         t = time.monotonic()
         fn()
-        took = time.monotonic() - t
+        end = time.monotonic()
+        took = end - t
         t1, _, up1, _ = self.proxy.counters()
         self.turns.setdefault(label, []).append(t1 - t0)
         self.up.setdefault(label, []).append(up1 - up0)
+        upload = self.proxy.upload(t, up0)
+        if upload:
+            # Before the upload, the upload, after its last bytes.
+            self.phases.setdefault(label, []).append(
+                (upload[0] - t, upload[1] - upload[0], end - upload[1]))
         return took
 
     def pxdeploy(self, label, cfg, *args, binary=None, rss=False):
@@ -427,6 +455,16 @@ def net_scenario(b, h, info, px, env, work, app, app_cfg, args):
             row("floor with `tar -z` (compressed)", first["floor gz"], key="floor gz"), "",
             f"pxdeploy / floor: **{m['pxdeploy'] / m['floor']:.2f}x** (goal: <= 0.5x); "
             f"pxdeploy / compressed floor: {m['pxdeploy'] / m['floor gz']:.2f}x", "",
+            "Where each first deploy's time goes (medians; the proxy's clock; the upload: from "
+            "its first 128 KiB to its last 128 KiB):", "",
+            "| | before the upload (connect, lock, read, judge) | the upload | after it (unpack, "
+            "store, switch, `up`, health) |", "|---|---|---|---|"]
+    for name, _ in contenders:
+        ph = r.phases.get(name, [])
+        if ph:
+            out.append(f"| {name} | " + " | ".join(
+                f"{statistics.median(p[k] for p in ph):.2f} s" for k in range(3)) + " |")
+    out += ["",
             f"### Redeploys of examples/app at {link} ({runs} runs each, interleaved, median)",
             "", head,
             row("unchanged: pxdeploy", unchanged["pxdeploy"], key="unchanged pxdeploy"),

@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 mod gzip;
+#[cfg(test)]
+mod stream_tests;
 
 /// The release store's folder in `remote_dir` (`release::store`): never pushed from the
 /// source, whatever it holds.
@@ -171,40 +173,71 @@ pub(crate) struct Item {
     pub payload: Payload,
 }
 
-/// The items of an archive, each with its class (compressed or stored), and whether the
-/// archive is worth a gzip stream: what [`Archive::start`] writes, and what the guest's
-/// `tar` must be told (`-z` or not) before the first byte.
+/// The items of an archive, each with its class (compressed or stored) where it was judged
+/// already, and whether the archive is worth a gzip stream: what [`Archive::start`] writes,
+/// and what the guest's `tar` must be told (`-z` or not) before the first byte.
 pub(crate) struct Packed {
-    items: Vec<(Item, gzip::Class)>,
+    /// `None`: judged by the archive's thread when it comes to it, while the stream leaves.
+    items: Vec<(Item, Option<gzip::Class>)>,
     /// A gzip stream (else a plain tar).
     pub(crate) gzip: bool,
+    /// Items judged before the stream starts (in the `-vv` log; the tests read it here).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) judged: usize,
 }
 
-/// Judges each item once (a file by its name, else its first block; see [`gzip::class_of`]):
-/// a gzip stream when at least 1 / [`PLAIN_BELOW`] of the bytes would shrink, else a plain tar.
+/// Judges the items (a file by its name, else its first block; see [`gzip::class_of`]) until
+/// the stream's kind is settled: a gzip stream once 1 / [`PLAIN_BELOW`] of all the bytes would
+/// shrink (the rest are judged on the archive's thread as the stream goes, not before its
+/// first byte: on a slow link the thread waits for the link anyway), else a plain tar (every
+/// item judged).
 pub(crate) fn pack(items: Vec<Item>) -> Packed {
-    let (mut shrinks, mut total) = (0u64, 0u64);
-    let items: Vec<(Item, gzip::Class)> = items
+    let sizes: Vec<u64> = items.iter().map(size_of).collect();
+    let total: u64 = sizes.iter().sum();
+    let (mut shrinks, mut judged) = (0u64, 0usize);
+    let items = items
         .into_iter()
-        .map(|item| {
-            let (class, size) = match &item.payload {
-                Payload::File(path, _) => (
-                    gzip::class_of_file(path),
-                    std::fs::metadata(path).map_or(0, |m| m.len()),
-                ),
-                Payload::Link(_) => (gzip::Class::Compress, 0),
-                Payload::Bytes(b) => (gzip::Class::Compress, b.len() as u64),
-            };
-            total += size;
+        .zip(sizes)
+        .map(|(item, size)| {
+            if shrinks * PLAIN_BELOW >= total {
+                return (item, None);
+            }
+            let class = judge(&item);
+            judged += 1;
             if class == gzip::Class::Compress {
                 shrinks += size;
             }
-            (item, class)
+            (item, Some(class))
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let gzip = shrinks * PLAIN_BELOW >= total;
+    tracing::debug!(
+        gzip,
+        judged,
+        items = items.len(),
+        "judged before the stream"
+    );
     Packed {
-        gzip: shrinks * PLAIN_BELOW >= total,
+        gzip,
+        judged,
         items,
+    }
+}
+
+/// The bytes of content an item adds to the archive (as its file is now).
+fn size_of(item: &Item) -> u64 {
+    match &item.payload {
+        Payload::File(path, _) => std::fs::metadata(path).map_or(0, |m| m.len()),
+        Payload::Link(_) => 0,
+        Payload::Bytes(b) => b.len() as u64,
+    }
+}
+
+/// Whether an item is compressed or stored.
+fn judge(item: &Item) -> gzip::Class {
+    match &item.payload {
+        Payload::File(path, _) => gzip::class_of_file(path),
+        Payload::Link(_) | Payload::Bytes(_) => gzip::Class::Compress,
     }
 }
 
@@ -243,12 +276,12 @@ impl Archive {
     fn start_plain(items: Vec<Item>) -> Result<Archive> {
         let items = items
             .into_iter()
-            .map(|i| (i, gzip::Class::Compress))
+            .map(|i| (i, Some(gzip::Class::Compress)))
             .collect();
         Archive::start(items, false)
     }
 
-    fn start(items: Vec<(Item, gzip::Class)>, gzip: bool) -> Result<Archive> {
+    fn start(items: Vec<(Item, Option<gzip::Class>)>, gzip: bool) -> Result<Archive> {
         let (tx, rx) = sync_channel::<Vec<u8>>(DEPTH);
         let thread = std::thread::Builder::new()
             .name("pxdeploy-tar".into())
@@ -329,7 +362,7 @@ impl Write for ChannelWriter {
     }
 }
 
-fn write_archive(items: Vec<(Item, gzip::Class)>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+fn write_archive(items: Vec<(Item, Option<gzip::Class>)>, tx: SyncSender<Vec<u8>>) -> Result<()> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
@@ -352,7 +385,10 @@ fn archive_failed(e: io::Error) -> Error {
 
 /// The archive as a gzip stream: each item worth compressing as it comes, the files stored
 /// as they are (already compressed) at the end, in a second member.
-fn write_gzip_archive(items: Vec<(Item, gzip::Class)>, tx: SyncSender<Vec<u8>>) -> Result<()> {
+fn write_gzip_archive(
+    items: Vec<(Item, Option<gzip::Class>)>,
+    tx: SyncSender<Vec<u8>>,
+) -> Result<()> {
     let writer = ChannelWriter {
         tx,
         buf: Vec::with_capacity(CHUNK),
@@ -360,7 +396,7 @@ fn write_gzip_archive(items: Vec<(Item, gzip::Class)>, tx: SyncSender<Vec<u8>>) 
     let mut tar = tar::Builder::new(gzip::Members::new(writer));
     let mut stored = Vec::new();
     for (item, class) in &items {
-        match class {
+        match class.unwrap_or_else(|| judge(item)) {
             gzip::Class::Store => stored.push(item),
             gzip::Class::Compress => append(&mut tar, item)?,
         }

@@ -161,6 +161,9 @@ pub(crate) enum Payload {
     Link(PathBuf),
     /// Bytes made here (a manifest, facts, `.env`).
     Bytes(Vec<u8>),
+    /// A hard link to the earlier member of this name (no data: `tar -x` links it to that
+    /// member's file, a second name for the staged file inside the staging folder).
+    HardLink(String),
 }
 
 /// One member of the archive: a regular file named `name` with permission bits `mode`.
@@ -182,12 +185,20 @@ pub(crate) struct Packed {
 
 /// Judges each item once (a file by its name, else its first block; see [`gzip::class_of`]):
 /// a gzip stream when at least 1 / [`PLAIN_BELOW`] of the bytes would shrink, else a plain tar.
+///
+/// A hard link goes with the member it links to (it must come after it: the stored files
+/// follow the compressed ones).
 pub(crate) fn pack(items: Vec<Item>) -> Packed {
     let (mut shrinks, mut total) = (0u64, 0u64);
+    let mut classes = std::collections::HashMap::new();
     let items: Vec<(Item, gzip::Class)> = items
         .into_iter()
         .map(|item| {
             let (class, size) = match &item.payload {
+                Payload::HardLink(target) => (
+                    classes.get(target).copied().unwrap_or(gzip::Class::Store),
+                    0,
+                ),
                 Payload::File(path, _) => (
                     gzip::class_of_file(path),
                     std::fs::metadata(path).map_or(0, |m| m.len()),
@@ -199,6 +210,7 @@ pub(crate) fn pack(items: Vec<Item>) -> Packed {
             if class == gzip::Class::Compress {
                 shrinks += size;
             }
+            classes.insert(item.name.clone(), class);
             (item, class)
         })
         .collect();
@@ -411,6 +423,12 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, item: &Item) -> Result<()> {
             header.set_size(bytes.len() as u64);
             tar.append_data(&mut header, &item.name, bytes)
                 .map_err(|e| failed(path, e))
+        }
+        Payload::HardLink(target) => {
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            tar.append_link(&mut header, &item.name, target)
+                .map_err(|e| Error::unexpected(format!("cannot write the archive: {e}")))
         }
         Payload::File(path, hash) => {
             let file = std::fs::File::open(path).map_err(|e| failed(path, e))?;

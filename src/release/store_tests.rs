@@ -99,32 +99,19 @@ fn archive(dir: &Path, src: &Path, id: &str) -> (Vec<u8>, Local, Option<String>)
 fn items(dir: &Path, src: &Path, id: &str) -> (Vec<Item>, Local, Option<String>) {
     let store = read(dir, ReadMode::Objects);
     let local = read_local(src).unwrap();
-    let mut items: Vec<Item> = plan::missing(&local.manifest, &store.objects)
-        .into_iter()
-        .map(|e| Item {
-            name: format!("objects/{}/{}", &e.hash[..2], &e.hash[2..]),
-            mode: 0o600,
-            payload: match e.kind {
-                crate::release::manifest::EntryKind::Link => {
-                    Payload::Link(local.sources[&e.path].clone())
-                }
-                _ => Payload::File(local.sources[&e.path].clone(), e.hash.clone()),
-            },
-        })
-        .collect();
     let d = plan::diff(store.current_manifest(), &local.manifest);
-    for (name, bytes) in [
-        ("release/manifest", local.manifest.render()),
-        ("release/facts", format!("id={id}\n")),
-        ("release/env", "A=1\n".to_string()),
-        ("release/journal", plan::journal(id, &d.ops)),
-    ] {
-        items.push(Item {
-            name: name.into(),
-            mode: 0o600,
-            payload: Payload::Bytes(bytes.into_bytes()),
-        });
-    }
+    let missing = plan::missing(&local.manifest, &store.objects);
+    let items = super::super::store_calls::archive_items(
+        &local,
+        &missing,
+        &d.ops,
+        [
+            ("release/manifest", local.manifest.render()),
+            ("release/facts", format!("id={id}\n")),
+            ("release/env", "A=1\n".to_string()),
+            ("release/journal", plan::journal(id, &d.ops)),
+        ],
+    );
     (items, local, store.current)
 }
 

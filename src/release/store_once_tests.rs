@@ -239,24 +239,9 @@ fn a_fresh_push_makes_each_folder_live_with_one_mv() {
     )
     .unwrap();
     fs::set_permissions(bin.path().join("mv"), fs::Permissions::from_mode(0o755)).unwrap();
-    let mut child = Command::new("sh")
-        .args([
-            "-c",
-            &stage_and_switch_script(),
-            "sh",
-            d.to_str().unwrap(),
-            A,
-            "-",
-        ])
-        .env("PATH", crate::test_support::path_with(bin.path()))
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&tar).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let path = crate::test_support::path_with(bin.path());
+    let (code, err) = run_with_path(&tar, d, &path);
+    assert_eq!(code, 0, "{err}");
     // 49 files: 48 renamed, the second twin copied from the store.
     assert_eq!(counted(&err), (48, 1), "{err}");
     for i in 0..40 {
@@ -285,4 +270,64 @@ fn a_fresh_push_makes_each_folder_live_with_one_mv() {
     // (journal, `current`): a `mv` per file would be 48 more.
     let calls = fs::read_to_string(&log).unwrap().lines().count();
     assert!(calls <= 8, "{calls} mv calls");
+}
+
+/// The stage and switch of `tar` into `d` as release [`A`], with `PATH` = `path`.
+fn run_with_path(tar: &[u8], d: &Path, path: &str) -> (i32, String) {
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            &stage_and_switch_script(),
+            "sh",
+            d.to_str().unwrap(),
+            A,
+            "-",
+        ])
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
+}
+
+/// A guest whose tools are BusyBox's (no coreutils, no util-linux `flock`): its `tar`
+/// makes the hard links `t/<path>`, its `mv` renames a folder's files in one call, and the
+/// store keeps its own copy of each file. (Debian's busybox-static has no `install`, which
+/// only a copy from the store needs: none here.)
+#[test]
+fn a_fresh_push_lands_with_busybox_tools() {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox is missing: apt-get install -y busybox-static"
+    );
+    let bin = tempfile::tempdir().unwrap();
+    for tool in [
+        "sh", "tar", "mv", "cp", "sort", "tail", "find", "awk", "cut", "xargs", "chmod", "rm",
+        "mkdir", "mktemp", "cat", "ln", "rmdir", "sync", "head", "wc", "sed",
+    ] {
+        std::os::unix::fs::symlink(busybox, bin.path().join(tool)).unwrap();
+    }
+    let s = src();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (tar, _, _) = archive(d, s.path(), A);
+    let (code, err) = run_with_path(&tar, d, &bin.path().display().to_string());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counted(&err), (3, 0), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
+        "keep\n"
+    );
+    assert_eq!(fs::read_link(d.join("start")).unwrap(), Path::new("run.sh"));
+    assert_eq!(
+        fs::metadata(d.join("run.sh")).unwrap().mode() & 0o777,
+        0o755
+    );
+    assert_eq!(fs::metadata(d.join("run.sh")).unwrap().nlink(), 1);
+    objects_intact(d);
 }

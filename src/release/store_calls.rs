@@ -101,9 +101,18 @@ pub(crate) fn stage_and_switch(
     let mut archive = Archive::packed(packed)?;
     let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT + SWITCH_TIMEOUT);
     let produced = archive.finish();
-    // The remote side's failure first: it explains an archive thread stopped by it.
+    // The remote side's failure first: it explains an archive thread stopped by it. But an
+    // archive stopped here (a file changed or vanished while it was read) is why the stage
+    // found the archive incomplete: that is the error to show.
     let out = out?;
     let out_stderr = out.stderr_str();
+    if let Err(e) = &produced {
+        if out_stderr.contains("the push arrived incomplete")
+            && !e.message.contains("upload stopped")
+        {
+            return produced.map(|()| 0);
+        }
+    }
     match out.status.code {
         store::UNSAFE_EXIT => return checked(&command, out).map(|()| 0),
         store::CHANGED_EXIT => {

@@ -27,8 +27,8 @@ case ${4:-} in plain) G= ;; *) G=-z ;; esac
 tar -x $G -m -f - -C "$I"; R=$?
 takelock
 for X in "$S"/incoming*; do [ "$X" = "$I" ] || rm -rf -- "$X"; done
-[ "$R" = 0 ] && [ -f "$I/release/journal" ] && [ "$(tail -n 1 -- "$I/release/journal")" = end ] ||
-{ echo 'pxdeploy: the push arrived incomplete: nothing was changed' >&2; exit 1; }
+if [ "$R" != 0 ] || [ ! -f "$I/release/journal" ] || [ "$(tail -n 1 -- "$I/release/journal")" != end ]; then
+echo 'pxdeploy: the push arrived incomplete: nothing was changed' >&2; exit 1; fi
 if [ -d "$I/objects" ]; then (cd -- "$I" && find objects -type f) > "$I/list" || exit 1
 { cp -R --reflink=auto -- "$I/objects" "$I/copy" 2>/dev/null || { rm -rf -- "$I/copy" && cp -R -- "$I/objects" "$I/copy"; }; } || exit 1
 ( cd -- "$I/copy" && set -- && for P in *; do if [ -d "$S/objects/$P" ]; then mv -f -- "$P"/* "$S/objects/$P/" || exit 1

@@ -20,8 +20,8 @@ later() { case $1 in */*) printf '%s\n' "${1%/*}" ;; *) echo . ;; esac >> "$Z/di
 mvto() { [ $# -gt 1 ] || return 0; mv -f -- "$@" && W=$((W + $# - 1)); }
 flush() { [ -f "$Z/dirs" ] || return 0; sort -u -- "$Z/dirs" > "$Z/dirs.u" || return 1
 while IFS= read -r X; do set -- "$D/$X/"; for F in "$Z/t/$X"/* "$Z/t/$X"/.[!.]* "$Z/t/$X"/..?*; do
-[ -f "$F" ] && [ ! -L "$F" ] || continue; set -- "$F" "$@"; [ $# -le 500 ] || { mvto "$@" || return 1; set -- "$D/$X/"; }
-done; mvto "$@" || return 1; done < "$Z/dirs.u"; }
+if [ -f "$F" ] && [ ! -L "$F" ]; then set -- "$F" "$@"
+if [ $# -gt 500 ]; then mvto "$@" || return 1; set -- "$D/$X/"; fi; fi; done; mvto "$@" || return 1; done < "$Z/dirs.u"; }
 apply() { { read -r T; rid "$T"; while IFS= read -r L; do K=${L%% *} A=${L#* }; case $K in
 end) if [ "$1" = run ] && [ -n "$Z" ]; then flush || return 1; fi; return 0 ;;
 d) mode "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"; [ -L "$P" ] && bad "$P"

@@ -163,6 +163,9 @@ pub(crate) enum Payload {
     Link(PathBuf),
     /// Bytes made here (a manifest, facts, `.env`).
     Bytes(Vec<u8>),
+    /// A hard link to the earlier member of this name (no data: `tar -x` links it to that
+    /// member's file, a second name for the staged file inside the staging folder).
+    HardLink(String),
 }
 
 /// One member of the archive: a regular file named `name` with permission bits `mode`.
@@ -191,7 +194,11 @@ pub(crate) struct Packed {
 /// shrink (the rest are judged on the archive's thread as the stream goes, not before its
 /// first byte: on a slow link the thread waits for the link anyway), else a plain tar (every
 /// item judged).
+///
+/// A hard link goes with the member it links to (it must come after it: the stored files
+/// follow the compressed ones).
 pub(crate) fn pack(items: Vec<Item>) -> Packed {
+    let mut classes = Classes::default();
     let sizes: Vec<u64> = items.iter().map(size_of).collect();
     let total: u64 = sizes.iter().sum();
     let (mut shrinks, mut judged) = (0u64, 0usize);
@@ -202,7 +209,7 @@ pub(crate) fn pack(items: Vec<Item>) -> Packed {
             if shrinks * PLAIN_BELOW >= total {
                 return (item, None);
             }
-            let class = judge(&item);
+            let class = classes.judge(&item);
             judged += 1;
             if class == gzip::Class::Compress {
                 shrinks += size;
@@ -228,16 +235,30 @@ pub(crate) fn pack(items: Vec<Item>) -> Packed {
 fn size_of(item: &Item) -> u64 {
     match &item.payload {
         Payload::File(path, _) => std::fs::metadata(path).map_or(0, |m| m.len()),
-        Payload::Link(_) => 0,
+        Payload::Link(_) | Payload::HardLink(_) => 0,
         Payload::Bytes(b) => b.len() as u64,
     }
 }
 
-/// Whether an item is compressed or stored.
-fn judge(item: &Item) -> gzip::Class {
-    match &item.payload {
-        Payload::File(path, _) => gzip::class_of_file(path),
-        Payload::Link(_) | Payload::Bytes(_) => gzip::Class::Compress,
+/// Whether each item is compressed or stored, remembered by name: a hard link has the class
+/// of the member it links to.
+#[derive(Default)]
+struct Classes(std::collections::HashMap<String, gzip::Class>);
+
+impl Classes {
+    /// Judges `item` (or takes its target's class, for a hard link) and remembers it.
+    fn judge(&mut self, item: &Item) -> gzip::Class {
+        let class = match &item.payload {
+            Payload::File(path, _) => gzip::class_of_file(path),
+            Payload::HardLink(target) => self.0.get(target).copied().unwrap_or(gzip::Class::Store),
+            Payload::Link(_) | Payload::Bytes(_) => gzip::Class::Compress,
+        };
+        self.remember(item, class)
+    }
+
+    fn remember(&mut self, item: &Item, class: gzip::Class) -> gzip::Class {
+        self.0.insert(item.name.clone(), class);
+        class
     }
 }
 
@@ -395,8 +416,13 @@ fn write_gzip_archive(
     };
     let mut tar = tar::Builder::new(gzip::Members::new(writer));
     let mut stored = Vec::new();
+    let mut classes = Classes::default();
     for (item, class) in &items {
-        match class.unwrap_or_else(|| judge(item)) {
+        let class = match class {
+            Some(class) => classes.remember(item, *class),
+            None => classes.judge(item),
+        };
+        match class {
             gzip::Class::Store => stored.push(item),
             gzip::Class::Compress => append(&mut tar, item)?,
         }
@@ -447,6 +473,12 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, item: &Item) -> Result<()> {
             header.set_size(bytes.len() as u64);
             tar.append_data(&mut header, &item.name, bytes)
                 .map_err(|e| failed(path, e))
+        }
+        Payload::HardLink(target) => {
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            tar.append_link(&mut header, &item.name, target)
+                .map_err(|e| Error::unexpected(format!("cannot write the archive: {e}")))
         }
         Payload::File(path, hash) => {
             let file = std::fs::File::open(path).map_err(|e| failed(path, e))?;

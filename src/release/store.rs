@@ -53,18 +53,21 @@ const LOCK: &str = "takelock\n";
 /// `objects`: `o HASH` lines), then `end`. Reads only; never follows a link.
 pub(crate) const READ_FN: &str = crate::scripts::script!("store-read.sh");
 
-/// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…` and `release/`.
-/// Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`; `$I`) before it takes the store's
-/// lock (a push whose connection hangs never keeps the next one waiting), hashing the
-/// objects as they arrive (`tar -v` names a member before writing it: `sha256sum` gets a
-/// name once the next one appears). Then, locked: removes the staging folders of pushes that
-/// ended before they got here, checks every object's hash, copies the objects into the store
-/// (one `cp -R --reflink=auto` into `$I/copy`, then renamed into `objects/`: one `mv` for the
-/// `ab/` folders the store lacks, one per folder it has), sets each staged object's mode to
-/// that of the journal's first `f` line for it (one `chmod` per mode) and moves the release
-/// folder to `releases/<id>`. The tree is not touched: the switch renames the staged objects
-/// into it ([`stage_and_switch_script`]). Every process start counts: ~4 ms each in a
-/// container, so one per object would cost more than the hashing of 200 MB of them.
+/// `$1` = remote_dir, `$2` = release id; stdin: a tar of `objects/ab/cdef…`, `t/<path>` (hard
+/// links to them under the tree's names: [`super::store_calls::archive_items`]) and
+/// `release/`, the journal last. Unpacks into a fresh `incoming.XXXXXX/` (`mktemp -d`; `$I`)
+/// before it takes the store's lock (a push whose connection hangs never keeps the next one
+/// waiting). The objects are not hashed again: the archive thread hashes each file as it
+/// reads it and stops at one that changed since the scan, so an archive whose journal
+/// arrived whole (its `end` line) is whole. Then, locked: removes the staging folders of
+/// pushes that ended before they got here, refuses an archive without its whole journal
+/// (nothing stored), copies the objects into the store (one `cp -R --reflink=auto` into
+/// `$I/copy`, then renamed into `objects/`: one `mv` for the `ab/` folders the store lacks,
+/// one per folder it has), sets each staged object's mode to that of the journal's first
+/// `f` line for it (one `chmod` per mode) and moves the release folder to
+/// `releases/<id>`. The tree is not touched: the switch renames the staged files into it
+/// ([`stage_and_switch_script`]). Every process start counts: ~1.5 ms of CPU each, so one
+/// per file would cost more than the copy of 200 MB of them.
 pub(crate) const STAGE: &str = crate::scripts::script!("store-stage.sh");
 
 /// `$1` = remote_dir; stdin: the journal (target id, operations, `end`; see `plan.rs`).

@@ -1,9 +1,10 @@
 //! The store scripts run in the guest: read, stage and switch (a deploy), switch (a
 //! rollback), finish. Each is one call in the guest (`Guest`).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::manifest::{EntryKind, Local};
+use super::manifest::{Entry, EntryKind, Local};
 use super::plan::{self, Op};
 use super::store::{self, ReadMode};
 use super::{parse_read, render_facts, Release, State, Store};
@@ -84,41 +85,35 @@ pub(crate) fn stage_and_switch(
         host.change(&command(true), STAGE_TIMEOUT)?;
         return Ok(sent);
     }
-    let mut items: Vec<Item> = missing
-        .into_iter()
-        .map(|e| {
-            let path = local.sources[&e.path].clone();
-            Item {
-                name: format!("objects/{}/{}", &e.hash[..2], &e.hash[2..]),
-                mode: 0o600,
-                payload: match e.kind {
-                    EntryKind::Link => Payload::Link(path),
-                    _ => Payload::File(path, e.hash.clone()),
-                },
-            }
-        })
-        .collect();
-    for (name, bytes) in [
-        ("release/manifest", local.manifest.render()),
-        ("release/facts", render_facts(release)),
-        ("release/env", env.expose().clone()),
-        ("release/journal", plan::journal(&release.id, ops)),
-    ] {
-        items.push(Item {
-            name: name.into(),
-            mode: 0o600,
-            payload: Payload::Bytes(bytes.into_bytes()),
-        });
-    }
+    let items = archive_items(
+        local,
+        &missing,
+        ops,
+        [
+            ("release/manifest", local.manifest.render()),
+            ("release/facts", render_facts(release)),
+            ("release/env", env.expose().clone()),
+            ("release/journal", plan::journal(&release.id, ops)),
+        ],
+    );
     let packed = pack(items);
     tracing::debug!(gzip = packed.gzip, "the push's archive");
     let command = command(packed.gzip);
     let mut archive = Archive::packed(packed)?;
     let out = host.change_with_stdin(&command, &mut archive, STAGE_TIMEOUT + SWITCH_TIMEOUT);
     let produced = archive.finish();
-    // The remote side's failure first: it explains an archive thread stopped by it.
+    // The remote side's failure first: it explains an archive thread stopped by it. But an
+    // archive stopped here (a file changed or vanished while it was read) is why the stage
+    // found the archive incomplete: that is the error to show.
     let out = out?;
     let out_stderr = out.stderr_str();
+    if let Err(e) = &produced {
+        if out_stderr.contains("the push arrived incomplete")
+            && !e.message.contains("upload stopped")
+        {
+            return produced.map(|()| 0);
+        }
+    }
     match out.status.code {
         store::UNSAFE_EXIT => return checked(project.inside, &command, out).map(|()| 0),
         store::CHANGED_EXIT => {
@@ -152,6 +147,57 @@ pub(crate) fn stage_and_switch(
         tracing::debug!("{}", crate::output::sanitize(line.trim()));
     }
     Ok(sent)
+}
+
+/// The members of a push's archive: each object of `missing` (`objects/ab/cdef…`), then for
+/// each file object the first `f` operation of `ops` writes, a hard link to it under that
+/// operation's path (`t/<path>`: the name the switch renames into the tree, in one `mv` per
+/// folder), then `release` (name, content).
+pub(crate) fn archive_items<const N: usize>(
+    local: &Local,
+    missing: &[&Entry],
+    ops: &[Op],
+    release: [(&str, String); N],
+) -> Vec<Item> {
+    let object = |hash: &str| format!("objects/{}/{}", &hash[..2], &hash[2..]);
+    let mut items: Vec<Item> = missing
+        .iter()
+        .map(|e| {
+            let path = local.sources[&e.path].clone();
+            Item {
+                name: object(&e.hash),
+                mode: 0o600,
+                payload: match e.kind {
+                    EntryKind::Link => Payload::Link(path),
+                    _ => Payload::File(path, e.hash.clone()),
+                },
+            }
+        })
+        .collect();
+    let mut sent: BTreeSet<&str> = missing
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| e.hash.as_str())
+        .collect();
+    for op in ops {
+        if let Op::File { hash, path, .. } = op {
+            if sent.remove(hash.as_str()) {
+                items.push(Item {
+                    name: format!("t/{path}"),
+                    mode: 0o600,
+                    payload: Payload::HardLink(object(hash)),
+                });
+            }
+        }
+    }
+    for (name, bytes) in release {
+        items.push(Item {
+            name: name.into(),
+            mode: 0o600,
+            payload: Payload::Bytes(bytes.into_bytes()),
+        });
+    }
+    items
 }
 
 /// The hint of a switch that failed.

@@ -71,3 +71,44 @@ fn the_stream_starts_once_its_kind_is_settled_and_judges_the_rest_on_the_way() {
     // The random bytes were stored, not deflated: the stream is bigger than they are.
     assert!(stream.len() > 40 * 64 * 1024, "{}", stream.len());
 }
+
+/// A hard link judged on the way takes the class of the file it links to, so it lands in
+/// the same member, after that file: `tar -x` of the stream makes the second name (a link
+/// to a stored file put in the compressed member would come before its target and fail).
+#[test]
+fn a_hard_link_judged_on_the_way_follows_its_target_into_the_stored_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut noise = vec![0u8; 64 * 1024];
+    rand::rng().fill_bytes(&mut noise);
+    let items = vec![
+        file(dir.path(), "a.txt", &text(200_000)),
+        file(dir.path(), "r.bin", &noise),
+        Item {
+            name: "t/r.bin".into(),
+            mode: 0o644,
+            payload: Payload::HardLink("r.bin".into()),
+        },
+        file(dir.path(), "z.txt", &text(1_000)),
+    ];
+    let packed = pack(items);
+    assert!(packed.gzip);
+    assert_eq!(
+        packed.judged, 1,
+        "the link and its target are judged on the way"
+    );
+    let mut archive = Archive::packed(packed).unwrap();
+    let mut stream = Vec::new();
+    archive.read_to_end(&mut stream).unwrap();
+    archive.finish().unwrap();
+    assert_eq!(listed(&stream), ["a.txt", "z.txt", "r.bin", "t/r.bin"]);
+    let out = tempfile::tempdir().unwrap();
+    let mut tar = std::process::Command::new("tar")
+        .args(["-xzf", "-", "-C"])
+        .arg(out.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &stream).unwrap();
+    assert!(tar.wait().unwrap().success());
+    assert_eq!(std::fs::read(out.path().join("t/r.bin")).unwrap(), noise);
+}

@@ -27,8 +27,10 @@ def conf_path(vmid, node=None):
     return st("etc", "pve", "nodes", node or Sim.node, "lxc", f"{vmid}.conf")
 
 
-def conf_rel(vmid):
-    return f"nodes/{Sim.node}/lxc/{vmid}.conf"
+def conf_rel(vmid, kind="lxc"):
+    """The config's name in the messages: `nodes/<node>/lxc/<vmid>.conf` (kind `qemu-server`
+    for a VM)."""
+    return f"nodes/{Sim.node}/{kind}/{vmid}.conf"
 
 
 def qemu_conf_path(vmid, node=None):
@@ -36,13 +38,17 @@ def qemu_conf_path(vmid, node=None):
     return st("etc", "pve", "nodes", node or Sim.node, "qemu-server", f"{vmid}.conf")
 
 
-def local_qemu_vmids():
-    d = os.path.dirname(qemu_conf_path(0))
+def vmids_in(d):
+    """The vmids of the `<vmid>.conf` files in the folder d."""
     try:
         names = os.listdir(d)
     except FileNotFoundError:
         return []
     return sorted(int(n[:-5]) for n in names if re.fullmatch(r"\d+\.conf", n))
+
+
+def local_qemu_vmids():
+    return vmids_in(os.path.dirname(qemu_conf_path(0)))
 
 
 def parse_conf(text):
@@ -102,25 +108,27 @@ def render_conf(conf):
     return s
 
 
-def load_conf(vmid, missing_ok=False):
+def read_conf_file(path, rel, missing_ok=False):
+    """A guest's config (container or VM) parsed; rel is its name in the error."""
     try:
-        with open(conf_path(vmid)) as f:
+        with open(path) as f:
             return parse_conf(f.read())
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise TaskError(f"Configuration file '{conf_rel(vmid)}' does not exist")
+        raise TaskError(f"Configuration file '{rel}' does not exist")
 
 
-def load_conf_or_die(vmid):
+def or_die(load, vmid):
+    """load(vmid), its TaskError a plain error (exit 255) before any task."""
     try:
-        return load_conf(vmid)
+        return load(vmid)
     except TaskError as e:
         die(str(e))
 
 
-def write_conf(vmid, conf):
-    path = conf_path(vmid)
+def write_conf_file(path, conf):
+    """Rendered into a temporary file beside it, then renamed over it."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
@@ -128,13 +136,20 @@ def write_conf(vmid, conf):
     os.replace(tmp, path)
 
 
+def load_conf(vmid, missing_ok=False):
+    return read_conf_file(conf_path(vmid), conf_rel(vmid), missing_ok)
+
+
+def load_conf_or_die(vmid):
+    return or_die(load_conf, vmid)
+
+
+def write_conf(vmid, conf):
+    write_conf_file(conf_path(vmid), conf)
+
+
 def local_vmids():
-    d = os.path.dirname(conf_path(0))
-    try:
-        names = os.listdir(d)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n[:-5]) for n in names if re.fullmatch(r"\d+\.conf", n))
+    return vmids_in(os.path.dirname(conf_path(0)))
 
 
 def foreign_guests():

@@ -5,13 +5,15 @@ generated MAC, ipconfig[n], tags), the VM's status (`vmstatus`, also used by pve
 `qm set` and `qm unlock` (what qm shows: qm_show.py).
 """
 
-import os
 import re
 import time
 
 from .basics import Exit, FileLock, TaskError, die, out, param_die
 from .options import check_known, check_vmid, parse_opts
-from .config import parse_conf, parse_propstr, qemu_conf_path, render_conf, size_to_bytes
+from .config import (
+    conf_rel, or_die, parse_propstr, qemu_conf_path, read_conf_file, size_to_bytes,
+    write_conf_file,
+)
 from .pct_config import new_mac, norm_tags
 from .containers import run_info
 
@@ -41,35 +43,16 @@ def vm_lock(vmid):
     return FileLock(f"pve-config-{vmid}.lock", f"/var/lock/qemu-server/lock-{vmid}.conf")
 
 
-def conf_rel(vmid):
-    from .basics import Sim  # noqa: PLC0415
-    return f"nodes/{Sim.node}/qemu-server/{vmid}.conf"
-
-
 def load_vm(vmid, missing_ok=False):
-    try:
-        with open(qemu_conf_path(vmid)) as f:
-            return parse_conf(f.read())
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise TaskError(f"Configuration file '{conf_rel(vmid)}' does not exist")
+    return read_conf_file(qemu_conf_path(vmid), conf_rel(vmid, "qemu-server"), missing_ok)
 
 
 def load_vm_or_die(vmid):
-    try:
-        return load_vm(vmid)
-    except TaskError as e:
-        die(str(e))
+    return or_die(load_vm, vmid)
 
 
 def write_vm(vmid, conf):
-    path = qemu_conf_path(vmid)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(render_conf(conf))
-    os.replace(tmp, path)
+    write_conf_file(qemu_conf_path(vmid), conf)
 
 
 def check_vm_lock(keys):

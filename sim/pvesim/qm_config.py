@@ -14,7 +14,7 @@ from .config import (
     conf_rel, or_die, parse_propstr, qemu_conf_path, read_conf_file, size_to_bytes,
     write_conf_file,
 )
-from .pct_config import new_mac, norm_tags
+from .pct_config import new_mac, norm_tags, unlock
 from .containers import run_info
 
 DRIVE_RE = re.compile(r"(ide[0-3]|sata[0-5]|scsi([12]?[0-9]|30)|virtio(1[0-5]|[0-9])|efidisk0|"
@@ -293,11 +293,4 @@ def qm_set(args):
 
 
 def qm_unlock(args):
-    pos, opts = parse_opts(args, "qm unlock", positional=1)
-    check_known(opts, set(), "qm unlock")
-    vmid = check_vmid(pos[0], "qm unlock")
-    with vm_lock(vmid):
-        conf = load_vm_or_die(vmid)
-        conf["keys"].pop("lock", None)
-        write_vm(vmid, conf)
-    raise Exit(0)
+    unlock(args, "qm unlock", vm_lock, load_vm_or_die, write_vm, need_lock=False)

@@ -51,6 +51,18 @@ def local_qemu_vmids():
     return vmids_in(os.path.dirname(qemu_conf_path(0)))
 
 
+def section_line(line, section):
+    """A key line of a config section (the main one or a snapshot's) into section["raw"]
+    (`lxc.*` lines, `:` or `=`) or section["keys"]; any other line is passed over."""
+    m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
+    if m:
+        section["raw"].append((m.group(1), m.group(2)))
+        return
+    m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
+    if m:
+        section["keys"][m.group(1)] = m.group(2)
+
+
 def parse_conf(text):
     conf = {"keys": {}, "raw": [], "pending": None, "tail": ""}
     descr = []
@@ -74,14 +86,8 @@ def parse_conf(text):
             continue
         if line.startswith("#"):
             descr.append(decode_text(line[1:]))
-            continue
-        m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
-        if m:
-            conf["raw"].append((m.group(1), m.group(2)))
-            continue
-        m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
-        if m:
-            conf["keys"][m.group(1)] = m.group(2)
+        else:
+            section_line(line, conf)
     if descr:
         conf["keys"]["description"] = "".join(d + "\n" for d in descr)
     return conf

@@ -12,7 +12,9 @@ import time
 
 from .basics import SNAPSHOT_TYPES, STORAGES, TaskError, ct_lock, die, param_die
 from .options import check_known, check_vmid, parse_opts
-from .config import decode_text, encode_text, load_conf, load_conf_or_die, parse_propstr, write_conf
+from .config import (
+    decode_text, encode_text, load_conf, load_conf_or_die, parse_propstr, section_line, write_conf,
+)
 from .containers import ct_dir, is_running, kill_container
 from .tasks import check_lock, run_task
 from .pct_lifecycle import do_start_task
@@ -35,14 +37,8 @@ def parse_snaps(tail):
             continue
         if line.startswith("#"):
             cur["descr"] += decode_text(line[1:]) + "\n"
-            continue
-        m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
-        if m:
-            cur["raw"].append((m.group(1), m.group(2)))
-            continue
-        m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
-        if m:
-            cur["keys"][m.group(1)] = m.group(2)
+        else:
+            section_line(line, cur)
     return snaps
 
 

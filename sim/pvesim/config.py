@@ -114,15 +114,16 @@ def render_conf(conf):
     return s
 
 
-def read_conf_file(path, rel, missing_ok=False):
-    """A guest's config (container or VM) parsed; rel is its name in the error."""
+def read_conf_file(vmid, kind="lxc", missing_ok=False):
+    """A guest's config parsed: a container's (kind `lxc`) or a VM's (`qemu-server`)."""
+    path = conf_path(vmid) if kind == "lxc" else qemu_conf_path(vmid)
     try:
         with open(path) as f:
             return parse_conf(f.read())
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise TaskError(f"Configuration file '{rel}' does not exist")
+        raise TaskError(f"Configuration file '{conf_rel(vmid, kind)}' does not exist")
 
 
 def or_die(load, vmid):
@@ -143,7 +144,7 @@ def write_conf_file(path, conf):
 
 
 def load_conf(vmid, missing_ok=False):
-    return read_conf_file(conf_path(vmid), conf_rel(vmid), missing_ok)
+    return read_conf_file(vmid, "lxc", missing_ok)
 
 
 def load_conf_or_die(vmid):

@@ -11,7 +11,7 @@ import time
 from .basics import Exit, FileLock, TaskError, die, out, param_die
 from .options import check_known, check_vmid, parse_opts
 from .config import (
-    conf_rel, or_die, parse_propstr, qemu_conf_path, read_conf_file, size_to_bytes,
+    or_die, parse_propstr, qemu_conf_path, read_conf_file, size_to_bytes,
     write_conf_file,
 )
 from .pct_config import new_mac, norm_tags, unlock
@@ -44,7 +44,7 @@ def vm_lock(vmid):
 
 
 def load_vm(vmid, missing_ok=False):
-    return read_conf_file(qemu_conf_path(vmid), conf_rel(vmid, "qemu-server"), missing_ok)
+    return read_conf_file(vmid, "qemu-server", missing_ok)
 
 
 def load_vm_or_die(vmid):

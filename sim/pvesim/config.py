@@ -114,11 +114,15 @@ def render_conf(conf):
     return s
 
 
-def read_conf_file(vmid, kind="lxc", missing_ok=False):
-    """A guest's config parsed: a container's (kind `lxc`) or a VM's (`qemu-server`)."""
-    path = conf_path(vmid) if kind == "lxc" else qemu_conf_path(vmid)
+def guest_conf_path(vmid, kind="lxc"):
+    """A container's config (kind `lxc`) or a VM's (`qemu-server`)."""
+    return conf_path(vmid) if kind == "lxc" else qemu_conf_path(vmid)
+
+
+def load_conf(vmid, missing_ok=False, kind="lxc"):
+    """A guest's config parsed (qm_config's load_vm: kind `qemu-server`)."""
     try:
-        with open(path) as f:
+        with open(guest_conf_path(vmid, kind)) as f:
             return parse_conf(f.read())
     except FileNotFoundError:
         if missing_ok:
@@ -126,33 +130,22 @@ def read_conf_file(vmid, kind="lxc", missing_ok=False):
         raise TaskError(f"Configuration file '{conf_rel(vmid, kind)}' does not exist")
 
 
-def or_die(load, vmid):
-    """load(vmid), its TaskError a plain error (exit 255) before any task."""
+def load_conf_or_die(vmid, kind="lxc"):
+    """load_conf's TaskError a plain `die` (exit 2) before any task."""
     try:
-        return load(vmid)
+        return load_conf(vmid, kind=kind)
     except TaskError as e:
         die(str(e))
 
 
-def write_conf_file(path, conf):
+def write_conf(vmid, conf, kind="lxc"):
     """Rendered into a temporary file beside it, then renamed over it."""
+    path = guest_conf_path(vmid, kind)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(render_conf(conf))
     os.replace(tmp, path)
-
-
-def load_conf(vmid, missing_ok=False):
-    return read_conf_file(vmid, "lxc", missing_ok)
-
-
-def load_conf_or_die(vmid):
-    return or_die(load_conf, vmid)
-
-
-def write_conf(vmid, conf):
-    write_conf_file(conf_path(vmid), conf)
 
 
 def local_vmids():

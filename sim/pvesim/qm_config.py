@@ -5,15 +5,13 @@ generated MAC, ipconfig[n], tags), the VM's status (`vmstatus`, also used by pve
 `qm set` and `qm unlock` (what qm shows: qm_show.py).
 """
 
+import functools
 import re
 import time
 
 from .basics import Exit, FileLock, TaskError, die, out, param_die
 from .options import check_known, check_vmid, parse_opts
-from .config import (
-    or_die, parse_propstr, qemu_conf_path, read_conf_file, size_to_bytes,
-    write_conf_file,
-)
+from .config import load_conf, load_conf_or_die, parse_propstr, size_to_bytes, write_conf
 from .pct_config import new_mac, norm_tags, unlock
 from .containers import run_info
 
@@ -43,16 +41,10 @@ def vm_lock(vmid):
     return FileLock(f"pve-config-{vmid}.lock", f"/var/lock/qemu-server/lock-{vmid}.conf")
 
 
-def load_vm(vmid, missing_ok=False):
-    return read_conf_file(vmid, "qemu-server", missing_ok)
-
-
-def load_vm_or_die(vmid):
-    return or_die(load_vm, vmid)
-
-
-def write_vm(vmid, conf):
-    write_conf_file(qemu_conf_path(vmid), conf)
+# config.py's reader and writer, on qemu-server/<vmid>.conf
+load_vm = functools.partial(load_conf, kind="qemu-server")
+load_vm_or_die = functools.partial(load_conf_or_die, kind="qemu-server")
+write_vm = functools.partial(write_conf, kind="qemu-server")
 
 
 def check_vm_lock(keys):

@@ -5,45 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{create, pxdeploy, unique_vmid, Run, SimHost};
-
-const COMPOSE: &str = r#"services:
-  web:
-    build: ./web
-    network_mode: none
-    stop_grace_period: 1s
-    volumes: ["./data:/data"]
-    healthcheck:
-      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:80/"]
-      interval: 1s
-      timeout: 1s
-      retries: 30
-"#;
-
-const DOCKERFILE: &str = "FROM base:local\nCOPY . /app\nCMD [\"sh\", \"/app/start.sh\"]\n";
-
-/// Serves `version`, after `pause` seconds; writes a data file into the bind mount.
-fn start(pause: u32) -> String {
-    format!(
-        "sleep {pause}\nmkdir -p /www && cp /app/version /www/index.html\n\
-         [ -f /data/service.txt ] || echo written-by-the-service > /data/service.txt\n\
-         exec httpd -f -p 127.0.0.1:80 -h /www\n"
-    )
-}
-
-fn write(path: impl AsRef<Path>, text: &str) {
-    let path = path.as_ref();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn run(root: &Path, args: &[&str]) -> Run {
-    pxdeploy()
-        .current_dir(root)
-        .args(args)
-        .timeout(Duration::from_secs(240))
-        .run()
-}
+use crate::support::release_story::{compose, releases, run_in, start_script, Story, DOCKERFILE};
+use crate::support::{create, pxdeploy, write, SimHost};
 
 #[track_caller]
 fn ok_in_ct(sim: &SimHost, vmid: u32, script: &str) -> String {
@@ -52,26 +15,10 @@ fn ok_in_ct(sim: &SimHost, vmid: u32, script: &str) -> String {
     r.stdout
 }
 
-/// (id, result) of each release, oldest first.
-#[track_caller]
-fn releases(root: &Path) -> Vec<(String, String)> {
-    let r = run(root, &["-o", "json", "releases"]);
-    r.assert_success();
-    r.json()["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            let s = |k: &str| x[k].as_str().unwrap().to_string();
-            (s("id"), s("result"))
-        })
-        .collect()
-}
-
 /// A refused deploy: exit 5 naming `path` as a link, nothing written in `outside`.
 #[track_caller]
 fn refused(sim: &SimHost, vmid: u32, root: &Path, path: &str, outside: &str) {
-    let r = run(root, &["deploy"]);
+    let r = run_in(root, &["deploy"]);
     r.assert_code(5);
     r.assert_stderr_contains(&format!("{path} is a symbolic link"));
     assert_eq!(
@@ -84,35 +31,21 @@ fn refused(sim: &SimHost, vmid: u32, root: &Path, path: &str, outside: &str) {
 
 #[test]
 fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() {
-    let sim = SimHost::builder()
-        .compose_version("2.40.3")
-        .template_cached(true)
-        .start();
-    let dir = tempfile::Builder::new()
-        .prefix("pxdeploy-links-")
-        .tempdir()
-        .unwrap();
+    let Story { sim, dir, vmid } = Story::start("pxdeploy-links-", 64, 90);
     let root = dir.path();
-    let vmid = unique_vmid(64);
-    sim.write_config(
-        root,
-        &format!(
-            "[container]\nvmid = {vmid}\n[app]\nsource = \"app\"\n[health]\ntimeout_secs = 90\ninterval_secs = 1\n"
-        ),
-    );
     let a = root.join("app");
-    write(a.join("docker-compose.yml"), COMPOSE);
+    write(a.join("docker-compose.yml"), &compose(30));
     write(a.join("web/Dockerfile"), DOCKERFILE);
-    write(a.join("web/start.sh"), &start(0));
+    write(a.join("web/start.sh"), &start_script(0));
     write(a.join("web/version"), "A\n");
     write(a.join("conf.d/app.conf"), "one\n");
     write(a.join("data/seed.txt"), "seed\n");
     create(root);
-    run(root, &["deploy"]).assert_success();
+    run_in(root, &["deploy"]).assert_success();
 
     // The lock taken over while the deploy waits for health (the host gave it up, another
     // run took it): the deploy does not record its result and exits 7.
-    write(a.join("web/start.sh"), &start(8));
+    write(a.join("web/start.sh"), &start_script(8));
     write(a.join("web/version"), "C\n");
     let mut slow = pxdeploy()
         .current_dir(root)
@@ -129,7 +62,10 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
     lost.assert_stderr_contains("mallory@ci");
     let c = lost.json()["release"].as_str().unwrap().to_string();
     let list = releases(root);
-    let result = list.iter().find(|(i, _)| *i == c).map(|(_, r)| r.as_str());
+    let result = list
+        .iter()
+        .find(|(i, _, _)| *i == c)
+        .map(|(_, r, _)| r.as_str());
     assert_eq!(result, Some("pending"), "{list:?}");
     assert!(
         sim.sh_in_container(vmid, "test -e /opt/app/.pxdeploy-deployed")
@@ -138,15 +74,15 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
         "the fingerprint marker was written"
     );
     // The next deploy records its own.
-    write(a.join("web/start.sh"), &start(0));
-    run(root, &["deploy"]).assert_success();
+    write(a.join("web/start.sh"), &start_script(0));
+    run_in(root, &["deploy"]).assert_success();
     assert_eq!(releases(root).last().unwrap().1, "healthy");
 
     // A copy of a release store in the source folder: never pushed over the container's.
     write(a.join(".pxdeploy/current"), "20200101T000000Z-00000000\n");
     write(a.join(".pxdeploy/releases/x/facts"), "id=x\n");
     write(a.join("web/version"), "D\n");
-    let d = run(root, &["-o", "json", "deploy"]);
+    let d = run_in(root, &["-o", "json", "deploy"]);
     d.assert_success();
     let id = d.json()["release"].as_str().unwrap().to_string();
     assert_eq!(
@@ -212,7 +148,7 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
     refused(&sim, vmid, root, "/opt/app/conf.d", "/srv/outside");
     // Put back, the next deploy finishes the switch left in the journal, then its own.
     ok_in_ct(&sim, vmid, "rm /opt/app/conf.d && mkdir /opt/app/conf.d");
-    run(root, &["deploy"]).assert_success();
+    run_in(root, &["deploy"]).assert_success();
     assert_eq!(
         ok_in_ct(&sim, vmid, "cat /opt/app/conf.d/app.conf"),
         "two\n"
@@ -226,7 +162,7 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
         "mv /opt/app/data /srv/bigdata && ln -s /srv/bigdata /opt/app/data",
     );
     std::fs::remove_file(a.join("data/seed.txt")).unwrap();
-    let r = run(root, &["deploy"]);
+    let r = run_in(root, &["deploy"]);
     r.assert_code(5);
     r.assert_stderr_contains("/opt/app/data is a symbolic link");
     assert_eq!(
@@ -242,7 +178,7 @@ fn planted_links_are_refused_and_a_lock_taken_over_mid_deploy_records_nothing() 
         vmid,
         "rm /opt/app/data && mv /srv/bigdata /opt/app/data",
     );
-    run(root, &["deploy"]).assert_success();
+    run_in(root, &["deploy"]).assert_success();
     assert_eq!(
         ok_in_ct(&sim, vmid, "ls /opt/app/data"),
         "service.txt\n",

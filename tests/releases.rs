@@ -6,52 +6,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{create, unique_vmid};
-use crate::support::{pxdeploy, Run, SimHost};
-
-const COMPOSE: &str = r#"services:
-  web:
-    build: ./web
-    network_mode: none
-    stop_grace_period: 1s
-    volumes: ["./data:/data"]
-    healthcheck:
-      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:80/"]
-      interval: 1s
-      timeout: 1s
-      retries: 3
-"#;
-
-const DOCKERFILE: &str = "FROM base:local\nCOPY . /app\nCMD [\"sh\", \"/app/start.sh\"]\n";
-
-/// Serves `version` (from the build context); writes a data file into the bind mount.
-const START: &str = "mkdir -p /www && cp /app/version /www/index.html\n\
-[ -f /data/service.txt ] || echo written-by-the-service > /data/service.txt\n\
-exec httpd -f -p 127.0.0.1:80 -h /www\n";
-
-fn write(path: impl AsRef<Path>, text: &str) {
-    let path = path.as_ref();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::release_story::{compose, releases, run_in, start_script, Story, DOCKERFILE};
+use crate::support::{create, pxdeploy, write, SimHost};
 
 /// The app folder `root/app` at `version`.
 fn app(root: &Path, version: &str) {
     let a = root.join("app");
-    write(a.join("docker-compose.yml"), COMPOSE);
+    write(a.join("docker-compose.yml"), &compose(3));
     write(a.join("web/Dockerfile"), DOCKERFILE);
-    write(a.join("web/start.sh"), START);
+    write(a.join("web/start.sh"), &start_script(0));
     write(a.join("web/version"), &format!("{version}\n"));
     write(a.join("conf.d/old.conf"), "loaded\n");
     write(a.join(".gitignore"), "data/\n");
-}
-
-fn run(root: &Path, args: &[&str]) -> Run {
-    pxdeploy()
-        .current_dir(root)
-        .args(args)
-        .timeout(Duration::from_secs(240))
-        .run()
 }
 
 /// What the web service serves now.
@@ -72,49 +38,16 @@ fn exists(sim: &SimHost, vmid: u32, path: &str) -> bool {
         == 0
 }
 
-/// (id, result, current) of each release, oldest first.
-#[track_caller]
-fn releases(root: &Path) -> Vec<(String, String, bool)> {
-    let r = run(root, &["-o", "json", "releases"]);
-    r.assert_success();
-    r.json()["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| {
-            (
-                x["id"].as_str().unwrap().to_string(),
-                x["result"].as_str().unwrap().to_string(),
-                x["current"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push() {
-    let sim = SimHost::builder()
-        .compose_version("2.40.3")
-        .template_cached(true)
-        .start();
-    let dir = tempfile::Builder::new()
-        .prefix("pxdeploy-rel-")
-        .tempdir()
-        .unwrap();
+    let Story { sim, dir, vmid } = Story::start("pxdeploy-rel-", 7, 60);
     let root = dir.path();
-    let vmid = unique_vmid(7);
-    sim.write_config(
-        root,
-        &format!(
-            "[container]\nvmid = {vmid}\n[app]\nsource = \"app\"\n[health]\ntimeout_secs = 60\ninterval_secs = 1\n"
-        ),
-    );
     app(root, "A");
     create(root);
 
     // A: everything is new, and written once: what arrived is renamed into the tree, nothing
     // is copied back out of the store (`-vv` shows the switch's count).
-    let a = run(root, &["-vv", "-o", "json", "deploy"]);
+    let a = run_in(root, &["-vv", "-o", "json", "deploy"]);
     a.assert_success();
     a.assert_stderr_contains("6 files made live by rename, 0 copied from the store");
     let doc = a.json();
@@ -134,7 +67,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     // goes, what pxdeploy did not push stays.
     std::fs::remove_file(root.join("app/conf.d/old.conf")).unwrap();
     write(root.join("app/web/version"), "B\n");
-    let b = run(root, &["-o", "json", "deploy"]);
+    let b = run_in(root, &["-o", "json", "deploy"]);
     b.assert_success();
     let doc = b.json();
     assert_eq!(
@@ -167,7 +100,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     assert!(list.iter().all(|r| r.1 == "healthy"), "{list:?}");
     assert!(list[1].2 && !list[0].2, "{list:?}");
     let (id_a, id_b) = (list[0].0.clone(), list[1].0.clone());
-    let text = run(root, &["releases"]);
+    let text = run_in(root, &["releases"]);
     text.assert_success();
     text.assert_stdout_contains("DEPLOYED (UTC)");
     text.assert_stdout_contains(&id_b);
@@ -179,7 +112,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
         "echo web: giving up; exit 1\n",
     );
     write(root.join("app/web/version"), "C\n");
-    let c = run(root, &["-o", "json", "deploy"]);
+    let c = run_in(root, &["-o", "json", "deploy"]);
     c.assert_code(6);
     c.assert_stderr_contains(&format!("release `{id_b}` is running now and healthy"));
     assert_eq!(
@@ -196,17 +129,17 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
 
     // `rollback` with no app folder at all: from the store in the container, to A.
     std::fs::remove_dir_all(root.join("app")).unwrap();
-    let unknown = run(root, &["rollback", "20200101T000000Z-00000000"]);
+    let unknown = run_in(root, &["rollback", "20200101T000000Z-00000000"]);
     unknown.assert_code(3);
     unknown.assert_stderr_contains(&id_a);
-    let dry = run(root, &["rollback", "--dry-run"]);
+    let dry = run_in(root, &["rollback", "--dry-run"]);
     dry.assert_success();
     dry.assert_stderr_contains(&format!(
         "would roll back container {vmid} from release {id_b} to {id_a}"
     ));
     dry.assert_stdout_contains("up -d --build --remove-orphans");
     assert_eq!(served(&sim, vmid), "B", "--dry-run changed something");
-    let back = run(root, &["-o", "json", "rollback"]);
+    let back = run_in(root, &["-o", "json", "rollback"]);
     back.assert_success();
     assert_eq!(back.json()["to"], id_a.as_str(), "{}", back.dump());
     assert_eq!(served(&sim, vmid), "A");
@@ -218,7 +151,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     let list = releases(root);
     assert!(list[0].2, "A is not current: {list:?}");
     assert_eq!(list[1].1, "rolled-back", "{list:?}");
-    let none = run(root, &["rollback"]);
+    let none = run_in(root, &["rollback"]);
     none.assert_code(3);
     none.assert_stderr_contains("no healthy release before the current one");
 
@@ -265,7 +198,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
         "not release A whole: version {version:?}, big file {has_big}"
     );
     assert_eq!(served(&sim, vmid), "A");
-    let d = run(root, &["-o", "json", "deploy"]);
+    let d = run_in(root, &["-o", "json", "deploy"]);
     d.assert_success();
     assert_eq!(served(&sim, vmid), "D");
     assert!(exists(&sim, vmid, "/opt/app/big/big.bin"));
@@ -286,14 +219,14 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     );
     sums.assert_success();
     assert_eq!(sums.stdout, "", "stored objects changed: {}", sums.dump());
-    let back = run(root, &["-o", "json", "rollback", &id_a]);
+    let back = run_in(root, &["-o", "json", "rollback", &id_a]);
     back.assert_success();
     assert_eq!(served(&sim, vmid), "A");
     assert_eq!(
         sim.container_file(vmid, "/opt/app/conf.d/old.conf"),
         "loaded\n"
     );
-    run(root, &["deploy"]).assert_success();
+    run_in(root, &["deploy"]).assert_success();
     assert_eq!(served(&sim, vmid), "D");
 
     // A link planted in the store is never followed: exit 5, nothing written through it.
@@ -303,7 +236,7 @@ fn incremental_push_automatic_rollback_rollback_without_source_and_a_killed_push
     )
     .assert_success();
     write(root.join("app/web/version"), "E\n");
-    let refused = run(root, &["deploy"]);
+    let refused = run_in(root, &["deploy"]);
     refused.assert_code(5);
     refused.assert_stderr_contains("symbolic link");
     assert_eq!(sim.sh_in_container(vmid, "ls -A /tmp/outside").stdout, "");

@@ -27,8 +27,10 @@ def conf_path(vmid, node=None):
     return st("etc", "pve", "nodes", node or Sim.node, "lxc", f"{vmid}.conf")
 
 
-def conf_rel(vmid):
-    return f"nodes/{Sim.node}/lxc/{vmid}.conf"
+def conf_rel(vmid, kind="lxc"):
+    """The config's name in the messages: `nodes/<node>/lxc/<vmid>.conf` (kind `qemu-server`
+    for a VM)."""
+    return f"nodes/{Sim.node}/{kind}/{vmid}.conf"
 
 
 def qemu_conf_path(vmid, node=None):
@@ -36,13 +38,29 @@ def qemu_conf_path(vmid, node=None):
     return st("etc", "pve", "nodes", node or Sim.node, "qemu-server", f"{vmid}.conf")
 
 
-def local_qemu_vmids():
-    d = os.path.dirname(qemu_conf_path(0))
+def vmids_in(d):
+    """The vmids of the `<vmid>.conf` files in the folder d."""
     try:
         names = os.listdir(d)
     except FileNotFoundError:
         return []
     return sorted(int(n[:-5]) for n in names if re.fullmatch(r"\d+\.conf", n))
+
+
+def local_qemu_vmids():
+    return vmids_in(os.path.dirname(qemu_conf_path(0)))
+
+
+def section_line(line, section):
+    """A key line of a config section (the main one or a snapshot's) into section["raw"]
+    (`lxc.*` lines, `:` or `=`) or section["keys"]; any other line is passed over."""
+    m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
+    if m:
+        section["raw"].append((m.group(1), m.group(2)))
+        return
+    m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
+    if m:
+        section["keys"][m.group(1)] = m.group(2)
 
 
 def parse_conf(text):
@@ -68,14 +86,8 @@ def parse_conf(text):
             continue
         if line.startswith("#"):
             descr.append(decode_text(line[1:]))
-            continue
-        m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
-        if m:
-            conf["raw"].append((m.group(1), m.group(2)))
-            continue
-        m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
-        if m:
-            conf["keys"][m.group(1)] = m.group(2)
+        else:
+            section_line(line, conf)
     if descr:
         conf["keys"]["description"] = "".join(d + "\n" for d in descr)
     return conf
@@ -102,25 +114,33 @@ def render_conf(conf):
     return s
 
 
-def load_conf(vmid, missing_ok=False):
+def guest_conf_path(vmid, kind="lxc"):
+    """A container's config (kind `lxc`) or a VM's (`qemu-server`)."""
+    return conf_path(vmid) if kind == "lxc" else qemu_conf_path(vmid)
+
+
+def load_conf(vmid, missing_ok=False, kind="lxc"):
+    """A guest's config parsed (qm_config's load_vm: kind `qemu-server`)."""
     try:
-        with open(conf_path(vmid)) as f:
+        with open(guest_conf_path(vmid, kind)) as f:
             return parse_conf(f.read())
     except FileNotFoundError:
         if missing_ok:
             return None
-        raise TaskError(f"Configuration file '{conf_rel(vmid)}' does not exist")
+        raise TaskError(f"Configuration file '{conf_rel(vmid, kind)}' does not exist")
 
 
-def load_conf_or_die(vmid):
+def load_conf_or_die(vmid, kind="lxc"):
+    """load_conf's TaskError a plain `die` (exit 2) before any task."""
     try:
-        return load_conf(vmid)
+        return load_conf(vmid, kind=kind)
     except TaskError as e:
         die(str(e))
 
 
-def write_conf(vmid, conf):
-    path = conf_path(vmid)
+def write_conf(vmid, conf, kind="lxc"):
+    """Rendered into a temporary file beside it, then renamed over it."""
+    path = guest_conf_path(vmid, kind)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
     with open(tmp, "w") as f:
@@ -129,12 +149,7 @@ def write_conf(vmid, conf):
 
 
 def local_vmids():
-    d = os.path.dirname(conf_path(0))
-    try:
-        names = os.listdir(d)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n[:-5]) for n in names if re.fullmatch(r"\d+\.conf", n))
+    return vmids_in(os.path.dirname(conf_path(0)))
 
 
 def foreign_guests():

@@ -277,13 +277,19 @@ def pct_set(args):
 
 
 def pct_unlock(args):
-    pos, opts = parse_opts(args, "pct unlock", positional=1)
-    check_known(opts, set(), "pct unlock")
-    vmid = check_vmid(pos[0], "pct unlock")
-    with ct_lock(vmid):
-        conf = load_conf_or_die(vmid)
-        if not conf["keys"].get("lock"):
+    unlock(args, "pct unlock", ct_lock, load_conf_or_die, write_conf, need_lock=True)
+
+
+def unlock(args, u, lock, load_or_die, write, need_lock):
+    """`pct unlock`, `qm unlock` (lock, load_or_die, write: the guest kind's): the `lock` key
+    goes; pct refuses a config without one (need_lock), qm does not."""
+    pos, opts = parse_opts(args, u, positional=1)
+    check_known(opts, set(), u)
+    vmid = check_vmid(pos[0], u)
+    with lock(vmid):
+        conf = load_or_die(vmid)
+        if need_lock and not conf["keys"].get("lock"):
             die("no lock found trying to remove any lock")
-        conf["keys"].pop("lock")
-        write_conf(vmid, conf)
+        conf["keys"].pop("lock", None)
+        write(vmid, conf)
     raise Exit(0)

@@ -192,13 +192,14 @@ def fingerprint():
     return base64.b64encode(os.urandom(32)).decode().rstrip("=")
 
 
-def apply_pending(vmid):
-    with ct_lock(vmid):
-        conf = load_conf(vmid)
+def apply_pending(vmid, lock=ct_lock, load=load_conf, write=write_conf):
+    """The pending changes into the config before a start (qm passes its VM lock, load, write)."""
+    with lock(vmid):
+        conf = load(vmid)
         if conf.get("pending"):
             conf["keys"] = current_keys(conf)
             conf["pending"] = None
-            write_conf(vmid, conf)
+            write(vmid, conf)
         return conf
 
 
@@ -226,9 +227,11 @@ def pct_start(args):
     run_task(lambda t: do_start_task(t, vmid, dict(opts).get("skiplock") == "1"))
 
 
-def ha_handover(vmid, what, state):
-    """pct start/stop/shutdown of an HA-managed CT only asks the HA manager (more §4.5)."""
-    print(f"Requesting HA {what} for CT {vmid}")
+def ha_handover(vmid, what, state, kind="CT"):
+    """pct start/stop/shutdown of an HA-managed CT only asks the HA manager (more §4.5); so do
+    qm's of a VM (kind "VM"; Qemu.pm: `ha-manager set vm:<vmid> --state started`,
+    `crm-command stop vm:<vmid>`)."""
+    print(f"Requesting HA {what} for {kind} {vmid}")
     res = read_resources()
     res[vmid]["state"] = state
     write_resources(res)

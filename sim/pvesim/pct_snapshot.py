@@ -12,7 +12,9 @@ import time
 
 from .basics import SNAPSHOT_TYPES, STORAGES, TaskError, ct_lock, die, param_die
 from .options import check_known, check_vmid, parse_opts
-from .config import decode_text, encode_text, load_conf, load_conf_or_die, parse_propstr, write_conf
+from .config import (
+    decode_text, encode_text, load_conf, load_conf_or_die, parse_propstr, section_line, write_conf,
+)
 from .containers import ct_dir, is_running, kill_container
 from .tasks import check_lock, run_task
 from .pct_lifecycle import do_start_task
@@ -35,14 +37,8 @@ def parse_snaps(tail):
             continue
         if line.startswith("#"):
             cur["descr"] += decode_text(line[1:]) + "\n"
-            continue
-        m = re.match(r"^(lxc\.[A-Za-z0-9_.\-]+)\s*[:=]\s*(.*?)\s*$", line)
-        if m:
-            cur["raw"].append((m.group(1), m.group(2)))
-            continue
-        m = re.match(r"^([a-z][a-z0-9_\-]*)\s*:\s*(.*?)\s*$", line)
-        if m:
-            cur["keys"][m.group(1)] = m.group(2)
+        else:
+            section_line(line, cur)
     return snaps
 
 
@@ -69,6 +65,76 @@ def snap_dir(vmid, name=None):
 
 def copy_tree(src, dst):
     subprocess.run(["cp", "-a", "--reflink=auto", src, dst], check=True)
+
+
+# ----------------------------------------------------------------------------- shared by pct and qm
+
+def check_new_snapname(name, usage):
+    check_snapname(name, usage)
+    if name.lower() in ("current", "vzdump"):
+        die(f"unable to use snapshot name '{name}' (reserved name)")
+
+
+def copy_snap_data(vmid, name):
+    """The data copy of a new snapshot: the guest's own folders and the time it was taken."""
+    d = snap_dir(vmid, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for part in SNAP_PARTS:
+        src = os.path.join(ct_dir(vmid), part)
+        if os.path.isdir(src):
+            copy_tree(src, os.path.join(d, part))
+    with open(os.path.join(d, "created"), "w") as f:
+        f.write(f"{time.time():.6f}\n")
+
+
+def drop_snap_section(conf, name):
+    """After a failed copy: the section goes and the `snapshot` lock with it."""
+    snaps = parse_snaps(conf["tail"])
+    snaps.pop(name, None)
+    conf["keys"].pop("lock", None)
+    conf["tail"] = render_snaps(snaps)
+
+
+def restore_snap_data(t, vmid, name, lvm):
+    """Rollback's data part: the LVM log lines of each thin volume, then the copies back."""
+    for vol in lvm:
+        t.log(f'  Logical volume "{vol}" successfully removed.')
+        t.log(f'  Logical volume "{vol}" created.')
+        t.log(f'  Logical volume pve/{vol} changed.')
+    for part in SNAP_PARTS:
+        src = os.path.join(snap_dir(vmid, name), part)
+        dst = os.path.join(ct_dir(vmid), part)
+        if os.path.isdir(src):
+            shutil.rmtree(dst, ignore_errors=True)
+            copy_tree(src, dst)
+
+
+def rolled_back_keys(conf, snap_keys, name, drop):
+    """The main section after a rollback: the snapshot's keys but `drop`, the current
+    description and unused disks kept, `parent` the snapshot."""
+    new = {k: v for k, v in snap_keys.items() if k not in drop}
+    for k, v in conf["keys"].items():
+        if k == "description" or k.startswith("unused"):
+            new[k] = v
+    new["parent"] = name
+    conf["keys"] = new
+    conf["pending"] = None
+
+
+def unlink_snapshot(conf, name):
+    """delsnapshot's config part: whoever had `name` as parent (snapshots and the current
+    state) gets its parent, and the section goes."""
+    snaps = parse_snaps(conf["tail"])
+    parent = snaps[name]["keys"].get("parent")
+    for s in list(snaps.values()) + [{"keys": conf["keys"]}]:
+        if s["keys"].get("parent") == name:
+            if parent:
+                s["keys"]["parent"] = parent
+            else:
+                s["keys"].pop("parent")
+    del snaps[name]
+    conf["tail"] = render_snaps(snaps)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -112,9 +178,7 @@ def pct_snapshot(args):
     check_known(opts, {"description"}, u)
     vmid = check_vmid(pos[0], u)
     name = pos[1]
-    check_snapname(name, u)
-    if name.lower() in ("current", "vzdump"):
-        die(f"unable to use snapshot name '{name}' (reserved name)")
+    check_new_snapname(name, u)
     descr = dict(opts).get("description", "")
 
     def task(t):
@@ -139,24 +203,13 @@ def pct_snapshot(args):
             conf["tail"] = render_snaps(snaps)
             write_conf(vmid, conf)
         try:
-            d = snap_dir(vmid, name)
-            shutil.rmtree(d, ignore_errors=True)
-            os.makedirs(d)
-            for part in SNAP_PARTS:
-                src = os.path.join(ct_dir(vmid), part)
-                if os.path.isdir(src):
-                    copy_tree(src, os.path.join(d, part))
-            with open(os.path.join(d, "created"), "w") as f:
-                f.write(f"{time.time():.6f}\n")
+            copy_snap_data(vmid, name)
         except (OSError, subprocess.CalledProcessError) as e:
             t.log("snapshot create failed: starting cleanup")
             shutil.rmtree(snap_dir(vmid, name), ignore_errors=True)
             with ct_lock(vmid):
                 conf = load_conf(vmid)
-                snaps = parse_snaps(conf["tail"])
-                snaps.pop(name, None)
-                conf["keys"].pop("lock", None)
-                conf["tail"] = render_snaps(snaps)
+                drop_snap_section(conf, name)
                 write_conf(vmid, conf)
             raise TaskError(str(e))
         for vol in lvm_vols(keys):
@@ -253,27 +306,11 @@ def pct_rollback(args):
                 kill_container(vmid)  # lxc-stop --kill: no clean shutdown
             keys["lock"] = "rollback"
             write_conf(vmid, conf)
-        for vol in lvm_vols(keys):
-            t.log(f'  Logical volume "{vol}" successfully removed.')
-            t.log(f'  Logical volume "{vol}" created.')
-            t.log(f'  Logical volume pve/{vol} changed.')
-        for part in SNAP_PARTS:
-            src = os.path.join(snap_dir(vmid, name), part)
-            dst = os.path.join(ct_dir(vmid), part)
-            if os.path.isdir(src):
-                shutil.rmtree(dst, ignore_errors=True)
-                copy_tree(src, dst)
+        restore_snap_data(t, vmid, name, lvm_vols(keys))
         with ct_lock(vmid):
             conf = load_conf(vmid)
-            old = conf["keys"]
-            new = {k: v for k, v in snaps[name]["keys"].items() if k not in ("snaptime", "parent")}
-            for k, v in old.items():
-                if k == "description" or k.startswith("unused"):
-                    new[k] = v
-            new["parent"] = name
-            conf["keys"] = new
+            rolled_back_keys(conf, snaps[name]["keys"], name, ("snaptime", "parent"))
             conf["raw"] = list(snaps[name]["raw"])
-            conf["pending"] = None
             write_conf(vmid, conf)
         if start:
             do_start_task(t, vmid)
@@ -302,21 +339,7 @@ def pct_delsnapshot(args):
         shutil.rmtree(snap_dir(vmid, name), ignore_errors=True)
         with ct_lock(vmid):
             conf = load_conf(vmid)
-            snaps = parse_snaps(conf["tail"])
-            parent = snaps[name]["keys"].get("parent")
-            for s in snaps.values():
-                if s["keys"].get("parent") == name:
-                    if parent:
-                        s["keys"]["parent"] = parent
-                    else:
-                        s["keys"].pop("parent")
-            if conf["keys"].get("parent") == name:
-                if parent:
-                    conf["keys"]["parent"] = parent
-                else:
-                    conf["keys"].pop("parent")
-            del snaps[name]
-            conf["tail"] = render_snaps(snaps)
+            unlink_snapshot(conf, name)
             write_conf(vmid, conf)
 
     run_task(task)

@@ -5,14 +5,14 @@ generated MAC, ipconfig[n], tags), the VM's status (`vmstatus`, also used by pve
 `qm set` and `qm unlock` (what qm shows: qm_show.py).
 """
 
-import os
+import functools
 import re
 import time
 
 from .basics import Exit, FileLock, TaskError, die, out, param_die
 from .options import check_known, check_vmid, parse_opts
-from .config import parse_conf, parse_propstr, qemu_conf_path, render_conf, size_to_bytes
-from .pct_config import new_mac, norm_tags
+from .config import load_conf, load_conf_or_die, parse_propstr, size_to_bytes, write_conf
+from .pct_config import new_mac, norm_tags, unlock
 from .containers import run_info
 
 DRIVE_RE = re.compile(r"(ide[0-3]|sata[0-5]|scsi([12]?[0-9]|30)|virtio(1[0-5]|[0-9])|efidisk0|"
@@ -41,35 +41,10 @@ def vm_lock(vmid):
     return FileLock(f"pve-config-{vmid}.lock", f"/var/lock/qemu-server/lock-{vmid}.conf")
 
 
-def conf_rel(vmid):
-    from .basics import Sim  # noqa: PLC0415
-    return f"nodes/{Sim.node}/qemu-server/{vmid}.conf"
-
-
-def load_vm(vmid, missing_ok=False):
-    try:
-        with open(qemu_conf_path(vmid)) as f:
-            return parse_conf(f.read())
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise TaskError(f"Configuration file '{conf_rel(vmid)}' does not exist")
-
-
-def load_vm_or_die(vmid):
-    try:
-        return load_vm(vmid)
-    except TaskError as e:
-        die(str(e))
-
-
-def write_vm(vmid, conf):
-    path = qemu_conf_path(vmid)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(render_conf(conf))
-    os.replace(tmp, path)
+# config.py's reader and writer, on qemu-server/<vmid>.conf
+load_vm = functools.partial(load_conf, kind="qemu-server")
+load_vm_or_die = functools.partial(load_conf_or_die, kind="qemu-server")
+write_vm = functools.partial(write_conf, kind="qemu-server")
 
 
 def check_vm_lock(keys):
@@ -310,11 +285,4 @@ def qm_set(args):
 
 
 def qm_unlock(args):
-    pos, opts = parse_opts(args, "qm unlock", positional=1)
-    check_known(opts, set(), "qm unlock")
-    vmid = check_vmid(pos[0], "qm unlock")
-    with vm_lock(vmid):
-        conf = load_vm_or_die(vmid)
-        conf["keys"].pop("lock", None)
-        write_vm(vmid, conf)
-    raise Exit(0)
+    unlock(args, "qm unlock", vm_lock, load_vm_or_die, write_vm, need_lock=False)

@@ -6,7 +6,6 @@ the task, the lock inside it).
 """
 
 import os
-import random
 import re
 import shutil
 import time
@@ -14,7 +13,7 @@ from urllib.parse import quote
 
 from .basics import STORAGES, Exit, Sim, TaskError, die, err, knob, param_die, truthy
 from .options import check_known, check_vmid, parse_opts
-from .config import current_keys, owner_of, qemu_conf_path
+from .config import owner_of, qemu_conf_path
 from .containers import ct_dir, is_running, kill_container, shutdown_container
 from .tasks import run_task
 from .qm_config import (
@@ -22,12 +21,8 @@ from .qm_config import (
     validate, vm_lock, write_vm,
 )
 from .qm_disks import alloc_drive, check_drive
+from .pct_lifecycle import apply_pending, ha_configured, ha_handover, purge_related, uuid
 from .vms import start_vm
-
-
-def uuid():
-    h = "%032x" % random.getrandbits(128)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def qm_create(args):
@@ -104,16 +99,6 @@ def remove_disks(t, keys):
             t.log(f'  Logical volume "{vol.split(":", 1)[1]}" successfully removed.')
 
 
-def apply_pending(vmid):
-    with vm_lock(vmid):
-        conf = load_vm(vmid)
-        if conf.get("pending"):
-            conf["keys"] = current_keys(conf)
-            conf["pending"] = None
-            write_vm(vmid, conf)
-        return conf
-
-
 def do_start(t, vmid, skiplock=False):
     from .cloudinit import build  # noqa: PLC0415 - cloudinit imports qm_config like us
     conf = load_vm(vmid)
@@ -124,23 +109,11 @@ def do_start(t, vmid, skiplock=False):
         raise TaskError(f"VM {vmid} already running")
     if not skiplock:
         check_vm_lock(keys)
-    conf = apply_pending(vmid)
+    conf = apply_pending(vmid, vm_lock, load_vm, write_vm)
     build(t, vmid, conf["keys"])
     if truthy(knob("start_fail", vmid, "0")):
         raise TaskError("start failed: QEMU exited with code 1")
     start_vm(t, vmid, conf)
-
-
-def ha_handover(vmid, what, state):
-    """qm start/stop/shutdown of an HA-managed VM only ask the HA manager (Qemu.pm: `ha-manager
-    set vm:<vmid> --state started`, `crm-command stop vm:<vmid>`)."""
-    from .ha import ha_request, read_resources, write_resources  # noqa: PLC0415
-    print(f"Requesting HA {what} for VM {vmid}")
-    res = read_resources()
-    res[vmid]["state"] = state
-    write_resources(res)
-    ha_request(vmid, "state")
-    raise Exit(0)
 
 
 def ha_managed_vm(vmid):
@@ -156,7 +129,7 @@ def qm_start(args):
     vmid = check_vmid(pos[0], u)
     load_vm_or_die(vmid)
     if ha_managed_vm(vmid):
-        ha_handover(vmid, "start", "started")
+        ha_handover(vmid, "start", "started", "VM")
     run_task(lambda t: do_start(t, vmid, dict(opts).get("skiplock") == "1"))
 
 
@@ -171,7 +144,7 @@ def qm_stop(args):
     if ha_managed_vm(vmid):
         if dict(opts).get("overrule-shutdown") == "1":
             param_die([("overrule-shutdown", "Not applicable for HA resources.")], u)
-        ha_handover(vmid, "stop", "stopped")
+        ha_handover(vmid, "stop", "stopped", "VM")
 
     def task(t):
         # _do_vm_stop (QemuServer.pm): a stopped VM returns at once, the lock is checked after
@@ -193,7 +166,7 @@ def qm_shutdown(args):
     o = dict(opts)
     load_vm_or_die(vmid)
     if ha_managed_vm(vmid):
-        ha_handover(vmid, "stop", "stopped")
+        ha_handover(vmid, "stop", "stopped", "VM")
     timeout = int(o.get("timeout", 60))
 
     def task(t):
@@ -243,7 +216,6 @@ def qm_destroy(args):
     vmid = check_vmid(pos[0], u)
     o = dict(opts)
     conf = load_vm_or_die(vmid)
-    from .pct_lifecycle import ha_configured, purge_related  # noqa: PLC0415
     if conf["keys"].get("protection") == "1":
         die(f"can't remove VM {vmid} - protection mode enabled")
     if ha_configured(vmid) and o.get("purge") != "1":

@@ -6,18 +6,18 @@ storages that can snapshot (lvmthin, zfspool, rbd, btrfs), cloud-init and CD-ROM
 are left out.
 """
 
-import os
 import shutil
 import subprocess
 import time
 
-from .basics import SNAPSHOT_TYPES, STORAGES, TaskError, die
+from .basics import SNAPSHOT_TYPES, STORAGES, TaskError
 from .options import check_known, check_vmid, parse_opts
-from .containers import ct_dir, is_running, kill_container
+from .containers import is_running, kill_container
 from .tasks import run_task
 from .pct_snapshot import (
-    SNAP_PARTS, check_snapname, copy_tree, parse_snaps, print_snapshot_tree, render_snaps,
-    snap_dir,
+    check_new_snapname, check_snapname, copy_snap_data, drop_snap_section, parse_snaps,
+    print_snapshot_tree, render_snaps, restore_snap_data, rolled_back_keys, snap_dir,
+    unlink_snapshot,
 )
 from .qm_config import check_vm_lock, drives, load_vm, load_vm_or_die, vm_lock, write_vm
 
@@ -38,9 +38,7 @@ def qm_snapshot(args):
     check_known(opts, {"description", "vmstate"}, u)
     vmid = check_vmid(pos[0], u)
     name = pos[1]
-    check_snapname(name, u)
-    if name.lower() in ("current", "vzdump"):
-        die(f"unable to use snapshot name '{name}' (reserved name)")
+    check_new_snapname(name, u)
     o = dict(opts)
     load_vm_or_die(vmid)
 
@@ -68,23 +66,12 @@ def qm_snapshot(args):
             conf["tail"] = render_snaps(snaps)
             write_vm(vmid, conf)
         try:
-            d = snap_dir(vmid, name)
-            shutil.rmtree(d, ignore_errors=True)
-            os.makedirs(d)
-            for part in SNAP_PARTS:
-                src = os.path.join(ct_dir(vmid), part)
-                if os.path.isdir(src):
-                    copy_tree(src, os.path.join(d, part))
-            with open(os.path.join(d, "created"), "w") as f:
-                f.write(f"{time.time():.6f}\n")
+            copy_snap_data(vmid, name)
         except (OSError, subprocess.CalledProcessError) as e:
             shutil.rmtree(snap_dir(vmid, name), ignore_errors=True)
             with vm_lock(vmid):
                 conf = load_vm(vmid)
-                snaps = parse_snaps(conf["tail"])
-                snaps.pop(name, None)
-                conf["keys"].pop("lock", None)
-                conf["tail"] = render_snaps(snaps)
+                drop_snap_section(conf, name)
                 write_vm(vmid, conf)
             raise TaskError(str(e))
         for vol in lvm_vols(load_vm(vmid)["keys"]):
@@ -127,26 +114,10 @@ def qm_rollback(args):
             write_vm(vmid, conf)
         if is_running(vmid):
             kill_container(vmid)
-        for vol in lvm_vols(snaps[name]["keys"]):
-            t.log(f'  Logical volume "{vol}" successfully removed.')
-            t.log(f'  Logical volume "{vol}" created.')
-            t.log(f'  Logical volume pve/{vol} changed.')
-        for part in SNAP_PARTS:
-            src = os.path.join(snap_dir(vmid, name), part)
-            dst = os.path.join(ct_dir(vmid), part)
-            if os.path.isdir(src):
-                shutil.rmtree(dst, ignore_errors=True)
-                copy_tree(src, dst)
+        restore_snap_data(t, vmid, name, lvm_vols(snaps[name]["keys"]))
         with vm_lock(vmid):
             conf = load_vm(vmid)
-            new = {k: v for k, v in snaps[name]["keys"].items()
-                   if k not in ("snaptime", "parent", "vmstate")}
-            for k, v in conf["keys"].items():
-                if k == "description" or k.startswith("unused"):
-                    new[k] = v
-            new["parent"] = name
-            conf["keys"] = new
-            conf["pending"] = None
+            rolled_back_keys(conf, snaps[name]["keys"], name, ("snaptime", "parent", "vmstate"))
             write_vm(vmid, conf)
         if dict(opts).get("start") == "1" or snaps[name]["keys"].get("vmstate"):
             from .qm_lifecycle import do_start  # noqa: PLC0415
@@ -176,16 +147,7 @@ def qm_delsnapshot(args):
         shutil.rmtree(snap_dir(vmid, name), ignore_errors=True)
         with vm_lock(vmid):
             conf = load_vm(vmid)
-            snaps = parse_snaps(conf["tail"])
-            parent = snaps[name]["keys"].get("parent")
-            for s in list(snaps.values()) + [{"keys": conf["keys"]}]:
-                if s["keys"].get("parent") == name:
-                    if parent:
-                        s["keys"]["parent"] = parent
-                    else:
-                        s["keys"].pop("parent")
-            del snaps[name]
-            conf["tail"] = render_snaps(snaps)
+            unlink_snapshot(conf, name)
             write_vm(vmid, conf)
 
     run_task(task)

@@ -6,6 +6,9 @@ use serde::Deserialize;
 #[cfg(doc)]
 use super::load;
 
+use super::guest_keys::{
+    default_bridge, default_cores, default_ip, default_memory_mb, default_storage, default_true,
+};
 use super::{default_local, DockerInstall, IpConfig};
 use crate::proxmox::pct::CreateSpec;
 
@@ -77,36 +80,12 @@ fn default_template() -> String {
     "debian-12-standard".into()
 }
 
-fn default_storage() -> String {
-    "local-lvm".into()
-}
-
 fn default_disk_gb() -> u32 {
     16
 }
 
-fn default_memory_mb() -> u32 {
-    4096
-}
-
 fn default_swap_mb() -> u32 {
     512
-}
-
-fn default_cores() -> u32 {
-    2
-}
-
-fn default_bridge() -> String {
-    "vmbr0".into()
-}
-
-fn default_ip() -> String {
-    "dhcp".into()
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// What `pct create` gets from this section.

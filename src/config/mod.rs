@@ -14,6 +14,7 @@ mod env;
 mod env_table;
 mod firewall;
 mod guest;
+mod guest_keys;
 mod hooks;
 mod jump;
 mod load;

@@ -9,6 +9,9 @@ use serde::de::{MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::default_local;
+use super::guest_keys::{
+    default_bridge, default_cores, default_ip, default_memory_mb, default_storage, default_true,
+};
 use super::IpConfig;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -147,36 +150,12 @@ fn default_image() -> ImageKey {
     ImageKey::Name(DEFAULT_IMAGE.into())
 }
 
-fn default_storage() -> String {
-    "local-lvm".into()
-}
-
 fn default_disk_gb() -> u32 {
     32
 }
 
-fn default_memory_mb() -> u32 {
-    4096
-}
-
-fn default_cores() -> u32 {
-    2
-}
-
-fn default_bridge() -> String {
-    "vmbr0".into()
-}
-
-fn default_ip() -> String {
-    "dhcp".into()
-}
-
 fn default_user() -> String {
     "pxdeploy".into()
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// A string, or a table read as [`UrlImage`] (its unknown keys refused at their line).

@@ -16,7 +16,7 @@ pub(super) const MISSING: Real = Real::new(
 )
 .sim(
     "config.py",
-    "f\"Configuration file '{conf_rel(vmid)}' does not exist\"",
+    "f\"Configuration file '{conf_rel(vmid, kind)}' does not exist\"",
 );
 pub(super) const ALREADY_RUNNING: Real = Real::new(
     "CT 210 already running\n",

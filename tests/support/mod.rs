@@ -17,6 +17,7 @@ pub mod command;
 pub mod outcome;
 pub mod process;
 pub mod receiver;
+pub mod release_story;
 pub mod screen;
 pub mod session;
 pub mod sim;

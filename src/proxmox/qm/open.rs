@@ -1,8 +1,9 @@
 //! What opening the SSH session inside a VM asks the node, in one node call
 //! (`src/scripts/vm-open.sh`): `qm status`, the node's `hostname` (the VM's known_hosts
 //! alias names it), and for a DHCP address net0's MAC (`qm config --current 1`) and the
-//! guest agent's `network-get-interfaces`. Before, four calls in sequence (reference
-//! `proxmox-vm-and-monitoring.md` §3, §4.3, §5.2). The line builder and its pure reader.
+//! guest agent's `network-get-interfaces`, the three `qm` programs side by side. Before,
+//! four calls in sequence (reference `proxmox-vm-and-monitoring.md` §3, §4.3, §5.2). The
+//! line builder and its pure reader.
 
 use crate::proxmox::pct::{self, CtState};
 use crate::remote::quote::join;
@@ -177,28 +178,34 @@ mod tests {
     fn the_script_against_fake_commands() {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path();
-        let qm = format!(
-            "#!/bin/sh\ncase \"$1 $2\" in\n\
-             'status 220') echo 'status: running' ;;\n\
+        // Every call of a missing VM says so on stderr (only `qm status`'s may show).
+        let qm = "#!/bin/sh\ncase \"$*\" in\n\
+             'status 220'|'status 223') echo 'status: running' ;;\n\
              'status 221') echo 'status: stopped' ;;\n\
-             'status '*) echo \"Configuration file 'nodes/pve/qemu-server/$2.conf' does not exist\" >&2; exit 2 ;;\n\
-             'config 220') printf 'boot: order=scsi0\\nnet0: virtio=BC:24:11:5E:7A:01,bridge=vmbr0\\nname: x\\n\\n[snap]\\nnet0: virtio=00:00:00:00:00:01\\n' ;;\n\
-             'guest cmd') echo '[]'; echo 'warning' >&2 ;;\n\
-             esac\n"
-        );
-        for (name, text) in [("qm", qm.as_str()), ("hostname", "#!/bin/sh\necho pve\n")] {
+             'config 220 --current 1') printf 'boot: order=scsi0\\nnet0: virtio=BC:24:11:5E:7A:01,bridge=vmbr0\\nname: x\\n\\n[snap]\\nnet0: virtio=00:00:00:00:00:01\\n' ;;\n\
+             'config 223 --current 1') echo 'config busy' >&2; exit 5 ;;\n\
+             'guest cmd 220 network-get-interfaces') echo '[]'; echo 'warning' >&2 ;;\n\
+             'guest cmd 221 network-get-interfaces') echo 'VM 221 is not running' >&2; exit 255 ;;\n\
+             *) echo \"Configuration file 'nodes/pve/qemu-server/$2.conf' does not exist\" >&2; exit 2 ;;\n\
+             esac\n";
+        for (name, text) in [("qm", qm), ("hostname", "#!/bin/sh\necho pve\n")] {
             let p = bin.join(name);
             std::fs::write(&p, text).unwrap();
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let tmp = tempfile::tempdir().unwrap();
         let run = |vmid: &str, agent: &str| {
             let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-            std::process::Command::new("sh")
+            let out = std::process::Command::new("sh")
                 .args(["-c", SCRIPT, "sh", vmid, agent])
                 .env("PATH", path)
+                .env("TMPDIR", tmp.path())
                 .output()
-                .unwrap()
+                .unwrap();
+            // Its folder of answers is gone.
+            assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+            out
         };
         let out = run("220", "agent");
         assert!(out.status.success());
@@ -214,6 +221,14 @@ mod tests {
         );
         let out = run("221", "agent");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "status: stopped\n");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+        let out = run("223", "agent");
+        assert_eq!(out.status.code(), Some(5));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "status: running\nnode: pve\nfailed: config\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "config busy\n");
         let out = run("222", "agent");
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "failed: status\n");

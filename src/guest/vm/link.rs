@@ -16,7 +16,7 @@ use crate::cluster::address;
 use crate::error::{Error, Result};
 use crate::guest::container;
 use crate::guest::kind::Kind;
-use crate::output::display_path;
+use crate::output::{display_path, sanitize};
 use crate::proxmox::pct::CtState;
 use crate::proxmox::qm::{self, open};
 use crate::remote::host::Host;
@@ -72,8 +72,7 @@ fn checked_node_name(name: &str) -> Result<String> {
 
 /// Asks the node, in one call, what opening the session inside `vm` needs (`qm status`
 /// first: a VM on another node of a cluster moves the host there, and the call runs again
-/// on that node). A failed `qm status` or `qm config` is the error it was as a call of
-/// its own.
+/// on that node). A failed `qm status` is the error it was as a call of its own.
 pub(crate) fn ask(vm: &Vm<'_>, host: &Host) -> Result<open::Facts> {
     let vmid = vm.vmid;
     let command = open::line(vmid, vm.access.address.is_none());
@@ -94,7 +93,17 @@ pub(crate) fn ask(vm: &Vm<'_>, host: &Host) -> Result<open::Facts> {
                 alone,
             ))
         }
-        Some(open::Failed::Config) => return Err(container::failed(&qm::config(vmid), alone)),
+        Some(open::Failed::Config) => {
+            return Err(Error::remote(format!(
+                "cannot read VM {vmid}'s configuration `{}`",
+                open::config_file(vmid)
+            ))
+            .cause(format!(
+                "{}: {}",
+                alone.status,
+                sanitize(alone.stderr_str().trim())
+            )))
+        }
         None if !alone.status.success() => {
             return Err(container::failed(
                 &format!("{} (src/scripts/vm-open.sh)", qm::status(vmid)),

@@ -96,7 +96,7 @@ impl<'h> Vm<'h> {
         }
         let net0 = qm::config::parse_config(&self.config_text()?).net0();
         let mac = net0.as_ref().and_then(|n| n.mac().map(str::to_string));
-        let mac = self.require_mac(mac)?;
+        let mac = self.require_mac(mac, &qm::config(self.vmid))?;
         let command = qm::guest_cmd(self.vmid, "network-get-interfaces");
         let out = self.host.probe_quiet(&command, AGENT_TIMEOUT)?;
         agent_address(&command, out, &mac)
@@ -107,7 +107,7 @@ impl<'h> Vm<'h> {
         if let Some(a) = self.access.address {
             return Ok(Some(a.to_string()));
         }
-        let mac = self.require_mac(facts.mac())?;
+        let mac = self.require_mac(facts.mac(), &qm::open::config_file(self.vmid))?;
         let command = qm::guest_cmd(self.vmid, "network-get-interfaces");
         let Some((code, answer)) = &facts.agent else {
             return Err(Error::unexpected(format!(
@@ -126,12 +126,10 @@ impl<'h> Vm<'h> {
     }
 
     /// net0's MAC, or the error that the VM has no `net0`.
-    fn require_mac(&self, mac: Option<String>) -> Result<String> {
+    fn require_mac(&self, mac: Option<String>, source: &str) -> Result<String> {
         mac.ok_or_else(|| {
-            Error::remote(format!("VM {} has no `net0`", self.vmid)).cause(format!(
-                "`{}` shows no MAC address on net0",
-                qm::config(self.vmid)
-            ))
+            Error::remote(format!("VM {} has no `net0`", self.vmid))
+                .cause(format!("`{source}` shows no MAC address on net0"))
         })
     }
 

@@ -1,26 +1,35 @@
 //! What opening the SSH session inside a VM asks the node, in one node call
 //! (`src/scripts/vm-open.sh`): `qm status`, the node's `hostname` (the VM's known_hosts
-//! alias names it), and for a DHCP address net0's MAC (`qm config --current 1`) and the
-//! guest agent's `network-get-interfaces`, the three `qm` programs side by side. Before,
-//! four calls in sequence (reference `proxmox-vm-and-monitoring.md` §3, §4.3, §5.2). The
-//! line builder and its pure reader.
+//! alias names it), and for a DHCP address net0's MAC and the guest agent's
+//! `network-get-interfaces` (the agent asked while `qm status` runs). Before, five calls in
+//! sequence (reference `proxmox-vm-and-monitoring.md` §3, §4.3, §5.2). net0 is read from
+//! the VM's config file, not with `qm config --current 1` (one Perl start fewer on a real
+//! node): the file's first section is what applies now, pending values and snapshots are
+//! sections of their own (qemu-server's `parse_vm_config`: `[PENDING]`, `[special:…]`,
+//! `[<snapshot>]`), and `/etc/pve/qemu-server` is pmxcfs' link to this node's VMs, where
+//! `qm status` has just found it. The line builder and its pure reader.
 
 use crate::proxmox::pct::{self, CtState};
 use crate::remote::quote::join;
 
 const SCRIPT: &str = crate::scripts::script!("vm-open.sh");
 
+/// The VM's config file on the node it runs on.
+pub(crate) fn config_file(vmid: u32) -> String {
+    format!("/etc/pve/qemu-server/{vmid}.conf")
+}
+
 /// The node's line that asks what opening VM `vmid`'s session needs; `agent`: also net0
 /// and the agent's interfaces (no static address).
 pub(crate) fn line(vmid: u32, agent: bool) -> String {
-    let vmid = vmid.to_string();
     join(&[
         "sh",
         "-c",
         SCRIPT,
         "sh",
-        &vmid,
+        &vmid.to_string(),
         if agent { "agent" } else { "" },
+        &config_file(vmid),
     ])
 }
 
@@ -29,7 +38,7 @@ pub(crate) fn line(vmid: u32, agent: bool) -> String {
 pub(crate) enum Failed {
     /// `qm status <vmid>`.
     Status,
-    /// `qm config <vmid> --current 1`.
+    /// Reading the VM's config file ([`config_file`]).
     Config,
 }
 
@@ -46,7 +55,7 @@ pub(crate) struct Facts {
     pub net0: Option<String>,
     /// The agent's exit code and stdout, when it was asked.
     pub agent: Option<(i32, String)>,
-    /// The script's stderr (after a good `qm status` and `qm config`: the agent's).
+    /// The script's stderr (after a good `qm status` and config read: the agent's).
     pub stderr: String,
 }
 
@@ -182,8 +191,6 @@ mod tests {
         let qm = "#!/bin/sh\ncase \"$*\" in\n\
              'status 220'|'status 223') echo 'status: running' ;;\n\
              'status 221') echo 'status: stopped' ;;\n\
-             'config 220 --current 1') printf 'boot: order=scsi0\\nnet0: virtio=BC:24:11:5E:7A:01,bridge=vmbr0\\nname: x\\n\\n[snap]\\nnet0: virtio=00:00:00:00:00:01\\n' ;;\n\
-             'config 223 --current 1') echo 'config busy' >&2; exit 5 ;;\n\
              'guest cmd 220 network-get-interfaces') echo '[]'; echo 'warning' >&2 ;;\n\
              'guest cmd 221 network-get-interfaces') echo 'VM 221 is not running' >&2; exit 255 ;;\n\
              *) echo \"Configuration file 'nodes/pve/qemu-server/$2.conf' does not exist\" >&2; exit 2 ;;\n\
@@ -194,11 +201,19 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        // The config file as pmxcfs shows it: the current values, then a pending change
+        // and a snapshot (their net0 is not the one that applies); 223 has none.
+        std::fs::write(
+            bin.join("220.conf"),
+            "# a description\nboot: order=scsi0\nnet0: virtio=BC:24:11:5E:7A:01,bridge=vmbr0\nname: x\n\n[PENDING]\nnet0: virtio=00:00:00:00:00:02,bridge=vmbr1\n\n[snap]\nnet0: virtio=00:00:00:00:00:01\n",
+        )
+        .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let run = |vmid: &str, agent: &str| {
             let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
             let out = std::process::Command::new("sh")
                 .args(["-c", SCRIPT, "sh", vmid, agent])
+                .arg(bin.join(format!("{vmid}.conf")))
                 .env("PATH", path)
                 .env("TMPDIR", tmp.path())
                 .output()
@@ -223,12 +238,15 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "status: stopped\n");
         assert_eq!(String::from_utf8_lossy(&out.stderr), "");
         let out = run("223", "agent");
-        assert_eq!(out.status.code(), Some(5));
+        assert_eq!(out.status.code(), Some(2));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "status: running\nnode: pve\nfailed: config\n"
         );
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "config busy\n");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("223.conf"),
+            "{out:?}"
+        );
         let out = run("222", "agent");
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "failed: status\n");
@@ -242,7 +260,10 @@ mod tests {
     fn the_line_passes_the_vmid_as_a_parameter() {
         let l = line(220, true);
         assert!(l.starts_with("sh -c '"), "{l}");
-        assert!(l.ends_with("' sh 220 agent"), "{l}");
-        assert!(line(220, false).ends_with("' sh 220 ''"));
+        assert!(
+            l.ends_with("' sh 220 agent /etc/pve/qemu-server/220.conf"),
+            "{l}"
+        );
+        assert!(line(220, false).ends_with("' sh 220 '' /etc/pve/qemu-server/220.conf"));
     }
 }

@@ -180,6 +180,20 @@ mod tests {
         assert_eq!(config.failed, Some(Failed::Config));
     }
 
+    /// The agent's answer comes from inside the VM (its interfaces' names are the guest's):
+    /// it is printed last, and nothing in it is read as the node's name, net0 or a failure.
+    #[test]
+    fn the_guests_answer_cannot_pose_as_the_nodes_lines() {
+        let out = "status: running\nnode: pve\nnet0: virtio=BC:24:11:5E:7A:01,bridge=vmbr0\nagent: 0\n[{\"name\":\"x\nnode: evil\nnet0: virtio=00:00:00:00:00:66\nfailed: status\nagent: 1\"}]\n";
+        let facts = parse(out, "");
+        assert_eq!(facts.node.as_deref(), Some("pve"));
+        assert_eq!(facts.mac().as_deref(), Some("BC:24:11:5E:7A:01"));
+        assert_eq!(facts.failed, None);
+        let (code, answer) = facts.agent.unwrap();
+        assert_eq!(code, 0);
+        assert!(answer.starts_with("[{\"name\":\"x\nnode: evil"), "{answer}");
+    }
+
     /// The script itself, with `qm` and `hostname` as small fakes on PATH: it prints what
     /// [`parse`] reads, keeps `qm status`'s stderr and exit code, and never lets a value
     /// reach its text.

@@ -9,7 +9,7 @@
 //! pattern).
 //!
 //! The cluster is shared, so the container ids of all three files differ: `unique_vmid` 1–3,
-//! 5, 6, 8 in `routing.rs`, 4 and 11–13 in `node_keys.rs`, 7, 9, 10 in `ha.rs`.
+//! 5, 6, 8, 14 in `routing.rs`, 4 and 11–13 in `node_keys.rs`, 7, 9, 10 in `ha.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

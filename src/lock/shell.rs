@@ -44,8 +44,9 @@ pub(crate) fn command(vmid: u32, holder: &Holder, token: &str) -> String {
 
 /// In a cluster the lock must be on the node that owns the container (deploys entering
 /// through different nodes must exclude each other), and the lock is the first thing a
-/// deploy runs. So first: when the container's config is not this node's
-/// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`) but another node's,
+/// deploy runs. So first: when the guest's config is not this node's
+/// (`/etc/pve/lxc` is pmxcfs' link to this node's `nodes/<node>/lxc`; a VM's:
+/// `/etc/pve/qemu-server`, `nodes/<node>/qemu-server`) but another node's,
 /// print [`ELSEWHERE`] and stop; otherwise run [`SCRIPT`]. A container that is nowhere
 /// (yet) is locked here. `$1`: the vmid.
 const HERE: &str = crate::scripts::script!("lock-here.sh");

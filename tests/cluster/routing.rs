@@ -253,3 +253,57 @@ fn create_places_the_container_on_the_chosen_node() {
         );
     }
 }
+
+/// A VM on another node (vm-open, issue 25): made on pve2, then deployed with pve1's
+/// address only: the deploy lock is taken on pve2 (`lock-here.sh` knows VM configs too),
+/// the VM's session opened through pve1 and pve2 with its host key checked under pve2's
+/// alias, and the unchanged redeploy after it changes nothing.
+#[test]
+fn a_vm_on_another_node_is_deployed_through_the_first() {
+    let c = cluster();
+    let vmid = unique_vmid(14);
+    let vm_app = |via: &str| {
+        let app = tempfile::tempdir().unwrap();
+        write(
+            app.path().join("docker-compose.yml"),
+            "services:\n  web:\n    image: base:local\n    pull_policy: never\n    network_mode: none\n    command: [\"sleep\", \"3600\"]\n",
+        );
+        let mut t = c.node(via).config_table();
+        t.remove("container");
+        let extra: toml::Table = format!(
+            "[proxmox]\nknown_hosts = \"{}\"\n[vm]\nvmid = {vmid}\nname = \"vmroute\"\nimage = \"debian-12\"\nimage_storage = \"local\"\nstorage = \"local-lvm\"\ndisk_gb = 8\nmemory_mb = 1024\ncores = 1\nbridge = \"vmbr0\"\nip = \"dhcp\"\n",
+            c.known_hosts.display()
+        )
+        .parse()
+        .unwrap();
+        crate::support::sim::merge(&mut t, extra);
+        write(
+            app.path().join("pxdeploy.toml"),
+            &toml::to_string(&t).unwrap(),
+        );
+        app
+    };
+    let on_b = vm_app("pve2");
+    run(on_b.path(), &["create"]).assert_success();
+    let app = vm_app("pve1");
+    let r = run(app.path(), &["-o", "json", "deploy"]);
+    r.assert_success();
+    assert_eq!(r.json()["ok"], true, "{}", r.dump());
+    let id = vmid.to_string();
+    // The deploy lock found the VM's node (its config under nodes/pve2/qemu-server) and
+    // took the lock there, so every call after it ran on pve2: the lock's check at the
+    // finish too (a lock taken on pve1 was "lost" there).
+    let asked = |node: &str| c.node(node).calls_matching(&["qm", "status", &id]);
+    assert!(asked("pve1").is_empty(), "{:?}", asked("pve1"));
+    assert!(
+        asked("pve2").iter().any(|call| call.exit == 0),
+        "{}",
+        r.dump()
+    );
+    let r = run(app.path(), &["deploy"]);
+    r.assert_success();
+    r.assert_stderr_contains("nothing changed");
+    c.node("pve2")
+        .host_run(&["qm", "stop", &id])
+        .assert_success();
+}

@@ -445,3 +445,46 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     assert!(!said.contains("container 221"), "{}", r.dump());
     assert!(!resources().contains("vm: 221"), "{}", resources());
 }
+
+/// Issue 25's speed goal (vm-open): the unchanged redeploy to a VM opens the VM's session
+/// after ONE node call that asks its state, the node's name, net0 and the guest agent's
+/// interfaces together (`src/scripts/vm-open.sh`): two node sessions in all with the deploy
+/// lock. Before, six: `qm status` twice, `qm config`, the agent, `hostname`, the lock.
+#[test]
+fn an_unchanged_redeploy_to_a_vm_asks_the_node_once() {
+    let sim = SimHost::start();
+    let app = tempfile::tempdir().unwrap();
+    write(app.path().join("docker-compose.yml"), COMPOSE);
+    vm_config(&sim, app.path(), "");
+    px(app.path(), &["create"]).assert_success();
+    px(app.path(), &["deploy"]).assert_success();
+
+    let (sessions, calls) = (sim.session_count(), sim.calls().len());
+    let r = px(app.path(), &["deploy"]);
+    r.assert_success();
+    r.assert_stderr_contains("nothing changed");
+    let asked: Vec<Vec<String>> = sim.call_argvs().split_off(calls);
+    assert_eq!(
+        sim.session_count() - sessions,
+        2,
+        "node sessions of the unchanged redeploy (the lock, then one to open the VM's); node programs run: {asked:?}\n{}",
+        r.dump()
+    );
+    // The one call still asked the state and the agent's interfaces (net0's MAC from the
+    // VM's config file, no `qm config`).
+    let id = VMID.to_string();
+    assert!(
+        !asked.iter().any(|a| a[..2] == ["qm", "config"]),
+        "{asked:?}"
+    );
+    for argv in [
+        vec!["qm", "status", &id],
+        vec!["qm", "guest", "cmd", &id, "network-get-interfaces"],
+    ] {
+        assert_eq!(
+            asked.iter().filter(|a| *a == &argv).count(),
+            1,
+            "{argv:?} in {asked:?}"
+        );
+    }
+}

@@ -142,6 +142,16 @@ impl<'h> Guest<'h> {
         }
     }
 
+    /// [`Guest::inside_host`] when the guest may run commands, `None` when it is stopped
+    /// (a VM's state comes with the one node call that opens its session; a stopped
+    /// container is found by the command that runs inside).
+    pub(crate) fn inside_if_running(&self) -> Result<Option<&'h Host>> {
+        match self {
+            Guest::Container(c) => Ok(Some(c.host)),
+            Guest::Vm(v) => vm::link::inside_if_running(v),
+        }
+    }
+
     pub(crate) fn dry_run(&self) -> bool {
         self.host().dry_run()
     }

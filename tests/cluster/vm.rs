@@ -73,6 +73,16 @@ fn a_vm_on_another_node_is_made_deployed_and_destroyed_through_the_first() {
     // the lock was taken where the VM lives: a deploy entering through pve2 would meet it
     assert!(has_lock_file(c.node("pve2"), vmid), "{}", r.dump());
     assert!(!has_lock_file(c.node("pve1"), vmid), "{}", r.dump());
+    // every `qm` call of the deploy ran on pve2, where the VM is
+    let id_calls = |node: &str| c.node(node).calls_matching(&["qm", "status", &id]);
+    assert!(
+        id_calls("pve1").iter().all(|call| call.exit != 0),
+        "{:?}",
+        id_calls("pve1")
+    );
+    let r = run(app.path(), &["deploy"]);
+    r.assert_success();
+    r.assert_stderr_contains("nothing changed");
 
     let r = run(app.path(), &["-o", "json", "status"]);
     r.assert_success();

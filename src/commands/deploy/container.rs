@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::compose::{self, Project};
 use crate::error::{Error, Result};
-use crate::guest::{CtState, Guest, Kind, NotRun, Op};
+use crate::guest::{Guest, Kind, NotRun, Op};
 use crate::output::{sanitize, tail, Output};
 use crate::progress::{done, Reporter};
 use crate::release::inspect::{self, Inspection};
@@ -99,10 +99,9 @@ enum Found {
 /// would show it.
 fn inspect_once(guest: Guest<'_>, project: &Project, thorough: bool) -> Result<Found> {
     // A VM says it is stopped through `qm status`, before its SSH session is tried.
-    if guest.kind() == Kind::Vm && guest.require_state()? == CtState::Stopped {
+    let Some(host) = guest.inside_if_running()? else {
         return Ok(Found::Stopped);
-    }
-    let host = guest.inside_host()?;
+    };
     let command = inspect::command(project, thorough);
     tracing::debug!(command, "probe (output not logged: it holds .env)");
     let out = host.probe_quiet(&command, INSPECT_TIMEOUT)?;

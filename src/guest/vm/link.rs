@@ -5,19 +5,23 @@
 //! known_hosts alias `pxdeploy-vm-<vmid>.<node>` that `create` recorded before the VM's
 //! first start (never by address: addresses on a LAN are reused), with strict checking:
 //! no key recorded, or another key, is refused (exit 4). Opened once per command, on the
-//! first command that runs inside ([`crate::guest::Guest::inside_host`]).
+//! first command that runs inside ([`crate::guest::Guest::inside_host`]), after one node
+//! call that asks the VM's state, the node's name and the VM's address together
+//! ([`ask`], `src/scripts/vm-open.sh`).
 
 use std::path::Path;
 
 use super::Vm;
 use crate::cluster::address;
 use crate::error::{Error, Result};
+use crate::guest::container;
 use crate::guest::kind::Kind;
-use crate::output::display_path;
+use crate::output::{display_path, sanitize};
 use crate::proxmox::pct::CtState;
+use crate::proxmox::qm::{self, open};
 use crate::remote::host::Host;
 use crate::remote::ssh::Session;
-use crate::remote::{HostKeyCheck, SshTarget};
+use crate::remote::{HostKeyCheck, Output as RemoteOutput, SshTarget};
 
 /// The name the VM's host key has in known_hosts (like OpenSSH's `HostKeyAlias`).
 pub(crate) fn alias(vmid: u32, node: &str) -> String {
@@ -51,26 +55,100 @@ pub(crate) fn target(
 /// moved there by the time this is asked), checked as a node name.
 pub(crate) fn node_name(host: &Host) -> Result<String> {
     let out = host.probe_ok("hostname")?;
-    let name = out.stdout_str().trim().to_string();
-    address::node_name(&name).map_err(|why| {
+    checked_node_name(out.stdout_str().trim())
+}
+
+/// `name` (what `hostname` printed on the VM's node), when it is a node name.
+fn checked_node_name(name: &str) -> Result<String> {
+    address::node_name(name).map_err(|why| {
         Error::ssh(format!(
             "the node calls itself {}, which is not a node name",
-            address::shown(&name)
+            address::shown(name)
         ))
         .cause(why)
     })?;
-    Ok(name)
+    Ok(name.to_string())
+}
+
+/// Asks the node, in one call, what opening the session inside `vm` needs (`qm status`
+/// first: a VM on another node of a cluster moves the host there, and the call runs again
+/// on that node). A failed `qm status` is the error it was as a call of its own.
+pub(crate) fn ask(vm: &Vm<'_>, host: &Host) -> Result<open::Facts> {
+    let vmid = vm.vmid;
+    let command = open::line(vmid, vm.access.address.is_none());
+    let out = host.probe(&command)?;
+    let facts = open::parse(&out.stdout_str(), &out.stderr_str());
+    // The failed command's own output: its stderr and exit code, no stdout.
+    let alone = RemoteOutput {
+        stdout: Vec::new(),
+        ..out
+    };
+    match facts.failed {
+        Some(open::Failed::Status) => {
+            return Err(container::refused(
+                Kind::Vm,
+                host,
+                vmid,
+                &qm::status(vmid),
+                alone,
+            ))
+        }
+        Some(open::Failed::Config) => {
+            return Err(Error::remote(format!(
+                "cannot read VM {vmid}'s configuration `{}`",
+                open::config_file(vmid)
+            ))
+            .cause(format!(
+                "{}: {}",
+                alone.status,
+                sanitize(alone.stderr_str().trim())
+            )))
+        }
+        None if !alone.status.success() => {
+            return Err(container::failed(
+                &format!("{} (src/scripts/vm-open.sh)", qm::status(vmid)),
+                alone,
+            ))
+        }
+        None => {}
+    }
+    if facts.state().is_none() {
+        return Err(
+            Error::remote(format!("`{}` printed no status", qm::status(vmid)))
+                .cause("expected `status: running` or `status: stopped`"),
+        );
+    }
+    Ok(facts)
 }
 
 /// Opens the session inside `vm` (it must be running and have an address).
 pub(crate) fn open(vm: &Vm<'_>, host: &Host) -> Result<(Session, String)> {
+    let facts = ask(vm, host)?;
+    connect(vm, host, &facts)
+}
+
+/// The session inside `vm` (the one of this command once opened), or `None` when the VM
+/// is stopped: its state is asked in the same node call that opening the session makes.
+pub(crate) fn inside_if_running<'h>(vm: &Vm<'h>) -> Result<Option<&'h Host>> {
+    let host = vm.host;
+    if let Some(inner) = host.inside_opened() {
+        return Ok(Some(inner));
+    }
+    let facts = ask(vm, host)?;
+    if facts.state() == Some(CtState::Stopped) {
+        return Ok(None);
+    }
+    host.inside(|h| connect(vm, h, &facts)).map(Some)
+}
+
+/// Opens the session inside `vm` with what [`ask`] found.
+fn connect(vm: &Vm<'_>, host: &Host, facts: &open::Facts) -> Result<(Session, String)> {
     let vmid = vm.vmid;
-    // Also moves the host to the VM's node in a cluster (before `hostname`).
-    if crate::guest::container::require_state(Kind::Vm, host, vmid)? != CtState::Running {
+    if facts.state() != Some(CtState::Running) {
         return Err(Error::remote(format!("VM {vmid} is not running"))
             .hint("start it with `pxdeploy start`"));
     }
-    let Some(addr) = vm.address()? else {
+    let Some(addr) = vm.address_in(facts)? else {
         return Err(Error::remote(format!("VM {vmid} has no address yet"))
             .cause("the QEMU guest agent reports no IPv4 address on the interface with net0's MAC")
             .hint(
@@ -83,7 +161,7 @@ pub(crate) fn open(vm: &Vm<'_>, host: &Host) -> Result<(Session, String)> {
             address::shown(&addr)
         )));
     }
-    let node = node_name(host)?;
+    let node = checked_node_name(facts.node.as_deref().unwrap_or_default())?;
     let Some(node_target) = host.target() else {
         return Err(Error::unexpected(
             "the session inside the VM needs the node's SSH settings",

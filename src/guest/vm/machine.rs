@@ -13,6 +13,7 @@ use crate::proxmox::pct::{self, snapshot as snap, Said};
 use crate::proxmox::{self, qm};
 use crate::remote::host::Host;
 use crate::remote::quote::join;
+use crate::remote::{ExitStatus, Output as RemoteOutput};
 
 /// How a VM is reached and what pxdeploy keeps for it on the node, from `[vm]`.
 #[derive(Clone, Copy, Debug)]
@@ -94,23 +95,42 @@ impl<'h> Vm<'h> {
             return Ok(Some(a.to_string()));
         }
         let net0 = qm::config::parse_config(&self.config_text()?).net0();
-        let Some(mac) = net0.as_ref().and_then(|n| n.mac()) else {
-            return Err(
-                Error::remote(format!("VM {} has no `net0`", self.vmid)).cause(format!(
-                    "`{}` shows no MAC address on net0",
-                    qm::config(self.vmid)
-                )),
-            );
-        };
+        let mac = net0.as_ref().and_then(|n| n.mac().map(str::to_string));
+        let mac = self.require_mac(mac, &qm::config(self.vmid))?;
         let command = qm::guest_cmd(self.vmid, "network-get-interfaces");
         let out = self.host.probe_quiet(&command, AGENT_TIMEOUT)?;
-        if !out.status.success() {
-            if qm::agent::not_answering(&out.stderr_str()) {
-                return Ok(None);
-            }
-            return Err(crate::guest::container::failed(&command, out));
+        agent_address(&command, out, &mac)
+    }
+
+    /// [`Vm::address`] from what [`super::link::ask`] found (no further node call).
+    pub(crate) fn address_in(&self, facts: &qm::open::Facts) -> Result<Option<String>> {
+        if let Some(a) = self.access.address {
+            return Ok(Some(a.to_string()));
         }
-        Ok(qm::agent::address_of(&out.stdout_str(), mac))
+        let mac = self.require_mac(facts.mac(), &qm::open::config_file(self.vmid))?;
+        let command = qm::guest_cmd(self.vmid, "network-get-interfaces");
+        let Some((code, answer)) = &facts.agent else {
+            return Err(Error::unexpected(format!(
+                "`{command}` was not asked with `qm status`"
+            )));
+        };
+        let out = RemoteOutput {
+            stdout: answer.clone().into_bytes(),
+            stderr: facts.stderr.clone().into_bytes(),
+            status: ExitStatus {
+                code: *code,
+                signal: None,
+            },
+        };
+        agent_address(&command, out, &mac)
+    }
+
+    /// net0's MAC, or the error that the VM has no `net0`.
+    fn require_mac(&self, mac: Option<String>, source: &str) -> Result<String> {
+        mac.ok_or_else(|| {
+            Error::remote(format!("VM {} has no `net0`", self.vmid))
+                .cause(format!("`{source}` shows no MAC address on net0"))
+        })
     }
 
     /// `qm destroy --purge --destroy-unreferenced-disks`, then its cloud-init snippets on
@@ -140,6 +160,18 @@ impl<'h> Vm<'h> {
         }
         Ok(proxmox::purge::ha_removed(&out.stdout_str(), vmid))
     }
+}
+
+/// The address of the interface with MAC `mac` in the agent's answer (`command`'s output);
+/// `None` when the agent does not answer (yet) or that interface has no IPv4 address.
+fn agent_address(command: &str, out: RemoteOutput, mac: &str) -> Result<Option<String>> {
+    if !out.status.success() {
+        if qm::agent::not_answering(&out.stderr_str()) {
+            return Ok(None);
+        }
+        return Err(crate::guest::container::failed(command, out));
+    }
+    Ok(qm::agent::address_of(&out.stdout_str(), mac))
 }
 
 /// The snippet files pxdeploy writes for VM `vmid` (contract: `pxdeploy-<vmid>-user.yaml`

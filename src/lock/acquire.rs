@@ -20,6 +20,11 @@ pub(crate) trait Channel: Send {
     /// Sends a heartbeat every `every` from now on; once the process ends, everything
     /// done over this connection fails with `lost`.
     fn keep_alive(&mut self, every: Duration, lost: Error);
+    /// `Err(lost)` when the process ended since (the host gave the lock up): reads what
+    /// the connection has already received, sends nothing but a heartbeat that is due.
+    fn still_held(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Takes the lock of `guest` (its noun, "container" or "VM", and vmid) through `channel`,
@@ -143,6 +148,9 @@ impl Channel for crate::remote::ssh::RemoteProcess {
     }
     fn keep_alive(&mut self, every: Duration, lost: Error) {
         crate::remote::ssh::RemoteProcess::keep_alive(self, every, lost)
+    }
+    fn still_held(&self) -> Result<()> {
+        crate::remote::ssh::RemoteProcess::still_held(self)
     }
 }
 

@@ -142,6 +142,14 @@ impl DeployLock {
             token: self.token.clone(),
         }
     }
+
+    /// Exit 7 when the host gave this lock up meanwhile (this run was frozen or suspended
+    /// longer than the give-up time): what a deploy that changes nothing checks before it
+    /// reports (a deploy that changes something checks on the host, [`held::CHECK`]). No
+    /// round trip: the host's end of the lock's channel is already in what was received.
+    pub(crate) fn still_held(&self) -> Result<()> {
+        self.channel.as_ref().map_or(Ok(()), |c| c.still_held())
+    }
 }
 
 impl Drop for DeployLock {

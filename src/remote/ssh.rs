@@ -167,6 +167,14 @@ impl RemoteProcess {
         }
     }
 
+    /// `Err(lost)` once the channel handed to [`RemoteProcess::keep_alive`] ended (its
+    /// end read from what the connection already received; a due heartbeat sent).
+    pub fn still_held(&self) -> Result<()> {
+        let _one = self.conn.exclusive();
+        self.conn.beat(true);
+        self.conn.held_lost().map_or(Ok(()), Err)
+    }
+
     /// Waits up to `timeout` for the next line of stdout.
     pub fn read_line(&mut self, timeout: Duration) -> Result<ReadLine> {
         let deadline = Instant::now() + timeout;

@@ -71,7 +71,9 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         d.firewall(&o)?; // 5
         let next = d.merge_and_read(&mut inspection, &mut o)?; // 6
         if d.nothing_changed(&inspection, &next, &mut o) {
-            return d.monitor(&mut o); // 12b
+            d.monitor(&mut o)?; // 12b
+                                // frozen past the give-up time, this run read what another deploy made
+            return lock.as_ref().map_or(Ok(()), |l| l.still_held());
         }
         d.before_push(snapshot)?; // 7
         let new = d.push(&inspection, &next, &mut o)?; // 8

@@ -90,6 +90,39 @@ fn ok_json(r: &Run) -> serde_json::Value {
     doc
 }
 
+/// Issue 25's speed goal (vm-open): an unchanged redeploy to a VM opens the VM's session
+/// after ONE node call that asks its state, the node's name, net0 and the guest agent's
+/// interfaces together (`src/scripts/vm-open.sh`): two node sessions in all with the deploy
+/// lock. Before, six: `qm status` twice, `qm config`, the agent, `hostname`, the lock.
+/// `sessions` and `calls`: the node's counts before the run `r`.
+#[track_caller]
+fn assert_the_node_was_asked_once(sim: &SimHost, sessions: usize, calls: usize, r: &Run) {
+    let asked: Vec<Vec<String>> = sim.call_argvs().split_off(calls);
+    assert_eq!(
+        sim.session_count() - sessions,
+        2,
+        "node sessions of the unchanged redeploy (the lock, then one to open the VM's); node programs run: {asked:?}\n{}",
+        r.dump()
+    );
+    // The one call still asked the state and the agent's interfaces (net0's MAC from the
+    // VM's config file, no `qm config`).
+    let id = VMID.to_string();
+    assert!(
+        !asked.iter().any(|a| a[..2] == ["qm", "config"]),
+        "{asked:?}"
+    );
+    for argv in [
+        vec!["qm", "status", &id],
+        vec!["qm", "guest", "cmd", &id, "network-get-interfaces"],
+    ] {
+        assert_eq!(
+            asked.iter().filter(|a| *a == &argv).count(),
+            1,
+            "{argv:?} in {asked:?}"
+        );
+    }
+}
+
 #[test]
 fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let sim = SimHost::start();
@@ -158,9 +191,11 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     );
     assert_eq!((code, ps.trim()), (0, "web running"));
     let connections = sim.connection_count();
+    let (sessions, calls) = (sim.session_count(), sim.calls().len());
     let r = px(app.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
     assert_eq!(doc["pushed"]["files"], 0, "{}", r.dump());
+    assert_the_node_was_asked_once(&sim, sessions, calls, &r);
     // The VM's session rides the node's one connection (a direct-tcpip channel).
     assert_eq!(sim.connection_count(), connections + 1);
     assert_eq!(
@@ -444,47 +479,4 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     );
     assert!(!said.contains("container 221"), "{}", r.dump());
     assert!(!resources().contains("vm: 221"), "{}", resources());
-}
-
-/// Issue 25's speed goal (vm-open): the unchanged redeploy to a VM opens the VM's session
-/// after ONE node call that asks its state, the node's name, net0 and the guest agent's
-/// interfaces together (`src/scripts/vm-open.sh`): two node sessions in all with the deploy
-/// lock. Before, six: `qm status` twice, `qm config`, the agent, `hostname`, the lock.
-#[test]
-fn an_unchanged_redeploy_to_a_vm_asks_the_node_once() {
-    let sim = SimHost::start();
-    let app = tempfile::tempdir().unwrap();
-    write(app.path().join("docker-compose.yml"), COMPOSE);
-    vm_config(&sim, app.path(), "");
-    px(app.path(), &["create"]).assert_success();
-    px(app.path(), &["deploy"]).assert_success();
-
-    let (sessions, calls) = (sim.session_count(), sim.calls().len());
-    let r = px(app.path(), &["deploy"]);
-    r.assert_success();
-    r.assert_stderr_contains("nothing changed");
-    let asked: Vec<Vec<String>> = sim.call_argvs().split_off(calls);
-    assert_eq!(
-        sim.session_count() - sessions,
-        2,
-        "node sessions of the unchanged redeploy (the lock, then one to open the VM's); node programs run: {asked:?}\n{}",
-        r.dump()
-    );
-    // The one call still asked the state and the agent's interfaces (net0's MAC from the
-    // VM's config file, no `qm config`).
-    let id = VMID.to_string();
-    assert!(
-        !asked.iter().any(|a| a[..2] == ["qm", "config"]),
-        "{asked:?}"
-    );
-    for argv in [
-        vec!["qm", "status", &id],
-        vec!["qm", "guest", "cmd", &id, "network-get-interfaces"],
-    ] {
-        assert_eq!(
-            asked.iter().filter(|a| *a == &argv).count(),
-            1,
-            "{argv:?} in {asked:?}"
-        );
-    }
 }

@@ -116,13 +116,22 @@ run qm config 220; check "qm config" 0 "cicustom: user=local:snippets/pxdeploy-2
 MAC="$(echo "$OUT" | sed -n 's/^net0: virtio=\([0-9A-F:]*\),bridge=vmbr0,firewall=1$/\1/p')"
 [[ "$MAC" =~ ^BC:24:11:[0-9A-F]{2}:[0-9A-F]{2}:[0-9A-F]{2}$ ]] && ok "generated MAC" || bad "net0: $OUT"
 run qm status 220; check "qm status" 0 "status: running"
+# The agent runs once cloud-init has installed and started it, a moment after `qm start`:
+# like a real client (pxdeploy's "Waiting for the guest agent"), ask until it answers.
+for _ in $(seq 600); do run qm guest cmd 220 ping; [ "$RC" = 0 ] && break; sleep 0.1; done
+check "guest agent answers after the start" 0
 run qm guest exec 220 --timeout 60 -- cloud-init status --wait --format json
 check "cloud-init status --wait via the agent" 0 '"exitcode" : 0'
 [[ "$OUT" == *'\"status\": \"done\"'* ]] && ok "cloud-init done" || bad "cloud-init: $OUT"
 run qm guest cmd 220 network-get-interfaces
 ADDR="$(json '[i for i in d if i.get("hardware-address") == "'"${MAC,,}"'"][0]["ip-addresses"][0]["ip-address"]')"
 [[ "$ADDR" =~ ^127\.0\.20[0-7]\.[0-9]+$ ]] && ok "address from the agent by MAC: $ADDR" || bad "address: $OUT"
-LAN="$(json '[a["ip-address"] for i in d if i.get("hardware-address") == "'"${MAC,,}"'" for a in i["ip-addresses"]][1:]')"
+# The LAN lease (DHCP in the VM) comes a moment after cloud-init: ask until it is listed.
+for _ in $(seq 300); do
+    LAN="$(json '[a["ip-address"] for i in d if i.get("hardware-address") == "'"${MAC,,}"'" for a in i["ip-addresses"]][1:]')"
+    [[ "$LAN" == "[]" ]] || break
+    sleep 0.1; run qm guest cmd 220 network-get-interfaces
+done
 [[ "$LAN" =~ ^\[\'192\.0\.2\.[0-9]+\'\]$ ]] && ok "the VM's LAN lease on vmbr0, listed after it: $LAN" || bad "LAN lease: $OUT"
 # (SSH to the VM with its pinned host key, a Docker container in it and another host key
 # refused: tests/vm.rs makes these end to end through pxdeploy.)

@@ -12,7 +12,7 @@
 //! target, both created and deployed, the VM one with `ha = true` (stop/start through the
 //! HA manager, `vm:<vmid>` removed with it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::receiver::Receiver;
@@ -123,6 +123,82 @@ fn assert_the_node_was_asked_once(sim: &SimHost, sessions: usize, calls: usize, 
     }
 }
 
+fn px_at_home(dir: &Path, home: &Path, args: &[&str]) -> Run {
+    pxdeploy()
+        .current_dir(dir)
+        .home(home)
+        .args(args)
+        .timeout(Duration::from_secs(600))
+        .run()
+}
+
+/// The file where the unchanged redeploy with HOME `home` remembered the VM's node and
+/// address (src/guest/vm/remembered.rs).
+fn remembered_file(sim: &SimHost, home: &Path) -> PathBuf {
+    home.join(format!(
+        ".local/state/pxdeploy/vm/{VMID}@127.0.0.1_{}",
+        sim.port()
+    ))
+}
+
+/// Issue 25's speed goal, second step: the next command in the same HOME connects to the
+/// VM at the node and address remembered from the last run, with no node call but the
+/// deploy lock's (before: the lock and vm-open.sh, whose `qm status` and guest agent are
+/// two program starts on the node). An address that does not answer as the VM is
+/// forgotten and the node asked again, in the same run.
+fn the_vms_address_is_remembered(sim: &SimHost, app: &tempfile::TempDir, home: &Path) {
+    let file = remembered_file(sim, home);
+    let text = std::fs::read_to_string(&file).expect("the VM's address is remembered");
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.len(), 3, "`<node> <address> <how>`: {text}");
+    assert_eq!((fields[0], fields[2]), ("pve", "direct"), "{text}");
+    fields[1]
+        .parse::<std::net::IpAddr>()
+        .expect("an IP address");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the folder is private");
+
+    let (sessions, calls) = (sim.session_count(), sim.calls().len());
+    let r = px_at_home(app.path(), home, &["-o", "json", "deploy"]);
+    let doc = ok_json(&r);
+    assert_eq!(
+        doc["compose_up"],
+        "skipped: nothing changed",
+        "{}",
+        r.dump()
+    );
+    let asked: Vec<Vec<String>> = sim.call_argvs().split_off(calls);
+    assert!(
+        !asked.iter().any(|a| a[0] == "qm"),
+        "no `qm` call with the address remembered: {asked:?}\n{}",
+        r.dump()
+    );
+    assert_eq!(
+        sim.session_count() - sessions,
+        1,
+        "node sessions (the lock only): {asked:?}\n{}",
+        r.dump()
+    );
+
+    // A stale address (nothing of the VM's there): the node is asked, the run succeeds,
+    // and the right address is remembered again.
+    std::fs::write(&file, "pve 127.0.0.1 direct\n").unwrap();
+    let calls = sim.calls().len();
+    let r = px_at_home(app.path(), home, &["-o", "json", "deploy"]);
+    ok_json(&r);
+    let asked: Vec<Vec<String>> = sim.call_argvs().split_off(calls);
+    assert!(
+        asked.iter().any(|a| a[..2] == ["qm", "status"]),
+        "{asked:?}\n{}",
+        r.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
 #[test]
 fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     let sim = SimHost::start();
@@ -192,7 +268,8 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
     assert_eq!((code, ps.trim()), (0, "web running"));
     let connections = sim.connection_count();
     let (sessions, calls) = (sim.session_count(), sim.calls().len());
-    let r = px(app.path(), &["-o", "json", "deploy"]);
+    let home = tempfile::tempdir().unwrap();
+    let r = px_at_home(app.path(), home.path(), &["-o", "json", "deploy"]);
     let doc = ok_json(&r);
     assert_eq!(doc["pushed"]["files"], 0, "{}", r.dump());
     assert_the_node_was_asked_once(&sim, sessions, calls, &r);
@@ -204,6 +281,7 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "{}",
         r.dump()
     );
+    the_vms_address_is_remembered(&sim, &app, home.path());
 
     // status, exec and logs go through the VM's session too.
     let doc = ok_json(&px(app.path(), &["-o", "json", "status"]));
@@ -374,14 +452,18 @@ fn vm_from_nothing_to_deployed_and_back_to_nothing() {
         "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
     );
     assert_eq!(code, 0);
-    let r = px(app.path(), &["deploy"]);
+    // With its address remembered too: the remembered address leads to the same check.
+    assert!(remembered_file(&sim, home.path()).exists());
+    let r = px_at_home(app.path(), home.path(), &["deploy"]);
     r.assert_code(4);
     r.assert_stderr_contains("host key");
     r.assert_stderr_contains(ALIAS);
 
-    // destroy: the VM, its snippets and its known_hosts line.
-    let r = px(app.path(), &["destroy", "--yes"]);
+    // destroy: the VM, its snippets, its known_hosts line and its remembered address.
+    std::fs::write(remembered_file(&sim, home.path()), "pve 127.0.0.1 direct\n").unwrap();
+    let r = px_at_home(app.path(), home.path(), &["destroy", "--yes"]);
     r.assert_success();
+    assert!(!remembered_file(&sim, home.path()).exists());
     assert!(sim.host_run(&["qm", "status", "220"]).status != 0);
     assert!(snippet(&sim, "user").is_none() && snippet(&sim, "meta").is_none());
     assert!(!known_hosts(&sim).contains(ALIAS), "{}", known_hosts(&sim));

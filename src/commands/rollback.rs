@@ -23,7 +23,7 @@ pub(crate) fn run(ctx: &Context, args: &RollbackArgs) -> Result<()> {
     let host = ctx.connect(&config)?;
     let reporter = ctx.reporter.as_ref();
     let vmid = config.vmid();
-    let _lock = Guest::of(&host, &config).lock(reporter)?;
+    let _lock = Guest::of(&host, &config).lock_then_inside(reporter)?;
     let mut picked = None;
     let r = roll_back(
         Guest::of(&host, &config),

@@ -322,6 +322,16 @@ impl<'h> Guest<'h> {
         crate::lock::take(host, (self.kind().noun(), self.id()), reporter, &spawn)
     }
 
+    /// [`Guest::lock`] for a command that works inside the guest next (deploy, rollback):
+    /// a VM's session is opened at its remembered address while the lock is taken
+    /// ([`vm::link::open_while`]).
+    pub(crate) fn lock_then_inside(&self, reporter: &dyn Reporter) -> Result<Option<DeployLock>> {
+        match self {
+            Guest::Container(_) => self.lock(reporter),
+            Guest::Vm(v) => vm::link::open_while(v, || self.lock(reporter)),
+        }
+    }
+
     /// The node's command line of a lifecycle operation (the caller runs it with its
     /// own bound and reads what the node said with [`Guest::refused`]).
     pub(crate) fn line(&self, op: Op<'_>) -> String {

@@ -108,7 +108,7 @@ impl Conn {
         self.ops.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn usable(&self) -> Result<()> {
+    pub(super) fn usable(&self) -> Result<()> {
         match self.broken.lock().unwrap().as_ref() {
             Some(why) => Err(
                 Error::ssh(format!("the SSH connection to {} is closed", self.name))

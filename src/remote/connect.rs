@@ -69,18 +69,43 @@ impl Session {
     /// connection. `via` stays open as long as the new session (it can be dropped by the
     /// caller). `target.jump` is not looked at.
     pub fn connect_via(via: &Session, target: &SshTarget) -> Result<Session> {
+        Session::forward(via, target)?.establish(target)
+    }
+
+    /// The first half of [`Session::connect_via`]: the `direct-tcpip` channel to `target`
+    /// through `via`. The second half ([`Forwarded::establish`]) may run on another thread
+    /// while `via` runs other commands (they carry the new session's bytes).
+    pub fn forward(via: &Session, target: &SshTarget) -> Result<Forwarded> {
         let started = Instant::now();
         let deadline = started + target.connect_timeout;
         let stream = via.conn.forward(&target.hostname, target.port, deadline)?;
-        let socket = stream.try_clone().map_err(|e| {
+        Ok(Forwarded {
+            stream,
+            via: via.conn.clone(),
+            started,
+        })
+    }
+}
+
+/// A `direct-tcpip` channel opened for a session not established yet ([`Session::forward`]).
+pub struct Forwarded {
+    stream: std::os::unix::net::UnixStream,
+    via: Arc<Conn>,
+    started: Instant,
+}
+
+impl Forwarded {
+    /// Handshake, host key check and authentication with `target` in the channel.
+    pub fn establish(self, target: &SshTarget) -> Result<Session> {
+        let socket = self.stream.try_clone().map_err(|e| {
             Error::unexpected("cannot duplicate the tunnel's socket").cause(e.to_string())
         })?;
         establish(
             target,
-            stream,
+            self.stream,
             Socket::Pair(socket),
-            Some(via.conn.clone()),
-            started,
+            Some(self.via),
+            self.started,
         )
     }
 }

@@ -182,6 +182,17 @@ impl Host {
 
     /// Routes now, when the caller knows the container is on another node (the deploy
     /// lock, before any `pct` call): whether commands now run on the owner node's session.
+    /// Whether this host already moved to another node than the one entered (no call).
+    pub fn on_another_node(&self) -> bool {
+        matches!(
+            self.placed.get().or(self.routed.get()),
+            Some(Route {
+                session: Some(_),
+                ..
+            })
+        )
+    }
+
     pub fn to_owner(&self) -> Result<bool> {
         Ok(matches!(
             self.route()?,

@@ -5,6 +5,7 @@ pub mod auth;
 mod channel;
 mod conn;
 mod connect;
+pub use self::connect::Forwarded;
 pub mod host;
 pub mod host_key;
 mod interactive;

@@ -45,6 +45,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// `Err` (saying why) once the connection is closed: nothing more can run over it.
+    pub fn usable(&self) -> Result<()> {
+        self.conn.usable()
+    }
+
     /// Runs `command` (a complete shell command line), streaming `stdin` in, collecting
     /// stdout and stderr separately. `timeout` bounds the whole command.
     pub fn exec(

@@ -80,9 +80,42 @@ fn a_vm_on_another_node_is_made_deployed_and_destroyed_through_the_first() {
         "{:?}",
         id_calls("pve1")
     );
-    let r = run(app.path(), &["deploy"]);
+    // The unchanged redeploy remembers the VM's node and address (`routed`: not the node
+    // entered); the next one in the same HOME asks no `qm` on any node: the lock moves the
+    // connection to pve2, and the VM's session opens there.
+    let home = tempfile::tempdir().unwrap();
+    let at_home = |args: &[&str]| {
+        pxdeploy()
+            .current_dir(app.path())
+            .home(home.path())
+            .args(args)
+            .timeout(Duration::from_secs(240))
+            .run()
+    };
+    let r = at_home(&["deploy"]);
     r.assert_success();
     r.assert_stderr_contains("nothing changed");
+    let file = home.path().join(format!(
+        ".local/state/pxdeploy/vm/{vmid}@127.0.0.1_{}",
+        c.node("pve1").port()
+    ));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("pve2 ") && text.ends_with(" routed\n"),
+        "{text}"
+    );
+    let qm_calls = |node: &str| {
+        c.node(node)
+            .call_argvs()
+            .into_iter()
+            .filter(|a| a[0] == "qm")
+            .count()
+    };
+    let before = (qm_calls("pve1"), qm_calls("pve2"));
+    let r = at_home(&["deploy"]);
+    r.assert_success();
+    r.assert_stderr_contains("nothing changed");
+    assert_eq!((qm_calls("pve1"), qm_calls("pve2")), before, "{}", r.dump());
 
     let r = run(app.path(), &["-o", "json", "status"]);
     r.assert_success();

@@ -71,9 +71,9 @@ impl<'a> Deploy<'a> {
         self.guest.host()
     }
 
-    /// Take the deploy lock (none under `--dry-run`).
+    /// Take the deploy lock (none under `--dry-run`); a VM's session opens meanwhile.
     pub(crate) fn lock(&self) -> Result<Option<DeployLock>> {
-        self.guest.lock(self.reporter)
+        self.guest.lock_then_inside(self.reporter)
     }
 
     /// The `pre_deploy` hook (local).

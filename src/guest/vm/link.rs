@@ -121,18 +121,122 @@ pub(crate) fn ask(vm: &Vm<'_>, host: &Host) -> Result<open::Facts> {
     Ok(facts)
 }
 
-/// Opens the session inside `vm` (it must be running and have an address).
+/// Opens the session inside `vm` (it must be running and have an address): at the node
+/// and address remembered from the last run when the VM answers there
+/// ([`super::remembered`]: no node call), else after asking the node ([`ask`]).
 pub(crate) fn open(vm: &Vm<'_>, host: &Host) -> Result<(Session, String)> {
+    if let Some(opened) = open_remembered(vm, host)? {
+        return Ok(opened);
+    }
     let facts = ask(vm, host)?;
     connect(vm, host, &facts)
 }
 
+/// The session at the node and address remembered for `vm`, when the VM answers there with
+/// its own host key (checked as always); `None` (and the entry forgotten) when it does not.
+/// Only an error that leaves the node's connection unusable is returned.
+fn open_remembered(vm: &Vm<'_>, host: &Host) -> Result<Option<(Session, String)>> {
+    let Some((t, _)) = remembered_target(vm, host) else {
+        return Ok(None);
+    };
+    let opened = Session::forward(host.session(), &t).and_then(|f| f.establish(&t));
+    answered(vm, host, &t, opened)
+}
+
+/// The session target at the address remembered for `vm`, and whether its node is the one
+/// entered; `None` when nothing (usable) is remembered.
+fn remembered_target(vm: &Vm<'_>, host: &Host) -> Option<(SshTarget, bool)> {
+    let node_target = host.target()?;
+    let r = super::remembered::recall(node_target, vm.vmid)?;
+    if vm
+        .access
+        .address
+        .is_some_and(|a| a.to_string() != r.address)
+    {
+        // A static `ip` that changed in pxdeploy.toml.
+        return None;
+    }
+    let t = target(node_target, vm.vmid, &r.node, &r.address, vm.access.user);
+    Some((t, r.direct))
+}
+
+/// What trying the remembered target `t` gave: the session, or `None` after forgetting the
+/// address (the caller asks the node), or the error when the node's connection is gone.
+fn answered(
+    vm: &Vm<'_>,
+    host: &Host,
+    t: &SshTarget,
+    opened: Result<Session>,
+) -> Result<Option<(Session, String)>> {
+    let (vmid, addr) = (vm.vmid, &t.hostname);
+    match opened {
+        Ok(session) => {
+            tracing::debug!(%addr, "VM {vmid} answered at its remembered address");
+            Ok(Some((session, t.alias.clone())))
+        }
+        Err(e) => {
+            if let Some(node_target) = host.target() {
+                super::remembered::forget(node_target, vmid);
+            }
+            tracing::debug!(%addr, error = %e.message, "VM {vmid} did not answer at its remembered address: asking the node");
+            if host.session().usable().is_err() {
+                return Err(e
+                    .cause(format!(
+                        "{addr} is where VM {vmid} answered last time (remembered by pxdeploy); it is forgotten now"
+                    ))
+                    .hint("run the command again: pxdeploy then asks the node where the VM is"));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Runs `lock` (taking the deploy lock on the node) while the session inside `vm` is
+/// opened at its remembered address, when its node is the one entered: the channel is
+/// opened first, then the SSH handshake and authentication inside it run on a thread of
+/// their own while the lock's node call answers (the lock's reading carries their bytes).
+/// Whatever happens to that session, `lock`'s result is returned; a session that did not
+/// open is opened the usual way afterwards ([`open`]).
+pub(crate) fn open_while<T>(vm: &Vm<'_>, lock: impl FnOnce() -> Result<T>) -> Result<T> {
+    let host = vm.host;
+    if host.dry_run() || host.inside_opened().is_some() {
+        return lock();
+    }
+    let Some((t, true)) = remembered_target(vm, host) else {
+        return lock();
+    };
+    let forwarded = match Session::forward(host.session(), &t) {
+        Ok(f) => f,
+        Err(e) => {
+            answered(vm, host, &t, Err(e))?;
+            return lock();
+        }
+    };
+    let (locked, opened) = std::thread::scope(|s| {
+        let opening = s.spawn(|| forwarded.establish(&t));
+        let locked = lock();
+        let opened = opening
+            .join()
+            .unwrap_or_else(|_| Err(Error::unexpected("opening the VM's session panicked")));
+        (locked, opened)
+    });
+    let locked = locked?;
+    if let Some(found) = answered(vm, host, &t, opened)? {
+        host.inside(|_| Ok(found))?;
+    }
+    Ok(locked)
+}
+
 /// The session inside `vm` (the one of this command once opened), or `None` when the VM
-/// is stopped: its state is asked in the same node call that opening the session makes.
+/// is stopped: its state is asked in the same node call that opening the session makes
+/// (a VM that answers at its remembered address runs: no node call).
 pub(crate) fn inside_if_running<'h>(vm: &Vm<'h>) -> Result<Option<&'h Host>> {
     let host = vm.host;
     if let Some(inner) = host.inside_opened() {
         return Ok(Some(inner));
+    }
+    if let Some(opened) = open_remembered(vm, host)? {
+        return host.inside(|_| Ok(opened)).map(Some);
     }
     let facts = ask(vm, host)?;
     if facts.state() == Some(CtState::Stopped) {
@@ -175,6 +279,14 @@ fn connect(vm: &Vm<'_>, host: &Host, facts: &open::Facts) -> Result<(Session, St
             alias(vmid, &node)
         ))
     })?;
+    if !host.dry_run() {
+        let what = super::remembered::Remembered {
+            node,
+            address: addr,
+            direct: !host.on_another_node(),
+        };
+        super::remembered::remember(node_target, vmid, &what);
+    }
     Ok((session, t.alias))
 }
 

@@ -156,6 +156,7 @@ impl<'h> Vm<'h> {
         if !host.dry_run() {
             if let Some(target) = host.target() {
                 super::link::forget_host_key(target, vmid, &node)?;
+                super::remembered::forget(target, vmid);
             }
         }
         Ok(proxmox::purge::ha_removed(&out.stdout_str(), vmid))

@@ -9,5 +9,6 @@ pub(crate) mod cloud_init;
 pub(crate) mod host_key;
 pub(crate) mod link;
 mod machine;
+pub(crate) mod remembered;
 
 pub(crate) use self::machine::{Access, Vm};

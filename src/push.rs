@@ -198,6 +198,7 @@ pub(crate) struct Packed {
 /// A hard link goes with the member it links to (it must come after it: the stored files
 /// follow the compressed ones).
 pub(crate) fn pack(items: Vec<Item>) -> Packed {
+    let started = std::time::Instant::now();
     let mut classes = Classes::default();
     let sizes: Vec<u64> = items.iter().map(size_of).collect();
     let total: u64 = sizes.iter().sum();
@@ -222,6 +223,7 @@ pub(crate) fn pack(items: Vec<Item>) -> Packed {
         gzip,
         judged,
         items = items.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "judged before the stream"
     );
     Packed {

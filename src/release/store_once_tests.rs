@@ -295,9 +295,10 @@ fn run_with_path(tar: &[u8], d: &Path, path: &str) -> (i32, String) {
 }
 
 /// A guest whose tools are BusyBox's (no coreutils, no util-linux `flock`): its `tar`
-/// makes the hard links `t/<path>`, its `mv` renames a folder's files in one call, and the
-/// store keeps its own copy of each file. (Debian's busybox-static has no `install`, which
-/// only a copy from the store needs: none here.)
+/// makes the hard links `t/<path>`, its `mv` renames a folder's files in one call, the
+/// store keeps its own copy of each file, and a content at two paths is copied from the
+/// store for the second (Debian's busybox-static has no `install`: the switch copies with
+/// `cp` and `chmod`).
 #[test]
 fn a_fresh_push_lands_with_busybox_tools() {
     let busybox = Path::new("/bin/busybox");
@@ -313,12 +314,18 @@ fn a_fresh_push_lands_with_busybox_tools() {
         std::os::unix::fs::symlink(busybox, bin.path().join(tool)).unwrap();
     }
     let s = src();
+    fs::write(s.path().join("twin-a.conf"), "same\n").unwrap();
+    fs::write(s.path().join("conf.d/twin-b.conf"), "same\n").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (tar, _, _) = archive(d, s.path(), A);
     let (code, err) = run_with_path(&tar, d, &bin.path().display().to_string());
     assert_eq!(code, 0, "{err}");
-    assert_eq!(counted(&err), (3, 0), "{err}");
+    assert_eq!(counted(&err), (4, 1), "{err}");
+    for twin in ["twin-a.conf", "conf.d/twin-b.conf"] {
+        assert_eq!(fs::read_to_string(d.join(twin)).unwrap(), "same\n");
+        assert_eq!(fs::metadata(d.join(twin)).unwrap().mode() & 0o777, 0o644);
+    }
     assert_eq!(
         fs::read_to_string(d.join("conf.d/keep.conf")).unwrap(),
         "keep\n"

@@ -30,7 +30,7 @@ f) M=${A%% *} A=${A#* }; mode "$M"; obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" 
 [ -L "$P" ] && bad "$P"; Y="$Z/t/$R"
 if [ -n "$Z" ] && [ -f "$Y" ] && [ ! -L "$Y" ]; then nodir "$P" && later "$R"; else
 N="$P.pxdeploy-new"; { { [ ! -e "$N" ] && [ ! -L "$N" ]; } || rm -f -- "$N"; } &&
-nodir "$P" && install -m "$M" -- "$O" "$N" && mv -f -- "$N" "$P" && C=$((C + 1)); fi ;;
+nodir "$P" && ( set -C; cat -- "$O" > "$N" ) && chmod "$M" -- "$N" && mv -f -- "$N" "$P" && C=$((C + 1)); fi ;;
 l) obj "${A%% *}"; R=${A#* }; rel "$R"; [ "$1" = run ] || continue; inside "$R"; P="$D/$R"
 nodir "$P" && rm -f -- "$P" && ln -s -- "$(cat -- "$O")" "$P" ;;
 r) rel "$A"; [ "$1" = run ] || continue; inside "$A"; rm -f -- "$D/$A" ;;

@@ -180,27 +180,15 @@ impl Host {
         self.to_owner()
     }
 
-    /// Routes now, when the caller knows the container is on another node (the deploy
-    /// lock, before any `pct` call): whether commands now run on the owner node's session.
     /// Whether this host already moved to another node than the one entered (no call).
     pub fn on_another_node(&self) -> bool {
-        matches!(
-            self.placed.get().or(self.routed.get()),
-            Some(Route {
-                session: Some(_),
-                ..
-            })
-        )
+        owner_session(self.placed.get().or(self.routed.get()))
     }
 
+    /// Routes now, when the caller knows the container is on another node (the deploy
+    /// lock, before any `pct` call): whether commands now run on the owner node's session.
     pub fn to_owner(&self) -> Result<bool> {
-        Ok(matches!(
-            self.route()?,
-            Some(Route {
-                session: Some(_),
-                ..
-            })
-        ))
+        Ok(owner_session(self.route()?))
     }
 
     /// A read-only command whose output is not logged (it may hold secrets), routed like
@@ -358,4 +346,15 @@ pub fn ensure_success(command: &str, out: Output) -> Result<Output> {
         out.status,
         crate::output::sanitize(&detail)
     )))
+}
+
+/// Whether `route` moved commands to the owner node's own session.
+fn owner_session(route: Option<&Route>) -> bool {
+    matches!(
+        route,
+        Some(Route {
+            session: Some(_),
+            ..
+        })
+    )
 }

@@ -72,7 +72,7 @@ pub(crate) fn deploy(d: &Deploy<'_>) -> Result<serde_json::Value> {
         let next = d.merge_and_read(&mut inspection, &mut o)?; // 6
         if d.nothing_changed(&inspection, &next, &mut o) {
             d.monitor(&mut o)?; // 12b
-                                // frozen past the give-up time, this run read what another deploy made
+                                // Frozen past the give-up time, this run may have read what another deploy made.
             return lock.as_ref().map_or(Ok(()), |l| l.still_held());
         }
         d.before_push(snapshot)?; // 7

@@ -139,7 +139,7 @@ fn open_remembered(vm: &Vm<'_>, host: &Host) -> Result<Option<(Session, String)>
     let Some((t, _)) = remembered_target(vm, host) else {
         return Ok(None);
     };
-    let opened = Session::forward(host.session(), &t).and_then(|f| f.establish(&t));
+    let opened = Session::connect_via(host.session(), &t);
     answered(vm, host, &t, opened)
 }
 
